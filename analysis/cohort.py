@@ -1,0 +1,106 @@
+"""The cohort filter and response groups shared by every page.
+
+`Cohort` is what the sidebar holds (patients, response groups, day window) and what the URL
+query parameters encode. `response_groups` says which group each patient belongs to:
+response_override in patients first, else the best recorded response (CR/PR = Responder,
+NR = Non-responder), else "Not evaluable". Pages apply the cohort with `apply_cohort`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from analysis.registry import derived_table
+
+__all__ = ["Cohort", "GROUPS", "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "response_groups",
+           "cohort_subjects", "apply_cohort", "best_recorded_response"]
+
+RESPONDER, NON_RESPONDER, NOT_EVALUABLE = "Responder", "Non-responder", "Not evaluable"
+GROUPS = (RESPONDER, NON_RESPONDER, NOT_EVALUABLE)
+_RANK = {"CR": 3, "PR": 2, "NR": 1, "NE": 0}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Who and when every page shows. Empty tuples mean "all"; None days mean "no limit"."""
+
+    subjects: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    day_min: int | None = None
+    day_max: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"patients {', '.join(self.subjects)}" if self.subjects else "all patients"]
+        if self.groups:
+            parts.append(f"groups {', '.join(self.groups)}")
+        if self.day_min is not None or self.day_max is not None:
+            lo = "" if self.day_min is None else self.day_min
+            hi = "" if self.day_max is None else self.day_max
+            parts.append(f"days {lo}..{hi}")
+        return "; ".join(parts)
+
+    @property
+    def is_everything(self) -> bool:
+        return not self.subjects and not self.groups and self.day_min is None and \
+            self.day_max is None
+
+
+def best_recorded_response(responses: pl.DataFrame) -> pl.DataFrame:
+    """Best recorded response per patient: subject_id, best_response, best_response_day."""
+    if responses.height == 0:
+        return pl.DataFrame(schema={"subject_id": pl.String, "best_response": pl.String,
+                                    "best_response_day": pl.Int64})
+    return (
+        responses.with_columns(pl.col("response").replace_strict(_RANK, default=0).alias("_r"))
+        .sort("subject_id", "_r", "day", descending=[False, True, False])
+        .group_by("subject_id", maintain_order=True)
+        .first()
+        .select("subject_id", pl.col("response").alias("best_response"),
+                pl.col("day").alias("best_response_day"))
+    )
+
+
+@derived_table("response_groups", "Response group per patient (override, else best recorded)")
+def response_groups(study) -> pl.DataFrame:  # noqa: ANN001 - Study (avoids an import cycle)
+    """subject_id, best_response, response_group, group_source for every patient."""
+    pts = study.patients.select("subject_id", "response_override")
+    best = best_recorded_response(study.responses)
+    out = pts.join(best, on="subject_id", how="left").with_columns(
+        pl.coalesce(pl.col("response_override").str.to_uppercase(),
+                    pl.col("best_response")).alias("_resp"))
+    return out.select(
+        "subject_id",
+        pl.col("_resp").alias("best_response"),
+        pl.when(pl.col("_resp").is_in(["CR", "PR"])).then(pl.lit(RESPONDER))
+        .when(pl.col("_resp") == "NR").then(pl.lit(NON_RESPONDER))
+        .otherwise(pl.lit(NOT_EVALUABLE)).alias("response_group"),
+        pl.when(pl.col("response_override").is_not_null()).then(pl.lit("override"))
+        .when(pl.col("best_response").is_not_null()).then(pl.lit("recorded"))
+        .otherwise(pl.lit("none")).alias("group_source"),
+    )
+
+
+def cohort_subjects(groups: pl.DataFrame, cohort: Cohort) -> list[str]:
+    """The subject_ids the cohort keeps, in the patients' order."""
+    df = groups
+    if cohort.subjects:
+        df = df.filter(pl.col("subject_id").is_in(list(cohort.subjects)))
+    if cohort.groups:
+        df = df.filter(pl.col("response_group").is_in(list(cohort.groups)))
+    return df.get_column("subject_id").to_list()
+
+
+def apply_cohort(frame: pl.DataFrame, cohort: Cohort, *, groups: pl.DataFrame,
+                 day_col: str | None = "day") -> pl.DataFrame:
+    """Keep the cohort's patients (and days, when the frame has `day_col`)."""
+    out = frame
+    if "subject_id" in out.columns and (cohort.subjects or cohort.groups):
+        out = out.filter(pl.col("subject_id").is_in(cohort_subjects(groups, cohort)))
+    if day_col and day_col in out.columns:
+        if cohort.day_min is not None:
+            out = out.filter(pl.col(day_col) >= cohort.day_min)
+        if cohort.day_max is not None:
+            out = out.filter(pl.col(day_col) <= cohort.day_max)
+    return out

@@ -1,0 +1,1 @@
+"""Screen and file output: figure factories (no streamlit), theme, export, render, filters."""

@@ -1,0 +1,194 @@
+"""The sidebar: study picker and cohort filter, kept in the URL so a link reproduces a view.
+
+Query parameters: `study` (name of a study under STUDIES_ROOT), `patients` (comma list),
+`groups` (comma list of response groups), `days` ("lo:hi", either side may be empty).
+`app.py` calls `sidebar()` once per run; pages call `context()` to get the study, cohort,
+response groups and colours, and `compute(fn, study, **kw)` for cached analysis results.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+import streamlit as st
+
+from analysis.cohort import GROUPS, Cohort, apply_cohort, cohort_subjects, response_groups
+from components.theme import patient_colors
+from data_loaders import Study, StudyError, fingerprint, load_study
+
+__all__ = ["PageContext", "sidebar", "context", "compute", "available_studies", "DEMO_STUDY"]
+
+DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+
+
+@dataclass(frozen=True)
+class PageContext:
+    study: Study
+    cohort: Cohort
+    groups: pl.DataFrame          # subject_id, best_response, response_group, group_source
+    subjects: tuple[str, ...]     # patients the cohort keeps
+    colors: dict[str, str]        # subject_id -> colour (stable over the whole study)
+
+    def apply(self, frame: pl.DataFrame, *, day_col: str | None = "day") -> pl.DataFrame:
+        """Keep the cohort's patients and day window in `frame`."""
+        return apply_cohort(frame, self.cohort, groups=self.groups, day_col=day_col)
+
+
+# ---- study resolution ----------------------------------------------------------------------
+def _cli_study() -> str | None:
+    args = sys.argv[1:]
+    for i, a in enumerate(args):
+        if a == "--study" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--study="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def available_studies() -> dict[str, Path]:
+    """Name -> folder of every study this server may open."""
+    root = os.environ.get("STUDIES_ROOT")
+    if root:
+        base = Path(root).resolve()
+        out = {}
+        if base.is_dir():
+            for p in sorted(base.iterdir()):
+                if p.is_dir() and not p.name.startswith(".") and p.resolve().is_relative_to(base):
+                    out[p.name] = p.resolve()
+        return out
+    path = Path(_cli_study() or os.environ.get("STUDY_DIR") or DEMO_STUDY).expanduser()
+    return {path.resolve().name: path.resolve()}
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading study ...")
+def _load(path: str, _fingerprint: str) -> Study:
+    return load_study(path)
+
+
+def _cached_study(path: Path) -> Study:
+    # the fingerprint (names, sizes, mtimes) makes a changed file load afresh, no restart
+    return _load(str(path), fingerprint(path))
+
+
+@st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
+def _compute(key: str, _fn: Callable[..., Any], _study: Study, kwargs: tuple) -> Any:
+    return _fn(_study, **dict(kwargs))
+
+
+def compute(fn: Callable[..., Any], study: Study, **kwargs: Any) -> Any:
+    """`fn(study, **kwargs)`, cached per study version and arguments (shared, read-only)."""
+    key = f"{fn.__module__}.{fn.__qualname__}|{study.cache_key}|{sorted(kwargs.items())!r}"
+    return _compute(key, fn, study, tuple(sorted(kwargs.items())))
+
+
+# ---- URL <-> cohort ------------------------------------------------------------------------
+def _split(text: str | None) -> list[str]:
+    return [t for t in (text or "").split(",") if t]
+
+
+def _parse_days(text: str | None) -> tuple[int | None, int | None]:
+    if not text or ":" not in text:
+        return None, None
+    lo, hi = text.split(":", 1)
+    try:
+        return (int(lo) if lo.strip() else None, int(hi) if hi.strip() else None)
+    except ValueError:
+        return None, None
+
+
+def sidebar() -> PageContext | None:
+    """Draw the study picker and cohort filter; store the page context for this run."""
+    studies = available_studies()
+    qp = st.query_params
+    with st.sidebar:
+        if not studies:
+            st.error("No study folders found. Set STUDY_DIR, --study or STUDIES_ROOT.")
+            return None
+        names = list(studies)
+        wanted = qp.get("study")
+        index = names.index(wanted) if wanted in names else 0
+        if wanted and wanted not in names:
+            st.warning(f"Study {wanted!r} is not available here; showing {names[index]!r}.")
+        if len(names) > 1:
+            name = st.selectbox("Study", names, index=index, key="f-study")
+        else:
+            name = names[0]
+        try:
+            study = _cached_study(studies[name])
+        except StudyError as err:
+            st.error(f"Study {name!r} cannot be opened: {err}")
+            return None
+        st.caption(f"**{study.title}**  \n`{study.study_id}` · {len(study.subject_ids)} patients")
+        groups = compute(response_groups, study)
+        cohort = _cohort_widgets(study, groups)
+    _write_query_params(name if len(names) > 1 or qp.get("study") else None, cohort)
+    subjects = tuple(cohort_subjects(groups, cohort))
+    ctx = PageContext(study, cohort, groups, subjects, patient_colors(study.subject_ids))
+    st.session_state["_page_context"] = ctx
+    return ctx
+
+
+def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
+    qp = st.query_params
+    all_ids = study.subject_ids
+    present_groups = [g for g in GROUPS if g in set(groups.get_column("response_group"))]
+    if "f-patients" not in st.session_state:
+        st.session_state["f-patients"] = [s for s in _split(qp.get("patients")) if s in all_ids]
+    if "f-groups" not in st.session_state:
+        st.session_state["f-groups"] = [g for g in _split(qp.get("groups"))
+                                        if g in present_groups]
+    st.markdown("**Cohort**")
+    subjects = st.multiselect("Patients", all_ids, key="f-patients",
+                              placeholder="All patients")
+    chosen_groups = st.multiselect("Response group", present_groups, key="f-groups",
+                                   placeholder="All groups")
+    days = study.measurements.get_column("day") if study.has("measurements") else None
+    lo_all = int(days.min()) if days is not None else -30
+    hi_all = int(days.max()) if days is not None else 365
+    if "f-days" not in st.session_state:
+        lo, hi = _parse_days(qp.get("days"))
+        st.session_state["f-days"] = (max(lo_all, lo) if lo is not None else lo_all,
+                                      min(hi_all, hi) if hi is not None else hi_all)
+    lo, hi = st.slider("Study day window", lo_all, max(hi_all, lo_all + 1), key="f-days",
+                       help="Day 0 = CAR-T infusion")
+    return Cohort(
+        subjects=tuple(subjects),
+        groups=tuple(chosen_groups),
+        day_min=None if lo <= lo_all else int(lo),
+        day_max=None if hi >= hi_all else int(hi),
+    )
+
+
+def _write_query_params(study_name: str | None, cohort: Cohort) -> None:
+    want = {}
+    if study_name:
+        want["study"] = study_name
+    if cohort.subjects:
+        want["patients"] = ",".join(cohort.subjects)
+    if cohort.groups:
+        want["groups"] = ",".join(cohort.groups)
+    if cohort.day_min is not None or cohort.day_max is not None:
+        lo = "" if cohort.day_min is None else str(cohort.day_min)
+        hi = "" if cohort.day_max is None else str(cohort.day_max)
+        want["days"] = f"{lo}:{hi}"
+    current = {k: st.query_params.get(k) for k in ("study", "patients", "groups", "days")}
+    for k in ("study", "patients", "groups", "days"):
+        if want.get(k) != current.get(k):
+            if k in want:
+                st.query_params[k] = want[k]
+            elif k in st.query_params:
+                del st.query_params[k]
+
+
+def context() -> PageContext:
+    """The page context set by `sidebar()` in this run (pages call this first)."""
+    ctx = st.session_state.get("_page_context")
+    if ctx is None:
+        st.error("No study is loaded; open the app through app.py.")
+        st.stop()
+    return ctx

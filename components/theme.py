@@ -1,0 +1,55 @@
+"""Colours and the plotly template: one colour per patient and per response group, everywhere.
+
+Palettes are colour-blind safe: Okabe & Ito (2008) for the first eight patients, then Paul Tol's
+"muted" scheme; response groups and categories use fixed Okabe-Ito colours. Patient colours are
+assigned over the study's full, sorted patient list, so a patient keeps its colour whatever the
+cohort filter shows.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+__all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
+           "patient_colors", "TEMPLATE", "FONT"]
+
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+             "#000000"]
+TOL_MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677",
+             "#882255", "#AA4499"]
+_PATIENT_PALETTE = OKABE_ITO + TOL_MUTED
+
+GROUP_COLORS = {"Responder": "#0072B2", "Non-responder": "#D55E00", "Not evaluable": "#999999"}
+RESPONSE_COLORS = {"CR": "#009E73", "PR": "#56B4E9", "NR": "#D55E00", "NE": "#BBBBBB",
+                   "not assessed": "#EEEEEE"}
+# ASTCT / CTCAE grades 1-5: light to dark (sequential, colour-blind safe: Tol YlOrBr)
+GRADE_COLORS = {0: "#FFFFE5", 1: "#FEE391", 2: "#FB9A29", 3: "#CC4C02", 4: "#662506",
+                5: "#000000"}
+FONT = "Inter, Helvetica Neue, Arial, sans-serif"
+
+
+def patient_colors(subject_ids: Iterable[str]) -> dict[str, str]:
+    """subject_id -> colour, stable for the study's full patient list (sorted)."""
+    ids = sorted(set(subject_ids))
+    return {sid: _PATIENT_PALETTE[i % len(_PATIENT_PALETTE)] for i, sid in enumerate(ids)}
+
+
+TEMPLATE = go.layout.Template(
+    layout=go.Layout(
+        font={"family": FONT, "size": 13, "color": "#222222"},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        colorway=OKABE_ITO,
+        xaxis={"showgrid": True, "gridcolor": "#EBEBEB", "zeroline": False, "linecolor": "#444",
+               "ticks": "outside", "showline": True},
+        yaxis={"showgrid": True, "gridcolor": "#EBEBEB", "zeroline": False, "linecolor": "#444",
+               "ticks": "outside", "showline": True},
+        legend={"bgcolor": "rgba(255,255,255,0.8)"},
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        hoverlabel={"font": {"family": FONT}},
+    )
+)
+pio.templates["cart"] = TEMPLATE

@@ -1,0 +1,66 @@
+"""Readers for the formats labs receive (SDTM, Olink NPX, AIRR/10x VDJ, MAF, 10x, FCS).
+
+A study names them in `study.toml`:
+
+    [[sources]]
+    format = "sdtm"          # a key of READERS
+    path = "sdtm"            # file or folder inside the study folder
+    options = { ... }        # reader-specific
+
+Each reader maps its format onto canonical tables and returns `RawTable`s (all-text frames with
+canonical column names) that go through the same validation as canonical CSV files. What a
+reader cannot map it reports as findings; it never drops data silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from data_loaders.errors import StudyError, ValidationReport
+
+__all__ = ["READERS", "register_reader", "read_source"]
+
+Reader = Callable[[Path, dict[str, Any], ValidationReport], list[Any]]
+READERS: dict[str, Reader] = {}
+
+
+def register_reader(name: str) -> Callable[[Reader], Reader]:
+    def deco(fn: Reader) -> Reader:
+        READERS[name] = fn
+        return fn
+    return deco
+
+
+def _load_readers() -> None:
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def read_source(root: Path, source: dict[str, Any], report: ValidationReport) -> list[Any]:
+    """Run the reader a `[[sources]]` entry names; problems become findings, never raises."""
+    _load_readers()
+    fmt = str(source.get("format", "")).lower()
+    rel = str(source.get("path", ""))
+    path = root / rel
+    if fmt not in READERS:
+        report.add("error", "study", "study.toml", f"source format {fmt!r} is not known",
+                   fix=f"use one of: {', '.join(sorted(READERS)) or '(none installed)'}")
+        return []
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        inside = False
+    if not rel or not inside or not path.exists():
+        report.add("error", "study", rel or "study.toml",
+                   f"source path for format {fmt!r} does not exist inside the study folder",
+                   fix="give a path relative to the study folder in [[sources]] path")
+        return []
+    try:
+        return READERS[fmt](path, dict(source.get("options", {}) or {}), report)
+    except StudyError as err:
+        report.add_error(err, table=fmt, file=rel)
+        return []

@@ -1,0 +1,108 @@
+"""Read one tabular file (CSV, TSV, Parquet, Excel) into an all-text polars frame.
+
+Everything is read as text first so that validation can name the exact row and column of a
+value that is not a number or a date. Text encodings are tried in order UTF-8, UTF-8 with BOM,
+latin-1, and the one used is reported; the delimiter is sniffed from the header line.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from data_loaders.errors import StudyError
+
+__all__ = ["ReadResult", "read_table", "decode_text"]
+
+# What a damaged or foreign file makes the readers raise (programming errors still surface).
+_READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, EOFError, KeyError,
+                IndexError, UnicodeError)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    frame: pl.DataFrame
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def decode_text(raw: bytes, name: str) -> tuple[str, str]:
+    """Decode bytes as UTF-8, UTF-8 with BOM or latin-1; refuse binary content."""
+    if b"\x00" in raw[:65536]:
+        raise StudyError("is not a text file (it contains NUL bytes)", file=name,
+                         fix="export the table as CSV (UTF-8) or Parquet")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _sniff_delimiter(text: str, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    header = text.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+def read_table(path: Path, *, name: str | None = None) -> ReadResult:
+    """Read `path` with every column as text. Raises `StudyError` naming the file."""
+    name = name or path.name
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        suffix = Path(path.stem).suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pl.read_parquet(path)
+            frame = frame.with_columns(pl.all().cast(pl.String))
+            return ReadResult(frame, "parquet")
+        if suffix in (".xlsx", ".xls"):
+            frame = pl.read_excel(path, engine="calamine",
+                                  read_options={"header_row": 0, "dtypes": "string"})
+            frame = frame.with_columns(pl.all().cast(pl.String))
+            return ReadResult(frame, "excel")
+    except _READ_ERRORS as exc:
+        raise StudyError(f"could not be read as {suffix[1:]}: {_short(exc)}", file=name,
+                         fix="check that the file is complete and not truncated; re-export it"
+                         ) from None
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise StudyError(f"is not a valid gzip file: {_short(exc)}", file=name,
+                             fix="re-compress the file or store it uncompressed") from None
+    if not raw.strip():
+        raise StudyError("is empty", file=name, fix="add a header row and data rows, or remove "
+                         "the file")
+    text, encoding = decode_text(raw, name)
+    delimiter = _sniff_delimiter(text, suffix)
+    try:
+        frame = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema=False,
+                            truncate_ragged_lines=False, quote_char='"')
+    except _READ_ERRORS as exc:
+        raise StudyError(f"could not be parsed as a {_delim_name(delimiter)}-separated table: "
+                         f"{_short(exc)}", file=name,
+                         fix="check for rows with more fields than the header and for "
+                         "unbalanced quotes") from None
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
+    fmt = "tsv" if delimiter == "\t" else "csv"
+    return ReadResult(frame, fmt, encoding, delimiter)
+
+
+def _delim_name(d: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(d, repr(d))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,69 @@
+"""Data & quality: what was loaded, what was wrong with it, and what is available when."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from analysis.quality import sample_availability, table_inventory
+from components import filters, render
+from components.export import csv_bytes
+from components.figures.quality import availability_matrix
+from data_loaders.schema import RNA_SPEC, TABLES, template_frame
+
+ctx = filters.context()
+study = ctx.study
+st.title("Data & quality")
+st.caption(f"{study.title} · folder `{study.name}` · study id `{study.study_id}`")
+
+report = study.report
+findings = report.to_frame()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Patients", len(study.subject_ids))
+c2.metric("Tables loaded", len(study.loaded_tables))
+c3.metric("Errors", len(report.errors))
+c4.metric("Warnings", len(report.warnings))
+
+if report.errors:
+    st.error(f"{len(report.errors)} problem(s) need fixing. Rows with errors were left out; "
+             "everything else loaded. Each line names the file, row (header = row 1), column "
+             "and what to do.")
+elif report.warnings:
+    st.warning("The study loaded; some rows were adjusted or dropped (see warnings).")
+else:
+    st.success("Every file passed validation.")
+
+st.subheader("Validation report")
+severities = st.pills("Show", ["error", "warning", "note"], selection_mode="multi",
+                      default=["error", "warning", "note"], key="dq-severity")
+shown = findings.filter(pl.col("severity").is_in(severities or []))
+if shown.height:
+    render.show_table(shown, key="dq-report", name=f"{study.name}_validation_report")
+else:
+    st.caption("Nothing to show for this selection.")
+
+st.subheader("What was loaded")
+inventory = filters.compute(table_inventory, study)
+render.show_table(inventory, key="dq-inventory", name=f"{study.name}_inventory",
+                  column_config={"rows_read": "rows in files", "rows": "rows loaded"})
+
+st.subheader("Sample availability")
+avail = filters.compute(sample_availability, study)
+avail = ctx.apply(avail)
+if avail.height:
+    render.show_figure(availability_matrix(avail), key="dq-availability",
+                       name=f"{study.name}_sample_availability", data=avail)
+else:
+    st.info("No samples table and no blood-count, CAR-T or cytokine measurements at sample "
+            "timepoints: nothing to show. Add samples.csv (sample_id, subject_id, day, "
+            "timepoint, assay).")
+
+st.subheader("Templates for your own data")
+st.caption("Empty CSV files with every column of each table (required columns first). "
+           "See docs/data-format.md for units, aliases and an example.")
+cols = st.columns(5)
+for i, name in enumerate([*TABLES, "rna_counts"]):
+    spec = RNA_SPEC if name == "rna_counts" else TABLES[name]
+    cols[i % 5].download_button(f"{name}.csv", data=csv_bytes(template_frame(name)),
+                                file_name=f"{name}.csv", mime="text/csv", key=f"dq-tpl-{name}",
+                                help=spec.description, on_click="ignore")

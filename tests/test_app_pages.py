@@ -1,0 +1,66 @@
+"""Every page runs headless (AppTest) on the demo study without an exception, and the cohort
+filter round-trips through the URL."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _pages() -> list[tuple[str, str]]:
+    import ast
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PAGES":
+            rows = ast.literal_eval(node.value)
+            return [(file, title) for _, file, title, _ in rows if (ROOT / file).exists()]
+    raise AssertionError("app.py has no PAGES list")
+
+
+PAGES = _pages()
+
+
+@pytest.mark.parametrize(("file", "title"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_runs_on_demo(app_page, file, title):
+    at = app_page(file)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title and at.title[0].value, f"{file} shows no title"
+
+
+def test_default_page_is_first(app_page):
+    at = app_page()
+    assert not at.exception
+    assert at.title[0].value == PAGES[0][1] or at.title
+
+
+def test_cohort_filter_reads_and_writes_url(app_page, demo_study):
+    first = demo_study.subject_ids[0]
+    at = app_page("pages/data_quality.py", query={"patients": first, "days": "0:90"})
+    assert not at.exception
+    assert at.multiselect(key="f-patients").value == [first]
+    assert at.slider(key="f-days").value == (0, 90)
+    at.multiselect(key="f-patients").set_value([]).run()
+    assert "patients" not in at.query_params
+    assert at.query_params["days"] == ["0:90"] or at.query_params["days"] == "0:90"
+
+
+def test_unknown_query_values_are_ignored(app_page):
+    at = app_page("pages/data_quality.py", query={"patients": "NOPE,../../etc",
+                                                   "groups": "Martians", "days": "x:y"})
+    assert not at.exception
+    assert at.multiselect(key="f-patients").value == []
+
+
+def test_broken_study_shows_report_not_exception(app_page, write_study):
+    folder = write_study(measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,x,10^9/L\n",
+                         events=b"\x00\x00binary")
+    at = app_page("pages/data_quality.py", study=folder)
+    assert not at.exception
+    text = " ".join(df.value.to_string() for df in at.dataframe)
+    assert "value is not a number" in text and "not a text file" in text
