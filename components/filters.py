@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -21,7 +22,8 @@ from analysis.cohort import GROUPS, Cohort, apply_cohort, cohort_subjects, respo
 from components.theme import patient_colors
 from data_loaders import Study, StudyError, fingerprint, load_study
 
-__all__ = ["PageContext", "sidebar", "context", "compute", "available_studies", "DEMO_STUDY"]
+__all__ = ["PageContext", "Focus", "sidebar", "context", "compute", "available_studies",
+           "get_focus", "set_focus", "DEMO_STUDY"]
 
 DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 
@@ -37,6 +39,34 @@ class PageContext:
     def apply(self, frame: pl.DataFrame, *, day_col: str | None = "day") -> pl.DataFrame:
         """Keep the cohort's patients and day window in `frame`."""
         return apply_cohort(frame, self.cohort, groups=self.groups, day_col=day_col)
+
+
+@dataclass(frozen=True)
+class Focus:
+    """A selection made on one page (e.g. cells lassoed on the immune landscape) that other
+    pages highlight: these patients, in this day window. Lives in the session only."""
+
+    subjects: tuple[str, ...]
+    day_min: int | None = None
+    day_max: int | None = None
+    label: str = ""
+    study_key: str = ""
+
+    def describe(self) -> str:
+        days = "" if self.day_min is None and self.day_max is None else \
+            f", days {'' if self.day_min is None else self.day_min}.." \
+            f"{'' if self.day_max is None else self.day_max}"
+        return f"{self.label or 'focus'}: {', '.join(self.subjects)}{days}"
+
+
+def get_focus(study: Study) -> Focus | None:
+    """The session's focus, if it was set for this study."""
+    focus = st.session_state.get("_focus")
+    return focus if focus is not None and focus.study_key == study.cache_key else None
+
+
+def set_focus(focus: Focus | None) -> None:
+    st.session_state["_focus"] = focus
 
 
 # ---- study resolution ----------------------------------------------------------------------

@@ -7,8 +7,9 @@ it as formula-safe CSV; `show_table` does the same for a result table. Pages nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl

@@ -8,7 +8,7 @@ cohort filter shows.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import plotly.graph_objects as go
 import plotly.io as pio

@@ -7,8 +7,9 @@ errors keeps its good rows; the report says which rows were left out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 import polars as pl
 
@@ -83,7 +84,7 @@ class ValidationReport:
         self.add("error", table, err.file or file, err.problem, fix=err.fix or "",
                  column=err.column, rows=[err.row] if err.row is not None else [])
 
-    def extend(self, other: "ValidationReport") -> None:
+    def extend(self, other: ValidationReport) -> None:
         self.findings.extend(other.findings)
 
     @property

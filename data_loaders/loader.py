@@ -9,17 +9,24 @@ table still load. Only a missing or unreadable study folder raises `StudyError`.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
 from data_loaders.analytes import Analyte, canonical_analyte, catalogue_with
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.readers import read_table
-from data_loaders.schema import (COLUMN_ALIASES, EVENT_CATEGORIES, RESPONSES, RNA_SPEC, TABLES,
-                                 TABULAR_SUFFIXES, TableSpec)
+from data_loaders.schema import (
+    COLUMN_ALIASES,
+    EVENT_CATEGORIES,
+    RESPONSES,
+    TABLES,
+    TABULAR_SUFFIXES,
+    TableSpec,
+)
 from data_loaders.study import SourceInfo, Study, empty_table, fingerprint
 from data_loaders.units import convert_units, known_units_for
 

@@ -8,10 +8,11 @@ section 2): subject_id, day (integer, day 0 = CAR-T infusion), analyte, value, u
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import polars as pl
 

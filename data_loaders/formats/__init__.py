@@ -14,8 +14,9 @@ reader cannot map it reports as findings; it never drops data silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from data_loaders.errors import StudyError, ValidationReport
 
