@@ -113,7 +113,7 @@ class ValidationReport:
                 "file": [f.file for f in recs],
                 "rows": [", ".join(map(str, f.rows)) + (" ..." if f.n_rows > len(f.rows) else "")
                          for f in recs],
-                "n_rows": [f.n_rows for f in recs],
+                "n_rows": [f.n_rows or None for f in recs],
                 "column": [f.column or "" for f in recs],
                 "problem": [f.problem for f in recs],
                 "what_to_do": [f.fix for f in recs],
