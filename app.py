@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
 
-from components import filters
+from components import access, filters
 
 st.set_page_config(page_title="CAR-T explorer", page_icon=":material/biotech:", layout="wide")
 
@@ -42,8 +44,62 @@ def _navigation() -> st.navigation:
     return st.navigation(sections)
 
 
+# ---- login, allow-list and access log (deploy/README.md) ------------------------------------
+def _auth_section() -> Mapping | None:
+    """secrets.toml `[auth]` (OIDC via st.login) when configured, else None."""
+    try:
+        if st.secrets.load_if_toml_exists() and "auth" in st.secrets:
+            return st.secrets["auth"]
+    except Exception:  # an unreadable secrets file must not open the app without login
+        return {}
+    return None
+
+
+def _login_page() -> None:
+    st.title("CAR-T explorer")
+    st.info("This server holds patient data. Log in with your institution's account.")
+    auth = _auth_section() or {}
+    providers = [k for k, v in auth.items() if isinstance(v, Mapping)]
+    if "client_id" in auth or not providers:
+        if st.button("Log in", key="auth-login", type="primary", icon=":material/login:"):
+            st.login()
+    for name in providers:
+        if st.button(f"Log in with {name}", key=f"auth-login-{name}", icon=":material/login:"):
+            st.login(name)
+
+
+def _viewer(auth: Mapping | None) -> access.Viewer | None:
+    """Who is looking: OIDC claims, or the user name a trusted proxy puts in AUTH_USER_HEADER
+    (nginx basic auth; only safe when streamlit listens on 127.0.0.1 behind that proxy)."""
+    if auth is not None:
+        return access.Viewer.from_claims(st.user.to_dict())
+    header = os.environ.get("AUTH_USER_HEADER")
+    name = (st.context.headers.get(header) or "").strip() if header else ""
+    return access.Viewer(email=name) if name else None
+
+
+auth = _auth_section()
+if auth is not None and not st.user.get("is_logged_in", False):
+    st.navigation([st.Page(_login_page, title="Log in", url_path="login")],
+                  position="hidden").run()
+    st.stop()
+viewer = _viewer(auth)
 page = _navigation()
-ctx = filters.sidebar()
+if auth is not None:
+    with st.sidebar:
+        st.caption(f"Logged in as **{st.user.get('name') or viewer.label}**")
+        if st.button("Log out", key="auth-logout", icon=":material/logout:"):
+            st.logout()
+# allow-lists apply on a server (login, trusted proxy user or STUDIES_ROOT), not to a local study
+enforce = auth is not None or bool(os.environ.get("AUTH_USER_HEADER")
+                                   or os.environ.get("STUDIES_ROOT"))
+ctx = filters.sidebar(may_open=(lambda folder: access.may_open(viewer, folder))
+                      if enforce else None)
 if ctx is None:
     st.stop()
+if st.session_state.get("_logged_view") != (ctx.study.name, page.title):
+    # one line per page view (not per widget rerun), to stdout for the service's journal
+    st.session_state["_logged_view"] = (ctx.study.name, page.title)
+    print(access.access_log_line(user=viewer.label if viewer else None,
+                                 study=ctx.study.name, page=page.title), flush=True)
 page.run()

@@ -19,11 +19,13 @@ import polars as pl
 import streamlit as st
 
 from analysis.cohort import GROUPS, Cohort, apply_cohort, cohort_subjects, response_groups
+from components import access
 from components.theme import patient_colors
 from data_loaders import Study, StudyError, fingerprint, load_study
+from data_loaders.deid import deidentify
 
 __all__ = ["PageContext", "Focus", "sidebar", "context", "compute", "available_studies",
-           "get_focus", "set_focus", "DEMO_STUDY"]
+           "get_focus", "set_focus", "deid_mode", "DEMO_STUDY"]
 
 DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 
@@ -84,25 +86,34 @@ def available_studies() -> dict[str, Path]:
     """Name -> folder of every study this server may open."""
     root = os.environ.get("STUDIES_ROOT")
     if root:
-        base = Path(root).resolve()
-        out = {}
-        if base.is_dir():
-            for p in sorted(base.iterdir()):
-                if p.is_dir() and not p.name.startswith(".") and p.resolve().is_relative_to(base):
-                    out[p.name] = p.resolve()
-        return out
+        # names only from the folders listed below the root; links leaving it are not listed
+        return access.list_studies(root)
     path = Path(_cli_study() or os.environ.get("STUDY_DIR") or DEMO_STUDY).expanduser()
     return {path.resolve().name: path.resolve()}
 
 
+def deid_mode() -> bool:
+    """De-identified mode (no dates, age bands, no free text): `DEID=1`/`DEID=0`; on by
+    default when STUDIES_ROOT is set (a shared server), off for a local study."""
+    flag = os.environ.get("DEID", "").strip().lower()
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    if flag in ("0", "false", "no", "off"):
+        return False
+    return bool(os.environ.get("STUDIES_ROOT"))
+
+
 @st.cache_resource(max_entries=16, show_spinner="Loading study ...")
-def _load(path: str, _fingerprint: str) -> Study:
-    return load_study(path)
+def _load(path: str, version: str, deid: bool) -> Study:
+    # `version` is hashed (no leading underscore) so a changed file loads afresh
+    study = load_study(path)
+    return deidentify(study) if deid else study
 
 
 def _cached_study(path: Path) -> Study:
-    # the fingerprint (names, sizes, mtimes) makes a changed file load afresh, no restart
-    return _load(str(path), fingerprint(path))
+    # the fingerprint (names, sizes, mtimes) makes a changed file load afresh, no restart;
+    # every page and export sees the de-identified study when the server says so
+    return _load(str(path), fingerprint(path), deid_mode())
 
 
 @st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
@@ -131,19 +142,23 @@ def _parse_days(text: str | None) -> tuple[int | None, int | None]:
         return None, None
 
 
-def sidebar() -> PageContext | None:
-    """Draw the study picker and cohort filter; store the page context for this run."""
-    studies = available_studies()
+def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | None:
+    """Draw the study picker and cohort filter; store the page context for this run.
+    `may_open(folder)` (the per-study allow-list) hides studies the viewer may not open."""
+    listed = available_studies()
+    studies = {n: p for n, p in listed.items() if may_open is None or may_open(p)}
     qp = st.query_params
     with st.sidebar:
         if not studies:
-            st.error("No study folders found. Set STUDY_DIR, --study or STUDIES_ROOT.")
+            st.error("Your account may not open any study on this server; ask a study's "
+                     "owner to add you to its [access] list." if listed else
+                     "No study folders found. Set STUDY_DIR, --study or STUDIES_ROOT.")
             return None
         names = list(studies)
         wanted = qp.get("study")
         index = names.index(wanted) if wanted in names else 0
         if wanted and wanted not in names:
-            st.warning(f"Study {wanted!r} is not available here; showing {names[index]!r}.")
+            st.warning(f"{_refusal(wanted, listed)}; showing {names[index]!r}.")
         if len(names) > 1:
             name = st.selectbox("Study", names, index=index, key="f-study")
         else:
@@ -161,6 +176,19 @@ def sidebar() -> PageContext | None:
     ctx = PageContext(study, cohort, groups, subjects, patient_colors(study.subject_ids))
     st.session_state["_page_context"] = ctx
     return ctx
+
+
+def _refusal(wanted: str, listed: dict[str, Path]) -> str:
+    """Why the URL's study name is not opened (traversal, unknown name or not permitted)."""
+    root = os.environ.get("STUDIES_ROOT")
+    if root:
+        try:
+            access.resolve_study(wanted, root)
+        except access.AccessError as err:
+            return f"Study refused: {err}"
+    elif wanted not in listed:
+        return f"Study refused: no study named {wanted!r} on this server"
+    return f"Study refused: {wanted!r} is not open to your account"
 
 
 def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:

@@ -77,7 +77,24 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
 
 # ---- AppTest ---------------------------------------------------------------------------------
 @pytest.fixture
-def app_page(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+def real_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make AppTest reruns execute app.py like a server does. AppTest (streamlit 1.67) resets
+    PagesManager.uses_pages_directory before each run; with a pages/ folder every run after the
+    first then executes the page script alone (no sidebar, no login check). A server sets the
+    flag to False once app.py calls st.navigation; this does the same for each run."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def app_page(monkeypatch: pytest.MonkeyPatch, real_navigation: None) -> Callable[..., object]:
     """app_page("pages/x.py", study=DIR, query={...}) -> a run AppTest of that page."""
     from streamlit.testing.v1 import AppTest
 
