@@ -1,0 +1,426 @@
+"""CAR-T cellular kinetics: expansion, persistence and exposure-response (DESIGN.md section 3).
+
+Non-compartmental parameters per patient and assay (CAR transgene qPCR, CAR+ cells by flow):
+Cmax and Tmax (highest quantifiable value on or after day 0), AUC0-28 by the linear-up/log-down
+trapezoidal rule (log trapezoids where the level falls between two positive values, linear
+otherwise; a window end between two samples is interpolated the same way), Tlast (last day with
+a value >= LLOQ), fold expansion over baseline (last value on or before day 0) and detectability
+at the landmarks D28, M3, M6 and M12. This follows the usual NCA conventions (e.g. Gabrielsson &
+Weiner, Pharmacokinetic and Pharmacodynamic Data Analysis, 5th ed., ch. 2) as applied to CAR-T
+cellular kinetics (Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285).
+
+Values below the lower limit of quantification (BLQ: value < lloq, or value <= 0) are handled by
+position in the series: before the first quantifiable value ("leading"), between quantifiable
+values ("middle"), after the last one ("trailing"). Each position has a policy: "zero",
+"drop" or "half_lloq". The default (leading 0, middle dropped, trailing 0) is the common NCA
+convention. Summaries use the geometric mean and geometric CV% = sqrt(exp(sd_log^2) - 1) * 100.
+Tests are patient-level: exact Mann-Whitney (permutation when tied) for response groups,
+Spearman with a permutation p for ordinal CRS grade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from analysis.cohort import NON_RESPONDER, RESPONDER
+from analysis.registry import Option, derived_table
+
+__all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLUMNS",
+           "Correlation", "auc_column", "kinetic_series", "prepare_series", "with_groups",
+           "kinetic_parameters", "kinetics_table", "group_summary", "group_curve",
+           "geometric_summary", "concordance", "spearman", "exposure_response",
+           "exposure_tests"]
+
+ASSAYS = ("CAR_QPCR", "CAR_PCT", "CAR_ABS")
+CD7_READOUTS = ("CD7NEG_T_PCT", "NK_ABS")
+LANDMARKS: Mapping[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
+BLQ_POLICIES = ("zero", "drop", "half_lloq")
+KINETICS_COLUMNS = ("subject_id", "assay", "cmax", "tmax", "auc_0_28", "tlast", "fold_expansion")
+
+_KEY = ["subject_id", "assay"]
+_SERIES_SCHEMA = {"subject_id": pl.String, "assay": pl.String, "day": pl.Int64,
+                  "value": pl.Float64, "lloq": pl.Float64, "unit": pl.String,
+                  "blq": pl.Boolean, "plot_value": pl.Float64}
+
+
+def auc_column(auc_end: int = 28) -> str:
+    """Name of the AUC column for a window ending at `auc_end` (auc_0_28 by default)."""
+    return f"auc_0_{int(auc_end)}"
+
+
+# ---- series ----------------------------------------------------------------------------------
+def kinetic_series(study, *, analytes: Iterable[str] = ASSAYS,  # noqa: ANN001 - Study
+                   tissue: str | None = "blood", groups: pl.DataFrame | None = None
+                   ) -> pl.DataFrame:
+    """Long CAR-T (or any) readouts for plotting and NCA: subject_id, assay, day, value, lloq,
+    unit, blq, plot_value (BLQ drawn at LLOQ/2), and best_response, response_group when
+    `groups` (analysis.cohort.response_groups) is given.
+
+    Replicates on a day (several times, same tissue) are averaged. `tissue=None` keeps all."""
+    df = study.series(analytes=list(analytes))
+    if tissue is not None and "tissue" in df.columns:
+        df = df.filter(pl.col("tissue").is_null() | (pl.col("tissue") == tissue))
+    out = prepare_series(df)
+    return out if groups is None else with_groups(out, groups=groups)
+
+
+def with_groups(frame: pl.DataFrame, *, groups: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with best_response and response_group of each patient (from `groups`)."""
+    cols = [c for c in ("best_response", "response_group") if c in groups.columns]
+    return frame.drop([c for c in cols if c in frame.columns]).join(
+        groups.select("subject_id", *cols), on="subject_id", how="left")
+
+
+def prepare_series(frame: pl.DataFrame) -> pl.DataFrame:
+    """Average replicates and flag BLQ; accepts `analyte` or `assay` as the assay column."""
+    if "assay" not in frame.columns:
+        frame = frame.rename({"analyte": "assay"})
+    if "lloq" not in frame.columns:
+        frame = frame.with_columns(lloq=pl.lit(None, dtype=pl.Float64))
+    if "unit" not in frame.columns:
+        frame = frame.with_columns(unit=pl.lit(None, dtype=pl.String))
+    if frame.height == 0:
+        return pl.DataFrame(schema=_SERIES_SCHEMA)
+    out = (
+        frame.filter(pl.col("value").is_not_null() & pl.col("day").is_not_null()
+                     & pl.col("value").is_finite())
+        .group_by(["subject_id", "assay", "day"])
+        .agg(pl.col("value").mean(), pl.col("lloq").max(), pl.col("unit").first())
+        .with_columns(
+            blq=(pl.col("value") <= 0) | (pl.col("lloq").is_not_null()
+                                          & (pl.col("value") < pl.col("lloq"))))
+        .with_columns(
+            plot_value=pl.when(~pl.col("blq")).then(pl.col("value"))
+            .when(pl.col("lloq").is_not_null()).then(pl.col("lloq") / 2)
+            .otherwise(None))
+        .sort(["subject_id", "assay", "day"])
+    )
+    return out.select(list(_SERIES_SCHEMA)).cast(_SERIES_SCHEMA)
+
+
+# ---- NCA parameters --------------------------------------------------------------------------
+def _policy_value(policy: str) -> pl.Expr:
+    if policy not in BLQ_POLICIES:
+        raise ValueError(f"BLQ policy {policy!r} is not one of {', '.join(BLQ_POLICIES)}")
+    if policy == "zero":
+        return pl.lit(0.0)
+    if policy == "drop":
+        return pl.lit(None, dtype=pl.Float64)
+    return pl.when(pl.col("lloq").is_not_null()).then(pl.col("lloq") / 2).otherwise(0.0)
+
+
+def _with_positions(s: pl.DataFrame, leading: str, middle: str, trailing: str) -> pl.DataFrame:
+    quant = ~pl.col("blq")
+    first_q = pl.col("day").filter(quant).min().over(_KEY)
+    last_q = pl.col("day").filter(quant).max().over(_KEY)
+    position = (pl.when(quant).then(pl.lit("quantifiable"))
+                .when(first_q.is_null() | (pl.col("day") < first_q)).then(pl.lit("leading"))
+                .when(pl.col("day") > last_q).then(pl.lit("trailing"))
+                .otherwise(pl.lit("middle")))
+    s = s.with_columns(position=position)
+    conc = (pl.when(pl.col("position") == "quantifiable").then(pl.col("value"))
+            .when(pl.col("position") == "leading").then(_policy_value(leading))
+            .when(pl.col("position") == "trailing").then(_policy_value(trailing))
+            .otherwise(_policy_value(middle)))
+    return s.with_columns(conc=conc)
+
+
+def _log_interp(t1: pl.Expr, c1: pl.Expr, t2: pl.Expr, c2: pl.Expr, t: pl.Expr) -> pl.Expr:
+    """Level at `t` between two samples: log-linear when falling between positive values."""
+    frac = (t - t1) / (t2 - t1)
+    log_down = (c2 < c1) & (c1 > 0) & (c2 > 0)
+    return (pl.when(log_down).then((c1.log() + (c2.log() - c1.log()) * frac).exp())
+            .otherwise(c1 + (c2 - c1) * frac))
+
+
+def _auc(s: pl.DataFrame, auc_end: int) -> pl.DataFrame:
+    """AUC over [0, auc_end] per patient and assay by linear-up/log-down trapezoids."""
+    pts = s.filter(pl.col("conc").is_not_null() & (pl.col("day") >= 0)).select(
+        *_KEY, "day", "conc")
+    end = float(auc_end)
+    # a window end between two samples gets an interpolated point
+    before = (pts.filter(pl.col("day") <= end).group_by(_KEY)
+              .agg(pl.col("day").last().alias("t1"), pl.col("conc").last().alias("c1")))
+    after = (pts.filter(pl.col("day") > end).group_by(_KEY)
+             .agg(pl.col("day").first().alias("t2"), pl.col("conc").first().alias("c2")))
+    edge = (before.join(after, on=_KEY, how="inner").filter(pl.col("t1") < end)
+            .select(*_KEY, pl.lit(end).alias("day"),
+                    _log_interp(pl.col("t1").cast(pl.Float64), pl.col("c1"),
+                                pl.col("t2").cast(pl.Float64), pl.col("c2"),
+                                pl.lit(end)).alias("conc")))
+    inside = pts.filter(pl.col("day") <= end).with_columns(pl.col("day").cast(pl.Float64))
+    pts = pl.concat([inside, edge]).sort([*_KEY, "day"])
+    prev_t = pl.col("day").shift(1).over(_KEY)
+    prev_c = pl.col("conc").shift(1).over(_KEY)
+    c, dt = pl.col("conc"), pl.col("day") - prev_t
+    log_down = (c < prev_c) & (c > 0) & (prev_c > 0)
+    area = (pl.when(log_down).then((prev_c - c) / (prev_c / c).log() * dt)
+            .otherwise((prev_c + c) / 2 * dt))
+    return (pts.with_columns(area=area).group_by(_KEY)
+            .agg(auc=pl.col("area").sum(), auc_points=pl.len(),
+                 auc_start=pl.col("day").min(), auc_stop=pl.col("day").max()))
+
+
+def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: str = "zero",
+                       blq_middle: str = "drop", blq_trailing: str = "zero",
+                       landmark_tolerance: int = 7,
+                       landmarks: Mapping[str, int] = LANDMARKS) -> pl.DataFrame:
+    """NCA parameters per patient and assay from a long frame (subject_id, analyte or assay,
+    day, value, lloq). Columns: subject_id, assay, cmax, tmax, auc_0_<end>, tlast,
+    fold_expansion, then clast, baseline, baseline_note, unit, lloq, n_samples, n_blq,
+    auc_start, auc_stop, auc_note, detect_<landmark>..., reason (why Cmax is undefined)."""
+    s = prepare_series(series) if "blq" not in series.columns else series
+    auc_name = auc_column(auc_end)
+    s = _with_positions(s, blq_leading, blq_middle, blq_trailing)
+    quant = ~pl.col("blq")
+    post = pl.col("day") >= 0
+    on_or_before_0 = pl.col("day") <= 0
+    detect = []
+    for label, day in landmarks.items():
+        dist = (pl.col("day") - day).abs()
+        near = dist <= landmark_tolerance
+        detect.append(pl.col("blq").filter(near).sort_by(dist.filter(near)).first()
+                      .alias(f"_d_{label}"))
+    base = (
+        s.group_by(_KEY, maintain_order=True).agg(
+            *detect,
+            cmax=pl.col("value").filter(quant & post).max(),
+            tmax=pl.col("day").filter(quant & post)
+            .sort_by(pl.col("value").filter(quant & post), descending=True).first(),
+            tlast=pl.col("day").filter(quant).max(),
+            clast=pl.col("value").filter(quant).sort_by(pl.col("day").filter(quant)).last(),
+            _b_value=pl.col("value").filter(on_or_before_0).last(),
+            _b_blq=pl.col("blq").filter(on_or_before_0).last(),
+            _b_lloq=pl.col("lloq").filter(on_or_before_0).last(),
+            _b_day=pl.col("day").filter(on_or_before_0).last(),
+            unit=pl.col("unit").drop_nulls().first(),
+            lloq=pl.col("lloq").max(),
+            n_samples=pl.len(),
+            n_blq=pl.col("blq").sum(),
+            _n_post=post.sum(),
+        )
+    )
+    baseline = (pl.when(pl.col("_b_blq") & pl.col("_b_lloq").is_not_null())
+                .then(pl.col("_b_lloq") / 2).otherwise(pl.col("_b_value")))
+    detect_text = [pl.when(pl.col(f"_d_{lab}").is_null()).then(pl.lit("not sampled"))
+                   .when(pl.col(f"_d_{lab}")).then(pl.lit("no")).otherwise(pl.lit("yes"))
+                   .alias(f"detect_{lab.lower()}") for lab in landmarks]
+    out = base.with_columns(baseline=baseline).with_columns(
+        *detect_text,
+        fold_expansion=pl.when(pl.col("baseline") > 0)
+        .then(pl.col("cmax") / pl.col("baseline")).otherwise(None),
+        baseline_note=pl.when(pl.col("_b_value").is_null()).then(pl.lit("no sample on/before day 0"))
+        .when(pl.col("_b_blq") & pl.col("_b_lloq").is_not_null())
+        .then(pl.format("day {} below LLOQ: LLOQ/2 used", pl.col("_b_day")))
+        .when(pl.col("_b_blq")).then(pl.format("day {} not detected, no LLOQ", pl.col("_b_day")))
+        .otherwise(pl.format("day {}", pl.col("_b_day"))),
+        reason=pl.when(pl.col("_n_post") == 0).then(pl.lit("no samples on or after day 0"))
+        .when(pl.col("cmax").is_null())
+        .then(pl.format("all {} samples on or after day 0 below LLOQ", pl.col("_n_post")))
+        .otherwise(pl.lit("")),
+    )
+    auc = _auc(s, auc_end)
+    out = out.join(auc, on=_KEY, how="left").with_columns(
+        pl.when(pl.col("auc_points") >= 2).then(pl.col("auc")).otherwise(None).alias(auc_name),
+        auc_note=pl.when(pl.col("auc_points").is_null() | (pl.col("auc_points") < 2))
+        .then(pl.format("fewer than 2 usable samples in days 0-{}", pl.lit(auc_end)))
+        .when(pl.col("auc_start") > 0)
+        .then(pl.format("no day-0 sample: AUC from day {}", pl.col("auc_start").cast(pl.Int64)))
+        .when(pl.col("auc_stop") < auc_end)
+        .then(pl.format("last sample day {}: AUC to that day",
+                        pl.col("auc_stop").cast(pl.Int64)))
+        .otherwise(pl.lit("")),
+    )
+    cols = ["subject_id", "assay", "cmax", "tmax", auc_name, "tlast", "fold_expansion", "clast",
+            "baseline", "baseline_note", "unit", "lloq", "n_samples", "n_blq", "auc_start",
+            "auc_stop", "auc_note", *[f"detect_{lab.lower()}" for lab in landmarks], "reason"]
+    return out.select(cols).with_columns(
+        pl.col("tmax", "tlast").cast(pl.Int64), pl.col("n_samples", "n_blq").cast(pl.Int64),
+    ).sort(_KEY)
+
+
+@derived_table(
+    "kinetics", "CAR-T kinetics per patient and assay: Cmax, Tmax, AUC, Tlast, fold expansion, "
+    "detectability at D28/M3/M6/M12",
+    options={
+        "auc_end": Option(int, 28, "end of the AUC window (study day)"),
+        "blq_leading": Option(str, "zero", "below-LLOQ values before the first quantifiable",
+                              BLQ_POLICIES),
+        "blq_middle": Option(str, "drop", "below-LLOQ values between quantifiable values",
+                             BLQ_POLICIES),
+        "blq_trailing": Option(str, "zero", "below-LLOQ values after the last quantifiable",
+                               BLQ_POLICIES),
+        "landmark_tolerance": Option(int, 7, "days either side of a landmark a sample may fall"),
+    })
+def kinetics_table(study, *, auc_end: int = 28, blq_leading: str = "zero",  # noqa: ANN001
+                   blq_middle: str = "drop", blq_trailing: str = "zero",
+                   landmark_tolerance: int = 7) -> pl.DataFrame:
+    """kinetic_parameters of CAR_QPCR, CAR_PCT and CAR_ABS in blood for every patient."""
+    series = kinetic_series(study, analytes=ASSAYS)
+    return kinetic_parameters(series, auc_end=auc_end, blq_leading=blq_leading,
+                              blq_middle=blq_middle, blq_trailing=blq_trailing,
+                              landmark_tolerance=landmark_tolerance)
+
+
+# ---- summaries -------------------------------------------------------------------------------
+def geometric_summary(values: pl.Expr) -> list[pl.Expr]:
+    """n, geometric mean and geometric CV% of the positive values of `values` (agg context)."""
+    pos = values.filter(values > 0)
+    sd_log = pos.log().std(ddof=1)
+    return [pos.count().alias("n"), pos.log().mean().exp().alias("geo_mean"),
+            ((sd_log.pow(2).exp() - 1).sqrt() * 100).alias("geo_cv_pct"),
+            pos.min().alias("min"), pos.max().alias("max")]
+
+
+def group_summary(params: pl.DataFrame, *, groups: pl.DataFrame,
+                  parameters: Iterable[str] = ("cmax", "auc_0_28"),
+                  by: str = "response_group") -> pl.DataFrame:
+    """Per assay, group and parameter: n (positive values), geometric mean, geometric CV%,
+    min, max. `groups` is analysis.cohort.response_groups (subject_id, response_group)."""
+    params_present = [p for p in parameters if p in params.columns]
+    schema = {"assay": pl.String, by: pl.String, "parameter": pl.String, "n": pl.UInt32,
+              "geo_mean": pl.Float64, "geo_cv_pct": pl.Float64, "min": pl.Float64,
+              "max": pl.Float64}
+    if params.height == 0 or not params_present:
+        return pl.DataFrame(schema=schema)
+    long = (params.join(groups.select("subject_id", by), on="subject_id", how="left")
+            .with_columns(pl.col(by).fill_null("Not evaluable"))
+            .unpivot(index=["subject_id", "assay", by], on=params_present,
+                     variable_name="parameter", value_name="v"))
+    return (long.group_by(["assay", by, "parameter"])
+            .agg(geometric_summary(pl.col("v").cast(pl.Float64)))
+            .sort(["assay", "parameter", by]).select(list(schema)).cast(schema))
+
+
+def group_curve(series: pl.DataFrame, *, by: str = "response_group") -> pl.DataFrame:
+    """Geometric-mean curve per group, assay and day (BLQ values at LLOQ/2): by, assay, day,
+    geo_mean, n, n_blq, lloq."""
+    schema = {by: pl.String, "assay": pl.String, "day": pl.Int64, "geo_mean": pl.Float64,
+              "n": pl.UInt32, "n_blq": pl.UInt32, "lloq": pl.Float64}
+    df = series.filter(pl.col("plot_value").is_not_null() & (pl.col("plot_value") > 0))
+    if df.height == 0 or by not in df.columns:
+        return pl.DataFrame(schema=schema)
+    return (df.with_columns(pl.col(by).fill_null("Not evaluable"))
+            .group_by([by, "assay", "day"])
+            .agg(geo_mean=pl.col("plot_value").log().mean().exp(), n=pl.len(),
+                 n_blq=pl.col("blq").sum(), lloq=pl.col("lloq").max())
+            .sort([by, "assay", "day"]).select(list(schema)).cast(schema))
+
+
+# ---- qPCR vs flow ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Correlation:
+    """Spearman rho with a permutation p (exact enumeration for n <= 8)."""
+
+    rho: float | None
+    p_value: float | None
+    n: int
+    method: str = "Spearman rho, permutation p"
+
+    def describe(self) -> str:
+        if self.rho is None:
+            return f"n = {self.n}: too few pairs for a correlation"
+        return f"Spearman rho = {self.rho:.2f}, p = {self.p_value:.3g}, n = {self.n}"
+
+
+def concordance(series: pl.DataFrame, *, x: str = "CAR_QPCR", y: str = "CAR_PCT"
+                ) -> pl.DataFrame:
+    """Paired samples (same patient and day) of two assays: subject_id, day, x, y (plot values,
+    BLQ at LLOQ/2), x_blq, y_blq, response_group when present."""
+    extra = [c for c in ("response_group",) if c in series.columns]
+    a = series.filter(pl.col("assay") == x).select(
+        "subject_id", "day", *extra, pl.col("plot_value").alias("x"), pl.col("blq").alias("x_blq"))
+    b = series.filter(pl.col("assay") == y).select(
+        "subject_id", "day", pl.col("plot_value").alias("y"), pl.col("blq").alias("y_blq"))
+    return (a.join(b, on=["subject_id", "day"], how="inner")
+            .filter(pl.col("x").is_not_null() & pl.col("y").is_not_null())
+            .sort(["subject_id", "day"]))
+
+
+def _perm_spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rx = (rx - rx.mean()) / np.sqrt(((rx - rx.mean()) ** 2).sum())
+
+    def stat(ry_perm: np.ndarray, axis: int = -1) -> np.ndarray:
+        c = ry_perm - ry_perm.mean(axis=axis, keepdims=True)
+        return (c * rx).sum(axis=axis) / np.sqrt((c ** 2).sum(axis=axis))
+
+    n_resamples = np.inf if len(x) <= 8 else 9999
+    res = stats.permutation_test((ry,), stat, permutation_type="pairings", vectorized=True,
+                                 n_resamples=n_resamples, rng=np.random.default_rng(0))
+    return float(res.statistic), float(res.pvalue)
+
+
+def spearman(frame: pl.DataFrame, *, x: str = "x", y: str = "y") -> Correlation:
+    """Spearman rho of two columns (nulls dropped) with a permutation p value."""
+    df = frame.select(x, y).drop_nulls()
+    n = df.height
+    if n < 3:
+        return Correlation(None, None, n)
+    xv, yv = df.get_column(x).to_numpy(), df.get_column(y).to_numpy()
+    if np.ptp(xv) == 0 or np.ptp(yv) == 0:
+        return Correlation(None, None, n, "constant values")
+    rho, p = _perm_spearman(xv.astype(float), yv.astype(float))
+    return Correlation(rho, p, n)
+
+
+# ---- exposure-response -----------------------------------------------------------------------
+def exposure_response(params: pl.DataFrame, *, groups: pl.DataFrame, crs: pl.DataFrame,
+                      assay: str = "CAR_QPCR") -> pl.DataFrame:
+    """One row per patient for one assay: exposure columns of `params` with best_response,
+    response_group (from `groups`) and crs_max_grade (from toxicity.crs_table)."""
+    p = params.filter(pl.col("assay") == assay)
+    g = groups.select("subject_id", "best_response", "response_group")
+    c = crs.select("subject_id", "crs_max_grade") if "crs_max_grade" in crs.columns else \
+        pl.DataFrame(schema={"subject_id": pl.String, "crs_max_grade": pl.Int64})
+    return (p.join(g, on="subject_id", how="left").join(c, on="subject_id", how="left")
+            .sort("subject_id"))
+
+
+def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, str]:
+    tied = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
+    if tied:
+        res = stats.mannwhitneyu(a, b, method=stats.PermutationMethod(
+            n_resamples=9999, rng=np.random.default_rng(0)))
+        return float(res.statistic), float(res.pvalue), "Mann-Whitney U, permutation p (ties)"
+    res = stats.mannwhitneyu(a, b, method="exact")
+    return float(res.statistic), float(res.pvalue), "Mann-Whitney U, exact p"
+
+
+def exposure_tests(frame: pl.DataFrame, *, parameters: Iterable[str] = ("cmax", "auc_0_28")
+                   ) -> pl.DataFrame:
+    """Per exposure parameter: Responder vs Non-responder (Mann-Whitney, exact or permutation
+    p) and against CRS max grade (Spearman, permutation p). Columns: parameter, versus, test,
+    statistic, p_value, n, detail."""
+    rows = []
+    for par in parameters:
+        if par not in frame.columns:
+            continue
+        df = frame.filter(pl.col(par).is_not_null() & pl.col(par).is_finite())
+        a = df.filter(pl.col("response_group") == RESPONDER).get_column(par).to_numpy()
+        b = df.filter(pl.col("response_group") == NON_RESPONDER).get_column(par).to_numpy()
+        detail = f"{RESPONDER} n={len(a)} vs {NON_RESPONDER} n={len(b)}"
+        if len(a) and len(b):
+            stat, p, test = _mann_whitney(a, b)
+            detail += f": U = {stat:g}, p = {p:.3g}"
+        else:
+            stat, p, test = None, None, "Mann-Whitney U: needs both groups"
+        rows.append({"parameter": par, "versus": "response_group", "test": test,
+                     "statistic": stat, "p_value": p, "n": len(a) + len(b), "detail": detail})
+        if "crs_max_grade" in df.columns:
+            corr = spearman(df, x=par, y="crs_max_grade")
+            rows.append({"parameter": par, "versus": "crs_max_grade",
+                         "test": "Spearman rho, permutation p" if corr.rho is not None
+                         else f"Spearman: {corr.method if corr.n >= 3 else 'n < 3'}",
+                         "statistic": corr.rho, "p_value": corr.p_value, "n": corr.n,
+                         "detail": corr.describe()})
+    schema = {"parameter": pl.String, "versus": pl.String, "test": pl.String,
+              "statistic": pl.Float64, "p_value": pl.Float64, "n": pl.Int64,
+              "detail": pl.String}
+    out = pl.DataFrame(rows, schema=schema)
+    return out.with_columns(pl.col("statistic", "p_value").fill_nan(None))
