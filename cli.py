@@ -4,6 +4,7 @@
     python cli.py sample --out DIR --patients N --cells N [--seed S]
     python cli.py table --study DIR NAME [--format csv|parquet] [--out FILE] [--OPTION VALUE]
     python cli.py tables                            list canonical and derived tables
+    python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
 
 Each command registers itself in `COMMANDS` with the `command` decorator.
 Every command has --help. Errors print one clear line, never a traceback.
@@ -150,6 +151,146 @@ def cmd_tables(args: argparse.Namespace) -> int:
         opts = " ".join(f"--{o.replace('_', '-')}" for o in t.options)
         print(f"{name:18s} {t.description}" + (f"  [{opts}]" if opts else ""))
     return 0
+
+
+# ---- import --------------------------------------------------------------------------------
+_IMPORT_FORMATS = ("sdtm", "olink", "airr", "10xvdj", "10x_vdj", "maf", "10x")
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="file or folder to convert (e.g. the sponsor's SDTM folder)")
+    p.add_argument("--from", dest="fmt", required=True, choices=_IMPORT_FORMATS,
+                   help="input format (see docs/formats.md)")
+    p.add_argument("--out", required=True, help="study folder to write into (created if absent)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader option; VALUE is a TOML value, e.g. sample_id=S1 or "
+                   "'treatments={XANOMELINE=\"infusion\"}' (repeatable)")
+
+
+def _option_value(text: str) -> object:
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _toml_key(k: object) -> str:
+    import re
+
+    return str(k) if re.fullmatch(r"[A-Za-z0-9_-]+", str(k)) else _toml_value(str(k))
+
+
+def _toml_dump(config: dict) -> str:
+    """study.toml text: top-level values, then [tables] and [[arrays of tables]]."""
+    lines = ["# study.toml (tables written by python cli.py import)"]
+    scalars = {k: v for k, v in config.items() if not isinstance(v, dict) and not (
+        isinstance(v, list) and v and all(isinstance(x, dict) for x in v))}
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
+
+    def table(prefix: str, body: dict) -> None:
+        flat = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        lines.extend(["", f"[{prefix}]", *(f"{_toml_key(k)} = {_toml_value(v)}"
+                                           for k, v in flat.items())])
+        for k, v in body.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{_toml_key(k)}", v)
+
+    for k, v in config.items():
+        if isinstance(v, dict):
+            table(_toml_key(k), v)
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for item in v:
+                lines.extend(["", f"[[{_toml_key(k)}]]", *(f"{_toml_key(a)} = {_toml_value(b)}"
+                                                           for a, b in item.items())])
+    return "\n".join(lines) + "\n"
+
+
+def _print_findings(findings: list, label: str) -> None:
+    for f in findings:
+        print(f"{f.severity.upper():8s} [{f.table}] {f.message}")
+    n_err = sum(f.severity == "error" for f in findings)
+    print(f"{label}: {n_err} error(s), {len(findings) - n_err} other finding(s)")
+
+
+@command("import", "convert SDTM, Olink, AIRR, 10x VDJ, MAF or 10x files into a study folder "
+         "(canonical Parquet / .h5ad) once", _import_args)
+def cmd_import(args: argparse.Namespace) -> int:
+    import inspect
+    import tomllib
+
+    from data_loaders.analytes import catalogue_with
+    from data_loaders.errors import ValidationReport
+    from data_loaders.formats import READERS, _load_readers
+
+    src, out = Path(args.source).expanduser(), Path(args.out).expanduser()
+    if not src.exists():
+        return fail(f"{src}: does not exist")
+    options: dict = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            return fail(f"--option {item!r}: write KEY=VALUE")
+        options[key.strip()] = _option_value(value.strip())
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "study.toml"
+    config = tomllib.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    report = ValidationReport()
+    fmt = {"10xvdj": "10x_vdj"}.get(args.fmt, args.fmt)
+    written: list[str] = []
+    if fmt == "10x":
+        from data_loaders.formats.tenx import write_single_cell
+
+        samples = load_study(out).samples if any(out.iterdir()) else None
+        target = out / "single_cell.h5ad"
+        write_single_cell(src, target, options, samples, report, label=src.name)
+        written.append(target.name)
+    else:
+        _load_readers()
+        catalogue = catalogue_with(config.get("analytes", {}) or {})
+        reader = READERS[fmt]
+        wanted = inspect.signature(reader).parameters
+        extra = {k: v for k, v in (("label", src.name), ("catalogue", catalogue)) if k in wanted}
+        raws = reader(src, options, report, **extra)
+        by_table: dict[str, list[pl.DataFrame]] = {}
+        for raw in raws:
+            by_table.setdefault(raw.table, []).append(raw.frame.drop("_row", strict=False))
+        tables_cfg = config.setdefault("tables", {})
+        for table, frames in by_table.items():
+            name = f"{table}_{fmt}.parquet"
+            pl.concat(frames, how="diagonal_relaxed").write_parquet(out / name)
+            written.append(name)
+            cfg = tables_cfg.setdefault(table, {})
+            files = list(cfg.get("files") or ([cfg["file"]] if cfg.get("file") else []))
+            if not files:
+                from data_loaders.loader import _conventional
+
+                files = [p.name for p in _conventional(out, table)]
+            cfg.pop("file", None)
+            cfg["files"] = list(dict.fromkeys([*files, name]))
+        config.setdefault("study", {}).setdefault("title", out.name)
+        cfg_path.write_text(_toml_dump(config), encoding="utf-8")
+    _print_findings(report.findings, f"read {src.name} as {fmt}")
+    study = load_study(out)
+    print(f"wrote {', '.join(written) or 'nothing'} to {out}")
+    _print_findings([f for f in study.report.findings if f.severity != "note"],
+                    f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
+                    f"{', '.join(study.loaded_tables) or 'none'})")
+    return 0 if report.ok and study.report.ok else 1
 
 
 # ---- main ----------------------------------------------------------------------------------

@@ -99,6 +99,11 @@ def load_study(path: str | Path) -> Study:
         if rna.height:
             tables["rna_counts"] = rna
             break
+    if single_cell_file is None and any(str(s.get("format", "")).lower() == "10x"
+                                        for s in config.get("sources", []) or []):
+        from data_loaders.formats.tenx import single_cell_from_sources
+
+        single_cell_file = single_cell_from_sources(root, config, tables["samples"], report)
     if single_cell_file is not None:
         single_cell_file = _check_single_cell(root, single_cell_file, ctx, sources)
 
@@ -189,8 +194,11 @@ def _collect_sources(root: Path, config: dict[str, Any], report: ValidationRepor
                            fix="save as UTF-8 to avoid mis-read accents")
             if res.delimiter and res.delimiter not in (",", "\t"):
                 report.add("note", table, rel, f"read with delimiter {res.delimiter!r}")
+    catalogue = catalogue_with(config.get("analytes", {}) or {})
     for source in config.get("sources", []) or []:
-        raws.extend(read_source(root, source, report))
+        if str(source.get("format", "")).lower() == "10x":
+            continue  # single-cell counts become AnnData once the samples table is validated
+        raws.extend(read_source(root, source, report, catalogue=catalogue))
 
     sc_cfg = config.get("single_cell", {}) or {}
     single_cell: Path | None = None
@@ -265,7 +273,9 @@ class _Rows:
 
 
 def _validate(raw: RawTable, spec: TableSpec, ctx: _Context) -> pl.DataFrame | None:
-    df = raw.frame.with_row_index("_row", offset=raw.row_offset).with_columns(
+    # A format reader that filters or reorders records keeps their source row numbers in _row.
+    df = (raw.frame if "_row" in raw.frame.columns
+          else raw.frame.with_row_index("_row", offset=raw.row_offset)).with_columns(
         pl.col("_row").cast(pl.Int64))
     rep = ctx.report
     rows = _Rows(raw, ctx)

@@ -72,6 +72,8 @@ CONVERSIONS: list[tuple[str | None, str, str, float, float]] = [
     # other
     (None, "%", "%", 1.0, 0.0),
     (None, "percent", "%", 1.0, 0.0),
+    ("HCT", "1", "%", 100.0, 0.0),     # CDISC LBSTRESU "1": haematocrit as a volume fraction
+    ("HCT", "L/L", "%", 100.0, 0.0),
     (None, "fL", "fL", 1.0, 0.0),
     (None, "C", "C", 1.0, 0.0),
     (None, "degC", "C", 1.0, 0.0),

@@ -14,6 +14,7 @@ reader cannot map it reports as findings; it never drops data silently.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,13 @@ def _load_readers() -> None:
         importlib.import_module(f"{__name__}.{mod.name}")
 
 
-def read_source(root: Path, source: dict[str, Any], report: ValidationReport) -> list[Any]:
-    """Run the reader a `[[sources]]` entry names; problems become findings, never raises."""
+def read_source(root: Path, source: dict[str, Any], report: ValidationReport, *,
+                catalogue: dict[str, Any] | None = None) -> list[Any]:
+    """Run the reader a `[[sources]]` entry names; problems become findings, never raises.
+
+    A reader that declares keyword-only `label` gets the source path as written in study.toml
+    (to name files in findings); one that declares `catalogue` gets the study's analytes.
+    """
     _load_readers()
     fmt = str(source.get("format", "")).lower()
     rel = str(source.get("path", ""))
@@ -61,7 +67,10 @@ def read_source(root: Path, source: dict[str, Any], report: ValidationReport) ->
                    fix="give a path relative to the study folder in [[sources]] path")
         return []
     try:
-        return READERS[fmt](path, dict(source.get("options", {}) or {}), report)
+        reader = READERS[fmt]
+        wanted = inspect.signature(reader).parameters
+        extra = {k: v for k, v in (("label", rel), ("catalogue", catalogue)) if k in wanted}
+        return reader(path, dict(source.get("options", {}) or {}), report, **extra)
     except StudyError as err:
         report.add_error(err, table=fmt, file=rel)
         return []
