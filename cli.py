@@ -90,7 +90,9 @@ def _table_args(p: argparse.ArgumentParser) -> None:
 def _derived_options(parser: argparse.ArgumentParser, name: str) -> None:
     from analysis.registry import derived_tables
 
-    table = derived_tables().get(name)
+    tables = derived_tables()
+    # a canonical table with a derived twin (responses -> derived_responses) takes its options
+    table = tables.get(name) if name not in TABLE_NAMES else tables.get(f"derived_{name}")
     if table is None:
         return
     for opt, spec in table.options.items():
@@ -110,7 +112,11 @@ def cmd_table(args: argparse.Namespace) -> int:
     from analysis.registry import derived_tables
 
     study = load_study(args.study)
-    if args.name in TABLE_NAMES:
+    twin = derived_tables().get(f"derived_{args.name}") if args.name in TABLE_NAMES else None
+    if twin is not None and any(getattr(args, k, None) is not None for k in twin.options):
+        # e.g. `table responses --criteria NIH`: responses derived from the counts
+        frame = twin(study, **{k: getattr(args, k, None) for k in twin.options})
+    elif args.name in TABLE_NAMES:
         frame = study.table(args.name)
     else:
         tables = derived_tables()
@@ -144,10 +150,14 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from analysis.registry import derived_tables
     from data_loaders.schema import RNA_SPEC, TABLES
 
+    derived = derived_tables()
     for name in TABLE_NAMES:
         spec = RNA_SPEC if name == "rna_counts" else TABLES[name]
-        print(f"{name:18s} {spec.description}")
-    for name, t in derived_tables().items():
+        twin = derived.get(f"derived_{name}")
+        extra = "" if twin is None else "  [with " + " ".join(
+            f"--{o.replace('_', '-')}" for o in twin.options) + f": derived_{name}]"
+        print(f"{name:18s} {spec.description}{extra}")
+    for name, t in derived.items():
         opts = " ".join(f"--{o.replace('_', '-')}" for o in t.options)
         print(f"{name:18s} {t.description}" + (f"  [{opts}]" if opts else ""))
     return 0

@@ -2,8 +2,10 @@
 
 `Cohort` is what the sidebar holds (patients, response groups, day window) and what the URL
 query parameters encode. `response_groups` says which group each patient belongs to:
-response_override in patients first, else the best recorded response (CR/PR = Responder,
-NR = Non-responder), else "Not evaluable". Pages apply the cohort with `apply_cohort`.
+response_override in patients first, else the best response derived from blood counts under
+NIH criteria (analysis.response; patients with evaluable counts), else the best recorded
+response (CR/PR = Responder, NR = Non-responder), else "Not evaluable". Pages apply the cohort
+with `apply_cohort`.
 """
 
 from __future__ import annotations
@@ -62,14 +64,25 @@ def best_recorded_response(responses: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@derived_table("response_groups", "Response group per patient (override, else best recorded)")
+@derived_table("response_groups", "Response group per patient (override, else derived NIH "
+               "best response, else best recorded)")
 def response_groups(study) -> pl.DataFrame:  # noqa: ANN001 - Study (avoids an import cycle)
-    """subject_id, best_response, response_group, group_source for every patient."""
+    """subject_id, best_response, response_group, group_source for every patient.
+
+    group_source: "override" (patients.response_override), "derived NIH" (best response derived
+    from the counts, when at least one assessment is evaluable), "recorded" (best recorded
+    response), "none"."""
+    from analysis.response import best_of, derived_responses
+
     pts = study.patients.select("subject_id", "response_override")
     best = best_recorded_response(study.responses)
-    out = pts.join(best, on="subject_id", how="left").with_columns(
-        pl.coalesce(pl.col("response_override").str.to_uppercase(),
-                    pl.col("best_response")).alias("_resp"))
+    derived = best_of(derived_responses(study, criteria="NIH")) \
+        .filter(pl.col("best_response").is_in(["CR", "PR", "NR"])) \
+        .select("subject_id", pl.col("best_response").alias("_derived"))
+    out = (pts.join(best, on="subject_id", how="left")
+           .join(derived, on="subject_id", how="left")
+           .with_columns(pl.coalesce(pl.col("response_override").str.to_uppercase(),
+                                     pl.col("_derived"), pl.col("best_response")).alias("_resp")))
     return out.select(
         "subject_id",
         pl.col("_resp").alias("best_response"),
@@ -77,6 +90,7 @@ def response_groups(study) -> pl.DataFrame:  # noqa: ANN001 - Study (avoids an i
         .when(pl.col("_resp") == "NR").then(pl.lit(NON_RESPONDER))
         .otherwise(pl.lit(NOT_EVALUABLE)).alias("response_group"),
         pl.when(pl.col("response_override").is_not_null()).then(pl.lit("override"))
+        .when(pl.col("_derived").is_not_null()).then(pl.lit("derived NIH"))
         .when(pl.col("best_response").is_not_null()).then(pl.lit("recorded"))
         .otherwise(pl.lit("none")).alias("group_source"),
     )

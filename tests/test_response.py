@@ -1,0 +1,291 @@
+"""The SAA response engine: every branch of NIH and BSH on hand-built counts, the value and
+transfusion windows, NE when a needed count is missing, and the demo's truth."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from analysis.response import (
+    assess_responses,
+    assessment_days,
+    baseline_severity,
+    best_of,
+    best_response,
+    compare_recorded,
+    derived_responses,
+    label_timepoints,
+    parse_days,
+    reference_lines,
+)
+
+UNITS = {"ANC": "10^9/L", "PLT": "10^9/L", "RETIC": "10^9/L", "HGB": "g/L"}
+
+
+def counts(by_day: dict[int, dict[str, float]], subject: str = "P1") -> pl.DataFrame:
+    rows = [(subject, d, a, float(v)) for d, vals in by_day.items() for a, v in vals.items()]
+    return pl.DataFrame(rows, schema={"subject_id": pl.String, "day": pl.Int64,
+                                      "analyte": pl.String, "value": pl.Float64}, orient="row")
+
+
+def tx(*days_products: tuple[int, str], subject: str = "P1") -> pl.DataFrame:
+    return pl.DataFrame([(subject, d, p) for d, p in days_products],
+                        schema={"subject_id": pl.String, "day": pl.Int64, "product": pl.String},
+                        orient="row")
+
+
+NO_TX = tx()
+
+
+def assess(by_day, *, day=28, transfusions=NO_TX, criteria="NIH", sex=None, ne_reason=None,
+           **kw) -> dict:
+    pts = pl.DataFrame({"subject_id": ["P1"], "day": [day], "sex": [sex],
+                        "ne_reason": [ne_reason]},
+                       schema={"subject_id": pl.String, "day": pl.Int64, "sex": pl.String,
+                               "ne_reason": pl.String})
+    out = assess_responses(counts(by_day), pts, transfusions=transfusions, criteria=criteria,
+                           **kw)
+    assert out.height == 1
+    return out.row(0, named=True)
+
+
+# ---- NIH -----------------------------------------------------------------------------------
+def test_nih_cr():
+    r = assess({28: {"ANC": 1.2, "HGB": 110, "PLT": 120, "RETIC": 80}})
+    assert r["category"] == "CR"
+    assert r["rule"].startswith("CR: ANC 1.2 >= 1, HGB 110 >= 100, PLT 120 >= 100")
+
+
+def test_nih_cr_thresholds_are_inclusive():
+    assert assess({28: {"ANC": 1.0, "HGB": 100, "PLT": 100}})["category"] == "CR"
+    assert assess({28: {"ANC": 0.99, "HGB": 100, "PLT": 100}})["category"] == "PR"
+
+
+def test_nih_pr_rule_text_names_counts_and_transfusion_free_days():
+    r = assess({28: {"ANC": 0.9, "PLT": 31, "HGB": 85, "RETIC": 70}},
+               transfusions=tx((-35, "RBC")))
+    assert r["category"] == "PR"
+    assert r["rule"] == ("PR: no longer severe (ANC 0.9 >= 0.5, PLT 31 >= 20, RETIC 70 >= 60); "
+                         "not CR (ANC 0.9 < 1, HGB 85 < 100, PLT 31 < 100); transfusion-free 63 d")
+    assert (r["anc"], r["plt"], r["hgb"], r["retic"]) == (0.9, 31.0, 85.0, 70.0)
+    assert r["transfusion_independent"] is True and r["severe"] is False
+
+
+def test_nih_pr_does_not_need_transfusion_independence():
+    r = assess({28: {"ANC": 0.9, "PLT": 31, "HGB": 85, "RETIC": 70}},
+               transfusions=tx((20, "PLT"), (25, "RBC")))
+    assert r["category"] == "PR"
+    assert "2 transfusion(s) in the 56-d window (RBC 1, PLT 1; last on day 25)" in r["rule"]
+    assert r["transfusion_independent"] is False
+
+
+def test_nih_nr_still_severe_with_two_of_three():
+    r = assess({28: {"ANC": 0.3, "PLT": 12, "HGB": 80, "RETIC": 90}})
+    assert r["category"] == "NR"
+    assert r["rule"].startswith("NR: still severe (ANC 0.3 < 0.5, PLT 12 < 20)")
+    r = assess({28: {"ANC": 0.1, "PLT": 12, "HGB": 80, "RETIC": 90}})
+    assert r["rule"].startswith("NR: still very severe")
+
+
+def test_retic_threshold_is_an_option():
+    by_day = {28: {"ANC": 0.3, "PLT": 25, "HGB": 80, "RETIC": 40}}
+    assert assess(by_day)["category"] == "NR"                         # RETIC 40 < 60
+    assert assess(by_day, retic_threshold=20)["category"] == "PR"     # classic manual count
+
+
+# ---- BSH -----------------------------------------------------------------------------------
+def test_bsh_cr_needs_strictly_above_and_sex_specific_hgb():
+    ok = {28: {"ANC": 1.6, "HGB": 125, "PLT": 160, "RETIC": 80}}
+    assert assess(ok, criteria="BSH", sex="F")["category"] == "CR"
+    assert assess(ok, criteria="BSH", sex="M")["category"] == "PR"    # men need >= 130
+    edge = {28: {"ANC": 1.5, "HGB": 140, "PLT": 160, "RETIC": 80}}
+    r = assess(edge, criteria="BSH", sex="M")
+    assert r["category"] == "PR" and "ANC 1.5 <= 1.5" in r["rule"]
+
+
+@pytest.mark.parametrize(("tx_day", "expected"), [(-29, "PR"), (-28, "PR"), (-27, "NR"),
+                                                  (28, "NR")])
+def test_bsh_transfusion_window_edges(tx_day, expected):
+    """Window (day - 56, day]: a transfusion exactly 56 days before is outside."""
+    r = assess({28: {"ANC": 0.9, "PLT": 31, "HGB": 85, "RETIC": 70}}, criteria="BSH",
+               transfusions=tx((tx_day, "PLT")))
+    assert r["category"] == expected
+    if expected == "NR":
+        assert "but not transfusion independent" in r["rule"]
+
+
+def test_bsh_ti_window_parameter():
+    by_day = {28: {"ANC": 0.9, "PLT": 31, "HGB": 85, "RETIC": 70}}
+    assert assess(by_day, criteria="BSH", transfusions=tx((0, "RBC")))["category"] == "NR"
+    assert assess(by_day, criteria="BSH", transfusions=tx((0, "RBC")),
+                  ti_window=28)["category"] == "PR"
+
+
+def test_bsh_without_transfusion_records_is_not_evaluable():
+    r = assess({28: {"ANC": 0.9, "PLT": 31, "HGB": 85, "RETIC": 70}}, criteria="BSH",
+               transfusions=None)
+    assert r["category"] == "NE" and "transfusions are not recorded" in r["rule"]
+    # NIH decides without them
+    assert assess({28: {"ANC": 0.9, "PLT": 31, "HGB": 85}},
+                  transfusions=None)["category"] == "PR"
+
+
+def test_bsh_nr_when_still_severe():
+    r = assess({28: {"ANC": 0.2, "PLT": 5, "HGB": 70, "RETIC": 10}}, criteria="BSH")
+    assert r["category"] == "NR" and r["rule"].startswith("NR: still severe")
+
+
+# ---- windows and missing counts ------------------------------------------------------------
+def test_no_counts_in_window_is_ne():
+    r = assess({0: {"ANC": 1.5, "HGB": 120, "PLT": 150}})
+    assert r["category"] == "NE"
+    assert r["rule"] == "NE: no ANC, HGB, PLT or RETIC within +/-7 d of day 28"
+
+
+def test_value_window_edges_and_nearest_value():
+    assert assess({35: {"ANC": 1.5, "HGB": 120, "PLT": 150}})["category"] == "CR"
+    assert assess({36: {"ANC": 1.5, "HGB": 120, "PLT": 150}})["category"] == "NE"
+    assert assess({36: {"ANC": 1.5, "HGB": 120, "PLT": 150}},
+                  value_window=8)["category"] == "CR"
+    # the assessment-day count wins over a later one inside the window
+    r = assess({28: {"ANC": 0.2, "PLT": 10, "HGB": 80}, 33: {"ANC": 1.5, "HGB": 120, "PLT": 150}})
+    assert r["category"] == "NR" and r["anc"] == 0.2
+
+
+def test_missing_count_needed_for_severity_is_ne():
+    r = assess({28: {"ANC": 0.3, "HGB": 90}})
+    assert r["category"] == "NE"
+    assert r["rule"].startswith("NE: severity cannot be judged (PLT, RETIC missing")
+
+
+def test_missing_hgb_when_cr_is_possible_is_ne_but_not_when_cr_failed():
+    r = assess({28: {"ANC": 1.5, "PLT": 150, "RETIC": 80}})
+    assert r["category"] == "NE" and "CR cannot be judged (HGB missing)" in r["rule"]
+    assert assess({28: {"ANC": 0.8, "PLT": 150, "RETIC": 80}})["category"] == "PR"
+
+
+def test_ne_reason_forces_ne():
+    r = assess({28: {"ANC": 1.5, "HGB": 120, "PLT": 150}}, ne_reason="after HSCT on day 20")
+    assert (r["category"], r["rule"]) == ("NE", "NE: after HSCT on day 20")
+
+
+def test_same_day_duplicates_are_averaged():
+    m = pl.concat([counts({28: {"ANC": 0.4, "PLT": 30, "HGB": 80}}),
+                   counts({28: {"ANC": 0.8}})])
+    out = assess_responses(m, pl.DataFrame({"subject_id": ["P1"], "day": [28]}),
+                           transfusions=NO_TX)
+    assert out["anc"][0] == pytest.approx(0.6)
+
+
+def test_unknown_criteria_raises():
+    with pytest.raises(ValueError, match="criteria"):
+        assess({28: {"ANC": 1.0}}, criteria="EBMT")
+
+
+def test_best_of_and_compare_recorded():
+    derived = pl.DataFrame({"subject_id": ["A", "A", "B"], "day": [28, 90, 28],
+                            "category": ["PR", "CR", "NR"], "rule": ["r1", "r2", "r3"]})
+    best = best_of(derived)
+    assert best.filter(pl.col("subject_id") == "A").row(0) == ("A", "CR", 90, "r2")
+    recorded = pl.DataFrame({"subject_id": ["A", "A", "B", "B"], "day": [28, 90, 28, 180],
+                             "response": ["PR", "PR", "NR", "PR"]})
+    cmp = compare_recorded(derived, recorded)
+    assert cmp.filter(pl.col("agree") == False).select("subject_id", "day").rows() == \
+        [("A", 90)]  # noqa: E712
+    assert cmp.filter((pl.col("subject_id") == "B") & (pl.col("day") == 180))["agree"][0] \
+        is None
+
+
+def test_parse_days_and_labels():
+    assert parse_days("90, 28;180") == (28, 90, 180)
+    assert parse_days("") is None and parse_days(None) is None
+    with pytest.raises(ValueError):
+        parse_days("D28")
+    lab = label_timepoints(pl.DataFrame({"day": [28, 90, 45]}))
+    assert lab["timepoint"].to_list() == ["D28", "M3", "D45"]
+    lines = reference_lines(criteria="BSH")
+    assert (1.5, "BSH CR >1.5") in lines["ANC"] and (150.0, "BSH CR >150") in lines["PLT"]
+
+
+# ---- studies -------------------------------------------------------------------------------
+def test_demo_best_responses_match_truth(demo_study):
+    best = best_response(demo_study)
+    assert best.columns == ["subject_id", "best_response", "best_response_day", "criteria"]
+    got = dict(best.select("subject_id", "best_response").rows())
+    assert {k: got[k] in ("CR", "PR") for k in got} == {
+        "SAA-001": True, "SAA-002": True, "SAA-003": True, "SAA-004": False, "SAA-005": False}
+    assert got["SAA-004"] == "NR" and got["SAA-005"] == "NR"
+
+
+def test_demo_derived_agrees_with_recorded(demo_study):
+    cmp = compare_recorded(derived_responses(demo_study), demo_study.responses)
+    assert cmp.height >= 10 and cmp["agree"].drop_nulls().all()
+
+
+def test_demo_response_groups_come_from_derived_nih(demo_study):
+    from analysis.cohort import response_groups
+
+    g = response_groups(demo_study)
+    assert g.columns == ["subject_id", "best_response", "response_group", "group_source"]
+    assert set(g["group_source"]) == {"derived NIH"}
+    assert g.filter(pl.col("response_group") == "Responder")["subject_id"].to_list() == \
+        ["SAA-001", "SAA-002", "SAA-003"]
+
+
+PATIENTS = """subject_id,sex,last_contact_day,hsct_day,response_override
+P1,M,400,,
+P2,F,100,60,
+P3,F,400,,CR
+P4,M,400,,
+"""
+MEAS = "subject_id,day,analyte,value,unit\n" + "".join(
+    f"{s},{d},{a},{v},{UNITS[a]}\n" for s, d, vals in [
+        ("P1", 28, {"ANC": 1.2, "HGB": 110, "PLT": 120}),
+        ("P2", 28, {"ANC": 0.2, "PLT": 5, "RETIC": 10}),
+        ("P2", 90, {"ANC": 2.0, "HGB": 130, "PLT": 200}),
+        ("P3", 28, {"ANC": 0.2, "PLT": 5, "RETIC": 10})]
+    for a, v in vals.items())
+
+
+def test_study_level_rules(write_study):
+    from analysis.cohort import response_groups
+    from data_loaders import load_study
+
+    study = load_study(write_study(patients=PATIENTS, measurements=MEAS,
+                                   responses="subject_id,day,response\nP4,30,PR\n"))
+    days = assessment_days(study)
+    # P2: follow-up ends at 100 (no M6/M12); P4 keeps its recorded day only
+    assert days.filter(pl.col("subject_id") == "P2")["day"].to_list() == [28, 90]
+    assert days.filter(pl.col("subject_id") == "P4")["day"].to_list() == [30]
+    d = derived_responses(study)
+    p2 = d.filter(pl.col("subject_id") == "P2")
+    assert p2["category"].to_list() == ["NR", "NE"]        # day 90 is after the HSCT
+    assert p2["rule"][1] == "NE: after HSCT on day 60"
+    g = dict(response_groups(study).select("subject_id", "group_source").rows())
+    assert g == {"P1": "derived NIH", "P2": "derived NIH", "P3": "override", "P4": "recorded"}
+    assert derived_responses(study, days="28")["day"].unique().to_list() == [28]
+
+
+def test_baseline_severity(write_study):
+    from data_loaders import load_study
+
+    meas = ("subject_id,day,analyte,value,unit\nP1,-2,ANC,0.1,10^9/L\nP1,-2,PLT,10,10^9/L\n"
+            "P1,-2,RETIC,15,10^9/L\nP2,0,ANC,0.4,10^9/L\nP2,0,PLT,50,10^9/L\n"
+            "P2,0,RETIC,90,10^9/L\n")
+    sev = baseline_severity(load_study(write_study(measurements=meas)))
+    assert dict(sev.select("subject_id", "severity").rows()) == {"P1": "vSAA", "P2": "NSAA"}
+
+
+def test_cli_tables(demo_dir, capsys):
+    import cli
+
+    assert cli.main(["table", "--study", str(demo_dir), "best_response"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == \
+        "subject_id,best_response,best_response_day,criteria"
+    assert cli.main(["table", "--study", str(demo_dir), "responses", "--criteria", "BSH",
+                     "--ti-window", "28"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("subject_id,day,category,rule,")
+    assert {ln.split(",")[2] for ln in lines[1:]} <= {"CR", "PR", "NR", "NE"}
+    assert cli.main(["table", "--study", str(demo_dir), "responses"]) == 0
+    assert capsys.readouterr().out.startswith("subject_id,day,response")   # recorded table
