@@ -5,6 +5,7 @@
     python cli.py table --study DIR NAME [--format csv|parquet] [--out FILE] [--OPTION VALUE]
     python cli.py tables                            list canonical and derived tables
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
+    python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
 
 Each command registers itself in `COMMANDS` with the `command` decorator.
 Every command has --help. Errors print one clear line, never a traceback.
@@ -301,6 +302,95 @@ def cmd_import(args: argparse.Namespace) -> int:
                     f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
                     f"{', '.join(study.loaded_tables) or 'none'})")
     return 0 if report.ok and study.report.ok else 1
+
+
+# ---- export --------------------------------------------------------------------------------
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--out", required=True, help="file to write (deck.pptx, deck.pdf, deck.zip)")
+    p.add_argument("--format", choices=["pptx", "pdf", "zip"], default=None,
+                   help="pptx (16:9 PowerPoint), pdf (one page per figure) or zip (SVG "
+                   "files); default: from the --out suffix, else pptx")
+    p.add_argument("--patients", nargs="+", default=[], metavar="ID",
+                   help="only these patients (space or comma separated; default all)")
+    p.add_argument("--groups", nargs="+", default=[], metavar="GROUP",
+                   help="only these response groups (e.g. Responder)")
+    p.add_argument("--days", default=None, metavar="LO:HI",
+                   help="study day window, either side may be empty (e.g. 0:90)")
+    p.add_argument("--title", default=None, help="title slide heading (default: study title)")
+    p.add_argument("--no-title-slide", action="store_true", help="leave out the title slide")
+    p.add_argument("--footer", action=argparse.BooleanOptionalAction, default=None,
+                   help="provenance footer line on each figure (default: on for pdf/zip)")
+    p.add_argument("--browser", default=None,
+                   help="Chromium executable to draw with (default: CART_CHROMIUM, "
+                   "BROWSER_PATH, else found on PATH)")
+
+
+def _export_cohort(args: argparse.Namespace, study):  # noqa: ANN001, ANN202 - Study, Cohort
+    from analysis.cohort import GROUPS, Cohort
+
+    patients = [p for item in args.patients for p in item.split(",") if p]
+    unknown = [p for p in patients if p not in study.subject_ids]
+    if unknown:
+        raise ValueError(f"unknown patient(s) {', '.join(unknown)}; the study has "
+                         f"{', '.join(study.subject_ids)}")
+    groups = [g for item in args.groups for g in item.split(",") if g]
+    if bad := [g for g in groups if g not in GROUPS]:
+        raise ValueError(f"unknown group(s) {', '.join(bad)}; choose from {', '.join(GROUPS)}")
+    lo = hi = None
+    if args.days:
+        if ":" not in args.days:
+            raise ValueError(f"--days {args.days!r}: use LO:HI, e.g. 0:90 or :28")
+        a, b = args.days.split(":", 1)
+        lo, hi = (int(a) if a.strip() else None), (int(b) if b.strip() else None)
+    return Cohort(subjects=tuple(patients), groups=tuple(groups), day_min=lo, day_max=hi)
+
+
+@command("export", "build the standard slide deck (PPTX, PDF or ZIP of SVGs) headless",
+         _export_args)
+def cmd_export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from components import deck, export
+    from components.figures.registry import standard_figures
+
+    fmt = args.format or {".pdf": "pdf", ".zip": "zip"}.get(Path(args.out).suffix.lower(),
+                                                             "pptx")
+    started = not export.export_server_running()
+    try:
+        export.start_export_server(args.browser)
+    except export.ExportUnavailable as err:
+        return fail(str(err))
+    try:
+        study = load_study(args.study)
+        cohort = _export_cohort(args, study)
+        notes: list[str] = []
+        specs = standard_figures()
+        with tqdm(total=len(specs), desc="building figures", unit="fig") as bar:
+            slides = deck.standard_slides(study, cohort, on_skip=notes.append,
+                                          progress=bar.update)
+        for note in notes:
+            print(f"note: {note}")
+        if not slides:
+            return fail(f"no standard figure could be built for {study.study_id}")
+        prov = export.Provenance.of(study, cohort, figure=args.title or study.title,
+                                    params={"format": fmt, "cohort": cohort.describe()})
+        title = None if args.no_title_slide else deck.title_slide(study, cohort,
+                                                                   title=args.title)
+        footer = args.footer if args.footer is not None else fmt != "pptx"
+        build = {"pptx": deck.build_pptx, "pdf": deck.build_pdf, "zip": deck.build_svg_zip}
+        with tqdm(total=len(slides), desc=f"drawing {fmt}", unit="slide") as bar:
+            data = build[fmt](slides, title=title, provenance=prov, progress=bar.update,
+                              footer=footer)
+        Path(args.out).write_bytes(data)
+    except export.ExportUnavailable as err:
+        return fail(str(err))
+    finally:
+        if started:  # one export server per run; leave a caller's server running
+            export.stop_export_server()
+    n = len(slides) + (0 if title is None else 1)
+    print(f"wrote {n} slides ({fmt}, {len(data) / 1e6:.1f} MB) to {args.out}")
+    return 0
 
 
 # ---- main ----------------------------------------------------------------------------------

@@ -1,23 +1,31 @@
 """The one place that shows a figure or a result table, with the same download row everywhere.
 
-`show_figure(fig, key=..., name=..., data=...)` draws a plotly figure and offers the data behind
+`show_figure(fig, key=..., name=..., data=...)` draws a plotly figure and offers it as PNG, SVG
+and PDF (presentation template, provenance inside; drawn only when clicked) and the data behind
 it as formula-safe CSV; `show_table` does the same for a result table. Pages never call
-`st.plotly_chart` themselves.
+`st.plotly_chart` themselves. Every figure shown is remembered in the session's figure registry
+(`shown_figures()`), from which the Slides page builds decks. The export server (one headless
+Chromium per process) is kept with `st.cache_resource`; without Chromium the app still runs and
+the download row says what to install.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
+from functools import partial
 from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from components import export
 from components.export import csv_bytes
 
-__all__ = ["show_figure", "show_table", "show_params"]
+__all__ = ["show_figure", "show_table", "show_params", "ShownFigure", "shown_figures",
+           "export_server", "export_blocker", "figure_provenance"]
 
 _CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -26,20 +34,118 @@ def _file_stem(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_") or "fig"
 
 
+# ---- export server and figure registry --------------------------------------------------------
+@st.cache_resource(show_spinner=False, on_release=lambda _path: export.stop_export_server())
+def export_server() -> str:
+    """The process-wide export server (one headless Chromium), started on the first export.
+    Raises export.ExportUnavailable (not cached) when there is no Chromium."""
+    return export.start_export_server()
+
+
+def export_blocker() -> str | None:
+    """Why PNG/SVG/PDF files cannot be made here (what to install), or None."""
+    return export.export_unavailable_reason()
+
+
+@dataclass(frozen=True)
+class ShownFigure:
+    """A figure a page has shown in this session, for the Slides page."""
+
+    key: str
+    name: str
+    title: str
+    fig: go.Figure
+    data: pl.DataFrame | None
+    params: dict[str, Any]
+    cohort: str
+    study_key: str
+
+
+_REGISTRY_KEY = "_figure_registry"
+_REGISTRY_MAX = 60
+
+
+def shown_figures(study: Any = None) -> list[ShownFigure]:
+    """Figures shown in this session (latest version of each key, in first-shown order);
+    only those of `study` when given."""
+    entries = list(st.session_state.get(_REGISTRY_KEY, {}).values())
+    if study is not None:
+        entries = [e for e in entries if e.study_key == study.cache_key]
+    return entries
+
+
+def _figure_title(fig: go.Figure, name: str) -> str:
+    text = fig.layout.title.text if fig.layout.title else None
+    text = re.sub(r"<[^>]+>", " ", text or "").strip()
+    return re.sub(r"\s+", " ", text) or name.replace("_", " ")
+
+
+def _register(fig: go.Figure, key: str, name: str, data: pl.DataFrame | None,
+              params: Any) -> None:
+    ctx = st.session_state.get("_page_context")
+    registry: dict[str, ShownFigure] = st.session_state.setdefault(_REGISTRY_KEY, {})
+    registry[key] = ShownFigure(
+        key=key, name=name, title=_figure_title(fig, name), fig=fig, data=data,
+        params=export.params_dict(params),
+        cohort=ctx.cohort.describe() if ctx is not None else "all patients",
+        study_key=ctx.study.cache_key if ctx is not None else "")
+    while len(registry) > _REGISTRY_MAX:
+        registry.pop(next(iter(registry)))
+
+
+def figure_provenance(title: str, params: Any = None, ctx: Any = None) -> export.Provenance:
+    """Provenance of a figure made on the current page (study, cohort, parameters)."""
+    ctx = ctx if ctx is not None else st.session_state.get("_page_context")
+    if ctx is None:
+        return export.Provenance(params=export.params_dict(params), figure=title)
+    return export.Provenance.of(ctx.study, ctx.cohort, params=params, figure=title)
+
+
+def _figure_file(fig: go.Figure, fmt: str, title: str, params: Any, ctx: Any) -> bytes:
+    # runs on click, outside the script thread: everything it needs is passed in
+    export_server()
+    return export.export_figure(fig, fmt, provenance=figure_provenance(title, params, ctx))
+
+
+def _download_row(fig: go.Figure, *, key: str, stem: str, title: str, params: Any,
+                  data: pl.DataFrame | None) -> None:
+    blocker = export_blocker()
+    row = st.container(horizontal=True, gap="small", key=f"{key}-downloads")
+    ctx = st.session_state.get("_page_context")
+    for fmt in export.FIGURE_FORMATS:
+        if blocker:
+            row.download_button(fmt.upper(), data=b"", key=f"{key}-{fmt}", disabled=True,
+                                help=blocker, icon=":material/image:")
+        else:
+            row.download_button(fmt.upper(), data=partial(_figure_file, fig, fmt, title,
+                                                          params, ctx),
+                                file_name=f"{stem}.{fmt}", mime=export.MIME[fmt],
+                                key=f"{key}-{fmt}", on_click="ignore", icon=":material/image:",
+                                help=f"{fmt.upper()} in the presentation template, with "
+                                     "provenance (study, cohort, parameters) inside")
+    if data is not None:
+        row.download_button("Data (CSV)", data=lambda d=data: csv_bytes(d),
+                            file_name=f"{stem}.csv", mime="text/csv", key=f"{key}-csv",
+                            on_click="ignore", icon=":material/download:")
+    if blocker:
+        row.caption(blocker)
+
+
 def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | None = None,
                 params: Any = None, on_select: str | None = None,
-                selection_mode: Iterable[str] = ("box", "lasso")) -> Any:
-    """Draw `fig` with a download row (data as CSV). Returns the selection state when
+                selection_mode: Iterable[str] = ("box", "lasso"),
+                register: bool = True) -> Any:
+    """Draw `fig` with a download row (PNG, SVG, PDF; data as CSV) and remember it for the
+    Slides page (unless `register=False`). Returns the selection state when
     `on_select="rerun"`, else None."""
     kwargs: dict[str, Any] = {"key": key, "config": _CONFIG, "theme": None}
     if on_select:
         kwargs.update(on_select=on_select, selection_mode=tuple(selection_mode))
     event = st.plotly_chart(fig, **kwargs)
-    stem = _file_stem(name)
-    if data is not None:
-        st.download_button("Data (CSV)", data=lambda d=data: csv_bytes(d),
-                           file_name=f"{stem}.csv", mime="text/csv", key=f"{key}-csv",
-                           on_click="ignore", icon=":material/download:")
+    title = _figure_title(fig, name)
+    _download_row(fig, key=key, stem=_file_stem(name), title=title, params=params, data=data)
+    if register:
+        _register(fig, key, name, data, params)
     return event if on_select else None
 
 

@@ -1,0 +1,173 @@
+"""Slide decks: PPTX, multi-page PDF and ZIP of SVGs round-trip with the expected slides, titles
+and provenance; standard figures are built headless; the CLI writes the standard deck."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+import zipfile
+
+import plotly.graph_objects as go
+import pytest
+
+from components import deck, export
+from components.figures import registry
+
+
+@pytest.fixture(scope="session")
+def export_ready() -> str:
+    try:
+        return export.start_export_server()
+    except export.ExportUnavailable as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def prov() -> export.Provenance:
+    return export.Provenance(study_id="DECK-1", content_hash="cd" * 32, cohort="all patients")
+
+
+def _slides(n: int = 3) -> list[deck.Slide]:
+    out = []
+    for i in range(n):
+        fig = go.Figure(go.Bar(x=["R", "NR"], y=[i + 1, 2], marker_color=["#0072B2", "#D55E00"]),
+                        layout={"template": "cart", "title": f"own title {i}"})
+        out.append(deck.Slide(title=f"Slide {i + 1}", fig=fig, key=f"t{i}",
+                              caption=deck.caption_from_params({"window": (0, 28), "n": i}),
+                              params={"window": [0, 28], "n": i}))
+    return out
+
+
+TITLE = deck.TitleSlide("Deck title", ("Study DECK-1 · 2026-01-01", "Cohort: all patients"))
+
+
+def test_caption_from_params_is_readable():
+    text = deck.caption_from_params({"analyte": "IL6", "log_y": True, "window": (0, 28),
+                                     "groups": [], "skip": None, "scale": 0.5})
+    assert text == "analyte: IL6 · log y: yes · window: 0, 28 · groups: all · scale: 0.5"
+    assert len(deck.caption_from_params({"x": "y" * 1000})) == 300
+
+
+def test_pptx_has_title_slide_then_one_figure_per_slide(export_ready, prov):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    data = deck.build_pptx(_slides(), title=TITLE, provenance=prov)
+    prs = Presentation(io.BytesIO(data))
+    assert (prs.slide_width, prs.slide_height) == (Inches(13.333), Inches(7.5))
+    slides = list(prs.slides)
+    assert [s.shapes.title.text for s in slides] == ["Deck title", "Slide 1", "Slide 2",
+                                                     "Slide 3"]
+    assert "Cohort: all patients" in slides[0].placeholders[1].text
+    for s in slides[1:]:
+        pics = [sh for sh in s.shapes if sh.shape_type == 13]  # MSO_SHAPE_TYPE.PICTURE
+        assert len(pics) == 1
+        png = pics[0].image.blob
+        assert export.png_size(png) == (2560, 1140)
+        assert json.loads(export.png_text(png)["provenance"])["figure"] == s.shapes.title.text
+        texts = [sh.text_frame.text for sh in s.shapes if sh.has_text_frame]
+        assert any(t.startswith("window: 0, 28 · n: ") for t in texts)
+        notes = s.notes_slide.notes_text_frame.text
+        assert "DECK-1" in notes and '"content_hash": "' + "cd" * 32 in notes
+    assert prs.core_properties.subject == "study DECK-1; cohort: all patients"
+
+
+def test_pdf_has_title_page_and_one_page_per_figure(export_ready, prov):
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(deck.build_pdf(_slides(), title=TITLE, provenance=prov)))
+    assert len(reader.pages) == 4
+    assert [o.title for o in reader.outline] == ["Deck title", "Slide 1", "Slide 2", "Slide 3"]
+    assert json.loads(reader.metadata["/Provenance"])["study_id"] == "DECK-1"
+    assert reader.metadata["/Title"] == "Deck title"
+    assert "Slide 2" in reader.pages[2].extract_text()
+
+
+def test_svg_zip_has_one_parsable_file_per_slide_and_a_manifest(export_ready, prov):
+    steps = []
+    data = deck.build_svg_zip(_slides(2), title=None, provenance=prov, progress=steps.append)
+    assert steps == [1, 1]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        assert names == ["01_t0.svg", "02_t1.svg", "provenance.json"]
+        for name in names[:2]:
+            root = ET.fromstring(zf.read(name))
+            assert root.tag.endswith("svg")
+            assert any("trace" in (g.get("class") or "") for g in root.iter())
+        manifest = json.loads(zf.read("provenance.json"))
+    assert [f["title"] for f in manifest["files"]] == ["Slide 1", "Slide 2"]
+    assert manifest["provenance"]["content_hash"] == "cd" * 32
+
+
+def test_build_deck_refuses_unknown_format():
+    with pytest.raises(ValueError, match="unknown deck format"):
+        deck.build_deck(_slides(1), "key")
+
+
+@pytest.fixture
+def test_figures():
+    """Three standard figures of our own: one builds, one has no data, one fails."""
+    def ok(study, cohort, groups):
+        fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]), layout={"template": "cart"})
+        return registry.FigureSpec("zz-ok", "Test: patients", fig,
+                                   params={"patients": len(groups)})
+
+    def empty(study, cohort, groups):
+        return None
+
+    def broken(study, cohort, groups):
+        raise KeyError("no_such_column")
+
+    added = {"zz-ok": ok, "zz-empty": empty, "zz-broken": broken}
+    for i, (key, fn) in enumerate(added.items()):
+        registry.standard_figure(key, title=f"Test {key}", order=10_000 + i)(fn)
+    yield list(added)
+    for key in added:
+        registry._REGISTRY.pop(key, None)
+
+
+def test_standard_slides_skip_missing_and_broken_builders(demo_study, test_figures):
+    notes: list[str] = []
+    slides = deck.standard_slides(demo_study, keys=test_figures, on_skip=notes.append)
+    assert [s.key for s in slides] == ["zz-ok"]
+    assert slides[0].caption == f"patients: {len(demo_study.subject_ids)}"
+    assert len(notes) == 2
+    assert any("no data" in n and "zz-empty" in n for n in notes)
+    assert any("KeyError" in n and "zz-broken" in n for n in notes)
+
+
+def test_title_slide_names_study_date_and_cohort(demo_study):
+    import datetime as dt
+
+    from analysis.cohort import Cohort
+
+    t = deck.title_slide(demo_study, Cohort(groups=("Responder",)), when=dt.date(2026, 1, 2))
+    assert t.title == demo_study.title
+    assert t.lines == (f"Study {demo_study.study_id} · 2026-01-02",
+                       "Cohort: all patients; groups Responder")
+
+
+def test_cli_export_writes_the_standard_deck(export_ready, demo_dir, demo_study, tmp_path,
+                                            capsys):
+    from pptx import Presentation
+
+    from cli import main
+
+    out = tmp_path / "deck.pptx"
+    assert main(["export", "--study", str(demo_dir), "--out", str(out)]) == 0
+    prs = Presentation(str(out))
+    titles = [s.shapes.title.text for s in prs.slides]
+    assert titles[0] == demo_study.title
+    assert titles[1:] == [s.title for s in deck.standard_slides(demo_study)]
+    assert len(titles) >= 2
+    assert f"wrote {len(titles)} slides" in capsys.readouterr().out
+    assert export.export_server_running()  # the session's server was left running
+
+
+def test_cli_export_refuses_unknown_patients(export_ready, demo_dir, tmp_path, capsys):
+    from cli import main
+
+    code = main(["export", "--study", str(demo_dir), "--out", str(tmp_path / "d.zip"),
+                 "--patients", "NOPE-1"])
+    assert code != 0 and "unknown patient" in capsys.readouterr().err
