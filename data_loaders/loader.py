@@ -193,7 +193,17 @@ def _collect_sources(root: Path, config: dict[str, Any], report: ValidationRepor
                 report.add("note", table, rel, f"read with encoding {res.encoding}",
                            fix="save as UTF-8 to avoid mis-read accents")
             if res.delimiter and res.delimiter not in (",", "\t"):
-                report.add("note", table, rel, f"read with delimiter {res.delimiter!r}")
+                report.add("note", table, rel, f"read with delimiter {res.delimiter!r}",
+                           fix="nothing to do; a comma-separated UTF-8 file is the most "
+                           "portable")
+            if res.sheets:
+                others = list(res.sheets[1:])
+                report.add("note", table, rel,
+                           f"read the first worksheet {res.sheets[0]!r} of an Excel workbook"
+                           + (f"; other sheets not read: {', '.join(others[:6])}" if others
+                              else ""),
+                           fix="keep one table per workbook on its first sheet, or save each "
+                           "sheet as its own CSV file")
     catalogue = catalogue_with(config.get("analytes", {}) or {})
     for source in config.get("sources", []) or []:
         if str(source.get("format", "")).lower() == "10x":
@@ -285,10 +295,13 @@ def _validate(raw: RawTable, spec: TableSpec, ctx: _Context) -> pl.DataFrame | N
                and not (c == "day" and "date" in df.columns)]
     if missing:
         found = ", ".join(c for c in raw.frame.columns[:30])
+        header = _header_row_below(raw, spec)
         rep.add("error", raw.table, raw.file,
                 f"required column(s) {', '.join(repr(m) for m in missing)} missing "
-                f"(found: {found})",
-                fix=f"add or rename the column(s); {raw.table} needs "
+                f"(found: {found})" + (f"; the header looks like it is on row {header}, "
+                                       "below title or merged rows" if header else ""),
+                fix=(f"delete the rows above row {header} so the header is row 1; "
+                     if header else "") + f"add or rename the column(s); {raw.table} needs "
                 f"{', '.join(spec.required)} (rename in study.toml [tables.{raw.table}] rename)")
         return None
     extra = [c for c in df.columns if c not in spec.columns and c not in ("_row", "date",
@@ -296,9 +309,12 @@ def _validate(raw: RawTable, spec: TableSpec, ctx: _Context) -> pl.DataFrame | N
     if extra:
         rep.add("note", raw.table, raw.file,
                 f"extra column(s) kept as they are: {', '.join(extra[:12])}"
-                + (" ..." if len(extra) > 12 else ""))
+                + (" ..." if len(extra) > 12 else ""),
+                fix="nothing to do; rename them in study.toml [tables."
+                f"{raw.table}] rename if they hold a known column")
 
     df = _cut_long_text(df, spec, rows)
+    _flag_formulas(df, spec, rows)
     for col, kind in spec.columns.items():
         if col not in df.columns:
             continue
@@ -347,6 +363,32 @@ def _cut_long_text(df: pl.DataFrame, spec: TableSpec, rows: _Rows) -> pl.DataFra
     return df
 
 
+def _header_row_below(raw: RawTable, spec: TableSpec) -> int | None:
+    """Spreadsheet row of a header hidden below title rows (merged Excel cells), if any."""
+    need = set(spec.required) - {"day"}
+    for i, values in enumerate(raw.frame.head(10).iter_rows()):
+        cells = {standardise_columns(pl.DataFrame({str(v): []}), {}).columns[0]
+                 for v in values if v is not None}
+        if need <= cells:
+            return raw.row_offset + i
+    return None
+
+
+# A text cell that a spreadsheet would run as a formula: "=...", "@...", "+cmd", "-cmd|...".
+_FORMULA = r"^(?:[=@]|[+\-][^\d.\s])"
+
+
+def _flag_formulas(df: pl.DataFrame, spec: TableSpec, rows: _Rows) -> None:
+    """Warn about text cells (not numbers or dates about to be parsed) that look like formulas."""
+    text = [c for c in df.columns if df.schema[c] == pl.String and c not in (
+        "_row", "date", "end_date") and spec.columns.get(c, "str") == "str"]
+    for c in text:
+        rows.flag(df, pl.col(c).str.contains(_FORMULA), "text starts like a spreadsheet formula "
+                  "(kept as plain text)", column=c, severity="warning",
+                  fix="remove the leading =, +, - or @ unless it is meant; CSV downloads "
+                  "prefix such cells with ' so spreadsheets do not run them")
+
+
 def _cast(df: pl.DataFrame, col: str, kind: str, rows: _Rows) -> pl.DataFrame:
     src = pl.col(col)
     present = src.is_not_null()
@@ -357,7 +399,9 @@ def _cast(df: pl.DataFrame, col: str, kind: str, rows: _Rows) -> pl.DataFrame:
         num = text.cast(pl.Float64, strict=False)
         df = df.with_columns(num.alias("_num"))
         rows.flag(df, present & pl.col("_num").is_null(), "value is not a number", column=col,
-                  fix="use plain numbers (e.g. 0.45) with the unit in its own column")
+                  fix="write a whole number (study day 0 = infusion, e.g. 7 not D7)"
+                  if kind == "int" else
+                  "use plain numbers (e.g. 0.45) with the unit in its own column")
         rows.flag(df, pl.col("_num").is_nan() | pl.col("_num").is_infinite(),
                   "value is not finite (NaN or infinity)", column=col,
                   fix="leave the cell empty or give a real value")
@@ -412,7 +456,8 @@ def _derive_days(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
         df = df.with_columns(
             pl.when(need).then((pl.col(date_col) - pl.col("infusion_date")).dt.total_days())
             .otherwise(pl.col(day_col)).cast(pl.Int64).alias(day_col)).drop("infusion_date")
-    rows.flag(df, pl.col("day").is_null(), "day is missing", column="day",
+    rows.flag(df, pl.col("day").is_null() & ~pl.col("_row").is_in(list(rows.bad)),
+              "day is missing", column="day",
               fix="give the study day (day 0 = infusion) or a date plus patients.infusion_date")
     rows.flag(df, pl.col("day") < ctx.min_day,
               f"day is earlier than {ctx.min_day} (before any plausible screening)",
@@ -529,7 +574,7 @@ def _check_measurements(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.Data
     conv = conv.filter(pl.col("unit_known"))
     converted = conv.filter(pl.col("unit") != pl.col("unit_canonical"))
     if converted.height:
-        pairs = converted.group_by("analyte", "unit").len().sort("analyte")
+        pairs = converted.group_by("analyte", "unit").len().sort("analyte", "unit")
         text = "; ".join(f"{r['analyte']} {r['unit']} -> {cat[r['analyte']].unit} "
                          f"({r['len']} rows)" for r in pairs.head(10).iter_rows(named=True))
         ctx.report.add("note", rows.raw.table, rows.raw.file, f"units converted: {text}")
@@ -555,6 +600,9 @@ def _check_events(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
     if "end_day" in df.columns:
         rows.flag(df, pl.col("end_day") < pl.col("day"), "end_day is before day",
                   column="end_day", fix="check start and end of the event")
+    if "units" in df.columns:
+        rows.flag(df, pl.col("units") < 0, "negative number of units", column="units",
+                  fix="give the number of transfused units (0 or more)")
     if "product" in df.columns:
         df = df.with_columns(pl.col("product").str.to_uppercase().replace(_PRODUCTS))
         rows.flag(df, (pl.col("category") == "transfusion") &
@@ -587,8 +635,8 @@ def _check_samples_table(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.Dat
 def _check_proteomics(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
     rows.flag(df, pl.col("feature").is_null(), "feature (protein) is empty", column="feature",
               fix="name the protein in every row")
-    rows.flag(df, pl.col("value").is_null(), "value is empty", column="value",
-              fix="give the NPX value or leave the row out")
+    rows.flag(df, pl.col("value").is_null() & ~pl.col("_row").is_in(list(rows.bad)),
+              "value is empty", column="value", fix="give the NPX value or leave the row out")
     return df
 
 
@@ -600,6 +648,9 @@ def _check_mutations(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFra
               column="vaf", fix="give the variant allele fraction between 0 and 1")
     rows.flag(df, pl.col("gene").is_null(), "gene is empty", column="gene",
               fix="name the gene in every row")
+    if "depth" in df.columns:
+        rows.flag(df, pl.col("depth") < 0, "negative read depth", column="depth",
+                  fix="give the number of reads covering the variant (0 or more)")
     return df
 
 
@@ -644,14 +695,16 @@ def _combine(name: str, frames: list[pl.DataFrame], ctx: _Context) -> pl.DataFra
                            rows=grp.get_column("_row").to_list())
         df = df.unique(subset=data_cols, keep="first", maintain_order=True)
     key = [c for c in spec.key if c in df.columns]
-    if key and name not in ("patients", "samples"):
+    # patients and samples are checked within each file; this catches a key in two files
+    if key:
         conflict = df.select(pl.struct(key).is_duplicated()).to_series()
         if conflict.any():
             bad = df.filter(conflict)
             for f, grp in bad.group_by("_file", maintain_order=True):
                 ctx.report.add(
                     "error", name, f[0],
-                    f"conflicting duplicates: same {', '.join(k for k in key)} with different "
+                    ("duplicate patient: " if name == "patients" else "")
+                    + f"conflicting duplicates: same {', '.join(k for k in key)} with different "
                     "values", fix="keep one value per key (or add a time/tissue column to tell "
                     "them apart)", rows=grp.get_column("_row").to_list())
             df = df.filter(~conflict)
@@ -734,7 +787,7 @@ def _check_single_cell(root: Path, path: Path, ctx: _Context, sources: list[Sour
         subjects = set(map(str, obs["subject_id"].astype(str).unique()))
         unknown = sorted(subjects - known)
         if unknown:
-            rep.add("warning", "single_cell", rel,
+            rep.add("error", "single_cell", rel,
                     f"{len(unknown)} subject_id(s) in obs not in patients: "
                     f"{', '.join(unknown[:6])}", column="obs.subject_id",
                     fix="add the patients or correct obs.subject_id; their cells show without "

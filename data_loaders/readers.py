@@ -8,6 +8,7 @@ latin-1, and the one used is reported; the delimiter is sniffed from the header 
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,16 @@ __all__ = ["ReadResult", "read_table", "decode_text"]
 
 # What a damaged or foreign file makes the readers raise (programming errors still surface).
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, EOFError, KeyError,
-                IndexError, UnicodeError)
+                IndexError, UnicodeError, zlib.error)
+
+
+def _excel_errors() -> tuple[type[BaseException], ...]:
+    """What the Excel engine (fastexcel/calamine) raises on a damaged workbook."""
+    try:
+        import fastexcel
+    except ImportError:
+        return ()
+    return (fastexcel.FastExcelError,)
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class ReadResult:
     format: str
     encoding: str | None = None
     delimiter: str | None = None
+    sheets: tuple[str, ...] = ()    # Excel: every worksheet name; the first one was read
 
 
 def decode_text(raw: bytes, name: str) -> tuple[str, str]:
@@ -64,11 +75,14 @@ def read_table(path: Path, *, name: str | None = None) -> ReadResult:
             frame = frame.with_columns(pl.all().cast(pl.String))
             return ReadResult(frame, "parquet")
         if suffix in (".xlsx", ".xls"):
+            import fastexcel
+
+            sheets = tuple(fastexcel.read_excel(path).sheet_names)
             frame = pl.read_excel(path, engine="calamine",
                                   read_options={"header_row": 0, "dtypes": "string"})
             frame = frame.with_columns(pl.all().cast(pl.String))
-            return ReadResult(frame, "excel")
-    except _READ_ERRORS as exc:
+            return ReadResult(frame, "excel", sheets=sheets)
+    except (*_READ_ERRORS, *_excel_errors()) as exc:
         raise StudyError(f"could not be read as {suffix[1:]}: {_short(exc)}", file=name,
                          fix="check that the file is complete and not truncated; re-export it"
                          ) from None
@@ -78,7 +92,7 @@ def read_table(path: Path, *, name: str | None = None) -> ReadResult:
 
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise StudyError(f"is not a valid gzip file: {_short(exc)}", file=name,
                              fix="re-compress the file or store it uncompressed") from None
     if not raw.strip():
