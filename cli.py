@@ -393,6 +393,40 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- compare -------------------------------------------------------------------------------
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    from analysis.differential import LAYERS
+
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--layer", required=True, choices=list(LAYERS), help="feature layer")
+    p.add_argument("--window", required=True,
+                   help="baseline, D14, D28, M3, M6, M12 or start:end (days)")
+    p.add_argument("--groups", default="response_group", metavar="COLUMN",
+                   help="patients column to split by (default: responders vs non-responders)")
+    p.add_argument("--group-a", help="value of COLUMN for group A (columns with > 2 values)")
+    p.add_argument("--group-b", help="value of COLUMN for group B")
+    p.add_argument("--change-from-baseline", action="store_true",
+                   help="compare the change from each patient's baseline value")
+    p.add_argument("--method", choices=["rank", "deseq2"], default="rank",
+                   help="rna only: rank test on log-CPM (default) or DESeq2 on raw counts")
+    p.add_argument("--all-columns", action="store_true",
+                   help="also print group means/medians, log2 fold change, test, values")
+
+
+@command("compare", "compare two patient groups for every feature of a layer in a day window "
+         "(CSV sorted by p)", _compare_args)
+def cmd_compare(args: argparse.Namespace) -> int:
+    from analysis.differential import RESULT_COLUMNS, compare
+
+    study = load_study(args.study)
+    res = compare(study, layer=args.layer, window=args.window, group_column=args.groups,
+                  group_a=args.group_a, group_b=args.group_b,
+                  change_from_baseline=args.change_from_baseline, method=args.method)
+    if res.height == 0:
+        return fail(f"no {args.layer} values for the two groups in window {args.window}")
+    return _write(res if args.all_columns else res.select(RESULT_COLUMNS), "csv", None)
+
+
 # ---- main ----------------------------------------------------------------------------------
 def build_parser(table_name: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python cli.py", description=__doc__.split("\n")[0])

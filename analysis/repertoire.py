@@ -1,0 +1,181 @@
+"""T-cell receptor repertoire: diversity per sample, baseline clone tracking, overlap over time.
+
+A clonotype is a CDR3 amino-acid sequence (`junction_aa`) within a sample; its size is the sum
+of `count` over the rows (reads, UMIs or cells) that carry it. Metrics per sample follow the usual
+immune-repertoire definitions (Chiffelle et al., Front Immunol 2020; immunarch, scirpy):
+
+- richness: number of distinct clonotypes;
+- Shannon entropy H = -sum p_i ln p_i (natural log);
+- clonality = 1 - H / ln(richness) (1 - Pielou's evenness; 0 = perfectly even, 1 = one clone);
+- Simpson = 1 - sum p_i^2 (Gini-Simpson diversity: the probability that two reads drawn with
+  replacement come from different clonotypes);
+- top-10 share: fraction of the repertoire held by the 10 largest clonotypes.
+
+Overlap between two samples of a patient is the Morisita-Horn index (Horn 1966):
+2 sum x_i y_i / ((Dx + Dy) X Y) with Dx = sum x_i^2 / X^2; 1 = identical clone frequencies,
+0 = no shared clonotype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from analysis.registry import derived_table
+
+__all__ = ["METRICS", "METRIC_LABELS", "clonotypes", "repertoire_metrics", "repertoire_table",
+           "top_clone_tracking", "morisita_overlap"]
+
+METRICS = ("richness", "shannon", "clonality", "simpson", "top10_share")
+METRIC_LABELS = {"richness": "Richness (clonotypes)", "shannon": "Shannon entropy",
+                 "clonality": "Clonality (1 - normalised Shannon)",
+                 "simpson": "Simpson diversity (1 - sum p^2)",
+                 "top10_share": "Top-10 clonotype share"}
+OTHER = "other clonotypes"
+
+
+def clonotypes(tcr: pl.DataFrame, *, clone: str = "junction_aa", count: str = "count",
+               locus: str | None = "TRB", productive_only: bool = True) -> pl.DataFrame:
+    """One row per sample and clonotype: sample_id, clonotype, count, frequency.
+
+    Rows with `productive` false are dropped when `productive_only`; when the table has a
+    `locus` column that contains `locus` (default TRB), only that chain is kept, so paired
+    alpha/beta single-cell data are not counted twice.
+    """
+    df = tcr.filter(pl.col(clone).is_not_null() & (pl.col(clone) != "") & (pl.col(count) > 0))
+    if productive_only and "productive" in df.columns:
+        df = df.filter(pl.col("productive").fill_null(True))
+    if locus and "locus" in df.columns and (df.get_column("locus") == locus).any():
+        df = df.filter(pl.col("locus") == locus)
+    out = (df.group_by("sample_id", clone)
+           .agg(pl.col(count).sum().cast(pl.Float64).alias("count"))
+           .rename({clone: "clonotype"}))
+    return (out.with_columns((pl.col("count") / pl.col("count").sum().over("sample_id"))
+                             .alias("frequency"))
+            .sort(["sample_id", "count", "clonotype"], descending=[False, True, False]))
+
+
+def repertoire_metrics(tcr: pl.DataFrame, *, clone: str = "junction_aa", count: str = "count",
+                       locus: str | None = "TRB", productive_only: bool = True,
+                       top: int = 10) -> pl.DataFrame:
+    """Per sample: sample_id, total_count, richness, shannon, clonality, simpson, top10_share.
+
+    Clonality is null for a sample with a single clonotype (ln 1 = 0: evenness is undefined).
+    """
+    clones = clonotypes(tcr, clone=clone, count=count, locus=locus,
+                        productive_only=productive_only)
+    p = pl.col("frequency")
+    rich = pl.len().cast(pl.Float64)
+    shannon = -(p * p.log()).sum()
+    return (
+        clones.group_by("sample_id")
+        .agg(pl.col("count").sum().round().cast(pl.Int64).alias("total_count"),
+             rich.alias("richness"),
+             shannon.alias("shannon"),
+             (1 - (p * p).sum()).alias("simpson"),
+             p.sort(descending=True).head(top).sum().alias("top10_share"))
+        .with_columns(
+            pl.when(pl.col("richness") > 1)
+            .then(1 - pl.col("shannon") / pl.col("richness").log())
+            .otherwise(None).alias("clonality"))
+        .select("sample_id", "total_count", "richness", "shannon", "clonality", "simpson",
+                "top10_share")
+        .sort("sample_id")
+    )
+
+
+@derived_table("repertoire", "TCR repertoire metrics per sample (richness, Shannon, clonality, "
+               "Simpson, top-10 share) with patient and day")
+def repertoire_table(study) -> pl.DataFrame:  # noqa: ANN001 - Study
+    """repertoire_metrics of the study's TCR table, joined with the samples' patient and day."""
+    metrics = repertoire_metrics(study.tcr)
+    out = study.with_samples(metrics)
+    lead = [c for c in ("sample_id", "subject_id", "day", "timepoint", "tissue")
+            if c in out.columns]
+    if "subject_id" not in out.columns:
+        out = out.with_columns(pl.lit(None, pl.String).alias("subject_id"),
+                               pl.lit(None, pl.Int64).alias("day"))
+        lead = ["sample_id", "subject_id", "day"]
+    return out.select(*lead, *[c for c in out.columns if c not in lead]).sort(
+        "subject_id", "day", nulls_last=True)
+
+
+def _sample_clones(data, samples: pl.DataFrame | None, **kw) -> pl.DataFrame:  # noqa: ANN001
+    if samples is None:          # a Study: its tcr and samples tables
+        data, samples = data.tcr, data.samples
+    clones = clonotypes(data, **kw)
+    meta = samples.select("sample_id", "subject_id", "day",
+                          *(["timepoint"] if "timepoint" in samples.columns else []))
+    out = clones.join(meta, on="sample_id", how="inner")
+    if "timepoint" not in out.columns:
+        out = out.with_columns(pl.lit(None, pl.String).alias("timepoint"))
+    return out
+
+
+def top_clone_tracking(tcr, *, samples: pl.DataFrame | None = None, top: int = 10,  # noqa: ANN001
+                       locus: str | None = "TRB") -> pl.DataFrame:
+    """The `top` largest clonotypes of each patient's baseline sample, followed over time.
+
+    `tcr` is a clone table with `samples` (sample_id, subject_id, day[, timepoint]), or a Study.
+
+    Baseline is the last sample on or before day 0 (else the first sample). Returns subject_id,
+    sample_id, day, timepoint, clonotype, rank (1 = largest at baseline), frequency; each sample
+    also has a row `clonotype = "other clonotypes"` (rank top + 1) so the rows of a sample sum
+    to 1 (for a stacked area).
+    """
+    schema = {"subject_id": pl.String, "sample_id": pl.String, "day": pl.Int64,
+              "timepoint": pl.String, "clonotype": pl.String, "rank": pl.Int64,
+              "frequency": pl.Float64}
+    clones = _sample_clones(tcr, samples, locus=locus)
+    if clones.height == 0:
+        return pl.DataFrame(schema=schema)
+    per_sample = clones.select("subject_id", "sample_id", "day", "timepoint").unique()
+    baseline = (per_sample.with_columns((pl.col("day") > 0).alias("_post"),
+                                        pl.col("day").abs().alias("_dist"))
+                .sort("subject_id", "_post", "_dist", "day")
+                .group_by("subject_id", maintain_order=True).first()
+                .select("subject_id", pl.col("sample_id").alias("_base")))
+    tops = (clones.join(baseline, on="subject_id")
+            .filter(pl.col("sample_id") == pl.col("_base"))
+            .sort(["subject_id", "count", "clonotype"], descending=[False, True, False])
+            .group_by("subject_id", maintain_order=True).head(top)
+            .with_columns(pl.int_range(1, pl.len() + 1).over("subject_id").alias("rank"))
+            .select("subject_id", "clonotype", pl.col("rank").cast(pl.Int64)))
+    grid = per_sample.join(tops, on="subject_id")
+    tracked = (grid.join(clones.select("sample_id", "clonotype", "frequency"),
+                         on=["sample_id", "clonotype"], how="left")
+               .with_columns(pl.col("frequency").fill_null(0.0)))
+    other = (tracked.group_by("subject_id", "sample_id", "day", "timepoint")
+             .agg((1 - pl.col("frequency").sum()).clip(0, 1).alias("frequency"))
+             .with_columns(pl.lit(OTHER).alias("clonotype"), pl.lit(top + 1).alias("rank")))
+    return (pl.concat([tracked.select(list(schema)), other.select(list(schema))],
+                      how="vertical_relaxed")
+            .cast(schema).sort("subject_id", "day", "rank"))
+
+
+def morisita_overlap(tcr, *, samples: pl.DataFrame | None = None,  # noqa: ANN001
+                     locus: str | None = "TRB") -> pl.DataFrame:
+    """Morisita-Horn overlap between every pair of samples of the same patient (both orders,
+    diagonal = 1); `tcr` with `samples`, or a Study: subject_id, sample_a, sample_b, day_a, day_b, timepoint_a, timepoint_b,
+    morisita_horn."""
+    schema = {"subject_id": pl.String, "sample_a": pl.String, "sample_b": pl.String,
+              "day_a": pl.Int64, "day_b": pl.Int64, "timepoint_a": pl.String,
+              "timepoint_b": pl.String, "morisita_horn": pl.Float64}
+    clones = _sample_clones(tcr, samples, locus=locus)
+    rows: list[dict] = []
+    for (sid,), sub in clones.group_by(["subject_id"], maintain_order=True):
+        meta = sub.select("sample_id", "day", "timepoint").unique().sort("day", "sample_id")
+        ids = meta.get_column("sample_id").to_list()
+        wide = sub.pivot(on="sample_id", index="clonotype", values="count").fill_null(0)
+        x = wide.select(ids).to_numpy().astype(float)            # clonotypes x samples
+        totals = x.sum(axis=0)
+        d = (x ** 2).sum(axis=0) / totals ** 2
+        cross = x.T @ x
+        mh = 2 * cross / ((d[:, None] + d[None, :]) * np.outer(totals, totals))
+        days, tps = meta.get_column("day").to_list(), meta.get_column("timepoint").to_list()
+        for i in range(len(ids)):
+            for j in range(len(ids)):
+                rows.append({"subject_id": sid, "sample_a": ids[i], "sample_b": ids[j],
+                             "day_a": days[i], "day_b": days[j], "timepoint_a": tps[i],
+                             "timepoint_b": tps[j], "morisita_horn": float(mh[i, j])})
+    return pl.DataFrame(rows, schema=schema)

@@ -1,0 +1,210 @@
+"""Figures of somatic clones and the T-cell repertoire: VAF lines per gene and patient, the
+oncoprint grid at baseline and last follow-up, repertoire metrics over time, baseline top
+clones as a stacked area, and the Morisita-Horn overlap heatmap.
+
+Factories take the frames of `analysis.clones` and `analysis.repertoire`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from components.figures.registry import FigureSpec, standard_figure
+from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
+
+__all__ = ["vaf_lines", "oncoprint", "repertoire_lines", "clone_area", "overlap_heatmap",
+           "VAF_FLOOR"]
+
+VAF_FLOOR = 0.001   # where "not detected" is drawn on a log axis (0.1 %, panel-seq sensitivity)
+_GREY = "#BBBBBB"
+_DAY = "Study day (0 = CAR-T infusion)"
+
+
+def vaf_lines(df: pl.DataFrame, *, x: str = "day", y: str = "vaf", gene: str = "gene",
+              subject: str = "subject_id", detected: str = "detected",
+              colors: dict[str, str] | None = None, log_y: bool = False, columns: int = 3,
+              title: str | None = None) -> go.Figure:
+    """One panel per gene, one line per patient (patient colours). Samples where the gene was
+    not detected are open markers at 0 (linear) or at VAF_FLOOR (log)."""
+    genes = sorted(df.get_column(gene).unique().to_list()) if df.height else []
+    cols = max(1, min(columns, len(genes) or 1))
+    rows = max(1, math.ceil(len(genes) / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=genes or None, shared_xaxes=True,
+                        vertical_spacing=0.12 if rows > 1 else 0.08, horizontal_spacing=0.06)
+    palette = colors or patient_colors(df.get_column(subject).unique().to_list()
+                                       if df.height else [])
+    shown: set[str] = set()
+    for k, g in enumerate(genes):
+        r, c = k // cols + 1, k % cols + 1
+        sub = df.filter(pl.col(gene) == g).sort(subject, x)
+        for (sid,), one in sub.group_by([subject], maintain_order=True):
+            det = one.get_column(detected).to_list() if detected in one.columns else \
+                [v > 0 for v in one.get_column(y).to_list()]
+            vals = [v if (d or not log_y) else VAF_FLOOR
+                    for v, d in zip(one.get_column(y).to_list(), det, strict=True)]
+            fig.add_trace(go.Scatter(
+                x=one.get_column(x).to_list(), y=vals, mode="lines+markers", name=sid,
+                legendgroup=sid, showlegend=sid not in shown,
+                line={"color": palette.get(sid, _GREY), "width": 2},
+                marker={"size": 7, "symbol": ["circle" if d else "circle-open" for d in det]},
+                customdata=[[g, "detected" if d else "not detected"] for d in det],
+                hovertemplate=sid + " · %{customdata[0]}<br>day %{x}: VAF %{y:.3f} "
+                "(%{customdata[1]})<extra></extra>"), row=r, col=c)
+            shown.add(sid)
+    fig.update_yaxes(type="log" if log_y else "linear", title_text="VAF", col=1)
+    if log_y:
+        fig.update_yaxes(type="log")
+    fig.update_xaxes(title_text=_DAY, row=rows)
+    fig.update_layout(template="cart", title=title or "Variant allele fraction over time",
+                      height=max(340, 280 * rows + 80), hovermode="closest")
+    return fig
+
+
+def oncoprint(df: pl.DataFrame, *, subject: str = "subject_id", gene: str = "gene",
+              when: str = "when", vaf: str = "vaf", day: str = "day",
+              classification: str = "classification", subjects: list[str] | None = None,
+              title: str | None = None) -> go.Figure:
+    """Patients (rows) x genes (columns), one panel per time point (Baseline, Last follow-up);
+    colour = VAF, blank = not detected; hover names the variant class and the day."""
+    panels = [w for w in ("Baseline", "Last follow-up")
+              if df.height and w in set(df.get_column(when).to_list())]
+    panels += [w for w in (df.get_column(when).unique().sort().to_list() if df.height else [])
+               if w not in panels]
+    genes = sorted(df.get_column(gene).unique().to_list()) if df.height else []
+    subs = subjects or (sorted(df.get_column(subject).unique().to_list()) if df.height else [])
+    fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=panels or None,
+                        shared_yaxes=True, horizontal_spacing=0.04)
+    vmax = max(0.05, float(df.get_column(vaf).max() or 0)) if df.height else 0.05
+    for k, w in enumerate(panels):
+        sub = df.filter(pl.col(when) == w)
+        z = [[None] * len(genes) for _ in subs]
+        text = [[""] * len(genes) for _ in subs]
+        hover = [[f"{s} · {g}: no sample" for g in genes] for s in subs]
+        for r in sub.iter_rows(named=True):
+            if r[subject] not in subs:
+                continue
+            i, j = subs.index(r[subject]), genes.index(r[gene])
+            v = r[vaf]
+            z[i][j] = v if v and v > 0 else None
+            text[i][j] = f"{100 * v:.0f}%" if v and v > 0 else ""
+            hover[i][j] = (f"{r[subject]} · {r[gene]} · day {r[day]}<br>"
+                           + (f"VAF {v:.3f} ({r.get(classification) or 'variant'})"
+                              if v and v > 0 else "not detected"))
+        fig.add_trace(go.Heatmap(
+            z=z, x=genes, y=subs, text=text, texttemplate="%{text}", customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>", colorscale="YlOrRd", zmin=0,
+            zmax=vmax, xgap=3, ygap=3, showscale=k == len(panels) - 1,
+            colorbar={"title": {"text": "VAF"}}, name=w), row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed", type="category", showgrid=False, automargin=True)
+    fig.update_xaxes(type="category", showgrid=False, tickangle=-45, automargin=True)
+    fig.update_layout(template="cart", title=title or "Somatic clones at baseline and last "
+                      "follow-up", height=max(300, 34 * len(subs) + 180),
+                      plot_bgcolor="#F4F4F4")
+    return fig
+
+
+def repertoire_lines(df: pl.DataFrame, *, metric: str = "clonality", x: str = "day",
+                     subject: str = "subject_id", group: str | None = "group",
+                     colors: dict[str, str] | None = None, y_title: str | None = None,
+                     title: str | None = None) -> go.Figure:
+    """A repertoire metric over time, one line per patient, coloured by group when `group` is
+    a column (else by patient)."""
+    use_group = group is not None and group in df.columns
+    palette = colors or (GROUP_COLORS if use_group else
+                         patient_colors(df.get_column(subject).unique().to_list()
+                                        if df.height else []))
+    fig = go.Figure()
+    shown: set[str] = set()
+    for (sid,), sub in df.sort(subject, x).group_by([subject], maintain_order=True):
+        key = sub.get_column(group)[0] if use_group else sid
+        fig.add_trace(go.Scatter(
+            x=sub.get_column(x).to_list(), y=sub.get_column(metric).to_list(),
+            mode="lines+markers", name=key, legendgroup=key, showlegend=key not in shown,
+            line={"color": palette.get(key, _GREY), "width": 2}, text=[sid] * sub.height,
+            hovertemplate="%{text}<br>day %{x}: %{y:.3g}<extra></extra>"))
+        shown.add(key)
+    fig.update_layout(template="cart", title=title or f"{metric} over time",
+                      xaxis_title=_DAY, yaxis_title=y_title or metric, height=420,
+                      hovermode="closest")
+    return fig
+
+
+def clone_area(df: pl.DataFrame, *, x: str = "day", y: str = "frequency",
+               clone: str = "clonotype", rank: str = "rank", label: str = "timepoint",
+               title: str | None = None) -> go.Figure:
+    """Stacked area of one patient's baseline top clonotypes over time (largest at the bottom),
+    the rest of the repertoire in grey on top."""
+    order = (df.select(clone, rank).unique().sort(rank).get_column(clone).to_list()
+             if df.height else [])
+    palette = OKABE_ITO[:7] + TOL_MUTED
+    fig = go.Figure()
+    for k, c in enumerate(order):
+        sub = df.filter(pl.col(clone) == c).sort(x)
+        other = k == len(order) - 1 and c.startswith("other")
+        color = "#DDDDDD" if other else palette[k % len(palette)]
+        labels = sub.get_column(label).to_list() if label in sub.columns else [""] * sub.height
+        fig.add_trace(go.Scatter(
+            x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="lines",
+            stackgroup="clones", name=c, line={"width": 0.5, "color": color},
+            fillcolor=color, text=labels,
+            hovertemplate=c + "<br>day %{x} %{text}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(template="cart", title=title or "Baseline top clonotypes over time",
+                      xaxis_title=_DAY, yaxis_title="share of repertoire",
+                      yaxis={"tickformat": ".0%", "range": [0, 1]}, height=440,
+                      legend={"font": {"size": 10}})
+    return fig
+
+
+def overlap_heatmap(df: pl.DataFrame, *, a: str = "timepoint_a", b: str = "timepoint_b",
+                    day_a: str = "day_a", day_b: str = "day_b",
+                    value: str = "morisita_horn", title: str | None = None) -> go.Figure:
+    """Morisita-Horn overlap between a patient's samples (ordered by day), 0 to 1."""
+    meta = (df.select(pl.col(a).alias("lab"), pl.col(day_a).alias("d")).unique().sort("d")
+            if df.height else pl.DataFrame(schema={"lab": pl.String, "d": pl.Int64}))
+    labels = [f"{lab or 'sample'} (d{d})" for lab, d in meta.iter_rows()]
+    days = meta.get_column("d").to_list()
+    idx = {d: i for i, d in enumerate(days)}
+    z = [[None] * len(days) for _ in days]
+    for r in df.iter_rows(named=True):
+        z[idx[r[day_a]]][idx[r[day_b]]] = r[value]
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, colorscale="Viridis", zmin=0, zmax=1,
+                               texttemplate="%{z:.2f}", colorbar={"title": {"text": "M-H"}},
+                               hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category", showgrid=False)
+    fig.update_xaxes(type="category", showgrid=False)
+    fig.update_layout(template="cart", title=title or "Repertoire overlap (Morisita-Horn)",
+                      height=max(320, 40 * len(days) + 160))
+    return fig
+
+
+@standard_figure("clones", title="Somatic clones and TCR repertoire", order=65)
+def _clones_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    from analysis.clones import vaf_tracks
+    from analysis.cohort import apply_cohort
+    from analysis.repertoire import METRIC_LABELS, repertoire_table
+
+    colors = patient_colors(study.subject_ids)
+    tracks = apply_cohort(vaf_tracks(study), cohort, groups=groups) if groups is not None \
+        else vaf_tracks(study)
+    if tracks.height:
+        fig = vaf_lines(tracks, colors=colors, title="Variant allele fraction per gene")
+        return FigureSpec("clones", "Somatic clones: VAF over time", fig, data=tracks,
+                          params={"scale": "linear"},
+                          caption="Largest VAF of each gene per sequenced sample; open markers "
+                                  "= not detected.")
+    rep = repertoire_table(study)
+    if rep.height == 0:
+        return None
+    if groups is not None:
+        rep = apply_cohort(rep, cohort, groups=groups).join(
+            groups.select("subject_id", pl.col("response_group").alias("group")),
+            on="subject_id", how="left")
+    fig = repertoire_lines(rep, metric="clonality", y_title=METRIC_LABELS["clonality"],
+                           title="TCR clonality over time")
+    return FigureSpec("clones", "TCR repertoire clonality", fig, data=rep,
+                      params={"metric": "clonality"},
+                      caption="Clonality = 1 - Shannon entropy / ln(richness), per sample.")

@@ -1,0 +1,104 @@
+"""Clones & repertoire: somatic clones (VAF over time, oncoprint) and the T-cell repertoire
+(diversity over time, baseline top clones, overlap between timepoints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+from analysis.clones import oncoprint_grid, vaf_tracks
+from analysis.repertoire import (
+    METRIC_LABELS,
+    METRICS,
+    morisita_overlap,
+    repertoire_table,
+    top_clone_tracking,
+)
+from components import filters, render
+from components.figures.clones import (
+    clone_area,
+    oncoprint,
+    overlap_heatmap,
+    repertoire_lines,
+    vaf_lines,
+)
+
+
+@dataclass(frozen=True)
+class ClonesParams:
+    vaf_scale: str
+    metric: str
+    patient: str | None
+    top_clones: int
+    cohort: str
+
+
+ctx = filters.context()
+study = ctx.study
+st.title("Clones & repertoire")
+name = study.name
+group_of = ctx.groups.select("subject_id", pl.col("response_group").alias("group"))
+
+st.subheader("Somatic clones")
+if not study.has("mutations"):
+    st.info("No somatic mutation data: add mutations.csv (sample_id, gene, vaf; optional "
+            "variant, depth, classification) or a MAF file, with samples.csv placing each "
+            "sample in time.")
+    log_vaf = False
+else:
+    tracks = ctx.apply(filters.compute(vaf_tracks, study))
+    log_vaf = st.toggle("Log VAF axis", key="cln-log")
+    if tracks.height:
+        render.show_figure(vaf_lines(tracks, colors=ctx.colors, log_y=log_vaf),
+                           key="cln-vaf", name=f"{name}_vaf_over_time", data=tracks)
+    else:
+        st.info("No sequenced sample of the selected patients falls in the day window, or "
+                "samples.csv does not list the mutation samples.")
+    grid = filters.compute(oncoprint_grid, study).filter(
+        pl.col("subject_id").is_in(list(ctx.subjects)))
+    if grid.height:
+        render.show_figure(oncoprint(grid, subjects=list(ctx.subjects)), key="cln-oncoprint",
+                           name=f"{name}_oncoprint", data=grid)
+
+st.subheader("T-cell repertoire")
+metric, patient, top = "clonality", None, 10
+if not study.has("tcr"):
+    st.info("No TCR repertoire data: add tcr.csv (sample_id, junction_aa, count), an AIRR "
+            "rearrangement TSV or 10x VDJ contigs, with samples.csv placing each sample in time.")
+else:
+    rep = ctx.apply(filters.compute(repertoire_table, study)).join(group_of, on="subject_id",
+                                                                   how="left")
+    if rep.height == 0:
+        st.info("No TCR sample of the selected patients falls in the day window, or "
+                "samples.csv does not list the TCR samples.")
+    else:
+        metric = st.selectbox("Metric", METRICS, index=METRICS.index("clonality"),
+                              format_func=METRIC_LABELS.get, key="cln-metric")
+        render.show_figure(repertoire_lines(rep, metric=metric, y_title=METRIC_LABELS[metric],
+                                            title=f"{METRIC_LABELS[metric]} over time"),
+                           key="cln-metric-fig", name=f"{name}_tcr_{metric}", data=rep)
+        render.show_table(rep, key="cln-metric-table", name=f"{name}_tcr_metrics")
+        patients = rep.get_column("subject_id").unique().sort().to_list()
+        c1, c2 = st.columns([2, 1])
+        patient = c1.selectbox("Patient", patients, key="cln-patient")
+        top = c2.slider("Baseline top clones", 3, 20, 10, key="cln-top")
+        tracked = filters.compute(top_clone_tracking, study, top=top).filter(
+            pl.col("subject_id") == patient)
+        overlap = filters.compute(morisita_overlap, study).filter(
+            pl.col("subject_id") == patient)
+        left, right = st.columns(2)
+        with left:
+            render.show_figure(clone_area(tracked, title=f"{patient}: baseline top {top} "
+                                                         "clonotypes over time"),
+                               key="cln-area", name=f"{name}_{patient}_top_clones",
+                               data=tracked)
+        with right:
+            render.show_figure(overlap_heatmap(overlap, title=f"{patient}: repertoire overlap "
+                                                              "(Morisita-Horn)"),
+                               key="cln-overlap", name=f"{name}_{patient}_overlap",
+                               data=overlap)
+
+render.show_params(ClonesParams("log" if log_vaf else "linear", metric, patient, top,
+                                ctx.cohort.describe()))

@@ -1,0 +1,97 @@
+"""The "Responders vs non-responders" and "Clones & repertoire" pages (AppTest): planted
+differences on the demo, widget interactions, and studies that lack the omics."""
+
+from __future__ import annotations
+
+import pytest
+
+IFN = {"IFNG", "CXCL9", "CXCL10", "CXCL11"}
+MEASUREMENTS = """subject_id,day,analyte,value,unit,panel
+P1,-7,IFNG,10,pg/mL,cytokine
+P1,28,IFNG,3,pg/mL,cytokine
+P2,-7,IFNG,12,pg/mL,cytokine
+P2,28,IFNG,20,pg/mL,cytokine
+"""
+RESPONSES = "subject_id,day,response\nP1,28,CR\nP2,28,NR\n"
+
+
+def _table(at, key_col: str = "feature"):
+    for df in at.dataframe:
+        frame = df.value
+        if key_col in frame.columns:
+            return frame
+    raise AssertionError("no result table")
+
+
+def test_compare_page_shows_planted_differences(app_page):
+    at = app_page("pages/compare.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Responders vs non-responders"
+    assert at.selectbox(key="cmp-layer").value == "proteomics"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["n Responder"] == "3" and metrics["n Non-responder"] == "2"
+    ranked = _table(at)
+    assert set(ranked["feature"].head(4)) == IFN
+    assert {"n_group_a", "n_group_b", "effect", "p_value", "q_value"} <= set(ranked.columns)
+    assert (ranked["effect"].head(4) < 0).all()
+    assert any("smallest possible two-sided p is 0.2" in c.value for c in at.caption)
+
+    # the drill-down follows the chosen feature, with one test per window
+    at.selectbox(key="cmp-feature").set_value("CXCL10").run()
+    assert not at.exception
+    by_window = next(df.value for df in at.dataframe if "window" in df.value.columns)
+    assert list(by_window["window"]) == ["baseline", "D14", "D28", "M3", "M6", "M12"]
+    d28 = by_window[by_window["window"] == "D28"].iloc[0]
+    assert d28["effect"] < 0 and d28["p_value"] == pytest.approx(0.2)
+
+    at.selectbox(key="cmp-layer").set_value("tcr").run()
+    at.selectbox(key="cmp-window").set_value("M3").run()
+    assert not at.exception
+    assert _table(at)["feature"].iloc[0] in ("top10_share", "clonality", "shannon")
+
+
+def test_compare_page_custom_split_and_too_few(app_page):
+    at = app_page("pages/compare.py")
+    at.selectbox(key="cmp-groupby").set_value("custom split").run()
+    at.multiselect(key="cmp-split-a").set_value(["SAA-001", "SAA-002"]).run()
+    at.multiselect(key="cmp-split-b").set_value(["SAA-005"]).run()
+    assert not at.exception
+    assert any("No test is possible" in i.value for i in at.info)
+    ranked = _table(at)
+    assert ranked["p_value"].isna().all() and (ranked["n_group_b"] == 1).all()
+
+
+def test_clones_page_on_demo(app_page):
+    at = app_page("pages/clones.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Clones & repertoire"
+    assert not at.info
+    at.toggle(key="cln-log").set_value(True).run()
+    at.selectbox(key="cln-metric").set_value("top10_share").run()
+    at.selectbox(key="cln-patient").set_value("SAA-005").run()
+    assert not at.exception
+    metrics = _table(at, "top10_share")
+    assert set(metrics["subject_id"]) == {f"SAA-00{i}" for i in range(1, 6)}
+
+
+def test_pages_explain_missing_omics(app_page, write_study):
+    folder = write_study(measurements=MEASUREMENTS, responses=RESPONSES)
+    at = app_page("pages/compare.py", study=folder)
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    for what in ("no proteomics table", "no bulk RNA counts", "no mutations table",
+                 "no TCR table", "no single-cell file"):
+        assert what in captions
+    assert at.selectbox(key="cmp-layer").value == "measurements"
+    assert any("fewer than 2 patients" in i.value for i in at.info)
+
+    at = app_page("pages/clones.py", study=folder)
+    assert not at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "No somatic mutation data" in infos and "No TCR repertoire data" in infos
+
+
+def test_compare_page_with_nothing_to_compare(app_page, write_study):
+    at = app_page("pages/compare.py", study=write_study())
+    assert not at.exception
+    assert any("Nothing to compare" in i.value for i in at.info)
