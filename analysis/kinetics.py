@@ -155,8 +155,11 @@ def _auc(s: pl.DataFrame, auc_end: int) -> pl.DataFrame:
                                 pl.lit(end)).alias("conc")))
     inside = pts.filter(pl.col("day") <= end).with_columns(pl.col("day").cast(pl.Float64))
     pts = pl.concat([inside, edge]).sort([*_KEY, "day"])
-    prev_t = pl.col("day").shift(1).over(_KEY)
-    prev_c = pl.col("conc").shift(1).over(_KEY)
+    # sorted by key: the previous row belongs to the same series unless the key changed
+    same = (pl.col("subject_id") == pl.col("subject_id").shift(1)) & \
+        (pl.col("assay") == pl.col("assay").shift(1))
+    prev_t = pl.when(same).then(pl.col("day").shift(1))
+    prev_c = pl.when(same).then(pl.col("conc").shift(1))
     c, dt = pl.col("conc"), pl.col("day") - prev_t
     log_down = (c < prev_c) & (c > 0) & (prev_c > 0)
     area = (pl.when(log_down).then((prev_c - c) / (prev_c / c).log() * dt)

@@ -1,0 +1,220 @@
+"""Figures of CAR-T cellular kinetics: expansion curves (log10), CD7-specific readouts, qPCR vs
+flow concordance and exposure-response strips.
+
+Values below the LLOQ arrive at LLOQ/2 (analysis.kinetics) and are drawn as open markers,
+ringed by one "below LLOQ" trace; the LLOQ itself is a dotted line (DESIGN.md section 3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from analysis.cohort import apply_cohort
+from analysis.kinetics import ASSAYS, auc_column, group_curve, kinetic_series
+from components.figures.registry import FigureSpec, standard_figure
+from components.theme import OKABE_ITO, patient_colors
+
+__all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip"]
+
+_BLQ_NAME = "below LLOQ (drawn at LLOQ/2)"
+
+
+def _color_map(values: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    colors = dict(colors or {})
+    for i, v in enumerate(v for v in values if v not in colors):
+        colors[v] = OKABE_ITO[i % len(OKABE_ITO)]
+    return colors
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.3g}"
+
+
+def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
+                   color: str = "subject_id", blq: str | None = "blq",
+                   lloq: str | None = "lloq", colors: Mapping[str, str] | None = None,
+                   log_y: bool = True, title: str | None = None, y_title: str | None = None,
+                   highlight: Iterable[str] = (), shade: tuple[float | None, float | None]
+                   | None = None, hover: str | None = "value") -> go.Figure:
+    """One line per `color` value against `x` (log10 y by default). BLQ points (`blq` true) get
+    open markers and one extra ringed trace; each distinct `lloq` is a dotted line.
+    `highlight` fades every other line; `shade` is a (day_min, day_max) band."""
+    df = df.filter(pl.col(y).is_not_null() & (pl.col(y) > 0 if log_y else pl.lit(True)))
+    keys = df.get_column(color).unique(maintain_order=True).to_list() if df.height else []
+    cmap = _color_map(sorted(keys), colors)
+    focus = set(highlight)
+    fig = go.Figure()
+    for k in sorted(keys):
+        sub = df.filter(pl.col(color) == k).sort(x)
+        is_blq = sub.get_column(blq).fill_null(False).to_list() if blq else [False] * sub.height
+        faded = bool(focus) and k not in focus
+        raw = sub.get_column(hover).to_list() if hover and hover in sub.columns else \
+            sub.get_column(y).to_list()
+        text = [f"{k} · day {d}: " + ("below LLOQ" if b else _fmt(v)) if v is not None
+                else f"{k} · day {d}" for d, v, b in zip(sub.get_column(x), raw, is_blq,
+                                                        strict=True)]
+        fig.add_trace(go.Scatter(
+            x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="lines+markers",
+            name=str(k), legendgroup=str(k), text=text, hoverinfo="text",
+            opacity=0.25 if faded else 1.0,
+            line={"color": cmap[k], "width": 3.5 if k in focus else 1.8},
+            marker={"color": cmap[k], "size": 7,
+                    "symbol": ["circle-open" if b else "circle" for b in is_blq],
+                    "line": {"width": 1.5, "color": cmap[k]}}))
+    if blq and df.height and df.get_column(blq).fill_null(False).any():
+        b = df.filter(pl.col(blq).fill_null(False))
+        fig.add_trace(go.Scatter(
+            x=b.get_column(x).to_list(), y=b.get_column(y).to_list(), mode="markers",
+            name=_BLQ_NAME, hoverinfo="skip",
+            marker={"symbol": "circle-open", "size": 12, "color": "#555555",
+                    "line": {"width": 1.2}}))
+    if lloq and lloq in df.columns:
+        for level in sorted(set(df.get_column(lloq).drop_nulls().to_list())):
+            fig.add_hline(y=level, line={"dash": "dot", "color": "#666666", "width": 1.2})
+            # placed by hand: add_hline's annotation takes a log axis' y as an exponent
+            fig.add_annotation(x=1, xref="x domain", xanchor="right", yanchor="bottom",
+                               y=math.log10(level) if log_y and level > 0 else level,
+                               text=f"LLOQ {_fmt(level)}", showarrow=False,
+                               font={"size": 11, "color": "#555555"})
+    if shade is not None and (shade[0] is not None or shade[1] is not None):
+        xs = df.get_column(x) if df.height else pl.Series([0, 1])
+        x0 = shade[0] if shade[0] is not None else xs.min()
+        x1 = shade[1] if shade[1] is not None else xs.max()
+        fig.add_vrect(x0=x0, x1=x1, fillcolor="#0072B2", opacity=0.08, line_width=0,
+                      layer="below", annotation_text="focus", annotation_position="top left")
+    fig.update_layout(template="cart", title=title, hovermode="closest",
+                      legend={"title": {"text": color.replace("_", " ")}})
+    fig.update_xaxes(title_text="Study day (0 = infusion)")
+    fig.update_yaxes(title_text=y_title or y, type="log" if log_y else "linear",
+                     exponentformat="power" if log_y else None)
+    return fig
+
+
+def readout_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value",
+                   color: str = "subject_id", facet: str = "assay",
+                   facet_order: Sequence[str] | None = None,
+                   titles: Mapping[str, str] | None = None,
+                   log_facets: Iterable[str] = (), colors: Mapping[str, str] | None = None,
+                   x_range: tuple[float, float] | None = None, title: str | None = None,
+                   highlight: Iterable[str] = ()) -> go.Figure:
+    """Stacked panels (one per `facet` value) sharing the time axis; a line per `color`.
+    Panels in `log_facets` get a log10 y axis."""
+    facets = list(facet_order or (df.get_column(facet).unique(maintain_order=True).to_list()
+                                  if df.height else []))
+    facets = [f for f in facets if df.height and f in set(df.get_column(facet).to_list())]
+    n = max(len(facets), 1)
+    titles = dict(titles or {})
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[titles.get(f, f) for f in facets] or None)
+    keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
+    cmap = _color_map(keys, colors)
+    logs, focus = set(log_facets), set(highlight)
+    for r, f in enumerate(facets, start=1):
+        sub_f = df.filter(pl.col(facet) == f)
+        for k in keys:
+            sub = sub_f.filter(pl.col(color) == k).sort(x)
+            if sub.height == 0:
+                continue
+            fig.add_trace(go.Scatter(
+                x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
+                mode="lines+markers", name=str(k), legendgroup=str(k), showlegend=r == 1,
+                opacity=0.25 if focus and k not in focus else 1.0,
+                line={"color": cmap[k], "width": 3.5 if k in focus else 1.8},
+                marker={"color": cmap[k], "size": 6},
+                hovertemplate=f"{k} · day %{{x}}: %{{y:,.3g}}<extra>{titles.get(f, f)}</extra>"),
+                row=r, col=1)
+        label = titles.get(f, f)
+        unit = label[label.rfind("(") + 1:-1] if label.endswith(")") else label
+        fig.update_yaxes(type="log" if f in logs else "linear", row=r, col=1, title_text=unit)
+    fig.update_xaxes(title_text="Study day (0 = infusion)", row=n, col=1)
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    fig.update_layout(template="cart", title=title, height=max(320, 260 * n))
+    return fig
+
+
+def concordance_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y",
+                        color: str = "subject_id", x_title: str | None = None,
+                        y_title: str | None = None, colors: Mapping[str, str] | None = None,
+                        title: str | None = None) -> go.Figure:
+    """Paired samples on log10-log10 axes, one trace per `color`; a sample BLQ on either assay
+    (x_blq / y_blq columns) is an open marker."""
+    keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
+    cmap = _color_map(keys, colors)
+    fig = go.Figure()
+    for k in keys:
+        sub = df.filter(pl.col(color) == k)
+        blq = (sub.get_column("x_blq") | sub.get_column("y_blq")).to_list() \
+            if {"x_blq", "y_blq"} <= set(sub.columns) else [False] * sub.height
+        fig.add_trace(go.Scatter(
+            x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="markers",
+            name=str(k), marker={"color": cmap[k], "size": 9, "line": {"width": 1.5,
+                                                                     "color": cmap[k]},
+                                 "symbol": ["circle-open" if b else "circle" for b in blq]},
+            text=[f"{k} · day {d}" for d in sub.get_column("day")] if "day" in sub.columns
+            else None,
+            hovertemplate="%{text}<br>x %{x:,.3g} · y %{y:,.3g}<extra></extra>"))
+    fig.update_layout(template="cart", title=title)
+    fig.update_xaxes(type="log", title_text=x_title or x, exponentformat="power")
+    fig.update_yaxes(type="log", title_text=y_title or y, exponentformat="power")
+    return fig
+
+
+def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cmax",
+                   color: str = "subject_id", colors: Mapping[str, str] | None = None,
+                   category_order: Sequence[str] | None = None, log_y: bool = True,
+                   title: str | None = None, x_title: str | None = None,
+                   y_title: str | None = None) -> go.Figure:
+    """Per-patient points of `y` by category `x` (one trace per patient, small fixed jitter)."""
+    df = df.filter(pl.col(y).is_not_null() & pl.col(x).is_not_null())
+    cats = list(category_order) if category_order else \
+        sorted({str(v) for v in df.get_column(x).to_list()}) if df.height else []
+    cats = [c for c in cats if df.height and c in {str(v) for v in df.get_column(x).to_list()}]
+    keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
+    cmap = _color_map(keys, colors)
+    pos = {c: i for i, c in enumerate(cats)}
+    offsets = np.linspace(-0.15, 0.15, max(len(keys), 1))
+    fig = go.Figure()
+    for j, k in enumerate(keys):
+        sub = df.filter(pl.col(color) == k)
+        xs = [pos[str(v)] + offsets[j] for v in sub.get_column(x).to_list()]
+        fig.add_trace(go.Scatter(
+            x=xs, y=sub.get_column(y).to_list(), mode="markers", name=str(k),
+            marker={"color": cmap[k], "size": 11, "line": {"width": 1, "color": "#333"}},
+            hovertemplate=f"{k}: %{{y:,.3g}}<extra></extra>"))
+    fig.update_layout(template="cart", title=title)
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(cats))), ticktext=cats,
+                     range=[-0.6, len(cats) - 0.4], title_text=x_title or x)
+    fig.update_yaxes(type="log" if log_y else "linear", title_text=y_title or y)
+    return fig
+
+
+@standard_figure("kinetics", title="CAR-T expansion and persistence", order=30)
+def _kinetics_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    series = kinetic_series(study, analytes=ASSAYS, groups=groups)
+    if series.height == 0:
+        return None
+    assay = next(a for a in ASSAYS if a in set(series.get_column("assay").to_list()))
+    data = apply_cohort(series.filter(pl.col("assay") == assay), cohort, groups=groups)
+    if data.height == 0:
+        return None
+    fig = kinetics_curve(data, colors=patient_colors(study.subject_ids),
+                         title=f"{study.analyte_label(assay)} by patient",
+                         y_title=study.analyte_label(assay))
+    curve = group_curve(data)
+    caption = (f"{assay}: one line per patient, log10 axis; open markers are below the LLOQ "
+               f"(drawn at LLOQ/2), dotted line = LLOQ. Peak days: "
+               + ", ".join(f"{r['response_group']} {r['day']}" for r in
+                           curve.sort("geo_mean", descending=True)
+                           .group_by("response_group", maintain_order=True).first()
+                           .iter_rows(named=True)))
+    return FigureSpec("kinetics", "CAR-T expansion and persistence", fig, data,
+                      {"assay": assay, "auc": auc_column(28), "cohort": cohort.describe()},
+                      caption)
+

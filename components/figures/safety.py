@@ -1,0 +1,286 @@
+"""Figures of toxicity: cytokines against day with CRS/ICANS episodes shaded behind the curves
+(ASTCT grade as colour, theme.GRADE_COLORS), peak vs CRS grade, CRS/ICANS incidence by grade,
+adverse events by worst grade, and the ASTCT grade derived from vitals per day.
+
+CRS episodes are shaded over the full panel height; ICANS episodes as a band along the top of
+the panel, so overlapping episodes stay readable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from analysis.cohort import apply_cohort
+from analysis.toxicity import adverse_event_summary, crs_summary, grade_incidence, toxicity_episodes
+from components.figures.registry import FigureSpec, standard_figure
+from components.theme import GRADE_COLORS, OKABE_ITO, patient_colors
+
+__all__ = ["cytokine_panels", "peak_vs_grade", "grade_incidence_bars", "adverse_event_bars",
+           "astct_heatmap", "safety_summary"]
+
+_ICANS_BAND = (0.86, 1.0)
+
+
+def _color_map(keys: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    out = dict(colors or {})
+    for i, k in enumerate(k for k in keys if k not in out):
+        out[k] = OKABE_ITO[i % len(OKABE_ITO)]
+    return out
+
+
+def _shade(fig: go.Figure, episodes: pl.DataFrame, *, row: int | None, col: int | None,
+           seen: set) -> None:
+    for ep in episodes.iter_rows(named=True):
+        grade = int(ep["grade"]) if ep["grade"] is not None else 1
+        kind = ep["kind"]
+        y0, y1 = (0.0, 1.0) if kind == "CRS" else _ICANS_BAND
+        name = f"{kind} grade {grade}"
+        kw = {"row": row, "col": col} if row is not None else {}
+        fig.add_vrect(x0=ep["start"] - 0.5, x1=ep["end"] + 0.5, y0=y0, y1=y1,
+                      fillcolor=GRADE_COLORS.get(grade, "#999999"),
+                      opacity=0.45 if kind == "CRS" else 0.75, layer="below",
+                      line={"width": 0 if kind == "CRS" else 1, "color": "#444444",
+                            "dash": "dot"},
+                      name=name, legendgroup=name, showlegend=name not in seen, **kw)
+        seen.add(name)
+
+
+def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
+                    x: str = "day", y: str = "value", color: str = "subject_id",
+                    facet: str = "analyte", facet_order: Sequence[str] | None = None,
+                    titles: Mapping[str, str] | None = None,
+                    colors: Mapping[str, str] | None = None, log_y: bool = True,
+                    cols: int = 4, title: str | None = None,
+                    x_range: tuple[float, float] | None = None) -> go.Figure:
+    """Small multiples (one per `facet` value) of `y` against `x`, a line per `color`, with the
+    CRS/ICANS episodes (analysis.toxicity.toxicity_episodes) of the panel's patients shaded."""
+    present = set(df.get_column(facet).to_list()) if df.height else set()
+    facets = [f for f in (facet_order or sorted(present)) if f in present]
+    n = max(len(facets), 1)
+    ncols = min(cols, n)
+    nrows = math.ceil(n / ncols)
+    titles = dict(titles or {})
+    fig = make_subplots(rows=nrows, cols=ncols, shared_xaxes=True, vertical_spacing=0.12,
+                        horizontal_spacing=0.06,
+                        subplot_titles=[titles.get(f, str(f)) for f in facets] or None)
+    keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
+    cmap = _color_map(keys, colors)
+    seen: set = set()
+    eps = episodes if episodes is not None else pl.DataFrame(
+        schema={"subject_id": pl.String, "kind": pl.String, "start": pl.Int64,
+                "end": pl.Int64, "grade": pl.Int64})
+    for i, f in enumerate(facets):
+        r, c = i // ncols + 1, i % ncols + 1
+        sub_f = df.filter(pl.col(facet) == f)
+        in_panel = set(sub_f.get_column("subject_id").to_list()) if "subject_id" in \
+            sub_f.columns else set()
+        if x_range is not None:
+            panel_eps = eps.filter(pl.col("subject_id").is_in(list(in_panel))
+                                   & (pl.col("end") >= x_range[0])
+                                   & (pl.col("start") <= x_range[1]))
+        else:
+            panel_eps = eps.filter(pl.col("subject_id").is_in(list(in_panel)))
+        for k in keys:
+            sub = sub_f.filter(pl.col(color) == k).sort(x)
+            if log_y:
+                sub = sub.filter(pl.col(y) > 0)
+            if sub.height == 0:
+                continue
+            fig.add_trace(go.Scatter(
+                x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
+                mode="lines+markers", name=str(k), legendgroup=str(k),
+                showlegend=str(k) not in seen, line={"color": cmap[k], "width": 1.8},
+                marker={"color": cmap[k], "size": 5},
+                hovertemplate=f"{k} · day %{{x}}: %{{y:,.3g}}<extra>{f}</extra>"),
+                row=r, col=c)
+            seen.add(str(k))
+        # after the traces: plotly leaves shapes out of subplots that are still empty
+        _shade(fig, panel_eps, row=r, col=c, seen=seen)
+        fig.update_yaxes(type="log" if log_y else "linear", row=r, col=c)
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    fig.update_xaxes(title_text="Study day", row=nrows)
+    fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows))
+    return fig
+
+
+def peak_vs_grade(df: pl.DataFrame, *, x: str = "crs_max_grade", y: str = "peak_value",
+                  facet: str = "analyte", color: str = "subject_id",
+                  facet_order: Sequence[str] | None = None,
+                  colors: Mapping[str, str] | None = None, log_y: bool = True, cols: int = 4,
+                  title: str | None = None) -> go.Figure:
+    """Per-patient peak (`y`) against CRS max grade (`x`), one panel per `facet` value."""
+    df = df.filter(pl.col(x).is_not_null() & pl.col(y).is_not_null())
+    present = set(df.get_column(facet).to_list()) if df.height else set()
+    facets = [f for f in (facet_order or sorted(present)) if f in present]
+    n = max(len(facets), 1)
+    ncols = min(cols, n)
+    nrows = math.ceil(n / ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=facets or None,
+                        vertical_spacing=0.14, horizontal_spacing=0.06)
+    keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
+    cmap = _color_map(keys, colors)
+    for i, f in enumerate(facets):
+        r, c = i // ncols + 1, i % ncols + 1
+        sub_f = df.filter(pl.col(facet) == f)
+        for k in keys:
+            sub = sub_f.filter(pl.col(color) == k)
+            if sub.height == 0:
+                continue
+            fig.add_trace(go.Scatter(
+                x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="markers",
+                name=str(k), legendgroup=str(k), showlegend=i == 0,
+                marker={"color": cmap[k], "size": 10, "line": {"width": 1, "color": "#333"}},
+                hovertemplate=f"{k}: grade %{{x}}, peak %{{y:,.3g}}<extra>{f}</extra>"),
+                row=r, col=c)
+        fig.update_yaxes(type="log" if log_y else "linear", row=r, col=c)
+        fig.update_xaxes(dtick=1, range=[-0.5, 4.5], row=r, col=c)
+    fig.update_xaxes(title_text="CRS max grade", row=nrows)
+    fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows))
+    return fig
+
+
+def grade_incidence_bars(df: pl.DataFrame, *, kind: str = "kind", grade: str = "grade",
+                         n: str = "n", title: str | None = None) -> go.Figure:
+    """Patients by max grade (1-5) per kind (CRS, ICANS), stacked; grade 0 rows are skipped."""
+    rows = df.filter(pl.col(grade).is_in([str(g) for g in range(1, 6)])) if df.height else df
+    kinds = rows.get_column(kind).unique(maintain_order=True).to_list() if rows.height else []
+    fig = go.Figure()
+    for g in range(1, 6):
+        sub = rows.filter(pl.col(grade) == str(g)) if rows.height else rows
+        if sub.height == 0 or sub.get_column(n).sum() == 0:
+            continue
+        fig.add_trace(go.Bar(x=sub.get_column(kind).to_list(), y=sub.get_column(n).to_list(),
+                             name=f"grade {g}", marker={"color": GRADE_COLORS[g],
+                                                        "line": {"color": "#444", "width": 1}},
+                             hovertemplate=f"%{{x}} grade {g}: %{{y}} patient(s)<extra></extra>"))
+    fig.update_layout(template="cart", barmode="stack", title=title)
+    fig.update_xaxes(categoryorder="array", categoryarray=kinds)
+    fig.update_yaxes(title_text="Patients", dtick=1)
+    return fig
+
+
+def adverse_event_bars(df: pl.DataFrame, *, term: str = "term", top: int = 15,
+                       title: str | None = None) -> go.Figure:
+    """Horizontal stacked bars: patients per term by worst grade (grade_1..grade_5 columns)."""
+    d = df.head(top) if df.height else df
+    terms = d.get_column(term).to_list() if d.height else []
+    fig = go.Figure()
+    for g in range(1, 6):
+        col = f"grade_{g}"
+        if col not in d.columns or d.height == 0 or d.get_column(col).sum() == 0:
+            continue
+        fig.add_trace(go.Bar(y=terms, x=d.get_column(col).to_list(), orientation="h",
+                             name=f"grade {g}", marker={"color": GRADE_COLORS[g],
+                                                        "line": {"color": "#444", "width": 1}},
+                             hovertemplate=f"%{{y}} grade {g}: %{{x}} patient(s)"
+                                           "<extra></extra>"))
+    fig.update_layout(template="cart", barmode="stack", title=title,
+                      height=max(300, 28 * len(terms) + 140))
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=terms,
+                     automargin=True)
+    fig.update_xaxes(title_text="Patients (worst grade)", dtick=1)
+    return fig
+
+
+def astct_heatmap(daily: pl.DataFrame, *, x: str = "day", y: str = "subject_id",
+                  z: str = "derived_grade", recorded: str = "recorded_grade",
+                  title: str | None = None) -> go.Figure:
+    """Patients x days coloured by the ASTCT grade derived from vitals; cell text is the
+    recorded grade on that day ("r2") when a `recorded` column is given."""
+    days = sorted(daily.get_column(x).unique().to_list()) if daily.height else []
+    subjects = sorted(daily.get_column(y).unique().to_list()) if daily.height else []
+    zz = [[None] * len(days) for _ in subjects]
+    tt = [[""] * len(days) for _ in subjects]
+    di, si = {d: i for i, d in enumerate(days)}, {s: i for i, s in enumerate(subjects)}
+    has_rec = recorded in daily.columns
+    for r in daily.iter_rows(named=True):
+        i, j = si[r[y]], di[r[x]]
+        zz[i][j] = r[z]
+        if has_rec and r[recorded]:
+            tt[i][j] = f"r{r[recorded]}"
+    scale = []
+    for g in range(5):
+        scale += [[g / 5, GRADE_COLORS[g]], [(g + 1) / 5, GRADE_COLORS[g]]]
+    fig = go.Figure(go.Heatmap(
+        z=zz, x=days, y=subjects, text=tt, texttemplate="%{text}", zmin=-0.5, zmax=4.5,
+        colorscale=scale, xgap=1, ygap=1,
+        colorbar={"title": {"text": "ASTCT grade<br>(vitals)"}, "tickvals": [0, 1, 2, 3, 4]},
+        hovertemplate="%{y} · day %{x}: derived grade %{z}<extra>%{text}</extra>"))
+    fig.update_layout(template="cart", title=title, height=max(260, 40 * len(subjects) + 140))
+    fig.update_xaxes(title_text="Study day", showgrid=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False, type="category")
+    return fig
+
+
+def safety_summary(incidence: pl.DataFrame, ae: pl.DataFrame, *, top: int = 10,
+                   title: str | None = None) -> go.Figure:
+    """Two panels: CRS/ICANS patients by max grade, and the `top` adverse-event terms by worst
+    grade (the deck's safety slide)."""
+    left, right = grade_incidence_bars(incidence), adverse_event_bars(ae, top=top)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.3, 0.7], horizontal_spacing=0.28,
+                        subplot_titles=["CRS and ICANS (ASTCT 2019)",
+                                        f"Adverse events, top {top} terms"])
+    for tr in left.data:
+        fig.add_trace(tr.update(legendgroup=tr.name), row=1, col=1)
+    names = {tr.name for tr in left.data}
+    for tr in right.data:
+        fig.add_trace(tr.update(legendgroup=tr.name, showlegend=tr.name not in names),
+                      row=1, col=2)
+    terms = ae.head(top).get_column("term").to_list() if ae.height else []
+    fig.update_yaxes(title_text="Patients", dtick=1, row=1, col=1)
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=terms,
+                     automargin=True, row=1, col=2)
+    fig.update_xaxes(title_text="Patients (worst grade)", dtick=1, row=1, col=2)
+    fig.update_layout(template="cart", barmode="stack", title=title,
+                      height=max(360, 30 * len(terms) + 160))
+    return fig
+
+
+def _cohort_ids(study, cohort, groups) -> list[str]:  # noqa: ANN001
+    ids = pl.DataFrame({"subject_id": study.subject_ids}, schema={"subject_id": pl.String})
+    return apply_cohort(ids, cohort, groups=groups).get_column("subject_id").to_list()
+
+
+@standard_figure("cytokines", title="IL-6 and CRS after infusion", order=40)
+def _cytokines_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    analyte = next((a for a in ("IL6", "IFNG", "CRP", "FERRITIN")
+                    if a in set(study.measurements.get_column("analyte").to_list())), None)
+    if analyte is None:
+        return None
+    data = apply_cohort(study.series(analytes=[analyte]), cohort, groups=groups) \
+        .filter((pl.col("day") >= -7) & (pl.col("day") <= 28))
+    if data.height == 0:
+        return None
+    eps = toxicity_episodes(study.events)
+    fig = cytokine_panels(data, eps, facet="subject_id", cols=min(5, data.get_column(
+        "subject_id").n_unique()), colors=patient_colors(study.subject_ids),
+        title=f"{study.analyte_label(analyte)}, days -7 to 28", x_range=(-7, 28))
+    return FigureSpec("cytokines", "IL-6 and CRS after infusion", fig,
+                      data.select("subject_id", "day", "analyte", "value", "unit"),
+                      {"analyte": analyte, "days": "-7..28", "cohort": cohort.describe()},
+                      "One panel per patient, log10 axis. Shading: CRS episodes (full height) "
+                      "and ICANS (top band), coloured by ASTCT grade.")
+
+
+@standard_figure("crs_ae", title="CRS, ICANS and adverse events", order=45)
+def _safety_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    if not study.has("events"):
+        return None
+    ids = _cohort_ids(study, cohort, groups)
+    events = study.events.filter(pl.col("subject_id").is_in(ids))
+    crs = crs_summary(events, subjects=ids)
+    inc = grade_incidence(crs)
+    ae = adverse_event_summary(events, n_patients=len(ids))
+    if ae.height == 0 and crs.height == 0:
+        return None
+    fig = safety_summary(inc, ae, title=f"Safety ({len(ids)} patients)")
+    return FigureSpec("crs_ae", "CRS, ICANS and adverse events", fig, ae,
+                      {"patients": len(ids), "cohort": cohort.describe()},
+                      "Patients by maximum grade (recorded). CRS/ICANS per ASTCT 2019; other "
+                      "events as recorded (CTCAE v5).")

@@ -1,0 +1,159 @@
+"""Kinetics: CAR-T expansion and persistence (qPCR and flow), CD7-specific readouts and
+exposure-response (rules: analysis.kinetics, DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+from analysis import kinetics as kin
+from analysis.cohort import NON_RESPONDER, NOT_EVALUABLE, RESPONDER
+from analysis.toxicity import crs_table
+from components import filters, render
+from components.figures.kinetics import (
+    concordance_scatter,
+    exposure_strip,
+    kinetics_curve,
+    readout_panels,
+)
+from components.theme import GROUP_COLORS
+
+LABELS = {"CAR_QPCR": "qPCR (copies/ug gDNA)", "CAR_PCT": "Flow (% of CD3+)",
+          "CAR_ABS": "Flow (cells/uL)"}
+VIEWS = ("Per patient", "Geometric mean by response group")
+GROUP_ORDER = (RESPONDER, NON_RESPONDER, NOT_EVALUABLE)
+
+
+@dataclass(frozen=True)
+class KineticsParams:
+    assay: str
+    view: str
+    auc_end: int
+    blq_leading: str
+    blq_middle: str
+    blq_trailing: str
+    landmark_tolerance: int
+    cohort: str
+
+
+ctx = filters.context()
+study = ctx.study
+st.title("Kinetics")
+series_all = kin.with_groups(filters.compute(kin.kinetic_series, study, analytes=kin.ASSAYS),
+                             groups=ctx.groups)
+present = [a for a in kin.ASSAYS if a in set(series_all.get_column("assay").to_list())]
+if not present:
+    st.info("This study has no CAR-T measurements: add CAR_QPCR (copies/ug gDNA), CAR_PCT "
+            "(% of CD3+) or CAR_ABS (cells/uL) rows, with their lloq, to measurements.")
+    st.stop()
+
+c1, c2 = st.columns([3, 2])
+assay = c1.radio("Assay", present, format_func=LABELS.get, horizontal=True, key="kin-assay")
+view = c2.radio("Show", VIEWS, horizontal=True, key="kin-view")
+with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks)"):
+    o = st.columns(5)
+    auc_end = int(o[0].number_input("AUC window end (day)", 1, 365, 28, key="kin-auc-end"))
+    blq = [o[i + 1].selectbox(f"BLQ {pos}", kin.BLQ_POLICIES, index=kin.BLQ_POLICIES.index(d),
+                              key=f"kin-blq-{pos}")
+           for i, (pos, d) in enumerate((("leading", "zero"), ("middle", "drop"),
+                                         ("trailing", "zero")))]
+    tol = int(o[4].number_input("Landmark tolerance (days)", 0, 60, 7, key="kin-tol"))
+    st.caption("BLQ = value < LLOQ. Leading: before the first quantifiable value; middle: "
+               "between quantifiable values; trailing: after the last one. AUC by linear-up/"
+               "log-down trapezoids. Landmarks D28, M3 (day 90), M6 (180), M12 (365): the "
+               "nearest sample within the tolerance decides.")
+params = KineticsParams(assay, view, auc_end, *blq, tol, ctx.cohort.describe())
+
+focus = filters.get_focus(study)
+if focus is not None:
+    f1, f2 = st.columns([6, 1])
+    f1.info(f"Focus from another page: {focus.describe()}")
+    if f2.button("Clear focus", key="kin-clear-focus"):
+        filters.set_focus(None)
+        st.rerun()
+highlight = focus.subjects if focus else ()
+shade = (focus.day_min, focus.day_max) if focus else None
+
+series = ctx.apply(series_all.filter(pl.col("assay") == assay))
+label = study.analyte_label(assay)
+if view == VIEWS[0]:
+    fig = kinetics_curve(series, colors=ctx.colors, title=label, y_title=label,
+                         highlight=highlight, shade=shade)
+    data = series
+else:
+    data = kin.group_curve(series)
+    fig = kinetics_curve(data, y="geo_mean", color="response_group", blq=None,
+                         colors=GROUP_COLORS, title=f"{label}: geometric mean by group",
+                         y_title=label, shade=shade, hover="geo_mean")
+render.show_figure(fig, key="kin-curve", name=f"{study.name}_kinetics_{assay}", data=data,
+                   params=params)
+st.caption("Log10 axis. Open markers: below the LLOQ, drawn at LLOQ/2; dotted line: LLOQ. "
+           "Group curves are geometric means of the patients sampled on each day.")
+
+st.subheader("Parameters per patient")
+table = filters.compute(kin.kinetics_table, study, auc_end=auc_end, blq_leading=blq[0],
+                        blq_middle=blq[1], blq_trailing=blq[2], landmark_tolerance=tol)
+table = table.filter(pl.col("subject_id").is_in(list(ctx.subjects)))
+auc_col = kin.auc_column(auc_end)
+render.show_table(table.filter(pl.col("assay") == assay), key="kin-params",
+                  name=f"{study.name}_kinetics_parameters")
+st.markdown("**By response group** (geometric mean, geometric CV%)")
+summary = kin.group_summary(table, groups=ctx.groups, parameters=("cmax", auc_col))
+render.show_table(summary.filter(pl.col("assay") == assay), key="kin-summary",
+                  name=f"{study.name}_kinetics_by_group")
+
+st.subheader("qPCR vs flow")
+flow = assay if assay != "CAR_QPCR" else next((a for a in ("CAR_PCT", "CAR_ABS")
+                                               if a in present), None)
+if "CAR_QPCR" in present and flow:
+    pairs = kin.concordance(ctx.apply(series_all), x="CAR_QPCR", y=flow)
+    corr = kin.spearman(pairs)
+    render.show_figure(concordance_scatter(pairs, colors=ctx.colors, x_title=LABELS["CAR_QPCR"],
+                                           y_title=LABELS[flow], title=corr.describe()),
+                       key="kin-concordance", name=f"{study.name}_qpcr_vs_flow", data=pairs)
+    st.caption(f"Paired samples (same patient and day). {corr.describe()} "
+               "(BLQ values at LLOQ/2, open markers).")
+else:
+    st.info("Concordance needs both qPCR (CAR_QPCR) and flow (CAR_PCT or CAR_ABS) "
+            "measurements; this study has only " + ", ".join(present) + ".")
+
+st.subheader("CD7-specific readouts")
+cd7 = ctx.apply(filters.compute(kin.kinetic_series, study, analytes=kin.CD7_READOUTS))
+if cd7.height:
+    days = series.get_column("day")
+    xr = (float(days.min()) - 5, float(days.max()) + 5) if series.height else None
+    render.show_figure(readout_panels(cd7, facet_order=kin.CD7_READOUTS, log_facets=("NK_ABS",),
+                                      titles={a: study.analyte_label(a) for a in
+                                              kin.CD7_READOUTS}, colors=ctx.colors,
+                                      x_range=xr, highlight=highlight),
+                       key="kin-cd7", name=f"{study.name}_cd7_readouts", data=cd7)
+    st.caption("Same time axis as the curves above: on-target depletion of CD7+ NK cells and "
+               "the emergence of CD7-negative T cells.")
+else:
+    st.info("No CD7-specific readouts: add CD7NEG_T_PCT (% of CD3+) and NK_ABS (cells/uL) "
+            "to measurements (panel immunophenotype).")
+
+st.subheader("Exposure-response")
+crs = filters.compute(crs_table, study)
+er = kin.exposure_response(table, groups=ctx.groups, crs=crs, assay=assay)
+par = st.radio("Exposure", ("cmax", auc_col), horizontal=True, key="kin-exposure",
+               format_func=lambda p: "Cmax" if p == "cmax" else f"AUC0-{auc_end}")
+tests = kin.exposure_tests(er, parameters=(par,))
+e1, e2 = st.columns(2)
+for col, by, order, name in ((e1, "response_group", GROUP_ORDER, "Best response group"),
+                             (e2, "crs_max_grade", None, "CRS max grade")):
+    row = tests.filter(pl.col("versus") == by)
+    note = row.get_column("detail")[0] if row.height else ""
+    with col:
+        render.show_figure(
+            exposure_strip(er.with_columns(pl.col(by).cast(pl.String)), x=by, y=par,
+                           colors=ctx.colors, category_order=order, x_title=name,
+                           y_title=f"{par} ({label})",
+                           title=note),
+            key=f"kin-er-{by}", name=f"{study.name}_{par}_vs_{by}", data=er)
+render.show_table(tests, key="kin-er-tests", name=f"{study.name}_exposure_tests")
+st.caption("One point per patient. Response groups: exact Mann-Whitney U (permutation p when "
+           "tied); CRS grade: Spearman rho with a permutation p. n is printed with each test.")
+render.show_params(params)

@@ -1,0 +1,139 @@
+"""Cytokines & safety: cytokines with CRS/ICANS episodes, ASTCT 2019 grading from vitals,
+adverse events and infections (rules: analysis.toxicity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+from analysis import toxicity as tox
+from components import filters, render
+from components.figures.safety import (
+    adverse_event_bars,
+    astct_heatmap,
+    cytokine_panels,
+    grade_incidence_bars,
+    peak_vs_grade,
+)
+
+PANEL = (*tox.CYTOKINES, *tox.INFLAMMATION_MARKERS)
+
+
+@dataclass(frozen=True)
+class SafetyParams:
+    patient: str | None
+    days: tuple[int, int]
+    peak_window_end: int
+    fever_carry_days: int
+    ae_categories: tuple[str, ...]
+    ae_min_grade: int
+    cohort: str
+
+
+ctx = filters.context()
+study = ctx.study
+st.title("Cytokines & safety")
+events = ctx.apply(study.events, day_col=None)
+episodes = tox.toxicity_episodes(events)
+
+st.subheader("Cytokines")
+present = [a for a in PANEL if a in set(study.measurements.get_column("analyte").to_list())]
+c1, c2 = st.columns([2, 3])
+patient = c1.selectbox("Patient", ctx.subjects, key="saf-patient") if ctx.subjects else None
+days = c2.slider("Days shown", -30, 120, (-7, 28), key="saf-days")
+peak_end = days[1] if days[1] > 0 else 28
+if not present:
+    st.info("No cytokine measurements: add IL6, IFNG, IL10, IL2, TNFA, IL2RA (pg/mL, panel "
+            "cytokine), FERRITIN (ng/mL) or CRP (mg/L) rows to measurements.")
+elif patient is not None:
+    missing = [a for a in tox.CYTOKINES if a not in present]
+    if missing:
+        st.caption(f"Not measured in this study: {', '.join(missing)}.")
+    cyto = study.series(analytes=present, subjects=[patient]).filter(
+        pl.col("day").is_between(*days))
+    render.show_figure(
+        cytokine_panels(cyto, episodes, facet_order=present, colors=ctx.colors, x_range=days,
+                        titles={a: f"{a} ({study.catalogue[a].unit})" if a in study.catalogue
+                                else a for a in present},
+                        title=f"{patient}: cytokines, ferritin and CRP"),
+        key="saf-cytokines", name=f"{study.name}_{patient}_cytokines", data=cyto)
+    st.caption("Log10 axes. Shading: CRS episodes (full height) and ICANS (band along the top), "
+               "coloured by ASTCT grade.")
+    peaks = filters.compute(tox.cytokine_peaks_table, study, to_day=peak_end)
+    peaks = peaks.filter(pl.col("subject_id").is_in(list(ctx.subjects)))
+    st.markdown(f"**Peak per patient, days 0-{peak_end}**")
+    render.show_table(peaks, key="saf-peaks", name=f"{study.name}_cytokine_peaks")
+    render.show_figure(peak_vs_grade(peaks, facet_order=present, colors=ctx.colors,
+                                     title="Peak value against CRS max grade"),
+                       key="saf-peak-grade", name=f"{study.name}_peak_vs_crs", data=peaks)
+
+st.subheader("CRS and ICANS (ASTCT 2019)")
+carry = 0
+if not study.has("events"):
+    st.info("No events table: CRS and ICANS grades, adverse events and infections need "
+            "events.csv with categories crs, icans, adverse_event, infection (day, end_day, "
+            "term, grade).")
+else:
+    crs = filters.compute(tox.crs_table, study).filter(
+        pl.col("subject_id").is_in(list(ctx.subjects)))
+    incidence = tox.grade_incidence(crs)
+    i1, i2 = st.columns([2, 3])
+    with i1:
+        render.show_figure(grade_incidence_bars(incidence, title="Patients by max grade"),
+                           key="saf-incidence", name=f"{study.name}_crs_icans_incidence",
+                           data=incidence)
+    with i2:
+        render.show_table(incidence, key="saf-incidence-table", name=f"{study.name}_incidence")
+    render.show_table(crs, key="saf-crs", name=f"{study.name}_crs")
+
+st.markdown("**Grade derived from vitals**")
+vitals = [a for a in tox.VITALS if a in set(study.measurements.get_column("analyte").to_list())]
+if "TEMP" not in vitals:
+    st.info("No vitals to grade from: ASTCT grading needs TEMP (C), and SBP (mmHg), "
+            "VASOPRESSORS (count) and O2_LPM (L/min, 0 = room air) in measurements.")
+else:
+    carry = int(st.columns(3)[0].number_input("Fever masked for (days)", 0, 7, 0, key="saf-carry",
+                                help="ASTCT: after antipyretics or tocilizumab fever is not "
+                                     "required; a febrile day then counts for this many days."))
+    comp = filters.compute(tox.astct_comparison_table, study, fever_carry_days=carry) \
+        .filter(pl.col("subject_id").is_in(list(ctx.subjects)))
+    n_bad = comp.filter(~pl.col("crs_grade_agrees").fill_null(True)).height
+    if n_bad:
+        st.warning(f"{n_bad} of {comp.height} patient(s): the max grade derived from vitals "
+                   "differs from the recorded one (see note).")
+    else:
+        st.success(f"Derived and recorded max grades agree for all {comp.height} patient(s) "
+                   "with vitals.")
+    render.show_table(comp, key="saf-astct", name=f"{study.name}_astct_vs_recorded")
+    daily = filters.compute(tox.crs_daily_table, study, fever_carry_days=carry) \
+        .filter(pl.col("subject_id").is_in(list(ctx.subjects)) & pl.col("day").is_between(*days))
+    render.show_figure(astct_heatmap(daily, title="ASTCT grade from vitals per day "
+                                     "(text: recorded grade)"),
+                       key="saf-astct-map", name=f"{study.name}_astct_daily", data=daily)
+    st.caption("Fever TEMP >= 38.0; hypotension SBP < 90 = grade 2, 1 vasopressor = 3, >= 2 = 4; "
+               "O2 <= 6 L/min (low-flow) = 2, > 6 (high-flow) = 3. Positive-pressure ventilation "
+               "(grade 4) and vasopressin are not in these vitals and are not derived.")
+
+st.subheader("Adverse events")
+a1, a2 = st.columns([3, 1])
+cats = tuple(a1.multiselect("Categories", tox.AE_CATEGORIES, default=list(tox.AE_CATEGORIES),
+                            key="saf-ae-cats"))
+min_grade = int(a2.selectbox("Worst grade at least", (0, 1, 2, 3, 4, 5), key="saf-ae-grade"))
+if study.has("events"):
+    ae = tox.adverse_event_summary(events, n_patients=len(ctx.subjects), categories=cats,
+                                   min_grade=min_grade)
+    st.caption(f"Patients by worst grade per term; % of {len(ctx.subjects)} patients.")
+    render.show_table(ae, key="saf-ae", name=f"{study.name}_adverse_events")
+    if ae.height:
+        render.show_figure(adverse_event_bars(ae, title="Adverse events by worst grade"),
+                           key="saf-ae-bars", name=f"{study.name}_adverse_events", data=ae)
+    st.markdown("**Infections**")
+    inf = tox.infections(events)
+    if inf.height:
+        render.show_table(inf, key="saf-infections", name=f"{study.name}_infections")
+    else:
+        st.caption("No infections recorded.")
+render.show_params(SafetyParams(patient, tuple(days), peak_end, carry, cats, min_grade,
+                                ctx.cohort.describe()))
