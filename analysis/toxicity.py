@@ -32,7 +32,7 @@ from analysis.registry import Option, derived_table
 
 __all__ = ["CYTOKINES", "INFLAMMATION_MARKERS", "VITALS", "FEVER_C", "HYPOTENSION_SBP",
            "LOW_FLOW_MAX_LPM", "AE_CATEGORIES", "toxicity_episodes", "crs_summary",
-           "crs_table", "grade_incidence", "astct_daily_grades", "astct_comparison",
+           "crs_table", "grade_incidence", "onset_duration", "astct_daily_grades", "astct_comparison",
            "cytokine_peaks", "cytokine_peaks_table", "adverse_event_summary",
            "adverse_events_table", "infections", "crs_daily_table", "astct_comparison_table"]
 
@@ -104,8 +104,8 @@ def crs_table(study) -> pl.DataFrame:  # noqa: ANN001 - Study
 
 def grade_incidence(crs: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans")
                     ) -> pl.DataFrame:
-    """Incidence by max grade from a crs table: kind, grade (0-5, then "any"), n, pct of the
-    patients with a known grade, and median onset day and duration among those with the kind."""
+    """Incidence by max grade from a crs table: kind, grade (0-3 always, 4-5 when seen, then
+    "any (>=1)" and ">=3"), n, n_patients (with a known grade), pct of those patients."""
     rows = []
     for kind in kinds:
         col = f"{kind}_max_grade"
@@ -127,6 +127,28 @@ def grade_incidence(crs: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans"
     schema = {"kind": pl.String, "grade": pl.String, "n": pl.Int64, "n_patients": pl.Int64,
               "pct": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
+
+
+def onset_duration(crs: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans")
+                   ) -> pl.DataFrame:
+    """Onset day and duration among patients with the syndrome (max grade >= 1): kind,
+    n_with, onset_median, onset_min, onset_max, duration_median, duration_min, duration_max."""
+    frames = []
+    for kind in kinds:
+        if f"{kind}_max_grade" not in crs.columns:
+            continue
+        with_it = crs.filter(pl.col(f"{kind}_max_grade") >= 1)
+        on, du = pl.col(f"{kind}_onset_day"), pl.col(f"{kind}_duration_days")
+        frames.append(with_it.select(
+            pl.lit(_KIND[kind]).alias("kind"), pl.len().cast(pl.Int64).alias("n_with"),
+            on.median().alias("onset_median"), on.min().cast(pl.Int64).alias("onset_min"),
+            on.max().cast(pl.Int64).alias("onset_max"), du.median().alias("duration_median"),
+            du.min().cast(pl.Int64).alias("duration_min"),
+            du.max().cast(pl.Int64).alias("duration_max")))
+    schema = {"kind": pl.String, "n_with": pl.Int64, "onset_median": pl.Float64,
+              "onset_min": pl.Int64, "onset_max": pl.Int64, "duration_median": pl.Float64,
+              "duration_min": pl.Int64, "duration_max": pl.Int64}
+    return pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
 
 
 # ---- ASTCT grade from vitals -----------------------------------------------------------------
@@ -298,12 +320,16 @@ def cytokine_peaks_table(study, *, to_day: int = 28) -> pl.DataFrame:  # noqa: A
 # ---- adverse events --------------------------------------------------------------------------
 def adverse_event_summary(events: pl.DataFrame, *, n_patients: int,
                           categories: Iterable[str] = AE_CATEGORIES,
-                          min_grade: int = 0) -> pl.DataFrame:
+                          min_grade: int = 0, term_contains: str = "") -> pl.DataFrame:
     """Per category and term, patients by their worst grade: category, term, n_patients (any
     grade), pct, grade_1..grade_5, grade_unknown, grade_3plus, grade_3plus_pct. Percentages are
-    of `n_patients` (all patients in the study or cohort)."""
+    of `n_patients` (all patients in the study or cohort). `term_contains` keeps terms holding
+    that text (case-insensitive); `min_grade` keeps patients whose worst grade reaches it."""
     ev = events.filter(pl.col("category").is_in(list(categories)))
     ev = ev.with_columns(pl.coalesce(pl.col("term"), pl.col("category")).alias("term"))
+    if term_contains.strip():
+        ev = ev.filter(pl.col("term").str.to_lowercase()
+                       .str.contains(term_contains.strip().lower(), literal=True))
     worst = (ev.group_by(["category", "term", "subject_id"])
              .agg(pl.col("grade").max().alias("worst")))
     if min_grade > 0:

@@ -29,6 +29,7 @@ class SafetyParams:
     fever_carry_days: int
     ae_categories: tuple[str, ...]
     ae_min_grade: int
+    ae_term_contains: str
     cohort: str
 
 
@@ -86,6 +87,8 @@ else:
                            data=incidence)
     with i2:
         render.show_table(incidence, key="saf-incidence-table", name=f"{study.name}_incidence")
+        render.show_table(tox.onset_duration(crs), key="saf-onset",
+                          name=f"{study.name}_onset_duration")
     render.show_table(crs, key="saf-crs", name=f"{study.name}_crs")
 
 st.markdown("**Grade derived from vitals**")
@@ -117,13 +120,14 @@ else:
                "(grade 4) and vasopressin are not in these vitals and are not derived.")
 
 st.subheader("Adverse events")
-a1, a2 = st.columns([3, 1])
+a1, a2, a3 = st.columns([3, 1, 1])
 cats = tuple(a1.multiselect("Categories", tox.AE_CATEGORIES, default=list(tox.AE_CATEGORIES),
                             key="saf-ae-cats"))
 min_grade = int(a2.selectbox("Worst grade at least", (0, 1, 2, 3, 4, 5), key="saf-ae-grade"))
+term = a3.text_input("Term contains", key="saf-ae-term")
 if study.has("events"):
     ae = tox.adverse_event_summary(events, n_patients=len(ctx.subjects), categories=cats,
-                                   min_grade=min_grade)
+                                   min_grade=min_grade, term_contains=term)
     st.caption(f"Patients by worst grade per term; % of {len(ctx.subjects)} patients.")
     render.show_table(ae, key="saf-ae", name=f"{study.name}_adverse_events")
     if ae.height:
@@ -135,5 +139,5 @@ if study.has("events"):
         render.show_table(inf, key="saf-infections", name=f"{study.name}_infections")
     else:
         st.caption("No infections recorded.")
-render.show_params(SafetyParams(patient, tuple(days), peak_end, carry, cats, min_grade,
+render.show_params(SafetyParams(patient, tuple(days), peak_end, carry, cats, min_grade, term,
                                 ctx.cohort.describe()))

@@ -265,3 +265,11 @@ def test_demo_peaks_between_day_7_and_14(demo_study):
     assert qpcr.get_column("tmax").is_between(7, 14).all()
     series_ = kin.kinetic_series(demo_study)
     assert series_.get_column("blq").any()        # the demo has values below the LLOQ
+
+
+def test_cli_table_kinetics(demo_dir, capsysbinary):
+    import cli
+
+    assert cli.main(["table", "--study", str(demo_dir), "kinetics", "--auc-end", "21"]) == 0
+    header = capsysbinary.readouterr().out.decode().splitlines()[0]
+    assert header.startswith("subject_id,assay,cmax,tmax,auc_0_21,tlast,fold_expansion")

@@ -131,6 +131,21 @@ def test_grade_incidence():
     assert inc.filter((pl.col("kind") == "ICANS") & (pl.col("grade") == ">=3")).item(0, "n") == 0
 
 
+def test_onset_and_duration_among_patients_with_the_syndrome():
+    crs = pl.DataFrame({"subject_id": list("ABC"), "crs_max_grade": [0, 1, 2],
+                        "crs_onset_day": [None, 2, 6], "crs_duration_days": [None, 3, 5],
+                        "icans_max_grade": [0, 0, 0], "icans_onset_day": [None] * 3,
+                        "icans_duration_days": [None] * 3},
+                       schema_overrides={"icans_onset_day": pl.Int64,
+                                         "icans_duration_days": pl.Int64})
+    out = tox.onset_duration(crs)
+    r = out.row(0, named=True)
+    assert (r["kind"], r["n_with"], r["onset_median"], r["onset_min"], r["onset_max"]) == \
+        ("CRS", 2, 4.0, 2, 6)
+    assert (r["duration_median"], r["duration_min"], r["duration_max"]) == (4.0, 3, 5)
+    assert out.row(1, named=True)["n_with"] == 0
+
+
 def test_adverse_event_counts_by_worst_grade():
     ev = events(("P1", 5, "adverse_event", 6, "Nausea", 1),
                 ("P1", 20, "adverse_event", 21, "Nausea", 3),     # P1 counted once, worst 3
@@ -148,6 +163,8 @@ def test_adverse_event_counts_by_worst_grade():
     assert out.get_column("term").to_list()[0] == "Nausea"      # most patients first
     severe = tox.adverse_event_summary(ev, n_patients=4, min_grade=3)
     assert severe.get_column("term").to_list() == ["Nausea"]
+    cmv = tox.adverse_event_summary(ev, n_patients=4, term_contains=" cmv ")
+    assert cmv.get_column("term").to_list() == ["CMV reactivation"]
     only_inf = tox.adverse_event_summary(ev, n_patients=4, categories=("infection",))
     assert only_inf.get_column("term").to_list() == ["CMV reactivation"]
     assert tox.adverse_event_summary(ev.clear(), n_patients=4).height == 0
@@ -196,3 +213,13 @@ def test_missing_tables_give_empty_frames(write_study):
     assert tox.crs_daily_table(study).height == 0
     assert tox.cytokine_peaks_table(study).height == 0
     assert tox.adverse_events_table(study).height == 0
+
+
+def test_cli_table_crs(demo_dir, capsysbinary):
+    import cli
+
+    assert cli.main(["table", "--study", str(demo_dir), "crs"]) == 0
+    lines = capsysbinary.readouterr().out.decode().splitlines()
+    assert lines[0].startswith("subject_id,crs_max_grade,crs_onset_day,crs_duration_days,"
+                               "icans_max_grade")
+    assert len(lines) == 6
