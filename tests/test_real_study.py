@@ -157,8 +157,12 @@ def test_blood_count_page_draws_the_sdtm_haematology(real_study_dir, real_study,
     assert {"WBC", "ALC", "AMC", "PLT", "HGB"} <= cbc
     charts = at.get("plotly_chart")
     assert charts, "the blood-count page drew no figure for the SDTM study"
-    text = " ".join(str(c.proto.spec) for c in charts)
-    assert any(a in text for a in ("PLT", "Platelets", "HGB", "Haemoglobin", "WBC"))
+    import json
+
+    spec = json.loads(charts[0].proto.spec)
+    panels = {a.get("text") for a in spec["layout"].get("annotations", [])}
+    assert {"PLT", "HGB"} <= panels           # pilot PLAT and HGB (mmol/L -> g/L)
+    assert len({t.get("name") for t in spec["data"]} - {None}) >= 60   # every LB subject
 
 
 def test_cli_import_converts_every_format_once(real_study_dir: Path, shared_data: Path,

@@ -198,14 +198,14 @@ def _read_domain(p: Path, name: str) -> tuple[pl.DataFrame, str]:
             raise StudyError("is not a whole number of 80-byte XPT records; the file looks "
                              "truncated", file=name, fix="copy or export the file again")
         try:
-            df, _meta = pyreadstat.read_xport(str(p))
+            columns, _meta = pyreadstat.read_xport(str(p), output_format="dict")
         except Exception as exc:  # noqa: BLE001 - pyreadstat raises its own exception types
             msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
                 type(exc).__name__
             raise StudyError(f"could not be read as SAS transport (XPT): {msg}", file=name,
                              fix="the file may be truncated; export it again as XPT v5 or CSV"
                              ) from None
-        frame = pl.from_pandas(df)
+        frame = pl.DataFrame(dict(columns))
         frame = frame.with_columns([_num_text(c) for c, t in frame.schema.items()
                                     if t.is_numeric()])
         frame = text_frame(frame).with_row_index("_row", offset=1)
