@@ -4,6 +4,7 @@
     python cli.py sample --out DIR --patients N --cells N [--seed S]
     python cli.py table --study DIR NAME [--format csv|parquet] [--out FILE] [--OPTION VALUE]
     python cli.py tables                            list canonical and derived tables
+    python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
     python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
 
@@ -425,6 +426,67 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if res.height == 0:
         return fail(f"no {args.layer} values for the two groups in window {args.window}")
     return _write(res if args.all_columns else res.select(RESULT_COLUMNS), "csv", None)
+
+
+# ---- embed ---------------------------------------------------------------------------------
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--n-top-genes", type=int, default=2000, help="highly variable genes (2000)")
+    p.add_argument("--n-pcs", type=int, default=30, help="principal components (30)")
+    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbours (15)")
+    p.add_argument("--min-dist", type=float, default=0.3, help="UMAP min_dist (0.3)")
+    p.add_argument("--method", choices=["umap", "pca"], default="umap")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="0 = all cores (default); 1 = single-threaded, exactly reproducible")
+    p.add_argument("--force", action="store_true", help="recompute even when cached")
+    p.add_argument("--no-flow", action="store_true",
+                   help="skip the flow cytometry (FCS) events even when the study has them")
+
+
+@command("embed", "precompute the single-cell (and flow) embeddings and the gene store the "
+         "Immune landscape page reads", _embed_args)
+def cmd_embed(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from analysis.embedding import EmbeddingParams, cache_location, embed_flow, embed_study
+    from data_loaders.formats.fcs import flow_events, flow_samples
+
+    study = load_study(args.study)
+    params = EmbeddingParams(n_top_genes=args.n_top_genes, n_pcs=args.n_pcs,
+                             n_neighbors=args.n_neighbors, min_dist=args.min_dist,
+                             method=args.method, seed=args.seed, threads=args.threads)
+    n_files = flow_samples(study).height if not args.no_flow else 0
+    if not study.has("single_cell") and not n_files:
+        return fail(f"{study.path}: no single-cell .h5ad and no flow_fcs samples to embed")
+    cache = cache_location(study.path)
+    if cache.note:
+        print(f"note: {cache.note}", file=sys.stderr)
+    jobs = (["single-cell"] if study.has("single_cell") else []) + (["flow"] if n_files else [])
+    for job in jobs:
+        start = time.perf_counter()
+        with tqdm(total=100, unit="%", desc=job, file=sys.stderr,
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
+            def step(frac: float, message: str, bar: tqdm = bar, job: str = job) -> None:
+                bar.set_description(f"{job}: {message}")
+                bar.update(max(0, round(frac * 100) - bar.n))
+
+            if job == "single-cell":
+                emb = embed_study(study, params=params, force=args.force, progress=step)
+            else:
+                per_file = max(200, min(5000, 150_000 // n_files))
+                events = flow_events(study, per_file=per_file)
+                emb = embed_flow(study, events.frame, markers=events.markers,
+                                 digest=events.digest, params=params, force=args.force,
+                                 progress=step)
+                for msg in (*events.notes, *events.errors):
+                    print(f"note: {msg}", file=sys.stderr)
+            step(1.0, "done")
+        print(f"{job}: {emb.n:,} points, {emb.source} in {time.perf_counter() - start:.1f} s "
+              f"-> {emb.cache_file}")
+    return 0
 
 
 # ---- main ----------------------------------------------------------------------------------

@@ -1,0 +1,229 @@
+"""Cell-type composition per sample, per patient and day window, and the CAR-T readouts of the
+immune landscape, always counted over all cells (never the drawn subsample).
+
+Comparisons between response groups are patient-level (DESIGN.md section 3): one value per
+patient per day window (the mean over that patient's samples in the window); cells are never
+replicates. CD7+ T and NK fractions follow the CD7 CAR-T rationale (the CAR targets CD7, so
+CD7+ T and NK cells fall after infusion and CD7-negative cells remain); CAR+ cells are
+counted as a fraction of all T cells of a sample, next to the same patient's qPCR curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from analysis.registry import Option, derived_table
+
+__all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "T_PATTERN", "NK_PATTERN",
+           "cell_type_composition", "composition_of", "assign_window", "composition_by_window",
+           "cd7_fractions", "cd7_change", "car_fraction_of_t", "study_cd7_fractions",
+           "study_car_fraction", "selection_summary"]
+
+COMPOSITION_COLUMNS = ("sample_id", "subject_id", "day", "cell_type", "n_cells", "fraction")
+# Lineage by cell-type name: T (incl. CAR-T, CD4/CD8 subsets) and NK.
+T_PATTERN = r"(?i)(\bT\b|T[ -]?cells?|^T|CD4|CD8|CAR|Treg|MAIT|\bT[CE]M\b|\bgdT)"
+NK_PATTERN = r"(?i)\bNK\b|natural killer"
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """A named study-day window; None means open-ended. Bounds are inclusive."""
+
+    label: str
+    lo: int | None = None
+    hi: int | None = None
+
+    def contains(self, day: pl.Expr) -> pl.Expr:
+        cond = pl.lit(True)
+        if self.lo is not None:
+            cond = cond & (day >= self.lo)
+        if self.hi is not None:
+            cond = cond & (day <= self.hi)
+        return cond
+
+
+# Day 0 samples are drawn before the infusion, so day 0 counts as pre-infusion.
+DEFAULT_WINDOWS = (DayWindow("Pre-infusion", None, 0), DayWindow("Day 1-60", 1, 60),
+                   DayWindow("Day 61+", 61, None))
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={"sample_id": pl.String, "subject_id": pl.String,
+                                "day": pl.Int64, "cell_type": pl.String, "n_cells": pl.Int64,
+                                "fraction": pl.Float64})
+
+
+def composition_of(cells: pl.DataFrame, *, cell_type: str = "cell_type") -> pl.DataFrame:
+    """Per sample and cell type: n_cells and fraction of the sample's cells. Cell types absent
+    from a sample appear with 0, so fractions sum to 1 per sample and zeros are real values."""
+    if cells.height == 0:
+        return _empty()
+    base = cells.select("sample_id", "subject_id", "day",
+                        pl.col(cell_type).cast(pl.String).fill_null("unannotated")
+                        .alias("cell_type"))
+    counts = base.group_by("sample_id", "cell_type").agg(pl.len().cast(pl.Int64)
+                                                          .alias("n_cells"))
+    samples = base.group_by("sample_id").agg(pl.col("subject_id").first(),
+                                             pl.col("day").first())
+    types = base.select("cell_type").unique()
+    grid = samples.join(types, how="cross").join(counts, on=["sample_id", "cell_type"],
+                                                 how="left")
+    return (grid.with_columns(pl.col("n_cells").fill_null(0))
+            .with_columns((pl.col("n_cells") / pl.col("n_cells").sum().over("sample_id"))
+                          .alias("fraction"))
+            .select(*COMPOSITION_COLUMNS)
+            .sort("subject_id", "day", "sample_id", "cell_type"))
+
+
+@derived_table("composition", "Cell-type counts and fractions per single-cell sample",
+               options={"cell_type": Option(str, "cell_type",
+                                            "obs column with the cell annotation")})
+def cell_type_composition(study, *, cell_type: str = "cell_type") -> pl.DataFrame:  # noqa: ANN001
+    """sample_id, subject_id, day, cell_type, n_cells, fraction over all cells of the study's
+    single-cell file (empty when the study has none)."""
+    from analysis.embedding import cell_table, obs_column
+
+    if not study.has("single_cell"):
+        return _empty()
+    cells = cell_table(study)
+    if cell_type != "cell_type":
+        cells = cells.with_columns(obs_column(study, column=cell_type).alias("cell_type"))
+    return composition_of(cells)
+
+
+def assign_window(frame: pl.DataFrame, *, windows: Sequence[DayWindow] = DEFAULT_WINDOWS,
+                  day: str = "day") -> pl.DataFrame:
+    """Add a `window` column (first window containing the day; null when none does)."""
+    expr = pl.lit(None, dtype=pl.String)
+    for w in reversed(list(windows)):
+        expr = pl.when(w.contains(pl.col(day))).then(pl.lit(w.label)).otherwise(expr)
+    return frame.with_columns(expr.alias("window"))
+
+
+def composition_by_window(composition: pl.DataFrame, *, groups: pl.DataFrame,
+                          windows: Sequence[DayWindow] = DEFAULT_WINDOWS) -> pl.DataFrame:
+    """One row per patient, day window and cell type: the mean fraction over that patient's
+    samples in the window (subject_id, response_group, window, cell_type, fraction,
+    n_samples). Samples outside every window are left out."""
+    if composition.height == 0:
+        return pl.DataFrame(schema={"subject_id": pl.String, "response_group": pl.String,
+                                    "window": pl.String, "cell_type": pl.String,
+                                    "fraction": pl.Float64, "n_samples": pl.Int64})
+    order = {w.label: i for i, w in enumerate(windows)}
+    out = (assign_window(composition, windows=windows).filter(pl.col("window").is_not_null())
+           .group_by("subject_id", "window", "cell_type")
+           .agg(pl.col("fraction").mean(), pl.col("sample_id").n_unique().cast(pl.Int64)
+                .alias("n_samples"))
+           .join(groups.select("subject_id", "response_group"), on="subject_id", how="left")
+           .with_columns(pl.col("response_group").fill_null("Not evaluable"),
+                         pl.col("window").replace_strict(order, return_dtype=pl.Int64)
+                         .alias("_o")))
+    return out.sort("_o", "cell_type", "subject_id").select(
+        "subject_id", "response_group", "window", "cell_type", "fraction", "n_samples")
+
+
+def cd7_fractions(cells: pl.DataFrame, *, cd7: np.ndarray, threshold: float = 0.0,
+                  t_pattern: str = T_PATTERN, nk_pattern: str = NK_PATTERN) -> pl.DataFrame:
+    """Per sample: fraction of all cells that are CD7+ T cells and CD7+ NK cells (CD7
+    expression above `threshold`, one value per cell aligned with `cells`). Long frame:
+    sample_id, subject_id, day, population ("CD7+ T", "CD7+ NK"), n_cells, n_total, fraction."""
+    if cells.height != len(cd7):
+        raise ValueError(f"cd7 has {len(cd7)} values for {cells.height} cells")
+    df = cells.select("sample_id", "subject_id", "day", "cell_type").with_columns(
+        pl.Series("_cd7", np.asarray(cd7) > threshold))
+    is_t = pl.col("cell_type").str.contains(t_pattern)
+    is_nk = pl.col("cell_type").str.contains(nk_pattern) & ~is_t
+    agg = df.group_by("sample_id").agg(
+        pl.col("subject_id").first(), pl.col("day").first(),
+        pl.len().cast(pl.Int64).alias("n_total"),
+        (is_t & pl.col("_cd7")).sum().cast(pl.Int64).alias("CD7+ T"),
+        (is_nk & pl.col("_cd7")).sum().cast(pl.Int64).alias("CD7+ NK"))
+    return (agg.unpivot(["CD7+ T", "CD7+ NK"], index=["sample_id", "subject_id", "day",
+                                                      "n_total"],
+                        variable_name="population", value_name="n_cells")
+            .with_columns((pl.col("n_cells") / pl.col("n_total")).alias("fraction"))
+            .select("sample_id", "subject_id", "day", "population", "n_cells", "n_total",
+                    "fraction")
+            .sort("subject_id", "day", "population"))
+
+
+def cd7_change(fractions: pl.DataFrame, *, groups: pl.DataFrame,
+               pre: DayWindow = DEFAULT_WINDOWS[0], post: DayWindow = DayWindow(
+                   "Post-infusion", 1, None)) -> pl.DataFrame:
+    """Per patient and population: mean fraction before and after infusion and the change
+    (post - pre), with the response group. Patients lacking either window get null change."""
+    cols = {"subject_id": pl.String, "response_group": pl.String, "population": pl.String,
+            "pre": pl.Float64, "post": pl.Float64, "change": pl.Float64}
+    if fractions.height == 0:
+        return pl.DataFrame(schema=cols)
+    win = fractions.with_columns(
+        pl.when(pre.contains(pl.col("day"))).then(pl.lit("pre"))
+        .when(post.contains(pl.col("day"))).then(pl.lit("post")).alias("_w"))
+    wide = (win.filter(pl.col("_w").is_not_null())
+            .group_by("subject_id", "population", "_w").agg(pl.col("fraction").mean())
+            .pivot("_w", index=["subject_id", "population"], values="fraction"))
+    for c in ("pre", "post"):
+        if c not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    return (wide.join(groups.select("subject_id", "response_group"), on="subject_id",
+                      how="left")
+            .with_columns(pl.col("response_group").fill_null("Not evaluable"),
+                          (pl.col("post") - pl.col("pre")).alias("change"))
+            .select(*cols).sort("population", "subject_id"))
+
+
+def car_fraction_of_t(cells: pl.DataFrame, *, t_pattern: str = T_PATTERN) -> pl.DataFrame:
+    """Per sample: T cells, CAR+ T cells and CAR+ as percent of T cells (sample_id,
+    subject_id, day, n_t_cells, n_car, car_pct_of_t; null percent when a sample has no T
+    cells)."""
+    df = cells.with_columns(pl.col("cell_type").str.contains(t_pattern).alias("_t"))
+    return (df.group_by("sample_id").agg(
+        pl.col("subject_id").first(), pl.col("day").first(),
+        pl.col("_t").sum().cast(pl.Int64).alias("n_t_cells"),
+        (pl.col("_t") & pl.col("car_positive")).sum().cast(pl.Int64).alias("n_car"))
+        .with_columns(pl.when(pl.col("n_t_cells") > 0)
+                      .then(100 * pl.col("n_car") / pl.col("n_t_cells"))
+                      .alias("car_pct_of_t"))
+        .sort("subject_id", "day", "sample_id"))
+
+
+def study_cd7_fractions(study, *, gene: str = "CD7") -> pl.DataFrame:  # noqa: ANN001
+    """`cd7_fractions` over all cells of the study (empty when the gene is absent)."""
+    from analysis.embedding import cell_table, gene_vector, var_names
+
+    if not study.has("single_cell") or gene not in var_names(study):
+        return pl.DataFrame(schema={"sample_id": pl.String, "subject_id": pl.String,
+                                    "day": pl.Int64, "population": pl.String,
+                                    "n_cells": pl.Int64, "n_total": pl.Int64,
+                                    "fraction": pl.Float64})
+    return cd7_fractions(cell_table(study), cd7=gene_vector(study, gene=gene))
+
+
+def study_car_fraction(study) -> pl.DataFrame:  # noqa: ANN001
+    """`car_fraction_of_t` over all cells of the study."""
+    from analysis.embedding import cell_table
+
+    if not study.has("single_cell"):
+        return car_fraction_of_t(pl.DataFrame(schema={
+            "sample_id": pl.String, "subject_id": pl.String, "day": pl.Int64,
+            "cell_type": pl.String, "car_positive": pl.Boolean}))
+    return car_fraction_of_t(cell_table(study))
+
+
+def selection_summary(cells: pl.DataFrame, *, selected: np.ndarray) -> pl.DataFrame:
+    """Where selected cells come from: subject_id, day, cell_type, n_cells and the share of
+    the selection, largest first (cell_type only when `cells` has it, e.g. not for flow
+    events). `selected` holds row numbers (`cell`) of the full data."""
+    keys = [c for c in ("subject_id", "day", "cell_type") if c in cells.columns]
+    sel = cells.filter(pl.Series(np.isin(cells.get_column("cell").to_numpy(),
+                                         np.asarray(selected, dtype=np.int64))))
+    if sel.height == 0:
+        return pl.DataFrame(schema={**{k: cells.schema[k] for k in keys},
+                                    "n_cells": pl.Int64, "share": pl.Float64})
+    return (sel.group_by(*keys).agg(pl.len().cast(pl.Int64).alias("n_cells"))
+            .with_columns((pl.col("n_cells") / sel.height).alias("share"))
+            .sort(["n_cells", "subject_id", "day"], descending=[True, False, False]))

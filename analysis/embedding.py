@@ -1,0 +1,653 @@
+"""Cell embeddings that stay fast at a million cells: read, compute once, cache on disk, draw a
+subsample.
+
+The pipeline follows the usual single-cell recipe (Luecken & Theis, Mol Syst Biol 2019; scanpy
+`pp.highly_variable_genes` -> `pp.pca` -> `pp.neighbors` -> `tl.umap`):
+
+1. a gene-column store: the log-normalised matrix (log1p of counts per 10,000 when the file holds
+   raw counts) written once as CSC to the cache, so one gene is read at a time (colouring) and
+   the marker test scans columns without loading the AnnData;
+2. highly variable genes by normalised dispersion (Satija et al. 2015, Seurat v1 flavour: the
+   variance/mean ratio z-scored within 20 bins of mean expression);
+3. PCA (scikit-learn, randomized SVD, Halko et al. 2011) on the HVG columns;
+4. UMAP (McInnes et al. 2018, umap-learn) on the principal components.
+
+Results are cached in `<study>/.cache/` (or a per-user cache folder when the study folder is not
+writable), keyed by the content hash of the input file and the parameters, so a rerun of the
+page never recomputes. An embedding already in the file (obsm X_umap, X_tsne, X_pca) is used as
+it is. `stratified_subsample` picks the cells that are drawn (seeded, by sample and cell type);
+statistics elsewhere always use all cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analysis.markers import ColumnRanks, MarkerIndex, column_ranks, marker_index
+
+__all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "file_digest",
+           "cell_table", "obs_column", "var_names", "available_bases", "load_embedding", "embed_study",
+           "embed_matrix", "embed_flow", "cached_flow_embedding", "drawn_cells", "DrawnCells",
+           "flow_landscape", "annotate_points", "stratified_subsample",
+           "gene_vector", "expression_store", "read_expression", "read_marker_index", "embedding_key",
+           "highly_variable_genes", "CELL_COLUMNS", "COMPUTED_BASIS", "OBSM_BASES"]
+
+Progress = Callable[[float, str], None]
+
+OBSM_BASES = ("X_umap", "X_tsne", "X_pca")
+COMPUTED_BASIS = "UMAP (computed)"
+CELL_COLUMNS = ("cell", "subject_id", "sample_id", "day", "timepoint", "cell_type",
+                "car_positive")
+_CHUNK = 20_000            # rows per read when streaming the matrix
+
+
+@dataclass(frozen=True)
+class EmbeddingParams:
+    """Parameters of a computed embedding (part of the cache key).
+
+    `threads` 0 uses every core (UMAP's parallel optimisation is not bit-reproducible between
+    runs); 1 runs single-threaded and reproduces exactly from `seed`. `method` "pca" stops after
+    PCA and uses the first two components (fast; for previews and tests).
+    """
+
+    n_top_genes: int = 2000
+    n_pcs: int = 30
+    n_neighbors: int = 15
+    min_dist: float = 0.3
+    method: str = "umap"
+    seed: int = 0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("umap", "pca"):
+            raise ValueError("method must be 'umap' or 'pca'")
+        if self.n_pcs < 2 or self.n_top_genes < 2 or self.n_neighbors < 2:
+            raise ValueError("n_pcs, n_top_genes and n_neighbors must be at least 2")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """2-D coordinates of every cell (float32, n x 2) and where they came from."""
+
+    coords: np.ndarray
+    basis: str                 # "X_umap" (from the file) or COMPUTED_BASIS
+    source: str                # "file", "cache" or "computed"
+    cache_file: Path | None = None
+    note: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.coords.shape[0])
+
+
+@dataclass(frozen=True)
+class CacheLocation:
+    folder: Path
+    in_study: bool
+    note: str = ""
+
+
+# ---- cache location and keys -----------------------------------------------------------------
+def cache_location(study_path: str | Path) -> CacheLocation:
+    """`<study>/.cache` when writable, else a per-user cache folder (and a note saying so)."""
+    root = Path(study_path).resolve()
+    own = root / ".cache"
+    try:
+        own.mkdir(exist_ok=True)
+        if os.access(own, os.W_OK):
+            return CacheLocation(own, True)
+    except OSError:
+        pass
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cart-explorer"
+    folder = base / hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    return CacheLocation(folder, False, f"the study folder is not writable; embeddings are "
+                         f"cached in {folder}")
+
+
+def file_digest(path: str | Path, *, cache: CacheLocation | None = None) -> str:
+    """BLAKE2b of a file's bytes, remembered per (name, size, mtime) so it is computed once."""
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    memo = (cache.folder / "digests.json") if cache else None
+    known: dict[str, str] = {}
+    if memo is not None and memo.is_file():
+        try:
+            known = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            known = {}
+    if stamp in known:
+        return known[stamp]
+    h = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    if memo is not None:
+        known = {k: v for k, v in known.items() if not k.startswith(f"{path}|")}
+        known[stamp] = digest
+        _atomic_write(memo, json.dumps(known, indent=0).encode())
+    return digest
+
+
+def embedding_key(digest: str, params: EmbeddingParams, *, kind: str = "rna") -> str:
+    """Cache key of an embedding: input content hash + every parameter."""
+    text = json.dumps({"digest": digest, "kind": kind, **asdict(params)}, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)   # mkstemp makes 0600; other server processes read the cache
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_coords(path: Path, coords: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
+    os.close(fd)
+    try:
+        np.save(tmp, np.ascontiguousarray(coords, dtype=np.float32))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sc_file(study: Any) -> Path:
+    if study.single_cell_file is None:
+        raise ValueError("the study has no single-cell file")
+    return Path(study.single_cell_file)
+
+
+# ---- reading the h5ad without loading the matrix ------------------------------------------------
+def _read_obs_column(group: Any, name: str) -> pl.Series:
+    from anndata.io import read_elem
+
+    elem = group[name]
+    if elem.attrs.get("encoding-type") == "categorical":
+        # codes + categories straight from HDF5: far faster than pandas' astype(str)
+        cats = pl.Series(name, [str(c) for c in read_elem(elem["categories"])], pl.String)
+        codes = np.asarray(elem["codes"][:]).astype(np.int64)
+        out = cats.gather(np.where(codes < 0, 0, codes))
+        return out.scatter(np.flatnonzero(codes < 0), None) if (codes < 0).any() else out
+    values = np.asarray(read_elem(elem))
+    return pl.Series(name, values.astype(str) if values.dtype == object else values)
+
+
+def cell_table(study: Any) -> pl.DataFrame:
+    """One row per cell of the single-cell file (all cells, file order): cell (row number),
+    subject_id, sample_id, day, timepoint, cell_type, car_positive, plus response_group.
+
+    Read column by column from obs (the expression matrix is not touched). Missing columns are
+    derived: day and timepoint from the samples table via sample_id, sample_id as
+    "<subject_id>_D<day>", cell_type "unannotated", car_positive from a CAR cell type.
+    """
+    import h5py
+
+    from analysis.cohort import response_groups
+
+    with h5py.File(_sc_file(study), "r") as f:
+        obs = f["obs"]
+        present = set(obs.keys())
+        cols: dict[str, Any] = {}
+        for name in ("subject_id", "sample_id", "day", "timepoint", "cell_type",
+                     "car_positive"):
+            if name in present:
+                cols[name] = _read_obs_column(obs, name)
+        n = int(f["obs"][next(iter(obs.keys()))].shape[0]) if not cols else \
+            len(next(iter(cols.values())))
+    df = pl.DataFrame({"cell": np.arange(n, dtype=np.int64)})
+    for name, values in cols.items():
+        dtype = {"day": pl.Int64, "car_positive": pl.Boolean}.get(name, pl.String)
+        df = df.with_columns(values.cast(dtype, strict=False).alias(name))
+    samples = study.samples.select("sample_id", "day", "timepoint") if study.samples.height \
+        else pl.DataFrame(schema={"sample_id": pl.String, "day": pl.Int64,
+                                  "timepoint": pl.String})
+    if "sample_id" in df.columns:
+        missing = [c for c in ("day", "timepoint") if c not in df.columns]
+        if missing:
+            df = df.join(samples.select("sample_id", *missing), on="sample_id", how="left")
+    if "day" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Int64).alias("day"))
+    if "sample_id" not in df.columns:
+        df = df.with_columns(pl.format("{}_D{}", "subject_id", "day").alias("sample_id"))
+    if "timepoint" not in df.columns:
+        df = df.with_columns(pl.format("D{}", "day").alias("timepoint"))
+    if "cell_type" not in df.columns:
+        df = df.with_columns(pl.lit("unannotated").alias("cell_type"))
+    if "car_positive" not in df.columns:
+        df = df.with_columns(pl.col("cell_type").str.contains(r"(?i)\bCAR").alias(
+            "car_positive"))
+    df = df.with_columns(pl.col("car_positive").fill_null(False))
+    groups = response_groups(study).select("subject_id", "response_group")
+    return (df.select(*CELL_COLUMNS).join(groups, on="subject_id", how="left", maintain_order="left")
+            .with_columns(pl.col("response_group").fill_null("Not evaluable")))
+
+
+def obs_column(study: Any, *, column: str) -> pl.Series:
+    """One obs column of the single-cell file for every cell (KeyError when absent)."""
+    import h5py
+
+    with h5py.File(_sc_file(study), "r") as f:
+        if column not in f["obs"]:
+            raise KeyError(column)
+        return _read_obs_column(f["obs"], column)
+
+
+def var_names(study: Any) -> list[str]:
+    """Gene names of the single-cell file (var index), in file order."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(_sc_file(study), "r") as f:
+        index = f["var"].attrs.get("_index", "_index")
+        return [str(v) for v in read_elem(f["var"][index])]
+
+
+def available_bases(study: Any, *, params: EmbeddingParams | None = None) -> list[str]:
+    """Embeddings that can be drawn now: obsm bases in the file (X_umap, X_tsne, X_pca, other
+    2-D+ X_*), then the computed UMAP when it is in the cache."""
+    import h5py
+
+    out: list[str] = []
+    with h5py.File(_sc_file(study), "r") as f:
+        if "obsm" in f:
+            keys = [k for k in f["obsm"].keys() if getattr(f["obsm"][k], "ndim", 0) == 2
+                    and f["obsm"][k].shape[1] >= 2]
+            out = [k for k in OBSM_BASES if k in keys] + sorted(k for k in keys
+                                                                 if k not in OBSM_BASES)
+    if _cached_path(study, params or EmbeddingParams()).is_file():
+        out.append(COMPUTED_BASIS)
+    return out
+
+
+def _cached_path(study: Any, params: EmbeddingParams) -> Path:
+    cache = cache_location(study.path)
+    digest = file_digest(_sc_file(study), cache=cache)
+    return cache.folder / f"embedding-{embedding_key(digest, params)}.npy"
+
+
+def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = None
+                   ) -> Embedding:
+    """The coordinates of `basis` (an obsm key, or COMPUTED_BASIS from the cache).
+    Raises KeyError when that basis is not available (see `available_bases`)."""
+    import h5py
+
+    if basis == COMPUTED_BASIS:
+        path = _cached_path(study, params or EmbeddingParams())
+        if not path.is_file():
+            raise KeyError(basis)
+        return Embedding(np.load(path).astype(np.float32, copy=False), basis, "cache", path)
+    with h5py.File(_sc_file(study), "r") as f:
+        if "obsm" not in f or basis not in f["obsm"]:
+            raise KeyError(basis)
+        coords = np.asarray(f["obsm"][basis][:, :2], dtype=np.float32)
+    return Embedding(coords, basis, "file")
+
+
+# ---- gene-column store ---------------------------------------------------------------------------
+def _store_path(study: Any) -> Path:
+    cache = cache_location(study.path)
+    digest = file_digest(_sc_file(study), cache=cache)
+    return cache.folder / f"genes-v3-{digest[:24]}.h5"
+
+
+def _read_rows(f: Any) -> tuple[Callable[[int, int], Any], int, int]:
+    """A reader of row blocks of X as scipy CSR (works for CSR, CSC and dense X)."""
+    import scipy.sparse as sp
+    from anndata.io import sparse_dataset
+
+    x = f["X"]
+    if isinstance(x, type(f)) or hasattr(x, "keys"):   # a sparse group
+        ds = sparse_dataset(x)
+        n, g = ds.shape
+        if ds.format == "csr":
+            return (lambda lo, hi: ds[lo:hi]), n, g
+        full = ds.to_memory().tocsr()
+        return (lambda lo, hi: full[lo:hi]), n, g
+    n, g = x.shape
+    return (lambda lo, hi: sp.csr_matrix(np.asarray(x[lo:hi], dtype=np.float32))), n, g
+
+
+def expression_store(study: Any, *, progress: Progress | None = None) -> Path:
+    """Build (once) the log-normalised CSC gene-column store of the study's single-cell matrix
+    and return its path. Raw integer counts are normalised to log1p(counts per 10,000)."""
+    import h5py
+    import scipy.sparse as sp
+
+    path = _store_path(study)
+    if path.is_file():
+        return path
+    report = progress or (lambda f, m: None)
+    report(0.0, "reading the expression matrix")
+    with h5py.File(_sc_file(study), "r") as f:
+        rows, n, g = _read_rows(f)
+        blocks, is_counts = [], None
+        for lo in range(0, n, _CHUNK):
+            block = sp.csr_matrix(rows(lo, min(lo + _CHUNK, n)), dtype=np.float32)
+            if is_counts is None:
+                d = block.data[:100_000]
+                # log-normalised values are practically never all whole numbers
+                is_counts = bool(d.size) and bool(np.all(d == np.round(d))) and d.max() > 1
+            if is_counts:
+                totals = np.asarray(block.sum(axis=1)).ravel()
+                scale = np.repeat(1e4 / np.maximum(totals, 1), np.diff(block.indptr))
+                block.data = np.log1p(block.data * scale).astype(np.float32)
+            blocks.append(block)
+            report(0.6 * min(lo + _CHUNK, n) / max(n, 1), "reading the expression matrix")
+    matrix = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, g),
+                                                                          dtype=np.float32)
+    del blocks
+    report(0.6, "sorting by gene")
+    csc = matrix.tocsc()
+    del matrix
+    csc.eliminate_zeros()
+    csc.sort_indices()
+    report(0.7, "ranking each gene (for marker tests)")
+    ranks = column_ranks(csc)
+    report(0.9, "writing the gene-column store")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".h5")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as out:
+            out.create_dataset("data", data=csc.data.astype(np.float32, copy=False))
+            out.create_dataset("indices", data=csc.indices.astype(np.int32, copy=False))
+            out.create_dataset("indptr", data=csc.indptr.astype(np.int64, copy=False))
+            out.create_dataset("ranks", data=ranks.ranks)
+            out.create_dataset("ties", data=ranks.ties)
+            out.attrs["shape"] = np.asarray(csc.shape, dtype=np.int64)
+            out.attrs["normalised_from_counts"] = bool(is_counts)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    report(1.0, "gene-column store written")
+    return path
+
+
+def gene_vector(study: Any, *, gene: str) -> np.ndarray:
+    """Log-normalised expression of one gene in every cell (float32), read from the
+    gene-column store (built on first use). Raises KeyError for an unknown gene."""
+    import h5py
+
+    names = var_names(study)
+    if gene not in names:
+        raise KeyError(gene)
+    j = names.index(gene)
+    with h5py.File(expression_store(study), "r") as f:
+        n = int(f.attrs["shape"][0])
+        lo, hi = (int(v) for v in f["indptr"][j:j + 2])
+        out = np.zeros(n, dtype=np.float32)
+        out[f["indices"][lo:hi]] = f["data"][lo:hi]
+    return out
+
+
+def read_expression(study: Any, *, progress: Progress | None = None) -> Any:
+    """The whole log-normalised matrix as scipy CSC (cells x genes), from the store."""
+    import h5py
+    import scipy.sparse as sp
+
+    with h5py.File(expression_store(study, progress=progress), "r") as f:
+        shape = tuple(int(v) for v in f.attrs["shape"])
+        return sp.csc_matrix((f["data"][:], f["indices"][:], f["indptr"][:]), shape=shape)
+
+
+def read_marker_index(study: Any, *, progress: Progress | None = None) -> MarkerIndex:
+    """The study's matrix prepared for repeated marker tests (ranks come from the store)."""
+    import h5py
+    import scipy.sparse as sp
+
+    with h5py.File(expression_store(study, progress=progress), "r") as f:
+        shape = tuple(int(v) for v in f.attrs["shape"])
+        csc = sp.csc_matrix((f["data"][:], f["indices"][:], f["indptr"][:]), shape=shape)
+        ranks = ColumnRanks(f["ranks"][:], f["ties"][:])
+    return marker_index(csc, genes=var_names(study), ranks=ranks)
+
+
+# ---- computing ---------------------------------------------------------------------------------
+def highly_variable_genes(matrix: Any, *, n_top: int = 2000, n_bins: int = 20) -> np.ndarray:
+    """Column indices of the `n_top` most variable genes of a log-normalised cells x genes
+    matrix, sorted. Seurat v1 flavour (as scanpy's flavor="seurat"): mean and variance on the
+    linear scale (expm1), log dispersion var/mean, z-scored within `n_bins` equal-width bins
+    of log1p(mean)."""
+    import scipy.sparse as sp
+
+    n, g = matrix.shape
+    if n_top >= g:
+        return np.arange(g)
+    if sp.issparse(matrix):
+        lin = sp.csc_matrix(matrix, dtype=np.float64, copy=True)
+        lin.data = np.expm1(lin.data)
+        mean = np.asarray(lin.mean(axis=0)).ravel()
+        lin.data **= 2
+        var = np.asarray(lin.mean(axis=0)).ravel() - mean**2
+    else:
+        lin = np.expm1(np.asarray(matrix, dtype=np.float64))
+        mean, var = lin.mean(axis=0), lin.var(axis=0)
+    var = np.maximum(var, 0) * n / max(n - 1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disp = np.log(np.where(mean > 0, var / mean, np.nan))
+    lmean = np.log1p(mean)
+    edges = np.linspace(lmean.min(), lmean.max() + 1e-12, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, lmean, side="right") - 1, 0, n_bins - 1)
+    z = np.full(g, -np.inf)
+    for b in np.unique(bins):
+        m = (bins == b) & np.isfinite(disp)
+        if m.sum() == 0:
+            continue
+        sd = disp[m].std(ddof=1) if m.sum() > 1 else 0.0
+        z[m] = (disp[m] - disp[m].mean()) / sd if sd > 0 else 1.0   # lone gene: as scanpy
+    z[mean <= 0] = -np.inf
+    return np.sort(np.argsort(-z, kind="stable")[:n_top])
+
+
+def _pca(dense: np.ndarray, *, n_pcs: int, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    k = max(2, min(n_pcs, dense.shape[1] - 1, dense.shape[0] - 1))
+    return PCA(n_components=k, svd_solver="randomized", random_state=seed).fit_transform(
+        dense).astype(np.float32)
+
+
+def _umap(pcs: np.ndarray, params: EmbeddingParams) -> np.ndarray:
+    import umap
+
+    kw: dict[str, Any] = {"n_neighbors": min(params.n_neighbors, max(2, pcs.shape[0] - 1)),
+                          "min_dist": params.min_dist}
+    if params.threads == 1:
+        kw["random_state"] = params.seed
+    else:
+        np.random.seed(params.seed)    # seeds the parts of umap-learn that use numpy
+        kw["n_jobs"] = params.threads or -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return umap.UMAP(**kw).fit_transform(pcs).astype(np.float32)
+
+
+def embed_matrix(matrix: Any, *, params: EmbeddingParams = EmbeddingParams(),
+                 select_genes: bool = True, progress: Progress | None = None) -> np.ndarray:
+    """Cells x features -> n x 2 float32 coordinates: HVG (when `select_genes`), PCA, UMAP."""
+    import scipy.sparse as sp
+
+    report = progress or (lambda f, m: None)
+    n = matrix.shape[0]
+    if n < 3:
+        raise ValueError("an embedding needs at least 3 cells")
+    cols = highly_variable_genes(matrix, n_top=params.n_top_genes) if select_genes else \
+        np.arange(matrix.shape[1])
+    report(0.7, f"PCA on {len(cols):,} features of {n:,} cells")
+    sub = matrix[:, cols]
+    dense = sub.toarray().astype(np.float32) if sp.issparse(sub) else \
+        np.asarray(sub, dtype=np.float32)
+    del sub
+    pcs = _pca(dense, n_pcs=params.n_pcs, seed=params.seed)
+    del dense
+    if params.method == "pca":
+        return np.ascontiguousarray(pcs[:, :2])
+    report(0.8, f"UMAP of {n:,} cells")
+    return _umap(pcs, params)
+
+
+def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
+                force: bool = False, progress: Progress | None = None) -> Embedding:
+    """Compute (or load from the cache) the embedding of the study's single-cell matrix."""
+    cache = cache_location(study.path)
+    path = _cached_path(study, params)
+    report = progress or (lambda f, m: None)
+    if path.is_file() and not force:
+        report(1.0, "already cached")
+        return Embedding(np.load(path), COMPUTED_BASIS, "cache", path, cache.note)
+    matrix = read_expression(study, progress=lambda f, m: report(0.6 * f, m))
+    coords = embed_matrix(matrix, params=params, progress=report)
+    _save_coords(path, coords)
+    report(1.0, "done")
+    return Embedding(coords, COMPUTED_BASIS, "computed", path, cache.note)
+
+
+def _flow_path(study: Any, digest: str, markers: Sequence[str], params: EmbeddingParams
+               ) -> Path:
+    key = embedding_key(f"{digest}|{','.join(markers)}", params, kind="flow")
+    return cache_location(study.path).folder / f"flow-embedding-{key}.npy"
+
+
+def cached_flow_embedding(study: Any, *, digest: str, markers: Sequence[str],
+                          params: EmbeddingParams) -> Embedding | None:
+    """The cached embedding of flow events (keyed by `FlowEvents.digest` and the markers),
+    or None."""
+    path = _flow_path(study, digest, markers, params)
+    return Embedding(np.load(path), f"{params.method.upper()} (flow)", "cache", path) \
+        if path.is_file() else None
+
+
+def embed_flow(study: Any, events: pl.DataFrame, *, markers: Sequence[str], digest: str,
+               params: EmbeddingParams = EmbeddingParams(), force: bool = False,
+               progress: Progress | None = None) -> Embedding:
+    """Embed transformed cytometry events on `markers` (no gene selection), cached on disk."""
+    if len(markers) < 2:
+        raise ValueError("choose at least two markers to embed")
+    hit = cached_flow_embedding(study, digest=digest, markers=markers, params=params)
+    if hit is not None and not force:
+        return hit
+    matrix = events.select(list(markers)).to_numpy().astype(np.float32)
+    coords = embed_matrix(matrix, params=params, select_genes=False, progress=progress)
+    path = _flow_path(study, digest, markers, params)
+    _save_coords(path, coords)
+    return Embedding(coords, f"{params.method.upper()} (flow)", "computed", path,
+                     cache_location(study.path).note)
+
+
+@dataclass(frozen=True)
+class DrawnCells:
+    """The cells sent to the browser (x, y added) and how many cells they stand for."""
+
+    frame: pl.DataFrame
+    n_total: int
+
+
+def drawn_cells(study: Any, *, basis: str, cohort: Any = None, max_points: int = 150_000,
+                seed: int = 0, params: EmbeddingParams | None = None) -> DrawnCells:
+    """Cells of the cohort (all of them counted), a stratified subsample of at most
+    `max_points` of them with their embedding coordinates x, y (float32)."""
+    from analysis.cohort import Cohort, apply_cohort, response_groups
+
+    emb = load_embedding(study, basis=basis, params=params)
+    cells = cell_table(study)
+    if cohort is not None and cohort != Cohort():
+        cells = apply_cohort(cells, cohort, groups=response_groups(study))
+    pick = stratified_subsample(cells, max_points=max_points, seed=seed)
+    sub = cells[pick]
+    rows = sub.get_column("cell").to_numpy()
+    return DrawnCells(sub.with_columns(pl.Series("x", emb.coords[rows, 0]),
+                                       pl.Series("y", emb.coords[rows, 1])), cells.height)
+
+
+# ---- drawing subsample --------------------------------------------------------------------------
+def stratified_subsample(cells: pl.DataFrame, *, max_points: int = 150_000,
+                         by: Sequence[str] = ("sample_id", "cell_type"), seed: int = 0,
+                         min_per_group: int = 20) -> np.ndarray:
+    """Row positions of `cells` to draw: every row when there are at most `max_points`, else a
+    seeded sample proportional to each (sample, cell type) stratum, keeping at least
+    `min_per_group` cells of small strata (so rare populations stay visible). Sorted; the total
+    stays within `max_points`."""
+    n = cells.height
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    keys = [c for c in by if c in cells.columns]
+    codes = (cells.select(pl.struct(keys).rank("dense").alias("g")).get_column("g")
+             .to_numpy().astype(np.int64) - 1) if keys else np.zeros(n, dtype=np.int64)
+    sizes = np.bincount(codes)
+    floor = np.minimum(sizes, max(1, min(min_per_group, max_points // (2 * len(sizes)))))
+    frac = max_points / n
+    quota = floor
+    for _ in range(30):   # shrink the proportional part until the total fits
+        quota = np.minimum(sizes, np.maximum(np.floor(sizes * frac).astype(np.int64), floor))
+        if quota.sum() <= max_points:
+            break
+        frac *= max_points / quota.sum() * 0.999
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n), codes))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    pos_in_group = np.empty(n, dtype=np.int64)
+    pos_in_group[order] = np.arange(n) - np.repeat(starts, sizes)
+    return np.flatnonzero(pos_in_group < quota[codes])
+
+
+def flow_landscape(study: Any, *, markers: tuple[str, ...], per_file: int, cofactor: float,
+                   params: EmbeddingParams = EmbeddingParams()) -> Embedding:
+    """Embedding of the study's flow events (as `flow_events` reads them) on `markers`:
+    from the cache, else computed and cached."""
+    from data_loaders.formats.fcs import flow_events
+
+    events = flow_events(study, per_file=per_file, cofactor=cofactor)
+    return embed_flow(study, events.frame, markers=markers, digest=events.digest,
+                      params=params)
+
+
+def annotate_points(points: pl.DataFrame, *, windows: Sequence[Any] = (),
+                    facet_windows: Sequence[Any] = (), focus: Any = None) -> pl.DataFrame:
+    """Colour and panel columns for drawn cells: `window` (first of `windows` holding the day,
+    else "other"), `car_status` (CAR+/CAR-), `focus` ("in focus"/"other" for a Focus with
+    subjects and a day window) and `facet` (label of the facet window holding the day; rows
+    outside every facet window are dropped when facet windows are given)."""
+    def label(ws: Sequence[Any], default: str | None) -> pl.Expr:
+        expr = pl.lit(default, dtype=pl.String)
+        for w in reversed(list(ws)):
+            expr = pl.when(w.contains(pl.col("day"))).then(pl.lit(w.label)).otherwise(expr)
+        return expr
+
+    out = points.with_columns(label(windows, "other").alias("window"))
+    if "car_positive" in out.columns:
+        out = out.with_columns(pl.when(pl.col("car_positive")).then(pl.lit("CAR+"))
+                               .otherwise(pl.lit("CAR-")).alias("car_status"))
+    if focus is not None:
+        inside = pl.col("subject_id").is_in(list(focus.subjects))
+        if focus.day_min is not None:
+            inside = inside & (pl.col("day") >= focus.day_min)
+        if focus.day_max is not None:
+            inside = inside & (pl.col("day") <= focus.day_max)
+        out = out.with_columns(pl.when(inside).then(pl.lit("in focus"))
+                               .otherwise(pl.lit("other")).alias("focus"))
+    if facet_windows:
+        out = out.with_columns(label(facet_windows, None).alias("facet")).filter(
+            pl.col("facet").is_not_null())
+    return out

@@ -1,0 +1,256 @@
+"""Immune landscape figures: the cell embedding (WebGL, float32 arrays sent as binary), the
+cell-type composition per sample and per response group, CD7+ T/NK change and CAR+ T cells next
+to the qPCR curve. Plotly-express manner: frame first, column names as keywords."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from components.figures.registry import FigureSpec, standard_figure
+from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
+
+__all__ = ["embedding_scatter", "point_style", "category_colors", "composition_bars",
+           "composition_by_window_figure", "cd7_change_figure", "car_vs_qpcr_figure"]
+
+_PALETTE = OKABE_ITO[:7] + TOL_MUTED + ["#777777"]
+
+
+def point_style(n: int) -> tuple[float, float]:
+    """Marker size and opacity for n points: large and opaque for hundreds, small and
+    translucent for a hundred thousand (over-plotting otherwise hides density)."""
+    lg = math.log10(max(n, 1))
+    return float(np.clip(9 - 1.3 * lg, 2.0, 7.0)), float(np.clip(1.2 - 0.16 * lg, 0.3, 0.9))
+
+
+def category_colors(values: Sequence[str]) -> dict[str, str]:
+    """A stable colour per category (sorted), colour-blind-safe palette."""
+    cats = sorted({str(v) for v in values})
+    return {c: _PALETTE[i % len(_PALETTE)] for i, c in enumerate(cats)}
+
+
+def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: str = "cell_type",
+                      continuous: bool = False, colors: Mapping[str, str] | None = None,
+                      facet: str | None = None, facet_order: Sequence[str] | None = None,
+                      cell: str = "cell", basis: str = "UMAP",
+                      title: str | None = None) -> go.Figure:
+    """Scattergl of cells. `cell` (row number in the full data) goes into customdata so a
+    box/lasso selection maps back to cells. Categorical colour: one trace per category;
+    continuous: one trace per facet with a colour scale. `facet` draws panels side by side.
+    Hover shows only the colour value: per-point text would double the payload."""
+    facets = list(facet_order) if facet and facet_order else \
+        (sorted(df.get_column(facet).unique().drop_nulls().to_list()) if facet else [None])
+    n = df.height
+    size, opacity = point_style(n)
+    fig = make_subplots(rows=1, cols=len(facets), shared_xaxes=True, shared_yaxes=True,
+                        subplot_titles=[str(f) for f in facets] if facet else None,
+                        horizontal_spacing=0.03)
+    cats: list[Any] = []
+    if not continuous:
+        cats = sorted(df.get_column(color).cast(pl.String).fill_null("NA").unique().to_list())
+        colors = dict(colors or {})
+        extra = category_colors([c for c in cats if c not in colors])
+        colors = {**extra, **colors}
+    for k, fval in enumerate(facets, start=1):
+        part = df if fval is None else df.filter(pl.col(facet) == fval)
+        if continuous:
+            vals = part.get_column(color).to_numpy().astype(np.float32)
+            fig.add_trace(go.Scattergl(
+                x=part.get_column(x).to_numpy().astype(np.float32),
+                y=part.get_column(y).to_numpy().astype(np.float32),
+                customdata=part.get_column(cell).to_numpy().astype(np.int32),
+                mode="markers", name=color, showlegend=False,
+                marker={"size": size, "opacity": opacity, "color": vals,
+                        "colorscale": "Viridis", "showscale": k == 1,
+                        "cmin": float(np.nanmin(vals)) if vals.size else 0.0,
+                        "cmax": float(np.nanmax(vals)) if vals.size and np.nanmax(vals) > 0
+                        else 1.0, "colorbar": {"title": {"text": color}, "thickness": 12}},
+                hovertemplate=f"{color}: %{{marker.color:.2f}}<extra></extra>"), row=1, col=k)
+            continue
+        key = part.get_column(color).cast(pl.String).fill_null("NA")
+        for c in cats:
+            sub = part.filter(key == c)
+            if sub.height == 0:
+                continue
+            fig.add_trace(go.Scattergl(
+                x=sub.get_column(x).to_numpy().astype(np.float32),
+                y=sub.get_column(y).to_numpy().astype(np.float32),
+                customdata=sub.get_column(cell).to_numpy().astype(np.int32),
+                mode="markers", name=str(c), legendgroup=str(c), showlegend=k == 1,
+                marker={"size": size, "opacity": opacity, "color": colors[c]},
+                hovertemplate=f"{c}<extra></extra>"), row=1, col=k)
+    fig.update_xaxes(title_text=f"{basis} 1", showgrid=False, zeroline=False,
+                     showticklabels=False)
+    fig.update_yaxes(title_text=f"{basis} 2", showgrid=False, zeroline=False,
+                     showticklabels=False, row=1, col=1)
+    fig.update_layout(template="cart", title=title, height=560, uirevision="landscape",
+                      legend={"itemsizing": "constant", "title": {"text": color}},
+                      dragmode="zoom", hovermode="closest")
+    return fig
+
+
+def composition_bars(comp: pl.DataFrame, *, x: str = "sample_label", y: str = "fraction",
+                     color: str = "cell_type", patient: str = "subject_id",
+                     colors: Mapping[str, str] | None = None,
+                     title: str | None = None) -> go.Figure:
+    """Stacked bars of cell-type fractions per sample, grouped by patient in time order
+    (a two-level x axis: patient, then the sample's day label)."""
+    df = comp.sort(patient, "day", x)
+    colors = dict(colors or category_colors(df.get_column(color).unique().to_list()))
+    fig = go.Figure()
+    for ct in sorted(df.get_column(color).unique().to_list()):
+        sub = df.filter(pl.col(color) == ct)
+        fig.add_trace(go.Bar(
+            x=[sub.get_column(patient).to_list(), sub.get_column(x).to_list()],
+            y=sub.get_column(y).to_list(), name=str(ct), marker_color=colors.get(ct),
+            customdata=sub.select("n_cells").to_numpy(),
+            hovertemplate=f"{ct}: %{{y:.1%}} (%{{customdata[0]}} cells)<extra></extra>"))
+    fig.update_layout(template="cart", barmode="stack", title=title, height=430,
+                      yaxis={"title": "fraction of cells", "tickformat": ".0%",
+                             "range": [0, 1]}, legend={"title": {"text": "cell type"}})
+    return fig
+
+
+def composition_by_window_figure(df: pl.DataFrame, *, x: str = "window", y: str = "fraction",
+                                 group: str = "response_group", facet: str = "cell_type",
+                                 window_order: Sequence[str] = (),
+                                 colors: Mapping[str, str] | None = None, cols: int = 4,
+                                 title: str | None = None) -> go.Figure:
+    """One point per patient (never per cell) per day window, boxes per response group,
+    one panel per cell type."""
+    colors = dict(colors or GROUP_COLORS)
+    panels = sorted(df.get_column(facet).unique().to_list())
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig = make_subplots(rows=rows, cols=min(cols, max(len(panels), 1)),
+                        subplot_titles=panels, vertical_spacing=0.12, horizontal_spacing=0.06)
+    groups = [g for g in colors if g in set(df.get_column(group).to_list())]
+    for i, p in enumerate(panels):
+        r, c = i // cols + 1, i % cols + 1
+        for g in groups:
+            sub = df.filter((pl.col(facet) == p) & (pl.col(group) == g))
+            fig.add_trace(go.Box(
+                x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), name=g,
+                legendgroup=g, showlegend=i == 0, marker_color=colors[g], boxpoints="all",
+                pointpos=0, jitter=0.4, offsetgroup=g, text=sub.get_column("subject_id")
+                .to_list(), hovertemplate="%{text}: %{y:.1%}<extra></extra>"), row=r, col=c)
+    fig.update_xaxes(categoryorder="array", categoryarray=list(window_order))
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(template="cart", boxmode="group", title=title, height=260 * rows + 80,
+                      legend={"title": {"text": "response group"}})
+    return fig
+
+
+def cd7_change_figure(df: pl.DataFrame, *, population: str = "population",
+                      group: str = "response_group", colors: Mapping[str, str] | None = None,
+                      title: str | None = None) -> go.Figure:
+    """Before/after infusion fraction of CD7+ T and CD7+ NK cells: one line per patient,
+    coloured by response group."""
+    colors = dict(colors or GROUP_COLORS)
+    pops = sorted(df.get_column(population).unique().to_list(), reverse=True)
+    fig = make_subplots(rows=1, cols=max(len(pops), 1), subplot_titles=pops)
+    seen: set[str] = set()
+    for k, p in enumerate(pops, start=1):
+        for row in df.filter(pl.col(population) == p).iter_rows(named=True):
+            g = row[group]
+            fig.add_trace(go.Scatter(
+                x=["Pre-infusion", "Post-infusion"], y=[row["pre"], row["post"]],
+                mode="lines+markers", name=g, legendgroup=g, showlegend=g not in seen,
+                line={"color": colors.get(g, "#777777")},
+                hovertemplate=f"{row['subject_id']}: %{{y:.1%}}<extra></extra>"), row=1, col=k)
+            seen.add(g)
+    fig.update_yaxes(tickformat=".0%", title_text="fraction of all cells", row=1, col=1)
+    fig.update_layout(template="cart", title=title, height=380,
+                      legend={"title": {"text": "response group"}})
+    return fig
+
+
+def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
+                       colors: Mapping[str, str] | None = None, y_car: str = "car_pct_of_t",
+                       y_qpcr: str = "value", qpcr_label: str = "CAR transgene (copies/ug gDNA)",
+                       title: str | None = None) -> go.Figure:
+    """Left: CAR+ cells as % of T cells per sample over time; right: the same patients' CAR
+    qPCR (log axis). One colour per patient on both panels."""
+    ids = sorted(set(car.get_column("subject_id").to_list())
+                 | set(qpcr.get_column("subject_id").to_list()))
+    colors = dict(colors or patient_colors(ids))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["CAR+ cells, % of T cells (single-cell)",
+                                                        qpcr_label])
+    for sid in ids:
+        col = colors.get(sid, "#777777")
+        a = car.filter(pl.col("subject_id") == sid).sort("day")
+        b = qpcr.filter((pl.col("subject_id") == sid) & (pl.col(y_qpcr) > 0)).sort("day")
+        if a.height:
+            fig.add_trace(go.Scatter(x=a.get_column("day").to_list(),
+                                     y=a.get_column(y_car).to_list(), mode="lines+markers",
+                                     name=sid, legendgroup=sid, line={"color": col},
+                                     hovertemplate=f"{sid} day %{{x}}: %{{y:.1f}}%<extra></extra>"),
+                          row=1, col=1)
+        if b.height:
+            fig.add_trace(go.Scatter(x=b.get_column("day").to_list(),
+                                     y=b.get_column(y_qpcr).to_list(), mode="lines+markers",
+                                     name=sid, legendgroup=sid, showlegend=a.height == 0,
+                                     line={"color": col},
+                                     hovertemplate=f"{sid} day %{{x}}: %{{y:.3g}}<extra></extra>"),
+                          row=1, col=2)
+    fig.update_yaxes(title_text="% of T cells", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(type="log", title_text="copies/ug gDNA", row=1, col=2)
+    fig.update_xaxes(title_text="study day")
+    fig.update_layout(template="cart", title=title, height=400,
+                      legend={"title": {"text": "patient"}})
+    return fig
+
+
+# ---- standard deck figures --------------------------------------------------------------------
+def _cells_in_cohort(study: Any, cohort: Any, groups: pl.DataFrame) -> pl.DataFrame:
+    from analysis.cohort import apply_cohort
+    from analysis.embedding import cell_table
+
+    return apply_cohort(cell_table(study), cohort, groups=groups)
+
+
+@standard_figure("embedding", title="Immune landscape by cell type", order=50)
+def _embedding_slide(study: Any, cohort: Any, groups: pl.DataFrame) -> FigureSpec | None:
+    from analysis.embedding import available_bases, load_embedding, stratified_subsample
+
+    if not study.has("single_cell"):
+        return None
+    bases = available_bases(study)
+    if not bases:
+        return None
+    emb = load_embedding(study, basis=bases[0])
+    cells = _cells_in_cohort(study, cohort, groups)
+    if cells.height == 0:
+        return None
+    pick = stratified_subsample(cells, max_points=50_000, seed=0)
+    sub = cells[pick].with_columns(
+        pl.Series("x", emb.coords[cells.get_column("cell").to_numpy()[pick], 0]),
+        pl.Series("y", emb.coords[cells.get_column("cell").to_numpy()[pick], 1]))
+    fig = embedding_scatter(sub, color="cell_type", basis=bases[0].removeprefix("X_").upper(),
+                            title=f"Cells by type ({sub.height:,} of {cells.height:,} shown)")
+    data = sub.group_by("cell_type").agg(pl.len().alias("n_cells_shown")).sort("cell_type")
+    return FigureSpec("embedding", "Immune landscape by cell type", fig, data,
+                      {"basis": bases[0], "max_points": 50_000, "seed": 0},
+                      f"{cells.height:,} cells; {sub.height:,} drawn (stratified by sample "
+                      "and cell type)")
+
+
+@standard_figure("composition", title="Cell-type composition per sample", order=55)
+def _composition_slide(study: Any, cohort: Any, groups: pl.DataFrame) -> FigureSpec | None:
+    from analysis.cohort import apply_cohort
+    from analysis.composition import cell_type_composition
+
+    if not study.has("single_cell"):
+        return None
+    comp = apply_cohort(cell_type_composition(study), cohort, groups=groups)
+    if comp.height == 0:
+        return None
+    comp = comp.with_columns(pl.format("D{}", "day").alias("sample_label"))
+    fig = composition_bars(comp, title="Cell-type composition per sample")
+    return FigureSpec("composition", "Cell-type composition per sample", fig, comp, {},
+                      "Fractions over all cells of each sample (single-cell RNA)")
