@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def _login_page() -> None:
     st.title("CAR-T explorer")
     st.info("This server holds patient data. Log in with your institution's account.")
     auth = _auth_section() or {}
-    providers = [k for k, v in auth.items() if isinstance(v, Mapping)]
+    # named providers are sub-tables with their own client_id ([auth.microsoft]);
+    # client_kwargs and the like are sub-tables too but not providers
+    providers = [k for k, v in auth.items() if isinstance(v, Mapping) and "client_id" in v]
     if "client_id" in auth or not providers:
         if st.button("Log in", key="auth-login", type="primary", icon=":material/login:"):
             st.login()
@@ -69,13 +72,17 @@ def _login_page() -> None:
 
 
 def _viewer(auth: Mapping | None) -> access.Viewer | None:
-    """Who is looking: OIDC claims, or the user name a trusted proxy puts in AUTH_USER_HEADER
-    (nginx basic auth; only safe when streamlit listens on 127.0.0.1 behind that proxy)."""
-    if auth is not None:
-        return access.Viewer.from_claims(st.user.to_dict())
-    header = os.environ.get("AUTH_USER_HEADER")
-    name = (st.context.headers.get(header) or "").strip() if header else ""
-    return access.Viewer(email=name) if name else None
+    """Who is looking: OIDC claims, or the user a trusted proxy names in a header mapped by
+    `server.trustedUserHeaders` (nginx basic auth; safe only when streamlit listens on
+    127.0.0.1 behind that proxy, which overwrites the header)."""
+    if auth is None and not _proxy_identity():
+        return None
+    viewer = access.Viewer.from_claims(st.user.to_dict())
+    return viewer if viewer.email or viewer.groups else None
+
+
+def _proxy_identity() -> bool:
+    return bool(st.get_option("server.trustedUserHeaders"))
 
 
 auth = _auth_section()
@@ -85,14 +92,14 @@ if auth is not None and not st.user.get("is_logged_in", False):
     st.stop()
 viewer = _viewer(auth)
 page = _navigation()
-if auth is not None:
+if auth is not None or viewer is not None:
     with st.sidebar:
-        st.caption(f"Logged in as **{st.user.get('name') or viewer.label}**")
-        if st.button("Log out", key="auth-logout", icon=":material/logout:"):
+        st.caption(f"Logged in as **{st.user.get('name') or (viewer or access.Viewer()).label}**")
+        if auth is not None and st.button("Log out", key="auth-logout",
+                                          icon=":material/logout:"):
             st.logout()
 # allow-lists apply on a server (login, trusted proxy user or STUDIES_ROOT), not to a local study
-enforce = auth is not None or bool(os.environ.get("AUTH_USER_HEADER")
-                                   or os.environ.get("STUDIES_ROOT"))
+enforce = auth is not None or _proxy_identity() or bool(os.environ.get("STUDIES_ROOT"))
 ctx = filters.sidebar(may_open=(lambda folder: access.may_open(viewer, folder))
                       if enforce else None)
 if ctx is None:
@@ -100,6 +107,8 @@ if ctx is None:
 if st.session_state.get("_logged_view") != (ctx.study.name, page.title):
     # one line per page view (not per widget rerun), to stdout for the service's journal
     st.session_state["_logged_view"] = (ctx.study.name, page.title)
-    print(access.access_log_line(user=viewer.label if viewer else None,
-                                 study=ctx.study.name, page=page.title), flush=True)
+    # one write call per line: sessions run in threads and print() would interleave
+    sys.stdout.write(access.access_log_line(user=viewer.label if viewer else None,
+                                            study=ctx.study.name, page=page.title) + "\n")
+    sys.stdout.flush()
 page.run()

@@ -119,11 +119,12 @@ class Viewer:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Viewer:
         """From OIDC claims (`st.user`): email (or preferred_username / upn when it holds an
-        address) and groups (a list or a comma string; `roles` as a fallback)."""
+        address) and groups (a list or a comma string; `roles` as a fallback). A proxy's
+        user name mapped to `email` by server.trustedUserHeaders counts as given."""
         email = None
         for key in ("email", "preferred_username", "upn"):
             value = claims.get(key)
-            if isinstance(value, str) and "@" in value:
+            if isinstance(value, str) and value.strip() and ("@" in value or key == "email"):
                 email = value.strip()
                 break
         raw = claims.get("groups")

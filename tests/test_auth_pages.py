@@ -108,6 +108,12 @@ def test_named_providers_get_one_button_each(app):
     assert keys == {"auth-login-google", "auth-login-microsoft"}
 
 
+def test_client_kwargs_is_not_a_provider(app):
+    auth = {**AUTH, "client_kwargs": {"scope": "openid profile email"}}
+    at = app(secrets={"auth": auth}, user={"is_logged_in": False})
+    assert {b.key for b in at.button} == {"auth-login"}
+
+
 def test_page_script_run_alone_shows_no_data(monkeypatch):
     """A page reached without app.py (no login, no sidebar) refuses instead of loading."""
     from streamlit.testing.v1 import AppTest
@@ -133,6 +139,13 @@ def test_logged_in_user_sees_pages_name_and_logout(app, capsys):
     assert at.user == {"is_logged_in": False}
     at.run()  # a server sends the browser through /auth/logout to a fresh session
     assert at.button(key="auth-login") and not set(_titles(at)) & _page_titles()
+
+
+def test_login_without_email_claim_still_offers_logout(app):
+    at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "sub": "12345"})
+    assert not at.exception
+    assert "Logged in as **anonymous**" in [c.value for c in at.sidebar.caption]
+    assert at.sidebar.button(key="auth-logout")
 
 
 def test_without_auth_config_the_app_opens_directly(app):
@@ -181,17 +194,30 @@ def test_no_permitted_study_says_so(app, studies_root):
     assert not set(_titles(at)) & _page_titles()
 
 
-def test_proxy_user_header_names_the_viewer(app, studies_root, monkeypatch, capsys):
-    """nginx basic auth passes $remote_user; with AUTH_USER_HEADER the allow-list applies."""
-    monkeypatch.setenv("AUTH_USER_HEADER", "X-Remote-User")
-    import streamlit as st
+def test_proxy_user_header_names_the_viewer(app, studies_root, capsys):
+    """nginx basic auth passes $remote_user in X-Remote-User; server.trustedUserHeaders maps it
+    into st.user (AppTest's `user` stands for what the server read from the header)."""
+    from streamlit import config
 
-    monkeypatch.setattr(type(st.context), "headers",
-                        property(lambda self: {"X-Remote-User": "ana@lab.org"}))
-    at = app()
+    before = config.get_option("server.trustedUserHeaders")
+    config.set_option("server.trustedUserHeaders", {"X-Remote-User": "email"})
+    try:
+        at = app(user={"email": "ana@lab.org"})
+    finally:
+        config.set_option("server.trustedUserHeaders", before)
+    assert not at.exception
     assert _study_options(at) == ["alpha", "beta"]
+    assert "Logged in as **ana@lab.org**" in [c.value for c in at.sidebar.caption]
+    assert not [b for b in at.button if b.key == "auth-logout"]   # the proxy owns the login
     line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert line[-1]["user"] == "ana@lab.org" and line[-1]["study"] == "alpha"
+
+
+def test_without_proxy_header_config_the_user_claim_is_ignored(app, studies_root, capsys):
+    at = app(user={"email": "ana@lab.org"})      # no [auth], no trustedUserHeaders
+    assert not [c for c in at.sidebar.caption if c.value.startswith("Logged in")]
+    line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert line[-1]["user"] == "anonymous"
 
 
 # ---- study names from the URL ------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Shared-server recipe: templates, their renderer and a loopback runner (deploy/README.md)."""

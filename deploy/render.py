@@ -1,0 +1,141 @@
+"""Render the shared-server files from the templates next to this script.
+
+    python deploy/render.py --out /tmp/cart-deploy --server-name lab.example.org \\
+        --cert /etc/ssl/certs/cart.pem --key /etc/ssl/private/cart.key \\
+        --base-path /explorer --upstream 127.0.0.1:8501 --upstream 127.0.0.1:8502 \\
+        --auth basic --htpasswd /etc/nginx/cart-explorer.htpasswd
+
+writes, into --out:
+    nginx/cart-explorer.conf          the nginx site (http{} context)
+    streamlit/.streamlit/config.toml  the app's settings (copy the .streamlit folder into
+                                      --config-dir, next to secrets.toml for OIDC)
+    systemd/cart-explorer@.service    one app process per port (instance name = port)
+
+Placeholders are {{NAME}}; nginx's own $variables pass through untouched. A placeholder left
+without a value is an error, so a template and this script cannot drift apart silently.
+Standard library only: runs with the system python3 on a fresh server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = {
+    "nginx/cart-explorer.conf": HERE / "nginx" / "cart-explorer.conf.template",
+    "streamlit/.streamlit/config.toml": HERE / "streamlit" / "config.toml.template",
+    "systemd/cart-explorer@.service": HERE / "systemd" / "cart-explorer@.service.template",
+}
+_PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    """Fill every {{NAME}} in `text`; a name without a value raises KeyError."""
+    missing = sorted({m for m in _PLACEHOLDER.findall(text) if m not in values})
+    if missing:
+        raise KeyError(f"no value for {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def values_from(args: argparse.Namespace) -> dict[str, str]:
+    base = "/" + args.base_path.strip("/") if args.base_path.strip("/") else ""
+    https_port = args.https_listen.rsplit(":", 1)[-1].split()[0]
+    policy = {"cookie": "hash $cart_route_key consistent;", "ip_hash": "ip_hash;",
+              "none": ""}[args.sticky]
+    auth = ""
+    if args.auth == "basic":
+        if not args.htpasswd:
+            raise SystemExit("--auth basic needs --htpasswd FILE (made with htpasswd -B)")
+        auth = (f'    auth_basic "{args.realm}";\n'
+                f"    auth_basic_user_file {args.htpasswd};")
+    trusted = ('trustedUserHeaders = { "X-Remote-User" = "email" }   # set by nginx basic auth'
+               if args.auth == "basic" else
+               "# trustedUserHeaders: only with nginx basic auth (OIDC users come from st.login)")
+    hosts = args.allowed_host or [args.server_name]
+    return {
+        "SERVER_NAME": args.server_name,
+        "HTTP_LISTEN": args.http_listen,
+        "HTTPS_LISTEN": args.https_listen,
+        "HTTPS_PORT_SUFFIX": "" if https_port == "443" else f":{https_port}",
+        "TLS_CERT": args.cert,
+        "TLS_KEY": args.key,
+        "BASE_PATH": base,
+        "BASE_URL_PATH": base.strip("/"),
+        "COOKIE_PATH": f"{base}/",
+        "ROOT_REDIRECT": (f"\n    location = / {{\n        return 302 {base}/;\n    }}"
+                          if base else ""),
+        "UPSTREAM_POLICY": policy,
+        "UPSTREAM_SERVERS": "\n".join(f"    server {u} max_fails=3 fail_timeout=10s;"
+                                      for u in args.upstream),
+        "AUTH": auth,
+        "EXTRA": "\n".join(f"    {line.strip()}" for line in args.extra),
+        "MAX_UPLOAD_MB": str(args.max_upload_mb),
+        "ALLOWED_HOSTS": ", ".join(f'"{h}"' for h in hosts),
+        "TRUSTED_USER_HEADERS": trusted,
+        "SERVICE_USER": args.service_user,
+        "CONFIG_DIR": args.config_dir,
+        "APP_DIR": args.app_dir,
+        "STUDIES_ROOT": args.studies_root,
+        "DEID": "1" if args.deid else "0",
+        "MEMORY_MAX": args.memory_max,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, type=Path, help="folder to write the files into")
+    p.add_argument("--server-name", default="localhost", help="host name users type")
+    p.add_argument("--allowed-host", action="append", default=[],
+                   help="host names Streamlit accepts (default: --server-name); repeat")
+    p.add_argument("--https-listen", default="443", help="nginx TLS listen (port or addr:port)")
+    p.add_argument("--http-listen", default="80", help="nginx plain-HTTP listen (redirects)")
+    p.add_argument("--cert", default="/etc/ssl/certs/cart-explorer.pem")
+    p.add_argument("--key", default="/etc/ssl/private/cart-explorer.key")
+    p.add_argument("--base-path", default="/explorer", help='URL prefix ("" for the root)')
+    p.add_argument("--upstream", action="append", default=[],
+                   help="app process address (127.0.0.1:8501); repeat for several")
+    p.add_argument("--sticky", choices=["cookie", "ip_hash", "none"], default="cookie",
+                   help="how nginx keeps a browser on its app process")
+    p.add_argument("--auth", choices=["basic", "oidc"], default="oidc",
+                   help="basic: nginx htpasswd; oidc: st.login with secrets.toml [auth]")
+    p.add_argument("--htpasswd", help="htpasswd file for --auth basic")
+    p.add_argument("--realm", default="CAR-T explorer")
+    p.add_argument("--extra", action="append", default=[],
+                   help="an extra nginx directive for the TLS server block; repeat")
+    p.add_argument("--max-upload-mb", type=int, default=50)
+    p.add_argument("--service-user", default="cart-explorer")
+    p.add_argument("--config-dir", default="/etc/cart-explorer",
+                   help="working directory of the service (holds .streamlit/)")
+    p.add_argument("--app-dir", default="/opt/cart-explorer", help="checkout with .venv")
+    p.add_argument("--studies-root", default="/srv/studies")
+    p.add_argument("--no-deid", dest="deid", action="store_false",
+                   help="show dates, exact ages and free text (identified data)")
+    p.add_argument("--memory-max", default="6G", help="systemd MemoryMax per app process")
+    args = p.parse_args(argv)
+    if not args.upstream:
+        args.upstream = ["127.0.0.1:8501"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    values = values_from(args)
+    for rel, template in TEMPLATES.items():
+        target = args.out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.write_text(render(template.read_text(encoding="utf-8"), values),
+                              encoding="utf-8")
+        except KeyError as err:
+            print(f"error: {template.name}: {err.args[0]}", file=sys.stderr)
+            return 1
+        print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
