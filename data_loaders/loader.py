@@ -683,20 +683,28 @@ def _combine(name: str, frames: list[pl.DataFrame], ctx: _Context) -> pl.DataFra
         return empty_table(name)
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     data_cols = [c for c in df.columns if c not in ("_row", "_file")]
-    # identical rows: keep one, say so
-    dup = df.select(data_cols).is_duplicated()
+    key = [c for c in spec.key if c in df.columns]
+    # identical rows: keep one, say so. Rows that share no key with another row cannot be
+    # identical, so a table with a key is only searched where the key repeats (cheap when
+    # there are no duplicates, the common case).
+    key_dup = df.select(pl.struct(key).is_duplicated()).to_series() if key else None
+    if key_dup is not None and not key_dup.any():
+        dup = key_dup
+    elif key_dup is not None:
+        dup = key_dup & df.select(pl.struct(data_cols).is_duplicated()).to_series()
+    else:
+        dup = df.select(data_cols).is_duplicated()
     if dup.any():
         first = df.with_columns(_dup=dup).filter(pl.col("_dup"))
-        n_extra = df.height - df.unique(subset=data_cols, keep="first",
-                                        maintain_order=True).height
+        unique = df.unique(subset=data_cols, keep="first", maintain_order=True)
+        n_extra = df.height - unique.height
         for f, grp in first.group_by("_file", maintain_order=True):
             ctx.report.add("warning", name, f[0], f"{n_extra:,} identical duplicate row(s) "
                            "dropped", fix="remove repeated rows from the file",
                            rows=grp.get_column("_row").to_list())
-        df = df.unique(subset=data_cols, keep="first", maintain_order=True)
-    key = [c for c in spec.key if c in df.columns]
+        df = unique
     # patients and samples are checked within each file; this catches a key in two files
-    if key:
+    if key_dup is not None and key_dup.any():
         conflict = df.select(pl.struct(key).is_duplicated()).to_series()
         if conflict.any():
             bad = df.filter(conflict)

@@ -42,8 +42,14 @@ class ReadResult:
 
 
 def decode_text(raw: bytes, name: str) -> tuple[str, str]:
-    """Decode bytes as UTF-8, UTF-8 with BOM or latin-1; refuse binary content."""
-    if b"\x00" in raw[:65536]:
+    """Decode bytes as UTF-16 (with BOM), UTF-8, UTF-8 with BOM or latin-1; refuse binary
+    content. A stray NUL in a cell stays in the text (that cell is then reported, not the file)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):   # Excel "Unicode text" is UTF-16 with BOM
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    if _looks_binary(raw[:65536]):
         raise StudyError("is not a text file (it contains NUL bytes)", file=name,
                          fix="export the table as CSV (UTF-8) or Parquet")
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -52,6 +58,16 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str]:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return raw.decode("latin-1"), "latin-1"
+
+
+# Control bytes that text tables do not contain (tab, newline and carriage return excluded).
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """More than 1% control bytes (at least 2): a binary file, not text with a stray NUL."""
+    n_control = len(sample) - len(sample.translate(None, _CONTROL))
+    return n_control > max(1, len(sample) // 100)
 
 
 def _sniff_delimiter(text: str, suffix: str) -> str:
@@ -95,14 +111,30 @@ def read_table(path: Path, *, name: str | None = None) -> ReadResult:
         except (OSError, EOFError, zlib.error) as exc:
             raise StudyError(f"is not a valid gzip file: {_short(exc)}", file=name,
                              fix="re-compress the file or store it uncompressed") from None
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise StudyError("is empty", file=name, fix="add a header row and data rows, or remove "
                          "the file")
-    text, encoding = decode_text(raw, name)
+    sample = raw[:65536]
+    source: io.BytesIO | io.StringIO
+    if raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or _looks_binary(sample):
+        text, encoding = decode_text(raw, name)
+        source = io.StringIO(text)
+    else:
+        # Plain UTF-8 (the common case) goes to polars as bytes: no decoded copy in Python;
+        # polars refuses invalid UTF-8 and the text is then decoded as latin-1 below.
+        text, encoding = sample.split(b"\n", 1)[0].decode("utf-8", "replace"), "utf-8"
+        source = io.BytesIO(raw)
     delimiter = _sniff_delimiter(text, suffix)
     try:
-        frame = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema=False,
-                            truncate_ragged_lines=False, quote_char='"')
+        try:
+            frame = pl.read_csv(source, separator=delimiter, infer_schema=False,
+                                truncate_ragged_lines=False, quote_char='"')
+        except pl.exceptions.ComputeError as exc:
+            if encoding != "utf-8" or "utf-8" not in str(exc):
+                raise
+            text, encoding = decode_text(raw, name)
+            frame = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema=False,
+                                truncate_ragged_lines=False, quote_char='"')
     except _READ_ERRORS as exc:
         raise StudyError(f"could not be parsed as a {_delim_name(delimiter)}-separated table: "
                          f"{_short(exc)}", file=name,

@@ -50,12 +50,16 @@ def _text() -> dict[str, str | bytes]:
                                 "P1,34,M,2025-01-10,,\"=cmd|' /C calc'!A0\"\n"
                                 "P2,51,F,2025-02-01,,@SUM(1+1)*cmd|' /C calc'!A0\n"
                                 "P3,45,F,2025-03-01,100,hATG\n",
+        "patients_utf16.csv": ("\ufeffsubject_id\tage\tsex\tinfusion_date\tdeath_day\r\n"
+                               "P1\t34\tM\t2025-01-10\t\r\nP2\t51\tF\t2025-02-01\t\r\n"
+                               "P3\t45\tF\t2025-03-01\t100\r\n").encode("utf-16-le"),
         "patients_extra_columns.csv": "subject_id,age,sex,infusion_date,death_day,favourite_colour,"
                                       "shoe_size\nP1,34,M,2025-01-10,,blue,42\n"
                                       "P2,51,F,2025-02-01,,green,38\nP3,45,F,2025-03-01,100,red,40\n",
         "patients_empty.csv": "",
         # ---- measurements ------------------------------------------------------------------
         "measurements_unknown_unit.csv": MEAS + "P1,0,ANC,0.4,10^9/L\nP1,3,HGB,5,mmol/M\n",
+        "measurements_nul_in_cell.csv": MEAS + "P1,0,ANC,0.4,10^9/L\nP1,3,HGB,85,g\x00L\n",
         "measurements_unknown_analyte.csv": MEAS + "P1,0,ANC,0.4,10^9/L\nP1,3,FOOBAR,5,g/L\n",
         "measurements_mixed_units.csv": MEAS + "P1,0,ANC,0.4,10^9/L\nP1,7,ANC,900,cells/uL\n"
                                         "P2,7,ANC,1.1,K/uL\nP2,14,HGB,9.1,g/dL\n",
