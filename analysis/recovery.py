@@ -161,31 +161,30 @@ def ctcae_grades(measurements: pl.DataFrame, *, lln: dict[str, float] | None = N
     lln overrides the lower limits of normal per analyte; sex (subject_id, sex) sets the
     haemoglobin LLN to 130 g/L for men and 120 g/L for women unless `lln["HGB"]` is given."""
     limits = {a: v[1] for a, v in CTCAE_TERMS.items()} | dict(lln or {})
+    table = pl.DataFrame(
+        [(a, term, float(limits[a]), *t) for a, (term, _, t) in CTCAE_TERMS.items()],
+        schema={"analyte": pl.String, "term": pl.String, "_lln": pl.Float64,
+                "_g2": pl.Float64, "_g3": pl.Float64, "_g4": pl.Float64}, orient="row")
     df = measurements.filter(pl.col("analyte").is_in(list(CTCAE_TERMS))
                              & pl.col("value").is_not_null())
     if "tissue" in df.columns:
         df = df.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
-    df = df.select("subject_id", pl.col("day").cast(pl.Int64), "analyte", "value")
-    lln_expr = pl.col("analyte").replace_strict(limits, return_dtype=pl.Float64)
+    df = df.select("subject_id", pl.col("day").cast(pl.Int64), "analyte", "value") \
+        .join(table, on="analyte", how="left")
     if sex is not None and "HGB" not in (lln or {}):
         s = sex.select("subject_id", pl.col("sex").cast(pl.String).str.to_uppercase()
                        .str.slice(0, 1).alias("_sex"))
-        df = df.join(s, on="subject_id", how="left")
-        lln_expr = (pl.when((pl.col("analyte") == "HGB") & (pl.col("_sex") == "M"))
-                    .then(pl.lit(130.0)).otherwise(lln_expr))
+        df = df.join(s, on="subject_id", how="left").with_columns(
+            pl.when((pl.col("analyte") == "HGB") & (pl.col("_sex") == "M"))
+            .then(pl.lit(130.0)).otherwise(pl.col("_lln")).alias("_lln"))
     v = pl.col("value")
-    grade = pl.when(v >= pl.col("_lln")).then(pl.lit(0))
-    for g, idx in ((4, 2), (3, 1), (2, 0)):
-        thr = pl.col("analyte").replace_strict(
-            {a: t[2][idx] for a, t in CTCAE_TERMS.items()}, return_dtype=pl.Float64)
-        grade = grade.when(thr.is_not_null() & (v < thr)).then(pl.lit(g))
-    grade = grade.otherwise(pl.lit(1))
-    return df.with_columns(lln_expr.alias("_lln")).select(
-        "subject_id", "day", "analyte", "value",
-        pl.col("analyte").replace_strict({a: t[0] for a, t in CTCAE_TERMS.items()},
-                                         return_dtype=pl.String).alias("term"),
-        grade.cast(pl.Int64).alias("grade"),
-    ).sort("subject_id", "analyte", "day")
+    grade = (pl.when(v >= pl.col("_lln")).then(pl.lit(0))
+             .when(pl.col("_g4").is_not_null() & (v < pl.col("_g4"))).then(pl.lit(4))
+             .when(v < pl.col("_g3")).then(pl.lit(3))
+             .when(v < pl.col("_g2")).then(pl.lit(2))
+             .otherwise(pl.lit(1)))
+    return df.select("subject_id", "day", "analyte", "value", "term",
+                     grade.cast(pl.Int64).alias("grade")).sort("subject_id", "analyte", "day")
 
 
 def worst_grades(graded: pl.DataFrame, *,

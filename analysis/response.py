@@ -175,7 +175,11 @@ def assessment_days(study, *, days: Iterable[int] | str | None = None  # noqa: A
 # ---- the engine -----------------------------------------------------------------------------
 def _counts_at(measurements: pl.DataFrame, points: pl.DataFrame, window: int) -> pl.DataFrame:
     """The value of each count nearest to each (subject_id, day), within +/- window days."""
-    cbc = measurements.filter(pl.col("analyte").is_in(_COUNTS) & pl.col("value").is_not_null())
+    # only days that can fall in some window: keeps the de-duplicating group_by small
+    near = sorted({d + k for d in points.get_column("day").unique().to_list()
+                   for k in range(-window, window + 1)})
+    cbc = measurements.filter(pl.col("analyte").is_in(_COUNTS) & pl.col("value").is_not_null()
+                              & pl.col("day").is_in(near))
     if "tissue" in cbc.columns:
         cbc = cbc.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
     cbc = (cbc.group_by("subject_id", "analyte", "day")

@@ -1,0 +1,436 @@
+"""Figures of the clinical course: swimmer plot, blood counts over time (per patient or group
+median with IQR ribbon), response heatmap, Kaplan-Meier curves with numbers at risk, ORR bars.
+
+Factories take frames first and column names as keywords and return a plotly Figure with the
+"cart" template. The standard-figure builders at the end make the deck slides headless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from components.figures.registry import FigureSpec, standard_figure
+from components.theme import GROUP_COLORS, OKABE_ITO, RESPONSE_COLORS, patient_colors
+
+__all__ = ["swimmer_plot", "counts_by_patient", "counts_by_group", "response_heatmap",
+           "km_plot", "orr_plot", "EVENT_STYLE"]
+
+# kind -> (marker symbol, colour, size); CRS/ICANS kinds carry their grade ("CRS G2").
+EVENT_STYLE: dict[str, tuple[str, str, int]] = {
+    "CR": ("square", RESPONSE_COLORS["CR"], 11),
+    "PR": ("square", RESPONSE_COLORS["PR"], 11),
+    "NR": ("square", RESPONSE_COLORS["NR"], 11),
+    "NE": ("square-open", "#777777", 10),
+    "CRS": ("diamond", "#CC79A7", 10),
+    "ICANS": ("triangle-up", "#8E44AD", 10),
+    "RBC transfusion": ("line-ns-open", "#B2182B", 8),
+    "PLT transfusion": ("line-ns-open", "#E69F00", 8),
+    "HSCT": ("star", "#000000", 13),
+    "Progression": ("x", "#D55E00", 12),
+    "Death": ("cross", "#000000", 12),
+}
+_RESP_RANK = {"CR": 0, "PR": 1, "NR": 2, "NE": 3}
+_RUG_ROWS = ("PLT", "RBC")
+
+
+def _kind_family(kind: str) -> str:
+    return kind.split(" G")[0] if kind.startswith(("CRS", "ICANS")) else kind
+
+
+# ---- swimmer -------------------------------------------------------------------------------
+def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame, *, subject: str = "subject_id",
+                 end: str = "end", group: str = "response_group",
+                 best: str = "best_response", day: str = "day", kind: str = "kind",
+                 label: str = "label", sort_by: str = "follow-up",
+                 title: str | None = None) -> go.Figure:
+    """One horizontal lane per patient from infusion (day 0) to `end`, coloured by response
+    group, with a marker per event (hover shows it). sort_by "follow-up" (longest on top) or
+    "response" (CR, PR, NR, NE, then follow-up)."""
+    if sort_by == "response":
+        order_df = lanes.with_columns(pl.col(best).replace_strict(_RESP_RANK, default=4)
+                                      .alias("_r")).sort("_r", end, descending=[False, True])
+    else:
+        order_df = lanes.sort(end, descending=True)
+    order = order_df.get_column(subject).to_list()
+    fig = go.Figure()
+    for g in lanes.get_column(group).unique(maintain_order=True).to_list():
+        sub = lanes.filter(pl.col(group) == g) if g is not None else \
+            lanes.filter(pl.col(group).is_null())
+        fig.add_trace(go.Bar(
+            x=sub.get_column(end).to_list(), y=sub.get_column(subject).to_list(), base=0,
+            orientation="h", name=str(g), marker_color=GROUP_COLORS.get(g, "#999999"),
+            opacity=0.35, width=0.55, legendgroup="lanes",
+            hovertemplate="%{y}: followed to day %{x}<extra>" + str(g) + "</extra>"))
+    if events.height:
+        ev = events.with_columns(pl.col(kind).map_elements(_kind_family, return_dtype=pl.String)
+                                 .alias("_fam"))
+        for fam in [k for k in EVENT_STYLE if k in set(ev.get_column("_fam").to_list())]:
+            sub = ev.filter(pl.col("_fam") == fam)
+            symbol, color, size = EVENT_STYLE[fam]
+            fig.add_trace(go.Scatter(
+                x=sub.get_column(day).to_list(), y=sub.get_column(subject).to_list(),
+                mode="markers", name=fam, text=sub.get_column(label).to_list(),
+                hovertemplate="%{y} · %{text}<extra></extra>",
+                marker={"symbol": symbol, "color": color, "size": size,
+                        "line": {"width": 1.5, "color": color}}))
+    fig.update_layout(
+        template="cart", title=title or "Swimmer plot: follow-up and events per patient",
+        barmode="overlay", height=max(300, 40 * len(order) + 160),
+        xaxis={"title": {"text": "Study day (0 = CAR-T infusion)"}},
+        yaxis={"title": {"text": ""}, "type": "category", "categoryorder": "array",
+               "categoryarray": list(reversed(order))},
+        legend={"orientation": "v", "x": 1.02, "y": 1.0})
+    return fig
+
+
+# ---- blood counts --------------------------------------------------------------------------
+def _count_rows(analytes: Sequence[str], with_rug: bool) -> go.Figure:
+    n = len(analytes) + (1 if with_rug else 0)
+    heights = [1.0] * len(analytes) + ([0.25] if with_rug else [])
+    titles = list(analytes) + (["Transfusions"] if with_rug else [])
+    return make_subplots(rows=max(n, 1), cols=1, shared_xaxes=True, row_heights=heights,
+                         vertical_spacing=0.05, subplot_titles=titles)
+
+
+def _decorate_counts(fig: go.Figure, analytes: Sequence[str], *, log_y: bool,
+                     ref_lines: Mapping[str, Sequence[tuple[float, str]]] | None,
+                     labels: Mapping[str, str] | None,
+                     transfusions: pl.DataFrame | None,
+                     marks: Sequence[tuple[float, float, str]],
+                     shade: tuple[float | None, float | None] | None,
+                     title: str | None) -> None:
+    for i, a in enumerate(analytes, start=1):
+        fig.update_yaxes(type="log" if log_y else "linear",
+                         title_text=(labels or {}).get(a, a), row=i, col=1)
+        for value, text in (ref_lines or {}).get(a, ()):
+            fig.add_hline(y=value, line={"dash": "dot", "color": "#555555", "width": 1},
+                          annotation_text=text, annotation_position="top left",
+                          annotation_font_size=10, row=i, col=1)
+    if transfusions is not None:
+        r = len(analytes) + 1
+        for prod, color in (("PLT", EVENT_STYLE["PLT transfusion"][1]),
+                            ("RBC", EVENT_STYLE["RBC transfusion"][1])):
+            sub = transfusions.filter(pl.col("product") == prod)
+            fig.add_trace(go.Scatter(
+                x=sub.get_column("day").to_list(), y=[prod] * sub.height, mode="markers",
+                name=f"{prod} transfusion", legendgroup="tx",
+                text=sub.get_column("subject_id").to_list(),
+                hovertemplate="%{text}: " + prod + " transfusion on day %{x}<extra></extra>",
+                marker={"symbol": "line-ns-open", "size": 12, "color": color,
+                        "line": {"width": 1.5, "color": color}}), row=r, col=1)
+        fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(_RUG_ROWS),
+                         row=r, col=1, showgrid=False)
+    for x0, x1, text in marks:
+        if x0 == x1:
+            fig.add_vline(x=x0, line={"color": "#333333", "width": 1.2})
+            fig.add_annotation(x=x0, y=1.0, yref="paper", text=text, showarrow=False,
+                               yanchor="bottom", font={"size": 10})
+        else:
+            fig.add_vrect(x0=x0, x1=x1, fillcolor="#999999", opacity=0.18, line_width=0,
+                          annotation_text=text, annotation_position="top left",
+                          annotation_font_size=10)
+    if shade is not None and (shade[0] is not None or shade[1] is not None):
+        fig.add_vrect(x0=shade[0] if shade[0] is not None else -30,
+                      x1=shade[1] if shade[1] is not None else 1000,
+                      fillcolor="#F0E442", opacity=0.25, line_width=0)
+    n_rows = len(analytes) + (1 if transfusions is not None else 0)
+    fig.update_xaxes(title_text="Study day (0 = CAR-T infusion)", row=max(n_rows, 1), col=1)
+    fig.update_layout(template="cart", title=title or "Blood counts",
+                      height=max(320, 260 * len(analytes) + (90 if transfusions is not None
+                                                              else 0)),
+                      legend={"orientation": "v"}, hovermode="closest")
+
+
+def counts_by_patient(df: pl.DataFrame, *, analytes: Sequence[str], x: str = "day",
+                      y: str = "value", color: str = "subject_id",
+                      colors: Mapping[str, str] | None = None, log_y: bool = False,
+                      ref_lines: Mapping[str, Sequence[tuple[float, str]]] | None = None,
+                      labels: Mapping[str, str] | None = None,
+                      transfusions: pl.DataFrame | None = None,
+                      marks: Sequence[tuple[float, float, str]] = (),
+                      highlight: Sequence[str] = (),
+                      shade: tuple[float | None, float | None] | None = None,
+                      title: str | None = None) -> go.Figure:
+    """One row per analyte, one line per patient; reference lines at the criteria thresholds,
+    a transfusion rug row (RBC and PLT distinct), vertical marks (lymphodepletion span,
+    infusion line). `highlight` draws those patients bold and fades the rest; `shade` tints a
+    day window."""
+    analytes = list(analytes)
+    fig = _count_rows(analytes, transfusions is not None)
+    ids = df.get_column(color).unique().sort().to_list() if df.height else []
+    colors = dict(colors or patient_colors(ids))
+    hl = set(highlight)
+    for i, a in enumerate(analytes, start=1):
+        sub = df.filter(pl.col("analyte") == a)
+        for sid in ids:
+            s = sub.filter(pl.col(color) == sid).sort(x)
+            if s.height == 0:
+                continue
+            faded = bool(hl) and sid not in hl
+            fig.add_trace(go.Scatter(
+                x=s.get_column(x).to_list(), y=s.get_column(y).to_list(),
+                mode="lines+markers", name=str(sid), legendgroup=str(sid), showlegend=i == 1,
+                line={"color": colors.get(sid, "#555555"), "width": 3.5 if sid in hl else 1.6},
+                marker={"size": 4}, opacity=0.25 if faded else 1.0,
+                hovertemplate=f"{sid} · day %{{x}} · {a} %{{y}}<extra></extra>"), row=i, col=1)
+    _decorate_counts(fig, analytes, log_y=log_y, ref_lines=ref_lines, labels=labels,
+                     transfusions=transfusions, marks=marks, shade=shade, title=title)
+    return fig
+
+
+def counts_by_group(summary: pl.DataFrame, *, analytes: Sequence[str], x: str = "day",
+                    group: str = "response_group", median: str = "median", q1: str = "q1",
+                    q3: str = "q3", n: str = "n", log_y: bool = False,
+                    ref_lines: Mapping[str, Sequence[tuple[float, str]]] | None = None,
+                    labels: Mapping[str, str] | None = None,
+                    transfusions: pl.DataFrame | None = None,
+                    marks: Sequence[tuple[float, float, str]] = (),
+                    shade: tuple[float | None, float | None] | None = None,
+                    title: str | None = None) -> go.Figure:
+    """One row per analyte: the group median as a line and the interquartile range as a
+    ribbon, one colour per response group."""
+    analytes = list(analytes)
+    fig = _count_rows(analytes, transfusions is not None)
+    groups = summary.get_column(group).unique(maintain_order=True).to_list() \
+        if summary.height else []
+    for i, a in enumerate(analytes, start=1):
+        sub = summary.filter(pl.col("analyte") == a)
+        for g in groups:
+            s = sub.filter(pl.col(group) == g).sort(x)
+            if s.height == 0:
+                continue
+            col = GROUP_COLORS.get(g, "#777777")
+            xs = s.get_column(x).to_list()
+            fig.add_trace(go.Scatter(
+                x=xs + xs[::-1], y=s.get_column(q3).to_list() + s.get_column(q1).to_list()[::-1],
+                fill="toself", fillcolor=_rgba(col, 0.18), line={"width": 0},
+                hoverinfo="skip", showlegend=False, legendgroup=str(g), name=f"{g} IQR"),
+                row=i, col=1)
+            fig.add_trace(go.Scatter(
+                x=xs, y=s.get_column(median).to_list(), mode="lines+markers", name=str(g),
+                legendgroup=str(g), showlegend=i == 1, line={"color": col, "width": 2.5},
+                marker={"size": 4}, customdata=s.select(q1, q3, n).rows(),
+                hovertemplate=f"{g} · day %{{x}} · {a} median %{{y}} (IQR %{{customdata[0]}}-"
+                              "%{customdata[1]}, n=%{customdata[2]})<extra></extra>"),
+                row=i, col=1)
+    _decorate_counts(fig, analytes, log_y=log_y, ref_lines=ref_lines, labels=labels,
+                     transfusions=transfusions, marks=marks, shade=shade, title=title)
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# ---- responses -----------------------------------------------------------------------------
+_HEAT_CATS = ("CR", "PR", "NR", "NE", "not assessed")
+
+
+def response_heatmap(df: pl.DataFrame, *, subject: str = "subject_id",
+                     timepoint: str = "timepoint", category: str = "category",
+                     text: str | None = "rule", subjects: Sequence[str] | None = None,
+                     timepoints: Sequence[str] | None = None,
+                     title: str | None = None) -> go.Figure:
+    """Patients (rows) x assessment timepoints (columns), coloured CR / PR / NR / NE /
+    not assessed; hover shows the rule that decided the cell."""
+    tps = list(timepoints) if timepoints is not None else \
+        df.get_column(timepoint).unique(maintain_order=True).to_list()
+    ids = list(subjects) if subjects is not None else \
+        sorted(df.get_column(subject).unique().to_list())
+    code = {c: i for i, c in enumerate(_HEAT_CATS)}
+    z = [[code["not assessed"]] * len(tps) for _ in ids]
+    hover = [[f"{sid} · {tp}: not assessed" for tp in tps] for sid in ids]
+    for r in df.iter_rows(named=True):
+        if r[subject] in ids and r[timepoint] in tps:
+            i, j = ids.index(r[subject]), tps.index(r[timepoint])
+            z[i][j] = code.get(r[category], code["NE"])
+            hover[i][j] = f"{r[subject]} · {r[timepoint]}: " + (
+                str(r[text]) if text and r.get(text) else str(r[category]))
+    k = len(_HEAT_CATS)
+    scale = []
+    for i, c in enumerate(_HEAT_CATS):
+        scale += [[i / k, RESPONSE_COLORS[c]], [(i + 1) / k, RESPONSE_COLORS[c]]]
+    labels = [[_HEAT_CATS[v] if v < 4 else "" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=tps, y=ids, text=labels, texttemplate="%{text}", customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>", colorscale=scale, zmin=-0.5,
+        zmax=k - 0.5, xgap=3, ygap=3,
+        colorbar={"tickvals": list(range(k)), "ticktext": list(_HEAT_CATS), "title": ""}))
+    fig.update_layout(template="cart", title=title or "Response over time",
+                      height=max(260, 36 * len(ids) + 150),
+                      xaxis={"type": "category", "showgrid": False, "title": {"text": ""}},
+                      yaxis={"type": "category", "autorange": "reversed", "showgrid": False})
+    return fig
+
+
+# ---- survival and ORR ----------------------------------------------------------------------
+def km_plot(curve: pl.DataFrame, at_risk: pl.DataFrame, *, group: str = "group",
+            time: str = "time", survival: str = "survival", ci_low: str = "ci_low",
+            ci_high: str = "ci_high", censored: pl.DataFrame | None = None,
+            colors: Mapping[str, str] | None = None, note: str = "",
+            title: str | None = None) -> go.Figure:
+    """Kaplan-Meier step curves with 95% bands (top) and numbers at risk under the plot
+    (bottom row, same time axis). `censored` (group, time, survival) draws censoring ticks;
+    `note` (e.g. how HSCT was handled) is stated under the title."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2],
+                        vertical_spacing=0.08)
+    groups = curve.get_column(group).unique(maintain_order=True).to_list() \
+        if curve.height else []
+    palette = dict(colors or {})
+    for i, g in enumerate(groups):
+        col = palette.get(g) or GROUP_COLORS.get(g) or OKABE_ITO[(i + 4) % len(OKABE_ITO)]
+        s = curve.filter(pl.col(group) == g).sort(time)
+        xs = s.get_column(time).to_list()
+        ux, uy = _steps(xs, s.get_column(ci_high).to_list())
+        lx, ly = _steps(xs, s.get_column(ci_low).to_list())
+        fig.add_trace(go.Scatter(
+            x=ux + lx[::-1], y=uy + ly[::-1], mode="lines", fill="toself",
+            fillcolor=_rgba(col, 0.15), line={"width": 0}, hoverinfo="skip",
+            showlegend=False, legendgroup=str(g), name=f"{g} 95% CI"), row=1, col=1)
+        fig.add_trace(go.Scatter(
+            x=xs, y=s.get_column(survival).to_list(), mode="lines", name=str(g),
+            legendgroup=str(g), line={"shape": "hv", "color": col, "width": 2.5},
+            hovertemplate=f"{g} · day %{{x}}: %{{y:.2f}}<extra></extra>"), row=1, col=1)
+        if censored is not None and censored.height:
+            c = censored.filter(pl.col(group) == g)
+            fig.add_trace(go.Scatter(
+                x=c.get_column(time).to_list(), y=c.get_column(survival).to_list(),
+                mode="markers", marker={"symbol": "line-ns-open", "size": 12, "color": col},
+                name=f"{g} censored", legendgroup=str(g), showlegend=False,
+                hovertemplate=f"{g} · censored on day %{{x}}<extra></extra>"), row=1, col=1)
+        r = at_risk.filter(pl.col(group) == g)
+        fig.add_trace(go.Scatter(
+            x=r.get_column(time).to_list(), y=[str(g)] * r.height, mode="text",
+            text=[str(v) for v in r.get_column("at_risk").to_list()],
+            textfont={"color": col, "size": 12}, showlegend=False, hoverinfo="skip",
+            name=f"{g} at risk"), row=2, col=1)
+    ticks = at_risk.get_column(time).unique().sort().to_list() if at_risk.height else None
+    fig.update_yaxes(range=[0, 1.05], title_text="Probability", row=1, col=1)
+    fig.update_yaxes(type="category", title_text="At risk", showgrid=False,
+                     autorange="reversed", row=2, col=1)
+    fig.update_xaxes(tickvals=ticks, row=1, col=1)
+    fig.update_xaxes(tickvals=ticks, title_text="Days since CAR-T infusion", row=2, col=1)
+    heading = title or "Kaplan-Meier estimate"
+    if note:
+        heading += f"<br><sup>{note}</sup>"
+    fig.update_layout(template="cart", title=heading, height=520, hovermode="closest")
+    return fig
+
+
+def _steps(xs: list, ys: list) -> tuple[list, list]:
+    """The corner points of a right-continuous step function through (xs, ys)."""
+    sx, sy = [], []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if i:
+            sx.append(x)
+            sy.append(ys[i - 1])
+        sx.append(x)
+        sy.append(y)
+    return sx, sy
+
+
+def orr_plot(df: pl.DataFrame, *, landmark: str = "landmark", orr: str = "orr",
+             ci_low: str = "ci_low", ci_high: str = "ci_high", n: str = "n",
+             responders: str = "responders", title: str | None = None) -> go.Figure:
+    """ORR per landmark as bars with exact 95% CI whiskers and k/n labels."""
+    d = df.filter(pl.col(n) > 0) if df.height else df
+    o = d.get_column(orr).to_list()
+    vals = [v * 100 for v in o]
+    hi = [(h - v) * 100 for h, v in zip(d.get_column(ci_high).to_list(), o, strict=True)]
+    lo = [(v - lo_) * 100 for lo_, v in zip(d.get_column(ci_low).to_list(), o, strict=True)]
+    labels = [f"{k}/{m}" for k, m in zip(d.get_column(responders).to_list(),
+                                         d.get_column(n).to_list(), strict=True)]
+    fig = go.Figure(go.Bar(
+        x=d.get_column(landmark).to_list(), y=vals, text=labels, textposition="inside",
+        marker_color=GROUP_COLORS["Responder"], name="ORR",
+        error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo,
+                 "color": "#333333"},
+        hovertemplate="%{x}: ORR %{y:.0f}% (%{text})<extra></extra>"))
+    fig.update_layout(template="cart", title=title or "Overall response rate (CR + PR), 95% CI",
+                      yaxis={"title": {"text": "ORR (%)"}, "range": [0, 105]},
+                      xaxis={"type": "category", "title": {"text": ""}}, height=400)
+    return fig
+
+
+# ---- standard figures (slide deck) ---------------------------------------------------------
+def _cohort_ids(study, cohort, groups) -> list[str]:  # noqa: ANN001
+    from analysis.cohort import cohort_subjects
+
+    return cohort_subjects(groups, cohort)
+
+
+@standard_figure("swimmer", title="Follow-up, responses and events per patient", order=10)
+def _swimmer_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    from analysis.outcomes import swimmer_events, swimmer_lanes
+    from analysis.response import derived_responses
+
+    if not study.has("patients"):
+        return None
+    ids = _cohort_ids(study, cohort, groups)
+    lanes = swimmer_lanes(study, groups=groups).filter(pl.col("subject_id").is_in(ids))
+    events = swimmer_events(study, responses=derived_responses(study)) \
+        .filter(pl.col("subject_id").is_in(ids))
+    return FigureSpec("swimmer", "Follow-up, responses and events per patient",
+                      swimmer_plot(lanes, events), data=events,
+                      params={"criteria": "NIH", "sort_by": "follow-up"},
+                      caption="Lanes from infusion to last contact; squares are response "
+                              "assessments derived from blood counts (NIH).")
+
+
+@standard_figure("blood_counts", title="Blood counts: ANC, platelets, haemoglobin", order=20)
+def _counts_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    from analysis.cohort import apply_cohort
+    from analysis.response import reference_lines, transfusion_events
+
+    analytes = [a for a in ("ANC", "PLT", "HGB") if a in study.analytes_present()]
+    if not analytes:
+        return None
+    df = apply_cohort(study.series(analytes=analytes), cohort, groups=groups)
+    tx = transfusion_events(study.events)
+    if tx is not None:
+        tx = apply_cohort(tx, cohort, groups=groups)
+    fig = counts_by_patient(df, analytes=analytes, colors=patient_colors(study.subject_ids),
+                            ref_lines=reference_lines(criteria="NIH"), transfusions=tx,
+                            labels={a: study.analyte_label(a) for a in analytes},
+                            marks=[(0, 0, "infusion")])
+    return FigureSpec("blood_counts", "Blood counts: ANC, platelets, haemoglobin", fig,
+                      data=df.select("subject_id", "day", "analyte", "value", "unit"),
+                      params={"criteria": "NIH", "log_y": False},
+                      caption="Dotted lines: NIH severity and CR thresholds.")
+
+
+@standard_figure("orr", title="Overall response rate", order=25)
+def _orr_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    from analysis.outcomes import orr
+
+    if not study.has("measurements") and not study.has("responses"):
+        return None
+    table = orr(study, subjects=_cohort_ids(study, cohort, groups))
+    return FigureSpec("orr", "Overall response rate", orr_plot(table), data=table,
+                      params={"criteria": "NIH"},
+                      caption="Exact Clopper-Pearson 95% intervals; NIH criteria from counts.")
+
+
+@standard_figure("survival", title="Overall and progression-free survival", order=25)
+def _km_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
+    from analysis.outcomes import kaplan_meier, survival_data
+
+    ids = _cohort_ids(study, cohort, groups)
+    if not ids:
+        return None
+    parts = [survival_data(study, endpoint=ep, hsct="censor")
+             .filter(pl.col("subject_id").is_in(ids)).with_columns(pl.lit(ep).alias("endpoint"))
+             for ep in ("OS", "PFS")]
+    surv = pl.concat(parts)
+    km = kaplan_meier(surv, group="endpoint")
+    return FigureSpec("survival", "Overall and progression-free survival",
+                      km_plot(km.curve, km.at_risk, censored=km.censored, note="HSCT censored",
+                              title="Overall (OS) and progression-free (PFS) survival"),
+                      data=surv, params={"hsct": "censor"},
+                      caption="Kaplan-Meier with 95% bands; HSCT censored.")

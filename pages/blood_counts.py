@@ -1,0 +1,135 @@
+"""Blood counts: counts over time, the response they imply (NIH or BSH) and recovery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+from analysis.recovery import count_summary, cytopenia_grades, recovery_table
+from analysis.response import (
+    CRITERIA,
+    best_of,
+    compare_recorded,
+    derived_responses,
+    label_timepoints,
+    reference_lines,
+    transfusion_events,
+)
+from components import filters, render
+from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
+
+COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
+
+
+@dataclass(frozen=True)
+class CountParams:
+    analytes: tuple[str, ...]
+    view: str
+    log_y: bool
+    bin_days: int
+    criteria: str
+    ti_window: int
+    value_window: int
+    cohort: str
+
+
+ctx = filters.context()
+study = ctx.study
+st.title("Blood counts")
+present = [a for a in COUNTS if a in study.analytes_present()]
+if not present:
+    st.info("This study has no blood counts: add measurements with analytes ANC, HGB, PLT, "
+            "RETIC, WBC or ALC (panel cbc) to see counts, responses and recovery.")
+    st.stop()
+
+focus = filters.get_focus(study)
+if focus is not None:
+    c1, c2 = st.columns([5, 1])
+    c1.info(f"Highlighting {focus.describe()} (chosen on another page).")
+    if c2.button("Clear focus", key="bc-clear-focus"):
+        filters.set_focus(None)
+        st.rerun()
+
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+analytes = c1.multiselect("Counts", present, key="bc-analytes",
+                          default=[a for a in ("ANC", "PLT", "HGB") if a in present])
+view = c2.radio("Show", ["per patient", "group median + IQR"], key="bc-view")
+log_y = c2.toggle("Log axis", key="bc-log")
+criteria = c3.radio("Criteria", CRITERIA, key="bc-criteria", horizontal=True,
+                    help="NIH: Townsley 2017. BSH: Killick 2016 (PR needs transfusion "
+                         "independence).")
+ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, 56, key="bc-ti"))
+value_window = int(c4.number_input("Count window (± d)", 0, 30, 7, key="bc-vw"))
+bin_days = int(c4.selectbox("Median bin (d)", [1, 7, 14, 28], index=1, key="bc-bin",
+                            disabled=view == "per patient"))
+params = CountParams(tuple(analytes), view, log_y, bin_days, criteria, ti_window, value_window,
+                     ctx.cohort.describe())
+
+tx = transfusion_events(study.events)
+tx = ctx.apply(tx) if tx is not None else None
+ld = study.events.filter(pl.col("category") == "lymphodepletion")
+marks = [(0, 0, "infusion")]
+if ld.height:
+    marks.insert(0, (ld["day"].min(), ld.select(pl.coalesce("end_day", "day").max()).item(),
+                     "lymphodepletion"))
+common = {"analytes": analytes, "log_y": log_y, "transfusions": tx, "marks": marks,
+          "ref_lines": reference_lines(criteria=criteria),
+          "labels": {a: study.analyte_label(a) for a in analytes},
+          "shade": (focus.day_min, focus.day_max) if focus else None}
+series = ctx.apply(study.series(analytes=analytes)) if analytes else None
+if not analytes:
+    st.info("Choose at least one count.")
+elif view == "per patient":
+    fig = counts_by_patient(series, colors=ctx.colors, highlight=focus.subjects if focus else (),
+                            **common)
+    render.show_figure(fig, key="bc-counts", name=f"{study.name}_blood_counts", data=series,
+                       params=params)
+else:
+    summary = count_summary(series, groups=ctx.groups, bin_days=bin_days)
+    render.show_figure(counts_by_group(summary, **common), key="bc-counts",
+                       name=f"{study.name}_blood_counts_by_group", data=summary, params=params)
+if tx is None:
+    st.info("No transfusions are recorded (events with category transfusion, product RBC or "
+            "PLT): the transfusion rug is empty and BSH partial responses cannot be judged.")
+render.show_params(params)
+
+st.subheader("Response per assessment")
+derived = ctx.apply(filters.compute(derived_responses, study, criteria=criteria,
+                                    ti_window=ti_window, value_window=value_window))
+if derived.height == 0:
+    st.info("No assessment days in this cohort and day window.")
+else:
+    cells = label_timepoints(derived)
+    render.show_figure(
+        response_heatmap(cells, subjects=list(ctx.subjects),
+                         timepoints=cells.sort("day")["timepoint"].unique(maintain_order=True)
+                         .to_list(), title=f"Response over time ({criteria}, derived)"),
+        key="bc-heatmap", name=f"{study.name}_responses_{criteria}", data=derived)
+    st.markdown("**Best response and why**")
+    render.show_table(best_of(derived), key="bc-best", name=f"{study.name}_best_{criteria}")
+    if study.has("responses"):
+        cmp = ctx.apply(compare_recorded(derived, study.responses))
+        n_dis = cmp.filter(pl.col("agree") == False).height  # noqa: E712 - null = not compared
+        (st.warning if n_dis else st.success)(
+            f"Derived vs recorded: {n_dis} disagreement(s) over "
+            f"{cmp.filter(pl.col('agree').is_not_null()).height} compared assessments.")
+        render.show_table(cmp.sort(pl.col("agree").fill_null(True), "subject_id", "day"),
+                          key="bc-compare", name=f"{study.name}_derived_vs_recorded",
+                          column_config={"agree": "agrees"})
+    else:
+        st.info("No recorded responses (responses.csv), so only derived responses are shown.")
+
+st.subheader("Recovery and cytopenia grades")
+rec = ctx.apply(filters.compute(recovery_table, study, ti_window=ti_window), day_col=None)
+render.show_table(rec, key="bc-recovery", name=f"{study.name}_recovery")
+st.caption("Neutrophil recovery: first of 3 consecutive ANC >= 0.5; platelet recovery: first "
+           "of 3 consecutive PLT >= 20 without a platelet transfusion in the 7 days before; "
+           f"transfusion independence: no transfusion for >= {ti_window} d. Follow-up stops at "
+           "an HSCT. Empty = not reached.")
+grades = ctx.apply(filters.compute(cytopenia_grades, study), day_col=None)
+if grades.height:
+    wide = grades.pivot(on="window", index=["subject_id", "term"], values="worst_grade")
+    render.show_table(wide, key="bc-grades", name=f"{study.name}_ctcae_worst_grades")
+    st.caption("Worst CTCAE v5 grade per window (0 = within normal limits).")

@@ -1,0 +1,126 @@
+"""Clinical figure factories: trace count and type, axis types, titles; standard figures."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+
+from components.figures.clinical import (
+    counts_by_group,
+    counts_by_patient,
+    km_plot,
+    orr_plot,
+    response_heatmap,
+    swimmer_plot,
+)
+
+LANES = pl.DataFrame({"subject_id": ["A", "B", "C"], "end": [300, 500, 100],
+                      "best_response": ["NR", "PR", "CR"],
+                      "response_group": ["Non-responder", "Responder", "Responder"]})
+EVENTS = pl.DataFrame({"subject_id": ["A", "B", "B", "C", "A"], "day": [28, 28, 5, 3, 250],
+                       "kind": ["NR", "PR", "CRS G2", "RBC transfusion", "Death"],
+                       "label": ["a", "b", "c", "d", "e"]})
+
+
+def test_swimmer_traces_and_order():
+    fig = swimmer_plot(LANES, EVENTS)
+    types = [t.type for t in fig.data]
+    assert types.count("bar") == 2                       # one per response group
+    assert types.count("scatter") == 5                   # NR, PR, CRS, RBC transfusion, Death
+    assert fig.layout.yaxis.type == "category"
+    # longest follow-up on top (the last category is drawn at the top)
+    assert list(fig.layout.yaxis.categoryarray) == ["C", "A", "B"]
+    by_resp = swimmer_plot(LANES, EVENTS, sort_by="response")
+    assert list(by_resp.layout.yaxis.categoryarray) == ["A", "B", "C"]
+    crs = next(t for t in fig.data if t.name == "CRS")
+    assert crs.marker.symbol == "diamond" and list(crs.text) == ["c"]
+
+
+SERIES = pl.DataFrame({
+    "subject_id": ["A", "A", "B", "B", "A", "B"], "day": [0, 28, 0, 28, 0, 28],
+    "analyte": ["ANC", "ANC", "ANC", "ANC", "PLT", "PLT"],
+    "value": [0.1, 1.2, 0.2, 0.3, 10.0, 50.0]})
+TX = pl.DataFrame({"subject_id": ["A", "B"], "day": [3, 5], "product": ["RBC", "PLT"]})
+
+
+def test_counts_by_patient_traces_axes_and_rug():
+    fig = counts_by_patient(SERIES, analytes=["ANC", "PLT"], transfusions=TX, log_y=True,
+                            ref_lines={"ANC": [(0.5, "severe")]},
+                            marks=[(-5, -3, "LD"), (0, 0, "infusion")])
+    assert len(fig.data) == 4 + 2                        # 2 patients x 2 counts + RBC/PLT rug
+    assert all(t.type == "scatter" for t in fig.data)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert fig.layout.yaxis3.type == "category"          # the rug row
+    rug = [t for t in fig.data if t.name.endswith("transfusion")]
+    assert {t.name for t in rug} == {"RBC transfusion", "PLT transfusion"}
+    shapes = [s.type for s in fig.layout.shapes]
+    # the LD span is drawn on each of the 3 rows; infusion and reference lines are lines
+    assert shapes.count("rect") == 3 and shapes.count("line") >= 2
+    lin = counts_by_patient(SERIES, analytes=["ANC"])
+    assert len(lin.data) == 2 and lin.layout.yaxis.type == "linear"
+
+
+def test_counts_highlight_and_shade():
+    fig = counts_by_patient(SERIES, analytes=["ANC"], highlight=["A"], shade=(10, 30))
+    widths = {t.name: (t.line.width, t.opacity) for t in fig.data}
+    assert widths["A"][0] > widths["B"][0] and widths["B"][1] < 1
+    assert any(s.type == "rect" and s.x0 == 10 and s.x1 == 30 for s in fig.layout.shapes)
+
+
+def test_counts_by_group_ribbons():
+    summ = pl.DataFrame({"analyte": ["ANC"] * 4, "response_group": ["Responder"] * 2 +
+                         ["Non-responder"] * 2, "day": [0, 28, 0, 28],
+                         "median": [0.2, 1.5, 0.2, 0.3], "q1": [0.1, 1.0, 0.1, 0.2],
+                         "q3": [0.3, 2.0, 0.3, 0.4], "n": [3, 3, 2, 2]})
+    fig = counts_by_group(summ, analytes=["ANC"])
+    assert len(fig.data) == 4                            # ribbon + median per group
+    assert [t.fill for t in fig.data].count("toself") == 2
+
+
+def test_response_heatmap_categories():
+    df = pl.DataFrame({"subject_id": ["A", "A", "B"], "timepoint": ["D28", "M3", "D28"],
+                       "category": ["PR", "CR", "NR"], "rule": ["r1", "r2", "r3"]})
+    fig = response_heatmap(df, subjects=["A", "B"], timepoints=["D28", "M3"])
+    assert len(fig.data) == 1 and fig.data[0].type == "heatmap"
+    assert [list(r) for r in fig.data[0].z] == [[1, 0], [2, 4]]      # B at M3: not assessed
+    assert "r3" in fig.data[0].customdata[1][0]
+    assert fig.layout.xaxis.type == "category"
+
+
+def test_km_plot_numbers_at_risk_row():
+    from analysis.outcomes import kaplan_meier
+
+    surv = pl.DataFrame({"time": [10.0, 20.0, 30.0, 40.0], "event": [1, 0, 1, 0],
+                         "group": ["a", "a", "b", "b"]})
+    km = kaplan_meier(surv, group="group", at_times=[0, 20, 40])
+    fig = km_plot(km.curve, km.at_risk, censored=km.censored, note="HSCT censored")
+    text_traces = [t for t in fig.data if t.mode == "text"]
+    assert len(text_traces) == 2 and list(text_traces[0].text) == ["2", "1", "0"]
+    assert len(fig.data) == 2 * 4                        # band, curve, censor ticks, at risk
+    assert fig.data[1].line.shape == "hv"
+    assert "HSCT censored" in fig.layout.title.text
+    assert fig.layout.yaxis2.type == "category"
+
+
+def test_orr_plot_error_bars():
+    t = pl.DataFrame({"landmark": ["D28", "Best"], "orr": [0.2, 0.6], "ci_low": [0.01, 0.15],
+                      "ci_high": [0.7, 0.95], "n": [5, 5], "responders": [1, 3]})
+    fig = orr_plot(t)
+    assert len(fig.data) == 1 and fig.data[0].type == "bar"
+    assert list(fig.data[0].y) == pytest.approx([20.0, 60.0])
+    assert list(fig.data[0].error_y.array) == pytest.approx([50.0, 35.0])
+    assert list(fig.data[0].text) == ["1/5", "3/5"]
+
+
+def test_standard_figures_registered_and_build_on_demo(demo_study):
+    from analysis.cohort import Cohort, response_groups
+    from components.figures.registry import standard_figures
+
+    figs = {s.key: s for s in standard_figures()}
+    assert figs["swimmer"].order == 10 and figs["blood_counts"].order == 20
+    assert figs["orr"].order == 25 and figs["survival"].order == 25
+    groups = response_groups(demo_study)
+    for key in ("swimmer", "blood_counts", "orr", "survival"):
+        spec = figs[key].build(demo_study, Cohort(), groups)
+        assert spec is not None and isinstance(spec.fig, go.Figure) and spec.fig.data, key

@@ -1,0 +1,96 @@
+"""Overview, Blood counts and Outcomes pages (AppTest): on the demo, with interactions by widget
+key, with a focus set elsewhere, and on a study without transfusions or responses."""
+
+from __future__ import annotations
+
+import pytest
+
+PATIENTS = """subject_id,age,sex
+P1,34,M
+P2,51,F
+"""
+MEAS = """subject_id,day,analyte,value,unit
+P1,0,ANC,0.2,10^9/L
+P1,0,PLT,10,10^9/L
+P1,28,ANC,0.8,10^9/L
+P1,28,PLT,30,10^9/L
+P1,28,HGB,90,g/L
+P2,28,ANC,0.1,10^9/L
+P2,28,PLT,8,10^9/L
+"""
+
+
+def _texts(at, kind: str) -> str:
+    return " ".join(str(e.value) for e in getattr(at, kind))
+
+
+def _frames(at) -> str:
+    return " ".join(df.value.to_string() for df in at.dataframe)
+
+
+def test_overview_on_demo(app_page):
+    at = app_page("pages/overview.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Overview"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Patients"] == "5" and metrics["ORR (best)"].startswith("60%")
+    assert "Responder (n=3)" in _frames(at)
+    at.radio(key="ov-sort").set_value("response").run()
+    assert not at.exception
+
+
+def test_blood_counts_on_demo_shows_why(app_page):
+    at = app_page("pages/blood_counts.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Blood counts"
+    text = _frames(at)
+    for sid in ("SAA-001", "SAA-002", "SAA-003", "SAA-004", "SAA-005"):
+        assert sid in text
+    assert "no longer severe" in text and "still severe" in text
+    assert "disagreement" in _texts(at, "success") + _texts(at, "warning")
+    at.radio(key="bc-criteria").set_value("BSH").run()
+    at.radio(key="bc-view").set_value("group median + IQR").run()
+    at.toggle(key="bc-log").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_blood_counts_honours_focus(app_page, demo_study):
+    from components.filters import Focus
+
+    at = app_page("pages/blood_counts.py")
+    at.session_state["_focus"] = Focus(subjects=("SAA-002",), day_min=14, day_max=28,
+                                       label="lassoed cells", study_key=demo_study.cache_key)
+    at.run()
+    assert not at.exception
+    assert "lassoed cells: SAA-002, days 14..28" in _texts(at, "info")
+    at.button(key="bc-clear-focus").click().run()
+    assert not at.exception
+    assert "lassoed cells" not in _texts(at, "info")
+
+
+def test_outcomes_on_demo(app_page):
+    at = app_page("pages/outcomes.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Outcomes"
+    assert "Best" in _frames(at)
+    at.radio(key="out-hsct").set_value("event").run()
+    at.radio(key="out-endpoint").set_value("PFS").run()
+    at.toggle(key="out-by-group").set_value(True).run()
+    at.radio(key="out-source").set_value("recorded").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Responder" in _frames(at)
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/blood_counts.py",
+                                  "pages/outcomes.py"])
+def test_pages_explain_missing_transfusions_and_responses(app_page, write_study, page):
+    folder = write_study(patients=PATIENTS, measurements=MEAS)
+    at = app_page(page, study=folder)
+    assert not at.exception, [e.value for e in at.exception]
+    info = _texts(at, "info")
+    if page.endswith("overview.py"):
+        assert "transfusions" in info
+    elif page.endswith("blood_counts.py"):
+        assert "No transfusions are recorded" in info and "No recorded responses" in info
+    else:
+        assert "No recorded responses" in info
