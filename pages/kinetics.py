@@ -78,6 +78,7 @@ shade = (focus.day_min, focus.day_max) if focus else None
 
 series = ctx.apply(series_all.filter(pl.col("assay") == assay))
 label = study.analyte_label(assay)
+unit = study.catalogue[assay].unit if assay in study.catalogue else ""
 if view == VIEWS[0]:
     fig = kinetics_curve(series, colors=ctx.colors, title=label, y_title=label,
                          highlight=highlight, shade=shade)
@@ -150,7 +151,8 @@ for col, by, order, name in ((e1, "response_group", GROUP_ORDER, "Best response 
         render.show_figure(
             exposure_strip(er.with_columns(pl.col(by).cast(pl.String)), x=by, y=par,
                            colors=ctx.colors, category_order=order, x_title=name,
-                           y_title=f"{par} ({label})",
+                           y_title=f"Cmax ({unit})" if par == "cmax" else
+                           f"AUC0-{auc_end} ({unit} x day)",
                            title=note),
             key=f"kin-er-{by}", name=f"{study.name}_{par}_vs_{by}", data=er)
 render.show_table(tests, key="kin-er-tests", name=f"{study.name}_exposure_tests")
