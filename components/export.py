@@ -30,6 +30,7 @@ import tomllib
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -284,10 +285,11 @@ def _at_least(current: float | None, floor: float) -> float:
     return floor if current is None else max(current, floor)
 
 
-def presentation_figure(fig: go.Figure, *, footer: str | None = None,
-                        title: str | None = None) -> go.Figure:
+def presentation_figure(fig: go.Figure, *, footer: str | None = None, title: str | None = None,
+                        height: int = SLIDE_SIZE[1]) -> go.Figure:
     """A copy of `fig` dressed for slides: larger fonts, thicker lines, white background, the
-    study palette; `footer` adds a small grey line under the plot. `fig` is not changed."""
+    study palette; `footer` adds a small grey line under the plot. A y-axis title too long for
+    its subplot at `height` pixels is set smaller instead of larger. `fig` is not changed."""
     out = go.Figure(fig)
     lay = out.layout
     out.update_layout(
@@ -300,7 +302,7 @@ def presentation_figure(fig: go.Figure, *, footer: str | None = None,
     if lay.title.text:
         out.update_layout(title_font_size=_at_least(lay.title.font.size, _SLIDE_TITLE))
     out.for_each_xaxis(_slide_axis)
-    out.for_each_yaxis(_slide_axis)
+    out.for_each_yaxis(partial(_slide_axis, plot_height=height - 110))
     for ann in lay.annotations:
         ann.font.size = _at_least(ann.font.size, 14)
     for trace in out.data:
@@ -315,9 +317,15 @@ def presentation_figure(fig: go.Figure, *, footer: str | None = None,
     return out
 
 
-def _slide_axis(axis: Any) -> None:
-    axis.update(tickfont_size=_at_least(axis.tickfont.size, _SLIDE_TICK),
-                title_font_size=_at_least(axis.title.font.size, _SLIDE_FONT),
+def _slide_axis(axis: Any, plot_height: float | None = None) -> None:
+    size = _at_least(axis.title.font.size, _SLIDE_FONT)
+    text = re.sub(r"<[^>]+>", "", axis.title.text or "")
+    if plot_height and text:
+        # a rotated title must fit along its subplot (about 0.55 em per character)
+        span = (axis.domain[1] - axis.domain[0]) if axis.domain else 1.0
+        fits = span * plot_height / (0.55 * len(text))
+        size = max(10.0, min(size, fits))
+    axis.update(tickfont_size=_at_least(axis.tickfont.size, _SLIDE_TICK), title_font_size=size,
                 linewidth=_at_least(axis.linewidth, 1.5), automargin=True)
 
 
@@ -441,8 +449,9 @@ def _plot_area(fig: go.Figure, xaxis: Any, yaxis: Any, width: int, height: int
             v = getattr(tm, side)
         return default if v is None else v
 
-    w = (fig.layout.width or width) - pick("l", 80) - pick("r", 80)
-    h = (fig.layout.height or height) - pick("t", 100) - pick("b", 80)
+    # kaleido draws at the requested size whatever the layout says
+    w = width - pick("l", 80) - pick("r", 80)
+    h = height - pick("t", 100) - pick("b", 80)
     xd, yd = xaxis.domain or (0, 1), yaxis.domain or (0, 1)
     return max(50, int(w * (xd[1] - xd[0]))), max(50, int(h * (yd[1] - yd[0])))
 
@@ -509,7 +518,8 @@ def export_figure(fig: go.Figure, fmt: str = "png", *, width: int = SLIDE_SIZE[0
     if fmt not in FIGURE_FORMATS:
         raise ValueError(f"unknown figure format {fmt!r}; choose one of {FIGURE_FORMATS}")
     text = provenance.footer() if footer and provenance else None
-    out = presentation_figure(fig, footer=text, title=title) if template else go.Figure(fig)
+    out = presentation_figure(fig, footer=text, title=title, height=height) if template \
+        else go.Figure(fig)
     if title is not None and not template:
         out.update_layout(title_text=title)
     if fmt != "png":

@@ -171,3 +171,20 @@ def test_cli_export_refuses_unknown_patients(export_ready, demo_dir, tmp_path, c
     code = main(["export", "--study", str(demo_dir), "--out", str(tmp_path / "d.zip"),
                  "--patients", "NOPE-1"])
     assert code != 0 and "unknown patient" in capsys.readouterr().err
+
+
+def test_slides_page_lists_standard_and_shown_figures(app_page):
+    at = app_page("pages/data_quality.py")
+    assert not at.exception
+    at.switch_page("pages/slides.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Slides"
+    table = at.dataframe(key="slides-table").value
+    ids = list(table["id"])
+    assert "page:dq-availability" in ids
+    assert [i for i in ids if i.startswith("std:")] == \
+        [f"std:{s.key}" for s in registry.standard_figures()]
+    shown = table[table["id"] == "page:dq-availability"].iloc[0]
+    assert not shown["include"] and shown["title"]
+    button = [b.proto for b in at.get("download_button") if b.proto.id.endswith("slides-download")]
+    assert button and button[0].label.startswith(f"Download {int(table['include'].sum()) + 1} ")

@@ -255,3 +255,15 @@ def test_app_page_offers_figure_files_when_chromium_is_there(app_page):
     assert {"PNG", "SVG", "PDF", "Data (CSV)"} <= set(files)
     assert not files["PNG"].disabled and files["PNG"].deferred_file_id
     assert at.session_state["_figure_registry"]["dq-availability"].title
+
+
+def test_presentation_template_shrinks_y_titles_that_would_not_fit():
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=4, cols=1)
+    fig.update_yaxes(title_text="Absolute neutrophil count (10^9/L)", row=1, col=1)
+    fig.update_yaxes(title_text="HGB", row=2, col=1)
+    out = export.presentation_figure(fig, height=570)
+    assert out.layout.yaxis.title.font.size < 18
+    assert out.layout.yaxis2.title.font.size == 18
+    assert fig.layout.yaxis.title.font.size is None
