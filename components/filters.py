@@ -247,6 +247,14 @@ def context() -> PageContext:
     """The page context set by `sidebar()` in this run (pages call this first)."""
     ctx = st.session_state.get("_page_context")
     if ctx is None:
+        # On a fresh server, a deep link (/kinetics) is first run in Streamlit's legacy
+        # pages/-folder mode, which runs the page without app.py. Leave that mode and run the
+        # same URL again through app.py's st.navigation (streamlit 1.67 internals, pinned).
+        from streamlit.runtime.pages_manager import PagesManager
+
+        if PagesManager.uses_pages_directory:
+            PagesManager.uses_pages_directory = False
+            st.rerun()
         st.error("No study is loaded; open the app through app.py.")
         st.stop()
     return ctx

@@ -20,3 +20,20 @@ def test_page_renders_in_chromium(app_server, page, file, title):
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stAlertContentError']").count() == 0 or \
         file.endswith("data_quality.py")
+
+
+def test_deep_link_on_a_fresh_server_runs_through_app(page):
+    """A shared link to a page is often the first request after a restart: it must get the
+    app's navigation and sidebar, not Streamlit's bare pages/ folder mode."""
+    from tests.conftest import DEMO, start_streamlit
+
+    proc, url = start_streamlit(DEMO)
+    try:
+        page.goto(f"{url}/data_quality?days=0:90", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Data & quality").first.wait_for(timeout=45_000)
+        assert page.get_by_text("No study is loaded").count() == 0
+        assert page.get_by_text("Responders vs non-responders").count() >= 1  # app navigation
+        assert "days=0%3A90" in page.url or "days=0:90" in page.url
+    finally:
+        proc.terminate()
+        proc.wait(10)
