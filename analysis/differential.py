@@ -62,6 +62,7 @@ MIN_N = 2             # default: fewer patients than this in a group, no test
 EXACT_MAX_N = 20      # up to this many patients in a comparison: exact / permutation p-values
 _MAX_SPLITS = 20_000  # full enumeration of splits up to this many, else Monte Carlo
 _N_PERM = 9_999
+_VALUES_MAX_PATIENTS = 40   # values_a / values_b text only up to this many patients
 _PRESENT = " (present)"
 _VAF = " (VAF)"
 
@@ -177,8 +178,8 @@ def _sample_long(study, frame: pl.DataFrame) -> pl.DataFrame:  # noqa: ANN001
 
 
 def layer_values(study, *, layer: str, panel: str | None = None,  # noqa: ANN001 - Study
-                 features: Sequence[str] | None = None, drop_qc_warnings: bool = True
-                 ) -> pl.DataFrame:
+                 features: Sequence[str] | None = None, drop_qc_warnings: bool = True,
+                 sample_ids: Sequence[str] | None = None) -> pl.DataFrame:
     """Every value of a layer at every sample: subject_id, sample_id, day, timepoint, feature,
     value (long). `panel` restricts measurements (cbc, cytokine, ...) or proteomics panels.
 
@@ -187,6 +188,7 @@ def layer_values(study, *, layer: str, panel: str | None = None,  # noqa: ANN001
     proteomics: NPX (samples with a QC warning left out when `drop_qc_warnings`). rna:
     log2(CPM + 1). mutations: "GENE (VAF)" (largest VAF, 0 when sequenced and not found) and
     "GENE (present)" (1/0). tcr: richness, shannon, clonality, simpson, top10_share.
+    `sample_ids` keeps only these samples (read before the RNA matrix is expanded).
     """
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
@@ -205,6 +207,9 @@ def layer_values(study, *, layer: str, panel: str | None = None,  # noqa: ANN001
         out = _sample_long(study, df)
     elif layer == "rna":
         counts = study.rna_counts
+        if sample_ids is not None:
+            keep = set(sample_ids)
+            counts = counts.select("gene", *[c for c in counts.columns if c in keep])
         if counts.width <= 1:
             return _empty_long()
         logcpm = _log_cpm(counts)
@@ -224,6 +229,8 @@ def layer_values(study, *, layer: str, panel: str | None = None,  # noqa: ANN001
         out = _sample_long(study, long)
     if features is not None:
         out = out.filter(pl.col("feature").is_in(list(features)))
+    if sample_ids is not None and layer != "rna":
+        out = out.filter(pl.col("sample_id").is_in(list(sample_ids)))
     return out.filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
 
 
@@ -415,19 +422,86 @@ def patient_values(study, *, layer: str, window: str | Window,  # noqa: ANN001 -
     """The values a comparison uses: subject_id, group, feature, value, day, sample_id,
     timepoint (+ baseline_value, baseline_day with change from baseline)."""
     w = parse_window(window)
-    if change_from_baseline and w.name == "baseline":
-        raise ValueError("change from baseline needs a window after baseline (e.g. D28)")
     assigned, _, _ = assign_groups(study, groups=groups, group_column=group_column,
                                    group_a=group_a, group_b=group_b, subjects=subjects)
+    return _picked(study, layer=layer, window=w, assigned=assigned,
+                   change_from_baseline=change_from_baseline, panel=panel,
+                   features=features).sort("feature", "group", "subject_id")
+
+
+def _picked(study, *, layer: str, window: Window, assigned: pl.DataFrame,  # noqa: ANN001
+            change_from_baseline: bool, panel: str | None,
+            features: Sequence[str] | None) -> pl.DataFrame:
+    if change_from_baseline and window.name == "baseline":
+        raise ValueError("change from baseline needs a window after baseline (e.g. D28)")
+    if layer == "rna":
+        # every gene is counted in every sample: choose the samples first, then expand
+        post_f, base_f = _rna_choice(study, assigned, window,
+                                     change_from_baseline=change_from_baseline)
+        post = post_f.get_column("sample_id").to_list()
+        base = base_f.get_column("sample_id").to_list()
+        values = layer_values(study, layer=layer, features=features,
+                              sample_ids=post + base).join(assigned, on="subject_id")
+        picked = values.filter(pl.col("sample_id").is_in(post))
+        if not change_from_baseline:
+            return picked
+        base_vals = values.filter(pl.col("sample_id").is_in(base)).select(
+            "subject_id", "feature", pl.col("value").alias("baseline_value"),
+            pl.col("day").alias("baseline_day"))
+        return (picked.join(base_vals, on=["subject_id", "feature"], how="inner")
+                .with_columns((pl.col("value") - pl.col("baseline_value")).alias("value")))
     values = layer_values(study, layer=layer, panel=panel, features=features)
     values = values.join(assigned, on="subject_id", how="inner")
-    picked = window_values(values, window=w)
+    picked = window_values(values, window=window)
     if change_from_baseline:
         picked = _change(values, picked)
-    return picked.sort("feature", "group", "subject_id")
+    return picked
 
 
-# ---- statistics ------------------------------------------------------------------------------
+def _rna_choice(study, assigned: pl.DataFrame, w: Window, *,  # noqa: ANN001
+                change_from_baseline: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The RNA sample of each patient in the window and (when needed) at baseline:
+    frames of subject_id, sample_id, day."""
+    cols = [c for c in study.rna_counts.columns if c != "gene"]
+    meta = (study.samples.filter(pl.col("sample_id").is_in(cols))
+            .select("sample_id", "subject_id", "day")
+            .join(assigned.select("subject_id"), on="subject_id", how="inner")
+            .with_columns(pl.lit("_").alias("feature")))
+    post = window_values(meta, window=w).select("subject_id", "sample_id", "day")
+    base = window_values(meta, window=WINDOWS["baseline"]).select(
+        "subject_id", "sample_id", "day") if change_from_baseline else post.clear()
+    return post, base
+
+
+def _rna_matrix(study, assigned: pl.DataFrame, w: Window, *,  # noqa: ANN001
+                change_from_baseline: bool, features: Sequence[str] | None
+                ) -> tuple[list[str], list[str], np.ndarray, pl.DataFrame]:
+    """(genes, subjects, log-CPM matrix genes x subjects, chosen samples): straight from the
+    count matrix, without a long frame (the fast path for large cohorts)."""
+    post, base = _rna_choice(study, assigned, w, change_from_baseline=change_from_baseline)
+    if change_from_baseline:
+        post = post.join(base.select("subject_id", pl.col("sample_id").alias("base_id")),
+                         on="subject_id", how="inner")
+    post = post.sort("subject_id")
+    counts = study.rna_counts
+    if features is not None:
+        counts = counts.filter(pl.col("gene").is_in(list(features)))
+    lib = study.rna_counts.select(pl.exclude("gene").sum()).row(0, named=True)
+
+    def log_cpm(ids: list[str]) -> np.ndarray:
+        m = counts.select(ids).to_numpy().astype(float) if ids else \
+            np.zeros((counts.height, 0))
+        size = np.array([max(float(lib[i]), 1.0) for i in ids])
+        return np.log2(m / size * 1e6 + 1)
+
+    x = log_cpm(post.get_column("sample_id").to_list())
+    if change_from_baseline:
+        x = x - log_cpm(post.get_column("base_id").to_list())
+    return (counts.get_column("gene").to_list(), post.get_column("subject_id").to_list(), x,
+            post)
+
+
+# ---- statistics ---# ---- statistics ------------------------------------------------------------------------------
 def _rank_rows(x: np.ndarray) -> np.ndarray:
     return stats.rankdata(x, axis=1, nan_policy="omit") if x.size else x.astype(float)
 
@@ -472,18 +546,23 @@ def _permutation_p(ranks: np.ndarray, k: int, rng: np.random.Generator) -> tuple
     return out, kind
 
 
-def _asymptotic_p(x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, na: np.ndarray,
-                  nb: np.ndarray) -> np.ndarray:
-    """Normal approximation with tie and continuity correction, one row per feature."""
-    xx = np.where((in_a | in_b)[None, :], x, np.nan)
-    r = _rank_rows(xx)
-    ra = np.nansum(np.where(in_a[None, :], r, 0.0), axis=1)
-    u = ra - na * (na + 1) / 2
+def _tie_term(xx: np.ndarray) -> np.ndarray:
+    """Per row, the sum over groups of tied values of t^3 - t (NaN never ties)."""
+    srt = np.sort(xx, axis=1)
+    f, n = srt.shape
+    if n == 0:
+        return np.zeros(f)
+    starts = np.ones((f, n), bool)
+    starts[:, 1:] = ~(srt[:, 1:] == srt[:, :-1])
+    lengths = np.diff(np.append(np.flatnonzero(starts.ravel()), f * n))
+    row = np.repeat(np.arange(f), starts.sum(axis=1))
+    return np.bincount(row, weights=lengths.astype(float) ** 3 - lengths, minlength=f)
+
+
+def _asymptotic_p(u: np.ndarray, tie: np.ndarray, na: np.ndarray, nb: np.ndarray
+                  ) -> np.ndarray:
+    """Normal approximation with tie and continuity correction (as scipy's "asymptotic")."""
     n = na + nb
-    # tie sizes t per element: max rank - min rank + 1; sum over ties of t^3 - t
-    t = stats.rankdata(xx, axis=1, method="max", nan_policy="omit") - \
-        stats.rankdata(xx, axis=1, method="min", nan_policy="omit") + 1
-    tie = np.nansum(t ** 2 - 1, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.sqrt(na * nb / 12 * ((n + 1) - tie / (n * (n - 1))))
         z = (np.abs(u - na * nb / 2) - 0.5) / sigma
@@ -534,7 +613,7 @@ def compare_matrix(x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, *,
     small = cont & (na + nb <= EXACT_MAX_N)
     large = cont & ~small
     if large.any():
-        p[large] = _asymptotic_p(x[large], in_a, in_b, na[large], nb[large])
+        p[large] = _asymptotic_p(u[large], _tie_term(xx[large]), na[large], nb[large])
         test[large] = "Mann-Whitney (normal approx.)"
     if small.any():
         # rows sharing the same missing pattern form one dense block
@@ -608,7 +687,8 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
     Columns: feature, n_group_a, n_group_b, effect, effect_measure, p_value, q_value, then
     group_a, group_b, mean_a, mean_b, median_a, median_b, log2fc, hedges_g, cliffs_delta, test,
     reason (why no test), note, layer, window, window_rule, days (range of the days used),
-    change_from_baseline, values_a, values_b (every patient's value and day).
+    change_from_baseline, values_a, values_b (every patient's value and day; up to 40
+    patients).
 
     `effect_measure`: "hedges_g" or "cliffs_delta" (presence features always use the difference
     in proportions). `method`: "rank" (Mann-Whitney, every layer) or "deseq2" (rna only: raw
@@ -626,19 +706,35 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
                        features=features, min_count=min_count, min_n=max(min_n, 2))
     if method != "rank":
         raise ValueError("method must be 'rank' or 'deseq2'")
-    picked = patient_values(study, layer=layer, window=w, groups=assigned, group_column="group",
-                            group_a=la, group_b=lb, change_from_baseline=change_from_baseline,
-                            panel=panel, features=features)
-    if picked.height == 0:
-        return pl.DataFrame(schema=_RESULT_SCHEMA)
-    wide = picked.pivot(on="subject_id", index="feature", values="value",
-                        aggregate_function="first").sort("feature")
-    subj = [c for c in wide.columns if c != "feature"]
     group_of = dict(assigned.iter_rows())
+    if layer == "rna":
+        feats, subj, x, chosen = _rna_matrix(study, assigned, w, features=features,
+                                             change_from_baseline=change_from_baseline)
+        if not subj or not feats:
+            return pl.DataFrame(schema=_RESULT_SCHEMA)
+        days_used = chosen.get_column("day").to_numpy()
+        lo, hi = int(days_used.min()), int(days_used.max())
+        days = pl.DataFrame({"feature": feats, "days": f"day {lo}" if lo == hi else
+                             f"days {lo} to {hi}"})
+        picked = pl.DataFrame({
+            "feature": np.repeat(feats, len(subj)), "subject_id": np.tile(subj, len(feats)),
+            "group": np.tile([group_of[s] for s in subj], len(feats)),
+            "value": x.ravel(), "day": np.tile(days_used, len(feats))}) \
+            if len(subj) <= _VALUES_MAX_PATIENTS else None
+    else:
+        picked = _picked(study, layer=layer, window=w, assigned=assigned, panel=panel,
+                         change_from_baseline=change_from_baseline, features=features)
+        if picked.height == 0:
+            return pl.DataFrame(schema=_RESULT_SCHEMA)
+        feats, subj, x = _matrix(picked)
+        days = (picked.group_by("feature").agg(pl.col("day").min().alias("lo"),
+                                               pl.col("day").max().alias("hi"))
+                .select("feature", pl.when(pl.col("lo") == pl.col("hi"))
+                        .then(pl.format("day {}", pl.col("lo")))
+                        .otherwise(pl.format("days {} to {}", pl.col("lo"), pl.col("hi")))
+                        .alias("days")))
     in_a = np.array([group_of.get(s) == la for s in subj])
     in_b = np.array([group_of.get(s) == lb for s in subj])
-    feats = wide.get_column("feature").to_list()
-    x = wide.select(subj).to_numpy().astype(float) if subj else np.zeros((len(feats), 0))
     binary = np.array([f.endswith(_PRESENT) for f in feats]) & (not change_from_baseline)
     res = compare_matrix(x, in_a, in_b, binary=binary, min_n=min_n)
     q = _bh(res["p_value"])
@@ -653,13 +749,9 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
     effect = np.where(binary, res["prop_diff"], res[effect_measure])
     measure = np.where(binary, "difference in proportion",
                        "Hedges' g" if effect_measure == "hedges_g" else "Cliff's delta")
-    days = (picked.group_by("feature").agg(pl.col("day").min().alias("lo"),
-                                           pl.col("day").max().alias("hi"))
-            .select("feature", pl.when(pl.col("lo") == pl.col("hi"))
-                    .then(pl.format("day {}", pl.col("lo")))
-                    .otherwise(pl.format("days {} to {}", pl.col("lo"), pl.col("hi")))
-                    .alias("days")))
-    vals = _fmt_values(picked)
+    # the values behind each row, as text, where a person can read them (small cohorts)
+    vals = _fmt_values(picked) if picked is not None and len(subj) <= _VALUES_MAX_PATIENTS \
+        else pl.DataFrame(schema={"feature": pl.String, "group": pl.String, "_v": pl.String})
     rule = w.describe() + ("; change from the baseline value" if change_from_baseline else "")
 
     def nan_to_none(a: np.ndarray) -> list:
@@ -676,8 +768,9 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
         "cliffs_delta": nan_to_none(res["cliffs_delta"]),
         "test": [t or None for t in res["test"]], "reason": [r or None for r in res["reason"]],
         "note": [None if b else n for n, b in
-                 zip(_power_note(res["n_a"], res["n_b"], min_n), binary, strict=True)], "layer": layer, "window": w.name,
-        "window_rule": rule, "change_from_baseline": change_from_baseline,
+                 zip(_power_note(res["n_a"], res["n_b"], min_n), binary, strict=True)],
+        "layer": layer, "window": w.name, "window_rule": rule,
+        "change_from_baseline": change_from_baseline,
     }, strict=False)
     out = (out.join(days, on="feature", how="left")
            .join(vals.filter(pl.col("group") == la).select("feature", pl.col("_v")
@@ -687,6 +780,19 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
                                                            .alias("values_b")),
                  on="feature", how="left"))
     return _sorted(out.select(list(_RESULT_SCHEMA)).cast(_RESULT_SCHEMA))
+
+
+def _matrix(picked: pl.DataFrame) -> tuple[list[str], list[str], np.ndarray]:
+    """(features, subjects, features x subjects matrix with NaN where a value is missing)."""
+    feats = picked.get_column("feature").unique().sort().to_list()
+    subj = picked.get_column("subject_id").unique().sort().to_list()
+    codes = picked.select(pl.col("feature").cast(pl.Enum(feats)).to_physical().alias("f"),
+                          pl.col("subject_id").cast(pl.Enum(subj)).to_physical().alias("s"),
+                          pl.col("value"))
+    x = np.full((len(feats), len(subj)), np.nan)
+    x[codes.get_column("f").to_numpy(), codes.get_column("s").to_numpy()] = \
+        codes.get_column("value").to_numpy()
+    return feats, subj, x
 
 
 def _power_note(na: np.ndarray, nb: np.ndarray, min_n: int) -> list[str | None]:

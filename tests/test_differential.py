@@ -297,6 +297,7 @@ def test_composition_of_the_demo_when_installed(demo_study):
 
 
 # ---- pydeseq2 ----------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_deseq2_equals_running_pydeseq2_directly(demo_study):
     import pandas as pd
     from pydeseq2.dds import DeseqDataSet
@@ -382,3 +383,18 @@ def test_compare_command_prints_sorted_csv(demo_dir, capsys):
     assert code == 0 and out.splitlines()[1].split(",")[0] in ("top10_share", "clonality")
     code, _, err = run("--layer", "tcr", "--window", "M9")
     assert code == 2 and "unknown window" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("change", [False, True])
+def test_rna_matrix_path_agrees_with_patient_values(demo_study, change):
+    genes = ["STAT1", "MX1", "RPL3", "HBB"]
+    res = dif.compare(demo_study, layer="rna", window="M3", features=genes,
+                      change_from_baseline=change).sort("feature")
+    long = dif.patient_values(demo_study, layer="rna", window="M3", features=genes,
+                              change_from_baseline=change)
+    want = (long.filter(pl.col("group") == RESPONDER).group_by("feature")
+            .agg(pl.col("value").mean()).sort("feature"))
+    np.testing.assert_allclose(res.get_column("mean_a").to_numpy(),
+                               want.get_column("value").to_numpy(), rtol=1e-12)
+    assert res.get_column("days").unique().to_list() == ["day 90"]
+    assert res.get_column("values_b")[0].startswith("SAA-004 ")
