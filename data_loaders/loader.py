@@ -763,6 +763,18 @@ def _validate_rna(raw: RawTable, ctx: _Context) -> pl.DataFrame:
     return out if out.width > 1 else empty_table("rna_counts")
 
 
+@dataclass(frozen=True)
+class _ObsOnly:
+    """What the single-cell check reads of an .h5ad: the cell table and the embedding names."""
+
+    obs: Any
+    obsm: frozenset[str]
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.obs.shape[0])
+
+
 def _check_single_cell(root: Path, path: Path, ctx: _Context, sources: list[SourceInfo]
                        ) -> Path | None:
     rel = _rel(root, path)
@@ -772,9 +784,14 @@ def _check_single_cell(root: Path, path: Path, ctx: _Context, sources: list[Sour
                 fix="correct [single_cell] file in study.toml")
         return None
     try:
-        import anndata as ad
+        import h5py
+        from anndata.io import read_elem
 
-        adata = ad.read_h5ad(path, backed="r")
+        # obs and the names in obsm are all this check needs; read_h5ad(backed="r") would also
+        # read obsm, obsp, layers and uns into memory (seconds for 10^5-10^6 cells)
+        with h5py.File(path, "r") as fh:
+            adata = _ObsOnly(read_elem(fh["obs"]),
+                             frozenset(fh["obsm"].keys()) if "obsm" in fh else frozenset())
     except Exception as exc:  # noqa: BLE001 - any h5ad failure is a finding, not a crash
         rep.add("error", "single_cell", rel, f"could not be opened as AnnData .h5ad: "
                 f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
