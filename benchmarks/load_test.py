@@ -63,6 +63,8 @@ async def _session(browser, site: local.Site, pages: list[tuple[str, str]], inde
     context = await browser.new_context(
         ignore_https_errors=True, viewport={"width": 1400, "height": 900},
         http_credentials={"username": local.USER, "password": local.PASSWORD})
+    context.set_default_timeout(timeout_ms)
+    context.set_default_navigation_timeout(timeout_ms)
     page = await context.new_page()
     page.on("pageerror", lambda exc: errors.append(f"session {index}: script error {exc}"))
     for i, (title, _slug) in enumerate(pages):
