@@ -46,7 +46,7 @@ from analysis.registry import Option, derived_table
 __all__ = ["LAYERS", "LAYER_LABELS", "WINDOWS", "Window", "parse_window", "available_layers",
            "layer_values", "window_values", "assign_groups", "patient_values", "compare",
            "compare_matrix", "feature_course", "feature_windows", "comparison_table",
-           "grouping_columns", "group_values", "RESULT_COLUMNS", "MIN_N", "EXACT_MAX_N"]
+           "grouping_columns", "group_values", "value_label", "RESULT_COLUMNS", "MIN_N", "EXACT_MAX_N"]
 
 LAYERS = ("measurements", "composition", "proteomics", "rna", "mutations", "tcr")
 LAYER_LABELS = {"measurements": "Measurements (counts, chemistry, cytokines, CAR-T, flow)",
@@ -156,6 +156,21 @@ def available_layers(study) -> dict[str, str]:  # noqa: ANN001 - Study
             if not out[layer]:
                 out[layer] = "no samples table (samples.csv) to place samples in time"
     return out
+
+
+def value_label(study, *, layer: str, feature: str) -> str:  # noqa: ANN001 - Study
+    """What a feature's values are, for an axis title: "IFNG (NPX)", "ANC: Absolute neutrophil
+    count (10^9/L)", "STAT1 (log2 CPM + 1)"."""
+    if layer == "measurements":
+        analyte = feature.split(" (")[0]
+        label = study.analyte_label(analyte)
+        return feature if label == analyte else f"{feature}: {label}"
+    unit = {"proteomics": "NPX", "rna": "log2 CPM + 1", "composition": "fraction of cells",
+            "tcr": "per sample"}.get(layer)
+    if layer == "mutations":
+        unit = "1 = detected" if feature.endswith(_PRESENT) else "largest VAF"
+        feature = feature.rsplit(" (", 1)[0]
+    return f"{feature} ({unit})" if unit else feature
 
 
 def _log_cpm(counts: pl.DataFrame) -> pl.DataFrame:

@@ -74,7 +74,7 @@ method, panel = "rank", None
 if layer == "rna":
     method = o3.radio("RNA method", ["rank", "deseq2"], key="cmp-method",
                       format_func={"rank": "Rank test on log-CPM",
-                                   "deseq2": "DESeq2 on raw counts (slow)"}.get)
+                                   "deseq2": "DESeq2 on raw counts (about a minute)"}.get)
 if layer == "measurements":
     panels = sorted(study.measurements.get_column("panel").drop_nulls().unique().to_list())
     panel = o3.selectbox("Panel", [None, *panels], key="cmp-panel",
@@ -122,8 +122,8 @@ name = f"{study.name}_{layer}_{window}".replace(":", "-")
 if tested.height:
     event = render.show_figure(
         cf.volcano(tested, fdr=fdr, group_a=label_a, group_b=label_b,
-                x_title=tested.get_column("effect_measure")[0],
-                title=f"{label_a} vs {label_b}: {layer} at {window}"),
+                   x_title=tested.get_column("effect_measure")[0],
+                   title=f"{label_a} vs {label_b}: {layer} at {window}"),
         key="cmp-volcano", name=f"{name}_volcano", data=cf.ranked_table(res), params=params,
         on_select="rerun", selection_mode=("points",))
     points = (event or {}).get("selection", {}).get("points", []) if event else []
@@ -138,10 +138,9 @@ render.show_table(cf.ranked_table(res), key="cmp-table", name=f"{name}_ranked")
 
 st.subheader("Top features per patient")
 top = cf.top_features(res, n=20)
-vals = filters.compute(dif.patient_values, study, features=tuple(top),
-                       **{k: v for k, v in kw.items()})
+vals = filters.compute(dif.patient_values, study, features=tuple(top), **kw)
 render.show_figure(cf.zscore_heatmap(vals, features=top, group_order=[label_a, label_b],
-                                  title=f"Top {len(top)} features, z-scored ({window})"),
+                                     title=f"Top {len(top)} features, z-scored ({window})"),
                    key="cmp-heatmap", name=f"{name}_heatmap", data=vals, params=params)
 
 st.subheader("One feature over time")
@@ -155,8 +154,10 @@ course = filters.compute(dif.feature_course, study, feature=feature, **course_kw
 tests = filters.compute(dif.feature_windows, study, feature=feature, min_n=int(min_n),
                         change_from_baseline=change, effect_measure=effect_measure,
                         **course_kw)
-render.show_figure(cf.feature_trajectory(course, tests=tests, y_title=feature,
-                                      title=f"{feature}: every patient, every timepoint"),
+render.show_figure(cf.feature_trajectory(course, tests=tests,
+                                         y_title=dif.value_label(study, layer=layer,
+                                                                 feature=feature),
+                                         title=f"{feature}: every patient, every timepoint"),
                    key="cmp-trajectory", name=f"{study.name}_{feature}_course", data=course,
                    params=params)
 render.show_table(tests.select("window", "days", "n_group_a", "n_group_b", "effect",

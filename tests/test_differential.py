@@ -398,3 +398,10 @@ def test_rna_matrix_path_agrees_with_patient_values(demo_study, change):
                                want.get_column("value").to_numpy(), rtol=1e-12)
     assert res.get_column("days").unique().to_list() == ["day 90"]
     assert res.get_column("values_b")[0].startswith("SAA-004 ")
+
+
+def test_value_labels_name_the_scale(demo_study):
+    assert dif.value_label(demo_study, layer="proteomics", feature="IFNG") == "IFNG (NPX)"
+    assert "10^9/L" in dif.value_label(demo_study, layer="measurements", feature="ANC")
+    assert dif.value_label(demo_study, layer="mutations", feature="PIGA (present)") == \
+        "PIGA (1 = detected)"

@@ -95,3 +95,40 @@ def test_compare_page_with_nothing_to_compare(app_page, write_study):
     at = app_page("pages/compare.py", study=write_study())
     assert not at.exception
     assert any("Nothing to compare" in i.value for i in at.info)
+
+
+@pytest.mark.browser
+def test_clicking_a_volcano_point_opens_its_trajectory(app_server, page):
+    """Selection is what AppTest cannot do: click one point, the drill-down follows it."""
+    page.goto(f"{app_server}/compare", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Responders vs non-responders").first.wait_for(
+        timeout=45_000)
+    plot = page.locator(".stPlotlyChart").first
+    plot.locator(".scatterlayer .trace .points path").first.wait_for(timeout=45_000)
+    # the grey trace (q > FDR) holds every demo feature; many share a p-value in a 3 vs 2
+    # cohort, so click the point farthest from its neighbours (not the default feature)
+    x, y, feature = page.evaluate("""() => {
+        const gd = document.querySelector('.stPlotlyChart .js-plotly-plot');
+        const t = gd._fullData.findIndex(d => d.customdata && d.customdata.length > 20);
+        const d = gd._fullData[t], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const px = d.x.map(v => xa.l2p(v)), py = d.y.map(v => ya.l2p(v));
+        let best = -1, far = -1;
+        for (let i = 0; i < px.length; i++) {
+            if (d.customdata[i] === 'IFNG') continue;
+            let near = Infinity;
+            for (let j = 0; j < px.length; j++) {
+                if (j !== i) near = Math.min(near, Math.hypot(px[i] - px[j], py[i] - py[j]));
+            }
+            if (near > far) { far = near; best = i; }
+        }
+        gd.scrollIntoView({block: 'center'});
+        const r = gd.getBoundingClientRect();
+        return [r.left + xa._offset + px[best], r.top + ya._offset + py[best], d.customdata[best]];
+    }""")
+    page.mouse.click(x, y)
+    from playwright.sync_api import expect
+
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Feature (or click a point")
+    expect(box.locator("input")).to_have_value(feature, timeout=30_000)
+    expect(page.locator(".gtitle", has_text=f"{feature}: every patient")).to_have_count(
+        1, timeout=30_000)
