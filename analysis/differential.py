@@ -585,7 +585,7 @@ def _asymptotic_p(u: np.ndarray, tie: np.ndarray, na: np.ndarray, nb: np.ndarray
     return np.minimum(p, 1.0)
 
 
-def compare_matrix(x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, *,
+def compare_matrix(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray,
                    binary: np.ndarray | None = None, min_n: int = MIN_N,
                    seed: int = 0) -> dict[str, np.ndarray]:
     """Tests per row of `x` (features x patients, NaN = missing) between the patients flagged
@@ -751,7 +751,7 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
     in_a = np.array([group_of.get(s) == la for s in subj])
     in_b = np.array([group_of.get(s) == lb for s in subj])
     binary = np.array([f.endswith(_PRESENT) for f in feats]) & (not change_from_baseline)
-    res = compare_matrix(x, in_a, in_b, binary=binary, min_n=min_n)
+    res = compare_matrix(x, in_a=in_a, in_b=in_b, binary=binary, min_n=min_n)
     q = _bh(res["p_value"])
     with np.errstate(all="ignore"):
         if change_from_baseline:

@@ -57,7 +57,7 @@ def test_exact_p_values_equal_scipy_for_small_groups():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(40, 9))
     in_a = np.array([True] * 4 + [False] * 5)
-    res = dif.compare_matrix(x, in_a, ~in_a)
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a)
     want = [stats.mannwhitneyu(r[in_a], r[~in_a], method="exact").pvalue for r in x]
     np.testing.assert_allclose(res["p_value"], want, rtol=1e-12)
     assert set(res["test"]) == {"Mann-Whitney exact"}
@@ -67,7 +67,7 @@ def test_tied_small_groups_use_exact_permutation_like_scipy():
     rng = np.random.default_rng(5)
     x = rng.integers(0, 4, size=(12, 9)).astype(float)
     in_a = np.array([True] * 4 + [False] * 5)
-    res = dif.compare_matrix(x, in_a, ~in_a)
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a)
 
     def ranksum(u, v, axis=-1):
         return stats.rankdata(np.concatenate([u, v], axis=axis), axis=axis)[
@@ -88,7 +88,7 @@ def test_large_groups_use_normal_approximation_like_scipy():
     x[0, :] = 1.0                                         # all tied: p = 1
     in_a = np.zeros(50, bool)
     in_a[:22] = True
-    res = dif.compare_matrix(x, in_a, ~in_a)
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a)
     want = [stats.mannwhitneyu(r[in_a], r[~in_a], method="asymptotic").pvalue for r in x[1:]]
     np.testing.assert_allclose(res["p_value"][1:], want, rtol=1e-9)
     assert res["p_value"][0] == 1.0
@@ -99,7 +99,7 @@ def test_missing_values_handled_per_feature():
     x = np.array([[1.0, 2.0, 3.0, np.nan, 10.0, 11.0, 12.0],
                   [1.0, 2.0, 3.0, 4.0, 10.0, 11.0, np.nan]])
     in_a = np.array([True] * 4 + [False] * 3)
-    res = dif.compare_matrix(x, in_a, ~in_a)
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a)
     assert res["n_a"].tolist() == [3, 4] and res["n_b"].tolist() == [3, 2]
     assert res["p_value"][0] == pytest.approx(
         stats.mannwhitneyu([1, 2, 3], [10, 11, 12], method="exact").pvalue)
@@ -111,7 +111,7 @@ def test_effect_sizes_by_hand():
     a, b = np.array([5.0, 6.0, 9.0]), np.array([1.0, 2.0, 6.0, 3.0])
     x = np.concatenate([a, b])[None, :]
     in_a = np.array([True] * 3 + [False] * 4)
-    res = dif.compare_matrix(x, in_a, ~in_a)
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a)
     sp = np.sqrt(((3 - 1) * a.var(ddof=1) + (4 - 1) * b.var(ddof=1)) / 5)
     g = (a.mean() - b.mean()) / sp * (1 - 3 / (4 * 7 - 9))
     pairs = [np.sign(i - j) for i in a for j in b]
@@ -123,13 +123,13 @@ def test_effect_sizes_by_hand():
 def test_too_few_patients_gives_values_but_no_test():
     x = np.array([[1.0, 2.0, 3.0, 9.0], [1.0, 2.0, 3.0, 4.0]])
     in_a = np.array([True, True, True, False])
-    res = dif.compare_matrix(x, in_a, ~in_a)
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a)
     assert np.isnan(res["p_value"]).all()
     assert all("fewer than 2 patients" in r for r in res["reason"])
     assert res["mean_b"].tolist() == [9.0, 4.0]
     strict = dif.compare_matrix(np.array([[1.0, 2.0, 3.0, 8.0, 9.0]]),
-                                np.array([True, True, True, False, False]),
-                                np.array([False, False, False, True, True]), min_n=3)
+                                in_a=np.array([True, True, True, False, False]),
+                                in_b=np.array([False, False, False, True, True]), min_n=3)
     assert np.isnan(strict["p_value"][0]) and "fewer than 3" in strict["reason"][0]
 
 
@@ -149,7 +149,7 @@ def test_too_few_patients_in_compare(demo_study):
 def test_fisher_for_presence_features():
     x = np.array([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
     in_a = np.array([True] * 4 + [False] * 4)
-    res = dif.compare_matrix(x, in_a, ~in_a, binary=np.array([True]))
+    res = dif.compare_matrix(x, in_a=in_a, in_b=~in_a, binary=np.array([True]))
     assert res["p_value"][0] == pytest.approx(stats.fisher_exact([[4, 0], [0, 4]])[1])
     assert res["prop_diff"][0] == 1.0 and res["test"][0] == "Fisher exact"
 
