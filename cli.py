@@ -4,6 +4,7 @@
     python cli.py sample --out DIR --patients N --cells N [--seed S]
     python cli.py table --study DIR NAME [--format csv|parquet] [--out FILE] [--OPTION VALUE]
     python cli.py tables                            list canonical and derived tables
+    python cli.py compare --study DIR --layer LAYER --window WINDOW [--groups COLUMN] [--change-from-baseline]
     python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
     python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
