@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["sequenced_samples", "vaf_tracks", "oncoprint_grid", "MUTATION_ASSAYS"]
+__all__ = ["sequenced_samples", "vaf_tracks", "oncoprint_grid", "gene_recurrence",
+           "MUTATION_ASSAYS"]
 
 # assay names (lower case, in samples.assay) that mean "sequenced for somatic variants"
 MUTATION_ASSAYS = ("mutations", "mutation", "ngs", "panel", "dna", "wes", "wgs", "targeted_ngs",
@@ -98,3 +99,16 @@ def oncoprint_grid(study) -> pl.DataFrame:  # noqa: ANN001 - Study
            .with_columns(pl.col("vaf").is_not_null().alias("detected"),
                          pl.col("vaf").fill_null(0.0)))
     return out.select(list(schema)).cast(schema).sort("when", "subject_id", "gene")
+
+
+def gene_recurrence(tracks: pl.DataFrame) -> pl.DataFrame:
+    """Genes ranked as an oncoprint orders them: by patients with the gene detected, then by
+    detected samples and highest VAF. Columns gene, n_patients, n_samples, max_vaf."""
+    detected = tracks.filter(pl.col("detected")) if "detected" in tracks.columns else \
+        tracks.filter(pl.col("vaf") > 0)
+    return (detected.group_by("gene")
+            .agg(pl.col("subject_id").n_unique().alias("n_patients"),
+                 pl.col("sample_id").n_unique().alias("n_samples"),
+                 pl.col("vaf").max().alias("max_vaf"))
+            .sort(["n_patients", "n_samples", "max_vaf", "gene"],
+                  descending=[True, True, True, False]))

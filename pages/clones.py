@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from analysis.clones import oncoprint_grid, vaf_tracks
+from analysis.clones import gene_recurrence, oncoprint_grid, vaf_tracks
 from analysis.repertoire import (
     METRIC_LABELS,
     METRICS,
@@ -28,6 +28,7 @@ from components.figures.clones import (
 
 @dataclass(frozen=True)
 class ClonesParams:
+    genes: tuple[str, ...]
     vaf_scale: str
     metric: str
     patient: str | None
@@ -46,18 +47,23 @@ if not study.has("mutations"):
     st.info("No somatic mutation data: add mutations.csv (sample_id, gene, vaf; optional "
             "variant, depth, classification) or a MAF file, with samples.csv placing each "
             "sample in time.")
-    log_vaf = False
+    log_vaf, genes = False, []
 else:
     tracks = ctx.apply(filters.compute(vaf_tracks, study))
+    ranked = gene_recurrence(tracks).get_column("gene").to_list()
+    # a panel study has a handful of genes, an exome hundreds: start with the most recurrent
+    genes = st.multiselect("Genes (most recurrent first)", ranked, default=ranked[:9],
+                           max_selections=24, key="cln-genes")
     log_vaf = st.toggle("Log VAF axis", key="cln-log")
+    tracks = tracks.filter(pl.col("gene").is_in(genes))
     if tracks.height:
         render.show_figure(vaf_lines(tracks, colors=ctx.colors, log_y=log_vaf),
                            key="cln-vaf", name=f"{name}_vaf_over_time", data=tracks)
     else:
-        st.info("No sequenced sample of the selected patients falls in the day window, or "
-                "samples.csv does not list the mutation samples.")
+        st.info("No gene chosen, no sequenced sample of the selected patients falls in the day "
+                "window, or samples.csv does not list the mutation samples.")
     grid = filters.compute(oncoprint_grid, study).filter(
-        pl.col("subject_id").is_in(list(ctx.subjects)))
+        pl.col("subject_id").is_in(list(ctx.subjects)) & pl.col("gene").is_in(ranked[:40]))
     if grid.height:
         render.show_figure(oncoprint(grid, subjects=list(ctx.subjects)), key="cln-oncoprint",
                            name=f"{name}_oncoprint", data=grid)
@@ -100,5 +106,5 @@ else:
                                key="cln-overlap", name=f"{name}_{patient}_overlap",
                                data=overlap)
 
-render.show_params(ClonesParams("log" if log_vaf else "linear", metric, patient, top,
+render.show_params(ClonesParams(tuple(genes), "log" if log_vaf else "linear", metric, patient, top,
                                 ctx.cohort.describe()))

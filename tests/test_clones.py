@@ -117,3 +117,23 @@ def test_clones_standard_figure(demo_study):
     assert spec.order == 65
     out = spec.build(demo_study, Cohort(), response_groups(demo_study))
     assert out is not None and out.data.height > 0 and len(out.fig.data) > 0
+
+
+def test_gene_recurrence_orders_by_patients_then_samples(small):
+    from analysis.clones import gene_recurrence
+
+    ranked = gene_recurrence(vaf_tracks(small))
+    assert ranked.get_column("gene").to_list() == ["DNMT3A", "PIGA"]
+    assert ranked.row(0, named=True) == {"gene": "DNMT3A", "n_patients": 1, "n_samples": 2,
+                                         "max_vaf": 0.20}
+
+
+def test_clones_page_bounds_panels_for_an_exome_sized_study(write_study, app_page):
+    """Hundreds of mutated genes (a MAF from exome sequencing) must not make one subplot per
+    gene: the page starts with the most recurrent genes."""
+    rows = [f"P1_S,G{i:03d},0.1" for i in range(300)] + ["P2_S,G299,0.2"]
+    folder = write_study(samples=SAMPLES, mutations="sample_id,gene,vaf\n" + "\n".join(rows))
+    at = app_page("pages/clones.py", study=folder)
+    assert not at.exception
+    chosen = at.multiselect(key="cln-genes").value
+    assert chosen[0] == "G299" and len(chosen) == 9
