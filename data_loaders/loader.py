@@ -9,7 +9,7 @@ table still load. Only a missing or unreadable study folder raises `StudyError`.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,8 +186,9 @@ def _collect_sources(root: Path, config: dict[str, Any], report: ValidationRepor
                 report.add("error", table, rel, "has a header but no data rows",
                            fix="add data rows or remove the file")
                 continue
-            frame = standardise_columns(res.frame, cfg.get("rename", {}) or {},
-                                        wide=table == "rna_counts")
+            frame = standardise_columns(
+                res.frame, cfg.get("rename", {}) or {}, wide=table == "rna_counts",
+                canonical=TABLES[table].columns if table in TABLES else ())
             raws.append(RawTable(table, rel, frame, res.format, res.encoding, res.delimiter))
             if res.encoding and res.encoding != "utf-8":
                 report.add("note", table, rel, f"read with encoding {res.encoding}",
@@ -237,9 +238,10 @@ def _inside(root: Path, p: Path) -> bool:
         return False
 
 
-def standardise_columns(frame: pl.DataFrame, rename: dict[str, str], *, wide: bool = False
-                        ) -> pl.DataFrame:
-    """Apply study.toml renames, then fold names (case, spaces) and known aliases."""
+def standardise_columns(frame: pl.DataFrame, rename: dict[str, str], *, wide: bool = False,
+                        canonical: Iterable[str] = ()) -> pl.DataFrame:
+    """Apply study.toml renames, then fold names (case, spaces) and known aliases. A name that
+    is already one of the table's `canonical` columns is never re-mapped by an alias."""
     frame = frame.rename({k: v for k, v in rename.items() if k in frame.columns})
     if wide:
         # A counts matrix: the first column holds the gene symbols whatever its header says.
@@ -252,9 +254,10 @@ def standardise_columns(frame: pl.DataFrame, rename: dict[str, str], *, wide: bo
             continue
         mapping[c] = f
         taken.add(f)
+    own = set(canonical)
     for c, f in list(mapping.items()):
         alias = COLUMN_ALIASES.get(f)
-        if alias and alias not in taken:
+        if alias and alias not in taken and f not in own:
             mapping[c] = alias
             taken.add(alias)
     return frame.rename(mapping)

@@ -243,3 +243,12 @@ def test_demo_study_validates_cleanly(demo_study):
                   "rna_counts", "mutations", "tcr", "single_cell"):
         assert demo_study.has(table), table
     assert len(demo_study.subject_ids) == 5
+
+
+def test_canonical_column_is_not_taken_for_an_alias(write_study):
+    """events has its own `units` column (units transfused); the alias units -> unit must not
+    rename it."""
+    study = load_study(write_study(events="subject_id,day,category,product,units\n"
+                                   "P1,9,transfusion,PLT,2\n"))
+    assert study.report.ok, study.report.to_frame()
+    assert study.events.row(0, named=True)["units"] == 2.0
