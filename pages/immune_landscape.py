@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 import streamlit as st
 
 from analysis import composition as comp
@@ -15,7 +14,6 @@ from analysis import embedding as emb
 from analysis.markers import rank_markers
 from components import filters, render
 from components.figures import landscape as figs
-from components.theme import GROUP_COLORS
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
 
 IN_APP_LIMIT = 50_000
@@ -62,6 +60,8 @@ color_by = c1.selectbox("Colour by", options + (("Shared focus",) if focus else 
                         key="il-color")
 facet = c3.multiselect("Side by side (two day windows)", list(WINDOWS), max_selections=2,
                        key="il-facet", placeholder="One panel")
+common = {"cohort": ctx.cohort, "focus": focus, "windows": comp.DEFAULT_WINDOWS,
+          "facet": tuple(WINDOWS[f] for f in facet) if len(facet) == 2 else ()}
 
 
 def _selected(event: object) -> np.ndarray:
@@ -71,23 +71,11 @@ def _selected(event: object) -> np.ndarray:
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 
-def _draw(points: pl.DataFrame, n_total: int, basis: str, values: np.ndarray | None,
-          params: LandscapeParams) -> np.ndarray:
-    points = emb.annotate_points(points, windows=comp.DEFAULT_WINDOWS, focus=focus,
-                                 facet_windows=[WINDOWS[f] for f in facet if len(facet) == 2])
-    column = "expression" if values is not None else COLUMNS.get(color_by, "cell_type")
-    colors = {"Patient": ctx.colors, "Response group": GROUP_COLORS, "Shared focus":
-              {"in focus": "#D55E00", "other": "#CCCCCC"},
-              "CAR+ status": {"CAR+": "#D55E00", "CAR-": "#BBBBBB"}}.get(color_by, {})
-    if values is not None:
-        points = points.with_columns(pl.Series(column, values[points.get_column("_k")]))
-    st.caption(f"Showing {points.height:,} of {n_total:,} {unit} (stratified by sample"
-               f"{' and cell type' if unit == 'cells' else ''}, seeded); composition and "
-               "statistics use all of them.")
-    fig = figs.embedding_scatter(points, color=column, continuous=values is not None,
-                                 colors=colors, facet="facet" if len(facet) == 2 else None,
-                                 facet_order=facet, basis=basis.removeprefix("X_").upper())
-    event = render.show_figure(fig, key="il-embedding", name=f"{study.name}_landscape",
+def _draw(view: figs.LandscapeView, params: LandscapeParams) -> np.ndarray:
+    st.caption(f"Showing {view.points.height:,} of {view.n_total:,} {unit} (stratified by "
+               f"sample{' and cell type' if unit == 'cells' else ''}, seeded); composition "
+               "and statistics use all of them.")
+    event = render.show_figure(view.fig, key="il-embedding", name=f"{study.name}_landscape",
                                on_select="rerun", selection_mode=("box", "lasso"))
     render.show_params(params)
     return _selected(event)
@@ -117,12 +105,11 @@ if source == "Single-cell RNA":
     gene = st.selectbox("Gene (type to search)", [g for g in PRESET_GENES if g in genes] +
                         sorted(set(genes) - set(PRESET_GENES)), key="il-gene") \
         if genes else None
-    drawn = filters.compute(emb.drawn_cells, study, basis=basis, cohort=ctx.cohort,
-                            max_points=MAX_POINTS)
-    values = filters.compute(emb.gene_vector, study, gene=gene) if gene else None
     params = LandscapeParams(source, basis, color_by, gene, tuple(facet))
-    picked = _draw(drawn.frame.with_columns(pl.col("cell").alias("_k")), drawn.n_total, basis,
-                   values, params)
+    view = filters.compute(figs.landscape_view, study, basis=basis, gene=gene,
+                           color=COLUMNS.get(color_by, "cell_type"), max_points=MAX_POINTS,
+                           **common)
+    picked = _draw(view, params)
 else:
     n_files = flow_samples(study).height
     cofactor = c2.selectbox("arcsinh cofactor", [FLOW_COFACTOR, MASS_COFACTOR], key="il-cof",
@@ -147,15 +134,12 @@ else:
             study, events.frame, markers=markers, digest=events.digest, params=umap_p,
             progress=p))
     marker = st.selectbox("Marker", markers, key="il-marker") if color_by == "Marker" else None
-    points = events.frame.with_row_index("cell").with_columns(
-        pl.col("cell").cast(pl.Int64), pl.col("cell").cast(pl.Int64).alias("_k"),
-        pl.Series("x", got.coords[:, 0]), pl.Series("y", got.coords[:, 1])).join(
-        ctx.groups.select("subject_id", "response_group"), on="subject_id", how="left")
-    points = ctx.apply(points)
-    values = events.frame.get_column(marker).to_numpy() if marker else None
+    flow = {**kw, "params": umap_p if got.basis.startswith("UMAP") else pca_p}
+    view = filters.compute(figs.landscape_view, study, basis=got.basis, gene=marker,
+                           color=COLUMNS.get(color_by, "subject_id"), flow=flow, **common)
     params = LandscapeParams(source, got.basis, color_by, marker, tuple(facet),
                              cofactor=cofactor, markers=tuple(markers))
-    picked = _draw(points, events.n_total, got.basis, values, params)
+    picked = _draw(view, params)
 
 # ---- selection ----------------------------------------------------------------------------
 sets = st.session_state.setdefault("il-sets", {})
@@ -163,7 +147,7 @@ if picked.size:
     st.session_state["il-selection"] = (source, picked)
 current = st.session_state.get("il-selection")
 if current and current[0] == source and current[1].size:
-    cells = filters.compute(emb.cell_table, study) if unit == "cells" else points
+    cells = filters.compute(emb.cell_table, study) if unit == "cells" else view.points
     summary = comp.selection_summary(cells, selected=current[1])
     days = summary.get_column("day").drop_nulls()
     subjects = tuple(sorted(summary.get_column("subject_id").unique().to_list()))
@@ -206,24 +190,25 @@ if not has_sc:
     st.info("Composition needs annotated single cells (obs cell_type in an .h5ad); this study "
             "has flow cytometry events only.")
     st.stop()
-data = ctx.apply(filters.compute(comp.cell_type_composition, study))
-data = data.join(study.samples.select("sample_id", "timepoint"), on="sample_id", how="left")
-data = data.with_columns(pl.coalesce("timepoint", pl.format("D{}", "day")).alias("sample_label"))
-tabs = st.tabs(["Per sample", "By response group", "CD7+ T and NK", "CAR+ T cells vs qPCR"])
-with tabs[0]:
-    render.show_figure(figs.composition_bars(data), key="il-comp", name=f"{study.name}_comp",
-                       data=data)
-with tabs[1]:
+comp_fig, data = filters.compute(figs.composition_view, study, cohort=ctx.cohort)
+view_name = st.segmented_control("View", ["Per sample", "By response group", "CD7+ T and NK",
+                                           "CAR+ T cells vs qPCR"], default="Per sample",
+                                  key="il-comp-view") or "Per sample"
+if view_name == "Per sample":
+    render.show_figure(comp_fig, key="il-comp", name=f"{study.name}_comp", data=data)
+elif view_name == "By response group":
     by_win = comp.composition_by_window(data, groups=ctx.groups)
     render.show_figure(figs.composition_by_window_figure(
         by_win, window_order=[w.label for w in comp.DEFAULT_WINDOWS]), key="il-comp-win",
         name=f"{study.name}_composition_by_group", data=by_win)
-with tabs[2]:
+elif view_name == "CD7+ T and NK":
     change = comp.cd7_change(ctx.apply(filters.compute(comp.study_cd7_fractions, study)),
                              groups=ctx.groups)
+    st.caption("Fraction of all cells that are CD7+ (CD7 expression > 0) T or NK cells; mean "
+               "of each patient's samples before (day <= 0) and after infusion.")
     render.show_figure(figs.cd7_change_figure(change), key="il-cd7",
                        name=f"{study.name}_cd7_change", data=change)
-with tabs[3]:
+else:
     car = ctx.apply(filters.compute(comp.study_car_fraction, study))
     qpcr = ctx.apply(study.series(analytes=["CAR_QPCR"]))
     render.show_figure(figs.car_vs_qpcr_figure(car, qpcr, colors=ctx.colors), key="il-car",

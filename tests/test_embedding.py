@@ -166,6 +166,11 @@ def test_page_on_demo_with_selection_summary_and_markers(app_page):
     assert len(markers) == 25
     focus = at.session_state["_focus"]
     assert focus.subjects and focus.day_min is not None
+    for view in ("By response group", "CD7+ T and NK", "CAR+ T cells vs qPCR"):
+        at.button_group(key="il-comp-view").set_value(view).run()
+        assert not at.exception, (view, [e.value for e in at.exception])
+    at.multiselect(key="il-facet").set_value(["Pre-infusion", "Post-infusion"]).run()
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_page_on_flow_only_study(app_page, tmp_path, demo_dir):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
 __all__ = ["embedding_scatter", "point_style", "category_colors", "composition_bars",
-           "composition_by_window_figure", "cd7_change_figure", "car_vs_qpcr_figure"]
+           "composition_by_window_figure", "cd7_change_figure", "car_vs_qpcr_figure",
+           "LandscapeView", "landscape_view", "composition_view"]
 
 _PALETTE = OKABE_ITO[:7] + TOL_MUTED + ["#777777"]
 
@@ -154,16 +156,20 @@ def cd7_change_figure(df: pl.DataFrame, *, population: str = "population",
     colors = dict(colors or GROUP_COLORS)
     pops = sorted(df.get_column(population).unique().to_list(), reverse=True)
     fig = make_subplots(rows=1, cols=max(len(pops), 1), subplot_titles=pops)
-    seen: set[str] = set()
+    groups = [g for g in colors if g in set(df.get_column(group).to_list())]
     for k, p in enumerate(pops, start=1):
-        for row in df.filter(pl.col(population) == p).iter_rows(named=True):
-            g = row[group]
-            fig.add_trace(go.Scatter(
-                x=["Pre-infusion", "Post-infusion"], y=[row["pre"], row["post"]],
-                mode="lines+markers", name=g, legendgroup=g, showlegend=g not in seen,
-                line={"color": colors.get(g, "#777777")},
-                hovertemplate=f"{row['subject_id']}: %{{y:.1%}}<extra></extra>"), row=1, col=k)
-            seen.add(g)
+        for g in groups:   # one trace per group; patients separated by gaps (fast at 1000s)
+            sub = df.filter((pl.col(population) == p) & (pl.col(group) == g))
+            xs, ys, names = [], [], []
+            for row in sub.iter_rows(named=True):
+                xs += ["Pre-infusion", "Post-infusion", None]
+                ys += [row["pre"], row["post"], None]
+                names += [row["subject_id"]] * 2 + [None]
+            fig.add_trace(go.Scatter(x=xs, y=ys, text=names, mode="lines+markers", name=g,
+                                     legendgroup=g, showlegend=k == 1,
+                                     line={"color": colors.get(g, "#777777")},
+                                     hovertemplate="%{text}: %{y:.1%}<extra></extra>"),
+                          row=1, col=k)
     fig.update_yaxes(tickformat=".0%", title_text="fraction of all cells", row=1, col=1)
     fig.update_layout(template="cart", title=title, height=380,
                       legend={"title": {"text": "response group"}})
@@ -254,3 +260,79 @@ def _composition_slide(study: Any, cohort: Any, groups: pl.DataFrame) -> FigureS
     fig = composition_bars(comp, title="Cell-type composition per sample")
     return FigureSpec("composition", "Cell-type composition per sample", fig, comp, {},
                       "Fractions over all cells of each sample (single-cell RNA)")
+
+
+# ---- cached, study-level views for the page ------------------------------------------------------
+@dataclass(frozen=True)
+class LandscapeView:
+    """The embedding figure and the drawn points (cell, subject_id, day, ...) behind it."""
+
+    fig: go.Figure
+    points: pl.DataFrame
+    n_total: int
+    basis: str
+
+
+_FIXED_COLORS = {"response_group": GROUP_COLORS,
+                 "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
+                 "car_status": {"CAR+": "#D55E00", "CAR-": "#BBBBBB"}}
+
+
+def landscape_view(study: Any, *, basis: str, color: str = "cell_type", gene: str | None = None,
+                   cohort: Any = None, facet: Sequence[Any] = (), focus: Any = None,
+                   windows: Sequence[Any] = (), max_points: int = 150_000,
+                   flow: Any = None) -> LandscapeView:
+    """Everything the page draws for one choice of options, built once and cached by the page
+    (`filters.compute`): drawn points with colour columns and the figure. `flow` (a dict of
+    `flow_landscape` options: markers, per_file, cofactor, params) switches to FCS events;
+    then `gene` names a marker whose intensity colours the points."""
+    from analysis.cohort import Cohort, apply_cohort, response_groups
+    from analysis.embedding import annotate_points, drawn_cells, flow_landscape, gene_vector
+    from data_loaders.formats.fcs import flow_events
+
+    if flow is None:
+        drawn = drawn_cells(study, basis=basis, cohort=cohort, max_points=max_points)
+        points, n_total = drawn.frame, drawn.n_total
+        values = gene_vector(study, gene=gene) if gene else None
+    else:
+        events = flow_events(study, per_file=flow["per_file"], cofactor=flow["cofactor"])
+        got = flow_landscape(study, **flow)
+        points = events.frame.with_row_index("cell").with_columns(
+            pl.col("cell").cast(pl.Int64), pl.Series("x", got.coords[:, 0]),
+            pl.Series("y", got.coords[:, 1])).join(
+            response_groups(study).select("subject_id", "response_group"), on="subject_id",
+            how="left")
+        if cohort is not None and cohort != Cohort():
+            points = apply_cohort(points, cohort, groups=response_groups(study))
+        n_total, basis = events.n_total, got.basis
+        values = events.frame.get_column(gene).to_numpy() if gene else None
+    points = annotate_points(points, windows=windows, facet_windows=facet, focus=focus)
+    if values is not None:
+        color = "expression" if flow is None else str(gene)
+        points = points.with_columns(pl.Series(color, values[points.get_column("cell")
+                                                           .to_numpy()]))
+    colors = patient_colors(study.subject_ids) if color == "subject_id" else \
+        _FIXED_COLORS.get(color, {})
+    fig = embedding_scatter(points, color=color, continuous=values is not None, colors=colors,
+                            facet="facet" if facet else None,
+                            facet_order=[w.label for w in facet],
+                            basis=basis.removeprefix("X_").split(" ")[0].upper())
+    keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type") if c in
+            points.columns]
+    return LandscapeView(fig, points.select(keep), n_total, basis)
+
+
+def composition_view(study: Any, *, cohort: Any = None) -> tuple[go.Figure, pl.DataFrame]:
+    """Stacked composition bars of the cohort's samples and the frame behind them (cached by
+    the page: building thousands of bars is the slow part of a rerun)."""
+    from analysis.cohort import Cohort, apply_cohort, response_groups
+    from analysis.composition import cell_type_composition
+
+    data = cell_type_composition(study)
+    if cohort is not None and cohort != Cohort():
+        data = apply_cohort(data, cohort, groups=response_groups(study))
+    tp = study.samples.select("sample_id", "timepoint") if "timepoint" in study.samples.columns \
+        else pl.DataFrame(schema={"sample_id": pl.String, "timepoint": pl.String})
+    data = data.join(tp, on="sample_id", how="left").with_columns(
+        pl.coalesce("timepoint", pl.format("D{}", "day")).alias("sample_label"))
+    return composition_bars(data), data
