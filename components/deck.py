@@ -28,12 +28,11 @@ import polars as pl
 
 from components.export import (
     MIME,
+    FigureJob,
     Provenance,
-    export_figure,
+    export_figures,
     params_dict,
     pdf_add_metadata,
-    render_figure,
-    svg_add_metadata,
 )
 from components.figures.registry import FigureSpec, standard_figures
 from components.theme import FONT
@@ -173,6 +172,37 @@ def _slide_provenance(prov: Provenance | None, slide: Slide) -> Provenance:
     return base.for_figure(slide.title, slide.params)
 
 
+def _untitled(fig: go.Figure) -> go.Figure:
+    """The figure without its own title (a PowerPoint slide has one)."""
+    out = go.Figure(fig)
+    out.update_layout(title_text=None, margin_t=30)
+    return out
+
+
+def _page_jobs(slides: Sequence[Slide], fmt: str, title: TitleSlide | None,
+               provenance: Provenance | None, footer: bool) -> list[FigureJob]:
+    """Full pages (PDF, SVG): the title page as drawn, then each slide in the template."""
+    prov = provenance or Provenance()
+    jobs = [] if title is None else [
+        FigureJob(title_figure(title, footer=prov.footer()), fmt, *_PAGE,
+                  provenance=prov.for_figure(title.title), template=False)]
+    return jobs + [FigureJob(_page_figure(s), fmt, *_PAGE, provenance=_slide_provenance(
+        provenance, s), footer=footer) for s in slides]
+
+
+def _minus_title(progress: Progress | None, title: TitleSlide | None) -> Progress | None:
+    """Progress counts figure slides only: the title page's step is not reported."""
+    if progress is None or title is None:
+        return progress
+    pending = [1]
+
+    def step(n: int) -> Any:
+        skip = min(pending[0], n)
+        pending[0] -= skip
+        return progress(n - skip) if n - skip else None
+    return step
+
+
 # ---- PowerPoint -------------------------------------------------------------------------------
 def build_pptx(slides: Sequence[Slide], *, title: TitleSlide | None = None,
                provenance: Provenance | None = None, progress: Progress | None = None,
@@ -195,12 +225,11 @@ def build_pptx(slides: Sequence[Slide], *, title: TitleSlide | None = None,
         sub.text = "\n".join(title.lines)
         if provenance is not None:
             s.notes_slide.notes_text_frame.text = provenance.to_json()
-    for slide in slides:
-        prov = _slide_provenance(provenance, slide)
-        fig = go.Figure(slide.fig)
-        fig.update_layout(title_text=None, margin_t=30)
-        png = export_figure(fig, "png", width=_PICTURE[0], height=_PICTURE[1], scale=2,
-                            provenance=prov, footer=footer)
+    jobs = [FigureJob(_untitled(slide.fig), "png", _PICTURE[0], _PICTURE[1], 2,
+                      _slide_provenance(provenance, slide), footer=footer) for slide in slides]
+    pngs = export_figures(jobs, progress=progress)
+    for slide, job, png in zip(slides, jobs, pngs, strict=True):
+        prov = job.provenance
         s = prs.slides.add_slide(prs.slide_layouts[5])
         head = s.shapes.title
         head.left, head.top, head.width, head.height = margin, Inches(0.2), width, Inches(0.9)
@@ -219,8 +248,6 @@ def build_pptx(slides: Sequence[Slide], *, title: TitleSlide | None = None,
                 run.font.size = Pt(12)
                 run.font.color.rgb = RGBColor(0x55, 0x55, 0x55)
         s.notes_slide.notes_text_frame.text = f"{prov.footer()}\n{prov.to_json()}"
-        if progress:
-            progress(1)
     props = prs.core_properties
     if provenance is not None:
         props.title = title.title if title else provenance.study_id
@@ -243,17 +270,11 @@ def build_pdf(slides: Sequence[Slide], *, title: TitleSlide | None = None,
 
     writer = PdfWriter()
     prov = provenance or Provenance()
-    if title is not None:
-        pdf = render_figure(title_figure(title, footer=prov.footer()), "pdf",
-                            width=_PAGE[0], height=_PAGE[1])
-        writer.append(PdfReader(io.BytesIO(pdf)), outline_item=title.title)
-    for slide in slides:
-        page = export_figure(_page_figure(slide), "pdf", width=_PAGE[0], height=_PAGE[1],
-                             provenance=_slide_provenance(provenance, slide), footer=footer)
-        writer.append(PdfReader(io.BytesIO(page)), outline_item=slide.title,
-                      import_outline=False)
-        if progress:
-            progress(1)
+    pages = export_figures(_page_jobs(slides, "pdf", title, provenance, footer),
+                           progress=_minus_title(progress, title))
+    names = ([title.title] if title is not None else []) + [s.title for s in slides]
+    for name, page in zip(names, pages, strict=True):
+        writer.append(PdfReader(io.BytesIO(page)), outline_item=name, import_outline=False)
     buf = io.BytesIO()
     writer.write(buf)
     return pdf_add_metadata(buf.getvalue(), prov, title=title.title if title else None)
@@ -272,21 +293,17 @@ def build_svg_zip(slides: Sequence[Slide], *, title: TitleSlide | None = None,
     prov = provenance or Provenance()
     manifest: dict[str, Any] = {"provenance": prov.as_dict(), "files": []}
     buf = io.BytesIO()
+    svgs = export_figures(_page_jobs(slides, "svg", title, provenance, footer),
+                          progress=_minus_title(progress, title))
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         if title is not None:
-            svg = render_figure(title_figure(title, footer=prov.footer()), "svg",
-                                width=_PAGE[0], height=_PAGE[1])
-            zf.writestr("00_title.svg", svg_add_metadata(svg, prov.for_figure(title.title)))
+            zf.writestr("00_title.svg", svgs.pop(0))
             manifest["files"].append({"file": "00_title.svg", "title": title.title})
-        for n, slide in enumerate(slides, start=1):
+        for n, (slide, svg) in enumerate(zip(slides, svgs, strict=True), start=1):
             name = f"{n:02d}_{_safe(slide.key or slide.title)}.svg"
-            sp = _slide_provenance(provenance, slide)
-            zf.writestr(name, export_figure(_page_figure(slide), "svg", width=_PAGE[0],
-                                            height=_PAGE[1], provenance=sp, footer=footer))
+            zf.writestr(name, svg)
             manifest["files"].append({"file": name, "title": slide.title,
                                       "caption": slide.caption, "params": slide.params})
-            if progress:
-                progress(1)
         zf.writestr("provenance.json", json.dumps(manifest, indent=2, ensure_ascii=False,
                                                   default=str))
     return buf.getvalue()

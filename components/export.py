@@ -28,7 +28,7 @@ import struct
 import threading
 import tomllib
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -45,7 +45,7 @@ __all__ = ["csv_bytes", "escape_formulas", "APP_NAME", "APP_VERSION", "CHROMIUM_
            "FIGURE_FORMATS", "MIME", "SLIDE_SIZE", "ExportUnavailable", "Provenance",
            "find_browser", "export_unavailable_reason", "start_export_server",
            "stop_export_server", "export_server_running", "presentation_figure",
-           "rasterize_webgl", "export_figure", "render_figure", "png_add_text", "png_text",
+           "rasterize_webgl", "export_figure", "export_figures", "FigureJob", "render_figure", "png_add_text", "png_text",
            "png_size", "svg_add_metadata", "pdf_add_metadata", "params_dict"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -189,6 +189,8 @@ _STATE = _ServerState()
 # (several app sessions) could receive each other's images, so calls are serialised.
 _LOCK = threading.RLock()
 _START_TIMEOUT = 90.0
+_TABS = 2
+_BATCH = 2 * _TABS  # files per batch in export_figures (progress is reported per batch)
 
 
 def export_server_running() -> bool:
@@ -213,7 +215,9 @@ def start_export_server(browser: str | os.PathLike | None = None) -> str:
         if export_server_running():
             kaleido.stop_sync_server(silence_warnings=True)
         # mathjax=False: no CDN fetch on a server without internet; figures use no LaTeX
-        kaleido.start_sync_server(path=path, mathjax=False, timeout=120, silence_warnings=True)
+        # two tabs: a batch (slide deck) renders one figure while the other tab reloads
+        kaleido.start_sync_server(path=path, mathjax=False, timeout=120, n=_TABS,
+                                  silence_warnings=True)
         _STATE.path, _STATE.ready = path, False
         return path
 
@@ -339,7 +343,7 @@ def _slide_trace(trace: Any) -> None:
 
 
 # ---- WebGL traces in vector files ------------------------------------------------------------
-_VECTOR_POINTS = 20_000
+_VECTOR_POINTS = 5_000
 
 
 def _numeric(values: Any, n: int) -> np.ndarray | None:
@@ -509,29 +513,89 @@ def render_figure(fig: go.Figure | dict, fmt: str, *, width: int = SLIDE_SIZE[0]
                         "scale": scale if fmt == "png" else 1})
 
 
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure file to make (the arguments of `export_figure`)."""
+
+    fig: go.Figure
+    fmt: str = "png"
+    width: int = SLIDE_SIZE[0]
+    height: int = SLIDE_SIZE[1]
+    scale: float = 2
+    provenance: Provenance | None = None
+    template: bool = True
+    footer: bool = False
+    title: str | None = None
+
+
+def _prepare(job: FigureJob) -> tuple[dict, dict]:
+    if job.fmt not in FIGURE_FORMATS:
+        raise ValueError(f"unknown figure format {job.fmt!r}; choose one of {FIGURE_FORMATS}")
+    text = job.provenance.footer() if job.footer and job.provenance else None
+    out = presentation_figure(job.fig, footer=text, title=job.title, height=job.height) \
+        if job.template else go.Figure(job.fig)
+    if job.title is not None and not job.template:
+        out.update_layout(title_text=job.title)
+    if job.fmt != "png":
+        out = rasterize_webgl(out, width=job.width, height=job.height, scale=job.scale)
+    return out.to_dict(), {"format": job.fmt, "width": job.width, "height": job.height,
+                           "scale": job.scale if job.fmt == "png" else 1}
+
+
+def _finish(job: FigureJob, raw: bytes) -> bytes:
+    prov = job.provenance
+    if prov is None:
+        return raw
+    if job.fmt == "png":
+        return png_add_text(raw, _png_items(prov))
+    if job.fmt == "svg":
+        return svg_add_metadata(raw, prov)
+    return pdf_add_metadata(raw, prov)
+
+
 def export_figure(fig: go.Figure, fmt: str = "png", *, width: int = SLIDE_SIZE[0],
                   height: int = SLIDE_SIZE[1], scale: float = 2,
                   provenance: Provenance | None = None, template: bool = True,
                   footer: bool = False, title: str | None = None) -> bytes:
     """`fig` as PNG (at `scale`), SVG or PDF in the presentation template, with `provenance`
     written into the file (and as a footer line when `footer`). `fig` is not changed."""
-    if fmt not in FIGURE_FORMATS:
-        raise ValueError(f"unknown figure format {fmt!r}; choose one of {FIGURE_FORMATS}")
-    text = provenance.footer() if footer and provenance else None
-    out = presentation_figure(fig, footer=text, title=title, height=height) if template \
-        else go.Figure(fig)
-    if title is not None and not template:
-        out.update_layout(title_text=title)
-    if fmt != "png":
-        out = rasterize_webgl(out, width=width, height=height, scale=scale)
-    raw = render_figure(out, fmt, width=width, height=height, scale=scale)
-    if provenance is None:
-        return raw
-    if fmt == "png":
-        return png_add_text(raw, _png_items(provenance))
-    if fmt == "svg":
-        return svg_add_metadata(raw, provenance)
-    return pdf_add_metadata(raw, provenance)
+    job = FigureJob(fig, fmt, width, height, scale, provenance, template, footer, title)
+    spec, opts = _prepare(job)
+    return _finish(job, _call(spec, opts))
+
+
+def export_figures(jobs: Sequence[FigureJob], *, progress: Callable[[int], Any] | None = None
+                   ) -> list[bytes]:
+    """Many figure files at once (a slide deck): the same files as `export_figure`, drawn as
+    batches on the server's two tabs, which is 1.5-2x faster than one by one. `progress` is
+    called with the number of files finished after each batch."""
+    prepared = [_prepare(job) for job in jobs]
+    raw: list[bytes] = []
+    for start in range(0, len(prepared), _BATCH):
+        chunk = prepared[start:start + _BATCH]
+        raw += _call_many(chunk)
+        if progress:
+            progress(len(chunk))
+    return [_finish(job, r) for job, r in zip(jobs, raw, strict=True)]
+
+
+def _call_many(items: list[tuple[dict, dict]]) -> list[bytes]:
+    import tempfile
+
+    import kaleido
+
+    with _LOCK:
+        if not items:
+            return []
+        if len(items) == 1 or not (_STATE.ready and export_server_running()):
+            return [_call(*items[0]), *_call_many(items[1:])]
+        with tempfile.TemporaryDirectory(prefix="cart-export-") as tmp:
+            paths = [Path(tmp) / f"{i}.{opts['format']}" for i, (_, opts) in enumerate(items)]
+            kaleido.write_fig_from_object_sync(
+                [{"fig": spec, "opts": opts, "path": str(path)}
+                 for (spec, opts), path in zip(items, paths, strict=True)],
+                cancel_on_error=True)
+            return [path.read_bytes() for path in paths]
 
 
 def _png_items(prov: Provenance) -> dict[str, str]:
