@@ -157,7 +157,10 @@ def _html(text: str) -> str:
 def _page_figure(slide: Slide) -> go.Figure:
     """The slide as one page: its title on top, its caption under the plot."""
     fig = go.Figure(slide.fig)
-    fig.update_layout(title={"text": _html(slide.title), "x": 0.02, "xanchor": "left"})
+    # room above the plot for the page title (subplot titles sit just under it)
+    fig.update_layout(title={"text": _html(slide.title), "x": 0.02, "xanchor": "left",
+                             "y": 0.97, "yanchor": "top"},
+                      margin_t=max(fig.layout.margin.t or 0, 95))
     if slide.caption:
         bottom = fig.layout.margin.b if fig.layout.margin.b is not None else 50
         fig.update_layout(margin_b=bottom + 40)

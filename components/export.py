@@ -337,7 +337,9 @@ def _slide_trace(trace: Any) -> None:
     mode = getattr(trace, "mode", None)
     kind = trace.type
     if kind in ("scatter", "scattergl") and (mode is None or "lines" in mode):
-        trace.line.width = _at_least(trace.line.width, _SLIDE_LINE)
+        # a hidden outline (width 0, e.g. a confidence band) stays hidden; bands keep theirs
+        if trace.line.width != 0 and trace.fill in (None, "none"):
+            trace.line.width = _at_least(trace.line.width, _SLIDE_LINE)
     elif kind in ("box", "violin"):
         trace.line.width = _at_least(trace.line.width, 2)
 

@@ -102,6 +102,9 @@ def test_presentation_template_changes_a_copy_only():
     assert out.layout.font.size >= 18 and out.layout.title.font.size >= 26
     assert out.layout.paper_bgcolor == "white" and out.layout.plot_bgcolor == "white"
     assert all(t.line.width >= 3 for t in out.data)
+    band = go.Figure([go.Scatter(x=[0, 1, 1, 0], y=[0, 0, 1, 1], fill="toself", line_width=0),
+                      go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line_width=0.5, fill="tonexty")])
+    assert [t.line.width for t in export.presentation_figure(band).data] == [0, 0.5]
     assert out.layout.xaxis.tickfont.size >= 16
     assert any(a.text == "STUDY · data abc" for a in out.layout.annotations)
     assert len(fig.layout.annotations) == 0
