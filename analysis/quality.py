@@ -39,7 +39,7 @@ def table_inventory(study) -> pl.DataFrame:  # noqa: ANN001
             rows = sum(s.rows_loaded for s in src.get(name, []))
             n_pat = first = last = None
             if study.has("single_cell"):
-                obs = study.adata.obs
+                obs = study.obs
                 n_pat = int(obs["subject_id"].nunique())
                 if "day" in obs.columns:
                     first, last = int(obs["day"].min()), int(obs["day"].max())

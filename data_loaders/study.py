@@ -163,6 +163,21 @@ class Study:
         backed = "r" if self.single_cell_file.stat().st_size > _BACKED_BYTES else None
         return ad.read_h5ad(self.single_cell_file, backed=backed)
 
+    @cached_property
+    def obs(self) -> Any:
+        """The cells' annotations alone (pandas, as `adata.obs`; None without single-cell
+        data). Reads only the obs group of the .h5ad, not X or layers: use it whenever the
+        counts are not needed (the first `adata` of a large file costs seconds)."""
+        if self.single_cell_file is None:
+            return None
+        if "adata" in self.__dict__:  # already read: no second pass over the file
+            return self.adata.obs
+        import h5py
+        from anndata.io import read_elem
+
+        with h5py.File(self.single_cell_file, "r") as fh:
+            return read_elem(fh["obs"])
+
 
 def _study_files(path: Path) -> list[Path]:
     out = []

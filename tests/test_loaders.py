@@ -252,3 +252,13 @@ def test_canonical_column_is_not_taken_for_an_alias(write_study):
                                    "P1,9,transfusion,PLT,2\n"))
     assert study.report.ok, study.report.to_frame()
     assert study.events.row(0, named=True)["units"] == 2.0
+
+
+def test_obs_is_read_without_the_counts_and_equals_adata_obs(demo_dir, write_study):
+    import pandas as pd
+
+    study = load_study(demo_dir)
+    obs = study.obs
+    assert "adata" not in study.__dict__   # obs alone did not open the AnnData
+    pd.testing.assert_frame_equal(obs, study.adata.obs)
+    assert load_study(write_study(patients="subject_id\nP1\n")).obs is None
