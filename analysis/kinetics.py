@@ -15,7 +15,11 @@ values ("middle"), after the last one ("trailing"). Each position has a policy: 
 "drop" or "half_lloq". The default (leading 0, middle dropped, trailing 0) is the common NCA
 convention. Summaries use the geometric mean and geometric CV% = sqrt(exp(sd_log^2) - 1) * 100.
 Tests are patient-level: exact Mann-Whitney (permutation when tied) for response groups,
-Spearman with a permutation p for ordinal CRS grade.
+Spearman with a permutation p for ordinal CRS grade. Large samples, where exact and permutation
+p values cost seconds and the approximations are accurate, get scipy's asymptotic p instead:
+Mann-Whitney above `MWU_EXACT_MAX_N` patients (normal approximation with tie and continuity
+correction, as analysis.differential), Spearman above `SPEARMAN_PERMUTATION_MAX_N` pairs
+(t approximation).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from analysis.cohort import NON_RESPONDER, RESPONDER
 from analysis.registry import Option, derived_table
 
 __all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLUMNS",
+           "MWU_EXACT_MAX_N", "SPEARMAN_PERMUTATION_MAX_N",
            "Correlation", "auc_column", "kinetic_series", "prepare_series", "with_groups",
            "kinetic_parameters", "kinetics_table", "group_summary", "group_curve",
            "geometric_summary", "concordance", "spearman", "exposure_response",
@@ -41,6 +46,8 @@ CD7_READOUTS = ("CD7NEG_T_PCT", "NK_ABS")
 LANDMARKS: Mapping[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
 BLQ_POLICIES = ("zero", "drop", "half_lloq")
 KINETICS_COLUMNS = ("subject_id", "assay", "cmax", "tmax", "auc_0_28", "tlast", "fold_expansion")
+MWU_EXACT_MAX_N = 20               # patients in both groups (as analysis.differential)
+SPEARMAN_PERMUTATION_MAX_N = 100   # pairs; a 9,999-permutation p costs < 0.1 s up to here
 
 _KEY = ["subject_id", "assay"]
 _SERIES_SCHEMA = {"subject_id": pl.String, "assay": pl.String, "day": pl.Int64,
@@ -318,7 +325,8 @@ def group_curve(series: pl.DataFrame, *, by: str = "response_group") -> pl.DataF
 # ---- qPCR vs flow ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Correlation:
-    """Spearman rho with a permutation p (exact enumeration for n <= 8)."""
+    """Spearman rho with a permutation p (exact enumeration for n <= 8; asymptotic p above
+    SPEARMAN_PERMUTATION_MAX_N pairs, `method` says which)."""
 
     rho: float | None
     p_value: float | None
@@ -360,7 +368,8 @@ def _perm_spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def spearman(frame: pl.DataFrame, *, x: str = "x", y: str = "y") -> Correlation:
-    """Spearman rho of two columns (nulls dropped) with a permutation p value."""
+    """Spearman rho of two columns (nulls dropped) with a permutation p value (asymptotic
+    above SPEARMAN_PERMUTATION_MAX_N pairs)."""
     df = frame.select(x, y).drop_nulls()
     n = df.height
     if n < 3:
@@ -368,6 +377,10 @@ def spearman(frame: pl.DataFrame, *, x: str = "x", y: str = "y") -> Correlation:
     xv, yv = df.get_column(x).to_numpy(), df.get_column(y).to_numpy()
     if np.ptp(xv) == 0 or np.ptp(yv) == 0:
         return Correlation(None, None, n, "constant values")
+    if n > SPEARMAN_PERMUTATION_MAX_N:
+        res = stats.spearmanr(xv.astype(float), yv.astype(float))
+        return Correlation(float(res.statistic), float(res.pvalue), n,
+                           "Spearman rho, asymptotic p")
     rho, p = _perm_spearman(xv.astype(float), yv.astype(float))
     return Correlation(rho, p, n)
 
@@ -386,6 +399,9 @@ def exposure_response(params: pl.DataFrame, *, groups: pl.DataFrame, crs: pl.Dat
 
 
 def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, str]:
+    if len(a) + len(b) > MWU_EXACT_MAX_N:
+        res = stats.mannwhitneyu(a, b, method="asymptotic")
+        return float(res.statistic), float(res.pvalue), "Mann-Whitney U, asymptotic p"
     tied = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
     if tied:
         res = stats.mannwhitneyu(a, b, method=stats.PermutationMethod(
@@ -398,7 +414,8 @@ def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, str]:
 def exposure_tests(frame: pl.DataFrame, *, parameters: Iterable[str] = ("cmax", "auc_0_28")
                    ) -> pl.DataFrame:
     """Per exposure parameter: Responder vs Non-responder (Mann-Whitney, exact or permutation
-    p) and against CRS max grade (Spearman, permutation p). Columns: parameter, versus, test,
+    p; asymptotic above MWU_EXACT_MAX_N patients) and against CRS max grade (Spearman,
+    permutation p; asymptotic above SPEARMAN_PERMUTATION_MAX_N). Columns: parameter, versus, test,
     statistic, p_value, n, detail."""
     rows = []
     for par in parameters:
@@ -418,7 +435,7 @@ def exposure_tests(frame: pl.DataFrame, *, parameters: Iterable[str] = ("cmax", 
         if "crs_max_grade" in df.columns:
             corr = spearman(df, x=par, y="crs_max_grade")
             rows.append({"parameter": par, "versus": "crs_max_grade",
-                         "test": "Spearman rho, permutation p" if corr.rho is not None
+                         "test": corr.method if corr.rho is not None
                          else f"Spearman: {corr.method if corr.n >= 3 else 'n < 3'}",
                          "statistic": corr.rho, "p_value": corr.p_value, "n": corr.n,
                          "detail": corr.describe()})

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pages.py --study DIR [--pages overview,kinetics] [--json OUT]
 
 One process per study. The study is loaded first (its time is reported as `load_s`); then for
-each page of app.PAGES whose file exists: the analysis caches (`filters.compute`, st.cache_data)
+each page of app.PAGES whose file exists: the analysis caches (`filters.compute`, `filters.cached`, st.cache_data)
 are cleared and the page is opened ("cold": everything but the loaded Study is computed), then
 the same page is run again with nothing changed ("rerun": what a widget click costs at least).
 Payload is the summed size of the plotly figure JSON the page sends to the browser. Peak RSS is
@@ -61,6 +61,8 @@ def _clear_analysis_caches() -> None:
     from components import filters
 
     filters._compute.clear()
+    if hasattr(filters, "_memo"):   # results and figures cached by their inputs' content
+        filters._memo.clear()
     st.cache_data.clear()
 
 

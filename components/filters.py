@@ -8,6 +8,7 @@ response groups and colours, and `compute(fn, study, **kw)` for cached analysis 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from data_loaders import Study, StudyError, fingerprint, load_study
 from data_loaders.deid import deidentify
 
 __all__ = ["PageContext", "Focus", "sidebar", "context", "compute", "available_studies",
-           "get_focus", "set_focus", "deid_mode", "DEMO_STUDY"]
+           "get_focus", "set_focus", "deid_mode", "cached", "DEMO_STUDY"]
 
 DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 
@@ -125,6 +126,49 @@ def compute(fn: Callable[..., Any], study: Study, **kwargs: Any) -> Any:
     """`fn(study, **kwargs)`, cached per study version and arguments (shared, read-only)."""
     key = f"{fn.__module__}.{fn.__qualname__}|{study.cache_key}|{sorted(kwargs.items())!r}"
     return _compute(key, fn, study, tuple(sorted(kwargs.items())))
+
+
+def _digest(value: Any, h: Any) -> None:
+    """Feed `value` into the hash `h`: frames by schema and row hashes, containers by items."""
+    if isinstance(value, pl.DataFrame):
+        h.update(f"frame{value.schema!r}{value.height}".encode())
+        if value.height and value.width:
+            h.update(value.hash_rows(seed=0).to_numpy().tobytes())
+    elif isinstance(value, pl.Series):
+        _digest(value.to_frame(), h)
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for k, v in value.items():
+            _digest(k, h)
+            _digest(v, h)
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(f"{type(value).__name__}[".encode())
+        for v in value:
+            _digest(v, h)
+        h.update(b"]")
+    elif isinstance(value, (set, frozenset)):
+        _digest(sorted(value, key=repr), h)
+    elif isinstance(value, Study):
+        h.update(value.cache_key.encode())
+    else:
+        h.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+@st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
+def _memo(key: str, _fn: Callable[..., Any], _args: tuple, _kwargs: dict) -> Any:
+    return _fn(*_args, **_kwargs)
+
+
+def cached(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` cached by the content of its arguments (frames by their rows), for
+    pure functions of frames: cohort-dependent results and figure factories. The result is
+    shared between reruns and sessions, so callers must not change it (plotly figures shown
+    with render.show_figure are only read)."""
+    h = hashlib.blake2b(digest_size=16)
+    _digest(args, h)
+    _digest(kwargs, h)
+    return _memo(f"{fn.__module__}.{fn.__qualname__}|{h.hexdigest()}", fn, args, kwargs)
 
 
 # ---- URL <-> cohort ------------------------------------------------------------------------

@@ -80,12 +80,12 @@ series = ctx.apply(series_all.filter(pl.col("assay") == assay))
 label = study.analyte_label(assay)
 unit = study.catalogue[assay].unit if assay in study.catalogue else ""
 if view == VIEWS[0]:
-    fig = kinetics_curve(series, colors=ctx.colors, title=label, y_title=label,
-                         highlight=highlight, shade=shade)
+    fig = filters.cached(kinetics_curve, series, colors=ctx.colors, title=label,
+                         y_title=label, highlight=highlight, shade=shade)
     data = series
 else:
     data = kin.group_curve(series)
-    fig = kinetics_curve(data, y="geo_mean", color="response_group", blq=None,
+    fig = filters.cached(kinetics_curve, data, y="geo_mean", color="response_group", blq=None,
                          colors=GROUP_COLORS, title=f"{label}: geometric mean by group",
                          y_title=label, shade=shade, hover="geo_mean")
 render.show_figure(fig, key="kin-curve", name=f"{study.name}_kinetics_{assay}", data=data,
@@ -110,9 +110,10 @@ flow = assay if assay != "CAR_QPCR" else next((a for a in ("CAR_PCT", "CAR_ABS")
                                                if a in present), None)
 if "CAR_QPCR" in present and flow:
     pairs = kin.concordance(ctx.apply(series_all), x="CAR_QPCR", y=flow)
-    corr = kin.spearman(pairs)
-    render.show_figure(concordance_scatter(pairs, colors=ctx.colors, x_title=LABELS["CAR_QPCR"],
-                                           y_title=LABELS[flow], title=corr.describe()),
+    corr = filters.cached(kin.spearman, pairs)
+    render.show_figure(filters.cached(concordance_scatter, pairs, colors=ctx.colors,
+                                      x_title=LABELS["CAR_QPCR"], y_title=LABELS[flow],
+                                      title=corr.describe()),
                        key="kin-concordance", name=f"{study.name}_qpcr_vs_flow", data=pairs)
     st.caption(f"Paired samples (same patient and day). {corr.describe()} "
                "(BLQ values at LLOQ/2, open markers).")
@@ -125,10 +126,11 @@ cd7 = ctx.apply(filters.compute(kin.kinetic_series, study, analytes=kin.CD7_READ
 if cd7.height:
     days = series.get_column("day")
     xr = (float(days.min()) - 5, float(days.max()) + 5) if series.height else None
-    render.show_figure(readout_panels(cd7, facet_order=kin.CD7_READOUTS, log_facets=("NK_ABS",),
+    render.show_figure(filters.cached(readout_panels, cd7, facet_order=kin.CD7_READOUTS,
+                                      log_facets=("NK_ABS",), colors=ctx.colors,
                                       titles={a: study.analyte_label(a) for a in
-                                              kin.CD7_READOUTS}, colors=ctx.colors,
-                                      x_range=xr, highlight=highlight),
+                                              kin.CD7_READOUTS}, x_range=xr,
+                                      highlight=highlight),
                        key="kin-cd7", name=f"{study.name}_cd7_readouts", data=cd7)
     st.caption("Same time axis as the curves above: on-target depletion of CD7+ NK cells and "
                "the emergence of CD7-negative T cells.")
@@ -141,7 +143,7 @@ crs = filters.compute(crs_table, study)
 er = kin.exposure_response(table, groups=ctx.groups, crs=crs, assay=assay)
 par = st.radio("Exposure", ("cmax", auc_col), horizontal=True, key="kin-exposure",
                format_func=lambda p: "Cmax" if p == "cmax" else f"AUC0-{auc_end}")
-tests = kin.exposure_tests(er, parameters=(par,))
+tests = filters.cached(kin.exposure_tests, er, parameters=(par,))
 e1, e2 = st.columns(2)
 for col, by, order, name in ((e1, "response_group", GROUP_ORDER, "Best response group"),
                              (e2, "crs_max_grade", None, "CRS max grade")):
@@ -149,13 +151,17 @@ for col, by, order, name in ((e1, "response_group", GROUP_ORDER, "Best response 
     note = row.get_column("detail")[0] if row.height else ""
     with col:
         render.show_figure(
-            exposure_strip(er.with_columns(pl.col(by).cast(pl.String)), x=by, y=par,
-                           colors=ctx.colors, category_order=order, x_title=name,
+            filters.cached(exposure_strip, er.with_columns(pl.col(by).cast(pl.String)), x=by,
+                           y=par, colors=ctx.colors, category_order=order, x_title=name,
                            y_title=f"Cmax ({unit})" if par == "cmax" else
                            f"AUC0-{auc_end} ({unit} x day)",
                            title=note),
             key=f"kin-er-{by}", name=f"{study.name}_{par}_vs_{by}", data=er)
 render.show_table(tests, key="kin-er-tests", name=f"{study.name}_exposure_tests")
 st.caption("One point per patient. Response groups: exact Mann-Whitney U (permutation p when "
-           "tied); CRS grade: Spearman rho with a permutation p. n is printed with each test.")
+           "tied); CRS grade: Spearman rho with a permutation p. n is printed with each test."
+           + (f" Above {kin.MWU_EXACT_MAX_N} patients (Mann-Whitney) or "
+              f"{kin.SPEARMAN_PERMUTATION_MAX_N} (Spearman) the p value is asymptotic, as the "
+              "test column says." if tests.get_column("test").str.contains("asymptotic").any()
+              else ""))
 render.show_params(params)

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from analysis.cohort import apply_cohort
 from analysis.kinetics import ASSAYS, auc_column, group_curve, kinetic_series
+from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import OKABE_ITO, patient_colors
 
@@ -50,23 +51,32 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
     cmap = _color_map(sorted(keys), colors)
     focus = set(highlight)
     fig = go.Figure()
-    for k in sorted(keys):
-        sub = df.filter(pl.col(color) == k).sort(x)
+    if is_many(keys):
+        parts = [(c, state == FADED, state == FOCUS,
+                  gapped(df.filter(pl.col(color).is_in(ks)), key=color, order=x), None)
+                 for c, state, ks in color_groups(sorted(keys), cmap, focus)]
+    else:
+        parts = [(cmap[k], bool(focus) and k not in focus, k in focus,
+                  df.filter(pl.col(color) == k).sort(x), str(k)) for k in sorted(keys)]
+    traces = []
+    for c, faded, bold, sub, name in parts:
         is_blq = sub.get_column(blq).fill_null(False).to_list() if blq else [False] * sub.height
-        faded = bool(focus) and k not in focus
         raw = sub.get_column(hover).to_list() if hover and hover in sub.columns else \
             sub.get_column(y).to_list()
-        text = [f"{k} · day {d}: " + ("below LLOQ" if b else _fmt(v)) if v is not None
-                else f"{k} · day {d}" for d, v, b in zip(sub.get_column(x), raw, is_blq,
-                                                        strict=True)]
-        fig.add_trace(go.Scatter(
+        text = ["" if d is None else f"{k} · day {d}: " + ("below LLOQ" if b else _fmt(v))
+                if v is not None else f"{k} · day {d}"
+                for k, d, v, b in zip(sub.get_column(color), sub.get_column(x), raw, is_blq,
+                                      strict=True)]
+        legend = {"name": name, "legendgroup": name} if name else \
+            {"name": f"{sub.get_column(color).n_unique()} patients", "showlegend": False}
+        traces.append(go.Scatter(
             x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="lines+markers",
-            name=str(k), legendgroup=str(k), text=text, hoverinfo="text",
-            opacity=0.25 if faded else 1.0,
-            line={"color": cmap[k], "width": 3.5 if k in focus else 1.8},
-            marker={"color": cmap[k], "size": 7,
+            **legend, text=text, hoverinfo="text",
+            opacity=0.25 if faded else 1.0, line={"color": c, "width": 3.5 if bold else 1.8},
+            marker={"color": c, "size": 7,
                     "symbol": ["circle-open" if b else "circle" for b in is_blq],
-                    "line": {"width": 1.5, "color": cmap[k]}}))
+                    "line": {"width": 1.5, "color": c}}))
+    fig.add_traces(traces)
     if blq and df.height and df.get_column(blq).fill_null(False).any():
         b = df.filter(pl.col(blq).fill_null(False))
         fig.add_trace(go.Scatter(
@@ -115,20 +125,36 @@ def readout_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value",
     keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
     cmap = _color_map(keys, colors)
     logs, focus = set(log_facets), set(highlight)
+    traces, rows = [], []
     for r, f in enumerate(facets, start=1):
         sub_f = df.filter(pl.col(facet) == f)
-        for k in keys:
+        if is_many(keys):
+            for c, state, ks in color_groups(keys, cmap, focus):
+                sub = gapped(sub_f.filter(pl.col(color).is_in(ks)), key=color, order=x)
+                traces.append(go.Scatter(
+                    x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
+                    mode="lines+markers", name=f"{len(ks)} patients", showlegend=False,
+                    opacity=0.25 if state == FADED else 1.0,
+                    line={"color": c, "width": 3.5 if state == FOCUS else 1.8},
+                    marker={"color": c, "size": 6}, customdata=sub.get_column(color).to_list(),
+                    hovertemplate=f"%{{customdata}} · day %{{x}}: %{{y:,.3g}}"
+                                  f"<extra>{titles.get(f, f)}</extra>"))
+                rows.append(r)
+        for k in [] if is_many(keys) else keys:
             sub = sub_f.filter(pl.col(color) == k).sort(x)
             if sub.height == 0:
                 continue
-            fig.add_trace(go.Scatter(
+            traces.append(go.Scatter(
                 x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
                 mode="lines+markers", name=str(k), legendgroup=str(k), showlegend=r == 1,
                 opacity=0.25 if focus and k not in focus else 1.0,
                 line={"color": cmap[k], "width": 3.5 if k in focus else 1.8},
                 marker={"color": cmap[k], "size": 6},
-                hovertemplate=f"{k} · day %{{x}}: %{{y:,.3g}}<extra>{titles.get(f, f)}</extra>"),
-                row=r, col=1)
+                hovertemplate=f"{k} · day %{{x}}: %{{y:,.3g}}<extra>{titles.get(f, f)}</extra>"))
+            rows.append(r)
+    if traces:
+        fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
+    for r, f in enumerate(facets, start=1):
         label = titles.get(f, f)
         unit = label[label.rfind("(") + 1:-1] if label.endswith(")") else label
         fig.update_yaxes(type="log" if f in logs else "linear", row=r, col=1, title_text=unit)
@@ -148,18 +174,26 @@ def concordance_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y",
     keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
     cmap = _color_map(keys, colors)
     fig = go.Figure()
-    for k in keys:
-        sub = df.filter(pl.col(color) == k)
+    if is_many(keys):
+        parts = [(c, df.filter(pl.col(color).is_in(ks)), None)
+                 for c, _state, ks in color_groups(keys, cmap)]
+    else:
+        parts = [(cmap[k], df.filter(pl.col(color) == k), str(k)) for k in keys]
+    traces = []
+    for c, sub, name in parts:
         blq = (sub.get_column("x_blq") | sub.get_column("y_blq")).to_list() \
             if {"x_blq", "y_blq"} <= set(sub.columns) else [False] * sub.height
-        fig.add_trace(go.Scatter(
+        legend = {"name": name} if name else \
+            {"name": f"{sub.get_column(color).n_unique()} patients", "showlegend": False}
+        traces.append(go.Scatter(
             x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="markers",
-            name=str(k), marker={"color": cmap[k], "size": 9, "line": {"width": 1.5,
-                                                                     "color": cmap[k]},
-                                 "symbol": ["circle-open" if b else "circle" for b in blq]},
-            text=[f"{k} · day {d}" for d in sub.get_column("day")] if "day" in sub.columns
-            else None,
+            **legend, marker={"color": c, "size": 9, "line": {"width": 1.5, "color": c},
+                              "symbol": ["circle-open" if b else "circle" for b in blq]},
+            text=[f"{k} · day {d}" for k, d in zip(sub.get_column(color), sub.get_column("day"),
+                                                   strict=True)]
+            if "day" in sub.columns else None,
             hovertemplate="%{text}<br>x %{x:,.3g} · y %{y:,.3g}<extra></extra>"))
+    fig.add_traces(traces)
     fig.update_layout(template="cart", title=title)
     fig.update_xaxes(type="log", title_text=x_title or x, exponentformat="power")
     fig.update_yaxes(type="log", title_text=y_title or y, exponentformat="power")
@@ -181,13 +215,27 @@ def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cma
     pos = {c: i for i, c in enumerate(cats)}
     offsets = np.linspace(-0.15, 0.15, max(len(keys), 1))
     fig = go.Figure()
-    for j, k in enumerate(keys):
+    traces = []
+    if is_many(keys):
+        index = {k: j for j, k in enumerate(keys)}
+        for c, _state, ks in color_groups(keys, cmap):
+            sub = df.filter(pl.col(color).is_in(ks))
+            ids = sub.get_column(color).to_list()
+            xs = [pos[str(v)] + offsets[index[k]] for v, k in zip(sub.get_column(x).to_list(),
+                                                                   ids, strict=True)]
+            traces.append(go.Scatter(
+                x=xs, y=sub.get_column(y).to_list(), mode="markers",
+                name=f"{len(ks)} patients", showlegend=False, customdata=ids,
+                marker={"color": c, "size": 11, "line": {"width": 1, "color": "#333"}},
+                hovertemplate="%{customdata}: %{y:,.3g}<extra></extra>"))
+    for j, k in enumerate([] if is_many(keys) else keys):
         sub = df.filter(pl.col(color) == k)
         xs = [pos[str(v)] + offsets[j] for v in sub.get_column(x).to_list()]
-        fig.add_trace(go.Scatter(
+        traces.append(go.Scatter(
             x=xs, y=sub.get_column(y).to_list(), mode="markers", name=str(k),
             marker={"color": cmap[k], "size": 11, "line": {"width": 1, "color": "#333"}},
             hovertemplate=f"{k}: %{{y:,.3g}}<extra></extra>"))
+    fig.add_traces(traces)
     fig.update_layout(template="cart", title=title)
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(cats))), ticktext=cats,
                      range=[-0.6, len(cats) - 0.4], title_text=x_title or x)
