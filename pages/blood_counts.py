@@ -82,13 +82,13 @@ series = ctx.apply(study.series(analytes=analytes)) if analytes else None
 if not analytes:
     st.info("Choose at least one count.")
 elif view == "per patient":
-    fig = counts_by_patient(series, colors=ctx.colors, highlight=focus.subjects if focus else (),
-                            **common)
+    fig = filters.cached(counts_by_patient, series, colors=ctx.colors,
+                         highlight=focus.subjects if focus else (), **common)
     render.show_figure(fig, key="bc-counts", name=f"{study.name}_blood_counts", data=series,
                        params=params)
 else:
     summary = count_summary(series, groups=ctx.groups, bin_days=bin_days)
-    render.show_figure(counts_by_group(summary, **common), key="bc-counts",
+    render.show_figure(filters.cached(counts_by_group, summary, **common), key="bc-counts",
                        name=f"{study.name}_blood_counts_by_group", data=summary, params=params)
 if tx is None:
     st.info("No transfusions are recorded (events with category transfusion, product RBC or "
@@ -103,9 +103,9 @@ if derived.height == 0:
 else:
     cells = label_timepoints(derived)
     render.show_figure(
-        response_heatmap(cells, subjects=list(ctx.subjects),
-                         timepoints=cells.sort("day")["timepoint"].unique(maintain_order=True)
-                         .to_list(), title=f"Response over time ({criteria}, derived)"),
+        filters.cached(response_heatmap, cells, subjects=list(ctx.subjects),
+                       timepoints=cells.sort("day")["timepoint"].unique(maintain_order=True)
+                       .to_list(), title=f"Response over time ({criteria}, derived)"),
         key="bc-heatmap", name=f"{study.name}_responses_{criteria}", data=derived)
     st.markdown("**Best response and why**")
     render.show_table(best_of(derived), key="bc-best", name=f"{study.name}_best_{criteria}")

@@ -55,10 +55,10 @@ elif patient is not None:
     cyto = study.series(analytes=present, subjects=[patient]).filter(
         pl.col("day").is_between(*days))
     render.show_figure(
-        cytokine_panels(cyto, episodes, facet_order=present, colors=ctx.colors, x_range=days,
-                        titles={a: f"{a} ({study.catalogue[a].unit})" if a in study.catalogue
-                                else a for a in present},
-                        title=f"{patient}: cytokines, ferritin and CRP"),
+        filters.cached(cytokine_panels, cyto, episodes, facet_order=present, colors=ctx.colors,
+                       x_range=days, titles={a: f"{a} ({study.catalogue[a].unit})"
+                                             if a in study.catalogue else a for a in present},
+                       title=f"{patient}: cytokines, ferritin and CRP"),
         key="saf-cytokines", name=f"{study.name}_{patient}_cytokines", data=cyto)
     st.caption("Log10 axes. Shading: CRS episodes (full height) and ICANS (band along the top), "
                "coloured by ASTCT grade.")
@@ -66,8 +66,8 @@ elif patient is not None:
     peaks = peaks.filter(pl.col("subject_id").is_in(list(ctx.subjects)))
     st.markdown(f"**Peak per patient, days 0-{peak_end}**")
     render.show_table(peaks, key="saf-peaks", name=f"{study.name}_cytokine_peaks")
-    render.show_figure(peak_vs_grade(peaks, facet_order=present, colors=ctx.colors,
-                                     title="Peak value against CRS max grade"),
+    render.show_figure(filters.cached(peak_vs_grade, peaks, facet_order=present,
+                                      colors=ctx.colors, title="Peak value against CRS max grade"),
                        key="saf-peak-grade", name=f"{study.name}_peak_vs_crs", data=peaks)
 
 st.subheader("CRS and ICANS (ASTCT 2019)")
@@ -112,8 +112,8 @@ else:
     render.show_table(comp, key="saf-astct", name=f"{study.name}_astct_vs_recorded")
     daily = filters.compute(tox.crs_daily_table, study, fever_carry_days=carry) \
         .filter(pl.col("subject_id").is_in(list(ctx.subjects)) & pl.col("day").is_between(*days))
-    render.show_figure(astct_heatmap(daily, title="ASTCT grade from vitals per day "
-                                     "(text: recorded grade)"),
+    render.show_figure(filters.cached(astct_heatmap, daily, title="ASTCT grade from vitals "
+                                      "per day (text: recorded grade)"),
                        key="saf-astct-map", name=f"{study.name}_astct_daily", data=daily)
     st.caption("Fever TEMP >= 38.0; hypotension SBP < 90 = grade 2, 1 vasopressor = 3, >= 2 = 4; "
                "O2 <= 6 L/min (low-flow) = 2, > 6 (high-flow) = 3. Positive-pressure ventilation "

@@ -127,3 +127,23 @@ def test_cached_reuses_results_by_content():
     assert filters.cached(double, a, by=3).get_column("v").to_list() == [3, 6, 9]
     assert filters.cached(double, a, by=2.0) is not first    # 2 and 2.0 are told apart
     assert len(calls) == 4
+
+
+def test_counts_and_peaks_many_patients_bounded():
+    from components.figures.clinical import counts_by_patient
+    from components.figures.safety import peak_vs_grade
+
+    s = _series().rename({"assay": "analyte"})
+    ids = sorted(set(s.get_column("subject_id")))
+    two = pl.concat([s, s.with_columns(pl.lit("PLT").alias("analyte"))])
+    fig = counts_by_patient(two, analytes=["CAR_QPCR", "PLT"], colors=patient_colors(ids),
+                            highlight=ids[:1])
+    assert len(fig.data) <= 2 * 17 * 2
+    drawn = sorted(c for t in fig.data if t.yaxis == "y"
+                   for c, x in zip(t.customdata, t.x, strict=True) if x is not None)
+    assert drawn == sorted(s.get_column("subject_id").to_list())
+    peaks = pl.DataFrame({"subject_id": ids * 2, "analyte": ["IL6"] * N + ["CRP"] * N,
+                          "crs_max_grade": [i % 4 for i in range(2 * N)],
+                          "peak_value": np.arange(1.0, 2 * N + 1)})
+    pv = peak_vs_grade(peaks, colors=patient_colors(ids))
+    assert len(pv.data) == 2 * 17 and sum(len(t.x) for t in pv.data) == 2 * N

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, RESPONSE_COLORS, patient_colors
 
@@ -164,19 +165,35 @@ def counts_by_patient(df: pl.DataFrame, *, analytes: Sequence[str], x: str = "da
     ids = df.get_column(color).unique().sort().to_list() if df.height else []
     colors = dict(colors or patient_colors(ids))
     hl = set(highlight)
+    traces, rows = [], []
     for i, a in enumerate(analytes, start=1):
         sub = df.filter(pl.col("analyte") == a)
-        for sid in ids:
+        if is_many(ids):
+            cmap = {sid: colors.get(sid, "#555555") for sid in ids}
+            for c, state, ks in color_groups(ids, cmap, hl):
+                s = gapped(sub.filter(pl.col(color).is_in(ks)), key=color, order=x)
+                traces.append(go.Scatter(
+                    x=s.get_column(x).to_list(), y=s.get_column(y).to_list(),
+                    mode="lines+markers", name=f"{len(ks)} patients", showlegend=False,
+                    line={"color": c, "width": 3.5 if state == FOCUS else 1.6},
+                    marker={"size": 4}, opacity=0.25 if state == FADED else 1.0,
+                    customdata=s.get_column(color).to_list(),
+                    hovertemplate=f"%{{customdata}} · day %{{x}} · {a} %{{y}}<extra></extra>"))
+                rows.append(i)
+        for sid in [] if is_many(ids) else ids:
             s = sub.filter(pl.col(color) == sid).sort(x)
             if s.height == 0:
                 continue
             faded = bool(hl) and sid not in hl
-            fig.add_trace(go.Scatter(
+            traces.append(go.Scatter(
                 x=s.get_column(x).to_list(), y=s.get_column(y).to_list(),
                 mode="lines+markers", name=str(sid), legendgroup=str(sid), showlegend=i == 1,
                 line={"color": colors.get(sid, "#555555"), "width": 3.5 if sid in hl else 1.6},
                 marker={"size": 4}, opacity=0.25 if faded else 1.0,
-                hovertemplate=f"{sid} · day %{{x}} · {a} %{{y}}<extra></extra>"), row=i, col=1)
+                hovertemplate=f"{sid} · day %{{x}} · {a} %{{y}}<extra></extra>"))
+            rows.append(i)
+    if traces:
+        fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
     _decorate_counts(fig, analytes, log_y=log_y, ref_lines=ref_lines, labels=labels,
                      transfusions=transfusions, marks=marks, shade=shade, title=title)
     return fig

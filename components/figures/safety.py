@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from analysis.cohort import apply_cohort
 from analysis.toxicity import adverse_event_summary, crs_summary, grade_incidence, toxicity_episodes
+from components.figures.many import color_groups, is_many
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GRADE_COLORS, OKABE_ITO, patient_colors
 
@@ -125,19 +126,37 @@ def peak_vs_grade(df: pl.DataFrame, *, x: str = "crs_max_grade", y: str = "peak_
                         vertical_spacing=0.14, horizontal_spacing=0.06)
     keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
     cmap = _color_map(keys, colors)
+    traces, rows, cols_ = [], [], []
     for i, f in enumerate(facets):
         r, c = i // ncols + 1, i % ncols + 1
         sub_f = df.filter(pl.col(facet) == f)
-        for k in keys:
+        if is_many(keys):
+            for color_, _state, ks in color_groups(keys, cmap):
+                sub = sub_f.filter(pl.col(color).is_in(ks))
+                traces.append(go.Scatter(
+                    x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
+                    mode="markers", name=f"{len(ks)} patients", showlegend=False,
+                    customdata=sub.get_column(color).to_list(),
+                    marker={"color": color_, "size": 10, "line": {"width": 1, "color": "#333"}},
+                    hovertemplate=f"%{{customdata}}: grade %{{x}}, peak %{{y:,.3g}}"
+                                  f"<extra>{f}</extra>"))
+                rows.append(r)
+                cols_.append(c)
+        for k in [] if is_many(keys) else keys:
             sub = sub_f.filter(pl.col(color) == k)
             if sub.height == 0:
                 continue
-            fig.add_trace(go.Scatter(
+            traces.append(go.Scatter(
                 x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="markers",
                 name=str(k), legendgroup=str(k), showlegend=i == 0,
                 marker={"color": cmap[k], "size": 10, "line": {"width": 1, "color": "#333"}},
-                hovertemplate=f"{k}: grade %{{x}}, peak %{{y:,.3g}}<extra>{f}</extra>"),
-                row=r, col=c)
+                hovertemplate=f"{k}: grade %{{x}}, peak %{{y:,.3g}}<extra>{f}</extra>"))
+            rows.append(r)
+            cols_.append(c)
+    if traces:
+        fig.add_traces(traces, rows=rows, cols=cols_)
+    for i, _f in enumerate(facets):
+        r, c = i // ncols + 1, i % ncols + 1
         fig.update_yaxes(type="log" if log_y else "linear", row=r, col=c)
         fig.update_xaxes(dtick=1, range=[-0.5, 4.5], row=r, col=c)
     fig.update_xaxes(title_text="CRS max grade", row=nrows)
