@@ -61,11 +61,21 @@ def escape_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """Formula-safe UTF-8 CSV of `frame` (nested columns are written as text)."""
-    flat = frame.with_columns(
-        pl.col(c).cast(pl.String) for c, t in frame.schema.items()
-        if isinstance(t, (pl.List, pl.Struct, pl.Array, pl.Object)))
+    """Formula-safe UTF-8 CSV of `frame`; nested columns are written as text (lists joined
+    with "; ", structs as JSON)."""
+    flat = frame.with_columns(_as_text(c, t) for c, t in frame.schema.items()
+                              if isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object)))
     return escape_formulas(flat).write_csv().encode("utf-8")
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Struct):
+        return col.struct.json_encode()
+    if isinstance(dtype, (pl.List, pl.Array)):
+        listed = col.arr.to_list() if isinstance(dtype, pl.Array) else col
+        return listed.list.eval(pl.element().cast(pl.String)).list.join("; ")
+    return col.map_elements(str, return_dtype=pl.String)
 
 
 # ---- app identity and provenance --------------------------------------------------------------

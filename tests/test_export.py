@@ -270,3 +270,14 @@ def test_presentation_template_shrinks_y_titles_that_would_not_fit():
     assert out.layout.yaxis.title.font.size < 18
     assert out.layout.yaxis2.title.font.size == 18
     assert fig.layout.yaxis.title.font.size is None
+
+
+def test_csv_writes_nested_columns_as_text():
+    from components.export import csv_bytes
+
+    df = pl.DataFrame({"genes": [["IFI27", "MX1"], ["=HYPERLINK"]],
+                       "counts": [{"n": 1, "label": "a"}, {"n": 2, "label": "b"}]})
+    lines = csv_bytes(df).decode().splitlines()
+    assert lines[1].startswith("IFI27; MX1,")
+    assert lines[2].startswith("'=HYPERLINK,")
+    assert '""n"":2' in lines[2]
