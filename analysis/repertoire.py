@@ -18,6 +18,9 @@ Overlap between two samples of a patient is the Morisita-Horn index (Horn 1966):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
+
 import numpy as np
 import polars as pl
 
@@ -62,8 +65,11 @@ def repertoire_metrics(tcr: pl.DataFrame, *, clone: str = "junction_aa", count: 
 
     Clonality is null for a sample with a single clonotype (ln 1 = 0: evenness is undefined).
     """
-    clones = clonotypes(tcr, clone=clone, count=count, locus=locus,
-                        productive_only=productive_only)
+    return _metrics(clonotypes(tcr, clone=clone, count=count, locus=locus,
+                               productive_only=productive_only), top=top)
+
+
+def _metrics(clones: pl.DataFrame, *, top: int = 10) -> pl.DataFrame:
     p = pl.col("frequency")
     rich = pl.len().cast(pl.Float64)
     shannon = -(p * p.log()).sum()
@@ -88,7 +94,7 @@ def repertoire_metrics(tcr: pl.DataFrame, *, clone: str = "junction_aa", count: 
                "Simpson, top-10 share) with patient and day")
 def repertoire_table(study) -> pl.DataFrame:  # noqa: ANN001 - Study
     """repertoire_metrics of the study's TCR table, joined with the samples' patient and day."""
-    metrics = repertoire_metrics(study.tcr)
+    metrics = _metrics(_study_clonotypes(study, "TRB"))
     out = study.with_samples(metrics)
     lead = [c for c in ("sample_id", "subject_id", "day", "timepoint", "tissue")
             if c in out.columns]
@@ -100,12 +106,24 @@ def repertoire_table(study) -> pl.DataFrame:  # noqa: ANN001 - Study
         "subject_id", "day", nulls_last=True)
 
 
-def _sample_clones(data, samples: pl.DataFrame | None, **kw) -> pl.DataFrame:  # noqa: ANN001
+@lru_cache(maxsize=2)
+def _study_clonotypes(study, locus: str | None) -> pl.DataFrame:  # noqa: ANN001 - Study
+    # the metrics, clone tracking and overlap of a study all start from its clonotypes
+    # (a sort of every TCR row: about a second at 10^6 rows), so they are made once per Study
+    # (hashed by its cache key, equal only to itself; frames are never changed in place)
+    return clonotypes(study.tcr, locus=locus)
+
+
+def _sample_clones(data, samples: pl.DataFrame | None, *,  # noqa: ANN001
+                   locus: str | None, subjects: Iterable[str] | None = None) -> pl.DataFrame:
     if samples is None:          # a Study: its tcr and samples tables
-        data, samples = data.tcr, data.samples
-    clones = clonotypes(data, **kw)
+        clones, samples = _study_clonotypes(data, locus), data.samples
+    else:
+        clones = clonotypes(data, locus=locus)
     meta = samples.select("sample_id", "subject_id", "day",
                           *(["timepoint"] if "timepoint" in samples.columns else []))
+    if subjects is not None:
+        meta = meta.filter(pl.col("subject_id").is_in(list(subjects)))
     out = clones.join(meta, on="sample_id", how="inner")
     if "timepoint" not in out.columns:
         out = out.with_columns(pl.lit(None, pl.String).alias("timepoint"))
@@ -113,8 +131,10 @@ def _sample_clones(data, samples: pl.DataFrame | None, **kw) -> pl.DataFrame:  #
 
 
 def top_clone_tracking(tcr, *, samples: pl.DataFrame | None = None, top: int = 10,  # noqa: ANN001
-                       locus: str | None = "TRB") -> pl.DataFrame:
-    """The `top` largest clonotypes of each patient's baseline sample, followed over time.
+                       locus: str | None = "TRB", subjects: Iterable[str] | None = None
+                       ) -> pl.DataFrame:
+    """The `top` largest clonotypes of each patient's baseline sample, followed over time
+    (every patient, or only `subjects`).
 
     `tcr` is a clone table with `samples` (sample_id, subject_id, day[, timepoint]), or a Study.
 
@@ -126,7 +146,7 @@ def top_clone_tracking(tcr, *, samples: pl.DataFrame | None = None, top: int = 1
     schema = {"subject_id": pl.String, "sample_id": pl.String, "day": pl.Int64,
               "timepoint": pl.String, "clonotype": pl.String, "rank": pl.Int64,
               "frequency": pl.Float64}
-    clones = _sample_clones(tcr, samples, locus=locus)
+    clones = _sample_clones(tcr, samples, locus=locus, subjects=subjects)
     if clones.height == 0:
         return pl.DataFrame(schema=schema)
     per_sample = clones.select("subject_id", "sample_id", "day", "timepoint").unique()
@@ -154,14 +174,15 @@ def top_clone_tracking(tcr, *, samples: pl.DataFrame | None = None, top: int = 1
 
 
 def morisita_overlap(tcr, *, samples: pl.DataFrame | None = None,  # noqa: ANN001
-                     locus: str | None = "TRB") -> pl.DataFrame:
+                     locus: str | None = "TRB", subjects: Iterable[str] | None = None
+                     ) -> pl.DataFrame:
     """Morisita-Horn overlap between every pair of samples of the same patient (both orders,
-    diagonal = 1); `tcr` with `samples`, or a Study: subject_id, sample_a, sample_b, day_a, day_b, timepoint_a, timepoint_b,
+    diagonal = 1), of every patient or only `subjects`; `tcr` with `samples`, or a Study: subject_id, sample_a, sample_b, day_a, day_b, timepoint_a, timepoint_b,
     morisita_horn."""
     schema = {"subject_id": pl.String, "sample_a": pl.String, "sample_b": pl.String,
               "day_a": pl.Int64, "day_b": pl.Int64, "timepoint_a": pl.String,
               "timepoint_b": pl.String, "morisita_horn": pl.Float64}
-    clones = _sample_clones(tcr, samples, locus=locus)
+    clones = _sample_clones(tcr, samples, locus=locus, subjects=subjects)
     rows: list[dict] = []
     for (sid,), sub in clones.group_by(["subject_id"], maintain_order=True):
         meta = sub.select("sample_id", "day", "timepoint").unique().sort("day", "sample_id")

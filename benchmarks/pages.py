@@ -63,6 +63,10 @@ def _clear_analysis_caches() -> None:
     filters._compute.clear()
     if hasattr(filters, "_memo"):   # results and figures cached by their inputs' content
         filters._memo.clear()
+    from analysis import repertoire
+
+    if hasattr(repertoire, "_study_clonotypes"):   # a study's clonotypes, made once
+        repertoire._study_clonotypes.cache_clear()
     st.cache_data.clear()
 
 

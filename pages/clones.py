@@ -57,7 +57,7 @@ else:
     log_vaf = st.toggle("Log VAF axis", key="cln-log")
     tracks = tracks.filter(pl.col("gene").is_in(genes))
     if tracks.height:
-        render.show_figure(vaf_lines(tracks, colors=ctx.colors, log_y=log_vaf),
+        render.show_figure(filters.cached(vaf_lines, tracks, colors=ctx.colors, log_y=log_vaf),
                            key="cln-vaf", name=f"{name}_vaf_over_time", data=tracks)
     else:
         st.info("No gene chosen, no sequenced sample of the selected patients falls in the day "
@@ -65,7 +65,8 @@ else:
     grid = filters.compute(oncoprint_grid, study).filter(
         pl.col("subject_id").is_in(list(ctx.subjects)) & pl.col("gene").is_in(ranked[:40]))
     if grid.height:
-        render.show_figure(oncoprint(grid, subjects=list(ctx.subjects)), key="cln-oncoprint",
+        render.show_figure(filters.cached(oncoprint, grid, subjects=list(ctx.subjects)),
+                           key="cln-oncoprint",
                            name=f"{name}_oncoprint", data=grid)
 
 st.subheader("T-cell repertoire")
@@ -82,18 +83,17 @@ else:
     else:
         metric = st.selectbox("Metric", METRICS, index=METRICS.index("clonality"),
                               format_func=METRIC_LABELS.get, key="cln-metric")
-        render.show_figure(repertoire_lines(rep, metric=metric, y_title=METRIC_LABELS[metric],
-                                            title=f"{METRIC_LABELS[metric]} over time"),
+        render.show_figure(filters.cached(repertoire_lines, rep, metric=metric,
+                                          y_title=METRIC_LABELS[metric],
+                                          title=f"{METRIC_LABELS[metric]} over time"),
                            key="cln-metric-fig", name=f"{name}_tcr_{metric}", data=rep)
         render.show_table(rep, key="cln-metric-table", name=f"{name}_tcr_metrics")
         patients = rep.get_column("subject_id").unique().sort().to_list()
         c1, c2 = st.columns([2, 1])
         patient = c1.selectbox("Patient", patients, key="cln-patient")
         top = c2.slider("Baseline top clones", 3, 20, 10, key="cln-top")
-        tracked = filters.compute(top_clone_tracking, study, top=top).filter(
-            pl.col("subject_id") == patient)
-        overlap = filters.compute(morisita_overlap, study).filter(
-            pl.col("subject_id") == patient)
+        tracked = filters.compute(top_clone_tracking, study, top=top, subjects=(patient,))
+        overlap = filters.compute(morisita_overlap, study, subjects=(patient,))
         left, right = st.columns(2)
         with left:
             render.show_figure(clone_area(tracked, title=f"{patient}: baseline top {top} "

@@ -147,3 +147,37 @@ def test_counts_and_peaks_many_patients_bounded():
                           "peak_value": np.arange(1.0, 2 * N + 1)})
     pv = peak_vs_grade(peaks, colors=patient_colors(ids))
     assert len(pv.data) == 2 * 17 and sum(len(t.x) for t in pv.data) == 2 * N
+
+
+def test_clone_tracking_and_overlap_of_some_patients_equal_the_full_tables(demo_study):
+    from analysis import repertoire as rep
+
+    one = demo_study.subject_ids[0]
+    for fn in (rep.top_clone_tracking, rep.morisita_overlap):
+        full = fn(demo_study).filter(pl.col("subject_id") == one)
+        assert full.height and fn(demo_study, subjects=(one,)).equals(full)
+    # the study's clonotypes are made once and shared by the metrics, tracking and overlap
+    assert rep._study_clonotypes(demo_study, "TRB") is rep._study_clonotypes(demo_study, "TRB")
+    assert rep._study_clonotypes(demo_study, "TRB").equals(rep.clonotypes(demo_study.tcr))
+
+
+def test_clone_figures_many_patients_bounded():
+    from components.figures.clones import repertoire_lines, vaf_lines
+
+    ids = [f"P{i:03d}" for i in range(N)]
+    tracks = pl.DataFrame({"subject_id": [s for s in ids for _ in range(3)],
+                           "gene": ["TP53", "DNMT3A", "TP53"] * N, "day": [0, 0, 90] * N,
+                           "vaf": [0.1, 0.0, 0.2] * N, "detected": [True, False, True] * N})
+    fig = vaf_lines(tracks, colors=patient_colors(ids), log_y=True)
+    assert len(fig.data) == 2 * 17
+    drawn = [(c[0], c[1]) for t in fig.data for c, x in zip(t.customdata, t.x, strict=True)
+             if x is not None]
+    assert sorted(drawn) == sorted(zip(tracks["subject_id"], tracks["gene"], strict=True))
+    assert min(y for t in fig.data for y in t.y if y is not None) == pytest.approx(0.001)
+    rep_ = pl.DataFrame({"subject_id": [s for s in ids for _ in range(2)], "day": [0, 90] * N,
+                         "clonality": np.linspace(0, 1, 2 * N),
+                         "group": [g for i in range(N) for g in
+                                   ["Responder" if i % 2 else "Non-responder"] * 2]})
+    lines = repertoire_lines(rep_)
+    assert [t.name for t in lines.data] == ["Non-responder", "Responder"]
+    assert sum(x is not None for t in lines.data for x in t.x) == 2 * N

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from components.figures.many import color_groups, gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
@@ -38,23 +39,50 @@ def vaf_lines(df: pl.DataFrame, *, x: str = "day", y: str = "vaf", gene: str = "
     palette = colors or patient_colors(df.get_column(subject).unique().to_list()
                                        if df.height else [])
     shown: set[str] = set()
+    ids = sorted(df.get_column(subject).unique().to_list()) if df.height else []
+    traces, at = [], []
     for k, g in enumerate(genes):
         r, c = k // cols + 1, k % cols + 1
         sub = df.filter(pl.col(gene) == g).sort(subject, x)
+        if is_many(ids):
+            cmap = {sid: palette.get(sid, _GREY) for sid in ids}
+            for color, _state, ks in color_groups(ids, cmap):
+                one = gapped(sub.filter(pl.col(subject).is_in(ks)), key=subject, order=x)
+                if one.height == 0:
+                    continue
+                det = [bool(d) for d in (one.get_column(detected) if detected in one.columns
+                                         else one.get_column(y) > 0).fill_null(True)]
+                vals = [v if (d or not log_y) else VAF_FLOOR
+                        for v, d in zip(one.get_column(y).to_list(), det, strict=True)]
+                traces.append(go.Scatter(
+                    x=one.get_column(x).to_list(), y=vals, mode="lines+markers",
+                    name=f"{len(ks)} patients", showlegend=False, line={"color": color,
+                                                                       "width": 2},
+                    marker={"size": 7, "symbol": ["circle" if d else "circle-open"
+                                                  for d in det]},
+                    customdata=[[sid, g, "detected" if d else "not detected"]
+                                for sid, d in zip(one.get_column(subject), det, strict=True)],
+                    hovertemplate="%{customdata[0]} · %{customdata[1]}<br>day %{x}: VAF "
+                    "%{y:.3f} (%{customdata[2]})<extra></extra>"))
+                at.append((r, c))
+            continue
         for (sid,), one in sub.group_by([subject], maintain_order=True):
             det = one.get_column(detected).to_list() if detected in one.columns else \
                 [v > 0 for v in one.get_column(y).to_list()]
             vals = [v if (d or not log_y) else VAF_FLOOR
                     for v, d in zip(one.get_column(y).to_list(), det, strict=True)]
-            fig.add_trace(go.Scatter(
+            traces.append(go.Scatter(
                 x=one.get_column(x).to_list(), y=vals, mode="lines+markers", name=sid,
                 legendgroup=sid, showlegend=sid not in shown,
                 line={"color": palette.get(sid, _GREY), "width": 2},
                 marker={"size": 7, "symbol": ["circle" if d else "circle-open" for d in det]},
                 customdata=[[g, "detected" if d else "not detected"] for d in det],
                 hovertemplate=sid + " · %{customdata[0]}<br>day %{x}: VAF %{y:.3f} "
-                "(%{customdata[1]})<extra></extra>"), row=r, col=c)
+                "(%{customdata[1]})<extra></extra>"))
+            at.append((r, c))
             shown.add(sid)
+    if traces:
+        fig.add_traces(traces, rows=[r for r, _ in at], cols=[c for _, c in at])
     fig.update_yaxes(type="log" if log_y else "linear", title_text="VAF", col=1)
     if log_y:
         fig.update_yaxes(type="log")
@@ -119,7 +147,22 @@ def repertoire_lines(df: pl.DataFrame, *, metric: str = "clonality", x: str = "d
                                         if df.height else []))
     fig = go.Figure()
     shown: set[str] = set()
-    for (sid,), sub in df.sort(subject, x).group_by([subject], maintain_order=True):
+    if df.height and is_many(df.get_column(subject).unique().to_list()):
+        # one trace per colour key: the patients' lines with a gap between them
+        keyed = df.with_columns((pl.col(group) if use_group else pl.col(subject))
+                                .cast(pl.String).fill_null("unknown").alias("_key"))
+        traces = []
+        for key in keyed.get_column("_key").unique(maintain_order=True).to_list():
+            sub = gapped(keyed.filter(pl.col("_key") == key), key=subject, order=x)
+            traces.append(go.Scatter(
+                x=sub.get_column(x).to_list(), y=sub.get_column(metric).to_list(),
+                mode="lines+markers", name=key, legendgroup=key,
+                line={"color": palette.get(key, _GREY), "width": 2},
+                text=sub.get_column(subject).to_list(),
+                hovertemplate="%{text}<br>day %{x}: %{y:.3g}<extra></extra>"))
+        fig.add_traces(traces)
+    for (sid,), sub in ([] if len(fig.data) else
+                        df.sort(subject, x).group_by([subject], maintain_order=True)):
         key = sub.get_column(group)[0] if use_group else sid
         fig.add_trace(go.Scatter(
             x=sub.get_column(x).to_list(), y=sub.get_column(metric).to_list(),
