@@ -177,8 +177,8 @@ def morisita_overlap(tcr, *, samples: pl.DataFrame | None = None,  # noqa: ANN00
                      locus: str | None = "TRB", subjects: Iterable[str] | None = None
                      ) -> pl.DataFrame:
     """Morisita-Horn overlap between every pair of samples of the same patient (both orders,
-    diagonal = 1), of every patient or only `subjects`; `tcr` with `samples`, or a Study: subject_id, sample_a, sample_b, day_a, day_b, timepoint_a, timepoint_b,
-    morisita_horn."""
+    diagonal = 1), of every patient or only `subjects`; `tcr` with `samples`, or a Study:
+    subject_id, sample_a, sample_b, day_a, day_b, timepoint_a, timepoint_b, morisita_horn."""
     schema = {"subject_id": pl.String, "sample_a": pl.String, "sample_b": pl.String,
               "day_a": pl.Int64, "day_b": pl.Int64, "timepoint_a": pl.String,
               "timepoint_b": pl.String, "morisita_horn": pl.Float64}

@@ -51,7 +51,7 @@ layer = c1.selectbox("Layer", layers, format_func=dif.LAYER_LABELS.get, key="cmp
 window = c2.selectbox("Window", [*dif.WINDOWS, "custom"], index=2, key="cmp-window")
 if window == "custom":
     window = c2.text_input("Days (start:end)", "21:35", key="cmp-days")
-group_by = c3.selectbox("Groups", ["response_group", *dif.grouping_columns(study),
+group_by = c3.selectbox("Groups", ["response_group", *filters.compute(dif.grouping_columns, study),
                                    "custom split"], key="cmp-groupby",
                         format_func=lambda c: "Responders vs non-responders"
                         if c == "response_group" else c)
@@ -61,7 +61,7 @@ if group_by == "custom split":
     gb_ids = c3.multiselect("Group B", [s for s in study.subject_ids if s not in ga_ids],
                             key="cmp-split-b")
     groups = (tuple(ga_ids), tuple(gb_ids))
-elif len(values := dif.group_values(study, column=group_by)) > 2:
+elif len(values := filters.compute(dif.group_values, study, column=group_by)) > 2:
     ga = c3.selectbox("Group A", values, key="cmp-group-a")
     gb = c3.selectbox("Group B", [v for v in values if v != ga], key="cmp-group-b")
 
@@ -84,8 +84,8 @@ min_n = o4.number_input("Min. patients per group for a test", 2, 10, dif.MIN_N,
                         key="cmp-min-n")
 
 try:
-    _, label_a, label_b = dif.assign_groups(study, groups=groups, group_column=group_by,
-                                            group_a=ga, group_b=gb)
+    _, label_a, label_b = filters.compute(dif.assign_groups, study, groups=groups,
+                                          group_column=group_by, group_a=ga, group_b=gb)
     kw = {"layer": layer, "window": window, "groups": groups, "group_a": ga, "group_b": gb,
           "group_column": group_by if groups is None else "response_group",
           "change_from_baseline": change, "panel": panel, "subjects": ctx.subjects}
@@ -121,9 +121,9 @@ elif notes := res.get_column("note").drop_nulls().unique().to_list():
 name = f"{study.name}_{layer}_{window}".replace(":", "-")
 if tested.height:
     event = render.show_figure(
-        cf.volcano(tested, fdr=fdr, group_a=label_a, group_b=label_b,
-                   x_title=tested.get_column("effect_measure")[0],
-                   title=f"{label_a} vs {label_b}: {layer} at {window}"),
+        filters.cached(cf.volcano, tested, fdr=fdr, group_a=label_a, group_b=label_b,
+                       x_title=tested.get_column("effect_measure")[0],
+                       title=f"{label_a} vs {label_b}: {layer} at {window}"),
         key="cmp-volcano", name=f"{name}_volcano", data=cf.ranked_table(res), params=params,
         on_select="rerun", selection_mode=("points",))
     points = (event or {}).get("selection", {}).get("points", []) if event else []
@@ -139,8 +139,9 @@ render.show_table(cf.ranked_table(res), key="cmp-table", name=f"{name}_ranked")
 st.subheader("Top features per patient")
 top = cf.top_features(res, n=20)
 vals = filters.compute(dif.patient_values, study, features=tuple(top), **kw)
-render.show_figure(cf.zscore_heatmap(vals, features=top, group_order=[label_a, label_b],
-                                     title=f"Top {len(top)} features, z-scored ({window})"),
+render.show_figure(filters.cached(cf.zscore_heatmap, vals, features=top,
+                                  group_order=[label_a, label_b],
+                                  title=f"Top {len(top)} features, z-scored ({window})"),
                    key="cmp-heatmap", name=f"{name}_heatmap", data=vals, params=params)
 
 st.subheader("One feature over time")
@@ -154,10 +155,9 @@ course = filters.compute(dif.feature_course, study, feature=feature, **course_kw
 tests = filters.compute(dif.feature_windows, study, feature=feature, min_n=int(min_n),
                         change_from_baseline=change, effect_measure=effect_measure,
                         **course_kw)
-render.show_figure(cf.feature_trajectory(course, tests=tests,
-                                         y_title=dif.value_label(study, layer=layer,
-                                                                 feature=feature),
-                                         title=f"{feature}: every patient, every timepoint"),
+render.show_figure(filters.cached(cf.feature_trajectory, course, tests=tests,
+                                  y_title=dif.value_label(study, layer=layer, feature=feature),
+                                  title=f"{feature}: every patient, every timepoint"),
                    key="cmp-trajectory", name=f"{study.name}_{feature}_course", data=course,
                    params=params)
 render.show_table(tests.select("window", "days", "n_group_a", "n_group_b", "effect",

@@ -64,7 +64,8 @@ responses = filters.compute(derived_responses, study, criteria=params.criteria)
 lanes = swimmer_lanes(study, groups=ctx.groups).filter(pl.col("subject_id").is_in(ids))
 events = swimmer_events(study, responses=responses).filter(pl.col("subject_id").is_in(ids))
 if lanes.height:
-    render.show_figure(swimmer_plot(lanes, events, sort_by=sort_by), key="ov-swimmer",
+    render.show_figure(filters.cached(swimmer_plot, lanes, events, sort_by=sort_by),
+                       key="ov-swimmer",
                        name=f"{study.name}_swimmer", data=events, params=params)
     missing = [what for what, ok in (
         ("transfusions", any(k.endswith("transfusion") for k in events["kind"].unique())),
@@ -83,7 +84,7 @@ render.show_params(params)
 st.subheader("Sample availability")
 avail = ctx.apply(filters.compute(sample_availability, study))
 if avail.height:
-    render.show_figure(availability_matrix(avail), key="ov-availability",
+    render.show_figure(filters.cached(availability_matrix, avail), key="ov-availability",
                        name=f"{study.name}_sample_availability", data=avail)
     links = {a: ASSAY_PAGES[a] for a in avail.get_column("assay").unique().sort().to_list()
              if a in ASSAY_PAGES and (ROOT / ASSAY_PAGES[a]).exists()}

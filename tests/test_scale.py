@@ -181,3 +181,19 @@ def test_clone_figures_many_patients_bounded():
     lines = repertoire_lines(rep_)
     assert [t.name for t in lines.data] == ["Non-responder", "Responder"]
     assert sum(x is not None for t in lines.data for x in t.x) == 2 * N
+
+
+def test_feature_trajectory_many_patients_one_trace_per_group():
+    from components.figures.compare import feature_trajectory
+
+    ids = [f"P{i:03d}" for i in range(N)]
+    course = pl.DataFrame({"subject_id": [s for s in ids for _ in range(3)],
+                           "day": [0, 28, 90] * N, "value": np.arange(3.0 * N),
+                           "group": [g for i in range(N) for g in
+                                     ["Responder" if i < 20 else "Non-responder"] * 3]})
+    fig = feature_trajectory(course)
+    assert [t.name for t in fig.data] == ["Responder", "Non-responder"]
+    points = sorted((s, y) for t in fig.data for s, y in zip(t.text, t.y, strict=True)
+                    if y is not None)
+    assert points == sorted(zip(course["subject_id"], course["value"], strict=True))
+    assert len(feature_trajectory(course.filter(pl.col("subject_id") < "P040")).data) == 40

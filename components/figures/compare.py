@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from components.figures.many import gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO
 
@@ -187,7 +188,18 @@ def feature_trajectory(df: pl.DataFrame, *, x: str = "day", y: str = "value",
                          {g: GROUP_COLORS.get(g, OKABE_ITO[4]) for g in groups})
     fig = go.Figure()
     shown: set[str] = set()
-    for (sid,), sub in df.sort(subject, x).group_by([subject], maintain_order=True):
+    if df.height and is_many(df.get_column(subject).unique().to_list()):
+        # one trace per group: the patients' lines with a gap between them
+        for g in groups:
+            sub = gapped(df.filter(pl.col(group) == g), key=subject, order=x)
+            fig.add_trace(go.Scatter(
+                x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
+                mode="lines+markers", name=g, legendgroup=g,
+                line={"color": palette.get(g, _GREY), "width": 2}, marker={"size": 7},
+                text=sub.get_column(subject).to_list(),
+                hovertemplate="%{text} (" + str(g) + ")<br>day %{x}: %{y:.3g}<extra></extra>"))
+    for (sid,), sub in ([] if len(fig.data) else
+                        df.sort(subject, x).group_by([subject], maintain_order=True)):
         g = sub.get_column(group)[0]
         fig.add_trace(go.Scatter(
             x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
