@@ -1,7 +1,7 @@
 """`cli.py embed` (HVG -> randomized PCA -> UMAP, cached) against scanpy's pp.pca +
 pp.neighbors + tl.umap on the same 100,000 cells x 2,000 genes.
 
-    python3 -m venv /tmp/scanpy-venv && /tmp/scanpy-venv/bin/pip install scanpy "scipy<1.15"
+    python3 -m venv /tmp/scanpy-venv && /tmp/scanpy-venv/bin/pip install scanpy "scipy<1.14"
     # (scanpy 1.11 calls csr_array.getnnz, removed in newer scipy)
     .venv/bin/python benchmarks/embed_vs_scanpy.py [--cells 100000] [--genes 2000]
 
