@@ -51,7 +51,7 @@ st.subheader("Sample availability")
 avail = filters.compute(sample_availability, study)
 avail = ctx.apply(avail)
 if avail.height:
-    render.show_figure(availability_matrix(avail), key="dq-availability",
+    render.show_figure(filters.cached(availability_matrix, avail), key="dq-availability",
                        name=f"{study.name}_sample_availability", data=avail)
 else:
     st.info("No samples table and no blood-count, CAR-T or cytokine measurements at sample "

@@ -40,7 +40,8 @@ events = ctx.apply(study.events, day_col=None)
 episodes = tox.toxicity_episodes(events)
 
 st.subheader("Cytokines")
-present = [a for a in PANEL if a in set(study.measurements.get_column("analyte").to_list())]
+measured = set(study.analytes_present())
+present = [a for a in PANEL if a in measured]
 c1, c2 = st.columns([2, 3])
 patient = c1.selectbox("Patient", ctx.subjects, key="saf-patient") if ctx.subjects else None
 days = c2.slider("Days shown", -30, 120, (-7, 28), key="saf-days")
@@ -82,7 +83,8 @@ else:
     incidence = tox.grade_incidence(crs)
     i1, i2 = st.columns([2, 3])
     with i1:
-        render.show_figure(grade_incidence_bars(incidence, title="Patients by max grade"),
+        render.show_figure(filters.cached(grade_incidence_bars, incidence,
+                                          title="Patients by max grade"),
                            key="saf-incidence", name=f"{study.name}_crs_icans_incidence",
                            data=incidence)
     with i2:
@@ -92,7 +94,7 @@ else:
     render.show_table(crs, key="saf-crs", name=f"{study.name}_crs")
 
 st.markdown("**Grade derived from vitals**")
-vitals = [a for a in tox.VITALS if a in set(study.measurements.get_column("analyte").to_list())]
+vitals = [a for a in tox.VITALS if a in measured]
 if "TEMP" not in vitals:
     st.info("No vitals to grade from: ASTCT grading needs TEMP (C), and SBP (mmHg), "
             "VASOPRESSORS (count) and O2_LPM (L/min, 0 = room air) in measurements.")
@@ -131,7 +133,8 @@ if study.has("events"):
     st.caption(f"Patients by worst grade per term; % of {len(ctx.subjects)} patients.")
     render.show_table(ae, key="saf-ae", name=f"{study.name}_adverse_events")
     if ae.height:
-        render.show_figure(adverse_event_bars(ae, title="Adverse events by worst grade"),
+        render.show_figure(filters.cached(adverse_event_bars, ae,
+                                          title="Adverse events by worst grade"),
                            key="saf-ae-bars", name=f"{study.name}_adverse_events", data=ae)
     st.markdown("**Infections**")
     inf = tox.infections(events)
