@@ -38,10 +38,8 @@ PAGES = [
 def _navigation() -> st.navigation:
     sections: dict[str, list] = {}
     for section, file, title, icon in PAGES:
-        if (_HERE / file).exists():
-            sections.setdefault(section, []).append(
-                st.Page(str(_HERE / file), title=title, icon=icon,
-                        url_path=Path(file).stem))
+        sections.setdefault(section, []).append(
+            st.Page(str(_HERE / file), title=title, icon=icon, url_path=Path(file).stem))
     return st.navigation(sections)
 
 
