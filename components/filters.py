@@ -155,7 +155,7 @@ def _digest(value: Any, h: Any) -> None:
         h.update(f"{type(value).__name__}:{value!r};".encode())
 
 
-@st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
+@st.cache_resource(max_entries=128, ttl=3600, show_spinner=False)
 def _memo(key: str, _fn: Callable[..., Any], _args: tuple, _kwargs: dict) -> Any:
     return _fn(*_args, **_kwargs)
 
