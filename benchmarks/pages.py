@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/pages.py --study DIR [--pages overview,kinetics] [--json OUT]
 
 One process per study. The study is loaded first (its time is reported as `load_s`); then for
-each page of app.PAGES whose file exists: the analysis caches (`filters.compute`, `filters.cached`, st.cache_data)
-are cleared and the page is opened ("cold": everything but the loaded Study is computed), then
+each page of app.PAGES whose file exists: the analysis caches (`filters.compute`,
+`filters.cached`, st.cache_data, a study's clonotypes) are cleared and the page is opened
+("cold": everything but the loaded Study is computed), then
 the same page is run again with nothing changed ("rerun": what a widget click costs at least).
 Payload is the summed size of the plotly figure JSON the page sends to the browser. Peak RSS is
 the process maximum after all pages. Streamlit's own time to send messages to a browser and the
