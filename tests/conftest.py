@@ -175,3 +175,14 @@ def page(browser):
     pg = ctx.new_page()
     yield pg
     ctx.close()
+
+
+@pytest.fixture(scope="session")
+def export_ready() -> str:
+    """The shared kaleido export server (one Chromium for the whole test session)."""
+    from components import export
+
+    try:
+        return export.start_export_server()
+    except export.ExportUnavailable as err:
+        pytest.skip(str(err))

@@ -15,14 +15,6 @@ from components import deck, export
 from components.figures import registry
 
 
-@pytest.fixture(scope="session")
-def export_ready() -> str:
-    try:
-        return export.start_export_server()
-    except export.ExportUnavailable as err:
-        pytest.skip(str(err))
-
-
 @pytest.fixture(scope="module")
 def prov() -> export.Provenance:
     return export.Provenance(study_id="DECK-1", content_hash="cd" * 32, cohort="all patients")

@@ -19,15 +19,6 @@ from components import export
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(scope="session")
-def export_ready() -> str:
-    """The shared export server (one Chromium for the whole test session)."""
-    try:
-        return export.start_export_server()
-    except export.ExportUnavailable as err:
-        pytest.skip(str(err))
-
-
 @pytest.fixture(scope="module")
 def prov() -> export.Provenance:
     return export.Provenance(study_id="STUDY-Ü1", content_hash="ab" * 32,
