@@ -297,7 +297,13 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
     def add(label: str, fn) -> None:  # noqa: ANN001
         rows.append((label, [fn(d) for _, d in cols]))
 
-    add("Age, years: median (range)", lambda d: _median_range(d["age"]))
+    if "age_band" in df.columns and df.get_column("age").drop_nulls().len() == 0:
+        # de-identified: exact ages are withheld, so only 5-year bands can be counted
+        for band in sorted(df.get_column("age_band").drop_nulls().unique().to_list()):
+            add(f"Age {band} years: n (%)", lambda d, b=band: _count_pct(
+                d["age_band"] == b, d.height))
+    else:
+        add("Age, years: median (range)", lambda d: _median_range(d["age"]))
     for sex, label in (("M", "male"), ("F", "female")):
         add(f"Sex {label}: n (%)", lambda d, s=sex: _count_pct(
             d["sex"].str.to_uppercase().str.slice(0, 1) == s, d.height))

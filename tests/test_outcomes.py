@@ -131,6 +131,17 @@ def test_baseline_table_on_demo(demo_study):
         assert any(c.startswith(needle) for c in chars), needle
 
 
+def test_baseline_table_counts_age_bands_when_deidentified(demo_study):
+    from analysis.cohort import response_groups
+    from data_loaders.deid import deidentify
+
+    study = deidentify(demo_study)
+    t = baseline_table(study.patients, groups=response_groups(study))
+    ages = t.filter(pl.col("characteristic").str.starts_with("Age"))
+    assert ages.height >= 1 and all("(range)" not in c for c in ages["characteristic"])
+    assert sum(int(v.split()[0]) for v in ages["Overall (n=5)"]) == 5
+
+
 def test_swimmer_data_on_demo(demo_study):
     from analysis.cohort import response_groups
     from analysis.response import derived_responses
