@@ -116,6 +116,14 @@ def cache_location(study_path: str | Path) -> CacheLocation:
                          f"cached in {folder}")
 
 
+def _cache_file(study_path: str | Path, name: str) -> Path:
+    """Where cache file `name` lives: the study's own .cache when it already holds it (e.g.
+    precomputed by `cli.py embed` on a studies volume the app may only read), else the
+    writable cache location."""
+    own = Path(study_path).resolve() / ".cache" / name
+    return own if own.is_file() else cache_location(study_path).folder / name
+
+
 def file_digest(path: str | Path, *, cache: CacheLocation | None = None) -> str:
     """BLAKE2b of a file's bytes, remembered per (name, size, mtime) so it is computed once."""
     path = Path(path).resolve()
@@ -281,9 +289,8 @@ def available_bases(study: Any, *, params: EmbeddingParams | None = None) -> lis
 
 
 def _cached_path(study: Any, params: EmbeddingParams) -> Path:
-    cache = cache_location(study.path)
-    digest = file_digest(_sc_file(study), cache=cache)
-    return cache.folder / f"embedding-{embedding_key(digest, params)}.npy"
+    digest = file_digest(_sc_file(study), cache=cache_location(study.path))
+    return _cache_file(study.path, f"embedding-{embedding_key(digest, params)}.npy")
 
 
 def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = None
@@ -306,9 +313,8 @@ def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = N
 
 # ---- gene-column store ---------------------------------------------------------------------------
 def _store_path(study: Any) -> Path:
-    cache = cache_location(study.path)
-    digest = file_digest(_sc_file(study), cache=cache)
-    return cache.folder / f"genes-v3-{digest[:24]}.h5"
+    digest = file_digest(_sc_file(study), cache=cache_location(study.path))
+    return _cache_file(study.path, f"genes-v3-{digest[:24]}.h5")
 
 
 def _read_rows(f: Any) -> tuple[Callable[[int, int], Any], int, int]:
@@ -527,7 +533,7 @@ def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
 def _flow_path(study: Any, digest: str, markers: Sequence[str], params: EmbeddingParams
                ) -> Path:
     key = embedding_key(f"{digest}|{','.join(markers)}", params, kind="flow")
-    return cache_location(study.path).folder / f"flow-embedding-{key}.npy"
+    return _cache_file(study.path, f"flow-embedding-{key}.npy")
 
 
 def cached_flow_embedding(study: Any, *, digest: str, markers: Sequence[str],

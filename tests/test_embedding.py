@@ -69,6 +69,17 @@ def test_read_only_study_caches_in_user_folder(tiny, tmp_path, monkeypatch):
     assert out.cache_file.parent == loc.folder and "not writable" in out.note
 
 
+def test_embedding_precomputed_in_a_read_only_study_is_used(tiny, tmp_path, monkeypatch):
+    """`cli.py embed` run by the data owner writes <study>/.cache; the server, which may only
+    read the studies volume, must use that file instead of computing again."""
+    first = emb.embed_study(load_study(tiny), params=PCA)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setattr(emb.os, "access", lambda p, mode: False)
+    again = emb.embed_study(load_study(tiny), params=PCA)
+    assert again.source == "cache" and again.cache_file == first.cache_file
+    assert again.cache_file.parent == tiny / ".cache"
+
+
 def test_gene_vector_reads_one_normalised_column(tiny):
     import anndata as ad
 
