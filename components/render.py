@@ -151,8 +151,12 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
 
 def show_table(df: pl.DataFrame, *, key: str, name: str, height: int | str = "auto",
                column_config: dict | None = None) -> None:
-    """A result table with its CSV download."""
-    st.dataframe(df, key=key, height=height, hide_index=True, column_config=column_config)
+    """A result table with its CSV download. Decimal columns show 5 significant digits on
+    screen (p-values, AUCs and VAFs alike); the CSV keeps full precision."""
+    shown = {c: st.column_config.NumberColumn(format="%.5g") for c, t in df.schema.items()
+             if t in (pl.Float32, pl.Float64)}
+    shown.update(column_config or {})
+    st.dataframe(df, key=key, height=height, hide_index=True, column_config=shown)
     st.download_button("Table (CSV)", data=lambda d=df: csv_bytes(d),
                        file_name=f"{_file_stem(name)}.csv", mime="text/csv", key=f"{key}-csv",
                        on_click="ignore", icon=":material/download:")
