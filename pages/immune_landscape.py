@@ -76,7 +76,8 @@ def _draw(view: figs.LandscapeView, params: LandscapeParams) -> np.ndarray:
                f"sample{' and cell type' if unit == 'cells' else ''}, seeded); composition "
                "and statistics use all of them.")
     event = render.show_figure(view.fig, key="il-embedding", name=f"{study.name}_landscape",
-                               on_select="rerun", selection_mode=("box", "lasso"))
+                               data=view.points, on_select="rerun",
+                               selection_mode=("box", "lasso"))
     render.show_params(params)
     return _selected(event)
 

@@ -33,6 +33,17 @@ def test_page_runs_on_demo(app_page, file, title):
     assert at.title and at.title[0].value, f"{file} shows no title"
 
 
+@pytest.mark.parametrize(("file", "title"), PAGES, ids=[p[0] for p in PAGES])
+def test_every_figure_offers_its_data(app_page, file, title):
+    """DESIGN.md section 4: every figure downloads as PNG, SVG, PDF and its data as CSV."""
+    at = app_page(file)
+    charts = len(at.get("plotly_chart"))
+    labels = [b.label for b in at.get("download_button")]
+    assert charts >= 1
+    for label in ("PNG", "SVG", "PDF", "Data (CSV)"):
+        assert labels.count(label) == charts, (label, labels)
+
+
 def test_default_page_is_first(app_page):
     at = app_page()
     assert not at.exception
