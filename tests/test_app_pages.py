@@ -75,3 +75,18 @@ def test_broken_study_shows_report_not_exception(app_page, write_study):
     assert not at.exception
     text = " ".join(df.value.to_string() for df in at.dataframe)
     assert "value is not a number" in text and "not a text file" in text
+
+
+def test_changed_study_file_is_picked_up_without_restart(app_page, write_study):
+    import os
+
+    folder = write_study()
+    at = app_page("pages/data_quality.py", study=folder)
+    assert at.metric[0].label == "Patients" and at.metric[0].value == "2"
+    p = folder / "patients.csv"
+    p.write_text(p.read_text() + "P3,44,F,2025-03-01,\n")
+    st_ = p.stat()
+    os.utime(p, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "3"
