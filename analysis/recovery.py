@@ -118,13 +118,14 @@ def recovery_days(measurements: pl.DataFrame, *, transfusions: pl.DataFrame | No
              ("transfusion_independence_day", "last_rbc_transfusion_day",
               "last_plt_transfusion_day")]).sort("subject_id")
     last = tx.group_by("subject_id").agg(
-        pl.col("day").max().alias("_last"),
+        pl.col("day").filter(pl.col("product").is_in(["RBC", "PLT"])).max().alias("_last"),
         pl.col("day").filter(pl.col("product") == "RBC").max().alias("last_rbc_transfusion_day"),
         pl.col("day").filter(pl.col("product") == "PLT").max().alias("last_plt_transfusion_day"))
     out = (out.join(last, on="subject_id", how="left")
            .join(follow_up.select("subject_id", "end"), on="subject_id", how="left"))
     start = pl.max_horizontal(pl.col("_last").fill_null(-1) + 1, pl.lit(0))
-    ti = pl.when(pl.col("end").is_not_null() & (pl.col("end") - start >= ti_window)) \
+    # days start..end inclusive are transfusion-free: end - start + 1 of them
+    ti = pl.when(pl.col("end").is_not_null() & (pl.col("end") - start + 1 >= ti_window)) \
         .then(start).otherwise(None)
     return out.select(
         "subject_id", "anc_recovery_day", "plt_recovery_day",

@@ -210,7 +210,8 @@ def _transfusions_at(points: pl.DataFrame, tx: pl.DataFrame | None, window: int
            .group_by("subject_id", "day")
            .agg(*[(inside & (pl.col("product") == p)).sum().alias(f"{p.lower()}_transfusions")
                   for p in ("RBC", "PLT", "OTHER")],
-                pl.col("_tx").max().alias("last_transfusion_day")))
+                pl.col("_tx").filter(pl.col("product").is_in(["RBC", "PLT"])).max()
+                .alias("last_transfusion_day")))
     return keys.join(agg, on=["subject_id", "day"], how="left").with_columns(
         [pl.col(c).fill_null(0) for c in schema if c.endswith("_transfusions")])
 
@@ -262,7 +263,8 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
     cr_missing = _join([pl.when(c.is_null()).then(pl.lit(a)) for c, (a, _, _) in
                         zip(crs, cr_rules, strict=True)])
 
-    n_tx = pl.col("rbc_transfusions") + pl.col("plt_transfusions") + pl.col("other_transfusions")
+    # transfusion independence is about red cells and platelets (plasma etc. do not count)
+    n_tx = pl.col("rbc_transfusions") + pl.col("plt_transfusions")
     ti = n_tx == 0                               # null when transfusions are not recorded
     tx_text = (
         pl.when(n_tx.is_null()).then(pl.lit("; transfusions not recorded"))
@@ -423,8 +425,9 @@ def baseline_severity(study, *, retic_threshold: float = 60.0,  # noqa: ANN001
                 .group_by("subject_id").agg(pl.col("day").max()))
     pts = study.patients.select("subject_id", pl.col("marrow_cellularity_pct").alias("cell"))
     points = pts.select("subject_id").join(last_day, on="subject_id", how="inner")
-    df = pts.join(_counts_at(study.measurements, points, value_window), on="subject_id",
-                  how="left")
+    # baseline is before infusion: a nearest value from after day 0 must never stand in
+    df = pts.join(_counts_at(study.measurements.filter(pl.col("day") <= 0), points,
+                             value_window), on="subject_id", how="left")
     sev = [pl.col("anc") < 0.5, pl.col("plt") < 20, pl.col("retic") < retic_threshold]
     met = pl.sum_horizontal([s.fill_null(False).cast(pl.Int8) for s in sev])
     unknown = pl.sum_horizontal([s.is_null().cast(pl.Int8) for s in sev])

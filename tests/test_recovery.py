@@ -48,6 +48,21 @@ def test_anc_threshold_is_inclusive_and_counts_before_nadir_are_ignored():
     assert rec(never_low)["anc_recovery_day"] == 1
 
 
+def test_exactly_the_window_of_free_days_is_independence():
+    m = series("ANC", [(0, 0.1), (56, 1.0)])
+    end = pl.DataFrame({"subject_id": ["P1"], "end": [56]})
+    assert rec(m, transfusions=tx(0, product="RBC"), follow_up=end,
+               ti_window=56)["transfusion_independence_day"] == 1
+
+
+def test_plasma_does_not_break_transfusion_independence():
+    m = series("ANC", [(0, 0.1), (200, 1.0)])
+    end = pl.DataFrame({"subject_id": ["P1"], "end": [200]})
+    given = pl.concat([tx(10, product="RBC"), tx(80, product="OTHER")])
+    r = rec(m, transfusions=given, follow_up=end, ti_window=56)
+    assert r["transfusion_independence_day"] == 11
+
+
 def test_platelet_transfusion_the_day_before_disqualifies():
     m = series("PLT", [(0, 10), (5, 25), (12, 30), (14, 35), (16, 40)])
     assert rec(m, transfusions=tx())["plt_recovery_day"] == 5
@@ -65,8 +80,11 @@ def test_transfusion_independence_and_last_transfusions():
     r = rec(m, transfusions=both, follow_up=end, ti_window=56)
     assert (r["transfusion_independence_day"], r["last_plt_transfusion_day"],
             r["last_rbc_transfusion_day"]) == (21, 20, 15)
-    assert rec(m, transfusions=both, follow_up=end, ti_window=80)["transfusion_independence_day"] \
-        is None
+    # days 21..100 are 80 transfusion-free days: enough for an 80-day window, not for 81
+    assert rec(m, transfusions=both, follow_up=end, ti_window=80)[
+        "transfusion_independence_day"] == 21
+    assert rec(m, transfusions=both, follow_up=end, ti_window=81)[
+        "transfusion_independence_day"] is None
     assert rec(m, transfusions=tx(-10), follow_up=end)["transfusion_independence_day"] == 0
     assert rec(m, transfusions=None, follow_up=end)["transfusion_independence_day"] is None
 

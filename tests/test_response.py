@@ -276,6 +276,28 @@ def test_baseline_severity(write_study):
     assert dict(sev.select("subject_id", "severity").rows()) == {"P1": "vSAA", "P2": "NSAA"}
 
 
+def test_baseline_severity_never_uses_counts_after_infusion(write_study):
+    from data_loaders import load_study
+
+    # PLT was not drawn on day -1; the day +3 value (after lymphodepletion) must not stand in
+    meas = ("subject_id,day,analyte,value,unit\nP1,-10,ANC,0.3,10^9/L\nP1,-1,ANC,0.3,10^9/L\n"
+            "P1,-10,PLT,50,10^9/L\nP1,3,PLT,5,10^9/L\nP1,-10,RETIC,80,10^9/L\n")
+    sev = baseline_severity(load_study(write_study(measurements=meas)))
+    row = sev.filter(pl.col("subject_id") == "P1").row(0, named=True)
+    assert row["severity"] == "NSAA" and row["plt"] == 50
+
+
+def test_plasma_transfusion_does_not_break_independence(write_study):
+    from data_loaders import load_study
+
+    meas = ("subject_id,day,analyte,value,unit\nP1,90,ANC,0.9,10^9/L\nP1,90,PLT,40,10^9/L\n"
+            "P1,90,RETIC,80,10^9/L\nP1,90,HGB,95,g/L\n")
+    events = "subject_id,day,category,term,product\nP1,80,transfusion,Fresh frozen plasma,FFP\n"
+    study = load_study(write_study(measurements=meas, events=events))
+    r = derived_responses(study, criteria="BSH", days="90").row(0, named=True)
+    assert r["category"] == "PR", r["rule"]
+
+
 def test_cli_tables(demo_dir, capsys):
     import cli
 
