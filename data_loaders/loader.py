@@ -535,6 +535,8 @@ def _check_patients(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFram
 
 def _check_measurements(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
     cat = ctx.catalogue
+    # "Blood", "blood " and "blood" are one tissue for every analysis that filters on it
+    df = df.with_columns(pl.col("tissue").str.strip_chars().str.to_lowercase())
     names = df.get_column("analyte").drop_nulls().unique().to_list()
     mapping = {n: canonical_analyte(n, cat) for n in names}
     unknown = sorted(n for n, c in mapping.items() if c is None)

@@ -262,3 +262,10 @@ def test_obs_is_read_without_the_counts_and_equals_adata_obs(demo_dir, write_stu
     assert "adata" not in study.__dict__   # obs alone did not open the AnnData
     pd.testing.assert_frame_equal(obs, study.adata.obs)
     assert load_study(write_study(patients="subject_id\nP1\n")).obs is None
+
+
+def test_tissue_spelling_is_folded(write_study):
+    study = load_study(write_study(measurements="subject_id,day,analyte,value,unit,tissue\n"
+                                   "P1,0,ANC,0.4,10^9/L,Blood\nP1,1,ANC,0.5,10^9/L, blood\n"
+                                   "P1,2,ANC,0.6,10^9/L,MARROW\n"))
+    assert study.measurements.get_column("tissue").to_list() == ["blood", "blood", "marrow"]
