@@ -239,6 +239,11 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
     qp = st.query_params
     all_ids = study.subject_ids
     present_groups = [g for g in GROUPS if g in set(groups.get_column("response_group"))]
+    if st.session_state.get("_f_study") != str(study.path):
+        # another study: its patients and days differ, so the widgets start again from the URL
+        for key in ("f-patients", "f-groups", "f-days"):
+            st.session_state.pop(key, None)
+        st.session_state["_f_study"] = str(study.path)
     if "f-patients" not in st.session_state:
         st.session_state["f-patients"] = [s for s in _split(qp.get("patients")) if s in all_ids]
     if "f-groups" not in st.session_state:
@@ -251,12 +256,14 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
                                    placeholder="All groups")
     days = study.measurements.get_column("day") if study.has("measurements") else None
     lo_all = int(days.min()) if days is not None else -30
-    hi_all = int(days.max()) if days is not None else 365
+    hi_all = max(int(days.max()) if days is not None else 365, lo_all + 1)
     if "f-days" not in st.session_state:
+        # a link made on another study may name days outside this one's range: clamp both ends
         lo, hi = _parse_days(qp.get("days"))
-        st.session_state["f-days"] = (max(lo_all, lo) if lo is not None else lo_all,
-                                      min(hi_all, hi) if hi is not None else hi_all)
-    lo, hi = st.slider("Study day window", lo_all, max(hi_all, lo_all + 1), key="f-days",
+        lo = lo_all if lo is None else min(max(lo, lo_all), hi_all)
+        hi = hi_all if hi is None else max(min(hi, hi_all), lo)
+        st.session_state["f-days"] = (lo, hi)
+    lo, hi = st.slider("Study day window", lo_all, hi_all, key="f-days",
                        help="Day 0 = CAR-T infusion")
     return Cohort(
         subjects=tuple(subjects),

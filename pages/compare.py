@@ -95,6 +95,9 @@ try:
 except ValueError as err:
     st.warning(str(err))
     st.stop()
+if ctx.cohort.day_min is not None or ctx.cohort.day_max is not None:
+    st.caption("The comparison uses its own window above; the sidebar's day window limits the "
+               "trajectory below.")
 
 params = CompareParams(layer, str(window), group_by, label_a, label_b, change, method,
                        effect_measure, panel, fdr, int(min_n))
@@ -151,7 +154,7 @@ if st.session_state.get("cmp-feature") not in features:
 feature = st.selectbox("Feature (or click a point in the volcano)", features, key="cmp-feature")
 course_kw = {k: kw[k] for k in ("layer", "groups", "group_column", "group_a", "group_b",
                                 "panel", "subjects")}
-course = filters.compute(dif.feature_course, study, feature=feature, **course_kw)
+course = ctx.apply(filters.compute(dif.feature_course, study, feature=feature, **course_kw))
 tests = filters.compute(dif.feature_windows, study, feature=feature, min_n=int(min_n),
                         change_from_baseline=change, effect_measure=effect_measure,
                         **course_kw)

@@ -90,3 +90,11 @@ def test_changed_study_file_is_picked_up_without_restart(app_page, write_study):
     at.run()
     assert not at.exception
     assert at.metric[0].value == "3"
+
+
+@pytest.mark.parametrize("days", ["9999:", ":-9999", "600:-600", "-5000:5000"])
+def test_days_outside_the_study_are_clamped(app_page, days):
+    at = app_page("pages/data_quality.py", query={"days": days})
+    assert not at.exception
+    lo, hi = at.slider(key="f-days").value
+    assert at.slider(key="f-days").min <= lo <= hi <= at.slider(key="f-days").max

@@ -132,3 +132,10 @@ def test_clicking_a_volcano_point_opens_its_trajectory(app_server, page):
     expect(box.locator("input")).to_have_value(feature, timeout=30_000)
     expect(page.locator(".gtitle", has_text=f"{feature}: every patient")).to_have_count(
         1, timeout=30_000)
+
+
+def test_compare_page_with_a_sidebar_day_window(app_page):
+    at = app_page("pages/compare.py", query={"days": "0:60"})
+    assert not at.exception
+    assert any("own window" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 2
