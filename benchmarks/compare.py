@@ -20,19 +20,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _timing import best_time  # noqa: E402  (benchmarks/ is the script folder)
 
 from analysis.differential import WINDOWS, compare  # noqa: E402
 from data_loaders import load_study  # noqa: E402
 from sample_data.generate import generate_study  # noqa: E402
 
 
-def best(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+def best(fn, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+    return best_time(fn, repeat=repeat)
 
 
 def main() -> int:

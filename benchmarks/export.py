@@ -21,21 +21,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
+from _timing import median_time  # noqa: E402  (benchmarks/ is the script folder)
 
 from components import deck, export  # noqa: E402
 from data_loaders import load_study  # noqa: E402
 
 
 def _median(fn, repeat: int) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(fn, repeat=repeat)[0]
 
 
 def main() -> None:

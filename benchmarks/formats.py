@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _timing import median_time  # noqa: E402  (benchmarks/ is the script folder)
 
 from cli import main as cli_main  # noqa: E402
 from data_loaders import load_study  # noqa: E402
@@ -31,12 +31,7 @@ from data_loaders.formats.tenx import to_anndata  # noqa: E402
 
 
 def _median(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(fn, repeat=repeat)[0]
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _timing import median_time  # noqa: E402  (benchmarks/ is the script folder)
 
 from analysis.kinetics import group_summary, kinetic_parameters, kinetics_table  # noqa: E402
 
@@ -55,13 +56,8 @@ def synthetic(patients: int, assays: int, seed: int = 7) -> pl.DataFrame:
     })
 
 
-def _median_time(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+def _median_time(fn, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+    return median_time(fn, repeat=repeat)
 
 
 def _cpu_time(fn, repeat: int) -> float:
