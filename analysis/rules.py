@@ -19,7 +19,7 @@ and its source, so the docs, the pages and the CLI read one description.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -64,9 +64,13 @@ class Rules:
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def toml_snippet(self, *, only_changed: bool = False) -> str:
-        """The `[rules]` table of study.toml that reproduces these settings."""
+    def toml_snippet(self, *, only_changed: bool = False,
+                     names: Iterable[str] | None = None) -> str:
+        """The `[rules]` table of study.toml that reproduces these settings (all of them, the
+        changed ones, or the named ones)."""
         values = self.changed() if only_changed else self.as_dict()
+        if names is not None:
+            values = {n: values[n] for n in names if n in values}
         lines = ["[rules]"] + [f"{k} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 

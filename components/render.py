@@ -24,7 +24,7 @@ import streamlit as st
 from components import export
 from components.export import csv_bytes
 
-__all__ = ["show_figure", "show_table", "show_params", "ShownFigure", "shown_figures",
+__all__ = ["show_figure", "show_table", "show_params", "show_rules", "ShownFigure", "shown_figures",
            "export_server", "export_blocker", "figure_provenance"]
 
 _CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -167,3 +167,24 @@ def show_params(params: Any) -> None:
     values = asdict(params) if is_dataclass(params) else dict(params)
     with st.expander("Parameters of this view"):
         st.json(values, expanded=True)
+
+
+def show_rules(rules: Any, *, names: Iterable[str] | None = None, key: str = "rules") -> None:
+    """'Rules used' on a clinical page: the settings that decided what the page shows (value,
+    default, source) and the study.toml `[rules]` snippet that reproduces them. `rules` is an
+    `analysis.rules.Rules`; `names` limits the list to the settings this page depends on."""
+    rows = rules.rows()
+    if names is not None:
+        wanted = list(names)
+        rows = sorted((r for r in rows if r["setting"] in wanted),
+                      key=lambda r: wanted.index(r["setting"]))
+    changed = [r["setting"] for r in rows if r["value"] != r["default"]]
+    label = "Rules used" + (f" ({len(changed)} changed from the defaults)" if changed else "")
+    with st.expander(label):
+        st.dataframe(pl.DataFrame(rows, schema={"setting": pl.String, "value": pl.String,
+                                                "default": pl.String, "help": pl.String,
+                                                "source": pl.String}),
+                     hide_index=True, width="stretch", key=f"{key}-table")
+        snippet = rules.toml_snippet(names=[r["setting"] for r in rows])
+        st.caption("To make these the study's settings, put this in its study.toml:")
+        st.code(snippet, language="toml")
