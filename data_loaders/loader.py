@@ -22,10 +22,12 @@ from data_loaders.readers import read_table
 from data_loaders.schema import (
     COLUMN_ALIASES,
     EVENT_CATEGORIES,
+    MEDICATION_CLASSES,
     RESPONSES,
     TABLES,
     TABULAR_SUFFIXES,
     TableSpec,
+    medication_class_expr,
 )
 from data_loaders.study import SourceInfo, Study, empty_table, fingerprint
 from data_loaders.units import convert_units, known_units_for
@@ -38,6 +40,15 @@ _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _RESPONSE_WORDS = {"COMPLETE RESPONSE": "CR", "PARTIAL RESPONSE": "PR", "NO RESPONSE": "NR",
                    "NON-RESPONSE": "NR", "NONRESPONSE": "NR", "NOT EVALUABLE": "NE"}
+# Medication classes as people write them -> MEDICATION_CLASSES.
+_MEDICATION_WORDS = {"steroid": "corticosteroid", "steroids": "corticosteroid",
+                     "corticosteroids": "corticosteroid", "glucocorticoid": "corticosteroid",
+                     "cyclosporine": "ciclosporin", "cyclosporin": "ciclosporin",
+                     "csa": "ciclosporin", "tpo": "tpo_ra", "tpo_receptor_agonist": "tpo_ra",
+                     "gcsf": "g_csf", "g_csf": "g_csf", "growth_factor": "g_csf",
+                     "antiinfective": "anti_infective", "anti_infectives": "anti_infective",
+                     "antibiotic": "anti_infective", "antiviral": "anti_infective",
+                     "antifungal": "anti_infective", "il6_blocker": "tocilizumab"}
 _PRODUCTS = {"RBC": "RBC", "PRBC": "RBC", "RED CELLS": "RBC", "RED BLOOD CELLS": "RBC",
              "PACKED RED CELLS": "RBC", "ERYTHROCYTES": "RBC", "PLT": "PLT",
              "PLATELETS": "PLT", "PLATELET": "PLT"}
@@ -609,12 +620,39 @@ def _check_events(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
         rows.flag(df, pl.col("units") < 0, "negative number of units", column="units",
                   fix="give the number of transfused units (0 or more)")
     if "product" in df.columns:
-        df = df.with_columns(pl.col("product").str.to_uppercase().replace(_PRODUCTS))
+        med = pl.col("category") == "medication"
+        df = df.with_columns(pl.when(med).then(pl.col("product"))
+                             .otherwise(pl.col("product").str.to_uppercase().replace(_PRODUCTS))
+                             .alias("product"))
         rows.flag(df, (pl.col("category") == "transfusion") &
                   ~pl.col("product").is_in(["RBC", "PLT"]).fill_null(False),
                   "transfusion without product RBC or PLT", column="product",
                   fix="give product RBC or PLT so transfusion independence can be judged",
                   severity="warning")
+    return _medication_classes(df, rows)
+
+
+def _medication_classes(df: pl.DataFrame, rows: _Rows) -> pl.DataFrame:
+    """Medication rows get their drug class in `product` (lower case, one of
+    MEDICATION_CLASSES), derived from `term` when `product` is empty."""
+    med = pl.col("category") == "medication"
+    if not df.filter(med).height:
+        return df
+    term = pl.col("term") if "term" in df.columns else pl.lit(None, pl.String)
+    given = (pl.col("product").str.strip_chars().str.to_lowercase()
+             .str.replace_all(r"[\s-]+", "_").replace(_MEDICATION_WORDS)
+             if "product" in df.columns else pl.lit(None, pl.String))
+    df = df.with_columns(pl.when(med).then(pl.coalesce(given.replace("", None),
+                                                       medication_class_expr(term)))
+                         .otherwise(pl.col("product") if "product" in df.columns
+                                    else pl.lit(None, pl.String)).alias("product"))
+    rows.flag(df, med & ~pl.col("product").is_in(list(MEDICATION_CLASSES)),
+              "medication class (product) is not known", column="product",
+              fix=f"use one of {', '.join(MEDICATION_CLASSES)}, or leave product empty to "
+                  "derive the class from the term", severity="warning")
+    rows.flag(df, med & term.is_null(), "medication without a term (the drug)",
+              column="term", fix="give the drug as recorded, e.g. \"dexamethasone 10 mg\"",
+              severity="warning")
     return df
 
 

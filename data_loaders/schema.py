@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 __all__ = ["TableSpec", "TABLES", "EVENT_CATEGORIES", "RESPONSES", "COLUMN_ALIASES",
-           "TABULAR_SUFFIXES", "template_frame"]
+           "TABULAR_SUFFIXES", "MEDICATION_CLASSES", "medication_class", "medication_class_expr",
+           "template_frame"]
 
 # str, float, int, date, bool
 _TYPES = {"str": pl.String, "float": pl.Float64, "int": pl.Int64, "date": pl.Date,
@@ -61,7 +62,8 @@ TABLES: dict[str, TableSpec] = {
         {"end_day": "int", "term": "str", "grade": "int", "product": "str", "units": "float"},
         key=("subject_id", "day", "category", "term", "product"),
         description="Clinical events: infusion, lymphodepletion, transfusions, CRS, ICANS, "
-                    "infections, adverse events, growth factors, HSCT, progression, death.",
+                    "infections, adverse events, growth factors, HSCT, progression, death, "
+                    "concomitant medications.",
     ),
     "responses": TableSpec(
         "responses",
@@ -112,7 +114,53 @@ RNA_SPEC = TableSpec(
 )
 
 EVENT_CATEGORIES = ("infusion", "lymphodepletion", "transfusion", "crs", "icans", "infection",
-                    "adverse_event", "growth_factor", "hsct", "progression", "death")
+                    "adverse_event", "growth_factor", "hsct", "progression", "death", "medication")
+
+# Concomitant medications (category "medication"): `term` is the drug as recorded, `product` its
+# class, one of these. The class comes from the term when `product` is empty (patterns below,
+# first match wins; generic and common brand names, case-insensitive). G-CSF may also be
+# recorded as category growth_factor; rules treat both as G-CSF exposure.
+MEDICATION_CLASSES = ("tocilizumab", "corticosteroid", "ciclosporin", "tpo_ra", "g_csf",
+                      "anti_infective", "other")
+_MEDICATION_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("tocilizumab", r"tocilizumab|actemra|roactemra"),
+    ("corticosteroid", r"dexamethason|methylpred|prednis|hydrocortison|\bsolu-?medrol|"
+                       r"budesonid|\bsteroid|corticosteroid"),
+    ("ciclosporin", r"ciclosporin|cyclosporin|\bcsa\b|neoral|sandimmun"),
+    ("tpo_ra", r"eltrombopag|romiplostim|avatrombopag|hetrombopag|lusutrombopag|promacta|"
+               r"revolade|nplate|doptelet|\btpo[- ]?ra\b|thrombopoietin"),
+    ("g_csf", r"filgrastim|lenograstim|pegfilgrastim|g-?csf|neupogen|granocyte|neulasta"),
+    ("anti_infective", r"cillin|cef|penem|mycin|micin|floxacin|vancomycin|linezolid|"
+                       r"tazobactam|sulfamethoxazole|trimethoprim|co-?trimoxazole|"
+                       r"metronidazole|doxycycline|aciclovir|acyclovir|valaciclovir|"
+                       r"valacyclovir|ganciclovir|valganciclovir|foscarnet|cidofovir|letermovir|"
+                       r"oseltamivir|remdesivir|conazole|fungin|amphotericin|pentamidine|"
+                       r"atovaquone|antibiotic|antibacterial|antiviral|antifungal|antimycotic|"
+                       r"anti-?infective"),
+)
+
+
+def medication_class(term: str | None) -> str:
+    """The drug class of a recorded medication term (one of MEDICATION_CLASSES; "other" when no
+    pattern matches)."""
+    import re
+
+    text = (term or "").lower()
+    for cls, pattern in _MEDICATION_PATTERNS:
+        if re.search(pattern, text):
+            return cls
+    return "other"
+
+
+def medication_class_expr(term: pl.Expr) -> pl.Expr:
+    """`medication_class` as a polars expression over a column of terms."""
+    low = term.str.to_lowercase()
+    expr = pl.lit("other")
+    for cls, pattern in reversed(_MEDICATION_PATTERNS):
+        expr = pl.when(low.str.contains(pattern)).then(pl.lit(cls)).otherwise(expr)
+    return expr
+
+
 RESPONSES = ("CR", "PR", "NR", "NE")
 
 # Alternative column names (folded to lower case, spaces and dashes as underscores).

@@ -810,11 +810,83 @@ def _events(c: _Cohort, seed: int) -> pl.DataFrame:
                 add(i, c.death[i] - 4, c.death[i], "infection", "Sepsis", 5)
             add(i, c.death[i], c.death[i], "death", cause, 5)
     ev = pl.concat([pl.DataFrame(rows, schema=_EVENT_SCHEMA, orient="row"), _transfusions(c, rng)])
+    ev = pl.concat([ev, _medications(c, ev, seed)])
     order = {k: i for i, k in enumerate(("lymphodepletion", "infusion", "crs", "icans", "infection",
-                                         "adverse_event", "growth_factor", "transfusion", "hsct",
-                                         "progression", "death"))}
+                                         "adverse_event", "growth_factor", "transfusion",
+                                         "medication", "hsct", "progression", "death"))}
     return (ev.with_columns(_o=pl.col("category").replace_strict(order, return_dtype=pl.Int32))
             .sort(["subject_id", "day", "_o", "term"], maintain_order=True).drop("_o"))
+
+
+# Anti-infective treatment per infection term: (drug as recorded, class).
+_INFECTION_TREATMENT = {
+    "Febrile neutropenia": ("Piperacillin/tazobactam 4.5 g q8h", "anti_infective"),
+    "CMV reactivation": ("Ganciclovir 5 mg/kg q12h", "anti_infective"),
+    "Pneumonia": ("Meropenem 1 g q8h", "anti_infective"),
+    "Sepsis": ("Meropenem 1 g q8h", "anti_infective"),
+}
+
+
+def _medications(c: _Cohort, ev: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Concomitant medications (category medication, product = drug class), drawn from the events
+    already written so that treatment follows what it treats:
+
+    - tocilizumab 8 mg/kg on the day the grade-defining CRS signs appear (onset + 1) for CRS grade
+      >= 2, a second dose the next day for grade 3 (ASTCT/EBMT management: tocilizumab from grade
+      2); dexamethasone 10 mg q6h for 3 days for grade 3 CRS and for ICANS >= 2, one day after
+      ICANS onset;
+    - an anti-infective over each infection (piperacillin/tazobactam for febrile neutropenia,
+      ganciclovir for CMV, meropenem for pneumonia and sepsis) and aciclovir prophylaxis from
+      day -5 to day 365 for everyone;
+    - eltrombopag 150 mg daily for partial responders from day 30-45 for 3-5 months, ciclosporin
+      for non-responders not transplanted from day 60-90, and ciclosporin GVHD prophylaxis from
+      the day before allogeneic HSCT for 6 months.
+
+    Its own random stream (10): the other tables do not change with it. Nothing is given after
+    last contact (ends are cut there); CAR-T-period drugs stop at HSCT.
+    """
+    rng = _rng(seed, 10)
+    rows: list[tuple] = []
+
+    def add(i: int, day: int, end: int, term: str, product: str) -> None:
+        if day <= c.last[i]:
+            rows.append((c.ids[i], int(day), int(min(end, c.last[i])), "medication", term, None,
+                         product, None))
+
+    crs = {r["subject_id"]: r for r in ev.filter(pl.col("category") == "crs").iter_rows(named=True)}
+    icans = {r["subject_id"]: r for r in ev.filter(pl.col("category") == "icans")
+             .iter_rows(named=True)}
+    infections = ev.filter(pl.col("category") == "infection")
+    for i in range(c.n):
+        sid = str(c.ids[i])
+        stop = c.last[i] if np.isnan(c.hsct[i]) else c.hsct[i] - 1
+        add(i, -5, min(365, stop), "Aciclovir 400 mg bid (prophylaxis)", "anti_infective")
+        if sid in crs and (crs[sid]["grade"] or 0) >= 2:
+            d = crs[sid]["day"] + 1
+            add(i, d, d, "Tocilizumab 8 mg/kg", "tocilizumab")
+            if crs[sid]["grade"] >= 3:
+                add(i, d + 1, d + 1, "Tocilizumab 8 mg/kg", "tocilizumab")
+                add(i, d, d + 2, "Dexamethasone 10 mg q6h", "corticosteroid")
+        if sid in icans and (icans[sid]["grade"] or 0) >= 2:
+            d = icans[sid]["day"] + 1
+            add(i, d, d + 2, "Dexamethasone 10 mg q6h", "corticosteroid")
+        arch = c.arch[i]
+        if arch == _PR:
+            d = int(rng.integers(30, 46))
+            add(i, d, min(d + int(rng.integers(90, 151)), stop), "Eltrombopag 150 mg daily",
+                "tpo_ra")
+        if arch == _NR and np.isnan(c.hsct[i]):
+            add(i, int(rng.integers(60, 91)), int(c.last[i]), "Ciclosporin 5 mg/kg/day",
+                "ciclosporin")
+        if not np.isnan(c.hsct[i]):
+            h = int(c.hsct[i])
+            add(i, h - 1, h + 180, "Ciclosporin (GVHD prophylaxis)", "ciclosporin")
+    for r in infections.iter_rows(named=True):
+        treat = _INFECTION_TREATMENT.get(r["term"])
+        if treat is not None:
+            i = int(np.flatnonzero(c.ids == r["subject_id"])[0])
+            add(i, r["day"], r["end_day"] if r["end_day"] is not None else r["day"], *treat)
+    return pl.DataFrame(rows, schema=_EVENT_SCHEMA, orient="row")
 
 
 # ---------------------------------------------------------------------------------------------

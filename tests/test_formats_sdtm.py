@@ -233,3 +233,27 @@ def test_missing_dm_is_a_finding_in_the_study(tmp_path):
     study = load_study(tmp_path)
     err = [f for f in study.report.errors if "no DM domain" in f.problem]
     assert err and err[0].file == "sdtm"
+
+
+def test_concomitant_medications_become_medication_events(tmp_path):
+    cm = ("USUBJID,CMTRT,CMDECOD,CMCLAS,CMDOSE,CMDOSU,CMSTDY,CMENDY,CMSTDTC\n"
+          "P2,ACTEMRA,TOCILIZUMAB,,8,mg/kg,3,3,\n"
+          "P2,DEXAMETHASONE,DEXAMETHASONE,CORTICOSTEROIDS,10,mg,4,6,\n"
+          "P2,Drug X,,ANTIBACTERIALS FOR SYSTEMIC USE,,,10,,\n"
+          "P2,PROMACTA,ELTROMBOPAG,,50,mg,30,90,\n"
+          "P2,PARACETAMOL,PARACETAMOL,ANALGESICS,1,g,2,2,\n"
+          "P2,ACICLOVIR,ACICLOVIR,,,,,,2025-01\n")
+    rep = ValidationReport()
+    raws = read_sdtm(_domains(tmp_path, cm=cm), {}, rep)
+    ev = next(r for r in raws if r.table == "events" and r.file == "cm.csv").frame
+    assert ev.get_column("category").unique().to_list() == ["medication"]
+    assert ev.get_column("term").to_list()[:2] == ["ACTEMRA 8 mg/kg", "DEXAMETHASONE 10 mg"]
+    # class from CMDECOD first (ACTEMRA is a brand), then CMTRT, then CMCLAS
+    assert ev.get_column("product").to_list() == ["tocilizumab", "corticosteroid",
+                                                  "anti_infective", "tpo_ra", "other"]
+    assert ev.get_column("day").to_list() == ["2", "3", "9", "29", "1"]
+    assert ev.get_column("end_day").to_list()[:2] == ["2", "5"]
+    text = " | ".join(f.problem for f in rep.findings)
+    assert "1 medication record(s) of no recognised class" in text
+    # the partial date (2025-01) cannot be placed in time: reported, not loaded
+    assert "without a study day and without a complete CMSTDTC date" in text

@@ -33,7 +33,8 @@ COLUMNS = {
     "tcr.csv": ["sample_id", "junction_aa", "count", "v_call", "j_call", "productive", "locus"],
 }
 EVENT_CATEGORIES = {"infusion", "lymphodepletion", "transfusion", "crs", "icans", "infection",
-                    "adverse_event", "growth_factor", "hsct", "progression", "death"}
+                    "adverse_event", "growth_factor", "hsct", "progression", "death",
+                    "medication"}
 UNITS = {"WBC": "10^9/L", "ANC": "10^9/L", "ALC": "10^9/L", "AMC": "10^9/L", "PLT": "10^9/L",
          "RETIC": "10^9/L", "HGB": "g/L", "CRP": "mg/L", "FERRITIN": "ng/mL", "LDH": "U/L",
          "IL6": "pg/mL", "IFNG": "pg/mL", "IL10": "pg/mL", "IL2": "pg/mL", "TNFA": "pg/mL",
@@ -125,6 +126,29 @@ def test_vocabulary(small: Path) -> None:
     assert set(s.filter(pl.col("assay") == "flow_fcs")["timepoint"]) == {"Screening", "D28"}
     assert s.filter(pl.col("assay") != "flow_fcs")["file"].null_count() == s.height - s.filter(
         pl.col("assay") == "flow_fcs").height
+
+
+def test_medications_follow_what_they_treat(small: Path) -> None:
+    e = _read(small, "events.csv")
+    med = e.filter(pl.col("category") == "medication")
+    assert set(med["product"]) <= {"tocilizumab", "corticosteroid", "ciclosporin", "tpo_ra",
+                                   "g_csf", "anti_infective", "other"}
+    crs = e.filter(pl.col("category") == "crs")
+    toci = med.filter(pl.col("product") == "tocilizumab")
+    # tocilizumab for every grade >= 2 CRS, on a CRS day, never for grade 1
+    assert set(toci["subject_id"]) == set(crs.filter(pl.col("grade") >= 2)["subject_id"])
+    first = toci.group_by("subject_id").agg(pl.col("day").min().alias("given")) \
+        .join(crs.select("subject_id", "day", "end_day"), on="subject_id")
+    assert ((first["given"] >= first["day"]) & (first["given"] <= first["end_day"])).all()
+    steroid = set(med.filter(pl.col("product") == "corticosteroid")["subject_id"])
+    assert set(crs.filter(pl.col("grade") >= 3)["subject_id"]) <= steroid
+    # an anti-infective covers each treated infection
+    inf = e.filter(pl.col("category") == "infection")
+    treated = inf.join(med.filter((pl.col("product") == "anti_infective")
+                                  & ~pl.col("term").str.contains("prophylaxis")),
+                       on=["subject_id", "day"])
+    assert inf.height > 0 and treated.height == inf.height
+    assert (med["end_day"] >= med["day"]).all()
 
 
 def test_baseline_meets_saa_criteria(small: Path) -> None:

@@ -269,3 +269,24 @@ def test_tissue_spelling_is_folded(write_study):
                                    "P1,0,ANC,0.4,10^9/L,Blood\nP1,1,ANC,0.5,10^9/L, blood\n"
                                    "P1,2,ANC,0.6,10^9/L,MARROW\n"))
     assert study.measurements.get_column("tissue").to_list() == ["blood", "blood", "marrow"]
+
+
+def test_medication_class_comes_from_the_term_when_product_is_empty(write_study):
+    folder = write_study(events="subject_id,day,end_day,category,term,product\n"
+                         "P1,2,2,medication,Tocilizumab 8 mg/kg,\n"
+                         "P1,3,5,Medication,Dexamethasone 10 mg,\n"
+                         "P1,3,9,medication,Ciclosporin,\n"
+                         "P1,30,90,medication,Eltrombopag 150 mg,\n"
+                         "P1,20,27,medication,Piperacillin/tazobactam,\n"
+                         "P1,4,4,medication,Methylprednisolone,Steroids\n"
+                         "P1,5,5,medication,Paracetamol,\n"
+                         "P1,6,6,medication,Anakinra,biologic\n"
+                         "P1,7,7,transfusion,PLT,platelets\n")
+    study = load_study(folder)
+    ev = study.events.sort("day")
+    assert ev.get_column("product").to_list() == [
+        "tocilizumab", "corticosteroid", "ciclosporin", "corticosteroid", "other", "biologic",
+        "PLT", "anti_infective", "tpo_ra"]
+    f = _finding(study, "medication class (product) is not known")
+    assert (f.severity, f.rows, f.column) == ("warning", (9,), "product")
+    assert "tpo_ra" in f.fix

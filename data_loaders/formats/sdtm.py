@@ -12,6 +12,10 @@ Mapping (SDTM Implementation Guide 3.x variable names):
 - EX -> events by EXTRT (`treatments` option: EXTRT -> infusion, lymphodepletion, ...), with
   EXDOSE/EXDOSU; a per-kg infusion dose fills patients.dose_per_kg.
 - RS -> responses (RSTESTCD OVRLRESP by default; RSSTRESC CR/PR kept, SD/PD/NR as NR).
+- CM -> events of category medication: CMTRT (the drug as recorded) with CMDOSE/CMDOSU appended
+  as term, CMSTDY/CMENDY or CMSTDTC/CMENDTC; the drug class (product) comes from CMDECOD, else
+  CMTRT, else CMCLAS (`medication_class`: tocilizumab, corticosteroid, ciclosporin, tpo_ra, g_csf,
+  anti_infective, other). Records without a start day or date are reported and left out.
 
 SDTM study days have no day 0: --DY 1 is the reference start date (RFSTDTC) and the day before
 is -1. The project counts days from the infusion with day 0 = infusion day, so
@@ -34,10 +38,11 @@ from data_loaders.formats import register_reader
 from data_loaders.formats._common import file_label, find_column, numeric_or_report, text_frame
 from data_loaders.loader import RawTable
 from data_loaders.readers import read_table
+from data_loaders.schema import medication_class_expr
 
 __all__ = ["read_sdtm", "sdtm_dy_to_day", "sdtm_day_expr", "DOMAINS", "SEVERITY_GRADES"]
 
-DOMAINS = ("dm", "lb", "vs", "ae", "ex", "rs")
+DOMAINS = ("dm", "lb", "vs", "ae", "ex", "rs", "cm")
 SEVERITY_GRADES = {"MILD": 1, "MODERATE": 2, "SEVERE": 3}
 _SUFFIXES = (".xpt", ".csv")
 _REQUIRED = {
@@ -47,6 +52,7 @@ _REQUIRED = {
     "ae": ("USUBJID", "AEDECOD"),
     "ex": ("USUBJID", "EXTRT"),
     "rs": ("USUBJID", "RSSTRESC"),
+    "cm": ("USUBJID", "CMTRT"),
 }
 # EXTRT values recognised without options (case-insensitive regular expressions).
 _DEFAULT_TREATMENTS = (
@@ -132,6 +138,9 @@ def read_sdtm(path: Path, options: dict[str, Any], report: ValidationReport, *,
     if "ae" in frames:
         frame, name, fmt = frames["ae"]
         out.append(RawTable("events", name, _adverse_events(frame, ref, report, name, opts), fmt))
+    if "cm" in frames:
+        frame, name, fmt = frames["cm"]
+        out.append(RawTable("events", name, _medications(frame, ref, report, name), fmt))
     if "rs" in frames:
         frame, name, fmt = frames["rs"]
         out.append(RawTable("responses", name, _responses(frame, ref, report, name, opts), fmt))
@@ -505,6 +514,40 @@ def _exposure(ex: pl.DataFrame, ref: pl.DataFrame, report: ValidationReport, nam
             report.add("note", "patients", name, f"dose_per_kg from EXDOSE of the infusion "
                        f"records ({units}; summed per subject)")
     return events, doses
+
+
+def _medications(frame: pl.DataFrame, ref: pl.DataFrame, report: ValidationReport,
+                 name: str) -> pl.DataFrame:
+    """CM (concomitant/prior medications) -> events of category medication."""
+    df = _with_days(frame, ref, "CM", report, "events", name, end=True)
+    if not df.height:
+        return pl.DataFrame()
+    dose = [c for c in ("CMDOSE", "CMDOSU") if c in df.columns]
+    term = pl.col("CMTRT").str.strip_chars()
+    if dose:
+        extra = pl.concat_str([pl.col(c) for c in dose], separator=" ", ignore_nulls=True)
+        term = pl.when(extra.str.len_chars() > 0).then(pl.concat_str([term, extra],
+                                                                     separator=" ")) \
+            .otherwise(term)
+    sources = [pl.col(c) for c in ("CMDECOD", "CMTRT", "CMCLAS") if c in df.columns]
+    cls = pl.lit("other")
+    for src in reversed(sources):
+        # the first source whose text names a known class decides
+        c = medication_class_expr(src.fill_null(""))
+        cls = pl.when(c != "other").then(c).otherwise(cls)
+    df = df.with_columns(term.alias("term"), cls.alias("product"))
+    n_other = df.filter(pl.col("product") == "other").height
+    if n_other:
+        ex = ", ".join(repr(v) for v in df.filter(pl.col("product") == "other")
+                       .get_column("CMTRT").unique(maintain_order=True).head(4).to_list())
+        report.add("note", "events", name,
+                   f"{n_other:,} medication record(s) of no recognised class (e.g. {ex}) "
+                   "loaded with product \"other\"", column="CMTRT",
+                   fix="give the class in a product column of an events file if it matters")
+    return df.select(
+        "_row", pl.col("USUBJID").alias("subject_id"), pl.col("day").cast(pl.String),
+        pl.col("end_day").cast(pl.String), pl.lit("medication").alias("category"), "term",
+        "product")
 
 
 def _responses(frame: pl.DataFrame, ref: pl.DataFrame, report: ValidationReport, name: str,
