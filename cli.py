@@ -3,6 +3,7 @@
     python cli.py validate DIR                      report findings; exit 1 on errors
     python cli.py sample --out DIR --patients N --cells N [--seed S]
     python cli.py table --study DIR NAME [--format csv|parquet] [--out FILE] [--OPTION VALUE]
+                                                    [--rule KEY=VALUE ...]  (rule settings)
     python cli.py tables                            list canonical and derived tables
     python cli.py compare --study DIR --layer LAYER --window WINDOW [--groups COLUMN] [--change-from-baseline]
     python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from analysis.rules import RuleError
 from data_loaders import TABLE_NAMES, StudyError, load_study
 
 # name -> (help, add_arguments(parser), run(args) -> exit code)
@@ -88,6 +90,33 @@ def _table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", required=True, help="study folder")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.add_argument("--out", help="file to write (default: standard output, CSV only)")
+    p.add_argument("--rule", action="append", default=[], metavar="KEY=VALUE",
+                   help="a rule setting for this run, as in study.toml [rules] (repeatable), "
+                   "e.g. --rule retic_threshold=20; see docs/rules.md")
+
+
+def _rule_changes(items: list[str]) -> dict:
+    """--rule KEY=VALUE items -> {key: value}; VALUE is read as a TOML value."""
+    changes: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--rule {item!r}: write KEY=VALUE, e.g. retic_threshold=20")
+        changes[key.strip()] = _option_value(value.strip())
+    return changes
+
+
+def _table_rules(study, table, items: list[str]):  # noqa: ANN001, ANN202 - Study, DerivedTable
+    """The rule settings a derived table runs with: the study's, then --rule changes."""
+    from analysis.rules import rules_for
+
+    if not items:
+        return None
+    if table is None or not table.uses_rules:
+        name = getattr(table, "name", None) or "this table"
+        raise ValueError(f"{name} does not depend on rule settings; --rule applies to the "
+                         "derived tables listed with [rules] by: python cli.py tables")
+    return rules_for(study).with_(**_rule_changes(items))
 
 
 def _derived_options(parser: argparse.ArgumentParser, name: str) -> None:
@@ -116,18 +145,25 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     study = load_study(args.study)
     twin = derived_tables().get(f"derived_{args.name}") if args.name in TABLE_NAMES else None
-    if twin is not None and any(getattr(args, k, None) is not None for k in twin.options):
+    if twin is not None and (args.rule or any(getattr(args, k, None) is not None
+                                              for k in twin.options)):
         # e.g. `table responses --criteria NIH`: responses derived from the counts
-        frame = twin(study, **{k: getattr(args, k, None) for k in twin.options})
+        rules = _table_rules(study, twin, args.rule)
+        frame = twin(study, rules=rules, **{k: getattr(args, k, None) for k in twin.options})
     elif args.name in TABLE_NAMES:
+        if args.rule:
+            return fail(f"{args.name} is a recorded table and does not depend on rule "
+                        "settings; --rule applies to derived tables (python cli.py tables)")
         frame = study.table(args.name)
     else:
         tables = derived_tables()
         if args.name not in tables:
             names = ", ".join([*TABLE_NAMES, *tables])
             return fail(f"unknown table {args.name!r}; choose one of: {names}")
-        opts = {k: getattr(args, k) for k in tables[args.name].options if hasattr(args, k)}
-        frame = tables[args.name](study, **opts)
+        table = tables[args.name]
+        rules = _table_rules(study, table, args.rule)
+        opts = {k: getattr(args, k) for k in table.options if hasattr(args, k)}
+        frame = table(study, rules=rules, **opts)
     return _write(frame, args.format, args.out)
 
 
@@ -161,7 +197,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
             f"--{o.replace('_', '-')}" for o in twin.options) + f": derived_{name}]"
         print(f"{name:18s} {spec.description}{extra}")
     for name, t in derived.items():
-        opts = " ".join(f"--{o.replace('_', '-')}" for o in t.options)
+        opts = " ".join([f"--{o.replace('_', '-')}" for o in t.options]
+                        + (["--rule KEY=VALUE"] if t.uses_rules else []))
         print(f"{name:18s} {t.description}" + (f"  [{opts}]" if opts else ""))
     return 0
 
@@ -511,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command][2](args)
     except StudyError as err:
+        return fail(str(err))
+    except RuleError as err:
         return fail(str(err))
     except KeyboardInterrupt:
         return 130

@@ -29,6 +29,7 @@ from analysis.response import (
     derived_responses,
     transfusion_events,
 )
+from analysis.rules import Rules
 
 __all__ = ["clopper_pearson", "orr_table", "orr", "failure_days", "survival_data",
            "KMResult", "kaplan_meier", "baseline_table", "swimmer_lanes", "swimmer_events",
@@ -120,7 +121,7 @@ def _orr_row(name: str, day: int | None, status: pl.Series, *, assessed: int) ->
                                                      ("NIH", "BSH", "recorded")),
                                   "ti_window": Option(int, 56, "transfusion-independence "
                                                                "window (days)")})
-def orr(study, *, criteria: str = "NIH", ti_window: int = 56,  # noqa: ANN001
+def orr(study, *, criteria: str = "NIH", rules: Rules | None = None,  # noqa: ANN001
         subjects: Iterable[str] | None = None) -> pl.DataFrame:
     """orr_table over a study: derived responses at the landmark days (NIH or BSH) or the
     recorded responses (`criteria="recorded"`)."""
@@ -130,7 +131,7 @@ def orr(study, *, criteria: str = "NIH", ti_window: int = 56,  # noqa: ANN001
                                       pl.col("response").str.to_uppercase().alias("category"))
     else:
         days = sorted({*LANDMARKS.values(), *study.responses.get_column("day").to_list()})
-        resp = derived_responses(study, criteria=criteria, ti_window=ti_window, days=days)
+        resp = derived_responses(study, criteria=criteria, rules=rules, days=days)
     return orr_table(resp, subjects=ids, follow_up=_follow_up_end(study),
                      failures=failure_days(study))
 

@@ -28,6 +28,7 @@ import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.response import _follow_up_end, transfusion_events
+from analysis.rules import Rules, rules_for
 
 __all__ = ["CTCAE_TERMS", "GRADE_WINDOWS", "first_sustained", "recovery_days",
            "recovery_table", "ctcae_grades", "worst_grades", "cytopenia_grades",
@@ -137,8 +138,9 @@ def recovery_days(measurements: pl.DataFrame, *, transfusions: pl.DataFrame | No
 
 @derived_table("recovery", "Neutrophil and platelet recovery and transfusion independence",
                options={"ti_window": Option(int, 56, "transfusion-free days needed for "
-                                                     "transfusion independence")})
-def recovery_table(study, *, ti_window: int = 56) -> pl.DataFrame:  # noqa: ANN001
+                                                     "transfusion independence; same as "
+                                                     "--rule ti_window=N")})
+def recovery_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
     """recovery_days for every patient of a study (empty where not reached). Follow-up for
     recovery stops at an HSCT: recovery after a transplant is the graft's, not the CAR-T's."""
     hsct = study.patients.select("subject_id", "hsct_day")
@@ -150,7 +152,10 @@ def recovery_table(study, *, ti_window: int = 56) -> pl.DataFrame:  # noqa: ANN0
         tx = tx.join(hsct, on="subject_id", how="left").filter(before).drop("hsct_day")
     end = _follow_up_end(study).join(hsct, on="subject_id", how="left").select(
         "subject_id", pl.min_horizontal("end", pl.col("hsct_day") - 1).alias("end"))
-    out = recovery_days(meas, transfusions=tx, follow_up=end, ti_window=ti_window)
+    rules = rules if rules is not None else rules_for(study)
+    out = recovery_days(meas, transfusions=tx, follow_up=end, ti_window=rules.ti_window,
+                        anc_threshold=rules.anc_recovery, plt_threshold=rules.plt_recovery,
+                        n=rules.recovery_runs, plt_tx_free_days=rules.plt_support_days)
     return study.patients.select("subject_id").join(out, on="subject_id", how="left")
 
 

@@ -7,11 +7,17 @@ An analysis module registers a derived table with the `derived_table` decorator:
     def kinetics_table(study, *, auc_end=28) -> pl.DataFrame: ...
 
 Every module in `analysis/` is imported on first use, so registration needs no list to edit.
+
+A table that depends on rule settings takes the keyword `rules` (an `analysis.rules.Rules`;
+None = the study's own, `rules_for(study)`). An option named like a rule setting (e.g.
+`ti_window`) that the function does not take itself is a shorthand for that setting: it is
+folded into `rules`, so `table responses --ti-window 28` and `--rule ti_window=28` agree.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +43,35 @@ class DerivedTable:
     func: Callable[..., pl.DataFrame]
     options: dict[str, Option] = field(default_factory=dict)
 
-    def __call__(self, study: Any, **kwargs: Any) -> pl.DataFrame:
-        opts = {k: v for k, v in kwargs.items() if k in self.options and v is not None}
+    @property
+    def uses_rules(self) -> bool:
+        """Whether the table depends on rule settings (its function takes `rules`)."""
+        return "rules" in inspect.signature(self.func).parameters
+
+    def rule_options(self) -> list[str]:
+        """Options that are shorthands for rule settings."""
+        from analysis.rules import rule_fields
+
+        params = inspect.signature(self.func).parameters
+        return [k for k in self.options if k in rule_fields() and k not in params]
+
+    def rules_for(self, study: Any, rules: Any = None, **kwargs: Any) -> Any:
+        """The settings this table runs with: `rules` (default the study's), with the
+        rule-shorthand options in `kwargs` applied."""
+        from analysis.rules import rules_for
+
+        base = rules if rules is not None else rules_for(study)
+        changes = {k: kwargs[k] for k in self.rule_options() if kwargs.get(k) is not None}
+        return base.with_(**changes) if changes else base
+
+    def __call__(self, study: Any, *, rules: Any = None, **kwargs: Any) -> pl.DataFrame:
+        shorthand = set(self.rule_options())
+        opts = {k: v for k, v in kwargs.items()
+                if k in self.options and k not in shorthand and v is not None}
+        if self.uses_rules:
+            return self.func(study, rules=self.rules_for(study, rules, **kwargs), **opts)
+        if rules is not None:
+            raise ValueError(f"table {self.name!r} does not depend on rule settings")
         return self.func(study, **opts)
 
 

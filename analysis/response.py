@@ -30,6 +30,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from analysis.registry import Option, derived_table
+from analysis.rules import Rules, rules_for
 
 __all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "assessment_days", "assess_responses",
            "derived_responses", "best_of", "best_response", "compare_recorded",
@@ -329,8 +330,10 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
 # ---- study-level tables ---------------------------------------------------------------------
 _OPTIONS = {
     "criteria": Option(str, "NIH", "response criteria", CRITERIA),
-    "ti_window": Option(int, 56, "transfusion-independence window (days)"),
-    "value_window": Option(int, 7, "use the count nearest the assessment day within +/- this many days"),
+    "ti_window": Option(int, 56, "transfusion-independence window (days); same as --rule "
+                                 "ti_window=N"),
+    "count_window": Option(int, 7, "use the count nearest the assessment day within +/- this "
+                                   "many days; same as --rule count_window=N"),
     "days": Option(str, None, "comma-separated assessment days (default: the recorded "
                               "assessment days, else 28,90,180,365)"),
 }
@@ -338,14 +341,16 @@ _OPTIONS = {
 
 @derived_table("derived_responses", "Response per assessment derived from blood counts "
                "(also: table responses --criteria NIH|BSH)", options=_OPTIONS)
-def derived_responses(study, *, criteria: str = "NIH", ti_window: int = 56,  # noqa: ANN001
-                      value_window: int = 7, days: str | Iterable[int] | None = None,
-                      retic_threshold: float = 60.0) -> pl.DataFrame:
+def derived_responses(study, *, criteria: str = "NIH",  # noqa: ANN001
+                      days: str | Iterable[int] | None = None,
+                      rules: Rules | None = None) -> pl.DataFrame:
     """assess_responses over a study: subject_id, day, category, rule, then the details."""
+    rules = rules if rules is not None else rules_for(study)
     return assess_responses(
         study.measurements, assessment_days(study, days=days),
         transfusions=transfusion_events(study.events), criteria=criteria,
-        ti_window=ti_window, value_window=value_window, retic_threshold=retic_threshold)
+        ti_window=rules.ti_window, value_window=rules.count_window,
+        retic_threshold=rules.retic_threshold)
 
 
 def best_of(responses: pl.DataFrame, *, category: str = "category") -> pl.DataFrame:
@@ -372,11 +377,11 @@ def label_timepoints(frame: pl.DataFrame, *, day: str = "day") -> pl.DataFrame:
 
 @derived_table("best_response", "Best derived response per patient (CR > PR > NR > NE)",
                options={k: _OPTIONS[k] for k in ("criteria", "ti_window")})
-def best_response(study, *, criteria: str = "NIH", ti_window: int = 56  # noqa: ANN001
-                  ) -> pl.DataFrame:
+def best_response(study, *, criteria: str = "NIH",  # noqa: ANN001
+                  rules: Rules | None = None) -> pl.DataFrame:
     """subject_id, best_response, best_response_day, criteria for every patient (NE and no day
     when the patient has no evaluable assessment)."""
-    derived = derived_responses(study, criteria=criteria, ti_window=ti_window)
+    derived = derived_responses(study, criteria=criteria, rules=rules)
     best = best_of(derived).select("subject_id", "best_response", "best_response_day")
     return (study.patients.select("subject_id")
             .join(best, on="subject_id", how="left")
@@ -410,9 +415,9 @@ def compare_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFr
 @derived_table("response_comparison", "Derived vs recorded response per assessment",
                options={k: _OPTIONS[k] for k in ("criteria", "ti_window")})
 def response_comparison(study, *, criteria: str = "NIH",  # noqa: ANN001
-                        ti_window: int = 56) -> pl.DataFrame:
+                        rules: Rules | None = None) -> pl.DataFrame:
     """compare_recorded over a study's derived and recorded responses."""
-    return compare_recorded(derived_responses(study, criteria=criteria, ti_window=ti_window),
+    return compare_recorded(derived_responses(study, criteria=criteria, rules=rules),
                             study.responses)
 
 

@@ -26,8 +26,11 @@ from typing import Any
 __all__ = ["Rules", "RuleError", "DEFAULT_RULES", "rules_for", "rules_from_config", "rule_fields"]
 
 
-def _f(default: Any, help: str, source: str) -> Any:
-    return field(default=default, metadata={"help": help, "source": source})
+def _f(default: Any, help: str, source: str, *, choices: tuple[Any, ...] | None = None) -> Any:
+    meta = {"help": help, "source": source}
+    if choices is not None:
+        meta["choices"] = choices
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,92 @@ class Rules:
         "project convention (visit windows of +/- 1 week in SAA trials)")
 
     # Section marker: other rule groups add their fields below, each with help and source.
+
+    # ---- counts, severity and response (analysis/response.py, analysis/baseline.py) -------
+    count_tie: str = _f(
+        "earlier", "two counts equally near an assessment day: take the earlier or the later "
+        "one", "project convention: the earlier count was known on the assessment day",
+        choices=("earlier", "later"))
+    severe_anc: float = _f(
+        0.5, "ANC below this (x10^9/L) counts towards severe",
+        "Camitta et al., Blood 1976;48:63; Bacigalupo et al., Br J Haematol 1988;70:177")
+    severe_plt: float = _f(
+        20.0, "PLT below this (x10^9/L) counts towards severe", "Camitta 1976; Bacigalupo 1988")
+    very_severe_anc: float = _f(
+        0.2, "ANC below this (x10^9/L) makes severe aplastic anaemia very severe (vSAA)",
+        "Bacigalupo et al., Br J Haematol 1988;70:177")
+    nonsevere_pr: str = _f(
+        "bsh", "PR for a patient not severe at baseline: 'bsh' = the BSH non-severe partial "
+        "response (transfusion independence, or doubling or normalisation of a lineage, or "
+        "Hb +30 g/L if < 60, ANC +0.5 if < 0.5, PLT +20 if < 20); 'ne' = not evaluable",
+        "BSH guideline (Killick et al., Br J Haematol 2016;172:187), response criteria for "
+        "non-severe aplastic anaemia", choices=("bsh", "ne"))
+    screening_window: int = _f(
+        30, "baseline counts: the last values within this many days before lymphodepletion "
+        "starts (never a count after it)",
+        "DESIGN.md section 3; SAA protocols screen within about 4 weeks of treatment")
+    baseline_on_ld_day: bool = _f(
+        False, "a count drawn on the day lymphodepletion starts is baseline (drawn before the "
+        "first dose); off: only counts from the days before",
+        "conservative default: the time of day of a same-day sample is not recorded")
+    landmark_tolerance: int = _f(
+        14, "ORR at a landmark uses the assessment nearest the landmark within +/- this many "
+        "days", "project convention (visit windows of +/- 2 weeks at M3 and later)")
+
+    # ---- transfusion and growth-factor support (analysis/response.py, recovery.py) --------
+    plt_support_days: int = _f(
+        7, "a platelet count up to this many days after a platelet transfusion (same day "
+        "included) is transfusion-supported and cannot make a criterion met",
+        "CIBMTR/EBMT platelet engraftment: no platelet transfusion in the preceding 7 days; "
+        "transfused platelets circulate for up to 7-10 days")
+    rbc_support_days: int = _f(
+        28, "a haemoglobin up to this many days after a red-cell transfusion (same day "
+        "included) is transfusion-supported and cannot make a criterion met",
+        "project convention: a red-cell transfusion raises Hb for weeks (transfused red cells "
+        "circulate with a half-life of about 30 days); set the protocol's interval")
+    gcsf_support_days: int = _f(
+        7, "an ANC during G-CSF or up to this many days after its last dose is "
+        "growth-factor-supported and cannot make a criterion met",
+        "project convention: filgrastim raises ANC within a day and its effect fades within "
+        "about a week of the last dose; responses judge the marrow's own neutrophils")
+
+    # ---- recovery (analysis/recovery.py) --------------------------------------------------
+    anc_recovery: float = _f(
+        0.5, "neutrophil recovery: ANC at or above this (x10^9/L), unsupported by G-CSF",
+        "CIBMTR neutrophil engraftment: first of 3 consecutive ANC >= 0.5")
+    plt_recovery: float = _f(
+        20.0, "platelet recovery: PLT at or above this (x10^9/L), no platelet transfusion in "
+        "the platelet support window", "CIBMTR platelet engraftment: first of 3 consecutive "
+        "PLT >= 20 without transfusion in the 7 days before")
+    recovery_runs: int = _f(
+        3, "recovery needs this many consecutive measurements at or above the threshold",
+        "CIBMTR engraftment definitions (3 consecutive measurements)")
+
+    # ---- CTCAE cytopenia grades and lower limits of normal (analysis/recovery.py) ---------
+    lln_anc: float = _f(2.0, "lower limit of normal, ANC (x10^9/L), for CTCAE grades",
+                        "NCI CTCAE v5.0 (2017) grades against the laboratory's LLN; typical "
+                        "adult reference value")
+    lln_plt: float = _f(150.0, "lower limit of normal, PLT (x10^9/L), for CTCAE grades",
+                        "NCI CTCAE v5.0; typical adult reference value")
+    lln_alc: float = _f(1.0, "lower limit of normal, lymphocytes (x10^9/L), for CTCAE grades",
+                        "NCI CTCAE v5.0; typical adult reference value")
+    lln_hgb_female: float = _f(
+        120.0, "normal haemoglobin for women (g/L): CTCAE anaemia LLN and BSH CR",
+        "WHO anaemia threshold; BSH 2016 CR: Hb normal for sex")
+    lln_hgb_male: float = _f(
+        130.0, "normal haemoglobin for men (g/L), also used when sex is unknown: CTCAE "
+        "anaemia LLN and BSH CR", "WHO anaemia threshold; BSH 2016 CR: Hb normal for sex")
+
+    # ---- ICAHT (analysis/haematotox.py) ---------------------------------------------------
+    icaht_stable_recovery_days: int = _f(
+        3, "early ICAHT: a spell above the ANC threshold shorter than this many days is not a "
+        "stable recovery and its days count as neutropenic",
+        "Rejeski et al., Blood 2023;142:865 (EHA/EBMT ICAHT consensus): non-stable recovery "
+        "counts towards the cumulative duration")
+    icaht_late_min_measurements: int = _f(
+        2, "late ICAHT: a grade needs at least this many ANC measurements at or below its "
+        "threshold after day 30 (non-transient neutropenia)",
+        "Rejeski et al., Blood 2023;142:865: late ICAHT needs non-transient neutropenia")
 
     # ---- helpers ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
@@ -150,6 +239,11 @@ def rules_from_config(config: Mapping[str, Any], *, source: str = "study.toml") 
         raise RuleError(f"{source} [rules]: unknown setting(s) {', '.join(unknown)}; "
                         f"known settings are {', '.join(known)}")
     values = {k: _coerce(k, v, known[k].default, source) for k, v in config.items()}
+    for k, v in values.items():
+        choices = known[k].metadata.get("choices")
+        if choices is not None and v not in choices:
+            raise RuleError(f"{source} [rules] {k} = {_toml(v)}: choose one of "
+                            f"{', '.join(map(_toml, choices))}")
     return replace(DEFAULT_RULES, **values)
 
 

@@ -17,6 +17,7 @@ from analysis.response import (
     reference_lines,
     transfusion_events,
 )
+from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
 
@@ -96,8 +97,8 @@ if tx is None:
 render.show_params(params)
 
 st.subheader("Response per assessment")
-derived = ctx.apply(filters.compute(derived_responses, study, criteria=criteria,
-                                    ti_window=ti_window, value_window=value_window))
+rules = rules_for(study).with_(ti_window=ti_window, count_window=value_window)
+derived = ctx.apply(filters.compute(derived_responses, study, criteria=criteria, rules=rules))
 if derived.height == 0:
     st.info("No assessment days in this cohort and day window.")
 else:
@@ -122,7 +123,7 @@ else:
         st.info("No recorded responses (responses.csv), so only derived responses are shown.")
 
 st.subheader("Recovery and cytopenia grades")
-rec = ctx.apply(filters.compute(recovery_table, study, ti_window=ti_window), day_col=None)
+rec = ctx.apply(filters.compute(recovery_table, study, rules=rules), day_col=None)
 render.show_table(rec, key="bc-recovery", name=f"{study.name}_recovery")
 st.caption("Neutrophil recovery: first of 3 consecutive ANC >= 0.5; platelet recovery: first "
            "of 3 consecutive PLT >= 20 without a platelet transfusion in the 7 days before; "

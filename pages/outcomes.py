@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.outcomes import HSCT_MODES, kaplan_meier, orr, survival_data
+from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import km_plot, orr_plot
 
@@ -44,7 +45,8 @@ if not study.has("responses"):
 if source != "recorded" and not study.has("measurements"):
     st.info("No blood counts (measurements with ANC, HGB, PLT, RETIC): responses cannot be "
             "derived, so every patient is not evaluable.")
-table = filters.compute(orr, study, criteria=source, ti_window=ti_window, subjects=ids)
+rules = rules_for(study).with_(ti_window=ti_window)
+table = filters.compute(orr, study, criteria=source, rules=rules, subjects=ids)
 render.show_figure(orr_plot(table, title=f"Overall response rate (CR + PR), {source}"),
                    key="out-orr", name=f"{study.name}_orr_{source}", data=table)
 render.show_table(table, key="out-orr-table", name=f"{study.name}_orr_table_{source}",
