@@ -2,23 +2,28 @@
 
     streamlit run app.py                      # the demo study
     streamlit run app.py -- --study DIR       # another study folder (or STUDY_DIR=DIR)
-    STUDIES_ROOT=/srv/studies streamlit run app.py   # every study below a root (lab server)
+    STUDIES_ROOT=/srv/studies streamlit run app.py   # every study below a root (a lab server:
+                                                     # serves nothing without a login,
+                                                     # docs/security.md)
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from components import access, filters
-
-st.set_page_config(page_title="CAR-T explorer", page_icon=":material/biotech:", layout="wide")
+from components import access, filters, render, safe
 
 _HERE = Path(__file__).resolve().parent
+
+# a local icon file: an emoji or material icon as favicon makes the browser fetch an image from
+# a third-party host
+st.set_page_config(page_title="CAR-T explorer", page_icon=str(_HERE / "assets" / "favicon.png"),
+                   layout="wide")
 
 # (section, file, title, icon); the first page is the default.
 PAGES = [
@@ -36,6 +41,7 @@ PAGES = [
 
 
 def _navigation() -> st.navigation:
+    _open_default_page_by_name()
     sections: dict[str, list] = {}
     for section, file, title, icon in PAGES:
         sections.setdefault(section, []).append(
@@ -43,21 +49,64 @@ def _navigation() -> st.navigation:
     return st.navigation(sections)
 
 
-# ---- login, allow-list and access log (deploy/README.md) ------------------------------------
-def _auth_section() -> Mapping | None:
-    """secrets.toml `[auth]` (OIDC via st.login) when configured, else None."""
+def _open_default_page_by_name() -> None:
+    """/overview opens the Overview page. st.navigation serves its default page at the app
+    root only, so a link naming it by its path would show "Page not found"; the request is
+    turned into one for the root (streamlit 1.67 PagesManager, pinned in requirements.txt)."""
+    ctx = get_script_run_ctx()
+    pages = getattr(ctx, "pages_manager", None)
+    if pages is None or pages.intended_page_script_hash:
+        return
+    if (pages.intended_page_name or "").strip("/") == Path(PAGES[0][1]).stem:
+        pages.set_script_intent("", "")
+
+
+# ---- login, allow-list and access log (docs/security.md) ------------------------------------
+def _secrets_section(name: str) -> Mapping | None:
+    """secrets.toml `[name]` when present, None when absent, {} when secrets.toml is unreadable
+    (which must not open the app without login)."""
     try:
-        if st.secrets.load_if_toml_exists() and "auth" in st.secrets:
-            return st.secrets["auth"]
-    except Exception:  # an unreadable secrets file must not open the app without login
+        if st.secrets.load_if_toml_exists() and name in st.secrets:
+            return st.secrets[name]
+    except Exception:
         return {}
     return None
+
+
+def _login_config() -> access.LoginConfig:
+    return access.login_config(
+        auth=_secrets_section("auth"), proxy=_secrets_section("proxy"),
+        server=bool(os.environ.get("STUDIES_ROOT")), expected=os.environ.get("CART_AUTH", ""),
+        trusted_user_headers=st.get_option("server.trustedUserHeaders"),
+        address=st.get_option("server.address"),
+        open_network=os.environ.get("CART_OPEN_NETWORK", "").strip() == "1")
+
+
+def _session_tag() -> str:
+    ctx = get_script_run_ctx()
+    return access.session_tag(ctx.session_id if ctx is not None else None)
+
+
+def _peer_address() -> str:
+    # the websocket peer; Streamlit reports loopback connections as None
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "127.0.0.1"
+
+
+def _refuse(title: str, reason: str, *, shown: str, **fields) -> None:
+    """Log the refusal once per session and reason, show `shown` and nothing else, stop."""
+    if st.session_state.get("_refused") != reason:
+        st.session_state["_refused"] = reason
+        render.audit("refusal", reason=reason, **fields)
+    st.title(title)
+    st.error(shown)
+    st.stop()
 
 
 def _login_page() -> None:
     st.title("CAR-T explorer")
     st.info("This server holds patient data. Log in with your institution's account.")
-    auth = _auth_section() or {}
+    auth = _secrets_section("auth") or {}
     # named providers are sub-tables with their own client_id ([auth.microsoft]);
     # client_kwargs and the like are sub-tables too but not providers
     providers = [k for k, v in auth.items() if isinstance(v, Mapping) and "client_id" in v]
@@ -69,44 +118,85 @@ def _login_page() -> None:
             st.login(name)
 
 
-def _viewer(auth: Mapping | None) -> access.Viewer | None:
-    """Who is looking: OIDC claims, or the user a trusted proxy names in a header mapped by
-    `server.trustedUserHeaders` (nginx basic auth; safe only when streamlit listens on
-    127.0.0.1 behind that proxy, which overwrites the header)."""
-    if auth is None and not _proxy_identity():
-        return None
-    viewer = access.Viewer.from_claims(st.user.to_dict())
-    return viewer if viewer.email or viewer.groups else None
+def _viewer(login: access.LoginConfig) -> access.Viewer | None:
+    """Who is looking (None for a local study without login); refuses and stops otherwise."""
+    session = _session_tag()
+    if login.mode == "refuse":
+        render.set_audit_identity(user=None, client=_peer_address(), session=session)
+        _refuse("Not configured for patient data", login.problem, shown=(
+            "This server serves no study data until a login is configured. "
+            f"{login.problem} See docs/security.md."))
+    if login.mode == "proxy":
+        check = access.check_proxy(_header_pairs(), login)
+        if check.viewer is None:
+            render.set_audit_identity(user=None, client=_peer_address(), session=session)
+            _refuse("Sign in through the lab server", check.problem,
+                    claimed_user=check.claimed_user,
+                    shown="This app answers only through the lab server's login page; "
+                          "open it at the address your lab gave you.")
+        render.set_audit_identity(user=check.viewer.label,
+                                  client=check.client or _peer_address(), session=session)
+        return check.viewer
+    if login.mode == "oidc":
+        if not st.user.get("is_logged_in", False):
+            render.set_audit_identity(user=None, client=_peer_address(), session=session)
+            st.navigation([st.Page(_login_page, title="Log in", url_path="login")],
+                          position="hidden").run()
+            st.stop()
+        viewer = access.Viewer.from_claims(st.user.to_dict())
+        render.set_audit_identity(user=viewer.label, client=_peer_address(), session=session)
+        return viewer
+    render.set_audit_identity(user=None, client=_peer_address(), session=session)
+    return None
 
 
-def _proxy_identity() -> bool:
-    return bool(st.get_option("server.trustedUserHeaders"))
+def _header_pairs() -> list[tuple[str, str]]:
+    """Every header of the websocket handshake, repeated ones included."""
+    headers = st.context.headers
+    return [(name, value) for name in dict.fromkeys(headers)
+            for value in headers.get_all(name)]
 
 
-auth = _auth_section()
-if auth is not None and not st.user.get("is_logged_in", False):
-    st.navigation([st.Page(_login_page, title="Log in", url_path="login")],
-                  position="hidden").run()
-    st.stop()
-viewer = _viewer(auth)
-page = _navigation()
-if auth is not None or viewer is not None:
+def _show_identity(login: access.LoginConfig, viewer: access.Viewer | None) -> None:
+    if login.mode == "none":
+        return
     with st.sidebar:
-        st.caption(f"Logged in as **{st.user.get('name') or (viewer or access.Viewer()).label}**")
-        if auth is not None and st.button("Log out", key="auth-logout",
-                                          icon=":material/logout:"):
+        shown = st.user.get("name") if login.mode == "oidc" else None
+        st.caption(f"Logged in as **{safe.md(shown or (viewer or access.Viewer()).label)}**")
+        if login.mode == "oidc" and st.button("Log out", key="auth-logout",
+                                              icon=":material/logout:"):
             st.logout()
-# allow-lists apply on a server (login, trusted proxy user or STUDIES_ROOT), not to a local study
-enforce = auth is not None or _proxy_identity() or bool(os.environ.get("STUDIES_ROOT"))
+
+
+def _open_report_if_broken(ctx: filters.PageContext, page) -> None:
+    """A study whose patients could not be read opens on its Data & quality report (once per
+    study and session), not on an empty Overview."""
+    study = ctx.study
+    if not study.report.errors or study.subject_ids:
+        return
+    report = next(f for _, f, _, _ in PAGES if f.endswith("data_quality.py"))
+    with st.sidebar:
+        st.error(f"{len(study.report.errors)} problem(s) in this study's files; no patient "
+                 "could be loaded. The Data & quality page says what to fix.")
+    if page.title != "Data & quality" and \
+            st.session_state.get("_report_opened") != study.cache_key:
+        st.session_state["_report_opened"] = study.cache_key
+        st.switch_page(str(_HERE / report))
+
+
+login = _login_config()
+viewer = _viewer(login)
+page = _navigation()
+_show_identity(login, viewer)
+# allow-lists apply whenever someone is logged in or the app serves a studies root
+enforce = login.mode != "none" or bool(os.environ.get("STUDIES_ROOT"))
 ctx = filters.sidebar(may_open=(lambda folder: access.may_open(viewer, folder))
                       if enforce else None)
 if ctx is None:
     st.stop()
+_open_report_if_broken(ctx, page)
 if st.session_state.get("_logged_view") != (ctx.study.name, page.title):
     # one line per page view (not per widget rerun), to stdout for the service's journal
     st.session_state["_logged_view"] = (ctx.study.name, page.title)
-    # one write call per line: sessions run in threads and print() would interleave
-    sys.stdout.write(access.access_log_line(user=viewer.label if viewer else None,
-                                            study=ctx.study.name, page=page.title) + "\n")
-    sys.stdout.flush()
+    render.audit("page_view", study=ctx.study.name, page=page.title)
 page.run()

@@ -39,6 +39,7 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
+from components.safe import unlink_figure
 from components.theme import FONT, OKABE_ITO
 
 __all__ = ["csv_bytes", "escape_formulas", "APP_NAME", "APP_VERSION", "CHROMIUM_HINT",
@@ -550,6 +551,7 @@ def _prepare(job: FigureJob) -> tuple[dict, dict]:
         out.update_layout(title_text=job.title)
     if job.fmt != "png":
         out = rasterize_webgl(out, width=job.width, height=job.height, scale=job.scale)
+    out = unlink_figure(out)   # an <a href> from data must not become a link in SVG/PDF
     return out.to_dict(), {"format": job.fmt, "width": job.width, "height": job.height,
                            "scale": job.scale if job.fmt == "png" else 1}
 

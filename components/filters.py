@@ -20,7 +20,8 @@ import polars as pl
 import streamlit as st
 
 from analysis.cohort import GROUPS, Cohort, apply_cohort, cohort_subjects, response_groups
-from components import access
+from components import access, render
+from components.safe import md
 from components.theme import patient_colors
 from data_loaders import Study, StudyError, fingerprint, load_study
 from data_loaders.deid import deidentify
@@ -202,7 +203,11 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | 
         wanted = qp.get("study")
         index = names.index(wanted) if wanted in names else 0
         if wanted and wanted not in names:
-            st.warning(f"{_refusal(wanted, listed)}; showing {names[index]!r}.")
+            shown, reason = _refusal(wanted, listed)
+            if st.session_state.get("_refused_study") != wanted:
+                st.session_state["_refused_study"] = wanted
+                render.audit("refusal", study=wanted[:200], reason=reason)
+            st.warning(md(f"{shown}; showing {names[index]!r}."))
         if len(names) > 1:
             name = st.selectbox("Study", names, index=index, key="f-study")
         else:
@@ -210,29 +215,52 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | 
         try:
             study = _cached_study(studies[name])
         except StudyError as err:
-            st.error(f"Study {name!r} cannot be opened: {err}")
+            st.error(md(f"Study {name!r} cannot be opened: {err}"))
             return None
-        st.caption(f"**{study.title}**  \n`{study.study_id}` · {len(study.subject_ids)} patients")
+        st.caption(f"**{md(study.title)}**  \n{md(study.study_id)} · "
+                   f"{len(study.subject_ids)} patients")
         groups = compute(response_groups, study)
         cohort = _cohort_widgets(study, groups)
     _write_query_params(name if len(names) > 1 or qp.get("study") else None, cohort)
+    _log_filter_change(name, cohort)
     subjects = tuple(cohort_subjects(groups, cohort))
     ctx = PageContext(study, cohort, groups, subjects, patient_colors(study.subject_ids))
     st.session_state["_page_context"] = ctx
     return ctx
 
 
-def _refusal(wanted: str, listed: dict[str, Path]) -> str:
-    """Why the URL's study name is not opened (traversal, unknown name or not permitted)."""
+def _refusal(wanted: str, listed: dict[str, Path]) -> tuple[str, str]:
+    """(what the user is told, what the log records) for a URL's study name that is not
+    opened. A name that is not a folder name says why; an unknown study and one the account
+    may not open read the same, so a refusal does not confirm that a restricted study
+    exists (the log keeps the real reason)."""
     root = os.environ.get("STUDIES_ROOT")
+    unknown = f"Study refused: no study named {wanted!r} is open to your account"
     if root:
         try:
             access.resolve_study(wanted, root)
         except access.AccessError as err:
-            return f"Study refused: {err}"
+            reason = str(err)
+            if reason.startswith(("no study named", f"study {repr(wanted)[:80]} is a link",
+                                  f"study {repr(wanted)[:80]} resolves")):
+                return unknown, reason
+            return f"Study refused: {reason}", reason
     elif wanted not in listed:
-        return f"Study refused: no study named {wanted!r} on this server"
-    return f"Study refused: {wanted!r} is not open to your account"
+        return unknown, "no such study"
+    return unknown, "not on the study's [access] list"
+
+
+def _log_filter_change(study: str, cohort: Cohort) -> None:
+    """One access-log line when the study or the cohort filter changes (not on every rerun)."""
+    state = (study, cohort)
+    if st.session_state.get("_logged_filter") == state:
+        return
+    first = "_logged_filter" not in st.session_state
+    st.session_state["_logged_filter"] = state
+    if first and cohort == Cohort():
+        return   # the first view of a study with no filter is the page view itself
+    render.audit("filter_change", study=study, patients=list(cohort.subjects),
+                 groups=list(cohort.groups), day_min=cohort.day_min, day_max=cohort.day_max)
 
 
 def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:

@@ -7,12 +7,18 @@ it as formula-safe CSV; `show_table` does the same for a result table. Pages nev
 (`shown_figures()`), from which the Slides page builds decks. The export server (one headless
 Chromium per process) is kept with `st.cache_resource`; without Chromium the app still runs and
 the download row says what to install.
+
+Every figure is drawn without live links from its data (`components.safe.unlink_figure`), and
+every download writes a line to the access log (`audit`, `audited`) with the user, client
+address and session tag that app.py recorded for the session.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import sys
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import partial
 from typing import Any
@@ -21,17 +27,68 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from components import export
+from components import access, export
 from components.export import csv_bytes
+from components.safe import unlink_figure
 
 __all__ = ["show_figure", "show_table", "show_params", "show_rules", "ShownFigure", "shown_figures",
-           "export_server", "export_blocker", "figure_provenance"]
+           "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
+           "audit", "audited"]
 
 _CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 def _file_stem(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_") or "fig"
+
+
+# ---- access log --------------------------------------------------------------------------------
+_AUDIT_KEY = "_audit_identity"
+_WRITE_LOCK = threading.Lock()
+
+
+def set_audit_identity(*, user: str | None, client: str | None, session: str | None) -> None:
+    """Who this session is, for every log line it writes (app.py calls this on each run)."""
+    st.session_state[_AUDIT_KEY] = (user, client, session)
+
+
+def _identity() -> tuple[str | None, str | None, str | None]:
+    try:
+        return st.session_state.get(_AUDIT_KEY, (None, None, None))
+    except Exception:  # outside a script run (a download callback thread)
+        return (None, None, None)
+
+
+def _write(line: str) -> None:
+    # one write per line under a lock: sessions run in threads and lines must not interleave
+    with _WRITE_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def audit(event: str, **fields: Any) -> None:
+    """Write one access-log line for this session (stdout, the service's journal)."""
+    user, client, session = _identity()
+    _write(access.event_line(event, user=user, client=client, session=session, **fields))
+
+
+def _study_name() -> str | None:
+    ctx = st.session_state.get("_page_context")
+    return ctx.study.name if ctx is not None else None
+
+
+def audited(fn: Callable[[], Any], *, event: str = "download", **fields: Any
+            ) -> Callable[[], Any]:
+    """`fn` (a download button's deferred data) that first logs `event` with `fields`. The
+    identity is taken now, in the script run: the download itself runs in another thread."""
+    user, client, session = _identity()
+    fields.setdefault("study", _study_name())
+
+    def run() -> Any:
+        _write(access.event_line(event, user=user, client=client, session=session, **fields))
+        return fn()
+
+    return run
 
 
 # ---- export server and figure registry --------------------------------------------------------
@@ -117,14 +174,17 @@ def _download_row(fig: go.Figure, *, key: str, stem: str, title: str, params: An
             row.download_button(fmt.upper(), data=b"", key=f"{key}-{fmt}", disabled=True,
                                 help=blocker, icon=":material/image:")
         else:
-            row.download_button(fmt.upper(), data=partial(_figure_file, fig, fmt, title,
-                                                          params, ctx),
+            row.download_button(fmt.upper(),
+                                data=audited(partial(_figure_file, fig, fmt, title, params,
+                                                     ctx), file=f"{stem}.{fmt}", format=fmt),
                                 file_name=f"{stem}.{fmt}", mime=export.MIME[fmt],
                                 key=f"{key}-{fmt}", on_click="ignore", icon=":material/image:",
                                 help=f"{fmt.upper()} in the presentation template, with "
                                      "provenance (study, cohort, parameters) inside")
     if data is not None:
-        row.download_button("Data (CSV)", data=lambda d=data: csv_bytes(d),
+        row.download_button("Data (CSV)",
+                            data=audited(partial(csv_bytes, data), file=f"{stem}.csv",
+                                         format="csv"),
                             file_name=f"{stem}.csv", mime="text/csv", key=f"{key}-csv",
                             on_click="ignore", icon=":material/download:")
     if blocker:
@@ -138,6 +198,7 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
     """Draw `fig` with a download row (PNG, SVG, PDF; data as CSV) and remember it for the
     Slides page (unless `register=False`). Returns the selection state when
     `on_select="rerun"`, else None."""
+    fig = unlink_figure(fig)   # no live links from data, on screen or in the files
     kwargs: dict[str, Any] = {"key": key, "config": _CONFIG, "theme": None}
     if on_select:
         kwargs.update(on_select=on_select, selection_mode=tuple(selection_mode))
@@ -157,7 +218,9 @@ def show_table(df: pl.DataFrame, *, key: str, name: str, height: int | str = "au
              if t in (pl.Float32, pl.Float64)}
     shown.update(column_config or {})
     st.dataframe(df, key=key, height=height, hide_index=True, column_config=shown)
-    st.download_button("Table (CSV)", data=lambda d=df: csv_bytes(d),
+    st.download_button("Table (CSV)",
+                       data=audited(partial(csv_bytes, df), file=f"{_file_stem(name)}.csv",
+                                    format="csv"),
                        file_name=f"{_file_stem(name)}.csv", mime="text/csv", key=f"{key}-csv",
                        on_click="ignore", icon=":material/download:")
 

@@ -16,10 +16,14 @@ from components.access import (
     AccessRule,
     Viewer,
     access_log_line,
+    check_proxy,
+    event_line,
     list_studies,
+    login_config,
     may_open,
     read_access,
     resolve_study,
+    session_tag,
 )
 
 
@@ -146,27 +150,127 @@ def test_access_that_is_not_a_table_fails_closed(tmp_path):
     assert rule.restricted and not rule.allows(Viewer("ana@lab.org"))
 
 
-@pytest.mark.parametrize(("claims", "email", "groups"), [
-    ({"email": "ana@lab.org", "groups": ["a", "b"]}, "ana@lab.org", ("a", "b")),
-    ({"preferred_username": "ana@lab.org", "roles": ["r"]}, "ana@lab.org", ("r",)),
-    ({"upn": "ana@lab.org", "groups": "a, b"}, "ana@lab.org", ("a", "b")),
-    ({"preferred_username": "ana", "is_logged_in": True}, None, ()),
-    ({"email": "alice"}, "alice", ()),                 # a proxy's basic-auth user name
-    ({}, None, ()),
+@pytest.mark.parametrize(("claims", "email", "groups", "label"), [
+    ({"email": "ana@lab.org", "email_verified": True, "groups": ["a", "b"]}, "ana@lab.org",
+     ("a", "b"), "ana@lab.org"),
+    ({"email": "ana@lab.org", "email_verified": "true"}, "ana@lab.org", (), "ana@lab.org"),
+    # an address the provider did not verify, or one in preferred_username / upn, admits no one
+    ({"email": "ana@lab.org", "groups": ["a", "b"]}, None, ("a", "b"),
+     "ana@lab.org (unverified)"),
+    ({"email": "ana@lab.org", "email_verified": False}, None, (), "ana@lab.org (unverified)"),
+    ({"preferred_username": "ana@lab.org", "roles": ["r"]}, None, ("r",),
+     "ana@lab.org (unverified)"),
+    ({"upn": "ana@lab.org", "groups": "a, b"}, None, ("a", "b"), "ana@lab.org (unverified)"),
+    ({"preferred_username": "ana", "email_verified": True, "is_logged_in": True}, None, (),
+     "ana (unverified)"),
+    ({"sub": "12345"}, None, (), "12345 (unverified)"),
+    ({}, None, (), "anonymous"),
 ])
-def test_viewer_from_oidc_claims(claims, email, groups):
+def test_viewer_from_oidc_claims(claims, email, groups, label):
     viewer = Viewer.from_claims(claims)
     assert viewer.email == email and viewer.groups == groups
-    assert viewer.label == (email or "anonymous")
+    assert viewer.label == label
+
+
+def test_unverified_email_and_username_do_not_pass_an_allow_list(tmp_path):
+    rule = read_access(_study(tmp_path, '[access]\nemails = ["ana@lab.org", "@lab.org"]\n'))
+    assert rule.allows(Viewer.from_claims({"email": "ana@lab.org", "email_verified": True}))
+    for claims in ({"email": "ana@lab.org"}, {"email": "ana@lab.org", "email_verified": "no"},
+                   {"preferred_username": "ana@lab.org"}, {"upn": "eve@lab.org"}):
+        assert not rule.allows(Viewer.from_claims(claims)), claims
+    assert rule.allows(Viewer.from_proxy("ana@lab.org"))
+
+
+# ---- login configuration and the proxy's proof ------------------------------------------------------
+SECRET = "s" * 16 + "0123456789abcdef0123"
+
+
+@pytest.mark.parametrize(("kwargs", "mode", "problem"), [
+    ({}, "none", ""),
+    ({"address": "0.0.0.0"}, "refuse", "open to the network"),
+    ({"address": "0.0.0.0", "open_network": True}, "none", ""),
+    ({"address": "::1"}, "none", ""),
+    ({"address": "localhost"}, "none", ""),
+    ({"server": True}, "refuse", "no login is configured"),
+    ({"server": True, "auth": {"client_id": "x"}}, "oidc", ""),
+    ({"server": True, "auth": {}}, "refuse", "[auth] cannot be read or is empty"),
+    ({"server": True, "expected": "oidc"}, "refuse", "no [auth] section"),
+    ({"expected": "oidc"}, "refuse", "no [auth] section"),
+    ({"server": True, "proxy": {"secret": SECRET}}, "proxy", ""),
+    ({"server": True, "proxy": {"secret": "short"}}, "refuse", "shorter than 32"),
+    ({"server": True, "proxy": "x"}, "refuse", "not a table"),
+    ({"server": True, "expected": "proxy", "auth": {"client_id": "x"}}, "refuse",
+     "no [proxy] secret"),
+    ({"server": True, "expected": "ldap"}, "refuse", "not known"),
+    ({"auth": {"client_id": "x"}, "trusted_user_headers": {"X-Remote-User": "email"}},
+     "refuse", "trustedUserHeaders"),
+])
+def test_login_config_fails_closed(kwargs, mode, problem):
+    args = {"auth": None, "proxy": None, "server": False, **kwargs}
+    config = login_config(**args)
+    assert config.mode == mode
+    assert problem in config.problem and bool(config.problem) == (mode == "refuse")
+
+
+def test_login_config_never_shows_the_secret():
+    config = login_config(auth=None, proxy={"secret": SECRET}, server=True)
+    assert config.secret == SECRET and SECRET not in repr(config)
+
+
+def _proxy() -> object:
+    return login_config(auth=None, proxy={"secret": SECRET}, server=True)
+
+
+def test_proxy_user_believed_only_with_the_secret():
+    good = {"X-Cart-Proxy-Secret": SECRET, "X-Remote-User": "ana@lab.org",
+            "X-Real-IP": "10.1.2.3"}
+    check = check_proxy(good, _proxy())
+    assert check.viewer == Viewer.from_proxy("ana@lab.org") and not check.problem
+    assert check.client == "10.1.2.3"
+    # header names are case-insensitive, as in HTTP
+    assert check_proxy({k.lower(): v for k, v in good.items()}, _proxy()).viewer is not None
+
+
+@pytest.mark.parametrize(("headers", "problem"), [
+    ({"X-Remote-User": "bob@lab.org"}, "did not come through the proxy"),
+    ({"X-Remote-User": "bob@lab.org", "X-Cart-Proxy-Secret": ""}, "does not match"),
+    ({"X-Remote-User": "bob@lab.org", "X-Cart-Proxy-Secret": SECRET[:-1]}, "does not match"),
+    ({"X-Remote-User": "bob@lab.org", "X-Cart-Proxy-Secret": SECRET + "x"}, "does not match"),
+    ({"X-Cart-Proxy-Secret": SECRET}, "expected one"),
+    ({"X-Cart-Proxy-Secret": SECRET, "X-Remote-User": "  "}, "expected one"),
+    ([("X-Cart-Proxy-Secret", SECRET), ("X-Remote-User", "ana"), ("X-Remote-User", "bob")],
+     "expected one"),
+    ([("X-Cart-Proxy-Secret", "forged"), ("X-Cart-Proxy-Secret", SECRET),
+      ("X-Remote-User", "bob")], "more than once"),
+])
+def test_forged_or_incomplete_proxy_headers_are_refused(headers, problem):
+    check = check_proxy(headers, _proxy())
+    assert check.viewer is None and problem in check.problem
+    assert SECRET not in check.problem
+
+
+def test_refusal_keeps_the_claimed_name_apart():
+    check = check_proxy({"X-Remote-User": "bob@lab.org" + "x" * 500}, _proxy())
+    assert check.viewer is None and check.claimed_user.startswith("bob@lab.org")
+    assert len(check.claimed_user) == 200
+
+
+def test_session_tag_is_short_and_stable_and_not_the_id():
+    tag = session_tag("0f3c1f0e-7a52-4f7d-9d39-0d3f7c8a9b10")
+    assert len(tag) == 12 and tag == session_tag("0f3c1f0e-7a52-4f7d-9d39-0d3f7c8a9b10")
+    assert tag not in "0f3c1f0e-7a52-4f7d-9d39-0d3f7c8a9b10" and session_tag(None) == "-"
 
 
 # ---- access log ------------------------------------------------------------------------------------
 def test_access_log_line_is_one_json_object():
     when = datetime(2025, 3, 1, 12, 30, 5, 250000, tzinfo=UTC)
-    line = access_log_line(user="ana@lab.org", study="alpha", page="Kinetics", when=when)
+    line = access_log_line(user="ana@lab.org", study="alpha", page="Kinetics", when=when,
+                           client="10.1.2.3", session="abc123def456")
     assert "\n" not in line
     assert json.loads(line) == {"event": "page_view", "time": "2025-03-01T12:30:05.250Z",
-                                "user": "ana@lab.org", "study": "alpha", "page": "Kinetics"}
+                                "user": "ana@lab.org", "client": "10.1.2.3",
+                                "session": "abc123def456", "study": "alpha",
+                                "page": "Kinetics"}
 
 
 def test_access_log_line_escapes_injected_newlines_and_defaults_user():
@@ -174,4 +278,11 @@ def test_access_log_line_escapes_injected_newlines_and_defaults_user():
     assert "\n" not in line and "\r" not in line
     record = json.loads(line)
     assert record["user"] == "anonymous" and record["study"].startswith('x"\n')
-    assert record["time"].endswith("Z")
+    assert record["time"].endswith("Z") and record["client"] == record["session"] == "-"
+
+
+def test_event_line_fields_cannot_overwrite_who():
+    record = json.loads(event_line("download", user="ana", client="c", session="s",
+                                   file="x.csv", **{"user_": 1}))
+    assert record["event"] == "download" and record["user"] == "ana"
+    assert record["file"] == "x.csv"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,18 @@ AUTH = {"redirect_uri": "https://lab.example.org/oauth2callback",
         "client_secret": "test-client-secret",
         "server_metadata_url": "https://idp.example.org/.well-known/openid-configuration"}
 PATIENTS = "subject_id,age,sex\nP1,34,M\nP2,51,F\n"
+
+
+SECRET = "0123456789abcdef" * 4
+
+
+def _plain(text: str) -> str:
+    """Markdown source with its backslash escapes undone: the text the user reads."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _log(capsys) -> list[dict]:
+    return [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
 
 
 def _titles(at) -> list[str]:
@@ -33,9 +46,16 @@ def app(monkeypatch, real_navigation):
     from streamlit.testing.v1 import AppTest
 
     def run(*, user: dict | None = None, secrets: dict | None = None,
-            query: dict | None = None, study: Path | None = None):
+            query: dict | None = None, study: Path | None = None,
+            headers: list[tuple[str, str]] | None = None):
         if study is not None:
             monkeypatch.setenv("STUDY_DIR", str(study))
+        if headers is not None:
+            # what the websocket handshake carried (AppTest has no connection of its own)
+            from streamlit.runtime.context import ContextProxy, StreamlitHeaders
+
+            monkeypatch.setattr(ContextProxy, "headers",
+                                property(lambda self: StreamlitHeaders(headers)))
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         for k, v in (secrets or {}).items():
             at.secrets[k] = v
@@ -47,7 +67,8 @@ def app(monkeypatch, real_navigation):
 
     monkeypatch.setenv("STUDY_DIR", str(ROOT / "sample_data" / "demo"))
     monkeypatch.delenv("STUDIES_ROOT", raising=False)
-    monkeypatch.delenv("AUTH_USER_HEADER", raising=False)
+    monkeypatch.delenv("CART_AUTH", raising=False)
+    monkeypatch.delenv("CART_OPEN_NETWORK", raising=False)
     monkeypatch.delenv("DEID", raising=False)
     return run
 
@@ -128,13 +149,15 @@ def test_page_script_run_alone_shows_no_data(monkeypatch):
 
 def test_logged_in_user_sees_pages_name_and_logout(app, capsys):
     at = app(secrets={"auth": AUTH},
-             user={"is_logged_in": True, "email": "ana@lab.org", "name": "Ana Silva"})
+             user={"is_logged_in": True, "email": "ana@lab.org", "email_verified": True,
+                   "name": "Ana Silva"})
     assert not at.exception
     assert set(_titles(at)) & _page_titles()
     assert "Logged in as **Ana Silva**" in [c.value for c in at.sidebar.caption]
     assert at.sidebar.button(key="auth-logout")
-    line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    assert line and line[-1]["user"] == "ana@lab.org" and line[-1]["event"] == "page_view"
+    line = [r for r in _log(capsys) if r["event"] == "page_view"]
+    assert line and line[-1]["user"] == "ana@lab.org"
+    assert re.fullmatch(r"[0-9a-f]{12}", line[-1]["session"]) and line[-1]["client"]
     at.sidebar.button(key="auth-logout").click().run()
     assert at.user == {"is_logged_in": False}
     at.run()  # a server sends the browser through /auth/logout to a fresh session
@@ -144,7 +167,8 @@ def test_logged_in_user_sees_pages_name_and_logout(app, capsys):
 def test_login_without_email_claim_still_offers_logout(app):
     at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "sub": "12345"})
     assert not at.exception
-    assert "Logged in as **anonymous**" in [c.value for c in at.sidebar.caption]
+    assert "Logged in as **12345 (unverified)**" in [_plain(c.value)
+                                                      for c in at.sidebar.caption]
     assert at.sidebar.button(key="auth-logout")
 
 
@@ -157,7 +181,8 @@ def test_without_auth_config_the_app_opens_directly(app):
 
 # ---- allow-lists per study -------------------------------------------------------------------------
 def test_allow_list_by_email(app, studies_root):
-    at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "email": "ana@lab.org"})
+    at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "email": "ana@lab.org",
+                                                   "email_verified": True})
     assert not at.exception
     assert _study_options(at) == ["alpha", "beta"]
 
@@ -172,16 +197,45 @@ def test_study_in_url_not_on_the_allow_list_is_refused(app, studies_root):
     at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "email": "bob@lab.org"},
              query={"study": "beta"})
     assert not at.exception
-    warnings = [w.value for w in at.sidebar.warning]
-    assert warnings == ["Study refused: 'beta' is not open to your account; showing 'alpha'."]
-    assert "Study alpha" in " ".join(c.value for c in at.sidebar.caption)
+    warnings = [_plain(w.value) for w in at.sidebar.warning]
+    # the same words as for a study that does not exist: a refusal confirms nothing
+    assert warnings == ["Study refused: no study named 'beta' is open to your account; "
+                        "showing 'alpha'."]
+    assert "Study alpha" in _plain(" ".join(c.value for c in at.sidebar.caption))
 
 
-def test_server_without_identity_hides_restricted_studies(app, studies_root):
+def test_server_without_login_serves_no_data(app, studies_root, capsys):
+    """STUDIES_ROOT without [auth] or [proxy]: fail closed, say what to configure."""
     at = app()
     assert not at.exception
-    assert any("Study alpha" in c.value for c in at.sidebar.caption)   # only alpha is open
-    assert not at.sidebar.warning
+    assert _titles(at) == ["Not configured for patient data"]
+    assert "no login is configured" in _plain(at.error[0].value)
+    assert "docs/security.md" in at.error[0].value
+    assert not at.dataframe and not at.sidebar.caption and not at.sidebar.multiselect
+    refusals = [r for r in _log(capsys) if r["event"] == "refusal"]
+    assert refusals and "no login is configured" in refusals[-1]["reason"]
+    assert not [r for r in _log(capsys) if r["event"] == "page_view"]
+
+
+def test_oidc_server_without_auth_section_serves_no_data(app, monkeypatch):
+    """The OIDC variant (nginx asks for nothing): no secrets.toml [auth] means no data, even
+    for a single study outside STUDIES_ROOT."""
+    monkeypatch.setenv("CART_AUTH", "oidc")
+    at = app(user={"is_logged_in": True, "email": "ana@lab.org", "email_verified": True})
+    assert _titles(at) == ["Not configured for patient data"]
+    assert "no [auth] section" in _plain(at.error[0].value)
+    assert not at.dataframe and not at.sidebar.multiselect
+
+
+@pytest.mark.parametrize("user", [{"email": "ana@lab.org"},
+                                  {"email": "ana@lab.org", "email_verified": False},
+                                  {"preferred_username": "ana@lab.org"}])
+def test_unverified_email_does_not_open_a_restricted_study(app, studies_root, user):
+    at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, **user})
+    assert not at.exception
+    shown = _plain(" ".join(_study_options(at)))
+    assert "Study alpha" in shown and "beta" not in shown
+    assert "(unverified)" in shown
 
 
 def test_no_permitted_study_says_so(app, studies_root):
@@ -194,29 +248,58 @@ def test_no_permitted_study_says_so(app, studies_root):
     assert not set(_titles(at)) & _page_titles()
 
 
-def test_proxy_user_header_names_the_viewer(app, studies_root, capsys):
-    """nginx basic auth passes $remote_user in X-Remote-User; server.trustedUserHeaders maps it
-    into st.user (AppTest's `user` stands for what the server read from the header)."""
+def _proxy_headers(user: str = "ana@lab.org", secret: str = SECRET) -> list[tuple[str, str]]:
+    return [("Host", "lab.example.org"), ("X-Cart-Proxy-Secret", secret),
+            ("X-Remote-User", user), ("X-Real-IP", "10.1.2.3")]
+
+
+def test_proven_proxy_user_names_the_viewer(app, studies_root, capsys):
+    """nginx basic auth passes $remote_user in X-Remote-User together with the shared secret
+    from secrets.toml [proxy]; only then is the user believed."""
+    at = app(secrets={"proxy": {"secret": SECRET}}, headers=_proxy_headers())
+    assert not at.exception
+    assert _study_options(at) == ["alpha", "beta"]
+    assert "Logged in as **ana@lab.org**" in [_plain(c.value) for c in at.sidebar.caption]
+    assert not [b for b in at.button if b.key == "auth-logout"]   # the proxy owns the login
+    view = [r for r in _log(capsys) if r["event"] == "page_view"][-1]
+    assert (view["user"], view["study"], view["client"]) == ("ana@lab.org", "alpha", "10.1.2.3")
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Remote-User", "ana@lab.org")],                        # straight to the app port
+    _proxy_headers(secret="0" * 64),                           # a guessed secret
+    [],                                                        # nothing at all
+])
+def test_forged_proxy_user_is_refused_and_logged(app, studies_root, capsys, headers):
+    at = app(secrets={"proxy": {"secret": SECRET}}, headers=headers)
+    assert not at.exception
+    assert _titles(at) == ["Sign in through the lab server"]
+    assert not at.dataframe and not at.sidebar.caption and not at.sidebar.multiselect
+    records = _log(capsys)
+    assert not [r for r in records if r["event"] == "page_view"]
+    refusal = [r for r in records if r["event"] == "refusal"][-1]
+    assert refusal["user"] == "anonymous" and refusal["client"] and refusal["session"] != "-"
+    assert SECRET not in json.dumps(records)
+
+
+def test_trusted_user_headers_config_is_refused(app, studies_root):
+    """server.trustedUserHeaders copies a header anyone can send into st.user: refuse."""
     from streamlit import config
 
     before = config.get_option("server.trustedUserHeaders")
     config.set_option("server.trustedUserHeaders", {"X-Remote-User": "email"})
     try:
-        at = app(user={"email": "ana@lab.org"})
+        at = app(secrets={"auth": AUTH}, user={"email": "ana@lab.org", "is_logged_in": True})
     finally:
         config.set_option("server.trustedUserHeaders", before)
-    assert not at.exception
-    assert _study_options(at) == ["alpha", "beta"]
-    assert "Logged in as **ana@lab.org**" in [c.value for c in at.sidebar.caption]
-    assert not [b for b in at.button if b.key == "auth-logout"]   # the proxy owns the login
-    line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    assert line[-1]["user"] == "ana@lab.org" and line[-1]["study"] == "alpha"
+    assert _titles(at) == ["Not configured for patient data"]
+    assert "trustedUserHeaders" in _plain(at.error[0].value)
 
 
-def test_without_proxy_header_config_the_user_claim_is_ignored(app, studies_root, capsys):
-    at = app(user={"email": "ana@lab.org"})      # no [auth], no trustedUserHeaders
+def test_local_study_ignores_user_claims(app, capsys):
+    at = app(user={"email": "ana@lab.org"})      # no [auth], no [proxy]: a local study
     assert not [c for c in at.sidebar.caption if c.value.startswith("Logged in")]
-    line = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    line = [r for r in _log(capsys) if r["event"] == "page_view"]
     assert line[-1]["user"] == "anonymous"
 
 
@@ -225,14 +308,14 @@ def test_without_proxy_header_config_the_user_claim_is_ignored(app, studies_root
     ("../outside", "is a path"),
     ("/etc", "absolute path"),
     ("%2e%2e%2foutside", "URL-encoded"),
-    ("escape", "outside the studies root"),
-    ("nosuch", "no study named 'nosuch'"),
+    ("escape", "no study named 'escape' is open to your account"),   # a link out: said as
+    ("nosuch", "no study named 'nosuch' is open to your account"),   # unknown
 ])
 def test_study_names_from_url_are_refused(app, studies_root, name, reason):
-    at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "email": "ana@lab.org"},
+    at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "email": "ana@lab.org", "email_verified": True},
              query={"study": name})
     assert not at.exception
-    warnings = [w.value for w in at.sidebar.warning]
+    warnings = [_plain(w.value) for w in at.sidebar.warning]
     assert len(warnings) == 1 and warnings[0].startswith("Study refused:")
     assert reason in warnings[0] and warnings[0].endswith("showing 'alpha'.")
     shown = " ".join(str(df.value) for df in at.dataframe)
@@ -241,8 +324,8 @@ def test_study_names_from_url_are_refused(app, studies_root, name, reason):
 
 def test_unknown_study_for_a_single_local_study(app):
     at = app(query={"study": "../../etc"})
-    assert [w.value for w in at.sidebar.warning] == [
-        "Study refused: no study named '../../etc' on this server; showing 'demo'."]
+    assert [_plain(w.value) for w in at.sidebar.warning] == [
+        "Study refused: no study named '../../etc' is open to your account; showing 'demo'."]
 
 
 def test_server_default_is_deidentified(app, studies_root, monkeypatch):

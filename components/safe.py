@@ -1,0 +1,102 @@
+"""Text from data shown as text: markdown escaping for Streamlit and no live links in figures.
+
+Subject ids, study titles, event terms and URL parameters come from files and links that
+anyone may have written. Streamlit renders the strings given to st.markdown, st.caption,
+st.info, st.warning, st.error, st.success, titles and widget labels as GitHub-flavoured
+markdown (links, images, autolinked URLs, `:material/...:` icons, `:red[...]` colours, LaTeX);
+plotly renders `<a href>` in trace text, hover text, names, tick labels and annotations as
+live links (in the app and in exported SVG/PDF).
+
+- `md(value)`: a string that markdown shows literally. Every ASCII punctuation character is
+  backslash-escaped (CommonMark 2.4: any ASCII punctuation may be escaped), which also breaks
+  GFM's autolinks (`https\\://`, `www\\.`), Streamlit's directives and LaTeX; line breaks
+  become spaces so a value cannot start a heading, list or block quote.
+- `unlink_figure(fig)`: the figure without `<a ...>` / `</a>` tags in any string it carries
+  (the link's text stays); the figure is returned unchanged (same object) when it has none.
+
+No streamlit here: render.py and export.py call these before drawing or writing a figure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+__all__ = ["md", "unlink", "unlink_figure"]
+
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+_ANCHOR = re.compile(r"<\s*/?\s*a(?=[\s>/])[^>]*>?", re.IGNORECASE)
+
+
+def md(value: Any) -> str:
+    """`value` as markdown that renders as its literal text (None -> "")."""
+    if value is None:
+        return ""
+    text = _BREAKS.sub(" ", str(value))
+    return _PUNCT.sub(r"\\\1", text)
+
+
+def unlink(text: str) -> str:
+    """`text` without plotly link tags (`<a href=...>`, `</a>`)."""
+    return _ANCHOR.sub("", text) if "<" in text else text
+
+
+def _has_anchor(text: str) -> bool:
+    return "<" in text and _ANCHOR.search(text) is not None
+
+
+def _clean(value: Any) -> tuple[Any, bool]:
+    """(value without link tags, whether anything changed), for any plotly JSON value."""
+    if isinstance(value, str):
+        if _has_anchor(value):
+            return unlink(value), True
+        return value, False
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in ("U", "O", "S"):
+            return value, False
+        flat = value.ravel()
+        changed: dict[int, Any] = {}
+        for i, v in enumerate(flat):
+            if isinstance(v, str):
+                if _has_anchor(v):
+                    changed[i] = unlink(v)
+            elif isinstance(v, (list, tuple, dict, np.ndarray)):
+                new, hit = _clean(v)
+                if hit:
+                    changed[i] = new
+        if not changed:
+            return value, False
+        out = flat.astype(object)
+        for i, v in changed.items():
+            out[i] = v
+        return out.reshape(value.shape), True
+    if isinstance(value, (list, tuple)):
+        items = [_clean(v) for v in value]
+        if not any(c for _, c in items):
+            return value, False
+        return type(value)(v for v, _ in items), True
+    if isinstance(value, dict):
+        items = {k: _clean(v) for k, v in value.items()}
+        if not any(c for _, c in items.values()):
+            return value, False
+        return {k: v for k, (v, _) in items.items()}, True
+    return value, False
+
+
+def unlink_figure(fig: go.Figure) -> go.Figure:
+    """`fig` without live links from its strings: a cleaned copy, or `fig` itself when it
+    carries no `<a>` tag (the common case costs one pass over its string arrays)."""
+    data = [trace.to_plotly_json() for trace in fig.data]
+    layout = fig.layout.to_plotly_json()
+    new_data, data_changed = _clean(data)
+    new_layout, layout_changed = _clean(layout)
+    if not (data_changed or layout_changed):
+        return fig
+    out = go.Figure(layout=new_layout)
+    out.add_traces([type(trace)(cleaned) for trace, cleaned in zip(fig.data, new_data,
+                                                                       strict=True)])
+    return out
