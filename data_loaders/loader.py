@@ -86,6 +86,7 @@ def load_study(path: str | Path) -> Study:
                    min_day=int(config.get("validation", {}).get("min_day", _DEFAULT_MIN_DAY)))
     tables: dict[str, pl.DataFrame] = {}
     sources: list[SourceInfo] = []
+    populations: pl.DataFrame | None = None
     for name in ("patients", "samples", "measurements", "events", "responses", "proteomics",
                  "mutations", "tcr"):
         frames = []
@@ -96,6 +97,14 @@ def load_study(path: str | Path) -> Study:
                                       raw.encoding, raw.delimiter))
             if typed is not None:
                 frames.append(typed)
+        if name == "measurements":
+            populations, flow_rows = _gated_flow(root, config, frames, ctx)
+            if flow_rows is not None:
+                typed = _validate(flow_rows, TABLES[name], ctx)
+                sources.append(SourceInfo(name, flow_rows.file, "gating", flow_rows.frame.height,
+                                          typed.height if typed is not None else 0))
+                if typed is not None:
+                    frames = [_without_gated(f, typed, ctx) for f in frames] + [typed]
         table = _combine(name, frames, ctx)
         tables[name] = table
         if name == "patients":
@@ -119,6 +128,8 @@ def load_study(path: str | Path) -> Study:
         single_cell_file = _check_single_cell(root, single_cell_file, ctx, sources)
 
     study_cfg = config.get("study", {}) or {}
+    if populations is not None:
+        tables["populations"] = populations
     return Study(
         path=root.resolve(),
         study_id=str(study_cfg.get("id", root.name)),
@@ -140,6 +151,56 @@ class _Context:
     min_day: int
     patients: pl.DataFrame | None = None
     samples: pl.DataFrame | None = None
+
+
+def _gated_flow(root: Path, config: dict[str, Any], frames: list[pl.DataFrame], ctx: _Context
+                ) -> tuple[pl.DataFrame | None, RawTable | None]:
+    """Gate the study's FCS files (data_loaders/flow.py) once samples are known; the
+    [flow.analytes] mapping gives measurement rows, validated like any other file's."""
+    from data_loaders import flow
+
+    samples = ctx.samples if ctx.samples is not None else empty_table("samples")
+    has_column = "gating" in samples.columns and samples.get_column("gating").is_not_null().any()
+    if not (flow.flow_config(config).configured or has_column):
+        return None, None
+    pops = flow.gate_study(root, config, samples, ctx.report)
+    cfg = flow.flow_config(config)
+    units = {m.analyte: (ctx.catalogue[m.analyte].unit if m.analyte in ctx.catalogue else "")
+             for m in cfg.analytes}
+    for m in cfg.analytes:
+        if m.analyte not in ctx.catalogue:
+            ctx.report.add("error", "flow", "study.toml", f"[flow.analytes] maps "
+                           f"{m.pattern!r} to {m.analyte!r}, which is not a known analyte",
+                           fix="use a canonical analyte (CAR_PCT, CD7NEG_T_PCT, NK_ABS, ...) or "
+                           "declare it under [analytes.NAME] with panel and unit")
+    known = [f.select("subject_id", "day", "analyte", "value") for f in frames
+             if {"subject_id", "day", "analyte", "value"} <= set(f.columns)]
+    counts = (pl.concat(known).filter(pl.col("analyte").is_in(["ALC", "WBC"])) if known else
+              pl.DataFrame(schema={"subject_id": pl.String, "day": pl.Int64,
+                                   "analyte": pl.String, "value": pl.Float64}))
+    rows = flow.population_measurements(pops, cfg, units=units, counts=counts,
+                                        samples=samples, report=ctx.report)
+    if rows.height == 0:
+        return pops, None
+    text = rows.with_columns(pl.all().cast(pl.String))
+    return pops, RawTable("measurements", cfg.gating or "gating", text, "gating")
+
+
+def _without_gated(frame: pl.DataFrame, gated: pl.DataFrame, ctx: _Context) -> pl.DataFrame:
+    """A file's measurements minus those the gated FCS files give anew (same patient, day,
+    analyte, tissue): the values computed from the events and gates are kept."""
+    key = ["subject_id", "day", "analyte", "tissue"]
+    hit = frame.join(gated.select(key).unique(), on=key, how="semi", nulls_equal=True)
+    if hit.height == 0:
+        return frame
+    for (file,), grp in hit.group_by(["_file"], maintain_order=True):
+        ctx.report.add("warning", "measurements", str(file),
+                       f"{grp.height} value(s) replaced by the populations gated from the FCS "
+                       f"files ({', '.join(sorted(set(grp.get_column('analyte').to_list())))})",
+                       column="value", rows=grp.get_column("_row").to_list(),
+                       fix="nothing to do if the gated values are the ones to use; else remove "
+                       "the analyte from [flow.analytes] in study.toml")
+    return frame.join(gated.select(key).unique(), on=key, how="anti", nulls_equal=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -69,6 +69,8 @@ class Study:
     rna_counts: pl.DataFrame = field(default_factory=lambda: empty_table("rna_counts"))
     mutations: pl.DataFrame = field(default_factory=lambda: empty_table("mutations"))
     tcr: pl.DataFrame = field(default_factory=lambda: empty_table("tcr"))
+    # gated flow cytometry: one row per FCS sample and gate (data_loaders/flow.py)
+    populations: pl.DataFrame = field(default_factory=lambda: _empty_populations())
 
     # ---- identity -------------------------------------------------------------------------
     @property
@@ -177,6 +179,12 @@ class Study:
 
         with h5py.File(self.single_cell_file, "r") as fh:
             return read_elem(fh["obs"])
+
+
+def _empty_populations() -> pl.DataFrame:
+    from data_loaders.flow import POPULATION_SCHEMA
+
+    return pl.DataFrame(schema=POPULATION_SCHEMA)
 
 
 def _study_files(path: Path) -> list[Path]:

@@ -1,0 +1,117 @@
+"""A study folder with FCS files and a gate file opens with populations and measurements
+(data_loaders/flow.py through load_study)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from data_loaders import load_study
+from data_loaders.flow import match_population
+from tests import _flow_files as ff
+
+FLOW_TOML = """
+[flow]
+gating = "flow/panel.wsp"
+reference = "CD3+"
+workers = 1
+
+[flow.analytes]
+".../CD3+/CAR+" = { analyte = "CAR_PCT", of = "CD3+" }
+".../CD3+/CD7-" = "CD7NEG_T_PCT"
+".../CD3-/NK" = { analyte = "NK_ABS", count = "ALC", of = "Lymphocytes" }
+"""
+
+
+@pytest.fixture
+def gated_demo(tmp_path: Path, demo_dir: Path) -> Path:
+    study = tmp_path / "study"
+    shutil.copytree(demo_dir, study, ignore=shutil.ignore_patterns(".cache", "*.h5ad"))
+    ff.write_workspace(study / "flow" / "panel.wsp",
+                       [p.name for p in sorted((study / "flow").glob("*.fcs"))])
+    toml = study / "study.toml"
+    toml.write_text(toml.read_text() + FLOW_TOML)
+    return study
+
+
+def test_match_population():
+    paths = ["/Lymphocytes", "/Lymphocytes/CD3+", "/Lymphocytes/CD3+/CAR+", "/B/CAR+"]
+    assert match_population("/Lymphocytes/CD3+", paths) == "/Lymphocytes/CD3+"
+    assert match_population(".../CD3+/CAR+", paths) == "/Lymphocytes/CD3+/CAR+"
+    assert match_population("CD3+", paths) == "/Lymphocytes/CD3+"
+    assert match_population("CAR+", paths) is None        # ambiguous
+    assert match_population("NK", paths) is None
+
+
+def test_study_with_workspace_has_populations_and_measurements(gated_demo):
+    study = load_study(gated_demo)
+    pops = study.populations
+    assert pops.height == 10 * 6
+    assert pops.get_column("sample_id").n_unique() == 10
+    row = pops.filter((pl.col("sample_id") == "SAA-003_D28_FLOW")
+                      & (pl.col("population") == "/Lymphocytes/CD3+/CAR+")).row(0, named=True)
+    want = ff.expected_counts(gated_demo / "flow" / "SAA-003_D28.fcs", compensated=True)
+    assert row["count"] == want["/Lymphocytes/CD3+/CAR+"]
+    assert row["parent"] == "/Lymphocytes/CD3+" and row["subject_id"] == "SAA-003"
+    assert row["day"] == 28
+    assert row["pct_parent"] == pytest.approx(100 * row["count"] / want["/Lymphocytes/CD3+"])
+    assert row["pct_reference"] == pytest.approx(row["pct_parent"])
+    lymph = pops.filter(pl.col("population") == "/Lymphocytes")
+    assert lymph.get_column("pct_reference").is_null().all()   # not under CD3+
+
+    m = study.measurements.filter(pl.col("sample_id") == "SAA-003_D28_FLOW")
+    car = m.filter(pl.col("analyte") == "CAR_PCT").row(0, named=True)
+    assert car["value"] == pytest.approx(row["pct_parent"])
+    assert car["panel"] == "immunophenotype" and car["tissue"] == "blood" and car["day"] == 28
+    alc = study.measurements.filter((pl.col("subject_id") == "SAA-003") & (pl.col("day") == 28)
+                                    & (pl.col("analyte") == "ALC")).get_column("value")[0]
+    nk = m.filter(pl.col("analyte") == "NK_ABS").get_column("value")[0]
+    assert nk == pytest.approx(want["/Lymphocytes/CD3-/NK"] / want["/Lymphocytes"] * alc * 1000)
+    # the demo's typed values for the same days give way to the gated ones, with a warning
+    assert study.measurements.filter((pl.col("subject_id") == "SAA-003") & (pl.col("day") == 28)
+                                     & (pl.col("analyte") == "CAR_PCT")).height == 1
+    assert any("replaced by the populations gated" in f.message for f in study.report.findings)
+    # the Kinetics page reads CAR_PCT like any other series
+    assert study.series(analytes=["CAR_PCT"], subjects=["SAA-003"]).filter(
+        pl.col("day") == 28).get_column("value")[0] == pytest.approx(car["value"])
+
+
+def test_a_corrupt_fcs_in_a_study_is_reported_and_the_others_gate(gated_demo):
+    bad = gated_demo / "flow" / "SAA-002_D28.fcs"
+    bad.write_bytes(bad.read_bytes()[:3000])
+    study = load_study(gated_demo)
+    errors = [f for f in study.report.findings if f.table == "flow" and f.severity == "error"]
+    assert len(errors) == 1 and errors[0].file == "flow/SAA-002_D28.fcs"
+    assert study.populations.get_column("sample_id").n_unique() == 9
+    assert "SAA-002_D28_FLOW" not in study.populations.get_column("sample_id").to_list()
+
+
+def test_gating_column_in_samples_and_missing_gate_file(gated_demo):
+    samples = gated_demo / "samples.csv"
+    df = pl.read_csv(samples)
+    df = df.with_columns(pl.when(pl.col("sample_id") == "SAA-001_D28_FLOW")
+                         .then(pl.lit("flow/missing.xml")).otherwise(None).alias("gating"))
+    df.write_csv(samples)
+    study = load_study(gated_demo)
+    assert any(f.file == "flow/missing.xml" and f.severity == "error"
+               for f in study.report.findings)
+    assert study.populations.get_column("sample_id").n_unique() == 9
+
+
+def test_unknown_analyte_in_mapping_is_an_error(gated_demo):
+    toml = gated_demo / "study.toml"
+    toml.write_text(toml.read_text().replace('"CD7NEG_T_PCT"', '"CD7_NEG_WHATEVER"'))
+    study = load_study(gated_demo)
+    assert any("CD7_NEG_WHATEVER" in f.message and f.severity == "error"
+               for f in study.report.findings)
+    assert study.measurements.filter(pl.col("analyte") == "CAR_PCT").height > 0
+
+
+def test_gated_study_loads_from_cache_second_time(gated_demo):
+    load_study(gated_demo)
+    again = load_study(gated_demo)
+    note = next(f for f in again.report.findings if f.problem.startswith("gated "))
+    assert "10 from the cache" in note.problem
