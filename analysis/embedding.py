@@ -1,30 +1,35 @@
-"""Cell embeddings that stay fast at a million cells: read, compute once, cache on disk, draw a
+"""Cell embeddings that stay fast at a million cells: compute once, cache on disk, draw a
 subsample.
 
 The pipeline follows the usual single-cell recipe (Luecken & Theis, Mol Syst Biol 2019; scanpy
 `pp.highly_variable_genes` -> `pp.pca` -> `pp.neighbors` -> `tl.umap`):
 
-1. a gene-column store: the log-normalised matrix (log1p of counts per 10,000 when the file holds
-   raw counts) written once as CSC to the cache, so one gene is read at a time (colouring) and
-   the marker test scans columns without loading the AnnData;
+1. a gene-column store: the log-normalised matrix written once as CSC to the cache, so one gene
+   is read at a time (colouring) and the marker test scans columns without loading the file.
+   Which matrix that is (X, .raw, a layer, or log1p of counts per 10,000 when the file holds
+   only counts) is the single-cell store's decision (`data_loaders.single_cell`); scaled
+   values are never used;
 2. highly variable genes by normalised dispersion (Satija et al. 2015, Seurat v1 flavour: the
-   variance/mean ratio z-scored within 20 bins of mean expression);
+   variance/mean ratio z-scored within 20 bins of mean expression), on the raw counts
+   normalised to log1p(counts per 10,000) when the file has counts, else on its
+   log-normalised values;
 3. PCA (scikit-learn, randomized SVD, Halko et al. 2011) on the HVG columns;
 4. UMAP (McInnes et al. 2018, umap-learn) on the principal components.
 
 Results are cached in `<study>/.cache/` (or a per-user cache folder when the study folder is not
-writable), keyed by the content hash of the input file and the parameters, so a rerun of the
-page never recomputes. An embedding already in the file (obsm X_umap, X_tsne, X_pca) is used as
-it is. `stratified_subsample` picks the cells that are drawn (seeded, by sample and cell type);
-statistics elsewhere always use all cells.
+writable), keyed by the content hash of the input file, the matrices chosen and the parameters,
+so a rerun of the page never recomputes. An embedding already in the file (obsm X_umap, umap,
+X_tsne, X_pca, ...) is used as it is. `stratified_subsample` picks the cells that are drawn
+(seeded, by sample and cell type); statistics elsewhere always use all cells.
+
+Every read and write of files goes through `data_loaders.single_cell` (the store and its
+cache); this module computes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -34,14 +39,27 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.markers import ColumnRanks, MarkerIndex, column_ranks, marker_index
+from analysis.markers import MarkerIndex, column_ranks, marker_index
+from data_loaders.single_cell.cache import (
+    CacheLocation,
+    cache_file,
+    cache_location,
+    file_digest,
+    load_array,
+    read_gene_column,
+    read_gene_store,
+    save_array,
+    write_gene_store,
+)
+from data_loaders.single_cell.store import normalise_counts
 
 __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "file_digest",
-           "cell_table", "obs_column", "var_names", "available_bases", "load_embedding", "embed_study",
-           "embed_matrix", "embed_flow", "cached_flow_embedding", "drawn_cells", "DrawnCells",
-           "flow_landscape", "annotate_points", "stratified_subsample",
-           "gene_vector", "expression_store", "read_expression", "read_marker_index", "embedding_key",
-           "highly_variable_genes", "CELL_COLUMNS", "COMPUTED_BASIS", "OBSM_BASES"]
+           "cell_table", "obs_column", "var_names", "available_bases", "load_embedding",
+           "embed_study", "embed_matrix", "embed_flow", "cached_flow_embedding", "drawn_cells",
+           "DrawnCells", "flow_landscape", "annotate_points", "stratified_subsample",
+           "gene_vector", "expression_store", "read_expression", "read_marker_index",
+           "embedding_key", "highly_variable_genes", "embedding_input", "CELL_COLUMNS",
+           "COMPUTED_BASIS", "OBSM_BASES"]
 
 Progress = Callable[[float, str], None]
 
@@ -49,9 +67,6 @@ OBSM_BASES = ("X_umap", "X_tsne", "X_pca")
 COMPUTED_BASIS = "UMAP (computed)"
 CELL_COLUMNS = ("cell", "subject_id", "sample_id", "day", "timepoint", "cell_type",
                 "car_positive")
-_CHUNK = 20_000            # rows per read when streaming the matrix
-
-
 @dataclass(frozen=True)
 class EmbeddingParams:
     """Parameters of a computed embedding (part of the cache key).
@@ -91,149 +106,51 @@ class Embedding:
         return int(self.coords.shape[0])
 
 
-@dataclass(frozen=True)
-class CacheLocation:
-    folder: Path
-    in_study: bool
-    note: str = ""
 
 
-# ---- cache location and keys -----------------------------------------------------------------
-def cache_location(study_path: str | Path) -> CacheLocation:
-    """`<study>/.cache` when writable, else a per-user cache folder (and a note saying so)."""
-    root = Path(study_path).resolve()
-    own = root / ".cache"
-    try:
-        own.mkdir(exist_ok=True)
-        if os.access(own, os.W_OK):
-            return CacheLocation(own, True)
-    except OSError:
-        pass
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cart-explorer"
-    folder = base / hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
-    folder.mkdir(parents=True, exist_ok=True)
-    return CacheLocation(folder, False, f"the study folder is not writable; embeddings are "
-                         f"cached in {folder}")
-
-
-def _cache_file(study_path: str | Path, name: str) -> Path:
-    """Where cache file `name` lives: the study's own .cache when it already holds it (e.g.
-    precomputed by `cli.py embed` on a studies volume the app may only read), else the
-    writable cache location."""
-    own = Path(study_path).resolve() / ".cache" / name
-    return own if own.is_file() else cache_location(study_path).folder / name
-
-
-def file_digest(path: str | Path, *, cache: CacheLocation | None = None) -> str:
-    """BLAKE2b of a file's bytes, remembered per (name, size, mtime) so it is computed once."""
-    path = Path(path).resolve()
-    st = path.stat()
-    stamp = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-    memo = (cache.folder / "digests.json") if cache else None
-    known: dict[str, str] = {}
-    if memo is not None and memo.is_file():
-        try:
-            known = json.loads(memo.read_text())
-        except (OSError, ValueError):
-            known = {}
-    if stamp in known:
-        return known[stamp]
-    h = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    if memo is not None:
-        known = {k: v for k, v in known.items() if not k.startswith(f"{path}|")}
-        known[stamp] = digest
-        _atomic_write(memo, json.dumps(known, indent=0).encode())
-    return digest
-
-
+# ---- cache keys ------------------------------------------------------------------------------
 def embedding_key(digest: str, params: EmbeddingParams, *, kind: str = "rna") -> str:
     """Cache key of an embedding: input content hash + every parameter."""
     text = json.dumps({"digest": digest, "kind": kind, **asdict(params)}, sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; other server processes read the cache
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save_coords(path: Path, coords: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
-    os.close(fd)
-    try:
-        np.save(tmp, np.ascontiguousarray(coords, dtype=np.float32))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sc_file(study: Any) -> Path:
-    if study.single_cell_file is None:
+def _store(study: Any) -> Any:
+    if getattr(study, "single_cell", None) is None:
         raise ValueError("the study has no single-cell file")
-    return Path(study.single_cell_file)
+    return study.single_cell
 
 
-# ---- reading the h5ad without loading the matrix ------------------------------------------------
-def _read_obs_column(group: Any, name: str) -> pl.Series:
-    from anndata.io import read_elem
-
-    elem = group[name]
-    if elem.attrs.get("encoding-type") == "categorical":
-        # codes + categories straight from HDF5: far faster than pandas' astype(str)
-        cats = pl.Series(name, [str(c) for c in read_elem(elem["categories"])], pl.String)
-        codes = np.asarray(elem["codes"][:]).astype(np.int64)
-        out = cats.gather(np.where(codes < 0, 0, codes))
-        return out.scatter(np.flatnonzero(codes < 0), None) if (codes < 0).any() else out
-    values = np.asarray(read_elem(elem))
-    return pl.Series(name, values.astype(str) if values.dtype == object else values)
+def _digest(study: Any) -> str:
+    """Content hash of the single-cell file and of the store's choice of matrices."""
+    store = _store(study)
+    raw = file_digest(store.path, cache=cache_location(study.path))
+    return hashlib.blake2b(f"{raw}|{store.matrix_signature}".encode(),
+                           digest_size=16).hexdigest()
 
 
+# ---- cells ---------------------------------------------------------------------------------------
 def cell_table(study: Any) -> pl.DataFrame:
     """One row per cell of the single-cell file (all cells, file order): cell (row number),
     subject_id, sample_id, day, timepoint, cell_type, car_positive, plus response_group.
 
-    Read column by column from obs (the expression matrix is not touched). Missing columns are
-    derived: day and timepoint from the samples table via sample_id, sample_id as
-    "<subject_id>_D<day>", cell_type "unannotated", car_positive from a CAR cell type.
-    """
-    import h5py
-
+    The columns come from the store in the study's vocabulary (whatever the file calls them).
+    Missing ones are derived: day and timepoint from the samples table via sample_id,
+    sample_id as "<subject_id>_D<day>", cell_type "unannotated", car_positive from a CAR cell
+    type."""
     from analysis.cohort import response_groups
 
-    with h5py.File(_sc_file(study), "r") as f:
-        obs = f["obs"]
-        present = set(obs.keys())
-        cols: dict[str, Any] = {}
-        for name in ("subject_id", "sample_id", "day", "timepoint", "cell_type",
-                     "car_positive"):
-            if name in present:
-                cols[name] = _read_obs_column(obs, name)
-        n = int(f["obs"][next(iter(obs.keys()))].shape[0]) if not cols else \
-            len(next(iter(cols.values())))
-    df = pl.DataFrame({"cell": np.arange(n, dtype=np.int64)})
-    for name, values in cols.items():
-        dtype = {"day": pl.Int64, "car_positive": pl.Boolean}.get(name, pl.String)
-        df = df.with_columns(values.cast(dtype, strict=False).alias(name))
+    df = _store(study).cells(tuple(c for c in CELL_COLUMNS if c != "cell"))
     samples = study.samples.select("sample_id", "day", "timepoint") if study.samples.height \
         else pl.DataFrame(schema={"sample_id": pl.String, "day": pl.Int64,
                                   "timepoint": pl.String})
     if "sample_id" in df.columns:
         missing = [c for c in ("day", "timepoint") if c not in df.columns]
         if missing:
-            df = df.join(samples.select("sample_id", *missing), on="sample_id", how="left")
+            df = df.join(samples.select("sample_id", *missing), on="sample_id", how="left",
+                         maintain_order="left")
+    if "subject_id" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.String).alias("subject_id"))
     if "day" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.Int64).alias("day"))
     if "sample_id" not in df.columns:
@@ -245,121 +162,79 @@ def cell_table(study: Any) -> pl.DataFrame:
     if "car_positive" not in df.columns:
         df = df.with_columns(pl.col("cell_type").str.contains(r"(?i)\bCAR").alias(
             "car_positive"))
-    df = df.with_columns(pl.col("car_positive").fill_null(False))
+    df = df.with_columns(pl.col("car_positive").fill_null(False),
+                         pl.col("cell_type").fill_null("unannotated"))
     groups = response_groups(study).select("subject_id", "response_group")
-    return (df.select(*CELL_COLUMNS).join(groups, on="subject_id", how="left", maintain_order="left")
+    return (df.select(*CELL_COLUMNS).join(groups, on="subject_id", how="left",
+                                          maintain_order="left")
             .with_columns(pl.col("response_group").fill_null("Not evaluable")))
 
 
 def obs_column(study: Any, *, column: str) -> pl.Series:
-    """One obs column of the single-cell file for every cell (KeyError when absent)."""
-    import h5py
-
-    with h5py.File(_sc_file(study), "r") as f:
-        if column not in f["obs"]:
-            raise KeyError(column)
-        return _read_obs_column(f["obs"], column)
+    """One obs column of the single-cell file for every cell (a canonical name such as
+    cell_type gives the column the study maps to it). KeyError when absent."""
+    store = _store(study)
+    if column in store.obs_columns:
+        return store.obs_column(column)
+    s = store.canonical(column)
+    if s is None:
+        raise KeyError(column)
+    return s
 
 
 def var_names(study: Any) -> list[str]:
-    """Gene names of the single-cell file (var index), in file order."""
-    import h5py
-    from anndata.io import read_elem
-
-    with h5py.File(_sc_file(study), "r") as f:
-        index = f["var"].attrs.get("_index", "_index")
-        return [str(v) for v in read_elem(f["var"][index])]
+    """Gene labels of the single-cell expression (symbols when the file keys genes by
+    Ensembl id), in matrix column order."""
+    return list(_store(study).gene_names)
 
 
 def available_bases(study: Any, *, params: EmbeddingParams | None = None) -> list[str]:
-    """Embeddings that can be drawn now: obsm bases in the file (X_umap, X_tsne, X_pca, other
-    2-D+ X_*), then the computed UMAP when it is in the cache."""
-    import h5py
-
-    out: list[str] = []
-    with h5py.File(_sc_file(study), "r") as f:
-        if "obsm" in f:
-            keys = [k for k in f["obsm"].keys() if getattr(f["obsm"][k], "ndim", 0) == 2
-                    and f["obsm"][k].shape[1] >= 2]
-            out = [k for k in OBSM_BASES if k in keys] + sorted(k for k in keys
-                                                                 if k not in OBSM_BASES)
+    """Embeddings that can be drawn now: those in the file (UMAP, t-SNE, PCA, others, under
+    whatever obsm name), then the computed UMAP when it is in the cache."""
+    out = list(_store(study).embeddings)
     if _cached_path(study, params or EmbeddingParams()).is_file():
         out.append(COMPUTED_BASIS)
     return out
 
 
 def _cached_path(study: Any, params: EmbeddingParams) -> Path:
-    digest = file_digest(_sc_file(study), cache=cache_location(study.path))
-    return _cache_file(study.path, f"embedding-{embedding_key(digest, params)}.npy")
+    return cache_file(study.path, f"embedding-{embedding_key(_digest(study), params)}.npy")
 
 
 def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = None
                    ) -> Embedding:
-    """The coordinates of `basis` (an obsm key, or COMPUTED_BASIS from the cache).
-    Raises KeyError when that basis is not available (see `available_bases`)."""
-    import h5py
-
+    """The coordinates of `basis` (an embedding of the file, or COMPUTED_BASIS from the
+    cache). Raises KeyError when that basis is not available (see `available_bases`)."""
     if basis == COMPUTED_BASIS:
         path = _cached_path(study, params or EmbeddingParams())
         if not path.is_file():
             raise KeyError(basis)
-        return Embedding(np.load(path).astype(np.float32, copy=False), basis, "cache", path)
-    with h5py.File(_sc_file(study), "r") as f:
-        if "obsm" not in f or basis not in f["obsm"]:
-            raise KeyError(basis)
-        coords = np.asarray(f["obsm"][basis][:, :2], dtype=np.float32)
-    return Embedding(coords, basis, "file")
+        return Embedding(load_array(path), basis, "cache", path)
+    return Embedding(_store(study).embedding(basis), basis, "file")
 
 
 # ---- gene-column store ---------------------------------------------------------------------------
 def _store_path(study: Any) -> Path:
-    digest = file_digest(_sc_file(study), cache=cache_location(study.path))
-    return _cache_file(study.path, f"genes-v3-{digest[:24]}.h5")
-
-
-def _read_rows(f: Any) -> tuple[Callable[[int, int], Any], int, int]:
-    """A reader of row blocks of X as scipy CSR (works for CSR, CSC and dense X)."""
-    import scipy.sparse as sp
-    from anndata.io import sparse_dataset
-
-    x = f["X"]
-    if isinstance(x, type(f)) or hasattr(x, "keys"):   # a sparse group
-        ds = sparse_dataset(x)
-        n, g = ds.shape
-        if ds.format == "csr":
-            return (lambda lo, hi: ds[lo:hi]), n, g
-        full = ds.to_memory().tocsr()
-        return (lambda lo, hi: full[lo:hi]), n, g
-    n, g = x.shape
-    return (lambda lo, hi: sp.csr_matrix(np.asarray(x[lo:hi], dtype=np.float32))), n, g
+    return cache_file(study.path, f"genes-v4-{_digest(study)[:24]}.h5")
 
 
 def expression_store(study: Any, *, progress: Progress | None = None) -> Path:
-    """Build (once) the log-normalised CSC gene-column store of the study's single-cell matrix
-    and return its path. Raw integer counts are normalised to log1p(counts per 10,000)."""
-    import h5py
+    """Build (once) the log-normalised CSC gene-column store of the study's single-cell
+    expression and return its path."""
     import scipy.sparse as sp
 
     path = _store_path(study)
     if path.is_file():
         return path
+    store = _store(study)
     report = progress or (lambda f, m: None)
     report(0.0, "reading the expression matrix")
-    with h5py.File(_sc_file(study), "r") as f:
-        rows, n, g = _read_rows(f)
-        blocks, is_counts = [], None
-        for lo in range(0, n, _CHUNK):
-            block = sp.csr_matrix(rows(lo, min(lo + _CHUNK, n)), dtype=np.float32)
-            if is_counts is None:
-                d = block.data[:100_000]
-                # log-normalised values are practically never all whole numbers
-                is_counts = bool(d.size) and bool(np.all(d == np.round(d))) and d.max() > 1
-            if is_counts:
-                totals = np.asarray(block.sum(axis=1)).ravel()
-                scale = np.repeat(1e4 / np.maximum(totals, 1), np.diff(block.indptr))
-                block.data = np.log1p(block.data * scale).astype(np.float32)
-            blocks.append(block)
-            report(0.6 * min(lo + _CHUNK, n) / max(n, 1), "reading the expression matrix")
+    blocks = []
+    n = store.n_obs
+    for _, hi, block in store.blocks("lognorm"):
+        blocks.append(block)
+        report(0.6 * hi / max(n, 1), "reading the expression matrix")
+    g = len(store.gene_names)
     matrix = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, g),
                                                                           dtype=np.float32)
     del blocks
@@ -371,63 +246,56 @@ def expression_store(study: Any, *, progress: Progress | None = None) -> Path:
     report(0.7, "ranking each gene (for marker tests)")
     ranks = column_ranks(csc)
     report(0.9, "writing the gene-column store")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".h5")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as out:
-            out.create_dataset("data", data=csc.data.astype(np.float32, copy=False))
-            out.create_dataset("indices", data=csc.indices.astype(np.int32, copy=False))
-            out.create_dataset("indptr", data=csc.indptr.astype(np.int64, copy=False))
-            out.create_dataset("ranks", data=ranks.ranks)
-            out.create_dataset("ties", data=ranks.ties)
-            out.attrs["shape"] = np.asarray(csc.shape, dtype=np.int64)
-            out.attrs["normalised_from_counts"] = bool(is_counts)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_gene_store(path, csc, ranks=ranks.ranks, ties=ranks.ties,
+                     normalised_from_counts=store.resolved.lognorm_how == "from_counts",
+                     source=store.matrix_signature)
     report(1.0, "gene-column store written")
     return path
 
 
 def gene_vector(study: Any, *, gene: str) -> np.ndarray:
-    """Log-normalised expression of one gene in every cell (float32), read from the
-    gene-column store (built on first use). Raises KeyError for an unknown gene."""
-    import h5py
-
-    names = var_names(study)
-    if gene not in names:
+    """Log-normalised expression of one gene (symbol or file id) in every cell (float32),
+    read from the gene-column store (built on first use). KeyError for an unknown gene."""
+    store = _store(study)
+    names = store.gene_names
+    if gene in names:
+        j = names.index(gene)
+    elif gene in store.gene_ids:
+        j = store.gene_ids.index(gene)
+    else:
         raise KeyError(gene)
-    j = names.index(gene)
-    with h5py.File(expression_store(study), "r") as f:
-        n = int(f.attrs["shape"][0])
-        lo, hi = (int(v) for v in f["indptr"][j:j + 2])
-        out = np.zeros(n, dtype=np.float32)
-        out[f["indices"][lo:hi]] = f["data"][lo:hi]
-    return out
+    return read_gene_column(expression_store(study), j)
 
 
 def read_expression(study: Any, *, progress: Progress | None = None) -> Any:
     """The whole log-normalised matrix as scipy CSC (cells x genes), from the store."""
-    import h5py
-    import scipy.sparse as sp
-
-    with h5py.File(expression_store(study, progress=progress), "r") as f:
-        shape = tuple(int(v) for v in f.attrs["shape"])
-        return sp.csc_matrix((f["data"][:], f["indices"][:], f["indptr"][:]), shape=shape)
+    return read_gene_store(expression_store(study, progress=progress)).matrix
 
 
 def read_marker_index(study: Any, *, progress: Progress | None = None) -> MarkerIndex:
     """The study's matrix prepared for repeated marker tests (ranks come from the store)."""
-    import h5py
+    from analysis.markers import ColumnRanks
+
+    got = read_gene_store(expression_store(study, progress=progress), with_ranks=True)
+    return marker_index(got.matrix, genes=var_names(study),
+                        ranks=ColumnRanks(got.ranks, got.ties))
+
+
+def embedding_input(study: Any, *, progress: Progress | None = None) -> Any:
+    """The cells x genes matrix an embedding is computed from (CSR float32): the raw counts
+    normalised to log1p(counts per 10,000) when the file holds counts, else its
+    log-normalised values (never scaled ones)."""
     import scipy.sparse as sp
 
-    with h5py.File(expression_store(study, progress=progress), "r") as f:
-        shape = tuple(int(v) for v in f.attrs["shape"])
-        csc = sp.csc_matrix((f["data"][:], f["indices"][:], f["indptr"][:]), shape=shape)
-        ranks = ColumnRanks(f["ranks"][:], f["ties"][:])
-    return marker_index(csc, genes=var_names(study), ranks=ranks)
+    store = _store(study)
+    report = progress or (lambda f, m: None)
+    if store.resolved.counts is None:
+        return read_expression(study, progress=progress).tocsr()
+    n, blocks = store.n_obs, []
+    for _, hi, block in store.blocks("counts"):
+        blocks.append(normalise_counts(block))
+        report(hi / max(n, 1), "normalising the counts")
+    return sp.vstack(blocks, format="csr")
 
 
 # ---- computing ---------------------------------------------------------------------------------
@@ -522,10 +390,10 @@ def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
     report = progress or (lambda f, m: None)
     if path.is_file() and not force:
         report(1.0, "already cached")
-        return Embedding(np.load(path), COMPUTED_BASIS, "cache", path, cache.note)
-    matrix = read_expression(study, progress=lambda f, m: report(0.6 * f, m))
+        return Embedding(load_array(path), COMPUTED_BASIS, "cache", path, cache.note)
+    matrix = embedding_input(study, progress=lambda f, m: report(0.6 * f, m))
     coords = embed_matrix(matrix, params=params, progress=report)
-    _save_coords(path, coords)
+    save_array(path, coords)
     report(1.0, "done")
     return Embedding(coords, COMPUTED_BASIS, "computed", path, cache.note)
 
@@ -533,7 +401,7 @@ def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
 def _flow_path(study: Any, digest: str, markers: Sequence[str], params: EmbeddingParams
                ) -> Path:
     key = embedding_key(f"{digest}|{','.join(markers)}", params, kind="flow")
-    return _cache_file(study.path, f"flow-embedding-{key}.npy")
+    return cache_file(study.path, f"flow-embedding-{key}.npy")
 
 
 def cached_flow_embedding(study: Any, *, digest: str, markers: Sequence[str],
@@ -541,7 +409,7 @@ def cached_flow_embedding(study: Any, *, digest: str, markers: Sequence[str],
     """The cached embedding of flow events (keyed by `FlowEvents.digest` and the markers),
     or None."""
     path = _flow_path(study, digest, markers, params)
-    return Embedding(np.load(path), f"{params.method.upper()} (flow)", "cache", path) \
+    return Embedding(load_array(path), f"{params.method.upper()} (flow)", "cache", path) \
         if path.is_file() else None
 
 
@@ -557,7 +425,7 @@ def embed_flow(study: Any, events: pl.DataFrame, *, markers: Sequence[str], dige
     matrix = events.select(list(markers)).to_numpy().astype(np.float32)
     coords = embed_matrix(matrix, params=params, select_genes=False, progress=progress)
     path = _flow_path(study, digest, markers, params)
-    _save_coords(path, coords)
+    save_array(path, coords)
     return Embedding(coords, f"{params.method.upper()} (flow)", "computed", path,
                      cache_location(study.path).note)
 

@@ -124,8 +124,10 @@ def load_study(path: str | Path) -> Study:
         from data_loaders.formats.tenx import single_cell_from_sources
 
         single_cell_file = single_cell_from_sources(root, config, tables["samples"], report)
+    store = None
     if single_cell_file is not None:
-        single_cell_file = _check_single_cell(root, single_cell_file, ctx, sources)
+        store = _check_single_cell(root, single_cell_file, config, ctx, sources, tables)
+        single_cell_file = store.path if store is not None else None
 
     study_cfg = config.get("study", {}) or {}
     if populations is not None:
@@ -140,6 +142,7 @@ def load_study(path: str | Path) -> Study:
         fingerprint=fingerprint(root),
         sources=tuple(sources),
         single_cell_file=single_cell_file,
+        single_cell=store,
         **tables,
     )
 
@@ -283,15 +286,9 @@ def _collect_sources(root: Path, config: dict[str, Any], report: ValidationRepor
             continue  # single-cell counts become AnnData once the samples table is validated
         raws.extend(read_source(root, source, report, catalogue=catalogue))
 
-    sc_cfg = config.get("single_cell", {}) or {}
-    single_cell: Path | None = None
-    if sc_cfg.get("file"):
-        single_cell = root / sc_cfg["file"]
-    elif (root / "single_cell.h5ad").is_file():
-        single_cell = root / "single_cell.h5ad"
-    else:
-        found = sorted(root.glob("*.h5ad"))
-        single_cell = found[0] if found else None
+    from data_loaders.single_cell.check import find_single_cell_file
+
+    single_cell = find_single_cell_file(root, config)
     return raws, single_cell
 
 
@@ -867,65 +864,31 @@ def _validate_rna(raw: RawTable, ctx: _Context) -> pl.DataFrame:
     return out if out.width > 1 else empty_table("rna_counts")
 
 
-@dataclass(frozen=True)
-class _ObsOnly:
-    """What the single-cell check reads of an .h5ad: the cell table and the embedding names."""
+def _check_single_cell(root: Path, path: Path, config: dict[str, Any], ctx: _Context,
+                       sources: list[SourceInfo], tables: dict[str, pl.DataFrame]) -> Any:
+    """Open the single-cell store and report on it. A study without a patients table takes
+    its patients from the cells (reported), so a folder holding only a single-cell file
+    opens."""
+    from data_loaders.single_cell.check import open_single_cell
 
-    obs: Any
-    obsm: frozenset[str]
-
-    @property
-    def n_obs(self) -> int:
-        return int(self.obs.shape[0])
-
-
-def _check_single_cell(root: Path, path: Path, ctx: _Context, sources: list[SourceInfo]
-                       ) -> Path | None:
     rel = _rel(root, path)
-    rep = ctx.report
-    if not path.is_file() or not _inside(root, path):
-        rep.add("error", "single_cell", rel, "file not found inside the study folder",
-                fix="correct [single_cell] file in study.toml")
+    if not path.exists() or not _inside(root, path):
+        ctx.report.add("error", "single_cell", rel, "file not found inside the study folder",
+                       fix="correct [single_cell] file in study.toml")
         return None
-    try:
-        import h5py
-        from anndata.io import read_elem
-
-        # obs and the names in obsm are all this check needs; read_h5ad(backed="r") would also
-        # read obsm, obsp, layers and uns into memory (seconds for 10^5-10^6 cells)
-        with h5py.File(path, "r") as fh:
-            adata = _ObsOnly(read_elem(fh["obs"]),
-                             frozenset(fh["obsm"].keys()) if "obsm" in fh else frozenset())
-    except Exception as exc:  # noqa: BLE001 - any h5ad failure is a finding, not a crash
-        rep.add("error", "single_cell", rel, f"could not be opened as AnnData .h5ad: "
-                f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
-                fix="re-write the file with anndata (adata.write_h5ad); it may be truncated")
+    no_patients = not any(s.table == "patients" for s in sources)
+    known = None if no_patients else set(tables["patients"].get_column("subject_id").to_list())
+    store = open_single_cell(path, config, rel=rel, known_subjects=known, report=ctx.report)
+    if store is None:
         return None
-    try:
-        obs = adata.obs
-        n = adata.n_obs
-        missing = [c for c in ("subject_id",) if c not in obs.columns]
-        if missing or not ({"sample_id", "day"} & set(obs.columns)):
-            rep.add("error", "single_cell", rel,
-                    "obs needs subject_id and sample_id or day "
-                    f"(found: {', '.join(map(str, list(obs.columns)[:15]))})",
-                    column="obs", fix="add these columns to adata.obs")
-            return None
-        known = set(ctx.patients.get_column("subject_id").to_list()) if ctx.patients is not \
-            None else set()
-        subjects = set(map(str, obs["subject_id"].astype(str).unique()))
-        unknown = sorted(subjects - known)
-        if unknown:
-            rep.add("error", "single_cell", rel,
-                    f"{len(unknown)} subject_id(s) in obs not in patients: "
-                    f"{', '.join(unknown[:6])}", column="obs.subject_id",
-                    fix="add the patients or correct obs.subject_id; their cells show without "
-                    "patient data")
-        if "X_umap" not in adata.obsm and "X_pca" not in adata.obsm:
-            rep.add("note", "single_cell", rel, "no embedding in obsm (X_umap/X_pca)",
-                    fix="precompute one with: python cli.py embed --study DIR")
-        sources.append(SourceInfo("single_cell", rel, "h5ad", n, n))
-        return path
-    finally:
-        if getattr(adata, "file", None) is not None and adata.isbacked:
-            adata.file.close()
+    if no_patients:
+        subjects = store.canonical("subject_id")
+        ids = sorted(set(subjects.drop_nulls().to_list())) if subjects is not None else []
+        tables["patients"] = pl.concat([empty_table("patients"), pl.DataFrame(
+            {"subject_id": ids}, schema={"subject_id": pl.String})], how="diagonal_relaxed")
+        ctx.patients = tables["patients"]
+        ctx.report.add("note", "patients", rel, f"no patients table: {len(ids)} patient(s) "
+                       "taken from the single-cell file", fix="add patients.csv for ages, "
+                       "infusion dates and outcomes")
+    sources.append(SourceInfo("single_cell", rel, store.format, store.n_obs, store.n_obs))
+    return store

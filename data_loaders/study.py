@@ -60,6 +60,7 @@ class Study:
     fingerprint: str
     sources: tuple[SourceInfo, ...] = ()
     single_cell_file: Path | None = None
+    single_cell: Any = None     # data_loaders.single_cell.SingleCellStore (None: no cells)
     patients: pl.DataFrame = field(default_factory=lambda: empty_table("patients"))
     measurements: pl.DataFrame = field(default_factory=lambda: empty_table("measurements"))
     events: pl.DataFrame = field(default_factory=lambda: empty_table("events"))
@@ -157,28 +158,26 @@ class Study:
     # ---- single cell ----------------------------------------------------------------------
     @cached_property
     def adata(self) -> Any:
-        """The single-cell AnnData (read-only; backed on disk when the file is large)."""
-        if self.single_cell_file is None:
+        """The single-cell data as AnnData (read-only; an .h5ad is opened backed on disk when
+        large). Prefer the store (`single_cell`): it reads one column or gene at a time."""
+        if self.single_cell is None:
             return None
-        import anndata as ad
+        if self.single_cell.format == "h5ad":
+            import anndata as ad
 
-        backed = "r" if self.single_cell_file.stat().st_size > _BACKED_BYTES else None
-        return ad.read_h5ad(self.single_cell_file, backed=backed)
+            path = self.single_cell.path
+            backed = "r" if path.stat().st_size > _BACKED_BYTES else None
+            return ad.read_h5ad(path, backed=backed)
+        return self.single_cell.to_anndata()
 
     @cached_property
     def obs(self) -> Any:
-        """The cells' annotations alone (pandas, as `adata.obs`; None without single-cell
-        data). Reads only the obs group of the .h5ad, not X or layers: use it whenever the
-        counts are not needed (the first `adata` of a large file costs seconds)."""
-        if self.single_cell_file is None:
+        """The cells' annotations alone (pandas, as `adata.obs`, plus the canonical columns
+        subject_id, sample_id, day, ... where the file names them otherwise; None without
+        single-cell data). Reads only obs, not the matrices."""
+        if self.single_cell is None:
             return None
-        if "adata" in self.__dict__:  # already read: no second pass over the file
-            return self.adata.obs
-        import h5py
-        from anndata.io import read_elem
-
-        with h5py.File(self.single_cell_file, "r") as fh:
-            return read_elem(fh["obs"])
+        return self.single_cell.obs_frame()
 
 
 def _empty_populations() -> pl.DataFrame:

@@ -61,7 +61,7 @@ def test_cache_hit_and_miss_by_content_and_params(tiny):
 
 def test_read_only_study_caches_in_user_folder(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    monkeypatch.setattr(emb.os, "access", lambda p, mode: False)
+    monkeypatch.setattr("os.access", lambda p, mode: False)
     loc = emb.cache_location(tiny)
     assert not loc.in_study and "not writable" in loc.note
     assert str(loc.folder).startswith(str(tmp_path / "user-cache"))
@@ -74,7 +74,7 @@ def test_embedding_precomputed_in_a_read_only_study_is_used(tiny, tmp_path, monk
     read the studies volume, must use that file instead of computing again."""
     first = emb.embed_study(load_study(tiny), params=PCA)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    monkeypatch.setattr(emb.os, "access", lambda p, mode: False)
+    monkeypatch.setattr("os.access", lambda p, mode: False)
     again = emb.embed_study(load_study(tiny), params=PCA)
     assert again.source == "cache" and again.cache_file == first.cache_file
     assert again.cache_file.parent == tiny / ".cache"

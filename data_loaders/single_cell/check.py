@@ -1,0 +1,74 @@
+"""Validation of a study's single-cell file when the study loads: open the store (obs and
+matrix headers only), report what was detected and what is missing, check the patients."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from data_loaders.errors import ValidationReport
+from data_loaders.single_cell.backends import FORMATS, detect_format
+from data_loaders.single_cell.mapping import SingleCellConfig
+from data_loaders.single_cell.store import SingleCellStore
+
+__all__ = ["find_single_cell_file", "open_single_cell"]
+
+_NAMES = {"h5ad": "AnnData .h5ad", "h5mu": "MuData .h5mu", "zarr": "AnnData zarr",
+          "loom": "loom"}
+
+
+def find_single_cell_file(root: Path, config: dict[str, Any]) -> Path | None:
+    """The study's single-cell file: [single_cell] file, else single_cell.h5ad, else the first
+    .h5ad, .h5mu, AnnData .zarr folder or .loom in the folder (in that order)."""
+    sc_cfg = config.get("single_cell", {}) or {}
+    if sc_cfg.get("file"):
+        return root / str(sc_cfg["file"])
+    if (root / "single_cell.h5ad").is_file():
+        return root / "single_cell.h5ad"
+    for fmt in FORMATS:
+        found = sorted(p for p in root.iterdir() if not p.name.startswith(".")
+                       and detect_format(p) == fmt)
+        if found:
+            return found[0]
+    return None
+
+
+def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
+                     known_subjects: Collection[str] | None, report: ValidationReport
+                     ) -> SingleCellStore | None:
+    """The store of `path` with its findings added to `report`, or None (and an error) when
+    the file cannot be used. `known_subjects` None: the study has no patients table."""
+    cfg = SingleCellConfig.from_config(config.get("single_cell"))
+    try:
+        store = SingleCellStore(path, cfg)
+        store.n_obs     # noqa: B018 - opens the file: a broken one fails here
+        findings = store.findings
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file is a finding
+        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        kind = _NAMES.get(detect_format(path) or "", "single-cell data")
+        report.add("error", "single_cell", rel, f"could not be opened as {kind}: {text}",
+                   fix="re-write the file with anndata/mudata (write_h5ad, write_zarr, "
+                   "write_h5mu) or loompy; it may be truncated")
+        return None
+    for f in findings:
+        if f.severity == "note" and f.message.split(":")[0].startswith(("X", "raw", "layers")):
+            continue    # matrix inventory: shown by `cli.py import`, not on every load
+        report.add(f.severity, "single_cell", rel, f.message, fix=f.fix,
+                   column=f.column)
+    if any(f.severity == "error" and f.column == "obs" for f in findings):
+        return None
+    subjects = store.canonical("subject_id")
+    assert subjects is not None
+    if known_subjects is not None:
+        unknown = sorted(set(subjects.drop_nulls().unique().to_list()) - set(known_subjects))
+        if unknown:
+            report.add("error", "single_cell", rel,
+                       f"{len(unknown)} subject_id(s) in obs not in patients: "
+                       f"{', '.join(unknown[:6])}", column="obs.subject_id",
+                       fix="add the patients or correct the patient column (study.toml "
+                       "[single_cell.obs] subject_id); their cells show without patient data")
+    if not store.embeddings:
+        report.add("note", "single_cell", rel, "no embedding in obsm (X_umap, umap, X_tsne, "
+                   "X_pca, ...)", fix="precompute one with: python cli.py embed --study DIR")
+    return store

@@ -1,0 +1,650 @@
+"""`SingleCellStore`: the one reader of a study's single-cell file (.h5ad, .h5mu, AnnData zarr,
+.loom). It is opened lazily: obs columns are read one at a time, the matrix block by block, one
+gene at a time through the gene-column cache; nothing reads the whole file to answer "which
+patients are in it".
+
+On opening it works out, from the `[single_cell]` table of study.toml and where that is silent
+from the file itself:
+- which matrix holds raw counts (layers["counts"], .raw, X ...) and which log-normalised values
+  (X, .raw, layers["logcounts"] ...), never using scaled (centred) values; without a
+  log-normalised matrix the counts are normalised to log1p(counts per 10,000);
+- gene symbols from a var column when var_names are Ensembl ids;
+- which obs columns are the patient, sample, time, cell type (else a cluster column, shown as
+  clusters), tissue, CAR status and clonotype, and the day of each timepoint label;
+- the embeddings in obsm under any common name;
+- in a MuData file, the gene-expression modality and the receptor (airr) modality.
+Each decision is a `Finding`, so the importer can print it and the loader can report it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from data_loaders.single_cell.backends import detect_format, open_backend
+from data_loaders.single_cell.mapping import (
+    CANONICAL_OBS,
+    CLUSTER_COLUMNS,
+    CLUSTER_PATTERN,
+    COUNTS_LAYERS,
+    EMBEDDING_ORDER,
+    LOGNORM_LAYERS,
+    OBS_ALIASES,
+    SYMBOL_COLUMNS,
+    MatrixKind,
+    SingleCellConfig,
+    find_obs_column,
+    fold,
+    looks_like_ensembl,
+    matrix_kind,
+)
+from data_loaders.timepoints import label_day
+
+__all__ = ["SingleCellStore", "Finding", "MatrixInfo", "TARGET_SUM"]
+
+TARGET_SUM = 1e4
+_CHUNK = 20_000
+_TRUE = {"true", "t", "yes", "y", "1", "car+", "pos", "positive", "car_positive", "+"}
+_GEX_MODALITIES = ("gex", "rna", "expression", "gene_expression")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing detected (or not) in the file: severity note/warning/error, what and what to
+    do; `options` lists the alternatives when the choice is ambiguous."""
+
+    severity: str
+    message: str
+    fix: str = ""
+    options: tuple[str, ...] = ()
+    column: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"severity": self.severity, "message": self.message}
+        if self.fix:
+            d["fix"] = self.fix
+        if self.options:
+            d["options"] = list(self.options)
+        return d
+
+
+@dataclass(frozen=True)
+class MatrixInfo:
+    location: str           # "X", "raw/X", "layers/<name>"
+    kind: MatrixKind
+    shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    obs: dict[str, str]                      # canonical -> obs column of the file
+    cell_type_kind: str                      # "annotation", "clusters" or "none"
+    day_from: str                            # "day", "timepoint" or "none"
+    counts: str | None                       # matrix location of raw counts
+    lognorm: str | None                      # location of log-normalised values (or counts)
+    lognorm_how: str                         # "file", "log1p" or "from_counts"
+    gene_symbols: str | None
+    timepoints: dict[str, int | None]
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+
+class SingleCellStore:
+    """Lazy reader of one single-cell file; see the module docstring."""
+
+    def __init__(self, path: str | Path, config: SingleCellConfig | None = None) -> None:
+        self.path = Path(path)
+        self.config = config or SingleCellConfig()
+        fmt = self.config.format or detect_format(self.path)
+        if fmt is None:
+            raise ValueError(f"{self.path.name}: not a single-cell file this reader knows "
+                             "(.h5ad, .h5mu, .loom or an AnnData .zarr folder)")
+        self.format = fmt
+
+    # ---- opening ------------------------------------------------------------------------------
+    @cached_property
+    def modalities(self) -> tuple[str | None, str | None]:
+        """(gene-expression modality, receptor modality) of a MuData file; (None, None) else."""
+        if self.format != "h5mu":
+            return None, None
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            mods = list(f["mod"].keys()) if "mod" in f else []
+            receptors = self.config.receptors or next(
+                (m for m in mods if m.lower() == "airr" or ("obsm" in f["mod"][m]
+                                                            and "airr" in f["mod"][m]["obsm"])),
+                None)
+            gex = self.config.modality or next(
+                (m for m in mods if m.lower() in _GEX_MODALITIES), None)
+            if gex is None:
+                sized = [(f["mod"][m]["var"][f["mod"][m]["var"].attrs.get("_index", "_index")]
+                          .shape[0], m) for m in mods if m != receptors]
+                gex = max(sized)[1] if sized else None
+        if gex is None:
+            raise ValueError(f"{self.path.name}: no gene-expression modality in the .h5mu "
+                             f"file (modalities: {', '.join(mods) or 'none'})")
+        return gex, receptors
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Any]:
+        """A handle on the expression data (the file is closed on exit)."""
+        with open_backend(self.path, self.format, modality=self.modalities[0]) as h:
+            yield h
+
+    # ---- layout -------------------------------------------------------------------------------
+    @cached_property
+    def n_obs(self) -> int:
+        with self.open() as h:
+            return h.n_obs
+
+    @cached_property
+    def obs_columns(self) -> tuple[str, ...]:
+        with self.open() as h:
+            return tuple(h.obs_columns())
+
+    @cached_property
+    def matrices(self) -> tuple[MatrixInfo, ...]:
+        with self.open() as h:
+            out = []
+            for loc in h.locations():
+                try:
+                    shape = h.shape(loc)
+                    kind = matrix_kind(h.sample(loc)) if shape[1] else "empty"
+                except (KeyError, ValueError, OSError):
+                    continue
+                out.append(MatrixInfo(loc, kind, shape))
+            return tuple(out)
+
+    def matrix(self, location: str) -> MatrixInfo | None:
+        return next((m for m in self.matrices if m.location == location), None)
+
+    def obs_column(self, name: str) -> pl.Series:
+        """One obs column of the file as it is (KeyError when absent)."""
+        if name not in self.obs_columns:
+            raise KeyError(name)
+        with self.open() as h:
+            return h.obs_column(name)
+
+    @cached_property
+    def cell_names(self) -> list[str]:
+        with self.open() as h:
+            return h.obs_names()
+
+    # ---- decisions ----------------------------------------------------------------------------
+    @cached_property
+    def resolved(self) -> _Resolved:
+        findings: list[Finding] = []
+        obs, kind, day_from, tps = self._resolve_obs(findings)
+        counts, lognorm, how = self._resolve_matrices(findings)
+        symbols = self._resolve_symbols(lognorm or counts, findings) if (lognorm or counts) \
+            else None
+        return _Resolved(obs, kind, day_from, counts, lognorm, how, symbols, tps,
+                         tuple(findings))
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.resolved.findings
+
+    def _numeric(self, name: str) -> bool:
+        return self.obs_column(name).dtype.is_numeric()
+
+    def _resolve_obs(self, findings: list[Finding]
+                     ) -> tuple[dict[str, str], str, str, dict[str, int | None]]:
+        cols = list(self.obs_columns)
+        chosen: dict[str, str] = {}
+        for canon, col in self.config.obs.items():
+            if canon not in CANONICAL_OBS:
+                findings.append(Finding("warning", f"[single_cell.obs] {canon!r} is not a "
+                                        "canonical column and is ignored",
+                                        fix=f"use one of {', '.join(CANONICAL_OBS)}"))
+            elif col not in cols:
+                findings.append(Finding("error", f"[single_cell.obs] {canon} = {col!r}: no such "
+                                        "obs column", fix="choose one of: "
+                                        + ", ".join(cols[:20]), column=f"obs.{canon}"))
+            else:
+                chosen[canon] = col
+        for canon in CANONICAL_OBS:
+            if canon in chosen or canon in self.config.obs:
+                continue
+            aliases = [a for a in OBS_ALIASES[canon] if not (canon == "subject_id"
+                                                            and fold(a) == "origident")]
+            col = find_obs_column(cols, aliases, exclude=chosen.values())
+            if col is None:
+                continue
+            if canon == "day" and not self._numeric(col):
+                if "timepoint" not in chosen:       # "D28" in a day column: labels
+                    chosen["timepoint"] = col
+                continue
+            if canon == "timepoint" and self._numeric(col) and "day" not in chosen:
+                chosen["day"] = col                 # a numeric "time": days
+                continue
+            chosen[canon] = col
+        self._orig_ident(cols, chosen, findings)
+        # cell type, else clusters
+        kind = "annotation" if "cell_type" in chosen else "none"
+        cluster = find_obs_column(cols, CLUSTER_COLUMNS, exclude=chosen.values()) or next(
+            (c for c in cols if CLUSTER_PATTERN.search(c) and c not in chosen.values()), None)
+        if self.config.cell_type_from == "clusters" and "cell_type" in self.config.obs:
+            kind = "clusters"
+        elif kind == "none" and cluster is not None:
+            chosen["cell_type"], kind = cluster, "clusters"
+            findings.append(Finding("note", f"no cell-type annotation in obs; cells are shown "
+                                    f"by cluster (obs {cluster!r})", fix="name the annotation "
+                                    "column in [single_cell.obs] cell_type when there is one",
+                                    column="obs.cell_type"))
+        elif kind == "none":
+            findings.append(Finding("note", "no cell-type annotation or cluster column in obs; "
+                                    "cells are 'unannotated'", column="obs.cell_type",
+                                    fix="name it in [single_cell.obs] cell_type"))
+        # time
+        tps: dict[str, int | None] = {}
+        day_from = "day" if "day" in chosen else "none"
+        if "timepoint" in chosen:
+            labels = self.obs_column(chosen["timepoint"]).cast(pl.String).drop_nulls().unique(
+                maintain_order=True).to_list()
+            tps = {lab: label_day(lab, overrides=self.config.timepoints) for lab in labels}
+            if day_from == "none":
+                day_from = "timepoint"
+                missing = [lab for lab, d in tps.items() if d is None]
+                if missing:
+                    findings.append(Finding(
+                        "warning", f"timepoint label(s) {', '.join(map(repr, missing[:8]))} of "
+                        f"obs {chosen['timepoint']!r} name no study day; their cells have no day",
+                        fix="map them in study.toml [single_cell.timepoints], e.g. "
+                        f"{missing[0]!r} = 30", options=tuple(missing), column="obs.timepoint"))
+        for canon, col in chosen.items():
+            if canon not in self.config.obs and col != canon:
+                findings.append(Finding("note", f"{canon} from obs {col!r}",
+                                        column=f"obs.{canon}"))
+        if "subject_id" not in chosen:
+            text = [c for c in cols if not self._numeric(c)][:12]
+            findings.append(Finding("error", "obs needs subject_id and sample_id or day: no obs "
+                                    "column names the patient (looked for "
+                                    "subject_id, donor_id, patient, patient_id, subject, ...)",
+                                    fix="name it in study.toml [single_cell.obs] subject_id",
+                                    options=tuple(text), column="obs"))
+        if "sample_id" not in chosen and day_from == "none":
+            findings.append(Finding("error", "obs needs subject_id and sample_id or day: no obs "
+                                    "column gives the sample or the time "
+                                    "(looked for sample, sample_id, orig.ident, batch, day, "
+                                    "timepoint, visit, ...)", column="obs",
+                                    fix="name one in [single_cell.obs] sample_id or timepoint"))
+        return chosen, kind, day_from, tps
+
+    def _orig_ident(self, cols: list[str], chosen: dict[str, str],
+                    findings: list[Finding]) -> None:
+        """Seurat's orig.ident names the sample of each cell, or (in many studies) the
+        patient: it is the patient when no other column is and one value spans several
+        timepoints."""
+        orig = find_obs_column(cols, ["orig.ident"])
+        if orig is None or "subject_id" in chosen or "subject_id" in self.config.obs:
+            return
+        spans = False
+        time_col = chosen.get("timepoint") or chosen.get("day")
+        if time_col:
+            pairs = pl.DataFrame({"o": self.obs_column(orig).cast(pl.String),
+                                  "t": self.obs_column(time_col).cast(pl.String)})
+            spans = bool((pairs.group_by("o").agg(pl.col("t").n_unique())
+                          .get_column("t") > 1).any())
+        if spans:
+            chosen["subject_id"] = orig
+            if chosen.get("sample_id") == orig:
+                del chosen["sample_id"]
+            findings.append(Finding("note", f"obs {orig!r} taken as the patient (each value "
+                                    "spans several timepoints)", options=("sample_id",),
+                                    fix="set [single_cell.obs] sample_id = \"orig.ident\" if "
+                                    "it names samples", column="obs.subject_id"))
+
+    def _resolve_matrices(self, findings: list[Finding]) -> tuple[str | None, str | None, str]:
+        by_loc = {m.location: m for m in self.matrices}
+        for m in self.matrices:
+            findings.append(Finding("note", f"{m.location}: {m.shape[0]:,} cells x "
+                                    f"{m.shape[1]:,} genes, holds {_KIND_TEXT[m.kind]}"))
+        layers = [loc for loc in by_loc if loc.startswith("layers/")]
+        counts_order = [f"layers/{n}" for n in COUNTS_LAYERS] + ["raw/X", "X"] + layers
+        log_order = ["X"] + [f"layers/{n}" for n in LOGNORM_LAYERS] + ["raw/X"] + layers
+
+        def pick(order: list[str], kinds: tuple[str, ...]) -> str | None:
+            return next((loc for loc in order if loc in by_loc and by_loc[loc].kind in kinds),
+                        None)
+
+        counts = pick(counts_order, ("counts",))
+        if self.config.counts:
+            m = by_loc.get(self.config.counts)
+            if m is None or m.kind != "counts":
+                findings.append(Finding("error", f"[single_cell] counts = "
+                                        f"{self.config.counts!r}: " + (
+                                            "no such matrix" if m is None else
+                                            f"it holds {_KIND_TEXT[m.kind]}, not counts"),
+                                        fix="use one of: " + ", ".join(
+                                            loc for loc, i in by_loc.items()
+                                            if i.kind == "counts") or "remove the setting"))
+            else:
+                counts = self.config.counts
+        lognorm, how = pick(log_order, ("lognorm",)), "file"
+        if lognorm is None and pick(log_order, ("normalised",)):
+            lognorm, how = pick(log_order, ("normalised",)), "log1p"
+        if self.config.lognorm:
+            want = self.config.lognorm
+            m = by_loc.get(want)
+            if want == "counts" and counts:
+                lognorm, how = counts, "from_counts"
+            elif m is None or m.kind not in ("lognorm", "normalised"):
+                findings.append(Finding("error", f"[single_cell] lognorm = {want!r}: " + (
+                    "no such matrix" if m is None else f"it holds {_KIND_TEXT[m.kind]}"),
+                    fix="use a log-normalised matrix or \"counts\" (normalised here)"))
+            else:
+                lognorm, how = want, "file" if m.kind == "lognorm" else "log1p"
+        if lognorm is None and counts is not None:
+            lognorm, how = counts, "from_counts"
+        scaled = [loc for loc, m in by_loc.items() if m.kind == "scaled"]
+        if scaled:
+            findings.append(Finding("note", f"{', '.join(scaled)} hold(s) scaled (centred) "
+                                    "values: not used for colouring, markers or embeddings"))
+        if counts:
+            findings.append(Finding("note", f"counts from {counts}: highly variable genes and "
+                                    "normalisation for computed embeddings"))
+        if lognorm:
+            findings.append(Finding("note", "expression for colouring and marker genes: " + {
+                "file": f"{lognorm} (log-normalised)",
+                "log1p": f"log1p of {lognorm} (normalised, not yet logged)",
+                "from_counts": f"log1p(counts per {TARGET_SUM:,.0f}) of {lognorm}"}[how]))
+        else:
+            findings.append(Finding("warning", "no matrix holds counts or log-normalised values "
+                                    "(only " + (", ".join(f"{loc} {_KIND_TEXT[m.kind]}" for loc, m
+                                                         in by_loc.items()) or "none") + ")",
+                                    fix="add raw counts (layers['counts'] or .raw) to colour "
+                                    "by gene, rank markers and compute embeddings"))
+        return counts, lognorm, how
+
+    def _resolve_symbols(self, loc: str, findings: list[Finding]) -> str | None:
+        with self.open() as h:
+            names = h.var_names(loc)
+            columns = h.var_columns(loc)
+            wanted = self.config.gene_symbols
+            if wanted:
+                if wanted in columns or wanted in h.var_columns("X"):
+                    return wanted
+                findings.append(Finding("error", f"[single_cell] gene_symbols = {wanted!r}: no "
+                                        "such var column", fix="use one of: "
+                                        + ", ".join(columns[:15])))
+                return None
+            if not looks_like_ensembl(names):
+                return None
+            for col in [c for c in SYMBOL_COLUMNS if c in columns] + [
+                    c for c in SYMBOL_COLUMNS if c in h.var_columns("X") and c not in columns]:
+                try:
+                    values = [v for v in h.var_column(loc if col in columns else "X", col)[:2000]
+                              if v]
+                except (KeyError, ValueError, TypeError):
+                    continue
+                if values and not looks_like_ensembl(values):
+                    findings.append(Finding("note", f"var_names are Ensembl ids; gene symbols "
+                                            f"from var {col!r} (search and labels by symbol)"))
+                    return col
+        findings.append(Finding("warning", "var_names are Ensembl ids and no var column holds "
+                                "gene symbols; genes are shown by id",
+                                fix="name the symbol column in [single_cell] gene_symbols"))
+        return None
+
+    # ---- cells --------------------------------------------------------------------------------
+    def canonical(self, name: str) -> pl.Series | None:
+        """A canonical obs column (study vocabulary) for every cell, or None when the file
+        has none: subject_id, sample_id, timepoint, cell_type, tissue, clonotype (strings),
+        day (Int64, from a day column or the timepoint labels), car_positive (Boolean)."""
+        r = self.resolved
+        if name == "day":
+            if r.day_from == "day":
+                return self.obs_column(r.obs["day"]).cast(pl.Float64, strict=False).round() \
+                    .cast(pl.Int64).alias("day")
+            if r.day_from == "timepoint":
+                labels = self.obs_column(r.obs["timepoint"]).cast(pl.String)
+                return labels.replace_strict(r.timepoints, default=None,
+                                             return_dtype=pl.Int64).alias("day")
+            return None
+        if name == "clonotype" and "clonotype" not in r.obs and self.modalities[1]:
+            return self._receptor_clonotypes()
+        col = r.obs.get(name)
+        if col is None:
+            return None
+        s = self.obs_column(col)
+        if name == "car_positive":
+            if s.dtype == pl.Boolean:
+                return s.alias(name)
+            return s.cast(pl.String).str.strip_chars().str.to_lowercase().is_in(
+                list(_TRUE)).alias(name)
+        s = s.cast(pl.String).alias(name)
+        if name == "cell_type" and r.cell_type_kind == "clusters":
+            s = pl.select(pl.when(s.str.contains(r"^\d+(\.\d+)?$"))
+                          .then(pl.lit("Cluster ") + s).otherwise(s)).to_series().alias(name)
+        return s
+
+    def cells(self, columns: tuple[str, ...] = CANONICAL_OBS) -> pl.DataFrame:
+        """`cell` (row number) plus the canonical columns the file gives, in file order."""
+        out = pl.DataFrame({"cell": np.arange(self.n_obs, dtype=np.int64)})
+        for name in columns:
+            s = self.canonical(name)
+            if s is not None:
+                out = out.with_columns(s.alias(name))
+        return out
+
+    def obs_frame(self) -> Any:
+        """obs as pandas, with the canonical columns added where the file names them
+        otherwise (the file's own columns are kept)."""
+        with self.open() as h:
+            obs = h.obs_frame()
+        for name in CANONICAL_OBS:
+            if name in obs.columns:
+                continue
+            s = self.canonical(name)
+            if s is not None:
+                obs[name] = s.to_pandas().to_numpy()
+        return obs
+
+    def samples(self) -> pl.DataFrame:
+        """One row per sample of the cells: sample_id, subject_id, day, timepoint, tissue,
+        n_cells (sample_id made "<subject>_D<day>" when the file has no sample column)."""
+        df = self.cells(("subject_id", "sample_id", "day", "timepoint", "tissue"))
+        if "subject_id" not in df.columns:
+            return pl.DataFrame(schema={"sample_id": pl.String, "subject_id": pl.String,
+                                        "day": pl.Int64, "timepoint": pl.String,
+                                        "tissue": pl.String, "n_cells": pl.Int64})
+        for c, t in (("day", pl.Int64), ("timepoint", pl.String), ("tissue", pl.String)):
+            if c not in df.columns:
+                df = df.with_columns(pl.lit(None, dtype=t).alias(c))
+        if "sample_id" not in df.columns:
+            df = df.with_columns(pl.format("{}_D{}", "subject_id", "day").alias("sample_id"))
+        return (df.group_by("sample_id", maintain_order=True)
+                .agg(pl.col("subject_id").first(), pl.col("day").drop_nulls().first(),
+                     pl.col("timepoint").drop_nulls().first(),
+                     pl.col("tissue").drop_nulls().first(),
+                     pl.len().cast(pl.Int64).alias("n_cells"))
+                .sort("subject_id", "day", "sample_id", nulls_last=True))
+
+    # ---- genes --------------------------------------------------------------------------------
+    def _genes(self, loc: str | None) -> tuple[list[str], list[str]]:
+        if loc is None:
+            return [], []
+        sym_col = self.resolved.gene_symbols
+        with self.open() as h:
+            ids = h.var_names(loc)
+            if sym_col is None:
+                return ids, ids
+            if sym_col in h.var_columns(loc):
+                symbols = h.var_column(loc, sym_col)
+            else:   # symbols only in the main var: align by id
+                lookup = dict(zip(h.var_names("X"), h.var_column("X", sym_col), strict=True))
+                symbols = [lookup.get(i) for i in ids]
+        out, seen = [], set()
+        for i, s in zip(ids, symbols, strict=True):
+            label = s if s and str(s).lower() not in ("nan", "none") else i
+            if label in seen:
+                label = f"{label} ({i})"
+            seen.add(label)
+            out.append(str(label))
+        return ids, out
+
+    @cached_property
+    def gene_names(self) -> list[str]:
+        """Gene labels (symbols where known, unique) of the expression used for colouring
+        and markers, in matrix column order."""
+        return self._genes(self.resolved.lognorm)[1]
+
+    @cached_property
+    def gene_ids(self) -> list[str]:
+        return self._genes(self.resolved.lognorm)[0]
+
+    @cached_property
+    def counts_gene_names(self) -> list[str]:
+        return self._genes(self.resolved.counts)[1]
+
+    @property
+    def matrix_signature(self) -> str:
+        """What the derived caches depend on besides the file bytes."""
+        r = self.resolved
+        return f"{self.modalities[0]}|{r.counts}|{r.lognorm}|{r.lognorm_how}"
+
+    def blocks(self, which: Literal["lognorm", "counts"] = "lognorm", *,
+               chunk: int = _CHUNK) -> Iterator[tuple[int, int, Any]]:
+        """(lo, hi, CSR float32 block of cells lo..hi) over every cell. "lognorm": the values
+        for colouring and markers (log-normalised; computed from counts when the file has
+        none); "counts": raw counts (ValueError when the file has none)."""
+        r = self.resolved
+        loc = r.lognorm if which == "lognorm" else r.counts
+        if loc is None:
+            raise ValueError(f"{self.path.name}: no {'log-normalised or count' if which == 'lognorm' else 'count'} "
+                             "matrix (scaled values are not used)")
+        how = r.lognorm_how if which == "lognorm" else "counts"
+        with self.open() as h:
+            read = h.rows(loc)
+            n = h.shape(loc)[0]
+            for lo in range(0, n, chunk):
+                hi = min(lo + chunk, n)
+                block = read(lo, hi)
+                if how == "from_counts":
+                    block = normalise_counts(block)
+                elif how == "log1p":
+                    block.data = np.log1p(block.data)
+                yield lo, hi, block
+
+    # ---- embeddings ---------------------------------------------------------------------------
+    @cached_property
+    def embeddings(self) -> tuple[str, ...]:
+        """obsm (loom: 2-D col_attrs) embeddings, UMAP first, then t-SNE, PCA, others."""
+        with self.open() as h:
+            keys = h.embeddings()
+
+        def rank(k: str) -> tuple[int, str]:
+            f = fold(k)
+            return next((i for i, n in enumerate(EMBEDDING_ORDER) if n in f),
+                        len(EMBEDDING_ORDER)), k
+        return tuple(sorted(keys, key=rank))
+
+    def embedding(self, key: str) -> np.ndarray:
+        """The first two dimensions of embedding `key` (float32, cells x 2)."""
+        if key not in self.embeddings:
+            raise KeyError(key)
+        with self.open() as h:
+            return h.embedding(key)
+
+    # ---- receptors (MuData airr modality) -------------------------------------------------------
+    @cached_property
+    def receptors(self) -> pl.DataFrame:
+        """One row per receptor chain of the airr modality (cell_id, chain, locus,
+        junction_aa, v_call, ..., productive) with the cell's row in the expression data
+        (`cell`, null when it has no expression profile), subject_id and sample_id. Empty
+        when the file has no receptor data."""
+        from data_loaders.single_cell.airr import RECEPTOR_COLUMNS, read_airr_chains
+
+        mod = self.modalities[1]
+        if mod is None:
+            return pl.DataFrame(schema={c: pl.String for c in RECEPTOR_COLUMNS})
+        with open_backend(self.path, "h5mu", modality=mod) as h:
+            ids = h.obs_names()
+            if "obsm" not in h.root or "airr" not in h.root["obsm"]:
+                return pl.DataFrame(schema={c: pl.String for c in RECEPTOR_COLUMNS})
+            chains = read_airr_chains(h.root["obsm"]["airr"], ids)
+        cells = pl.DataFrame({"cell_id": self.cell_names,
+                              "cell": np.arange(self.n_obs, dtype=np.int64)})
+        for c in ("subject_id", "sample_id"):
+            s = self.canonical(c)
+            if s is not None:
+                cells = cells.with_columns(s.alias(c))
+        return chains.join(cells, on="cell_id", how="left", maintain_order="left")
+
+    def _receptor_clonotypes(self) -> pl.Series | None:
+        mod = self.modalities[1]
+        with open_backend(self.path, "h5mu", modality=mod) as h:
+            col = find_obs_column(h.obs_columns(), OBS_ALIASES["clonotype"])
+            if col is None:
+                return None
+            table = pl.DataFrame({"cell_id": h.obs_names(),
+                                  "clonotype": h.obs_column(col).cast(pl.String)})
+        return pl.DataFrame({"cell_id": self.cell_names}).join(
+            table, on="cell_id", how="left", maintain_order="left").get_column("clonotype")
+
+    # ---- study.toml ---------------------------------------------------------------------------
+    def config_table(self, file: str | None = None) -> dict[str, Any]:
+        """The `[single_cell]` table recording every choice (for study.toml)."""
+        r = self.resolved
+        out: dict[str, Any] = {"file": file or self.path.name, "format": self.format}
+        gex, rec = self.modalities
+        if gex:
+            out["modality"] = gex
+        if rec:
+            out["receptors"] = rec
+        if r.counts:
+            out["counts"] = r.counts
+        if r.lognorm:
+            out["lognorm"] = "counts" if r.lognorm_how == "from_counts" else r.lognorm
+        if r.gene_symbols:
+            out["gene_symbols"] = r.gene_symbols
+        if r.cell_type_kind != "none":
+            out["cell_type_from"] = r.cell_type_kind
+        out["obs"] = dict(r.obs)
+        if r.timepoints and r.day_from == "timepoint":
+            out["timepoints"] = {k: v for k, v in r.timepoints.items() if v is not None}
+        return out
+
+    def to_anndata(self) -> Any:
+        """The expression data as an in-memory AnnData (X = the log-normalised values,
+        obs with canonical columns, obsm embeddings). For small files and tests."""
+        import anndata as ad
+        import pandas as pd
+        import scipy.sparse as sp
+
+        if self.format == "h5ad":
+            return ad.read_h5ad(self.path)
+        blocks = [b for _, _, b in self.blocks("lognorm")] if self.resolved.lognorm else []
+        x = sp.vstack(blocks, format="csr") if blocks else None
+        obs = self.obs_frame()
+        obs.index = pd.Index(self.cell_names)
+        var = pd.DataFrame(index=pd.Index(self.gene_names)) if x is not None else None
+        obsm = {k if k.startswith("X_") else f"X_{k}": self.embedding(k)
+                for k in self.embeddings}
+        return ad.AnnData(X=x, obs=obs, var=var, obsm=obsm)
+
+
+def normalise_counts(block: Any, *, target_sum: float = TARGET_SUM) -> Any:
+    """log1p(counts / total counts of the cell * target_sum) of a CSR block (scanpy
+    `normalize_total` + `log1p`)."""
+    import scipy.sparse as sp
+
+    block = sp.csr_matrix(block, dtype=np.float32, copy=True)
+    totals = np.asarray(block.sum(axis=1)).ravel()
+    scale = np.repeat(target_sum / np.maximum(totals, 1), np.diff(block.indptr))
+    block.data = np.log1p(block.data * scale).astype(np.float32)
+    return block
+
+
+_KIND_TEXT = {"counts": "integer counts", "lognorm": "log-normalised values",
+              "normalised": "normalised values (not logged)",
+              "scaled": "scaled (centred, negative) values", "empty": "no values",
+              "invalid": "non-finite values"}
