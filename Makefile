@@ -1,9 +1,20 @@
 # make run   - create .venv (Python 3.11), install, open the demo study at http://localhost:8501
+#              (this computer only; `make run OPEN=1` serves it to the network, without login)
 # make test  - install test dependencies and run the whole pytest suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+OPEN   ?=
+ifeq ($(OPEN),1)
+ADDRESS := 0.0.0.0
+RUN_ENV := CART_OPEN_NETWORK=1
+RUN_OPTS := --server.allowedHosts '*'
+else
+ADDRESS := 127.0.0.1
+RUN_ENV :=
+RUN_OPTS :=
+endif
 
 .PHONY: run test lint bench bench-quick clean
 
@@ -20,7 +31,11 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+ifeq ($(OPEN),1)
+	@echo "WARNING: serving on every network interface WITHOUT A LOGIN: anyone who can reach"
+	@echo "WARNING: this computer on port $(PORT) sees the study. For a shared server use deploy/."
+endif
+	$(RUN_ENV) $(BIN)/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) $(RUN_OPTS)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest

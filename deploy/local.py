@@ -61,16 +61,23 @@ class App:
     port: int
     lines: list[str] = field(default_factory=list)
 
-    def views(self) -> list[dict]:
-        """The access-log records (lines that are not one JSON object are left out)."""
+    def events(self, event: str | None = None) -> list[dict]:
+        """The access-log records (of one `event` kind when given); other lines are left
+        out."""
         out = []
         for line in list(self.lines):
-            if line.startswith('{"event":"page_view"'):
+            if line.startswith('{"event":'):
                 try:
-                    out.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                if event is None or record.get("event") == event:
+                    out.append(record)
         return out
+
+    def views(self) -> list[dict]:
+        """The page-view records of the access log."""
+        return self.events("page_view")
 
 
 @dataclass
@@ -117,7 +124,8 @@ def render(out: Path, *, https_port: int, http_port: int, cert: Path, key: Path,
            "--server-name", "localhost", "--allowed-host", "localhost",
            "--allowed-host", "127.0.0.1", "--https-listen", f"127.0.0.1:{https_port}",
            "--http-listen", f"127.0.0.1:{http_port}", "--cert", str(cert), "--key", str(key),
-           "--base-path", BASE, "--sticky", sticky, "--auth", auth]
+           "--base-path", BASE, "--sticky", sticky, "--auth", auth,
+           "--secret-conf", str(out / "nginx" / "cart-explorer-secret.conf")]
     for line in extra:
         cmd += ["--extra", line]
     if htpasswd:
@@ -221,7 +229,8 @@ def running_site(tmp: Path, studies: Path, *, processes: int = 2,
     upstreams = [f"127.0.0.1:{p}" for p in ports]
     out = render(tmp / "rendered", https_port=https_port, http_port=http_port, cert=cert,
                  key=key, htpasswd=htpasswd, upstreams=upstreams)
-    apps = {u: start_app(out / "streamlit", studies, p, env=env)
+    # the service unit's CART_AUTH: basic auth at nginx, the user believed with its secret
+    apps = {u: start_app(out / "streamlit", studies, p, env={"CART_AUTH": "proxy", **(env or {})})
             for u, p in zip(upstreams, ports, strict=True)}
     conf = nginx_main(tmp, out / "nginx" / "cart-explorer.conf")
     nginx = subprocess.Popen(nginx_cmd(tmp, conf), stdout=subprocess.DEVNULL,

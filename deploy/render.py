@@ -10,6 +10,10 @@ writes, into --out:
     streamlit/.streamlit/config.toml  the app's settings (copy the .streamlit folder into
                                       --config-dir, next to secrets.toml for OIDC)
     systemd/cart-explorer@.service    one app process per port (instance name = port)
+  and with --auth basic (mode 0600, a new random secret on every run, never printed):
+    nginx/cart-explorer-secret.conf   the header nginx adds to prove itself (to --secret-conf)
+    streamlit/.streamlit/secrets.toml [proxy] secret: the app believes the user name nginx
+                                      sends only together with this secret
 
 Placeholders are {{NAME}}; nginx's own $variables pass through untouched. A placeholder left
 without a value is an error, so a template and this script cannot drift apart silently.
@@ -19,7 +23,9 @@ Standard library only: runs with the system python3 on a fresh server.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -30,6 +36,18 @@ TEMPLATES = {
     "systemd/cart-explorer@.service": HERE / "systemd" / "cart-explorer@.service.template",
 }
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+SECRET_HEADER = "X-Cart-Proxy-Secret"     # components/access.py PROXY_SECRET_HEADER
+# Streamlit's index.html has one inline script (`window.prerenderReady = false`); its hash
+# lets the Content-Security-Policy forbid every other inline script. tests/deploy checks it
+# against the installed streamlit, so an upgrade that changes it fails loudly.
+STREAMLIT_INLINE_SCRIPT = "'sha256-THxz9J9+wf7rhwR2YkXJoSZ13UCmYyC+3lNDv2+8ugA='"
+# 'unsafe-eval': plotly's WebGL traces (Scattergl, the immune landscape) compile their shaders
+# with regl, which builds functions with Function(); without it those figures stay blank.
+CSP = ("default-src 'self'; "
+       f"script-src 'self' {STREAMLIT_INLINE_SCRIPT} 'unsafe-eval'; "
+       "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+       "connect-src 'self'; worker-src 'self' blob:; frame-src 'self'; "
+       "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'")
 
 
 def render(text: str, values: dict[str, str]) -> str:
@@ -51,9 +69,12 @@ def values_from(args: argparse.Namespace) -> dict[str, str]:
             raise SystemExit("--auth basic needs --htpasswd FILE (made with htpasswd -B)")
         auth = (f'    auth_basic "{args.realm}";\n'
                 f"    auth_basic_user_file {args.htpasswd};")
-    trusted = ('trustedUserHeaders = { "X-Remote-User" = "email" }   # set by nginx basic auth'
-               if args.auth == "basic" else
-               "# trustedUserHeaders: only with nginx basic auth (OIDC users come from st.login)")
+    if args.auth == "basic":
+        identity = ("        proxy_set_header X-Remote-User $remote_user;\n"
+                    f"        include {args.secret_conf};")
+    else:   # OIDC: the app logs users in; nothing from the client reaches it as identity
+        identity = ('        proxy_set_header X-Remote-User "";\n'
+                    f'        proxy_set_header {SECRET_HEADER} "";')
     hosts = args.allowed_host or [args.server_name]
     return {
         "SERVER_NAME": args.server_name,
@@ -74,7 +95,9 @@ def values_from(args: argparse.Namespace) -> dict[str, str]:
         "EXTRA": "\n".join(f"    {line.strip()}" for line in args.extra),
         "MAX_UPLOAD_MB": str(args.max_upload_mb),
         "ALLOWED_HOSTS": ", ".join(f'"{h}"' for h in hosts),
-        "TRUSTED_USER_HEADERS": trusted,
+        "PROXY_IDENTITY": identity,
+        "AUTH_MODE": "proxy" if args.auth == "basic" else "oidc",
+        "CSP": CSP,
         "SERVICE_USER": args.service_user,
         "CONFIG_DIR": args.config_dir,
         "APP_DIR": args.app_dir,
@@ -104,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="basic: nginx htpasswd; oidc: st.login with secrets.toml [auth]")
     p.add_argument("--htpasswd", help="htpasswd file for --auth basic")
     p.add_argument("--realm", default="CAR-T explorer")
+    p.add_argument("--secret-conf", default="/etc/nginx/cart-explorer-secret.conf",
+                   help="where nginx reads the proxy's secret header from (--auth basic)")
     p.add_argument("--extra", action="append", default=[],
                    help="an extra nginx directive for the TLS server block; repeat")
     p.add_argument("--max-upload-mb", type=int, default=50)
@@ -134,7 +159,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {template.name}: {err.args[0]}", file=sys.stderr)
             return 1
         print(f"wrote {target}")
+    if args.auth == "basic":
+        for target in write_proxy_secret(args.out, secrets.token_hex(32)):
+            print(f"wrote {target} (secret, mode 0600)")
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)   # also when the file was there before
+
+
+def write_proxy_secret(out: Path, secret: str) -> list[Path]:
+    """The shared secret, once for nginx (a header it adds to every request it passes on)
+    and once for the app (secrets.toml [proxy]); both files readable by their owner only."""
+    nginx = out / "nginx" / "cart-explorer-secret.conf"
+    app = out / "streamlit" / ".streamlit" / "secrets.toml"
+    _write_private(nginx, "# proves to the app that a request came through nginx; keep private\n"
+                          f'proxy_set_header {SECRET_HEADER} "{secret}";\n')
+    _write_private(app, "# the header nginx adds to every request it passes on (deploy/render.py);"
+                        "\n# the app believes X-Remote-User only together with it. Keep private."
+                        f'\n[proxy]\nsecret = "{secret}"\nuser_header = "X-Remote-User"\n'
+                        'address_header = "X-Real-IP"\n')
+    return [nginx, app]
 
 
 if __name__ == "__main__":

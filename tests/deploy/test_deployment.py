@@ -5,18 +5,16 @@ ports; nginx runs with a temporary prefix (pid, logs and temp files there)."""
 
 from __future__ import annotations
 
-import base64
 import re
-import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from deploy import local
 from deploy.local import BASE, PASSWORD, USER, App, Site
+from tests.deploy.conftest import get as _get
+from tests.deploy.conftest import open_browser as _open
 
 pytestmark = pytest.mark.deploy
 
@@ -29,39 +27,6 @@ def _first_page_title() -> str:
     from tests.test_app_pages import PAGES
 
     return PAGES[0][1]
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Site:
-    tmp = tmp_path_factory.mktemp("deploy")
-    studies = tmp / "studies"
-    shutil.copytree(local.ROOT / "sample_data" / "demo", studies / "demo")
-    with local.running_site(tmp, studies, processes=2) as running:
-        yield running
-
-
-# ---- HTTP checks ------------------------------------------------------------------------------------
-def _get(site: Site, path: str, *, auth: tuple[str, str] | None = None,
-         cookie: str | None = None, url: str | None = None):
-    """(status, headers, body) over TLS verified against the test certificate."""
-    req = urllib.request.Request(url or site.url(path))
-    if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
-    if cookie:
-        req.add_header("Cookie", cookie)
-    ctx = site.ssl_context()
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), NoRedirect)
-    try:
-        with opener.open(req, timeout=20) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
 
 
 def test_without_credentials_the_app_answers_401(site):
@@ -120,18 +85,6 @@ def test_same_cookie_same_process(site):
 
 
 # ---- through a real browser ---------------------------------------------------------------------------
-def _open(browser, site: Site, route: str | None = None):
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400,
-                                                                      "height": 900},
-                                  http_credentials={"username": USER, "password": PASSWORD})
-    if route:
-        context.add_cookies([{"name": "cart_route", "value": route, "url": site.url("/")}])
-    page = context.new_page()
-    upstreams: list[str] = []
-    page.on("response", lambda r: upstreams.append(r.headers.get("x-upstream", "")))
-    return context, page, upstreams
-
-
 def _wait_for_app(page, title: str) -> None:
     page.get_by_role("heading", name=title).first.wait_for(timeout=45_000)
 
@@ -198,4 +151,10 @@ def test_other_variants_pass_nginx_config_check(site, tmp_path):
                              text=True)
         assert res.returncode == 0, res.stderr
         toml = (out / "streamlit" / ".streamlit" / "config.toml").read_text()
-        assert ('trustedUserHeaders = {' in toml) == (auth == "basic")
+        assert "trustedUserHeaders =" not in toml and "disableDataExport = true" in toml
+        site_conf = (out / "nginx" / "cart-explorer.conf").read_text()
+        assert "Content-Security-Policy" in site_conf
+        # only the basic-auth variant passes a user, and always with the proxy's secret
+        assert ("$remote_user" in site_conf) == (auth == "basic")
+        assert ("cart-explorer-secret.conf;" in site_conf) == (auth == "basic")
+        assert (out / "streamlit" / ".streamlit" / "secrets.toml").exists() == (auth == "basic")
