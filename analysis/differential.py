@@ -29,8 +29,6 @@ condition effects, individuals nested within groups"), contrasting the change be
 
 from __future__ import annotations
 
-import itertools
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,14 +36,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
+from analysis import stats as st
 from analysis.cohort import NON_RESPONDER, NOT_EVALUABLE, RESPONDER, response_groups
 from analysis.registry import Option, derived_table
+from analysis.rules import Rules, rules_for
 
 __all__ = ["LAYERS", "LAYER_LABELS", "WINDOWS", "Window", "parse_window", "available_layers",
            "layer_values", "window_values", "assign_groups", "patient_values", "compare",
-           "compare_matrix", "feature_course", "feature_windows", "comparison_table",
+           "compare_windows", "defining_features", "DEFINES_GROUPS", "compare_matrix", "feature_course", "feature_windows", "comparison_table",
            "grouping_columns", "group_values", "value_label", "RESULT_COLUMNS", "MIN_N", "EXACT_MAX_N"]
 
 LAYERS = ("measurements", "composition", "proteomics", "rna", "mutations", "tcr")
@@ -59,10 +58,9 @@ _LOG2_LAYERS = ("proteomics", "rna")
 RESULT_COLUMNS = ("feature", "n_group_a", "n_group_b", "effect", "effect_measure", "p_value",
                   "q_value")
 MIN_N = 2             # default: fewer patients than this in a group, no test
-EXACT_MAX_N = 20      # up to this many patients in a comparison: exact / permutation p-values
-_MAX_SPLITS = 20_000  # full enumeration of splits up to this many, else Monte Carlo
-_N_PERM = 9_999
+EXACT_MAX_N = st.EXACT_MAX_N   # up to this many patients: exact / permutation p-values
 _VALUES_MAX_PATIENTS = 40   # values_a / values_b text only up to this many patients
+DEFINES_GROUPS = "defines the groups"
 _PRESENT = " (present)"
 _VAF = " (VAF)"
 
@@ -516,157 +514,32 @@ def _rna_matrix(study, assigned: pl.DataFrame, w: Window, *,  # noqa: ANN001
             post)
 
 
-# ---- statistics ---# ---- statistics ------------------------------------------------------------------------------
-def _rank_rows(x: np.ndarray) -> np.ndarray:
-    return stats.rankdata(x, axis=1, nan_policy="omit") if x.size else x.astype(float)
-
-
-def _has_ties(x: np.ndarray) -> np.ndarray:
-    s = np.sort(x, axis=1)
-    return (np.diff(s, axis=1) == 0).any(axis=1)
-
-
-def _split_matrix(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Indicator matrix (splits x n) of the patients put into group A under the null."""
-    n_splits = math.comb(n, k)
-    if n_splits <= _MAX_SPLITS:
-        m = np.zeros((n_splits, n))
-        for i, combo in enumerate(itertools.combinations(range(n), k)):
-            m[i, list(combo)] = 1.0
-        return m, "exact"
-    perm = np.argsort(rng.random((_N_PERM, n)), axis=1)[:, :k]
-    m = np.zeros((_N_PERM, n))
-    np.put_along_axis(m, perm, 1.0, axis=1)
-    return m, "monte carlo"
-
-
-def _permutation_p(ranks: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Two-sided permutation p of the rank sum of the first k columns (rows = features): twice
-    the smaller one-sided p, capped at 1 (as scipy's `permutation_test` and exact MWU)."""
-    n = ranks.shape[1]
-    m, kind = _split_matrix(n, k, rng)
-    observed = ranks[:, :k].sum(axis=1)
-    out = np.empty(ranks.shape[0])
-    chunk = max(1, 4_000_000 // m.shape[0])
-    for s in range(0, ranks.shape[0], chunk):
-        sums = ranks[s:s + chunk] @ m.T
-        obs = observed[s:s + chunk, None]
-        ge = (sums >= obs - 1e-9).sum(axis=1)
-        le = (sums <= obs + 1e-9).sum(axis=1)
-        if kind == "exact":
-            one_sided = np.minimum(ge, le) / m.shape[0]
-        else:
-            one_sided = (np.minimum(ge, le) + 1) / (m.shape[0] + 1)
-        out[s:s + chunk] = np.minimum(2 * one_sided, 1.0)
-    return out, kind
-
-
-def _tie_term(xx: np.ndarray) -> np.ndarray:
-    """Per row, the sum over groups of tied values of t^3 - t (NaN never ties)."""
-    srt = np.sort(xx, axis=1)
-    f, n = srt.shape
-    if n == 0:
-        return np.zeros(f)
-    starts = np.ones((f, n), bool)
-    starts[:, 1:] = ~(srt[:, 1:] == srt[:, :-1])
-    lengths = np.diff(np.append(np.flatnonzero(starts.ravel()), f * n))
-    row = np.repeat(np.arange(f), starts.sum(axis=1))
-    return np.bincount(row, weights=lengths.astype(float) ** 3 - lengths, minlength=f)
-
-
-def _asymptotic_p(u: np.ndarray, tie: np.ndarray, na: np.ndarray, nb: np.ndarray
-                  ) -> np.ndarray:
-    """Normal approximation with tie and continuity correction (as scipy's "asymptotic")."""
-    n = na + nb
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = np.sqrt(na * nb / 12 * ((n + 1) - tie / (n * (n - 1))))
-        z = (np.abs(u - na * nb / 2) - 0.5) / sigma
-        p = np.where(sigma > 0, 2 * stats.norm.sf(np.maximum(z, 0)), 1.0)
-    return np.minimum(p, 1.0)
-
-
+# ---- statistics (analysis.stats) -------------------------------------------------------------
 def compare_matrix(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray,
                    binary: np.ndarray | None = None, min_n: int = MIN_N,
-                   seed: int = 0) -> dict[str, np.ndarray]:
+                   seed: int = 0, exact_max_n: int = EXACT_MAX_N) -> dict[str, np.ndarray]:
     """Tests per row of `x` (features x patients, NaN = missing) between the patients flagged
-    `in_a` and `in_b`. Returns arrays n_a, n_b, mean_a, mean_b, median_a, median_b, hedges_g,
-    cliffs_delta, prop_diff, p_value, test, reason (one entry per feature)."""
+    `in_a` and `in_b` (analysis.stats: Mann-Whitney, Fisher for presence rows, effect sizes).
+    Returns arrays n_a, n_b, mean_a, mean_b, median_a, median_b, hedges_g, cliffs_delta,
+    prop_diff, p_value, test, reason (one entry per feature)."""
     x = np.asarray(x, dtype=float)
     f = x.shape[0]
     in_a, in_b = np.asarray(in_a, bool), np.asarray(in_b, bool)
     binary = np.zeros(f, bool) if binary is None else np.asarray(binary, bool)
-    xa, xb = x[:, in_a], x[:, in_b]
-    na, nb = np.isfinite(xa).sum(axis=1), np.isfinite(xb).sum(axis=1)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean_a, mean_b = np.nanmean(xa, axis=1), np.nanmean(xb, axis=1)
-        med_a, med_b = np.nanmedian(xa, axis=1), np.nanmedian(xb, axis=1)
-        va, vb = np.nanvar(xa, axis=1, ddof=1), np.nanvar(xb, axis=1, ddof=1)
-        sp = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
-        j = 1 - 3 / (4 * (na + nb) - 9)
-        g = np.where(sp > 0, (mean_a - mean_b) / sp * j, np.nan)
-        g = np.where((na >= 2) & (nb >= 2), g, np.nan)
-        # Cliff's delta from the rank sum: U_a / (n_a n_b) * 2 - 1
-        xx = np.where((in_a | in_b)[None, :], x, np.nan)
-        r = _rank_rows(xx)
-        ra = np.nansum(np.where(in_a[None, :], r, 0.0), axis=1)
-        u = ra - na * (na + 1) / 2
-        delta = np.where((na > 0) & (nb > 0), 2 * u / (na * nb) - 1, np.nan)
-    p = np.full(f, np.nan)
-    test = np.full(f, "", dtype=object)
+    eff = st.effect_sizes(x, in_a=in_a, in_b=in_b)
+    na, nb = eff["n_a"], eff["n_b"]
     reason = np.full(f, "", dtype=object)
     too_few = (na < min_n) | (nb < min_n)
     reason[too_few] = f"fewer than {min_n} patients in a group: no test"
-    rng = np.random.default_rng(seed)
-
-    # presence / absence: Fisher's exact test
-    for i in np.flatnonzero(binary & ~too_few):
-        a1, b1 = np.nansum(xa[i]), np.nansum(xb[i])
-        _, p[i] = stats.fisher_exact([[a1, na[i] - a1], [b1, nb[i] - b1]])
-        test[i] = "Fisher exact"
-    cont = ~binary & ~too_few
-    small = cont & (na + nb <= EXACT_MAX_N)
-    large = cont & ~small
-    if large.any():
-        p[large] = _asymptotic_p(u[large], _tie_term(xx[large]), na[large], nb[large])
-        test[large] = "Mann-Whitney (normal approx.)"
-    if small.any():
-        # rows sharing the same missing pattern form one dense block
-        valid = np.isfinite(x) & (in_a | in_b)[None, :]
-        rows = np.flatnonzero(small)
-        keys = [valid[i].tobytes() for i in rows]
-        for key in dict.fromkeys(keys):
-            block = rows[[k == key for k in keys]]
-            cols_a = np.flatnonzero(valid[block[0]] & in_a)
-            cols_b = np.flatnonzero(valid[block[0]] & in_b)
-            da, db = x[np.ix_(block, cols_a)], x[np.ix_(block, cols_b)]
-            both = np.concatenate([da, db], axis=1)
-            ties = _has_ties(both)
-            if (~ties).any():
-                res = stats.mannwhitneyu(da[~ties], db[~ties], axis=1, method="exact",
-                                         alternative="two-sided")
-                p[block[~ties]] = res.pvalue
-                test[block[~ties]] = "Mann-Whitney exact"
-            if ties.any():
-                pt, kind = _permutation_p(stats.rankdata(both[ties], axis=1), len(cols_a), rng)
-                p[block[ties]] = pt
-                test[block[ties]] = "permutation (all splits)" if kind == "exact" else \
-                    f"permutation ({_N_PERM} random splits)"
+    _, p, test = st.mann_whitney_rows(x, in_a=in_a, in_b=in_b, rows=~binary & ~too_few,
+                                      exact_max_n=exact_max_n, seed=seed)
+    fisher = binary & ~too_few
+    if fisher.any():
+        p = np.where(fisher, st.fisher_rows(x, in_a=in_a, in_b=in_b, rows=fisher), p)
+        test[fisher] = "Fisher exact"
     with np.errstate(all="ignore"):
-        prop = np.where(binary, mean_a - mean_b, np.nan)
-    return {"n_a": na, "n_b": nb, "mean_a": mean_a, "mean_b": mean_b, "median_a": med_a,
-            "median_b": med_b, "hedges_g": g, "cliffs_delta": delta, "prop_diff": prop,
-            "p_value": p, "test": test, "reason": reason}
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    from statsmodels.stats.multitest import multipletests
-
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return q
+        prop = np.where(binary, eff["mean_a"] - eff["mean_b"], np.nan)
+    return {**eff, "prop_diff": prop, "p_value": p, "test": test, "reason": reason}
 
 
 def _fmt_values(df: pl.DataFrame) -> pl.DataFrame:
@@ -686,8 +559,22 @@ _RESULT_SCHEMA = {
     "hedges_g": pl.Float64, "cliffs_delta": pl.Float64, "test": pl.String, "reason": pl.String,
     "note": pl.String, "layer": pl.String, "window": pl.String, "window_rule": pl.String,
     "days": pl.String, "change_from_baseline": pl.Boolean, "values_a": pl.String,
-    "values_b": pl.String,
+    "values_b": pl.String, "defines_groups": pl.Boolean, "fdr_family": pl.String,
 }
+
+
+def defining_features(study, *, layer: str, group_column: str = "response_group",  # noqa: ANN001
+                      groups: Any = None, rules: Rules | None = None) -> frozenset[str]:
+    """The features of `layer` that define the groups being compared: with the response groups
+    (response_group or best_response, from the study's responses), the blood analytes of the
+    response and severity rules (`group_defining_analytes`, default ANC, PLT, HGB, RETIC).
+    Other groupings (a patients column, a custom split) are not made from counts: none."""
+    rules = rules if rules is not None else rules_for(study)
+    if layer != "measurements" or group_column not in ("response_group", "best_response"):
+        return frozenset()
+    if groups is not None and not isinstance(groups, pl.DataFrame):
+        return frozenset()      # a custom split of patients
+    return frozenset(str(a) for a in rules.group_defining_analytes)
 
 
 def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
@@ -696,22 +583,82 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
             change_from_baseline: bool = False, panel: str | None = None,
             features: Sequence[str] | None = None, subjects: Sequence[str] | None = None,
             effect_measure: str = "hedges_g", method: str = "rank",
-            min_n: int = MIN_N, min_count: int = 10) -> pl.DataFrame:
+            min_n: int = MIN_N, min_count: int = 10, rules: Rules | None = None
+            ) -> pl.DataFrame:
     """Group A vs group B for every feature of `layer` in `window`, sorted by p.
 
     Columns: feature, n_group_a, n_group_b, effect, effect_measure, p_value, q_value, then
     group_a, group_b, mean_a, mean_b, median_a, median_b, log2fc, hedges_g, cliffs_delta, test,
     reason (why no test), note, layer, window, window_rule, days (range of the days used),
     change_from_baseline, values_a, values_b (every patient's value and day; up to 40
-    patients).
+    patients), defines_groups, fdr_family (which hypotheses the q-value is corrected over).
+
+    Features that define the groups (`defining_features`) are tested and shown, marked
+    "defines the groups", and left out of the FDR family (q null) unless the rule setting
+    `defining_in_fdr` is on. With `fdr_across_windows`, q is Benjamini-Hochberg across every
+    named window (baseline, D14, D28, M3, M6, M12, and this one) at once (`compare_windows`).
+    DESeq2 results keep DESeq2's own adjusted p within the window.
 
     `effect_measure`: "hedges_g" or "cliffs_delta" (presence features always use the difference
     in proportions). `method`: "rank" (Mann-Whitney, every layer) or "deseq2" (rna only: raw
     counts, genes with at least `min_count` reads in as many samples as the smaller group).
     """
+    rules = rules if rules is not None else rules_for(study)
+    kw = {"layer": layer, "groups": groups, "group_column": group_column, "group_a": group_a,
+          "group_b": group_b, "change_from_baseline": change_from_baseline, "panel": panel,
+          "features": features, "subjects": subjects, "effect_measure": effect_measure,
+          "method": method, "min_n": min_n, "min_count": min_count, "rules": rules}
+    w = parse_window(window)
+    if rules.fdr_across_windows and method == "rank":
+        names = [n for n in WINDOWS if not (change_from_baseline and n == "baseline")]
+        wins: list[str | Window] = [*names] if w.name in WINDOWS else [*names, w]
+        both = compare_windows(study, windows=wins, **{k: v for k, v in kw.items()})
+        return _sorted(both.filter(pl.col("window") == w.name))
+    return _compare_window(study, window=w, **kw)
+
+
+def compare_windows(study, *, windows: Sequence[str | Window] = tuple(WINDOWS),  # noqa: ANN001
+                    rules: Rules | None = None, **kwargs: Any) -> pl.DataFrame:
+    """`compare` in each window, one frame (column `window` tells them apart). With the rule
+    setting `fdr_across_windows` the q-values are Benjamini-Hochberg over every test of every
+    window (group-defining features still out of the family unless `defining_in_fdr`); else
+    each window is its own family."""
+    rules = rules if rules is not None else rules_for(study)
+    frames = []
+    for name in windows:
+        w = parse_window(name)
+        if kwargs.get("change_from_baseline") and w.name == "baseline":
+            continue
+        frames.append(_compare_window(study, window=w, rules=rules, **kwargs))
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(schema=_RESULT_SCHEMA)
+    out = pl.concat(frames)
+    if not rules.fdr_across_windows or kwargs.get("method", "rank") != "rank":
+        return out
+    family = out.get_column("p_value").is_not_null() & \
+        (~out.get_column("defines_groups") | rules.defining_in_fdr)
+    q = st.bh(out.get_column("p_value").fill_null(np.nan).to_numpy(),
+              family=family.to_numpy())
+    n_fam = int(family.sum())
+    names = ", ".join(f.get_column("window")[0] for f in frames)
+    label = f"BH across {len(frames)} windows ({names}): {n_fam} tests"
+    return out.with_columns(
+        q_value=pl.Series([None if not np.isfinite(v) else float(v) for v in q],
+                          dtype=pl.Float64),
+        fdr_family=pl.when(pl.Series(family)).then(pl.lit(label))
+        .otherwise(pl.col("fdr_family")))
+
+
+def _compare_window(study, *, layer: str, window: Window,  # noqa: ANN001 - Study
+                    groups: Any, group_column: str, group_a: str | None, group_b: str | None,
+                    change_from_baseline: bool, panel: str | None,
+                    features: Sequence[str] | None, subjects: Sequence[str] | None,
+                    effect_measure: str, method: str, min_n: int, min_count: int,
+                    rules: Rules) -> pl.DataFrame:
     if effect_measure not in ("hedges_g", "cliffs_delta"):
         raise ValueError("effect_measure must be 'hedges_g' or 'cliffs_delta'")
-    w = parse_window(window)
+    w = window
     assigned, la, lb = assign_groups(study, groups=groups, group_column=group_column,
                                      group_a=group_a, group_b=group_b, subjects=subjects)
     if method == "deseq2":
@@ -751,8 +698,14 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
     in_a = np.array([group_of.get(s) == la for s in subj])
     in_b = np.array([group_of.get(s) == lb for s in subj])
     binary = np.array([f.endswith(_PRESENT) for f in feats]) & (not change_from_baseline)
-    res = compare_matrix(x, in_a=in_a, in_b=in_b, binary=binary, min_n=min_n)
-    q = _bh(res["p_value"])
+    res = compare_matrix(x, in_a=in_a, in_b=in_b, binary=binary, min_n=min_n,
+                         exact_max_n=rules.exact_max_n)
+    defining = defining_features(study, layer=layer, group_column=group_column, groups=groups,
+                                 rules=rules)
+    defines = np.array([f in defining for f in feats], dtype=bool)
+    family = np.isfinite(res["p_value"]) & (~defines | rules.defining_in_fdr)
+    q = st.bh(res["p_value"], family=family)
+    fam_label = f"BH within {w.name}: {int(family.sum())} tests"
     with np.errstate(all="ignore"):
         if change_from_baseline:
             l2 = np.full(len(feats), np.nan)
@@ -782,10 +735,11 @@ def compare(study, *, layer: str, window: str | Window,  # noqa: ANN001 - Study
         "log2fc": nan_to_none(l2), "hedges_g": nan_to_none(res["hedges_g"]),
         "cliffs_delta": nan_to_none(res["cliffs_delta"]),
         "test": [t or None for t in res["test"]], "reason": [r or None for r in res["reason"]],
-        "note": [None if b else n for n, b in
-                 zip(_power_note(res["n_a"], res["n_b"], min_n), binary, strict=True)],
+        "note": _notes(_power_note(res["n_a"], res["n_b"], min_n), binary, defines,
+                       in_fdr=rules.defining_in_fdr),
         "layer": layer, "window": w.name, "window_rule": rule,
-        "change_from_baseline": change_from_baseline,
+        "change_from_baseline": change_from_baseline, "defines_groups": defines.tolist(),
+        "fdr_family": [fam_label if f else None for f in family],
     }, strict=False)
     out = (out.join(days, on="feature", how="left")
            .join(vals.filter(pl.col("group") == la).select("feature", pl.col("_v")
@@ -814,9 +768,22 @@ def _power_note(na: np.ndarray, nb: np.ndarray, min_n: int) -> list[str | None]:
     """A note where even perfectly separated groups could not reach p < 0.05."""
     out: list[str | None] = []
     for a, b in zip(na, nb, strict=True):
-        smallest = 2 / math.comb(int(a + b), int(a)) if a >= min_n and b >= min_n else 0.0
+        smallest = st.smallest_p(int(a), int(b)) if a >= min_n and b >= min_n else 0.0
         out.append(f"n = {a} vs {b}: the smallest possible two-sided p is {smallest:.2g}"
                    if smallest > 0.05 else None)
+    return out
+
+
+def _notes(power: list[str | None], binary: np.ndarray, defines: np.ndarray, *,
+           in_fdr: bool) -> list[str | None]:
+    out = []
+    for n, b, d in zip(power, binary, defines, strict=True):
+        parts = []
+        if d:
+            parts.append(DEFINES_GROUPS + ("" if in_fdr else ": not in the FDR family"))
+        if n and not b:
+            parts.append(n)
+        out.append("; ".join(parts) or None)
     return out
 
 
@@ -972,27 +939,30 @@ def feature_windows(study, *, layer: str, feature: str,  # noqa: ANN001 - Study
                     group_column: str = "response_group", group_a: str | None = None,
                     group_b: str | None = None, change_from_baseline: bool = False,
                     panel: str | None = None, effect_measure: str = "hedges_g",
-                    min_n: int = MIN_N, subjects: Sequence[str] | None = None
-                    ) -> pl.DataFrame:
+                    min_n: int = MIN_N, subjects: Sequence[str] | None = None,
+                    rules: Rules | None = None) -> pl.DataFrame:
     """The test of one feature in each window: window, centre, lo, hi + the compare columns.
-    (A single feature per window: q equals p.)"""
-    rows = []
-    for name in windows:
-        w = parse_window(name)
-        if change_from_baseline and w.name == "baseline":
-            continue
-        res = compare(study, layer=layer, window=w, groups=groups, group_column=group_column,
-                      group_a=group_a, group_b=group_b, change_from_baseline=change_from_baseline,
-                      panel=panel, features=[feature], effect_measure=effect_measure,
-                      min_n=min_n, subjects=subjects)
-        if res.height:
-            rows.append(res.head(1).with_columns(
-                pl.lit(float(w.centre)).alias("centre"),
-                pl.lit(w.lo, pl.Int64).alias("lo"), pl.lit(w.hi, pl.Int64).alias("hi")))
-    if not rows:
-        return pl.DataFrame(schema={**_RESULT_SCHEMA, "centre": pl.Float64, "lo": pl.Int64,
-                                    "hi": pl.Int64})
-    return pl.concat(rows)
+    One feature per window: q equals p, unless the rule setting `fdr_across_windows` makes the
+    windows one family (then q is BH over this feature's windows)."""
+    rules = rules if rules is not None else rules_for(study)
+    schema = {**_RESULT_SCHEMA, "centre": pl.Float64, "lo": pl.Int64, "hi": pl.Int64}
+    wins = [parse_window(n) for n in windows]
+    res = compare_windows(study, windows=wins, rules=rules, layer=layer, groups=groups,
+                          group_column=group_column, group_a=group_a, group_b=group_b,
+                          change_from_baseline=change_from_baseline, panel=panel,
+                          features=[feature], effect_measure=effect_measure, method="rank",
+                          min_n=min_n, min_count=10, subjects=subjects)
+    if res.height == 0:
+        return pl.DataFrame(schema=schema)
+    meta = pl.DataFrame({"window": [w.name for w in wins],
+                         "centre": [float(w.centre) for w in wins],
+                         "lo": [w.lo for w in wins], "hi": [w.hi for w in wins]},
+                        schema={"window": pl.String, "centre": pl.Float64, "lo": pl.Int64,
+                                "hi": pl.Int64})
+    order = {w.name: i for i, w in enumerate(wins)}
+    return (res.filter(pl.col("feature") == feature).join(meta, on="window", how="left")
+            .sort(pl.col("window").replace_strict(order, default=len(order)))
+            .select(list(schema)).cast(schema))
 
 
 @derived_table("comparison", "Responders vs non-responders: one test per feature of a layer "
@@ -1003,6 +973,9 @@ def feature_windows(study, *, layer: str, feature: str,  # noqa: ANN001 - Study
                         "change_from_baseline": Option(bool, False,
                                                        "compare the change from baseline")})
 def comparison_table(study, *, layer: str = "proteomics", window: str = "D28",  # noqa: ANN001
-                     change_from_baseline: bool = False) -> pl.DataFrame:
-    """`compare` with the default groups (responders vs non-responders)."""
-    return compare(study, layer=layer, window=window, change_from_baseline=change_from_baseline)
+                     change_from_baseline: bool = False, rules: Rules | None = None
+                     ) -> pl.DataFrame:
+    """`compare` with the default groups (responders vs non-responders); the FDR family
+    follows the rule settings defining_in_fdr and fdr_across_windows."""
+    return compare(study, layer=layer, window=window, change_from_baseline=change_from_baseline,
+                   rules=rules)

@@ -31,14 +31,18 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from analysis import stats as st
 from analysis.cohort import NON_RESPONDER, RESPONDER
 from analysis.registry import Option, derived_table
+from analysis.rules import Rules, rules_for
+from analysis.vocab import BLOOD, is_blood
 
 __all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLUMNS",
            "MWU_EXACT_MAX_N", "SPEARMAN_PERMUTATION_MAX_N",
            "Correlation", "auc_column", "kinetic_series", "prepare_series", "with_groups",
            "kinetic_parameters", "kinetics_table", "group_summary", "group_curve",
-           "geometric_summary", "concordance", "spearman", "exposure_response",
+           "geometric_summary", "NONEXPANDER_POLICIES", "concordance", "spearman",
+           "exposure_response",
            "exposure_tests"]
 
 ASSAYS = ("CAR_QPCR", "CAR_PCT", "CAR_ABS")
@@ -46,13 +50,14 @@ CD7_READOUTS = ("CD7NEG_T_PCT", "NK_ABS")
 LANDMARKS: Mapping[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
 BLQ_POLICIES = ("zero", "drop", "half_lloq")
 KINETICS_COLUMNS = ("subject_id", "assay", "cmax", "tmax", "auc_0_28", "tlast", "fold_expansion")
-MWU_EXACT_MAX_N = 20               # patients in both groups (as analysis.differential)
+MWU_EXACT_MAX_N = st.EXACT_MAX_N   # patients in both groups (analysis.stats)
 SPEARMAN_PERMUTATION_MAX_N = 100   # pairs; a 9,999-permutation p costs < 0.1 s up to here
 
 _KEY = ["subject_id", "assay"]
 _SERIES_SCHEMA = {"subject_id": pl.String, "assay": pl.String, "day": pl.Int64,
                   "value": pl.Float64, "lloq": pl.Float64, "unit": pl.String,
-                  "blq": pl.Boolean, "plot_value": pl.Float64}
+                  "blq": pl.Boolean, "plot_value": pl.Float64, "n_replicates": pl.Int64,
+                  "n_replicates_blq": pl.Int64}
 
 
 def auc_column(auc_end: int = 28) -> str:
@@ -62,17 +67,20 @@ def auc_column(auc_end: int = 28) -> str:
 
 # ---- series ----------------------------------------------------------------------------------
 def kinetic_series(study, *, analytes: Iterable[str] = ASSAYS,  # noqa: ANN001 - Study
-                   tissue: str | None = "blood", groups: pl.DataFrame | None = None
-                   ) -> pl.DataFrame:
+                   tissue: str | None = "blood", groups: pl.DataFrame | None = None,
+                   rules: Rules | None = None) -> pl.DataFrame:
     """Long CAR-T (or any) readouts for plotting and NCA: subject_id, assay, day, value, lloq,
-    unit, blq, plot_value (BLQ drawn at LLOQ/2), and best_response, response_group when
-    `groups` (analysis.cohort.response_groups) is given.
+    unit, blq, plot_value (BLQ drawn at LLOQ/2), n_replicates, n_replicates_blq, and
+    best_response, response_group when `groups` (analysis.cohort.response_groups) is given.
 
-    Replicates on a day (several times, same tissue) are averaged. `tissue=None` keeps all."""
+    Replicates on a day (several times, same tissue) are judged BLQ one by one and then
+    averaged (`prepare_series`). `tissue=None` keeps all; "blood" keeps blood and rows
+    without a tissue (tissues are folded once by the loader, analysis.vocab)."""
+    rules = rules if rules is not None else rules_for(study)
     df = study.series(analytes=list(analytes))
     if tissue is not None and "tissue" in df.columns:
-        df = df.filter(pl.col("tissue").is_null() | (pl.col("tissue") == tissue))
-    out = prepare_series(df)
+        df = df.filter(is_blood() if tissue == BLOOD else pl.col("tissue") == tissue)
+    out = prepare_series(df, replicate_share=rules.replicate_quantifiable_share)
     return out if groups is None else with_groups(out, groups=groups)
 
 
@@ -83,8 +91,15 @@ def with_groups(frame: pl.DataFrame, *, groups: pl.DataFrame) -> pl.DataFrame:
         groups.select("subject_id", *cols), on="subject_id", how="left")
 
 
-def prepare_series(frame: pl.DataFrame) -> pl.DataFrame:
-    """Average replicates and flag BLQ; accepts `analyte` or `assay` as the assay column."""
+def prepare_series(frame: pl.DataFrame, *, replicate_share: float = 0.5) -> pl.DataFrame:
+    """Flag BLQ per replicate, then average replicates of a day; accepts `analyte` or `assay`
+    as the assay column.
+
+    A replicate is BLQ when its value is <= 0 or below its LLOQ. A day is quantifiable when at
+    least `replicate_share` of its replicates are (and at least one is); its value is then the
+    mean of the quantifiable replicates. Otherwise the day is BLQ and its value the mean of
+    all replicates (shown, never used as a level). Example: replicates 5, 5, 25 with LLOQ 10
+    average to 11.7 (>= LLOQ), but two of three are BLQ: the day is BLQ."""
     if "assay" not in frame.columns:
         frame = frame.rename({"analyte": "assay"})
     if "lloq" not in frame.columns:
@@ -93,14 +108,24 @@ def prepare_series(frame: pl.DataFrame) -> pl.DataFrame:
         frame = frame.with_columns(unit=pl.lit(None, dtype=pl.String))
     if frame.height == 0:
         return pl.DataFrame(schema=_SERIES_SCHEMA)
+    rep_blq = (pl.col("value") <= 0) | (pl.col("lloq").is_not_null()
+                                        & (pl.col("value") < pl.col("lloq")))
     out = (
         frame.filter(pl.col("value").is_not_null() & pl.col("day").is_not_null()
                      & pl.col("value").is_finite())
+        .with_columns(_rep_blq=rep_blq)
         .group_by(["subject_id", "assay", "day"])
-        .agg(pl.col("value").mean(), pl.col("lloq").max(), pl.col("unit").first())
+        .agg(pl.col("value").filter(~pl.col("_rep_blq")).mean().alias("_q_mean"),
+             pl.col("value").mean().alias("_all_mean"),
+             pl.col("lloq").max(), pl.col("unit").first(),
+             pl.len().cast(pl.Int64).alias("n_replicates"),
+             pl.col("_rep_blq").sum().cast(pl.Int64).alias("n_replicates_blq"))
         .with_columns(
-            blq=(pl.col("value") <= 0) | (pl.col("lloq").is_not_null()
-                                          & (pl.col("value") < pl.col("lloq"))))
+            blq=~((pl.col("n_replicates") > pl.col("n_replicates_blq"))
+                  & ((pl.col("n_replicates") - pl.col("n_replicates_blq"))
+                     >= replicate_share * pl.col("n_replicates") - 1e-9)))
+        .with_columns(value=pl.when(pl.col("blq")).then(pl.col("_all_mean"))
+                      .otherwise(pl.col("_q_mean")))
         .with_columns(
             plot_value=pl.when(~pl.col("blq")).then(pl.col("value"))
             .when(pl.col("lloq").is_not_null()).then(pl.col("lloq") / 2)
@@ -122,9 +147,11 @@ def _policy_value(policy: str) -> pl.Expr:
 
 
 def _with_positions(s: pl.DataFrame, leading: str, middle: str, trailing: str) -> pl.DataFrame:
+    # positions relative to the quantifiable values after infusion (the AUC's samples)
     quant = ~pl.col("blq")
-    first_q = pl.col("day").filter(quant).min().over(_KEY)
-    last_q = pl.col("day").filter(quant).max().over(_KEY)
+    qpost = quant & (pl.col("day") >= 0)
+    first_q = pl.col("day").filter(qpost).min().over(_KEY)
+    last_q = pl.col("day").filter(qpost).max().over(_KEY)
     position = (pl.when(quant).then(pl.lit("quantifiable"))
                 .when(first_q.is_null() | (pl.col("day") < first_q)).then(pl.lit("leading"))
                 .when(pl.col("day") > last_q).then(pl.lit("trailing"))
@@ -179,12 +206,24 @@ def _auc(s: pl.DataFrame, auc_end: int) -> pl.DataFrame:
 def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: str = "zero",
                        blq_middle: str = "drop", blq_trailing: str = "zero",
                        landmark_tolerance: int = 7,
-                       landmarks: Mapping[str, int] = LANDMARKS) -> pl.DataFrame:
+                       landmarks: Mapping[str, int] = LANDMARKS,
+                       auc_impute_day0: bool = False, replicate_share: float = 0.5
+                       ) -> pl.DataFrame:
     """NCA parameters per patient and assay from a long frame (subject_id, analyte or assay,
     day, value, lloq). Columns: subject_id, assay, cmax, tmax, auc_0_<end>, tlast,
-    fold_expansion, then clast, baseline, baseline_note, unit, lloq, n_samples, n_blq,
-    auc_start, auc_stop, auc_note, detect_<landmark>..., reason (why Cmax is undefined)."""
-    s = prepare_series(series) if "blq" not in series.columns else series
+    fold_expansion, then clast, baseline, baseline_note, fold_note, unit, lloq, n_samples,
+    n_blq, auc_start, auc_stop, auc_note, detect_<landmark>..., reason (why Cmax is undefined).
+
+    Cmax, Tmax, Tlast and Clast use samples from day 0 (the infusion) on: a quantifiable
+    pre-infusion value is never Tlast. Fold expansion is Cmax over the baseline (the last
+    value on or before day 0) and is not defined (null, `fold_note` says why) when the
+    baseline is below the LLOQ or zero: dividing by LLOQ/2 would make the fold a property of
+    the assay, not of the patient. The AUC starts at day 0: without a usable day-0 value it is
+    not computed, unless `auc_impute_day0` sets the level on day 0 to 0 (PKNCA's
+    impute = "start_conc0"; right for CAR transgene copies, which are absent before the
+    infusion)."""
+    s = prepare_series(series, replicate_share=replicate_share) \
+        if "blq" not in series.columns else series
     auc_name = auc_column(auc_end)
     s = _with_positions(s, blq_leading, blq_middle, blq_trailing)
     quant = ~pl.col("blq")
@@ -202,8 +241,10 @@ def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: 
             cmax=pl.col("value").filter(quant & post).max(),
             tmax=pl.col("day").filter(quant & post)
             .sort_by(pl.col("value").filter(quant & post), descending=True).first(),
-            tlast=pl.col("day").filter(quant).max(),
-            clast=pl.col("value").filter(quant).sort_by(pl.col("day").filter(quant)).last(),
+            tlast=pl.col("day").filter(quant & post).max(),
+            clast=pl.col("value").filter(quant & post)
+            .sort_by(pl.col("day").filter(quant & post)).last(),
+            _day0=(pl.col("conc").is_not_null() & (pl.col("day") == 0)).any(),
             _b_value=pl.col("value").filter(on_or_before_0).last(),
             _b_blq=pl.col("blq").filter(on_or_before_0).last(),
             _b_lloq=pl.col("lloq").filter(on_or_before_0).last(),
@@ -215,39 +256,58 @@ def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: 
             _n_post=post.sum(),
         )
     )
-    baseline = (pl.when(pl.col("_b_blq") & pl.col("_b_lloq").is_not_null())
-                .then(pl.col("_b_lloq") / 2).otherwise(pl.col("_b_value")))
+    baseline = pl.col("_b_value")
     detect_text = [pl.when(pl.col(f"_d_{lab}").is_null()).then(pl.lit("not sampled"))
                    .when(pl.col(f"_d_{lab}")).then(pl.lit("no")).otherwise(pl.lit("yes"))
                    .alias(f"detect_{lab.lower()}") for lab in landmarks]
     out = base.with_columns(baseline=baseline).with_columns(
         *detect_text,
-        fold_expansion=pl.when(pl.col("baseline") > 0)
+        fold_expansion=pl.when(~pl.col("_b_blq").fill_null(True) & (pl.col("baseline") > 0))
         .then(pl.col("cmax") / pl.col("baseline")).otherwise(None),
         baseline_note=pl.when(pl.col("_b_value").is_null()).then(pl.lit("no sample on/before day 0"))
         .when(pl.col("_b_blq") & pl.col("_b_lloq").is_not_null())
-        .then(pl.format("day {} below LLOQ: LLOQ/2 used", pl.col("_b_day")))
+        .then(pl.format("day {} below LLOQ ({})", pl.col("_b_day"), pl.col("_b_lloq")))
         .when(pl.col("_b_blq")).then(pl.format("day {} not detected, no LLOQ", pl.col("_b_day")))
         .otherwise(pl.format("day {}", pl.col("_b_day"))),
+        fold_note=pl.when(pl.col("cmax").is_null()).then(pl.lit("no Cmax"))
+        .when(pl.col("_b_value").is_null())
+        .then(pl.lit("not defined: no baseline sample on or before day 0"))
+        .when(pl.col("_b_blq") & pl.col("_b_lloq").is_not_null())
+        .then(pl.format("not defined: baseline (day {}) below LLOQ; Cmax is {}x the LLOQ",
+                        pl.col("_b_day"),
+                        (pl.col("cmax") / pl.col("_b_lloq")).round_sig_figs(3)))
+        .when(pl.col("_b_blq"))
+        .then(pl.format("not defined: baseline (day {}) not detected", pl.col("_b_day")))
+        .otherwise(pl.lit("")),
         reason=pl.when(pl.col("_n_post") == 0).then(pl.lit("no samples on or after day 0"))
         .when(pl.col("cmax").is_null())
         .then(pl.format("all {} samples on or after day 0 below LLOQ", pl.col("_n_post")))
         .otherwise(pl.lit("")),
     )
+    imputed = out.filter(~pl.col("_day0") & (pl.col("_n_post") > 0)).select(_KEY)
+    if auc_impute_day0 and imputed.height:
+        zero = imputed.with_columns(day=pl.lit(0, pl.Int64), conc=pl.lit(0.0))
+        s = pl.concat([s.select(*_KEY, "day", "conc"), zero.select(*_KEY, "day", "conc")])
     auc = _auc(s, auc_end)
+    no_day0 = ~pl.col("_day0") & ~pl.lit(auc_impute_day0)
     out = out.join(auc, on=_KEY, how="left").with_columns(
-        pl.when(pl.col("auc_points") >= 2).then(pl.col("auc")).otherwise(None).alias(auc_name),
-        auc_note=pl.when(pl.col("auc_points").is_null() | (pl.col("auc_points") < 2))
+        pl.when((pl.col("auc_points") >= 2) & ~no_day0).then(pl.col("auc")).otherwise(None)
+        .alias(auc_name),
+        auc_note=pl.when(pl.col("_n_post") == 0).then(pl.lit("no samples on or after day 0"))
+        .when(no_day0)
+        .then(pl.lit("no day-0 value: AUC not computed (rule auc_impute_day0 = true starts "
+                     "it at 0 on day 0)"))
+        .when(pl.col("auc_points").is_null() | (pl.col("auc_points") < 2))
         .then(pl.format("fewer than 2 usable samples in days 0-{}", pl.lit(auc_end)))
-        .when(pl.col("auc_start") > 0)
-        .then(pl.format("no day-0 sample: AUC from day {}", pl.col("auc_start").cast(pl.Int64)))
+        .when(~pl.col("_day0"))
+        .then(pl.lit("no day-0 value: level 0 on day 0 imputed (auc_impute_day0)"))
         .when(pl.col("auc_stop") < auc_end)
         .then(pl.format("last sample day {}: AUC to that day",
                         pl.col("auc_stop").cast(pl.Int64)))
         .otherwise(pl.lit("")),
     )
     cols = ["subject_id", "assay", "cmax", "tmax", auc_name, "tlast", "fold_expansion", "clast",
-            "baseline", "baseline_note", "unit", "lloq", "n_samples", "n_blq", "auc_start",
+            "baseline", "baseline_note", "fold_note", "unit", "lloq", "n_samples", "n_blq", "auc_start",
             "auc_stop", "auc_note", *[f"detect_{lab.lower()}" for lab in landmarks], "reason"]
     return out.select(cols).with_columns(
         pl.col("tmax", "tlast").cast(pl.Int64), pl.col("n_samples", "n_blq").cast(pl.Int64),
@@ -269,12 +329,16 @@ def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: 
     })
 def kinetics_table(study, *, auc_end: int = 28, blq_leading: str = "zero",  # noqa: ANN001
                    blq_middle: str = "drop", blq_trailing: str = "zero",
-                   landmark_tolerance: int = 7) -> pl.DataFrame:
-    """kinetic_parameters of CAR_QPCR, CAR_PCT and CAR_ABS in blood for every patient."""
-    series = kinetic_series(study, analytes=ASSAYS)
+                   landmark_tolerance: int = 7, rules: Rules | None = None) -> pl.DataFrame:
+    """kinetic_parameters of CAR_QPCR, CAR_PCT and CAR_ABS in blood for every patient (rule
+    settings auc_impute_day0 and replicate_quantifiable_share)."""
+    rules = rules if rules is not None else rules_for(study)
+    series = kinetic_series(study, analytes=ASSAYS, rules=rules)
     return kinetic_parameters(series, auc_end=auc_end, blq_leading=blq_leading,
                               blq_middle=blq_middle, blq_trailing=blq_trailing,
-                              landmark_tolerance=landmark_tolerance)
+                              landmark_tolerance=landmark_tolerance,
+                              auc_impute_day0=rules.auc_impute_day0,
+                              replicate_share=rules.replicate_quantifiable_share)
 
 
 # ---- summaries -------------------------------------------------------------------------------
@@ -287,24 +351,72 @@ def geometric_summary(values: pl.Expr) -> list[pl.Expr]:
             pos.min().alias("min"), pos.max().alias("max")]
 
 
+NONEXPANDER_POLICIES = ("exclude", "half_lloq")
+
+
 def group_summary(params: pl.DataFrame, *, groups: pl.DataFrame,
                   parameters: Iterable[str] = ("cmax", "auc_0_28"),
-                  by: str = "response_group") -> pl.DataFrame:
-    """Per assay, group and parameter: n (positive values), geometric mean, geometric CV%,
-    min, max. `groups` is analysis.cohort.response_groups (subject_id, response_group)."""
+                  by: str = "response_group", nonexpanders: str = "exclude") -> pl.DataFrame:
+    """Per assay, group and parameter: n_patients (in the group with a kinetics row),
+    n_nonexpanders (no quantifiable value after infusion), n (values in the geometric mean),
+    geometric mean, geometric CV%, min, max and a note saying who is in the mean.
+
+    Non-expanders are never dropped silently. `nonexpanders`: "exclude" (counted, stated, not
+    in the mean: the log of zero is undefined) or "half_lloq" (their Cmax enters at LLOQ/2,
+    the level they are drawn at; an AUC of zero cannot enter a geometric mean and stays
+    out, said so). Patients without samples after infusion are not evaluable and counted in
+    the note. `groups` is analysis.cohort.response_groups (subject_id, response_group)."""
+    if nonexpanders not in NONEXPANDER_POLICIES:
+        raise ValueError(f"non-expander policy {nonexpanders!r} is not one of "
+                         f"{', '.join(NONEXPANDER_POLICIES)}")
     params_present = [p for p in parameters if p in params.columns]
-    schema = {"assay": pl.String, by: pl.String, "parameter": pl.String, "n": pl.UInt32,
+    schema = {"assay": pl.String, by: pl.String, "parameter": pl.String,
+              "n_patients": pl.Int64, "n_nonexpanders": pl.Int64, "n": pl.Int64,
               "geo_mean": pl.Float64, "geo_cv_pct": pl.Float64, "min": pl.Float64,
-              "max": pl.Float64}
+              "max": pl.Float64, "note": pl.String}
     if params.height == 0 or not params_present:
         return pl.DataFrame(schema=schema)
-    long = (params.join(groups.select("subject_id", by), on="subject_id", how="left")
-            .with_columns(pl.col(by).fill_null("Not evaluable"))
-            .unpivot(index=["subject_id", "assay", by], on=params_present,
-                     variable_name="parameter", value_name="v"))
-    return (long.group_by(["assay", by, "parameter"])
-            .agg(geometric_summary(pl.col("v").cast(pl.Float64)))
-            .sort(["assay", "parameter", by]).select(list(schema)).cast(schema))
+    p = params
+    for col, default in (("reason", ""), ("lloq", None)):
+        if col not in p.columns:
+            p = p.with_columns(pl.lit(default).alias(col))
+    # a non-expander has samples after infusion, none of them quantifiable
+    nonexp = pl.col("reason").fill_null("").str.starts_with("all ")
+    unevaluable = pl.col("reason").fill_null("").str.starts_with("no samples")
+    long = (p.join(groups.select("subject_id", by), on="subject_id", how="left")
+            .with_columns(pl.col(by).fill_null("Not evaluable"), _nonexp=nonexp,
+                          _uneval=unevaluable, _lloq=pl.col("lloq").cast(pl.Float64))
+            .unpivot(index=["subject_id", "assay", by, "_nonexp", "_uneval", "_lloq"],
+                     on=params_present, variable_name="parameter", value_name="v")
+            .with_columns(pl.col("v").cast(pl.Float64)))
+    if nonexpanders == "half_lloq":
+        long = long.with_columns(
+            v=pl.when(pl.col("_nonexp") & (pl.col("parameter") == "cmax"))
+            .then(pl.col("_lloq") / 2).otherwise(pl.col("v")))
+    v = pl.col("v")
+    in_mean = v.is_not_null() & (v > 0)
+    out = (long.group_by(["assay", by, "parameter"])
+           .agg(pl.len().cast(pl.Int64).alias("n_patients"),
+                pl.col("_nonexp").sum().cast(pl.Int64).alias("n_nonexpanders"),
+                pl.col("_uneval").sum().cast(pl.Int64).alias("_n_uneval"),
+                (in_mean & pl.col("_nonexp")).sum().cast(pl.Int64).alias("_n_ne_in"),
+                *geometric_summary(v))
+           .with_columns(pl.col("n").cast(pl.Int64)))
+    ne, ne_in = pl.col("n_nonexpanders"), pl.col("_n_ne_in")
+    other_out = pl.col("n_patients") - pl.col("n") - (ne - ne_in) - pl.col("_n_uneval")
+    note = pl.concat_str([
+        pl.format("geometric mean of {} of {} patients", pl.col("n"), pl.col("n_patients")),
+        pl.when((ne > 0) & (ne_in > 0))
+        .then(pl.format("{} non-expander(s) in it at LLOQ/2", ne_in)),
+        pl.when(ne - ne_in > 0)
+        .then(pl.format("{} non-expander(s) (no quantifiable value after infusion) not in "
+                        "it", ne - ne_in)),
+        pl.when(pl.col("_n_uneval") > 0)
+        .then(pl.format("{} without samples after infusion", pl.col("_n_uneval"))),
+        pl.when(other_out > 0).then(pl.format("{} without a positive value", other_out)),
+    ], separator="; ", ignore_nulls=True)
+    return (out.with_columns(note=note).sort(["assay", "parameter", by])
+            .select(list(schema)).cast(schema))
 
 
 def group_curve(series: pl.DataFrame, *, by: str = "response_group") -> pl.DataFrame:
@@ -398,21 +510,15 @@ def exposure_response(params: pl.DataFrame, *, groups: pl.DataFrame, crs: pl.Dat
             .sort("subject_id"))
 
 
-def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, str]:
-    if len(a) + len(b) > MWU_EXACT_MAX_N:
-        res = stats.mannwhitneyu(a, b, method="asymptotic")
-        return float(res.statistic), float(res.pvalue), "Mann-Whitney U, asymptotic p"
-    tied = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
-    if tied:
-        res = stats.mannwhitneyu(a, b, method=stats.PermutationMethod(
-            n_resamples=9999, rng=np.random.default_rng(0)))
-        return float(res.statistic), float(res.pvalue), "Mann-Whitney U, permutation p (ties)"
-    res = stats.mannwhitneyu(a, b, method="exact")
-    return float(res.statistic), float(res.pvalue), "Mann-Whitney U, exact p"
+_P_KIND = {"Mann-Whitney exact": "exact p", "permutation (all splits)":
+           "exact permutation p (ties)",
+           f"permutation ({st.N_PERMUTATIONS} random splits)":
+           f"permutation p ({st.N_PERMUTATIONS} random splits, ties)",
+           "Mann-Whitney (normal approx.)": "asymptotic p"}
 
 
-def exposure_tests(frame: pl.DataFrame, *, parameters: Iterable[str] = ("cmax", "auc_0_28")
-                   ) -> pl.DataFrame:
+def exposure_tests(frame: pl.DataFrame, *, parameters: Iterable[str] = ("cmax", "auc_0_28"),
+                   exact_max_n: int = st.EXACT_MAX_N) -> pl.DataFrame:
     """Per exposure parameter: Responder vs Non-responder (Mann-Whitney, exact or permutation
     p; asymptotic above MWU_EXACT_MAX_N patients) and against CRS max grade (Spearman,
     permutation p; asymptotic above SPEARMAN_PERMUTATION_MAX_N). Columns: parameter, versus, test,
@@ -426,7 +532,8 @@ def exposure_tests(frame: pl.DataFrame, *, parameters: Iterable[str] = ("cmax", 
         b = df.filter(pl.col("response_group") == NON_RESPONDER).get_column(par).to_numpy()
         detail = f"{RESPONDER} n={len(a)} vs {NON_RESPONDER} n={len(b)}"
         if len(a) and len(b):
-            stat, p, test = _mann_whitney(a, b)
+            mw = st.mann_whitney(a, b, exact_max_n=exact_max_n)
+            stat, p, test = mw.u, mw.p_value, f"Mann-Whitney U, {_P_KIND[mw.test]}"
             detail += f": U = {stat:g}, p = {p:.3g}"
         else:
             stat, p, test = None, None, "Mann-Whitney U: needs both groups"

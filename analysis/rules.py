@@ -135,6 +135,83 @@ class Rules:
         "threshold after day 30 (non-transient neutropenia)",
         "Rejeski et al., Blood 2023;142:865: late ICAHT needs non-transient neutropenia")
 
+    # ---- toxicity: CRS grade from vitals (analysis/toxicity.py) -----------------------------
+    crs_window_end: int = _f(
+        14, "vitals are graded for CRS from infusion (day 0) to this day, and around recorded "
+        "CRS episodes",
+        "ASTCT 2019 (Lee et al., Biol Blood Marrow Transplant 2019;25:625) grades CRS as a "
+        "syndrome after immune effector cells; onset in the first 2 weeks in the pivotal "
+        "trials (median day 2-3; Neelapu, NEJM 2017; Maude, NEJM 2018)")
+    crs_episode_margin: int = _f(
+        1, "days either side of a recorded CRS episode that are also graded from vitals",
+        "project convention (an episode's first and last day are often recorded a day off "
+        "the vitals)")
+    crs_fever_c: float = _f(
+        38.0, "fever: the day's highest temperature at least this (C)",
+        "ASTCT 2019 (Lee et al.): temperature >= 38 C")
+    crs_hypotension_sbp: float = _f(
+        90.0, "hypotension: systolic blood pressure below this (mmHg) without vasopressors",
+        "ASTCT 2019 (Lee et al.) with CTCAE v5 hypotension; SBP < 90 mmHg")
+    crs_low_flow_max_lpm: float = _f(
+        6.0, "oxygen up to this flow (L/min) is low-flow (grade 2); above it high-flow "
+        "(grade 3)", "ASTCT 2019 (Lee et al.): low-flow nasal cannula <= 6 L/min")
+    crs_masked_fever: bool = _f(
+        True, "after tocilizumab or a corticosteroid given during CRS, fever is no longer "
+        "required: hypotension and hypoxia grade to the end of the CRS window",
+        "ASTCT 2019 (Lee et al.): 'in patients who have CRS then receive antipyretic or "
+        "anticytokine therapy such as tocilizumab or steroids, fever is no longer required "
+        "to grade subsequent CRS severity'")
+    crs_fever_carry_days: int = _f(
+        0, "a febrile day also counts as febrile for this many following days (fever "
+        "masked by antipyretics)", "ASTCT 2019 (Lee et al.) on antipyretics; 0 = the day's "
+        "own temperature only")
+
+    # ---- kinetics: CAR-T cellular kinetics (analysis/kinetics.py) ---------------------------
+    auc_impute_day0: bool = _f(
+        False, "with no day-0 sample, start the AUC at level 0 on day 0 (else the AUC is not "
+        "computed)", "PKNCA (Denney et al., CPT Pharmacometrics Syst Pharmacol 2015) imputes "
+        "a start concentration of 0 only when asked (impute = 'start_conc0')")
+    kinetics_nonexpanders: str = _f(
+        "exclude", "non-expanders (no quantifiable value after infusion) in a group's "
+        "geometric mean: 'exclude' (counted and stated, not in the mean) or 'half_lloq' "
+        "(their Cmax enters at LLOQ/2)",
+        "Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285 (CAR-T cellular "
+        "kinetics): non-expanders are reported apart from the geometric means")
+    replicate_quantifiable_share: float = _f(
+        0.5, "a day with replicates is quantifiable when at least this share of them is >= "
+        "LLOQ; its value is then the mean of the quantifiable replicates",
+        "project convention: below-LLOQ is decided per replicate before averaging (an "
+        "average of readouts below the LLOQ is not a measured value)")
+
+    # ---- comparisons: small-cohort statistics (analysis/stats.py, differential.py) ----------
+    group_defining_analytes: tuple = _f(
+        ("ANC", "PLT", "HGB", "RETIC"), "analytes that define the response groups: marked "
+        "'defines the groups' and kept out of the FDR family",
+        "DESIGN.md section 3; NIH (Townsley, NEJM 2017) and BSH (Killick 2016) responses and "
+        "Camitta severity are made from ANC, PLT, HGB and RETIC")
+    defining_in_fdr: bool = _f(
+        False, "include the group-defining analytes in the BH-FDR family",
+        "Benjamini & Hochberg 1995: the family is the hypotheses of interest; a feature that "
+        "defines the groups is not a finding")
+    fdr_across_windows: bool = _f(
+        False, "Benjamini-Hochberg across every window tested (baseline, D14, D28, M3, M6, "
+        "M12) instead of within one window", "Benjamini & Hochberg 1995")
+    exact_max_n: int = _f(
+        20, "up to this many patients in a comparison, Mann-Whitney p is exact (or exact "
+        "permutation with ties); above, the normal approximation",
+        "Mann & Whitney 1947; scipy.stats.mannwhitneyu (exact below 8 per group by default)")
+
+    # ---- vocabulary: tissues and cell lineages (analysis/vocab.py) --------------------------
+    cell_lineages: tuple = _f(
+        (), "study-specific cell-type labels and their lineage, as [label, lineage] pairs "
+        "(lineages: T, NK, B, plasma, myeloid, erythroid, megakaryocyte, progenitor, tumour, "
+        "stromal, other); they extend and override the built-in table",
+        "analysis/vocab.py LINEAGES (explicit names; no pattern matching on fragments)")
+    cd7_threshold: float = _f(
+        0.0, "a cell is CD7+ when its CD7 expression (log-normalised) is above this",
+        "project convention: any detected CD7 transcript (scRNA-seq dropout makes a higher "
+        "cut-off study-specific)")
+
     # ---- helpers ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One row per setting: name, value, default, help, source (for 'Rules used')."""
@@ -223,7 +300,7 @@ def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple):
             raise bad("a list")
-        return tuple(value)
+        return tuple(tuple(x) if isinstance(x, list | tuple) else x for x in value)
     if isinstance(default, Mapping):
         if not isinstance(value, Mapping):
             raise bad("a table")

@@ -44,9 +44,10 @@ def test_auc_linear_up_log_down_by_hand():
     assert r["auc_0_28"] == pytest.approx(by_hand, rel=1e-12)
     assert by_hand == pytest.approx(3500 + 5049.4326 + 3479.4756, rel=1e-8)
     assert (r["cmax"], r["tmax"], r["tlast"]) == (1000.0, 7, 28)
-    # baseline BLQ (0 < LLOQ 10) is taken at LLOQ/2 and said so
-    assert r["baseline"] == 5.0 and r["fold_expansion"] == pytest.approx(200.0)
-    assert "LLOQ/2" in r["baseline_note"]
+    # baseline BLQ (0 < LLOQ 10): fold expansion is not defined, and the note says so
+    assert r["baseline"] == 0.0 and r["fold_expansion"] is None
+    assert r["baseline_note"] == "day 0 below LLOQ (10.0)"
+    assert r["fold_note"] == "not defined: baseline (day 0) below LLOQ; Cmax is 100.0x the LLOQ"
     assert r["reason"] == "" and r["auc_note"] == ""
 
 
@@ -73,9 +74,9 @@ def test_blq_policies_are_parameters():
     r = one(s, blq_trailing="drop")
     assert r["auc_0_28"] == pytest.approx(3500 + log_down(1000, 400, 14))
     assert r["auc_note"] == "last sample day 21: AUC to that day"
+    # dropping the leading BLQ leaves no day-0 value: no AUC (it would start at day 7)
     r = one(s, blq_leading="drop")
-    assert r["auc_0_28"] == pytest.approx(log_down(1000, 400, 14) + 1400)
-    assert r["auc_note"] == "no day-0 sample: AUC from day 7"
+    assert r["auc_0_28"] is None and r["auc_note"].startswith("no day-0 value: AUC not computed")
     with pytest.raises(ValueError, match="BLQ policy"):
         kin.kinetic_parameters(s, blq_middle="ignore")
 
@@ -98,7 +99,14 @@ def test_auc_window_end_is_an_option():
 def test_single_sample():
     r = one(series((7, 500)))
     assert (r["cmax"], r["tmax"], r["tlast"]) == (500.0, 7, 7)
-    assert r["auc_0_28"] is None and r["auc_note"].startswith("fewer than 2")
+    assert r["auc_0_28"] is None and r["auc_note"].startswith("no day-0 value")
+    imp = one(series((7, 500)), auc_impute_day0=True)      # 0 on day 0, then 500 on day 7
+    assert imp["auc_0_28"] == pytest.approx(1750.0)
+    zero = one(series((0, 0), (7, 500), lloq=10.0), blq_leading="zero")
+    assert zero["auc_0_28"] == pytest.approx(1750.0)
+    assert zero["auc_note"].startswith("last sample")
+    day0 = one(series((0, 500)))
+    assert day0["auc_0_28"] is None and day0["auc_note"].startswith("fewer than 2")
     assert r["fold_expansion"] is None and r["baseline_note"] == "no sample on/before day 0"
     assert r["detect_d28"] == "not sampled"
 
@@ -114,7 +122,8 @@ def test_all_blq_cmax_undefined_with_reason():
 def test_only_pre_infusion_samples():
     r = one(series((-5, 100), (-1, 50)))
     assert r["cmax"] is None and r["reason"] == "no samples on or after day 0"
-    assert r["baseline"] == 50.0 and r["tlast"] == -1
+    # Tlast is after infusion only: a pre-infusion value is never the last quantifiable one
+    assert r["baseline"] == 50.0 and r["tlast"] is None
 
 
 def test_landmarks_with_tolerance():
@@ -138,6 +147,7 @@ def test_no_lloq_zero_is_not_detected():
     r = one(series((0, 0), (7, 50), (14, 0), lloq=None))
     assert r["n_blq"] == 2 and r["tlast"] == 7
     assert r["baseline"] == 0.0 and r["fold_expansion"] is None
+    assert r["fold_note"] == "not defined: baseline (day 0) not detected"
 
 
 def test_geometric_summary_and_cv():
@@ -273,3 +283,77 @@ def test_cli_table_kinetics(demo_dir, capsysbinary):
     assert cli.main(["table", "--study", str(demo_dir), "kinetics", "--auc-end", "21"]) == 0
     header = capsysbinary.readouterr().out.decode().splitlines()[0]
     assert header.startswith("subject_id,assay,cmax,tmax,auc_0_21,tlast,fold_expansion")
+
+
+# ---- edges of the NCA rules (each fails on the rules these replaced) ------------------------
+def test_tlast_is_never_a_pre_infusion_day():
+    """Quantifiable at day -3 (200, residual product) and day 7 (1000); BLQ on days 14 and
+    21 (value 4 < LLOQ 10). Last quantifiable day after infusion = 7 (before: -3 was allowed,
+    and with only pre-infusion values Tlast was -3)."""
+    r = one(series((-3, 200), (0, 0), (7, 1000), (14, 4), (21, 4)))
+    assert (r["tlast"], r["clast"]) == (7, 1000.0)
+    r = one(series((-3, 200), (0, 0), (7, 4)))
+    assert r["tlast"] is None and r["clast"] is None
+
+
+def test_fold_expansion_not_defined_when_baseline_is_blq():
+    """Baseline day -1 = 3 copies with LLOQ 10 (BLQ), Cmax 1,000 on day 7. The old rule
+    divided by LLOQ/2 = 5 and gave 200x, a number set by the assay. Now: null, with the
+    reason and Cmax / LLOQ = 100x as the lower bound a reader can use. A quantifiable
+    baseline of 20 gives 1000 / 20 = 50x."""
+    r = one(series((-1, 3), (7, 1000), (14, 200)))
+    assert r["fold_expansion"] is None
+    assert r["fold_note"] == "not defined: baseline (day -1) below LLOQ; Cmax is 100.0x the LLOQ"
+    r = one(series((-1, 20), (7, 1000), (14, 200)))
+    assert r["fold_expansion"] == pytest.approx(50.0) and r["fold_note"] == ""
+
+
+def test_no_day0_sample_auc_not_computed_unless_imputed():
+    """Samples on days 3 (600), 7 (1000) and 28 (100), none on day 0. The old rule integrated
+    from day 3 (dropping days 0-3). Now AUC is null with the reason; with auc_impute_day0
+    (PKNCA start_conc0) the level is 0 on day 0:
+    0->3 linear (0 + 600) / 2 * 3 = 900; 3->7 linear (600 + 1000) / 2 * 4 = 3200;
+    7->28 log-down (1000 - 100) / ln(10) * 21 = 8208.15..."""
+    s = series((3, 600), (7, 1000), (28, 100))
+    r = one(s)
+    assert r["auc_0_28"] is None and r["auc_note"].startswith("no day-0 value: AUC not computed")
+    r = one(s, auc_impute_day0=True)
+    assert r["auc_0_28"] == pytest.approx(900 + 3200 + log_down(1000, 100, 21))
+    assert r["auc_note"] == "no day-0 value: level 0 on day 0 imputed (auc_impute_day0)"
+
+
+def test_blq_is_decided_per_replicate_before_averaging():
+    """Day 7 triplicate 5, 5, 25 with LLOQ 10: the mean 11.67 is >= LLOQ, but two of three
+    replicates are BLQ, so the day is BLQ (share 1/3 < 0.5). Day 14 duplicate 4 and 30: one of
+    two quantifiable (share 0.5): quantifiable at the mean of the quantifiable replicate, 30
+    (not (4 + 30) / 2 = 17)."""
+    s = series((0, 0), (7, 5), (7, 5), (7, 25), (14, 4), (14, 30))
+    prep = kin.prepare_series(s)
+    d7 = prep.filter(pl.col("day") == 7).row(0, named=True)
+    d14 = prep.filter(pl.col("day") == 14).row(0, named=True)
+    assert d7["blq"] is True and (d7["n_replicates"], d7["n_replicates_blq"]) == (3, 2)
+    assert d14["blq"] is False and d14["value"] == 30.0
+    r = one(s)
+    assert (r["cmax"], r["tmax"]) == (30.0, 14)
+    strict = kin.prepare_series(s, replicate_share=1.0)
+    assert strict.filter(pl.col("day") == 14).item(0, "blq") is True
+
+
+def test_group_summary_keeps_non_expanders_and_says_how():
+    """Responders A (Cmax 100), B (1000) and C (non-expander: all post-infusion samples BLQ,
+    LLOQ 10). Exclude: geometric mean sqrt(100 * 1000) = 316.2 of 2 of 3 patients, the note
+    names the non-expander. half_lloq: C enters at 5, (100 * 1000 * 5) ^ (1/3) = 79.37."""
+    params = kin.kinetic_parameters(pl.concat([
+        series((0, 0), (7, 100), subject="A"), series((0, 0), (7, 1000), subject="B"),
+        series((0, 0), (7, 4), (14, 2), subject="C")]))
+    groups = pl.DataFrame({"subject_id": ["A", "B", "C"], "response_group": ["Responder"] * 3})
+    out = kin.group_summary(params, groups=groups, parameters=("cmax",))
+    r = out.row(0, named=True)
+    assert (r["n_patients"], r["n_nonexpanders"], r["n"]) == (3, 1, 2)
+    assert r["geo_mean"] == pytest.approx(math.sqrt(100 * 1000))
+    assert r["note"] == ("geometric mean of 2 of 3 patients; 1 non-expander(s) (no quantifiable "
+                         "value after infusion) not in it")
+    half = kin.group_summary(params, groups=groups, parameters=("cmax",),
+                             nonexpanders="half_lloq").row(0, named=True)
+    assert half["n"] == 3 and half["geo_mean"] == pytest.approx((100 * 1000 * 5) ** (1 / 3))
+    assert "1 non-expander(s) in it at LLOQ/2" in half["note"]

@@ -1,0 +1,249 @@
+"""Small-cohort statistics, one implementation for every page (DESIGN.md section 1).
+
+Two patient groups, one value per patient:
+
+- two-sided Mann-Whitney U (Mann & Whitney 1947). With `exact_max_n` patients or fewer (default
+  20) the p-value is exact: scipy's exact null distribution of U when there are no ties, else
+  the exact permutation distribution of the rank sum over every split of the patients (Monte
+  Carlo with 9,999 random splits when there are more than 20,000 splits; the splits are drawn
+  from a fixed seed for each n and k, so the same values give the same p wherever they are
+  tested). Above `exact_max_n`: the normal approximation with tie and continuity correction
+  (scipy's "asymptotic");
+- presence/absence: Fisher's exact test;
+- effect sizes: Hedges' g (bias-corrected standardised mean difference; Hedges & Olkin 1985)
+  and Cliff's delta (Cliff 1993), positive = higher in group A;
+- Benjamini-Hochberg FDR (Benjamini & Hochberg 1995; statsmodels `multipletests`) over a family
+  the caller states (`bh`), with features left out of the family given no q.
+
+Vectorised over features (rows of a features x patients matrix, NaN = missing), so a
+comparison of 20,000 genes and the test of one exposure parameter share the code path; the
+Kinetics and Compare pages give the same p for the same patients.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["EXACT_MAX_N", "MAX_SPLITS", "N_PERMUTATIONS", "MannWhitney", "mann_whitney",
+           "mann_whitney_rows", "effect_sizes", "fisher_rows", "bh", "smallest_p"]
+
+EXACT_MAX_N = 20       # up to this many patients in a comparison: exact / permutation p
+MAX_SPLITS = 20_000    # full enumeration of splits up to this many, else Monte Carlo
+N_PERMUTATIONS = 9_999
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    """One two-sided Mann-Whitney test: U of group A, p, which p (test), n per group."""
+
+    u: float | None
+    p_value: float | None
+    test: str
+    n_a: int
+    n_b: int
+
+    def describe(self) -> str:
+        if self.p_value is None:
+            return f"n = {self.n_a} vs {self.n_b}: {self.test}"
+        return f"U = {self.u:g}, p = {self.p_value:.3g} ({self.test}), n = {self.n_a} vs {self.n_b}"
+
+
+def _has_ties(x: np.ndarray) -> np.ndarray:
+    s = np.sort(x, axis=1)
+    return (np.diff(s, axis=1) == 0).any(axis=1)
+
+
+def _split_matrix(n: int, k: int, seed: int) -> tuple[np.ndarray, str]:
+    """Indicator matrix (splits x n) of the patients put into group A under the null."""
+    n_splits = math.comb(n, k)
+    if n_splits <= MAX_SPLITS:
+        m = np.zeros((n_splits, n))
+        for i, combo in enumerate(itertools.combinations(range(n), k)):
+            m[i, list(combo)] = 1.0
+        return m, "exact"
+    rng = np.random.default_rng([seed, n, k])
+    perm = np.argsort(rng.random((N_PERMUTATIONS, n)), axis=1)[:, :k]
+    m = np.zeros((N_PERMUTATIONS, n))
+    np.put_along_axis(m, perm, 1.0, axis=1)
+    return m, "monte carlo"
+
+
+def _permutation_p(ranks: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, str]:
+    """Two-sided permutation p of the rank sum of the first k columns (rows = features): twice
+    the smaller one-sided p, capped at 1 (as scipy's `permutation_test` and exact MWU)."""
+    n = ranks.shape[1]
+    m, kind = _split_matrix(n, k, seed)
+    observed = ranks[:, :k].sum(axis=1)
+    out = np.empty(ranks.shape[0])
+    chunk = max(1, 4_000_000 // m.shape[0])
+    for s in range(0, ranks.shape[0], chunk):
+        sums = ranks[s:s + chunk] @ m.T
+        obs = observed[s:s + chunk, None]
+        ge = (sums >= obs - 1e-9).sum(axis=1)
+        le = (sums <= obs + 1e-9).sum(axis=1)
+        if kind == "exact":
+            one_sided = np.minimum(ge, le) / m.shape[0]
+        else:
+            one_sided = (np.minimum(ge, le) + 1) / (m.shape[0] + 1)
+        out[s:s + chunk] = np.minimum(2 * one_sided, 1.0)
+    return out, kind
+
+
+def _tie_term(xx: np.ndarray) -> np.ndarray:
+    """Per row, the sum over groups of tied values of t^3 - t (NaN never ties)."""
+    srt = np.sort(xx, axis=1)
+    f, n = srt.shape
+    if n == 0:
+        return np.zeros(f)
+    starts = np.ones((f, n), bool)
+    starts[:, 1:] = ~(srt[:, 1:] == srt[:, :-1])
+    lengths = np.diff(np.append(np.flatnonzero(starts.ravel()), f * n))
+    row = np.repeat(np.arange(f), starts.sum(axis=1))
+    return np.bincount(row, weights=lengths.astype(float) ** 3 - lengths, minlength=f)
+
+
+def _asymptotic_p(u: np.ndarray, tie: np.ndarray, na: np.ndarray, nb: np.ndarray
+                  ) -> np.ndarray:
+    """Normal approximation with tie and continuity correction (as scipy's "asymptotic")."""
+    n = na + nb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.sqrt(na * nb / 12 * ((n + 1) - tie / (n * (n - 1))))
+        z = (np.abs(u - na * nb / 2) - 0.5) / sigma
+        p = np.where(sigma > 0, 2 * stats.norm.sf(np.maximum(z, 0)), 1.0)
+    return np.minimum(p, 1.0)
+
+
+def _u_statistic(x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(U of group A, n_a, n_b, the values of both groups with NaN elsewhere) per row."""
+    na = np.isfinite(x[:, in_a]).sum(axis=1)
+    nb = np.isfinite(x[:, in_b]).sum(axis=1)
+    xx = np.where((in_a | in_b)[None, :], x, np.nan)
+    r = stats.rankdata(xx, axis=1, nan_policy="omit") if xx.size else xx.astype(float)
+    ra = np.nansum(np.where(in_a[None, :], r, 0.0), axis=1)
+    return ra - na * (na + 1) / 2, na, nb, xx
+
+
+def mann_whitney_rows(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray,
+                      rows: np.ndarray | None = None, exact_max_n: int = EXACT_MAX_N,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-sided Mann-Whitney per row of `x` (features x patients, NaN = missing) between the
+    patients flagged `in_a` and `in_b`, for the rows flagged in `rows` (default: every row
+    with at least one value in each group). Returns (U of group A, p, test name) arrays; rows
+    not tested have p NaN and test "".
+
+    Up to `exact_max_n` patients the p is exact (scipy's exact U distribution without ties,
+    every split of the patients with ties, random splits from a fixed seed above MAX_SPLITS
+    splits); above, the normal approximation with tie and continuity correction."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    in_a, in_b = np.asarray(in_a, bool), np.asarray(in_b, bool)
+    f = x.shape[0]
+    u, na, nb, xx = _u_statistic(x, in_a, in_b)
+    todo = (na > 0) & (nb > 0) if rows is None else np.asarray(rows, bool) & (na > 0) & (nb > 0)
+    p = np.full(f, np.nan)
+    test = np.full(f, "", dtype=object)
+    small = todo & (na + nb <= exact_max_n)
+    large = todo & ~small
+    if large.any():
+        p[large] = _asymptotic_p(u[large], _tie_term(xx[large]), na[large], nb[large])
+        test[large] = "Mann-Whitney (normal approx.)"
+    if small.any():
+        # rows sharing the same missing pattern form one dense block
+        valid = np.isfinite(x) & (in_a | in_b)[None, :]
+        idx = np.flatnonzero(small)
+        keys = [valid[i].tobytes() for i in idx]
+        for key in dict.fromkeys(keys):
+            block = idx[[k == key for k in keys]]
+            cols_a = np.flatnonzero(valid[block[0]] & in_a)
+            cols_b = np.flatnonzero(valid[block[0]] & in_b)
+            da, db = x[np.ix_(block, cols_a)], x[np.ix_(block, cols_b)]
+            both = np.concatenate([da, db], axis=1)
+            ties = _has_ties(both)
+            if (~ties).any():
+                res = stats.mannwhitneyu(da[~ties], db[~ties], axis=1, method="exact",
+                                         alternative="two-sided")
+                p[block[~ties]] = res.pvalue
+                test[block[~ties]] = "Mann-Whitney exact"
+            if ties.any():
+                pt, kind = _permutation_p(stats.rankdata(both[ties], axis=1), len(cols_a), seed)
+                p[block[ties]] = pt
+                test[block[ties]] = "permutation (all splits)" if kind == "exact" else \
+                    f"permutation ({N_PERMUTATIONS} random splits)"
+    return u, p, test
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray, *, exact_max_n: int = EXACT_MAX_N,
+                 seed: int = 0) -> MannWhitney:
+    """Two-sided Mann-Whitney U of two samples (NaN dropped), as `mann_whitney_rows`."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) == 0 or len(b) == 0:
+        return MannWhitney(None, None, "Mann-Whitney: needs both groups", len(a), len(b))
+    x = np.concatenate([a, b])[None, :]
+    in_a = np.arange(x.shape[1]) < len(a)
+    u, p, test = mann_whitney_rows(x, in_a=in_a, in_b=~in_a, exact_max_n=exact_max_n,
+                                   seed=seed)
+    return MannWhitney(float(u[0]), float(p[0]), str(test[0]), len(a), len(b))
+
+
+def effect_sizes(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+    """Per row: n_a, n_b, mean_a, mean_b, median_a, median_b, hedges_g (null unless both groups
+    have 2 values and some spread), cliffs_delta (2 U_a / (n_a n_b) - 1)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    in_a, in_b = np.asarray(in_a, bool), np.asarray(in_b, bool)
+    xa, xb = x[:, in_a], x[:, in_b]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        u, na, nb, _ = _u_statistic(x, in_a, in_b)
+        mean_a, mean_b = np.nanmean(xa, axis=1), np.nanmean(xb, axis=1)
+        med_a, med_b = np.nanmedian(xa, axis=1), np.nanmedian(xb, axis=1)
+        va, vb = np.nanvar(xa, axis=1, ddof=1), np.nanvar(xb, axis=1, ddof=1)
+        sp = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
+        j = 1 - 3 / (4 * (na + nb) - 9)
+        g = np.where(sp > 0, (mean_a - mean_b) / sp * j, np.nan)
+        g = np.where((na >= 2) & (nb >= 2), g, np.nan)
+        delta = np.where((na > 0) & (nb > 0), 2 * u / (na * nb) - 1, np.nan)
+    return {"n_a": na, "n_b": nb, "mean_a": mean_a, "mean_b": mean_b, "median_a": med_a,
+            "median_b": med_b, "hedges_g": g, "cliffs_delta": delta}
+
+
+def fisher_rows(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray, rows: np.ndarray
+                ) -> np.ndarray:
+    """Two-sided Fisher exact p per flagged row of a 0/1 matrix (NaN = missing)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    xa, xb = x[:, np.asarray(in_a, bool)], x[:, np.asarray(in_b, bool)]
+    na, nb = np.isfinite(xa).sum(axis=1), np.isfinite(xb).sum(axis=1)
+    p = np.full(x.shape[0], np.nan)
+    for i in np.flatnonzero(rows):
+        a1, b1 = np.nansum(xa[i]), np.nansum(xb[i])
+        _, p[i] = stats.fisher_exact([[a1, na[i] - a1], [b1, nb[i] - b1]])
+    return p
+
+
+def bh(p: np.ndarray, *, family: np.ndarray | None = None) -> np.ndarray:
+    """Benjamini-Hochberg q over the finite p-values in `family` (a boolean mask; default all).
+    Rows outside the family, or without a p, get NaN."""
+    p = np.asarray(p, dtype=float)
+    ok = np.isfinite(p) if family is None else np.isfinite(p) & np.asarray(family, bool)
+    q = np.full(p.shape, np.nan)
+    if ok.any():
+        from statsmodels.stats.multitest import multipletests
+
+        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
+    return q
+
+
+def smallest_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided exact Mann-Whitney p that n_a vs n_b patients can give (perfect
+    separation): 2 / C(n_a + n_b, n_a)."""
+    if n_a <= 0 or n_b <= 0:
+        return 1.0
+    return min(1.0, 2 / math.comb(int(n_a + n_b), int(n_a)))
