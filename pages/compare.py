@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from analysis import differential as dif
+from analysis.rules import rules_for
 from components import filters, render
 from components.figures import compare as cf
 
@@ -26,14 +27,19 @@ class CompareParams:
     panel: str | None
     fdr: float
     min_n: int
+    fdr_across_windows: bool
+    defining_in_fdr: bool
 
 
 ctx = filters.context()
 study = ctx.study
 st.title("Responders vs non-responders")
 st.caption("One value per patient per window (the sample closest to the window centre); "
-           "two-sided Mann-Whitney, exact or by permutation for small groups; BH-FDR across "
-           "features. Positive effect = higher in group A.")
+           "two-sided Mann-Whitney, exact or by permutation for small groups (analysis.stats, "
+           "the same test as the Kinetics page); BH-FDR across features. Positive effect = "
+           "higher in group A.")
+CMP_RULES = ("group_defining_analytes", "defining_in_fdr", "fdr_across_windows", "exact_max_n")
+rules = rules_for(study)
 
 missing = dif.available_layers(study)
 layers = [la for la in dif.LAYERS if not missing[la]]
@@ -82,13 +88,24 @@ if layer == "measurements":
 fdr = o4.select_slider("FDR", [0.01, 0.05, 0.1, 0.2, 0.25], value=0.1, key="cmp-fdr")
 min_n = o4.number_input("Min. patients per group for a test", 2, 10, dif.MIN_N,
                         key="cmp-min-n")
+f1, f2 = st.columns(2)
+across = f1.checkbox("BH-FDR across all windows", rules.fdr_across_windows, key="cmp-fdr-windows",
+                     help="One FDR family over every window (baseline, D14, D28, M3, M6, M12) "
+                          "instead of one per window.")
+defining_in = f2.checkbox("Group-defining counts in the FDR family", rules.defining_in_fdr,
+                          key="cmp-defining-fdr",
+                          help="ANC, PLT, HGB and RETIC make the response groups; testing them "
+                               "between those groups is circular, so by default they are "
+                               "marked and left out of the FDR family.")
+rules = rules.with_(fdr_across_windows=across, defining_in_fdr=defining_in)
 
 try:
     _, label_a, label_b = filters.compute(dif.assign_groups, study, groups=groups,
                                           group_column=group_by, group_a=ga, group_b=gb)
     kw = {"layer": layer, "window": window, "groups": groups, "group_a": ga, "group_b": gb,
           "group_column": group_by if groups is None else "response_group",
-          "change_from_baseline": change, "panel": panel, "subjects": ctx.subjects}
+          "change_from_baseline": change, "panel": panel, "subjects": ctx.subjects,
+          "rules": rules}
     with st.spinner("Comparing ..." if method == "rank" else "Running DESeq2 ..."):
         res = filters.compute(dif.compare, study, effect_measure=effect_measure,
                               method=method, min_n=int(min_n), **kw)
@@ -100,7 +117,7 @@ if ctx.cohort.day_min is not None or ctx.cohort.day_max is not None:
                "trajectory below.")
 
 params = CompareParams(layer, str(window), group_by, label_a, label_b, change, method,
-                       effect_measure, panel, fdr, int(min_n))
+                       effect_measure, panel, fdr, int(min_n), across, defining_in)
 render.show_params(params)
 if res.height == 0:
     st.info(f"No {dif.LAYER_LABELS[layer].lower()} values for {label_a} or {label_b} in this "
@@ -114,7 +131,14 @@ m1.metric(f"n {label_a}", int(res.get_column("n_group_a").max()))
 m2.metric(f"n {label_b}", int(res.get_column("n_group_b").max()))
 m3.metric("Features tested", f"{tested.height} / {res.height}")
 m4.metric(f"q <= {fdr:g}", tested.filter(pl.col("q_value") <= fdr).height)
-st.caption(res.get_column("window_rule")[0])
+st.caption(res.get_column("window_rule")[0] + ". FDR: " + (
+    res.get_column("fdr_family").drop_nulls().first() or "no test in the family"))
+defining = res.filter(pl.col("defines_groups").fill_null(False))
+if defining.height:
+    st.caption(f"Defines the groups: {', '.join(defining.get_column('feature').to_list())} "
+               "(the response groups are made from these counts; shown and tested, "
+               + ("in the FDR family on request" if defining_in else
+                  "not in the FDR family: their q is empty") + ").")
 if tested.height == 0:
     st.info("No test is possible here: " + (res.get_column("reason").drop_nulls().first() or
             "no values") + ". The values are shown below.")
@@ -141,7 +165,8 @@ render.show_table(cf.ranked_table(res), key="cmp-table", name=f"{name}_ranked")
 
 st.subheader("Top features per patient")
 top = cf.top_features(res, n=20)
-vals = filters.compute(dif.patient_values, study, features=tuple(top), **kw)
+vals = filters.compute(dif.patient_values, study, features=tuple(top),
+                       **{k: v for k, v in kw.items() if k != "rules"})
 render.show_figure(filters.cached(cf.zscore_heatmap, vals, features=top,
                                   group_order=[label_a, label_b],
                                   title=f"Top {len(top)} features, z-scored ({window})"),
@@ -154,16 +179,18 @@ if st.session_state.get("cmp-feature") not in features:
 feature = st.selectbox("Feature (or click a point in the volcano)", features, key="cmp-feature")
 course_kw = {k: kw[k] for k in ("layer", "groups", "group_column", "group_a", "group_b",
                                 "panel", "subjects")}
+course_rules = {"rules": rules}
 course = ctx.apply(filters.compute(dif.feature_course, study, feature=feature, **course_kw))
 tests = filters.compute(dif.feature_windows, study, feature=feature, min_n=int(min_n),
                         change_from_baseline=change, effect_measure=effect_measure,
-                        **course_kw)
+                        **course_kw, **course_rules)
 render.show_figure(filters.cached(cf.feature_trajectory, course, tests=tests,
                                   y_title=dif.value_label(study, layer=layer, feature=feature),
                                   title=f"{feature}: every patient, every timepoint"),
                    key="cmp-trajectory", name=f"{study.name}_{feature}_course", data=course,
                    params=params)
 render.show_table(tests.select("window", "days", "n_group_a", "n_group_b", "effect",
-                               "effect_measure", "p_value", "median_a", "median_b", "test",
-                               "reason"),
+                               "effect_measure", "p_value", "q_value", "median_a", "median_b",
+                               "test", "reason"),
                   key="cmp-windows", name=f"{study.name}_{feature}_by_window")
+render.show_rules(rules, names=CMP_RULES, key="cmp-rules")

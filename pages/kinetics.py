@@ -10,6 +10,7 @@ import streamlit as st
 
 from analysis import kinetics as kin
 from analysis.cohort import NON_RESPONDER, NOT_EVALUABLE, RESPONDER
+from analysis.rules import rules_for
 from analysis.toxicity import crs_table
 from components import filters, render
 from components.figures.kinetics import (
@@ -35,14 +36,19 @@ class KineticsParams:
     blq_middle: str
     blq_trailing: str
     landmark_tolerance: int
+    auc_impute_day0: bool
+    nonexpanders: str
     cohort: str
 
 
+KIN_RULES = ("auc_impute_day0", "kinetics_nonexpanders", "replicate_quantifiable_share",
+             "exact_max_n")
 ctx = filters.context()
 study = ctx.study
 st.title("Kinetics")
-series_all = kin.with_groups(filters.compute(kin.kinetic_series, study, analytes=kin.ASSAYS),
-                             groups=ctx.groups)
+rules = rules_for(study)
+series_all = kin.with_groups(filters.compute(kin.kinetic_series, study, analytes=kin.ASSAYS,
+                                             rules=rules), groups=ctx.groups)
 present = [a for a in kin.ASSAYS if a in set(series_all.get_column("assay").to_list())]
 if not present:
     st.info("This study has no CAR-T measurements: add CAR_QPCR (copies/ug gDNA), CAR_PCT "
@@ -60,11 +66,24 @@ with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks
            for i, (pos, d) in enumerate((("leading", "zero"), ("middle", "drop"),
                                          ("trailing", "zero")))]
     tol = int(o[4].number_input("Landmark tolerance (days)", 0, 60, 7, key="kin-tol"))
+    p1, p2 = st.columns(2)
+    impute0 = p1.checkbox("No day-0 sample: start the AUC at 0 on day 0", rules.auc_impute_day0,
+                          key="kin-impute0",
+                          help="Off: without a day-0 value the AUC is not computed (PKNCA "
+                               "imputes a start level of 0 only when asked).")
+    nonexp = p2.selectbox("Non-expanders in group geometric means",
+                          kin.NONEXPANDER_POLICIES,
+                          index=kin.NONEXPANDER_POLICIES.index(rules.kinetics_nonexpanders),
+                          key="kin-nonexp",
+                          format_func={"exclude": "left out (counted and stated)",
+                                       "half_lloq": "Cmax at LLOQ/2"}.get)
+    rules = rules.with_(auc_impute_day0=impute0, kinetics_nonexpanders=nonexp)
     st.caption("BLQ = value < LLOQ. Leading: before the first quantifiable value; middle: "
                "between quantifiable values; trailing: after the last one. AUC by linear-up/"
                "log-down trapezoids. Landmarks D28, M3 (day 90), M6 (180), M12 (365): the "
                "nearest sample within the tolerance decides.")
-params = KineticsParams(assay, view, auc_end, *blq, tol, ctx.cohort.describe())
+params = KineticsParams(assay, view, auc_end, *blq, tol, rules.auc_impute_day0,
+                        rules.kinetics_nonexpanders, ctx.cohort.describe())
 
 focus = filters.get_focus(study)
 if focus is not None:
@@ -95,13 +114,15 @@ st.caption("Log10 axis. Open markers: below the LLOQ, drawn at LLOQ/2; dotted li
 
 st.subheader("Parameters per patient")
 table = filters.compute(kin.kinetics_table, study, auc_end=auc_end, blq_leading=blq[0],
-                        blq_middle=blq[1], blq_trailing=blq[2], landmark_tolerance=tol)
+                        blq_middle=blq[1], blq_trailing=blq[2], landmark_tolerance=tol,
+                        rules=rules)
 table = table.filter(pl.col("subject_id").is_in(list(ctx.subjects)))
 auc_col = kin.auc_column(auc_end)
 render.show_table(table.filter(pl.col("assay") == assay), key="kin-params",
                   name=f"{study.name}_kinetics_parameters")
 st.markdown("**By response group** (geometric mean, geometric CV%)")
-summary = kin.group_summary(table, groups=ctx.groups, parameters=("cmax", auc_col))
+summary = kin.group_summary(table, groups=ctx.groups, parameters=("cmax", auc_col),
+                            nonexpanders=rules.kinetics_nonexpanders)
 render.show_table(summary.filter(pl.col("assay") == assay), key="kin-summary",
                   name=f"{study.name}_kinetics_by_group")
 
@@ -139,11 +160,11 @@ else:
             "to measurements (panel immunophenotype).")
 
 st.subheader("Exposure-response")
-crs = filters.compute(crs_table, study)
+crs = filters.compute(crs_table, study, rules=rules_for(study))
 er = kin.exposure_response(table, groups=ctx.groups, crs=crs, assay=assay)
 par = st.radio("Exposure", ("cmax", auc_col), horizontal=True, key="kin-exposure",
                format_func=lambda p: "Cmax" if p == "cmax" else f"AUC0-{auc_end}")
-tests = filters.cached(kin.exposure_tests, er, parameters=(par,))
+tests = filters.cached(kin.exposure_tests, er, parameters=(par,), exact_max_n=rules.exact_max_n)
 e1, e2 = st.columns(2)
 for col, by, order, name in ((e1, "response_group", GROUP_ORDER, "Best response group"),
                              (e2, "crs_max_grade", None, "CRS max grade")):
@@ -158,10 +179,13 @@ for col, by, order, name in ((e1, "response_group", GROUP_ORDER, "Best response 
                            title=note),
             key=f"kin-er-{by}", name=f"{study.name}_{par}_vs_{by}", data=er)
 render.show_table(tests, key="kin-er-tests", name=f"{study.name}_exposure_tests")
-st.caption("One point per patient. Response groups: exact Mann-Whitney U (permutation p when "
-           "tied); CRS grade: Spearman rho with a permutation p. n is printed with each test."
+st.caption("One point per patient. Response groups: exact Mann-Whitney U (exact permutation p "
+           "when tied; the same test as the Compare page, analysis.stats, so the same patients "
+           "give the same p); CRS grade: Spearman rho with a permutation p. n is printed with "
+           "each test."
            + (f" Above {kin.MWU_EXACT_MAX_N} patients (Mann-Whitney) or "
               f"{kin.SPEARMAN_PERMUTATION_MAX_N} (Spearman) the p value is asymptotic, as the "
               "test column says." if tests.get_column("test").str.contains("asymptotic").any()
               else ""))
+render.show_rules(rules, names=KIN_RULES, key="kin-rules")
 render.show_params(params)

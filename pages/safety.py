@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from analysis import toxicity as tox
+from analysis.rules import rules_for
 from components import filters, render
 from components.figures.safety import (
     adverse_event_bars,
@@ -26,6 +27,8 @@ class SafetyParams:
     patient: str | None
     days: tuple[int, int]
     peak_window_end: int
+    crs_window_end: int
+    crs_masked_fever: bool
     fever_carry_days: int
     ae_categories: tuple[str, ...]
     ae_min_grade: int
@@ -72,13 +75,34 @@ elif patient is not None:
                        key="saf-peak-grade", name=f"{study.name}_peak_vs_crs", data=peaks)
 
 st.subheader("CRS and ICANS (ASTCT 2019)")
-carry = 0
+# ---- CRS graded from vitals: window, infections, masked fever (analysis.toxicity) ----------
+CRS_RULES = ("crs_window_end", "crs_episode_margin", "crs_masked_fever", "crs_fever_carry_days",
+             "crs_fever_c", "crs_hypotension_sbp", "crs_low_flow_max_lpm")
+rules = rules_for(study)
+measured_vitals = [a for a in tox.VITALS if a in measured]
+if "TEMP" in measured_vitals:
+    r1, r2, r3 = st.columns(3)
+    window_end = int(r1.number_input(
+        "CRS window ends (day)", 1, 120, rules.crs_window_end, key="saf-crs-window",
+        help="Vitals are graded from infusion to this day and around recorded CRS episodes; "
+             "never on infection days without a CRS record."))
+    masked = r2.checkbox("Masked fever carries after tocilizumab/steroids",
+                         rules.crs_masked_fever, key="saf-masked",
+                         help="ASTCT 2019: after tocilizumab or steroids given for CRS, fever "
+                              "is no longer required; hypotension and hypoxia still grade.")
+    carry = int(r3.number_input("Fever counts for (days, antipyretics)", 0, 7,
+                                rules.crs_fever_carry_days, key="saf-carry",
+                                help="A febrile day also counts for this many following days."))
+    rules = rules.with_(crs_window_end=window_end, crs_masked_fever=masked,
+                        crs_fever_carry_days=carry)
+carry, window_end, masked = (rules.crs_fever_carry_days, rules.crs_window_end,
+                             rules.crs_masked_fever)
 if not study.has("events"):
     st.info("No events table: CRS and ICANS grades, adverse events and infections need "
             "events.csv with categories crs, icans, adverse_event, infection (day, end_day, "
             "term, grade).")
 else:
-    crs = filters.compute(tox.crs_table, study).filter(
+    crs = filters.compute(tox.crs_table, study, rules=rules).filter(
         pl.col("subject_id").is_in(list(ctx.subjects)))
     incidence = tox.grade_incidence(crs)
     i1, i2 = st.columns([2, 3])
@@ -99,10 +123,7 @@ if "TEMP" not in vitals:
     st.info("No vitals to grade from: ASTCT grading needs TEMP (C), and SBP (mmHg), "
             "VASOPRESSORS (count) and O2_LPM (L/min, 0 = room air) in measurements.")
 else:
-    carry = int(st.columns(3)[0].number_input("Fever masked for (days)", 0, 7, 0, key="saf-carry",
-                                help="ASTCT: after antipyretics or tocilizumab fever is not "
-                                     "required; a febrile day then counts for this many days."))
-    comp = filters.compute(tox.astct_comparison_table, study, fever_carry_days=carry) \
+    comp = filters.compute(tox.astct_comparison_table, study, rules=rules) \
         .filter(pl.col("subject_id").is_in(list(ctx.subjects)))
     n_bad = comp.filter(~pl.col("crs_grade_agrees").fill_null(True)).height
     if n_bad:
@@ -112,14 +133,26 @@ else:
         st.success(f"Derived and recorded max grades agree for all {comp.height} patient(s) "
                    "with vitals.")
     render.show_table(comp, key="saf-astct", name=f"{study.name}_astct_vs_recorded")
-    daily = filters.compute(tox.crs_daily_table, study, fever_carry_days=carry) \
+    daily = filters.compute(tox.crs_daily_table, study, rules=rules) \
         .filter(pl.col("subject_id").is_in(list(ctx.subjects)) & pl.col("day").is_between(*days))
     render.show_figure(filters.cached(astct_heatmap, daily, title="ASTCT grade from vitals "
                                       "per day (text: recorded grade)"),
                        key="saf-astct-map", name=f"{study.name}_astct_daily", data=daily)
-    st.caption("Fever TEMP >= 38.0; hypotension SBP < 90 = grade 2, 1 vasopressor = 3, >= 2 = 4; "
-               "O2 <= 6 L/min (low-flow) = 2, > 6 (high-flow) = 3. Positive-pressure ventilation "
-               "(grade 4) and vasopressin are not in these vitals and are not derived.")
+    st.caption(f"Fever TEMP >= {rules.crs_fever_c:g}; hypotension SBP < "
+               f"{rules.crs_hypotension_sbp:g} = grade 2, 1 vasopressor = 3, >= 2 = 4; O2 <= "
+               f"{rules.crs_low_flow_max_lpm:g} L/min (low-flow) = 2, above (high-flow) = 3. "
+               f"Graded only from day 0 to day {window_end} and within "
+               f"{rules.crs_episode_margin} day(s) of recorded CRS episodes, never on days of "
+               "a documented infection without a CRS record"
+               + ("; after tocilizumab or a steroid given during CRS, fever is not required"
+                  if masked else "") + ". Positive-pressure ventilation (grade 4) and "
+               "vasopressin are not in these vitals and are not derived.")
+    not_graded = daily.filter(~pl.col("graded"))
+    st.markdown(f"**Each day: graded or not, and why** ({not_graded.height} day(s) not graded)")
+    render.show_table(daily.select("subject_id", "day", "derived_grade", "recorded_grade",
+                                   "graded", "fever_masked", "basis", "reason"),
+                      key="saf-crs-daily", name=f"{study.name}_crs_daily")
+    render.show_rules(rules, names=CRS_RULES, key="saf-rules")
 
 st.subheader("Adverse events")
 a1, a2, a3 = st.columns([3, 1, 1])
@@ -142,5 +175,5 @@ if study.has("events"):
         render.show_table(inf, key="saf-infections", name=f"{study.name}_infections")
     else:
         st.caption("No infections recorded.")
-render.show_params(SafetyParams(patient, tuple(days), peak_end, carry, cats, min_grade, term,
-                                ctx.cohort.describe()))
+render.show_params(SafetyParams(patient, tuple(days), peak_end, window_end, masked, carry, cats,
+                                min_grade, term, ctx.cohort.describe()))

@@ -405,3 +405,76 @@ def test_value_labels_name_the_scale(demo_study):
     assert "10^9/L" in dif.value_label(demo_study, layer="measurements", feature="ANC")
     assert dif.value_label(demo_study, layer="mutations", feature="PIGA (present)") == \
         "PIGA (1 = detected)"
+
+
+# ---- the FDR family: group-defining counts out, optionally across windows ---------------------
+_FAMILY_PATIENTS = "subject_id,response_override\nR1,CR\nR2,PR\nR3,CR\nN1,NR\nN2,NR\nN3,NR\n"
+
+
+def _family_study(write_study):
+    from data_loaders import load_study
+
+    rows = []
+    d28 = {"ANC": ([2.0, 2.5, 3.0], [0.1, 0.2, 0.3], "10^9/L"),
+           "PLT": ([120, 130, 140], [10, 12, 15], "10^9/L"),
+           "IL6": ([50, 60, 70], [5, 6, 7], "pg/mL"),
+           "CRP": ([10, 20, 30], [15, 1, 2], "mg/L")}
+    d14 = {"IL6": ([10, 20, 30], [15, 1, 2], "pg/mL"),
+           "CRP": ([10, 20, 30], [1, 5, 25], "mg/L")}
+    for day, table in ((28, d28), (14, d14)):
+        for analyte, (r, n, unit) in table.items():
+            for sid, v in zip(["R1", "R2", "R3", "N1", "N2", "N3"], r + n, strict=True):
+                rows.append(f"{sid},{day},{analyte},{v},{unit}")
+    meas = "subject_id,day,analyte,value,unit\n" + "\n".join(rows) + "\n"
+    return load_study(write_study(patients=_FAMILY_PATIENTS, measurements=meas))
+
+
+def test_group_defining_counts_are_marked_and_out_of_the_fdr_family(write_study):
+    """3 responders vs 3 non-responders at D28. ANC, PLT and IL6 separate perfectly: exact
+    p = 2 / C(6, 3) = 0.1; CRP has one swapped pair (U = 1): p = 2 * 2 / 20 = 0.2. ANC and PLT
+    define the response groups: marked, tested, no q. BH over IL6 and CRP only:
+    q = (min(0.1 * 2 / 1, 0.2), 0.2 * 2 / 2) = (0.2, 0.2). The old family held all four:
+    q(IL6) = 0.1 * 4 / 3 = 0.133."""
+    from analysis.rules import DEFAULT_RULES
+
+    study = _family_study(write_study)
+    res = dif.compare(study, layer="measurements", window="D28")
+    rows = {r["feature"]: r for r in res.iter_rows(named=True)}
+    assert rows["ANC"]["p_value"] == pytest.approx(0.1) and rows["ANC"]["q_value"] is None
+    assert rows["ANC"]["defines_groups"] is True and rows["PLT"]["defines_groups"] is True
+    assert rows["ANC"]["note"].startswith("defines the groups: not in the FDR family")
+    assert rows["IL6"]["defines_groups"] is False
+    assert rows["IL6"]["q_value"] == pytest.approx(0.2)
+    assert rows["CRP"]["p_value"] == pytest.approx(0.2) and rows["CRP"]["q_value"] == pytest.approx(0.2)
+    assert rows["IL6"]["fdr_family"] == "BH within D28: 2 tests"
+    inside = dif.compare(study, layer="measurements", window="D28",
+                         rules=DEFAULT_RULES.with_(defining_in_fdr=True))
+    q = dict(inside.select("feature", "q_value").iter_rows())
+    assert q["IL6"] == pytest.approx(0.1 * 4 / 3) and q["ANC"] == pytest.approx(0.1 * 4 / 3)
+    # grouped by something other than the response, counts do not define the groups
+    split = dif.compare(study, layer="measurements", window="D28",
+                        groups=(["R1", "N1", "R2"], ["N2", "R3", "N3"]))
+    assert not split.get_column("defines_groups").any()
+
+
+def test_bh_across_all_windows(write_study):
+    """With fdr_across_windows the family is every test of every window: D28 IL6 0.1, CRP 0.2;
+    D14 IL6 0.2 (one swap), CRP 0.4 (U = 2: 2 * 4 / 20). Sorted 0.1, 0.2, 0.2, 0.4, m = 4:
+    q = min over j >= i of p_j * 4 / j: 0.4 -> 0.4; 0.2 * 4 / 3 = 0.267 for ranks 1-3.
+    Within D28 alone both q are 0.2."""
+    from analysis.rules import DEFAULT_RULES
+
+    study = _family_study(write_study)
+    across = DEFAULT_RULES.with_(fdr_across_windows=True)
+    d28 = dif.compare(study, layer="measurements", window="D28", rules=across)
+    q28 = dict(d28.select("feature", "q_value").iter_rows())
+    assert q28["IL6"] == pytest.approx(0.8 / 3) and q28["CRP"] == pytest.approx(0.8 / 3)
+    assert q28["ANC"] is None                    # still out of the family
+    assert d28.filter(pl.col("feature") == "IL6").item(0, "fdr_family").startswith(
+        "BH across 2 windows (D14, D28): 4 tests")
+    d14 = dif.compare(study, layer="measurements", window="D14", rules=across)
+    q14 = dict(d14.select("feature", "q_value").iter_rows())
+    assert q14["IL6"] == pytest.approx(0.8 / 3) and q14["CRP"] == pytest.approx(0.4)
+    course = dif.feature_windows(study, layer="measurements", feature="CRP", rules=across)
+    assert course.select("window", "q_value").rows() == [("D14", pytest.approx(0.4)),
+                                                         ("D28", pytest.approx(0.4))]

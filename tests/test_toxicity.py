@@ -8,6 +8,7 @@ import pytest
 
 from analysis import toxicity as tox
 from analysis.registry import derived_tables
+from analysis.rules import DEFAULT_RULES
 
 
 def vitals(*days: dict, subject: str = "P1") -> pl.DataFrame:
@@ -223,3 +224,105 @@ def test_cli_table_crs(demo_dir, capsysbinary):
     assert lines[0].startswith("subject_id,crs_max_grade,crs_onset_day,crs_duration_days,"
                                "icans_max_grade")
     assert len(lines) == 6
+
+
+# ---- where CRS can be: window, infections, masked fever ---------------------------------------
+EV7 = {**EVENTS_SCHEMA, "product": pl.String}
+
+
+def events7(*rows: tuple) -> pl.DataFrame:
+    """(subject, day, category, end_day, term, grade, product)"""
+    return pl.DataFrame(list(rows), schema=EV7, orient="row")
+
+
+def test_febrile_neutropenia_on_day_33_is_not_crs():
+    """Day 2: 38.4 C (CRS grade 1, inside the day 0-14 window). Day 33: febrile neutropenia
+    (infection event days 32-36), 39.1 C and SBP 85. The old rule graded any febrile day after
+    infusion: 39.1 C + SBP < 90 = "CRS grade 2" on day 33. Now day 33 is outside the window
+    and an infection day without a CRS record: not graded, and the reason says both."""
+    v = vitals({"day": 2, "TEMP": 38.4, "SBP": 118}, {"day": 33, "TEMP": 39.1, "SBP": 85})
+    ev = events7(("P1", 32, "infection", 36, "Febrile neutropenia", 3, None))
+    daily = tox.astct_daily_grades(v, events=ev)
+    d2, d33 = daily.rows(named=True)
+    assert (d2["derived_grade"], d2["graded"]) == (1, True)
+    assert d33["derived_grade"] is None and d33["graded"] is False
+    assert d33["reason"].startswith("outside the CRS window (days 0-14")
+    comp = tox.astct_comparison(v, events=ev)
+    assert comp.item(0, "crs_derived_max_grade") == 1
+    # a longer window still never grades the infection's fever
+    late = tox.astct_daily_grades(v, events=ev, rules=DEFAULT_RULES.with_(crs_window_end=60))
+    assert late.item(1, "derived_grade") is None
+    assert late.item(1, "reason") == ("documented infection without a CRS record: Febrile "
+                                      "neutropenia (days 32-36)")
+
+
+def test_infection_day_with_a_recorded_crs_episode_is_graded():
+    """Day 5: pneumonia (days 4-8) and a recorded CRS episode days 5-6; 38.8 C and 1
+    vasopressor = grade 3 (the recorded CRS makes the day gradeable). Day 7: pneumonia only,
+    38.5 C: not graded (infection without a CRS record, although inside days 0-14 and within
+    the 1-day margin of the episode)."""
+    v = vitals({"day": 5, "TEMP": 38.8, "VASOPRESSORS": 1}, {"day": 7, "TEMP": 38.5})
+    ev = events7(("P1", 4, "infection", 8, "Pneumonia", 3, None),
+                 ("P1", 5, "crs", 6, "Cytokine release syndrome", 3, None))
+    out = tox.astct_daily_grades(v, events=ev).get_column("derived_grade").to_list()
+    assert out == [3, None]
+
+
+def test_recorded_episode_extends_the_window():
+    """CRS recorded days 20-22 (late onset): day 21 is outside days 0-14 but inside the
+    episode (margin 1: days 19-23), so 38.6 C and SBP 84 grade 2; day 25 is outside both."""
+    v = vitals({"day": 21, "TEMP": 38.6, "SBP": 84}, {"day": 25, "TEMP": 38.6, "SBP": 84})
+    ev = events7(("P1", 20, "crs", 22, "CRS", 2, None))
+    daily = tox.astct_daily_grades(v, events=ev)
+    assert daily.get_column("derived_grade").to_list() == [2, None]
+    assert daily.item(0, "reason") == "around recorded CRS days 20-22"
+
+
+def test_masked_fever_after_tocilizumab_grades_the_vasopressor():
+    """Day 1: 38.9 C (CRS, grade 1). Day 2: tocilizumab 8 mg/kg. Day 3: 37.1 C (fever masked)
+    and 1 vasopressor. ASTCT: after tocilizumab fever is no longer required, so day 3 is grade
+    3 (one vasopressor). The old default (no carry) graded day 3 as 0. Day 4: 36.9 C, no
+    hypotension or hypoxia: 0. Without the medication event, or with crs_masked_fever off, day
+    3 stays 0."""
+    v = vitals({"day": 1, "TEMP": 38.9, "SBP": 112}, {"day": 3, "TEMP": 37.1, "VASOPRESSORS": 1},
+               {"day": 4, "TEMP": 36.9, "SBP": 115})
+    ev = events7(("P1", 2, "medication", 2, "Tocilizumab 8 mg/kg", None, "tocilizumab"))
+    daily = tox.astct_daily_grades(v, events=ev)
+    assert daily.get_column("derived_grade").to_list() == [1, 3, 0]
+    assert daily.get_column("fever_masked").to_list() == [False, True, True]
+    assert daily.item(1, "basis") == "fever not required after tocilizumab day 2; 1 vasopressor"
+    assert tox.astct_daily_grades(v).get_column("derived_grade").to_list() == [1, 0, 0]
+    off = DEFAULT_RULES.with_(crs_masked_fever=False)
+    assert tox.astct_daily_grades(v, events=ev, rules=off) \
+        .get_column("derived_grade").to_list() == [1, 0, 0]
+
+
+def test_steroid_from_the_term_masks_fever_and_only_after_crs():
+    """Dexamethasone recorded without a product class (the class comes from the term). P1:
+    fever on day 2, dexamethasone day 3, day 4 afebrile on 3 L/min O2 -> grade 2. P2:
+    dexamethasone on day 1 before any CRS (no fever, no episode): day 4 afebrile on 3 L/min O2
+    stays 0 (there is no CRS whose fever could be masked)."""
+    v = pl.concat([vitals({"day": 2, "TEMP": 38.3}, {"day": 4, "TEMP": 37.0, "O2_LPM": 3},
+                          subject="P1"),
+                   vitals({"day": 2, "TEMP": 37.0}, {"day": 4, "TEMP": 37.0, "O2_LPM": 3},
+                          subject="P2")])
+    ev = events7(("P1", 3, "medication", 3, "Dexamethasone 10 mg", None, None),
+                 ("P2", 1, "medication", 1, "Dexamethasone 10 mg", None, None))
+    out = tox.astct_daily_grades(v, events=ev)
+    assert out.filter(pl.col("subject_id") == "P1").get_column("derived_grade").to_list() == [1, 2]
+    assert out.filter(pl.col("subject_id") == "P2").get_column("derived_grade").to_list() == [0, 0]
+
+
+def test_crs_daily_says_why_each_day_was_or_was_not_graded(write_study):
+    from data_loaders import load_study
+
+    meas = ("subject_id,day,analyte,value,unit\nP1,-2,TEMP,38.5,C\nP1,3,TEMP,38.2,C\n"
+            "P1,30,TEMP,38.9,C\n")
+    study = load_study(write_study(measurements=meas))
+    daily = tox.crs_daily_table(study)
+    assert daily.get_column("day").to_list() == [3, 30]       # before infusion: not listed
+    assert daily.get_column("reason").to_list() == [
+        "in the CRS window (days 0-14)",
+        "outside the CRS window (days 0-14, recorded CRS episodes +/- 1 d)"]
+    wide = tox.crs_daily_table(study, rules=DEFAULT_RULES.with_(crs_window_end=30))
+    assert wide.get_column("derived_grade").to_list() == [1, 1]
