@@ -75,6 +75,10 @@ CONVERSIONS: list[tuple[str | None, str, str, float, float]] = [
     ("HCT", "1", "%", 100.0, 0.0),     # CDISC LBSTRESU "1": haematocrit as a volume fraction
     ("HCT", "L/L", "%", 100.0, 0.0),
     (None, "fL", "fL", 1.0, 0.0),
+    (None, "pg", "pg", 1.0, 0.0),
+    # differential percentages given as a fraction (CDISC LBSTRESU "1", e.g. NEUTLE 0.62)
+    *((pct, frac, "%", 100.0, 0.0) for pct in ("NEUT_PCT", "LYMPH_PCT", "MONO_PCT", "EOS_PCT",
+                                               "BASO_PCT", "RETIC_PCT") for frac in ("1", "L/L")),
     (None, "C", "C", 1.0, 0.0),
     (None, "degC", "C", 1.0, 0.0),
     (None, "Cel", "C", 1.0, 0.0),
@@ -99,6 +103,7 @@ def unit_key(unit: str) -> str:
     for micro in ("µ", "μ", "mc"):
         u = u.replace(micro + "g", "ug").replace(micro + "l", "ul").replace(micro + "mol", "umol")
     u = u.replace("°", "deg").replace("×", "x").replace("**", "^").replace("*", "^")
+    u = u.replace("~", "^")   # Chinese LIS exports write 10^9/L as 10~9/L
     if u.startswith("x10"):
         u = u[1:]
     for exp in ("3", "6", "9", "12"):
