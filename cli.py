@@ -7,6 +7,8 @@
     python cli.py tables                            list canonical and derived tables
     python cli.py compare --study DIR --layer LAYER --window WINDOW [--groups COLUMN] [--change-from-baseline]
     python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
+    python cli.py import SRC --out STUDY [--dry-run] [--day-first] [--analyte COL=NAME]
+                                                    an export folder or file -> a new study
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
     python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
 
@@ -208,12 +210,39 @@ _IMPORT_FORMATS = ("sdtm", "olink", "airr", "10xvdj", "10x_vdj", "maf", "10x")
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="file or folder to convert (e.g. the sponsor's SDTM folder)")
-    p.add_argument("--from", dest="fmt", required=True, choices=_IMPORT_FORMATS,
-                   help="input format (see docs/formats.md)")
-    p.add_argument("--out", required=True, help="study folder to write into (created if absent)")
+    p.add_argument("source", help="export folder or file (lab sheets, SDTM, Olink, AIRR, MAF, "
+                   "single-cell, ...)")
+    p.add_argument("--out", required=True, help="new study folder (never overwritten); with "
+                   "--from, a study folder to add the converted tables to")
+    p.add_argument("--from", dest="fmt", choices=_IMPORT_FORMATS,
+                   help="convert one file of this format only (see docs/formats.md); without "
+                   "it every file is inspected and mapped (see docs/importing.md)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the proposed mapping and stop; nothing is written")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--day-first", dest="day_first", action="store_const", const=True,
+                       help="read ambiguous slash dates (03/04/2025) as day/month/year")
+    order.add_argument("--month-first", dest="day_first", action="store_const", const=False,
+                       help="read ambiguous slash dates as month/day/year")
+    p.add_argument("--analyte", action="append", default=[], metavar="COLUMN=ANALYTE",
+                   help="what a column holds, e.g. \"中性粒细胞#=ANC\"; ANALYTE skip leaves it "
+                   "out (repeatable)")
+    p.add_argument("--column", action="append", default=[], metavar="COLUMN=ROLE",
+                   help="role of a column: subject_id, date, visit, day, time, tissue, "
+                   "sample_id, infusion_date, or a canonical column; skip leaves it out")
+    p.add_argument("--timepoint", action="append", default=[], metavar="LABEL=DAY",
+                   help="study day of a visit label, e.g. \"EOT=180\" (repeatable)")
+    p.add_argument("--table", action="append", default=[], metavar="FILE[#SHEET]=TABLE",
+                   help="table a file or sheet feeds (patients, measurements, events, ...) or "
+                   "skip (repeatable)")
+    p.add_argument("--day-from", choices=("date", "visit", "day"),
+                   help="where study days come from in every sheet that has several")
+    p.add_argument("--tissue", help="tissue of every imported measurement (blood, marrow)")
+    p.add_argument("--mapping", metavar="STUDY_TOML",
+                   help="reuse the choices of an earlier import (its study.toml); options "
+                   "given here win")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="reader option; VALUE is a TOML value, e.g. sample_id=S1 or "
+                   help="format reader option; VALUE is a TOML value, e.g. sample_id=S1 or "
                    "'treatments={XANOMELINE=\"infusion\"}' (repeatable)")
 
 
@@ -226,48 +255,14 @@ def _option_value(text: str) -> object:
         return text
 
 
-def _toml_value(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{text}"'
-
-
-def _toml_key(k: object) -> str:
-    import re
-
-    return str(k) if re.fullmatch(r"[A-Za-z0-9_-]+", str(k)) else _toml_value(str(k))
-
-
-def _toml_dump(config: dict) -> str:
-    """study.toml text: top-level values, then [tables] and [[arrays of tables]]."""
-    lines = ["# study.toml (tables written by python cli.py import)"]
-    scalars = {k: v for k, v in config.items() if not isinstance(v, dict) and not (
-        isinstance(v, list) and v and all(isinstance(x, dict) for x in v))}
-    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
-
-    def table(prefix: str, body: dict) -> None:
-        flat = {k: v for k, v in body.items() if not isinstance(v, dict)}
-        lines.extend(["", f"[{prefix}]", *(f"{_toml_key(k)} = {_toml_value(v)}"
-                                           for k, v in flat.items())])
-        for k, v in body.items():
-            if isinstance(v, dict):
-                table(f"{prefix}.{_toml_key(k)}", v)
-
-    for k, v in config.items():
-        if isinstance(v, dict):
-            table(_toml_key(k), v)
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            for item in v:
-                lines.extend(["", f"[[{_toml_key(k)}]]", *(f"{_toml_key(a)} = {_toml_value(b)}"
-                                                           for a, b in item.items())])
-    return "\n".join(lines) + "\n"
+def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        key, sep, value = item.rpartition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{flag} {item!r}: write NAME=VALUE")
+        out.append((key.strip(), value.strip()))
+    return out
 
 
 def _print_findings(findings: list, label: str) -> None:
@@ -277,17 +272,10 @@ def _print_findings(findings: list, label: str) -> None:
     print(f"{label}: {n_err} error(s), {len(findings) - n_err} other finding(s)")
 
 
-@command("import", "convert SDTM, Olink, AIRR, 10x VDJ, MAF or 10x files into a study folder "
-         "(canonical Parquet / .h5ad) once", _import_args)
+@command("import", "make a study from an export folder or file: detect, map, write study.toml "
+         "(or convert one --from FORMAT file)", _import_args)
 def cmd_import(args: argparse.Namespace) -> int:
-    import inspect
-    import tomllib
-
-    from data_loaders.analytes import catalogue_with
-    from data_loaders.errors import ValidationReport
-    from data_loaders.formats import READERS, _load_readers
-
-    src, out = Path(args.source).expanduser(), Path(args.out).expanduser()
+    src = Path(args.source).expanduser()
     if not src.exists():
         return fail(f"{src}: does not exist")
     options: dict = {}
@@ -296,6 +284,82 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not sep or not key.strip():
             return fail(f"--option {item!r}: write KEY=VALUE")
         options[key.strip()] = _option_value(value.strip())
+    if args.fmt:
+        return _import_format(args, src, options)
+    return _import_export(args, src, options)
+
+
+def _import_export(args: argparse.Namespace, src: Path, options: dict) -> int:
+    import tomllib
+
+    from data_loaders.importers.plan import (
+        ImportSettings,
+        propose,
+        settings_from_config,
+        write_study,
+    )
+
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.dry_run:
+        return fail(f"{out}: exists already; an import never overwrites a study (choose a new "
+                    "folder)")
+    base = ImportSettings()
+    if args.mapping:
+        mapping = Path(args.mapping).expanduser()
+        if mapping.is_dir():
+            mapping = mapping / "study.toml"
+        try:
+            base = settings_from_config(tomllib.loads(mapping.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            return fail(f"--mapping {mapping}: {exc}")
+    try:
+        timepoints = [(k, int(v)) for k, v in _pairs(args.timepoint, "--timepoint")]
+    except ValueError as exc:
+        return fail(str(exc) if "--timepoint" in str(exc) else
+                    "--timepoint: the day must be a whole number (e.g. \"EOT=180\")")
+
+    def merged(old: tuple, new: list) -> tuple:
+        return tuple({**dict(old), **dict(new)}.items())
+
+    settings = base.with_(
+        day_first=base.day_first if args.day_first is None else args.day_first,
+        day_from=args.day_from or base.day_from, tissue=args.tissue or base.tissue,
+        analytes=merged(base.analytes, _pairs(args.analyte, "--analyte")),
+        columns=merged(base.columns, _pairs(args.column, "--column")),
+        timepoints=merged(base.timepoints, timepoints),
+        tables=merged(base.tables, _pairs(args.table, "--table")),
+        options=merged(base.options, list(options.items())))
+    proposal = propose(src, settings)
+    print(proposal.text())
+    if not proposal.ready:
+        print(f"{len(proposal.questions)} question(s) to answer before the study can be "
+              "written (options named above); nothing written", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
+    study = write_study(proposal, out)
+    print(f"wrote {out} (study.toml records every choice)")
+    _print_findings([f for f in study.report.findings if f.severity != "note"],
+                    f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
+                    f"{', '.join(study.loaded_tables) or 'none'})")
+    return 0 if study.report.ok else 1
+
+
+def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
+    """`--from FORMAT`: convert one file once into canonical Parquet in the study folder."""
+    import inspect
+    import tomllib
+
+    import tomli_w
+
+    from data_loaders.analytes import catalogue_with
+    from data_loaders.errors import ValidationReport
+    from data_loaders.formats import READERS, _load_readers
+
+    out = Path(args.out).expanduser()
+    if args.dry_run:
+        return fail("--dry-run applies to the export import (without --from)")
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "study.toml"
     config = tomllib.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
@@ -333,7 +397,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             cfg.pop("file", None)
             cfg["files"] = list(dict.fromkeys([*files, name]))
         config.setdefault("study", {}).setdefault("title", out.name)
-        cfg_path.write_text(_toml_dump(config), encoding="utf-8")
+        cfg_path.write_text("# study.toml (tables written by python cli.py import)\n"
+                            + tomli_w.dumps(config), encoding="utf-8")
     _print_findings(report.findings, f"read {src.name} as {fmt}")
     study = load_study(out)
     print(f"wrote {', '.join(written) or 'nothing'} to {out}")

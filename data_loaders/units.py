@@ -76,6 +76,9 @@ CONVERSIONS: list[tuple[str | None, str, str, float, float]] = [
     ("HCT", "L/L", "%", 100.0, 0.0),
     (None, "fL", "fL", 1.0, 0.0),
     (None, "pg", "pg", 1.0, 0.0),
+    ("MCH", "fmol(Fe)", "pg", 16.11, 0.0),   # haemoglobin iron: 16.11 pg per fmol (as HGB)
+    ("MCH", "fmol", "pg", 16.11, 0.0),
+    ("MCHC", "mmol/L", "g/L", 16.11, 0.0),
     # differential percentages given as a fraction (CDISC LBSTRESU "1", e.g. NEUTLE 0.62)
     *((pct, frac, "%", 100.0, 0.0) for pct in ("NEUT_PCT", "LYMPH_PCT", "MONO_PCT", "EOS_PCT",
                                                "BASO_PCT", "RETIC_PCT") for frac in ("1", "L/L")),

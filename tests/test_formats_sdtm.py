@@ -14,7 +14,7 @@ from data_loaders.errors import ValidationReport
 from data_loaders.formats.sdtm import read_sdtm, sdtm_day_expr, sdtm_dy_to_day
 
 UNMAPPED = {"ANISO": 16, "BUN": 430, "CA": 430, "CHOL": 430, "CK": 428, "CL": 422, "COLOR": 210,
-            "GLUC": 427, "KETONES": 210, "MACROCY": 11, "MCH": 427, "MCHC": 425, "PH": 210,
+            "GLUC": 427, "KETONES": 210, "MACROCY": 11, "PH": 210,
             "PHOS": 429, "POLYCHR": 2, "PROT": 430, "SPGRAV": 210, "TSH": 68, "URATE": 430,
             "UROBIL": 210, "VITB12": 68}
 TOML = """[study]
@@ -72,12 +72,13 @@ def test_pilot_patients(pilot):
 
 def test_pilot_labs_mapped_and_converted(pilot):
     m = pilot.measurements
-    assert m.height == 8108
+    assert m.height == 8960   # MCH (fmol(Fe) -> pg) and MCHC (mmol/L -> g/L) included
     assert m.get_column("subject_id").n_unique() == 60
     haem = {"WBC", "ALC", "AMC", "PLT", "HGB", "RBC", "HCT", "MCV", "EOS", "BASO"}
     assert haem <= set(pilot.analytes_present("cbc"))
     units = dict(m.select("analyte", "unit").unique().iter_rows())
     assert units["HGB"] == "g/L" and units["PLT"] == "10^9/L" and units["HCT"] == "%"
+    assert units["MCH"] == "pg" and units["MCHC"] == "g/L"
     # HGB arrives in mmol/L (LBSTRESN); 1 mmol/L Hb = 16.11 g/L
     import pyreadstat
 

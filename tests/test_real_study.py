@@ -51,7 +51,7 @@ format = "maf"
 path = "mutations/tcga_laml.maf.gz"
 """
 UNMAPPED_CODES = ("ANISO", "BUN", "CA", "CHOL", "CK", "CL", "COLOR", "GLUC", "KETONES",
-                  "MACROCY", "MCH", "MCHC", "PH", "PHOS", "POLYCHR", "PROT", "SPGRAV", "TSH",
+                  "MACROCY", "PH", "PHOS", "POLYCHR", "PROT", "SPGRAV", "TSH",
                   "URATE", "UROBIL", "VITB12")
 
 
@@ -102,7 +102,7 @@ def test_every_table_loads_from_its_real_source(real_study):
     s = real_study
     assert not s.report.errors, [f.message for f in s.report.errors]
     assert s.patients.height == 306
-    assert s.measurements.height == 8108
+    assert s.measurements.height == 8960   # 8108 + MCH 427 + MCHC 425
     assert s.events.height == 816 + 46 + 365
     assert s.proteomics.height == 68
     assert s.tcr.height == 3 + 2952
@@ -200,7 +200,7 @@ def test_cli_import_converts_every_format_once(real_study_dir: Path, shared_data
     study = load_study(out)
     assert not study.report.errors, [f.message for f in study.report.errors]
     assert (study.measurements.height, study.tcr.height, study.mutations.height) == \
-        (8108, 2955, 2114)
+        (8960, 2955, 2114)
     assert study.has("single_cell") and study.adata.n_obs == 1107
 
 

@@ -1,0 +1,423 @@
+"""From an export (a folder or a file) to a study folder: propose, then write.
+
+`propose(src, settings)` inspects every file and decides what each is; it reads and never
+writes. The proposal lists each decision (`rows()`, the mapping the CLI prints and the Import
+page edits), the notes that explain them and the questions that must be answered before a
+study can be written (an ambiguous date order, a numeric column that names no analyte, ...).
+`write_study(proposal, out)` copies the files into a new study folder, writes a `study.toml`
+that records every choice (the `[import]` settings and one `[[sources]]` entry per sheet or
+format file) and loads it once to validate. An existing study is never overwritten.
+
+The same export with the same settings gives the same study.toml byte for byte; a new export
+of the same sources with the recorded settings (`settings_from_config`) gives the same study.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from data_loaders.analytes import catalogue_with
+from data_loaders.errors import StudyError
+from data_loaders.importers.detect import Detected, detect_path
+
+__all__ = ["ImportSettings", "Proposal", "propose", "write_study", "study_toml",
+           "settings_from_config", "ImportError_"]
+
+_FORMAT_SOURCES = ("sdtm", "olink", "airr", "10x_vdj", "maf")
+
+
+class ImportError_(StudyError):  # noqa: N801 - the builtin ImportError means something else
+    """The export cannot become a study as it is (an open question, an existing target)."""
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """The choices a user makes (CLI options, Import page edits, or an earlier study.toml)."""
+
+    day_first: bool | None = None
+    analytes: tuple[tuple[str, str], ...] = ()     # header or name -> analyte, or "skip"
+    columns: tuple[tuple[str, str], ...] = ()      # header -> role (subject_id, date, ...)
+    timepoints: tuple[tuple[str, int], ...] = ()   # visit label -> study day
+    tables: tuple[tuple[str, str], ...] = ()       # "file" or "file#sheet" -> table or "skip"
+    day_from: str | None = None                    # "date", "visit" or "day" for every sheet
+    tissue: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()      # format reader options (e.g. sample_id)
+
+    def with_(self, **changes: Any) -> ImportSettings:
+        return replace(self, **changes)
+
+    def as_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.day_first is not None:
+            out["day_first"] = self.day_first
+        if self.day_from:
+            out["day_from"] = self.day_from
+        if self.tissue:
+            out["tissue"] = self.tissue
+        for name in ("analytes", "columns", "timepoints", "tables", "options"):
+            value = getattr(self, name)
+            if value:
+                out[name] = dict(value)
+        return out
+
+
+def settings_from_config(config: dict[str, Any]) -> ImportSettings:
+    """The settings an earlier import recorded in its study.toml `[import]` table."""
+    imp = config.get("import", {}) or {}
+    return ImportSettings(
+        day_first=imp.get("day_first"), day_from=imp.get("day_from"), tissue=imp.get("tissue"),
+        analytes=tuple((imp.get("analytes") or {}).items()),
+        columns=tuple((imp.get("columns") or {}).items()),
+        timepoints=tuple((k, int(v)) for k, v in (imp.get("timepoints") or {}).items()),
+        tables=tuple((imp.get("tables") or {}).items()),
+        options=tuple((imp.get("options") or {}).items()))
+
+
+@dataclass
+class Proposal:
+    source: Path
+    settings: ImportSettings
+    items: list[Detected] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    single_cell: dict[str, Any] | None = None
+    patients_from: list[str] = field(default_factory=list)   # patients derived from ids
+
+    @property
+    def ready(self) -> bool:
+        return not self.questions
+
+    def rows(self) -> pl.DataFrame:
+        """One row per decision: file, sheet, what, column -> maps to (and unit)."""
+        out = []
+        for d in self.items:
+            what = d.table or d.kind
+            layout = d.options.get("layout", "")
+            out.append((d.path, d.sheet or "", d.kind, what, layout, "", "", ""))
+            for role, header in (d.options.get("columns") or {}).items():
+                out.append((d.path, d.sheet or "", d.kind, what, layout, header, role, ""))
+            for header, analyte in (d.options.get("analytes") or {}).items():
+                out.append((d.path, d.sheet or "", d.kind, what, layout, header, analyte,
+                            (d.options.get("units") or {}).get(header, "")))
+        return pl.DataFrame(out, schema=["file", "sheet", "kind", "table", "layout", "column",
+                                         "maps_to", "unit"], orient="row")
+
+    def text(self) -> str:
+        """The mapping as printed by `cli.py import`."""
+        lines = [f"import from {self.source}"]
+        for d in self.items:
+            where = d.key
+            if d.kind == "skip":
+                lines.append(f"  {where}: left out ({'; '.join(d.notes) or 'not read'})")
+                continue
+            what = d.table if d.kind in ("sheet", "rna_counts") else d.kind
+            layout = d.options.get("layout")
+            lines.append(f"  {where}: {what}" + (f" ({layout})" if layout else ""))
+            for role, header in (d.options.get("columns") or {}).items():
+                lines.append(f"      {header!s:28s} -> {role}")
+            units = d.options.get("units") or {}
+            for header, analyte in (d.options.get("analytes") or {}).items():
+                unit = units.get(header)
+                lines.append(f"      {header!s:28s} -> {analyte}" + (f" [{unit}]" if unit else ""))
+            if d.options.get("timepoints"):
+                pairs = ", ".join(f"{k}={v}" for k, v in d.options["timepoints"].items())
+                lines.append(f"      visit labels -> days: {pairs}")
+            lines += [f"      note: {n}" for n in d.notes]
+        if self.single_cell:
+            lines.append(f"  single-cell: {self.single_cell.get('file')}")
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"QUESTION: {q}" for q in self.questions]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# propose
+# --------------------------------------------------------------------------------------------
+def _files(src: Path) -> list[Path]:
+    """Every input below `src` in sorted order; a zarr store or 10x matrix folder is one."""
+    if src.is_file():
+        return [src]
+    out: list[Path] = []
+    for p in sorted(src.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            if p.name.lower().endswith(".zarr") or any(
+                    (p / f).exists() for f in ("matrix.mtx.gz", "matrix.mtx", ".zgroup")):
+                out.append(p)
+            else:
+                out.extend(_files(p))
+        else:
+            out.append(p)
+    return out
+
+
+def propose(src: str | Path, settings: ImportSettings | None = None, *,
+            catalogue_extra: dict[str, dict] | None = None) -> Proposal:
+    """Inspect every file of `src` (a folder or one file) and decide what each is."""
+    src = Path(src).expanduser()
+    if not src.exists():
+        raise ImportError_("does not exist", file=str(src), fix="give an export folder or file")
+    settings = settings or ImportSettings()
+    root = src if src.is_dir() else src.parent
+    prop = Proposal(source=src, settings=settings)
+    catalogue = catalogue_with(catalogue_extra or {})
+    tables = dict(settings.tables)
+    for path in _files(src):
+        for det in detect_path(root, path, catalogue=catalogue,
+                               chosen_analytes=dict(settings.analytes),
+                               chosen_columns=dict(settings.columns), tables=tables):
+            if tables.get(det.key, tables.get(det.path)) == "skip" and det.kind != "skip":
+                det = Detected(det.path, "skip", sheet=det.sheet, notes=["left out (--table)"])
+            prop.items.append(det)
+    _single_cell(root, prop)
+    _days_and_patients(prop, settings)
+    _fill_options(prop, settings)
+    for d in prop.items:
+        prop.questions.extend(d.questions)
+    if not any(d.kind != "skip" for d in prop.items):
+        prop.questions.append(f"{src}: no file this import can read")
+    return prop
+
+
+def _single_cell(root: Path, prop: Proposal) -> None:
+    cells = [d for d in prop.items if d.kind == "single_cell"]
+    if not cells:
+        return
+    if len(cells) > 1:
+        names = ", ".join(d.path for d in cells)
+        prop.questions.append(f"several single-cell files ({names}); a study holds one: leave "
+                              f"the others out with --table \"FILE=skip\"")
+        return
+    try:
+        from data_loaders.importers.single_cell import propose_single_cell
+    except ImportError:
+        prop.questions.append(f"{cells[0].path}: single-cell files cannot be imported by this "
+                              "installation (data_loaders.importers.single_cell is missing)")
+        return
+    found = dict(propose_single_cell(root / cells[0].path))
+    for f in found.pop("findings", []) or []:
+        text = f if isinstance(f, str) else str(f.get("message", f))
+        severity = "note" if isinstance(f, str) else str(f.get("severity", "note"))
+        (prop.questions if severity == "error" else cells[0].notes).append(
+            f"{cells[0].path}: {text}" if severity == "error" else text)
+    found["file"] = f"sources/{cells[0].path}"
+    prop.single_cell = found
+
+
+def _days_and_patients(prop: Proposal, settings: ImportSettings) -> None:
+    """Where study days come from, and whether a patients table must be derived."""
+    sheets = [d for d in prop.items if d.kind == "sheet"]
+    patients = [d for d in sheets if d.table == "patients"]
+    has_infusion = any("infusion_date" in (d.options.get("columns") or {}) for d in patients)
+    for d in sheets:
+        cols = d.options.get("columns") or {}
+        if d.table == "patients" or not (set(cols) & {"date", "visit", "day"}):
+            continue
+        day_from = settings.day_from
+        if day_from is None:
+            if "day" in cols:
+                day_from = "day"
+            elif "date" in cols and (has_infusion or "visit" not in cols):
+                day_from = "date"
+            else:
+                day_from = "visit"
+        if day_from == "date" and "date" in cols and not has_infusion:
+            d.questions.append(f"{d.key}: days come from dates, but no patients table gives "
+                               "infusion_date; add a patients file with infusion_date, or take "
+                               "days from visit labels (--day-from visit)")
+        if day_from == "visit" and "date" in cols:
+            d.notes.append("study days from the visit labels (no infusion_date for the dates);"
+                           " dates kept")
+        d.options["day_from"] = day_from
+    if not patients and any(d.subjects for d in sheets):
+        ids = sorted({s for d in sheets for s in d.subjects})
+        prop.patients_from = ids
+        prop.notes.append(f"no patients table: patients.csv is made from the {len(ids)} patient "
+                          "id(s) in the sheets")
+
+
+def _fill_options(prop: Proposal, settings: ImportSettings) -> None:
+    """Day-first and timepoint choices, per sheet, recorded where the loader applies them."""
+    from data_loaders.importers.dates import inspect_dates
+    from data_loaders.timepoints import label_day
+
+    overrides = dict(settings.timepoints)
+    for d in prop.items:
+        if d.kind != "sheet" or d.frame is None:
+            continue
+        cols = d.options.get("columns") or {}
+        need = [c for r, c in cols.items() if r in ("date", "end_date", "infusion_date")]
+        labels = [c for r, c in cols.items() if r in ("visit", "day")]
+        if not need and not labels:
+            continue
+        frame = d.frame
+        for col in need:
+            info = inspect_dates(frame.get_column(col).to_list())
+            if info.conflict:
+                d.questions.append(f"{d.key}: column {col!r} mixes day-first and month-first "
+                                   f"dates ({info.evidence})")
+            elif info.ambiguous:
+                if settings.day_first is None:
+                    example = next(v for v in frame.get_column(col).to_list() if v)
+                    d.questions.append(f"{d.key}: dates in {col!r} such as {example!r} can be "
+                                       "read day-first or month-first; say which: --day-first "
+                                       "or --month-first")
+                else:
+                    d.options["day_first"] = settings.day_first
+                    d.notes.append(f"dates in {col!r} read "
+                                   + ("day-first" if settings.day_first else "month-first")
+                                   + " (as chosen)")
+            elif info.day_first is not None:
+                d.options["day_first"] = info.day_first
+                d.notes.append(f"dates in {col!r} are "
+                               + ("day-first" if info.day_first else "month-first")
+                               + f" ({info.evidence} decides)")
+            if info.bad:
+                d.notes.append(f"{col!r} has values that are no date: "
+                               + ", ".join(repr(b) for b in info.bad[:3]))
+        if d.options.get("day_from") in ("visit", "day"):
+            tp: dict[str, int] = {}
+            unknown = []
+            for col in labels:
+                for lab in frame.get_column(col).drop_nulls().unique(maintain_order=True):
+                    day = label_day(lab, overrides=overrides)
+                    if day is None:
+                        unknown.append(lab)
+                    elif not str(lab).lstrip("+-").isdigit():
+                        tp[str(lab)] = day
+            if tp:
+                d.options["timepoints"] = dict(sorted(tp.items(), key=lambda kv: (kv[1], kv[0])))
+            if unknown:
+                d.questions.append(f"{d.key}: visit label(s) {', '.join(map(repr, unknown[:6]))}"
+                                   f" name no study day; give them: --timepoint \"{unknown[0]}"
+                                   "=DAY\"")
+        if settings.tissue and d.table == "measurements":
+            d.options["tissue"] = settings.tissue
+
+
+# --------------------------------------------------------------------------------------------
+# write
+# --------------------------------------------------------------------------------------------
+def study_toml(prop: Proposal, *, title: str) -> dict[str, Any]:
+    """The study.toml of the proposal: [study], [import] (the settings and source), one
+    [[sources]] entry per sheet or format file, [tables.rna_counts], [single_cell]."""
+    config: dict[str, Any] = {"study": {"title": title}}
+    imp = {"source": prop.source.name, **prop.settings.as_toml()}
+    config["import"] = imp
+    sources: list[dict[str, Any]] = []
+    general = {k: v for k, v in prop.settings.options if "." not in k}
+
+    def fmt_options(fmt: str) -> dict[str, Any]:
+        # "--option olink.control_sample_types=[]" is for the Olink reader only
+        own = {k.split(".", 1)[1]: v for k, v in prop.settings.options
+               if k.startswith(f"{fmt}.")}
+        return {**general, **own}
+    sdtm_dirs: list[str] = []
+    rna: list[str] = []
+    for d in prop.items:
+        rel = f"sources/{d.path}"
+        if d.kind == "sheet":
+            sources.append({"format": "sheet", "path": rel, "options": d.options})
+        elif d.kind == "sdtm":
+            folder = str(Path(rel).parent)
+            if folder not in sdtm_dirs:
+                sdtm_dirs.append(folder)
+                sources.append({"format": "sdtm", "path": folder,
+                                "options": fmt_options("sdtm")})
+        elif d.kind in _FORMAT_SOURCES:
+            opts = {**d.options, **fmt_options(d.kind)}
+            sources.append({"format": d.kind, "path": rel, "options": opts})
+        elif d.kind == "rna_counts":
+            rna.append(rel)
+    if prop.patients_from:
+        config["tables"] = {"patients": {"files": ["patients.csv"]}}
+    if rna:
+        config.setdefault("tables", {})["rna_counts"] = {"files": rna}
+    if sources:
+        config["sources"] = sources
+    if prop.single_cell:
+        config["single_cell"] = prop.single_cell
+    return config
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst)
+        return
+    try:
+        os.link(src, dst)        # same file system: no second copy of a large file
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def build(prop: Proposal, folder: Path, *, title: str) -> None:
+    """Write the study files of `prop` into `folder` (which must be empty or absent)."""
+    import tomli_w
+
+    root = prop.source if prop.source.is_dir() else prop.source.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    copied = set()
+    for d in prop.items:
+        if d.kind == "skip" or d.path in copied:
+            continue
+        copied.add(d.path)
+        _copy(root / d.path, folder / "sources" / d.path)
+    if prop.patients_from:
+        pl.DataFrame({"subject_id": prop.patients_from}).write_csv(folder / "patients.csv")
+    text = tomli_w.dumps(study_toml(prop, title=title))
+    header = "# study.toml written by `python cli.py import`; every choice of the import is here\n"
+    (folder / "study.toml").write_text(header + text, encoding="utf-8")
+    fcs = [d.path for d in prop.items if d.kind == "fcs"]
+    if fcs:
+        prop.notes.append(f"{len(fcs)} FCS file(s) copied to sources/; list them in samples "
+                          "(assay flow_fcs, column file) to gate them")
+
+
+def write_study(prop: Proposal, out: str | Path, *, title: str | None = None):  # noqa: ANN201
+    """Write the proposal as a new study folder and load it once; returns the loaded Study.
+
+    Refuses open questions and an existing non-empty `out`. The study is assembled in a
+    hidden folder next to `out` and moved into place at the end, so a failed import leaves
+    nothing behind."""
+    from data_loaders import load_study
+
+    out = Path(out).expanduser()
+    if not prop.ready:
+        raise ImportError_("the import has open questions: " + "; ".join(prop.questions[:3]),
+                           file=str(prop.source), fix="answer them with the options named")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ImportError_("exists already; an import never overwrites a study", file=str(out),
+                           fix="choose a new folder name (or remove the old study yourself)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
+    try:
+        build(prop, staging, title=title or out.name)
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return load_study(out)
+
+
+def preview(prop: Proposal, *, title: str = "preview"):  # noqa: ANN201
+    """Load the study the proposal would write, from a temporary folder that is removed
+    again (nothing is written where the study will go)."""
+    from data_loaders import load_study
+
+    with tempfile.TemporaryDirectory(prefix="cart-import-preview-") as tmp:
+        build(prop, Path(tmp) / "study", title=title)
+        study = load_study(Path(tmp) / "study")
+        # the tables are in memory; the single-cell file would vanish with the folder
+        return replace(study, single_cell_file=None) if hasattr(study, "__dataclass_fields__") \
+            else study
