@@ -237,7 +237,8 @@ def _days_and_patients(prop: Proposal, settings: ImportSettings) -> None:
             d.notes.append("study days from the visit labels (no infusion_date for the dates);"
                            " dates kept")
         d.options["day_from"] = day_from
-    if not patients and any(d.subjects for d in sheets):
+    sdtm = any(d.kind == "sdtm" for d in prop.items)    # DM gives the patients
+    if not patients and not sdtm and any(d.subjects for d in sheets):
         ids = sorted({s for d in sheets for s in d.subjects})
         prop.patients_from = ids
         prop.notes.append(f"no patients table: patients.csv is made from the {len(ids)} patient "

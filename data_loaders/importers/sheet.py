@@ -280,7 +280,8 @@ def _wide(frame: pl.DataFrame, options: dict[str, Any], columns: dict[str, str],
     parts = []
     for h in present:
         parts.append(frame.select(
-            "_row", pl.lit(analytes[h]).alias("analyte"), pl.lit(units.get(h)).alias("unit"),
+            "_row", pl.lit(analytes[h]).alias("analyte"),
+            pl.lit(units.get(h), dtype=pl.String).alias("unit"),
             pl.lit(h).alias("_column"), pl.col(h).alias("_cell")))
     if not parts:
         raise StudyError("no analyte columns to import", file=file,

@@ -1,0 +1,107 @@
+"""The parts of the export import: dates in every form, headers with units, analyte aliases
+(analyser codes, SDTM, Chinese names), the percentage guard, visit labels."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from data_loaders.analytes import canonical_analyte
+from data_loaders.importers.dates import inspect_dates, looks_like_dates, parse_date
+from data_loaders.importers.headers import column_role, resolve_analyte, split_header, suggest
+
+
+@pytest.mark.parametrize(("text", "day_first", "expected"), [
+    ("2025-01-03", None, date(2025, 1, 3)),
+    ("2025-01-03 08:30:00", None, date(2025, 1, 3)),        # an Excel datetime cell
+    ("2025-01-03T08:30", None, date(2025, 1, 3)),
+    ("2025/01/03", None, date(2025, 1, 3)),
+    ("2025/1/3", None, date(2025, 1, 3)),
+    ("2025.01.03", None, date(2025, 1, 3)),
+    ("20250103", None, date(2025, 1, 3)),
+    ("2025年1月3日", None, date(2025, 1, 3)),
+    ("03.01.2025", None, date(2025, 1, 3)),                  # dotted: day-first
+    ("25/01/2025", None, date(2025, 1, 25)),                 # decides itself
+    ("01/25/2025", None, date(2025, 1, 25)),
+    ("03/01/2025", True, date(2025, 1, 3)),
+    ("03/01/2025", False, date(2025, 3, 1)),
+    ("03-01-2025", True, date(2025, 1, 3)),
+    ("45660", None, date(2025, 1, 3)),                       # Excel serial
+    ("45660.5", None, date(2025, 1, 3)),
+    ("03JAN2025", None, date(2025, 1, 3)),
+    ("03-Jan-2025", None, date(2025, 1, 3)),
+])
+def test_every_date_form(text, day_first, expected):
+    assert parse_date(text, day_first=day_first) == expected
+
+
+@pytest.mark.parametrize("text", ["03/01/2025", "2025-02-30", "soon", "12", "", None])
+def test_no_date_is_guessed(text):
+    assert parse_date(text) is None
+
+
+def test_a_column_decides_its_date_order_or_says_it_cannot():
+    assert inspect_dates(["03/01/2025", "25/01/2025"]).day_first is True
+    assert inspect_dates(["01/03/2025", "01/25/2025"]).day_first is False
+    amb = inspect_dates(["03/01/2025", "04/01/2025"])
+    assert amb.ambiguous and amb.day_first is None
+    assert inspect_dates(["25/01/2025", "01/25/2025"]).conflict
+    assert inspect_dates(["2025-01-03", "03.01.2025", "45660"]).forms == {
+        "iso": 1, "dmy_dot": 1, "excel": 1}
+    assert looks_like_dates(["2025/01/03", "2025/01/10"])
+    assert not looks_like_dates(["45660", "45661"])        # numbers alone are not dates
+    assert not looks_like_dates(["3.1", "2.0"])
+
+
+@pytest.mark.parametrize(("header", "name", "unit"), [
+    ("HGB (g/L)", "HGB", "g/L"),
+    ("PLT [10^9/L]", "PLT", "10^9/L"),
+    ("WBC(×10^9/L)", "WBC", "10^9/L"),
+    ("血红蛋白（g/L）", "血红蛋白", "g/L"),
+    ("CRP, mg/L", "CRP", "mg/L"),
+    ("NEUT%", "NEUT%", None),
+    ("CD4 (abs)", "CD4 (abs)", None),                        # a bracket that is no unit
+])
+def test_units_from_headers(header, name, unit):
+    assert split_header(header) == (name, unit)
+
+
+@pytest.mark.parametrize(("name", "canon"), [
+    ("NEUT#", "ANC"), ("NEUT%", "NEUT_PCT"), ("LYMPH#", "ALC"), ("LYMPH%", "LYMPH_PCT"),
+    ("MONO#", "AMC"), ("EO#", "EOS"), ("BASO#", "BASO"), ("RET#", "RETIC"), ("RET%", "RETIC_PCT"),
+    ("PLAT", "PLT"), ("RETI", "RETIC"), ("NEUTLE", "NEUT_PCT"), ("LYM", "ALC"),
+    ("白细胞", "WBC"), ("中性粒细胞绝对值", "ANC"), ("中性粒细胞百分比", "NEUT_PCT"),
+    ("血红蛋白", "HGB"), ("血小板计数", "PLT"), ("网织红细胞", "RETIC"), ("淋巴细胞绝对值", "ALC"),
+    ("C反应蛋白", "CRP"), ("铁蛋白", "FERRITIN"), ("白细胞介素-6", "IL6"), ("IFNγ", "IFNG"),
+    ("γ-谷氨酰转移酶", "GGT"), ("Neut Abs", "ANC"),
+])
+def test_analyte_aliases(name, canon):
+    assert canonical_analyte(name) == canon
+
+
+def test_a_percentage_is_never_an_absolute_count():
+    assert resolve_analyte("NEUT", "%")[0] == "NEUT_PCT"
+    assert resolve_analyte("Neutrophils", "%")[0] == "NEUT_PCT"
+    assert resolve_analyte("网织红细胞", "%")[0] == "RETIC_PCT"
+    assert resolve_analyte("中性粒细胞%", None)[0] == "NEUT_PCT"
+    canon, why = resolve_analyte("PLT", "%")
+    assert canon is None and "percentage" in why
+    assert resolve_analyte("NEUT#", "10^9/L")[0] == "ANC"
+    assert resolve_analyte("HCT", "%")[0] == "HCT"          # a percentage analyte stays itself
+
+
+def test_chosen_analyte_wins_and_unknown_gets_a_suggestion():
+    assert resolve_analyte("Neutro abs", None, chosen={"Neutro abs": "ANC"}) == ("ANC", "chosen")
+    assert resolve_analyte("XYZ", None)[0] is None
+    assert "ANC" in suggest("NEUTT")
+    assert "FERRITIN" in suggest("Ferritine")
+
+
+@pytest.mark.parametrize(("header", "role"), [
+    ("住院号", "subject_id"), ("Patient ID", "subject_id"), ("USUBJID", "subject_id"),
+    ("采样日期", "date"), ("Collection date", "date"), ("Visit", "visit"), ("访视", "visit"),
+    ("Study day", "day"), ("姓名", "_identifying"), ("WBC", None),
+])
+def test_column_roles(header, role):
+    assert column_role(header) == role
