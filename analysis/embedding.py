@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from analysis.markers import MarkerIndex, column_ranks, marker_index
+from analysis.registry import derived_table
 from data_loaders.single_cell.cache import (
     CacheLocation,
     cache_file,
@@ -58,7 +59,8 @@ __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "f
            "embed_study", "embed_matrix", "embed_flow", "cached_flow_embedding", "drawn_cells",
            "DrawnCells", "flow_landscape", "annotate_points", "stratified_subsample",
            "gene_vector", "expression_store", "read_expression", "read_marker_index",
-           "embedding_key", "highly_variable_genes", "embedding_input", "CELL_COLUMNS",
+           "embedding_key", "highly_variable_genes", "embedding_input", "receptor_chains",
+           "CELL_COLUMNS",
            "COMPUTED_BASIS", "OBSM_BASES"]
 
 Progress = Callable[[float, str], None]
@@ -211,6 +213,18 @@ def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = N
             raise KeyError(basis)
         return Embedding(load_array(path), basis, "cache", path)
     return Embedding(_store(study).embedding(basis), basis, "file")
+
+
+@derived_table("receptors", "Receptor chains of the single-cell cells (MuData airr modality): "
+               "one row per chain with the cell, patient and sample")
+def receptor_chains(study: Any) -> pl.DataFrame:
+    """cell_id, chain, locus, junction_aa, junction, v_call, d_call, j_call, c_call,
+    productive, duplicate_count, consensus_count, sequence_id, cell, subject_id, sample_id
+    (empty when the study's single-cell file holds no receptor data)."""
+    if getattr(study, "single_cell", None) is None:
+        return pl.DataFrame(schema={"cell_id": pl.String, "chain": pl.Int64,
+                                    "locus": pl.String, "junction_aa": pl.String})
+    return _store(study).receptors
 
 
 # ---- gene-column store ---------------------------------------------------------------------------

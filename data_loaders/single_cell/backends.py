@@ -269,23 +269,30 @@ class LoomHandle:
 
         return lambda lo, hi: sp.csr_matrix(self._block(loc, lo, hi).astype(np.float32))
 
+    _PAIRS = (("_1", "_2"), ("1", "2"), ("_X", "_Y"))
+
     def embeddings(self) -> list[str]:
         ca = self._cells()
         out = [k for k in ca.keys() if ca[k].ndim == 2 and ca[k].shape[1] >= 2]
         keys = set(ca.keys())
         for k in sorted(keys):
-            for a, b in (("1", "2"), ("_1", "_2"), ("X", "Y")):
-                if k.endswith(a) and k[: -len(a)] + b in keys and ca[k].ndim == 1:
-                    out.append(k[: -len(a)] or k)
-        return list(dict.fromkeys(out))
+            for a, b in self._PAIRS:
+                base = k[: -len(a)]
+                if k.endswith(a) and base + b in keys and ca[k].ndim == 1:
+                    name = base or "layout"
+                    if name not in out:
+                        out.append(name)
+                    break
+        return out
 
     def embedding(self, key: str) -> np.ndarray:
         ca = self._cells()
         if key in ca and ca[key].ndim == 2:
             return np.asarray(ca[key][:, :2], dtype=np.float32)
-        for a, b in (("1", "2"), ("_1", "_2"), ("X", "Y")):
-            if key + a in ca and key + b in ca:
-                return np.column_stack([ca[key + a][:], ca[key + b][:]]).astype(np.float32)
+        base = "" if key == "layout" else key
+        for a, b in self._PAIRS:
+            if base + a in ca and base + b in ca:
+                return np.column_stack([ca[base + a][:], ca[base + b][:]]).astype(np.float32)
         raise KeyError(key)
 
 
