@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import tomli_w
 
 import cli
 from analysis import embedding as emb
@@ -100,7 +101,7 @@ def test_proposed_table_is_what_the_loader_applies(shapes, name, tmp_path):
     assert not [f for f in findings if f["severity"] == "error"], findings
     assert any("2 patient(s): P1, P2" in f["message"] for f in findings)
     assert proposal["file"] == name and proposal["obs"]["subject_id"]
-    toml = cli._toml_dump({"single_cell": proposal})
+    toml = tomli_w.dumps({"single_cell": proposal})
     (folder / "study.toml").write_text(toml, encoding="utf-8")
     assert tomllib.loads(toml)["single_cell"] == proposal
     study = load_study(folder)
