@@ -6,6 +6,11 @@ patient per day window (the mean over that patient's samples in the window); cel
 replicates. CD7+ T and NK fractions follow the CD7 CAR-T rationale (the CAR targets CD7, so
 CD7+ T and NK cells fall after infusion and CD7-negative cells remain); CAR+ cells are
 counted as a fraction of all T cells of a sample, next to the same patient's qPCR curve.
+
+Which cells are T or NK cells comes from the one vocabulary (analysis.vocab): an explicit table
+of cell-type names, extended by the study's `cell_lineages` rule setting; CD7+ means CD7
+expression above the `cd7_threshold` setting. A label the table does not know is "unmapped"
+and never counted as T or NK (`lineage_summary` lists them).
 """
 
 from __future__ import annotations
@@ -17,16 +22,15 @@ import numpy as np
 import polars as pl
 
 from analysis.registry import Option, derived_table
+from analysis.rules import DEFAULT_RULES, Rules, rules_for
+from analysis.vocab import lineage_expr, lineage_table
 
-__all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "T_PATTERN", "NK_PATTERN",
+__all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "lineage_summary",
            "cell_type_composition", "composition_of", "assign_window", "composition_by_window",
            "cd7_fractions", "cd7_change", "car_fraction_of_t", "study_cd7_fractions",
            "study_car_fraction", "selection_summary"]
 
 COMPOSITION_COLUMNS = ("sample_id", "subject_id", "day", "cell_type", "n_cells", "fraction")
-# Lineage by cell-type name: T (incl. CAR-T, CD4/CD8 subsets) and NK.
-T_PATTERN = r"(?i)(\bT\b|T[ -]?cells?|^T|CD4|CD8|CAR|Treg|MAIT|\bT[CE]M\b|\bgdT)"
-NK_PATTERN = r"(?i)\bNK\b|natural killer"
 
 
 @dataclass(frozen=True)
@@ -126,17 +130,37 @@ def composition_by_window(composition: pl.DataFrame, *, groups: pl.DataFrame,
         "subject_id", "response_group", "window", "cell_type", "fraction", "n_samples")
 
 
-def cd7_fractions(cells: pl.DataFrame, *, cd7: np.ndarray, threshold: float = 0.0,
-                  t_pattern: str = T_PATTERN, nk_pattern: str = NK_PATTERN) -> pl.DataFrame:
+def _lineage(cells: pl.DataFrame, rules: Rules | None) -> pl.Expr:
+    rules = rules if rules is not None else DEFAULT_RULES
+    table = lineage_table(rules.cell_lineages)
+    return lineage_expr(cells.get_column("cell_type").unique().to_list(), table=table)
+
+
+def lineage_summary(cells: pl.DataFrame, *, rules: Rules | None = None) -> pl.DataFrame:
+    """Per cell-type label: lineage (from analysis.vocab and `cell_lineages`) and n_cells;
+    labels the table does not know have lineage "unmapped"."""
+    if cells.height == 0:
+        return pl.DataFrame(schema={"cell_type": pl.String, "lineage": pl.String,
+                                    "n_cells": pl.Int64})
+    return (cells.group_by("cell_type").agg(pl.len().cast(pl.Int64).alias("n_cells"))
+            .with_columns(_lineage(cells, rules)).select("cell_type", "lineage", "n_cells")
+            .sort("lineage", "cell_type"))
+
+
+def cd7_fractions(cells: pl.DataFrame, *, cd7: np.ndarray, threshold: float | None = None,
+                  rules: Rules | None = None) -> pl.DataFrame:
     """Per sample: fraction of all cells that are CD7+ T cells and CD7+ NK cells (CD7
-    expression above `threshold`, one value per cell aligned with `cells`). Long frame:
-    sample_id, subject_id, day, population ("CD7+ T", "CD7+ NK"), n_cells, n_total, fraction."""
+    expression above `threshold`, default the rule setting `cd7_threshold`; one value per cell
+    aligned with `cells`; lineage from analysis.vocab). Long frame: sample_id, subject_id, day,
+    population ("CD7+ T", "CD7+ NK"), n_cells, n_total, fraction."""
     if cells.height != len(cd7):
         raise ValueError(f"cd7 has {len(cd7)} values for {cells.height} cells")
+    cut = (rules if rules is not None else DEFAULT_RULES).cd7_threshold \
+        if threshold is None else float(threshold)
     df = cells.select("sample_id", "subject_id", "day", "cell_type").with_columns(
-        pl.Series("_cd7", np.asarray(cd7) > threshold))
-    is_t = pl.col("cell_type").str.contains(t_pattern)
-    is_nk = pl.col("cell_type").str.contains(nk_pattern) & ~is_t
+        pl.Series("_cd7", np.asarray(cd7) > cut), _lineage(cells, rules))
+    is_t = pl.col("lineage") == "T"
+    is_nk = pl.col("lineage") == "NK"
     agg = df.group_by("sample_id").agg(
         pl.col("subject_id").first(), pl.col("day").first(),
         pl.len().cast(pl.Int64).alias("n_total"),
@@ -176,11 +200,11 @@ def cd7_change(fractions: pl.DataFrame, *, groups: pl.DataFrame,
             .select(*cols).sort("population", "subject_id"))
 
 
-def car_fraction_of_t(cells: pl.DataFrame, *, t_pattern: str = T_PATTERN) -> pl.DataFrame:
-    """Per sample: T cells, CAR+ T cells and CAR+ as percent of T cells (sample_id,
-    subject_id, day, n_t_cells, n_car, car_pct_of_t; null percent when a sample has no T
-    cells)."""
-    df = cells.with_columns(pl.col("cell_type").str.contains(t_pattern).alias("_t"))
+def car_fraction_of_t(cells: pl.DataFrame, *, rules: Rules | None = None) -> pl.DataFrame:
+    """Per sample: T cells (lineage T, analysis.vocab), CAR+ T cells and CAR+ as percent of T
+    cells (sample_id, subject_id, day, n_t_cells, n_car, car_pct_of_t; null percent when a
+    sample has no T cells)."""
+    df = cells.with_columns((_lineage(cells, rules) == "T").alias("_t"))
     return (df.group_by("sample_id").agg(
         pl.col("subject_id").first(), pl.col("day").first(),
         pl.col("_t").sum().cast(pl.Int64).alias("n_t_cells"),
@@ -191,8 +215,10 @@ def car_fraction_of_t(cells: pl.DataFrame, *, t_pattern: str = T_PATTERN) -> pl.
         .sort("subject_id", "day", "sample_id"))
 
 
-def study_cd7_fractions(study, *, gene: str = "CD7") -> pl.DataFrame:  # noqa: ANN001
-    """`cd7_fractions` over all cells of the study (empty when the gene is absent)."""
+def study_cd7_fractions(study, *, gene: str = "CD7",  # noqa: ANN001 - Study
+                        rules: Rules | None = None) -> pl.DataFrame:
+    """`cd7_fractions` over all cells of the study (empty when the gene is absent), with the
+    study's `cd7_threshold` and `cell_lineages`."""
     from analysis.embedding import cell_table, gene_vector, var_names
 
     if not study.has("single_cell") or gene not in var_names(study):
@@ -200,18 +226,20 @@ def study_cd7_fractions(study, *, gene: str = "CD7") -> pl.DataFrame:  # noqa: A
                                     "day": pl.Int64, "population": pl.String,
                                     "n_cells": pl.Int64, "n_total": pl.Int64,
                                     "fraction": pl.Float64})
-    return cd7_fractions(cell_table(study), cd7=gene_vector(study, gene=gene))
+    rules = rules if rules is not None else rules_for(study)
+    return cd7_fractions(cell_table(study), cd7=gene_vector(study, gene=gene), rules=rules)
 
 
-def study_car_fraction(study) -> pl.DataFrame:  # noqa: ANN001
-    """`car_fraction_of_t` over all cells of the study."""
+def study_car_fraction(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+    """`car_fraction_of_t` over all cells of the study (T cells by the study's lineages)."""
     from analysis.embedding import cell_table
 
     if not study.has("single_cell"):
         return car_fraction_of_t(pl.DataFrame(schema={
             "sample_id": pl.String, "subject_id": pl.String, "day": pl.Int64,
             "cell_type": pl.String, "car_positive": pl.Boolean}))
-    return car_fraction_of_t(cell_table(study))
+    return car_fraction_of_t(cell_table(study),
+                             rules=rules if rules is not None else rules_for(study))
 
 
 def selection_summary(cells: pl.DataFrame, *, selected: np.ndarray) -> pl.DataFrame:

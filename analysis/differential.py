@@ -41,6 +41,7 @@ from analysis import stats as st
 from analysis.cohort import NON_RESPONDER, NOT_EVALUABLE, RESPONDER, response_groups
 from analysis.registry import Option, derived_table
 from analysis.rules import Rules, rules_for
+from analysis.vocab import is_blood
 
 __all__ = ["LAYERS", "LAYER_LABELS", "WINDOWS", "Window", "parse_window", "available_layers",
            "layer_values", "window_values", "assign_groups", "patient_values", "compare",
@@ -253,9 +254,9 @@ def _measurement_values(study, panel: str | None) -> pl.DataFrame:  # noqa: ANN0
         df = df.filter(pl.col("panel") == panel)
     if df.height == 0:
         return _empty_long()
-    tissue = pl.col("tissue").fill_null("blood")
-    feature = pl.when(tissue.is_in(["blood", "peripheral blood", "serum", "plasma"])) \
-        .then(pl.col("analyte")).otherwise(pl.col("analyte") + " (" + tissue + ")")
+    # tissues are folded once by the loader (analysis.vocab): blood is "ANC", marrow "ANC (marrow)"
+    feature = pl.when(is_blood()).then(pl.col("analyte")) \
+        .otherwise(pl.col("analyte") + " (" + pl.col("tissue") + ")")
     return (df.with_columns(feature.alias("feature"))
             .group_by("subject_id", "day", "feature")
             .agg(pl.col("value").mean(), pl.col("sample_id").drop_nulls().first())

@@ -7,6 +7,12 @@ approximation with tie correction (Mann & Whitney 1947; the default test of scan
 FDR over all tested genes (statsmodels). Sparse matrices are ranked column by column using only
 their non-zero entries: all zeros share one average rank, so a million-cell column costs as much
 as its non-zeros.
+
+These are cell-level tests: the cells of one patient are not independent replicates, so with a
+few patients every p-value is far too small to be evidence about patients (Squair et al., Nat
+Commun 2021;12:5692, on false discoveries in single-cell differential expression). The table
+labels them exploratory and states how many patients stand behind the selection and the rest;
+patient-level comparisons (pseudobulk per patient) are the Compare page's.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-__all__ = ["rank_markers", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
+__all__ = ["rank_markers", "EXPLORATORY", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
            "ColumnRanks", "MARKER_COLUMNS"]
 
 MARKER_COLUMNS = ("rank", "gene", "log2_fold_change", "mean_selected", "mean_rest",
-                  "pct_selected", "pct_rest", "u_statistic", "z_score", "p_value", "fdr")
+                  "pct_selected", "pct_rest", "u_statistic", "z_score", "p_value", "fdr",
+                  "n_cells_selected", "n_patients_selected", "n_patients_rest", "evidence")
+EXPLORATORY = "exploratory: cell-level test, cells are not independent patients"
 _EPS = 1e-9
 
 
@@ -131,14 +139,17 @@ def _row_sums(index: MarkerIndex, rows: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None = None,
-                 top: int = 25) -> pl.DataFrame:
+                 top: int = 25, patients: Sequence[str] | np.ndarray | None = None
+                 ) -> pl.DataFrame:
     """Genes ranked by how much higher they are in the `selected` cells (boolean mask) than in
     the rest: the `top` genes with the largest positive z-score (all genes when top <= 0).
 
     `data`: a `MarkerIndex` (fast for repeated selections) or a cells x genes log-normalised
     matrix (scipy sparse or numpy) with `genes`. Columns: rank, gene, log2_fold_change,
     mean_selected, mean_rest, pct_selected, pct_rest, u_statistic, z_score, p_value, fdr
-    (Benjamini-Hochberg over every gene tested).
+    (Benjamini-Hochberg over every gene tested), n_cells_selected, n_patients_selected and
+    n_patients_rest (the distinct `patients`, one subject_id per cell, when given) and evidence
+    (the p-values are exploratory: cell-level).
     """
     from scipy.stats import norm
     from statsmodels.stats.multitest import multipletests
@@ -179,4 +190,16 @@ def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None
     }).sort(["z_score", "log2_fold_change"], descending=True)
     if top > 0:
         out = out.head(top)
-    return out.with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64))
+    n_sel = n_rest = None
+    if patients is not None:
+        ids = np.asarray(patients, dtype=object)
+        if ids.shape != (n,):
+            raise ValueError(f"patients has {ids.shape[0]} entries for {n} cells")
+        n_sel = len({x for x in ids[mask] if x is not None})
+        n_rest = len({x for x in ids[~mask] if x is not None})
+    evidence = EXPLORATORY + ("" if n_sel is None else
+                              f" ({n_sel} vs {n_rest} patients)")
+    return out.with_row_index("rank", offset=1).with_columns(
+        pl.col("rank").cast(pl.Int64), pl.lit(n1, pl.Int64).alias("n_cells_selected"),
+        pl.lit(n_sel, pl.Int64).alias("n_patients_selected"),
+        pl.lit(n_rest, pl.Int64).alias("n_patients_rest"), pl.lit(evidence).alias("evidence"))

@@ -11,7 +11,7 @@ value not in the table is kept as written (lower case), never guessed.
 Cell lineage. A cell-type label says its lineage only through an explicit table
 (`LINEAGES`: label -> T, NK, B, myeloid, erythroid, progenitor, plasma, tumour, other); a study
 adds or overrides labels with the `cell_lineages` rule setting (study.toml `[rules]`). Labels
-are matched after folding case, "+" signs, hyphens, underscores and a trailing "cell(s)", so
+are matched after folding case, "+" signs, hyphens, underscores, a trailing "cell(s)" and a plural "s", so
 "CD4+ T cells", "CD4 T" and "cd4_t_cell" are one label. There is no pattern matching on
 fragments of names: a pattern that took "T" at the start of a word counted "Transitional B
 cells" and "Tumor cells" as T cells. A label that is in neither table has lineage "unmapped"
@@ -174,7 +174,11 @@ def lineage_of(label: str | None, *, table: Mapping[str, str] | None = None) -> 
     if label is None:
         return UNMAPPED
     lookup = LINEAGES if table is None else table
-    return lookup.get(normalise_label(str(label)), UNMAPPED)
+    key = normalise_label(str(label))
+    found = lookup.get(key)
+    if found is None and key.endswith("s") and len(key) > 2:
+        found = lookup.get(key[:-1])          # "CD14+ Monocytes" -> "cd14 monocyte"
+    return found or UNMAPPED
 
 
 def lineage_expr(labels: pl.Series | Iterable[str], *, column: str = "cell_type",

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from analysis.vocab import fold_tissue_expr
 from data_loaders.analytes import Analyte, canonical_analyte, catalogue_with
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.readers import read_table
@@ -604,8 +605,7 @@ def _check_patients(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFram
 
 def _check_measurements(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
     cat = ctx.catalogue
-    # "Blood", "blood " and "blood" are one tissue for every analysis that filters on it
-    df = df.with_columns(pl.col("tissue").str.strip_chars().str.to_lowercase())
+    df = _fold_tissue(df, rows, ctx)
     names = df.get_column("analyte").drop_nulls().unique().to_list()
     mapping = {n: canonical_analyte(n, cat) for n in names}
     unknown = sorted(n for n, c in mapping.items() if c is None)
@@ -725,7 +725,33 @@ def _check_responses(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFra
     return df
 
 
+def _fold_tissue(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
+    """Tissue folded once for every analysis (analysis.vocab): "Blood", "PB", "serum" and
+    "plasma" are blood, "BM" and "bone marrow" marrow. Where folding changed a name the
+    recorded one stays in `specimen`, and a note says what was folded."""
+    if "tissue" not in df.columns:
+        return df
+    recorded = pl.col("tissue").str.strip_chars().str.to_lowercase()
+    folded = df.with_columns(fold_tissue_expr("tissue"), recorded.alias("_recorded"))
+    changed = folded.filter(pl.col("_recorded").is_not_null()
+                            & (pl.col("_recorded") != pl.col("tissue")))
+    if changed.height == 0:
+        return folded.drop("_recorded")
+    pairs = changed.group_by("_recorded", "tissue").len().sort("_recorded")
+    text = "; ".join(f"{r['_recorded']} -> {r['tissue']} ({r['len']} rows)"
+                     for r in pairs.head(10).iter_rows(named=True))
+    ctx.report.add("note", rows.raw.table, rows.raw.file,
+                   f"tissue names folded: {text}; the recorded name is kept in column specimen",
+                   fix="nothing to do (docs/rules.md, Vocabulary)")
+    if "specimen" in folded.columns:
+        return folded.drop("_recorded")
+    return folded.with_columns(
+        pl.when(pl.col("_recorded") != pl.col("tissue")).then(pl.col("_recorded"))
+        .otherwise(None).alias("specimen")).drop("_recorded")
+
+
 def _check_samples_table(df: pl.DataFrame, rows: _Rows, ctx: _Context) -> pl.DataFrame:
+    df = _fold_tissue(df, rows, ctx)
     rows.flag(df, pl.col("sample_id").is_null(), "sample_id is empty", column="sample_id",
               fix="every sample needs an id")
     rows.flag(df, pl.col("sample_id").is_duplicated() & pl.col("sample_id").is_not_null(),

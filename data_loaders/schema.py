@@ -52,7 +52,7 @@ TABLES: dict[str, TableSpec] = {
         "measurements",
         {"subject_id": "str", "day": "int", "analyte": "str", "value": "float", "unit": "str"},
         {"panel": "str", "lloq": "float", "tissue": "str", "sample_id": "str", "time": "str"},
-        key=("subject_id", "day", "analyte", "tissue", "time"),
+        key=("subject_id", "day", "analyte", "tissue", "time", "specimen"),
         description="Every numeric time series: blood counts, chemistry, cytokines, CAR-T, "
                     "immunophenotype, vitals.",
     ),

@@ -175,10 +175,19 @@ if current and current[0] == source and current[1].size:
             mask = np.zeros(index.n_cells, dtype=bool)
             mask[current[1]] = True
             if 0 < mask.sum() < index.n_cells:
+                who = cells.get_column("subject_id").to_numpy() \
+                    if cells.height == index.n_cells else None
+                markers = rank_markers(index, selected=mask, top=25, patients=who)
                 st.markdown("**Top 25 marker genes, selection vs all other cells** "
                             "(Wilcoxon rank-sum, BH-FDR)")
-                render.show_table(rank_markers(index, selected=mask, top=25),
-                                  key="il-markers-table", name=f"{study.name}_markers")
+                n_sel = markers.get_column("n_patients_selected")[0] if markers.height else None
+                st.caption("Exploratory: a cell-level test treats cells as independent, so "
+                           "p-values are far smaller than the patients justify"
+                           + (f" ({n_sel} patient(s) in the selection, "
+                              f"{markers.get_column('n_patients_rest')[0]} in the rest)"
+                              if n_sel is not None else "")
+                           + ". Patient-level comparisons are on the Compare page.")
+                render.show_table(markers, key="il-markers-table", name=f"{study.name}_markers")
 if sets:
     chosen = st.selectbox("Kept cell sets", ["-"] + list(sets), key="il-sets-pick")
     if chosen != "-" and st.button("Use as selection", key="il-set-use"):

@@ -70,3 +70,25 @@ def test_rejects_empty_sides_and_negative_values():
         rank_markers(x, selected=np.zeros(x.shape[0], dtype=bool), genes=genes)
     with pytest.raises(ValueError):
         rank_markers(-x.toarray() - 1, selected=sel, genes=genes)
+
+
+def test_marker_p_values_are_labelled_exploratory_with_patients():
+    """600 cells from 3 patients (P0, P1, P2 in turn); the selection is cells 0-89, which
+    belong to all 3 patients; the rest (510 cells) to the same 3. The cell-level p-values are
+    labelled exploratory with 3 vs 3 patients. Selecting every cell of P0 gives 1 vs 2."""
+    from analysis.markers import EXPLORATORY
+
+    x, sel, genes = _planted()
+    patients = np.array([f"P{i % 3}" for i in range(x.shape[0])])
+    res = rank_markers(x, selected=sel, genes=genes, top=5, patients=patients)
+    r = res.row(0, named=True)
+    assert (r["n_cells_selected"], r["n_patients_selected"], r["n_patients_rest"]) == (90, 3, 3)
+    assert r["evidence"] == EXPLORATORY + " (3 vs 3 patients)"
+    one = np.zeros(x.shape[0], dtype=bool)
+    one[::3] = True
+    r = rank_markers(x, selected=one, genes=genes, top=1, patients=patients).row(0, named=True)
+    assert (r["n_patients_selected"], r["n_patients_rest"]) == (1, 2)
+    plain = rank_markers(x, selected=sel, genes=genes, top=1).row(0, named=True)
+    assert plain["n_patients_selected"] is None and plain["evidence"] == EXPLORATORY
+    with pytest.raises(ValueError, match="patients has"):
+        rank_markers(x, selected=sel, genes=genes, patients=patients[:10])

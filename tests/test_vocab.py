@@ -1,0 +1,119 @@
+"""One vocabulary (analysis.vocab): tissues folded once by the loader, cell lineage from an
+explicit table of names with a study setting, the CD7 threshold a setting."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import vocab
+from analysis.composition import car_fraction_of_t, cd7_fractions, lineage_summary
+from analysis.rules import DEFAULT_RULES, RuleError, rules_from_config
+
+
+@pytest.mark.parametrize(("recorded", "tissue"), [
+    ("blood", "blood"), ("Blood ", "blood"), ("PB", "blood"), ("peripheral blood", "blood"),
+    ("Peripheral_Blood", "blood"), ("serum", "blood"), ("Plasma", "blood"), ("外周血", "blood"),
+    ("BM", "marrow"), ("bone marrow", "marrow"), ("Bone Marrow Aspirate", "marrow"),
+    ("骨髓", "marrow"), ("CSF", "csf"), ("", None), (None, None)])
+def test_fold_tissue(recorded, tissue):
+    assert vocab.fold_tissue(recorded) == tissue
+    got = pl.DataFrame({"tissue": [recorded]}, schema={"tissue": pl.String}) \
+        .select(vocab.fold_tissue_expr()).item()
+    assert got == tissue
+
+
+@pytest.mark.parametrize(("label", "lineage"), [
+    ("CD4+ T cells", "T"), ("CD8 TEM", "T"), ("CAR-T", "T"), ("Treg", "T"), ("MAIT", "T"),
+    ("gamma delta T cells", "T"), ("CD4 T", "T"), ("NK cells", "NK"),
+    ("Natural killer cells", "NK"), ("CD56bright NK", "NK"), ("B", "B"),
+    ("Transitional B cells", "B"), ("Tumor cells", "tumour"), ("Plasma cells", "plasma"),
+    ("CD14+ Monocytes", "myeloid"), ("Erythroid progenitor", "erythroid"), ("HSPC", "progenitor"),
+    ("Thymocyte-like blob", vocab.UNMAPPED), ("TAM", vocab.UNMAPPED)])
+def test_lineage_from_the_explicit_table(label, lineage):
+    assert vocab.lineage_of(label) == lineage
+
+
+def _cells(labels: list[str]) -> pl.DataFrame:
+    n = len(labels)
+    return pl.DataFrame({"cell": list(range(n)), "sample_id": ["S1"] * n,
+                         "subject_id": ["P1"] * n, "day": [28] * n, "cell_type": labels,
+                         "car_positive": [lab == "CAR-T" for lab in labels]})
+
+
+LABELS = ["CD4+ T cells", "Transitional B cells", "Tumor cells", "CAR-T", "NK cells",
+          "CTL-like", "Treg"]
+
+
+def test_transitional_b_and_tumour_cells_are_not_t_cells():
+    """7 cells: CD4+ T cells, CAR-T and Treg are T (3); Transitional B cells (B) and Tumor
+    cells (tumour) are not; CTL-like is unmapped. The old name pattern (a "T" at the start of
+    a word) counted Transitional and Tumor as T: 5 T cells, CAR+ share 1/5 = 20% instead of
+    1/3 = 33.3%. With the study setting cell_lineages = [["CTL-like", "T"]]: 4 T cells, 25%."""
+    cells = _cells(LABELS)
+    car = car_fraction_of_t(cells).row(0, named=True)
+    assert (car["n_t_cells"], car["n_car"]) == (3, 1)
+    assert car["car_pct_of_t"] == pytest.approx(100 / 3)
+    rules = rules_from_config({"cell_lineages": [["CTL-like", "T"]]})
+    assert rules.cell_lineages == (("CTL-like", "T"),)
+    car = car_fraction_of_t(cells, rules=rules).row(0, named=True)
+    assert car["n_t_cells"] == 4 and car["car_pct_of_t"] == pytest.approx(25.0)
+    summary = dict(lineage_summary(cells).select("cell_type", "lineage").iter_rows())
+    assert summary["CTL-like"] == vocab.UNMAPPED and summary["Tumor cells"] == "tumour"
+    assert vocab.unmapped_labels(LABELS) == ["CTL-like"]
+
+
+def test_study_lineage_setting_is_checked():
+    with pytest.raises(ValueError, match="lineage 'Tcell' for 'X' is not one of"):
+        vocab.lineage_table((("X", "Tcell"),))
+    assert vocab.lineage_table(["Blast=tumour"])["blast"] == "tumour"
+    with pytest.raises(RuleError):
+        rules_from_config({"cell_lineages": "CTL-like=T"})
+
+
+def test_cd7_threshold_is_a_setting():
+    """CD7 expression 0.0, 0.4, 1.2, 2.0 on four T cells: above the default 0.0, three are
+    CD7+ (3/4); with cd7_threshold = 1.0, two (2/4)."""
+    cells = _cells(["CD4 T", "CD8 TEM", "Treg", "CD4 T"])
+    cd7 = np.array([0.0, 0.4, 1.2, 2.0])
+    t = pl.col("population") == "CD7+ T"
+    assert cd7_fractions(cells, cd7=cd7).filter(t).item(0, "fraction") == 0.75
+    strict = DEFAULT_RULES.with_(cd7_threshold=1.0)
+    assert cd7_fractions(cells, cd7=cd7, rules=strict).filter(t).item(0, "fraction") == 0.5
+
+
+def test_plasma_is_blood_on_every_page(write_study):
+    """IL6 in plasma (day 28) and CAR_QPCR in serum: the loader folds both to blood once,
+    keeps the recorded name in `specimen` and says so. The Compare layer then names the
+    feature "IL6" (not "IL6 (plasma)"), the kinetics series (blood) keeps the serum qPCR, and
+    a marrow value stays apart as "IL6 (marrow)". Before, Compare treated plasma as blood and
+    Kinetics left serum out."""
+    from analysis.differential import layer_values
+    from analysis.kinetics import kinetic_series
+    from data_loaders import load_study
+
+    meas = ("subject_id,day,analyte,value,unit,tissue\n"
+            "P1,28,IL6,12,pg/mL,Plasma\nP1,28,IL6,40,pg/mL,BM\n"
+            "P1,0,CAR_QPCR,0,copies/ug gDNA,serum\nP1,7,CAR_QPCR,900,copies/ug gDNA,Serum\n")
+    study = load_study(write_study(measurements=meas))
+    m = study.measurements.sort("analyte", "day", "tissue")
+    assert m.get_column("tissue").to_list() == ["blood", "blood", "blood", "marrow"]
+    assert m.get_column("specimen").to_list() == ["serum", "serum", "plasma", "bm"]
+    notes = " ".join(f.message for f in study.report.findings)
+    assert "tissue names folded" in notes and "plasma -> blood (1 rows)" in notes
+    feats = sorted(set(layer_values(study, layer="measurements").get_column("feature")))
+    assert feats == ["CAR_QPCR", "IL6", "IL6 (marrow)"]
+    assert kinetic_series(study).get_column("value").to_list() == [0.0, 900.0]
+
+
+def test_serum_and_plasma_on_one_day_are_both_kept(write_study):
+    """The same cytokine in serum and in plasma on one day is not a conflicting duplicate
+    (their specimens differ); analyses average same-day values of one tissue."""
+    from data_loaders import load_study
+
+    meas = ("subject_id,day,analyte,value,unit,tissue\n"
+            "P1,3,IL6,10,pg/mL,serum\nP1,3,IL6,14,pg/mL,plasma\n")
+    study = load_study(write_study(measurements=meas))
+    assert study.measurements.height == 2
+    assert not [f for f in study.report.findings if f.severity == "error"]
