@@ -125,9 +125,16 @@ def load_study(path: str | Path) -> Study:
         from data_loaders.formats.tenx import single_cell_from_sources
 
         single_cell_file = single_cell_from_sources(root, config, tables["samples"], report)
+    sc_config = config
+    if str((config.get("single_cell") or {}).get("format", "")).lower() == "10x":
+        from data_loaders.single_cell.check import single_cell_from_10x
+
+        single_cell_file = single_cell_from_10x(root, config["single_cell"], tables["samples"],
+                                                report)
+        sc_config = {**config, "single_cell": {}}   # the converted file uses canonical names
     store = None
     if single_cell_file is not None:
-        store = _check_single_cell(root, single_cell_file, config, ctx, sources, tables)
+        store = _check_single_cell(root, single_cell_file, sc_config, ctx, sources, tables)
         single_cell_file = store.path if store is not None else None
 
     study_cfg = config.get("study", {}) or {}

@@ -44,8 +44,9 @@ study = ctx.study
 st.title("Immune landscape")
 has_sc, has_flow = study.has("single_cell"), flow_samples(study).height > 0
 if not has_sc and not has_flow:
-    st.info("Nothing to draw: this study has no single-cell file (an .h5ad whose obs has "
-            "subject_id and sample_id or day) and no flow cytometry samples (rows of the "
+    st.info("Nothing to draw: this study has no single-cell file (.h5ad, .h5mu, .loom, "
+            "AnnData .zarr or 10x output whose cells name their patient and sample or time; "
+            "see docs/importing.md) and no flow cytometry samples (rows of the "
             "samples table with assay `flow_fcs` and a `file` column naming .fcs files). Add "
             "either to the study folder (see docs/data-format.md).")
     st.stop()
@@ -98,7 +99,8 @@ if source == "Single-cell RNA":
     bases = emb.available_bases(study)
     n_cells = filters.compute(emb.cell_table, study).height
     if not bases:
-        st.info("The single-cell file holds no embedding (obsm X_umap, X_tsne or X_pca).")
+        st.info("The single-cell file holds no embedding (obsm X_umap, umap, X_tsne, X_pca, "
+                "...).")
         _compute_button(n_cells, "a UMAP", lambda p: emb.embed_study(study, progress=p))
         st.stop()
     basis = c2.selectbox("Embedding", bases, key="il-basis")

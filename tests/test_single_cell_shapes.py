@@ -220,3 +220,40 @@ def test_landscape_page_on_real_h5mu(shared_data, tmp_path, app_page):
     folder.mkdir()
     shutil.copy(shared_data / "scrna_tcr" / "wu2020_200.h5mu", folder)
     _landscape(app_page(PAGE, study=folder), 150)
+
+
+# ---- 10x matrices and the importer -----------------------------------------------------------
+@pytest.mark.parametrize("src", ["filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix"])
+def test_10x_matrix_named_in_single_cell_table(shared_data, tmp_path, src, app_page, capsys):
+    folder = tmp_path / "tenx"
+    folder.mkdir()
+    (shutil.copytree if (shared_data / "10x" / src).is_dir() else shutil.copy)(
+        shared_data / "10x" / src, folder / src)
+    proposal = propose_single_cell(folder / src)
+    assert proposal["format"] == "10x"
+    assert any(f["severity"] == "error" and "which sample" in f["message"]
+               for f in proposal["findings"])          # asked, never guessed
+    (folder / "study.toml").write_text(
+        f'[single_cell]\nfile = "{src}"\nformat = "10x"\nsample_id = "S1"\n'
+        'subject_id = "P1"\ntimepoint = "D28"\n', encoding="utf-8")
+    assert cli.main(["validate", str(folder)]) == 0, capsys.readouterr().out
+    cells = emb.cell_table(load_study(folder))
+    assert cells.height == 1107 and set(cells.get_column("day")) == {28}
+    assert set(cells.get_column("subject_id")) == {"P1"}
+    if src.endswith(".h5"):      # no embedding in a 10x matrix: the page offers to compute it
+        at = app_page(PAGE, study=folder)
+        assert not at.exception, [e.value for e in at.exception]
+        assert "holds no embedding" in _texts(at)
+        assert any("Compute a UMAP for 1,107 cells" in b.label for b in at.button)
+
+
+@pytest.mark.parametrize("name", ["scanpy.h5ad", "cells.zarr"])
+def test_cli_import_then_validate(shapes, name, tmp_path, capsys):
+    out = tmp_path / "imported"
+    assert cli.main(["import", str(shapes[name]), "--out", str(out)]) == 0, \
+        capsys.readouterr().out
+    cfg = tomllib.loads((out / "study.toml").read_text(encoding="utf-8"))
+    assert cfg["single_cell"]["obs"]["subject_id"]
+    assert cli.main(["validate", str(out)]) == 0, capsys.readouterr().out
+    study = load_study(out)
+    assert set(emb.cell_table(study).get_column("day")) == sc_shapes.EXPECT["days"]

@@ -7,12 +7,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from data_loaders.errors import ValidationReport
 from data_loaders.single_cell.backends import FORMATS, detect_format
 from data_loaders.single_cell.mapping import SingleCellConfig
 from data_loaders.single_cell.store import SingleCellStore
 
-__all__ = ["find_single_cell_file", "open_single_cell"]
+__all__ = ["find_single_cell_file", "open_single_cell", "single_cell_from_10x"]
 
 _NAMES = {"h5ad": "AnnData .h5ad", "h5mu": "MuData .h5mu", "zarr": "AnnData zarr",
           "loom": "loom"}
@@ -72,3 +74,31 @@ def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
         report.add("note", "single_cell", rel, "no embedding in obsm (X_umap, umap, X_tsne, "
                    "X_pca, ...)", fix="precompute one with: python cli.py embed --study DIR")
     return store
+
+
+def single_cell_from_10x(root: Path, table: dict[str, Any], samples: pl.DataFrame,
+                         report: ValidationReport) -> Path | None:
+    """`[single_cell] format = "10x"`: Cell Ranger output (file = the .h5 or the
+    filtered_feature_bc_matrix folder) converted once to a cached .h5ad. The cells' sample is
+    `sample_id` (one sample) or `barcode_suffix` (aggregated runs); the sample's patient and
+    day come from the samples table, or for one sample from `subject_id` and `day` (or
+    `timepoint`, a label) in the same table."""
+    from data_loaders.formats.tenx import single_cell_from_sources
+    from data_loaders.timepoints import label_day
+
+    options = {k: table[k] for k in ("sample_id", "barcode_suffix") if k in table}
+    sample = str(table.get("sample_id", "")) or None
+    known = set(samples.get_column("sample_id").to_list()) if samples.height else set()
+    if sample and sample not in known and table.get("subject_id"):
+        day = table.get("day")
+        tp = table.get("timepoint")
+        if day is None and tp is not None:
+            day = label_day(tp, overrides=table.get("timepoints"))
+        row = pl.DataFrame({"sample_id": [sample], "subject_id": [str(table["subject_id"])],
+                            "day": [None if day is None else int(day)],
+                            "timepoint": [None if tp is None else str(tp)]},
+                           schema={"sample_id": pl.String, "subject_id": pl.String,
+                                   "day": pl.Int64, "timepoint": pl.String})
+        samples = pl.concat([samples, row], how="diagonal_relaxed") if samples.height else row
+    source = {"format": "10x", "path": str(table.get("file", "")), "options": options}
+    return single_cell_from_sources(root, {"sources": [source]}, samples, report)
