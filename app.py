@@ -30,6 +30,7 @@ PAGES = [
     ("Clinical", "pages/overview.py", "Overview", ":material/groups:"),
     ("Clinical", "pages/blood_counts.py", "Blood counts", ":material/bloodtype:"),
     ("Clinical", "pages/outcomes.py", "Outcomes", ":material/monitoring:"),
+    ("Clinical", "pages/patient.py", "Patient", ":material/person:"),
     ("CAR-T", "pages/kinetics.py", "Kinetics", ":material/trending_up:"),
     ("CAR-T", "pages/safety.py", "Cytokines & safety", ":material/emergency:"),
     ("Omics", "pages/immune_landscape.py", "Immune landscape", ":material/scatter_plot:"),

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # DESIGN.md s.1: only pages/, app.py, components/render.py and components/filters.py
-NO_STREAMLIT = ["data_loaders", "analysis", "cli.py", "deploy", "sample_data",
+NO_STREAMLIT = ["data_loaders", "analysis", "views", "cli.py", "deploy", "sample_data",
                 *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "components").rglob("*.py")
                         if p.name not in ("render.py", "filters.py"))]
 
@@ -70,3 +70,53 @@ def test_public_analysis_functions_take_keyword_only_options():
             if len(positional) > 2:
                 bad.append(f"analysis.{mod.name}.{name}")
     assert not bad, f"more than two positional parameters: {bad}"
+
+
+# Pages that still read data_loaders directly; the views layer takes this over page by page.
+# New pages must not join this list.
+PAGES_READING_DATA_LOADERS = {"pages/data_quality.py", "pages/immune_landscape.py"}
+
+
+def test_pages_do_not_import_data_loaders():
+    """DESIGN.md s.1: pages import views, components and analysis.vocab, not data_loaders."""
+    offenders = {str(f.relative_to(ROOT)) for f in _files("pages")
+                 if "data_loaders" in _imports(f)}
+    assert offenders <= PAGES_READING_DATA_LOADERS, sorted(offenders - PAGES_READING_DATA_LOADERS)
+
+
+def test_views_join_analysis_and_figures_without_ui_or_files():
+    """A view module composes analysis and figure factories: no streamlit, no file access,
+    no data loading beyond what the Study holds."""
+    for f in _files("views"):
+        names = _imports(f)
+        assert "streamlit" not in names, f
+        text = f.read_text(encoding="utf-8")
+        assert "open(" not in text and "read_csv(" not in text, f
+        assert not (names & {"h5py", "anndata", "flowio"}), f
+
+
+def test_view_functions_take_study_then_keyword_only_options():
+    """f(study: Study, *, cohort, params, focus=None): the same call shape for every view."""
+    import importlib
+
+    import views
+
+    checked = 0
+    for path in _files("views"):
+        if path.name in ("__init__.py", "spec.py"):
+            continue
+        m = importlib.import_module(f"views.{path.stem}")
+        for name in getattr(m, "__all__", []):
+            fn = getattr(m, name)
+            if not inspect.isfunction(fn):
+                continue
+            sig = inspect.signature(fn)
+            if sig.return_annotation not in ("FigureSpec", "TableSpec"):
+                continue
+            params = list(sig.parameters.values())
+            assert params[0].name == "study" and params[0].annotation == "Study", name
+            rest = {p.name: p for p in params[1:]}
+            assert all(p.kind == p.KEYWORD_ONLY for p in rest.values()), name
+            assert {"cohort", "params", "focus"} <= set(rest), name
+            checked += 1
+    assert checked >= 4 and views.__doc__

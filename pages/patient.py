@@ -1,0 +1,145 @@
+"""Patient: one patient, every layer of the study on one infusion-aligned time axis, with the
+patient's facts, a laboratory listing with CTCAE grades and the view as a slide
+(recipes: views.patient)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import streamlit as st
+
+from components import filters, profiles, render
+from components.figures.patient import LANE_TITLES, LANES
+from views import patient as vp
+
+ctx = filters.context()
+study = ctx.study
+st.title("Patient")
+order = vp.patient_order(study, subjects=ctx.subjects)
+if not order:
+    st.info("No patient to show: the cohort filter in the sidebar keeps none, or the study's "
+            "patients table is empty.")
+    st.stop()
+
+# a patient picked by a click (last run) or named in the URL takes effect before the widgets
+pending = st.session_state.pop("_pt_pending", None)
+if pending in order:
+    st.session_state["pt-subject"] = pending
+elif st.session_state.get("pt-subject") not in order:
+    wanted = st.query_params.get("patient")
+    if wanted and wanted not in order:
+        st.warning(f"Patient {wanted!r} from the link is not in this study or cohort; "
+                   f"showing {order[0]}.")
+    st.session_state["pt-subject"] = wanted if wanted in order else order[0]
+
+
+def _go(subject: str | None) -> None:
+    if subject is not None:
+        st.session_state["pt-subject"] = subject
+
+
+current = st.session_state["pt-subject"]
+prev, nxt = vp.neighbours(order, current)
+c1, c2, c3, c4 = st.columns([1, 3, 1, 2], vertical_alignment="bottom")
+c1.button("Previous", key="pt-prev", on_click=_go, args=(prev,), disabled=prev is None,
+          icon=":material/arrow_back:", width="stretch")
+subject = c2.selectbox("Patient", order, key="pt-subject",
+                       help="Patients of the sidebar cohort, in study order")
+c3.button("Next", key="pt-next", on_click=_go, args=(nxt,), disabled=nxt is None,
+          icon=":material/arrow_forward:", width="stretch")
+criteria = c4.radio("Response criteria", ("NIH", "BSH"), horizontal=True, key="pt-criteria")
+if st.query_params.get("patient") != subject:
+    st.query_params["patient"] = subject
+with st.expander("Lanes"):
+    lanes = st.multiselect("Draw these lanes (empty: every lane with data)", LANES,
+                           format_func=LANE_TITLES.get, key="pt-lanes")
+params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes))
+
+facts = filters.compute(vp.header, study, params=params).data
+sections = facts.get_column("section").unique(maintain_order=True).to_list()
+cols = st.columns(min(len(sections), 4) or 1)
+for i, section in enumerate(sections):
+    with cols[i % len(cols)]:
+        st.markdown(f"**{section}**")
+        for r in facts.filter(facts["section"] == section).iter_rows(named=True):
+            st.caption(f"{r['item']}: **{r['value']}**")
+
+focus = filters.get_focus(study)
+spec = (vp.timeline(study, cohort=ctx.cohort, params=params, focus=focus)
+        if focus is not None and subject in focus.subjects
+        else filters.compute(vp.timeline, study, cohort=ctx.cohort, params=params))
+st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T values are "
+           "drawn at LLOQ/2 as open circles. Click a sample to open it on its page.")
+event = render.show_figure(spec.fig, key="pt-timeline", name=f"{study.name}_{subject}",
+                           data=spec.data, params=params, on_select="rerun",
+                           selection_mode=("points",))
+points = (event or {}).get("selection", {}).get("points", []) if event else []
+clicked = [p.get("customdata") for p in points if isinstance(p.get("customdata"), list)]
+samples = [c[1] for c in clicked if len(c) >= 2 and c[0] == "sample"]
+if samples and st.session_state.get("_pt_opened") != samples[0]:
+    st.session_state["_pt_opened"] = samples[0]
+    target = vp.sample_view(study, samples[0])
+    if target is None:
+        st.info(f"No page shows the assay of sample {samples[0]}.")
+    else:
+        page, label, focus_fields = target
+        filters.set_focus(filters.Focus(study_key=study.cache_key, **focus_fields))
+        if page == "immune_landscape":
+            # land on the focused cells: colour the embedding by the shared focus
+            st.session_state["il-color"] = "Shared focus"
+        st.switch_page(f"pages/{page}.py")
+
+
+
+def _slide(spec: vp.FigureSpec) -> bytes:
+    render.export_server()
+    prov = render.figure_provenance(spec.title, spec.params, ctx)
+    return profiles.build_patient_slide(spec, provenance=prov)
+
+
+def _profiles(subjects: tuple[str, ...], criteria: str) -> bytes:
+    render.export_server()
+    specs = vp.profile_slides(study, cohort=ctx.cohort, subjects=subjects,
+                              params=vp.PatientParams(subject_id="", criteria=criteria))
+    prov = render.figure_provenance("Patient profiles", {"patients": subjects}, ctx)
+    return profiles.build_profiles_pdf(specs, provenance=prov)
+
+
+b1, b2 = st.columns(2)
+blocker = render.export_blocker()
+b1.download_button("This patient as a slide (PPTX)",
+                   data=b"" if blocker else render.audited(
+                       partial(_slide, spec),
+                       file=f"{subject}.pptx", format="pptx"),
+                   file_name=f"{study.name}_{subject}.pptx", key="pt-slide",
+                   mime="application/vnd.openxmlformats-officedocument.presentationml."
+                        "presentation", on_click="ignore", disabled=bool(blocker),
+                   icon=":material/slideshow:", help=blocker)
+b2.download_button(f"Patient profiles of the cohort ({len(order)} pages, PDF)",
+                   data=b"" if blocker else render.audited(
+                       partial(_profiles, tuple(order), criteria),
+                       file="profiles.pdf", format="pdf"),
+                   file_name=f"{study.name}_patient_profiles.pdf", key="pt-profiles",
+                   mime="application/pdf", on_click="ignore", disabled=bool(blocker),
+                   icon=":material/picture_as_pdf:", help=blocker)
+
+with st.expander("All patients (click one to open it)"):
+    picker = filters.compute(vp.cohort_picker, study, cohort=ctx.cohort, params=params,
+                             subjects=tuple(order))
+    pick = render.show_figure(picker.fig, key="pt-picker", name=f"{study.name}_patients",
+                              data=picker.data, params=params, on_select="rerun",
+                              selection_mode=("points",), register=False)
+    chosen = [p.get("customdata") for p in
+              ((pick or {}).get("selection", {}).get("points", []) if pick else [])]
+    chosen = [c[0] if isinstance(c, list) else c for c in chosen if c]
+    if chosen and chosen[0] != subject and st.session_state.get("_pt_picked") != chosen[0]:
+        st.session_state["_pt_picked"] = chosen[0]
+        st.session_state["_pt_pending"] = chosen[0]
+        st.rerun()
+
+st.subheader("Laboratory listing")
+lab = filters.compute(vp.laboratory, study, params=params)
+st.caption(lab.caption)
+render.show_table(vp.laboratory_wide(lab.data), key="pt-lab",
+                  name=f"{study.name}_{subject}_laboratory")
+render.show_params(params)
