@@ -7,10 +7,13 @@ markdown (links, images, autolinked URLs, `:material/...:` icons, `:red[...]` co
 plotly renders `<a href>` in trace text, hover text, names, tick labels and annotations as
 live links (in the app and in exported SVG/PDF).
 
-- `md(value)`: a string that markdown shows literally. Every ASCII punctuation character is
-  backslash-escaped (CommonMark 2.4: any ASCII punctuation may be escaped), which also breaks
-  GFM's autolinks (`https\\://`, `www\\.`), Streamlit's directives and LaTeX; line breaks
-  become spaces so a value cannot start a heading, list or block quote.
+- `md(value)`: a string that markdown shows literally. The characters that open a construct
+  are backslash-escaped (CommonMark 2.4: any ASCII punctuation may be): links and images
+  (`[ ] !`), raw HTML, autolinks and entities (`< > &`), emphasis and code (`* _ ~` and backticks),
+  LaTeX (`$`), tables (`|`), headings (`#`), e-mail autolinks (`@`); a colon before a letter
+  or slash (`https\\://`, Streamlit's `:red[...]`, `:material/...:` and emoji shortcodes);
+  the dot of `www.`; a list marker at the start. Line breaks become spaces, so a value cannot
+  start a block. Plain words, hyphens, commas and "days 7..28" stay as they are.
 - `unlink_figure(fig)`: the figure without `<a ...>` / `</a>` tags in any string it carries
   (the link's text stays); the figure is returned unchanged (same object) when it has none.
 
@@ -27,7 +30,10 @@ import plotly.graph_objects as go
 
 __all__ = ["md", "unlink", "unlink_figure"]
 
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+_ALWAYS = re.compile(r"([\\`*_{}\[\]<>#+!|~$@&])")
+_COLON = re.compile(r":(?=[A-Za-z/])")
+_WWW = re.compile(r"(?i)\b(www)\.")
+_LIST_START = re.compile(r"^(\s*)([-=]|\d+(?=[.)]))")
 _BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 _ANCHOR = re.compile(r"<\s*/?\s*a(?=[\s>/])[^>]*>?", re.IGNORECASE)
 
@@ -36,8 +42,10 @@ def md(value: Any) -> str:
     """`value` as markdown that renders as its literal text (None -> "")."""
     if value is None:
         return ""
-    text = _BREAKS.sub(" ", str(value))
-    return _PUNCT.sub(r"\\\1", text)
+    text = _ALWAYS.sub(r"\\\1", _BREAKS.sub(" ", str(value)))
+    text = _WWW.sub(r"\1\\.", _COLON.sub(r"\\:", text))
+    return _LIST_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit()
+                                                   else m.group(2) + "\\"), text)
 
 
 def unlink(text: str) -> str:

@@ -20,6 +20,7 @@ from analysis.response import (
 from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
+from components.safe import md
 
 COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
 
@@ -48,7 +49,7 @@ if not present:
 focus = filters.get_focus(study)
 if focus is not None:
     c1, c2 = st.columns([5, 1])
-    c1.info(f"Highlighting {focus.describe()} (chosen on another page).")
+    c1.info(f"Highlighting {md(focus.describe())} (chosen on another page).")
     if c2.button("Clear focus", key="bc-clear-focus"):
         filters.set_focus(None)
         st.rerun()

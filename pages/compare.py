@@ -12,6 +12,7 @@ from analysis import differential as dif
 from analysis.rules import rules_for
 from components import filters, render
 from components.figures import compare as cf
+from components.safe import md
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ missing = dif.available_layers(study)
 layers = [la for la in dif.LAYERS if not missing[la]]
 for la in dif.LAYERS:
     if missing[la]:
-        st.caption(f"Not available: {dif.LAYER_LABELS[la]} ({missing[la]}).")
+        st.caption(f"Not available: {dif.LAYER_LABELS[la]} ({md(missing[la])}).")
 if not layers:
     st.info("Nothing to compare: this study has no measurements, proteomics, bulk RNA, "
             "mutations, TCR or single-cell data. Add at least one of these tables.")
@@ -110,7 +111,7 @@ try:
         res = filters.compute(dif.compare, study, effect_measure=effect_measure,
                               method=method, min_n=int(min_n), **kw)
 except ValueError as err:
-    st.warning(str(err))
+    st.warning(md(err))
     st.stop()
 if ctx.cohort.day_min is not None or ctx.cohort.day_max is not None:
     st.caption("The comparison uses its own window above; the sidebar's day window limits the "
@@ -120,30 +121,30 @@ params = CompareParams(layer, str(window), group_by, label_a, label_b, change, m
                        effect_measure, panel, fdr, int(min_n), across, defining_in)
 render.show_params(params)
 if res.height == 0:
-    st.info(f"No {dif.LAYER_LABELS[layer].lower()} values for {label_a} or {label_b} in this "
+    st.info(f"No {dif.LAYER_LABELS[layer].lower()} values for {md(label_a)} or {md(label_b)} in this "
             "window. Try another window or layer; the Data & quality page shows which samples "
             "exist.")
     st.stop()
 
 tested = res.filter(pl.col("p_value").is_not_null())
 m1, m2, m3, m4 = st.columns(4)
-m1.metric(f"n {label_a}", int(res.get_column("n_group_a").max()))
-m2.metric(f"n {label_b}", int(res.get_column("n_group_b").max()))
+m1.metric(f"n {md(label_a)}", int(res.get_column("n_group_a").max()))
+m2.metric(f"n {md(label_b)}", int(res.get_column("n_group_b").max()))
 m3.metric("Features tested", f"{tested.height} / {res.height}")
 m4.metric(f"q <= {fdr:g}", tested.filter(pl.col("q_value") <= fdr).height)
-st.caption(res.get_column("window_rule")[0] + ". FDR: " + (
-    res.get_column("fdr_family").drop_nulls().first() or "no test in the family"))
+st.caption(md(res.get_column("window_rule")[0] + ". FDR: " + (
+    res.get_column("fdr_family").drop_nulls().first() or "no test in the family")))
 defining = res.filter(pl.col("defines_groups").fill_null(False))
 if defining.height:
-    st.caption(f"Defines the groups: {', '.join(defining.get_column('feature').to_list())} "
+    st.caption(f"Defines the groups: {md(', '.join(defining.get_column('feature').to_list()))} "
                "(the response groups are made from these counts; shown and tested, "
                + ("in the FDR family on request" if defining_in else
                   "not in the FDR family: their q is empty") + ").")
 if tested.height == 0:
-    st.info("No test is possible here: " + (res.get_column("reason").drop_nulls().first() or
+    st.info("No test is possible here: " + md(res.get_column("reason").drop_nulls().first() or
             "no values") + ". The values are shown below.")
 elif notes := res.get_column("note").drop_nulls().unique().to_list():
-    st.caption("Note: " + notes[0])
+    st.caption("Note: " + md(notes[0]))
 
 name = f"{study.name}_{layer}_{window}".replace(":", "-")
 if tested.height:

@@ -9,12 +9,13 @@ from analysis.quality import sample_availability, table_inventory
 from components import filters, render
 from components.export import csv_bytes
 from components.figures.quality import availability_matrix
+from components.safe import md
 from data_loaders.schema import RNA_SPEC, TABLES, template_frame
 
 ctx = filters.context()
 study = ctx.study
 st.title("Data & quality")
-st.caption(f"{study.title} · folder `{study.name}` · study id `{study.study_id}`")
+st.caption(f"{md(study.title)} · folder {md(study.name)} · study id {md(study.study_id)}")
 
 report = study.report
 findings = report.to_frame()

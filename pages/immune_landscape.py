@@ -14,6 +14,7 @@ from analysis import embedding as emb
 from analysis.markers import rank_markers
 from components import filters, render
 from components.figures import landscape as figs
+from components.safe import md
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
 
 IN_APP_LIMIT = 50_000
@@ -120,7 +121,7 @@ else:
     per_file = max(200, min(5000, MAX_POINTS // n_files))
     events = filters.compute(flow_events, study, per_file=per_file, cofactor=cofactor)
     for msg in (*events.notes, *events.errors):
-        st.warning(msg)
+        st.warning(md(msg))
     markers = st.multiselect("Markers to embed", list(events.markers),
                              default=list(events.markers), key="il-markers")
     if len(markers) < 2:
@@ -162,7 +163,7 @@ if current and current[0] == source and current[1].size:
         st.session_state.pop("il-selection", None)
         filters.set_focus(None)
         st.rerun()
-    st.caption(f"From patients {', '.join(subjects)}; days {days.min()} to {days.max()}. "
+    st.caption(f"From patients {md(', '.join(subjects))}; days {days.min()} to {days.max()}. "
                "Blood counts and kinetics highlight these patients and days.")
     left, right = st.columns(2)
     with left:

@@ -19,6 +19,7 @@ from components.figures.kinetics import (
     kinetics_curve,
     readout_panels,
 )
+from components.safe import md
 from components.theme import GROUP_COLORS
 
 LABELS = {"CAR_QPCR": "qPCR (copies/ug gDNA)", "CAR_PCT": "Flow (% of CD3+)",
@@ -88,7 +89,7 @@ params = KineticsParams(assay, view, auc_end, *blq, tol, rules.auc_impute_day0,
 focus = filters.get_focus(study)
 if focus is not None:
     f1, f2 = st.columns([6, 1])
-    f1.info(f"Focus from another page: {focus.describe()}")
+    f1.info(f"Focus from another page: {md(focus.describe())}")
     if f2.button("Clear focus", key="kin-clear-focus"):
         filters.set_focus(None)
         st.rerun()

@@ -11,6 +11,7 @@ from analysis.outcomes import HSCT_MODES, kaplan_meier, orr, survival_data
 from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import km_plot, orr_plot
+from components.safe import md
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ ctx = filters.context()
 study = ctx.study
 ids = tuple(ctx.subjects)
 st.title("Outcomes")
-st.caption(f"{study.title} · cohort: {ctx.cohort.describe()} · {len(ids)} patients")
+st.caption(f"{md(study.title)} · cohort: {md(ctx.cohort.describe())} · {len(ids)} patients")
 if not ids:
     st.info("No patients in this cohort: widen the cohort filter in the sidebar.")
     st.stop()

@@ -14,6 +14,7 @@ from analysis.response import baseline_severity, derived_responses
 from components import filters, render
 from components.figures.clinical import swimmer_plot
 from components.figures.quality import availability_matrix
+from components.safe import md
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,8 @@ ctx = filters.context()
 study = ctx.study
 ids = list(ctx.subjects)
 st.title("Overview")
-st.caption(f"{study.title} · study id `{study.study_id}` · cohort: {ctx.cohort.describe()}")
+st.caption(f"{md(study.title)} · study id {md(study.study_id)} · "
+           f"cohort: {md(ctx.cohort.describe())}")
 
 summary = study_summary(study, groups=ctx.groups, subjects=ids)
 c1, c2, c3, c4 = st.columns(4)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components import deck, export, filters, render
 from components.figures.registry import standard_figures
+from components.safe import md
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ if preview:
     render.show_figure(export.presentation_figure(slide.fig, title=slide.title),
                        key="slides-preview-fig", name=f"{study.name}_{slide.key or 'slide'}",
                        data=slide.data, params=slide.params, register=False)
-    st.caption(slide.caption or "No parameters recorded for this figure.")
+    st.caption(md(slide.caption) or "No parameters recorded for this figure.")
 else:
     st.info("This standard figure cannot be built for this study and cohort (its data is "
             "missing); it will be left out of the deck.")
