@@ -83,15 +83,16 @@ measured_vitals = [a for a in tox.VITALS if a in measured]
 if "TEMP" in measured_vitals:
     r1, r2, r3 = st.columns(3)
     window_end = int(r1.number_input(
-        "CRS window ends (day)", 1, 120, rules.crs_window_end, key="saf-crs-window",
+        "CRS window ends (day)", 1, 365, min(max(rules.crs_window_end, 1), 365),
+        key="saf-crs-window",
         help="Vitals are graded from infusion to this day and around recorded CRS episodes; "
              "never on infection days without a CRS record."))
     masked = r2.checkbox("Masked fever carries after tocilizumab/steroids",
                          rules.crs_masked_fever, key="saf-masked",
                          help="ASTCT 2019: after tocilizumab or steroids given for CRS, fever "
                               "is no longer required; hypotension and hypoxia still grade.")
-    carry = int(r3.number_input("Fever counts for (days, antipyretics)", 0, 7,
-                                rules.crs_fever_carry_days, key="saf-carry",
+    carry = int(r3.number_input("Fever counts for (days, antipyretics)", 0, 14,
+                                min(max(rules.crs_fever_carry_days, 0), 14), key="saf-carry",
                                 help="A febrile day also counts for this many following days."))
     rules = rules.with_(crs_window_end=window_end, crs_masked_fever=masked,
                         crs_fever_carry_days=carry)
@@ -152,7 +153,6 @@ else:
     render.show_table(daily.select("subject_id", "day", "derived_grade", "recorded_grade",
                                    "graded", "fever_masked", "basis", "reason"),
                       key="saf-crs-daily", name=f"{study.name}_crs_daily")
-    render.show_rules(rules, names=CRS_RULES, key="saf-rules")
 
 st.subheader("Adverse events")
 a1, a2, a3 = st.columns([3, 1, 1])
@@ -175,5 +175,6 @@ if study.has("events"):
         render.show_table(inf, key="saf-infections", name=f"{study.name}_infections")
     else:
         st.caption("No infections recorded.")
+render.show_rules(rules, names=CRS_RULES, key="saf-rules")
 render.show_params(SafetyParams(patient, tuple(days), peak_end, window_end, masked, carry, cats,
                                 min_grade, term, ctx.cohort.describe()))

@@ -133,3 +133,38 @@ def test_kinetics_page_without_car_t(app_page, write_study):
         measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.3,10^9/L\n"))
     assert not at.exception
     assert "no CAR-T measurements" in at.info[0].value
+
+
+def test_safety_page_crs_window_and_rules(app_page):
+    """The CRS rule widgets feed the derived grades: the daily table says why each day was or
+    was not graded; a window ending on day 1 leaves the demo's later febrile days ungraded."""
+    at = app_page(SAFETY)
+    assert not at.exception, [e.value for e in at.exception]
+
+    def daily():
+        return next(df.value for df in at.dataframe if "reason" in df.value.columns)
+
+    before = daily()       # the demo's vitals are all within days 0-14; tocilizumab masks fever
+    assert before["graded"].all() and before["fever_masked"].any()
+    assert any(e.label.startswith("Rules used") for e in at.expander)
+    at.number_input(key="saf-crs-window").set_value(1).run()
+    assert not at.exception
+    after = daily()
+    late = after[after["day"] > 1]
+    assert len(late) and (~late["graded"] | late["reason"].str.startswith("around")).all()
+    assert late[~late["graded"]]["derived_grade"].isna().all()
+    at.checkbox(key="saf-masked").uncheck().run()
+    assert not at.exception
+    assert not daily()["fever_masked"].any()
+
+
+def test_kinetics_page_rules_and_non_expanders(app_page):
+    at = app_page(KIN)
+    assert not at.exception, [e.value for e in at.exception]
+    summary = next(df.value for df in at.dataframe if "n_nonexpanders" in df.value.columns)
+    assert summary["note"].str.startswith("geometric mean of").all()
+    assert any(e.label.startswith("Rules used") for e in at.expander)
+    at.selectbox(key="kin-nonexp").set_value("half_lloq").run()
+    at.checkbox(key="kin-impute0").check().run()
+    assert not at.exception
+    assert any(e.label == "Rules used (2 changed from the defaults)" for e in at.expander)

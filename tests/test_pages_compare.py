@@ -139,3 +139,20 @@ def test_compare_page_with_a_sidebar_day_window(app_page):
     assert not at.exception
     assert any("own window" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2
+
+
+def test_compare_page_marks_group_defining_counts(app_page):
+    """Measurements at D28 on the demo: ANC, PLT, HGB and RETIC define the response groups,
+    so their rows say so and have no q; BH across all windows is a checkbox."""
+    at = app_page("pages/compare.py")
+    at.selectbox(key="cmp-layer").set_value("measurements").run()
+    assert not at.exception, [e.value for e in at.exception]
+    ranked = _table(at)
+    defining = ranked[ranked["feature"].isin(["ANC", "PLT", "HGB", "RETIC"])]
+    assert len(defining) and defining["note"].str.startswith("defines the groups").all()
+    assert defining["q_value"].isna().all()
+    assert any(c.value.startswith("Defines the groups: ") for c in at.caption)
+    at.checkbox(key="cmp-fdr-windows").check().run()
+    assert not at.exception
+    assert any("FDR: BH across" in c.value for c in at.caption)
+    assert any(e.label.startswith("Rules used (1 changed") for e in at.expander)
