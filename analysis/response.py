@@ -1,26 +1,37 @@
 """SAA severity and haematological response at each assessment day, derived from blood counts.
 
-Rules (DESIGN.md section 3), every one a keyword option so a study can state its own:
+Rules (DESIGN.md section 3); every threshold and window is a rule setting (analysis/rules.py,
+docs/rules.md), so a study states its own in study.toml [rules]:
 
 - Severity, modified Camitta (Camitta 1976; Bacigalupo 1988; BSH, Killick et al. 2016): severe
-  when at least two of ANC < 0.5, PLT < 20 and RETIC < 60 x10^9/L (automated count; the classic
-  manual threshold is 20, `retic_threshold=20`); very severe when ANC < 0.2 as well. Baseline
-  severity also needs marrow cellularity < 25% when `patients.marrow_cellularity_pct` is given.
+  when at least two of ANC < 0.5, PLT < 20 and RETIC < `retic_threshold` x10^9/L (60 with an
+  automated count, BSH; 20 with the classic manual count, Camitta and the Chinese consensus);
+  very severe when ANC < 0.2 as well. Baseline severity comes from analysis.baseline (counts
+  before lymphodepletion, marrow cellularity).
 - NIH (Townsley et al., N Engl J Med 2017;376:1540): CR = ANC >= 1.0, HGB >= 100 g/L and
   PLT >= 100; PR = counts no longer meet the severe criteria, not CR; NR = still severe.
 - BSH / Camitta (Killick et al., Br J Haematol 2016;172:187): CR = HGB normal for sex (>= 130 g/L
   men, >= 120 g/L women; 130 when sex is unknown), ANC > 1.5 and PLT > 150; PR = transfusion
   independent and no longer severe; NR = still severe, or not transfusion independent.
+- Not severe at baseline (NSAA): "no longer severe" means nothing, so PR follows the BSH
+  non-severe rule (transfusion independence gained, or a lineage doubled or normalised, or
+  Hb +30 g/L from < 60, ANC +0.5 from < 0.5, PLT +20 from < 20); unchanged counts are NR.
+  `nonsevere_pr = "ne"` makes such assessments NE instead. A patient whose baseline severity
+  cannot be judged (and has no recorded diagnosis) gets NE rather than PR, with the reason.
 
 Transfusion independence = no RBC or platelet transfusion in the `ti_window` days up to and
-including the assessment day (default 56). Each count is the value nearest to the assessment
-day within +/- `value_window` days (default 7; the day itself when measured, so a count taken
-a week later never overrides the assessment-day count); repeated values on one day are averaged. Assessments after an HSCT are "NE" (the response is no longer the CAR-T's). A missing
-count makes the category NE only when the decision needs it. Every row carries the rule that
-decided it, e.g. "PR: no longer severe (ANC 0.9 >= 0.5, PLT 31 >= 20); not CR (HGB 85 < 100);
-transfusion-free 63 d".
+including the assessment day. Each count is the value nearest to the assessment day within
++/- `count_window` days (ties: `count_tie`); repeated values on one day are averaged. A
+transfusion- or G-CSF-supported count (analysis/support.py) never makes a criterion met: the
+nearest unsupported count in the window is taken instead, else the supported one is shown and
+counted as not met, and the rule text names it and what supported it. HSCT ends the CAR-T's
+account: assessments on or after an HSCT are NE, and counts from an HSCT day on never decide
+an assessment (not even as the nearest count of an earlier one). A missing count makes the
+category NE only when the decision needs it. Every row carries the rule that decided it, with
+the counts used and their days when they differ from the assessment day, e.g. "PR: no longer
+severe (ANC 0.9 >= 0.5, PLT 31 (day 30) >= 20); not CR (HGB 85 < 100); transfusion-free 63 d".
 
-The engine is vectorised: one `join_asof` per count and one join for the transfusions.
+The engine is vectorised: one candidate join for the counts and one for the transfusions.
 """
 
 from __future__ import annotations
@@ -30,7 +41,8 @@ from collections.abc import Iterable
 import polars as pl
 
 from analysis.registry import Option, derived_table
-from analysis.rules import Rules, rules_for
+from analysis.rules import DEFAULT_RULES, Rules, rules_for
+from analysis.support import mark_supported
 
 __all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "assessment_days", "assess_responses",
            "derived_responses", "best_of", "best_response", "compare_recorded",
@@ -44,15 +56,12 @@ CATEGORIES = ("CR", "PR", "NR", "NE")
 _RANK = {"CR": 3, "PR": 2, "NR": 1, "NE": 0}
 _COUNTS = ("ANC", "HGB", "PLT", "RETIC")
 
-_SEVERE = {"ANC": 0.5, "PLT": 20.0}   # plus RETIC < retic_threshold
-_VERY_SEVERE_ANC = 0.2
-# (analyte, operator, threshold); HGB for BSH is sex-specific (see _hgb_normal)
+# (analyte, operator, threshold); HGB for BSH is sex-specific (see _hgb_normal); the severity
+# thresholds and normal haemoglobin are rule settings (analysis/rules.py)
 _CR = {
     "NIH": (("ANC", ">=", 1.0), ("HGB", ">=", 100.0), ("PLT", ">=", 100.0)),
     "BSH": (("ANC", ">", 1.5), ("HGB", ">=", None), ("PLT", ">", 150.0)),
 }
-_HGB_NORMAL = {"M": 130.0, "F": 120.0}
-_HGB_NORMAL_UNKNOWN = 130.0
 
 _OPS = {">=": "__ge__", ">": "__gt__", "<": "__lt__", "<=": "__le__"}
 _NEGATE = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}
@@ -75,18 +84,15 @@ def _cmp(col: str, op: str, t: float | pl.Expr) -> pl.Expr:
     return getattr(pl.col(col.lower()), _OPS[op])(rhs)
 
 
-def _text(col: str, op: str, t: float | pl.Expr) -> pl.Expr:
-    return pl.concat_str(pl.lit(f"{col} "), _fmt(pl.col(col.lower())), pl.lit(f" {op} "),
-                         _thr(t))
-
-
 def _join(parts: list[pl.Expr]) -> pl.Expr:
     return pl.concat_str(parts, separator=", ", ignore_nulls=True)
 
 
-def _hgb_normal() -> pl.Expr:
+def _hgb_normal(rules: Rules = DEFAULT_RULES) -> pl.Expr:
+    """Normal haemoglobin for the patient's sex (the male value when sex is unknown)."""
     sex = pl.col("sex").cast(pl.String).str.to_uppercase().str.slice(0, 1)
-    return sex.replace_strict(_HGB_NORMAL, default=_HGB_NORMAL_UNKNOWN, return_dtype=pl.Float64)
+    return (pl.when(sex == "F").then(pl.lit(rules.lln_hgb_female))
+            .otherwise(pl.lit(rules.lln_hgb_male)))
 
 
 def parse_days(days: str | Iterable[int] | None) -> tuple[int, ...] | None:
@@ -102,18 +108,22 @@ def parse_days(days: str | Iterable[int] | None) -> tuple[int, ...] | None:
     return tuple(sorted({int(d) for d in days})) or None
 
 
-def reference_lines(*, criteria: str = "NIH", retic_threshold: float = 60.0
-                    ) -> dict[str, list[tuple[float, str]]]:
+def reference_lines(*, criteria: str = "NIH", retic_threshold: float | None = None,
+                    rules: Rules | None = None) -> dict[str, list[tuple[float, str]]]:
     """analyte -> [(threshold, label)] that the criteria use, for reference lines on plots."""
-    sev = [("ANC", _SEVERE["ANC"], "severe <0.5"), ("PLT", _SEVERE["PLT"], "severe <20"),
-           ("RETIC", float(retic_threshold), f"severe <{retic_threshold:g}")]
+    r = rules if rules is not None else DEFAULT_RULES
+    retic = float(r.retic_threshold if retic_threshold is None else retic_threshold)
+    sev = [("ANC", r.severe_anc, f"severe <{r.severe_anc:g}"),
+           ("PLT", r.severe_plt, f"severe <{r.severe_plt:g}"),
+           ("RETIC", retic, f"severe <{retic:g}")]
     out: dict[str, list[tuple[float, str]]] = {a: [(t, lab)] for a, t, lab in sev}
-    out["ANC"].append((_VERY_SEVERE_ANC, "very severe <0.2"))
+    out["ANC"].append((r.very_severe_anc, f"very severe <{r.very_severe_anc:g}"))
     name = criteria.upper()
     for a, op, t in _CR.get(name, _CR["NIH"]):
         if t is None:   # BSH haemoglobin: normal for sex
-            out.setdefault(a, []).extend([(_HGB_NORMAL["F"], f"{name} CR (women) >=120"),
-                                          (_HGB_NORMAL["M"], f"{name} CR (men) >=130")])
+            out.setdefault(a, []).extend([
+                (r.lln_hgb_female, f"{name} CR (women) >={r.lln_hgb_female:g}"),
+                (r.lln_hgb_male, f"{name} CR (men) >={r.lln_hgb_male:g}")])
         else:
             out.setdefault(a, []).append((t, f"{name} CR {op}{t:g}"))
     return out
@@ -174,8 +184,12 @@ def assessment_days(study, *, days: Iterable[int] | str | None = None  # noqa: A
 
 
 # ---- the engine -----------------------------------------------------------------------------
-def _counts_at(measurements: pl.DataFrame, points: pl.DataFrame, window: int) -> pl.DataFrame:
-    """The value of each count nearest to each (subject_id, day), within +/- window days."""
+def _counts_at(measurements: pl.DataFrame, points: pl.DataFrame, window: int, *,
+               support: pl.DataFrame | None = None, tie: str = "earlier") -> pl.DataFrame:
+    """For each (subject_id, day) of `points` and each count: the value nearest the day within
+    +/- window days, preferring an unsupported count (see analysis/support.py) to a nearer
+    supported one; ties go to the earlier (or later) day. Adds <count>, <count>_day,
+    <count>_supported and <count>_support (what held it up) for ANC, HGB, PLT and RETIC."""
     # only days that can fall in some window: keeps the de-duplicating group_by small
     near = sorted({d + k for d in points.get_column("day").unique().to_list()
                    for k in range(-window, window + 1)})
@@ -186,14 +200,21 @@ def _counts_at(measurements: pl.DataFrame, points: pl.DataFrame, window: int) ->
     cbc = (cbc.group_by("subject_id", "analyte", "day")
            .agg(pl.col("value").mean())
            .with_columns(pl.col("day").cast(pl.Int64)))
-    out = points.sort("day")
+    cbc = mark_supported(cbc, support)
+    keys = points.select("subject_id", "day").unique()
+    cand = (keys.join(cbc.rename({"day": "_mday"}), on="subject_id", how="inner")
+            .with_columns((pl.col("_mday") - pl.col("day")).abs().alias("_dist"))
+            .filter(pl.col("_dist") <= window)
+            .sort("supported", "_dist", "_mday", descending=[False, False, tie == "later"])
+            .group_by("subject_id", "day", "analyte", maintain_order=True).first())
+    out = points
     for a in _COUNTS:
-        right = (cbc.filter(pl.col("analyte") == a)
-                 .select("subject_id", "day", pl.col("value").alias(a.lower()))
-                 .sort("day"))
-        out = out.join_asof(right, on="day", by="subject_id", strategy="nearest",
-                            tolerance=window, check_sortedness=False)
-    return out
+        c = a.lower()
+        right = cand.filter(pl.col("analyte") == a).select(
+            "subject_id", "day", pl.col("value").alias(c), pl.col("_mday").alias(f"{c}_day"),
+            pl.col("supported").alias(f"{c}_supported"), pl.col("support").alias(f"{c}_support"))
+        out = out.join(right, on=["subject_id", "day"], how="left")
+    return out.sort("day")
 
 
 def _transfusions_at(points: pl.DataFrame, tx: pl.DataFrame | None, window: int
@@ -217,52 +238,113 @@ def _transfusions_at(points: pl.DataFrame, tx: pl.DataFrame | None, window: int
         [pl.col(c).fill_null(0) for c in schema if c.endswith("_transfusions")])
 
 
+def _sup(a: str) -> pl.Expr:
+    return pl.col(f"{a.lower()}_supported").fill_null(False)
+
+
+def _shown(a: str) -> pl.Expr:
+    """"PLT 24" or, when the count is from another day than the assessment, "PLT 24 (day 30)"."""
+    c = a.lower()
+    return pl.concat_str(
+        pl.lit(f"{a} "), _fmt(pl.col(c)),
+        pl.when(pl.col(f"{c}_day") != pl.col("day"))
+        .then(pl.format(" (day {})", pl.col(f"{c}_day"))).otherwise(pl.lit("")))
+
+
+def _text(col: str, op: str, t: float | pl.Expr) -> pl.Expr:
+    return pl.concat_str(_shown(col), pl.lit(f" {op} "), _thr(t))
+
+
+def _supported_text(a: str) -> pl.Expr:
+    return pl.concat_str(_shown(a), pl.lit(" supported"))
+
+
 def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
                      transfusions: pl.DataFrame | None = None, criteria: str = "NIH",
-                     ti_window: int = 56, value_window: int = 7, retic_threshold: float = 60.0
+                     rules: Rules | None = None, ti_window: int | None = None,
+                     value_window: int | None = None, retic_threshold: float | None = None,
+                     support: pl.DataFrame | None = None, baseline: pl.DataFrame | None = None
                      ) -> pl.DataFrame:
     """The response category at each assessment and the rule that decided it.
 
     measurements: subject_id, day, analyte, value (ANC, PLT, RETIC in 10^9/L; HGB in g/L).
-    assessments: subject_id, day, optionally sex (BSH CR) and ne_reason (forces NE).
+    assessments: subject_id, day, optionally sex (BSH CR, HGB LLN) and ne_reason (forces NE).
     transfusions: subject_id, day, product (RBC/PLT); None = not recorded (BSH PR then is NE).
+    rules: the settings (default DEFAULT_RULES); ti_window, value_window (= count_window) and
+    retic_threshold override them when given.
+    support: supported days per count (analysis.support.support_intervals); None = none. When
+    not given but transfusions are, platelet and red-cell support come from `transfusions`.
+    baseline: subject_id, severity, anc, plt, hgb, transfusion_dependent (analysis.baseline);
+    None = every patient is taken as severe at baseline.
 
     Returns subject_id, day, category (CR/PR/NR/NE), rule, criteria, anc, hgb, plt, retic
-    (the counts used), severe, rbc_transfusions, plt_transfusions (in the window),
-    last_transfusion_day, transfusion_independent.
+    (the counts used), their days and supported flags, severe, rbc_transfusions,
+    plt_transfusions (in the window), last_transfusion_day, transfusion_independent.
     """
     criteria = criteria.upper()
     if criteria not in CRITERIA:
         raise ValueError(f"criteria must be one of {', '.join(CRITERIA)}, got {criteria!r}")
+    rules = rules if rules is not None else DEFAULT_RULES
+    ti_window = rules.ti_window if ti_window is None else ti_window
+    value_window = rules.count_window if value_window is None else value_window
+    retic_threshold = rules.retic_threshold if retic_threshold is None else retic_threshold
+    if support is None and transfusions is not None:
+        from analysis.support import support_intervals
+
+        support = support_intervals(pl.DataFrame(schema={"subject_id": pl.String,
+                                                          "day": pl.Int64,
+                                                          "category": pl.String}),
+                                    rules=rules, transfusions=transfusions)
     pts = assessments
     for col, dtype in (("sex", pl.String), ("ne_reason", pl.String)):
         if col not in pts.columns:
             pts = pts.with_columns(pl.lit(None, dtype=dtype).alias(col))
     pts = pts.select("subject_id", pl.col("day").cast(pl.Int64), "sex", "ne_reason") \
         .unique(["subject_id", "day"], keep="first")
-    df = _counts_at(measurements, pts, value_window).join(
-        _transfusions_at(pts, transfusions, ti_window), on=["subject_id", "day"], how="left")
+    df = _counts_at(measurements, pts, value_window, support=support, tie=rules.count_tie) \
+        .join(_transfusions_at(pts, transfusions, ti_window), on=["subject_id", "day"],
+              how="left")
+    bcols = {"severity": pl.String, "anc": pl.Float64, "plt": pl.Float64, "hgb": pl.Float64,
+             "transfusion_dependent": pl.Boolean}
+    if baseline is not None:
+        b = baseline.select("subject_id", *[pl.col(c).cast(t).alias(f"b_{c}")
+                                            for c, t in bcols.items()])
+        df = df.join(b, on="subject_id", how="left")
+    else:
+        df = df.with_columns(pl.lit("SAA").alias("b_severity"),
+                             *[pl.lit(None, dtype=t).alias(f"b_{c}") for c, t in bcols.items()
+                               if c != "severity"])
 
-    sev_rules = (("ANC", "<", _SEVERE["ANC"]), ("PLT", "<", _SEVERE["PLT"]),
+    # severity: a supported count is never "recovered" (counted on the severe side)
+    sev_rules = (("ANC", "<", rules.severe_anc), ("PLT", "<", rules.severe_plt),
                  ("RETIC", "<", float(retic_threshold)))
-    sev = [_cmp(a, op, t) for a, op, t in sev_rules]
+    sev = [_cmp(a, op, t) | _sup(a) for a, op, t in sev_rules]
     met = pl.sum_horizontal([s.fill_null(False).cast(pl.Int8) for s in sev])
     unknown = pl.sum_horizontal([s.is_null().cast(pl.Int8) for s in sev])
-    sev_list = _join([pl.when(s).then(_text(a, op, t)) for s, (a, op, t) in zip(sev, sev_rules, strict=True)])
+    sev_list = _join([pl.when(_sup(a) & ~_cmp(a, op, t).fill_null(False))
+                      .then(_supported_text(a)).when(s).then(_text(a, op, t))
+                      for s, (a, op, t) in zip(sev, sev_rules, strict=True)])
     ok_list = _join([pl.when(~s).then(_text(a, _NEGATE[op], t))
                      for s, (a, op, t) in zip(sev, sev_rules, strict=True)])
     missing_sev = _join([pl.when(s.is_null()).then(pl.lit(a)) for s, (a, _, _) in
                          zip(sev, sev_rules, strict=True)])
 
-    cr_rules = [(a, op, _hgb_normal() if t is None else t) for a, op, t in _CR[criteria]]
-    crs = [_cmp(a, op, t) for a, op, t in cr_rules]
+    hgb_normal = _hgb_normal(rules)
+    cr_rules = [(a, op, hgb_normal if t is None else t) for a, op, t in _CR[criteria]]
+    crs = [_cmp(a, op, t) & ~_sup(a) for a, op, t in cr_rules]
     cr_met = pl.all_horizontal([c.fill_null(False) for c in crs])
     cr_failed = pl.any_horizontal([(~c).fill_null(False) for c in crs])
     cr_list = _join([_text(a, op, t) for a, op, t in cr_rules])
-    cr_fail_list = _join([pl.when(~c).then(_text(a, _NEGATE[op], t))
+    cr_fail_list = _join([pl.when(_sup(a) & _cmp(a, op, t).fill_null(False))
+                          .then(_supported_text(a)).when(~c).then(_text(a, _NEGATE[op], t))
                           for c, (a, op, t) in zip(crs, cr_rules, strict=True)])
     cr_missing = _join([pl.when(c.is_null()).then(pl.lit(a)) for c, (a, _, _) in
                         zip(crs, cr_rules, strict=True)])
+    support_list = _join([pl.when(_sup(a)).then(pl.concat_str(
+        _shown(a), pl.lit(" ("), pl.col(f"{a.lower()}_support"), pl.lit(")")))
+        for a in ("ANC", "HGB", "PLT")])
+    support_text = pl.when(support_list != "").then(pl.concat_str(
+        pl.lit("; supported, so not counted as met: "), support_list)).otherwise(pl.lit(""))
 
     # transfusion independence is about red cells and platelets (plasma etc. do not count)
     n_tx = pl.col("rbc_transfusions") + pl.col("plt_transfusions")
@@ -278,11 +360,46 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
         .otherwise(pl.format("; transfusion-free {} d",
                              pl.col("day") - pl.col("last_transfusion_day"))))
 
+    # PR for a patient not severe at baseline (BSH non-severe rule)
+    b_sev = pl.col("b_severity")
+    base_nonsevere = b_sev == "NSAA"
+    base_unknown = b_sev.is_null() | (b_sev == "NE")
+    lln = {"ANC": pl.lit(rules.lln_anc), "PLT": pl.lit(rules.lln_plt), "HGB": hgb_normal}
+    incr = {"ANC": (0.5, 0.5), "PLT": (20.0, 20.0), "HGB": (60.0, 30.0)}
+    ns_parts, ns_known = [], []
+    for a in ("ANC", "PLT", "HGB"):
+        v, b, ok = pl.col(a.lower()), pl.col(f"b_{a.lower()}"), ~_sup(a)
+        below, step = incr[a]
+        doubled = (b > 0) & (v >= 2 * b) & ok
+        normal = (b < lln[a]) & (v >= lln[a]) & ok
+        raised = (b < below) & (v - b > step) & ok
+        bt = _fmt(b)
+        ns_parts += [
+            pl.when(doubled.fill_null(False)).then(pl.concat_str(
+                _shown(a), pl.lit(" >= 2 x baseline "), bt)),
+            pl.when(normal.fill_null(False)).then(pl.concat_str(
+                _shown(a), pl.lit(" normal (>= "), _thr(lln[a]), pl.lit(") from "), bt)),
+            pl.when(raised.fill_null(False)).then(pl.concat_str(
+                _shown(a), pl.lit(" > baseline "), bt, pl.lit(f" + {step:g}")))]
+        ns_known.append(pl.any_horizontal(doubled, normal, raised))
+    ti_gain = (pl.col("b_transfusion_dependent") & ti).fill_null(False)
+    ns_parts.append(pl.when(ti_gain).then(pl.lit(
+        "transfusion independent (dependent at baseline)")))
+    ns_reason = _join(ns_parts)
+    ns_any = ti_gain | pl.any_horizontal([k.fill_null(False) for k in ns_known])
+    ns_none = ~ns_any & pl.all_horizontal([k.is_not_null() for k in ns_known])
+    vs_base = _join([pl.when(pl.col(a.lower()).is_not_null()).then(pl.concat_str(
+        _shown(a), pl.lit(" vs "), _fmt(pl.col(f"b_{a.lower()}")).fill_null("-")))
+        for a in ("ANC", "PLT", "HGB")])
+    nonsevere_rule = "bsh" if rules.nonsevere_pr == "bsh" else "ne"
+
     no_counts = pl.all_horizontal([pl.col(a.lower()).is_null() for a in _COUNTS])
     severe = met >= 2
     not_severe = (met + unknown) < 2
-    very = pl.when(pl.col("anc") < _VERY_SEVERE_ANC).then(pl.lit("very ")).otherwise(pl.lit(""))
+    very = pl.when(pl.col("anc") < rules.very_severe_anc).then(pl.lit("very ")) \
+        .otherwise(pl.lit(""))
     ns_text = pl.concat_str(pl.lit("no longer severe ("), ok_list, pl.lit(")"))
+    still = pl.when(base_nonsevere).then(pl.lit("now ")).otherwise(pl.lit("still "))
 
     pr_ok = pl.lit(True) if criteria == "NIH" else ti   # BSH PR needs transfusion independence
     cat = (
@@ -290,6 +407,11 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
         .when(no_counts).then(pl.lit("NE"))
         .when(cr_met).then(pl.lit("CR"))
         .when(severe).then(pl.lit("NR"))
+        .when(base_nonsevere & pl.lit(nonsevere_rule == "ne")).then(pl.lit("NE"))
+        .when(base_nonsevere & ns_any).then(pl.lit("PR"))
+        .when(base_nonsevere & ns_none).then(pl.lit("NR"))
+        .when(base_nonsevere).then(pl.lit("NE"))
+        .when(base_unknown & not_severe).then(pl.lit("NE"))
         .when(not_severe & pr_ok.is_null()).then(pl.lit("NE"))
         .when(not_severe & ~pr_ok.fill_null(True)).then(pl.lit("NR"))
         .when(not_severe & cr_failed).then(pl.lit("PR"))
@@ -301,8 +423,26 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
         .when(no_counts).then(pl.format("NE: no ANC, HGB, PLT or RETIC within +/-{} d of day {}",
                                         pl.lit(value_window), pl.col("day")))
         .when(cr_met).then(pl.concat_str(pl.lit("CR: "), cr_list, tx_text))
-        .when(severe).then(pl.concat_str(pl.lit("NR: still "), very, pl.lit("severe ("), sev_list,
-                                         pl.lit(")"), tx_text))
+        .when(severe).then(pl.concat_str(pl.lit("NR: "), still, very, pl.lit("severe ("),
+                                         sev_list, pl.lit(")"), tx_text))
+        .when(base_nonsevere & pl.lit(nonsevere_rule == "ne")).then(pl.concat_str(
+            pl.lit("NE: not severe at baseline (NSAA), and PR for a non-severe baseline is "
+                   "set to not evaluable (nonsevere_pr = \"ne\"); not CR ("), cr_fail_list,
+            pl.lit(")")))
+        .when(base_nonsevere & ns_any).then(pl.concat_str(
+            pl.lit("PR (non-severe baseline, BSH rule): "), ns_reason, pl.lit("; not CR ("),
+            cr_fail_list, pl.lit(")"), tx_text))
+        .when(base_nonsevere & ns_none).then(pl.concat_str(
+            pl.lit("NR: not severe at baseline (NSAA) and no lineage doubled, normalised or "
+                   "raised enough, no transfusion independence gained ("), vs_base,
+            pl.lit(" at baseline)"), tx_text))
+        .when(base_nonsevere).then(pl.concat_str(
+            pl.lit("NE: not severe at baseline (NSAA); the BSH non-severe PR rule needs ANC, "
+                   "PLT and HGB here and at baseline ("), vs_base, pl.lit(")")))
+        .when(base_unknown & not_severe).then(pl.concat_str(
+            pl.lit("NE: "), ns_text, pl.lit(", but baseline severity is not evaluable (no "
+                                            "baseline counts before lymphodepletion), so PR "
+                                            "cannot be judged")))
         .when(not_severe & pr_ok.is_null()).then(pl.concat_str(
             pl.lit("NE: "), ns_text,
             pl.lit(", but transfusions are not recorded (BSH PR needs transfusion independence)")))
@@ -318,12 +458,17 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
             pl.when(met > 0).then(pl.concat_str(pl.lit("; "), sev_list)).otherwise(pl.lit("")),
             pl.lit(")")))
     )
+    decided = pl.col("ne_reason").is_null() & ~no_counts
     return df.select(
-        "subject_id", "day", cat.alias("category"), rule.alias("rule"),
+        "subject_id", "day", cat.alias("category"),
+        pl.concat_str(rule, pl.when(decided).then(support_text).otherwise(pl.lit("")))
+        .alias("rule"),
         pl.lit(criteria).alias("criteria"), "anc", "hgb", "plt", "retic",
         pl.when(severe).then(True).when(not_severe).then(False).alias("severe"),
         "rbc_transfusions", "plt_transfusions", "last_transfusion_day",
         ti.alias("transfusion_independent"),
+        *[f"{a.lower()}_day" for a in _COUNTS],
+        *[_sup(a).alias(f"{a.lower()}_supported") for a in ("ANC", "HGB", "PLT")],
     ).sort("subject_id", "day")
 
 
@@ -339,18 +484,50 @@ _OPTIONS = {
 }
 
 
+def counts_before_hsct(study) -> pl.DataFrame:  # noqa: ANN001
+    """The study's measurements without anything from an HSCT day on: counts after a
+    transplant are the graft's and never decide an assessment of the CAR-T."""
+    hsct = _hsct_days(study)
+    return (study.measurements.join(hsct, on="subject_id", how="left")
+            .filter(pl.col("_hsct").is_null() | (pl.col("day") < pl.col("_hsct")))
+            .drop("_hsct"))
+
+
+def _hsct_days(study) -> pl.DataFrame:  # noqa: ANN001
+    """subject_id, _hsct: the first HSCT day (patients.hsct_day or an hsct event)."""
+    ev = (study.events.filter(pl.col("category").str.to_lowercase() == "hsct")
+          .group_by("subject_id").agg(pl.col("day").min().cast(pl.Int64).alias("_ev")))
+    return (study.patients.select("subject_id", pl.col("hsct_day").cast(pl.Int64))
+            .join(ev, on="subject_id", how="left")
+            .select("subject_id", pl.min_horizontal("hsct_day", "_ev").alias("_hsct")))
+
+
 @derived_table("derived_responses", "Response per assessment derived from blood counts "
                "(also: table responses --criteria NIH|BSH)", options=_OPTIONS)
 def derived_responses(study, *, criteria: str = "NIH",  # noqa: ANN001
                       days: str | Iterable[int] | None = None,
                       rules: Rules | None = None) -> pl.DataFrame:
-    """assess_responses over a study: subject_id, day, category, rule, then the details."""
+    """assess_responses over a study: subject_id, day, category, rule, then the details.
+    Baseline severity comes from analysis.baseline; support windows from the transfusions and
+    G-CSF events; counts from an HSCT day on are left out."""
+    from analysis.baseline import baseline
+    from analysis.support import support_intervals
+
     rules = rules if rules is not None else rules_for(study)
+    tx = transfusion_events(study.events)
+    base = baseline(study, rules=rules)
+    # a derived severity that cannot be judged falls back on the recorded diagnosis
+    recorded = pl.col("diagnosis").str.strip_chars().str.to_uppercase().replace(
+        {"VSAA": "vSAA"})
+    base = base.with_columns(
+        pl.when(pl.col("severity").is_in(["vSAA", "SAA", "NSAA"])).then(pl.col("severity"))
+        .when(recorded.is_in(["vSAA", "SAA", "NSAA"])).then(recorded)
+        .otherwise(pl.col("severity")).alias("severity"))
     return assess_responses(
-        study.measurements, assessment_days(study, days=days),
-        transfusions=transfusion_events(study.events), criteria=criteria,
-        ti_window=rules.ti_window, value_window=rules.count_window,
-        retic_threshold=rules.retic_threshold)
+        counts_before_hsct(study), assessment_days(study, days=days),
+        transfusions=tx, criteria=criteria, rules=rules,
+        support=support_intervals(study.events, rules=rules, transfusions=tx),
+        baseline=base)
 
 
 def best_of(responses: pl.DataFrame, *, category: str = "category") -> pl.DataFrame:
@@ -421,35 +598,11 @@ def response_comparison(study, *, criteria: str = "NIH",  # noqa: ANN001
                             study.responses)
 
 
-def baseline_severity(study, *, retic_threshold: float = 60.0,  # noqa: ANN001
-                      value_window: int = 14) -> pl.DataFrame:
-    """Modified Camitta severity from the last counts up to day 0 (infusion):
-    subject_id, anc, plt, retic, cellularity, severity (vSAA/SAA/NSAA/NE), rule."""
-    last_day = (study.measurements.filter(pl.col("analyte").is_in(_COUNTS)
-                                          & (pl.col("day") <= 0))
-                .group_by("subject_id").agg(pl.col("day").max()))
-    pts = study.patients.select("subject_id", pl.col("marrow_cellularity_pct").alias("cell"))
-    points = pts.select("subject_id").join(last_day, on="subject_id", how="inner")
-    # baseline is before infusion: a nearest value from after day 0 must never stand in
-    df = pts.join(_counts_at(study.measurements.filter(pl.col("day") <= 0), points,
-                             value_window), on="subject_id", how="left")
-    sev = [pl.col("anc") < 0.5, pl.col("plt") < 20, pl.col("retic") < retic_threshold]
-    met = pl.sum_horizontal([s.fill_null(False).cast(pl.Int8) for s in sev])
-    unknown = pl.sum_horizontal([s.is_null().cast(pl.Int8) for s in sev])
-    marrow_ok = pl.col("cell").is_null() | (pl.col("cell") < 25)
-    severe = (met >= 2) & marrow_ok
-    counts_txt = pl.format("ANC {}, PLT {}, RETIC {}", _fmt(pl.col("anc")).fill_null("-"),
-                           _fmt(pl.col("plt")).fill_null("-"), _fmt(pl.col("retic")).fill_null("-"))
-    severity = (pl.when(severe & (pl.col("anc") < _VERY_SEVERE_ANC)).then(pl.lit("vSAA"))
-                .when(severe).then(pl.lit("SAA"))
-                .when((met + unknown < 2) | ~marrow_ok).then(pl.lit("NSAA"))
-                .otherwise(pl.lit("NE")))
-    return df.select(
-        "subject_id", "anc", "plt", "retic", pl.col("cell").alias("cellularity"),
-        severity.alias("severity"),
-        pl.concat_str(severity, pl.lit(": "), counts_txt, pl.lit(" on day "),
-                      pl.col("day").cast(pl.String).fill_null("-"),
-                      pl.when(pl.col("cell").is_not_null())
-                      .then(pl.format("; marrow cellularity {}%", _fmt(pl.col("cell"))))
-                      .otherwise(pl.lit(""))).alias("rule"),
-    )
+def baseline_severity(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+    """Modified Camitta severity at baseline (analysis.baseline: the last counts before
+    lymphodepletion): subject_id, anc, plt, retic, cellularity, severity (vSAA/SAA/NSAA/NE),
+    rule."""
+    from analysis.baseline import baseline
+
+    return baseline(study, rules=rules).select("subject_id", "anc", "plt", "retic",
+                                               "cellularity", "severity", "rule")

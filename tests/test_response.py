@@ -18,6 +18,7 @@ from analysis.response import (
     parse_days,
     reference_lines,
 )
+from analysis.rules import DEFAULT_RULES
 
 UNITS = {"ANC": "10^9/L", "PLT": "10^9/L", "RETIC": "10^9/L", "HGB": "g/L"}
 
@@ -290,7 +291,9 @@ def test_baseline_severity_never_uses_counts_after_infusion(write_study):
 def test_plasma_transfusion_does_not_break_independence(write_study):
     from data_loaders import load_study
 
-    meas = ("subject_id,day,analyte,value,unit\nP1,90,ANC,0.9,10^9/L\nP1,90,PLT,40,10^9/L\n"
+    # severe at baseline (day -10: ANC 0.3, PLT 10), no longer severe on day 90
+    meas = ("subject_id,day,analyte,value,unit\nP1,-10,ANC,0.3,10^9/L\nP1,-10,PLT,10,10^9/L\n"
+            "P1,90,ANC,0.9,10^9/L\nP1,90,PLT,40,10^9/L\n"
             "P1,90,RETIC,80,10^9/L\nP1,90,HGB,95,g/L\n")
     events = "subject_id,day,category,term,product\nP1,80,transfusion,Fresh frozen plasma,FFP\n"
     study = load_study(write_study(measurements=meas, events=events))
@@ -311,3 +314,177 @@ def test_cli_tables(demo_dir, capsys):
     assert {ln.split(",")[2] for ln in lines[1:]} <= {"CR", "PR", "NR", "NE"}
     assert cli.main(["table", "--study", str(demo_dir), "responses"]) == 0
     assert capsys.readouterr().out.startswith("subject_id,day,response")   # recorded table
+
+
+# ---- support windows, baseline, non-severe PR, HSCT ----------------------------------------
+def test_platelet_count_one_day_after_a_platelet_transfusion_never_makes_pr():
+    """Day 28: ANC 0.3 (< 0.5, severe), PLT 24, RETIC 80 (>= 60); a platelet transfusion on
+    day 27. The old engine counted PLT 24 >= 20 as recovered: 1 severe criterion -> PR. With
+    a 7-day platelet support window, PLT 24 is 1 day after the transfusion, so it cannot meet
+    "PLT >= 20": 2 severe criteria (ANC, supported PLT) -> NR, and the rule names it."""
+    r = assess({28: {"ANC": 0.3, "PLT": 24, "RETIC": 80, "HGB": 80}},
+               transfusions=tx((27, "PLT")))
+    assert r["category"] == "NR", r["rule"]
+    assert "PLT 24 supported" in r["rule"]
+    assert "PLT 24 (PLT transfusion on day 27)" in r["rule"]
+    assert r["plt_supported"] is True
+
+
+def test_nearest_unsupported_count_in_the_window_is_taken():
+    """Same patient, but PLT 25 was also measured on day 35, 8 days after the transfusion of
+    day 27 (outside the 7-day support window) and within the +/-7 d count window of day 28:
+    that count is used -> 1 severe criterion (ANC) -> NIH PR, with PLT's own day shown."""
+    r = assess({28: {"ANC": 0.3, "PLT": 24, "RETIC": 80, "HGB": 80}, 35: {"PLT": 25}},
+               transfusions=tx((27, "PLT")))
+    assert r["category"] == "PR", r["rule"]
+    assert "PLT 25 (day 35) >= 20" in r["rule"]
+    assert (r["plt"], r["plt_day"], r["plt_supported"]) == (25.0, 35, False)
+
+
+def test_supported_counts_never_make_cr():
+    """ANC 1.2, HGB 110, PLT 120 on day 28 would be NIH CR, but PLT 120 is 1 day after a
+    platelet transfusion: not CR; still no longer severe (ANC 1.2, RETIC 80) -> PR."""
+    r = assess({28: {"ANC": 1.2, "HGB": 110, "PLT": 120, "RETIC": 80}},
+               transfusions=tx((27, "PLT")))
+    assert r["category"] == "PR"
+    assert "not CR (PLT 120 supported)" in r["rule"]
+    # a red-cell transfusion 20 days before holds the haemoglobin up (28-day window)
+    r = assess({28: {"ANC": 1.2, "HGB": 110, "PLT": 120, "RETIC": 80}},
+               transfusions=tx((8, "RBC")))
+    assert r["category"] == "PR" and "HGB 110 (RBC transfusion on day 8)" in r["rule"]
+    assert assess({28: {"ANC": 1.2, "HGB": 110, "PLT": 120, "RETIC": 80}},
+                  transfusions=tx((8, "RBC")), rules=DEFAULT_RULES.with_(
+                      rbc_support_days=14))["category"] == "CR"
+
+
+def test_neutrophils_under_g_csf_are_supported():
+    """Day 28: ANC 0.6 (would be >= 0.5), PLT 10 (< 20), RETIC 80. Filgrastim days 20-26: the
+    ANC is 2 days after the last dose (7-day window), so it counts as not recovered: 2 severe
+    criteria -> NR (the old engine: 1 criterion -> PR)."""
+    from analysis.support import support_intervals
+
+    events = pl.DataFrame({"subject_id": ["P1"], "day": [20], "end_day": [26],
+                           "category": ["medication"], "term": ["Filgrastim 5 ug/kg"],
+                           "product": ["g_csf"]})
+    sup = support_intervals(events, rules=DEFAULT_RULES)
+    pts = pl.DataFrame({"subject_id": ["P1"], "day": [28]})
+    r = assess_responses(counts({28: {"ANC": 0.6, "PLT": 10, "RETIC": 80}}), pts,
+                         transfusions=NO_TX, support=sup).row(0, named=True)
+    assert r["category"] == "NR", r["rule"]
+    assert "ANC 0.6 (Filgrastim 5 ug/kg days 20-26)" in r["rule"]
+    growth = events.with_columns(pl.lit("growth_factor").alias("category"),
+                                 pl.lit(None, dtype=pl.String).alias("product"))
+    assert support_intervals(growth, rules=DEFAULT_RULES)["end"].to_list() == [33]
+
+
+LD_PATIENTS = """subject_id,sex,diagnosis,last_contact_day,hsct_day
+P1,M,,400,
+"""
+
+
+def _study(write_study, meas_rows, *, events="", patients=LD_PATIENTS, toml=None):
+    from data_loaders import load_study
+
+    meas = "subject_id,day,analyte,value,unit\n" + "".join(
+        f"P1,{d},{a},{v},{UNITS[a]}\n" for d, vals in meas_rows for a, v in vals.items())
+    ev = "subject_id,day,end_day,category,term,product\nP1,-5,-3,lymphodepletion,Flu/Cy,\n" \
+        + events
+    files = {"patients": patients, "measurements": meas, "events": ev}
+    if toml:
+        files["study.toml"] = toml
+    return load_study(write_study(**files))
+
+
+def test_baseline_comes_from_screening_not_from_after_lymphodepletion(write_study):
+    """Screening (day -12): ANC 0.4, PLT 12, RETIC 30 -> 3 criteria (0.4 < 0.5, 12 < 20,
+    30 < 60), ANC >= 0.2 -> SAA. Lymphodepletion starts day -5; on days -3 and 0 the counts
+    are ANC 0.1, PLT 5, RETIC 4 (vSAA level, made by fludarabine/cyclophosphamide). Baseline
+    is the screening: SAA; the old rule (last counts up to day 0) said vSAA."""
+    from analysis.baseline import baseline
+
+    after = {"ANC": 0.1, "PLT": 5, "RETIC": 4}
+    study = _study(write_study, [(-12, {"ANC": 0.4, "PLT": 12, "RETIC": 30, "HGB": 80}),
+                                 (-3, after), (0, after)])
+    b = baseline(study).row(0, named=True)
+    assert (b["severity"], b["anc"], b["anc_day"], b["plt_day"]) == ("SAA", 0.4, -12, -12)
+    assert "before lymphodepletion (starts day -5)" in b["rule"]
+    assert baseline_severity(study)["severity"].to_list() == ["SAA"]
+    # a count on the first lymphodepletion day only with baseline_on_ld_day
+    study = _study(write_study, [(-12, {"ANC": 0.4, "PLT": 12, "RETIC": 30}),
+                                 (-5, {"ANC": 0.15})], toml="[rules]\nbaseline_on_ld_day = true\n")
+    assert baseline(study).row(0, named=True)["severity"] == "vSAA"
+    # outside the screening window: no baseline count at all
+    study = _study(write_study, [(-40, {"ANC": 0.4, "PLT": 12, "RETIC": 30})])
+    assert baseline(study).row(0, named=True)["severity"] == "NE"
+
+
+def test_baseline_marrow_rule_and_agreement(write_study):
+    """Counts ANC 0.3, PLT 10 (2 criteria). Cellularity 40% with 20% residual cells -> marrow
+    criterion met (25-50% with < 30%) -> SAA, agreeing with a recorded SAA; 40% with 35%
+    residual -> NSAA (disagrees); 40% without a residual -> NE; 60% -> NSAA."""
+    from analysis.baseline import baseline
+
+    def sev(cell, resid):
+        pts = ("subject_id,sex,diagnosis,marrow_cellularity_pct,marrow_residual_pct\n"
+               f"P1,F,SAA,{cell},{resid}\n")
+        row = baseline(_study(write_study, [(-10, {"ANC": 0.3, "PLT": 10, "RETIC": 80})],
+                              patients=pts)).row(0, named=True)
+        return row["severity"], row["agrees"]
+
+    assert sev(40, 20) == ("SAA", True)
+    assert sev(40, 35) == ("NSAA", False)
+    assert sev(40, "") == ("NE", None)
+    assert sev(60, "") == ("NSAA", False)
+    assert sev(10, "") == ("SAA", True)
+
+
+def test_non_severe_baseline_with_unchanged_counts_is_never_pr(write_study):
+    """Baseline (day -10): ANC 0.8, PLT 40, RETIC 70, HGB 90 -> no severe criterion -> NSAA.
+    Day 90: the same counts. The old NIH rule called this PR ("no longer severe"). Under the
+    BSH non-severe rule: no lineage doubled (0.8 -> 0.8, 40 -> 40, 90 -> 90), none normalised
+    (ANC < 2.0, PLT < 150, HGB < 130), no rise from a severe level, no transfusion
+    independence gained (none recorded) -> NR."""
+    base = {"ANC": 0.8, "PLT": 40, "RETIC": 70, "HGB": 90}
+    study = _study(write_study, [(-10, base), (90, base)])
+    r = derived_responses(study, days="90").row(0, named=True)
+    assert r["category"] == "NR", r["rule"]
+    assert r["rule"].startswith("NR: not severe at baseline (NSAA)")
+    # PLT doubled (40 -> 85 >= 80): PR under the BSH non-severe rule
+    study = _study(write_study, [(-10, base), (90, {**base, "PLT": 85})])
+    r = derived_responses(study, days="90").row(0, named=True)
+    assert r["category"] == "PR" and "PLT 85 >= 2 x baseline 40" in r["rule"]
+    # the study may declare such assessments not evaluable instead
+    study = _study(write_study, [(-10, base), (90, {**base, "PLT": 85})],
+                   toml='[rules]\nnonsevere_pr = "ne"\n')
+    assert derived_responses(study, days="90")["category"].to_list() == ["NE"]
+
+
+def test_non_severe_rise_from_a_severe_level():
+    """Baseline ANC 0.3 (< 0.5) in an NSAA patient (PLT 40, RETIC 70, HGB 90): on day 90
+    ANC 0.85 is a rise of 0.55 > 0.5 -> PR; ANC 0.75 rises only 0.45 but 0.75 >= 2 x 0.3 = 0.6
+    is a doubling -> PR; ANC 0.55 (+0.25, < 0.6) with unchanged PLT and HGB -> NR."""
+    baseline = pl.DataFrame({"subject_id": ["P1"], "severity": ["NSAA"], "anc": [0.3],
+                             "plt": [40.0], "hgb": [90.0], "transfusion_dependent": [False]})
+
+    def cat(anc):
+        pts = pl.DataFrame({"subject_id": ["P1"], "day": [90]})
+        r = assess_responses(counts({90: {"ANC": anc, "PLT": 40, "RETIC": 70, "HGB": 90}}),
+                             pts, transfusions=NO_TX, baseline=baseline).row(0, named=True)
+        return r["category"], r["rule"]
+
+    assert cat(0.85)[0] == "PR" and "ANC 0.85 > baseline 0.3 + 0.5" in cat(0.85)[1]
+    assert cat(0.75)[0] == "PR" and "ANC 0.75 >= 2 x baseline 0.3" in cat(0.75)[1]
+    assert cat(0.55)[0] == "NR"
+
+
+def test_counts_after_hsct_never_decide_an_earlier_assessment(write_study):
+    """HSCT on day 60. Day 56 assessment: the only counts within +/-7 d are from day 62, the
+    graft's (CR-level). The old engine took them (CR); now they are left out -> NE (no counts
+    in the window)."""
+    pts = "subject_id,sex,diagnosis,last_contact_day,hsct_day\nP1,M,SAA,400,60\n"
+    study = _study(write_study, [(-10, {"ANC": 0.3, "PLT": 10, "RETIC": 10}),
+                                 (62, {"ANC": 2.0, "HGB": 130, "PLT": 200, "RETIC": 90})],
+                   patients=pts)
+    r = derived_responses(study, days="56").row(0, named=True)
+    assert r["category"] == "NE", r["rule"]
+    assert derived_responses(study, days="62")["rule"].to_list() == ["NE: after HSCT on day 60"]

@@ -64,7 +64,8 @@ def test_study_toml_rules_reach_derived_tables(write_study):
     would include it (NR)."""
     from data_loaders import load_study
 
-    meas = ("subject_id,day,analyte,value,unit\nP1,90,ANC,0.9,10^9/L\nP1,90,PLT,40,10^9/L\n"
+    meas = ("subject_id,day,analyte,value,unit\nP1,-10,ANC,0.3,10^9/L\nP1,-10,PLT,10,10^9/L\n"
+            "P1,90,ANC,0.9,10^9/L\nP1,90,PLT,40,10^9/L\n"
             "P1,90,RETIC,80,10^9/L\nP1,90,HGB,95,g/L\n")
     events = "subject_id,day,category,product\nP1,70,transfusion,RBC\n"
     table = derived_tables()["derived_responses"]
