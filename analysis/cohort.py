@@ -4,8 +4,8 @@
 query parameters encode. `response_groups` says which group each patient belongs to:
 response_override in patients first, else the best response derived from blood counts under
 NIH criteria (analysis.response; patients with evaluable counts), else the best recorded
-response (CR/PR = Responder, NR = Non-responder), else "Not evaluable". Pages apply the cohort
-with `apply_cohort`.
+response (CR/PR = Responder, NR = Non-responder; a response recorded on or after an HSCT is NE,
+not the CAR-T's), else "Not evaluable". Pages apply the cohort with `apply_cohort`.
 """
 
 from __future__ import annotations
@@ -66,17 +66,18 @@ def best_recorded_response(responses: pl.DataFrame) -> pl.DataFrame:
 
 @derived_table("response_groups", "Response group per patient (override, else derived NIH "
                "best response, else best recorded)")
-def response_groups(study) -> pl.DataFrame:  # noqa: ANN001 - Study (avoids an import cycle)
+def response_groups(study, *, rules=None) -> pl.DataFrame:  # noqa: ANN001 - Study, Rules (avoid an import cycle)
     """subject_id, best_response, response_group, group_source for every patient.
 
     group_source: "override" (patients.response_override), "derived NIH" (best response derived
     from the counts, when at least one assessment is evaluable), "recorded" (best recorded
     response), "none"."""
-    from analysis.response import best_of, derived_responses
+    from analysis.response import best_of, derived_responses, recorded_responses
 
     pts = study.patients.select("subject_id", "response_override")
-    best = best_recorded_response(study.responses)
-    derived = best_of(derived_responses(study, criteria="NIH")) \
+    best = best_recorded_response(recorded_responses(study).select(
+        "subject_id", "day", pl.col("category").alias("response")))
+    derived = best_of(derived_responses(study, criteria="NIH", rules=rules)) \
         .filter(pl.col("best_response").is_in(["CR", "PR", "NR"])) \
         .select("subject_id", pl.col("best_response").alias("_derived"))
     out = (pts.join(best, on="subject_id", how="left")

@@ -1,16 +1,22 @@
 """Study outcomes: response rates, survival, the baseline table and the swimmer-plot data.
 
 - ORR (CR + PR) at landmarks D28, M3, M6, M12 and best response, with exact Clopper-Pearson
-  95% intervals (Clopper & Pearson, Biometrika 1934). At a landmark a patient counts when
-  assessed within +/- `tolerance` days (NE counts as not responding), or as not responding when
-  death, HSCT or progression came first; patients not yet followed to the landmark are left out.
-- Kaplan-Meier overall and progression-free survival from infusion (day 0), estimated with
-  lifelines (Davidson-Pilon, JOSS 2019); Greenwood / exponential log-log 95% bands, median with
-  its 95% interval (Brookmeyer-Crowley as lifelines computes it). PFS events: progression
-  (patients.progression_day, events "progression" or a term naming relapse) or death. HSCT is
-  either a censoring time or an event (`hsct="censor"|"event"`).
-- Table 1 (baseline characteristics) by response group and overall; the swimmer-plot lanes
-  (infusion to last contact) and their events.
+  95% intervals (Clopper & Pearson, Biometrika 1934), intent-to-treat (`orr_table`): every
+  infused patient counts, NE and failures (death, HSCT or progression first) as not
+  responding; at a landmark a patient takes the assessment within +/- `landmark_tolerance`
+  days; a patient whose follow-up ended before the landmark without such an event has not
+  reached it and is left out of that landmark (counted in `not_reached`), never counted as a
+  non-responder. Recorded responses on or after an HSCT are NE.
+- Kaplan-Meier survival from infusion (day 0), estimated with lifelines (Davidson-Pilon, JOSS
+  2019); exponential Greenwood 95% bands, median with its 95% interval (as lifelines computes
+  it). Endpoints (`ENDPOINTS`, docs/rules.md): OS (every death, HSCT ignored), OS censored at
+  HSCT (sensitivity analysis), EFS (HSCT, progression or death), PFS (progression or death).
+  Progression comes only from patients.progression_day or events of category progression,
+  never from another category's text (an infection "CMV relapse" is not progression).
+  `survival_table` is the KM table (`python cli.py table survival --endpoint ...`).
+- Table 1 (baseline characteristics) by response group and overall, with the severity derived
+  at baseline (analysis.baseline) and the recorded diagnosis as separate rows; the
+  swimmer-plot lanes (infusion to last contact, HSCT shown) and their events.
 """
 
 from __future__ import annotations
@@ -29,14 +35,12 @@ from analysis.response import (
     derived_responses,
     transfusion_events,
 )
-from analysis.rules import Rules
+from analysis.rules import Rules, rules_for
 
 __all__ = ["clopper_pearson", "orr_table", "orr", "failure_days", "survival_data",
            "KMResult", "kaplan_meier", "baseline_table", "swimmer_lanes", "swimmer_events",
-           "StudySummary", "study_summary", "HSCT_MODES", "ENDPOINTS"]
+           "StudySummary", "study_summary", "ENDPOINTS", "survival_table", "ORR_CAPTION"]
 
-HSCT_MODES = ("censor", "event")
-ENDPOINTS = ("OS", "PFS")
 
 
 def clopper_pearson(k: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
@@ -64,11 +68,18 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
               follow_up: pl.DataFrame | None = None, failures: pl.DataFrame | None = None,
               landmarks: Mapping[str, int] = LANDMARKS, tolerance: int = 14,
               category: str = "category") -> pl.DataFrame:
-    """ORR per landmark and for the best response: landmark, day, n, responders, cr, pr,
-    orr, ci_low, ci_high, n_assessed.
+    """ORR per landmark and for the best response, intent-to-treat: landmark, day, n,
+    responders, cr, pr, orr, ci_low, ci_high, n_assessed, nr, ne, failures, not_reached.
 
     responses: subject_id, day, `category` (CR/PR/NR/NE). follow_up: subject_id, end (last day
-    observed). failures: subject_id, day of death/HSCT/progression (not responding after it)."""
+    observed). failures: subject_id, day of death/HSCT/progression.
+
+    At a landmark each patient takes the assessment nearest it within +/- `tolerance` days
+    (earlier on ties). Without a CR/PR/NR there: "failure" (not responding) when death, HSCT
+    or progression came by the end of the landmark window; NE (counted in n, not responding)
+    when followed to the landmark day or assessed NE; otherwise the landmark is not reached
+    (still in follow-up): left out of n and counted in `not_reached`. The best row counts every
+    patient (NE when never assessed)."""
     ids = pl.DataFrame({"subject_id": list(subjects)}, schema={"subject_id": pl.String})
     resp = responses.filter(pl.col("subject_id").is_in(list(subjects))) \
         .select("subject_id", pl.col("day").cast(pl.Int64), pl.col(category).alias("_c"))
@@ -89,98 +100,174 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
                 .sort("subject_id", "_d", "day").group_by("subject_id", maintain_order=True)
                 .first().select("subject_id", "_c"))
         at = base.join(near, on="subject_id", how="left").with_columns(
-            pl.when(pl.col("_c").is_not_null()).then(pl.col("_c"))
+            pl.when(pl.col("_c").is_in(["CR", "PR", "NR"])).then(pl.col("_c"))
             .when(pl.col("_fail").is_not_null() & (pl.col("_fail") <= day + tolerance))
             .then(pl.lit("failure"))
-            .when(pl.col("end").is_null() | (pl.col("end") >= day - tolerance))
-            .then(pl.lit("NE"))
-            .otherwise(None).alias("_s")).filter(pl.col("_s").is_not_null())
-        rows.append(_orr_row(name, day, at.get_column("_s"), assessed=at.filter(
-            pl.col("_s").is_in(["CR", "PR", "NR"])).height))
+            .when(pl.col("_c").is_not_null()).then(pl.lit("NE"))
+            .when(pl.col("end").is_null() | (pl.col("end") >= day)).then(pl.lit("NE"))
+            .otherwise(pl.lit("not reached")).alias("_s"))
+        status = at.get_column("_s")
+        counted = status.filter(status != "not reached")
+        rows.append(_orr_row(name, day, counted, not_reached=int((status == "not reached").sum())))
     best = ids.join(best_of(resp.rename({"_c": "category"})), on="subject_id", how="left")
-    s = best.get_column("best_response").fill_null("NE")
-    rows.append(_orr_row("Best", None, s, assessed=int(s.is_in(["CR", "PR", "NR"]).sum())))
+    rows.append(_orr_row("Best", None, best.get_column("best_response").fill_null("NE"),
+                         not_reached=0))
     return pl.DataFrame(rows, schema={
         "landmark": pl.String, "day": pl.Int64, "n": pl.Int64, "responders": pl.Int64,
         "cr": pl.Int64, "pr": pl.Int64, "orr": pl.Float64, "ci_low": pl.Float64,
-        "ci_high": pl.Float64, "n_assessed": pl.Int64})
+        "ci_high": pl.Float64, "n_assessed": pl.Int64, "nr": pl.Int64, "ne": pl.Int64,
+        "failures": pl.Int64, "not_reached": pl.Int64})
 
 
-def _orr_row(name: str, day: int | None, status: pl.Series, *, assessed: int) -> dict:
+def _orr_row(name: str, day: int | None, status: pl.Series, *, not_reached: int) -> dict:
     n = status.len()
     cr = int((status == "CR").sum())
     pr = int((status == "PR").sum())
+    nr = int((status == "NR").sum())
     lo, hi = clopper_pearson(cr + pr, n)
     return {"landmark": name, "day": day, "n": n, "responders": cr + pr, "cr": cr, "pr": pr,
             "orr": (cr + pr) / n if n else None, "ci_low": lo if n else None,
-            "ci_high": hi if n else None, "n_assessed": assessed}
+            "ci_high": hi if n else None, "n_assessed": cr + pr + nr, "nr": nr,
+            "ne": int((status == "NE").sum()), "failures": int((status == "failure").sum()),
+            "not_reached": not_reached}
 
 
-@derived_table("orr", "Overall response rate (CR+PR) at D28, M3, M6, M12 and best, with exact "
-               "95% CI", options={"criteria": Option(str, "NIH", "response criteria",
-                                                     ("NIH", "BSH", "recorded")),
-                                  "ti_window": Option(int, 56, "transfusion-independence "
-                                                               "window (days)")})
+ORR_CAPTION = ("Intent-to-treat: n is every infused patient in the cohort who reached the "
+               "landmark; NE (not assessed, or not evaluable) and failures (death, HSCT or "
+               "progression first) count in n as not responding and are shown; patients whose "
+               "follow-up ended before the landmark without such an event have not reached it "
+               "and are left out (column not_reached). Landmarks use the assessment within "
+               "+/-{tol} d. 95% CI: exact Clopper-Pearson.")
+
+
+@derived_table("orr", "Overall response rate (CR+PR) at D28, M3, M6, M12 and best, "
+               "intent-to-treat, with exact 95% CI",
+               options={"criteria": Option(str, "NIH", "response criteria",
+                                           ("NIH", "BSH", "recorded")),
+                        "ti_window": Option(int, 56, "transfusion-independence window (days); "
+                                                     "same as --rule ti_window=N")})
 def orr(study, *, criteria: str = "NIH", rules: Rules | None = None,  # noqa: ANN001
         subjects: Iterable[str] | None = None) -> pl.DataFrame:
     """orr_table over a study: derived responses at the landmark days (NIH or BSH) or the
-    recorded responses (`criteria="recorded"`)."""
+    recorded responses (`criteria="recorded"`, NE on or after an HSCT)."""
+    from analysis.response import recorded_responses
+
+    rules = rules if rules is not None else rules_for(study)
     ids = list(subjects) if subjects is not None else study.subject_ids
     if criteria == "recorded":
-        resp = study.responses.select("subject_id", "day",
-                                      pl.col("response").str.to_uppercase().alias("category"))
+        resp = recorded_responses(study).select("subject_id", "day", "category")
     else:
         days = sorted({*LANDMARKS.values(), *study.responses.get_column("day").to_list()})
         resp = derived_responses(study, criteria=criteria, rules=rules, days=days)
     return orr_table(resp, subjects=ids, follow_up=_follow_up_end(study),
-                     failures=failure_days(study))
+                     failures=failure_days(study), tolerance=rules.landmark_tolerance)
 
 
-def survival_data(study, *, endpoint: str = "OS", hsct: str = "censor"  # noqa: ANN001
-                  ) -> pl.DataFrame:
-    """subject_id, time (days from infusion), event (0/1), reason for OS or PFS.
+ENDPOINTS: dict[str, tuple[str, str]] = {
+    "OS": ("Overall survival",
+           "OS: death from any cause is the event, whatever came before (HSCT included); "
+           "patients alive are censored at last contact."),
+    "OS_HSCT_CENSORED": ("Overall survival censored at HSCT (sensitivity analysis)",
+                         "OS censored at HSCT, a sensitivity analysis: death before an HSCT is "
+                         "the event; follow-up ends (censored) at HSCT, else at last contact."),
+    "EFS": ("Event-free survival",
+            "EFS: the first of HSCT, progression or death is the event; censored at last "
+            "contact."),
+    "PFS": ("Progression-free survival",
+            "PFS: the first of progression (patients.progression_day or an event of category "
+            "progression) or death is the event; HSCT neither ends nor censors follow-up; "
+            "censored at last contact."),
+}
 
-    OS: death is the event. PFS: progression, relapse or death. HSCT censors (`hsct="censor"`)
-    or is an event (`hsct="event"`) when it comes before the endpoint's event."""
-    endpoint, hsct = endpoint.upper(), hsct.lower()
-    if endpoint not in ENDPOINTS or hsct not in HSCT_MODES:
-        raise ValueError(f"endpoint must be one of {ENDPOINTS} and hsct one of {HSCT_MODES}")
+
+def survival_data(study, *, endpoint: str = "OS") -> pl.DataFrame:  # noqa: ANN001
+    """subject_id, time (days from infusion), event (0/1), reason for one endpoint of
+    `ENDPOINTS` (OS, OS_HSCT_CENSORED, EFS, PFS; definitions in `ENDPOINTS` and
+    docs/rules.md). Progression comes only from patients.progression_day or events of
+    category `progression`, never from another category's text."""
+    endpoint = endpoint.upper()
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
     p = study.patients.select("subject_id", "death_day", "hsct_day", "progression_day")
-    ev = study.events
-    hs = ev.filter(pl.col("category") == "hsct").group_by("subject_id") \
-        .agg(pl.col("day").min().alias("_hsct_ev"))
-    death = ev.filter(pl.col("category") == "death").group_by("subject_id") \
-        .agg(pl.col("day").min().alias("_death_ev"))
-    prog = ev.filter((pl.col("category") == "progression")
-                     | pl.col("term").str.to_lowercase().str.contains("relapse").fill_null(False)) \
-        .group_by("subject_id").agg(pl.col("day").min().alias("_prog_ev"))
-    df = (p.join(hs, on="subject_id", how="left").join(death, on="subject_id", how="left")
-          .join(prog, on="subject_id", how="left")
+    ev = study.events.with_columns(pl.col("category").str.to_lowercase().alias("_cat"))
+
+    def first(cat: str, name: str) -> pl.DataFrame:
+        return ev.filter(pl.col("_cat") == cat).group_by("subject_id") \
+            .agg(pl.col("day").min().cast(pl.Int64).alias(name))
+
+    df = (p.join(first("hsct", "_hsct_ev"), on="subject_id", how="left")
+          .join(first("death", "_death_ev"), on="subject_id", how="left")
+          .join(first("progression", "_prog_ev"), on="subject_id", how="left")
           .join(_follow_up_end(study), on="subject_id", how="left")
           .with_columns(pl.min_horizontal("death_day", "_death_ev").alias("_death"),
                         pl.min_horizontal("hsct_day", "_hsct_ev").alias("_hsct"),
                         pl.min_horizontal("progression_day", "_prog_ev").alias("_prog")))
+    death, hsct, prog = pl.col("_death"), pl.col("_hsct"), pl.col("_prog")
+    # last day a patient was seen alive and event-free: last contact, or any later record
+    seen = pl.max_horizontal("end", "_hsct", "_prog").fill_null(0)
     if endpoint == "OS":
-        ev_day, ev_name = pl.col("_death"), pl.lit("death")
-    else:
-        ev_day = pl.min_horizontal("_prog", "_death")
-        ev_name = pl.when(pl.col("_prog").is_not_null() & (pl.col("_prog") <= ev_day)) \
-            .then(pl.lit("progression")).otherwise(pl.lit("death"))
-    end = pl.max_horizontal(pl.col("end"), ev_day, pl.col("_hsct")).fill_null(0)
-    hsct_first = pl.col("_hsct").is_not_null() & (ev_day.is_null() | (pl.col("_hsct") < ev_day))
+        ev_day, reason = death, pl.lit("death")
+        censor_day, censor_reason = seen, pl.lit("censored at last contact")
+    elif endpoint == "OS_HSCT_CENSORED":
+        hsct_first = hsct.is_not_null() & (death.is_null() | (hsct < death))
+        ev_day = pl.when(hsct_first).then(None).otherwise(death)
+        reason = pl.lit("death")
+        censor_day = pl.when(hsct_first).then(hsct).otherwise(seen)
+        censor_reason = pl.when(hsct_first).then(pl.lit("censored at HSCT")) \
+            .otherwise(pl.lit("censored at last contact"))
+    elif endpoint == "EFS":
+        ev_day = pl.min_horizontal(hsct, prog, death)
+        reason = (pl.when(death == ev_day).then(pl.lit("death"))
+                  .when(prog == ev_day).then(pl.lit("progression"))
+                  .otherwise(pl.lit("HSCT")))
+        censor_day, censor_reason = seen, pl.lit("censored at last contact")
+    else:  # PFS
+        ev_day = pl.min_horizontal(prog, death)
+        reason = pl.when(prog.is_not_null() & (prog <= ev_day)).then(pl.lit("progression")) \
+            .otherwise(pl.lit("death"))
+        censor_day, censor_reason = seen, pl.lit("censored at last contact")
+    has_event = ev_day.is_not_null()
     out = df.select(
         "subject_id",
-        pl.when(hsct_first).then(pl.col("_hsct")).when(ev_day.is_not_null()).then(ev_day)
-        .otherwise(end).cast(pl.Float64).alias("time"),
-        pl.when(hsct_first).then(pl.lit(1 if hsct == "event" else 0))
-        .when(ev_day.is_not_null()).then(pl.lit(1)).otherwise(pl.lit(0)).cast(pl.Int64)
-        .alias("event"),
-        pl.when(hsct_first).then(pl.lit("HSCT (event)" if hsct == "event" else
-                                        "censored at HSCT"))
-        .when(ev_day.is_not_null()).then(ev_name)
-        .otherwise(pl.lit("censored at last contact")).alias("reason"),
+        pl.when(has_event).then(ev_day).otherwise(censor_day).cast(pl.Float64).alias("time"),
+        has_event.cast(pl.Int64).alias("event"),
+        pl.when(has_event).then(reason).otherwise(censor_reason).alias("reason"),
     )
     return out.with_columns(pl.col("time").clip(lower_bound=0.0))
+
+
+@derived_table("survival", "Kaplan-Meier table of one endpoint (OS, OS_HSCT_CENSORED, EFS, "
+               "PFS): one row per time with an event or a censoring",
+               options={"endpoint": Option(str, "OS", "survival endpoint", tuple(ENDPOINTS))})
+def survival_table(study, *, endpoint: str = "OS",  # noqa: ANN001
+                   subjects: Iterable[str] | None = None, alpha: float = 0.05
+                   ) -> pl.DataFrame:
+    """day, n_at_risk, events, censored, survival, ci_low, ci_high: the Kaplan-Meier estimate
+    (lifelines) at every time where an event or a censoring happened, with the exponential
+    Greenwood 95% band."""
+    from lifelines import KaplanMeierFitter
+
+    surv = survival_data(study, endpoint=endpoint)
+    if subjects is not None:
+        surv = surv.filter(pl.col("subject_id").is_in(list(subjects)))
+    schema = {"day": pl.Float64, "n_at_risk": pl.Int64, "events": pl.Int64,
+              "censored": pl.Int64, "survival": pl.Float64, "ci_low": pl.Float64,
+              "ci_high": pl.Float64}
+    if surv.height == 0:
+        return pl.DataFrame(schema=schema)
+    kmf = KaplanMeierFitter(alpha=alpha).fit(surv["time"].to_numpy(), surv["event"].to_numpy(),
+                                             label="S")
+    et = kmf.event_table
+    times = et.index.to_numpy().astype(float)
+    sf = kmf.survival_function_.loc[times, "S"].to_numpy()
+    ci = kmf.confidence_interval_.loc[times]
+    out = pl.DataFrame({
+        "day": times, "n_at_risk": et["at_risk"].to_numpy().astype(int),
+        "events": et["observed"].to_numpy().astype(int),
+        "censored": et["censored"].to_numpy().astype(int), "survival": sf,
+        "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy()},
+        schema=schema)
+    return out.filter((pl.col("events") > 0) | (pl.col("censored") > 0))
 
 
 @dataclass(frozen=True)
@@ -277,9 +364,10 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
                    ) -> pl.DataFrame:
     """Table 1: characteristic, Overall (n=N), one column per response group present.
 
-    Age and disease duration as median (range); sex, severity (patients.diagnosis, else the
-    derived `severity`), prior therapies and detectable PNH clone as n (%); dose in
-    x10^6 cells/kg as median (range)."""
+    Age and disease duration as median (range); sex, severity at baseline (derived by
+    modified Camitta from the baseline counts, `severity` = analysis.baseline's table), the
+    recorded diagnosis (patients.diagnosis), prior therapies and detectable PNH clone as n (%);
+    dose in x10^6 cells/kg as median (range)."""
     df = patients.join(groups.select("subject_id", "response_group"), on="subject_id",
                        how="left")
     if severity is not None:
@@ -287,7 +375,9 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
                      on="subject_id", how="left")
     else:
         df = df.with_columns(pl.lit(None, dtype=pl.String).alias("_sev"))
-    df = df.with_columns(pl.coalesce("diagnosis", "_sev").alias("_severity"),
+    if "diagnosis" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.String).alias("diagnosis"))
+    df = df.with_columns(pl.col("_sev").alias("_severity"),
                          pl.col("prior_therapy").str.split(";").list.eval(
                              pl.element().str.strip_chars()).alias("_prior"))
     present = [g for g in group_order if g in set(df.get_column("response_group").to_list())]
@@ -308,8 +398,14 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
     for sex, label in (("M", "male"), ("F", "female")):
         add(f"Sex {label}: n (%)", lambda d, s=sex: _count_pct(
             d["sex"].str.to_uppercase().str.slice(0, 1) == s, d.height))
-    for sev in [s for s in ("vSAA", "SAA", "NSAA") if s in df["_severity"].to_list()]:
-        add(f"Severity {sev}: n (%)", lambda d, s=sev: _count_pct(d["_severity"] == s, d.height))
+    for sev in [s for s in ("vSAA", "SAA", "NSAA", "NE") if s in df["_severity"].to_list()]:
+        label = "not evaluable" if sev == "NE" else sev
+        add(f"Severity at baseline (derived) {label}: n (%)",
+            lambda d, s=sev: _count_pct(d["_severity"] == s, d.height))
+    recorded = df["diagnosis"].cast(pl.String)
+    for dx in sorted(recorded.drop_nulls().unique().to_list()):
+        add(f"Severity recorded (diagnosis) {dx}: n (%)",
+            lambda d, x=dx: _count_pct(d["diagnosis"].cast(pl.String) == x, d.height))
     add("Disease duration, months: median (range)",
         lambda d: _median_range(d["disease_duration_months"]))
     add("Prior therapy lines: median (range)", lambda d: _median_range(d["_prior"].list.len()))
@@ -330,16 +426,22 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
 
 
 def swimmer_lanes(study, *, groups: pl.DataFrame) -> pl.DataFrame:  # noqa: ANN001
-    """One lane per patient: subject_id, end (last day followed), status (alive / died / HSCT),
-    best_response, response_group."""
-    p = study.patients.select("subject_id", "death_day", "hsct_day")
+    """One lane per patient: subject_id, end (last day followed), status ("died", "died after
+    HSCT", "alive after HSCT", "alive"), hsct_day, best_response, response_group."""
+    from analysis.response import _hsct_days
+
+    p = study.patients.select("subject_id", "death_day").join(
+        _hsct_days(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
+    died, hsct = pl.col("death_day").is_not_null(), pl.col("hsct_day").is_not_null()
     return (p.join(_follow_up_end(study), on="subject_id", how="left")
             .join(groups.select("subject_id", "best_response", "response_group"),
                   on="subject_id", how="left")
             .select("subject_id", pl.col("end").fill_null(0),
-                    pl.when(pl.col("death_day").is_not_null()).then(pl.lit("died"))
+                    pl.when(died & hsct).then(pl.lit("died after HSCT"))
+                    .when(died).then(pl.lit("died"))
+                    .when(hsct).then(pl.lit("alive after HSCT"))
                     .otherwise(pl.lit("alive")).alias("status"),
-                    "best_response", "response_group"))
+                    "hsct_day", "best_response", "response_group"))
 
 
 _EVENT_KINDS = {"crs": "CRS", "icans": "ICANS", "hsct": "HSCT", "progression": "Progression",
@@ -355,6 +457,20 @@ def swimmer_events(study, *, responses: pl.DataFrame) -> pl.DataFrame:  # noqa: 
                       pl.col("rule") if "rule" in responses.columns
                       else pl.col("category")).alias("label"))]
     ev = study.events.filter(pl.col("category").is_in(list(_EVENT_KINDS)))
+    # HSCT, progression and death recorded only in patients.csv are marked too
+    for col, cat, term in (("hsct_day", "hsct", "HSCT (patients.hsct_day)"),
+                           ("progression_day", "progression", "Progression"),
+                           ("death_day", "death", "Death")):
+        if col not in study.patients.columns:
+            continue
+        have = ev.filter(pl.col("category") == cat).get_column("subject_id").unique()
+        extra = study.patients.filter(pl.col(col).is_not_null()
+                                      & ~pl.col("subject_id").is_in(have.implode()))
+        if extra.height:
+            ev = pl.concat([ev, extra.select(
+                "subject_id", pl.col(col).cast(ev.schema["day"]).alias("day"),
+                pl.lit(cat).alias("category"), pl.lit(term).alias("term"))],
+                how="diagonal_relaxed")
     if ev.height:
         kind = pl.col("category").replace_strict(_EVENT_KINDS, return_dtype=pl.String)
         parts.append(ev.select(

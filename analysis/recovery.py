@@ -10,9 +10,15 @@ Recovery (DESIGN.md section 3, after the CIBMTR engraftment definitions):
 - transfusion independence: the first day after the last RBC or platelet transfusion, reported
   when no transfusion follows for at least `ti_window` days up to the end of follow-up
   (day 0 when the last transfusion was before infusion);
-- on a study, follow-up for recovery ends at an HSCT (the graft's recovery is not the CAR-T's).
+- on a study, follow-up for recovery ends at an HSCT (the graft's recovery is not the CAR-T's);
+- a supported count never makes recovery: an ANC under G-CSF support or a PLT within the
+  platelet support window (analysis/support.py) does not qualify. Thresholds, the run length
+  and the windows are rule settings (analysis/rules.py, docs/rules.md).
 
-Grades (NCI CTCAE v5.0, 2017; lower limits of normal are options):
+Grades (NCI CTCAE v5.0, 2017; lower limits of normal are rule settings), counted after the
+infusion (day 1 on; the pre-infusion nadir of lymphodepletion is not the CAR-T's toxicity) in
+the windows D1-28, D29-90 and >D90, each stopping the day before an HSCT; the grade of the
+baseline count (before lymphodepletion, analysis.baseline) is shown apart as "Baseline":
 - Neutrophil count decreased: 1 <LLN-1.5; 2 <1.5-1.0; 3 <1.0-0.5; 4 <0.5 x10^9/L
 - Platelet count decreased: 1 <LLN-75; 2 <75-50; 3 <50-25; 4 <25 x10^9/L
 - Anemia: 1 <LLN-100; 2 <100-80; 3 <80 g/L (grade 4 is a clinical judgement, not a count)
@@ -28,7 +34,7 @@ import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.response import _follow_up_end, transfusion_events
-from analysis.rules import Rules, rules_for
+from analysis.rules import DEFAULT_RULES, Rules, rules_for
 
 __all__ = ["CTCAE_TERMS", "GRADE_WINDOWS", "first_sustained", "recovery_days",
            "recovery_table", "ctcae_grades", "worst_grades", "cytopenia_grades",
@@ -42,7 +48,7 @@ CTCAE_TERMS: dict[str, tuple[str, float, tuple[float | None, ...]]] = {
     "ALC": ("Lymphocyte count decreased", 1.0, (0.8, 0.5, 0.2)),
 }
 GRADE_WINDOWS: tuple[tuple[str, int, int | None], ...] = (
-    ("D0-28", 0, 28), ("D29-90", 29, 90), (">D90", 91, None))
+    ("D1-28", 1, 28), ("D29-90", 29, 90), (">D90", 91, None))
 
 
 def _daily(measurements: pl.DataFrame, analyte: str) -> pl.DataFrame:
@@ -81,17 +87,25 @@ def first_sustained(series: pl.DataFrame, *, threshold: float, n: int = 3, start
 def recovery_days(measurements: pl.DataFrame, *, transfusions: pl.DataFrame | None = None,
                   follow_up: pl.DataFrame | None = None, ti_window: int = 56,
                   anc_threshold: float = 0.5, plt_threshold: float = 20.0, n: int = 3,
-                  plt_tx_free_days: int = 7) -> pl.DataFrame:
+                  plt_tx_free_days: int = 7, gcsf: pl.DataFrame | None = None
+                  ) -> pl.DataFrame:
     """Per patient: anc_recovery_day, plt_recovery_day, transfusion_independence_day,
     last_rbc_transfusion_day, last_plt_transfusion_day.
 
     transfusions: subject_id, day, product (None = not recorded: platelet recovery then ignores
     transfusions and transfusion independence stays empty). follow_up: subject_id, end (last
-    day observed); without it the last measurement day is used."""
+    day observed); without it the last measurement day is used. gcsf: G-CSF support intervals
+    (analysis.support.support_intervals rows with analyte ANC): an ANC inside one does not
+    qualify for neutrophil recovery."""
+    from analysis.support import mark_supported
+
     subjects = measurements.select("subject_id").unique()
     if follow_up is not None:
         subjects = pl.concat([subjects, follow_up.select("subject_id")]).unique()
-    anc = first_sustained(_daily(measurements, "ANC"), threshold=anc_threshold, n=n) \
+    anc_series = mark_supported(_daily(measurements, "ANC").with_columns(
+        pl.lit("ANC").alias("analyte")), gcsf).with_columns((~pl.col("supported")).alias("_free"))
+    anc = first_sustained(anc_series.select("subject_id", "day", "value", "_free"),
+                          threshold=anc_threshold, n=n, qualifies="_free") \
         .rename({"day": "anc_recovery_day"})
     plt_series = _daily(measurements, "PLT")
     tx = transfusions
@@ -152,21 +166,30 @@ def recovery_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noq
         tx = tx.join(hsct, on="subject_id", how="left").filter(before).drop("hsct_day")
     end = _follow_up_end(study).join(hsct, on="subject_id", how="left").select(
         "subject_id", pl.min_horizontal("end", pl.col("hsct_day") - 1).alias("end"))
+    from analysis.support import support_intervals
+
     rules = rules if rules is not None else rules_for(study)
+    gcsf = support_intervals(study.events, rules=rules, transfusions=tx) \
+        .filter(pl.col("analyte") == "ANC")
     out = recovery_days(meas, transfusions=tx, follow_up=end, ti_window=rules.ti_window,
                         anc_threshold=rules.anc_recovery, plt_threshold=rules.plt_recovery,
-                        n=rules.recovery_runs, plt_tx_free_days=rules.plt_support_days)
+                        n=rules.recovery_runs, plt_tx_free_days=rules.plt_support_days,
+                        gcsf=gcsf)
     return study.patients.select("subject_id").join(out, on="subject_id", how="left")
 
 
 def ctcae_grades(measurements: pl.DataFrame, *, lln: dict[str, float] | None = None,
-                 sex: pl.DataFrame | None = None) -> pl.DataFrame:
+                 sex: pl.DataFrame | None = None, rules: Rules | None = None) -> pl.DataFrame:
     """CTCAE v5 grade per measurement of ANC, PLT, HGB and ALC: subject_id, day, analyte,
     value, term, grade (0 = at or above the lower limit of normal).
 
-    lln overrides the lower limits of normal per analyte; sex (subject_id, sex) sets the
-    haemoglobin LLN to 130 g/L for men and 120 g/L for women unless `lln["HGB"]` is given."""
-    limits = {a: v[1] for a, v in CTCAE_TERMS.items()} | dict(lln or {})
+    The lower limits of normal come from `rules` (lln_anc, lln_plt, lln_alc, lln_hgb_female);
+    lln overrides them per analyte; sex (subject_id, sex) sets the haemoglobin LLN to
+    lln_hgb_male for men (lln_hgb_female for women and unknown sex) unless `lln["HGB"]` is
+    given."""
+    r = rules if rules is not None else DEFAULT_RULES
+    limits = {"ANC": r.lln_anc, "PLT": r.lln_plt, "HGB": r.lln_hgb_female,
+              "ALC": r.lln_alc} | dict(lln or {})
     table = pl.DataFrame(
         [(a, term, float(limits[a]), *t) for a, (term, _, t) in CTCAE_TERMS.items()],
         schema={"analyte": pl.String, "term": pl.String, "_lln": pl.Float64,
@@ -182,7 +205,7 @@ def ctcae_grades(measurements: pl.DataFrame, *, lln: dict[str, float] | None = N
                        .str.slice(0, 1).alias("_sex"))
         df = df.join(s, on="subject_id", how="left").with_columns(
             pl.when((pl.col("analyte") == "HGB") & (pl.col("_sex") == "M"))
-            .then(pl.lit(130.0)).otherwise(pl.col("_lln")).alias("_lln"))
+            .then(pl.lit(r.lln_hgb_male)).otherwise(pl.col("_lln")).alias("_lln"))
     v = pl.col("value")
     grade = (pl.when(v >= pl.col("_lln")).then(pl.lit(0))
              .when(pl.col("_g4").is_not_null() & (v < pl.col("_g4"))).then(pl.lit(4))
@@ -223,10 +246,30 @@ def worst_grades(graded: pl.DataFrame, *,
 
 
 @derived_table("cytopenia_grades", "Worst CTCAE v5 cytopenia grade per patient and window "
-               "(D0-28, D29-90, >D90)")
-def cytopenia_grades(study) -> pl.DataFrame:  # noqa: ANN001
-    """worst_grades(ctcae_grades(...)) over a study's measurements."""
-    return worst_grades(ctcae_grades(study.measurements, sex=study.patients))
+               "(Baseline, D1-28, D29-90, >D90; stopping at HSCT)")
+def cytopenia_grades(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+    """worst_grades(ctcae_grades(...)) over a study's counts from day 1 after infusion up to
+    the day before an HSCT, plus a "Baseline" window: the grade of the baseline count (the
+    last before lymphodepletion, analysis.baseline), shown apart from the toxicity windows."""
+    from analysis.baseline import baseline_values, reference_days
+    from analysis.response import counts_before_hsct
+
+    rules = rules if rules is not None else rules_for(study)
+    after = counts_before_hsct(study).filter(pl.col("day") >= 1)
+    graded = ctcae_grades(after, sex=study.patients, rules=rules)
+    worst = worst_grades(graded)
+    base = baseline_values(study.measurements, reference_days(study, rules=rules),
+                           analytes=tuple(CTCAE_TERMS))
+    bg = ctcae_grades(base.select("subject_id", "day", "analyte", "value"),
+                      sex=study.patients, rules=rules)
+    base_rows = bg.select("subject_id", "term", pl.lit("Baseline").alias("window"),
+                          pl.col("grade").alias("worst_grade"), pl.col("day").alias("worst_day"),
+                          pl.lit(1, dtype=pl.UInt32).alias("n_measurements"))
+    order = {"Baseline": 0} | {w[0]: i + 1 for i, w in enumerate(GRADE_WINDOWS)}
+    return (pl.concat([base_rows, worst.cast(base_rows.schema)])
+            .with_columns(pl.col("window").replace_strict(order, return_dtype=pl.Int32)
+                          .alias("_o"))
+            .sort("subject_id", "term", "_o").drop("_o"))
 
 
 def count_summary(series: pl.DataFrame, *, groups: pl.DataFrame, by: str = "response_group",

@@ -47,7 +47,7 @@ from analysis.support import mark_supported
 __all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "assessment_days", "assess_responses",
            "derived_responses", "best_of", "best_response", "compare_recorded",
            "response_comparison", "baseline_severity", "transfusion_events", "parse_days",
-           "reference_lines", "label_timepoints"]
+           "reference_lines", "label_timepoints", "recorded_responses", "counts_before_hsct"]
 
 CRITERIA = ("NIH", "BSH")
 # Conventional landmarks: D28, M3, M6, M12 (days after infusion).
@@ -606,3 +606,25 @@ def baseline_severity(study, *, rules: Rules | None = None) -> pl.DataFrame:  # 
 
     return baseline(study, rules=rules).select("subject_id", "anc", "plt", "retic",
                                                "cellularity", "severity", "rule")
+
+
+def recorded_responses(study) -> pl.DataFrame:  # noqa: ANN001
+    """The study's recorded responses as the CAR-T's account: subject_id, day, category
+    (CR/PR/NR/NE), criteria, rule. A response recorded on or after an HSCT is NE for the CAR-T
+    (the transplant's, not the CAR-T's), whatever the assessor wrote."""
+    rec = study.responses
+    if "criteria" not in rec.columns:
+        rec = rec.with_columns(pl.lit(None, dtype=pl.String).alias("criteria"))
+    resp = pl.col("response").cast(pl.String).str.strip_chars().str.to_uppercase()
+    after = pl.col("_hsct").is_not_null() & (pl.col("day") >= pl.col("_hsct"))
+    return (rec.select("subject_id", pl.col("day").cast(pl.Int64), resp.alias("_resp"),
+                       pl.col("criteria").cast(pl.String))
+            .join(_hsct_days(study), on="subject_id", how="left")
+            .select("subject_id", "day",
+                    pl.when(after).then(pl.lit("NE")).otherwise(pl.col("_resp"))
+                    .alias("category"), "criteria",
+                    pl.when(after).then(pl.format(
+                        "NE: recorded {} on or after HSCT on day {} (not the CAR-T's)",
+                        pl.col("_resp"), pl.col("_hsct")))
+                    .otherwise(pl.format("recorded {}", pl.col("_resp"))).alias("rule"))
+            .sort("subject_id", "day"))

@@ -15,6 +15,7 @@ from analysis.outcomes import (
     orr_table,
     study_summary,
     survival_data,
+    survival_table,
     swimmer_events,
     swimmer_lanes,
 )
@@ -64,19 +65,133 @@ def test_demo_orr_and_summary(demo_study):
     assert s.median_follow_up_days and s.median_follow_up_days > 300
 
 
-def test_survival_data_hsct_choice(demo_study):
-    cens = {r["subject_id"]: r for r in survival_data(demo_study, endpoint="OS", hsct="censor")
-            .iter_rows(named=True)}
-    event = {r["subject_id"]: r for r in survival_data(demo_study, endpoint="OS", hsct="event")
-             .iter_rows(named=True)}
+def test_survival_endpoints_on_demo(demo_study):
+    """SAA-004: HSCT day 121, alive at 480. SAA-005: progression 268, death 421."""
+    def by_id(endpoint):
+        return {r["subject_id"]: r for r in survival_data(demo_study, endpoint=endpoint)
+                .iter_rows(named=True)}
+
+    os_, cens, efs, pfs = (by_id(e) for e in ("OS", "OS_HSCT_CENSORED", "EFS", "PFS"))
+    assert (os_["SAA-004"]["event"], os_["SAA-004"]["time"]) == (0, 480)
     assert (cens["SAA-004"]["event"], cens["SAA-004"]["reason"]) == (0, "censored at HSCT")
-    assert event["SAA-004"]["event"] == 1 and cens["SAA-004"]["time"] == 121
-    assert cens["SAA-005"]["event"] == 1 and cens["SAA-005"]["reason"] == "death"
-    pfs = {r["subject_id"]: r for r in survival_data(demo_study, endpoint="PFS")
-           .iter_rows(named=True)}
+    assert cens["SAA-004"]["time"] == 121
+    assert (efs["SAA-004"]["event"], efs["SAA-004"]["reason"], efs["SAA-004"]["time"]) == \
+        (1, "HSCT", 121)
+    assert os_["SAA-005"]["event"] == 1 and os_["SAA-005"]["reason"] == "death"
     assert pfs["SAA-005"]["reason"] == "progression" and pfs["SAA-005"]["time"] == 268
-    with pytest.raises(ValueError):
-        survival_data(demo_study, endpoint="EFS")
+    assert pfs["SAA-004"]["event"] == 0 and pfs["SAA-004"]["time"] == 480
+    with pytest.raises(ValueError, match="endpoint must be one of"):
+        survival_data(demo_study, endpoint="DFS")
+
+
+SURV_PATIENTS = """subject_id,last_contact_day,death_day,hsct_day,progression_day
+A,300,300,100,
+B,400,,,
+C,250,,,
+D,500,,,
+"""
+
+
+def test_death_after_hsct_is_an_os_event(write_study):
+    """A: HSCT on day 100, death on day 300. Standard OS counts the death (the old code could
+    only censor A at 100 or count the HSCT as the event). Four patients, one death at 300
+    with B (400), D (500) at risk and C censored at 250 before it: at risk at 300 = 3
+    (A, B, D), S(300) = 1 - 1/3 = 0.667."""
+    from data_loaders import load_study
+
+    study = load_study(write_study(patients=SURV_PATIENTS))
+    a = survival_data(study, endpoint="OS").filter(pl.col("subject_id") == "A").row(0, named=True)
+    assert (a["time"], a["event"], a["reason"]) == (300, 1, "death")
+    sens = survival_data(study, endpoint="OS_HSCT_CENSORED").filter(pl.col("subject_id") == "A")
+    assert sens.row(0, named=True)["event"] == 0 and sens["time"][0] == 100
+    efs = survival_data(study, endpoint="EFS").filter(pl.col("subject_id") == "A")
+    assert (efs["time"][0], efs["reason"][0]) == (100, "HSCT")
+    t = survival_table(study, endpoint="OS")
+    row = t.filter(pl.col("day") == 300).row(0, named=True)
+    assert (row["n_at_risk"], row["events"], row["censored"]) == (3, 1, 0)
+    assert row["survival"] == pytest.approx(2 / 3)
+
+
+def test_survival_table_matches_lifelines(write_study):
+    """One row per time with an event or a censoring; values are lifelines' own."""
+    from lifelines import KaplanMeierFitter
+
+    from data_loaders import load_study
+
+    study = load_study(write_study(patients=SURV_PATIENTS))
+    surv = survival_data(study, endpoint="EFS")
+    kmf = KaplanMeierFitter().fit(surv["time"].to_numpy(), surv["event"].to_numpy())
+    t = survival_table(study, endpoint="EFS")
+    assert t.columns == ["day", "n_at_risk", "events", "censored", "survival", "ci_low",
+                         "ci_high"]
+    assert t["day"].to_list() == [100.0, 250.0, 400.0, 500.0]
+    for r in t.iter_rows(named=True):
+        assert r["survival"] == pytest.approx(float(kmf.survival_function_at_times(r["day"]).iloc[0]))
+        lo, hi = kmf.confidence_interval_.loc[r["day"]]
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx((lo, hi))
+
+
+def test_cmv_relapse_is_not_progression(write_study):
+    """An infection "CMV relapse" on day 50 and nothing else: the old PFS counted any term
+    naming relapse as progression (event on day 50); now progression comes only from the
+    progression category or patients.progression_day -> B is censored at last contact 400."""
+    from data_loaders import load_study
+
+    events = ("subject_id,day,category,term\nB,50,infection,CMV relapse\n"
+              "C,200,progression,Clonal evolution to MDS\n")
+    study = load_study(write_study(patients=SURV_PATIENTS, events=events))
+    pfs = {r["subject_id"]: r for r in survival_data(study, endpoint="PFS").iter_rows(named=True)}
+    assert (pfs["B"]["event"], pfs["B"]["time"]) == (0, 400)
+    assert (pfs["C"]["event"], pfs["C"]["time"], pfs["C"]["reason"]) == (1, 200, "progression")
+    assert (pfs["A"]["event"], pfs["A"]["time"]) == (1, 300)      # death, HSCT ignored
+
+
+def test_cli_table_survival(write_study, capsys):
+    import cli
+
+    folder = write_study(patients=SURV_PATIENTS)
+    assert cli.main(["table", "--study", str(folder), "survival", "--endpoint", "OS"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "day,n_at_risk,events,censored,survival,ci_low,ci_high"
+    assert lines[1].startswith("250.0,4,0,1,1.0")
+    with pytest.raises(SystemExit):     # argparse: invalid choice, with the choices listed
+        cli.main(["table", "--study", str(folder), "survival", "--endpoint", "X"])
+    assert "OS_HSCT_CENSORED" in capsys.readouterr().err
+
+
+def test_orr_landmark_beyond_follow_up_is_not_a_non_responder():
+    """F was followed to day 80 (alive, no assessment near M3 = day 90 +/- 14). The old table
+    counted F at M3 as NE, i.e. a non-responder (80 >= 90 - 14). F has not reached M3: left
+    out of n and counted in not_reached. G, followed to 200 without an assessment near M3,
+    is NE and counts in n. H, assessed PR on day 85, counts with that assessment.
+    M3: n = 2 (G NE, H PR), responders 1, not_reached 1."""
+    resp = pl.DataFrame({"subject_id": ["H"], "day": [85], "category": ["PR"]})
+    follow = pl.DataFrame({"subject_id": ["F", "G", "H"], "end": [80, 200, 100]})
+    t = orr_table(resp, subjects=["F", "G", "H"], follow_up=follow)
+    m3 = t.filter(pl.col("landmark") == "M3").row(0, named=True)
+    assert (m3["n"], m3["responders"], m3["ne"], m3["not_reached"]) == (2, 1, 1, 1)
+    best = t.filter(pl.col("landmark") == "Best").row(0, named=True)
+    assert best["n"] == 3           # intent-to-treat: every patient
+
+
+def test_recorded_cr_after_hsct_is_ne(write_study):
+    """P1: HSCT on day 100, recorded NR on day 28 and CR on day 180 (the graft's). The CAR-T's
+    best recorded response is NR, not CR: ORR (recorded) best = 0/1, and the response group
+    is Non-responder (the old code: CR, Responder)."""
+    from analysis.cohort import response_groups
+    from analysis.response import recorded_responses
+    from data_loaders import load_study
+
+    pts = "subject_id,last_contact_day,hsct_day\nP1,400,100\n"
+    study = load_study(write_study(
+        patients=pts, responses="subject_id,day,response\nP1,28,NR\nP1,180,CR\n"))
+    rec = recorded_responses(study)
+    assert rec["category"].to_list() == ["NR", "NE"]
+    assert "on or after HSCT on day 100" in rec["rule"][1]
+    best = orr(study, criteria="recorded").filter(pl.col("landmark") == "Best").row(0, named=True)
+    assert (best["n"], best["responders"]) == (1, 0)
+    g = response_groups(study).row(0, named=True)
+    assert (g["best_response"], g["response_group"]) == ("NR", "Non-responder")
 
 
 def test_kaplan_meier_matches_lifelines_on_waltons():

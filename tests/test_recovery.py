@@ -113,10 +113,13 @@ def test_ctcae_sex_specific_haemoglobin_and_lln_override():
 
 
 def test_worst_grades_per_window_boundaries():
-    g = ctcae_grades(series("ANC", [(0, 1.2), (28, 0.3), (29, 0.8), (90, 1.6), (91, 0.4)]))
+    """Windows start on day 1 after infusion: the day-0 value (ANC 0.1, grade 4, the
+    lymphodepletion nadir) is in none of them."""
+    g = ctcae_grades(series("ANC", [(0, 0.1), (1, 1.2), (28, 0.3), (29, 0.8), (90, 1.6),
+                                    (91, 0.4)]))
     w = worst_grades(g)
     assert w.select("window", "worst_grade", "worst_day").rows() == [
-        ("D0-28", 4, 28), ("D29-90", 3, 29), (">D90", 4, 91)]
+        ("D1-28", 4, 28), ("D29-90", 3, 29), (">D90", 4, 91)]
 
 
 def test_count_summary_is_patient_level():
@@ -147,3 +150,18 @@ def test_cli_recovery_prints_empty_where_not_reached(demo_dir, capsys):
     assert lines[0].startswith(
         "subject_id,anc_recovery_day,plt_recovery_day,transfusion_independence_day")
     assert lines[-1].startswith("SAA-005,,,")
+
+
+def test_neutrophil_recovery_under_g_csf_does_not_count():
+    """ANC 0.3 on day 1, 0.6 on days 3, 5 and 7 under filgrastim (days 2-5, support to day
+    12), then 0.6 on days 14, 16, 18. Old rule: recovery on day 3; the G-CSF-supported run
+    does not count, so recovery is the first unsupported run: day 14."""
+    from analysis.rules import DEFAULT_RULES
+    from analysis.support import support_intervals
+
+    m = series("ANC", [(1, 0.3), (3, 0.6), (5, 0.6), (7, 0.6), (14, 0.6), (16, 0.6), (18, 0.6)])
+    events = pl.DataFrame({"subject_id": ["P1"], "day": [2], "end_day": [5],
+                           "category": ["growth_factor"], "term": ["G-CSF"]})
+    gcsf = support_intervals(events, rules=DEFAULT_RULES)
+    assert rec(m)["anc_recovery_day"] == 3
+    assert rec(m, gcsf=gcsf)["anc_recovery_day"] == 14
