@@ -110,6 +110,19 @@ def params_dict(params: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dict(params), default=str))
 
 
+def _study_rules(study: Any) -> dict[str, Any]:
+    """The rule settings a study runs with (defaults and its study.toml [rules]); empty for
+    objects that are not studies."""
+    if study is None or not hasattr(study, "config"):
+        return {}
+    from analysis.rules import RuleError, rules_for
+
+    try:
+        return json.loads(json.dumps(rules_for(study).as_dict(), default=str))
+    except RuleError as err:
+        return {"error": str(err)}
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
@@ -125,6 +138,8 @@ class Provenance:
     figure: str = ""
     app: str = f"{APP_NAME} {APP_VERSION}"
     created: str = field(default_factory=_now)
+    # the study's rule settings in force (analysis/rules.py), so a figure states its rules
+    rules: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, study: Any, cohort: Any = None, *, params: Any = None,
@@ -134,7 +149,7 @@ class Provenance:
             (str(cohort) if cohort else "all patients")
         return cls(study_id=str(getattr(study, "study_id", "")),
                    content_hash=str(getattr(study, "content_hash", "")), cohort=described,
-                   params=params_dict(params), figure=figure)
+                   params=params_dict(params), figure=figure, rules=_study_rules(study))
 
     def for_figure(self, figure: str, params: Any = None) -> Provenance:
         return replace(self, figure=figure, params=params_dict(params))

@@ -1,4 +1,5 @@
-"""Blood counts: counts over time, the response they imply (NIH or BSH) and recovery."""
+"""Blood counts: counts over time, the response they imply (NIH or BSH), baseline, recovery,
+CTCAE grades and ICAHT."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
+from analysis.baseline import baseline
+from analysis.haematotox import icaht_table
 from analysis.recovery import count_summary, cytopenia_grades, recovery_table
 from analysis.response import (
     CRITERIA,
@@ -23,6 +26,12 @@ from components.figures.clinical import counts_by_group, counts_by_patient, resp
 from components.safe import md
 
 COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
+RULES_SHOWN = ("retic_threshold", "severe_anc", "severe_plt", "very_severe_anc", "ti_window",
+               "count_window", "count_tie", "nonsevere_pr", "plt_support_days",
+               "rbc_support_days", "gcsf_support_days", "screening_window",
+               "baseline_on_ld_day", "anc_recovery", "plt_recovery", "recovery_runs",
+               "lln_anc", "lln_plt", "lln_alc", "lln_hgb_female", "lln_hgb_male",
+               "icaht_stable_recovery_days", "icaht_late_min_measurements")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class CountParams:
     criteria: str
     ti_window: int
     value_window: int
+    retic_threshold: float
     cohort: str
 
 
@@ -62,12 +72,24 @@ log_y = c2.toggle("Log axis", key="bc-log")
 criteria = c3.radio("Criteria", CRITERIA, key="bc-criteria", horizontal=True,
                     help="NIH: Townsley 2017. BSH: Killick 2016 (PR needs transfusion "
                          "independence).")
-ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, 56, key="bc-ti"))
-value_window = int(c4.number_input("Count window (± d)", 0, 30, 7, key="bc-vw"))
+study_rules = rules_for(study)
+ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
+                                key="bc-ti"))
+value_window = int(c4.number_input("Count window (± d)", 0, 30, study_rules.count_window,
+                                   key="bc-vw"))
+retic_options = sorted({20.0, 60.0, float(study_rules.retic_threshold)})
+retic = float(c4.selectbox(
+    "Reticulocyte cut-off", retic_options, key="bc-retic",
+    index=retic_options.index(float(study_rules.retic_threshold)), format_func=lambda v: (
+        f"< {v:g}" + {20.0: " (manual, Camitta / Chinese consensus)",
+                      60.0: " (automated, BSH)"}.get(v, "")),
+    help="RETIC below this (x10^9/L) counts towards severe."))
+rules = study_rules.with_(ti_window=ti_window, count_window=value_window,
+                          retic_threshold=retic)
 bin_days = int(c4.selectbox("Median bin (d)", [1, 7, 14, 28], index=1, key="bc-bin",
                             disabled=view == "per patient"))
 params = CountParams(tuple(analytes), view, log_y, bin_days, criteria, ti_window, value_window,
-                     ctx.cohort.describe())
+                     retic, ctx.cohort.describe())
 
 tx = transfusion_events(study.events)
 tx = ctx.apply(tx) if tx is not None else None
@@ -77,7 +99,7 @@ if ld.height:
     marks.insert(0, (ld["day"].min(), ld.select(pl.coalesce("end_day", "day").max()).item(),
                      "lymphodepletion"))
 common = {"analytes": analytes, "log_y": log_y, "transfusions": tx, "marks": marks,
-          "ref_lines": reference_lines(criteria=criteria),
+          "ref_lines": reference_lines(criteria=criteria, rules=rules),
           "labels": {a: study.analyte_label(a) for a in analytes},
           "shade": (focus.day_min, focus.day_max) if focus else None}
 series = ctx.apply(study.series(analytes=analytes)) if analytes else None
@@ -98,7 +120,6 @@ if tx is None:
 render.show_params(params)
 
 st.subheader("Response per assessment")
-rules = rules_for(study).with_(ti_window=ti_window, count_window=value_window)
 derived = ctx.apply(filters.compute(derived_responses, study, criteria=criteria, rules=rules))
 if derived.height == 0:
     st.info("No assessment days in this cohort and day window.")
@@ -123,15 +144,50 @@ else:
     else:
         st.info("No recorded responses (responses.csv), so only derived responses are shown.")
 
+st.caption("Each assessment uses the count nearest its day (within the count window); a "
+           "transfusion- or G-CSF-supported count never makes a criterion met (the nearest "
+           "unsupported count is taken, else the criterion counts as not met, as the rule text "
+           "says); counts from an HSCT day on are the graft's and never decide an assessment; "
+           "a patient not severe at baseline is judged by the BSH non-severe PR rule "
+           f"(setting nonsevere_pr = {rules.nonsevere_pr!r}).")
+
+st.subheader("Baseline")
+base = ctx.apply(filters.compute(baseline, study, rules=rules), day_col=None)
+render.show_table(base, key="bc-baseline", name=f"{study.name}_baseline")
+st.caption(f"Baseline: the last ANC, PLT, RETIC and HGB before lymphodepletion starts, within "
+           f"{rules.screening_window} d (never a count after lymphodepletion started); severity "
+           "by modified Camitta with the marrow criterion (cellularity < 25%, or 25-50% with "
+           "< 30% residual haematopoietic cells). agrees: derived severity vs the recorded "
+           "diagnosis. Also: python cli.py table baseline.")
+
 st.subheader("Recovery and cytopenia grades")
 rec = ctx.apply(filters.compute(recovery_table, study, rules=rules), day_col=None)
 render.show_table(rec, key="bc-recovery", name=f"{study.name}_recovery")
-st.caption("Neutrophil recovery: first of 3 consecutive ANC >= 0.5; platelet recovery: first "
-           "of 3 consecutive PLT >= 20 without a platelet transfusion in the 7 days before; "
-           f"transfusion independence: no transfusion for >= {ti_window} d. Follow-up stops at "
-           "an HSCT. Empty = not reached.")
-grades = ctx.apply(filters.compute(cytopenia_grades, study), day_col=None)
+st.caption(f"Neutrophil recovery: first of {rules.recovery_runs} consecutive ANC >= "
+           f"{rules.anc_recovery:g}, none under G-CSF support (G-CSF course + "
+           f"{rules.gcsf_support_days} d); platelet recovery: first of {rules.recovery_runs} "
+           f"consecutive PLT >= {rules.plt_recovery:g} without a platelet transfusion in the "
+           f"{rules.plt_support_days} d before; transfusion independence: no transfusion for "
+           f">= {ti_window} d. Follow-up stops at an HSCT. Empty = not reached.")
+grades = ctx.apply(filters.compute(cytopenia_grades, study, rules=rules), day_col=None)
 if grades.height:
     wide = grades.pivot(on="window", index=["subject_id", "term"], values="worst_grade")
     render.show_table(wide, key="bc-grades", name=f"{study.name}_ctcae_worst_grades")
-    st.caption("Worst CTCAE v5 grade per window (0 = within normal limits).")
+    st.caption("Worst CTCAE v5 grade per window (0 = within normal limits), counted from day 1 "
+               "after infusion (the lymphodepletion nadir before infusion is not the CAR-T's) "
+               "and stopping the day before an HSCT; Baseline: the grade of the baseline count "
+               "(before lymphodepletion), shown apart.")
+
+st.subheader("Haematotoxicity (ICAHT)")
+icaht = ctx.apply(filters.compute(icaht_table, study, rules=rules), day_col=None)
+render.show_table(icaht, key="bc-icaht", name=f"{study.name}_icaht")
+st.caption("EHA/EBMT ICAHT grade (Rejeski et al., Blood 2023;142:865): early (days 0-30) from "
+           "the days with ANC <= 0.5 and <= 0.1 (grade 1: 1-6 d; 2: 7-13 d; 3: >= 14 d, or "
+           "<= 0.1 for >= 7 d; 4: never above 0.5, or <= 0.1 for >= 14 d); late (after day 30) "
+           "from the nadir on at least "
+           f"{rules.icaht_late_min_measurements} measurements (1: <= 1.5, 2: <= 1.0, "
+           "3: <= 0.5, 4: <= 0.1). A count stands until the next; both stop at an HSCT. In SAA "
+           "these counts are both toxicity and efficacy: a patient neutropenic before infusion "
+           "(baseline_anc) who stays so is a non-responder and high-grade ICAHT alike. Also: "
+           "python cli.py table icaht.")
+render.show_rules(rules, names=RULES_SHOWN, key="bc-rules")

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from analysis.outcomes import HSCT_MODES, kaplan_meier, orr, survival_data
+from analysis.outcomes import ENDPOINTS, ORR_CAPTION, kaplan_meier, orr, survival_data
 from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import km_plot, orr_plot
 from components.safe import md
+
+RULES_SHOWN = ("retic_threshold", "ti_window", "count_window", "count_tie", "nonsevere_pr",
+               "plt_support_days", "rbc_support_days", "gcsf_support_days",
+               "screening_window", "baseline_on_ld_day", "landmark_tolerance")
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,6 @@ class OutcomeParams:
     source: str
     ti_window: int
     endpoint: str
-    hsct: str
     by_group: bool
     cohort: str
 
@@ -38,54 +41,56 @@ c1, c2 = st.columns([3, 2])
 sources = ["NIH", "BSH"] + (["recorded"] if study.has("responses") else [])
 source = c1.radio("Responses from", sources, horizontal=True, key="out-source",
                   help="NIH / BSH: derived from blood counts at each landmark. recorded: the "
-                       "study's responses table.")
-ti_window = int(c2.number_input("Transfusion-free window (d)", 7, 365, 56, key="out-ti",
-                                disabled=source == "recorded"))
+                       "study's responses table (NE on or after an HSCT).")
+rules = rules_for(study)
+ti_window = int(c2.number_input("Transfusion-free window (d)", 7, 365, rules.ti_window,
+                                key="out-ti", disabled=source == "recorded"))
+rules = rules.with_(ti_window=ti_window)
 if not study.has("responses"):
     st.info("No recorded responses (responses.csv): rates are derived from blood counts only.")
 if source != "recorded" and not study.has("measurements"):
     st.info("No blood counts (measurements with ANC, HGB, PLT, RETIC): responses cannot be "
             "derived, so every patient is not evaluable.")
-rules = rules_for(study).with_(ti_window=ti_window)
 table = filters.compute(orr, study, criteria=source, rules=rules, subjects=ids)
 render.show_figure(orr_plot(table, title=f"Overall response rate (CR + PR), {source}"),
-                   key="out-orr", name=f"{study.name}_orr_{source}", data=table)
+                   key="out-orr", name=f"{study.name}_orr_{source}", data=table,
+                   params={"criteria": source, "rules": rules.changed()})
 render.show_table(table, key="out-orr-table", name=f"{study.name}_orr_table_{source}",
                   column_config={"orr": st.column_config.NumberColumn("ORR", format="percent"),
                                  "ci_low": st.column_config.NumberColumn(format="percent"),
                                  "ci_high": st.column_config.NumberColumn(format="percent")})
-st.caption("n: patients assessed within ±14 d of the landmark plus those who died, had an "
-           "HSCT or progressed before it (counted as not responding); patients not yet "
-           "followed to a landmark are left out. 95% CI: exact Clopper-Pearson.")
+st.caption(ORR_CAPTION.format(tol=rules.landmark_tolerance))
 
 st.subheader("Survival")
-c1, c2, c3 = st.columns(3)
-endpoint = c1.radio("Endpoint", ["OS", "PFS"], horizontal=True, key="out-endpoint",
-                    help="PFS events: progression or relapse, or death.")
-hsct = c2.radio("HSCT", HSCT_MODES, horizontal=True, key="out-hsct",
-                format_func=lambda m: "censor at HSCT" if m == "censor" else "count as event")
-by_group = c3.toggle("Split by response group", key="out-by-group")
-params = OutcomeParams(source, ti_window, endpoint, hsct, by_group, ctx.cohort.describe())
+c1, c2 = st.columns([3, 1])
+endpoint = c1.radio("Endpoint", list(ENDPOINTS), horizontal=True, key="out-endpoint",
+                    format_func=lambda e: {"OS_HSCT_CENSORED": "OS censored at HSCT"}.get(e, e),
+                    help="OS: every death. OS censored at HSCT: sensitivity analysis. EFS: HSCT, "
+                         "progression or death. PFS: progression or death.")
+by_group = c2.toggle("Split by response group", key="out-by-group")
+params = OutcomeParams(source, ti_window, endpoint, by_group, ctx.cohort.describe())
 
-surv = filters.compute(survival_data, study, endpoint=endpoint, hsct=hsct) \
+surv = filters.compute(survival_data, study, endpoint=endpoint) \
     .filter(pl.col("subject_id").is_in(list(ids)))
 if by_group:
     surv = surv.join(ctx.groups.select("subject_id", "response_group"), on="subject_id")
 km = kaplan_meier(surv, group="response_group" if by_group else None)
-note = ("HSCT censored (follow-up ends at transplant)" if hsct == "censor"
-        else "HSCT counted as an event")
-name = "Overall survival" if endpoint == "OS" else "Progression-free survival"
-render.show_figure(km_plot(km.curve, km.at_risk, censored=km.censored, note=note,
+name, definition = ENDPOINTS[endpoint]
+render.show_figure(km_plot(km.curve, km.at_risk, censored=km.censored,
+                           note=definition.split(": ", 1)[1].split(";")[0],
                            title=f"{name} (Kaplan-Meier, 95% CI)"),
                    key="out-km", name=f"{study.name}_{endpoint}_km", data=surv, params=params)
+st.caption(f"Definition. {definition}")
 medians = km.summary.with_columns(
     pl.format("{} ({}-{})", *[pl.col(c).round(0).cast(pl.Int64).cast(pl.String)
                               .fill_null("NR") for c in ("median", "median_ci_low",
                                                          "median_ci_high")])
     .alias("median days (95% CI)")).select("group", "n", "events", "median days (95% CI)")
 render.show_table(medians, key="out-km-summary", name=f"{study.name}_{endpoint}_median")
-st.caption("NR = not reached. Numbers at risk under the plot share its time axis.")
+st.caption("NR = not reached. Numbers at risk under the plot share its time axis. The full "
+           "table: python cli.py table survival --endpoint " + endpoint)
 if study.patients.get_column("last_contact_day").drop_nulls().len() == 0:
     st.info("patients.csv has no last_contact_day: follow-up of surviving patients ends at "
             "their last recorded measurement or event.")
 render.show_params(params)
+render.show_rules(rules, names=RULES_SHOWN, key="out-rules")

@@ -8,9 +8,11 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from analysis.baseline import baseline
 from analysis.outcomes import baseline_table, study_summary, swimmer_events, swimmer_lanes
 from analysis.quality import ASSAY_PAGES, sample_availability
-from analysis.response import baseline_severity, derived_responses
+from analysis.response import derived_responses
+from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import swimmer_plot
 from components.figures.quality import availability_matrix
@@ -53,16 +55,20 @@ st.caption("Response groups come from: " + ", ".join(
 
 st.subheader("Baseline characteristics")
 patients = study.patients.filter(pl.col("subject_id").is_in(ids))
-severity = filters.compute(baseline_severity, study)
+rules = rules_for(study)
+severity = filters.compute(baseline, study, rules=rules)
 table1 = baseline_table(patients, groups=ctx.groups, severity=severity)
 render.show_table(table1, key="ov-table1", name=f"{study.name}_table1")
-st.caption("Severity: patients.diagnosis when given, else modified Camitta from the last "
-           "counts up to day 0.")
+st.caption("Severity at baseline (derived): modified Camitta from the last counts before "
+           f"lymphodepletion (within {rules.screening_window} d, never after it) and the marrow "
+           "cellularity; the recorded diagnosis (patients.diagnosis) is shown apart. Per "
+           "patient, with the counts and days used: the Baseline table on the Blood counts "
+           "page.")
 
 st.subheader("Swimmer plot")
 sort_by = st.radio("Sort lanes by", ["follow-up", "response"], horizontal=True, key="ov-sort")
 params = OverviewParams(cohort=ctx.cohort.describe(), sort_by=sort_by)
-responses = filters.compute(derived_responses, study, criteria=params.criteria)
+responses = filters.compute(derived_responses, study, criteria=params.criteria, rules=rules)
 lanes = swimmer_lanes(study, groups=ctx.groups).filter(pl.col("subject_id").is_in(ids))
 events = swimmer_events(study, responses=responses).filter(pl.col("subject_id").is_in(ids))
 if lanes.height:
@@ -79,9 +85,16 @@ if lanes.height:
         st.info("Not in this study, so not drawn: " + ", ".join(missing) + ". Add them to "
                 "events.csv (category transfusion/crs/icans) or patients.csv "
                 "(last_contact_day).")
+    st.caption("Lanes run from infusion to last contact; HSCT, progression and death are "
+               "marked (from events or patients.csv); assessments on or after an HSCT are NE "
+               "for the CAR-T.")
 else:
     st.info("No patients in this cohort.")
 render.show_params(params)
+render.show_rules(rules, names=("retic_threshold", "ti_window", "count_window",
+                                "nonsevere_pr", "plt_support_days", "rbc_support_days",
+                                "gcsf_support_days", "screening_window",
+                                "baseline_on_ld_day"), key="ov-rules")
 
 st.subheader("Sample availability")
 avail = ctx.apply(filters.compute(sample_availability, study))

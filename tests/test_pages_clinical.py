@@ -73,8 +73,11 @@ def test_outcomes_on_demo(app_page):
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Outcomes"
     assert "Best" in _frames(at)
-    at.radio(key="out-hsct").set_value("event").run()
+    at.radio(key="out-endpoint").set_value("OS_HSCT_CENSORED").run()
+    assert "sensitivity analysis" in _texts(at, "caption")
     at.radio(key="out-endpoint").set_value("PFS").run()
+    assert "Definition. PFS: the first of progression" in _texts(at, "caption")
+    assert any("Rules used" in e.label for e in at.expander)
     at.toggle(key="out-by-group").set_value(True).run()
     at.radio(key="out-source").set_value("recorded").run()
     assert not at.exception, [e.value for e in at.exception]

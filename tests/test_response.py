@@ -488,3 +488,27 @@ def test_counts_after_hsct_never_decide_an_earlier_assessment(write_study):
     r = derived_responses(study, days="56").row(0, named=True)
     assert r["category"] == "NE", r["rule"]
     assert derived_responses(study, days="62")["rule"].to_list() == ["NE: after HSCT on day 60"]
+
+
+def test_demo_baseline_is_the_screening_and_matches_the_diagnosis(demo_study):
+    """Demo (sample_data/README.md): lymphodepletion on day -5, so baseline is the screening
+    visit (day -14..-10); derived severity equals the recorded diagnosis for all five."""
+    from analysis.baseline import baseline
+
+    b = baseline(demo_study)
+    assert b["severity"].to_list() == ["SAA", "SAA", "vSAA", "SAA", "vSAA"]
+    assert b["agrees"].to_list() == [True] * 5
+    assert b["anc_day"].max() < -5
+
+
+def test_demo_d28_orr_with_the_classic_reticulocyte_cut_off(demo_study):
+    """README truth: NIH D28 ORR 1/5 with RETIC < 60, 3/5 with RETIC < 20."""
+    from analysis.outcomes import orr
+    from analysis.rules import rules_for
+
+    def d28(retic):
+        t = orr(demo_study, rules=rules_for(demo_study).with_(retic_threshold=retic))
+        r = t.filter(pl.col("landmark") == "D28").row(0, named=True)
+        return r["responders"], r["n"]
+
+    assert d28(60) == (1, 5) and d28(20) == (3, 5)

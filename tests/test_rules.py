@@ -104,3 +104,15 @@ def test_docs_list_every_rule_with_its_default():
 def test_rules_rows_cover_every_field():
     rows = pl.DataFrame(DEFAULT_RULES.rows())
     assert rows["setting"].to_list() == list(rule_fields())
+
+
+def test_export_provenance_carries_the_rules(write_study):
+    """A study stating retic_threshold = 20: every exported file's provenance says so."""
+    from components.export import Provenance
+    from data_loaders import load_study
+
+    study = load_study(write_study(**{"study.toml": "[rules]\nretic_threshold = 20\n"}))
+    prov = Provenance.of(study)
+    assert prov.rules["retic_threshold"] == 20.0
+    assert '"retic_threshold": 20.0' in prov.to_json()
+    assert set(prov.rules) == set(rule_fields())

@@ -397,7 +397,9 @@ def _swimmer_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
                       swimmer_plot(lanes, events), data=events,
                       params={"criteria": "NIH", "sort_by": "follow-up"},
                       caption="Lanes from infusion to last contact; squares are response "
-                              "assessments derived from blood counts (NIH).")
+                              "assessments derived from blood counts (NIH); HSCT, progression "
+                              "and death are marked, and assessments on or after an HSCT are NE "
+                              "for the CAR-T.")
 
 
 @standard_figure("blood_counts", title="Blood counts: ANC, platelets, haemoglobin", order=20)
@@ -424,30 +426,35 @@ def _counts_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
 
 @standard_figure("orr", title="Overall response rate", order=25)
 def _orr_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.outcomes import orr
+    from analysis.outcomes import ORR_CAPTION, orr
+    from analysis.rules import rules_for
 
     if not study.has("measurements") and not study.has("responses"):
         return None
     table = orr(study, subjects=_cohort_ids(study, cohort, groups))
     return FigureSpec("orr", "Overall response rate", orr_plot(table), data=table,
                       params={"criteria": "NIH"},
-                      caption="Exact Clopper-Pearson 95% intervals; NIH criteria from counts.")
+                      caption="NIH criteria from counts. " + ORR_CAPTION.format(
+                          tol=rules_for(study).landmark_tolerance))
 
 
 @standard_figure("survival", title="Overall and progression-free survival", order=25)
 def _km_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.outcomes import kaplan_meier, survival_data
+    from analysis.outcomes import ENDPOINTS, kaplan_meier, survival_data
 
     ids = _cohort_ids(study, cohort, groups)
     if not ids:
         return None
-    parts = [survival_data(study, endpoint=ep, hsct="censor")
+    parts = [survival_data(study, endpoint=ep)
              .filter(pl.col("subject_id").is_in(ids)).with_columns(pl.lit(ep).alias("endpoint"))
              for ep in ("OS", "PFS")]
     surv = pl.concat(parts)
     km = kaplan_meier(surv, group="endpoint")
     return FigureSpec("survival", "Overall and progression-free survival",
-                      km_plot(km.curve, km.at_risk, censored=km.censored, note="HSCT censored",
+                      km_plot(km.curve, km.at_risk, censored=km.censored,
+                              note="OS: every death counts (HSCT included); PFS: progression "
+                                   "or death",
                               title="Overall (OS) and progression-free (PFS) survival"),
-                      data=surv, params={"hsct": "censor"},
-                      caption="Kaplan-Meier with 95% bands; HSCT censored.")
+                      data=surv, params={"endpoints": ["OS", "PFS"]},
+                      caption="Kaplan-Meier with 95% bands. " + ENDPOINTS["OS"][1] + " "
+                              + ENDPOINTS["PFS"][1])
