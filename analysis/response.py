@@ -598,12 +598,16 @@ def response_comparison(study, *, criteria: str = "NIH",  # noqa: ANN001
                             study.responses)
 
 
-def baseline_severity(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def baseline_severity(study, *, rules: Rules | None = None,  # noqa: ANN001
+                      retic_threshold: float | None = None) -> pl.DataFrame:
     """Modified Camitta severity at baseline (analysis.baseline: the last counts before
     lymphodepletion): subject_id, anc, plt, retic, cellularity, severity (vSAA/SAA/NSAA/NE),
-    rule."""
+    rule. `retic_threshold` overrides the rules' cut-off when given."""
     from analysis.baseline import baseline
 
+    rules = rules if rules is not None else rules_for(study)
+    if retic_threshold is not None:
+        rules = rules.with_(retic_threshold=retic_threshold)
     return baseline(study, rules=rules).select("subject_id", "anc", "plt", "retic",
                                                "cellularity", "severity", "rule")
 
