@@ -106,7 +106,9 @@ blocker = render.export_blocker()
 n = chosen.height + (1 if with_title else 0)
 st.download_button(
     f"Download {n} slides ({deck.DECK_FORMATS[fmt][0]})",
-    data=b"" if blocker else partial(_deck_bytes, chosen, study, ctx, shown, params),
+    data=b"" if blocker else render.audited(
+        partial(_deck_bytes, chosen, study, ctx, shown, params), event="export",
+        file=deck.deck_file_name(study.study_id, fmt), format=fmt, slides=n),
     file_name=deck.deck_file_name(study.study_id, fmt), mime=deck.DECK_FORMATS[fmt][1],
     key="slides-download", on_click="ignore", type="primary", disabled=bool(blocker),
     icon=":material/slideshow:", help=blocker)

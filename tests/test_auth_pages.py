@@ -339,3 +339,27 @@ def test_server_default_is_deidentified(app, studies_root, monkeypatch):
     assert filters.deid_mode()
     monkeypatch.delenv("DEID")
     assert not filters.deid_mode()
+
+
+# ---- what the app opens on and what it logs -----------------------------------------------------------
+def test_study_without_patients_opens_on_its_report(app, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "patients.csv").write_text("subject_id,age\n,abc\n")
+    at = app(study=broken)
+    assert not at.exception
+    assert _titles(at) == ["Data & quality"]
+    assert "no patient could be loaded" in " ".join(e.value for e in at.sidebar.error)
+    assert at.metric[0].label == "Patients" and at.metric[0].value == "0"
+
+
+def test_filter_changes_are_logged_once_each(app, capsys):
+    at = app()
+    _log(capsys)
+    patient = at.sidebar.multiselect(key="f-patients").options[0]
+    at.sidebar.multiselect(key="f-patients").select(patient).run()
+    at.run()                                   # a rerun without a change writes nothing
+    changes = [r for r in _log(capsys) if r["event"] == "filter_change"]
+    assert len(changes) == 1
+    assert changes[0]["patients"] == [patient] and changes[0]["study"] == "demo"
+    assert re.fullmatch(r"[0-9a-f]{12}", changes[0]["session"])
