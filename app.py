@@ -38,6 +38,7 @@ PAGES = [
     ("Omics", "pages/clones.py", "Clones & repertoire", ":material/account_tree:"),
     ("Study", "pages/slides.py", "Slides", ":material/slideshow:"),
     ("Study", "pages/data_quality.py", "Data & quality", ":material/fact_check:"),
+    ("Study", "pages/import_data.py", "Import data", ":material/upload_file:"),
 ]
 
 

@@ -44,7 +44,8 @@ from urllib.parse import unquote
 
 __all__ = ["AccessError", "AccessRule", "Viewer", "LoginConfig", "ProxyCheck", "list_studies",
            "resolve_study", "read_access", "may_open", "login_config", "check_proxy",
-           "session_tag", "is_loopback", "access_log_line", "event_line"]
+           "session_tag", "is_loopback", "access_log_line", "event_line",
+           "may_create_studies", "study_creators"]
 
 _ACCESS_HEADER = re.compile(r"^\s*\[\s*access\s*\]", re.MULTILINE)
 
@@ -402,3 +403,31 @@ def access_log_line(*, user: str | None, study: str | None, page: str | None,
     "study", "page"}."""
     return event_line("page_view", user=user, client=client, session=session, when=when,
                       study=study, page=page)
+
+
+# ---- who may create studies (the Import page on a shared server) ------------------------------
+def study_creators(config: str | None = None) -> tuple[str, ...]:
+    """The server's list of users allowed to create studies: `STUDY_CREATORS` in the service
+    environment (deploy/README.md), comma-separated e-mails, `@domain` entries and
+    `group:NAME` entries; `*` admits everyone who passed the login. Empty: nobody."""
+    import os
+
+    text = os.environ.get("STUDY_CREATORS", "") if config is None else config
+    return tuple(e.strip() for e in text.split(",") if e.strip())
+
+
+def may_create_studies(viewer: Viewer | None, creators: tuple[str, ...] | None = None) -> bool:
+    """True when `viewer` may import data as a new study under STUDIES_ROOT. Fails closed:
+    no list (or an empty one) admits nobody, and a viewer without identity passes only `*`."""
+    allowed = study_creators() if creators is None else creators
+    if "*" in allowed:
+        return True
+    if viewer is None:
+        return False
+    if viewer.email:
+        email = viewer.email.lower()
+        domain = "@" + email.rsplit("@", 1)[-1]
+        if email in {a.lower() for a in allowed} or domain in {a.lower() for a in allowed}:
+            return True
+    groups = {a[len("group:"):] for a in allowed if a.startswith("group:")}
+    return bool(groups & set(viewer.groups))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_app_pages import PAGES
+from tests.test_app_pages import FIGURE_PAGES
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.parametrize(("file", "title"), PAGES, ids=[p[0] for p in PAGES])
+@pytest.mark.parametrize(("file", "title"), FIGURE_PAGES, ids=[p[0] for p in FIGURE_PAGES])
 def test_page_renders_in_chromium(app_server, page, file, title):
     from pathlib import Path
 

@@ -1,0 +1,152 @@
+"""Import data: files as the lab has them -> detected mapping (editable) -> preview and
+validation report -> a new study folder. Nothing is written before Save; a study is never
+overwritten. On a shared server only users in STUDY_CREATORS may import, into STUDIES_ROOT."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from components import access, render
+from data_loaders.errors import StudyError
+from data_loaders.importers import edits, uploads
+from data_loaders.importers.plan import ImportSettings, preview, propose, write_study
+
+st.title("Import data")
+root = os.environ.get("STUDIES_ROOT")
+if root:
+    viewer = access.Viewer.from_claims(st.user.to_dict()) if st.user.get("is_logged_in") \
+        else None
+    if not access.may_create_studies(viewer):
+        st.info("Your account may not create studies on this server. The administrator "
+                "lists who may in STUDY_CREATORS (see deploy/README.md).")
+        st.stop()
+st.caption("Lab sheets (wide or long, Excel or CSV), SDTM, Olink, AIRR, 10x, MAF and "
+           "single-cell files. See docs/importing.md for the shapes that are recognised.")
+
+# ---- 1. files ------------------------------------------------------------------------------
+limit = uploads.upload_limit_mb()
+how = "Upload files" if root else st.radio("Files", ["A folder or file on this computer",
+                                                     "Upload files"], horizontal=True,
+                                           key="imp-how")
+source: Path | None = None
+if how == "Upload files":
+    files = st.file_uploader(f"Files (at most {limit} MB together)", accept_multiple_files=True,
+                             key="imp-files")
+    if files:
+        key = tuple((f.name, f.size) for f in files)
+        if st.session_state.get("_imp_upload_key") != key:
+            try:
+                folder = uploads.stage_uploads([(f.name, f.getvalue()) for f in files],
+                                               limit_mb=limit)
+            except StudyError as err:
+                st.error(str(err))
+                st.stop()
+            old = st.session_state.get("_imp_upload_dir")
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+            st.session_state.update(_imp_upload_key=key, _imp_upload_dir=str(folder))
+        source = Path(st.session_state["_imp_upload_dir"])
+else:
+    text = st.text_input("Folder or file", key="imp-path", placeholder="/data/lab_export")
+    source = Path(text).expanduser() if text.strip() else None
+    if source is not None and not source.exists():
+        st.error(f"{source} does not exist")
+        st.stop()
+if source is None:
+    st.stop()
+
+# ---- 2. choices ----------------------------------------------------------------------------
+left, right = st.columns(2)
+order = left.selectbox("Ambiguous dates such as 03/04/2025", ["ask", "day-first", "month-first"],
+                       key="imp-order")
+tissue = right.selectbox("Tissue of the measurements", ["(as given)", "blood", "marrow"],
+                         key="imp-tissue")
+base = st.session_state.get("_imp_settings") or ImportSettings()
+if st.session_state.get("_imp_source") != str(source):
+    base = ImportSettings()
+    st.session_state["_imp_source"] = str(source)
+settings = base.with_(day_first={"ask": None, "day-first": True, "month-first": False}[order],
+                      tissue=None if tissue == "(as given)" else tissue)
+try:
+    proposal = propose(source, settings)
+except StudyError as err:
+    st.error(str(err))
+    st.stop()
+
+st.subheader("Detected mapping")
+st.caption("Change a table (patients, measurements, events, ..., or skip) or what a column maps "
+           "to (a canonical analyte such as ANC, a role such as subject_id or date, or skip).")
+rows = proposal.rows()
+edited = st.data_editor(rows.to_pandas(), key="imp-map", hide_index=True, width="stretch",
+                        disabled=["file", "sheet", "kind", "layout", "column", "unit"])
+labels = edits.timepoint_rows(proposal)
+edited_tp = None
+if labels.height:
+    st.caption("Visit labels -> study day (day 0 = infusion)")
+    edited_tp = st.data_editor(labels.to_pandas(), key="imp-tp", hide_index=True,
+                               disabled=["label"])
+try:
+    new = edits.settings_from_edits(settings, rows, pl.from_pandas(edited))
+    if edited_tp is not None:
+        new = edits.settings_from_timepoints(new, labels, pl.from_pandas(edited_tp))
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+if new != settings:
+    st.session_state["_imp_settings"] = new.with_(day_first=base.day_first, tissue=base.tissue)
+    for k in ("imp-map", "imp-tp"):
+        st.session_state.pop(k, None)
+    st.rerun()
+with st.expander("Notes on the mapping"):
+    st.text(proposal.text())
+for q in proposal.questions:
+    st.warning(q)
+if not proposal.ready:
+    st.stop()
+
+# ---- 3. preview and validation -------------------------------------------------------------
+study = preview(proposal)
+st.subheader("Preview")
+st.caption(f"{len(study.subject_ids)} patients; tables: {', '.join(study.loaded_tables)}")
+tabs = st.tabs(list(study.loaded_tables) or ["(none)"])
+for tab, name in zip(tabs, study.loaded_tables, strict=False):
+    with tab:
+        st.dataframe(getattr(study, name).head(200), hide_index=True)
+report = study.report
+st.subheader("Validation report")
+st.caption(report.summary())
+if report.findings:
+    st.dataframe(pl.DataFrame([{"severity": f.severity, "table": f.table, "file": f.file,
+                                "message": f.message} for f in report.findings]),
+                 hide_index=True, width="stretch")
+
+# ---- 4. save -------------------------------------------------------------------------------
+st.subheader("Save as a new study")
+name = st.text_input("Study name", key="imp-name", placeholder="my_study")
+target = None
+if name.strip():
+    try:
+        target = Path(root) / uploads.safe_study_name(name) if root else \
+            Path(name).expanduser() if "/" in name else Path.home() / "cart-studies" / name
+    except StudyError as err:
+        st.error(str(err))
+if target is not None:
+    st.caption(f"writes {target}")
+if st.button("Save study", type="primary", disabled=target is None, key="imp-save"):
+    try:
+        saved = write_study(proposal, target)
+    except StudyError as err:
+        st.error(str(err))
+        st.stop()
+    render.audit("study_created", study=target.name, files=len(proposal.items))
+    st.success(f"Saved {saved.title}: {len(saved.subject_ids)} patients; "
+               f"{saved.report.summary()}")
+    if root:
+        st.markdown(f"[Open {target.name}](./?study={target.name})")
+    else:
+        st.code(f"streamlit run app.py -- --study {target}", language="bash")
