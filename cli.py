@@ -238,6 +238,9 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--day-from", choices=("date", "visit", "day"),
                    help="where study days come from in every sheet that has several")
     p.add_argument("--tissue", help="tissue of every imported measurement (blood, marrow)")
+    p.add_argument("--single-cell", action="append", default=[], metavar="KEY=VALUE",
+                   help="an entry of study.toml [single_cell] the file does not say, e.g. "
+                   "sample_id=S1 subject_id=P1 day=0 for a 10x matrix (VALUE is TOML)")
     p.add_argument("--mapping", metavar="STUDY_TOML",
                    help="reuse the choices of an earlier import (its study.toml); options "
                    "given here win")
@@ -328,7 +331,9 @@ def _import_export(args: argparse.Namespace, src: Path, options: dict) -> int:
         columns=merged(base.columns, _pairs(args.column, "--column")),
         timepoints=merged(base.timepoints, timepoints),
         tables=merged(base.tables, _pairs(args.table, "--table")),
-        options=merged(base.options, list(options.items())))
+        options=merged(base.options, list(options.items())),
+        single_cell=merged(base.single_cell, [(k, _option_value(v)) for k, v in
+                                              _pairs(args.single_cell, "--single-cell")]))
     proposal = propose(src, settings)
     print(proposal.text())
     if not proposal.ready:

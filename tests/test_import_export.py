@@ -15,7 +15,7 @@ import xlsxwriter
 
 from cli import main
 from data_loaders import load_study
-from data_loaders.importers.plan import propose, write_study
+from data_loaders.importers.plan import ImportSettings, propose, write_study
 
 # (patient, visit label, study day it stands for): W4, Day 28 and 第28天 are all day 28
 VISITS = [("P03", "Screening", -14), ("P03", "Baseline", -7), ("P03", "D0", 0),
@@ -273,3 +273,46 @@ def test_real_files_become_one_study(shared_data, tmp_path, capsys):
     assert study.mutations.height == 2114
     assert study.tcr.get_column("sample_id").n_unique() == 2
     assert study.proteomics.height == 133
+
+
+def test_single_cell_files_go_through_the_single_cell_proposal(shared_data, tmp_path, capsys):
+    out = tmp_path / "h5mu"
+    assert main(["import", str(shared_data / "scrna_tcr" / "wu2020_200.h5mu"),
+                 "--out", str(out)]) == 0
+    assert "single-cell: sources/wu2020_200.h5mu" in capsys.readouterr().out
+    assert main(["validate", str(out)]) == 0
+    assert load_study(out).single_cell_file.name == "wu2020_200.h5mu"
+
+    tenx = shared_data / "10x" / "filtered_feature_bc_matrix"
+    assert main(["import", str(tenx), "--out", str(tmp_path / "x")]) == 2   # which sample?
+    assert "--single-cell" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()
+    assert main(["import", str(tenx), "--out", str(tmp_path / "x"), "--single-cell",
+                 "sample_id=S1", "--single-cell", "subject_id=P1", "--single-cell",
+                 "day=0"]) == 0
+    assert main(["validate", str(tmp_path / "x")]) == 0
+    toml = (tmp_path / "x" / "study.toml").read_text(encoding="utf-8")
+    assert 'file = "sources/filtered_feature_bc_matrix"' in toml and "day = 0" in toml
+
+
+def test_single_cell_findings_become_questions_or_notes(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("data_loaders.importers.single_cell")
+    fake.propose_single_cell = lambda path: {
+        "file": path.name, "obs": {"subject_id": "donor_id"},
+        "findings": [{"severity": "note", "message": "X holds scaled values"},
+                     {"severity": "error", "message": "no time column", "fix": "give day"}]}
+    monkeypatch.setitem(sys.modules, "data_loaders.importers.single_cell", fake)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cells.h5ad").write_bytes(b"not read by the fake")
+    prop = propose(src)
+    assert prop.questions == ["cells.h5ad: no time column; give day; give it with "
+                              "--single-cell KEY=VALUE"]
+    assert "X holds scaled values" in prop.items[0].notes
+    answered = propose(src, ImportSettings(single_cell=(("day", 0),)))
+    assert answered.ready
+    assert answered.single_cell == {"file": "sources/cells.h5ad",
+                                    "obs": {"subject_id": "donor_id"}, "day": 0}

@@ -49,6 +49,7 @@ class ImportSettings:
     day_from: str | None = None                    # "date", "visit" or "day" for every sheet
     tissue: str | None = None
     options: tuple[tuple[str, Any], ...] = ()      # format reader options (e.g. sample_id)
+    single_cell: tuple[tuple[str, Any], ...] = ()  # [single_cell] entries (e.g. sample_id)
 
     def with_(self, **changes: Any) -> ImportSettings:
         return replace(self, **changes)
@@ -61,7 +62,7 @@ class ImportSettings:
             out["day_from"] = self.day_from
         if self.tissue:
             out["tissue"] = self.tissue
-        for name in ("analytes", "columns", "timepoints", "tables", "options"):
+        for name in ("analytes", "columns", "timepoints", "tables", "options", "single_cell"):
             value = getattr(self, name)
             if value:
                 out[name] = dict(value)
@@ -77,7 +78,8 @@ def settings_from_config(config: dict[str, Any]) -> ImportSettings:
         columns=tuple((imp.get("columns") or {}).items()),
         timepoints=tuple((k, int(v)) for k, v in (imp.get("timepoints") or {}).items()),
         tables=tuple((imp.get("tables") or {}).items()),
-        options=tuple((imp.get("options") or {}).items()))
+        options=tuple((imp.get("options") or {}).items()),
+        single_cell=tuple((imp.get("single_cell") or {}).items()))
 
 
 @dataclass
@@ -140,22 +142,25 @@ class Proposal:
 # --------------------------------------------------------------------------------------------
 # propose
 # --------------------------------------------------------------------------------------------
+def _is_store(p: Path) -> bool:
+    """A folder that is one input: an AnnData zarr store or a 10x matrix folder."""
+    return p.is_dir() and (p.name.lower().endswith(".zarr") or any(
+        (p / f).exists() for f in ("matrix.mtx.gz", "matrix.mtx", ".zgroup", "zarr.json")))
+
+
+def _root(src: Path) -> Path:
+    return src if src.is_dir() and not _is_store(src) else src.parent
+
+
 def _files(src: Path) -> list[Path]:
     """Every input below `src` in sorted order; a zarr store or 10x matrix folder is one."""
-    if src.is_file():
+    if src.is_file() or _is_store(src):
         return [src]
     out: list[Path] = []
     for p in sorted(src.iterdir()):
         if p.name.startswith("."):
             continue
-        if p.is_dir():
-            if p.name.lower().endswith(".zarr") or any(
-                    (p / f).exists() for f in ("matrix.mtx.gz", "matrix.mtx", ".zgroup")):
-                out.append(p)
-            else:
-                out.extend(_files(p))
-        else:
-            out.append(p)
+        out.extend([p] if _is_store(p) or p.is_file() else _files(p))
     return out
 
 
@@ -166,7 +171,7 @@ def propose(src: str | Path, settings: ImportSettings | None = None, *,
     if not src.exists():
         raise ImportError_("does not exist", file=str(src), fix="give an export folder or file")
     settings = settings or ImportSettings()
-    root = src if src.is_dir() else src.parent
+    root = _root(src)
     prop = Proposal(source=src, settings=settings)
     catalogue = catalogue_with(catalogue_extra or {})
     tables = dict(settings.tables)
@@ -203,11 +208,21 @@ def _single_cell(root: Path, prop: Proposal) -> None:
                               "installation (data_loaders.importers.single_cell is missing)")
         return
     found = dict(propose_single_cell(root / cells[0].path))
+    given = dict(prop.settings.single_cell)
     for f in found.pop("findings", []) or []:
-        text = f if isinstance(f, str) else str(f.get("message", f))
-        severity = "note" if isinstance(f, str) else str(f.get("severity", "note"))
-        (prop.questions if severity == "error" else cells[0].notes).append(
-            f"{cells[0].path}: {text}" if severity == "error" else text)
+        if isinstance(f, str):
+            f = {"severity": "note", "message": f}
+        text = str(f.get("message", ""))
+        if f.get("fix"):
+            text += f"; {f['fix']}"
+        if f.get("options"):
+            text += f" (found: {', '.join(map(str, f['options']))})"
+        if f.get("severity") == "error" and not given:
+            prop.questions.append(f"{cells[0].path}: {text}; give it with --single-cell KEY=VALUE")
+        else:
+            cells[0].notes.append(("checked again on validation: " if f.get("severity") ==
+                                   "error" else "") + text)
+    found.update(given)
     found["file"] = f"sources/{cells[0].path}"
     prop.single_cell = found
 
@@ -364,7 +379,7 @@ def build(prop: Proposal, folder: Path, *, title: str) -> None:
     """Write the study files of `prop` into `folder` (which must be empty or absent)."""
     import tomli_w
 
-    root = prop.source if prop.source.is_dir() else prop.source.parent
+    root = _root(prop.source)
     folder.mkdir(parents=True, exist_ok=True)
     copied = set()
     for d in prop.items:
