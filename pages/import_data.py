@@ -12,9 +12,8 @@ import polars as pl
 import streamlit as st
 
 from components import access, render
-from data_loaders.errors import StudyError
-from data_loaders.importers import edits, uploads
-from data_loaders.importers.plan import ImportSettings, preview, propose, write_study
+from views import importing as imp
+from views.importing import ImportSettings, StudyError
 
 st.title("Import data")
 root = os.environ.get("STUDIES_ROOT")
@@ -29,7 +28,7 @@ st.caption("Lab sheets (wide or long, Excel or CSV), SDTM, Olink, AIRR, 10x, MAF
            "single-cell files. See docs/importing.md for the shapes that are recognised.")
 
 # ---- 1. files ------------------------------------------------------------------------------
-limit = uploads.upload_limit_mb()
+limit = imp.upload_limit_mb()
 how = "Upload files" if root else st.radio("Files", ["A folder or file on this computer",
                                                      "Upload files"], horizontal=True,
                                            key="imp-how")
@@ -41,7 +40,7 @@ if how == "Upload files":
         key = tuple((f.name, f.size) for f in files)
         if st.session_state.get("_imp_upload_key") != key:
             try:
-                folder = uploads.stage_uploads([(f.name, f.getvalue()) for f in files],
+                folder = imp.stage_uploads([(f.name, f.getvalue()) for f in files],
                                                limit_mb=limit)
             except StudyError as err:
                 st.error(str(err))
@@ -73,7 +72,7 @@ if st.session_state.get("_imp_source") != str(source):
 settings = base.with_(day_first={"ask": None, "day-first": True, "month-first": False}[order],
                       tissue=None if tissue == "(as given)" else tissue)
 try:
-    proposal = propose(source, settings)
+    proposal = imp.propose(source, settings)
 except StudyError as err:
     st.error(str(err))
     st.stop()
@@ -84,16 +83,16 @@ st.caption("Change a table (patients, measurements, events, ..., or skip) or wha
 rows = proposal.rows()
 edited = st.data_editor(rows.to_pandas(), key="imp-map", hide_index=True, width="stretch",
                         disabled=["file", "sheet", "kind", "layout", "column", "unit"])
-labels = edits.timepoint_rows(proposal)
+labels = imp.timepoint_rows(proposal)
 edited_tp = None
 if labels.height:
     st.caption("Visit labels -> study day (day 0 = infusion)")
     edited_tp = st.data_editor(labels.to_pandas(), key="imp-tp", hide_index=True,
                                disabled=["label"])
 try:
-    new = edits.settings_from_edits(settings, rows, pl.from_pandas(edited))
+    new = imp.settings_from_edits(settings, rows, pl.from_pandas(edited))
     if edited_tp is not None:
-        new = edits.settings_from_timepoints(new, labels, pl.from_pandas(edited_tp))
+        new = imp.settings_from_timepoints(new, labels, pl.from_pandas(edited_tp))
 except ValueError as err:
     st.error(str(err))
     st.stop()
@@ -110,7 +109,7 @@ if not proposal.ready:
     st.stop()
 
 # ---- 3. preview and validation -------------------------------------------------------------
-study = preview(proposal)
+study = imp.preview(proposal)
 st.subheader("Preview")
 st.caption(f"{len(study.subject_ids)} patients; tables: {', '.join(study.loaded_tables)}")
 tabs = st.tabs(list(study.loaded_tables) or ["(none)"])
@@ -131,7 +130,7 @@ name = st.text_input("Study name", key="imp-name", placeholder="my_study")
 target = None
 if name.strip():
     try:
-        target = Path(root) / uploads.safe_study_name(name) if root else \
+        target = Path(root) / imp.safe_study_name(name) if root else \
             Path(name).expanduser() if "/" in name else Path.home() / "cart-studies" / name
     except StudyError as err:
         st.error(str(err))
@@ -139,7 +138,7 @@ if target is not None:
     st.caption(f"writes {target}")
 if st.button("Save study", type="primary", disabled=target is None, key="imp-save"):
     try:
-        saved = write_study(proposal, target)
+        saved = imp.write_study(proposal, target)
     except StudyError as err:
         st.error(str(err))
         st.stop()
