@@ -5,18 +5,21 @@ from the sample closest to the window centre (baseline: the sample on or before 
 day 0); cells or repeated samples are never pseudo-replicates. Optionally the value is the change
 from the patient's baseline value.
 
-Statistics made for tiny cohorts:
-- two-sided Mann-Whitney U (Mann & Whitney 1947). With 20 patients or fewer in a comparison the
-  p-value is exact: scipy's exact null distribution when there are no ties, else the exact
-  permutation distribution of the rank sum over every split of the patients (Monte Carlo with
-  9,999 permutations when there are more than 20,000 splits). Above 20 patients: the normal
-  approximation with tie and continuity correction (as scipy's "asymptotic"), vectorised over
-  features;
+Statistics made for tiny cohorts, all from analysis.stats (one implementation shared with the
+Kinetics page, so the same patients give the same p everywhere):
+- two-sided Mann-Whitney U (Mann & Whitney 1947). With `exact_max_n` (default 20) patients or
+  fewer the p-value is exact: scipy's exact null distribution when there are no ties, else the
+  exact permutation distribution of the rank sum over every split of the patients (Monte Carlo
+  with 9,999 permutations from a fixed seed when there are more than 20,000 splits). Above:
+  the normal approximation with tie and continuity correction, vectorised over features;
 - presence/absence features (mutations): Fisher's exact test, effect = difference in proportions;
 - effect sizes: Hedges' g (bias-corrected standardised mean difference; Hedges & Olkin 1985) and
   Cliff's delta (Cliff 1993), positive = higher in group A; log2 fold change of group means when
   every value is positive (difference of means on log2 layers such as NPX or log-CPM);
-- Benjamini-Hochberg FDR across the features tested (statsmodels `multipletests`);
+- Benjamini-Hochberg FDR over a stated family (column `fdr_family`): the features tested in the
+  window, without the analytes that define the response groups (`group_defining_analytes`,
+  marked "defines the groups": testing responders on the counts that made them responders is
+  circular), or every window at once with the rule setting `fdr_across_windows`;
 - fewer than `min_n` patients in a group (default 2; 3 for the strict rule): no test (p null,
   `reason` says why), values still returned; when even a perfect separation cannot reach
   p < 0.05 (e.g. 3 vs 2 patients: smallest exact p = 0.2) the `note` column says so.

@@ -3,23 +3,30 @@
 Non-compartmental parameters per patient and assay (CAR transgene qPCR, CAR+ cells by flow):
 Cmax and Tmax (highest quantifiable value on or after day 0), AUC0-28 by the linear-up/log-down
 trapezoidal rule (log trapezoids where the level falls between two positive values, linear
-otherwise; a window end between two samples is interpolated the same way), Tlast (last day with
-a value >= LLOQ), fold expansion over baseline (last value on or before day 0) and detectability
-at the landmarks D28, M3, M6 and M12. This follows the usual NCA conventions (e.g. Gabrielsson &
-Weiner, Pharmacokinetic and Pharmacodynamic Data Analysis, 5th ed., ch. 2) as applied to CAR-T
-cellular kinetics (Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285).
+otherwise; a window end between two samples is interpolated the same way), Tlast (last day
+after infusion with a value >= LLOQ), fold expansion over baseline (last value on or before day
+0) and detectability at the landmarks D28, M3, M6 and M12. This follows the usual NCA
+conventions (e.g. Gabrielsson & Weiner, Pharmacokinetic and Pharmacodynamic Data Analysis, 5th
+ed., ch. 2) as applied to CAR-T cellular kinetics (Stein et al., CPT Pharmacometrics Syst
+Pharmacol 2019;8:285). Edges, each a rule setting or said in a note column:
+
+- below the LLOQ is decided per replicate before replicates are averaged
+  (`replicate_quantifiable_share`);
+- fold expansion is not defined when the baseline is below the LLOQ (`fold_note`);
+- the AUC starts at day 0: without a usable day-0 value it is not computed unless
+  `auc_impute_day0` sets day 0 to 0 (PKNCA's impute = "start_conc0");
+- group summaries count non-expanders and say how they enter the geometric mean
+  (`kinetics_nonexpanders`).
 
 Values below the lower limit of quantification (BLQ: value < lloq, or value <= 0) are handled by
-position in the series: before the first quantifiable value ("leading"), between quantifiable
-values ("middle"), after the last one ("trailing"). Each position has a policy: "zero",
-"drop" or "half_lloq". The default (leading 0, middle dropped, trailing 0) is the common NCA
-convention. Summaries use the geometric mean and geometric CV% = sqrt(exp(sd_log^2) - 1) * 100.
-Tests are patient-level: exact Mann-Whitney (permutation when tied) for response groups,
-Spearman with a permutation p for ordinal CRS grade. Large samples, where exact and permutation
-p values cost seconds and the approximations are accurate, get scipy's asymptotic p instead:
-Mann-Whitney above `MWU_EXACT_MAX_N` patients (normal approximation with tie and continuity
-correction, as analysis.differential), Spearman above `SPEARMAN_PERMUTATION_MAX_N` pairs
-(t approximation).
+position in the series after infusion: before the first quantifiable value ("leading"), between
+quantifiable values ("middle"), after the last one ("trailing"). Each position has a policy:
+"zero", "drop" or "half_lloq". The default (leading 0, middle dropped, trailing 0) is the common
+NCA convention. Summaries use the geometric mean and geometric CV% = sqrt(exp(sd_log^2) - 1) *
+100. Tests are patient-level and come from analysis.stats (the Compare page uses the same):
+Mann-Whitney for response groups (exact, or exact permutation with ties, up to
+`MWU_EXACT_MAX_N` patients; normal approximation above), Spearman with a permutation p for
+ordinal CRS grade (t approximation above `SPEARMAN_PERMUTATION_MAX_N` pairs).
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from analysis import stats as st
 from analysis.cohort import NON_RESPONDER, RESPONDER
@@ -51,7 +57,7 @@ LANDMARKS: Mapping[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
 BLQ_POLICIES = ("zero", "drop", "half_lloq")
 KINETICS_COLUMNS = ("subject_id", "assay", "cmax", "tmax", "auc_0_28", "tlast", "fold_expansion")
 MWU_EXACT_MAX_N = st.EXACT_MAX_N   # patients in both groups (analysis.stats)
-SPEARMAN_PERMUTATION_MAX_N = 100   # pairs; a 9,999-permutation p costs < 0.1 s up to here
+SPEARMAN_PERMUTATION_MAX_N = st.SPEARMAN_PERMUTATION_MAX_N   # pairs (analysis.stats)
 
 _KEY = ["subject_id", "assay"]
 _SERIES_SCHEMA = {"subject_id": pl.String, "assay": pl.String, "day": pl.Int64,
@@ -465,20 +471,6 @@ def concordance(series: pl.DataFrame, *, x: str = "CAR_QPCR", y: str = "CAR_PCT"
             .sort(["subject_id", "day"]))
 
 
-def _perm_spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    rx, ry = stats.rankdata(x), stats.rankdata(y)
-    rx = (rx - rx.mean()) / np.sqrt(((rx - rx.mean()) ** 2).sum())
-
-    def stat(ry_perm: np.ndarray, axis: int = -1) -> np.ndarray:
-        c = ry_perm - ry_perm.mean(axis=axis, keepdims=True)
-        return (c * rx).sum(axis=axis) / np.sqrt((c ** 2).sum(axis=axis))
-
-    n_resamples = np.inf if len(x) <= 8 else 9999
-    res = stats.permutation_test((ry,), stat, permutation_type="pairings", vectorized=True,
-                                 n_resamples=n_resamples, rng=np.random.default_rng(0))
-    return float(res.statistic), float(res.pvalue)
-
-
 def spearman(frame: pl.DataFrame, *, x: str = "x", y: str = "y") -> Correlation:
     """Spearman rho of two columns (nulls dropped) with a permutation p value (asymptotic
     above SPEARMAN_PERMUTATION_MAX_N pairs)."""
@@ -489,12 +481,8 @@ def spearman(frame: pl.DataFrame, *, x: str = "x", y: str = "y") -> Correlation:
     xv, yv = df.get_column(x).to_numpy(), df.get_column(y).to_numpy()
     if np.ptp(xv) == 0 or np.ptp(yv) == 0:
         return Correlation(None, None, n, "constant values")
-    if n > SPEARMAN_PERMUTATION_MAX_N:
-        res = stats.spearmanr(xv.astype(float), yv.astype(float))
-        return Correlation(float(res.statistic), float(res.pvalue), n,
-                           "Spearman rho, asymptotic p")
-    rho, p = _perm_spearman(xv.astype(float), yv.astype(float))
-    return Correlation(rho, p, n)
+    rho, p, method = st.spearman(xv, yv, permutation_max_n=SPEARMAN_PERMUTATION_MAX_N)
+    return Correlation(rho, p, n, method)
 
 
 # ---- exposure-response -----------------------------------------------------------------------

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysis.stats import bh
+
 __all__ = ["rank_markers", "EXPLORATORY", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
            "ColumnRanks", "MARKER_COLUMNS"]
 
@@ -152,7 +154,6 @@ def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None
     (the p-values are exploratory: cell-level).
     """
     from scipy.stats import norm
-    from statsmodels.stats.multitest import multipletests
 
     index = data if isinstance(data, MarkerIndex) else marker_index(
         data, genes=list(genes) if genes is not None else [f"gene{i}" for i in
@@ -179,7 +180,7 @@ def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(sigma > 0, (u - n1 * n2 / 2.0) / sigma, 0.0)
     p = np.clip(2 * norm.sf(np.abs(z)), 0.0, 1.0)
-    fdr = multipletests(p, method="fdr_bh")[1]
+    fdr = bh(p)
     mean_sel, mean_rest = sum_sel / n1, (index.total - sum_sel) / n2
     lfc = np.log2((np.expm1(mean_sel) + _EPS) / (np.expm1(mean_rest) + _EPS))
     out = pl.DataFrame({

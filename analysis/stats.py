@@ -12,6 +12,8 @@ Two patient groups, one value per patient:
 - presence/absence: Fisher's exact test;
 - effect sizes: Hedges' g (bias-corrected standardised mean difference; Hedges & Olkin 1985)
   and Cliff's delta (Cliff 1993), positive = higher in group A;
+- Spearman's rho with a permutation p (every ordering up to 8 pairs, else 9,999 random
+  pairings from a fixed seed; scipy's t approximation above SPEARMAN_PERMUTATION_MAX_N pairs);
 - Benjamini-Hochberg FDR (Benjamini & Hochberg 1995; statsmodels `multipletests`) over a family
   the caller states (`bh`), with features left out of the family given no q.
 
@@ -30,12 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["EXACT_MAX_N", "MAX_SPLITS", "N_PERMUTATIONS", "MannWhitney", "mann_whitney",
-           "mann_whitney_rows", "effect_sizes", "fisher_rows", "bh", "smallest_p"]
+__all__ = ["EXACT_MAX_N", "MAX_SPLITS", "N_PERMUTATIONS", "SPEARMAN_PERMUTATION_MAX_N",
+           "MannWhitney", "mann_whitney", "mann_whitney_rows", "effect_sizes", "fisher_rows",
+           "spearman", "bh", "smallest_p"]
 
 EXACT_MAX_N = 20       # up to this many patients in a comparison: exact / permutation p
 MAX_SPLITS = 20_000    # full enumeration of splits up to this many, else Monte Carlo
 N_PERMUTATIONS = 9_999
+SPEARMAN_PERMUTATION_MAX_N = 100   # pairs; a 9,999-permutation p costs < 0.1 s up to here
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,37 @@ def fisher_rows(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray, rows: np.n
         a1, b1 = np.nansum(xa[i]), np.nansum(xb[i])
         _, p[i] = stats.fisher_exact([[a1, na[i] - a1], [b1, nb[i] - b1]])
     return p
+
+
+def spearman(x: np.ndarray, y: np.ndarray, *,
+             permutation_max_n: int = SPEARMAN_PERMUTATION_MAX_N
+             ) -> tuple[float | None, float | None, str]:
+    """Spearman's rho of paired values (pairs with a NaN dropped) and a two-sided p: exact over
+    every ordering up to 8 pairs, 9,999 random pairings (seed 0) up to `permutation_max_n`,
+    scipy's t approximation above. Returns (rho, p, method); rho and p are None with fewer than
+    3 pairs or a constant variable (method says which)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3:
+        return None, None, "n < 3"
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None, None, "constant values"
+    if len(x) > permutation_max_n:
+        res = stats.spearmanr(x, y)
+        return float(res.statistic), float(res.pvalue), "Spearman rho, asymptotic p"
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rx = (rx - rx.mean()) / np.sqrt(((rx - rx.mean()) ** 2).sum())
+
+    def stat(ry_perm: np.ndarray, axis: int = -1) -> np.ndarray:
+        c = ry_perm - ry_perm.mean(axis=axis, keepdims=True)
+        return (c * rx).sum(axis=axis) / np.sqrt((c ** 2).sum(axis=axis))
+
+    n_resamples = np.inf if len(x) <= 8 else N_PERMUTATIONS
+    res = stats.permutation_test((ry,), stat, permutation_type="pairings", vectorized=True,
+                                 n_resamples=n_resamples, rng=np.random.default_rng(0))
+    return float(res.statistic), float(res.pvalue), "Spearman rho, permutation p"
 
 
 def bh(p: np.ndarray, *, family: np.ndarray | None = None) -> np.ndarray:
