@@ -158,7 +158,10 @@ def orr(study, *, criteria: str = "NIH", rules: Rules | None = None,  # noqa: AN
         resp = recorded_responses(study).select("subject_id", "day", "category")
     else:
         days = sorted({*LANDMARKS.values(), *study.responses.get_column("day").to_list()})
-        resp = derived_responses(study, criteria=criteria, rules=rules, days=days)
+        # a landmark is decided only by counts within its tolerance
+        window = min(rules.count_window, rules.landmark_tolerance)
+        resp = derived_responses(study, criteria=criteria, days=days,
+                                 rules=rules.with_(count_window=window))
     return orr_table(resp, subjects=ids, follow_up=_follow_up_end(study),
                      failures=failure_days(study), tolerance=rules.landmark_tolerance)
 

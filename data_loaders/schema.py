@@ -43,7 +43,7 @@ TABLES: dict[str, TableSpec] = {
         {"age": "float", "sex": "str", "diagnosis": "str", "infusion_date": "date",
          "dose_per_kg": "float", "weight_kg": "float", "prior_therapy": "str",
          "disease_duration_months": "float", "marrow_cellularity_pct": "float",
-         "pnh_clone_pct": "float", "last_contact_day": "int", "death_day": "int",
+         "marrow_residual_pct": "float", "pnh_clone_pct": "float", "last_contact_day": "int", "death_day": "int",
          "progression_day": "int", "hsct_day": "int", "response_override": "str"},
         key=("subject_id",),
         description="One row per patient: demographics, disease, dose and outcome days.",

@@ -268,3 +268,18 @@ def test_swimmer_data_on_demo(demo_study):
     kinds = set(ev["kind"])
     assert {"HSCT", "Death", "Progression", "RBC transfusion", "PLT transfusion"} <= kinds
     assert any(k.startswith("CRS G") for k in kinds)
+
+
+def test_swimmer_marks_hsct_from_patients_table(write_study):
+    """P1 has hsct_day 100 in patients.csv and no hsct event: the lane says so and the HSCT is
+    marked on day 100."""
+    from analysis.cohort import response_groups
+    from data_loaders import load_study
+
+    pts = "subject_id,last_contact_day,hsct_day\nP1,300,100\n"
+    study = load_study(write_study(patients=pts))
+    lanes = swimmer_lanes(study, groups=response_groups(study))
+    assert lanes.select("status", "hsct_day").row(0) == ("alive after HSCT", 100)
+    ev = swimmer_events(study, responses=pl.DataFrame(
+        schema={"subject_id": pl.String, "day": pl.Int64, "category": pl.String}))
+    assert ev.filter(pl.col("kind") == "HSCT")["day"].to_list() == [100]

@@ -97,3 +97,15 @@ def test_pages_explain_missing_transfusions_and_responses(app_page, write_study,
         assert "No transfusions are recorded" in info and "No recorded responses" in info
     else:
         assert "No recorded responses" in info
+
+
+def test_blood_counts_rules_baseline_and_icaht(app_page):
+    at = app_page("pages/blood_counts.py")
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [h.value for h in at.subheader]
+    assert "Baseline" in heads and "Haematotoxicity (ICAHT)" in heads
+    assert any(e.label == "Rules used" for e in at.expander)
+    at.selectbox(key="bc-retic").set_value(20.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.label == "Rules used (1 changed from the defaults)" for e in at.expander)
+    assert "retic_threshold = 20.0" in " ".join(c.value for c in at.code)

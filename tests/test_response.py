@@ -512,3 +512,12 @@ def test_demo_d28_orr_with_the_classic_reticulocyte_cut_off(demo_study):
         return r["responders"], r["n"]
 
     assert d28(60) == (1, 5) and d28(20) == (3, 5)
+
+
+def test_count_tie_rule():
+    """Day 28 has no count; day 25 (ANC 0.3, PLT 10: severe) and day 31 (ANC 1.2, HGB 110,
+    PLT 120: CR) are both 3 days away. Default count_tie = earlier -> day 25 -> NR;
+    count_tie = later -> day 31 -> CR."""
+    by_day = {25: {"ANC": 0.3, "PLT": 10, "HGB": 80}, 31: {"ANC": 1.2, "HGB": 110, "PLT": 120}}
+    assert assess(by_day)["category"] == "NR"
+    assert assess(by_day, rules=DEFAULT_RULES.with_(count_tie="later"))["category"] == "CR"
