@@ -34,6 +34,7 @@ PAGES = [
     ("CAR-T", "pages/kinetics.py", "Kinetics", ":material/trending_up:"),
     ("CAR-T", "pages/safety.py", "Cytokines & safety", ":material/emergency:"),
     ("Omics", "pages/immune_landscape.py", "Immune landscape", ":material/scatter_plot:"),
+    ("Omics", "pages/cytometry.py", "Cytometry", ":material/filter_alt:"),
     ("Omics", "pages/compare.py", "Responders vs non-responders", ":material/compare_arrows:"),
     ("Omics", "pages/clones.py", "Clones & repertoire", ":material/account_tree:"),
     ("Study", "pages/slides.py", "Slides", ":material/slideshow:"),

@@ -9,6 +9,7 @@
     python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
     python cli.py import SRC --out STUDY [--dry-run] [--day-first] [--analyte COL=NAME]
                                                     an export folder or file -> a new study
+    python cli.py gate --study DIR [--workers N] [--force]   gate the FCS files (cached)
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
     python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
 
@@ -595,6 +596,52 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"{job}: {emb.n:,} points, {emb.source} in {time.perf_counter() - start:.1f} s "
               f"-> {emb.cache_file}")
     return 0
+
+
+# ---- gate ----------------------------------------------------------------------------------
+def _gate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (default: [flow] workers in study.toml, else the CPU cores)")
+    p.add_argument("--force", action="store_true", help="gate again even when cached")
+
+
+@command("gate", "apply the study's FlowJo workspace or Gating-ML file to its FCS files "
+         "(in parallel, cached; the populations table and measurements then load from the "
+         "cache)", _gate_args)
+def cmd_gate(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from data_loaders.errors import ValidationReport
+    from data_loaders.flow import gate_study, gating_jobs
+    from data_loaders.loader import _read_config
+
+    root = Path(args.study)
+    report = ValidationReport()
+    config = _read_config(root, report)
+    study = load_study(root)   # validated samples (and the first, possibly uncached, gating)
+    _, jobs = gating_jobs(root, config, study.samples, ValidationReport())
+    if not jobs:
+        return fail(f"{root}: no flow_fcs samples with a gate file; name one in study.toml "
+                    "[flow] gating or a samples.csv gating column")
+    start = time.perf_counter()
+    with tqdm(total=len(jobs), unit="file", desc="gating", file=sys.stderr) as bar:
+        def step(done: int, total: int, label: str) -> None:
+            bar.set_postfix_str(label[-40:])
+            bar.update(done - bar.n)
+
+        pops = gate_study(root, config, study.samples, report, workers=args.workers,
+                          progress=step, force=args.force)
+    for f in report.findings:
+        if f.table == "flow" and f.severity != "note":
+            print(f"{f.severity.upper():8s} {f.file}: {f.problem}", file=sys.stderr)
+    n_ok = pops.get_column("sample_id").n_unique() if pops.height else 0
+    print(f"gated {n_ok} of {len(jobs)} files, {pops.height:,} sample x gate rows in "
+          f"{time.perf_counter() - start:.1f} s; see: python cli.py table populations "
+          f"--study {root}")
+    return 0 if n_ok == len(jobs) else 1
 
 
 # ---- main ----------------------------------------------------------------------------------

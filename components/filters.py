@@ -337,3 +337,9 @@ def context() -> PageContext:
         st.error("No study is loaded; open the app through app.py.")
         st.stop()
     return ctx
+
+
+def reload_study() -> None:
+    """Forget the loaded studies, so the next run reads them again (after a job that wrote
+    results the loader reads from the cache, e.g. gating many FCS files)."""
+    _load.clear()

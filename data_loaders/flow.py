@@ -37,11 +37,12 @@ from typing import Any
 import polars as pl
 
 from data_loaders.errors import ValidationReport
-from data_loaders.formats.gating import GateJob, GateResult, gate_files
+from data_loaders.formats.gating import GateJob, GateResult, GateView, gate_files, gate_views
 
 __all__ = ["FlowConfig", "AnalyteMap", "flow_config", "gating_jobs", "gate_study",
            "populations_frame", "population_measurements", "match_population",
-           "cache_folder", "POPULATION_SCHEMA", "default_workers"]
+           "cache_folder", "POPULATION_SCHEMA", "default_workers", "study_jobs",
+           "sample_gate_views", "regate_study"]
 
 POPULATION_SCHEMA = {
     "sample_id": pl.String, "subject_id": pl.String, "day": pl.Int64, "timepoint": pl.String,
@@ -338,3 +339,31 @@ def _num(v: Any) -> float | None:
         return float(v) if v not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+# ---- a loaded study ----------------------------------------------------------------------------
+def study_jobs(study: Any) -> tuple[pl.DataFrame, list[GateJob]]:
+    """The gated samples of a loaded study (rows of its samples table) and their jobs."""
+    return gating_jobs(Path(study.path), study.config, study.samples, ValidationReport())
+
+
+def sample_gate_views(study: Any, sample_id: str, *, populations: list[str] | None = None,
+                      max_points: int = 20000, seed: int = 0) -> list[GateView]:
+    """Gate plot data of one sample (every population by default); reads its FCS file."""
+    rows, jobs = study_jobs(study)
+    ids = rows.get_column("sample_id").to_list() if rows.height else []
+    if sample_id not in ids:
+        raise KeyError(f"sample {sample_id!r} has no FCS file with a gate file")
+    return gate_views(jobs[ids.index(sample_id)], populations, max_points=max_points,
+                      seed=seed)
+
+
+def regate_study(study: Any, *, progress: Callable[[int, int, str], None] | None = None,
+                 workers: int | None = None, force: bool = False
+                 ) -> tuple[pl.DataFrame, ValidationReport]:
+    """Gate a loaded study's files again (a job with progress; the results land in the cache
+    the next load reads). Returns the populations and the findings of this run."""
+    report = ValidationReport()
+    pops = gate_study(Path(study.path), study.config, study.samples, report, workers=workers,
+                      progress=progress, force=force)
+    return pops, report

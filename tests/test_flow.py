@@ -115,3 +115,52 @@ def test_gated_study_loads_from_cache_second_time(gated_demo):
     again = load_study(gated_demo)
     note = next(f for f in again.report.findings if f.problem.startswith("gated "))
     assert "10 from the cache" in note.problem
+
+
+# ---- analysis/flow.py, the CLI and the Cytometry page on the gated demo ----------------------
+def test_populations_table_and_reference(gated_demo):
+    from analysis.flow import POPULATION_COLUMNS, gate_over_time, populations_table
+
+    study = load_study(gated_demo)
+    table = populations_table(study)
+    assert tuple(table.columns[:7]) == POPULATION_COLUMNS
+    lymph = populations_table(study, reference="Lymphocytes")
+    row = lymph.filter((pl.col("sample_id") == "SAA-001_D28_FLOW")
+                       & (pl.col("population") == "/Lymphocytes/CD3-/NK")).row(0, named=True)
+    n_lymph = lymph.filter((pl.col("sample_id") == "SAA-001_D28_FLOW")
+                           & (pl.col("population") == "/Lymphocytes")).get_column("count")[0]
+    assert row["pct_reference"] == pytest.approx(100 * row["count"] / n_lymph)
+    over = gate_over_time(study.populations, population="/Lymphocytes/CD3+/CAR+",
+                          subject_id="SAA-001")
+    assert over.get_column("day").to_list() == [-11, 28]
+    assert over.get_column("pct_parent")[0] == 0.0 and over.get_column("pct_parent")[1] > 5
+
+
+def test_cli_table_populations(gated_demo):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "cli.py"), "table", "populations",
+                          "--study", str(gated_demo)], capture_output=True, text=True,
+                         cwd=root, check=True).stdout
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("sample_id,subject_id,day,population,parent,count,pct_parent")
+    assert len(lines) == 1 + 60
+    assert any(line.startswith("SAA-002_D28_FLOW,SAA-002,28,/Lymphocytes/CD3+/CAR+,"
+                               "/Lymphocytes/CD3+,") for line in lines)
+    gate = subprocess.run([sys.executable, str(root / "cli.py"), "gate", "--study",
+                           str(gated_demo), "--workers", "2"], capture_output=True, text=True,
+                          cwd=root)
+    assert gate.returncode == 0, gate.stderr
+    assert "gated 10 of 10 files" in gate.stdout
+
+
+def test_cytometry_page_on_gated_study(app_page, gated_demo):
+    at = app_page("pages/cytometry.py", study=gated_demo)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Cytometry"
+    # populations trend, six gate plots of the first sample, the small multiples, FlowSOM x3
+    assert len(at.get("plotly_chart")) == 1 + 6 + 1 + 3
+    at.selectbox(key="cy-time-gate").select("/Lymphocytes/CD3+/CAR+").run()
+    assert not at.exception

@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = ["GateJob", "GateResult", "Population", "gate_file", "gate_files", "job_key",
            "load_strategy", "read_sample", "gate_tree", "gate_geometry", "gate_view",
-           "GateView", "GATING_VERSION"]
+           "gate_views", "GateView", "GATING_VERSION"]
 
 # bump when the meaning of a cached result changes
 GATING_VERSION = "1"
@@ -451,6 +451,8 @@ class GateView:
     shape: dict[str, Any] = field(default_factory=dict)
     x_transform: str = ""
     y_transform: str = ""
+    x_label: str = ""            # channel and marker, e.g. "FITC-A CD3"
+    y_label: str = ""
 
 
 def gate_geometry(gate: Any) -> dict[str, Any]:
@@ -477,8 +479,17 @@ def _dim_name(dim: Any) -> str:
 
 def gate_view(job: GateJob, population: str, *, max_points: int = 20000, seed: int = 0
               ) -> GateView:
-    """The plot data of one population of one file (see `GateView`). Boolean gates have no
-    dimensions of their own: their view has no values."""
+    """The plot data of one population of one file (see `GateView`)."""
+    return gate_views(job, [population], max_points=max_points, seed=seed)[0]
+
+
+def gate_views(job: GateJob, populations: Sequence[str] | None = None, *,
+               max_points: int = 20000, seed: int = 0) -> list[GateView]:
+    """Plot data of `populations` (default: every population, in tree order) of one file,
+    reading and gating it once. Events are subsampled to `max_points` per parent (seeded);
+    counts are over all events. Boolean gates have no dimensions: their view has no values."""
+    from flowkit.exceptions import QuadrantReferenceError
+
     sample, _ = read_sample(job.fcs, sample_id=job.sample_name or Path(job.fcs).name)
     strategy, _ = load_strategy(job.gates, sample_name=sample.id, group=job.group)
     if job.compensation:
@@ -487,59 +498,74 @@ def gate_view(job: GateJob, population: str, *, max_points: int = 20000, seed: i
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = strategy.gate_sample(sample)
-    parts = [p for p in population.split("/") if p]
     tree = {full: (gate_id, parent) for full, gate_id, parent in gate_tree(strategy)}
-    if population not in tree:
-        raise KeyError(f"population {population!r} is not in the gate file")
-    gate_id, parent = tree[population]
+    wanted = list(tree) if populations is None else list(populations)
+    missing = [p for p in wanted if p not in tree]
+    if missing:
+        raise KeyError(f"population {missing[0]!r} is not in the gate file")
+    memo: dict[str, np.ndarray] = {}
 
     def members(pop: str) -> np.ndarray:
         if not pop:
             return np.ones(sample.event_count, dtype=bool)
-        p = [q for q in pop.split("/") if q]
-        path = ("root", *p[:-1])
-        # a quadrant's membership is looked up without its quadrant gate in the path
-        try:
-            return np.asarray(res.get_gate_membership(p[-1], gate_path=path))
-        except (KeyError, ValueError):
-            return np.asarray(res.get_gate_membership(p[-1], gate_path=path[:-1]))
+        if pop not in memo:
+            p = [q for q in pop.split("/") if q]
+            path = ("root", *p[:-1])
+            try:
+                memo[pop] = np.asarray(res.get_gate_membership(p[-1], gate_path=path))
+            except (KeyError, ValueError):
+                # a quadrant is looked up without its quadrant gate in the path
+                memo[pop] = np.asarray(res.get_gate_membership(p[-1], gate_path=path[:-1]))
+        return memo[pop]
 
-    in_parent = members(parent)
-    inside = members(population)
-    from flowkit.exceptions import QuadrantReferenceError
-
-    try:
-        gate = strategy.get_gate(parts[-1], tuple(["root", *parts[:-1]]))
-        shape_gate = gate
-        quadrant = None
-    except QuadrantReferenceError:
-        shape_gate = strategy.get_gate(parts[-2], tuple(["root", *parts[:-2]]))
-        gate, quadrant = shape_gate, parts[-1]
-    kind = type(shape_gate).__name__
-    idx = np.flatnonzero(in_parent)
+    out = []
     rng = np.random.default_rng(seed)
-    if idx.size > max_points:
-        idx = np.sort(rng.choice(idx, size=max_points, replace=False))
-    if kind == "BooleanGate":
-        return GateView(population, gate_id, parent, "boolean", "", None, np.empty(0), None,
-                        np.empty(0, bool), int(inside.sum()), int(in_parent.sum()),
-                        {"kind": "boolean"})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        events = strategy._preprocess_sample_events(sample, shape_gate)  # noqa: SLF001
-    dims = [_dim_name(d) for d in shape_gate.dimensions]
-    xforms = [getattr(d, "transformation_ref", None) or "" for d in shape_gate.dimensions]
-    cols = list(events.columns)
-    xv = events[cols[0]].to_numpy()[idx]
-    yv = events[cols[1]].to_numpy()[idx] if len(cols) > 1 else None
-    shape = gate_geometry(shape_gate)
-    if quadrant:
-        shape["quadrant"] = quadrant
-    return GateView(population, gate_id, parent, kind.replace("Gate", "").lower(), dims[0],
-                    dims[1] if len(dims) > 1 else None, xv, yv, inside[idx],
-                    int(inside.sum()), int(in_parent.sum()), shape,
-                    _xform_label(strategy, xforms[0]),
-                    _xform_label(strategy, xforms[1]) if len(xforms) > 1 else "")
+    for population in wanted:
+        gate_id, parent = tree[population]
+        parts = [p for p in population.split("/") if p]
+        in_parent, inside = members(parent), members(population)
+        quadrant = None
+        try:
+            shape_gate = strategy.get_gate(parts[-1], tuple(["root", *parts[:-1]]))
+        except QuadrantReferenceError:
+            shape_gate = strategy.get_gate(parts[-2], tuple(["root", *parts[:-2]]))
+            quadrant = parts[-1]
+        kind = type(shape_gate).__name__
+        if kind == "BooleanGate":
+            out.append(GateView(population, gate_id, parent, "boolean", "", None, np.empty(0),
+                                None, np.empty(0, bool), int(inside.sum()),
+                                int(in_parent.sum()), {"kind": "boolean"}))
+            continue
+        idx = np.flatnonzero(in_parent)
+        if idx.size > max_points:
+            idx = np.sort(rng.choice(idx, size=max_points, replace=False))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            events = strategy._preprocess_sample_events(sample, shape_gate)  # noqa: SLF001
+        dims = [_dim_name(d) for d in shape_gate.dimensions]
+        xforms = [getattr(d, "transformation_ref", None) or "" for d in shape_gate.dimensions]
+        cols = list(events.columns)
+        xv = events[cols[0]].to_numpy()[idx]
+        yv = events[cols[1]].to_numpy()[idx] if len(cols) > 1 else None
+        shape = gate_geometry(shape_gate)
+        if quadrant:
+            shape["quadrant"] = quadrant
+        names = [_with_marker(sample, d) for d in dims]
+        out.append(GateView(population, gate_id, parent, kind.replace("Gate", "").lower(),
+                            dims[0], dims[1] if len(dims) > 1 else None, xv, yv, inside[idx],
+                            int(inside.sum()), int(in_parent.sum()), shape,
+                            _xform_label(strategy, xforms[0]),
+                            _xform_label(strategy, xforms[1]) if len(xforms) > 1 else "",
+                            names[0], names[1] if len(names) > 1 else ""))
+    return out
+
+
+def _with_marker(sample: Any, dim: str) -> str:
+    labels = list(sample.pnn_labels)
+    if dim in labels:
+        marker = sample.pns_labels[labels.index(dim)]
+        return f"{dim} {marker}" if marker and marker != dim else dim
+    return dim
 
 
 def _xform_label(strategy: Any, ref: str) -> str:
