@@ -7,9 +7,9 @@
     python cli.py tables                            list canonical and derived tables
     python cli.py compare --study DIR --layer LAYER --window WINDOW [--groups COLUMN] [--change-from-baseline]
     python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
+    python cli.py gate --study DIR [--workers N] [--force]   gate the FCS files (cached)
     python cli.py import SRC --out STUDY [--dry-run] [--day-first] [--analyte COL=NAME]
                                                     an export folder or file -> a new study
-    python cli.py gate --study DIR [--workers N] [--force]   gate the FCS files (cached)
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
     python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
 
