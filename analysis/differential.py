@@ -668,8 +668,12 @@ def _compare_window(study, *, layer: str, window: Window,  # noqa: ANN001 - Stud
     if method == "deseq2":
         if layer != "rna":
             raise ValueError("method 'deseq2' is for the rna layer only")
-        return _deseq2(study, w, assigned, la, lb, change_from_baseline=change_from_baseline,
-                       features=features, min_count=min_count, min_n=max(min_n, 2))
+        res = _deseq2(study, w, assigned, la, lb, change_from_baseline=change_from_baseline,
+                      features=features, min_count=min_count, min_n=max(min_n, 2))
+        return res.with_columns(
+            defines_groups=pl.lit(False),
+            fdr_family=pl.when(pl.col("q_value").is_not_null())
+            .then(pl.lit(f"DESeq2 adjusted p within {w.name}")).otherwise(None))
     if method != "rank":
         raise ValueError("method must be 'rank' or 'deseq2'")
     group_of = dict(assigned.iter_rows())
