@@ -201,10 +201,12 @@ def _counts_at(measurements: pl.DataFrame, points: pl.DataFrame, window: int, *,
            .agg(pl.col("value").mean())
            .with_columns(pl.col("day").cast(pl.Int64)))
     cbc = mark_supported(cbc, support)
-    keys = points.select("subject_id", "day").unique()
-    cand = (keys.join(cbc.rename({"day": "_mday"}), on="subject_id", how="inner")
+    # each point with every day of its window, joined on (patient, day): no cross product
+    keys = (points.select("subject_id", "day").unique()
+            .with_columns(pl.int_ranges(pl.col("day") - window, pl.col("day") + window + 1)
+                          .alias("_mday")).explode("_mday"))
+    cand = (keys.join(cbc.rename({"day": "_mday"}), on=["subject_id", "_mday"], how="inner")
             .with_columns((pl.col("_mday") - pl.col("day")).abs().alias("_dist"))
-            .filter(pl.col("_dist") <= window)
             .sort("supported", "_dist", "_mday", descending=[False, False, tie == "later"])
             .group_by("subject_id", "day", "analyte", maintain_order=True).first())
     out = points

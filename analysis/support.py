@@ -91,12 +91,20 @@ def mark_supported(counts: pl.DataFrame, intervals: pl.DataFrame | None) -> pl.D
     if intervals is None or intervals.height == 0 or counts.height == 0:
         return counts.with_columns(pl.lit(False).alias("supported"),
                                    pl.lit(None, dtype=pl.String).alias("support"))
-    keys = counts.select("subject_id", "analyte", pl.col("day").cast(pl.Int64)).unique()
-    hits = (keys.join(intervals, on=["subject_id", "analyte"], how="inner")
-            .filter((pl.col("start") <= pl.col("day")) & (pl.col("day") <= pl.col("end")))
-            .sort("start", descending=True)
-            .group_by("subject_id", "analyte", "day", maintain_order=True)
-            .agg(pl.col("source").first().alias("support")))
-    return (counts.with_columns(pl.col("day").cast(pl.Int64))
-            .join(hits, on=["subject_id", "analyte", "day"], how="left")
-            .with_columns(pl.col("support").is_not_null().alias("supported")))
+    # latest interval starting on or before each day, with the running maximum of the ends
+    # (an earlier, longer course can still cover the day): one as-of join, no cross product
+    iv = (intervals.sort("subject_id", "analyte", "start")
+          .with_columns(pl.col("end").cum_max().over("subject_id", "analyte").alias("_cmax"))
+          .with_columns(pl.when(pl.col("end") == pl.col("_cmax")).then(pl.col("source"))
+                        .forward_fill().over("subject_id", "analyte").alias("_src_max"))
+          .select("subject_id", "analyte", "start", "end", "source", "_cmax", "_src_max"))
+    out = (counts.with_columns(pl.col("day").cast(pl.Int64)).sort("day")
+           .join_asof(iv.sort("start"), left_on="day", right_on="start",
+                      by=["subject_id", "analyte"], strategy="backward",
+                      check_sortedness=False))
+    covered = pl.col("_cmax").is_not_null() & (pl.col("_cmax") >= pl.col("day"))
+    return out.with_columns(
+        covered.alias("supported"),
+        pl.when(covered & (pl.col("end") >= pl.col("day"))).then(pl.col("source"))
+        .when(covered).then(pl.col("_src_max")).otherwise(None).alias("support"),
+    ).drop("start", "end", "source", "_cmax", "_src_max")

@@ -521,3 +521,19 @@ def test_count_tie_rule():
     by_day = {25: {"ANC": 0.3, "PLT": 10, "HGB": 80}, 31: {"ANC": 1.2, "HGB": 110, "PLT": 120}}
     assert assess(by_day)["category"] == "NR"
     assert assess(by_day, rules=DEFAULT_RULES.with_(count_tie="later"))["category"] == "CR"
+
+
+def test_support_of_an_earlier_longer_course_still_counts():
+    """G-CSF days 1-30 (supports to day 37) and days 20-21 (to day 28). An ANC on day 33
+    follows the later course's window but is still inside the first: supported, named after
+    the first course; day 38 is free."""
+    from analysis.support import mark_supported, support_intervals
+
+    events = pl.DataFrame({"subject_id": ["P1", "P1"], "day": [1, 20], "end_day": [30, 21],
+                           "category": ["growth_factor"] * 2, "term": ["G-CSF A", "G-CSF B"]})
+    iv = support_intervals(events, rules=DEFAULT_RULES)
+    c = pl.DataFrame({"subject_id": ["P1", "P1"], "analyte": ["ANC", "ANC"], "day": [33, 38],
+                      "value": [1.0, 1.0]})
+    out = mark_supported(c, iv).sort("day")
+    assert out["supported"].to_list() == [True, False]
+    assert out["support"].to_list() == ["G-CSF A days 1-30", None]
