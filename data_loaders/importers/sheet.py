@@ -287,7 +287,16 @@ def _wide(frame: pl.DataFrame, options: dict[str, Any], columns: dict[str, str],
         raise StudyError("no analyte columns to import", file=file,
                          fix="name the analyte columns in study.toml analytes")
     long = pl.concat(parts).filter(pl.col("_cell").is_not_null())
-    long = long.with_columns(clean_values("_cell"))
+    # plain numbers (the common case) skip the text clean-up of flags, <x and decimal commas
+    fast = long.with_columns(pl.col("_cell").str.strip_chars().cast(pl.Float64, strict=False)
+                             .alias("_value"))
+    plain = fast.filter(pl.col("_value").is_not_null() & pl.col("_value").is_finite())
+    rest = fast.filter(pl.col("_value").is_null() | ~pl.col("_value").is_finite()) \
+        .drop("_value").with_columns(clean_values("_cell"))
+    long = pl.concat([plain.with_columns(pl.lit(None, dtype=pl.Float64).alias("_lloq"),
+                                         pl.lit(False).alias("_censored"),
+                                         pl.lit(False).alias("_bad")),
+                      rest.select(plain.columns + ["_lloq", "_censored", "_bad"])])
     _report_cells(long, report, file)
     long = long.filter(~pl.col("_bad"))
     out = long.join(base, on="_row", how="left")
@@ -331,7 +340,8 @@ def _drop_conflicts(out: pl.DataFrame, report: ValidationReport, file: str) -> p
     out = out.filter(~(pl.col("_value") < 0))
     when = [c for c in ("subject_id", "date", "day", "time", "tissue") if c in out.columns]
     key = [*when, "analyte"]
-    clash = out.filter(pl.col("_value").n_unique().over(key) > 1)
+    repeated = out.filter(pl.struct(key).is_duplicated())     # cheap: usually empty
+    clash = repeated.filter(pl.col("_value").n_unique().over(key) > 1)
     if clash.height:
         for (analyte,), grp in clash.group_by(["analyte"], maintain_order=True):
             report.add("error", "measurements", file, f"{analyte}: different values for the "
@@ -339,8 +349,10 @@ def _drop_conflicts(out: pl.DataFrame, report: ValidationReport, file: str) -> p
                        column=str(grp.get_column("_column")[0]),
                        rows=grp.get_column("_row").to_list(),
                        fix="keep one value per patient, day and analyte (or add a time column)")
-        out = out.filter(pl.col("_value").n_unique().over(key) <= 1)
-    return out.unique(subset=[*key, "_value"], keep="first", maintain_order=True)
+        out = out.join(clash.select("_row", "analyte"), on=["_row", "analyte"], how="anti")
+    if repeated.height:
+        out = out.unique(subset=[*key, "_value"], keep="first", maintain_order=True)
+    return out
 
 
 def _long(frame: pl.DataFrame, table: str, columns: dict[str, str], report: ValidationReport, *,
