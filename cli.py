@@ -569,7 +569,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
                              method=args.method, seed=args.seed, threads=args.threads)
     n_files = flow_samples(study).height if not args.no_flow else 0
     if not study.has("single_cell") and not n_files:
-        return fail(f"{study.path}: no single-cell .h5ad and no flow_fcs samples to embed")
+        return fail(f"{study.path}: no single-cell file and no flow_fcs samples to embed")
     cache = cache_location(study.path)
     if cache.note:
         print(f"note: {cache.note}", file=sys.stderr)
