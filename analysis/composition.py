@@ -28,7 +28,7 @@ from analysis.vocab import lineage_expr, lineage_table
 __all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "lineage_summary",
            "cell_type_composition", "composition_of", "assign_window", "composition_by_window",
            "cd7_fractions", "cd7_change", "car_fraction_of_t", "study_cd7_fractions",
-           "study_car_fraction", "selection_summary"]
+           "study_car_fraction", "study_lineages", "selection_summary"]
 
 COMPOSITION_COLUMNS = ("sample_id", "subject_id", "day", "cell_type", "n_cells", "fraction")
 
@@ -228,6 +228,16 @@ def study_cd7_fractions(study, *, gene: str = "CD7",  # noqa: ANN001 - Study
                                     "fraction": pl.Float64})
     rules = rules if rules is not None else rules_for(study)
     return cd7_fractions(cell_table(study), cd7=gene_vector(study, gene=gene), rules=rules)
+
+
+def study_lineages(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+    """`lineage_summary` over all cells of the study's single-cell file (empty without one)."""
+    from analysis.embedding import cell_table
+
+    if not study.has("single_cell"):
+        return lineage_summary(pl.DataFrame(schema={"cell_type": pl.String}))
+    return lineage_summary(cell_table(study),
+                           rules=rules if rules is not None else rules_for(study))
 
 
 def study_car_fraction(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001

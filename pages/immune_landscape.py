@@ -7,11 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import streamlit as st
 
 from analysis import composition as comp
 from analysis import embedding as emb
 from analysis.markers import rank_markers
+from analysis.rules import rules_for
+from analysis.vocab import UNMAPPED
 from components import filters, render
 from components.figures import landscape as figs
 from components.safe import md
@@ -217,8 +220,14 @@ elif view_name == "By response group":
 elif view_name == "CD7+ T and NK":
     change = comp.cd7_change(ctx.apply(filters.compute(comp.study_cd7_fractions, study)),
                              groups=ctx.groups)
-    st.caption("Fraction of all cells that are CD7+ (CD7 expression > 0) T or NK cells; mean "
-               "of each patient's samples before (day <= 0) and after infusion.")
+    lineages = filters.compute(comp.study_lineages, study)
+    unmapped = lineages.filter(pl.col("lineage") == UNMAPPED).get_column("cell_type").to_list()
+    st.caption(f"Fraction of all cells that are CD7+ (CD7 expression > "
+               f"{rules_for(study).cd7_threshold:g}, rule cd7_threshold) T or NK cells; mean "
+               "of each patient's samples before (day <= 0) and after infusion. T and NK "
+               "cells by their cell-type names (docs/rules.md, Vocabulary)"
+               + (f"; not counted, lineage unknown: {', '.join(unmapped)} (add them to "
+                  "cell_lineages in study.toml [rules])" if unmapped else "") + ".")
     render.show_figure(figs.cd7_change_figure(change), key="il-cd7",
                        name=f"{study.name}_cd7_change", data=change)
 else:

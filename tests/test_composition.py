@@ -108,3 +108,14 @@ def test_selection_summary_counts_origin():
     assert s.row(0, named=True)["subject_id"] == "P1"
     assert s.filter(pl.col("cell_type") == "NK").get_column("n_cells")[0] == 2
     assert np.isclose(s.get_column("share").sum(), 1.0)
+
+
+def test_demo_lineages_are_all_mapped(demo_study):
+    """Every demo cell type has a lineage from the vocabulary: CD8 TEM, CD4 T and CAR-T are
+    T; NK; B; Monocyte myeloid; Erythroid progenitor erythroid; HSPC progenitor."""
+    from analysis.composition import study_lineages
+
+    lin = dict(study_lineages(demo_study).select("cell_type", "lineage").iter_rows())
+    assert lin == {"CD8 TEM": "T", "CD4 T": "T", "CAR-T": "T", "NK": "NK", "B": "B",
+                   "Monocyte": "myeloid", "Erythroid progenitor": "erythroid",
+                   "HSPC": "progenitor"}
