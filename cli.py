@@ -12,6 +12,7 @@
                                                     an export folder or file -> a new study
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
     python cli.py export --study DIR --out deck.pptx [--format pptx|pdf|zip] [--patients ID ...]
+    python cli.py export --patient-profiles --study DIR --out profiles.pdf   # one page per patient
 
 Each command registers itself in `COMMANDS` with the `command` decorator.
 Every command has --help. Errors print one clear line, never a traceback.
@@ -434,6 +435,37 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--browser", default=None,
                    help="Chromium executable to draw with (default: CART_CHROMIUM, "
                    "BROWSER_PATH, else found on PATH)")
+    p.add_argument("--patient-profiles", action="store_true",
+                   help="instead of the deck: a PDF patient profile, one page per patient "
+                   "(the Patient page's lanes and facts; --patients/--groups choose them)")
+    p.add_argument("--criteria", choices=["NIH", "BSH"], default="NIH",
+                   help="response criteria of the patient profiles (default NIH)")
+
+
+def _export_profiles(args: argparse.Namespace, study, cohort) -> int:  # noqa: ANN001 - Study
+    from tqdm import tqdm
+
+    from analysis.cohort import cohort_subjects, response_groups
+    from components import export, profiles
+    from views import patient as vp
+
+    if Path(args.out).suffix.lower() != ".pdf" or (args.format not in (None, "pdf")):
+        return fail("--patient-profiles writes a PDF: give --out NAME.pdf")
+    subjects = cohort_subjects(response_groups(study), cohort)
+    if not subjects:
+        return fail(f"no patient of {study.study_id} is in the cohort {cohort.describe()}")
+    params = vp.PatientParams(subject_id="", criteria=args.criteria)
+    specs = []
+    for sid in tqdm(subjects, desc="building profiles", unit="patient"):
+        specs.extend(vp.profile_slides(study, cohort=cohort, params=params, subjects=[sid]))
+    prov = export.Provenance.of(study, cohort, figure="Patient profiles",
+                                params={"criteria": args.criteria, "patients": subjects})
+    with tqdm(total=len(specs), desc="drawing pdf", unit="page") as bar:
+        data = profiles.build_profiles_pdf(specs, provenance=prov, progress=bar.update)
+    Path(args.out).write_bytes(data)
+    print(f"wrote {len(specs)} patient profile pages (pdf, {len(data) / 1e6:.1f} MB) to "
+          f"{args.out}")
+    return 0
 
 
 def _export_cohort(args: argparse.Namespace, study):  # noqa: ANN001, ANN202 - Study, Cohort
@@ -474,6 +506,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         study = load_study(args.study)
         cohort = _export_cohort(args, study)
+        if args.patient_profiles:
+            return _export_profiles(args, study, cohort)
         notes: list[str] = []
         specs = standard_figures()
         with tqdm(total=len(specs), desc="building figures", unit="fig") as bar:

@@ -1,0 +1,51 @@
+"""Patient profiles as files: `cli.py export --patient-profiles` writes one PDF page per patient
+(bookmarked, with the patient's facts), and one patient's view as a one-slide PowerPoint."""
+
+from __future__ import annotations
+
+import io
+
+from views import patient as vp
+
+
+def test_cli_patient_profiles_one_page_per_patient(export_ready, demo_dir, demo_study,
+                                                  tmp_path, capsys):
+    from pypdf import PdfReader
+
+    from cli import main
+
+    out = tmp_path / "profiles.pdf"
+    assert main(["export", "--patient-profiles", "--study", str(demo_dir),
+                 "--out", str(out)]) == 0
+    reader = PdfReader(str(out))
+    assert len(reader.pages) == len(demo_study.subject_ids) == 5
+    assert [o.title for o in reader.outline] == [f"Patient {s}" for s in demo_study.subject_ids]
+    box = reader.pages[0].mediabox
+    assert box.height > box.width          # portrait: the lanes need the height
+    text = reader.pages[2].extract_text()
+    assert "SAA-003" in text and "Best response" in text and "Samples" in text
+    assert "wrote 5 patient profile pages" in capsys.readouterr().out
+
+
+def test_cli_patient_profiles_follow_the_cohort(export_ready, demo_dir, tmp_path):
+    from pypdf import PdfReader
+
+    from cli import main
+
+    out = tmp_path / "two.pdf"
+    assert main(["export", "--patient-profiles", "--study", str(demo_dir), "--out", str(out),
+                 "--patients", "SAA-002,SAA-004"]) == 0
+    assert len(PdfReader(str(out)).pages) == 2
+    assert main(["export", "--patient-profiles", "--study", str(demo_dir),
+                 "--out", str(tmp_path / "x.pptx")]) != 0
+
+
+def test_patient_slide_is_one_slide(export_ready, demo_study):
+    from pptx import Presentation
+
+    from components import profiles
+
+    spec = vp.timeline(demo_study, params=vp.PatientParams("SAA-001"))
+    prs = Presentation(io.BytesIO(profiles.build_patient_slide(spec)))
+    assert len(prs.slides) == 1
+    assert prs.slides[0].shapes.title.text == "Patient SAA-001"
