@@ -23,8 +23,9 @@ from analysis.cohort import GROUPS, Cohort, apply_cohort, cohort_subjects, respo
 from components import access, render
 from components.safe import md
 from components.theme import patient_colors
-from data_loaders import Study, StudyError, fingerprint, load_study
+from data_loaders import Study, StudyError, fingerprint
 from data_loaders.deid import deidentify
+from data_loaders.worker import load_failure, load_isolated
 
 __all__ = ["PageContext", "Focus", "sidebar", "context", "compute", "available_studies",
            "get_focus", "set_focus", "deid_mode", "cached", "DEMO_STUDY"]
@@ -107,9 +108,10 @@ def deid_mode() -> bool:
 
 @st.cache_resource(max_entries=16, show_spinner="Loading study ...")
 def _load(path: str, version: str, deid: bool) -> Study:
-    # `version` is hashed (no leading underscore) so a changed file loads afresh
-    study = load_study(path)
-    return deidentify(study) if deid else study
+    # `version` is hashed (no leading underscore) so a changed file loads afresh. Loaded in a
+    # worker process with memory and time limits: no file can take this server down
+    study = load_isolated(path)
+    return deidentify(study) if deid and load_failure(study) is None else study
 
 
 def _cached_study(path: Path) -> Study:
@@ -201,7 +203,7 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | 
             return None
         names = list(studies)
         wanted = qp.get("study")
-        index = names.index(wanted) if wanted in names else 0
+        index = names.index(wanted) if wanted in names else _first_loadable(names, studies)
         if wanted and wanted not in names:
             shown, reason = _refusal(wanted, listed)
             if st.session_state.get("_refused_study") != wanted:
@@ -217,6 +219,8 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | 
         except StudyError as err:
             st.error(md(f"Study {name!r} cannot be opened: {err}"))
             return None
+        if (failure := load_failure(study)) is not None:
+            st.error(md(f"Study {name!r}: {failure.message}"))
         st.caption(f"**{md(study.title)}**  \n{md(study.study_id)} · "
                    f"{len(study.subject_ids)} patients")
         groups = compute(response_groups, study)
@@ -227,6 +231,24 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | 
     ctx = PageContext(study, cohort, groups, subjects, patient_colors(study.subject_ids))
     st.session_state["_page_context"] = ctx
     return ctx
+
+
+def _first_loadable(names: list[str], studies: dict[str, Path]) -> int:
+    """The default study: the first that loads. One that could not be loaded (a hostile or
+    broken file) is skipped, with a warning, so it does not break every new session."""
+    skipped = []
+    for i, name in enumerate(names):
+        try:
+            failed = load_failure(_cached_study(studies[name])) is not None
+        except StudyError:
+            failed = True
+        if not failed:
+            if skipped:
+                st.warning(md(f"Study {', '.join(map(repr, skipped))} could not be loaded (see "
+                           f"its report: choose it above); showing {name!r}."))
+            return i
+        skipped.append(name)
+    return 0
 
 
 def _refusal(wanted: str, listed: dict[str, Path]) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from analysis.vocab import fold_tissue_expr
+from data_loaders import guard
 from data_loaders.analytes import Analyte, canonical_analyte, catalogue_with
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.readers import read_table
@@ -80,6 +81,16 @@ def load_study(path: str | Path) -> Study:
                          "and the other study tables")
     report = ValidationReport()
     config = _read_config(root, report)
+    try:
+        limits = guard.limits_for(root, config)
+    except StudyError as err:
+        report.add_error(err, table="study", file="study.toml")
+        limits = guard.limits_for(root, {})
+    with guard.using(limits):
+        return _load(root, config, report)
+
+
+def _load(root: Path, config: dict[str, Any], report: ValidationReport) -> Study:
     catalogue = catalogue_with(config.get("analytes", {}) or {})
     raws, single_cell_file = _collect_sources(root, config, report)
 
@@ -326,8 +337,10 @@ def standardise_columns(frame: pl.DataFrame, rename: dict[str, str], *, wide: bo
     mapping: dict[str, str] = {}
     taken = set()
     folded = {c: c.strip().lower().replace(" ", "_").replace("-", "_") for c in frame.columns}
+    # the first header to fold to a name takes it; later ones keep their name as written.
+    # (One set lookup per column: a counts matrix has one column per sample.)
     for c, f in folded.items():
-        if f in set(folded.values()) - {f} or f in taken:
+        if f in taken:
             continue
         mapping[c] = f
         taken.add(f)
@@ -430,8 +443,11 @@ def _validate(raw: RawTable, spec: TableSpec, ctx: _Context) -> pl.DataFrame | N
 
 
 def _cut_long_text(df: pl.DataFrame, spec: TableSpec, rows: _Rows) -> pl.DataFrame:
-    text_cols = [c for c in df.columns if c != "_row" and df.schema[c] == pl.String]
-    for c in text_cols:
+    schema = df.schema
+    text_cols = [c for c in df.columns if c != "_row" and schema[c] == pl.String]
+    # one pass over every column finds the few with long cells (a table may have 10^4
+    # columns: per-column filters would make this quadratic)
+    for c in _columns_where(df, text_cols, lambda v: v.str.len_chars() > _MAX_TEXT):
         too_long = pl.col(c).str.len_chars() > _MAX_TEXT
         if spec.columns.get(c) == "str" and c in spec.required:
             rows.flag(df, too_long, f"value longer than {_MAX_TEXT} characters", column=c,
@@ -441,6 +457,15 @@ def _cut_long_text(df: pl.DataFrame, spec: TableSpec, rows: _Rows) -> pl.DataFra
                       column=c, fix="shorten the text", severity="warning")
             df = df.with_columns(pl.col(c).str.slice(0, _MAX_TEXT))
     return df
+
+
+def _columns_where(df: pl.DataFrame, columns: list[str],
+                   mask: Callable[[pl.Series], pl.Series]) -> list[str]:
+    """The columns in which `mask(series)` holds for at least one row. Walks the frame's
+    series once (lookups by name, or one query of 10^4 expressions, grow faster than the
+    number of columns)."""
+    wanted = set(columns)
+    return [col.name for col in df.get_columns() if col.name in wanted and mask(col).any()]
 
 
 def _header_row_below(raw: RawTable, spec: TableSpec) -> int | None:
@@ -460,9 +485,10 @@ _FORMULA = r"^(?:[=@]|[+\-][^\d.\s])"
 
 def _flag_formulas(df: pl.DataFrame, spec: TableSpec, rows: _Rows) -> None:
     """Warn about text cells (not numbers or dates about to be parsed) that look like formulas."""
-    text = [c for c in df.columns if df.schema[c] == pl.String and c not in (
+    schema = df.schema
+    text = [c for c in df.columns if schema[c] == pl.String and c not in (
         "_row", "date", "end_date") and spec.columns.get(c, "str") == "str"]
-    for c in text:
+    for c in _columns_where(df, text, lambda v: v.str.contains(_FORMULA)):
         rows.flag(df, pl.col(c).str.contains(_FORMULA), "text starts like a spreadsheet formula "
                   "(kept as plain text)", column=c, severity="warning",
                   fix="remove the leading =, +, - or @ unless it is meant; CSV downloads "
@@ -874,20 +900,27 @@ def _validate_rna(raw: RawTable, ctx: _Context) -> pl.DataFrame:
                 column=unknown[0], fix="add these samples to samples (sample_id, subject_id, "
                 "day) or rename the columns; they are left out")
     cols = [c for c in sample_cols if c in known]
-    out = df.select("gene").with_row_index("_row", offset=raw.row_offset)
-    for c in cols:
-        num = df.get_column(c).cast(pl.Float64, strict=False)
-        bad = (num.is_null() & df.get_column(c).is_not_null()) | (num < 0) | \
-            (num != num.round()) | num.is_nan()
+    index = df.select("gene").with_row_index("_row", offset=raw.row_offset)
+    # one pass over the frame's series (a matrix may have one column per sample, 10^4 and
+    # more: per-column frame operations or lookups by name would make this quadratic)
+    wanted = set(cols)
+    good: list[pl.Series] = []
+    for col in df.get_columns():
+        if col.name not in wanted:
+            continue
+        num = col.cast(pl.Float64, strict=False)
+        bad = (num.is_null() & col.is_not_null()) | (num < 0) | (num != num.round()) | \
+            num.is_nan()
         if bad.any():
-            rows_bad = out.filter(bad).get_column("_row").to_list()
+            rows_bad = index.filter(bad.fill_null(False)).get_column("_row").to_list()
             rep.add("error", "rna_counts", raw.file,
                     "counts must be non-negative whole numbers (raw counts, not normalised)",
-                    column=c, rows=rows_bad, fix="give raw integer counts; the sample column "
-                    "is left out")
+                    column=col.name, rows=rows_bad, fix="give raw integer counts; the sample "
+                    "column is left out")
             continue
-        out = out.with_columns(num.fill_null(0).cast(pl.Int64).alias(c))
-    out = out.drop("_row").filter(pl.col("gene").is_not_null())
+        good.append(num.fill_null(0).cast(pl.Int64))
+    out = pl.DataFrame([df.get_column("gene"), *good])
+    out = out.filter(pl.col("gene").is_not_null())
     if out.get_column("gene").is_duplicated().any():
         n = out.get_column("gene").is_duplicated().sum()
         rep.add("warning", "rna_counts", raw.file,
@@ -908,6 +941,13 @@ def _check_single_cell(root: Path, path: Path, config: dict[str, Any], ctx: _Con
     if not path.exists() or not _inside(root, path):
         ctx.report.add("error", "single_cell", rel, "file not found inside the study folder",
                        fix="correct [single_cell] file in study.toml")
+        return None
+    try:
+        # shapes and sizes against the limits before the store reads any column
+        guard.note_reading(rel)
+        guard.check_single_cell(path, rel)
+    except StudyError as err:
+        ctx.report.add_error(err, table="single_cell", file=rel)
         return None
     no_patients = not any(s.table == "patients" for s in sources)
     known = None if no_patients else set(tables["patients"].get_column("subject_id").to_list())

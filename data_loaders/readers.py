@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from data_loaders import guard
 from data_loaders.errors import StudyError
 
 __all__ = ["ReadResult", "read_table", "decode_text"]
@@ -80,50 +81,65 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
 
 
 def read_table(path: Path, *, name: str | None = None) -> ReadResult:
-    """Read `path` with every column as text. Raises `StudyError` naming the file."""
+    """Read `path` with every column as text. Raises `StudyError` naming the file.
+
+    The limits in force (`data_loaders.guard`) are checked first, from what the file declares
+    (size, unpacked size, header columns, line count, Parquet footer, Excel sheet dimension);
+    a plain UTF-8 file is then parsed by polars straight from disk, without a copy in Python."""
     name = name or path.name
+    guard.note_reading(name)
+    try:
+        guard.check_file_size(path, name)
+    except OSError as exc:
+        raise StudyError(f"could not be read: {exc.strerror or exc}", file=name) from None
     suffix = path.suffix.lower()
     if suffix == ".gz":
         suffix = Path(path.stem).suffix.lower()
     try:
         if suffix == ".parquet":
+            guard.check_parquet(path, name)
             frame = pl.read_parquet(path)
             frame = frame.with_columns(pl.all().cast(pl.String))
             return ReadResult(frame, "parquet")
         if suffix in (".xlsx", ".xls"):
             import fastexcel
 
+            guard.check_xlsx(path, name)
             sheets = tuple(fastexcel.read_excel(path).sheet_names)
             frame = pl.read_excel(path, engine="calamine",
                                   read_options={"header_row": 0, "dtypes": "string"})
             frame = frame.with_columns(pl.all().cast(pl.String))
             return ReadResult(frame, "excel", sheets=sheets)
-    except (*_READ_ERRORS, *_excel_errors()) as exc:
+    except (*_READ_ERRORS, *_excel_errors(), *_arrow_errors()) as exc:
         raise StudyError(f"could not be read as {suffix[1:]}: {_short(exc)}", file=name,
                          fix="check that the file is complete and not truncated; re-export it"
                          ) from None
-    raw = path.read_bytes()
+    raw: bytes | None = None
     if path.suffix.lower() == ".gz":
-        import gzip
-
         try:
-            raw = gzip.decompress(raw)
+            raw = guard.read_gzip(path, name)
         except (OSError, EOFError, zlib.error) as exc:
             raise StudyError(f"is not a valid gzip file: {_short(exc)}", file=name,
                              fix="re-compress the file or store it uncompressed") from None
-    if not raw or raw.isspace():
+        sample = raw[:65536]
+    else:
+        with path.open("rb") as fh:
+            sample = fh.read(65536)
+    if not sample or (sample.isspace() and (raw is not None or len(sample) < 65536)):
         raise StudyError("is empty", file=name, fix="add a header row and data rows, or remove "
                          "the file")
-    sample = raw[:65536]
-    source: io.BytesIO | io.StringIO
-    if raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or _looks_binary(sample):
+    guard.check_text_shape(path, name, data=raw)
+    source: io.BytesIO | io.StringIO | Path
+    if sample.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or _looks_binary(sample):
+        raw = raw if raw is not None else path.read_bytes()
         text, encoding = decode_text(raw, name)
         source = io.StringIO(text)
     else:
-        # Plain UTF-8 (the common case) goes to polars as bytes: no decoded copy in Python;
-        # polars refuses invalid UTF-8 and the text is then decoded as latin-1 below.
+        # Plain UTF-8 (the common case) goes to polars as bytes or as the file itself: no
+        # decoded copy in Python; polars refuses invalid UTF-8 and the text is then decoded
+        # as latin-1 below.
         text, encoding = sample.split(b"\n", 1)[0].decode("utf-8", "replace"), "utf-8"
-        source = io.BytesIO(raw)
+        source = io.BytesIO(raw) if raw is not None else path
     delimiter = _sniff_delimiter(text, suffix)
     try:
         try:
@@ -132,6 +148,7 @@ def read_table(path: Path, *, name: str | None = None) -> ReadResult:
         except pl.exceptions.ComputeError as exc:
             if encoding != "utf-8" or "utf-8" not in str(exc):
                 raise
+            raw = raw if raw is not None else path.read_bytes()
             text, encoding = decode_text(raw, name)
             frame = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema=False,
                                 truncate_ragged_lines=False, quote_char='"')
@@ -143,6 +160,15 @@ def read_table(path: Path, *, name: str | None = None) -> ReadResult:
     frame = frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
     fmt = "tsv" if delimiter == "\t" else "csv"
     return ReadResult(frame, fmt, encoding, delimiter)
+
+
+def _arrow_errors() -> tuple[type[BaseException], ...]:
+    """What pyarrow raises on a damaged Parquet footer."""
+    try:
+        import pyarrow
+    except ImportError:
+        return ()
+    return (pyarrow.ArrowException,)
 
 
 def _delim_name(d: str) -> str:

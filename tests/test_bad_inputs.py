@@ -194,3 +194,92 @@ def test_data_quality_page_renders(name, app_page, tmp_path):
     assert report["problem"].str.contains(case["problem"], regex=False).any()
     if case["broken"]:
         assert at.error, "the page says that problems need fixing"
+
+
+# ---- hostile shapes too big to commit: made here (tests/bad_inputs/make_corpus.py) ------------
+_PEAK = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from data_loaders import load_study
+study = load_study({folder!r})
+for f in study.report.errors:
+    print("FINDING", f.file, "|", f.problem)
+print("TABLES", study.events.height, len(study.subject_ids))
+print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def _load_measuring_peak(folder: Path) -> tuple[list[str], str, int]:
+    run = subprocess.run([sys.executable, "-c", _PEAK.format(root=str(ROOT), folder=str(folder))],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    peak = int(next(v for v in lines if v.startswith("PEAK_MB")).split()[1])
+    tables = next(v for v in lines if v.startswith("TABLES"))
+    return [v for v in lines if v.startswith("FINDING")], tables, peak
+
+
+@pytest.mark.parametrize("shape", ["gzip_bomb", "wide_csv"])
+def test_generated_hostile_file_is_refused_before_it_is_read(shape, tmp_path):
+    """A 2.4 MB .csv.gz of valid rows that unpacks to 1 GB, and a 14 MB CSV whose header has
+    10^6 columns: each is a finding naming the file, the rest of the study loads, and the
+    loading process stays small (each took more than 6 GB before the limits)."""
+    from tests.bad_inputs.make_corpus import gzip_bomb, wide_csv
+
+    folder = build({"table": "measurements", "file": "measurements_header_only.csv",
+                    "as": "unused.csv"}, tmp_path / "study")
+    (folder / "unused.csv").unlink()
+    if shape == "gzip_bomb":
+        path = gzip_bomb(folder / "measurements.csv.gz", unpacked_bytes=10**9)
+        assert path.stat().st_size < 3 * 1024 * 1024
+        expect = "measurements.csv.gz | unpacks to more than 512.0 MB (a 2.4 MB file); not read"
+    else:
+        path = wide_csv(folder / "measurements.csv", columns=10**6)
+        expect = "measurements.csv | has more than 50,000 columns in its header line; not read"
+    findings, tables, peak = _load_measuring_peak(folder)
+    assert any(expect in f for f in findings), findings
+    assert tables == "TABLES 4 3"          # events and patients of the good study
+    assert peak < 1500, f"peak resident memory {peak} MB"
+
+
+def test_hostile_study_does_not_break_other_sessions(tmp_path, monkeypatch, real_navigation):
+    """Two studies on a server; the alphabetically first cannot be loaded within the worker's
+    memory limit. A new session skips it and says so; a session that asks for it gets its
+    finding naming the file; the good study keeps working in every session."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.bad_inputs.make_corpus import wide_csv
+
+    root = tmp_path / "root"
+    bad = build({"table": "measurements", "file": "measurements_header_only.csv",
+                 "as": "unused.csv"}, root / "a_hostile")
+    (bad / "unused.csv").unlink()
+    wide_csv(bad / "measurements.csv", columns=10**6)
+    build({"table": "none", "file": "patients_site2.csv", "as": "extra.csv"}, root / "b_good")
+    (root / "server.toml").write_text("[limits]\nmax_columns = 2000000\n"
+                                      "[worker]\nmemory_mb = 700\nretries = 0\n")
+    monkeypatch.setenv("STUDIES_ROOT", str(root))
+    monkeypatch.delenv("STUDY_DIR", raising=False)
+    monkeypatch.delenv("CART_LOAD_WORKER", raising=False)
+
+    def session(query: dict[str, str] | None = None) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    first = session()
+    warnings = " ".join(w.value for w in first.warning)
+    assert "'a_hostile' could not be loaded" in warnings and "showing 'b_good'" in warnings
+    assert "3 patients" in " ".join(c.value for c in first.caption)
+
+    asked = session({"study": "a_hostile"})
+    errors = " ".join(e.value for e in asked.error)
+    assert "measurements.csv" in errors and "ran out of memory" in errors, errors
+
+    again = session({"study": "b_good"})
+    assert not again.error and "3 patients" in " ".join(c.value for c in again.caption)
+    again.switch_page("pages/data_quality.py").run()
+    assert not again.exception

@@ -200,6 +200,72 @@ def _h5ad(tmp: Path) -> dict[str, bytes]:
     }
 
 
+# ---- hostile shapes: small files that declare huge tables ------------------------------------
+def _hostile(tmp: Path) -> dict[str, bytes]:
+    import zipfile
+
+    import h5py
+
+    # an .xlsx of a few KB whose sheet declares and uses the whole grid (16,384 x 1,048,576)
+    src = zipfile.ZipFile(io.BytesIO(_excel()["responses_plain.xlsx"]))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                # the declared grid, and one number in its last cell: the reader then
+                # allocates every cell in between (549 GB)
+                data = data.replace(b'<dimension ref="A1:C3"/>',
+                                    b'<dimension ref="A1:XFD1048576"/>')
+                data = data.replace(b"</sheetData>", b'<row r="1048576"><c r="XFD1048576">'
+                                    b"<v>1</v></c></row></sheetData>")
+                assert data.count(b"XFD1048576") == 2
+            zinfo = zipfile.ZipInfo(info.filename, date_time=(2025, 1, 1, 0, 0, 0))
+            out.writestr(zinfo, data, zipfile.ZIP_DEFLATED)
+    files = {"responses_huge_dimension.xlsx": buf.getvalue()}
+
+    # an .h5ad whose obs declares 10^9 cells: unwritten HDF5 chunks take no space
+    p = tmp / "huge.h5ad"
+    p.write_bytes(_h5ad(tmp)["single_cell_unknown_subject.h5ad"])
+    with h5py.File(p, "r+") as fh:
+        obs = fh["obs"]
+        index = obs.attrs["_index"]
+        for key in (index, "day"):
+            attrs = dict(obs[key].attrs)
+            dtype = obs[key].dtype
+            del obs[key]
+            ds = obs.create_dataset(key, shape=(10**9,), dtype=dtype, chunks=(2**16,),
+                                    compression="gzip")
+            for k, v in attrs.items():
+                ds.attrs[k] = v
+    files["single_cell_huge_obs.h5ad"] = p.read_bytes()
+    return files
+
+
+def gzip_bomb(path: Path, *, unpacked_bytes: int = 10**9) -> Path:
+    """A .csv.gz of valid measurement rows that unpacks to `unpacked_bytes` (2.4 MB on disk for
+    1 GB): one compressed block of rows, repeated as gzip members (RFC 1952 allows many)."""
+    import gzip
+
+    row = b"P1,7,ANC,0.9,10^9/L\n"
+    block = row * ((1 << 20) // len(row))
+    member = gzip.compress(block, compresslevel=9, mtime=0)
+    with path.open("wb") as fh:
+        fh.write(gzip.compress(MEAS.encode(), mtime=0))
+        for _ in range(unpacked_bytes // len(block)):
+            fh.write(member)
+    return path
+
+
+def wide_csv(path: Path, *, columns: int = 10**6) -> Path:
+    """A measurements CSV whose header has `columns` columns (about 14 MB for 10^6)."""
+    extra = ",".join(f"x{i}" for i in range(columns - 5))
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(MEAS.rstrip("\n") + "," + extra + "\n")
+        fh.write("P1,0,ANC,0.4,10^9/L" + "," * (columns - 5) + "\n")
+    return path
+
+
 def _xpt(tmp: Path) -> dict[str, bytes]:
     import pandas as pd
     import pyreadstat
@@ -220,7 +286,8 @@ def main() -> None:
 
     files: dict[str, str | bytes] = _text()
     with tempfile.TemporaryDirectory(prefix="robust_corpus_") as tmp:
-        files |= _parquet() | _excel() | _h5ad(Path(tmp)) | _xpt(Path(tmp))
+        files |= (_parquet() | _excel() | _h5ad(Path(tmp)) | _xpt(Path(tmp))
+                  | _hostile(Path(tmp)))
     for name, data in sorted(files.items()):
         path = HERE / name
         if isinstance(data, str):
