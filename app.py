@@ -184,7 +184,8 @@ def _open_report_if_broken(ctx: filters.PageContext, page) -> None:
     if page.title != "Data & quality" and \
             st.session_state.get("_report_opened") != study.cache_key:
         st.session_state["_report_opened"] = study.cache_key
-        st.switch_page(str(_HERE / report))
+        # keep ?study= (and the cohort): without it the next run opens the default study
+        st.switch_page(str(_HERE / report), query_params=st.query_params.to_dict())
 
 
 login = _login_config()

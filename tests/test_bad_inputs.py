@@ -5,6 +5,7 @@ renders."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -249,6 +250,7 @@ def test_hostile_study_does_not_break_other_sessions(tmp_path, monkeypatch, real
     from streamlit.testing.v1 import AppTest
 
     from tests.bad_inputs.make_corpus import wide_csv
+    from tests.test_auth_pages import AUTH
 
     root = tmp_path / "root"
     bad = build({"table": "measurements", "file": "measurements_header_only.csv",
@@ -264,22 +266,28 @@ def test_hostile_study_does_not_break_other_sessions(tmp_path, monkeypatch, real
 
     def session(query: dict[str, str] | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        # a shared server serves data only behind a login (tests/test_auth_pages.py)
+        at.secrets["auth"] = AUTH
+        at.user = {"is_logged_in": True, "email": "ana@lab.org", "email_verified": True}
         for k, v in (query or {}).items():
             at.query_params[k] = v
         at.run()
         assert not at.exception, at.exception
         return at
 
+    def plain(elements) -> str:   # markdown source with its backslash escapes undone
+        return re.sub(r"\\(.)", r"\1", " ".join(e.value for e in elements))
+
     first = session()
-    warnings = " ".join(w.value for w in first.warning)
+    warnings = plain(first.warning)
     assert "'a_hostile' could not be loaded" in warnings and "showing 'b_good'" in warnings
-    assert "3 patients" in " ".join(c.value for c in first.caption)
+    assert "3 patients" in plain(first.caption)
 
     asked = session({"study": "a_hostile"})
-    errors = " ".join(e.value for e in asked.error)
+    errors = plain(asked.error)
     assert "measurements.csv" in errors and "ran out of memory" in errors, errors
 
     again = session({"study": "b_good"})
-    assert not again.error and "3 patients" in " ".join(c.value for c in again.caption)
+    assert not again.error and "3 patients" in plain(again.caption)
     again.switch_page("pages/data_quality.py").run()
     assert not again.exception
