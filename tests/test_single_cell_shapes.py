@@ -278,3 +278,18 @@ def test_label_naming_no_day_is_reported_never_guessed(tmp_path):
     assert set(store.canonical("cell_type")) == {"Cluster 0", "Cluster 1"}
     study = load_study(tmp_path)
     assert any("'post'" in f.message for f in study.report.warnings)
+
+
+def test_other_candidate_columns_are_offered(tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    obs = pd.DataFrame({"donor_id": ["a", "b"] * 5, "patient": ["x", "y"] * 5,
+                        "sample": ["s1", "s2"] * 5, "cell_type": ["T", "B"] * 5,
+                        "author_cell_type": ["t", "b"] * 5, "leiden": ["0", "1"] * 5},
+                       index=[f"c{i}" for i in range(10)])
+    ad.AnnData(np.ones((10, 3), dtype=np.float32), obs=obs).write_h5ad(tmp_path / "x.h5ad")
+    found = {f.column: f for f in SingleCellStore(tmp_path / "x.h5ad").findings}
+    assert found["obs.subject_id"].options == ("patient",)
+    assert "also possible: 'patient'" in found["obs.subject_id"].message
+    assert found["obs.cell_type"].options == ("author_cell_type", "leiden")

@@ -263,9 +263,18 @@ class SingleCellStore:
                         fix="map them in study.toml [single_cell.timepoints], e.g. "
                         f"{missing[0]!r} = 30", options=tuple(missing), column="obs.timepoint"))
         for canon, col in chosen.items():
-            if canon not in self.config.obs and col != canon:
-                findings.append(Finding("note", f"{canon} from obs {col!r}",
-                                        column=f"obs.{canon}"))
+            if canon in self.config.obs:
+                continue
+            names = OBS_ALIASES.get(canon, ()) + (CLUSTER_COLUMNS if canon == "cell_type"
+                                                  else ())
+            others = tuple(c for c in cols if c != col and c not in chosen.values()
+                           and fold(c) in {fold(a) for a in names})
+            if col != canon or others:
+                findings.append(Finding(
+                    "note", f"{canon} from obs {col!r}" + (
+                        f" (also possible: {', '.join(map(repr, others))})" if others else ""),
+                    fix=f"choose another in [single_cell.obs] {canon}" if others else "",
+                    options=others, column=f"obs.{canon}"))
         if "subject_id" not in chosen:
             text = [c for c in cols if not self._numeric(c)][:12]
             findings.append(Finding("error", "obs needs subject_id and sample_id or day: no obs "
