@@ -101,8 +101,14 @@ def _refuse(title: str, reason: str, *, shown: str, **fields) -> None:
     if st.session_state.get("_refused") != reason:
         st.session_state["_refused"] = reason
         render.audit("refusal", reason=reason, **fields)
-    st.title(title)
-    st.error(shown)
+
+    def refusal_page() -> None:
+        st.title(title)
+        st.error(shown)
+
+    # a hidden navigation of one page: no menu of the pages/ folder, every URL lands here
+    st.navigation([st.Page(refusal_page, title=title, url_path="refused")],
+                  position="hidden").run()
     st.stop()
 
 
@@ -147,7 +153,8 @@ def _viewer(login: access.LoginConfig) -> access.Viewer | None:
                           position="hidden").run()
             st.stop()
         viewer = access.Viewer.from_claims(st.user.to_dict())
-        render.set_audit_identity(user=viewer.label, client=_peer_address(), session=session)
+        client = access.proxy_address(_header_pairs(), login) or _peer_address()
+        render.set_audit_identity(user=viewer.label, client=client, session=session)
         return viewer
     render.set_audit_identity(user=None, client=_peer_address(), session=session)
     return None

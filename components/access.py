@@ -44,7 +44,7 @@ from urllib.parse import unquote
 
 __all__ = ["AccessError", "AccessRule", "Viewer", "LoginConfig", "ProxyCheck", "list_studies",
            "resolve_study", "read_access", "may_open", "login_config", "check_proxy",
-           "session_tag", "is_loopback", "access_log_line", "event_line",
+           "proxy_address", "session_tag", "is_loopback", "access_log_line", "event_line",
            "may_create_studies", "study_creators"]
 
 _ACCESS_HEADER = re.compile(r"^\s*\[\s*access\s*\]", re.MULTILINE)
@@ -287,22 +287,19 @@ def login_config(*, auth: Mapping | None, proxy: Any, server: bool, expected: st
     expected = (expected or "").strip().lower()
     if expected not in ("", "oidc", "proxy"):
         return LoginConfig("refuse", f"CART_AUTH={expected!r} is not known; use oidc or proxy.")
+    secret, problem = _proxy_secret(proxy)
     if auth is not None and expected != "proxy":
         if not isinstance(auth, Mapping) or not auth:
             return LoginConfig("refuse", "secrets.toml [auth] cannot be read or is empty; "
                                "fill it in as in deploy/streamlit/secrets.toml.example.")
-        return LoginConfig("oidc")
+        if problem:
+            return LoginConfig("refuse", problem)
+        # behind nginx the [proxy] secret, when given, proves only the client's address
+        return LoginConfig("oidc", secret=secret, **_proxy_headers(proxy))
     if proxy is not None and expected != "oidc":
-        if not isinstance(proxy, Mapping):
-            return LoginConfig("refuse", "secrets.toml [proxy] is not a table.")
-        secret = str(proxy.get("secret") or "")
-        if len(secret) < MIN_SECRET_LENGTH:
-            return LoginConfig("refuse", f"secrets.toml [proxy] secret is missing or shorter "
-                               f"than {MIN_SECRET_LENGTH} characters; render the deployment "
-                               "again with deploy/render.py, which generates one.")
-        return LoginConfig("proxy", secret=secret,
-                           user_header=str(proxy.get("user_header") or "X-Remote-User"),
-                           address_header=str(proxy.get("address_header") or "X-Real-IP"))
+        if problem:
+            return LoginConfig("refuse", problem)
+        return LoginConfig("proxy", secret=secret, **_proxy_headers(proxy))
     if expected == "oidc":
         return LoginConfig("refuse", "This server is set up for OIDC login (CART_AUTH=oidc) "
                            "but secrets.toml has no [auth] section. Copy "
@@ -324,6 +321,42 @@ def login_config(*, auth: Mapping | None, proxy: Any, server: bool, expected: st
                            ".streamlit/config.toml), configure a login, or set "
                            "CART_OPEN_NETWORK=1 to open it on purpose (make run OPEN=1).")
     return LoginConfig("none")
+
+
+def _proxy_secret(proxy: Any) -> tuple[str, str]:
+    """(secret, problem) of secrets.toml [proxy]; ("", "") when there is none."""
+    if proxy is None:
+        return "", ""
+    if not isinstance(proxy, Mapping):
+        return "", "secrets.toml [proxy] is not a table."
+    secret = str(proxy.get("secret") or "")
+    if len(secret) < MIN_SECRET_LENGTH:
+        return "", (f"secrets.toml [proxy] secret is missing or shorter than "
+                    f"{MIN_SECRET_LENGTH} characters; render the deployment again with "
+                    "deploy/render.py, which generates one.")
+    return secret, ""
+
+
+def _proxy_headers(proxy: Any) -> dict[str, str]:
+    if not isinstance(proxy, Mapping):
+        return {}
+    return {"user_header": str(proxy.get("user_header") or "X-Remote-User"),
+            "address_header": str(proxy.get("address_header") or "X-Real-IP")}
+
+
+def proxy_address(headers: Mapping[str, str] | Iterable[tuple[str, str]],
+                  config: LoginConfig) -> str | None:
+    """The client address nginx reports, when the request carries the proxy's secret (else
+    None: an address header anyone can send proves nothing)."""
+    if not config.secret:
+        return None
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    sent = _header_values(pairs, config.secret_header)
+    if len(sent) != 1 or not hmac.compare_digest(sent[0].encode("utf-8", "replace"),
+                                                 config.secret.encode("utf-8")):
+        return None
+    addresses = _header_values(pairs, config.address_header)
+    return addresses[0][:64] if len(addresses) == 1 else None
 
 
 @dataclass(frozen=True)

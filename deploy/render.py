@@ -10,10 +10,11 @@ writes, into --out:
     streamlit/.streamlit/config.toml  the app's settings (copy the .streamlit folder into
                                       --config-dir, next to secrets.toml for OIDC)
     systemd/cart-explorer@.service    one app process per port (instance name = port)
-  and with --auth basic (mode 0600, a new random secret on every run, never printed):
+  and (mode 0600, a new random secret on every run, never printed):
     nginx/cart-explorer-secret.conf   the header nginx adds to prove itself (to --secret-conf)
-    streamlit/.streamlit/secrets.toml [proxy] secret: the app believes the user name nginx
-                                      sends only together with this secret
+    streamlit/.streamlit/secrets.toml [proxy] secret: the app believes the user name (basic)
+                                      and the client address nginx sends only with it; for
+                                      OIDC append [auth] to this file
 
 Placeholders are {{NAME}}; nginx's own $variables pass through untouched. A placeholder left
 without a value is an error, so a template and this script cannot drift apart silently.
@@ -72,9 +73,9 @@ def values_from(args: argparse.Namespace) -> dict[str, str]:
     if args.auth == "basic":
         identity = ("        proxy_set_header X-Remote-User $remote_user;\n"
                     f"        include {args.secret_conf};")
-    else:   # OIDC: the app logs users in; nothing from the client reaches it as identity
+    else:   # OIDC: the app logs users in; the secret proves only the client's address
         identity = ('        proxy_set_header X-Remote-User "";\n'
-                    f'        proxy_set_header {SECRET_HEADER} "";')
+                    f"        include {args.secret_conf};")
     hosts = args.allowed_host or [args.server_name]
     return {
         "SERVER_NAME": args.server_name,
@@ -159,9 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {template.name}: {err.args[0]}", file=sys.stderr)
             return 1
         print(f"wrote {target}")
-    if args.auth == "basic":
-        for target in write_proxy_secret(args.out, secrets.token_hex(32)):
-            print(f"wrote {target} (secret, mode 0600)")
+    for target in write_proxy_secret(args.out, secrets.token_hex(32), auth=args.auth):
+        print(f"wrote {target} (secret, mode 0600)")
     return 0
 
 
@@ -173,9 +173,11 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)   # also when the file was there before
 
 
-def write_proxy_secret(out: Path, secret: str) -> list[Path]:
+def write_proxy_secret(out: Path, secret: str, *, auth: str = "basic") -> list[Path]:
     """The shared secret, once for nginx (a header it adds to every request it passes on)
-    and once for the app (secrets.toml [proxy]); both files readable by their owner only."""
+    and once for the app (secrets.toml [proxy]); both files readable by their owner only.
+    With OIDC the secret proves only the client address nginx reports; the [auth] section is
+    added to the same secrets.toml by hand."""
     nginx = out / "nginx" / "cart-explorer-secret.conf"
     app = out / "streamlit" / ".streamlit" / "secrets.toml"
     _write_private(nginx, "# proves to the app that a request came through nginx; keep private\n"
@@ -183,7 +185,10 @@ def write_proxy_secret(out: Path, secret: str) -> list[Path]:
     _write_private(app, "# the header nginx adds to every request it passes on (deploy/render.py);"
                         "\n# the app believes X-Remote-User only together with it. Keep private."
                         f'\n[proxy]\nsecret = "{secret}"\nuser_header = "X-Remote-User"\n'
-                        'address_header = "X-Real-IP"\n')
+                        'address_header = "X-Real-IP"\n'
+                        + ("" if auth == "basic" else
+                           "\n# OIDC: append the [auth] section of "
+                           "deploy/streamlit/secrets.toml.example here.\n"))
     return [nginx, app]
 
 

@@ -21,6 +21,7 @@ from components.access import (
     list_studies,
     login_config,
     may_open,
+    proxy_address,
     read_access,
     resolve_study,
     session_tag,
@@ -247,6 +248,19 @@ def test_forged_or_incomplete_proxy_headers_are_refused(headers, problem):
     check = check_proxy(headers, _proxy())
     assert check.viewer is None and problem in check.problem
     assert SECRET not in check.problem
+
+
+def test_oidc_with_a_proxy_secret_proves_only_the_address():
+    config = login_config(auth={"client_id": "x"}, proxy={"secret": SECRET}, server=True)
+    assert config.mode == "oidc" and config.secret == SECRET
+    good = {"X-Cart-Proxy-Secret": SECRET, "X-Real-IP": "10.1.2.3"}
+    assert proxy_address(good, config) == "10.1.2.3"
+    assert proxy_address({"X-Real-IP": "10.9.9.9"}, config) is None
+    assert proxy_address({**good, "X-Cart-Proxy-Secret": "x" * 64}, config) is None
+    assert proxy_address(good, login_config(auth={"client_id": "x"}, proxy=None,
+                                            server=True)) is None
+    assert login_config(auth={"client_id": "x"}, proxy={"secret": "short"},
+                        server=True).mode == "refuse"
 
 
 def test_refusal_keeps_the_claimed_name_apart():

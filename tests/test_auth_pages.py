@@ -363,3 +363,17 @@ def test_filter_changes_are_logged_once_each(app, capsys):
     assert len(changes) == 1
     assert changes[0]["patients"] == [patient] and changes[0]["study"] == "demo"
     assert re.fullmatch(r"[0-9a-f]{12}", changes[0]["session"])
+
+
+def test_oidc_behind_nginx_logs_the_address_nginx_proves(app, studies_root, capsys):
+    user = {"is_logged_in": True, "email": "ana@lab.org", "email_verified": True}
+    at = app(secrets={"auth": AUTH, "proxy": {"secret": SECRET}}, user=user,
+             headers=[("X-Cart-Proxy-Secret", SECRET), ("X-Real-IP", "10.1.2.3")])
+    assert not at.exception
+    view = [r for r in _log(capsys) if r["event"] == "page_view"][-1]
+    assert (view["user"], view["client"]) == ("ana@lab.org", "10.1.2.3")
+    # an address header without the secret proves nothing
+    at = app(secrets={"auth": AUTH, "proxy": {"secret": SECRET}}, user=user,
+             headers=[("X-Real-IP", "10.6.6.6")])
+    view = [r for r in _log(capsys) if r["event"] == "page_view"][-1]
+    assert view["client"] == "127.0.0.1"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import tomllib
 
 import pytest
 
@@ -154,7 +155,9 @@ def test_other_variants_pass_nginx_config_check(site, tmp_path):
         assert "trustedUserHeaders =" not in toml and "disableDataExport = true" in toml
         site_conf = (out / "nginx" / "cart-explorer.conf").read_text()
         assert "Content-Security-Policy" in site_conf
-        # only the basic-auth variant passes a user, and always with the proxy's secret
+        # only the basic-auth variant passes a user; both prove themselves with the secret
         assert ("$remote_user" in site_conf) == (auth == "basic")
-        assert ("cart-explorer-secret.conf;" in site_conf) == (auth == "basic")
-        assert (out / "streamlit" / ".streamlit" / "secrets.toml").exists() == (auth == "basic")
+        assert "cart-explorer-secret.conf;" in site_conf
+        secrets_toml = tomllib.loads((out / "streamlit" / ".streamlit" / "secrets.toml")
+                                     .read_text())
+        assert len(secrets_toml["proxy"]["secret"]) == 64 and "auth" not in secrets_toml

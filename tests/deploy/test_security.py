@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,13 @@ def lone_apps(tmp_path_factory):
                        cert=cert, key=key, htpasswd=None, upstreams=["127.0.0.1:9"],
                        auth="oidc")
     config = out / "streamlit"
-    assert not (config / ".streamlit" / "secrets.toml").exists()
+    assert "auth" not in tomllib.loads((config / ".streamlit" / "secrets.toml").read_text())
+    bare = tmp / "bare"           # the same settings without any secrets.toml
+    (bare / ".streamlit").mkdir(parents=True)
+    shutil.copy(config / ".streamlit" / "config.toml", bare / ".streamlit" / "config.toml")
     apps = {"oidc": local.start_app(config, studies, local.free_port(),
                                     env={"CART_AUTH": "oidc"}),
-            "server": local.start_app(config, studies, local.free_port())}
+            "server": local.start_app(bare, studies, local.free_port())}
     port = local.free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("STUDIES_ROOT", "CART_AUTH", "DEID", "STUDY_DIR")}
@@ -103,7 +107,9 @@ def test_server_without_a_login_serves_no_data(lone_apps, browser, name, says):
         page = context.new_page()
         page.goto(_lone_url(lone_apps, name))
         _heading(page, "Not configured for patient data")
+        page.get_by_text(says).first.wait_for(timeout=20_000)
         body = page.inner_text("body")
+        assert "kinetics" not in body.lower()          # no menu of the pages folder
         assert says in body and "docs/security.md" in body
         assert "demo" not in body.lower().replace("docs/", "")
         assert "Overview" not in body and "Patients" not in body
@@ -183,7 +189,9 @@ def test_forged_user_header_straight_to_the_app_port_is_refused(site, browser):
         page = context.new_page()
         page.goto(f"http://{upstream}{BASE}/")
         _heading(page, "Sign in through the lab server")
+        page.get_by_text("answers only through").first.wait_for(timeout=20_000)
         body = page.inner_text("body")
+        assert "kinetics" not in body.lower()
         assert "demo" not in body.lower() and "Logged in" not in body
         refusal = _wait(lambda: app.events("refusal")[before:])
         assert refusal, app.lines[-20:]
@@ -223,9 +231,10 @@ def test_client_headers_cannot_pass_the_proxy_check(site, browser):
         context.close()
 
 
-def test_render_writes_the_secret_privately_and_never_prints_it(tmp_path):
+@pytest.mark.parametrize("auth", ["basic", "oidc"])
+def test_render_writes_the_secret_privately_and_never_prints_it(tmp_path, auth):
     res = subprocess.run([sys.executable, str(local.ROOT / "deploy" / "render.py"), "--out",
-                          str(tmp_path), "--auth", "basic", "--htpasswd", "/etc/htpasswd"],
+                          str(tmp_path), "--auth", auth, "--htpasswd", "/etc/htpasswd"],
                          capture_output=True, text=True, check=True)
     secrets_toml = tmp_path / "streamlit" / ".streamlit" / "secrets.toml"
     nginx_secret = tmp_path / "nginx" / "cart-explorer-secret.conf"
@@ -237,7 +246,7 @@ def test_render_writes_the_secret_privately_and_never_prints_it(tmp_path):
         assert path.stat().st_mode & 0o777 == 0o600
     again = tmp_path / "again"
     subprocess.run([sys.executable, str(local.ROOT / "deploy" / "render.py"), "--out",
-                    str(again), "--auth", "basic", "--htpasswd", "/etc/htpasswd"],
+                    str(again), "--auth", auth, "--htpasswd", "/etc/htpasswd"],
                    capture_output=True, check=True)
     assert secret not in (again / "streamlit" / ".streamlit" / "secrets.toml").read_text()
 
