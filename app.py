@@ -144,7 +144,8 @@ def _viewer(login: access.LoginConfig) -> access.Viewer | None:
                     shown="This app answers only through the lab server's login page; "
                           "open it at the address your lab gave you.")
         render.set_audit_identity(user=check.viewer.label,
-                                  client=check.client or _peer_address(), session=session)
+                                  client=check.client or _peer_address(), session=session,
+                                  viewer=check.viewer)
         return check.viewer
     if login.mode == "oidc":
         if not st.user.get("is_logged_in", False):
@@ -154,7 +155,8 @@ def _viewer(login: access.LoginConfig) -> access.Viewer | None:
             st.stop()
         viewer = access.Viewer.from_claims(st.user.to_dict())
         client = access.proxy_address(_header_pairs(), login) or _peer_address()
-        render.set_audit_identity(user=viewer.label, client=client, session=session)
+        render.set_audit_identity(user=viewer.label, client=client, session=session,
+                                  viewer=viewer)
         return viewer
     render.set_audit_identity(user=None, client=_peer_address(), session=session)
     return None

@@ -33,7 +33,7 @@ from components.safe import unlink_figure
 
 __all__ = ["show_figure", "show_table", "show_params", "show_rules", "ShownFigure", "shown_figures",
            "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
-           "audit", "audited"]
+           "audit", "audited", "current_viewer"]
 
 _CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -44,12 +44,21 @@ def _file_stem(name: str) -> str:
 
 # ---- access log --------------------------------------------------------------------------------
 _AUDIT_KEY = "_audit_identity"
+_VIEWER_KEY = "_viewer"
 _WRITE_LOCK = threading.Lock()
 
 
-def set_audit_identity(*, user: str | None, client: str | None, session: str | None) -> None:
-    """Who this session is, for every log line it writes (app.py calls this on each run)."""
+def set_audit_identity(*, user: str | None, client: str | None, session: str | None,
+                       viewer: access.Viewer | None = None) -> None:
+    """Who this session is, for every log line it writes and for permission checks on pages
+    (app.py calls this on each run, after the login and the proxy check)."""
     st.session_state[_AUDIT_KEY] = (user, client, session)
+    st.session_state[_VIEWER_KEY] = viewer
+
+
+def current_viewer() -> access.Viewer | None:
+    """The viewer app.py proved for this run (OIDC login or proven proxy user), or None."""
+    return st.session_state.get(_VIEWER_KEY)
 
 
 def _identity() -> tuple[str | None, str | None, str | None]:

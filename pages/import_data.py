@@ -18,8 +18,8 @@ from views.importing import ImportSettings, StudyError
 st.title("Import data")
 root = os.environ.get("STUDIES_ROOT")
 if root:
-    viewer = access.Viewer.from_claims(st.user.to_dict()) if st.user.get("is_logged_in") \
-        else None
+    # the identity app.py proved (OIDC login or the proxy's user), never a bare header
+    viewer = render.current_viewer()
     if not access.may_create_studies(viewer):
         st.info("Your account may not create studies on this server. The administrator "
                 "lists who may in STUDY_CREATORS (see deploy/README.md).")
