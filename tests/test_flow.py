@@ -164,3 +164,32 @@ def test_cytometry_page_on_gated_study(app_page, gated_demo):
     assert len(at.get("plotly_chart")) == 1 + 6 + 1 + 3
     at.selectbox(key="cy-time-gate").select("/Lymphocytes/CD3+/CAR+").run()
     assert not at.exception
+
+
+def test_absolute_counts_from_beads_and_counts_as_events():
+    from data_loaders.errors import ValidationReport
+    from data_loaders.flow import AnalyteMap, FlowConfig, population_measurements
+
+    pops = pl.DataFrame({
+        "sample_id": ["S1"] * 3, "subject_id": ["P1"] * 3, "day": [7] * 3,
+        "tissue": ["blood"] * 3, "population": ["/Beads", "/Lymph", "/Lymph/CD4"],
+        "count": [1000, 8000, 2000], "parent_count": [10000, 10000, 8000],
+        "n_events": [10000] * 3})
+    cfg = FlowConfig(gating="g.xml", beads="Beads", beads_per_test=50000, volume_ul=50,
+                     analytes=(AnalyteMap(".../Lymph/CD4", "CD4_ABS", count="beads"),
+                               AnalyteMap("CD4", "CD4_EVENTS")))
+    samples = pl.DataFrame({"sample_id": ["S1"], "volume_ul": ["100"]})
+    rep = ValidationReport()
+    rows = population_measurements(pops, cfg, units={"CD4_ABS": "cells/uL",
+                                                     "CD4_EVENTS": "events"},
+                                   counts=pl.DataFrame(schema={"subject_id": pl.String,
+                                                               "day": pl.Int64,
+                                                               "analyte": pl.String,
+                                                               "value": pl.Float64}),
+                                   samples=samples, report=rep)
+    vals = dict(zip(rows.get_column("analyte").to_list(), rows.get_column("value").to_list(),
+                    strict=True))
+    # 2000 CD4 / 1000 beads x 50,000 beads per tube / 100 uL (the sample's own volume)
+    assert vals["CD4_ABS"] == pytest.approx(2000 / 1000 * 50000 / 100)
+    assert vals["CD4_EVENTS"] == 2000
+    assert not rep.findings

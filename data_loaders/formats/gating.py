@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
 import warnings
@@ -418,7 +419,12 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
         for i in todo:
             finish(i, gate_file(jobs[i]))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        # forkserver, not fork: the caller may be a threaded server (Streamlit) holding
+        # locks, e.g. polars' thread pool, that a forked child would inherit mid-use; the
+        # server process imports FlowKit once and is reused by every later pool
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["flowkit", "data_loaders.formats.gating"])
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
             futures = {pool.submit(gate_file, jobs[i]): i for i in todo}
             for fut in as_completed(futures):
                 i = futures[fut]
