@@ -303,7 +303,12 @@ def gate_file(job: GateJob) -> GateResult:
             notes.append(note)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = strategy.gate_sample(sample)
+            # a channel transformed for several gates is transformed once (logicle is most of
+            # the cost); the strategy is reused for the next file, so its cache is emptied
+            try:
+                res = strategy.gate_sample(sample, cache_events=True)
+            finally:
+                strategy.clear_cache()
     except Exception as exc:  # noqa: BLE001 - report, never crash the batch
         text = (str(exc).splitlines() or [type(exc).__name__])[0][:240]
         return GateResult(label, sample.event_count, error=f"{label}: gating failed ({text})")
@@ -346,6 +351,14 @@ def _digest(path: str, memo: dict[str, str] | None = None) -> str:
     return h.hexdigest()
 
 
+def _unchanged(stamp: str) -> bool:
+    path = stamp.rsplit("|", 2)[0]          # "path|size|mtime_ns"
+    try:
+        return "|".join(map(str, _file_stamp(path))) == stamp
+    except OSError:
+        return False
+
+
 def job_key(job: GateJob, *, memo: dict[str, str] | None = None) -> str:
     """Cache key: content of the FCS file, the gate file and a matrix file, plus the options."""
     parts = [GATING_VERSION, _digest(job.fcs, memo), _digest(job.gates, memo),
@@ -372,13 +385,19 @@ Progress = Callable[[int, int, str], None]
 
 
 def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | None = None,
-               progress: Progress | None = None, force: bool = False,
-               cached_only: bool = False) -> list[GateResult]:
+               progress: Progress | None = None, force: bool = False) -> list[GateResult]:
     """Gate every job (results in job order). `workers` > 1 uses that many processes;
-    `cache_dir` keeps one small JSON per (file, gate file, options); `progress(done, total,
-    label)` is called after each file; `cached_only` returns only what the cache holds (an
-    unreached file gets an empty result with error "")."""
+    `cache_dir` keeps one small JSON per (file, gate file, options), and the files' content
+    hashes by name, size and modification time (digests.json) so that an unchanged study is
+    not read again; `progress(done, total, label)` is called after each file."""
     memo: dict[str, str] = {}
+    memo_file = cache_dir / "digests.json" if cache_dir is not None else None
+    if memo_file is not None and memo_file.is_file():
+        try:
+            memo = dict(json.loads(memo_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            memo = {}
+    known = len(memo)
     keys: list[str | None] = []
     results: list[GateResult | None] = [None] * len(jobs)
     for i, job in enumerate(jobs):
@@ -393,13 +412,17 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
                 results[i] = GateResult.from_json(hit.read_text(encoding="utf-8"))
             except (OSError, ValueError, TypeError):
                 results[i] = None
+    if memo_file is not None and len(memo) != known:
+        memo = {k: v for k, v in memo.items() if _unchanged(k)}
+        try:
+            memo_file.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(memo_file, json.dumps(memo))
+        except OSError:
+            pass
     todo = [i for i, r in enumerate(results) if r is None]
     total, done = len(jobs), len(jobs) - len(todo)
     if progress:
         progress(done, total, "cached")
-    if cached_only:
-        return [r if r is not None else GateResult(jobs[i].label, notes=("not gated yet",))
-                for i, r in enumerate(results)]
 
     def finish(i: int, res: GateResult) -> None:
         nonlocal done
