@@ -18,6 +18,7 @@ from components.figures.safety import (
     grade_incidence_bars,
     peak_vs_grade,
 )
+from views import safety as sv
 
 PANEL = (*tox.CYTOKINES, *tox.INFLAMMATION_MARKERS)
 
@@ -74,6 +75,25 @@ elif patient is not None:
                                       colors=ctx.colors, title="Peak value against CRS max grade"),
                        key="saf-peak-grade", name=f"{study.name}_peak_vs_crs", data=peaks)
 
+# ---- cytokines across the cohort (views.safety) --------------------------------------------
+st.subheader("Cytokines across the cohort")
+if present:
+    k1, k2, k3 = st.columns([2, 2, 3])
+    align = k1.radio("Align to", list(sv.ALIGNMENTS), format_func=sv.ALIGNMENTS.get,
+                     horizontal=True, key="saf-coh-align")
+    show = k2.radio("Show", ("patients", "groups"), horizontal=True, key="saf-coh-show",
+                    format_func={"patients": "Every patient",
+                                 "groups": "By response group (n per day)"}.get)
+    chosen = k3.multiselect("Analytes", present, default=present[:4], key="saf-coh-analytes")
+    coh_params = sv.CohortCytokineParams(analytes=tuple(chosen or present), align=align,
+                                         show=show, days=tuple(days))
+    coh = filters.compute(sv.cohort_cytokines, study, cohort=ctx.cohort, params=coh_params)
+    render.show_figure(coh.fig, key="saf-coh-cytokines", name=f"{study.name}_cohort_cytokines",
+                       data=coh.data, params=coh_params)
+    st.caption(coh.caption + " Days shown follow the slider above.")
+else:
+    st.info("No cytokine measurements to compare across patients.")
+
 st.subheader("CRS and ICANS (ASTCT 2019)")
 # ---- CRS graded from vitals: window, infections, masked fever (analysis.toxicity) ----------
 CRS_RULES = ("crs_window_end", "crs_episode_margin", "crs_masked_fever", "crs_fever_carry_days",
@@ -117,6 +137,11 @@ else:
         render.show_table(tox.onset_duration(crs), key="saf-onset",
                           name=f"{study.name}_onset_duration")
     render.show_table(crs, key="saf-crs", name=f"{study.name}_crs")
+    # ---- medications given for CRS and ICANS (views.safety) --------------------------------
+    treated = filters.compute(sv.crs_treatments, study, cohort=ctx.cohort)
+    st.markdown(f"**{treated.title}**")
+    st.caption(treated.caption)
+    render.show_table(treated.data, key="saf-crs-treatment", name=f"{study.name}_crs_treatment")
 
 st.markdown("**Grade derived from vitals**")
 vitals = [a for a in tox.VITALS if a in measured]

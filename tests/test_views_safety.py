@@ -1,0 +1,60 @@
+"""Cohort cytokines and CRS treatment (views.safety): alignment to infusion and to CRS onset,
+patient-level group summaries with n per time point, and the Safety page's block by widget key."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from views import safety as sv
+
+
+def test_alignment_to_crs_onset(demo_study):
+    p = sv.CohortCytokineParams(analytes=("IL6",), align="crs_onset", days=(-3, 10))
+    data = sv.aligned_cytokines(demo_study, params=p)
+    # SAA-005 has no CRS (sample_data/README.md): left out of the onset-aligned view
+    assert set(data.get_column("subject_id")) == {"SAA-001", "SAA-002", "SAA-003", "SAA-004"}
+    # SAA-003's CRS starts on day 1: its rel_day 0 is study day 1
+    s3 = data.filter(pl.col("subject_id") == "SAA-003")
+    assert (s3.get_column("day") - s3.get_column("rel_day")).unique().to_list() == [1]
+    assert data.get_column("rel_day").is_between(-3, 10).all()
+    spec = sv.cohort_cytokines(demo_study, params=p)
+    assert "1 of 5 patient(s) without a recorded CRS episode left out" in spec.caption
+    assert spec.fig.layout.xaxis.title.text == "Day from CRS onset"
+    assert spec.fig.layout.yaxis.type == "log"
+    assert len(spec.fig.data) == 4                  # one curve per patient
+
+
+def test_group_summary_counts_patients_per_time_point(demo_study):
+    p = sv.CohortCytokineParams(analytes=("IL6", "CRP"), show="groups", days=(0, 28))
+    data = sv.aligned_cytokines(demo_study, params=p)
+    summary = sv.cytokine_group_summary(data)
+    d7 = summary.filter((pl.col("analyte") == "IL6") & (pl.col("rel_day") == 7))
+    n = dict(zip(d7.get_column("response_group"), d7.get_column("n"), strict=True))
+    assert n == {"Responder": 3, "Non-responder": 2}
+    one = data.filter((pl.col("analyte") == "IL6") & (pl.col("rel_day") == 7)
+                      & (pl.col("response_group") == "Responder"))
+    assert d7.filter(pl.col("response_group") == "Responder").get_column("median").item() == \
+        one.get_column("value").median()
+    spec = sv.cohort_cytokines(demo_study, params=p)
+    # per panel and group: an IQR band and a median line whose text is n
+    medians = [t for t in spec.fig.data if t.mode == "lines+markers+text"]
+    assert len(medians) == 4 and all(t.text for t in medians)
+
+
+def test_crs_treatments_follow_the_medications(demo_study):
+    t = sv.crs_treatments(demo_study).data
+    s3 = t.filter((pl.col("subject_id") == "SAA-003") & (pl.col("episode") == "CRS")).row(
+        0, named=True)
+    assert (s3["grade"], s3["tocilizumab_doses"]) == (3, 2)
+    assert "Dexamethasone" in s3["corticosteroids"]
+    s2 = t.filter(pl.col("subject_id") == "SAA-002").row(0, named=True)
+    assert s2["tocilizumab_doses"] == 0 and s2["corticosteroids"] is None
+
+
+def test_safety_page_cohort_block(app_page):
+    at = app_page("pages/safety.py")
+    assert not at.exception
+    at.radio(key="saf-coh-show").set_value("groups").run()
+    at.radio(key="saf-coh-align").set_value("crs_onset").run()
+    assert not at.exception
+    assert any("without a recorded CRS episode" in c.value for c in at.caption)

@@ -1,0 +1,160 @@
+"""Cohort views of the Cytokines & safety page: every patient's cytokines on one time axis
+(days from infusion, or from CRS onset), by response group with the number of patients at each
+time point, and the medications given for CRS and ICANS.
+
+Alignment to CRS onset uses the first recorded CRS episode of each patient
+(analysis.toxicity.toxicity_episodes); patients without CRS are left out of that view and
+counted in the caption. Group summaries are patient-level: one value per patient and time
+point (replicates on a day averaged), then median and interquartile range across patients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+from analysis import toxicity
+from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
+from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
+from components.theme import patient_colors
+from views.spec import FigureSpec, TableSpec
+
+if TYPE_CHECKING:
+    from data_loaders import Study
+
+__all__ = ["CohortCytokineParams", "ALIGNMENTS", "aligned_cytokines", "cohort_cytokines",
+           "cytokine_group_summary", "crs_treatments"]
+
+Align = Literal["infusion", "crs_onset"]
+Show = Literal["patients", "groups"]
+ALIGNMENTS: dict[str, str] = {"infusion": "Day from CAR-T infusion",
+                              "crs_onset": "Day from CRS onset"}
+
+
+@dataclass(frozen=True)
+class CohortCytokineParams:
+    """`analytes` to draw (default: the cytokines and CRP/ferritin the study has), `align` the
+    time axis, `show` every patient ("patients") or median/IQR per response group ("groups"),
+    `days` the window on the aligned axis, `log_y` the scale."""
+
+    analytes: tuple[str, ...] = ()
+    align: Align = "infusion"
+    show: Show = "patients"
+    days: tuple[int, int] = (-7, 28)
+    log_y: bool = True
+
+
+def _subjects(study: Study, cohort: Cohort | None) -> list[str]:
+    groups = response_groups(study)
+    return cohort_subjects(groups, cohort) if cohort is not None else study.subject_ids
+
+
+def aligned_cytokines(study: Study, *, cohort: Cohort | None = None,
+                      params: CohortCytokineParams) -> pl.DataFrame:
+    """subject_id, analyte, day (study day), rel_day (on the chosen axis), value,
+    response_group; one value per patient, analyte and day (replicates averaged)."""
+    panel = params.analytes or tuple(a for a in (*toxicity.CYTOKINES,
+                                                 *toxicity.INFLAMMATION_MARKERS)
+                                     if a in set(study.analytes_present()))
+    subjects = _subjects(study, cohort)
+    m = study.series(analytes=list(panel), subjects=subjects)
+    if "tissue" in m.columns:
+        m = m.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+    m = m.group_by("subject_id", "analyte", "day").agg(pl.col("value").mean())
+    if params.align == "crs_onset":
+        onset = (toxicity.toxicity_episodes(study.events).filter(pl.col("kind") == "CRS")
+                 .group_by("subject_id").agg(pl.col("start").min().alias("_ref")))
+        m = m.join(onset, on="subject_id", how="inner")
+    else:
+        m = m.with_columns(pl.lit(0).alias("_ref"))
+    groups = response_groups(study).select("subject_id", "response_group")
+    lo, hi = params.days
+    return (m.with_columns((pl.col("day") - pl.col("_ref")).alias("rel_day"))
+            .filter(pl.col("rel_day").is_between(lo, hi))
+            .join(groups, on="subject_id", how="left")
+            .select("subject_id", "analyte", "day", "rel_day", "value", "response_group")
+            .sort("analyte", "subject_id", "rel_day"))
+
+
+def cytokine_group_summary(aligned: pl.DataFrame) -> pl.DataFrame:
+    """Per analyte, response group and time point: n (patients with a value), median, q1, q3."""
+    return (aligned.group_by("analyte", "response_group", "rel_day")
+            .agg(pl.col("subject_id").n_unique().alias("n"),
+                 pl.col("value").median().alias("median"),
+                 pl.col("value").quantile(0.25, interpolation="linear").alias("q1"),
+                 pl.col("value").quantile(0.75, interpolation="linear").alias("q3"))
+            .with_columns(pl.col("response_group").replace_strict(
+                {g: i for i, g in enumerate(GROUPS)}, default=len(GROUPS),
+                return_dtype=pl.Int32).alias("_o"))
+            .sort("analyte", "_o", "rel_day").drop("_o"))
+
+
+def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
+                     params: CohortCytokineParams, focus: Any = None) -> FigureSpec:
+    """All patients per cytokine on one axis, or median/IQR per response group with n."""
+    data = aligned_cytokines(study, cohort=cohort, params=params)
+    present = [a for a in (params.analytes or (*toxicity.CYTOKINES,
+                                               *toxicity.INFLAMMATION_MARKERS))
+               if a in set(data.get_column("analyte").to_list())]
+    titles = {a: study.analyte_label(a) for a in present}
+    x_title = ALIGNMENTS[params.align]
+    n_pat = data.get_column("subject_id").n_unique()
+    n_all = len(_subjects(study, cohort))
+    left_out = "" if params.align == "infusion" else \
+        f"; {n_all - n_pat} of {n_all} patient(s) without a recorded CRS episode left out"
+    if params.show == "groups":
+        summary = cytokine_group_summary(data)
+        fig = group_cytokine_panels(summary, x="rel_day", facet_order=present, titles=titles,
+                                    log_y=params.log_y, x_title=x_title,
+                                    range_x=params.days,
+                                    title="Cytokines by response group (median, IQR; numbers: "
+                                          "patients at each time point)")
+        return FigureSpec(key="saf-cohort-cytokines", title="Cytokines by response group",
+                          fig=fig, data=summary, params=params,
+                          caption=f"{n_pat} patient(s){left_out}. Median and interquartile "
+                                  "range across patients, one value per patient and day.")
+    colors = patient_colors(study.subject_ids)
+    fig = cohort_cytokine_panels(data, x="rel_day", facet_order=present, titles=titles,
+                                 colors=colors, log_y=params.log_y, x_title=x_title,
+                                 range_x=params.days,
+                                 title=f"Cytokines of {n_pat} patient(s), "
+                                       f"{x_title.lower()}")
+    return FigureSpec(key="saf-cohort-cytokines", title="Cytokines across the cohort", fig=fig,
+                      data=data, params=params, caption=f"{n_pat} patient(s){left_out}.")
+
+
+def crs_treatments(study: Study, *, cohort: Cohort | None = None,
+                   params: CohortCytokineParams | None = None, focus: Any = None) -> TableSpec:
+    """Per CRS/ICANS episode: grade, days, and the tocilizumab and corticosteroids given during
+    it (medication events of those classes from the episode's first day to one day after its
+    last; docs/data-format.md, Medications)."""
+    subjects = set(_subjects(study, cohort))
+    ev = study.events.filter(pl.col("subject_id").is_in(list(subjects)))
+    episodes = toxicity.toxicity_episodes(ev)
+    meds = ev.filter((pl.col("category") == "medication")
+                     & pl.col("product").is_in(["tocilizumab", "corticosteroid"]))
+    schema = {"subject_id": pl.String, "episode": pl.String, "grade": pl.Int64,
+              "start": pl.Int64, "end": pl.Int64, "tocilizumab_doses": pl.Int64,
+              "first_tocilizumab_day": pl.Int64, "corticosteroids": pl.String}
+    rows = []
+    for ep in episodes.iter_rows(named=True):
+        given = meds.filter((pl.col("subject_id") == ep["subject_id"])
+                            & (pl.col("day") <= ep["end"] + 1)
+                            & (pl.col("end_day").fill_null(pl.col("day")) >= ep["start"]))
+        toci = given.filter(pl.col("product") == "tocilizumab")
+        ster = given.filter(pl.col("product") == "corticosteroid")
+        rows.append({"subject_id": ep["subject_id"], "episode": ep["kind"],
+                     "grade": ep["grade"], "start": ep["start"], "end": ep["end"],
+                     "tocilizumab_doses": toci.height,
+                     "first_tocilizumab_day": toci.get_column("day").min() if toci.height
+                     else None,
+                     "corticosteroids": "; ".join(
+                         f"{r['term']} (days {r['day']}-{r['end_day'] or r['day']})"
+                         for r in ster.iter_rows(named=True)) or None})
+    data = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    return TableSpec(key="saf-crs-treatment", title="Treatment of CRS and ICANS", data=data,
+                     params=params,
+                     caption="Tocilizumab and corticosteroids recorded as medications during "
+                             "each episode (first day to one day after the last).")
