@@ -316,3 +316,39 @@ def test_single_cell_findings_become_questions_or_notes(tmp_path, monkeypatch):
     assert answered.ready
     assert answered.single_cell == {"file": "sources/cells.h5ad",
                                     "obs": {"subject_id": "donor_id"}, "day": 0}
+
+
+def test_long_sheet_notes_sheet_units_and_row_numbers(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    wb = xlsxwriter.Workbook(src / "lis.xlsx")
+    notes = wb.add_worksheet("说明")
+    notes.write(0, 0, "Exported from the hospital LIS; values as reported.")
+    long = wb.add_worksheet("results")
+    long.write(3, 0, "Laboratory results")                    # title below empty rows
+    long.write_row(5, 0, ["患者编号", "检验日期", "项目", "结果", "单位"])
+    long.write_row(6, 0, ["P1", "2025-01-05", "NEUT", "40", "%"])
+    long.write_row(7, 0, ["P1", "2025-01-05", "NEUT#", "0.4", "10^9/L"])
+    long.write_row(8, 0, ["P1", "2025-01-05", "HGB", "abc", "g/L"])
+    wb.close()
+    (src / "patients.csv").write_text("患者编号,性别,回输日期\nP1,男,2025-01-05\n",
+                                      encoding="utf-8")
+    (src / "samples.csv").write_text("sample_id,patient,timepoint\nS1,P1,D28\n",
+                                     encoding="utf-8")
+    # written, but validation reports the bad HGB row (exit 1)
+    assert main(["import", str(src), "--out", str(tmp_path / "s")]) == 1, capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert "lis.xlsx#说明: left out" in printed
+    study = load_study(tmp_path / "s")
+    m = study.measurements
+    assert sorted(m.select("analyte", "value", "unit").iter_rows()) == [
+        ("ANC", 0.4, "10^9/L"), ("NEUT_PCT", 40.0, "%")]
+    bad = next(f for f in study.report.errors if f.column == "value")
+    assert bad.rows == (9,)                                       # the spreadsheet row
+    assert study.patients.get_column("sex").to_list() == ["M"]
+    assert study.samples.select("day", "timepoint").row(0) == (28, "D28")
+
+    (src / "extra.csv").write_text("patient,day,PLT (g/L)\nP1,0,12\n", encoding="utf-8")
+    assert main(["import", str(src), "--out", str(tmp_path / "t")]) == 2
+    assert "has unit 'g/L', which the unit table cannot convert to 10^9/L" in \
+        capsys.readouterr().out

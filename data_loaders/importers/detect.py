@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from data_loaders.analytes import Analyte
+from data_loaders.analytes import CATALOGUE, Analyte
 from data_loaders.importers.dates import looks_like_dates
 from data_loaders.importers.headers import (
     column_role,
@@ -22,6 +22,7 @@ from data_loaders.importers.headers import (
     resolve_analyte,
     split_header,
     suggest,
+    unit_known,
 )
 from data_loaders.importers.sheet import find_header, find_units_row, frame_from_grid, read_grids
 from data_loaders.schema import COLUMN_ALIASES, TABLES
@@ -215,6 +216,15 @@ def guess_sheet(grid: pl.DataFrame, rel: str, sheet: str | None, *,
             analytes[h] = canon
             if unit:
                 units[h] = unit
+                if not unit_known(canon, unit, catalogue):
+                    from data_loaders.units import known_units_for
+
+                    ok = ", ".join(known_units_for(canon, (catalogue or CATALOGUE)[canon].unit)[:5])
+                    det.questions.append(
+                        f"{rel}{_at(sheet)}: column {h!r} ({canon}) has unit {unit!r}, which the "
+                        f"unit table cannot convert to {(catalogue or CATALOGUE)[canon].unit}"
+                        f" (known: {ok}); correct the unit in the export, or leave the column "
+                        f"out: --analyte \"{name}=skip\"")
             if why.startswith("percentage"):
                 det.notes.append(f"{h!r} is a percentage: {canon}, not an absolute count")
             continue
@@ -234,6 +244,11 @@ def guess_sheet(grid: pl.DataFrame, rel: str, sheet: str | None, *,
         det.notes.append("not imported: " + ", ".join(repr(h) for h in left_out[:12])
                          + (" ..." if len(left_out) > 12 else ""))
     det.table = table or _table_for(roles, analytes, headers, frame)
+    if det.table is None and "subject_id" not in roles and not analytes and not unplaced:
+        det.kind = "skip"
+        det.notes.append("left out: no patient column, no analyte and no table's columns "
+                         f"(import it with --table \"{det.key}=TABLE\")")
+        return det
     if det.table is None:
         det.kind = "skip"
         det.questions.append(f"{rel}{_at(sheet)}: cannot tell which table this is (columns "

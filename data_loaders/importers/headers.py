@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from data_loaders.analytes import ALIASES, CATALOGUE, Analyte, _key, canonical_analyte
 from data_loaders.units import CONVERSIONS, unit_key
 
-__all__ = ["split_header", "resolve_analyte", "column_role", "suggest", "is_unit",
+__all__ = ["split_header", "resolve_analyte", "column_role", "suggest", "is_unit", "unit_known",
            "PERCENT_OF", "ROLE_NAMES"]
 
 # A count analyte -> the analyte holding the same cells as a percentage.
@@ -93,6 +93,21 @@ def resolve_analyte(name: str, unit: str | None, catalogue: Mapping[str, Analyte
             return pct, f"percentage of {canon}"
         return None, f"a percentage cannot be {canon} ({cat[canon].unit})"
     return canon, "catalogue"
+
+
+def unit_known(analyte: str, unit: str | None,
+               catalogue: Mapping[str, Analyte] | None = None) -> bool:
+    """True when the unit table converts `unit` to the analyte's canonical unit (a blank unit
+    means the canonical one)."""
+    cat = CATALOGUE if catalogue is None else catalogue
+    if not unit or analyte not in cat:
+        return True
+    canon = cat[analyte].unit
+    key = unit_key(_nfkc(unit))
+    if key == unit_key(canon):
+        return True
+    return any(unit_key(f) == key and t == canon and a in (None, analyte)
+               for a, f, t, _, _ in CONVERSIONS)
 
 
 def suggest(name: str, catalogue: Mapping[str, Analyte] | None = None, *, n: int = 3

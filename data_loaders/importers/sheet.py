@@ -53,23 +53,51 @@ def read_grids(path: Path, *, name: str) -> dict[str, pl.DataFrame]:
     TSV file is one grid named ""."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
+        import fastexcel
+
         try:
-            grids = pl.read_excel(path, sheet_id=0, engine="calamine",
-                                  read_options={"header_row": None, "dtypes": "string"})
-        except Exception as exc:  # noqa: BLE001 - calamine raises its own error types
+            reader = fastexcel.read_excel(path)
+            out = {}
+            for sheet in reader.sheet_names:
+                grid = reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
+                grid = grid.rename({c: f"column_{i}" for i, c in enumerate(grid.columns)})
+                grid = grid.with_columns(pl.all().cast(pl.String).str.strip_chars()
+                                         .replace("", None))
+                lead = _leading_empty_rows(path, sheet) if grid.height else 0
+                if lead:   # the engine starts at the first used row: keep spreadsheet rows
+                    grid = pl.concat([pl.DataFrame({c: [None] * lead for c in grid.columns},
+                                                   schema=grid.schema), grid])
+                out[sheet] = grid
+            return out
+        except Exception as exc:  # noqa: BLE001 - the Excel engine raises its own error types
             raise StudyError(f"could not be read as an Excel workbook: {str(exc)[:200]}",
                              file=name, fix="re-export the workbook (.xlsx) and try again"
                              ) from None
-        out = {}
-        for sheet, grid in grids.items():
-            grid = grid.with_columns(pl.all().cast(pl.String).str.strip_chars().replace("", None))
-            out[sheet] = grid
-        return out
     res = read_table(path, name=name)
     header = pl.DataFrame([res.frame.columns], schema=[f"column_{i}" for i in
                                                        range(res.frame.width)], orient="row")
     body = res.frame.rename(dict(zip(res.frame.columns, header.columns, strict=True)))
     return {"": pl.concat([header, body.cast(pl.String)])}
+
+
+def _leading_empty_rows(path: Path, sheet: str) -> int:
+    """Empty rows above the first used row of a worksheet (from its stored dimension)."""
+    if path.suffix.lower() == ".xls":
+        return 0
+    try:
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True)
+        try:
+            ws = wb[sheet]
+            dim = ws.calculate_dimension()
+            from openpyxl.utils.cell import range_boundaries
+
+            return max(0, int(range_boundaries(dim)[1]) - 1)
+        finally:
+            wb.close()
+    except Exception:  # noqa: BLE001 - no stored dimension: rows as the engine gives them
+        return 0
 
 
 def _is_number(value: str | None) -> bool:
@@ -370,17 +398,18 @@ def _long(frame: pl.DataFrame, table: str, columns: dict[str, str], report: Vali
     for role in ("analyte", "value", "unit"):
         if role in columns:
             out = out.with_columns(frame.get_column(columns[role]).alias(role))
-    if table == "measurements" and {"analyte", "unit"} <= set(out.columns):
-        pairs = out.select("analyte", "unit").unique().drop_nulls("analyte").rows()
-        fixed = {}
-        for analyte, unit in pairs:
-            canon, _ = resolve_analyte(analyte, unit, catalogue)
-            if canon is not None:
-                fixed[(analyte, unit)] = canon
-        if fixed:
-            keyed = pl.struct("analyte", "unit")
-            out = out.with_columns(
-                pl.coalesce(keyed.map_elements(lambda s: fixed.get((s["analyte"], s["unit"])),
-                                               return_dtype=pl.String), pl.col("analyte"))
-                .alias("analyte"))
+    if table == "measurements" and "analyte" in out.columns:
+        if "unit" not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String).alias("unit"))
+        pairs = out.select("analyte", "unit").unique().drop_nulls("analyte")
+        fixed = [(a, u, resolve_analyte(a, u, catalogue)[0]) for a, u in pairs.rows()]
+        mapping = pl.DataFrame([f for f in fixed if f[2] is not None],
+                               schema={"analyte": pl.String, "unit": pl.String,
+                                       "_canon": pl.String}, orient="row")
+        out = out.join(mapping, on=["analyte", "unit"], how="left", nulls_equal=True) \
+            .with_columns(pl.coalesce("_canon", "analyte").alias("analyte")).drop("_canon")
+    if table == "samples" and "visit" in out.columns and "timepoint" not in out.columns:
+        out = out.rename({"visit": "timepoint"})
+    if table == "patients" and "sex" in out.columns:
+        out = out.with_columns(pl.col("sex").replace({"男": "M", "女": "F"}))
     return out
