@@ -58,7 +58,7 @@ from analysis.kinetics import kinetic_series
 from analysis.registry import Option, derived_table
 
 __all__ = ["KineticFit", "MODEL_COLUMNS", "MIN_QUANTIFIED", "SIGMA_START", "fit_kinetic_model",
-           "fit_all", "pooled_sigma",
+           "fit_all", "pooled_sigma", "fits_table",
            "kinetic_model_table", "model_curve", "model_curves", "predict"]
 
 MIN_QUANTIFIED = 5      # quantifiable values needed for 7 parameters (with censored ones)
@@ -421,7 +421,7 @@ def fit_all(series: pl.DataFrame, *, assay: str = "CAR_QPCR", sigma: float | Non
                 for (sid,), g in s.group_by(["subject_id"], maintain_order=True)]
 
 
-def _table(fits: list[KineticFit]) -> pl.DataFrame:
+def fits_table(fits: list[KineticFit]) -> pl.DataFrame:
     schema = {c: (pl.String if c in ("subject_id", "assay", "status", "ci_method")
                   else pl.Boolean if c == "converged"
                   else pl.Int64 if c.startswith("n_") else pl.Float64) for c in MODEL_COLUMNS}
@@ -444,7 +444,7 @@ def kinetic_model_table(study, *, assay: str = "CAR_QPCR",  # noqa: ANN001 - Stu
     `sigma` is given on the log10 scale here (as reported in `sigma_log10`)."""
     series = kinetic_series(study, analytes=[assay])
     ln_sigma = None if sigma is None else sigma * math.log(10)
-    return _table(fit_all(series, assay=assay, min_quantified=min_quantified,
+    return fits_table(fit_all(series, assay=assay, min_quantified=min_quantified,
                           sigma=ln_sigma))
 
 

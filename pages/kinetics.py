@@ -21,6 +21,7 @@ from components.figures.kinetics import (
 )
 from components.safe import md
 from components.theme import GROUP_COLORS
+from views import kinetics as kv
 
 LABELS = {"CAR_QPCR": "qPCR (copies/ug gDNA)", "CAR_PCT": "Flow (% of CD3+)",
           "CAR_ABS": "Flow (cells/uL)"}
@@ -126,6 +127,28 @@ summary = kin.group_summary(table, groups=ctx.groups, parameters=("cmax", auc_co
                             nonexpanders=rules.kinetics_nonexpanders)
 render.show_table(summary.filter(pl.col("assay") == assay), key="kin-summary",
                   name=f"{study.name}_kinetics_by_group")
+
+# ---- cellular-kinetics model next to NCA (views.kinetics) --------------------------------
+st.subheader("Kinetic model: expansion, contraction, persistence")
+if assay == "CAR_PCT":
+    st.caption("The model is fitted to transgene levels (qPCR) or CAR+ cell counts; choose "
+               "one of those assays above.")
+else:
+    fit_now = st.toggle("Fit the model", value=len(ctx.subjects) <= 30, key="kin-model",
+                        help="Per patient, by maximum likelihood (seconds per patient on "
+                             "large cohorts; the result is kept for the session)")
+    if fit_now:
+        mparams = kv.KineticModelParams(assay=assay)
+        fitted = filters.compute(kv.fits, study, params=mparams)
+        mfig = kv.model_figure(study, cohort=ctx.cohort, params=mparams, fitted=fitted)
+        render.show_figure(mfig.fig, key="kin-model-fig", name=f"{study.name}_kinetic_model",
+                           data=mfig.data, params=mparams)
+        st.caption(mfig.caption)
+        mtable = kv.model_table(study, cohort=ctx.cohort, params=mparams, fitted=fitted)
+        render.show_table(mtable.data, key="kin-model-table",
+                          name=f"{study.name}_kinetic_model")
+        st.caption(mtable.caption + " Same table: `python cli.py table kinetic_model "
+                   f"--study {study.path.name} --assay {assay}`.")
 
 st.subheader("qPCR vs flow")
 flow = assay if assay != "CAR_QPCR" else next((a for a in ("CAR_PCT", "CAR_ABS")

@@ -1,0 +1,49 @@
+"""The kinetic-model overlay (views.kinetics): a curve for each converged fit, none for a fit
+that did not converge, and the same table as `cli.py table kinetic_model`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import polars as pl
+import pytest
+
+from analysis.registry import get_derived
+from views import kinetics as kv
+
+
+@pytest.fixture(scope="module")
+def fitted(demo_study):
+    return kv.fits(demo_study, params=kv.KineticModelParams())
+
+
+def test_curves_only_for_converged_fits(demo_study, fitted):
+    failed = replace(fitted[0], status="not converged: expansion rate not identified by the "
+                                        "data (estimate at the edge of its range)",
+                     theta=None, estimates={})
+    fits = [failed, *fitted[1:]]
+    spec = kv.model_figure(demo_study, params=kv.KineticModelParams(), fitted=fits)
+    names = [t.name for t in spec.fig.data]
+    assert f"{failed.subject_id} (no fit)" in names
+    assert f"{failed.subject_id} model" not in names
+    ok = [f.subject_id for f in fits if f.converged]
+    assert all(f"{s} model" in names for s in ok)
+    assert spec.fig.layout.yaxis.type == "log"
+    curves = spec.data.filter(pl.col("kind") == "model")
+    assert failed.subject_id not in set(curves.get_column("subject_id"))
+    table = kv.model_table(demo_study, params=kv.KineticModelParams(), fitted=fits).data
+    row = table.filter(pl.col("subject_id") == failed.subject_id).row(0, named=True)
+    assert row["status"].startswith("not converged") and row["doubling_time"] is None
+
+
+def test_table_matches_the_cli_table(demo_study, fitted):
+    table = kv.model_table(demo_study, params=kv.KineticModelParams(), fitted=fitted).data
+    cli = get_derived("kinetic_model")(demo_study)
+    assert table.equals(cli)
+
+
+def test_kinetics_page_shows_the_model(app_page):
+    at = app_page("pages/kinetics.py")
+    assert not at.exception
+    assert at.toggle(key="kin-model").value
+    assert any("Tobit likelihood" in c.value for c in at.caption)
