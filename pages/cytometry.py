@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import filters, render
+from components.safe import md
 from views import cytometry as cy
 from views.spec import FigureSpec
 
@@ -15,7 +16,7 @@ def _show(spec, *, key: str, name: str) -> None:  # noqa: ANN001 - FigureSpec or
     if isinstance(spec, FigureSpec):
         render.show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params)
     else:
-        st.markdown(f"**{spec.title}** ({spec.caption})")
+        st.markdown(f"**{md(spec.title)}** ({md(spec.caption)})")
         render.show_table(spec.data, key=key, name=name)
 
 
@@ -100,7 +101,7 @@ with tab_som:
                                   key="cy-som-events")
     events = filters.compute(cy.flowsom_events, study, per_sample=per_sample)
     for msg in events.errors:
-        st.warning(msg)
+        st.warning(md(msg))
     markers = st.multiselect("Markers to cluster on (asinh, cofactor 150)",
                              list(events.markers), default=list(events.markers),
                              key="cy-som-markers")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import polars as pl
 import streamlit as st
 
 from components import access, render
+from components.safe import md
 from views import importing as imp
 from views.importing import ImportSettings, StudyError
 
@@ -43,7 +45,7 @@ if how == "Upload files":
                 folder = imp.stage_uploads([(f.name, f.getvalue()) for f in files],
                                                limit_mb=limit)
             except StudyError as err:
-                st.error(str(err))
+                st.error(md(err))
                 st.stop()
             old = st.session_state.get("_imp_upload_dir")
             if old:
@@ -54,7 +56,7 @@ else:
     text = st.text_input("Folder or file", key="imp-path", placeholder="/data/lab_export")
     source = Path(text).expanduser() if text.strip() else None
     if source is not None and not source.exists():
-        st.error(f"{source} does not exist")
+        st.error(md(f"{source} does not exist"))
         st.stop()
 if source is None:
     st.stop()
@@ -74,7 +76,7 @@ settings = base.with_(day_first={"ask": None, "day-first": True, "month-first": 
 try:
     proposal = imp.propose(source, settings)
 except StudyError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 
 st.subheader("Detected mapping")
@@ -94,7 +96,7 @@ try:
     if edited_tp is not None:
         new = imp.settings_from_timepoints(new, labels, pl.from_pandas(edited_tp))
 except ValueError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 if new != settings:
     st.session_state["_imp_settings"] = new.with_(day_first=base.day_first, tissue=base.tissue)
@@ -111,7 +113,7 @@ if not proposal.ready:
 # ---- 3. preview and validation -------------------------------------------------------------
 study = imp.preview(proposal)
 st.subheader("Preview")
-st.caption(f"{len(study.subject_ids)} patients; tables: {', '.join(study.loaded_tables)}")
+st.caption(f"{len(study.subject_ids)} patients; tables: {md(', '.join(study.loaded_tables))}")
 tabs = st.tabs(list(study.loaded_tables) or ["(none)"])
 for tab, name in zip(tabs, study.loaded_tables, strict=False):
     with tab:
@@ -133,19 +135,19 @@ if name.strip():
         target = Path(root) / imp.safe_study_name(name) if root else \
             Path(name).expanduser() if "/" in name else Path.home() / "cart-studies" / name
     except StudyError as err:
-        st.error(str(err))
+        st.error(md(err))
 if target is not None:
-    st.caption(f"writes {target}")
+    st.caption(f"writes {md(target)}")
 if st.button("Save study", type="primary", disabled=target is None, key="imp-save"):
     try:
         saved = imp.write_study(proposal, target)
     except StudyError as err:
-        st.error(str(err))
+        st.error(md(err))
         st.stop()
     render.audit("study_created", study=target.name, files=len(proposal.items))
-    st.success(f"Saved {saved.title}: {len(saved.subject_ids)} patients; "
-               f"{saved.report.summary()}")
+    st.success(md(f"Saved {saved.title}: {len(saved.subject_ids)} patients; "
+                  f"{saved.report.summary()}"))
     if root:
-        st.markdown(f"[Open {target.name}](./?study={target.name})")
+        st.markdown(f"[Open {md(target.name)}](./?study={quote(target.name, safe='')})")
     else:
         st.code(f"streamlit run app.py -- --study {target}", language="bash")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from components import filters, profiles, render
 from components.figures.patient import LANE_TITLES, LANES
+from components.safe import md
 from views import patient as vp
 
 ctx = filters.context()
@@ -28,8 +29,8 @@ if pending in order:
 elif st.session_state.get("pt-subject") not in order:
     wanted = st.query_params.get("patient")
     if wanted and wanted not in order:
-        st.warning(f"Patient {wanted!r} from the link is not in this study or cohort; "
-                   f"showing {order[0]}.")
+        st.warning(md(f"Patient {wanted!r} from the link is not in this study or cohort; "
+                      f"showing {order[0]}."))
     st.session_state["pt-subject"] = wanted if wanted in order else order[0]
 
 
@@ -60,9 +61,9 @@ sections = facts.get_column("section").unique(maintain_order=True).to_list()
 cols = st.columns(min(len(sections), 4) or 1)
 for i, section in enumerate(sections):
     with cols[i % len(cols)]:
-        st.markdown(f"**{section}**")
+        st.markdown(f"**{md(section)}**")
         for r in facts.filter(facts["section"] == section).iter_rows(named=True):
-            st.caption(f"{r['item']}: **{r['value']}**")
+            st.caption(f"{md(r['item'])}: **{md(r['value'])}**")
 
 focus = filters.get_focus(study)
 spec = (vp.timeline(study, cohort=ctx.cohort, params=params, focus=focus)
@@ -80,7 +81,7 @@ if samples and st.session_state.get("_pt_opened") != samples[0]:
     st.session_state["_pt_opened"] = samples[0]
     target = vp.sample_view(study, samples[0])
     if target is None:
-        st.info(f"No page shows the assay of sample {samples[0]}.")
+        st.info(f"No page shows the assay of sample {md(samples[0])}.")
     else:
         page, label, focus_fields = target
         filters.set_focus(filters.Focus(study_key=study.cache_key, **focus_fields))

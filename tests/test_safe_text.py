@@ -142,3 +142,11 @@ def test_hostile_title_and_subject_ids_show_as_text(app_page, hostile_study, pag
     _assert_literal(sources, [LINK, IMAGE, AUTOLINK, "**1**"])
     for chart in at.get("plotly_chart"):
         assert "<a " not in chart.proto.spec.lower()
+
+
+def test_link_in_patient_parameter_shows_as_text(app_page):
+    at = app_page("pages/patient.py", query={"patient": LINK})
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(_plain(w).startswith(f"Patient {LINK!r} from the link") for w in warnings)
+    _assert_literal(_markdown_sources(at), [LINK])
