@@ -151,6 +151,12 @@ def cell_table(study: Any) -> pl.DataFrame:
         if missing:
             df = df.join(samples.select("sample_id", *missing), on="sample_id", how="left",
                          maintain_order="left")
+        if "day" not in missing and _store(study).resolved.day_from == "timepoint" \
+                and samples.height:
+            # days read from labels give way to the samples table's own day of the sample
+            df = (df.join(samples.select("sample_id", pl.col("day").alias("_day")),
+                          on="sample_id", how="left", maintain_order="left")
+                  .with_columns(pl.coalesce("_day", "day").alias("day")).drop("_day"))
     if "subject_id" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.String).alias("subject_id"))
     if "day" not in df.columns:

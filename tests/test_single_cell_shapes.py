@@ -293,3 +293,17 @@ def test_other_candidate_columns_are_offered(tmp_path):
     assert found["obs.subject_id"].options == ("patient",)
     assert "also possible: 'patient'" in found["obs.subject_id"].message
     assert found["obs.cell_type"].options == ("author_cell_type", "leiden")
+
+
+def test_samples_table_day_wins_over_a_label_default(shapes, tmp_path):
+    folder = _fresh(shapes, "scanpy.h5ad", tmp_path)
+    (folder / "samples.csv").write_text(
+        "sample_id,subject_id,day,timepoint\nP1_Baseline,P1,-11,Baseline\n"
+        "P1_Day 28,P1,27,Day 28\nP2_Baseline,P2,-9,Baseline\nP2_Day 28,P2,28,Day 28\n",
+        encoding="utf-8")
+    (folder / "patients.csv").write_text("subject_id\nP1\nP2\n", encoding="utf-8")
+    study = load_study(folder)
+    assert study.report.ok, study.report.to_frame()
+    days = emb.cell_table(study).group_by("sample_id").agg(pl.col("day").first())
+    assert dict(days.iter_rows()) == {"P1_Baseline": -11, "P1_Day 28": 27,
+                                      "P2_Baseline": -9, "P2_Day 28": 28}

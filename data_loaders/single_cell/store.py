@@ -261,7 +261,8 @@ class SingleCellStore:
                         "warning", f"timepoint label(s) {', '.join(map(repr, missing[:8]))} of "
                         f"obs {chosen['timepoint']!r} name no study day; their cells have no day",
                         fix="map them in study.toml [single_cell.timepoints], e.g. "
-                        f"{missing[0]!r} = 30", options=tuple(missing), column="obs.timepoint"))
+                        f"{missing[0]!r} = 30 (or give each sample's day in the samples "
+                        "table)", options=tuple(missing), column="obs.timepoint"))
         for canon, col in chosen.items():
             if canon in self.config.obs:
                 continue
