@@ -24,6 +24,7 @@ from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
 from components.safe import md
+from views import medications as vmed
 
 COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
 RULES_SHOWN = ("retic_threshold", "severe_anc", "severe_plt", "very_severe_anc", "ti_window",
@@ -118,6 +119,14 @@ if tx is None:
     st.info("No transfusions are recorded (events with category transfusion, product RBC or "
             "PLT): the transfusion rug is empty and BSH partial responses cannot be judged.")
 render.show_params(params)
+
+# ---- medications that act on the counts (views.medications) --------------------------------
+meds = filters.compute(vmed.medication_table, study, cohort=ctx.cohort,
+                       params=vmed.MedicationParams(classes=vmed.COUNT_DRUGS))
+with st.expander(f"G-CSF, TPO-RA, ciclosporin and steroids ({meds.data.height} course(s))"):
+    st.caption(meds.caption + " G-CSF-supported neutrophil counts do not make a response "
+               "criterion met (see the rules below).")
+    render.show_table(meds.data, key="bc-medications", name=f"{study.name}_count_medications")
 
 st.subheader("Response per assessment")
 derived = ctx.apply(filters.compute(derived_responses, study, criteria=criteria, rules=rules))
