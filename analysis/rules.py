@@ -121,8 +121,9 @@ class Rules:
         120.0, "normal haemoglobin for women (g/L): CTCAE anaemia LLN and BSH CR",
         "WHO anaemia threshold; BSH 2016 CR: Hb normal for sex")
     lln_hgb_male: float = _f(
-        130.0, "normal haemoglobin for men (g/L), also used when sex is unknown: CTCAE "
-        "anaemia LLN and BSH CR", "WHO anaemia threshold; BSH 2016 CR: Hb normal for sex")
+        130.0, "normal haemoglobin for men (g/L): CTCAE anaemia LLN for men; BSH CR for men "
+        "and, the stricter reading, when sex is unknown (CTCAE then uses the female value)",
+        "WHO anaemia threshold; BSH 2016 CR: Hb normal for sex")
 
     # ---- ICAHT (analysis/haematotox.py) ---------------------------------------------------
     icaht_stable_recovery_days: int = _f(

@@ -116,3 +116,20 @@ def test_export_provenance_carries_the_rules(write_study):
     assert prov.rules["retic_threshold"] == 20.0
     assert '"retic_threshold": 20.0' in prov.to_json()
     assert set(prov.rules) == set(rule_fields())
+
+
+def test_cli_baseline_follows_the_screening_window(demo_dir, capsys):
+    """Demo screening visits are on days -14..-10 and lymphodepletion starts on day -5. With
+    the default 30-day window the screening counts are baseline (SAA-001: SAA); with a 4-day
+    window (days -9..-6) there is no baseline count, so severity is NE."""
+    import cli
+
+    def sev(*extra: str) -> str:
+        assert cli.main(["table", "--study", str(demo_dir), "baseline", *extra]) == 0
+        out = capsys.readouterr().out.splitlines()
+        header = out[0].split(",")
+        row = next(r for r in out if r.startswith("SAA-001,"))
+        return row.split(",")[header.index("severity")]
+
+    assert sev() == "SAA"
+    assert sev("--rule", "screening_window=4") == "NE"
