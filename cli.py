@@ -236,7 +236,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
                    help="study day of a visit label, e.g. \"EOT=180\" (repeatable)")
     p.add_argument("--table", action="append", default=[], metavar="FILE[#SHEET]=TABLE",
                    help="table a file or sheet feeds (patients, measurements, events, ...) or "
-                   "skip (repeatable)")
+                   "skip; FILE may be a pattern such as 'gating/*' (repeatable)")
     p.add_argument("--day-from", choices=("date", "visit", "day"),
                    help="where study days come from in every sheet that has several")
     p.add_argument("--tissue", help="tissue of every imported measurement (blood, marrow)")

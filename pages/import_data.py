@@ -114,6 +114,8 @@ if not proposal.ready:
 study = imp.preview(proposal)
 st.subheader("Preview")
 st.caption(f"{len(study.subject_ids)} patients; tables: {md(', '.join(study.loaded_tables))}")
+if proposal.single_cell:
+    st.caption("The single-cell file was checked (see the notes above); it is copied on save.")
 tabs = st.tabs(list(study.loaded_tables) or ["(none)"])
 for tab, name in zip(tabs, study.loaded_tables, strict=False):
     with tab:

@@ -105,3 +105,23 @@ def test_chosen_analyte_wins_and_unknown_gets_a_suggestion():
 ])
 def test_column_roles(header, role):
     assert column_role(header) == role
+
+
+def test_a_time_column_holding_dates_is_the_date(tmp_path):
+    from data_loaders.importers.plan import propose
+
+    (tmp_path / "lis.csv").write_text("登记号,采样时间,WBC,PLT\nP1,2025-01-03 08:30,3.1,20\n",
+                                      encoding="utf-8")
+    item = propose(tmp_path / "lis.csv").items[0]
+    assert item.options["columns"] == {"subject_id": "登记号", "date": "采样时间"}
+
+
+def test_table_choices_by_name_or_pattern():
+    from data_loaders.importers.detect import table_choice
+
+    tables = {"labs.xlsx#Notes": "skip", "gating/*": "skip", "labs.xlsx": "measurements"}
+    assert table_choice(tables, "labs.xlsx#Notes", "labs.xlsx") == "skip"
+    assert table_choice(tables, "labs.xlsx#CBC", "labs.xlsx") == "measurements"
+    assert table_choice(tables, "gating/truth/Results_And1.txt", "gating/truth/Results_And1.txt") \
+        == "skip"
+    assert table_choice(tables, "other.csv", "other.csv") is None

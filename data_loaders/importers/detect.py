@@ -27,7 +27,7 @@ from data_loaders.importers.headers import (
 from data_loaders.importers.sheet import find_header, find_units_row, frame_from_grid, read_grids
 from data_loaders.schema import COLUMN_ALIASES, TABLES
 
-__all__ = ["Detected", "detect_path", "guess_sheet", "TABULAR", "SINGLE_CELL_SUFFIXES"]
+__all__ = ["Detected", "detect_path", "guess_sheet", "table_choice", "TABULAR", "SINGLE_CELL_SUFFIXES"]
 
 TABULAR = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".parquet")
 SINGLE_CELL_SUFFIXES = (".h5ad", ".h5mu", ".loom")
@@ -109,7 +109,7 @@ def detect_path(root: Path, path: Path, *, catalogue: dict[str, Analyte] | None 
     out = []
     for sheet, grid in grids.items():
         key = f"{rel}#{sheet}" if sheet else rel
-        wanted = tables.get(key) or tables.get(rel)
+        wanted = table_choice(tables, key, rel)
         if wanted == "skip":
             out.append(Detected(rel, "skip", sheet=sheet or None, notes=["left out (--table)"]))
             continue
@@ -117,6 +117,17 @@ def detect_path(root: Path, path: Path, *, catalogue: dict[str, Analyte] | None 
                                chosen_analytes=chosen_analytes, chosen_columns=chosen_columns,
                                table=wanted))
     return out
+
+
+def table_choice(tables: dict[str, str], key: str, path: str) -> str | None:
+    """The user's table for "file#sheet" or "file"; a pattern such as `gating/*` or `*.txt`
+    matches too (exact names win, then the first matching pattern)."""
+    from fnmatch import fnmatchcase
+
+    if key in tables or path in tables:
+        return tables.get(key) or tables.get(path)
+    return next((v for k, v in tables.items() if any(ch in k for ch in "*?[")
+                 and (fnmatchcase(key, k) or fnmatchcase(path, k))), None)
 
 
 def _format_of(headers: list[str]) -> tuple[str, str] | None:
@@ -189,6 +200,9 @@ def guess_sheet(grid: pl.DataFrame, rel: str, sheet: str | None, *,
             left_out.append(h)
             continue
         role = column_role(h)
+        if role == "time" and "date" not in roles and looks_like_dates(values.head(200).to_list()):
+            role = "date"           # 采样时间 "2025-01-03 08:30": a date with its time
+            det.notes.append(f"{h!r} holds dates (with times): used as the date")
         if role and choice is None:
             if role == "_identifying":
                 left_out.append(h)

@@ -25,7 +25,7 @@ import polars as pl
 
 from data_loaders.analytes import catalogue_with
 from data_loaders.errors import StudyError
-from data_loaders.importers.detect import Detected, detect_path
+from data_loaders.importers.detect import Detected, detect_path, table_choice
 
 __all__ = ["ImportSettings", "Proposal", "propose", "write_study", "study_toml",
            "settings_from_config", "ImportError_"]
@@ -179,7 +179,7 @@ def propose(src: str | Path, settings: ImportSettings | None = None, *,
         for det in detect_path(root, path, catalogue=catalogue,
                                chosen_analytes=dict(settings.analytes),
                                chosen_columns=dict(settings.columns), tables=tables):
-            if tables.get(det.key, tables.get(det.path)) == "skip" and det.kind != "skip":
+            if table_choice(tables, det.key, det.path) == "skip" and det.kind != "skip":
                 det = Detected(det.path, "skip", sheet=det.sheet, notes=["left out (--table)"])
             prop.items.append(det)
     _single_cell(root, prop)
@@ -427,13 +427,13 @@ def write_study(prop: Proposal, out: str | Path, *, title: str | None = None):  
 
 
 def preview(prop: Proposal, *, title: str = "preview"):  # noqa: ANN201
-    """Load the study the proposal would write, from a temporary folder that is removed
-    again (nothing is written where the study will go)."""
+    """Load the tables the proposal would write, from a temporary folder that is removed again
+    (nothing is written where the study will go). The single-cell file is not copied for a
+    preview (it may be many gigabytes); its own proposal already checked it."""
     from data_loaders import load_study
 
+    tables_only = replace(prop, single_cell=None,
+                          items=[d for d in prop.items if d.kind != "single_cell"])
     with tempfile.TemporaryDirectory(prefix="cart-import-preview-") as tmp:
-        build(prop, Path(tmp) / "study", title=title)
-        study = load_study(Path(tmp) / "study")
-        # the tables are in memory; the single-cell file would vanish with the folder
-        return replace(study, single_cell_file=None) if hasattr(study, "__dataclass_fields__") \
-            else study
+        build(tables_only, Path(tmp) / "study", title=title)
+        return load_study(Path(tmp) / "study")
