@@ -16,7 +16,10 @@ vSAA; otherwise NSAA. Without a recorded cellularity the counts decide and the r
 so; cellularity 25-50% without a residual percentage leaves severity NE. The recorded
 diagnosis is shown beside the derived severity with whether they agree.
 
-`transfusion_dependent`: any RBC or platelet transfusion in the `ti_window` days before the
+A baseline ANC or PLT within a support window (analysis/support.py: after a platelet
+transfusion, during or after G-CSF) cannot show the count above the severe level: it counts on
+the severe side, and the rule text names it (transfusion-dependent thrombocytopenia is
+severe). `transfusion_dependent`: any RBC or platelet transfusion in the `ti_window` days before the
 reference day (null when transfusions are not recorded), for the BSH non-severe PR rule.
 """
 
@@ -74,10 +77,14 @@ def baseline_values(measurements: pl.DataFrame, refs: pl.DataFrame, *,
             .select("subject_id", "analyte", "value", "day"))
 
 
-def severity_expr(*, rules: Rules, anc: str = "anc", plt: str = "plt", retic: str = "retic"
-                  ) -> tuple[pl.Expr, pl.Expr]:
-    """(number of count criteria met, number unknown) for modified Camitta."""
-    sev = [pl.col(anc) < rules.severe_anc, pl.col(plt) < rules.severe_plt,
+def severity_expr(*, rules: Rules, anc: str = "anc", plt: str = "plt", retic: str = "retic",
+                  supported: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """(number of count criteria met, number unknown) for modified Camitta. With `supported`,
+    an ANC or PLT flagged in `<name>_supported` counts on the severe side."""
+    def sup(c: str) -> pl.Expr:
+        return pl.col(f"{c}_supported").fill_null(False) if supported else pl.lit(False)
+
+    sev = [(pl.col(anc) < rules.severe_anc) | sup(anc), (pl.col(plt) < rules.severe_plt) | sup(plt),
            pl.col(retic) < rules.retic_threshold]
     return (pl.sum_horizontal([s.fill_null(False).cast(pl.Int8) for s in sev]),
             pl.sum_horizontal([s.is_null().cast(pl.Int8) for s in sev]))
@@ -88,16 +95,22 @@ def severity_expr(*, rules: Rules, anc: str = "anc", plt: str = "plt", retic: st
 def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
     """One row per patient: subject_id, reference_day, anc, anc_day, plt, plt_day, retic,
     retic_day, hgb, hgb_day, cellularity, residual_pct, severity (vSAA/SAA/NSAA/NE),
-    diagnosis, agrees, transfusion_dependent, rule."""
+    diagnosis, agrees, transfusion_dependent, anc_supported, plt_supported, hgb_supported,
+    rule."""
     from analysis.response import transfusion_events
+    from analysis.support import mark_supported, support_intervals
 
     rules = rules if rules is not None else rules_for(study)
     refs = reference_days(study, rules=rules)
-    vals = baseline_values(study.measurements, refs)
+    tx = transfusion_events(study.events)
+    vals = mark_supported(baseline_values(study.measurements, refs),
+                          support_intervals(study.events, rules=rules, transfusions=tx))
     df = refs
     for a in BASELINE_COUNTS:
+        c = a.lower()
         v = vals.filter(pl.col("analyte") == a).select(
-            "subject_id", pl.col("value").alias(a.lower()), pl.col("day").alias(f"{a.lower()}_day"))
+            "subject_id", pl.col("value").alias(c), pl.col("day").alias(f"{c}_day"),
+            pl.col("supported").alias(f"{c}_supported"), pl.col("support").alias(f"{c}_support"))
         df = df.join(v, on="subject_id", how="left")
     pts = study.patients
     cols = [pl.col("subject_id")]
@@ -108,7 +121,6 @@ def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN
         pl.col("marrow_residual_pct").cast(pl.Float64).alias("residual_pct"),
         pl.col("diagnosis").cast(pl.String)), on="subject_id", how="left")
 
-    tx = transfusion_events(study.events)
     if tx is None:
         df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias("transfusion_dependent"))
     else:
@@ -136,7 +148,8 @@ def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN
             _fmt(cell), _fmt(resid), pl.when(resid < 30).then(pl.lit("<"))
             .otherwise(pl.lit(">="))))
         .otherwise(pl.format("marrow cellularity {}% (> 50%)", _fmt(cell))))
-    met, unknown = severity_expr(rules=rules)
+    # a transfusion- or G-CSF-supported count does not show a count above the severe level
+    met, unknown = severity_expr(rules=rules, supported=True)
     severe = (met >= 2) & marrow_ok.fill_null(False)
     severity = (pl.when(severe & (pl.col("anc") < rules.very_severe_anc)).then(pl.lit("vSAA"))
                 .when(severe).then(pl.lit("SAA"))
@@ -146,9 +159,11 @@ def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN
 
     def shown(a: str) -> pl.Expr:
         c = a.lower()
+        sup = pl.when(pl.col(f"{c}_supported").fill_null(False)).then(pl.format(
+            ", supported: {}", pl.col(f"{c}_support"))).otherwise(pl.lit(""))
         return (pl.when(pl.col(c).is_null()).then(pl.lit(f"{a} -"))
-                .otherwise(pl.format(f"{a} {{}} (day {{}})", _fmt(pl.col(c)),
-                                     pl.col(f"{c}_day"))))
+                .otherwise(pl.format(f"{a} {{}} (day {{}}{{}})", _fmt(pl.col(c)),
+                                     pl.col(f"{c}_day"), sup)))
 
     recorded = pl.col("diagnosis").str.strip_chars().str.to_uppercase()
     derived_up = severity.str.to_uppercase()
@@ -159,6 +174,7 @@ def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN
         "retic_day", "hgb", "hgb_day", "cellularity", "residual_pct",
         severity.alias("severity"), "diagnosis", agrees.alias("agrees"),
         "transfusion_dependent",
+        *[pl.col(f"{c}_supported").fill_null(False) for c in ("anc", "plt", "hgb")],
         pl.concat_str(severity, pl.lit(": "), shown("ANC"), pl.lit(", "), shown("PLT"),
                       pl.lit(", "), shown("RETIC"), pl.lit(f" (severe: ANC < {rules.severe_anc:g}"
                                                             f", PLT < {rules.severe_plt:g}, "

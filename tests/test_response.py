@@ -537,3 +537,16 @@ def test_support_of_an_earlier_longer_course_still_counts():
     out = mark_supported(c, iv).sort("day")
     assert out["supported"].to_list() == [True, False]
     assert out["support"].to_list() == ["G-CSF A days 1-30", None]
+
+
+def test_supported_baseline_platelets_do_not_make_a_patient_non_severe(write_study):
+    """Screening day -12: ANC 0.3 (< 0.5), PLT 25, RETIC 80; a platelet transfusion on day
+    -13. PLT 25 is 1 day after it, so it does not show platelets above 20: ANC and PLT are
+    severe -> SAA (counting PLT 25 as >= 20 would leave 1 criterion -> NSAA)."""
+    from analysis.baseline import baseline
+
+    study = _study(write_study, [(-12, {"ANC": 0.3, "PLT": 25, "RETIC": 80})],
+                   events="P1,-13,-13,transfusion,PLT transfusion,PLT\n")
+    b = baseline(study).row(0, named=True)
+    assert (b["severity"], b["plt_supported"]) == ("SAA", True)
+    assert "PLT 25 (day -12, supported: PLT transfusion on day -13)" in b["rule"]
