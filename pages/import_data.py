@@ -19,9 +19,9 @@ from views.importing import ImportSettings, StudyError
 
 st.title("Import data")
 root = os.environ.get("STUDIES_ROOT")
+# the identity app.py proved (OIDC login or the proxy's user), never a bare header
+viewer = render.current_viewer() if root else None
 if root:
-    # the identity app.py proved (OIDC login or the proxy's user), never a bare header
-    viewer = render.current_viewer()
     if not access.may_create_studies(viewer):
         st.info("Your account may not create studies on this server. The administrator "
                 "lists who may in STUDY_CREATORS (see deploy/README.md).")
@@ -142,7 +142,9 @@ if target is not None:
     st.caption(f"writes {md(target)}")
 if st.button("Save study", type="primary", disabled=target is None, key="imp-save"):
     try:
-        saved = imp.write_study(proposal, target)
+        # on a server the new study is open to its creator only, until [access] lists others
+        owner = [viewer.email] if root and viewer is not None and viewer.email else None
+        saved = imp.write_study(proposal, target, access=owner)
     except StudyError as err:
         st.error(md(err))
         st.stop()

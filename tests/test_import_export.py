@@ -352,3 +352,33 @@ def test_long_sheet_notes_sheet_units_and_row_numbers(tmp_path, capsys):
     assert main(["import", str(src), "--out", str(tmp_path / "t")]) == 2
     assert "has unit 'g/L', which the unit table cannot convert to 10^9/L" in \
         capsys.readouterr().out
+
+
+def test_events_responses_and_omics_sheets(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "patients.csv").write_text("subject,infusion_date\nP1,2025-01-10\nP2,2025-01-20\n",
+                                      encoding="utf-8")
+    (src / "events.csv").write_text(
+        "subject,category,term,grade,start_date,stop_date\n"
+        "P1,crs,Cytokine release syndrome,2,11/01/2025,14/01/2025\n"
+        "P2,transfusion,Platelets,,25/01/2025,\n", encoding="utf-8")
+    (src / "responses.csv").write_text("subject,visit,response\nP1,M3,complete response\n"
+                                       "P2,Month 6,PR\n", encoding="utf-8")
+    (src / "samples.csv").write_text("sample_id,subject,day\nS1,P1,28\nS2,P2,28\n",
+                                     encoding="utf-8")
+    (src / "counts.csv").write_text("gene,S1,S2\nCD3E,10,12\nGNLY,0,4\n", encoding="utf-8")
+    prop = propose(src)
+    assert prop.ready, prop.questions
+    kinds = {d.path: d.table for d in prop.items}
+    assert kinds == {"patients.csv": "patients", "events.csv": "events",
+                     "responses.csv": "responses", "samples.csv": "samples",
+                     "counts.csv": "rna_counts"}
+    study = write_study(prop, tmp_path / "s")
+    assert not study.report.errors, [f.message for f in study.report.errors]
+    ev = study.events.sort("subject_id")
+    assert ev.select("category", "day", "end_day").rows() == [("crs", 1, 4),
+                                                             ("transfusion", 5, None)]
+    assert study.responses.sort("subject_id").select("day", "response").rows() == [
+        (90, "CR"), (180, "PR")]
+    assert study.has("rna_counts")

@@ -130,3 +130,13 @@ def test_server_page_refuses_users_who_may_not_create(app_page, tmp_path, monkey
         assert [t.value for t in at.title] == ["Import data"], [e.value for e in at.error]
         refused = any("may not create studies" in i.value for i in at.info)
         assert refused is not allowed
+
+
+def test_a_study_made_on_a_server_is_open_to_its_creator_only(tmp_path):
+    from components.access import may_open
+    from data_loaders.importers.plan import write_study
+
+    src = make_export(tmp_path)
+    write_study(propose(src), tmp_path / "s", access=["ana@lab.org"])
+    assert may_open(Viewer(email="ana@lab.org"), tmp_path / "s")
+    assert not may_open(Viewer(email="bob@lab.org"), tmp_path / "s")

@@ -322,7 +322,8 @@ def _fill_options(prop: Proposal, settings: ImportSettings) -> None:
 # --------------------------------------------------------------------------------------------
 # write
 # --------------------------------------------------------------------------------------------
-def study_toml(prop: Proposal, *, title: str) -> dict[str, Any]:
+def study_toml(prop: Proposal, *, title: str, access: list[str] | None = None
+               ) -> dict[str, Any]:
     """The study.toml of the proposal: [study], [import] (the settings and source), one
     [[sources]] entry per sheet or format file, [tables.rna_counts], [single_cell]."""
     config: dict[str, Any] = {"study": {"title": title}}
@@ -361,6 +362,8 @@ def study_toml(prop: Proposal, *, title: str) -> dict[str, Any]:
         config["sources"] = sources
     if prop.single_cell:
         config["single_cell"] = prop.single_cell
+    if access:
+        config["access"] = {"emails": list(access)}
     return config
 
 
@@ -375,7 +378,8 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def build(prop: Proposal, folder: Path, *, title: str) -> None:
+def build(prop: Proposal, folder: Path, *, title: str, access: list[str] | None = None
+          ) -> None:
     """Write the study files of `prop` into `folder` (which must be empty or absent)."""
     import tomli_w
 
@@ -389,7 +393,7 @@ def build(prop: Proposal, folder: Path, *, title: str) -> None:
         _copy(root / d.path, folder / "sources" / d.path)
     if prop.patients_from:
         pl.DataFrame({"subject_id": prop.patients_from}).write_csv(folder / "patients.csv")
-    text = tomli_w.dumps(study_toml(prop, title=title))
+    text = tomli_w.dumps(study_toml(prop, title=title, access=access))
     header = "# study.toml written by `python cli.py import`; every choice of the import is here\n"
     (folder / "study.toml").write_text(header + text, encoding="utf-8")
     fcs = [d.path for d in prop.items if d.kind == "fcs"]
@@ -398,8 +402,11 @@ def build(prop: Proposal, folder: Path, *, title: str) -> None:
                           "(assay flow_fcs, column file) to gate them")
 
 
-def write_study(prop: Proposal, out: str | Path, *, title: str | None = None):  # noqa: ANN201
+def write_study(prop: Proposal, out: str | Path, *, title: str | None = None,  # noqa: ANN201
+                access: list[str] | None = None):
     """Write the proposal as a new study folder and load it once; returns the loaded Study.
+    `access` (e-mails) becomes the study's `[access]` allow-list (a study made on a shared
+    server is open to the one who made it until its owner lists others).
 
     Refuses open questions and an existing non-empty `out`. The study is assembled in a
     hidden folder next to `out` and moved into place at the end, so a failed import leaves
@@ -416,7 +423,7 @@ def write_study(prop: Proposal, out: str | Path, *, title: str | None = None):  
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
     try:
-        build(prop, staging, title=title or out.name)
+        build(prop, staging, title=title or out.name, access=access)
         if out.exists():
             out.rmdir()
         staging.rename(out)
