@@ -164,7 +164,8 @@ def assessment_days(study, *, days: Iterable[int] | str | None = None  # noqa: A
     landmarks (28, 90, 180, 365) for patients without recorded responses. Days after the end of
     follow-up are dropped; days on or after an HSCT get ne_reason "after HSCT on day N"."""
     chosen = parse_days(days)
-    pts = study.patients.select("subject_id", "sex", "hsct_day")
+    pts = study.patients.select("subject_id", "sex").join(
+        _hsct_days(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
     landmark = pl.DataFrame({"day": list(chosen or LANDMARKS.values())}, schema={"day": pl.Int64})
     base = pts.select("subject_id").join(landmark, how="cross")
     if chosen is None and study.has("responses"):

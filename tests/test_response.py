@@ -550,3 +550,11 @@ def test_supported_baseline_platelets_do_not_make_a_patient_non_severe(write_stu
     b = baseline(study).row(0, named=True)
     assert (b["severity"], b["plt_supported"]) == ("SAA", True)
     assert "PLT 25 (day -12, supported: PLT transfusion on day -13)" in b["rule"]
+
+
+def test_hsct_recorded_only_as_an_event_ends_the_account(write_study):
+    """No patients.hsct_day, but an hsct event on day 60: the day-90 assessment is NE."""
+    study = _study(write_study, [(-10, {"ANC": 0.3, "PLT": 10, "RETIC": 10}),
+                                 (90, {"ANC": 2.0, "HGB": 130, "PLT": 200, "RETIC": 90})],
+                   events="P1,60,60,hsct,Allogeneic HSCT,\n")
+    assert derived_responses(study, days="90")["rule"].to_list() == ["NE: after HSCT on day 60"]

@@ -406,6 +406,7 @@ def _swimmer_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
 def _counts_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
     from analysis.cohort import apply_cohort
     from analysis.response import reference_lines, transfusion_events
+    from analysis.rules import rules_for
 
     analytes = [a for a in ("ANC", "PLT", "HGB") if a in study.analytes_present()]
     if not analytes:
@@ -415,7 +416,8 @@ def _counts_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
     if tx is not None:
         tx = apply_cohort(tx, cohort, groups=groups)
     fig = counts_by_patient(df, analytes=analytes, colors=patient_colors(study.subject_ids),
-                            ref_lines=reference_lines(criteria="NIH"), transfusions=tx,
+                            ref_lines=reference_lines(criteria="NIH", rules=rules_for(study)),
+                            transfusions=tx,
                             labels={a: study.analyte_label(a) for a in analytes},
                             marks=[(0, 0, "infusion")])
     return FigureSpec("blood_counts", "Blood counts: ANC, platelets, haemoglobin", fig,
