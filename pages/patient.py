@@ -125,8 +125,8 @@ b2.download_button(f"Patient profiles of the cohort ({len(order)} pages, PDF)",
                    icon=":material/picture_as_pdf:", help=blocker)
 
 with st.expander("All patients (click one to open it)"):
-    picker = filters.compute(vp.cohort_picker, study, cohort=ctx.cohort, params=params,
-                             subjects=tuple(order))
+    picker = vp.cohort_picker(study, cohort=ctx.cohort, params=params, subjects=order,
+                              groups=ctx.groups)
     pick = render.show_figure(picker.fig, key="pt-picker", name=f"{study.name}_patients",
                               data=picker.data, params=params, on_select="rerun",
                               selection_mode=("points",), register=False)

@@ -400,7 +400,7 @@ def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParam
         frames = {k: (v if k.split("_fit")[0] in params.lanes else v.clear())
                   for k, v in frames.items()}
     one = patient_study(study, params.subject_id)
-    title = f"{params.subject_id}: {header_line(study, params=params)}"
+    title = f"{params.subject_id}: {header_line(study, params=params, one=one)}"
     fig = patient_timeline(frames, thresholds=_thresholds(params, one), title=title,
                            range_x=_range(frames, params, cohort))
     if focus is not None and params.subject_id in getattr(focus, "subjects", ()) and \
@@ -434,10 +434,11 @@ _TABLE1 = (("age", "Age", " y"), ("sex", "Sex", ""), ("diagnosis", "Diagnosis", 
 
 
 def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-           focus: Any = None) -> TableSpec:
+           focus: Any = None, one: Study | None = None) -> TableSpec:
     """The patient's facts: Table-1 items, baseline severity, best response, recovery days,
-    CRS/ICANS maxima, CAR-T kinetics (NCA) and the course (section, item, value)."""
-    one = patient_study(study, params.subject_id)
+    CRS/ICANS maxima, CAR-T kinetics (NCA) and the course (section, item, value). `one` is
+    the patient's slice when the caller has made it already."""
+    one = one if one is not None else patient_study(study, params.subject_id)
     pat = one.patients.row(0, named=True)
     rows: list[tuple[str, str, str]] = []
     for col, label, unit in _TABLE1:
@@ -504,10 +505,10 @@ def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
                      title=f"Patient {params.subject_id}", data=data, params=params)
 
 
-def header_line(study: Study, *, params: PatientParams) -> str:
+def header_line(study: Study, *, params: PatientParams, one: Study | None = None) -> str:
     """One line for titles: age/sex, diagnosis, best response, CRS/ICANS maxima."""
     facts = {(r["section"], r["item"]): r["value"] for r in
-             header(study, params=params).data.iter_rows(named=True)}
+             header(study, params=params, one=one).data.iter_rows(named=True)}
     bits = []
     age, sex = facts.get(("Patient", "Age")), facts.get(("Patient", "Sex"))
     if age or sex:
@@ -573,14 +574,19 @@ def laboratory_wide(listing: pl.DataFrame) -> pl.DataFrame:
 
 # ---- picking a patient and opening samples -----------------------------------------------------
 def cohort_picker(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-                  subjects: Sequence[str] | None = None, focus: Any = None) -> FigureSpec:
+                  subjects: Sequence[str] | None = None, groups: pl.DataFrame | None = None,
+                  focus: Any = None) -> FigureSpec:
     """A strip of the cohort's patients (follow-up, coloured by best response); a click picks
-    one (customdata holds the subject_id)."""
+    one (customdata holds the subject_id). `groups` (analysis.cohort.response_groups, as the
+    sidebar has them) gives the best responses; without it they are derived here."""
     order = patient_order(study, cohort=cohort, subjects=subjects)
     pts = study.patients.filter(pl.col("subject_id").is_in(order))
-    best = response.best_response(study, criteria=params.criteria) \
-        if study.has("measurements") else pts.select("subject_id").with_columns(
-            pl.lit("NE").alias("best_response"))
+    if groups is not None and "best_response" in groups.columns:
+        best = groups.select("subject_id", "best_response")
+    elif study.has("measurements"):
+        best = response.best_response(study, criteria=params.criteria)
+    else:
+        best = pts.select("subject_id").with_columns(pl.lit("NE").alias("best_response"))
     end = pl.col("last_contact_day") if "last_contact_day" in pts.columns else pl.lit(None)
     day_max = study.measurements.group_by("subject_id").agg(pl.col("day").max().alias("_m"))
     df = (pts.select("subject_id", end.alias("_end"))
