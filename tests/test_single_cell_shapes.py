@@ -307,3 +307,18 @@ def test_samples_table_day_wins_over_a_label_default(shapes, tmp_path):
     days = emb.cell_table(study).group_by("sample_id").agg(pl.col("day").first())
     assert dict(days.iter_rows()) == {"P1_Baseline": -11, "P1_Day 28": 27,
                                       "P2_Baseline": -9, "P2_Day 28": 28}
+
+
+def test_proposal_takes_answers_nested_or_dotted(shapes, shared_data):
+    tenx = propose_single_cell(shared_data / "10x" / "filtered_feature_bc_matrix.h5",
+                               settings={"sample_id": "S1", "subject_id": "P1",
+                                         "timepoint": "D28"})
+    assert not [f for f in tenx["findings"] if f["severity"] == "error"]
+    assert (tenx["sample_id"], tenx["subject_id"], tenx["timepoint"]) == ("S1", "P1", "D28")
+    path = shapes["seurat_counts.h5ad"] / "seurat_counts.h5ad"
+    dotted = propose_single_cell(path, settings={"obs.timepoint": "visit",
+                                                 "timepoints.Day 28": 30})
+    nested = propose_single_cell(path, settings={"obs": {"timepoint": "visit"},
+                                                 "timepoints": {"Day 28": 30}})
+    assert dotted == nested and dotted["timepoints"] == {"Baseline": -7, "Day 28": 30}
+    assert any("days: -7, 30" in f["message"] for f in dotted["findings"])

@@ -9,6 +9,7 @@ The loader applies the same table, so a file never has to be edited in Python.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def _summary(store: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _propose_10x(path: Path) -> dict[str, Any]:
+def _propose_10x(path: Path, given: dict[str, Any]) -> dict[str, Any]:
     from data_loaders.errors import StudyError
     from data_loaders.formats.tenx import read_10x_counts
 
@@ -86,29 +87,45 @@ def _propose_10x(path: Path) -> dict[str, Any]:
         return {**table, "findings": [_finding("error", str(err))]}
     suffixes = sorted({b.rsplit("-", 1)[-1] for b in tx.barcodes if "-" in b})
     findings = [_finding("note", f"10x Cell Ranger output: {tx.counts.shape[0]:,} cells x "
-                         f"{tx.counts.shape[1]:,} features, raw counts"),
-                _finding("error", "a 10x matrix does not say which sample its cells come from",
-                         fix="give [single_cell] sample_id (one sample, with subject_id and "
-                         "day or timepoint, or a samples table row) or barcode_suffix = "
-                         "{ \"1\" = \"S1\", ... } for an aggregated run",
-                         options=tuple(f"barcode suffix -{s}" for s in suffixes[:8]))]
-    return {**table, "findings": findings}
+                         f"{tx.counts.shape[1]:,} features, raw counts")]
+    keys = {k: given[k] for k in ("sample_id", "barcode_suffix", "subject_id", "day",
+                                  "timepoint") if k in given}
+    if "sample_id" in keys or "barcode_suffix" in keys:
+        findings.append(_finding("note", "cells from " + (
+            f"sample {keys['sample_id']}" if "sample_id" in keys else "the samples of "
+            "barcode_suffix") + (f" of patient {keys['subject_id']}" if "subject_id" in keys
+                                 else " (patient and day from the samples table)")))
+    else:
+        findings.append(_finding(
+            "error", "a 10x matrix does not say which sample its cells come from",
+            fix="give [single_cell] sample_id (one sample, with subject_id and day or "
+            "timepoint, or a samples table row) or barcode_suffix = { \"1\" = \"S1\", ... } "
+            "for an aggregated run",
+            options=tuple(f"barcode suffix -{s}" for s in suffixes[:8])))
+    return {**table, **keys, "findings": findings}
 
 
-def propose_single_cell(path: Path) -> dict[str, Any]:
+def propose_single_cell(path: Path, *, settings: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any]:
     """The `[single_cell]` table for study.toml plus "findings" (list of dicts with
-    severity, message and, where useful, fix and options) for one single-cell file."""
-    from data_loaders.single_cell import SingleCellStore, detect_format
+    severity, message and, where useful, fix and options) for one single-cell file.
+
+    `settings`: choices already made (keys of the `[single_cell]` table, nested or dotted:
+    `{"obs": {"subject_id": "donor"}}` or `{"obs.subject_id": "donor"}`, `sample_id` for a
+    10x matrix); the proposal is made with them and reports on them."""
+    from data_loaders.single_cell import SingleCellConfig, SingleCellStore, detect_format
+    from data_loaders.single_cell.mapping import nested
 
     path = Path(path)
+    given = nested(settings)
     if detect_format(path) is None:
         if _is_10x(path):
-            return _propose_10x(path)
+            return _propose_10x(path, given)
         return {"file": path.name, "findings": [_finding(
             "error", f"{path.name} is not a single-cell file this reader knows",
             fix="give an .h5ad, .h5mu, .loom, AnnData .zarr folder or 10x matrix")]}
     try:
-        store = SingleCellStore(path)
+        store = SingleCellStore(path, SingleCellConfig.from_config(given))
         table = store.config_table(file=path.name)
         findings = [f.as_dict() for f in store.findings]
         if not any(f["severity"] == "error" for f in findings):

@@ -32,7 +32,7 @@ import numpy as np
 
 __all__ = ["SingleCellConfig", "MatrixKind", "matrix_kind", "OBS_ALIASES", "CLUSTER_COLUMNS",
            "SYMBOL_COLUMNS", "COUNTS_LAYERS", "LOGNORM_LAYERS", "looks_like_ensembl",
-           "fold", "find_obs_column", "EMBEDDING_ORDER", "CANONICAL_OBS"]
+           "fold", "find_obs_column", "EMBEDDING_ORDER", "CANONICAL_OBS", "nested"]
 
 MatrixKind = Literal["counts", "lognorm", "normalised", "scaled", "empty", "invalid"]
 CANONICAL_OBS = ("subject_id", "sample_id", "day", "timepoint", "cell_type", "tissue",
@@ -120,6 +120,21 @@ def matrix_kind(values: np.ndarray) -> MatrixKind:
     return "lognorm" if nz.max() <= 30 else "normalised"
 
 
+def nested(table: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The table with dotted keys (`obs.subject_id = "donor"`, `timepoints.Baseline = -3`, as
+    given on a command line) folded into their sub-tables; sub-tables are copied."""
+    out: dict[str, Any] = {}
+    for k, v in dict(table or {}).items():
+        head, dot, rest = str(k).partition(".")
+        if dot and head in ("obs", "timepoints"):
+            out.setdefault(head, {})[rest] = v
+        elif isinstance(v, Mapping):
+            out.setdefault(str(k), {}).update(v)
+        else:
+            out[str(k)] = v
+    return out
+
+
 @dataclass(frozen=True)
 class SingleCellConfig:
     """The `[single_cell]` table of study.toml (every field optional: None = detect)."""
@@ -137,7 +152,7 @@ class SingleCellConfig:
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> SingleCellConfig:
-        t = dict(table or {})
+        t = nested(table)
         obs = {str(k): str(v) for k, v in dict(t.get("obs", {}) or {}).items() if v}
         tps = {str(k): int(v) for k, v in dict(t.get("timepoints", {}) or {}).items()
                if v is not None and str(v).lstrip("+-").isdigit()}
