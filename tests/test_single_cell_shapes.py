@@ -322,3 +322,11 @@ def test_proposal_takes_answers_nested_or_dotted(shapes, shared_data):
                                                  "timepoints": {"Day 28": 30}})
     assert dotted == nested and dotted["timepoints"] == {"Baseline": -7, "Day 28": 30}
     assert any("days: -7, 30" in f["message"] for f in dotted["findings"])
+
+
+def test_dotted_answer_wins_over_the_proposed_sub_table(shapes, tmp_path):
+    folder = _fresh(shapes, "seurat_counts.h5ad", tmp_path)
+    (folder / "study.toml").write_text(
+        '[single_cell]\n"timepoints.Baseline" = -3\n"obs.timepoint" = "visit"\n'
+        '[single_cell.timepoints]\nBaseline = -7\n"Day 28" = 28\n', encoding="utf-8")
+    assert set(emb.cell_table(load_study(folder)).get_column("day")) == {-3, 28}

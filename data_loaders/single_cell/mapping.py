@@ -122,16 +122,20 @@ def matrix_kind(values: np.ndarray) -> MatrixKind:
 
 def nested(table: Mapping[str, Any] | None) -> dict[str, Any]:
     """The table with dotted keys (`obs.subject_id = "donor"`, `timepoints.Baseline = -3`, as
-    given on a command line) folded into their sub-tables; sub-tables are copied."""
+    given on a command line) folded into their sub-tables, where they win over the
+    sub-table's own entry; sub-tables are copied."""
     out: dict[str, Any] = {}
+    dotted: list[tuple[str, str, Any]] = []
     for k, v in dict(table or {}).items():
         head, dot, rest = str(k).partition(".")
         if dot and head in ("obs", "timepoints"):
-            out.setdefault(head, {})[rest] = v
+            dotted.append((head, rest, v))
         elif isinstance(v, Mapping):
             out.setdefault(str(k), {}).update(v)
         else:
             out[str(k)] = v
+    for head, rest, v in dotted:
+        out.setdefault(head, {})[rest] = v
     return out
 
 
