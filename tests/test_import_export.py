@@ -382,3 +382,22 @@ def test_events_responses_and_omics_sheets(tmp_path):
     assert study.responses.sort("subject_id").select("day", "response").rows() == [
         (90, "CR"), (180, "PR")]
     assert study.has("rna_counts")
+
+
+def test_a_new_export_without_a_sheet_or_column_says_what_is_missing(tmp_path):
+    src = make_export(tmp_path)
+    study = tmp_path / "s"
+    write_study(propose(src), study)
+    wb = xlsxwriter.Workbook(study / "sources" / "labs.xlsx.new")
+    ws = wb.add_worksheet("Sysmex")
+    ws.write_row(0, 0, ["Patient ID", "Date", "NEUT#"])
+    ws.write_row(1, 0, ["P01", "17.01.2025", 0.5])
+    wb.close()
+    (study / "sources" / "labs.xlsx").unlink()
+    (study / "sources" / "labs.xlsx.new").rename(study / "sources" / "labs.xlsx")
+    again = load_study(study)
+    problems = " | ".join(f.message for f in again.report.findings)
+    assert "has no worksheet '血常规' (sheets: Sysmex)" in problems
+    assert "analyte column(s) named in study.toml are not in this export" in problems
+    anc = again.measurements.filter(pl.col("analyte") == "ANC")
+    assert anc.get_column("value").to_list() == [0.5]               # what is there still loads

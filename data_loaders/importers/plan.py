@@ -158,8 +158,8 @@ def _files(src: Path) -> list[Path]:
         return [src]
     out: list[Path] = []
     for p in sorted(src.iterdir()):
-        if p.name.startswith("."):
-            continue
+        if p.name.startswith(".") or (p.is_dir() and (p / "study.toml").is_file()):
+            continue     # hidden files, and study folders (an earlier import's output)
         out.extend([p] if _is_store(p) or p.is_file() else _files(p))
     return out
 

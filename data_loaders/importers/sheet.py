@@ -48,9 +48,9 @@ _NUMBER = r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$"
 _FLAGS = r"\s*(?:[↑↓▲▼*]+|\(?[HhLl]\)?|\(?[Hh][Ii]\)?|\(?[Ll][Oo]\)?)$"
 
 
-def read_grids(path: Path, *, name: str) -> dict[str, pl.DataFrame]:
+def read_grids(path: Path, *, name: str, only: str | None = None) -> dict[str, pl.DataFrame]:
     """Sheet name -> all-text grid (columns column_0.., the sheet's first row first). A CSV or
-    TSV file is one grid named ""."""
+    TSV file is one grid named "". `only` reads that worksheet alone (absent: no entry)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
         import fastexcel
@@ -58,12 +58,15 @@ def read_grids(path: Path, *, name: str) -> dict[str, pl.DataFrame]:
         try:
             reader = fastexcel.read_excel(path)
             out = {}
+            leads = _leading_empty_rows(path)
             for sheet in reader.sheet_names:
+                if only is not None and sheet != only:
+                    continue
                 grid = reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
                 grid = grid.rename({c: f"column_{i}" for i, c in enumerate(grid.columns)})
                 grid = grid.with_columns(pl.all().cast(pl.String).str.strip_chars()
                                          .replace("", None))
-                lead = _leading_empty_rows(path, sheet) if grid.height else 0
+                lead = leads.get(sheet, 0) if grid.height else 0
                 if lead:   # the engine starts at the first used row: keep spreadsheet rows
                     grid = pl.concat([pl.DataFrame({c: [None] * lead for c in grid.columns},
                                                    schema=grid.schema), grid])
@@ -80,24 +83,27 @@ def read_grids(path: Path, *, name: str) -> dict[str, pl.DataFrame]:
     return {"": pl.concat([header, body.cast(pl.String)])}
 
 
-def _leading_empty_rows(path: Path, sheet: str) -> int:
-    """Empty rows above the first used row of a worksheet (from its stored dimension)."""
+def _leading_empty_rows(path: Path) -> dict[str, int]:
+    """Sheet -> empty rows above its first used row (from the stored sheet dimensions)."""
     if path.suffix.lower() == ".xls":
-        return 0
+        return {}
     try:
         import openpyxl
+        from openpyxl.utils.cell import range_boundaries
 
         wb = openpyxl.load_workbook(path, read_only=True)
-        try:
-            ws = wb[sheet]
-            dim = ws.calculate_dimension()
-            from openpyxl.utils.cell import range_boundaries
-
-            return max(0, int(range_boundaries(dim)[1]) - 1)
-        finally:
-            wb.close()
-    except Exception:  # noqa: BLE001 - no stored dimension: rows as the engine gives them
-        return 0
+    except Exception:  # noqa: BLE001 - unreadable by openpyxl: rows as the engine gives them
+        return {}
+    out = {}
+    try:
+        for ws in wb.worksheets:
+            try:
+                out[ws.title] = max(0, int(range_boundaries(ws.calculate_dimension())[1]) - 1)
+            except Exception:  # noqa: BLE001 - no stored dimension for this sheet
+                out[ws.title] = 0
+    finally:
+        wb.close()
+    return out
 
 
 def _is_number(value: str | None) -> bool:
@@ -222,12 +228,15 @@ def _days_from_visits(frame: pl.DataFrame, col: str, timepoints: dict[str, int],
 
 
 def _grid_for(path: Path, options: dict[str, Any], name: str) -> pl.DataFrame:
-    grids = read_grids(path, name=name)
     sheet = options.get("sheet")
+    grids = read_grids(path, name=name, only=sheet)
     if sheet is None:
         return next(iter(grids.values()))
     if sheet not in grids:
-        raise StudyError(f"has no worksheet {sheet!r} (sheets: {', '.join(grids)})", file=name,
+        import fastexcel
+
+        names = fastexcel.read_excel(path).sheet_names
+        raise StudyError(f"has no worksheet {sheet!r} (sheets: {', '.join(names)})", file=name,
                          fix="correct the sheet name in study.toml or re-run the import")
     return grids[sheet]
 
