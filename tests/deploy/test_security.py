@@ -141,6 +141,11 @@ def _listening(port: int) -> set[str]:
 
 
 def test_local_mode_listens_on_loopback_only(lone_apps):
+    shipped = tomllib.loads((local.ROOT / ".streamlit" / "config.toml").read_text())
+    assert shipped["server"]["address"] == "127.0.0.1"
+    assert shipped["server"]["enableCORS"] and shipped["server"]["enableXsrfProtection"]
+    assert set(shipped["server"]["allowedHosts"]) == {"localhost", "127.0.0.1", "::1"}
+    assert shipped["client"]["disableDataExport"] is True
     assert _listening(lone_apps["local"].port) == {"127.0.0.1"}
     make = subprocess.run(["make", "-n", "run"], cwd=local.ROOT, capture_output=True,
                           text=True, check=True).stdout
