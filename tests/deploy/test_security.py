@@ -121,6 +121,28 @@ def test_server_without_a_login_serves_no_data(lone_apps, browser, name, says):
         context.close()
 
 
+def test_overview_deep_link_on_a_fresh_server(lone_apps, browser):
+    """The first request to a fresh `make run` server is the documented /overview link."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(_lone_url(lone_apps, "local") + "overview?days=0:90")
+        _heading(page, "Overview")
+        page.get_by_text("Responders vs non-responders").first.wait_for(timeout=20_000)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=45_000)
+        time.sleep(1.5)
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.get_by_text("No study is loaded").count() == 0
+        # and again, now that the server has left the pages-folder mode
+        page.goto(_lone_url(lone_apps, "local") + "overview")
+        _heading(page, "Overview")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=45_000)
+        time.sleep(1.5)
+        assert page.get_by_text("Page not found").count() == 0
+    finally:
+        context.close()
+
+
 def _listening(port: int) -> set[str]:
     """Local addresses of sockets listening on `port` (from /proc/net/tcp and tcp6)."""
     found = set()
@@ -302,11 +324,13 @@ def test_deep_links_open_their_page(site, browser):
     """/overview (the default page, also served at the root) and another page by its path."""
     context, page, _ = open_browser(browser, site)
     try:
-        for path, title in (("/overview", "Overview"), ("/data_quality", "Data & quality")):
+        for path, title in (("/overview", "Overview"), ("/data_quality", "Data & quality"),
+                            ("/", "Overview")):
             page.goto(site.url(path))
             _heading(page, title)
-            time.sleep(0.5)
-            assert "Page not found" not in page.inner_text("body"), path
+            page.locator(".js-plotly-plot").first.wait_for(timeout=45_000)   # the run is done
+            time.sleep(1.5)
+            assert page.get_by_text("Page not found").count() == 0, path
     finally:
         context.close()
 
