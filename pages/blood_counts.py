@@ -8,9 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from analysis.baseline import baseline
-from analysis.haematotox import icaht_table
-from analysis.recovery import count_summary, cytopenia_grades, recovery_table
+from analysis.recovery import count_summary
 from analysis.response import (
     CRITERIA,
     best_of,
@@ -24,15 +22,10 @@ from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
 from components.safe import md
+from views import blood_counts as vbc
 from views import medications as vmed
 
 COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
-RULES_SHOWN = ("retic_threshold", "severe_anc", "severe_plt", "very_severe_anc", "ti_window",
-               "count_window", "count_tie", "nonsevere_pr", "plt_support_days",
-               "rbc_support_days", "gcsf_support_days", "screening_window",
-               "baseline_on_ld_day", "anc_recovery", "plt_recovery", "recovery_runs",
-               "lln_anc", "lln_plt", "lln_alc", "lln_hgb_female", "lln_hgb_male",
-               "icaht_stable_recovery_days", "icaht_late_min_measurements")
 
 
 @dataclass(frozen=True)
@@ -153,50 +146,11 @@ else:
     else:
         st.info("No recorded responses (responses.csv), so only derived responses are shown.")
 
-st.caption("Each assessment uses the count nearest its day (within the count window); a "
-           "transfusion- or G-CSF-supported count never makes a criterion met (the nearest "
-           "unsupported count is taken, else the criterion counts as not met, as the rule text "
-           "says); counts from an HSCT day on are the graft's and never decide an assessment; "
-           "a patient not severe at baseline is judged by the BSH non-severe PR rule "
-           f"(setting nonsevere_pr = {rules.nonsevere_pr!r}).")
+st.caption(vbc.assessment_note(rules))
 
-st.subheader("Baseline")
-base = ctx.apply(filters.compute(baseline, study, rules=rules), day_col=None)
-render.show_table(base, key="bc-baseline", name=f"{study.name}_baseline")
-st.caption(f"Baseline: the last ANC, PLT, RETIC and HGB before lymphodepletion starts, within "
-           f"{rules.screening_window} d (never a count after lymphodepletion started); severity "
-           "by modified Camitta with the marrow criterion (cellularity < 25%, or 25-50% with "
-           "< 30% residual haematopoietic cells). agrees: derived severity vs the recorded "
-           "diagnosis. Also: python cli.py table baseline.")
-
-st.subheader("Recovery and cytopenia grades")
-rec = ctx.apply(filters.compute(recovery_table, study, rules=rules), day_col=None)
-render.show_table(rec, key="bc-recovery", name=f"{study.name}_recovery")
-st.caption(f"Neutrophil recovery: first of {rules.recovery_runs} consecutive ANC >= "
-           f"{rules.anc_recovery:g}, none under G-CSF support (G-CSF course + "
-           f"{rules.gcsf_support_days} d); platelet recovery: first of {rules.recovery_runs} "
-           f"consecutive PLT >= {rules.plt_recovery:g} without a platelet transfusion in the "
-           f"{rules.plt_support_days} d before; transfusion independence: no transfusion for "
-           f">= {ti_window} d. Follow-up stops at an HSCT. Empty = not reached.")
-grades = ctx.apply(filters.compute(cytopenia_grades, study, rules=rules), day_col=None)
-if grades.height:
-    wide = grades.pivot(on="window", index=["subject_id", "term"], values="worst_grade")
-    render.show_table(wide, key="bc-grades", name=f"{study.name}_ctcae_worst_grades")
-    st.caption("Worst CTCAE v5 grade per window (0 = within normal limits), counted from day 1 "
-               "after infusion (the lymphodepletion nadir before infusion is not the CAR-T's) "
-               "and stopping the day before an HSCT; Baseline: the grade of the baseline count "
-               "(before lymphodepletion), shown apart.")
-
-st.subheader("Haematotoxicity (ICAHT)")
-icaht = ctx.apply(filters.compute(icaht_table, study, rules=rules), day_col=None)
-render.show_table(icaht, key="bc-icaht", name=f"{study.name}_icaht")
-st.caption("EHA/EBMT ICAHT grade (Rejeski et al., Blood 2023;142:865): early (days 0-30) from "
-           "the days with ANC <= 0.5 and <= 0.1 (grade 1: 1-6 d; 2: 7-13 d; 3: >= 14 d, or "
-           "<= 0.1 for >= 7 d; 4: never above 0.5, or <= 0.1 for >= 14 d); late (after day 30) "
-           "from the nadir on at least "
-           f"{rules.icaht_late_min_measurements} measurements (1: <= 1.5, 2: <= 1.0, "
-           "3: <= 0.5, 4: <= 0.1). A count stands until the next; both stop at an HSCT. In SAA "
-           "these counts are both toxicity and efficacy: a patient neutropenic before infusion "
-           "(baseline_anc) who stays so is a non-responder and high-grade ICAHT alike. Also: "
-           "python cli.py table icaht.")
-render.show_rules(rules, names=RULES_SHOWN, key="bc-rules")
+for view in (vbc.baseline_view, vbc.recovery_view, vbc.ctcae_view, vbc.icaht_view):
+    spec = filters.compute(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
+    st.subheader(spec.title)
+    render.show_table(spec.data, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}")
+    st.caption(spec.caption)
+render.show_rules(rules, names=vbc.RULES_SHOWN, key="bc-rules")

@@ -1,0 +1,132 @@
+"""Table views of the Blood counts page: baseline, recovery, CTCAE cytopenia grades and ICAHT,
+each with the caption that states its rule under the study's settings (analysis/rules.py).
+
+Every view is `f(study, *, cohort, params, focus=None) -> TableSpec` with `TableParams` (the
+`Rules` in force); the table holds the cohort's patients (these are per-patient tables, so the
+cohort's day window does not cut them). The captions are built from the same settings the
+tables were computed with, so what a page says is what it did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from analysis.baseline import baseline
+from analysis.cohort import Cohort, cohort_subjects, response_groups
+from analysis.haematotox import icaht_table
+from analysis.recovery import cytopenia_grades, recovery_table
+from analysis.rules import Rules
+from views.spec import TableSpec
+
+if TYPE_CHECKING:
+    from data_loaders import Study
+
+__all__ = ["RULES_SHOWN", "TableParams", "assessment_note", "baseline_view", "recovery_view",
+           "ctcae_view", "icaht_view"]
+
+# the settings the Blood counts page depends on ("Rules used")
+RULES_SHOWN = ("retic_threshold", "severe_anc", "severe_plt", "very_severe_anc", "ti_window",
+               "count_window", "count_tie", "nonsevere_pr", "plt_support_days",
+               "rbc_support_days", "gcsf_support_days", "screening_window",
+               "baseline_on_ld_day", "anc_recovery", "plt_recovery", "recovery_runs",
+               "lln_anc", "lln_plt", "lln_alc", "lln_hgb_female", "lln_hgb_male",
+               "icaht_stable_recovery_days", "icaht_late_min_measurements")
+
+
+@dataclass(frozen=True)
+class TableParams:
+    """The rule settings the tables are computed with."""
+
+    rules: Rules
+
+
+def _of_cohort(study: Study, frame: pl.DataFrame, cohort: Cohort | None) -> pl.DataFrame:
+    if cohort is None or (not cohort.subjects and not cohort.groups):
+        return frame
+    keep = cohort_subjects(response_groups(study, rules=None), cohort)
+    return frame.filter(pl.col("subject_id").is_in(keep))
+
+
+def assessment_note(rules: Rules) -> str:
+    """How each derived assessment chose its counts (under the response table)."""
+    return ("Each assessment uses the count nearest its day within +/-"
+            f"{rules.count_window} d (ties: the {rules.count_tie} one); a transfusion- or "
+            "G-CSF-supported count (PLT within "
+            f"{rules.plt_support_days} d of a platelet transfusion, HGB within "
+            f"{rules.rbc_support_days} d of a red-cell transfusion, ANC during G-CSF and "
+            f"{rules.gcsf_support_days} d after) never makes a criterion met: the nearest "
+            "unsupported count is taken, else the criterion counts as not met, as the rule "
+            "text says. Counts from an HSCT day on are the graft's and never decide an "
+            "assessment. A patient not severe at baseline is judged by the BSH non-severe PR "
+            f"rule (nonsevere_pr = {rules.nonsevere_pr!r}); unchanged counts are never PR.")
+
+
+def baseline_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
+                  focus: Any = None) -> TableSpec:
+    rules = params.rules
+    return TableSpec(
+        "bc-baseline", "Baseline", _of_cohort(study, baseline(study, rules=rules), cohort),
+        params=params,
+        caption=("Baseline: the last ANC, PLT, RETIC and HGB before lymphodepletion starts, "
+                 f"within {rules.screening_window} d (never a count after lymphodepletion "
+                 "started; the first lymphodepletion day counts only with "
+                 "baseline_on_ld_day); severity by modified Camitta (two of ANC < "
+                 f"{rules.severe_anc:g}, PLT < {rules.severe_plt:g}, RETIC < "
+                 f"{rules.retic_threshold:g}; vSAA with ANC < {rules.very_severe_anc:g}) with "
+                 "the marrow criterion (cellularity < 25%, or 25-50% with < 30% residual "
+                 "haematopoietic cells); a supported ANC or PLT counts on the severe side. "
+                 "agrees: derived severity vs the recorded diagnosis. Also: python cli.py "
+                 "table baseline."))
+
+
+def recovery_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
+                  focus: Any = None) -> TableSpec:
+    rules = params.rules
+    return TableSpec(
+        "bc-recovery", "Recovery",
+        _of_cohort(study, recovery_table(study, rules=rules), cohort), params=params,
+        caption=(f"Neutrophil recovery: first of {rules.recovery_runs} consecutive ANC >= "
+                 f"{rules.anc_recovery:g}, none under G-CSF support (the course + "
+                 f"{rules.gcsf_support_days} d); platelet recovery: first of "
+                 f"{rules.recovery_runs} consecutive PLT >= {rules.plt_recovery:g} without a "
+                 f"platelet transfusion in the {rules.plt_support_days} d before; transfusion "
+                 f"independence: no transfusion for >= {rules.ti_window} d. Follow-up stops at "
+                 "an HSCT. Empty = not reached."))
+
+
+def ctcae_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
+               focus: Any = None) -> TableSpec:
+    rules = params.rules
+    grades = _of_cohort(study, cytopenia_grades(study, rules=rules), cohort)
+    wide = grades.pivot(on="window", index=["subject_id", "term"], values="worst_grade") \
+        if grades.height else grades
+    return TableSpec(
+        "bc-grades", "CTCAE cytopenia grades", wide, params=params,
+        caption=("Worst CTCAE v5 grade per window (0 = within normal limits; LLN ANC "
+                 f"{rules.lln_anc:g}, PLT {rules.lln_plt:g}, lymphocytes {rules.lln_alc:g}, "
+                 f"HGB {rules.lln_hgb_female:g} women / {rules.lln_hgb_male:g} men), counted "
+                 "from day 1 after infusion (the lymphodepletion nadir before infusion is not "
+                 "the CAR-T's) and stopping the day before an HSCT; Baseline: the grade of the "
+                 "baseline count (before lymphodepletion), shown apart."))
+
+
+def icaht_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
+               focus: Any = None) -> TableSpec:
+    rules = params.rules
+    return TableSpec(
+        "bc-icaht", "Haematotoxicity (ICAHT)",
+        _of_cohort(study, icaht_table(study, rules=rules), cohort), params=params,
+        caption=("EHA/EBMT ICAHT grade (Rejeski et al., Blood 2023;142:865): early (days 0-30) "
+                 "from the days with ANC <= 0.5 and <= 0.1 (grade 1: 1-6 d; 2: 7-13 d; "
+                 "3: 14-30 d, or <= 0.1 for >= 7 d; 4: never above 0.5, or <= 0.1 for "
+                 ">= 14 d; spells above 0.5 shorter than "
+                 f"{rules.icaht_stable_recovery_days} d count as neutropenic); late (after "
+                 "day 30) from the nadir on at least "
+                 f"{rules.icaht_late_min_measurements} measurements (1: <= 1.5, 2: <= 1.0, "
+                 "3: <= 0.5, 4: <= 0.1). A count stands until the next; both stop at an HSCT. "
+                 "In SAA these counts are both toxicity and efficacy: a patient neutropenic "
+                 "before infusion (baseline_anc) who stays so is a non-responder and "
+                 "high-grade ICAHT alike. Also: python cli.py table icaht."))
