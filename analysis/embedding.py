@@ -60,6 +60,7 @@ __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "f
            "DrawnCells", "flow_landscape", "annotate_points", "stratified_subsample",
            "gene_vector", "expression_store", "read_expression", "read_marker_index",
            "embedding_key", "highly_variable_genes", "embedding_input", "receptor_chains",
+           "cell_type_source",
            "CELL_COLUMNS",
            "COMPUTED_BASIS", "OBSM_BASES"]
 
@@ -188,6 +189,14 @@ def obs_column(study: Any, *, column: str) -> pl.Series:
     if s is None:
         raise KeyError(column)
     return s
+
+
+def cell_type_source(study: Any) -> str:
+    """Where the cells' `cell_type` comes from, in words: "annotation (obs 'cell_type')",
+    "clusters (obs 'leiden')" or "none" (every cell "unannotated")."""
+    r = _store(study).resolved
+    col = r.obs.get("cell_type")
+    return f"{r.cell_type_kind} (obs {col!r})" if col else "none"
 
 
 def var_names(study: Any) -> list[str]:

@@ -108,6 +108,9 @@ if source == "Single-cell RNA":
         _compute_button(n_cells, "a UMAP", lambda p: emb.embed_study(study, progress=p))
         st.stop()
     basis = c2.selectbox("Embedding", bases, key="il-basis")
+    if (source_of_types := emb.cell_type_source(study)).startswith("clusters"):
+        st.caption(f"Cell types are the file's {source_of_types}: no annotation column was "
+                   "found (name one in study.toml [single_cell.obs] cell_type).")
     genes = filters.compute(emb.var_names, study) if color_by == "Gene" else []
     gene = st.selectbox("Gene (type to search)", [g for g in PRESET_GENES if g in genes] +
                         sorted(set(genes) - set(PRESET_GENES)), key="il-gene") \

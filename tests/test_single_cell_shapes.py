@@ -212,7 +212,9 @@ def _landscape(at, n_cells: int) -> None:
 
 @pytest.mark.parametrize("name", sorted(sc_shapes.SHAPES))
 def test_landscape_page_on_every_shape(shapes, name, tmp_path, app_page):
-    _landscape(app_page(PAGE, study=_fresh(shapes, name, tmp_path)), sc_shapes.N_CELLS)
+    at = app_page(PAGE, study=_fresh(shapes, name, tmp_path))
+    assert ("Cell types are the file's clusters" in _texts(at)) == (name in CLUSTERED)
+    _landscape(at, sc_shapes.N_CELLS)
 
 
 def test_landscape_page_on_real_h5mu(shared_data, tmp_path, app_page):
