@@ -22,6 +22,7 @@ from components.figures.kinetics import (
 from components.safe import md
 from components.theme import GROUP_COLORS
 from views import kinetics as kv
+from views import patient as vp
 
 LABELS = {"CAR_QPCR": "qPCR (copies/ug gDNA)", "CAR_PCT": "Flow (% of CD3+)",
           "CAR_ABS": "Flow (cells/uL)"}
@@ -141,9 +142,14 @@ else:
         mparams = kv.KineticModelParams(assay=assay)
         fitted = filters.compute(kv.fits, study, params=mparams)
         mfig = kv.model_figure(study, cohort=ctx.cohort, params=mparams, fitted=fitted)
-        render.show_figure(mfig.fig, key="kin-model-fig", name=f"{study.name}_kinetic_model",
-                           data=mfig.data, params=mparams)
-        st.caption(mfig.caption)
+        picked = render.show_figure(mfig.fig, key="kin-model-fig",
+                                    name=f"{study.name}_kinetic_model", data=mfig.data,
+                                    params=mparams, on_select="rerun",
+                                    selection_mode=("points",))
+        st.caption(mfig.caption + " Click a patient's point to open the Patient page.")
+        if (sid := vp.selected_subject(picked)) is not None:
+            st.session_state["_pt_pending"] = sid
+            st.switch_page("pages/patient.py")
         mtable = kv.model_table(study, cohort=ctx.cohort, params=mparams, fitted=fitted)
         render.show_table(mtable.data, key="kin-model-table",
                           name=f"{study.name}_kinetic_model")

@@ -74,14 +74,12 @@ st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T 
 event = render.show_figure(spec.fig, key="pt-timeline", name=f"{study.name}_{subject}",
                            data=spec.data, params=params, on_select="rerun",
                            selection_mode=("points",))
-points = (event or {}).get("selection", {}).get("points", []) if event else []
-clicked = [p.get("customdata") for p in points if isinstance(p.get("customdata"), list)]
-samples = [c[1] for c in clicked if len(c) >= 2 and c[0] == "sample"]
-if samples and st.session_state.get("_pt_opened") != samples[0]:
-    st.session_state["_pt_opened"] = samples[0]
-    target = vp.sample_view(study, samples[0])
+clicked = vp.selected_sample(event)
+if clicked:
+    # (a chart's selection is forgotten once its page is left, so this does not repeat)
+    target = vp.sample_view(study, clicked)
     if target is None:
-        st.info(f"No page shows the assay of sample {md(samples[0])}.")
+        st.info(f"No page shows the assay of sample {md(clicked)}.")
     else:
         page, label, focus_fields = target
         filters.set_focus(filters.Focus(study_key=study.cache_key, **focus_fields))
@@ -130,12 +128,10 @@ with st.expander("All patients (click one to open it)"):
     pick = render.show_figure(picker.fig, key="pt-picker", name=f"{study.name}_patients",
                               data=picker.data, params=params, on_select="rerun",
                               selection_mode=("points",), register=False)
-    chosen = [p.get("customdata") for p in
-              ((pick or {}).get("selection", {}).get("points", []) if pick else [])]
-    chosen = [c[0] if isinstance(c, list) else c for c in chosen if c]
-    if chosen and chosen[0] != subject and st.session_state.get("_pt_picked") != chosen[0]:
-        st.session_state["_pt_picked"] = chosen[0]
-        st.session_state["_pt_pending"] = chosen[0]
+    chosen = vp.selected_subject(pick)
+    if chosen and chosen != subject and st.session_state.get("_pt_picked") != chosen:
+        st.session_state["_pt_picked"] = chosen
+        st.session_state["_pt_pending"] = chosen
         st.rerun()
 
 st.subheader("Laboratory listing")

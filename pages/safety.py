@@ -18,6 +18,7 @@ from components.figures.safety import (
     grade_incidence_bars,
     peak_vs_grade,
 )
+from views import patient as vp
 from views import safety as sv
 
 PANEL = (*tox.CYTOKINES, *tox.INFLAMMATION_MARKERS)
@@ -88,9 +89,16 @@ if present:
     coh_params = sv.CohortCytokineParams(analytes=tuple(chosen or present), align=align,
                                          show=show, days=tuple(days))
     coh = filters.compute(sv.cohort_cytokines, study, cohort=ctx.cohort, params=coh_params)
-    render.show_figure(coh.fig, key="saf-coh-cytokines", name=f"{study.name}_cohort_cytokines",
-                       data=coh.data, params=coh_params)
-    st.caption(coh.caption + " Days shown follow the slider above.")
+    picked = render.show_figure(coh.fig, key="saf-coh-cytokines",
+                                name=f"{study.name}_cohort_cytokines", data=coh.data,
+                                params=coh_params, on_select="rerun",
+                                selection_mode=("points",))
+    st.caption(coh.caption + " Days shown follow the slider above."
+               + (" Click a patient's point to open the Patient page." if show == "patients"
+                  else ""))
+    if (sid := vp.selected_subject(picked)) is not None:
+        st.session_state["_pt_pending"] = sid
+        st.switch_page("pages/patient.py")
 else:
     st.info("No cytokine measurements to compare across patients.")
 

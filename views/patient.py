@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PatientParams", "SAMPLE_VIEWS", "patient_study", "patient_order", "neighbours",
            "lanes", "timeline", "header", "header_line", "laboratory", "laboratory_wide",
-           "cohort_picker", "sample_view", "profile_slides"]
+           "cohort_picker", "sample_view", "profile_slides", "selected_subject",
+           "selected_sample"]
 
 Criteria = Literal["NIH", "BSH"]
 COUNTS = ("ANC", "PLT", "HGB")
@@ -285,15 +286,15 @@ def _samples(one: Study) -> pl.DataFrame:
     tp = pl.col("timepoint").fill_null("") if "timepoint" in s.columns else pl.lit("")
     df = s.with_columns(assay.alias("assay"), tissue.alias("_t"), tp.alias("_tp"))
     labels = {a: _ASSAY_LABELS.get(a, a) for a in df.get_column("assay").unique().to_list()}
-    opens = {a: SAMPLE_VIEWS[a][1] for a in labels if a in SAMPLE_VIEWS}
+    opens = {a: f"<br>click to open in {SAMPLE_VIEWS[a][1]}" for a in labels
+             if a in SAMPLE_VIEWS}
     return df.select(
         pl.col("assay").replace_strict(labels, return_dtype=pl.String).alias("row"), "day",
         "sample_id", "assay",
         pl.format("{} ({} {}), day {}{}", pl.col("sample_id"), pl.col("_t"), pl.col("_tp"),
                   pl.col("day"),
-                  pl.col("assay").replace_strict(opens, default="", return_dtype=pl.String)
-                  .map_elements(lambda v: f"<br>click to open in {v}" if v else "",
-                                return_dtype=pl.String)).alias("text"),
+                  pl.col("assay").replace_strict(opens, default="", return_dtype=pl.String))
+        .alias("text"),
     ).sort("row", "day")
 
 
@@ -383,8 +384,8 @@ def _long_data(frames: dict[str, pl.DataFrame], subject_id: str) -> pl.DataFrame
              else pl.lit(None, pl.Int64)).alias("end_day"),
             (pl.col(item).cast(pl.String) if item else pl.lit(None, pl.String)).alias("item"),
             (pl.col(value).cast(pl.String) if value else pl.lit(None, pl.String)).alias("value"),
-            (pl.col("text").cast(pl.String) if "text" in f.columns
-             else pl.lit(None, pl.String)).alias("detail")))
+            (pl.col("text").cast(pl.String).str.replace_all("<br>", "; ", literal=True)
+             if "text" in f.columns else pl.lit(None, pl.String)).alias("detail")))
     return pl.concat(parts) if parts else pl.DataFrame(
         schema={"subject_id": pl.String, "lane": pl.String, "day": pl.Int64,
                 "end_day": pl.Int64, "item": pl.String, "value": pl.String,
@@ -612,6 +613,33 @@ def sample_view(study: Study, sample_id: str) -> tuple[str, str, dict[str, Any]]
         return None
     return target[0], target[1], {"subjects": (r["subject_id"],), "day_min": r["day"],
                                   "day_max": r["day"], "label": f"sample {sample_id}"}
+
+
+def _points(event: Any) -> list[Any]:
+    if not event:
+        return []
+    sel = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection",
+                                                                              {})
+    pts = sel.get("points", []) if isinstance(sel, dict) else getattr(sel, "points", [])
+    return [p.get("customdata") for p in pts if isinstance(p, dict)]
+
+
+def selected_subject(event: Any) -> str | None:
+    """The patient of the first clicked point of a plotly selection whose traces carry the
+    subject_id as (the first item of) `customdata`; None when nothing is selected."""
+    for cd in _points(event):
+        value = cd[0] if isinstance(cd, list) and cd else cd
+        if isinstance(value, str) and value and value != "sample":
+            return value
+    return None
+
+
+def selected_sample(event: Any) -> str | None:
+    """The sample_id of the first clicked sample marker (customdata ["sample", id, assay])."""
+    for cd in _points(event):
+        if isinstance(cd, list) and len(cd) >= 2 and cd[0] == "sample":
+            return str(cd[1])
+    return None
 
 
 # ---- the patient profile (one page per patient) ------------------------------------------------

@@ -53,7 +53,7 @@ def cohort_cytokine_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value"
                            title: str | None = None,
                            range_x: tuple[float, float] | None = None) -> go.Figure:
     """Every patient's curve (one colour per `color` value, the same in every panel), one panel
-    per `facet` value."""
+    per `facet` value; points carry the `color` value (the patient) in `customdata`."""
     facets = list(facet_order or df.get_column(facet).unique(maintain_order=True).to_list())
     fig = _grid(facets, cols, titles)
     ncol = max(1, min(cols, len(facets)))
@@ -73,6 +73,7 @@ def cohort_cytokine_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value"
                 x=g.get_column(x).to_list(), y=g.get_column(y).to_list(), mode="lines+markers",
                 line={"color": cmap[k], "width": 1.3}, marker={"size": 4, "color": cmap[k]},
                 name=str(k), legendgroup=str(k), showlegend=i == 0,
+                customdata=[[str(k)]] * g.height,
                 hovertemplate=f"{k}<br>{f}<br>day %{{x}}: %{{y:.4g}}<extra></extra>"),
                 row=r, col=c)
     return _finish(fig, len(facets), cols, log_y=log_y, x_title=x_title, title=title,

@@ -21,7 +21,8 @@ def model_overlay(observed: pl.DataFrame, curves: pl.DataFrame, *, x: str = "day
                   title: str | None = None, y_title: str | None = None) -> go.Figure:
     """`observed` (subject_id, day, plot_value, blq, value) as markers, `curves` (subject_id,
     day, value) as lines in the same colour; `status` maps patients to "converged" or the
-    reason a fit failed."""
+    reason a fit failed. Markers carry the subject_id in `customdata` (a click can open the
+    patient)."""
     keys = sorted(observed.get_column(color).unique().to_list()) if observed.height else []
     cmap = dict(colors or {})
     for i, k in enumerate(k for k in keys if k not in cmap):
@@ -39,7 +40,7 @@ def model_overlay(observed: pl.DataFrame, curves: pl.DataFrame, *, x: str = "day
             x=g.get_column(x).to_list(), y=g.get_column(y).to_list(), mode="markers",
             marker={"color": cmap[k], "size": 7,
                     "symbol": ["circle-open" if b else "circle" for b in flags]},
-            name=name, legendgroup=str(k),
+            name=name, legendgroup=str(k), customdata=[[str(k)]] * g.height,
             hovertemplate=f"{k}<br>day %{{x}}: %{{y:.4g}}"
                           + (f"<br>{reason}" if reason and k not in fitted else "")
                           + "<extra></extra>"))
