@@ -85,9 +85,11 @@ def default_workers() -> int:
 
 def flow_config(config: Mapping[str, Any]) -> FlowConfig:
     """The study.toml [flow] table (missing keys take their defaults)."""
-    cfg = dict(config.get("flow", {}) or {})
+    raw = config.get("flow", {}) if isinstance(config, Mapping) else {}
+    cfg = dict(raw) if isinstance(raw, Mapping) else {}
     maps = []
-    for pattern, spec in (cfg.get("analytes", {}) or {}).items():
+    table = cfg.get("analytes", {})
+    for pattern, spec in (table.items() if isinstance(table, Mapping) else ()):
         if isinstance(spec, str):
             maps.append(AnalyteMap(str(pattern), spec))
         elif isinstance(spec, Mapping) and spec.get("analyte"):
@@ -96,7 +98,7 @@ def flow_config(config: Mapping[str, Any]) -> FlowConfig:
                                    str(spec.get("count", "") or "")))
     return FlowConfig(str(cfg.get("gating", "") or ""), str(cfg.get("compensation", "") or ""),
                       str(cfg.get("group", "All Samples")), str(cfg.get("reference", "") or ""),
-                      int(cfg.get("workers", 0) or 0), str(cfg.get("beads", "") or ""),
+                      int(_num(cfg.get("workers")) or 0), str(cfg.get("beads", "") or ""),
                       _num(cfg.get("beads_per_test")), _num(cfg.get("volume_ul")), tuple(maps))
 
 

@@ -181,6 +181,9 @@ def _gated_flow(root: Path, config: dict[str, Any], frames: list[pl.DataFrame], 
     [flow.analytes] mapping gives measurement rows, validated like any other file's."""
     from data_loaders import flow
 
+    if "flow" in config and not isinstance(config["flow"], dict):
+        ctx.report.add("error", "flow", "study.toml", "[flow] must be a table",
+                       fix='write it as a section: [flow] then gating = "flow/panel.wsp"')
     samples = ctx.samples if ctx.samples is not None else empty_table("samples")
     has_column = "gating" in samples.columns and samples.get_column("gating").is_not_null().any()
     if not (flow.flow_config(config).configured or has_column):

@@ -164,6 +164,11 @@ def test_cytometry_page_on_gated_study(app_page, gated_demo):
     assert len(at.get("plotly_chart")) == 1 + 6 + 1 + 3
     at.selectbox(key="cy-time-gate").select("/Lymphocytes/CD3+/CAR+").run()
     assert not at.exception
+    multiples = at.get("plotly_chart")[7].proto.spec
+    assert "Screening (day -11)" in multiples and "D28 (day 28)" in multiples
+    at.button(key="cy-regate").click().run()         # the gating job with its progress bar
+    assert not at.exception, [e.value for e in at.exception]
+    assert "10 of 10 FCS file(s) gated" in at.caption[0].value
 
 
 def test_absolute_counts_from_beads_and_counts_as_events():
