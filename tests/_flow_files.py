@@ -73,7 +73,7 @@ def _wsp_tree() -> str:
             '</Population>')
 
 
-def _wsp_sample(sid: int, name: str) -> str:
+def _wsp_sample(sid: int, name: str, label: str | None = None) -> str:
     m = spill_matrix()
     params = "".join(f'<data-type:parameter data-type:name="{d}" userProvidedCompInfix="Comp-{d}"/>'
                      for d in DETECTORS)
@@ -93,14 +93,16 @@ def _wsp_sample(sid: int, name: str) -> str:
             f'<data-type:parameters>{params}</data-type:parameters>{rows}'
             '</transforms:spilloverMatrix>'
             f'<Transformations>{xforms}</Transformations><Keywords/>'
-            f'<SampleNode name="{name}" annotation="" owningGroup="" sampleID="{sid}">'
+            f'<SampleNode name="{label or name}" annotation="" owningGroup="" sampleID="{sid}">'
             f'<Subpopulations>{_wsp_tree()}</Subpopulations></SampleNode></Sample>')
 
 
-def write_workspace(path: Path, fcs_names: list[str]) -> Path:
-    """A FlowJo 10 workspace holding `fcs_names` (all with the same tree)."""
+def write_workspace(path: Path, fcs_names: list[str], labels: list[str] | None = None) -> Path:
+    """A FlowJo 10 workspace holding `fcs_names` (all with the same tree); `labels` names the
+    samples in FlowJo differently from their files (the DataSet uri still names the file)."""
     refs = "".join(f'<SampleRef sampleID="{i + 1}"/>' for i in range(len(fcs_names)))
-    samples = "".join(_wsp_sample(i + 1, n) for i, n in enumerate(fcs_names))
+    samples = "".join(_wsp_sample(i + 1, n, labels[i] if labels else None)
+                      for i, n in enumerate(fcs_names))
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<Workspace version="20.0" flowJoVersion="10.8.1" curGroup="All Samples" {_NS}>'

@@ -214,3 +214,12 @@ def test_matrix_file_compensation(tmp_path):
     assert {p.path: p.count for p in res.populations} == {
         ff.gml_path(k): v for k, v in ff.expected_counts(fcs, compensated=True).items()}
     assert any("comp.csv" in n for n in res.notes)
+
+
+def test_workspace_sample_found_by_its_file_uri(tmp_path):
+    names = ["SAA-001_D28.fcs", "SAA-002_D28.fcs"]
+    wsp = ff.write_workspace(tmp_path / "panel.wsp", names, labels=["Tube 1", "Tube 2"])
+    res = gate_file(GateJob(str(DEMO_FLOW / "SAA-002_D28.fcs"), str(wsp)))
+    assert res.ok and not res.notes
+    assert {p.path: p.count for p in res.populations} == ff.expected_counts(
+        DEMO_FLOW / "SAA-002_D28.fcs", compensated=True)

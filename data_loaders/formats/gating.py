@@ -147,9 +147,10 @@ def load_strategy(gates: str | Path, *, sample_name: str = "", group: str = "All
     if sample_name in samples:
         return samples[sample_name]["gating_strategy"], ""
     stem = Path(sample_name).stem
-    for name in samples:
-        if Path(name).stem == stem:
-            return samples[name]["gating_strategy"], ""
+    for name, entry in samples.items():
+        uri = str(entry.get("sample_uri") or "").replace("%20", " ")
+        if Path(name).stem == stem or (uri and Path(uri).name == sample_name):
+            return entry["gating_strategy"], ""
     members = parsed["groups"].get(group, {}).get("samples", []) or list(samples)
     if not members:
         raise ValueError(f"the workspace {Path(gates).name} holds no samples with gates")
