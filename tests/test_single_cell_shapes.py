@@ -332,3 +332,12 @@ def test_dotted_answer_wins_over_the_proposed_sub_table(shapes, tmp_path):
         '[single_cell]\n"timepoints.Baseline" = -3\n"obs.timepoint" = "visit"\n'
         '[single_cell.timepoints]\nBaseline = -7\n"Day 28" = 28\n', encoding="utf-8")
     assert set(emb.cell_table(load_study(folder)).get_column("day")) == {-3, 28}
+
+
+def test_a_second_single_cell_file_is_reported_not_read(shapes, tmp_path):
+    folder = _fresh(shapes, "cells.zarr", tmp_path)
+    sc_shapes.loom(folder / "more.loom")
+    study = load_study(folder)
+    assert study.single_cell.format == "zarr"
+    assert any("other single-cell files, not read: more.loom" in f.message
+               for f in study.report.warnings)

@@ -28,12 +28,15 @@ def find_single_cell_file(root: Path, config: dict[str, Any]) -> Path | None:
         return root / str(sc_cfg["file"])
     if (root / "single_cell.h5ad").is_file():
         return root / "single_cell.h5ad"
-    for fmt in FORMATS:
-        found = sorted(p for p in root.iterdir() if not p.name.startswith(".")
-                       and detect_format(p) == fmt)
-        if found:
-            return found[0]
-    return None
+    found = candidates(root)
+    return found[0] if found else None
+
+
+def candidates(root: Path) -> list[Path]:
+    """Every single-cell file or store directly in the study folder, in the order
+    `find_single_cell_file` prefers them."""
+    return [p for fmt in FORMATS for p in sorted(root.iterdir())
+            if not p.name.startswith(".") and detect_format(p) == fmt]
 
 
 def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
@@ -70,6 +73,13 @@ def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
                        f"{', '.join(unknown[:6])}", column="obs.subject_id",
                        fix="add the patients or correct the patient column (study.toml "
                        "[single_cell.obs] subject_id); their cells show without patient data")
+    if not (config.get("single_cell") or {}).get("file") and path.parent.exists():
+        others = [p.name for p in candidates(path.parent) if p != path]
+        if others and path.parent.name != ".cache":
+            report.add("warning", "single_cell", rel, f"the study holds other single-cell "
+                       f"files, not read: {', '.join(others[:6])}",
+                       fix="a study reads one; name it in study.toml [single_cell] file "
+                       "and move the others out")
     if not store.embeddings:
         report.add("note", "single_cell", rel, "no embedding in obsm (X_umap, umap, X_tsne, "
                    "X_pca, ...)", fix="precompute one with: python cli.py embed --study DIR")
