@@ -83,26 +83,41 @@ def read_grids(path: Path, *, name: str, only: str | None = None) -> dict[str, p
     return {"": pl.concat([header, body.cast(pl.String)])}
 
 
+def _attr(tag: str, name: str) -> str | None:
+    import re
+
+    m = re.search(rf'(?:^|\s){re.escape(name)}="([^"]*)"', tag)
+    return m.group(1) if m else None
+
+
 def _leading_empty_rows(path: Path) -> dict[str, int]:
-    """Sheet -> empty rows above its first used row (from the stored sheet dimensions)."""
+    """Sheet -> empty rows above its first used row, from the `<dimension ref="A3:...">` each
+    worksheet stores (read from the zip directly: no full parse of the workbook)."""
+    import html
+    import re
+    import zipfile
+
     if path.suffix.lower() == ".xls":
         return {}
+    out: dict[str, int] = {}
     try:
-        import openpyxl
-        from openpyxl.utils.cell import range_boundaries
-
-        wb = openpyxl.load_workbook(path, read_only=True)
-    except Exception:  # noqa: BLE001 - unreadable by openpyxl: rows as the engine gives them
+        with zipfile.ZipFile(path) as z:
+            book = z.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            target = {_attr(t, "Id"): _attr(t, "Target")
+                      for t in re.findall(r"<Relationship\b[^>]*>", rels)}
+            for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", book):
+                name, rid = _attr(tag, "name"), _attr(tag, "r:id")
+                part = target.get(rid)
+                if name is None or not part:
+                    continue
+                part = part.lstrip("/") if part.startswith("/") else f"xl/{part}"
+                with z.open(part) as fh:
+                    head = fh.read(4096).decode("utf-8", "replace")
+                m = re.search(r'<(?:\w+:)?dimension\s+ref="[A-Z]+(\d+)', head)
+                out[html.unescape(name)] = max(0, int(m.group(1)) - 1) if m else 0
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return {}
-    out = {}
-    try:
-        for ws in wb.worksheets:
-            try:
-                out[ws.title] = max(0, int(range_boundaries(ws.calculate_dimension())[1]) - 1)
-            except Exception:  # noqa: BLE001 - no stored dimension for this sheet
-                out[ws.title] = 0
-    finally:
-        wb.close()
     return out
 
 
