@@ -87,8 +87,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- de-identified output (table, export, compare) ------------------------------------------
+def _deid_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=None,
+                   help="de-identified output as the shared server shows it: no dates, age "
+                   "bands, no free text, only the data model's columns, pseudonyms for ids "
+                   "that hold a date (default: DEID=1/0 when set, else on for a study below a "
+                   "STUDIES_ROOT that the server de-identifies; see data_loaders/deid.py)")
+
+
+def _open_study(args: argparse.Namespace):  # noqa: ANN202 - Study
+    from data_loaders.deid import deid_default, deidentify
+
+    study = load_study(args.study)
+    on = args.deidentify if args.deidentify is not None else deid_default(args.study)
+    return deidentify(study) if on else study
+
+
 # ---- table ---------------------------------------------------------------------------------
 def _table_args(p: argparse.ArgumentParser) -> None:
+    _deid_args(p)
     p.add_argument("name", help="a canonical table (patients, measurements, ...) or a derived "
                    "table (see: python cli.py tables)")
     p.add_argument("--study", required=True, help="study folder")
@@ -147,7 +165,7 @@ def _derived_options(parser: argparse.ArgumentParser, name: str) -> None:
 def cmd_table(args: argparse.Namespace) -> int:
     from analysis.registry import derived_tables
 
-    study = load_study(args.study)
+    study = _open_study(args)
     twin = derived_tables().get(f"derived_{args.name}") if args.name in TABLE_NAMES else None
     if twin is not None and (args.rule or any(getattr(args, k, None) is not None
                                               for k in twin.options)):
@@ -417,6 +435,7 @@ def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
 
 # ---- export --------------------------------------------------------------------------------
 def _export_args(p: argparse.ArgumentParser) -> None:
+    _deid_args(p)
     p.add_argument("--study", required=True, help="study folder")
     p.add_argument("--out", required=True, help="file to write (deck.pptx, deck.pdf, deck.zip)")
     p.add_argument("--format", choices=["pptx", "pdf", "zip"], default=None,
@@ -504,7 +523,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except export.ExportUnavailable as err:
         return fail(str(err))
     try:
-        study = load_study(args.study)
+        study = _open_study(args)
         cohort = _export_cohort(args, study)
         if args.patient_profiles:
             return _export_profiles(args, study, cohort)
@@ -539,6 +558,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ---- compare -------------------------------------------------------------------------------
 def _compare_args(p: argparse.ArgumentParser) -> None:
+    _deid_args(p)
     from analysis.differential import LAYERS
 
     p.add_argument("--study", required=True, help="study folder")
@@ -562,7 +582,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from analysis.differential import RESULT_COLUMNS, compare
 
-    study = load_study(args.study)
+    study = _open_study(args)
     res = compare(study, layer=args.layer, window=args.window, group_column=args.groups,
                   group_a=args.group_a, group_b=args.group_b,
                   change_from_baseline=args.change_from_baseline, method=args.method)

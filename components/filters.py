@@ -24,7 +24,7 @@ from components import access, render
 from components.safe import md
 from components.theme import patient_colors
 from data_loaders import Study, StudyError, fingerprint
-from data_loaders.deid import deidentify
+from data_loaders.deid import deid_default, deidentify
 from data_loaders.worker import load_failure, load_isolated
 
 __all__ = ["PageContext", "Focus", "sidebar", "context", "compute", "available_studies",
@@ -96,14 +96,10 @@ def available_studies() -> dict[str, Path]:
 
 
 def deid_mode() -> bool:
-    """De-identified mode (no dates, age bands, no free text): `DEID=1`/`DEID=0`; on by
-    default when STUDIES_ROOT is set (a shared server), off for a local study."""
-    flag = os.environ.get("DEID", "").strip().lower()
-    if flag in ("1", "true", "yes", "on"):
-        return True
-    if flag in ("0", "false", "no", "off"):
-        return False
-    return bool(os.environ.get("STUDIES_ROOT"))
+    """De-identified mode (data_loaders/deid.py): `DEID=1`/`DEID=0`; else STUDIES_ROOT's
+    server.toml `[deid] enabled`; else on when STUDIES_ROOT is set (a shared server), off for
+    a local study. The CLI follows the same rule (`deid_default`)."""
+    return deid_default()
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading study ...")

@@ -162,7 +162,8 @@ class Study:
         large). Prefer the store (`single_cell`): it reads one column or gene at a time."""
         if self.single_cell is None:
             return None
-        if self.single_cell.format == "h5ad":
+        if self.single_cell.format == "h5ad" and not getattr(self.single_cell,
+                                                             "deidentified", False):
             import anndata as ad
 
             path = self.single_cell.path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -72,19 +73,21 @@ def test_ages_become_bands(tiny):
 def test_free_text_hidden_coded_terms_kept(tiny):
     deid = deidentify(tiny)
     p = deid.patients
-    for col in ("prior_therapy", "notes", "referral"):   # canonical, by name, from study.toml
-        assert p.get_column(col).null_count() == p.height, col
-    assert deid.events.get_column("narrative").null_count() == deid.events.height
+    # in the model but free text: blanked; outside the model: not there at all
+    assert p.get_column("prior_therapy").null_count() == p.height
+    assert "notes" not in p.columns and "referral" not in p.columns
+    assert "narrative" not in deid.events.columns
     assert deid.events.get_column("term").to_list() == ["Cytokine release syndrome",
                                                         "Neutropenia"]
     assert deid.patients.get_column("sex").to_list() == ["M", "F", "F"]
 
 
-def test_free_text_argument_overrides_study_toml(tiny):
-    deid = deidentify(tiny, free_text=["events.term"])
-    assert deid.events.get_column("term").null_count() == 2
-    # "referral" is not named now and is no date or known free-text name: kept
+def test_safe_columns_and_free_text_settings(tiny):
+    deid = deidentify(replace(tiny, config={"deid": {"safe_columns": ["patients.referral"],
+                                                     "free_text": ["events.term"]}}))
     assert deid.patients.get_column("referral").to_list()[0] == "letter from Leeds"
+    assert "notes" not in deid.patients.columns
+    assert deid.events.get_column("term").null_count() == 2
     assert deid.patients.get_column("prior_therapy").null_count() == 3  # always hidden
 
 
