@@ -84,7 +84,11 @@ st.caption("Change a table (patients, measurements, events, ..., or skip) or wha
            "to (a canonical analyte such as ANC, a role such as subject_id or date, or skip).")
 rows = proposal.rows()
 edited = st.data_editor(rows.to_pandas(), key="imp-map", hide_index=True, width="stretch",
-                        disabled=["file", "sheet", "kind", "layout", "column", "unit"])
+                        disabled=["file", "sheet", "kind", "layout", "column", "unit"],
+                        column_config={"table": st.column_config.SelectboxColumn(
+                            "table", options=list(imp.TABLE_CHOICES) + ["sdtm", "olink", "airr",
+                                                                        "10x_vdj", "maf", "fcs",
+                                                                        "single_cell"])})
 labels = imp.timepoint_rows(proposal)
 edited_tp = None
 if labels.height:

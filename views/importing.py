@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from data_loaders.errors import StudyError
 from data_loaders.importers.edits import (
+    TABLE_CHOICES,
     settings_from_edits,
     settings_from_timepoints,
     timepoint_rows,
@@ -15,6 +16,6 @@ from data_loaders.importers.edits import (
 from data_loaders.importers.plan import ImportSettings, Proposal, preview, propose, write_study
 from data_loaders.importers.uploads import safe_study_name, stage_uploads, upload_limit_mb
 
-__all__ = ["ImportSettings", "Proposal", "StudyError", "propose", "preview", "write_study",
+__all__ = ["TABLE_CHOICES", "ImportSettings", "Proposal", "StudyError", "propose", "preview", "write_study",
            "settings_from_edits", "settings_from_timepoints", "timepoint_rows",
            "safe_study_name", "stage_uploads", "upload_limit_mb"]
