@@ -90,8 +90,9 @@ if clicked:
 
 
 
-def _slide(spec: vp.FigureSpec) -> bytes:
+def _slide(params: vp.PatientParams) -> bytes:
     render.export_server()
+    spec = vp.slide(study, cohort=ctx.cohort, params=params)
     prov = render.figure_provenance(spec.title, spec.params, ctx)
     return profiles.build_patient_slide(spec, provenance=prov)
 
@@ -106,14 +107,16 @@ def _profiles(subjects: tuple[str, ...], criteria: str) -> bytes:
 
 b1, b2 = st.columns(2)
 blocker = render.export_blocker()
-b1.download_button("This patient as a slide (PPTX)",
+b1.download_button("This patient as a slide (PPTX)", help=blocker or (
+                   "16:9, compact: the lanes chosen above, else counts, transfusions and "
+                   "medications, toxicity, CAR-T qPCR and cytokines, with the course as lines"),
                    data=b"" if blocker else render.audited(
-                       partial(_slide, spec),
+                       partial(_slide, params),
                        file=f"{subject}.pptx", format="pptx"),
                    file_name=f"{study.name}_{subject}.pptx", key="pt-slide",
                    mime="application/vnd.openxmlformats-officedocument.presentationml."
                         "presentation", on_click="ignore", disabled=bool(blocker),
-                   icon=":material/slideshow:", help=blocker)
+                   icon=":material/slideshow:")
 b2.download_button(f"Patient profiles of the cohort ({len(order)} pages, PDF)",
                    data=b"" if blocker else render.audited(
                        partial(_profiles, tuple(order), criteria),

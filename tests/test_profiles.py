@@ -45,7 +45,13 @@ def test_patient_slide_is_one_slide(export_ready, demo_study):
 
     from components import profiles
 
-    spec = vp.timeline(demo_study, params=vp.PatientParams("SAA-001"))
+    spec = vp.slide(demo_study, params=vp.PatientParams("SAA-001"))
+    # compact: the course as lines over the slide's lanes, no legends
+    titles = [a.text for a in spec.fig.layout.annotations]
+    assert titles[:5] == ["Blood counts", "Transfusions and medications",
+                          "CRS, ICANS, infections", "CAR-T (qPCR)", "Cytokines"]
+    assert "Last contact" in titles and spec.fig.layout.showlegend is False
+    assert "Best response (NIH): CR" in spec.caption
     prs = Presentation(io.BytesIO(profiles.build_patient_slide(spec)))
     assert len(prs.slides) == 1
     assert prs.slides[0].shapes.title.text == "Patient SAA-001"

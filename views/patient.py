@@ -32,13 +32,16 @@ if TYPE_CHECKING:
 
 __all__ = ["PatientParams", "SAMPLE_VIEWS", "patient_study", "patient_order", "neighbours",
            "lanes", "timeline", "header", "header_line", "laboratory", "laboratory_wide",
-           "cohort_picker", "sample_view", "profile_slides", "selected_subject",
+           "cohort_picker", "sample_view", "profile_slides", "slide", "SLIDE_LANES",
+           "selected_subject",
            "selected_sample"]
 
 Criteria = Literal["NIH", "BSH"]
 COUNTS = ("ANC", "PLT", "HGB")
 CYTOKINES = ("IL6", "IFNG", "IL10", "IL2", "TNFA", "IL2RA")
 INFLAMMATION = ("CRP", "FERRITIN")
+# a slide has 720 px: the course (as lines), counts, support, toxicity, CAR-T and cytokines
+SLIDE_LANES = ("course", "counts", "support", "toxicity", "car_qpcr", "cytokines")
 LAB_ANALYTES = ("WBC", "ANC", "ALC", "AMC", "HGB", "PLT", "RETIC", "CRP", "FERRITIN", "LDH")
 # samples.assay -> (page file stem, what it shows) for "open this sample"
 SAMPLE_VIEWS: dict[str, tuple[str, str]] = {
@@ -392,10 +395,23 @@ def _long_data(frames: dict[str, pl.DataFrame], subject_id: str) -> pl.DataFrame
                 "detail": pl.String})
 
 
+def slide(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
+          focus: Any = None) -> FigureSpec:
+    """The patient's view as one 16:9 slide: the lanes chosen in `params` (else SLIDE_LANES)
+    drawn compact (course as lines, no legends), the header facts as caption."""
+    p = params if params.lanes else replace(params, lanes=SLIDE_LANES)
+    spec = timeline(study, cohort=cohort, params=p, focus=focus, compact=True)
+    facts = header(study, params=params).data
+    caption = " · ".join(f"{r['item']}: {r['value']}" for r in facts.iter_rows(named=True)
+                         if r["section"] in ("Response", "Recovery", "Toxicity"))
+    return replace(spec, params=params, caption=caption)
+
+
 def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-             focus: Any = None) -> FigureSpec:
+             focus: Any = None, compact: bool = False) -> FigureSpec:
     """The stacked-lane figure of one patient. `focus` (a shared selection with `subjects`,
-    `day_min`, `day_max`) shades its day window when it includes this patient."""
+    `day_min`, `day_max`) shades its day window when it includes this patient; `compact`
+    draws it for a slide (components.figures.patient.patient_timeline)."""
     frames = lanes(study, params=params)
     if params.lanes:
         frames = {k: (v if k.split("_fit")[0] in params.lanes else v.clear())
@@ -403,7 +419,7 @@ def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParam
     one = patient_study(study, params.subject_id)
     title = f"{params.subject_id}: {header_line(study, params=params, one=one)}"
     fig = patient_timeline(frames, thresholds=_thresholds(params, one), title=title,
-                           range_x=_range(frames, params, cohort))
+                           range_x=_range(frames, params, cohort), compact=compact)
     if focus is not None and params.subject_id in getattr(focus, "subjects", ()) and \
             (focus.day_min is not None or focus.day_max is not None):
         lo = focus.day_min if focus.day_min is not None else fig.layout.xaxis.range[0]

@@ -70,8 +70,12 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
                      thresholds: pl.DataFrame | None = None, title: str | None = None,
                      range_x: tuple[float, float] | None = None,
                      x_title: str = "Day from CAR-T infusion",
-                     colors: Mapping[str, str] | None = None) -> go.Figure:
+                     colors: Mapping[str, str] | None = None,
+                     compact: bool = False) -> go.Figure:
     """Stacked lanes of one patient on one shared x axis (study day, 0 = infusion).
+
+    `compact` (a slide): the course is drawn as labelled vertical lines across every lane
+    instead of a lane of its own, lanes share the height equally and there are no legends.
 
     `lanes` maps lane keys (LANES) to frames:
     course (row, day, end_day, kind, text); response (row, day, response, text);
@@ -82,6 +86,9 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
     frequency). `thresholds` (analyte, value, label) draws the response thresholds on the
     counts lane; `colors` fixes the colour of analytes, genes or clonotypes by name.
     """
+    course = lanes.get("course")
+    if compact:
+        lanes = {k: v for k, v in lanes.items() if k != "course"}
     shown = lanes_shown(lanes)
     if not shown:
         fig = go.Figure()
@@ -90,7 +97,8 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
                                         "showarrow": False, "xref": "paper", "yref": "paper",
                                         "x": 0.5, "y": 0.5}])
         return fig
-    heights = [_lane_height(k, lanes[k]) for k in shown]  # type: ignore[arg-type]
+    heights = ([1] * len(shown) if compact else
+               [_lane_height(k, lanes[k]) for k in shown])  # type: ignore[arg-type]
     total = sum(heights)
     fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.012,
                         row_heights=[h / total for h in heights],
@@ -135,7 +143,30 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
     fig.update_layout(template="cart", height=total + 110, title={"text": title or ""},
                       margin={"l": 130, "r": 190, "t": 70, "b": 50}, hovermode="closest",
                       barmode="overlay", clickmode="event+select", dragmode="zoom")
+    if compact:
+        fig.update_layout(showlegend=False, height=720, margin={"l": 120, "r": 30, "t": 70,
+                                                                 "b": 50})
+        fig.update_yaxes(tickfont={"size": 9})
+        if course is not None and course.height:
+            _course_lines(fig, course, n=len(shown))
     return fig
+
+
+def _course_lines(fig: go.Figure, course: pl.DataFrame, *, n: int) -> None:
+    """The course as vertical lines over every lane, labelled along the top."""
+    for r in course.filter(pl.col("kind") != "infusion").iter_rows(named=True):
+        color = _COURSE_STYLE.get(r["kind"], ("", "#444444"))[1]
+        if r["kind"] == "lymphodepletion" and r["end_day"] is not None:
+            for i in range(1, n + 1):
+                fig.add_vrect(x0=r["day"] - 0.5, x1=r["end_day"] + 0.5, fillcolor=color,
+                              opacity=0.15, line={"width": 0}, layer="below", row=i, col=1)
+            continue
+        for i in range(1, n + 1):
+            fig.add_vline(x=r["day"], line={"color": color, "width": 1.2, "dash": "dash"},
+                          row=i, col=1)
+        fig.add_annotation(x=r["day"], xref="x", y=1.0, yref="paper", yanchor="bottom",
+                           text=str(r["row"]), showarrow=False,
+                           font={"size": 10, "color": color})
 
 
 # ---- lanes ------------------------------------------------------------------------------------
