@@ -442,7 +442,8 @@ def access_log_line(*, user: str | None, study: str | None, page: str | None,
 def study_creators(config: str | None = None) -> tuple[str, ...]:
     """The server's list of users allowed to create studies: `STUDY_CREATORS` in the service
     environment (deploy/README.md), comma-separated e-mails, `@domain` entries and
-    `group:NAME` entries; `*` admits everyone who passed the login. Empty: nobody."""
+    `group:NAME` entries; `*` admits everyone who passed the login. Empty: nobody
+    (docs/importing.md)."""
     import os
 
     text = os.environ.get("STUDY_CREATORS", "") if config is None else config

@@ -24,7 +24,7 @@ viewer = render.current_viewer() if root else None
 if root:
     if not access.may_create_studies(viewer):
         st.info("Your account may not create studies on this server. The administrator "
-                "lists who may in STUDY_CREATORS (see deploy/README.md).")
+                "lists who may in STUDY_CREATORS (see docs/importing.md).")
         st.stop()
 st.caption("Lab sheets (wide or long, Excel or CSV), SDTM, Olink, AIRR, 10x, MAF and "
            "single-cell files. See docs/importing.md for the shapes that are recognised.")

@@ -125,3 +125,15 @@ def test_table_choices_by_name_or_pattern():
     assert table_choice(tables, "gating/truth/Results_And1.txt", "gating/truth/Results_And1.txt") \
         == "skip"
     assert table_choice(tables, "other.csv", "other.csv") is None
+
+
+def test_a_date_order_contradicting_the_data_is_asked(tmp_path):
+    from data_loaders.importers.plan import ImportSettings, propose
+
+    (tmp_path / "labs.csv").write_text("patient,date,ANC\nP1,01/25/2025,0.4\n",
+                                       encoding="utf-8")
+    (tmp_path / "pts.csv").write_text("patient,infusion_date,sex\nP1,2025-01-20,M\n",
+                                      encoding="utf-8")
+    assert propose(tmp_path).ready
+    said = propose(tmp_path, ImportSettings(day_first=True))
+    assert any("can only be month-first" in q for q in said.questions)

@@ -291,6 +291,13 @@ def _fill_options(prop: Proposal, settings: ImportSettings) -> None:
                     d.notes.append(f"dates in {col!r} read "
                                    + ("day-first" if settings.day_first else "month-first")
                                    + " (as chosen)")
+            elif info.day_first is not None and settings.day_first is not None and \
+                    info.day_first != settings.day_first:
+                d.questions.append(f"{d.key}: dates in {col!r} were said to be "
+                                   + ("day-first" if settings.day_first else "month-first")
+                                   + f", but {info.evidence} can only be "
+                                   + ("day-first" if info.day_first else "month-first")
+                                   + "; check the export")
             elif info.day_first is not None:
                 d.options["day_first"] = info.day_first
                 d.notes.append(f"dates in {col!r} are "
