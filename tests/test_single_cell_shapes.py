@@ -341,3 +341,27 @@ def test_a_second_single_cell_file_is_reported_not_read(shapes, tmp_path):
     assert study.single_cell.format == "zarr"
     assert any("other single-cell files, not read: more.loom" in f.message
                for f in study.report.warnings)
+
+
+def test_one_sample_file_gets_its_patient_and_time_from_the_table(tmp_path, capsys):
+    """The scanpy tutorial's file (pbmc3k) names no patient: one value for every cell."""
+    import anndata as ad
+    import pandas as pd
+
+    counts, types, *_ = sc_shapes.design()
+    obs = pd.DataFrame({"n_genes": (counts > 0).sum(1), "leiden": pd.Categorical(
+        np.where(types == "B", "1", "0"))}, index=[f"c{i}" for i in range(len(types))])
+    ad.AnnData(counts, obs=obs, var=pd.DataFrame(index=list(sc_shapes.SYMBOLS))).write_h5ad(
+        tmp_path / "pbmc3k.h5ad")
+    assert cli.main(["validate", str(tmp_path)]) == 1
+    assert '[single_cell] subject_id = "P1"' in capsys.readouterr().out
+    (tmp_path / "study.toml").write_text('[single_cell]\nsubject_id = "P1"\n'
+                                         'timepoint = "Day 28"\n', encoding="utf-8")
+    assert cli.main(["validate", str(tmp_path)]) == 0
+    cells = emb.cell_table(load_study(tmp_path))
+    assert set(cells.get_column("subject_id")) == {"P1"}
+    assert set(cells.get_column("day")) == {28}
+    assert set(cells.get_column("sample_id")) == {"P1_D28"}
+    proposal = propose_single_cell(tmp_path / "pbmc3k.h5ad", settings={"subject_id": "P1",
+                                                                      "day": 0})
+    assert proposal["subject_id"] == "P1" and proposal["day"] == 0

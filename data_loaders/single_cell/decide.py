@@ -51,8 +51,9 @@ def resolve_obs(store: Any, findings: list[Finding]
                                     + ", ".join(cols[:20]), column=f"obs.{canon}"))
         else:
             chosen[canon] = col
+    consts = store.config.constants
     for canon in CANONICAL_OBS:
-        if canon in chosen or canon in store.config.obs:
+        if canon in chosen or canon in store.config.obs or canon in consts:
             continue
         aliases = [a for a in OBS_ALIASES[canon] if not (canon == "subject_id"
                                                         and fold(a) == "origident")]
@@ -89,7 +90,8 @@ def resolve_obs(store: Any, findings: list[Finding]
                                 fix="name it in [single_cell.obs] cell_type"))
     # time
     tps: dict[str, int | None] = {}
-    day_from = "day" if "day" in chosen else "none"
+    day_from = "day" if "day" in chosen else "constant" if (
+        "day" in consts or ("timepoint" in consts and "timepoint" not in chosen)) else "none"
     if "timepoint" in chosen:
         labels = store.obs_column(chosen["timepoint"]).cast(pl.String).drop_nulls().unique(
             maintain_order=True).to_list()
@@ -117,19 +119,31 @@ def resolve_obs(store: Any, findings: list[Finding]
                     f" (also possible: {', '.join(map(repr, others))})" if others else ""),
                 fix=f"choose another in [single_cell.obs] {canon}" if others else "",
                 options=others, column=f"obs.{canon}"))
-    if "subject_id" not in chosen:
+    for canon, value in consts.items():
+        findings.append(Finding("note", f"{canon} = {value!r} for every cell ([single_cell] "
+                                f"{canon})", column=f"obs.{canon}"))
+    if day_from == "constant" and "day" not in consts and label_day(
+            consts["timepoint"], overrides=store.config.timepoints) is None:
+        findings.append(Finding("warning", f"timepoint {consts['timepoint']!r} names no study "
+                                "day; the cells have no day", column="obs.timepoint",
+                                fix="give [single_cell] day, or map the label in "
+                                "[single_cell.timepoints]"))
+    if "subject_id" not in chosen and "subject_id" not in consts:
         text = [c for c in cols if not _numeric(store, c)][:12]
         findings.append(Finding("error", "obs needs subject_id and sample_id or day: no obs "
                                 "column names the patient (looked for "
                                 "subject_id, donor_id, patient, patient_id, subject, ...)",
-                                fix="name it in study.toml [single_cell.obs] subject_id",
+                                fix="name it in study.toml [single_cell.obs] subject_id, or give "
+                                "one patient for every cell: [single_cell] subject_id = \"P1\"",
                                 options=tuple(text), column="obs"))
-    if "sample_id" not in chosen and day_from == "none":
+    if "sample_id" not in chosen and "sample_id" not in consts and day_from == "none":
         findings.append(Finding("error", "obs needs subject_id and sample_id or day: no obs "
                                 "column gives the sample or the time "
                                 "(looked for sample, sample_id, orig.ident, batch, day, "
                                 "timepoint, visit, ...)", column="obs",
-                                fix="name one in [single_cell.obs] sample_id or timepoint"))
+                                fix="name one in [single_cell.obs] sample_id or timepoint, or "
+                                "give one for every cell: [single_cell] sample_id = \"S1\" or "
+                                "timepoint = \"D28\""))
     return chosen, kind, day_from, tps
 
 

@@ -32,7 +32,8 @@ import numpy as np
 
 __all__ = ["SingleCellConfig", "MatrixKind", "matrix_kind", "OBS_ALIASES", "CLUSTER_COLUMNS",
            "SYMBOL_COLUMNS", "COUNTS_LAYERS", "LOGNORM_LAYERS", "looks_like_ensembl",
-           "fold", "find_obs_column", "EMBEDDING_ORDER", "CANONICAL_OBS", "nested"]
+           "fold", "find_obs_column", "EMBEDDING_ORDER", "CANONICAL_OBS", "nested",
+           "CONSTANT_KEYS"]
 
 MatrixKind = Literal["counts", "lognorm", "normalised", "scaled", "empty", "invalid"]
 CANONICAL_OBS = ("subject_id", "sample_id", "day", "timepoint", "cell_type", "tissue",
@@ -72,6 +73,7 @@ COUNTS_LAYERS = ("counts", "raw_counts", "umi_counts", "umis", "umi", "count", "
 LOGNORM_LAYERS = ("logcounts", "log1p", "lognorm", "log_normalized", "log_norm",
                   "lognormalized", "normalized", "data", "norm")
 EMBEDDING_ORDER = ("umap", "tsne", "pca")
+CONSTANT_KEYS = ("subject_id", "sample_id", "day", "timepoint")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 
 
@@ -153,6 +155,9 @@ class SingleCellConfig:
     cell_type_from: str | None = None      # "annotation" or "clusters"
     obs: Mapping[str, str] = field(default_factory=dict)
     timepoints: Mapping[str, int] = field(default_factory=dict)
+    # one value for every cell when obs has no such column (a one-sample file, a 10x run):
+    # subject_id, sample_id, day or timepoint at the top of the table
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> SingleCellConfig:
@@ -165,6 +170,7 @@ class SingleCellConfig:
             v = t.get(key)
             return str(v) if v not in (None, "") else None
 
+        consts = {k: t[k] for k in CONSTANT_KEYS if t.get(k) not in (None, "")}
         return cls(opt("file"), opt("format"), opt("modality"), opt("receptors"),
                    opt("counts"), opt("lognorm"), opt("gene_symbols"), opt("cell_type_from"),
-                   obs, tps)
+                   obs, tps, consts)

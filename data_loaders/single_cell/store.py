@@ -39,6 +39,7 @@ from data_loaders.single_cell.mapping import (
     fold,
     matrix_kind,
 )
+from data_loaders.timepoints import label_day
 
 __all__ = ["SingleCellStore", "Finding", "MatrixInfo", "TARGET_SUM"]
 
@@ -197,6 +198,15 @@ class SingleCellStore:
         has none: subject_id, sample_id, timepoint, cell_type, tissue, clonotype (strings),
         day (Int64, from a day column or the timepoint labels), car_positive (Boolean)."""
         r = self.resolved
+        consts = self.config.constants
+        if name == "day" and r.day_from == "constant":
+            day = consts.get("day")
+            if day is None:
+                day = label_day(consts["timepoint"], overrides=self.config.timepoints)
+            return pl.Series("day", [None if day is None else int(day)] * self.n_obs,
+                             pl.Int64)
+        if name in consts and name != "day" and name not in r.obs:
+            return pl.Series(name, [str(consts[name])] * self.n_obs, pl.String)
         if name == "day":
             if r.day_from == "day":
                 return self.obs_column(r.obs["day"]).cast(pl.Float64, strict=False).round() \
@@ -405,6 +415,7 @@ class SingleCellStore:
             out["gene_symbols"] = r.gene_symbols
         if r.cell_type_kind != "none":
             out["cell_type_from"] = r.cell_type_kind
+        out.update({k: v for k, v in self.config.constants.items()})
         out["obs"] = dict(r.obs)
         if r.timepoints and r.day_from == "timepoint":
             out["timepoints"] = {k: v for k, v in r.timepoints.items() if v is not None}
