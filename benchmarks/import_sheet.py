@@ -73,13 +73,16 @@ try:
     runpy.run_path("cli.py", run_name="__main__")
 except SystemExit as exc:
     code = exc.code
-print("MAXRSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print("MAXRSS_KIB", max(me.ru_maxrss, kids.ru_maxrss), "CPU_S",
+      me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, file=sys.stderr)
 sys.exit(code)
 """
 
 
-def run(args: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of that process, output) of one `cli.py` run."""
+def run(args: list[str]) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak RSS MiB, output) of one `cli.py` run (its worker
+    processes included)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, "cli.py", *args], cwd=ROOT,
                           capture_output=True, text=True)
@@ -87,8 +90,8 @@ def run(args: list[str]) -> tuple[float, float, str]:
     if proc.returncode != 0:
         raise SystemExit(f"cli.py {' '.join(args)} exited {proc.returncode}:\n"
                          f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    kib = int(proc.stderr.rsplit("MAXRSS_KIB", 1)[1].split()[0])
-    return wall, kib / 1024, proc.stdout
+    figures = proc.stderr.rsplit("MAXRSS_KIB", 1)[1].split()
+    return wall, float(figures[2]), int(figures[0]) / 1024, proc.stdout
 
 
 def main() -> None:
@@ -107,13 +110,13 @@ def main() -> None:
               f"analytes = {n:,} values ({(src / f'labs.{fmt}').stat().st_size / 1e6:.1f} MB; "
               f"built in {time.perf_counter() - t0:.1f} s)")
         out = base / f"study_{fmt}"
-        wall, peak, printed = run(["import", str(src), "--out", str(out)])
+        wall, cpu, peak, printed = run(["import", str(src), "--out", str(out)])
         summary = [line for line in printed.splitlines() if "validation" in line]
-        print(f"  cli.py import       wall {wall:6.1f} s   peak RSS {peak:7.0f} MiB   "
-              f"{summary[-1] if summary else ''}")
-        wall, peak, printed = run(["validate", str(out), "--quiet"])
-        print(f"  cli.py validate     wall {wall:6.1f} s   peak RSS {peak:7.0f} MiB   "
-              f"{printed.strip().splitlines()[-1]}")
+        print(f"  cli.py import    wall {wall:5.1f} s  CPU {cpu:5.1f} s  peak RSS {peak:5.0f} MiB"
+              f"   {summary[-1] if summary else ''}")
+        wall, cpu, peak, printed = run(["validate", str(out), "--quiet"])
+        print(f"  cli.py validate  wall {wall:5.1f} s  CPU {cpu:5.1f} s  peak RSS {peak:5.0f} MiB"
+              f"   {printed.strip().splitlines()[-1]}")
     if not args.keep:
         import shutil
 
