@@ -137,3 +137,18 @@ def test_a_date_order_contradicting_the_data_is_asked(tmp_path):
     assert propose(tmp_path).ready
     said = propose(tmp_path, ImportSettings(day_first=True))
     assert any("can only be month-first" in q for q in said.questions)
+
+
+def test_a_workbook_declaring_a_huge_sheet_is_refused_before_reading(tmp_path):
+    import xlsxwriter
+
+    from data_loaders.importers.plan import propose
+
+    wb = xlsxwriter.Workbook(tmp_path / "big.xlsx")
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["ID", "WBC"])
+    ws.write(1048575, 16383, 1)            # declares the whole grid
+    wb.close()
+    prop = propose(tmp_path)
+    assert prop.questions[0].startswith("big.xlsx: sheet sheet1 declares 1,048,576 rows")
+    assert "max_sheet_cells" in prop.questions[0]

@@ -105,7 +105,7 @@ def detect_path(root: Path, path: Path, *, catalogue: dict[str, Analyte] | None 
     try:
         grids = read_grids(path, name=rel)
     except StudyError as err:
-        return [Detected(rel, "skip", questions=[f"{rel}: {err}"])]
+        return [Detected(rel, "skip", questions=[str(err)])]
     out = []
     for sheet, grid in grids.items():
         key = f"{rel}#{sheet}" if sheet else rel

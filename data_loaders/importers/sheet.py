@@ -51,10 +51,14 @@ _FLAGS = r"\s*(?:[↑↓▲▼*]+|\(?[HhLl]\)?|\(?[Hh][Ii]\)?|\(?[Ll][Oo]\)?)$"
 def read_grids(path: Path, *, name: str, only: str | None = None) -> dict[str, pl.DataFrame]:
     """Sheet name -> all-text grid (columns column_0.., the sheet's first row first). A CSV or
     TSV file is one grid named "". `only` reads that worksheet alone (absent: no entry)."""
+    from data_loaders import guard
+
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
         import fastexcel
 
+        guard.check_file_size(path, name)      # the study's limits, before anything is read
+        guard.check_xlsx(path, name)
         try:
             reader = fastexcel.read_excel(path)
             out = {}
