@@ -81,11 +81,10 @@ if clicked:
     if target is None:
         st.info(f"No page shows the assay of sample {md(clicked)}.")
     else:
-        page, label, focus_fields = target
+        page, label, focus_fields, presets = target
         filters.set_focus(filters.Focus(study_key=study.cache_key, **focus_fields))
-        if page == "immune_landscape":
-            # land on the focused cells: colour the embedding by the shared focus
-            st.session_state["il-color"] = "Shared focus"
+        for key, value in presets.items():   # e.g. colour the embedding by the focus
+            st.session_state[key] = value
         st.switch_page(f"pages/{page}.py")
 
 

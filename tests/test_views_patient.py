@@ -73,3 +73,15 @@ def test_lane_choice_and_day_window(demo_study):
     assert titles == ["Blood counts", "CAR-T (qPCR)"]
     lo, hi = spec.fig.layout.xaxis.range
     assert lo < -10 < 60 < hi < 65
+
+
+def test_where_a_sample_opens(demo_study):
+    page, label, focus, presets = vp.sample_view(demo_study, "SAA-002_D28_SCRNA")
+    assert page == "immune_landscape" and "single-cell" in label
+    assert focus == {"subjects": ("SAA-002",), "day_min": 28, "day_max": 28,
+                     "label": "sample SAA-002_D28_SCRNA"}
+    assert presets == {"il-color": "Shared focus"}
+    page, _, _, presets = vp.sample_view(demo_study, "SAA-002_M3_TCR")
+    assert page == "clones" and presets == {"cln-patient": "SAA-002"}
+    assert vp.sample_view(demo_study, "SAA-002_D28_PROT")[0] == "compare"
+    assert vp.sample_view(demo_study, "NOPE") is None

@@ -617,18 +617,29 @@ def cohort_picker(study: Study, *, cohort: Cohort | None = None, params: Patient
     return FigureSpec(key="patient-picker", title="Patients", fig=fig, data=df, params=params)
 
 
-def sample_view(study: Study, sample_id: str) -> tuple[str, str, dict[str, Any]] | None:
+def sample_view(study: Study, sample_id: str
+                ) -> tuple[str, str, dict[str, Any], dict[str, Any]] | None:
     """Where a sample opens: (page stem, label, focus fields: subjects, day_min, day_max,
-    label), or None when no page shows that assay."""
+    label, widget presets of the target page), or None when no page shows that assay.
+
+    The focus (patient and day of the sample) is what the target page highlights; the presets
+    are widget values of that page (its widget keys) that put the sample in view: the
+    embedding coloured by the focus, the repertoire of the sample's patient."""
     s = study.samples.filter(pl.col("sample_id") == sample_id)
     if not s.height:
         return None
     r = s.row(0, named=True)
-    target = SAMPLE_VIEWS.get(str(r.get("assay") or ""))
+    assay = str(r.get("assay") or "")
+    target = SAMPLE_VIEWS.get(assay)
     if target is None:
         return None
+    presets: dict[str, Any] = {}
+    if target[0] == "immune_landscape":
+        presets["il-color"] = "Shared focus"
+    elif assay == "tcr":
+        presets["cln-patient"] = r["subject_id"]
     return target[0], target[1], {"subjects": (r["subject_id"],), "day_min": r["day"],
-                                  "day_max": r["day"], "label": f"sample {sample_id}"}
+                                  "day_max": r["day"], "label": f"sample {sample_id}"}, presets
 
 
 def _points(event: Any) -> list[Any]:
