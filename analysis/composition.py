@@ -28,7 +28,8 @@ from analysis.vocab import lineage_expr, lineage_table
 __all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "lineage_summary",
            "cell_type_composition", "composition_of", "assign_window", "composition_by_window",
            "cd7_fractions", "cd7_change", "car_fraction_of_t", "study_cd7_fractions",
-           "study_car_fraction", "study_lineages", "selection_summary"]
+           "study_car_fraction", "study_lineages", "selection_summary",
+           "compositional_test", "TRANSFORMS"]
 
 COMPOSITION_COLUMNS = ("sample_id", "subject_id", "day", "cell_type", "n_cells", "fraction")
 
@@ -265,3 +266,106 @@ def selection_summary(cells: pl.DataFrame, *, selected: np.ndarray) -> pl.DataFr
     return (sel.group_by(*keys).agg(pl.len().cast(pl.Int64).alias("n_cells"))
             .with_columns((pl.col("n_cells") / sel.height).alias("share"))
             .sort(["n_cells", "subject_id", "day"], descending=[True, False, False]))
+
+
+# ---- compositional comparison, patient as the replicate ------------------------------------------
+TRANSFORMS = ("clr", "logit")
+
+
+def _transformed(counts: np.ndarray, transform: str, pseudocount: float) -> np.ndarray:
+    """Cell types x patients: centred log-ratio (Aitchison 1986) of counts + pseudocount, or
+    the logit of the proportion (counts + pseudocount over the total + 2 pseudocounts)."""
+    x = counts + pseudocount
+    if transform == "clr":
+        logs = np.log(x)
+        return logs - logs.mean(axis=0, keepdims=True)
+    tot = counts.sum(axis=0, keepdims=True) + 2 * pseudocount
+    prop = x / tot
+    return np.log(prop / (1 - prop))
+
+
+def compositional_test(composition: pl.DataFrame, *, groups: pl.DataFrame,
+                       window: DayWindow, window_b: DayWindow | None = None,
+                       transform: str = "clr", pseudocount: float = 0.5,
+                       category: str = "cell_type") -> pl.DataFrame:
+    """Cell-type proportions compared at patient level, respecting that they are a
+    composition: each patient's cell counts summed over their samples in the window, then
+    transformed per patient (centred log-ratio, default, or logit of the proportion; half a
+    cell added to every count so zeros are defined), one value per patient and cell type.
+
+    Without `window_b`: responders vs non-responders in `window`, two-sided Mann-Whitney of
+    analysis.stats. With `window_b`: the same patients in `window_b` against `window`, the
+    paired signed-rank test of analysis.stats on the per-patient differences. BH over the
+    cell types. Columns cell_type, n_a, n_b, prop_a, prop_b (median proportions of group or
+    window a and b), effect (non-responders minus responders: difference of the median
+    transformed values; paired: median per-patient change, window_b minus window), p_value,
+    q_value, test, transform, comparison (says which groups or windows)."""
+    from analysis.cohort import NON_RESPONDER, RESPONDER
+    from analysis.stats import bh, mann_whitney_rows, signed_rank_rows
+
+    schema = {"cell_type": pl.String, "n_a": pl.Int64, "n_b": pl.Int64, "prop_a": pl.Float64,
+              "prop_b": pl.Float64, "effect": pl.Float64, "p_value": pl.Float64,
+              "q_value": pl.Float64, "test": pl.String, "transform": pl.String,
+              "comparison": pl.String}
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}")
+    df = composition.rename({category: "_cat"}) if category != "cell_type" else \
+        composition.rename({"cell_type": "_cat"})
+    types = sorted(df.get_column("_cat").drop_nulls().unique().to_list())
+
+    def per_patient(w: DayWindow) -> tuple[list[str], np.ndarray]:
+        sub = df.filter(w.contains(pl.col("day")))
+        if sub.height == 0:
+            return [], np.zeros((len(types), 0))
+        wide = (sub.group_by("subject_id", "_cat").agg(pl.col("n_cells").sum())
+                .pivot("subject_id", index="_cat", values="n_cells"))
+        wide = pl.DataFrame({"_cat": types}).join(wide, on="_cat", how="left").fill_null(0)
+        ids = [c for c in wide.columns if c != "_cat"]
+        return ids, wide.select(ids).to_numpy().astype(float)
+
+    ids_a, m_a = per_patient(window)
+    if not ids_a or not types:
+        return pl.DataFrame(schema=schema)
+    t_a, p_a = _transformed(m_a, transform, pseudocount), m_a / m_a.sum(axis=0,
+                                                                         keepdims=True)
+    if window_b is None:
+        g = dict(groups.select("subject_id", "response_group").iter_rows())
+        in_a = np.array([g.get(i) == RESPONDER for i in ids_a])
+        in_b = np.array([g.get(i) == NON_RESPONDER for i in ids_a])
+        _, p, test = mann_whitney_rows(t_a, in_a=in_a, in_b=in_b)
+        n_a, n_b = np.full(len(types), in_a.sum()), np.full(len(types), in_b.sum())
+        with np.errstate(all="ignore"):
+            prop_a = np.median(p_a[:, in_a], axis=1) if in_a.any() else np.full(len(types),
+                                                                                 np.nan)
+            prop_b = np.median(p_a[:, in_b], axis=1) if in_b.any() else np.full(len(types),
+                                                                                 np.nan)
+            eff = (np.median(t_a[:, in_b], axis=1) - np.median(t_a[:, in_a], axis=1)) \
+                if in_a.any() and in_b.any() else np.full(len(types), np.nan)
+        comparison = f"{NON_RESPONDER} vs {RESPONDER}, {window.label}"
+    else:
+        ids_b, m_b = per_patient(window_b)
+        both = [i for i in ids_a if i in ids_b]
+        if not both:
+            return pl.DataFrame(schema=schema)
+        ia = [ids_a.index(i) for i in both]
+        ib = [ids_b.index(i) for i in both]
+        t_b = _transformed(m_b, transform, pseudocount)
+        d = t_b[:, ib] - t_a[:, ia]
+        nn, p = signed_rank_rows(d)
+        test = np.array(["Wilcoxon signed-rank, exact (paired)"] * len(types), dtype=object)
+        n_a = n_b = nn
+        prop_a = np.median(p_a[:, ia], axis=1)
+        prop_b = np.median((m_b / m_b.sum(axis=0, keepdims=True))[:, ib], axis=1)
+        eff = np.median(d, axis=1)
+        comparison = f"{window_b.label} vs {window.label}, same patients"
+    q = bh(p)
+    rows = [{"cell_type": t, "n_a": int(n_a[i]), "n_b": int(n_b[i]),
+             "prop_a": _num(prop_a[i]), "prop_b": _num(prop_b[i]), "effect": _num(eff[i]),
+             "p_value": _num(p[i]), "q_value": _num(q[i]), "test": str(test[i]) or
+             "not tested (a group without patients)", "transform": transform,
+             "comparison": comparison} for i, t in enumerate(types)]
+    return pl.DataFrame(rows, schema=schema).sort("p_value", nulls_last=True)
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)

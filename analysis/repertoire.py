@@ -27,7 +27,7 @@ import polars as pl
 from analysis.registry import derived_table
 
 __all__ = ["METRICS", "METRIC_LABELS", "clonotypes", "repertoire_metrics", "repertoire_table",
-           "top_clone_tracking", "morisita_overlap"]
+           "top_clone_tracking", "morisita_overlap", "rarefied_metrics", "rarefied_table"]
 
 METRICS = ("richness", "shannon", "clonality", "simpson", "top10_share")
 METRIC_LABELS = {"richness": "Richness (clonotypes)", "shannon": "Shannon entropy",
@@ -200,3 +200,73 @@ def morisita_overlap(tcr, *, samples: pl.DataFrame | None = None,  # noqa: ANN00
                              "day_a": days[i], "day_b": days[j], "timepoint_a": tps[i],
                              "timepoint_b": tps[j], "morisita_horn": float(mh[i, j])})
     return pl.DataFrame(rows, schema=schema)
+
+
+# ---- depth-matched metrics (rarefaction) -------------------------------------------------------
+def rarefied_metrics(clones: pl.DataFrame, *, depth: int = 0, min_depth: int = 100,
+                     repeats: int = 50, seed: int = 0) -> pl.DataFrame:
+    """Richness, Shannon, clonality and Simpson on `depth` receptors drawn without replacement
+    from each sample (numpy's multivariate hypergeometric draw), repeated `repeats` times from
+    a fixed seed: per sample and metric the mean and the 2.5 / 97.5 % quantiles. depth 0 = the
+    smallest sample's total, never below `min_depth`; samples with fewer receptors than the
+    depth are listed with `rarefied` false and null values (not comparable at that depth).
+
+    `clones`: sample_id, clonotype, count (as `clonotypes`). Columns sample_id, total_count,
+    depth, rarefied, metric, mean, lo, hi."""
+    schema = {"sample_id": pl.String, "total_count": pl.Int64, "depth": pl.Int64,
+              "rarefied": pl.Boolean, "metric": pl.String, "mean": pl.Float64,
+              "lo": pl.Float64, "hi": pl.Float64}
+    if clones.height == 0:
+        return pl.DataFrame(schema=schema)
+    per = (clones.group_by("sample_id", maintain_order=True)
+           .agg(pl.col("count").round().cast(pl.Int64)).sort("sample_id"))
+    totals = {sid: int(np.sum(c)) for sid, c in per.iter_rows()}
+    if depth <= 0:
+        big = [t for t in totals.values() if t >= min_depth]
+        depth = min(big) if big else min_depth
+    rows = []
+    for k, (sid, counts) in enumerate(per.iter_rows()):
+        counts = np.asarray(counts, dtype=np.int64)
+        counts = counts[counts > 0]
+        total = int(counts.sum())
+        if total < depth:
+            rows += [{"sample_id": sid, "total_count": total, "depth": depth,
+                      "rarefied": False, "metric": m, "mean": None, "lo": None, "hi": None}
+                     for m in ("richness", "shannon", "clonality", "simpson")]
+            continue
+        rng = np.random.default_rng([seed, k])
+        draws = np.stack([rng.multivariate_hypergeometric(counts, depth)
+                          for _ in range(repeats)]).astype(float)
+        p = draws / depth
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rich = (draws > 0).sum(axis=1).astype(float)
+            shannon = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+            clonality = np.where(rich > 1, 1 - shannon / np.log(rich), np.nan)
+            simpson = 1 - (p * p).sum(axis=1)
+        for m, v in (("richness", rich), ("shannon", shannon), ("clonality", clonality),
+                     ("simpson", simpson)):
+            v = v[np.isfinite(v)]
+            rows.append({"sample_id": sid, "total_count": total, "depth": depth,
+                         "rarefied": True, "metric": m,
+                         "mean": float(v.mean()) if v.size else None,
+                         "lo": float(np.quantile(v, 0.025)) if v.size else None,
+                         "hi": float(np.quantile(v, 0.975)) if v.size else None})
+    return pl.DataFrame(rows, schema=schema)
+
+
+@derived_table("repertoire_rarefied", "TCR repertoire metrics per sample at a common depth "
+               "(seeded repeated subsampling without replacement: mean and 95 % interval)")
+def rarefied_table(study, *, rules=None) -> pl.DataFrame:  # noqa: ANN001 - Study, Rules
+    """`rarefied_metrics` of the study's TRB clonotypes with the rule settings
+    rarefaction_depth, rarefaction_min_depth and rarefaction_repeats, joined with patient
+    and day."""
+    from analysis.rules import rules_for
+
+    rules = rules if rules is not None else rules_for(study)
+    out = rarefied_metrics(_study_clonotypes(study, "TRB"), depth=rules.rarefaction_depth,
+                           min_depth=rules.rarefaction_min_depth,
+                           repeats=rules.rarefaction_repeats)
+    meta = study.samples.select("sample_id", "subject_id", "day",
+                                *(["timepoint"] if "timepoint" in study.samples.columns
+                                  else []))
+    return meta.join(out, on="sample_id", how="inner").sort("subject_id", "day", "metric")

@@ -213,6 +213,45 @@ class Rules:
         "project convention: any detected CD7 transcript (scRNA-seq dropout makes a higher "
         "cut-off study-specific)")
 
+    # ---- single-cell CAR status and clones (analysis/car_status.py, clone_tracking.py) ------
+    car_feature: tuple = _f(
+        ("CAR", "*-CAR", "*_CAR", "CAR-*", "CAR_*", "*scFv*"), "name patterns (case-blind, "
+        "* = anything) of the CAR transcript among the single-cell features, or of an obs "
+        "column holding a CAR channel (ADT or flow); the first feature matching wins",
+        "project convention: constructs are added to the reference as a named feature such "
+        "as 'CAR', 'CD7-CAR' or an scFv sequence")
+    car_threshold_method: str = _f(
+        "mixture", "how a cell is called CAR+: 'mixture' = cut where a two-component Gaussian "
+        "mixture on log1p(CAR counts) changes component (fallback: any CAR count when the "
+        "mixture is degenerate); 'fixed' = CAR counts above car_threshold",
+        "two-component mixture on log counts as for CITE-seq/hashtag calls (Stoeckius et "
+        "al., Genome Biol 2018); scikit-learn GaussianMixture", choices=("mixture", "fixed"))
+    car_threshold: float = _f(
+        0.0, "with car_threshold_method = 'fixed': a cell is CAR+ when its CAR counts are "
+        "above this (0 = any detected CAR count)",
+        "project convention; set from the histogram on the Immune landscape page")
+    clone_fdr: float = _f(
+        0.05, "a clone is expanded or contracted between two timepoints when the BH q of its "
+        "Fisher exact test (clone vs the rest of the repertoire) is below this",
+        "DeWitt et al., J Virol 2015 (Fisher test of clone counts between samples); "
+        "Benjamini & Hochberg 1995")
+    clone_top: int = _f(
+        10, "dominant clones: the largest clonotypes of a patient's reference sample "
+        "(baseline, or the infusion product when present) that are followed over time",
+        "project convention (immunarch trackClonotypes and the baseline top-10 share)")
+    rarefaction_depth: int = _f(
+        0, "repertoire metrics compared between samples are computed on this many "
+        "receptors drawn without replacement (0 = the smallest sample's depth, at least "
+        "rarefaction_min_depth)", "rarefaction (Hurlbert 1971; Chiffelle et al., Front "
+        "Immunol 2020)")
+    rarefaction_min_depth: int = _f(
+        100, "samples with fewer receptors than this are left out of depth-matched "
+        "comparisons (with depth 0 the common depth is never below this)",
+        "project convention: below about 100 receptors richness estimates are unstable")
+    rarefaction_repeats: int = _f(
+        50, "subsamplings per sample (seeded); the mean and the 2.5-97.5 % interval are shown",
+        "project convention")
+
     # ---- helpers ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One row per setting: name, value, default, help, source (for 'Rules used')."""

@@ -34,7 +34,7 @@ from scipy import stats
 
 __all__ = ["EXACT_MAX_N", "MAX_SPLITS", "N_PERMUTATIONS", "SPEARMAN_PERMUTATION_MAX_N",
            "MannWhitney", "mann_whitney", "mann_whitney_rows", "effect_sizes", "fisher_rows",
-           "spearman", "bh", "smallest_p"]
+           "spearman", "bh", "smallest_p", "signed_rank_rows", "fisher_counts"]
 
 EXACT_MAX_N = 20       # up to this many patients in a comparison: exact / permutation p
 MAX_SPLITS = 20_000    # full enumeration of splits up to this many, else Monte Carlo
@@ -282,3 +282,45 @@ def smallest_p(n_a: int, n_b: int) -> float:
     if n_a <= 0 or n_b <= 0:
         return 1.0
     return min(1.0, 2 / math.comb(int(n_a + n_b), int(n_a)))
+
+
+# ---- paired: post vs pre in the same patients (composition, clone fates) -----------------------
+def signed_rank_rows(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided Wilcoxon signed-rank test per row of paired differences `d` (features x
+    patients, NaN = patient without both values; Wilcoxon 1945). Zero differences are dropped
+    (Wilcoxon's convention). The p is exact, by every sign flip of the patients' ranks (2^n
+    flips, n <= 16), ties included; above 16 pairs, scipy's normal approximation. Returns
+    (n pairs, p); p is NaN with no non-zero difference."""
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    n = np.zeros(d.shape[0], dtype=int)
+    p = np.full(d.shape[0], np.nan)
+    for i, row in enumerate(d):
+        x = row[np.isfinite(row)]
+        n[i] = len(x)
+        x = x[x != 0]
+        if len(x) == 0:
+            continue
+        if len(x) > 16:
+            p[i] = float(stats.wilcoxon(x, method="approx").pvalue)
+            continue
+        r = stats.rankdata(np.abs(x))
+        observed = r[x > 0].sum()
+        signs = np.array(list(itertools.product((0.0, 1.0), repeat=len(x))))
+        sums = signs @ r
+        ge = (sums >= observed - 1e-9).mean()
+        le = (sums <= observed + 1e-9).mean()
+        p[i] = min(1.0, 2 * min(ge, le))
+    return n, p
+
+
+def fisher_counts(a: np.ndarray, *, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray
+                  ) -> np.ndarray:
+    """Two-sided Fisher exact p per row of counts: `a` of `n_a` in one sample against `b` of
+    `n_b` in the other (e.g. one clone's cells vs the rest of the repertoire at two
+    timepoints). Identical rows are tested once (many clones share small counts)."""
+    rows = np.column_stack([np.asarray(x, dtype=np.int64) for x in (a, n_a, b, n_b)])
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    p = np.empty(len(uniq))
+    for i, (x, nx, y, ny) in enumerate(uniq):
+        p[i] = stats.fisher_exact([[x, nx - x], [y, ny - y]])[1]
+    return p[np.asarray(inverse).ravel()]

@@ -158,6 +158,8 @@ class SingleCellConfig:
     # one value for every cell when obs has no such column (a one-sample file, a 10x run):
     # subject_id, sample_id, day or timepoint at the top of the table
     constants: Mapping[str, Any] = field(default_factory=dict)
+    # 10x VDJ contig CSVs / AIRR TSVs with cell_id: (file, sample_id or None), see receptors.py
+    receptor_files: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> SingleCellConfig:
@@ -170,7 +172,9 @@ class SingleCellConfig:
             v = t.get(key)
             return str(v) if v not in (None, "") else None
 
+        from data_loaders.single_cell.receptors import receptor_file_entries
+
         consts = {k: t[k] for k in CONSTANT_KEYS if t.get(k) not in (None, "")}
         return cls(opt("file"), opt("format"), opt("modality"), opt("receptors"),
                    opt("counts"), opt("lognorm"), opt("gene_symbols"), opt("cell_type_from"),
-                   obs, tps, consts)
+                   obs, tps, consts, tuple(receptor_file_entries(t.get("receptor_files"))))

@@ -361,30 +361,66 @@ class SingleCellStore:
         with self.open() as h:
             return h.embedding(key)
 
-    # ---- receptors (MuData airr modality) -------------------------------------------------------
+    # ---- receptors (MuData airr modality, 10x VDJ contigs, AIRR with cell_id) ----------------
     @cached_property
     def receptors(self) -> pl.DataFrame:
-        """One row per receptor chain of the airr modality (cell_id, chain, locus,
-        junction_aa, v_call, ..., productive) with the cell's row in the expression data
-        (`cell`, null when it has no expression profile), subject_id and sample_id. Empty
-        when the file has no receptor data."""
-        from data_loaders.single_cell.airr import RECEPTOR_COLUMNS, read_airr_chains
+        """One row per receptor chain (cell_id, chain, locus, junction_aa, v_call, ...,
+        productive, duplicate_count) of the airr modality and of the `receptor_files` of the
+        [single_cell] table, with the cell's row in the expression data (`cell`, null when it
+        has no expression profile), subject_id and sample_id. Empty without receptor data."""
+        from data_loaders.single_cell.receptors import (
+            CHAIN_SCHEMA,
+            match_cells,
+            read_receptor_file,
+        )
 
+        parts = []
         mod = self.modalities[1]
-        if mod is None:
-            return pl.DataFrame(schema={c: pl.String for c in RECEPTOR_COLUMNS})
-        with open_backend(self.path, "h5mu", modality=mod) as h:
-            ids = h.obs_names()
-            if "obsm" not in h.root or "airr" not in h.root["obsm"]:
-                return pl.DataFrame(schema={c: pl.String for c in RECEPTOR_COLUMNS})
-            chains = read_airr_chains(h.root["obsm"]["airr"], ids)
+        if mod is not None:
+            from data_loaders.single_cell.airr import read_airr_chains
+
+            with open_backend(self.path, "h5mu", modality=mod) as h:
+                ids = h.obs_names()
+                if "obsm" in h.root and "airr" in h.root["obsm"]:
+                    parts.append(read_airr_chains(h.root["obsm"]["airr"], ids))
         cells = pl.DataFrame({"cell_id": self.cell_names,
                               "cell": np.arange(self.n_obs, dtype=np.int64)})
         for c in ("subject_id", "sample_id"):
             s = self.canonical(c)
             if s is not None:
                 cells = cells.with_columns(s.alias(c))
-        return chains.join(cells, on="cell_id", how="left", maintain_order="left")
+        for name, sample in self.config.receptor_files:
+            path = Path(name) if Path(name).is_absolute() else self.path.parent / name
+            if not path.is_file():
+                raise ValueError(f"[single_cell] receptor_files: {name} not found next to "
+                                 f"{self.path.name}")
+            chains = match_cells(read_receptor_file(path), cells, sample_id=sample)
+            parts.append(chains)
+        if not parts:
+            return pl.DataFrame(schema={**CHAIN_SCHEMA, "cell": pl.Int64,
+                                        "subject_id": pl.String, "sample_id": pl.String})
+        chains = pl.concat([p.select(list(CHAIN_SCHEMA)).cast(CHAIN_SCHEMA) for p in parts])
+        out = chains.join(cells, on="cell_id", how="left", maintain_order="left")
+        for c in ("subject_id", "sample_id"):
+            if c not in out.columns:
+                out = out.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+        return out
+
+    def counts_column(self, feature: str) -> np.ndarray:
+        """Raw counts of one feature in every cell (float64; read block by block from the
+        count matrix). KeyError for an unknown feature, ValueError without a count matrix."""
+        names = self.counts_gene_names
+        ids = self._genes(self.resolved.counts)[0]
+        if feature in names:
+            j = names.index(feature)
+        elif feature in ids:
+            j = ids.index(feature)
+        else:
+            raise KeyError(feature)
+        out = np.zeros(self.n_obs, dtype=np.float64)
+        for lo, hi, block in self.blocks("counts"):
+            out[lo:hi] = np.asarray(block[:, j].todense()).ravel()
+        return out
 
     def _receptor_clonotypes(self) -> pl.Series | None:
         mod = self.modalities[1]
@@ -407,6 +443,9 @@ class SingleCellStore:
             out["modality"] = gex
         if rec:
             out["receptors"] = rec
+        if self.config.receptor_files:
+            out["receptor_files"] = [{"file": f, "sample_id": smp} if smp else f
+                                     for f, smp in self.config.receptor_files]
         if r.counts:
             out["counts"] = r.counts
         if r.lognorm:
