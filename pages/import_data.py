@@ -153,6 +153,10 @@ if st.button("Save study", type="primary", disabled=target is None, key="imp-sav
         st.error(md(err))
         st.stop()
     render.audit("study_created", study=target.name, files=len(proposal.items))
+    staged = st.session_state.pop("_imp_upload_dir", None)
+    if staged:       # the uploads now live in the study; the private copy goes
+        shutil.rmtree(staged, ignore_errors=True)
+        st.session_state.pop("_imp_upload_key", None)
     st.success(md(f"Saved {saved.title}: {len(saved.subject_ids)} patients; "
                   f"{saved.report.summary()}"))
     if root:
