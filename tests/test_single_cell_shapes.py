@@ -365,3 +365,22 @@ def test_one_sample_file_gets_its_patient_and_time_from_the_table(tmp_path, caps
     proposal = propose_single_cell(tmp_path / "pbmc3k.h5ad", settings={"subject_id": "P1",
                                                                       "day": 0})
     assert proposal["subject_id"] == "P1" and proposal["day"] == 0
+
+
+def test_repeated_gene_names_stay_distinct(tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    var = pd.DataFrame({"feature_name": ["CD3E", "CD3E", "NKG7", None]},
+                       index=["ENSG00000198851", "ENSG00000000001", "ENSG00000105374",
+                              "ENSG00000000002"])
+    obs = pd.DataFrame({"donor_id": ["P1"] * 4, "sample": ["S1"] * 4},
+                       index=[f"c{i}" for i in range(4)])
+    ad.AnnData(np.ones((4, 4), dtype=np.float32), obs=obs, var=var).write_h5ad(
+        tmp_path / "a.h5ad")
+    assert SingleCellStore(tmp_path / "a.h5ad").gene_names == [
+        "CD3E", "CD3E (ENSG00000000001)", "NKG7", "ENSG00000000002"]
+    dup = ad.AnnData(np.ones((4, 3), dtype=np.float32), obs=obs)
+    dup.var_names = ["TBCE", "TBCE", "TBCE"]
+    dup.write_h5ad(tmp_path / "b.h5ad")
+    assert SingleCellStore(tmp_path / "b.h5ad").gene_names == ["TBCE", "TBCE-1", "TBCE-2"]

@@ -283,19 +283,23 @@ class SingleCellStore:
         with self.open() as h:
             ids = h.var_names(loc)
             if sym_col is None:
-                return ids, ids
-            if sym_col in h.var_columns(loc):
+                symbols: list[str | None] = list(ids)
+            elif sym_col in h.var_columns(loc):
                 symbols = h.var_column(loc, sym_col)
             else:   # symbols only in the main var: align by id
                 lookup = dict(zip(h.var_names("X"), h.var_column("X", sym_col), strict=True))
                 symbols = [lookup.get(i) for i in ids]
         out, seen = [], set()
         for i, s in zip(ids, symbols, strict=True):
-            label = s if s and str(s).lower() not in ("nan", "none") else i
-            if label in seen:
+            label = str(s) if s and str(s).lower() not in ("nan", "none") else str(i)
+            if label in seen and label != i:
                 label = f"{label} ({i})"
+            base, k = label, 0
+            while label in seen:            # still taken: numbered as var_names_make_unique
+                k += 1
+                label = f"{base}-{k}"
             seen.add(label)
-            out.append(str(label))
+            out.append(label)
         return ids, out
 
     @cached_property
