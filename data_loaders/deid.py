@@ -249,8 +249,11 @@ def _pseudonyms(study: Study, samples_extra: Iterable[str] = ()) -> Pseudonyms:
         if "subject_id" in frame.columns:
             subjects += frame.get_column("subject_id").drop_nulls().cast(pl.String).to_list()
     samples = [str(s) for s in samples_extra]
-    for name in ("samples", "proteomics", "mutations", "tcr", "measurements"):
-        frame = study.table(name)
+    frames = [study.table(n) for n in ("samples", "proteomics", "mutations", "tcr",
+                                        "measurements")]
+    if isinstance(getattr(study, "populations", None), pl.DataFrame):
+        frames.append(study.populations)
+    for frame in frames:
         if "sample_id" in frame.columns:
             samples += frame.get_column("sample_id").drop_nulls().cast(pl.String).to_list()
     samples += [c for c in study.rna_counts.columns if c != "gene"]
@@ -314,6 +317,9 @@ def deidentify(study: Study, *, free_text: Iterable[str] | None = None) -> Study
     extra_samples = _store_samples(store)
     ids = _pseudonyms(study, extra_samples)
     tables = {name: _table(name, study.table(name), settings, ids) for name in TABLE_NAMES}
+    populations = getattr(study, "populations", None)
+    if isinstance(populations, pl.DataFrame):   # gated flow cytometry (data_loaders/flow.py)
+        tables["populations"] = _table("populations", populations, settings, ids)
     changes: dict[str, Any] = dict(
         tables,
         title=ids.text(study.title),
@@ -353,13 +359,18 @@ def _table(table: str, frame: pl.DataFrame, settings: _Settings, ids: Pseudonyms
             return frame
         return frame.rename({c: ids.samples.get(c, ids.text(c)) for c in frame.columns
                              if c != "gene"})
-    spec = TABLES[table]
-    model = set(spec.columns) | set(_DERIVED.get(table, ()))
+    if table in TABLES:
+        columns = dict(TABLES[table].columns)
+    else:   # populations: the gating table's own schema
+        from data_loaders.flow import POPULATION_SCHEMA
+
+        columns = {c: "str" for c in POPULATION_SCHEMA}
+    model = set(columns) | set(_DERIVED.get(table, ()))
     schema = frame.schema
     keep = [c for c in frame.columns
             if (c in model or settings.is_safe(table, c))
             and schema[c] not in (pl.Date, pl.Datetime) and not isinstance(schema[c], pl.Datetime)
-            and spec.columns.get(c) != "date"]
+            and columns.get(c) != "date"]
     out = frame.select(keep)
     exprs: list[pl.Expr | pl.Series] = []
     for c in keep:

@@ -7,14 +7,15 @@ user can open, even after a reader has filtered or reordered records.
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from data_loaders import guard
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.readers import decode_text
 
@@ -43,16 +44,20 @@ def read_delimited(path: Path, *, name: str, what: str, separators: Sequence[str
     Returns (frame with `_row`, encoding, delimiter). Raises `StudyError` naming the file for an
     empty, binary, truncated or unparsable file. `what` names the format in messages.
     """
+    guard.note_reading(name)
     try:
-        raw = path.read_bytes()
+        guard.check_file_size(path, name)
+        raw = None if path.suffix.lower() == ".gz" else path.read_bytes()
     except OSError as exc:
         raise StudyError(f"could not be read: {exc.strerror or exc}", file=name) from None
-    if path.suffix.lower() == ".gz":
+    if raw is None:
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+            # unpacked in pieces, stopping at the limit (data_loaders/guard.py)
+            raw = guard.read_gzip(path, name)
+        except (OSError, EOFError, zlib.error) as exc:
             raise StudyError(f"is not a complete gzip file ({_short(exc)}); it looks truncated",
                              file=name, fix="copy or download the file again") from None
+    guard.check_text_shape(None, name, data=raw)
     text, encoding = decode_text(raw, name)
     lines = text.splitlines(keepends=True)
     skipped = 0
