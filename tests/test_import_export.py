@@ -401,3 +401,25 @@ def test_a_new_export_without_a_sheet_or_column_says_what_is_missing(tmp_path):
     assert "analyte column(s) named in study.toml are not in this export" in problems
     anc = again.measurements.filter(pl.col("analyte") == "ANC")
     assert anc.get_column("value").to_list() == [0.5]               # what is there still loads
+
+
+def test_a_chinese_windows_csv_with_a_title_line(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    text = ("血常规检验结果\n住院号,采样日期,白细胞,血小板计数,备注\n"
+            "P1,2025-01-05,3.2,45,镕\nP1,2025-01-12,4.1,80,\n")
+    (src / "lis.csv").write_bytes(text.encode("gb18030"))
+    (src / "patients.csv").write_bytes("住院号,性别,回输日期\nP1,女,2025-01-05\n".encode("gbk"))
+    (src / "euro.csv").write_bytes("patient,day,Müller score\nP1,0,1\n".encode("latin-1"))
+    prop = propose(src, ImportSettings(tables=(("euro.csv", "skip"),)))
+    assert prop.ready, prop.questions
+    study = write_study(prop, tmp_path / "s")
+    assert not study.report.errors, [f.message for f in study.report.errors]
+    m = study.measurements.sort("day", "analyte")
+    assert m.select("day", "analyte", "value").rows() == [
+        (0, "PLT", 45.0), (0, "WBC", 3.2), (7, "PLT", 80.0), (7, "WBC", 4.1)]
+    assert study.patients.get_column("sex").to_list() == ["F"]
+    from data_loaders.importers.sheet import decode_export
+
+    assert decode_export("Müller".encode("latin-1"), "x")[1] == "latin-1"
+    assert decode_export("血小板".encode("gb18030"), "x") == ("血小板", "gb18030")

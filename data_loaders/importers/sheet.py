@@ -80,11 +80,67 @@ def read_grids(path: Path, *, name: str, only: str | None = None) -> dict[str, p
             raise StudyError(f"could not be read as an Excel workbook: {str(exc)[:200]}",
                              file=name, fix="re-export the workbook (.xlsx) and try again"
                              ) from None
-    res = read_table(path, name=name)
-    header = pl.DataFrame([res.frame.columns], schema=[f"column_{i}" for i in
-                                                       range(res.frame.width)], orient="row")
-    body = res.frame.rename(dict(zip(res.frame.columns, header.columns, strict=True)))
-    return {"": pl.concat([header, body.cast(pl.String)])}
+    if suffix == ".parquet" or (suffix == ".gz" and Path(path.stem).suffix.lower() == ".parquet"):
+        res = read_table(path, name=name)
+        header = pl.DataFrame([res.frame.columns], schema=[f"column_{i}" for i in
+                                                           range(res.frame.width)], orient="row")
+        body = res.frame.rename(dict(zip(res.frame.columns, header.columns, strict=True)))
+        return {"": pl.concat([header, body.cast(pl.String)])}
+    return {"": _text_grid(path, name)}
+
+
+def decode_export(raw: bytes, name: str) -> tuple[str, str]:
+    """Text of a delimited export: UTF-16 / UTF-8 (with or without BOM), then GB18030 (what
+    Chinese Windows and hospital systems write) when the bytes read as Chinese, else latin-1.
+
+    GB18030 is taken only when at least 90% of its two-byte characters are in the GB2312 range
+    (both bytes 0xA1 or above): latin-1 text with accents (`Müller`) pairs a high byte with an
+    ASCII letter and stays latin-1."""
+    import re
+
+    from data_loaders.readers import decode_text
+
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        return decode_text(raw, name)
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    pairs = re.findall(rb"[\x81-\xfe][\x40-\xfe]", raw[:1 << 20])
+    if pairs and sum(p[1] >= 0xA1 for p in pairs) >= 0.9 * len(pairs):
+        try:
+            return raw.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            pass
+    return decode_text(raw, name)
+
+
+def _text_grid(path: Path, name: str) -> pl.DataFrame:
+    """A CSV/TSV/TXT export as a grid: every line a row (title lines above the header too),
+    padded to the widest line."""
+    import csv
+    import io
+
+    from data_loaders import guard
+
+    guard.check_file_size(path, name)
+    raw = guard.read_gzip(path, name) if path.suffix.lower() == ".gz" else path.read_bytes()
+    if not raw.strip():
+        raise StudyError("is empty", file=name, fix="export the table again")
+    text, _ = decode_export(raw, name)
+    head = "\n".join(text.splitlines()[:20])
+    counts = {d: head.count(d) for d in (",", ";", "\t", "|")}
+    sep = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else max(counts, key=counts.get)
+    if counts.get(sep, 0) == 0:
+        sep = ","
+    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        raise StudyError("has no rows", file=name, fix="export the table again")
+    columns = [f"column_{i}" for i in range(width)]
+    grid = pl.DataFrame([r + [""] * (width - len(r)) for r in rows], schema=columns,
+                        orient="row")
+    return grid.with_columns(pl.all().str.strip_chars().replace("", None))
 
 
 def _attr(tag: str, name: str) -> str | None:
