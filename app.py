@@ -81,8 +81,17 @@ def _login_config() -> access.LoginConfig:
         auth=_secrets_section("auth"), proxy=_secrets_section("proxy"),
         server=bool(os.environ.get("STUDIES_ROOT")), expected=os.environ.get("CART_AUTH", ""),
         trusted_user_headers=st.get_option("server.trustedUserHeaders"),
-        address=st.get_option("server.address"),
+        address=_listen_address(),
         open_network=os.environ.get("CART_OPEN_NETWORK", "").strip() == "1")
+
+
+def _listen_address() -> str | None:
+    """server.address; "" when unset (Streamlit then listens on every interface) in a real
+    server, None in a headless run without a connection (AppTest), where it means nothing."""
+    address = st.get_option("server.address")
+    if address:
+        return str(address)
+    return "" if _header_pairs() else None
 
 
 def _session_tag() -> str:

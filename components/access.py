@@ -276,7 +276,8 @@ def login_config(*, auth: Mapping | None, proxy: Any, server: bool, expected: st
     absent); `server`: a shared server (STUDIES_ROOT set); `expected`: what the deployment
     says it uses (CART_AUTH=oidc|proxy in the service unit; "" when unset);
     `trusted_user_headers`: Streamlit's server.trustedUserHeaders, which copies a header
-    anyone can send into st.user and is refused outright; `address`: server.address;
+    anyone can send into st.user and is refused outright; `address`: server.address ("" when
+    unset: every interface; None when not known, as in a headless test run);
     `open_network`: CART_OPEN_NETWORK=1, a local study served to the network on purpose.
     """
     if trusted_user_headers:
@@ -315,11 +316,14 @@ def login_config(*, auth: Mapping | None, proxy: Any, server: bool, expected: st
                            "render with --auth oidc) or nginx basic auth (render with --auth "
                            "basic, which writes the proxy's shared secret into secrets.toml "
                            "[proxy]).")
-    if not is_loopback(address) and address and not open_network:
-        return LoginConfig("refuse", f"server.address is {address!r}: the study would be open "
-                           "to the network without a login. Listen on 127.0.0.1 (the shipped "
-                           ".streamlit/config.toml), configure a login, or set "
-                           "CART_OPEN_NETWORK=1 to open it on purpose (make run OPEN=1).")
+    if address is not None and not is_loopback(address) and not open_network:
+        where = f"server.address is {address!r}" if address else \
+            "server.address is not set, so the app listens on every network interface"
+        return LoginConfig("refuse", f"{where}: the study would be open to the network "
+                           "without a login. Start it from the project folder (its "
+                           ".streamlit/config.toml listens on 127.0.0.1) or with `make run`, "
+                           "configure a login, or set CART_OPEN_NETWORK=1 to open it on "
+                           "purpose (make run OPEN=1).")
     return LoginConfig("none")
 
 

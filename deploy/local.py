@@ -29,7 +29,7 @@ BASE = "/explorer"
 USER, PASSWORD = "alice", "correct horse battery staple"
 
 __all__ = ["App", "Site", "tools_missing", "free_port", "make_cert", "make_htpasswd",
-           "render", "nginx_main", "nginx_cmd", "start_app", "wait_healthy", "stop",
+           "render", "nginx_main", "nginx_cmd", "start_app", "follow", "wait_healthy", "stop",
            "running_site", "BASE", "USER", "PASSWORD"]
 
 
@@ -177,6 +177,11 @@ def start_app(config_dir: Path, studies: Path, port: int, *, env: dict | None = 
         full.pop("DEID", None)
     proc = subprocess.Popen(cmd, cwd=config_dir, env=full, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    return follow(proc, port)
+
+
+def follow(proc: subprocess.Popen, port: int) -> App:
+    """An App that collects the lines `proc` prints (stdout as text)."""
     app = App(proc, port)
 
     def pump() -> None:

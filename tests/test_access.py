@@ -189,6 +189,8 @@ SECRET = "s" * 16 + "0123456789abcdef0123"
 @pytest.mark.parametrize(("kwargs", "mode", "problem"), [
     ({}, "none", ""),
     ({"address": "0.0.0.0"}, "refuse", "open to the network"),
+    ({"address": ""}, "refuse", "listens on every network interface"),
+    ({"address": None}, "none", ""),
     ({"address": "0.0.0.0", "open_network": True}, "none", ""),
     ({"address": "::1"}, "none", ""),
     ({"address": "localhost"}, "none", ""),

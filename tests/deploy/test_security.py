@@ -80,10 +80,18 @@ def lone_apps(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
                              "--server.port", str(port)], cwd=local.ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    apps["local"] = local.App(proc, port)
+    apps["local"] = local.follow(proc, port)
+    # a local study opened to the network by hand, without CART_OPEN_NETWORK=1 (make run
+    # OPEN=1): the app refuses to serve it
+    port = local.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
+                             "--server.port", str(port), "--server.address", "0.0.0.0"],
+                            cwd=local.ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    apps["anywhere"] = local.follow(proc, port)
     try:
         for name, app in apps.items():
-            base = "" if name == "local" else BASE
+            base = "" if name in ("local", "anywhere") else BASE
             local.wait_healthy(f"http://127.0.0.1:{app.port}{base}/_stcore/health", app.proc,
                                app.lines)
         yield apps
@@ -92,16 +100,18 @@ def lone_apps(tmp_path_factory):
 
 
 def _lone_url(apps, name: str) -> str:
-    return f"http://127.0.0.1:{apps[name].port}{'' if name == 'local' else BASE}/"
+    return f"http://127.0.0.1:{apps[name].port}{'' if name in ('local', 'anywhere') else BASE}/"
 
 
 @pytest.mark.parametrize(("name", "says"), [
     ("oidc", "no [auth] section"),
     ("server", "no login is configured"),
+    ("anywhere", "server.address is '0.0.0.0'"),
 ])
 def test_server_without_a_login_serves_no_data(lone_apps, browser, name, says):
-    """The OIDC variant without secrets.toml [auth], and a studies root without any login:
-    the page says what to configure, shows no study, and the refusal is logged."""
+    """The OIDC variant without secrets.toml [auth], a studies root without any login, and a
+    local study listening on every interface: the page says what to configure, shows no
+    study, and the refusal is logged."""
     context = browser.new_context()
     try:
         page = context.new_page()
