@@ -108,6 +108,7 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
         if key in shown:
             names.update(_colors(lanes[key].get_column("analyte").unique(maintain_order=True)
                                  .to_list(), {**names, **(colors or {})}))
+    legends: dict[str, dict] = {}
     for i, key in enumerate(shown, start=1):
         frame = lanes[key]
         assert frame is not None
@@ -120,26 +121,28 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
                 x=curve.get_column("day").to_list(), y=curve.get_column("value").to_list(),
                 mode="lines", line={"color": "#333333", "width": 1.5, "dash": "dashdot"},
                 name="kinetic model", legend=legend, hoverinfo="skip"), row=i, col=1)
+        # axes and legends set on the layout directly (update_yaxes(row=...) walks every
+        # subplot on each call)
         axis = fig.layout[f"yaxis{'' if i == 1 else i}"]
-        fig.update_layout({legend: {"x": 1.01, "xanchor": "left", "y": axis.domain[1],
-                                    "yanchor": "top", "font": {"size": 10},
-                                    "bgcolor": "rgba(255,255,255,0)",
-                                    "tracegroupgap": 2}})
+        legends[legend] = {"x": 1.01, "xanchor": "left", "y": axis.domain[1],
+                           "yanchor": "top", "font": {"size": 10},
+                           "bgcolor": "rgba(255,255,255,0)", "tracegroupgap": 2}
         if key in _LOG_LANES:
-            fig.update_yaxes(type="log", row=i, col=1)
+            axis.update(type="log")
         if key in _CATEGORY_LANES:
             rows = frame.get_column("row").unique(maintain_order=True).to_list()
-            fig.update_yaxes(type="category", categoryorder="array", categoryarray=rows,
-                             autorange="reversed", showgrid=False, row=i, col=1,
-                             tickfont={"size": 10})
+            axis.update(type="category", categoryorder="array", categoryarray=rows,
+                        autorange="reversed", showgrid=False, tickfont={"size": 10})
+    fig.update_layout(legends)
     for ann in fig.layout.annotations[:len(shown)]:  # lane titles (made first): left, small
         ann.update(x=0, xanchor="left", font={"size": 12, "color": "#333333"})
     fig.update_xaxes(zeroline=False)
     fig.update_xaxes(title_text=x_title, row=len(shown), col=1)
     if range_x is not None:
         fig.update_xaxes(range=list(range_x))
-    for i in range(1, len(shown) + 1):
-        fig.add_vline(x=0, line={"color": "#0072B2", "width": 1, "dash": "dot"}, row=i, col=1)
+    # day 0 across every lane (one shape: the lanes share the x axis)
+    fig.add_shape(type="line", xref="x", x0=0, x1=0, yref="paper", y0=0, y1=1,
+                  line={"color": "#0072B2", "width": 1, "dash": "dot"}, layer="below")
     fig.update_layout(template="cart", height=total + 110, title={"text": title or ""},
                       margin={"l": 130, "r": 190, "t": 70, "b": 50}, hovermode="closest",
                       barmode="overlay", clickmode="event+select", dragmode="zoom")
@@ -148,22 +151,21 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
                                                                  "b": 50})
         fig.update_yaxes(tickfont={"size": 9})
         if course is not None and course.height:
-            _course_lines(fig, course, n=len(shown))
+            _course_lines(fig, course)
     return fig
 
 
-def _course_lines(fig: go.Figure, course: pl.DataFrame, *, n: int) -> None:
+def _course_lines(fig: go.Figure, course: pl.DataFrame) -> None:
     """The course as vertical lines over every lane, labelled along the top."""
     for r in course.filter(pl.col("kind") != "infusion").iter_rows(named=True):
         color = _COURSE_STYLE.get(r["kind"], ("", "#444444"))[1]
         if r["kind"] == "lymphodepletion" and r["end_day"] is not None:
-            for i in range(1, n + 1):
-                fig.add_vrect(x0=r["day"] - 0.5, x1=r["end_day"] + 0.5, fillcolor=color,
-                              opacity=0.15, line={"width": 0}, layer="below", row=i, col=1)
+            fig.add_shape(type="rect", xref="x", x0=r["day"] - 0.5, x1=r["end_day"] + 0.5,
+                          yref="paper", y0=0, y1=1, fillcolor=color, opacity=0.15,
+                          line={"width": 0}, layer="below")
             continue
-        for i in range(1, n + 1):
-            fig.add_vline(x=r["day"], line={"color": color, "width": 1.2, "dash": "dash"},
-                          row=i, col=1)
+        fig.add_shape(type="line", xref="x", x0=r["day"], x1=r["day"], yref="paper", y0=0,
+                      y1=1, line={"color": color, "width": 1.2, "dash": "dash"})
         fig.add_annotation(x=r["day"], xref="x", y=1.0, yref="paper", yanchor="bottom",
                            text=str(r["row"]), showarrow=False,
                            font={"size": 10, "color": color})
@@ -230,8 +232,10 @@ def _hline(fig: go.Figure, y: float, *, row: int, log: bool, text: str, color: s
            dash: str) -> None:
     """A labelled horizontal line on one lane. The label is placed by hand: annotations on a
     log axis take log10 coordinates, which `add_hline` does not convert."""
-    fig.add_hline(y=y, row=row, col=1, line={"color": color, "width": 1, "dash": dash})
     suffix = "" if row == 1 else str(row)
+    # explicit axis references: add_hline(row=...) walks every subplot and is slow
+    fig.add_shape(type="line", xref=f"x{suffix} domain", x0=0, x1=1, yref=f"y{suffix}",
+                  y0=y, y1=y, line={"color": color, "width": 1, "dash": dash})
     fig.add_annotation(x=1, xref=f"x{suffix} domain", y=math.log10(y) if log else y,
                        yref=f"y{suffix}", text=text, showarrow=False, xanchor="right",
                        yanchor="bottom", font={"size": 9, "color": color})
