@@ -142,11 +142,12 @@ def gate_plot(df: pl.DataFrame, *, x: str = "x", y: str | None = "y", inside: st
     fig.add_annotation(text=f"{count:,} events, {pct:.2f}% of parent ({parent_count:,})",
                        xref="paper", yref="paper", x=0.01, y=0.99, showarrow=False,
                        xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.8)")
-    fig.update_layout(template="cart", title=title, height=420, bargap=0, barmode="overlay",
+    fig.update_layout(template="cart", title=title, height=440, bargap=0, barmode="overlay",
                       xaxis={"title": labels.get(x, x), "range": list(xr)},
                       yaxis={"title": labels.get(y, y) if y else "events",
                              **({"range": list(yr)} if yr else {})},
-                      legend={"orientation": "h", "y": -0.18})
+                      legend={"orientation": "h", "y": -0.3, "yanchor": "top"},
+                      margin={"b": 110})
     return fig
 
 
@@ -235,5 +236,6 @@ def cluster_heatmap(df: pl.DataFrame, *, markers: Sequence[str], name: str = "na
                                "<extra></extra>"))
     fig.update_layout(template="cart", title=title, height=max(320, 28 * len(rows) + 140),
                       xaxis={"title": "marker", "showgrid": False},
-                      yaxis={"autorange": "reversed", "showgrid": False})
+                      yaxis={"autorange": "reversed", "showgrid": False, "automargin": True,
+                             "tickfont": {"size": 11}})
     return fig
