@@ -97,9 +97,14 @@ with tab_time:
               key="cy-multiples", name=f"{study.name}_{subject}_gate")
 
 with tab_som:
-    per_sample = st.select_slider("Events per sample", [500, 1000, 2000, 5000], value=1000,
+    c1, c2 = st.columns(2)
+    within = c1.selectbox("Cluster the events of", ["all events", *names], key="cy-som-pop",
+                          help="Only the events in a gated population, e.g. CD3+ T cells")
+    within = "" if within == "all events" else within
+    per_sample = c2.select_slider("Events per sample", [500, 1000, 2000, 5000], value=1000,
                                   key="cy-som-events")
-    events = filters.compute(cy.flowsom_events, study, per_sample=per_sample)
+    events = filters.compute(cy.flowsom_events, study, per_sample=per_sample,
+                             population=within)
     for msg in events.errors:
         st.warning(md(msg))
     markers = st.multiselect("Markers to cluster on (asinh, cofactor 150)",
@@ -109,7 +114,8 @@ with tab_som:
     if len(markers) < 2:
         st.info("Choose at least two markers.")
         st.stop()
-    sp = cy.FlowSomViewParams(tuple(markers), n_metaclusters=k, per_sample=per_sample)
+    sp = cy.FlowSomViewParams(tuple(markers), n_metaclusters=k, per_sample=per_sample,
+                              population=within)
     if st.toggle("Run FlowSOM", value=True, key="cy-som-run",
                  help="A 10 x 10 self-organising map, then consensus metaclustering"):
         with st.spinner("FlowSOM ..."):

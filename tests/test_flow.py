@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -166,6 +167,10 @@ def test_cytometry_page_on_gated_study(app_page, gated_demo):
     assert not at.exception
     multiples = at.get("plotly_chart")[7].proto.spec
     assert "Screening (day -11)" in multiples and "D28 (day 28)" in multiples
+    at.selectbox(key="cy-som-pop").select("/Lymphocytes/CD3+").run()   # FlowSOM in a gate
+    assert not at.exception, [e.value for e in at.exception]
+    heat = json.loads(at.get("plotly_chart")[8].proto.spec)
+    assert heat["layout"]["title"]["text"] == "Metacluster medians (/Lymphocytes/CD3+)"
     at.button(key="cy-regate").click().run()         # the gating job with its progress bar
     assert not at.exception, [e.value for e in at.exception]
     assert "10 of 10 FCS file(s) gated" in at.caption[0].value
@@ -198,3 +203,18 @@ def test_absolute_counts_from_beads_and_counts_as_events():
     assert vals["CD4_ABS"] == pytest.approx(2000 / 1000 * 50000 / 100)
     assert vals["CD4_EVENTS"] == 2000
     assert not rep.findings
+
+
+def test_population_events_for_flowsom_within_a_gate(gated_demo):
+    from data_loaders.flow import population_events
+
+    study = load_study(gated_demo)
+    ev = population_events(study, population="/Lymphocytes/CD3+", per_file=300)
+    cd3 = study.populations.filter(pl.col("population") == "/Lymphocytes/CD3+")
+    assert ev.n_total == cd3.get_column("count").sum()
+    assert ev.frame.group_by("sample_id").len().get_column("len").max() == 300
+    assert "CD3" in ev.markers and not ev.errors
+    # every drawn event is CD3 bright (asinh(1000/150) = 2.6 is the gate, before spillover)
+    assert ev.frame.get_column("CD3").min() > 2.0
+    missing = population_events(study, population="/Nope", per_file=10)
+    assert missing.frame.height == 0 and len(missing.errors) == 10

@@ -20,7 +20,7 @@ from analysis import flow as fl
 from analysis.cohort import Cohort, apply_cohort, response_groups
 from components.figures import cytometry as figs
 from components.figures.landscape import composition_bars, composition_by_window_figure
-from data_loaders.flow import regate_study, sample_gate_views, study_jobs
+from data_loaders.flow import population_events, regate_study, sample_gate_views, study_jobs
 from data_loaders.formats.fcs import FLOW_COFACTOR, flow_events, flow_samples
 from views.spec import FigureSpec, TableSpec
 
@@ -163,10 +163,16 @@ class FlowSomViewParams:
     per_sample: int = 1000
     cofactor: float = FLOW_COFACTOR
     seed: int = 0
+    population: str = ""             # cluster only this gated population ("" = all events)
 
 
-def flowsom_events(study: Study, *, per_sample: int, cofactor: float = FLOW_COFACTOR) -> Any:
-    """The events FlowSOM may use (asinh, subsampled per file) and the markers on offer."""
+def flowsom_events(study: Study, *, per_sample: int, cofactor: float = FLOW_COFACTOR,
+                   population: str = "") -> Any:
+    """The events FlowSOM may use (asinh, subsampled per file; only a gated population's when
+    `population` is given) and the markers on offer."""
+    if population:
+        return population_events(study, population=population, per_file=per_sample,
+                                 cofactor=cofactor)
     return flow_events(study, per_file=per_sample, cofactor=cofactor)
 
 
@@ -176,15 +182,17 @@ def flowsom(study: Study, *, cohort: Cohort, params: FlowSomViewParams, focus: A
     (one point per patient per day window)."""
     groups = _groups(study, groups)
     events = events if events is not None else flowsom_events(
-        study, per_sample=params.per_sample, cofactor=params.cofactor)
+        study, per_sample=params.per_sample, cofactor=params.cofactor,
+        population=params.population)
     frame = apply_cohort(events.frame, cohort, groups=groups)
     som = fl.flowsom_clusters(frame, params=fl.FlowSomParams(
         params.markers, n_metaclusters=params.n_metaclusters, per_sample=params.per_sample,
         seed=params.seed))
+    within = f" ({params.population})" if params.population else ""
     heat = figs.cluster_heatmap(som.medians, markers=list(params.markers),
-                                title="Metacluster medians")
+                                title=f"Metacluster medians{within}")
     abundance = fl.metacluster_composition(som)
-    bars = composition_bars(abundance, title="Metacluster abundance per sample")
+    bars = composition_bars(abundance, title=f"Metacluster abundance per sample{within}")
     by_win = comp.composition_by_window(abundance, groups=groups)
     box = composition_by_window_figure(
         by_win, window_order=[w.label for w in comp.DEFAULT_WINDOWS],

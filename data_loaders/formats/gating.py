@@ -39,7 +39,7 @@ import numpy as np
 
 __all__ = ["GateJob", "GateResult", "Population", "gate_file", "gate_files", "job_key",
            "load_strategy", "read_sample", "gate_tree", "gate_geometry", "gate_view",
-           "gate_views", "GateView", "GATING_VERSION"]
+           "gate_views", "gate_membership", "GateView", "GATING_VERSION"]
 
 # bump when the meaning of a cached result changes
 GATING_VERSION = "1"
@@ -513,13 +513,9 @@ def gate_view(job: GateJob, population: str, *, max_points: int = 20000, seed: i
     return gate_views(job, [population], max_points=max_points, seed=seed)[0]
 
 
-def gate_views(job: GateJob, populations: Sequence[str] | None = None, *,
-               max_points: int = 20000, seed: int = 0) -> list[GateView]:
-    """Plot data of `populations` (default: every population, in tree order) of one file,
-    reading and gating it once. Events are subsampled to `max_points` per parent (seeded);
-    counts are over all events. Boolean gates have no dimensions: their view has no values."""
-    from flowkit.exceptions import QuadrantReferenceError
-
+def _gated(job: GateJob) -> tuple[Any, Any, dict[str, tuple[str, str]],
+                                   Callable[[str], np.ndarray]]:
+    """The sample, its strategy, the population tree and a membership lookup of one file."""
     sample, _ = read_sample(job.fcs, sample_id=job.sample_name or Path(job.fcs).name)
     strategy, _ = load_strategy(job.gates, sample_name=sample.id, group=job.group)
     if job.compensation:
@@ -527,12 +523,11 @@ def gate_views(job: GateJob, populations: Sequence[str] | None = None, *,
                                       sample)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = strategy.gate_sample(sample)
+        try:
+            res = strategy.gate_sample(sample, cache_events=True)
+        finally:
+            strategy.clear_cache()
     tree = {full: (gate_id, parent) for full, gate_id, parent in gate_tree(strategy)}
-    wanted = list(tree) if populations is None else list(populations)
-    missing = [p for p in wanted if p not in tree]
-    if missing:
-        raise KeyError(f"population {missing[0]!r} is not in the gate file")
     memo: dict[str, np.ndarray] = {}
 
     def members(pop: str) -> np.ndarray:
@@ -548,6 +543,29 @@ def gate_views(job: GateJob, populations: Sequence[str] | None = None, *,
                 memo[pop] = np.asarray(res.get_gate_membership(p[-1], gate_path=path[:-1]))
         return memo[pop]
 
+    return sample, strategy, tree, members
+
+
+def gate_membership(job: GateJob, population: str) -> np.ndarray:
+    """Which events of the file are in `population` (a boolean per event, in file order)."""
+    _, _, tree, members = _gated(job)
+    if population not in tree:
+        raise KeyError(f"population {population!r} is not in the gate file")
+    return members(population)
+
+
+def gate_views(job: GateJob, populations: Sequence[str] | None = None, *,
+               max_points: int = 20000, seed: int = 0) -> list[GateView]:
+    """Plot data of `populations` (default: every population, in tree order) of one file,
+    reading and gating it once. Events are subsampled to `max_points` per parent (seeded);
+    counts are over all events. Boolean gates have no dimensions: their view has no values."""
+    from flowkit.exceptions import QuadrantReferenceError
+
+    sample, strategy, tree, members = _gated(job)
+    wanted = list(tree) if populations is None else list(populations)
+    missing = [p for p in wanted if p not in tree]
+    if missing:
+        raise KeyError(f"population {missing[0]!r} is not in the gate file")
     out = []
     rng = np.random.default_rng(seed)
     for population in wanted:
