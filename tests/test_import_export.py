@@ -423,3 +423,24 @@ def test_a_chinese_windows_csv_with_a_title_line(tmp_path):
 
     assert decode_export("Müller".encode("latin-1"), "x")[1] == "latin-1"
     assert decode_export("血小板".encode("gb18030"), "x") == ("血小板", "gb18030")
+
+
+def test_generic_omics_tables(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "patients.csv").write_text("subject_id,sex\nP1,F\n", encoding="utf-8")
+    (src / "samples.csv").write_text("sample_id,subject,timepoint\nS1,P1,Baseline\n",
+                                     encoding="utf-8")
+    (src / "npx.csv").write_text("sample_id,protein,value\nS1,IL6,3.2\nS1,CXCL10,5.1\n",
+                                 encoding="utf-8")
+    (src / "variants.csv").write_text("sample_id,gene,vaf\nS1,PIGA,0.12\n", encoding="utf-8")
+    (src / "clones.csv").write_text("sample_id,cdr3,count\nS1,CASSLGQAYEQYF,12\n",
+                                    encoding="utf-8")
+    prop = propose(src)
+    assert {d.path: d.table for d in prop.items} == {
+        "patients.csv": "patients", "samples.csv": "samples", "npx.csv": "proteomics",
+        "variants.csv": "mutations", "clones.csv": "tcr"}
+    study = write_study(prop, tmp_path / "s")
+    assert not study.report.errors, [f.message for f in study.report.errors]
+    assert study.samples.select("day", "timepoint").row(0) == (-7, "Baseline")
+    assert (study.proteomics.height, study.mutations.height, study.tcr.height) == (2, 1, 1)
