@@ -218,3 +218,18 @@ def test_population_events_for_flowsom_within_a_gate(gated_demo):
     assert ev.frame.get_column("CD3").min() > 2.0
     missing = population_events(study, population="/Nope", per_file=10)
     assert missing.frame.height == 0 and len(missing.errors) == 10
+
+
+def test_missing_matrix_file_and_malformed_flow_table_are_findings(gated_demo):
+    toml = gated_demo / "study.toml"
+    text = toml.read_text()
+    toml.write_text(text.replace('reference = "CD3+"', 'reference = "CD3+"\n'
+                                 'compensation = "flow/missing.csv"'))
+    study = load_study(gated_demo)
+    assert any(f.file == "flow/missing.csv" and f.severity == "error"
+               for f in study.report.findings)
+    assert study.populations.height == 0
+    assert study.measurements.filter(pl.col("analyte") == "ALC").height > 0   # the rest loads
+    toml.write_text("flow = 3\n" + text.replace(FLOW_TOML, ""))
+    study = load_study(gated_demo)
+    assert any(f.problem == "[flow] must be a table" for f in study.report.findings)
