@@ -35,7 +35,9 @@ __all__ = ["show_figure", "show_table", "show_params", "show_rules", "ShownFigur
            "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
            "audit", "audited", "current_viewer"]
 
-_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# no camera button in the plotly toolbar: the PNG button below makes the same picture with its
+# provenance inside and a line in the access log
+_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 
 
 def _file_stem(name: str) -> str:
