@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["CacheLocation", "cache_location", "cache_file", "file_digest", "atomic_write",
            "save_array", "load_array", "GeneStore", "write_gene_store", "read_gene_store",
-           "read_gene_column"]
+           "read_gene_column", "save_frames", "load_frames"]
 
 
 @dataclass(frozen=True)
@@ -176,3 +176,33 @@ def read_gene_column(path: Path, j: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.float32)
         out[f["indices"][lo:hi]] = f["data"][lo:hi]
     return out
+
+
+def save_frames(path: Path, frames: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Write named polars frames (Parquet) and a JSON metadata record as one zip file,
+    atomically (a derived result such as a pseudobulk test)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, frame in frames.items():
+            part = io.BytesIO()
+            frame.write_parquet(part)
+            z.writestr(f"{name}.parquet", part.getvalue())
+        z.writestr("meta.json", json.dumps(meta))
+    atomic_write(path, buf.getvalue())
+
+
+def load_frames(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The frames and metadata written by `save_frames`."""
+    import io
+    import zipfile
+
+    import polars as pl
+
+    with zipfile.ZipFile(path) as z:
+        frames = {n.removesuffix(".parquet"): pl.read_parquet(io.BytesIO(z.read(n)))
+                  for n in z.namelist() if n.endswith(".parquet")}
+        meta = json.loads(z.read("meta.json"))
+    return frames, meta
