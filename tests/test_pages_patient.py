@@ -90,3 +90,14 @@ def test_patient_without_omics_shows_only_its_lanes(app_page, tmp_path):
     lanes = _lane_titles(_timeline(at))
     assert "Samples" not in lanes and "Top TCR clones" not in lanes
     assert "Blood counts" in lanes and "CAR-T (qPCR)" in lanes
+
+
+def test_patient_with_patients_table_only(app_page, tmp_path):
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    (folder / "patients.csv").write_text("subject_id,age,sex\nP1,40,F\nP2,51,M\n")
+    at = app_page("pages/patient.py", study=folder)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="pt-subject").value == "P1"
+    text = " ".join(c.value for c in at.caption)
+    assert "Age: **40 y**" in text
