@@ -37,7 +37,8 @@ from typing import Any
 import polars as pl
 
 from data_loaders.errors import ValidationReport
-from data_loaders.formats.gating import GateJob, GateResult, GateView, gate_files, gate_views
+from data_loaders.formats.gate_plots import GateView, gate_views
+from data_loaders.formats.gating import GateJob, GateResult, gate_files
 
 __all__ = ["FlowConfig", "AnalyteMap", "flow_config", "gating_jobs", "gate_study",
            "populations_frame", "population_measurements", "match_population",
@@ -382,7 +383,7 @@ def population_events(study: Any, *, population: str, per_file: int = 1000,
 
     from data_loaders.errors import StudyError
     from data_loaders.formats.fcs import FlowEvents, _common_markers, arcsinh, read_fcs
-    from data_loaders.formats.gating import gate_membership
+    from data_loaders.formats.gate_plots import gate_membership
 
     rows, jobs = study_jobs(study)
     errors: list[str] = []

@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from data_loaders.formats.gating import GateJob, gate_file, gate_files, gate_view
+from data_loaders.formats.gate_plots import gate_view
+from data_loaders.formats.gating import GateJob, gate_file, gate_files
 from tests import _flow_files as ff
 
 DEMO_FLOW = Path(__file__).resolve().parent.parent / "sample_data" / "demo" / "flow"
