@@ -295,3 +295,23 @@ def test_cli_export_deck_deidentified(export_ready, leaky_dir, tmp_path, monkeyp
         assert not _leaks(name + text), (name, _leaks(name + text))
     assert any("Leaky study [date]" in t for t in texts.values())
     capsys.readouterr()
+
+
+def test_gated_populations_follow_the_same_rules(leaky):
+    from dataclasses import replace
+
+    import polars as pl
+
+    from data_loaders.flow import POPULATION_SCHEMA
+
+    pops = pl.DataFrame({"sample_id": [S1], "subject_id": ["H01_2025-03-05"], "day": [28],
+                         "timepoint": ["D28 (2025-04-02)"], "population": ["CD3+"],
+                         "gate_file": ["gates_2025-04-02.xml"], "operator": ["Dr Smith"]})
+    pops = pl.concat([pl.DataFrame(schema=POPULATION_SCHEMA), pops], how="diagonal_relaxed")
+    deid = deidentify(replace(leaky, populations=pops))
+    assert "operator" not in deid.populations.columns
+    # the same pseudonyms as the samples table: the pair is one of its rows
+    pair = deid.populations.select("sample_id", "subject_id").row(0)
+    assert pair in deid.samples.select("sample_id", "subject_id").rows()
+    assert pair[0].startswith("S-") and pair[1].startswith("P-")
+    assert not _leaks(csv_bytes(deid.populations).decode(), cells=True)
