@@ -11,6 +11,9 @@ largest baseline TCR clones followed over time (analysis.repertoire).
 A patient's layers come from a one-patient copy of the Study (`patient_study`): every table
 filtered to the patient, with its own cache key, so analyses cost the same on a 5- or a
 200-patient study.
+
+One job, the Patient page's recipes; the module is long because a patient has twelve layers,
+each with its own frame (`lanes`).
 """
 
 from __future__ import annotations
