@@ -193,6 +193,9 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None) -> PageContext | 
     qp = st.query_params
     with st.sidebar:
         if not studies:
+            if listed and st.session_state.get("_refused_study") != "*":
+                st.session_state["_refused_study"] = "*"
+                render.audit("refusal", reason="no study on this server is open to the account")
             st.error("Your account may not open any study on this server; ask a study's "
                      "owner to add you to its [access] list." if listed else
                      "No study folders found. Set STUDY_DIR, --study or STUDIES_ROOT.")

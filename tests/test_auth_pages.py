@@ -238,7 +238,7 @@ def test_unverified_email_does_not_open_a_restricted_study(app, studies_root, us
     assert "(unverified)" in shown
 
 
-def test_no_permitted_study_says_so(app, studies_root):
+def test_no_permitted_study_says_so(app, studies_root, capsys):
     (studies_root / "alpha" / "study.toml").write_text('[access]\nemails = ["x@y.org"]\n')
     at = app(secrets={"auth": AUTH}, user={"is_logged_in": True, "email": "eve@lab.org"})
     assert not at.exception
@@ -246,6 +246,8 @@ def test_no_permitted_study_says_so(app, studies_root):
         "Your account may not open any study on this server; ask a study's owner to add you "
         "to its [access] list."]
     assert not set(_titles(at)) & _page_titles()
+    refusal = [r for r in _log(capsys) if r["event"] == "refusal"][-1]
+    assert refusal["user"] == "eve@lab.org (unverified)" and "no study" in refusal["reason"]
 
 
 def _proxy_headers(user: str = "ana@lab.org", secret: str = SECRET) -> list[tuple[str, str]]:
