@@ -1,5 +1,6 @@
 """Clones & repertoire: somatic clones (VAF over time, oncoprint) and the T-cell repertoire
-(diversity over time, baseline top clones, overlap between timepoints)."""
+(diversity over time, depth-matched diversity, baseline top clones, overlap between timepoints),
+receptors joined to cells and clones across time (recipes of the last three: views/clones)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from components.figures.clones import (
     repertoire_lines,
     vaf_lines,
 )
+from components.safe import md
+from views import clones as vc
+from views.spec import FigureSpec
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,17 @@ class ClonesParams:
     patient: str | None
     top_clones: int
     cohort: str
+
+
+def _show(spec, *, key: str) -> None:  # noqa: ANN001 - FigureSpec or TableSpec
+    if isinstance(spec, FigureSpec):
+        render.show_figure(spec.fig, key=key, name=f"{study.name}_{spec.key}", data=spec.data,
+                           params=spec.params)
+    else:
+        st.markdown(f"**{md(spec.title)}**")
+        render.show_table(spec.data, key=key, name=f"{study.name}_{spec.key}")
+    if spec.caption:
+        st.caption(spec.caption)
 
 
 ctx = filters.context()
@@ -83,10 +98,19 @@ else:
     else:
         metric = st.selectbox("Metric", METRICS, index=METRICS.index("clonality"),
                               format_func=METRIC_LABELS.get, key="cln-metric")
-        render.show_figure(filters.cached(repertoire_lines, rep, metric=metric,
-                                          y_title=METRIC_LABELS[metric],
-                                          title=f"{METRIC_LABELS[metric]} over time"),
-                           key="cln-metric-fig", name=f"{name}_tcr_{metric}", data=rep)
+        matched = st.toggle("Depth-matched (rarefied to a common depth)", value=True,
+                            key="cln-rarefy", disabled=metric not in vc.RAREFIED_METRICS,
+                            help="Richness, Shannon and clonality grow with the number of "
+                            "receptors sequenced; rarefaction makes samples comparable")
+        if matched and metric in vc.RAREFIED_METRICS:
+            _show(filters.compute(vc.rarefied, study, cohort=ctx.cohort,
+                                  params=vc.ClonesParams(metric=metric)), key="cln-rarefied")
+        else:
+            render.show_figure(filters.cached(repertoire_lines, rep, metric=metric,
+                                              y_title=METRIC_LABELS[metric],
+                                              title=f"{METRIC_LABELS[metric]} over time"),
+                               key="cln-metric-fig", name=f"{name}_tcr_{metric}", data=rep)
+            st.caption("Raw metric of all receptors of each sample (not depth-matched).")
         render.show_table(rep, key="cln-metric-table", name=f"{name}_tcr_metrics")
         patients = rep.get_column("subject_id").unique().sort().to_list()
         c1, c2 = st.columns([2, 1])
@@ -105,6 +129,34 @@ else:
                                                               "(Morisita-Horn)"),
                                key="cln-overlap", name=f"{name}_{patient}_overlap",
                                data=overlap)
+
+
+
+# ---- depth-matched metrics, clones across time, receptors per cell (views/clones.py) -----------
+cells_ir = filters.compute(vc.has_cell_receptors, study)
+if study.has("tcr") or cells_ir:
+    st.subheader("Clones across time")
+    sources = (["cells", "cells_cd8"] if cells_ir else []) + (["tcr"] if study.has("tcr")
+                                                               else [])
+    c1, c2, c3 = st.columns(3)
+    source = c1.selectbox("Clones from", sources, format_func=vc.SOURCES.get, key="cln-source")
+    who = c2.selectbox("Patient", list(ctx.subjects), key="cln-track-patient")
+    when = c3.text_input("Compare the reference with (timepoint)", "D28", key="cln-track-tp")
+    cp = vc.ClonesParams(patient=who, source=source, timepoint=when or None, metric=metric)
+    alluvial, volcano, changes = filters.compute(vc.tracking, study, cohort=ctx.cohort,
+                                                 params=cp)
+    _show(alluvial, key="cln-alluvial")
+    if volcano is not None:
+        _show(volcano, key="cln-volcano")
+        _show(changes, key="cln-changes")
+    for k, spec in enumerate(filters.compute(vc.fate, study, cohort=ctx.cohort, params=cp)):
+        _show(spec, key=f"cln-fate-{k}")
+if cells_ir:
+    st.subheader("Receptors per cell")
+    for k, spec in enumerate(filters.compute(vc.receptor_views, study, cohort=ctx.cohort,
+                                             params=vc.ClonesParams())):
+        if spec is not None:
+            _show(spec, key=f"cln-cells-{k}")
 
 render.show_params(ClonesParams(tuple(genes), "log" if log_vaf else "linear", metric, patient, top,
                                 ctx.cohort.describe()))

@@ -18,7 +18,8 @@ from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
 __all__ = ["vaf_lines", "oncoprint", "repertoire_lines", "clone_area", "overlap_heatmap",
-           "VAF_FLOOR"]
+           "VAF_FLOOR", "car_histogram", "clone_alluvial", "clone_volcano", "rarefied_lines",
+           "expansion_embedding", "stacked_share", "effect_dots", "CLASS_COLORS"]
 
 VAF_FLOOR = 0.001   # where "not detected" is drawn on a log axis (0.1 %, panel-seq sensitivity)
 _GREY = "#BBBBBB"
@@ -221,6 +222,216 @@ def overlap_heatmap(df: pl.DataFrame, *, a: str = "timepoint_a", b: str = "timep
     fig.update_xaxes(type="category", showgrid=False)
     fig.update_layout(template="cart", title=title or "Repertoire overlap (Morisita-Horn)",
                       height=max(320, 40 * len(days) + 160))
+    return fig
+
+
+# ---- CAR status, clones across time, depth-matched metrics, compositions -----------------------
+CLASS_COLORS = {"reference": "#444444", "expanded": "#D55E00", "persistent": "#56B4E9",
+                "contracted": "#0072B2", "lost": "#BBBBBB", "new": "#E69F00",
+                "before reference": "#DDDDDD"}
+_EXPANSION_COLORS = {"1": "#C6DBEF", "2": "#6BAED6", "3-5": "#2171B5", "6-20": "#E6550D",
+                     ">20": "#A50F15", "no clonotype": "#E5E5E5"}
+
+
+def car_histogram(df: pl.DataFrame, *, lo: str = "lo", hi: str = "hi", y: str = "n_cells",
+                  cut: float | None = None, cut_label: str = "cut", log_y: bool = True,
+                  title: str | None = None) -> go.Figure:
+    """Cells per bin of log1p(CAR counts) (pre-binned), with the CAR+ cut as a vertical line."""
+    lows, highs = df.get_column(lo).to_list(), df.get_column(hi).to_list()
+    fig = go.Figure(go.Bar(
+        x=[(a + b) / 2 for a, b in zip(lows, highs, strict=True)], y=df.get_column(y).to_list(),
+        width=[b - a for a, b in zip(lows, highs, strict=True)], marker={"color": "#7F7F7F"},
+        customdata=[[a, b] for a, b in zip(lows, highs, strict=True)], name="cells",
+        hovertemplate="log1p(counts) %{customdata[0]:.2f}-%{customdata[1]:.2f}: %{y:,} cells"
+                      "<extra></extra>"))
+    if cut is not None:
+        fig.add_vline(x=cut, line={"color": "#D55E00", "width": 2, "dash": "dash"},
+                      annotation_text=cut_label, annotation_position="top right")
+    fig.update_layout(template="cart", title=title or "CAR transcript counts per cell",
+                      xaxis_title="log1p(CAR counts)", yaxis_title="cells", height=360,
+                      yaxis_type="log" if log_y else "linear", bargap=0, showlegend=False)
+    return fig
+
+
+def clone_alluvial(df: pl.DataFrame, *, clone: str = "clonotype", step: str = "step",
+                   label: str = "timepoint", state: str = "class", weight: str = "weight",
+                   rank: str = "rank", title: str | None = None) -> go.Figure:
+    """Alluvial (Sankey) of a patient's dominant clones: the first column holds each clone
+    at the reference sample (band width = its frequency there); each later column the
+    clone's class against the reference (expanded, persistent, contracted, lost)."""
+    df = df.filter(pl.col(step).is_not_null()) if df.height else df
+    steps = sorted(set(df.get_column(step).to_list())) if df.height else []
+    nodes: dict[tuple[int, str], int] = {}
+    names, colours = [], []
+
+    def node(k: int, key: str, text: str, colour: str) -> int:
+        if (k, key) not in nodes:
+            nodes[(k, key)] = len(names)
+            names.append(text)
+            colours.append(colour)
+        return nodes[(k, key)]
+
+    src, dst, val, link_col = [], [], [], []
+    labels = dict(df.select(step, label).unique(step).iter_rows()) if df.height else {}
+    palette = OKABE_ITO[:7] + TOL_MUTED
+    for (cid,), one in df.sort(step).group_by([clone], maintain_order=True):
+        one = one.sort(step)
+        r = int(one.get_column(rank)[0])
+        w = float(one.get_column(weight)[0] or 0)
+        prev = None
+        for row in one.iter_rows(named=True):
+            k = steps.index(row[step])
+            if prev is None:
+                cur = node(k, cid, f"#{r} {cid[:14]}", palette[(r - 1) % len(palette)])
+            else:
+                cls = row[state]
+                cur = node(k, cls, f"{labels.get(row[step]) or ''}: {cls}",
+                           CLASS_COLORS.get(cls, _GREY))
+                src.append(prev)
+                dst.append(cur)
+                val.append(max(w, 1e-6))
+                link_col.append("rgba(120,120,120,0.35)")
+            prev = cur
+    fig = go.Figure(go.Sankey(
+        arrangement="snap", node={"label": names, "color": colours, "pad": 12,
+                                  "thickness": 14},
+        link={"source": src, "target": dst, "value": val, "color": link_col,
+              "hovertemplate": "%{source.label} -> %{target.label}: reference share "
+                               "%{value:.1%}<extra></extra>"}))
+    fig.update_layout(template="cart", title=title or "Dominant clones over time",
+                      height=max(380, 26 * len(df.get_column(clone).unique()) + 160)
+                      if df.height else 380)
+    for i, k in enumerate(steps):
+        fig.add_annotation(x=i / max(len(steps) - 1, 1), y=1.06, xref="paper", yref="paper",
+                           text=str(labels.get(k) or ""), showarrow=False)
+    return fig
+
+
+def clone_volcano(df: pl.DataFrame, *, x: str = "log2_fc", q: str = "q_value",
+                  color: str = "class", text: str = "clonotype", title: str | None = None,
+                  fdr: float | None = None) -> go.Figure:
+    """Per-clone change between two samples: log2 fold change of frequency against -log10 BH
+    q, one colour per class; the FDR line when given."""
+    fig = go.Figure()
+    for cls in CLASSES_ORDER:
+        sub = df.filter(pl.col(color) == cls)
+        if sub.height == 0:
+            continue
+        qv = sub.get_column(q).fill_null(1.0).clip(1e-300, 1.0).to_list()
+        fig.add_trace(go.Scattergl(
+            x=sub.get_column(x).to_list(), y=[-math.log10(v) for v in qv], mode="markers",
+            name=cls, marker={"color": CLASS_COLORS.get(cls, _GREY), "size": 6,
+                              "opacity": 0.8},
+            text=sub.get_column(text).to_list(),
+            hovertemplate="%{text}<br>log2 FC %{x:.2f}, -log10 q %{y:.2f}<extra>" + cls
+                          + "</extra>"))
+    if fdr:
+        fig.add_hline(y=-math.log10(fdr), line={"dash": "dot", "color": "#777777"},
+                      annotation_text=f"q = {fdr:g}")
+    fig.update_layout(template="cart", title=title or "Per-clone change",
+                      xaxis_title="log2 fold change of clone frequency",
+                      yaxis_title="-log10 BH q (Fisher exact)", height=420)
+    return fig
+
+
+CLASSES_ORDER = ("expanded", "persistent", "contracted", "lost", "new")
+
+
+def rarefied_lines(df: pl.DataFrame, *, x: str = "day", y: str = "mean", lo: str = "lo",
+                   hi: str = "hi", subject: str = "subject_id", group: str | None = "group",
+                   colors: dict[str, str] | None = None, y_title: str | None = None,
+                   title: str | None = None) -> go.Figure:
+    """A depth-matched repertoire metric over time, one line per patient with the 95 %
+    subsampling interval as error bars; coloured by group when `group` is a column."""
+    use_group = group is not None and group in df.columns
+    palette = colors or (GROUP_COLORS if use_group else patient_colors(
+        df.get_column(subject).unique().to_list() if df.height else []))
+    fig = go.Figure()
+    shown: set[str] = set()
+    for (sid,), sub in df.sort(subject, x).group_by([subject], maintain_order=True):
+        key = str(sub.get_column(group)[0]) if use_group else sid
+        m = sub.get_column(y).to_list()
+        fig.add_trace(go.Scatter(
+            x=sub.get_column(x).to_list(), y=m, mode="lines+markers", name=key,
+            legendgroup=key, showlegend=key not in shown,
+            line={"color": palette.get(key, _GREY), "width": 2},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [(b - a) if a is not None and b is not None else None
+                               for a, b in zip(m, sub.get_column(hi).to_list(), strict=True)],
+                     "arrayminus": [(a - b) if a is not None and b is not None else None
+                                    for a, b in zip(m, sub.get_column(lo).to_list(),
+                                                    strict=True)]},
+            text=[sid] * sub.height,
+            hovertemplate="%{text}<br>day %{x}: %{y:.3g}<extra></extra>"))
+        shown.add(key)
+    fig.update_layout(template="cart", title=title or "Depth-matched metric over time",
+                      xaxis_title=_DAY, yaxis_title=y_title or y, height=420)
+    return fig
+
+
+def expansion_embedding(df: pl.DataFrame, *, x: str = "x", y: str = "y",
+                        color: str = "expansion", text: str = "clonotype",
+                        title: str | None = None) -> go.Figure:
+    """Cells on the embedding coloured by clone size in their sample (cells without a
+    clonotype in light grey, drawn first so expanded clones lie on top)."""
+    fig = go.Figure()
+    for key in ("no clonotype", "1", "2", "3-5", "6-20", ">20"):
+        sub = df.filter(pl.col(color) == key)
+        if sub.height == 0:
+            continue
+        fig.add_trace(go.Scattergl(
+            x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="markers",
+            name=key if key == "no clonotype" else f"clone size {key}",
+            marker={"color": _EXPANSION_COLORS[key], "size": 4 if key == "no clonotype" else 6},
+            text=sub.get_column(text).fill_null("").to_list(),
+            hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(template="cart", title=title or "Clonal expansion on the embedding",
+                      height=480, xaxis={"showticklabels": False, "title": ""},
+                      yaxis={"showticklabels": False, "title": "", "scaleanchor": "x"})
+    return fig
+
+
+def stacked_share(df: pl.DataFrame, *, x: str, y: str = "fraction", color: str = "cell_type",
+                  facet_col: str | None = None, title: str | None = None,
+                  y_title: str = "share") -> go.Figure:
+    """Stacked bars of shares (e.g. cell types of CAR+ and CAR- T cells per patient)."""
+    facets = (df.get_column(facet_col).unique().sort().to_list()
+              if facet_col and df.height else [None])
+    fig = make_subplots(rows=1, cols=len(facets), shared_yaxes=True,
+                        subplot_titles=[str(f) for f in facets] if facet_col else None)
+    keys = df.get_column(color).unique().sort().to_list() if df.height else []
+    palette = OKABE_ITO[:7] + TOL_MUTED
+    for j, f in enumerate(facets):
+        sub = df if f is None else df.filter(pl.col(facet_col) == f)
+        for k, key in enumerate(keys):
+            one = sub.filter(pl.col(color) == key)
+            fig.add_trace(go.Bar(x=one.get_column(x).to_list(), y=one.get_column(y).to_list(),
+                                 name=str(key), legendgroup=str(key), showlegend=j == 0,
+                                 marker={"color": palette[k % len(palette)]},
+                                 hovertemplate=f"{key}: " + "%{y:.1%}<extra></extra>"),
+                          row=1, col=j + 1)
+    fig.update_layout(template="cart", barmode="stack", title=title, height=420)
+    fig.update_yaxes(tickformat=".0%", title_text=y_title, col=1)
+    return fig
+
+
+def effect_dots(df: pl.DataFrame, *, x: str = "effect", y: str = "cell_type",
+                p: str = "p_value", q: str = "q_value", x_title: str = "effect",
+                title: str | None = None) -> go.Figure:
+    """One dot per row (cell type or gene): the effect, labelled with p and q."""
+    rows = df.sort(x) if df.height else df
+    fig = go.Figure(go.Scatter(
+        x=rows.get_column(x).to_list(), y=rows.get_column(y).to_list(), mode="markers+text",
+        marker={"size": 10, "color": ["#D55E00" if (v or 0) > 0 else "#0072B2"
+                                      for v in rows.get_column(x).to_list()]},
+        text=[f"p={a:.2g}, q={b:.2g}" if a is not None and b is not None else "not tested"
+              for a, b in zip(rows.get_column(p).to_list(), rows.get_column(q).to_list(),
+                              strict=True)],
+        textposition="middle right", hovertemplate="%{y}: %{x:.2f} (%{text})<extra></extra>"))
+    fig.add_vline(x=0, line={"color": "#999999", "width": 1})
+    fig.update_layout(template="cart", title=title, xaxis_title=x_title,
+                      yaxis={"type": "category"}, height=max(300, 30 * rows.height + 140),
+                      showlegend=False)
     return fig
 
 

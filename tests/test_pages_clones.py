@@ -1,0 +1,43 @@
+"""The Clones & repertoire page's depth-matched metrics, clones across time and receptors per
+cell (AppTest on the demo and on the real MuData file)."""
+
+from __future__ import annotations
+
+import shutil
+
+PAGE = "pages/clones.py"
+
+
+def _texts(at) -> str:
+    return " ".join(str(m.value) for m in (*at.markdown, *at.caption, *at.info, *at.subheader))
+
+
+def test_clones_page_on_demo(app_page):
+    at = app_page(PAGE, timeout=180)
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    assert "Clones across time" in text
+    assert "Rarefaction:" in text and "seeded subsamplings" in text
+    assert "Fisher exact" in text
+    tables = [d.value for d in at.dataframe]
+    assert any("share_ratio" in t.columns or "n_responders" in t.columns for t in tables)
+    at.toggle(key="cln-rarefy").set_value(False).run()
+    assert not at.exception
+    assert "not depth-matched" in _texts(at)
+    at.text_input(key="cln-track-tp").set_value("M3").run()
+    assert not at.exception
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "reference vs M3" in specs and "Sankey" in specs.replace("sankey", "Sankey")
+
+
+def test_clones_page_on_real_h5mu(shared_data, tmp_path, app_page):
+    folder = tmp_path / "wu"
+    folder.mkdir()
+    shutil.copy(shared_data / "scrna_tcr" / "wu2020_200.h5mu", folder)
+    at = app_page(PAGE, study=folder, timeout=180)
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    assert "Receptors per cell" in text
+    assert "Clonotype = identical CDR3 amino acids" in text
+    cells = next(d.value for d in at.dataframe if "clone_size" in d.value.columns)
+    assert len(cells) == 99
