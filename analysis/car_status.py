@@ -42,7 +42,8 @@ from analysis.stats import bh, signed_rank_rows
 from analysis.vocab import lineage_expr, lineage_table
 
 __all__ = ["CarCut", "find_car_feature", "mixture_cut", "car_cut", "call_car",
-           "car_status_table", "car_histogram", "car_cells", "car_values", "study_car_cut", "car_marker_comparison",
+           "car_status_table", "car_histogram", "car_cells", "car_values",
+           "study_car_cut", "car_marker_comparison",
            "car_phenotype", "cd7_groups", "CD7_GROUPS", "MARKER_GENES"]
 
 MIN_POSITIVE = 20          # fewer cells with a CAR count: the mixture is not fitted

@@ -4,6 +4,7 @@ cell-type composition over time and by response group (patient-level)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +16,11 @@ from analysis import embedding as emb
 from analysis.markers import rank_markers
 from analysis.rules import rules_for
 from analysis.vocab import UNMAPPED
-from components import filters, render
+from components import access, filters, render
 from components.figures import landscape as figs
 from components.safe import md
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
+from views import clones as vc
 
 IN_APP_LIMIT = 50_000
 MAX_POINTS = 150_000
@@ -238,3 +240,64 @@ else:
     qpcr = ctx.apply(study.series(analytes=["CAR_QPCR"]))
     render.show_figure(figs.car_vs_qpcr_figure(car, qpcr, colors=ctx.colors), key="il-car",
                        name=f"{study.name}_car_vs_qpcr", data=car)
+
+
+# ---- CAR+ cells, CD7 groups, composition with uncertainty (views/clones.py) -------------------
+def _spec(spec, *, key: str) -> None:  # noqa: ANN001 - FigureSpec or TableSpec
+    if hasattr(spec, "fig"):
+        render.show_figure(spec.fig, key=key, name=f"{study.name}_{spec.key}", data=spec.data,
+                           params=spec.params)
+    else:
+        st.markdown(f"**{md(spec.title)}**")
+        render.show_table(spec.data, key=key, name=f"{study.name}_{spec.key}")
+    if spec.caption:
+        st.caption(spec.caption)
+
+
+st.header("CAR+ cells")
+base, _ = filters.compute(vc.car_cut, study, params=vc.CarParams())
+if base.feature is None:
+    st.info(base.note)
+else:
+    c1, c2 = st.columns(2)
+    cut_at = c1.number_input("CAR+ above (CAR counts)", min_value=0.0, step=0.5,
+                             value=float(round(base.threshold, 3)), key="il-car-cut",
+                             help="Starts at the study's cut; change it to see the effect")
+    window = c2.selectbox("Window", list(vc.WINDOWS), index=1, key="il-car-window")
+    adjusted = abs(cut_at - round(base.threshold, 3)) > 1e-9
+    car_params = vc.CarParams(threshold=cut_at if adjusted else None, window=window)
+    _, hist = filters.compute(vc.car_cut, study, params=car_params)
+    _spec(hist, key="il-car-hist")
+    if adjusted:
+        may_save = not os.environ.get("STUDIES_ROOT") or access.may_create_studies(
+            render.current_viewer())
+        if st.button(f"Save {cut_at:g} as this study's CAR+ cut (study.toml [rules])",
+                     key="il-car-save", disabled=not may_save,
+                     help="Writes car_threshold_method = \"fixed\" and car_threshold; "
+                     "comments in study.toml are not kept"):
+            written = vc.save_car_threshold(study, cut_at)
+            filters.reload_study()
+            st.success(f"Saved in {written.name}.")
+    _spec(filters.compute(vc.car_fraction, study, cohort=ctx.cohort, params=car_params),
+          key="il-car-qpcr")
+    for k, spec in enumerate(filters.compute(vc.car_phenotype, study, cohort=ctx.cohort,
+                                             params=car_params)):
+        _spec(spec, key=f"il-car-pheno-{k}")
+    for k, spec in enumerate(filters.compute(vc.cd7_view, study, cohort=ctx.cohort,
+                                             params=car_params)):
+        _spec(spec, key=f"il-car-cd7-{k}")
+
+st.header("Composition with uncertainty")
+c1, c2, c3 = st.columns(3)
+comp_window = c1.selectbox("Window", list(vc.WINDOWS), index=1, key="il-ct-window")
+against = c2.selectbox("Compare", ["Responders vs non-responders"]
+                       + [f"with {w}" for w in vc.WINDOWS if w != comp_window],
+                       key="il-ct-against")
+transform = c3.selectbox("Transform", ["clr", "logit"], key="il-ct-transform",
+                         format_func={"clr": "centred log-ratio", "logit": "logit"}.get)
+comp_params = vc.CompositionParams(
+    window=comp_window, transform=transform,
+    window_b=None if against.startswith("Responders") else against.removeprefix("with "))
+for k, spec in enumerate(filters.compute(vc.composition_test, study, cohort=ctx.cohort,
+                                         params=comp_params)):
+    _spec(spec, key=f"il-ct-{k}")

@@ -41,3 +41,27 @@ def test_clones_page_on_real_h5mu(shared_data, tmp_path, app_page):
     assert "Clonotype = identical CDR3 amino acids" in text
     cells = next(d.value for d in at.dataframe if "clone_size" in d.value.columns)
     assert len(cells) == 99
+
+
+def test_car_section_of_the_landscape(app_page, demo_dir, tmp_path):
+    study = tmp_path / "demo"
+    shutil.copytree(demo_dir, study)
+    at = app_page("pages/immune_landscape.py", study=study, timeout=240)
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    assert "two-component Gaussian mixture" in text
+    assert "Wilcoxon signed-rank" in text and "centred log-ratio" in text
+    markers = next(d.value for d in at.dataframe if "mean_car_pos" in d.value.columns)
+    assert "CD7" in set(markers["gene"])
+    assert not any(b.key == "il-car-save" for b in at.button)     # nothing to save yet
+    at.number_input(key="il-car-cut").set_value(3.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "fixed threshold" in _texts(at)
+    at.button(key="il-car-save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    toml = (study / "study.toml").read_text()
+    assert 'car_threshold_method = "fixed"' in toml and "car_threshold = 3.0" in toml
+    assert "[study]" in toml                                       # the rest is kept
+    at.selectbox(key="il-ct-against").set_value("with Pre-infusion").run()
+    assert not at.exception
+    assert "same patients" in _texts(at)

@@ -6,14 +6,15 @@ the Study, the cohort and a frozen Params and returns FigureSpec / TableSpec rec
 
 The analyses are those of analysis.car_status, analysis.clonotypes, analysis.clone_tracking,
 analysis.repertoire (rarefaction) and analysis.composition (compositional test); every
-comparison is patient-level.
+comparison is patient-level. The shared focus (`focus`) is accepted for the common call
+shape; these views draw every patient of the cohort.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["CarParams", "WINDOWS", "car_cut", "car_fraction", "car_phenotype", "cd7_view",
-           "CompositionParams", "composition_test", "save_car_threshold", "has_cell_receptors",
+           "CompositionParams", "composition_test", "save_car_threshold",
+           "has_cell_receptors",
            "ClonesParams", "RAREFIED_METRICS", "rarefied", "tracking", "fate", "receptor_views", "SOURCES"]
 
 WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow("Post-infusion", 1))}
@@ -85,7 +87,7 @@ def _cells(study: Study, params: CarParams) -> pl.DataFrame:
 
 
 def car_fraction(study: Study, *, cohort: Cohort, params: CarParams,
-                 groups: pl.DataFrame | None = None) -> FigureSpec:
+                 focus: Any = None, groups: pl.DataFrame | None = None) -> FigureSpec:
     """CAR+ cells as % of T cells per sample (the cut of `params`), next to CAR qPCR."""
     g = _groups(study, groups)
     car = apply_cohort(comp.car_fraction_of_t(_cells(study, params), rules=rules_for(study)),
@@ -98,7 +100,8 @@ def car_fraction(study: Study, *, cohort: Cohort, params: CarParams,
 
 
 def car_phenotype(study: Study, *, cohort: Cohort, params: CarParams,
-                  groups: pl.DataFrame | None = None) -> tuple[FigureSpec, TableSpec]:
+                  focus: Any = None, groups: pl.DataFrame | None = None
+                  ) -> tuple[FigureSpec, TableSpec]:
     """Cell types of CAR+ and CAR- T cells per patient in the window, and the patient-level
     marker comparison (paired signed-rank, BH)."""
     from analysis.embedding import gene_vector, var_names
@@ -128,7 +131,8 @@ def car_phenotype(study: Study, *, cohort: Cohort, params: CarParams,
 
 
 def cd7_view(study: Study, *, cohort: Cohort, params: CarParams,
-             groups: pl.DataFrame | None = None) -> tuple[FigureSpec, TableSpec]:
+             focus: Any = None, groups: pl.DataFrame | None = None
+             ) -> tuple[FigureSpec, TableSpec]:
     """CAR+ T, CD7+/CD7- endogenous T and NK cells as shares of T and NK cells per sample,
     and their change from pre-infusion to the window (compositional test, same patients)."""
     from analysis.embedding import gene_vector, var_names
@@ -166,7 +170,7 @@ _COMPOSITION_METHOD = (
     "categories.")
 
 
-# ---- composition with uncertainty -----------------------------------------------------------------
+# ---- composition with uncertainty ---------------------------------------------------------------
 @dataclass(frozen=True)
 class CompositionParams:
     window: str = "Day 1-60"
@@ -175,7 +179,8 @@ class CompositionParams:
 
 
 def composition_test(study: Study, *, cohort: Cohort, params: CompositionParams,
-                     groups: pl.DataFrame | None = None) -> tuple[FigureSpec, TableSpec]:
+                     focus: Any = None, groups: pl.DataFrame | None = None
+                  ) -> tuple[FigureSpec, TableSpec]:
     from analysis.embedding import cell_table
 
     g = _groups(study, groups)
@@ -220,7 +225,7 @@ class ClonesParams:
 
 
 def rarefied(study: Study, *, cohort: Cohort, params: ClonesParams,
-             groups: pl.DataFrame | None = None) -> FigureSpec:
+             focus: Any = None, groups: pl.DataFrame | None = None) -> FigureSpec:
     """A repertoire metric at a common depth (rarefaction) per patient over time."""
     g = _groups(study, groups)
     rules = rules_for(study)
@@ -247,7 +252,7 @@ def _counts(study: Study, source: str) -> tuple[pl.DataFrame, pl.DataFrame, str]
 
 
 def tracking(study: Study, *, cohort: Cohort, params: ClonesParams,
-             groups: pl.DataFrame | None = None
+             focus: Any = None, groups: pl.DataFrame | None = None
              ) -> tuple[FigureSpec, FigureSpec | None, TableSpec]:
     """One patient: alluvial of the dominant clones, the per-clone change between the
     reference and `params.timepoint` (volcano) and the table of those clones."""
@@ -282,7 +287,8 @@ def tracking(study: Study, *, cohort: Cohort, params: ClonesParams,
 
 
 def fate(study: Study, *, cohort: Cohort, params: ClonesParams,
-         groups: pl.DataFrame | None = None) -> tuple[FigureSpec, TableSpec]:
+         focus: Any = None, groups: pl.DataFrame | None = None
+         ) -> tuple[FigureSpec, TableSpec]:
     """Fate of each patient's dominant reference clones over time by response group, and
     responders vs non-responders per timepoint (Mann-Whitney, one value per patient)."""
     g = _groups(study, groups)
@@ -309,7 +315,7 @@ def fate(study: Study, *, cohort: Cohort, params: ClonesParams,
 
 
 def receptor_views(study: Study, *, cohort: Cohort, params: ClonesParams,
-                   groups: pl.DataFrame | None = None
+                   focus: Any = None, groups: pl.DataFrame | None = None
                    ) -> tuple[TableSpec, FigureSpec | None, TableSpec]:
     """Clonotypes per cell (table), clone size on the embedding (None without one) and the
     clone-by-phenotype table."""
