@@ -368,3 +368,34 @@ def test_downloads_and_refusals_are_logged_with_user_address_and_session(site, b
         (USER, "127.0.0.1", "demo", "demo_inventory.csv")
     assert (ref["user"], ref["client"], ref["study"]) == (USER, "127.0.0.1", "nosuch")
     assert SESSION.fullmatch(dl["session"]) and dl["session"] == ref["session"]
+
+
+def _toolbar_labels(page) -> list[str]:
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for(timeout=45_000)
+    time.sleep(1)
+    table.hover()
+    page.locator("[data-testid='stElementToolbar'] button").first.wait_for(timeout=10_000)
+    return page.locator("[data-testid='stElementToolbar'] button").evaluate_all(
+        "els => els.map(e => e.getAttribute('aria-label') || e.title || e.innerText)")
+
+
+def test_table_toolbars_offer_no_csv_export(site, lone_apps, browser):
+    """Streamlit's own "Download as CSV" skips formula escaping and the access log: it is off
+    in the server's and in the shipped local settings (the app's CSV buttons stay)."""
+    context, page, _ = open_browser(browser, site)
+    try:
+        page.goto(site.url("/data_quality"))
+        labels = _toolbar_labels(page)
+        assert "Search" in labels and "Download as CSV" not in labels, labels
+        assert page.locator(".st-key-dq-inventory-csv button").count() == 1
+    finally:
+        context.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(_lone_url(lone_apps, "local") + "data_quality")
+        labels = _toolbar_labels(page)
+        assert "Search" in labels and "Download as CSV" not in labels, labels
+    finally:
+        context.close()
