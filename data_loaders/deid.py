@@ -77,6 +77,9 @@ DATE_PATTERNS: tuple[str, ...] = (
 )
 DATE_PATTERN = "(?:" + "|".join(DATE_PATTERNS) + ")"
 _DATE_RE = re.compile(DATE_PATTERN, re.IGNORECASE)
+# Every date above has four digits in a row, or two digit groups around a separator, or a
+# month name: text without any of these holds no date (checked by polars, no look-around).
+_MAYBE_DATE = (r"\d{4}|\d[-/.]\d|(?i)(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)")
 _DATE_MARK = "[date]"
 
 # Free text inside the model: blanked whatever it holds.
@@ -226,15 +229,22 @@ class Pseudonyms:
         return scrub_dates(value)
 
     def series(self, s: pl.Series) -> pl.Series:
-        """A text column with ids replaced inside it and its dates, value by distinct value
-        (Python's regex engine: the patterns need look-around; a column has few distinct
-        values next to its rows)."""
+        """A text column with ids replaced inside it (longest first, in one vectorised pass)
+        and its dates. Dates are matched with Python's regex engine (the patterns need
+        look-around), only on the distinct values that a cheap pre-filter cannot clear."""
         s = s.cast(pl.String)
-        uniq = s.drop_nulls().unique().to_list()
-        mapping = {v: self.text(v) for v in uniq}
-        if all(k == v for k, v in mapping.items()):
+        if self.active:
+            originals, new = self.pairs
+            s = s.str.replace_many(originals, new, leftmost=True)
+        maybe = s.str.contains(_MAYBE_DATE).fill_null(False)
+        if not maybe.any():
             return s
-        return s.replace_strict(mapping, default=None, return_dtype=pl.String)
+        uniq = s.filter(maybe).unique().to_list()
+        mapping = {v: scrub_dates(v) for v in uniq}
+        changed = {k: v for k, v in mapping.items() if k != v}
+        if not changed:
+            return s
+        return s.replace(changed)
 
 
 def _pseudonym(key: bytes, study: str, kind: str, value: str, prefix: str, n: int = 7) -> str:
