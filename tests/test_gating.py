@@ -224,3 +224,16 @@ def test_workspace_sample_found_by_its_file_uri(tmp_path):
     assert res.ok and not res.notes
     assert {p.path: p.count for p in res.populations} == ff.expected_counts(
         DEMO_FLOW / "SAA-002_D28.fcs", compensated=True)
+
+
+def test_a_worker_that_dies_fails_only_its_file(shared_data, tmp_path):
+    good = shared_data / "fcs" / "data1.fcs"
+    die = tmp_path / "die.fcs"
+    shutil.copy(good, die)
+    gml = str(shared_data / "gating" / "gml" / "gml_rect1_gate.xml")
+    jobs = [GateJob(str(good), gml, label=f"{i}.fcs") for i in range(4)]
+    jobs.insert(2, GateJob(str(die), gml, label="die.fcs"))
+    res = gate_files(jobs, workers=2, fn=ff.gate_or_die)
+    assert [r.label for r in res] == ["0.fcs", "1.fcs", "die.fcs", "2.fcs", "3.fcs"]
+    assert "ended abruptly" in res[2].error
+    assert all(r.ok and r.populations[0].count == 252 for i, r in enumerate(res) if i != 2)

@@ -31,6 +31,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -384,11 +385,13 @@ Progress = Callable[[int, int, str], None]
 
 
 def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | None = None,
-               progress: Progress | None = None, force: bool = False) -> list[GateResult]:
+               progress: Progress | None = None, force: bool = False,
+               fn: Callable[[GateJob], GateResult] = gate_file) -> list[GateResult]:
     """Gate every job (results in job order). `workers` > 1 uses that many processes;
     `cache_dir` keeps one small JSON per (file, gate file, options), and the files' content
     hashes by name, size and modification time (digests.json) so that an unchanged study is
-    not read again; `progress(done, total, label)` is called after each file."""
+    not read again; `progress(done, total, label)` is called after each file. `fn` is the
+    per-file function (a module-level, picklable GateJob -> GateResult; default gate_file)."""
     memo: dict[str, str] = {}
     memo_file = cache_dir / "digests.json" if cache_dir is not None else None
     if memo_file is not None and memo_file.is_file():
@@ -439,7 +442,7 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
 
     if workers <= 1 or len(todo) <= 1:
         for i in todo:
-            finish(i, gate_file(jobs[i]))
+            finish(i, fn(jobs[i]))
     else:
         # forkserver, not fork: the caller may be a threaded server (Streamlit) holding
         # locks, e.g. polars' thread pool, that a forked child would inherit mid-use; the
@@ -447,13 +450,26 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["flowkit", "data_loaders.formats.gating"])
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-            futures = {pool.submit(gate_file, jobs[i]): i for i in todo}
+            futures = {pool.submit(fn, jobs[i]): i for i in todo}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
                     res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a crashed worker is this file's error
+                except BrokenProcessPool:
+                    continue           # a worker died: its file and the unfinished ones below
+                except Exception as exc:  # noqa: BLE001 - a crashed job is this file's error
                     res = GateResult(jobs[i].label, error=f"{jobs[i].label}: gating failed "
                                      f"({type(exc).__name__}: {str(exc)[:200]})")
                 finish(i, res)
+        # A dead worker (out of memory, killed) breaks the whole pool. Each file it left is
+        # gated again in a process of its own, so only the file that kills a worker fails.
+        for i in [i for i in todo if results[i] is None]:
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as alone:
+                try:
+                    res = alone.submit(fn, jobs[i]).result()
+                except BrokenProcessPool:
+                    res = GateResult(jobs[i].label, error=(
+                        f"{jobs[i].label}: the process gating this file ended abruptly (out "
+                        "of memory, or killed); the other files are gated"))
+            finish(i, res)
     return [r for r in results if r is not None]
