@@ -173,32 +173,37 @@ def deid_default(study_dir: str | Path | None = None) -> bool:
 
 
 def deid_secret(study_dir: str | Path) -> bytes:
-    """The key of the pseudonyms: `DEID_SECRET` from the environment, else server.toml
+    """The key of the pseudonyms (see `_secret`)."""
+    return _secret(study_dir)[0]
+
+
+def _secret(study_dir: str | Path) -> tuple[bytes, bool]:
+    """(key, kept) of the pseudonyms: `DEID_SECRET` from the environment, else server.toml
     `[deid] secret`, else a random key kept in the study folder (`.deid_secret`, created on
     first use), else in the user's cache folder. Never derived from the data alone, so a
     pseudonym cannot be turned back into an id that embeds a date by trying every date."""
     env = os.environ.get("DEID_SECRET")
     if env:
-        return env.encode()
+        return env.encode(), True
     section = guard.server_config(study_dir).get("deid", {})
     if isinstance(section, Mapping) and section.get("secret"):
-        return str(section["secret"]).encode()
+        return str(section["secret"]).encode(), True
     root = Path(study_dir).resolve()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cart-explorer"
     for path in (root / ".deid_secret",
                  cache / "deid" / hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()):
         try:
             if path.is_file():
-                return path.read_bytes().strip()
+                return path.read_bytes().strip(), True
             path.parent.mkdir(parents=True, exist_ok=True)
             key = secrets.token_hex(32).encode()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(key)
-            return key
+            return key, True
         except OSError:
             continue
-    return secrets.token_hex(32).encode()   # nowhere to keep it: stable for this process only
+    return secrets.token_hex(32).encode(), False   # nowhere to keep it: this process only
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,7 @@ class Pseudonyms:
 
     subjects: Mapping[str, str]
     samples: Mapping[str, str]
+    key_kept: bool = True      # False: the key lives in this process only
 
     @property
     def active(self) -> bool:
@@ -270,7 +276,7 @@ def _pseudonyms(study: Study, samples_extra: Iterable[str] = ()) -> Pseudonyms:
     subjects, samples = sorted(set(subjects)), sorted(set(samples))
     if not any(_DATE_RE.search(v) for v in (*subjects, *samples)):
         return Pseudonyms({}, {})
-    key = deid_secret(study.path)
+    key, kept = _secret(study.path)
     out = []
     for kind, ids, prefix in (("subject", subjects, "P"), ("sample", samples, "S")):
         n, mapping = 7, {}
@@ -280,7 +286,7 @@ def _pseudonyms(study: Study, samples_extra: Iterable[str] = ()) -> Pseudonyms:
                 break
             n += 2
         out.append(mapping)
-    return Pseudonyms(out[0], out[1])
+    return Pseudonyms(out[0], out[1], kept)
 
 
 # ---- settings ---------------------------------------------------------------------------------
@@ -335,7 +341,7 @@ def deidentify(study: Study, *, free_text: Iterable[str] | None = None) -> Study
         title=ids.text(study.title),
         study_id=ids.text(study.study_id),
         config=_scrub_any(study.config, ids),
-        report=_scrub_report(study.report, ids, settings),
+        report=_scrub_report(study.report, ids, settings, _key_note(ids)),
         sources=tuple(replace(s, file=ids.text(s.file)) for s in study.sources),
         fingerprint=f"{study.fingerprint}+deid",
     )
@@ -447,9 +453,20 @@ def _scrub_any(value: Any, ids: Pseudonyms) -> Any:
 _EXTRA = "extra column(s) kept as they are:"
 
 
-def _scrub_report(report: ValidationReport, ids: Pseudonyms, settings: _Settings
-                  ) -> ValidationReport:
-    out = []
+def _key_note(ids: Pseudonyms) -> list[Any]:
+    if not ids.active or ids.key_kept:
+        return []
+    from data_loaders.errors import Finding
+
+    return [Finding("warning", "study", "study.toml", "ids that hold a date are shown as "
+                    "pseudonyms whose key could not be kept: they change when the server "
+                    "restarts", fix="set DEID_SECRET in the server's environment or [deid] "
+                    "secret in STUDIES_ROOT/server.toml")]
+
+
+def _scrub_report(report: ValidationReport, ids: Pseudonyms, settings: _Settings,
+                  extra: list[Any]) -> ValidationReport:
+    out = list(extra)
     for f in report.findings:
         if f.problem.startswith(_EXTRA):
             # the loader kept them; here they are not shown, and neither are their names

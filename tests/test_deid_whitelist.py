@@ -320,3 +320,13 @@ def test_gated_populations_follow_the_same_rules(leaky):
     assert pair in deid.samples.select("sample_id", "subject_id").rows()
     assert pair[0].startswith("S-") and pair[1].startswith("P-")
     assert not _leaks(csv_bytes(deid.populations).decode(), cells=True)
+
+
+def test_key_that_cannot_be_kept_is_reported(leaky, monkeypatch):
+    from data_loaders import deid
+
+    monkeypatch.delenv("DEID_SECRET", raising=False)
+    monkeypatch.setattr(deid, "_secret", lambda path: (b"k" * 64, False))
+    study = deidentify(leaky)
+    assert any("change when the server restarts" in f.problem and "DEID_SECRET" in f.fix
+               for f in study.report.warnings)
