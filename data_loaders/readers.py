@@ -17,7 +17,7 @@ import polars as pl
 from data_loaders import guard
 from data_loaders.errors import StudyError
 
-__all__ = ["ReadResult", "read_table", "decode_text"]
+__all__ = ["ReadResult", "read_table", "decode_text", "excel_sheet_text"]
 
 # What a damaged or foreign file makes the readers raise (programming errors still surface).
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, EOFError, KeyError,
@@ -31,6 +31,28 @@ def _excel_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         return ()
     return (fastexcel.FastExcelError,)
+
+
+def excel_sheet_text(reader: object, sheet: str | int, *, header_row: int | None
+                     ) -> pl.DataFrame:
+    """One worksheet as all-text columns, numbers written in full.
+
+    The Excel engine's own text form of a number keeps nine decimals (6.1e-05 becomes
+    "0.000061035", 1.2e-10 becomes "0"), so numeric cells are read a second time as numbers and
+    their shortest exact text replaces the engine's where the two differ. Integers, dates and
+    text cells keep the engine's text (an id 1001 stays "1001")."""
+    text = reader.load_sheet(sheet, header_row=header_row, dtypes="string").to_polars()
+    if not text.width or not text.height:
+        return text.with_columns(pl.all().cast(pl.String))
+    nums = reader.load_sheet(sheet, header_row=header_row, dtypes="float").to_polars()
+    out = []
+    for name, num in zip(text.columns, nums.columns, strict=True):
+        t = text.get_column(name).cast(pl.String)
+        v = nums.get_column(num).cast(pl.Float64, strict=False)
+        exact = v.cast(pl.String)
+        lossy = v.is_not_null() & (t.cast(pl.Float64, strict=False) != v).fill_null(False)
+        out.append(pl.select(pl.when(lossy).then(exact).otherwise(t).alias(name)).to_series())
+    return pl.DataFrame(out)
 
 
 @dataclass(frozen=True)
@@ -105,10 +127,9 @@ def read_table(path: Path, *, name: str | None = None) -> ReadResult:
             import fastexcel
 
             guard.check_xlsx(path, name)
-            sheets = tuple(fastexcel.read_excel(path).sheet_names)
-            frame = pl.read_excel(path, engine="calamine",
-                                  read_options={"header_row": 0, "dtypes": "string"})
-            frame = frame.with_columns(pl.all().cast(pl.String))
+            reader = fastexcel.read_excel(path)
+            sheets = tuple(reader.sheet_names)
+            frame = excel_sheet_text(reader, 0, header_row=0)
             return ReadResult(frame, "excel", sheets=sheets)
     except (*_READ_ERRORS, *_excel_errors(), *_arrow_errors()) as exc:
         raise StudyError(f"could not be read as {suffix[1:]}: {_short(exc)}", file=name,

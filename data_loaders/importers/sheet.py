@@ -36,7 +36,7 @@ import polars as pl
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.importers.dates import inspect_dates, parse_date
 from data_loaders.importers.headers import resolve_analyte
-from data_loaders.readers import read_table
+from data_loaders.readers import excel_sheet_text, read_table
 from data_loaders.schema import TABLES
 from data_loaders.timepoints import label_day
 
@@ -66,7 +66,7 @@ def read_grids(path: Path, *, name: str, only: str | None = None) -> dict[str, p
             for sheet in reader.sheet_names:
                 if only is not None and sheet != only:
                     continue
-                grid = reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
+                grid = excel_sheet_text(reader, sheet, header_row=None)
                 grid = grid.rename({c: f"column_{i}" for i, c in enumerate(grid.columns)})
                 grid = grid.with_columns(pl.all().cast(pl.String).str.strip_chars()
                                          .replace("", None))
