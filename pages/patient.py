@@ -71,9 +71,11 @@ spec = (vp.timeline(study, cohort=ctx.cohort, params=params, focus=focus)
         else filters.compute(vp.timeline, study, cohort=ctx.cohort, params=params))
 st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T values are "
            "drawn at LLOQ/2 as open circles. Click a sample to open it on its page.")
+# not offered to the Slides page as it is (twelve lanes do not fit 16:9): the slide button
+# below draws the compact version
 event = render.show_figure(spec.fig, key="pt-timeline", name=f"{study.name}_{subject}",
                            data=spec.data, params=params, on_select="rerun",
-                           selection_mode=("points",))
+                           selection_mode=("points",), register=False)
 clicked = vp.selected_sample(event)
 if clicked:
     # (a chart's selection is forgotten once its page is left, so this does not repeat)
