@@ -123,9 +123,16 @@ def icaht_from_counts(anc: pl.DataFrame, follow_up: pl.DataFrame, *,
             e_grade, e_rule = 4, f"grade 4: {counts} (observed to day {lo + len(seen) - 1})"
         else:
             upto = lo + len(window) - 1 if window else lo
+            gaps = []
+            first = next((i for i, v in enumerate(window) if v is not None), None)
+            if first:
+                gaps.append(f"no ANC before day {lo + first} (none on day {lo} or in the 7 "
+                            f"days before)")
+            if len(window) < hi - lo + 1:
+                gaps.append(f"observed only to day {upto} (end of follow-up or HSCT)")
             e_grade = None
-            e_rule = (f"NE: days {lo}-{hi} not fully observed (to day {upto}); at least grade "
-                      f"{grade} so far: {counts}")
+            e_rule = (f"NE: days {lo}-{hi} not fully observed ({'; '.join(gaps)}); at least "
+                      f"grade {grade} so far: {counts}")
         late = [(d, v) for d, v in obs if d > hi and (end is None or d <= end)]
         if not late:
             l_grade, nadir, nadir_day = None, None, None

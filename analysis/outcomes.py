@@ -74,10 +74,21 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
     or progression came by the end of the landmark window; NE (counted in n, not responding)
     when followed to the landmark day or assessed NE; otherwise the landmark is not reached
     (still in follow-up): left out of n and counted in `not_reached`. The best row counts every
-    patient (NE when never assessed)."""
+    patient (NE when never assessed). Two assessments of a patient on the same day that
+    disagree count as the worse decided one (NE only when neither is decided)."""
     ids = pl.DataFrame({"subject_id": list(subjects)}, schema={"subject_id": pl.String})
-    resp = responses.filter(pl.col("subject_id").is_in(list(subjects))) \
-        .select("subject_id", pl.col("day").cast(pl.Int64), pl.col(category).alias("_c"))
+    # two assessments of one patient on one day that disagree: the worse counts (a disputed
+    # assessment does not make a responder), whatever the order of the rows
+    rank = {"CR": 3, "PR": 2, "NR": 1}
+    resp = (responses.filter(pl.col("subject_id").is_in(list(subjects)))
+            .select("subject_id", pl.col("day").cast(pl.Int64), pl.col(category).alias("_c"))
+            .with_columns(pl.col("_c").replace_strict(rank, default=0, return_dtype=pl.Int8)
+                          .alias("_rank"))
+            .with_columns((pl.col("_rank") > 0).alias("_decided"))
+            .sort("subject_id", "day", "_decided", "_rank", descending=[False, False, True,
+                                                                        False])
+            .unique(["subject_id", "day"], keep="first", maintain_order=True)
+            .drop("_rank", "_decided"))
     base = ids
     if follow_up is not None:
         base = base.join(follow_up.select("subject_id", "end"), on="subject_id", how="left")

@@ -156,8 +156,11 @@ def recovery_days(measurements: pl.DataFrame, *, transfusions: pl.DataFrame | No
                                                      "--rule ti_window=N")})
 def recovery_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
     """recovery_days for every patient of a study (empty where not reached). Follow-up for
-    recovery stops at an HSCT: recovery after a transplant is the graft's, not the CAR-T's."""
-    hsct = study.patients.select("subject_id", "hsct_day")
+    recovery stops at an HSCT: recovery after a transplant is the graft's, not the CAR-T's.
+    The HSCT day is the first of patients.hsct_day and an `hsct` event."""
+    from analysis.response import _hsct_days
+
+    hsct = _hsct_days(study).rename({"_hsct": "hsct_day"})
     before = pl.col("hsct_day").is_null() | (pl.col("day") < pl.col("hsct_day"))
     meas = (study.measurements.filter(pl.col("day") >= 0)
             .join(hsct, on="subject_id", how="left").filter(before).drop("hsct_day"))

@@ -462,10 +462,18 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
             pl.lit(")")))
     )
     decided = pl.col("ne_reason").is_null() & ~no_counts
+    # sex not recorded: where the two normal haemoglobins disagree, say which one was used
+    sex_known = pl.col("sex").cast(pl.String).str.to_uppercase().str.slice(0, 1).is_in(["M", "F"])
+    hgb_between = ((pl.col("hgb") >= rules.lln_hgb_female) & (pl.col("hgb") < rules.lln_hgb_male))
+    uses_normal = pl.lit(criteria == "BSH") | base_nonsevere
+    sex_text = pl.when(decided & ~sex_known.fill_null(False) & hgb_between.fill_null(False)
+                       & uses_normal.fill_null(False)).then(pl.lit(
+        f"; sex not recorded: HGB judged against the male normal ({rules.lln_hgb_male:g} g/L; "
+        f"{rules.lln_hgb_female:g} for women)")).otherwise(pl.lit(""))
     return df.select(
         "subject_id", "day", cat.alias("category"),
-        pl.concat_str(rule, pl.when(decided).then(support_text).otherwise(pl.lit("")))
-        .alias("rule"),
+        pl.concat_str(rule, pl.when(decided).then(support_text).otherwise(pl.lit("")),
+                      sex_text).alias("rule"),
         pl.lit(criteria).alias("criteria"), "anc", "hgb", "plt", "retic",
         pl.when(severe).then(True).when(not_severe).then(False).alias("severe"),
         "rbc_transfusions", "plt_transfusions", "last_transfusion_day",

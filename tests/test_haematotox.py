@@ -70,7 +70,8 @@ def test_early_icaht_not_fully_observed_is_ne():
     out -> NE with the grade so far."""
     r = grade({d: 0.3 for d in range(0, 20)}, end=19)
     assert r["early_grade"] is None
-    assert "not fully observed (to day 19); at least grade 3" in r["early_rule"]
+    assert ("not fully observed (observed only to day 19 (end of follow-up or HSCT)); at "
+            "least grade 3") in r["early_rule"]
 
 
 def test_late_icaht_needs_non_transient_neutropenia():

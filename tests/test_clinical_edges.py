@@ -1,0 +1,112 @@
+"""Hostile-but-valid clinical situations on tiny hand-made studies: each gives the clinically
+right answer, or NE with the reason, never a silent wrong category."""
+
+from __future__ import annotations
+
+import polars as pl
+
+UNITS = {"ANC": "10^9/L", "PLT": "10^9/L", "RETIC": "10^9/L", "HGB": "g/L"}
+PATIENTS = "subject_id,sex,diagnosis,last_contact_day,hsct_day,death_day\n"
+LD = "P1,-5,-3,lymphodepletion,Flu/Cy,\nP1,0,,infusion,CAR-T,\n"
+
+
+def _study(write_study, patients: str, rows, *, events: str | None = LD,
+           responses: str | None = None):
+    from data_loaders import load_study
+
+    meas = "subject_id,day,analyte,value,unit\n" + "".join(
+        f"{s},{d},{a},{v},{UNITS[a]}\n" for s, d, vals in rows for a, v in vals.items())
+    files = {"patients": PATIENTS + patients, "measurements": meas}
+    if events is not None:
+        files["events"] = "subject_id,day,end_day,category,term,product\n" + events
+    if responses is not None:
+        files["responses"] = "subject_id,day,response,criteria\n" + responses
+    return load_study(write_study(**files))
+
+
+SEVERE = {"ANC": 0.3, "PLT": 10, "RETIC": 10, "HGB": 80}
+
+
+# ---- HSCT recorded only as an event --------------------------------------------------------
+def test_recovery_stops_at_an_hsct_recorded_only_as_an_event(write_study):
+    """HSCT is an event on day 30 (patients.hsct_day empty). ANC 0.2 and PLT 5 every 3 days
+    from day 1 to day 37, then ANC 1.0 and PLT 50 from day 40: the first 3 consecutive ANC >=
+    0.5 start on day 40 - the graft's recovery, after the HSCT. The CAR-T's account ends on
+    day 29, so neither neutrophil nor platelet recovery is reached (the old code read only
+    patients.hsct_day and reported recovery on day 40)."""
+    from analysis.recovery import recovery_table
+
+    rows = [("P1", -10, SEVERE)] + [
+        ("P1", d, {"ANC": 0.2, "PLT": 5} if d < 40 else {"ANC": 1.0, "PLT": 50})
+        for d in range(1, 80, 3)]
+    study = _study(write_study, "P1,M,SAA,300,,\n", rows,
+                   events=LD + "P1,30,,hsct,allogeneic HSCT,\n")
+    r = recovery_table(study).row(0, named=True)
+    assert (r["anc_recovery_day"], r["plt_recovery_day"]) == (None, None)
+
+
+# ---- sex not recorded ----------------------------------------------------------------------
+def test_bsh_cr_without_sex_says_which_normal_haemoglobin_was_used():
+    """BSH CR needs HGB normal for sex (>= 120 g/L women, >= 130 men), ANC > 1.5, PLT > 150.
+    Day 90: ANC 2, PLT 200, RETIC 80, HGB 125; last transfusion day -20 (110 d free >= 56).
+    A woman: 125 >= 120 -> CR. A man: 125 < 130 -> PR (no longer severe, transfusion
+    independent). Sex not recorded: the male limit is used (PR), and the rule text must say so
+    - the old text read "not CR (HGB 125 < 130)" with no word that sex was unknown."""
+    from analysis.response import assess_responses
+
+    m = pl.DataFrame([("P1", 90, a, float(v)) for a, v in
+                      {"ANC": 2, "PLT": 200, "RETIC": 80, "HGB": 125}.items()],
+                     schema={"subject_id": pl.String, "day": pl.Int64, "analyte": pl.String,
+                             "value": pl.Float64}, orient="row")
+    tx = pl.DataFrame({"subject_id": ["P1"], "day": [-20], "product": ["RBC"]})
+
+    def run(sex):
+        pts = pl.DataFrame({"subject_id": ["P1"], "day": [90], "sex": [sex]},
+                           schema={"subject_id": pl.String, "day": pl.Int64, "sex": pl.String})
+        return assess_responses(m, pts, transfusions=tx, criteria="BSH").row(0, named=True)
+
+    assert run("F")["category"] == "CR"
+    assert run("M")["category"] == "PR"
+    assert "sex not recorded" not in run("M")["rule"]
+    r = run(None)
+    assert r["category"] == "PR", r["rule"]
+    assert "HGB 125 < 130" in r["rule"]
+    assert "sex not recorded: HGB judged against the male normal (130 g/L; 120 for women)" \
+        in r["rule"]
+
+
+# ---- ICAHT: what is missing is named -------------------------------------------------------
+def test_early_icaht_ne_names_the_days_without_a_count():
+    """No ANC on day 0 or in the 7 days before (last pre-infusion count day -10); first counts
+    on days 28 and 30 (ANC 0.6, above 0.5), follow-up to day 400. Days 0-27 have no count,
+    so the early grade is NE - but the window is observed to day 30, so the old text "not fully
+    observed (to day 30)" pointed at the wrong gap. It must say the ANC is missing before
+    day 28."""
+    from analysis.haematotox import icaht_from_counts
+
+    anc = pl.DataFrame({"subject_id": ["P1"] * 3, "day": [-10, 28, 30],
+                        "value": [0.3, 0.6, 0.6]})
+    r = icaht_from_counts(anc, pl.DataFrame({"subject_id": ["P1"], "end": [400]})) \
+        .row(0, named=True)
+    assert r["early_grade"] is None
+    assert "no ANC before day 28 (none on day 0 or in the 7 days before)" in r["early_rule"]
+    assert "observed only to" not in r["early_rule"]
+
+
+# ---- two assessments on the same day -------------------------------------------------------
+def test_two_assessments_on_one_day_count_as_the_worse_in_either_order():
+    """P1 has two recorded assessments on day 28 that disagree (PR and NR) and nothing else;
+    P2 has a single CR on day 28. Followed to day 400. A disputed assessment does not make a
+    responder: P1 is NR at D28 and as best response, whatever the order of the rows, so D28
+    ORR = 1/2 (P2) and best ORR = 1/2. The old code took whichever row the sort left first."""
+    from analysis.outcomes import orr_table
+
+    fu = pl.DataFrame({"subject_id": ["P1", "P2"], "end": [400, 400]})
+    for order in (["PR", "NR"], ["NR", "PR"]):
+        resp = pl.DataFrame({"subject_id": ["P1", "P1", "P2"], "day": [28, 28, 28],
+                             "category": [*order, "CR"]})
+        t = orr_table(resp, subjects=["P1", "P2"], follow_up=fu)
+        d28 = t.filter(pl.col("landmark") == "D28").row(0, named=True)
+        best = t.filter(pl.col("landmark") == "Best").row(0, named=True)
+        assert (d28["responders"], d28["nr"], d28["n"]) == (1, 1, 2), order
+        assert (best["responders"], best["nr"], best["n"]) == (1, 1, 2), order
