@@ -723,6 +723,13 @@ def _compare_window(study, *, layer: str, window: Window,  # noqa: ANN001 - Stud
             pos = np.nanmin(np.where(np.isfinite(x), x, np.inf), axis=1) > 0
             l2 = np.where(pos, np.log2(res["mean_a"] / res["mean_b"]), np.nan)
     effect = np.where(binary, res["prop_diff"], res[effect_measure])
+    if effect_measure == "hedges_g":
+        # an undefined g is said, not left as a blank a reader takes for "no effect"
+        note = np.where(binary, "", res["hedges_g_note"])
+        res["reason"] = np.array([r if r and (not n or "fewer than" in n)
+                                  else f"{r}; {n}" if r else n
+                                  for r, n in zip(res["reason"], note, strict=True)],
+                                 dtype=object)
     measure = np.where(binary, "difference in proportion",
                        "Hedges' g" if effect_measure == "hedges_g" else "Cliff's delta")
     # the values behind each row, as text, where a person can read them (small cohorts)

@@ -12,6 +12,8 @@ Two patient groups, one value per patient:
 - presence/absence: Fisher's exact test;
 - effect sizes: Hedges' g (bias-corrected standardised mean difference; Hedges & Olkin 1985)
   and Cliff's delta (Cliff 1993), positive = higher in group A;
+- repeated-measures correlation (rmcorr; Bakdash & Marusich 2017) for several samples per
+  patient, where a Spearman or Pearson over all samples treats them as independent;
 - Spearman's rho with a permutation p (every ordering up to 8 pairs, else 9,999 random
   pairings from a fixed seed; scipy's t approximation above SPEARMAN_PERMUTATION_MAX_N pairs);
 - Benjamini-Hochberg FDR (Benjamini & Hochberg 1995; statsmodels `multipletests`) over a family
@@ -34,7 +36,7 @@ from scipy import stats
 
 __all__ = ["EXACT_MAX_N", "MAX_SPLITS", "N_PERMUTATIONS", "SPEARMAN_PERMUTATION_MAX_N",
            "MannWhitney", "mann_whitney", "mann_whitney_rows", "effect_sizes", "fisher_rows",
-           "spearman", "bh", "smallest_p", "signed_rank_rows", "fisher_counts"]
+           "spearman", "rmcorr", "RepeatedCorrelation", "bh", "smallest_p", "signed_rank_rows", "fisher_counts"]
 
 EXACT_MAX_N = 20       # up to this many patients in a comparison: exact / permutation p
 MAX_SPLITS = 20_000    # full enumeration of splits up to this many, else Monte Carlo
@@ -199,8 +201,13 @@ def mann_whitney(a: np.ndarray, b: np.ndarray, *, exact_max_n: int = EXACT_MAX_N
 
 def effect_sizes(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray
                  ) -> dict[str, np.ndarray]:
-    """Per row: n_a, n_b, mean_a, mean_b, median_a, median_b, hedges_g (null unless both groups
-    have 2 values and some spread), cliffs_delta (2 U_a / (n_a n_b) - 1)."""
+    """Per row: n_a, n_b, mean_a, mean_b, median_a, median_b, hedges_g, hedges_g_note,
+    cliffs_delta (2 U_a / (n_a n_b) - 1).
+
+    Hedges' g is defined only when both groups have 2 values and some spread within EACH group:
+    a group whose values are all equal (e.g. every patient below the LLOQ) makes the pooled SD
+    the other group's alone, and g of -8 or +20 then reads as an enormous effect that is an
+    artefact of the missing spread. Such rows get g = NaN and `hedges_g_note` says why."""
     x = np.atleast_2d(np.asarray(x, dtype=float))
     in_a, in_b = np.asarray(in_a, bool), np.asarray(in_b, bool)
     xa, xb = x[:, in_a], x[:, in_b]
@@ -212,11 +219,17 @@ def effect_sizes(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray
         va, vb = np.nanvar(xa, axis=1, ddof=1), np.nanvar(xb, axis=1, ddof=1)
         sp = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
         j = 1 - 3 / (4 * (na + nb) - 9)
-        g = np.where(sp > 0, (mean_a - mean_b) / sp * j, np.nan)
-        g = np.where((na >= 2) & (nb >= 2), g, np.nan)
+        enough = (na >= 2) & (nb >= 2)
+        flat_a, flat_b = enough & ~(va > 0), enough & ~(vb > 0)
+        g = np.where(enough & ~flat_a & ~flat_b, (mean_a - mean_b) / sp * j, np.nan)
         delta = np.where((na > 0) & (nb > 0), 2 * u / (na * nb) - 1, np.nan)
+    note = np.full(x.shape[0], "", dtype=object)
+    note[~enough] = "Hedges' g not defined: fewer than 2 values in a group"
+    note[flat_a & flat_b] = "Hedges' g not defined: no spread within either group"
+    note[flat_a & ~flat_b] = "Hedges' g not defined: no spread within group A (all values equal)"
+    note[flat_b & ~flat_a] = "Hedges' g not defined: no spread within group B (all values equal)"
     return {"n_a": na, "n_b": nb, "mean_a": mean_a, "mean_b": mean_b, "median_a": med_a,
-            "median_b": med_b, "hedges_g": g, "cliffs_delta": delta}
+            "median_b": med_b, "hedges_g": g, "hedges_g_note": note, "cliffs_delta": delta}
 
 
 def fisher_rows(x: np.ndarray, *, in_a: np.ndarray, in_b: np.ndarray, rows: np.ndarray
@@ -324,3 +337,52 @@ def fisher_counts(a: np.ndarray, *, n_a: np.ndarray, b: np.ndarray, n_b: np.ndar
     for i, (x, nx, y, ny) in enumerate(uniq):
         p[i] = stats.fisher_exact([[x, nx - x], [y, ny - y]])[1]
     return p[np.asarray(inverse).ravel()]
+
+
+@dataclass(frozen=True)
+class RepeatedCorrelation:
+    """Repeated-measures correlation (Bakdash & Marusich 2017, Front Psychol 8:456): the common
+    within-patient slope of y on x, from an ANCOVA with patient as a factor. r_rm is the
+    correlation of the within-patient deviations; its p has N - k - 1 degrees of freedom
+    (N samples, k patients), so many samples of few patients do not pass for many patients."""
+
+    r: float | None
+    p_value: float | None
+    dof: int
+    n: int
+    n_subjects: int
+    method: str = "repeated-measures correlation (rmcorr)"
+
+
+def rmcorr(x: np.ndarray, y: np.ndarray, subject: np.ndarray) -> RepeatedCorrelation:
+    """Repeated-measures correlation of paired values `x`, `y` grouped by `subject` (pairs with a
+    NaN dropped; patients with one sample carry no within-patient information and are dropped).
+    r = sum(dx dy) / sqrt(sum dx^2 sum dy^2) with dx, dy the deviations from each patient's
+    mean; t = r sqrt(dof / (1 - r^2)), dof = N - k - 1 (Bakdash & Marusich 2017, eq. 1-3)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    s = np.asarray(subject, dtype=object)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, s = x[ok], y[ok], s[ok]
+    keys, inv, counts = np.unique(s.astype(str), return_inverse=True, return_counts=True)
+    keep = counts[inv] >= 2
+    x, y, inv = x[keep], y[keep], inv[keep]
+    n, k = len(x), int((counts >= 2).sum())
+    dof = n - k - 1
+    if k == 0 or dof < 1:
+        return RepeatedCorrelation(None, None, max(dof, 0), n, k, "rmcorr: too few samples "
+                                   "per patient (needs N - k - 1 >= 1)")
+    mx = np.bincount(inv, weights=x) / np.bincount(inv)
+    my = np.bincount(inv, weights=y) / np.bincount(inv)
+    dx, dy = x - mx[inv], y - my[inv]
+    sxx, syy = float((dx ** 2).sum()), float((dy ** 2).sum())
+    if sxx <= 0 or syy <= 0:
+        return RepeatedCorrelation(None, None, dof, n, k,
+                                   "rmcorr: no within-patient variation")
+    r = float(np.clip((dx * dy).sum() / np.sqrt(sxx * syy), -1.0, 1.0))
+    if abs(r) >= 1:
+        p = 0.0
+    else:
+        t = r * np.sqrt(dof / (1 - r * r))
+        p = float(2 * stats.t.sf(abs(t), dof))
+    return RepeatedCorrelation(r, p, dof, n, k)

@@ -161,13 +161,16 @@ flow = assay if assay != "CAR_QPCR" else next((a for a in ("CAR_PCT", "CAR_ABS")
                                                if a in present), None)
 if "CAR_QPCR" in present and flow:
     pairs = kin.concordance(ctx.apply(series_all), x="CAR_QPCR", y=flow)
-    corr = filters.cached(kin.spearman, pairs)
+    corr = filters.cached(kin.repeated_correlation, pairs)
     render.show_figure(filters.cached(concordance_scatter, pairs, colors=ctx.colors,
                                       x_title=LABELS["CAR_QPCR"], y_title=LABELS[flow],
-                                      title=corr.describe()),
+                                      title=corr.short()),
                        key="kin-concordance", name=f"{study.name}_qpcr_vs_flow", data=pairs)
-    st.caption(f"Paired samples (same patient and day). {corr.describe()} "
-               "(BLQ values at LLOQ/2, open markers).")
+    st.caption(f"Paired samples (same patient and day). {corr.describe()}. Several samples "
+               "per patient are not independent, so the correlation is the within-patient one "
+               "(repeated-measures correlation, Bakdash & Marusich 2017) and each patient's own "
+               "rho; a Spearman over all samples pooled would count every sample as a patient. "
+               "BLQ values are drawn at LLOQ/2 as open markers and left out of the statistics.")
 else:
     st.info("Concordance needs both qPCR (CAR_QPCR) and flow (CAR_PCT or CAR_ABS) "
             "measurements; this study has only " + ", ".join(present) + ".")

@@ -357,3 +357,20 @@ def test_group_summary_keeps_non_expanders_and_says_how():
                              nonexpanders="half_lloq").row(0, named=True)
     assert half["n"] == 3 and half["geo_mean"] == pytest.approx((100 * 1000 * 5) ** (1 / 3))
     assert "1 non-expander(s) in it at LLOQ/2" in half["note"]
+
+
+def test_repeated_correlation_leaves_blq_out_and_counts_patients():
+    rows = []
+    for i, sid in enumerate(["P1", "P2", "P3"]):
+        for d in range(5):
+            rows.append({"subject_id": sid, "day": d, "x": 10.0 ** (i + d * 0.2),
+                         "y": 10.0 ** (i + d * 0.1 + (0.05 if d % 2 else 0)),
+                         "x_blq": d == 0 and sid == "P1", "y_blq": False})
+    corr = kin.repeated_correlation(pl.DataFrame(rows))
+    assert corr.n_blq_excluded == 1
+    assert corr.rm.n == 14 and corr.rm.n_subjects == 3 and corr.rm.dof == 14 - 3 - 1
+    assert corr.rm.r > 0.9
+    assert len(corr.per_patient) == 3
+    text = corr.describe()
+    assert "rmcorr" in text and "14 samples of 3 patients" in text and "left out" in text
+    assert "Spearman" not in corr.short()

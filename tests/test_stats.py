@@ -96,3 +96,62 @@ def test_same_p_on_the_kinetics_and_compare_pages(write_study):
     cmp = dif.compare(study, layer="measurements", window="D28")
     cmp_p = cmp.filter(pl.col("feature") == "CAR_QPCR").item(0, "p_value")
     assert kin_p == cmp_p == pytest.approx(2 * 193 / 12870, rel=1e-12)
+
+
+def _rmcorr_by_ancova(x, y, s):
+    """rmcorr as Bakdash & Marusich define it: the ANCOVA y ~ patient + x; r_rm =
+    sign(slope) sqrt(SS_x / (SS_x + SS_error))."""
+    levels = sorted(set(s))
+    dummies = np.array([[1.0 if v == lv else 0.0 for lv in levels] for v in s])
+    full = np.column_stack([dummies, x])
+    res_full = y - full @ np.linalg.lstsq(full, y, rcond=None)[0]
+    res_red = y - dummies @ np.linalg.lstsq(dummies, y, rcond=None)[0]
+    ss_err, ss_x = (res_full ** 2).sum(), (res_red ** 2).sum() - (res_full ** 2).sum()
+    slope = np.linalg.lstsq(full, y, rcond=None)[0][-1]
+    r = np.sign(slope) * np.sqrt(ss_x / (ss_x + ss_err))
+    dof = len(x) - len(levels) - 1
+    t = r * np.sqrt(dof / (1 - r ** 2))
+    return r, 2 * sps.t.sf(abs(t), dof), dof
+
+
+def test_rmcorr_matches_the_ancova_definition():
+    rng = np.random.default_rng(3)
+    s = np.repeat(["A", "B", "C", "D", "E"], [12, 11, 12, 10, 12])
+    offset = {k: v for k, v in zip("ABCDE", [0, 2, 4, 6, 8], strict=True)}
+    x = rng.normal(size=len(s)) + np.array([offset[v] for v in s])
+    y = 0.4 * x + rng.normal(size=len(s)) + np.array([offset[v] for v in s])
+    got = st.rmcorr(x, y, s)
+    r, p, dof = _rmcorr_by_ancova(x, y, s)
+    assert got.dof == dof == 57 - 5 - 1
+    assert got.n == 57 and got.n_subjects == 5
+    assert got.r == pytest.approx(r, abs=1e-9)
+    assert got.p_value == pytest.approx(p, rel=1e-6)
+
+
+def test_rmcorr_does_not_read_patient_differences_as_a_correlation():
+    # 5 patients, 11 samples each: x and y unrelated within each patient, but the patients'
+    # levels differ together. Pooled Spearman is "significant"; rmcorr is not.
+    rng = np.random.default_rng(7)
+    s = np.repeat(list("ABCDE"), 11)
+    level = np.repeat([0.0, 1.0, 2.0, 3.0, 4.0], 11)
+    x, y = level + rng.normal(0, 0.3, 55), level + rng.normal(0, 0.3, 55)
+    assert sps.spearmanr(x, y).pvalue < 1e-6
+    got = st.rmcorr(x, y, s)
+    assert abs(got.r) < 0.3 and got.p_value > 0.05
+
+
+def test_rmcorr_without_repeated_samples_is_not_defined():
+    got = st.rmcorr(np.array([1.0, 2, 3]), np.array([2.0, 1, 3]), np.array(["A", "B", "C"]))
+    assert got.r is None and got.p_value is None and "too few" in got.method
+
+
+def test_hedges_g_from_a_group_without_spread_is_not_defined():
+    # group A all equal (e.g. every value at the LLOQ), group B with spread: g would be huge
+    x = np.array([[1.0, 1.0, 1.0, 2.0, 3.1, 4.2],
+                  [1.0, 1.5, 2.0, 2.0, 3.1, 4.2],
+                  [1.0, 1.0, 1.0, 5.0, 5.0, 5.0]])
+    in_a = np.array([True, True, True, False, False, False])
+    eff = st.effect_sizes(x, in_a=in_a, in_b=~in_a)
+    assert np.isnan(eff["hedges_g"][0]) and "group A" in eff["hedges_g_note"][0]
+    assert np.isfinite(eff["hedges_g"][1]) and eff["hedges_g_note"][1] == ""
+    assert np.isnan(eff["hedges_g"][2]) and "either group" in eff["hedges_g_note"][2]
