@@ -1,10 +1,13 @@
 # make run   - create .venv (Python 3.11), install, open the demo study at http://localhost:8501
 #              (this computer only; `make run OPEN=1` serves it to the network, without login)
 # make test  - install test dependencies and run the whole pytest suite
+# make screenshots [SCREENSHOTS_DIR=DIR] - a full-height PNG of every page at 1600 px width
+#              (default build/screenshots), with the layout problems of each page printed
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+SCREENSHOTS_DIR ?= build/screenshots
 OPEN   ?=
 ifeq ($(OPEN),1)
 ADDRESS := 0.0.0.0
@@ -16,7 +19,7 @@ RUN_ENV :=
 RUN_OPTS :=
 endif
 
-.PHONY: run test lint bench bench-quick clean
+.PHONY: run test lint bench bench-quick clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +46,9 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
+screenshots: $(VENV)/.dev
+	$(BIN)/python tools/screenshots.py --out $(SCREENSHOTS_DIR)
+
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py
 
@@ -50,4 +56,4 @@ bench-quick: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 __all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
-           "patient_colors", "TEMPLATE", "FONT"]
+           "patient_colors", "TEMPLATE", "FONT", "label_decades"]
 
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
              "#000000"]
@@ -31,6 +31,20 @@ GRADE_COLORS = {0: "#FFFFE5", 1: "#FEE391", 2: "#FB9A29", 3: "#CC4C02", 4: "#662
 FONT = "Inter, Helvetica Neue, Arial, sans-serif"
 
 
+def label_decades(fig: go.Figure) -> go.Figure:
+    """Every log axis of `fig` labelled at decades only (1, 10, 100 as powers of ten), with
+    unlabelled minor ticks at 2-9: plotly's default labels "2" and "5" between decades read as
+    values, and a short range can end with a lone "10k". Returns the same figure."""
+    def fix(axis) -> None:
+        if axis.type == "log":
+            axis.update(dtick=1, exponentformat="power", showexponent="all",
+                        minor={"ticks": "outside", "ticklen": 3, "dtick": "D1",
+                               "showgrid": False})
+    fig.for_each_xaxis(fix)
+    fig.for_each_yaxis(fix)
+    return fig
+
+
 def patient_colors(subject_ids: Iterable[str]) -> dict[str, str]:
     """subject_id -> colour, stable for the study's full patient list (sorted)."""
     ids = sorted(set(subject_ids))
@@ -43,10 +57,11 @@ TEMPLATE = go.layout.Template(
         paper_bgcolor="white",
         plot_bgcolor="white",
         colorway=OKABE_ITO,
+        # automargin: long patient ids and category ticks get their room instead of being cut
         xaxis={"showgrid": True, "gridcolor": "#EBEBEB", "zeroline": False, "linecolor": "#444",
-               "ticks": "outside", "showline": True},
+               "ticks": "outside", "showline": True, "automargin": True},
         yaxis={"showgrid": True, "gridcolor": "#EBEBEB", "zeroline": False, "linecolor": "#444",
-               "ticks": "outside", "showline": True},
+               "ticks": "outside", "showline": True, "automargin": True},
         legend={"bgcolor": "rgba(255,255,255,0.8)"},
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         hoverlabel={"font": {"family": FONT}},

@@ -33,8 +33,33 @@ def test_swimmer_traces_and_order():
     assert list(fig.layout.yaxis.categoryarray) == ["C", "A", "B"]
     by_resp = swimmer_plot(LANES, EVENTS, sort_by="response")
     assert list(by_resp.layout.yaxis.categoryarray) == ["A", "B", "C"]
-    crs = next(t for t in fig.data if t.name == "CRS")
+    crs = next(t for t in fig.data if t.name == "CRS grade 2")
     assert crs.marker.symbol == "diamond" and list(crs.text) == ["c"]
+
+
+def test_swimmer_legend_below_grades_encoded_progression_not_nr_colour():
+    events = pl.concat([EVENTS, pl.DataFrame({
+        "subject_id": ["A", "C", "A"], "day": [5, 4, 200],
+        "kind": ["CRS G3", "CRS G1", "Progression"], "label": ["f", "g", "h"]})])
+    fig = swimmer_plot(LANES, events)
+    # below the plot, in rows: never a scroll box beside a short plot
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"
+    assert fig.layout.legend.yanchor == "bottom" and fig.layout.margin.b >= 94
+    crs = {t.name: t.marker.color for t in fig.data if (t.name or "").startswith("CRS")}
+    assert list(crs) == ["CRS grade 1", "CRS grade 2", "CRS grade 3"]
+    assert len(set(crs.values())) == 3                  # the grade is the fill
+    prog = next(t for t in fig.data if t.name == "Progression")
+    nr = next(t for t in fig.data if t.name == "NR")
+    assert prog.marker.color != nr.marker.color
+
+
+def test_log_axes_are_labelled_at_decades():
+    from components.theme import label_decades
+
+    fig = counts_by_patient(SERIES, analytes=["ANC"], log_y=True)
+    for ax in (fig.layout.yaxis, label_decades(go.Figure().update_yaxes(type="log")).layout.yaxis):
+        assert ax.type == "log" and ax.dtick == 1 and ax.exponentformat == "power"
+        assert ax.minor.dtick == "D1"
 
 
 SERIES = pl.DataFrame({

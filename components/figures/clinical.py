@@ -15,7 +15,14 @@ from plotly.subplots import make_subplots
 
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
-from components.theme import GROUP_COLORS, OKABE_ITO, RESPONSE_COLORS, patient_colors
+from components.theme import (
+    GRADE_COLORS,
+    GROUP_COLORS,
+    OKABE_ITO,
+    RESPONSE_COLORS,
+    label_decades,
+    patient_colors,
+)
 
 __all__ = ["swimmer_plot", "counts_by_patient", "counts_by_group", "response_heatmap",
            "km_plot", "orr_plot", "EVENT_STYLE"]
@@ -31,7 +38,8 @@ EVENT_STYLE: dict[str, tuple[str, str, int]] = {
     "RBC transfusion": ("line-ns-open", "#B2182B", 8),
     "PLT transfusion": ("line-ns-open", "#E69F00", 8),
     "HSCT": ("star", "#000000", 13),
-    "Progression": ("x", "#D55E00", 12),
+    # not NR's vermilion: a progression marker on an NR lane must read as its own event
+    "Progression": ("x", "#882255", 12),
     "Death": ("cross", "#000000", 12),
 }
 _RESP_RANK = {"CR": 0, "PR": 1, "NR": 2, "NE": 3}
@@ -66,25 +74,40 @@ def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame, *, subject: str = "s
             orientation="h", name=str(g), marker_color=GROUP_COLORS.get(g, "#999999"),
             opacity=0.35, width=0.55, legendgroup="lanes",
             hovertemplate="%{y}: followed to day %{x}<extra>" + str(g) + "</extra>"))
+    n_entries = lanes.get_column(group).n_unique() if lanes.height else 0
     if events.height:
         ev = events.with_columns(pl.col(kind).map_elements(_kind_family, return_dtype=pl.String)
                                  .alias("_fam"))
         for fam in [k for k in EVENT_STYLE if k in set(ev.get_column("_fam").to_list())]:
             sub = ev.filter(pl.col("_fam") == fam)
             symbol, color, size = EVENT_STYLE[fam]
-            fig.add_trace(go.Scatter(
-                x=sub.get_column(day).to_list(), y=sub.get_column(subject).to_list(),
-                mode="markers", name=fam, text=sub.get_column(label).to_list(),
-                hovertemplate="%{y} · %{text}<extra></extra>",
-                marker={"symbol": symbol, "color": color, "size": size,
-                        "line": {"width": 1.5, "color": color}}))
+            # CRS and ICANS: one legend entry per grade, the grade as the marker's fill
+            # (GRADE_COLORS, light to dark) inside the event's own outline colour
+            parts = [(k.replace(" G", " grade "), sub.filter(pl.col(kind) == k),
+                      GRADE_COLORS.get(int(k.rsplit("G", 1)[1]), color)
+                      if k.rsplit("G", 1)[-1].isdigit() else color)
+                     for k in sorted(sub.get_column(kind).unique().to_list())] \
+                if fam in ("CRS", "ICANS") else [(fam, sub, color)]
+            for name, part, fill in parts:
+                n_entries += 1
+                fig.add_trace(go.Scatter(
+                    x=part.get_column(day).to_list(), y=part.get_column(subject).to_list(),
+                    mode="markers", name=name, text=part.get_column(label).to_list(),
+                    legendgroup=fam, hovertemplate="%{y} · %{text}<extra></extra>",
+                    marker={"symbol": symbol, "color": fill, "size": size,
+                            "line": {"width": 1.5, "color": color}}))
+    # the legend below the plot in rows: a legend beside a short plot gets a scroll box that
+    # hides the entries at its end (HSCT, progression, death)
+    legend_rows = -(-n_entries // 6)
     fig.update_layout(
         template="cart", title=title or "Swimmer plot: follow-up and events per patient",
-        barmode="overlay", height=max(300, 40 * len(order) + 160),
+        barmode="overlay", height=max(300, 40 * len(order) + 170 + 24 * legend_rows),
         xaxis={"title": {"text": "Study day (0 = CAR-T infusion)"}},
         yaxis={"title": {"text": ""}, "type": "category", "categoryorder": "array",
                "categoryarray": list(reversed(order))},
-        legend={"orientation": "v", "x": 1.02, "y": 1.0})
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 0, "yanchor": "bottom",
+                "yref": "container"},
+        margin={"b": 70 + 24 * legend_rows})
     return fig
 
 
@@ -196,7 +219,7 @@ def counts_by_patient(df: pl.DataFrame, *, analytes: Sequence[str], x: str = "da
         fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
     _decorate_counts(fig, analytes, log_y=log_y, ref_lines=ref_lines, labels=labels,
                      transfusions=transfusions, marks=marks, shade=shade, title=title)
-    return fig
+    return label_decades(fig)
 
 
 def counts_by_group(summary: pl.DataFrame, *, analytes: Sequence[str], x: str = "day",
@@ -236,7 +259,7 @@ def counts_by_group(summary: pl.DataFrame, *, analytes: Sequence[str], x: str = 
                 row=i, col=1)
     _decorate_counts(fig, analytes, log_y=log_y, ref_lines=ref_lines, labels=labels,
                      transfusions=transfusions, marks=marks, shade=shade, title=title)
-    return fig
+    return label_decades(fig)
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

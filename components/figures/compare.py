@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from components.figures.many import gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
-from components.theme import GROUP_COLORS, OKABE_ITO
+from components.theme import GROUP_COLORS, OKABE_ITO, label_decades
 
 __all__ = ["volcano", "fdr_p_threshold", "ranked_table", "top_features", "zscore_heatmap",
            "feature_trajectory", "group_colors"]
@@ -227,7 +227,7 @@ def feature_trajectory(df: pl.DataFrame, *, x: str = "day", y: str = "value",
                       margin={"t": 110}, height=460, hovermode="closest")
     if log_y:
         fig.update_yaxes(type="log")
-    return fig
+    return label_decades(fig)
 
 
 @standard_figure("compare-volcano", title="Responders vs non-responders: top comparisons",

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from components.theme import GROUP_COLORS, OKABE_ITO
+from components.theme import GROUP_COLORS, OKABE_ITO, label_decades
 
 __all__ = ["cohort_cytokine_panels", "group_cytokine_panels"]
 
@@ -41,7 +41,7 @@ def _finish(fig: go.Figure, n: int, cols: int, *, log_y: bool, x_title: str,
     fig.add_vline(x=0, line={"color": "#0072B2", "width": 1, "dash": "dot"})
     fig.update_layout(template="cart", title={"text": title or ""}, height=260 * rows + 90,
                       hovermode="closest")
-    return fig
+    return label_decades(fig)
 
 
 def cohort_cytokine_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import polars as pl
 
-from components.theme import OKABE_ITO
+from components.theme import OKABE_ITO, label_decades
 
 __all__ = ["model_overlay"]
 
@@ -54,4 +54,4 @@ def model_overlay(observed: pl.DataFrame, curves: pl.DataFrame, *, x: str = "day
     fig.update_yaxes(title_text=y_title or "", type="log" if log_y else "linear")
     fig.update_layout(template="cart", title={"text": title or ""}, height=460,
                       hovermode="closest")
-    return fig
+    return label_decades(fig)

@@ -19,7 +19,7 @@ from analysis.cohort import apply_cohort
 from analysis.kinetics import ASSAYS, auc_column, group_curve, kinetic_series
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
-from components.theme import OKABE_ITO, patient_colors
+from components.theme import OKABE_ITO, label_decades, patient_colors
 
 __all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip"]
 
@@ -103,7 +103,7 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
     fig.update_xaxes(title_text="Study day (0 = infusion)")
     fig.update_yaxes(title_text=y_title or y, type="log" if log_y else "linear",
                      exponentformat="power" if log_y else None)
-    return fig
+    return label_decades(fig)
 
 
 def readout_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value",
@@ -162,7 +162,7 @@ def readout_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value",
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))
     fig.update_layout(template="cart", title=title, height=max(320, 260 * n))
-    return fig
+    return label_decades(fig)
 
 
 def concordance_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y",
@@ -197,7 +197,7 @@ def concordance_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y",
     fig.update_layout(template="cart", title=title)
     fig.update_xaxes(type="log", title_text=x_title or x, exponentformat="power")
     fig.update_yaxes(type="log", title_text=y_title or y, exponentformat="power")
-    return fig
+    return label_decades(fig)
 
 
 def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cmax",
@@ -240,7 +240,7 @@ def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cma
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(cats))), ticktext=cats,
                      range=[-0.6, len(cats) - 0.4], title_text=x_title or x)
     fig.update_yaxes(type="log" if log_y else "linear", title_text=y_title or y)
-    return fig
+    return label_decades(fig)
 
 
 @standard_figure("kinetics", title="CAR-T expansion and persistence", order=30)

@@ -19,7 +19,7 @@ from analysis.cohort import apply_cohort
 from analysis.toxicity import adverse_event_summary, crs_summary, grade_incidence, toxicity_episodes
 from components.figures.many import color_groups, is_many
 from components.figures.registry import FigureSpec, standard_figure
-from components.theme import GRADE_COLORS, OKABE_ITO, patient_colors
+from components.theme import GRADE_COLORS, OKABE_ITO, label_decades, patient_colors
 
 __all__ = ["cytokine_panels", "peak_vs_grade", "grade_incidence_bars", "adverse_event_bars",
            "astct_heatmap", "safety_summary"]
@@ -107,7 +107,7 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
         fig.update_xaxes(range=list(x_range))
     fig.update_xaxes(title_text="Study day", row=nrows)
     fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows))
-    return fig
+    return label_decades(fig)
 
 
 def peak_vs_grade(df: pl.DataFrame, *, x: str = "crs_max_grade", y: str = "peak_value",
@@ -161,7 +161,7 @@ def peak_vs_grade(df: pl.DataFrame, *, x: str = "crs_max_grade", y: str = "peak_
         fig.update_xaxes(dtick=1, range=[-0.5, 4.5], row=r, col=c)
     fig.update_xaxes(title_text="CRS max grade", row=nrows)
     fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows))
-    return fig
+    return label_decades(fig)
 
 
 def grade_incidence_bars(df: pl.DataFrame, *, kind: str = "kind", grade: str = "grade",
