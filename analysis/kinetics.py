@@ -538,7 +538,7 @@ def repeated_correlation(frame: pl.DataFrame, *, x: str = "x", y: str = "y",
     df = df.filter(~blq & (pl.col(x) > 0) & (pl.col(y) > 0))
     lx, ly = np.log10(df.get_column(x).to_numpy()), np.log10(df.get_column(y).to_numpy())
     subj = df.get_column(subject).cast(pl.String).to_numpy()
-    rm = st.rmcorr(lx, ly, subj)
+    rm = st.rmcorr(lx, ly, subject=subj)
     per = []
     for sid in sorted(set(subj.tolist())):
         m = subj == sid

@@ -354,7 +354,7 @@ class RepeatedCorrelation:
     method: str = "repeated-measures correlation (rmcorr)"
 
 
-def rmcorr(x: np.ndarray, y: np.ndarray, subject: np.ndarray) -> RepeatedCorrelation:
+def rmcorr(x: np.ndarray, y: np.ndarray, *, subject: np.ndarray) -> RepeatedCorrelation:
     """Repeated-measures correlation of paired values `x`, `y` grouped by `subject` (pairs with a
     NaN dropped; patients with one sample carry no within-patient information and are dropped).
     r = sum(dx dy) / sqrt(sum dx^2 sum dy^2) with dx, dy the deviations from each patient's

@@ -120,7 +120,7 @@ def test_rmcorr_matches_the_ancova_definition():
     offset = {k: v for k, v in zip("ABCDE", [0, 2, 4, 6, 8], strict=True)}
     x = rng.normal(size=len(s)) + np.array([offset[v] for v in s])
     y = 0.4 * x + rng.normal(size=len(s)) + np.array([offset[v] for v in s])
-    got = st.rmcorr(x, y, s)
+    got = st.rmcorr(x, y, subject=s)
     r, p, dof = _rmcorr_by_ancova(x, y, s)
     assert got.dof == dof == 57 - 5 - 1
     assert got.n == 57 and got.n_subjects == 5
@@ -136,12 +136,12 @@ def test_rmcorr_does_not_read_patient_differences_as_a_correlation():
     level = np.repeat([0.0, 1.0, 2.0, 3.0, 4.0], 11)
     x, y = level + rng.normal(0, 0.3, 55), level + rng.normal(0, 0.3, 55)
     assert sps.spearmanr(x, y).pvalue < 1e-6
-    got = st.rmcorr(x, y, s)
+    got = st.rmcorr(x, y, subject=s)
     assert abs(got.r) < 0.3 and got.p_value > 0.05
 
 
 def test_rmcorr_without_repeated_samples_is_not_defined():
-    got = st.rmcorr(np.array([1.0, 2, 3]), np.array([2.0, 1, 3]), np.array(["A", "B", "C"]))
+    got = st.rmcorr(np.array([1.0, 2, 3]), np.array([2.0, 1, 3]), subject=np.array(["A", "B", "C"]))
     assert got.r is None and got.p_value is None and "too few" in got.method
 
 
