@@ -136,7 +136,7 @@ else:
 cells_ir = filters.compute(vc.has_cell_receptors, study)
 if study.has("tcr") or cells_ir:
     st.subheader("Clones across time")
-    sources = (["cells", "cells_cd8"] if cells_ir else []) + (["tcr"] if study.has("tcr")
+    sources = (["cells_cd8", "cells"] if cells_ir else []) + (["tcr"] if study.has("tcr")
                                                                else [])
     c1, c2, c3 = st.columns(3)
     source = c1.selectbox("Clones from", sources, format_func=vc.SOURCES.get, key="cln-source")

@@ -86,3 +86,11 @@ def test_cli_table_car_status(demo_dir, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("cell_id,sample_id,subject_id,day,cell_type,"
                                           "car_counts,car_positive,threshold")
+
+
+def test_cli_rule_fixes_the_cut(demo_dir, capsys):
+    assert cli.main(["table", "car_status", "--study", str(demo_dir), "--rule",
+                     "car_threshold_method=fixed", "--rule", "car_threshold=4"]) == 0
+    rows = [r.split(",") for r in capsys.readouterr().out.splitlines()[1:]]
+    assert {r[8] for r in rows} == {"fixed"} and {r[7] for r in rows} == {"4.0"}
+    assert all((float(r[5]) > 4) == (r[6] == "true") for r in rows)

@@ -118,6 +118,15 @@ def test_receptor_files_join_10x_contigs_to_cells(shared_data, tmp_path):
     table = ct.clonotype_table(study)
     assert table.height > 0.9 * n
     assert set(table.get_column("sample_id").unique()) == {"P1_D0", "P1_D28"}
+    # the same cells' clones across time: reference day 0 against day 28
+    from analysis.clone_tracking import clone_tracking_table
+
+    for source in ("cells", "cells_cd8"):
+        tracked = clone_tracking_table(study, source=source)
+        assert tracked.get_column("source").unique().to_list() == [source]
+        assert tracked.get_column("sample_a").unique().to_list() == ["P1_D0"]
+        assert tracked.get_column("sample_b").unique().to_list() == ["P1_D28"]
+        assert tracked.get_column("dominant_rank").max() == 10
 
 
 def test_store_without_receptors_is_empty(demo_study):
