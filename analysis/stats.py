@@ -330,12 +330,51 @@ def fisher_counts(a: np.ndarray, *, n_a: np.ndarray, b: np.ndarray, n_b: np.ndar
                   ) -> np.ndarray:
     """Two-sided Fisher exact p per row of counts: `a` of `n_a` in one sample against `b` of
     `n_b` in the other (e.g. one clone's cells vs the rest of the repertoire at two
-    timepoints). Identical rows are tested once (many clones share small counts)."""
+    timepoints). The p of scipy's `fisher_exact` (the tables at most as probable as the one
+    observed, relative tolerance 1e-7), computed for every row at once: under the null `a` is
+    hypergeometric, its pmf is unimodal, so the far tail starts where a binary search finds
+    the pmf falling to the observed one. Identical rows are computed once."""
     rows = np.column_stack([np.asarray(x, dtype=np.int64) for x in (a, n_a, b, n_b)])
+    if rows.shape[0] == 0:
+        return np.zeros(0)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    p = np.empty(len(uniq))
-    for i, (x, nx, y, ny) in enumerate(uniq):
-        p[i] = stats.fisher_exact([[x, nx - x], [y, ny - y]])[1]
+    x, na, y, nb = (uniq[:, i] for i in range(4))
+    total, k = na + nb, x + y
+    dist = stats.hypergeom(total, na, k)
+    lo, hi = np.maximum(0, k - nb), np.minimum(k, na)
+    mode = np.floor((k + 1) * (na + 1) / (total + 2)).astype(np.int64)
+    mode = np.clip(mode, lo, hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_obs = dist.logpmf(x) + np.log1p(1e-7)
+        left = x <= mode
+        # observed on the left: far tail on the right, from the first x' >= mode with
+        # pmf(x') <= pmf(obs); observed on the right: the last x' <= mode with pmf <= obs
+        # search bounds (exclusive); `mode` is the upper mode, so the pmf falls strictly
+        # right of it and rises (ties only between the two modes) left of it
+        a_lo = np.where(left, np.maximum(mode, x + 1) - 1, lo - 1)
+        a_hi = np.where(left, hi + 1, np.minimum(mode, x - 1) + 1)
+        for _ in range(64):
+            if not (a_hi - a_lo > 1).any():
+                break
+            mid = (a_lo + a_hi) // 2
+            below = dist.logpmf(mid) <= log_obs
+            # left case: find the smallest mid with below (monotone decreasing right of mode)
+            # right case: find the largest mid with below (monotone increasing left of mode)
+            move_hi = np.where(left, below, ~below)
+            a_hi = np.where((a_hi - a_lo > 1) & move_hi, mid, a_hi)
+            a_lo = np.where((a_hi - a_lo > 1) & ~move_hi, mid, a_lo)
+        # each tail from the one function it needs, on the rows that need it (the
+        # hypergeometric cdf and sf are the cost here)
+        p = np.zeros(len(x))
+        right = ~left
+        far_r = left & (a_hi <= hi)
+        far_l = right & (a_lo >= lo)
+        for rows, fn, at in ((left, "cdf", x), (right, "sf", x - 1), (far_r, "sf", a_hi - 1),
+                             (far_l, "cdf", a_lo)):
+            if rows.any():
+                sub = stats.hypergeom(total[rows], na[rows], k[rows])
+                p[rows] += getattr(sub, fn)(at[rows])
+    p = np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0)
     return p[np.asarray(inverse).ravel()]
 
 

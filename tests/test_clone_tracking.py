@@ -145,3 +145,22 @@ def test_clr_is_scale_free():
     wide = comp._transformed(np.array([[10, 100], [20, 200], [70, 700]], float), "clr", 0)
     assert np.allclose(wide[:, 0], wide[:, 1]) and np.allclose(wide.sum(axis=0), 0)
     assert c.height == 6
+
+
+def test_vectorised_fisher_equals_scipy():
+    from analysis.stats import fisher_counts
+
+    rng = np.random.default_rng(3)
+    cases = [(0, 10, 0, 10), (10, 10, 0, 10), (0, 1, 1, 1), (1, 2, 1, 2), (50, 50, 50, 50),
+             (0, 5, 7, 1000)]
+    for _ in range(600):
+        na, nb = rng.integers(1, 30, 2)
+        cases.append((rng.integers(0, na + 1), na, rng.integers(0, nb + 1), nb))
+    for _ in range(300):
+        na, nb = rng.integers(1, 5000, 2)
+        lam = rng.choice([1, 10, 100, 1000], 2)
+        cases.append((min(na, rng.poisson(lam[0])), na, min(nb, rng.poisson(lam[1])), nb))
+    c = np.array(cases)
+    got = fisher_counts(c[:, 0], n_a=c[:, 1], b=c[:, 2], n_b=c[:, 3])
+    want = [stats.fisher_exact([[x, m - x], [y, q - y]])[1] for x, m, y, q in c]
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-15)
