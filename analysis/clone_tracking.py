@@ -41,6 +41,7 @@ __all__ = ["CLASSES", "PRODUCT_PATTERN", "reference_samples", "clone_changes",
 CLASSES = ("expanded", "persistent", "contracted", "lost", "new")
 PRODUCT_PATTERN = r"(?i)^(infusion[ _-]?)?product$|^ip$|^car[- ]?t product$"
 Source = Literal["auto", "tcr", "cells", "cells_cd8"]
+Reference = Literal["auto", "baseline"]
 
 
 def _meta(samples: pl.DataFrame) -> pl.DataFrame:
@@ -52,12 +53,17 @@ def _meta(samples: pl.DataFrame) -> pl.DataFrame:
     return out.unique("sample_id")
 
 
-def reference_samples(samples: pl.DataFrame) -> pl.DataFrame:
+def reference_samples(samples: pl.DataFrame, *, reference: Reference = "auto"
+                      ) -> pl.DataFrame:
     """Per patient: subject_id, reference sample_id, reference_day, reference ("infusion
-    product" or "baseline"); `samples` are the samples holding clone counts."""
+    product" or "baseline"); `samples` are the samples holding clone counts. `reference`
+    "auto": the product when the patient has one, else the baseline; "baseline": the
+    baseline even when a product was sequenced (the product is then a later sample)."""
     m = _meta(samples).filter(pl.col("subject_id").is_not_null())
     product = (pl.col("timepoint").fill_null("").str.contains(PRODUCT_PATTERN)
                | pl.col("tissue").fill_null("").str.contains(PRODUCT_PATTERN))
+    if reference == "baseline":
+        m = m.filter(~product)
     ranked = m.with_columns(product.alias("_p"), (pl.col("day") > 0).fill_null(True)
                             .alias("_post"), pl.col("day").abs().alias("_d"))
     out = (ranked.sort(["subject_id", "_p", "_post", "_d"], descending=[False, True, False,
@@ -71,8 +77,8 @@ def reference_samples(samples: pl.DataFrame) -> pl.DataFrame:
 
 
 def clone_changes(counts: pl.DataFrame, samples: pl.DataFrame, *,
-                  pairs: pl.DataFrame | None = None, rules: Rules | None = None
-                  ) -> pl.DataFrame:
+                  pairs: pl.DataFrame | None = None, reference: Reference = "auto",
+                  rules: Rules | None = None) -> pl.DataFrame:
     """Per patient, pair of samples (A, B) and clone present in either: subject_id, sample_a,
     sample_b, day_a, day_b, timepoint_b, clonotype, count_a, count_b, total_a, total_b,
     freq_a, freq_b, log2_fc (frequencies with half a count added), p_value, q_value, class.
@@ -89,7 +95,7 @@ def clone_changes(counts: pl.DataFrame, samples: pl.DataFrame, *,
     meta = _meta(samples).filter(pl.col("sample_id").is_in(
         counts.get_column("sample_id").unique().implode()))
     if pairs is None:
-        ref = reference_samples(meta)
+        ref = reference_samples(meta, reference=reference)
         pairs = (meta.join(ref, on="subject_id")
                  .filter((pl.col("sample_id") != pl.col("reference_sample"))
                          & (pl.col("day") > pl.col("reference_day")))
@@ -150,7 +156,7 @@ def _dominant(counts: pl.DataFrame, ref: pl.DataFrame, top: int) -> pl.DataFrame
 
 
 def dominant_trajectories(counts: pl.DataFrame, samples: pl.DataFrame, *,
-                          rules: Rules | None = None,
+                          rules: Rules | None = None, reference: Reference = "auto",
                           subjects: Iterable[str] | None = None) -> pl.DataFrame:
     """The `clone_top` dominant clones of each patient's reference sample in every sample of
     the patient: subject_id, sample_id, day, timepoint, clonotype, rank, count, frequency,
@@ -166,7 +172,7 @@ def dominant_trajectories(counts: pl.DataFrame, samples: pl.DataFrame, *,
               "class": pl.String}
     if meta.height == 0:
         return pl.DataFrame(schema=schema)
-    ref = reference_samples(meta)
+    ref = reference_samples(meta, reference=reference)
     tops = _dominant(counts, ref, rules.clone_top)
     totals = counts.group_by("sample_id").agg(pl.col("count").sum().alias("_total"))
     grid = meta.join(tops, on="subject_id").join(ref, on="subject_id")
@@ -175,7 +181,7 @@ def dominant_trajectories(counts: pl.DataFrame, samples: pl.DataFrame, *,
            .join(totals, on="sample_id", how="left")
            .with_columns((pl.col("count") / pl.col("_total")).fill_nan(0.0).alias("frequency")))
     changes = clone_changes(counts.filter(pl.col("sample_id").is_in(
-        meta.get_column("sample_id").implode())), meta, rules=rules)
+        meta.get_column("sample_id").implode())), meta, reference=reference, rules=rules)
     out = out.join(changes.select(pl.col("sample_b").alias("sample_id"), "clonotype", "class"),
                    on=["sample_id", "clonotype"], how="left")
     out = out.with_columns(
@@ -301,16 +307,22 @@ def _cd8(study: Any, clones: pl.DataFrame) -> np.ndarray:
                "and class (expanded, persistent, contracted, lost, new)",
                options={"source": Option(str, "auto", "bulk tcr table or single cells with "
                                          "receptors (cells_cd8: CD8 cells only)",
-                                         choices=("auto", "tcr", "cells", "cells_cd8"))})
-def clone_tracking_table(study: Any, *, source: str = "auto",
+                                         choices=("auto", "tcr", "cells", "cells_cd8")),
+                        "reference": Option(str, "auto", "reference sample: the infusion "
+                                            "product when sequenced, else baseline; or "
+                                            "always the baseline",
+                                            choices=("auto", "baseline"))})
+def clone_tracking_table(study: Any, *, source: str = "auto", reference: str = "auto",
                          rules: Rules | None = None) -> pl.DataFrame:
     """`clone_changes` for the study with dominant_rank (rank at the reference among the
     `clone_top` dominant clones, else null) and the clone source."""
     rules = rules if rules is not None else rules_for(study)
     counts, samples, used = clone_counts(study, source=source)  # type: ignore[arg-type]
-    changes = clone_changes(counts, samples, rules=rules)
+    changes = clone_changes(counts, samples, reference=reference,  # type: ignore[arg-type]
+                            rules=rules)
     ref = reference_samples(_meta(samples).filter(pl.col("sample_id").is_in(
-        counts.get_column("sample_id").unique().implode())))
+        counts.get_column("sample_id").unique().implode())),
+        reference=reference)  # type: ignore[arg-type]
     tops = _dominant(counts, ref, rules.clone_top).rename({"rank": "dominant_rank"})
     return (changes.join(tops, on=["subject_id", "clonotype"], how="left",
                          maintain_order="left")

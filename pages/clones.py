@@ -138,11 +138,15 @@ if study.has("tcr") or cells_ir:
     st.subheader("Clones across time")
     sources = (["cells_cd8", "cells"] if cells_ir else []) + (["tcr"] if study.has("tcr")
                                                                else [])
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     source = c1.selectbox("Clones from", sources, format_func=vc.SOURCES.get, key="cln-source")
-    who = c2.selectbox("Patient", list(ctx.subjects), key="cln-track-patient")
-    when = c3.text_input("Compare the reference with (timepoint)", "D28", key="cln-track-tp")
-    cp = vc.ClonesParams(patient=who, source=source, timepoint=when or None, metric=metric)
+    ref = c2.selectbox("Reference", ["auto", "baseline"], key="cln-reference",
+                       format_func={"auto": "infusion product when sequenced, else baseline",
+                                    "baseline": "baseline"}.get)
+    who = c3.selectbox("Patient", list(ctx.subjects), key="cln-track-patient")
+    when = c4.text_input("Compare the reference with (timepoint)", "D28", key="cln-track-tp")
+    cp = vc.ClonesParams(patient=who, source=source, timepoint=when or None, metric=metric,
+                         reference=ref)
     alluvial, volcano, changes = filters.compute(vc.tracking, study, cohort=ctx.cohort,
                                                  params=cp)
     _show(alluvial, key="cln-alluvial")

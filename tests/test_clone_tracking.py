@@ -28,6 +28,16 @@ def test_reference_is_the_product_when_present():
     ref = dict(tr.reference_samples(SAMPLES).select("subject_id", "reference_sample")
                .iter_rows())
     assert ref == {"A": "AP", "B": "B0"}
+    base = dict(tr.reference_samples(SAMPLES, reference="baseline")
+                .select("subject_id", "reference_sample").iter_rows())
+    assert base == {"A": "A0", "B": "B0"}
+    counts = _counts([("A0", "x", 5.0), ("A0", "y", 5.0), ("AP", "x", 9.0), ("AP", "y", 1.0),
+                      ("A28", "x", 1.0), ("A28", "y", 9.0)])
+    pairs = tr.clone_changes(counts, SAMPLES, reference="baseline").select(
+        "sample_a", "sample_b").unique().sort("sample_b")
+    assert pairs.rows() == [("A0", "A28"), ("A0", "AP")]          # the product comes later
+    assert tr.clone_changes(counts, SAMPLES).get_column("sample_a").unique().to_list() == \
+        ["AP"]
 
 
 def test_classes_and_fisher_against_scipy():

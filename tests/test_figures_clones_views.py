@@ -80,5 +80,7 @@ def test_receptor_figures_export(export_ready, shared_data, tmp_path):
     study = load_study(folder)
     table, emb, pheno = vc.receptor_views(study, cohort=Cohort(), params=vc.ClonesParams())
     assert table.data.height == 99
-    if emb is not None:
-        assert export.export_figure(emb.fig, "svg", width=600, height=500, scale=1)
+    assert emb is not None and pheno.data.height == 0          # no clone of 2+ cells here
+    kinds = {t.name for t in emb.fig.data}
+    assert "no clonotype" in kinds and "clone size 1" in kinds
+    assert len(export.export_figure(emb.fig, "svg", width=600, height=500, scale=1)) > 1000

@@ -222,6 +222,7 @@ class ClonesParams:
     timepoint: str | None = None       # the later sample compared with the reference
     metric: str = "clonality"
     value: str = "share_ratio"
+    reference: str = "auto"            # "baseline": never the infusion product
 
 
 def rarefied(study: Study, *, cohort: Cohort, params: ClonesParams,
@@ -258,7 +259,8 @@ def tracking(study: Study, *, cohort: Cohort, params: ClonesParams,
     reference and `params.timepoint` (volcano) and the table of those clones."""
     rules = rules_for(study)
     counts, samples, used = _counts(study, params.source)
-    traj = ctr.dominant_trajectories(counts, samples, rules=rules, subjects=(params.patient,))
+    traj = ctr.dominant_trajectories(counts, samples, rules=rules, subjects=(params.patient,),
+                                     reference=params.reference)  # type: ignore[arg-type]
     states = ctr.clone_states(traj)
     ref = traj.filter(pl.col("class") == "reference")
     what = ref.get_column("sample_id")[0] if ref.height else "no reference sample"
@@ -270,7 +272,8 @@ def tracking(study: Study, *, cohort: Cohort, params: ClonesParams,
                 "later columns: class against the reference (Fisher exact, BH q < "
                 f"{rules.clone_fdr:g}).")
     changes = ctr.clone_changes(counts, samples.filter(
-        pl.col("subject_id") == params.patient), rules=rules)
+        pl.col("subject_id") == params.patient), rules=rules,
+        reference=params.reference)  # type: ignore[arg-type]
     tps = changes.get_column("timepoint_b").unique(maintain_order=True).to_list()
     tp = params.timepoint if params.timepoint in tps else (tps[0] if tps else None)
     one = changes.filter(pl.col("timepoint_b") == tp) if tp else changes
@@ -294,8 +297,9 @@ def fate(study: Study, *, cohort: Cohort, params: ClonesParams,
     g = _groups(study, groups)
     rules = rules_for(study)
     counts, samples, used = _counts(study, params.source)
-    traj = apply_cohort(ctr.dominant_trajectories(counts, samples, rules=rules), cohort,
-                        groups=g)
+    traj = apply_cohort(ctr.dominant_trajectories(
+        counts, samples, rules=rules, reference=params.reference),  # type: ignore[arg-type]
+        cohort, groups=g)
     per = ctr.dominant_fate(traj, groups=g)
     labels = {"share_ratio": "share of the reference top clones, relative to the reference",
               "fraction_contracted_or_lost": "fraction of the top clones contracted or lost"}
