@@ -2,9 +2,10 @@
 taken from the data's own distribution.
 
 The CAR feature is the first single-cell feature whose name matches a pattern of the
-`car_feature` rule setting ("CAR", "*-CAR", "*scFv*" ...); without one, the first numeric obs
-column matching one (an ADT or flow CAR channel read into obs). Its raw counts per cell are
-the `car_counts`.
+`car_feature` rule setting ("CAR", "*-CAR", "*scFv*" ...); without one, a matching feature of
+another modality of a MuData file (a CITE-seq "prot"/"adt" modality: the ADT CAR channel), else
+the first numeric obs column matching (a flow or ADT CAR channel copied into obs). Its raw
+counts per cell are the `car_counts`.
 
 The cut (rule `car_threshold_method`):
 - "mixture" (default): a two-component Gaussian mixture (scikit-learn `GaussianMixture`, seed
@@ -163,6 +164,10 @@ def _car_values(study: Any, pattern: tuple[str, ...]) -> tuple[np.ndarray | None
         feature = find_car_feature(list(store.counts_gene_names), pattern=pattern)
         if feature is not None:
             return store.counts_column(feature), feature, "counts"
+    for mod in store.other_modalities:          # a CITE-seq / ADT modality of a MuData file
+        feature = find_car_feature(store.modality_features(mod), pattern=pattern)
+        if feature is not None:
+            return store.modality_column(mod, feature), f"{mod}:{feature}", "modality"
     named = [c for c in store.obs_columns if find_car_feature([c], pattern=pattern)]
     col = next((c for c in named if store.obs_column(c).dtype.is_numeric()), None)
     if col is not None:
@@ -178,7 +183,8 @@ def _car_values(study: Any, pattern: tuple[str, ...]) -> tuple[np.ndarray | None
 
 def car_values(study: Any, *, rules: Rules | None = None
                ) -> tuple[np.ndarray | None, str | None, str]:
-    """(CAR counts per cell or None, feature name, source "counts"/"obs"/"lognorm"/"none")."""
+    """(CAR counts per cell or None, feature name, source "counts", "modality" (another MuData
+    modality, feature named "<modality>:<feature>"), "obs", "lognorm" or "none")."""
     rules = rules if rules is not None else rules_for(study)
     return _car_values(study, rules.car_feature)
 

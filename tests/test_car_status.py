@@ -94,3 +94,33 @@ def test_cli_rule_fixes_the_cut(demo_dir, capsys):
     rows = [r.split(",") for r in capsys.readouterr().out.splitlines()[1:]]
     assert {r[8] for r in rows} == {"fixed"} and {r[7] for r in rows} == {"4.0"}
     assert all((float(r[5]) > 4) == (r[6] == "true") for r in rows)
+
+
+def test_car_channel_of_an_adt_modality(tmp_path):
+    import anndata as ad
+    import mudata as md
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from data_loaders import load_study
+
+    rng = np.random.default_rng(0)
+    n = 400
+    names = [f"c{i}" for i in range(n)]
+    obs = pd.DataFrame({"patient": ["P1"] * n, "sample": ["S1"] * n, "day": [28] * n,
+                        "cell_type": ["CAR-T"] * 100 + ["CD4 T"] * 300}, index=names)
+    gex = ad.AnnData(X=sp.csr_matrix(rng.poisson(1, (n, 4)).astype(np.float32)), obs=obs,
+                     var=pd.DataFrame(index=["CD3E", "CD4", "CD8A", "GZMB"]))
+    adt_counts = np.column_stack([np.r_[rng.poisson(200, 100), rng.poisson(3, 300)],
+                                  rng.poisson(50, n)]).astype(np.float32)
+    adt = ad.AnnData(X=adt_counts, obs=pd.DataFrame(index=names),
+                     var=pd.DataFrame(index=["anti-CD19_CAR", "CD3_ADT"]))
+    folder = tmp_path / "cite"
+    folder.mkdir()
+    md.MuData({"rna": gex, "prot": adt}).write_h5mu(folder / "cells.h5mu")
+    (folder / "patients.csv").write_text("subject_id\nP1\n")
+    study = load_study(folder)
+    table = cs.car_status_table(study)
+    assert table.get_column("feature").unique().to_list() == ["prot:anti-CD19_CAR"]
+    called = dict(table.group_by("cell_type").agg(pl.col("car_positive").mean()).iter_rows())
+    assert called["CAR-T"] > 0.99 and called["CD4 T"] < 0.01

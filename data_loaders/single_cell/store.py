@@ -410,6 +410,36 @@ class SingleCellStore:
                 out = out.with_columns(pl.lit(None, dtype=pl.String).alias(c))
         return out
 
+    @cached_property
+    def other_modalities(self) -> tuple[str, ...]:
+        """MuData modalities besides gene expression and receptors (e.g. CITE-seq "prot" /
+        "adt"); empty for other formats."""
+        if self.format != "h5mu":
+            return ()
+        import h5py
+
+        gex, rec = self.modalities
+        with h5py.File(self.path, "r") as f:
+            return tuple(m for m in (f["mod"].keys() if "mod" in f else ())
+                         if m not in (gex, rec))
+
+    def modality_features(self, modality: str) -> list[str]:
+        with open_backend(self.path, "h5mu", modality=modality) as h:
+            return list(h.var_names("X"))
+
+    def modality_column(self, modality: str, feature: str) -> np.ndarray:
+        """One feature of another MuData modality (X as stored, e.g. ADT counts) for every cell
+        of the expression data, matched by cell name (0 where the modality lacks the cell)."""
+        with open_backend(self.path, "h5mu", modality=modality) as h:
+            j = list(h.var_names("X")).index(feature)
+            names = h.obs_names()
+            read, n = h.rows("X"), h.shape("X")[0]
+            values = np.concatenate([np.asarray(read(lo, min(lo + _CHUNK, n))[:, j].todense())
+                                     .ravel() for lo in range(0, n, _CHUNK)]) if n else \
+                np.zeros(0)
+        lookup = dict(zip(names, values.tolist(), strict=True))
+        return np.array([lookup.get(c, 0.0) for c in self.cell_names], dtype=np.float64)
+
     def counts_column(self, feature: str) -> np.ndarray:
         """Raw counts of one feature in every cell (float64; read block by block from the
         count matrix). KeyError for an unknown feature, ValueError without a count matrix."""
