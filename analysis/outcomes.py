@@ -104,12 +104,15 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
         near = (resp.filter((pl.col("day") - day).abs() <= tolerance)
                 .with_columns((pl.col("day") - day).abs().alias("_d"))
                 .sort("subject_id", "_d", "day").group_by("subject_id", maintain_order=True)
-                .first().select("subject_id", "_c"))
+                .first().select("subject_id", "_c", pl.col("day").alias("_aday")))
         at = base.join(near, on="subject_id", how="left").with_columns(
             pl.when(pl.col("_c").is_in(["CR", "PR", "NR"])).then(pl.col("_c"))
             .when(pl.col("_fail").is_not_null() & (pl.col("_fail") <= day + tolerance))
             .then(pl.lit("failure"))
-            .when(pl.col("_c").is_not_null()).then(pl.lit("NE"))
+            # an NE dated after the end of follow-up is no assessment: the landmark decides
+            .when(pl.col("_c").is_not_null()
+                  & (pl.col("end").is_null() | (pl.col("_aday") <= pl.col("end"))))
+            .then(pl.lit("NE"))
             .when(pl.col("end").is_null() | (pl.col("end") >= day)).then(pl.lit("NE"))
             .otherwise(pl.lit("not reached")).alias("_s"))
         status = at.get_column("_s")

@@ -156,13 +156,16 @@ def _follow_up_end(study) -> pl.DataFrame:  # noqa: ANN001
     )
 
 
-def assessment_days(study, *, days: Iterable[int] | str | None = None  # noqa: ANN001
-                    ) -> pl.DataFrame:
+def assessment_days(study, *, days: Iterable[int] | str | None = None,  # noqa: ANN001
+                    window: int = 0) -> pl.DataFrame:
     """subject_id, day, sex, ne_reason: the days to assess each patient.
 
     `days` given: those days for everyone. Else each patient's recorded assessment days, and the
     landmarks (28, 90, 180, 365) for patients without recorded responses. Days after the end of
-    follow-up are dropped; days on or after an HSCT get ne_reason "after HSCT on day N"."""
+    follow-up are dropped, except that a day up to `window` days (the count window) after the
+    last contact is kept for a patient not known to have died before it: its visit may have
+    been done early, within the window (a count on day 84 assesses day 90). Days on or after
+    an HSCT get ne_reason "after HSCT on day N"."""
     chosen = parse_days(days)
     pts = study.patients.select("subject_id", "sex").join(
         _hsct_days(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
@@ -173,9 +176,14 @@ def assessment_days(study, *, days: Iterable[int] | str | None = None  # noqa: A
         rec = rec.filter(pl.col("subject_id").is_in(pts.get_column("subject_id").implode()))
         base = pl.concat([rec, base.filter(~pl.col("subject_id").is_in(
             rec.get_column("subject_id").unique().implode()))])
+    death = study.patients.select("subject_id", pl.col("death_day").cast(pl.Int64)
+                                  .alias("_death"))
     out = (base.join(pts, on="subject_id", how="left")
            .join(_follow_up_end(study), on="subject_id", how="left")
-           .filter(pl.col("end").is_null() | (pl.col("day") <= pl.col("end"))))
+           .join(death, on="subject_id", how="left")
+           .filter(pl.col("end").is_null() | (pl.col("day") <= pl.col("end"))
+                   | ((pl.col("day") - window <= pl.col("end"))
+                      & (pl.col("_death").is_null() | (pl.col("_death") >= pl.col("day"))))))
     return out.select(
         "subject_id", "day", "sex",
         pl.when(pl.col("hsct_day").is_not_null() & (pl.col("day") >= pl.col("hsct_day")))
@@ -535,7 +543,7 @@ def derived_responses(study, *, criteria: str = "NIH",  # noqa: ANN001
         .when(recorded.is_in(["vSAA", "SAA", "NSAA"])).then(recorded)
         .otherwise(pl.col("severity")).alias("severity"))
     return assess_responses(
-        counts_before_hsct(study), assessment_days(study, days=days),
+        counts_before_hsct(study), assessment_days(study, days=days, window=rules.count_window),
         transfusions=tx, criteria=criteria, rules=rules,
         support=support_intervals(study.events, rules=rules, transfusions=tx),
         baseline=base)

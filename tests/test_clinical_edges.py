@@ -110,3 +110,26 @@ def test_two_assessments_on_one_day_count_as_the_worse_in_either_order():
         best = t.filter(pl.col("landmark") == "Best").row(0, named=True)
         assert (d28["responders"], d28["nr"], d28["n"]) == (1, 1, 2), order
         assert (best["responders"], best["nr"], best["n"]) == (1, 1, 2), order
+
+
+# ---- follow-up ending at or just before a landmark -----------------------------------------
+def test_follow_up_ending_on_or_just_before_a_landmark(write_study):
+    """M3 is day 90 (tolerance +/-14 d, count window +/-7 d). Baseline SAA on day -10.
+    P1: last contact day 90, CR-level counts on day 90 (ANC 1.2, HGB 110, PLT 120) -> M3 CR.
+    P2: last contact day 85, CR-level counts on day 84: the M3 visit was done (84 is within
+    the count window of day 90), so M3 is CR - the old code dropped the day-90 assessment
+    (after the end of follow-up) and called M3 "not reached" for a patient who was assessed.
+    P3: last contact day 85, no counts after day 28 (PR-level then): M3 not reached (left out
+    of n), never a NE counted against the cohort. M3: n = 2, responders 2, not_reached 1."""
+    from analysis.outcomes import orr
+
+    cr = {"ANC": 1.2, "HGB": 110, "PLT": 120, "RETIC": 80}
+    pr = {"ANC": 0.6, "HGB": 90, "PLT": 30, "RETIC": 80}
+    rows = [(p, -10, SEVERE) for p in ("P1", "P2", "P3")] + [
+        ("P1", 28, pr), ("P1", 90, cr), ("P2", 28, pr), ("P2", 84, cr), ("P3", 28, pr)]
+    ev = "".join(f"{p},-5,-3,lymphodepletion,Flu/Cy,\n{p},0,,infusion,CAR-T,\n"
+                 for p in ("P1", "P2", "P3"))
+    study = _study(write_study, "P1,M,SAA,90,,\nP2,F,SAA,85,,\nP3,M,SAA,85,,\n", rows,
+                   events=ev)
+    m3 = orr(study).filter(pl.col("landmark") == "M3").row(0, named=True)
+    assert (m3["n"], m3["responders"], m3["cr"], m3["not_reached"], m3["ne"]) == (2, 2, 2, 1, 0)
