@@ -144,8 +144,10 @@ if study.has("tcr") or cells_ir:
                        format_func={"auto": "infusion product when sequenced, else baseline",
                                     "baseline": "baseline"}.get)
     who = c3.selectbox("Patient", list(ctx.subjects), key="cln-track-patient")
-    when = c4.text_input("Compare the reference with (timepoint)", "D28", key="cln-track-tp")
-    cp = vc.ClonesParams(patient=who, source=source, timepoint=when or None, metric=metric,
+    later = filters.compute(vc.later_timepoints, study, source=source)
+    when = c4.selectbox("Compare the reference with", later, key="cln-track-tp",
+                        index=later.index("D28") if "D28" in later else 0)
+    cp = vc.ClonesParams(patient=who, source=source, timepoint=when, metric=metric,
                          reference=ref)
     alluvial, volcano, changes = filters.compute(vc.tracking, study, cohort=ctx.cohort,
                                                  params=cp)

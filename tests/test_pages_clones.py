@@ -24,7 +24,9 @@ def test_clones_page_on_demo(app_page):
     at.toggle(key="cln-rarefy").set_value(False).run()
     assert not at.exception
     assert "not depth-matched" in _texts(at)
-    at.text_input(key="cln-track-tp").set_value("M3").run()
+    assert at.selectbox(key="cln-track-tp").options == ["D14", "D28", "M3", "M6", "M12"]
+    assert at.selectbox(key="cln-track-tp").value == "D28"
+    at.selectbox(key="cln-track-tp").set_value("M3").run()
     assert not at.exception
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     assert "reference vs M3" in specs and "Sankey" in specs.replace("sankey", "Sankey")

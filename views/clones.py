@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["CarParams", "WINDOWS", "car_cut", "car_fraction", "car_phenotype", "cd7_view",
            "CompositionParams", "composition_test", "save_car_threshold",
            "has_cell_receptors",
-           "ClonesParams", "RAREFIED_METRICS", "rarefied", "tracking", "fate", "receptor_views", "SOURCES"]
+           "ClonesParams", "RAREFIED_METRICS", "rarefied", "later_timepoints", "tracking", "fate", "receptor_views", "SOURCES"]
 
 WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow("Post-infusion", 1))}
 RAREFIED_METRICS = ("richness", "shannon", "clonality", "simpson")
@@ -246,6 +246,19 @@ def rarefied(study: Study, *, cohort: Cohort, params: ClonesParams,
                       "2.5-97.5 % interval" + (f"; left out (fewer receptors): "
                                                f"{', '.join(left_out)}" if left_out else "")
                       + ".")
+
+
+def later_timepoints(study: Study, *, source: str = "auto") -> list[str]:
+    """Timepoint labels of the samples with clone counts after day 0, in day order (what the
+    reference can be compared with)."""
+    counts, samples, _ = _counts(study, source)
+    have = samples.filter(pl.col("sample_id").is_in(counts.get_column("sample_id").unique()
+                                                   .implode()) & (pl.col("day") > 0))
+    if "timepoint" not in have.columns:
+        have = have.with_columns(pl.format("D{}", "day").alias("timepoint"))
+    return (have.with_columns(pl.col("timepoint").fill_null(pl.format("D{}", "day")))
+            .group_by("timepoint").agg(pl.col("day").min()).sort("day")
+            .get_column("timepoint").to_list())
 
 
 def _counts(study: Study, source: str) -> tuple[pl.DataFrame, pl.DataFrame, str]:
