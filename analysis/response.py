@@ -590,12 +590,24 @@ def best_response(study, *, criteria: str = "NIH",  # noqa: ANN001
 def compare_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFrame:
     """Derived next to recorded responses on the same patient and day:
     subject_id, day, derived, recorded, recorded_criteria, agree (null when one side is
-    missing or NE), rule."""
+    missing or NE), rule. Several records on one day: the one with the derived criteria
+    (`derived.criteria`), else the worse decided one (whatever the order of the rows)."""
     rec = recorded
     if "criteria" not in rec.columns:
         rec = rec.with_columns(pl.lit(None, dtype=pl.String).alias("criteria"))
-    rec = (rec.sort("subject_id", "day").group_by("subject_id", "day", maintain_order=True)
-           .agg(pl.col("response").first().str.to_uppercase().alias("recorded"),
+    crit = (derived.get_column("criteria").drop_nulls().unique().to_list()
+            if "criteria" in derived.columns else [])
+    want = str(crit[0]).upper() if len(crit) == 1 else None
+    resp = pl.col("response").cast(pl.String).str.strip_chars().str.to_uppercase()
+    rank = resp.replace_strict({"CR": 3, "PR": 2, "NR": 1}, default=0, return_dtype=pl.Int8)
+    rec = (rec.with_columns(
+               (pl.col("criteria").cast(pl.String).str.to_uppercase() == pl.lit(want))
+               .fill_null(False).alias("_same"),
+               (rank > 0).alias("_decided"), rank.alias("_rank"))
+           .sort("subject_id", "day", "_same", "_decided", "_rank",
+                 descending=[False, False, True, True, False])
+           .group_by("subject_id", "day", maintain_order=True)
+           .agg(resp.first().alias("recorded"),
                 pl.col("criteria").first().alias("recorded_criteria"))
            .with_columns(pl.col("day").cast(pl.Int64)))
     der = derived.select("subject_id", "day", pl.col("category").alias("derived"), "rule")

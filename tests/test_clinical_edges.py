@@ -133,3 +133,24 @@ def test_follow_up_ending_on_or_just_before_a_landmark(write_study):
                    events=ev)
     m3 = orr(study).filter(pl.col("landmark") == "M3").row(0, named=True)
     assert (m3["n"], m3["responders"], m3["cr"], m3["not_reached"], m3["ne"]) == (2, 2, 2, 1, 0)
+
+
+def test_compare_recorded_takes_the_record_of_the_same_criteria_on_a_shared_day():
+    """Day 28 derived NIH CR. Two records that day: BSH PR and NIH CR (an investigator
+    scoring both criteria). The comparison is with the NIH record (CR, agree), in either row
+    order; the old code took whichever row the sort left first. Without a record of the same
+    criteria, the worse record is taken (NR before PR)."""
+    from analysis.response import compare_recorded
+
+    der = pl.DataFrame({"subject_id": ["P1"], "day": [28], "category": ["CR"],
+                        "rule": ["CR: ..."], "criteria": ["NIH"]})
+    for order in ([("PR", "BSH"), ("CR", "NIH")], [("CR", "NIH"), ("PR", "BSH")]):
+        rec = pl.DataFrame({"subject_id": ["P1", "P1"], "day": [28, 28],
+                            "response": [o[0] for o in order],
+                            "criteria": [o[1] for o in order]})
+        r = compare_recorded(der, rec).row(0, named=True)
+        assert (r["recorded"], r["recorded_criteria"], r["agree"]) == ("CR", "NIH", True)
+    for order in (["PR", "NR"], ["NR", "PR"]):
+        rec = pl.DataFrame({"subject_id": ["P1", "P1"], "day": [28, 28], "response": order,
+                            "criteria": ["local", "local"]})
+        assert compare_recorded(der, rec).row(0, named=True)["recorded"] == "NR"
