@@ -138,3 +138,20 @@ def test_store_without_receptors_is_empty(demo_study):
                                         (21, ">20")])
 def test_expansion_bins(size, label):
     assert pl.select(ct.expansion_label(pl.lit(size))).item() == label
+
+
+def test_clone_shared_between_samples_and_not_between_patients():
+    chains = pl.DataFrame({
+        "cell_id": ["a1", "a1", "a2", "a2", "b1", "b1"],
+        "locus": ["TRA", "TRB"] * 3, "junction_aa": ["CAVA", "CASB"] * 3,
+        "duplicate_count": [1] * 6, "productive": [True] * 6,
+        "subject_id": ["P1", "P1", "P1", "P1", "P2", "P2"],
+        "sample_id": ["P1_D0", "P1_D0", "P1_D28", "P1_D28", "P2_D0", "P2_D0"],
+        "cell": [0, 0, 1, 1, 2, 2]})
+    got = {r["cell_id"]: r for r in ct.cell_clonotypes(chains).iter_rows(named=True)}
+    assert got["a1"]["clonotype"] == got["a2"]["clonotype"] == "P1:C1"
+    assert got["a1"]["clone_size"] == 1 and got["a1"]["clone_size_patient"] == 2
+    assert got["b1"]["clonotype"] == "P2:C1"                  # a public CDR3 pair: two clones
+    counts = ct.cell_clone_counts(ct.cell_clonotypes(chains))
+    assert counts.filter(pl.col("clonotype") == "P1:C1").get_column("sample_id").to_list() \
+        == ["P1_D0", "P1_D28"]
