@@ -38,7 +38,8 @@ from analysis.registry import Option, derived_table
 __all__ = ["Method", "METHODS", "DEFAULT_METHOD", "set_indices", "mean_z_scores",
            "aucell_scores", "pseudobulk_scores", "SignatureScores", "cell_scores",
            "sample_scores", "study_pseudobulk_scores", "compare_signatures",
-           "signatures_table", "signature_comparison_table", "SCORE_UNITS"]
+           "signatures_table", "signature_comparison_table", "SCORE_UNITS",
+           "expression_units", "expression_summary"]
 
 Method = Literal["mean_z", "aucell"]
 METHODS: tuple[str, ...] = ("mean_z", "aucell")
@@ -127,6 +128,31 @@ def pseudobulk_scores(counts: np.ndarray, *, sets: Sequence[np.ndarray]) -> np.n
         if good:
             out[:, k] = z[:, good].mean(axis=1)
     return out
+
+
+def expression_units(study: Any) -> str:
+    """What the expression values that colour cells are, as the single-cell store decided:
+    e.g. "log-normalised expression, ln(1+CP10k)" when computed from counts."""
+    store = getattr(study, "single_cell", None)
+    if store is None:
+        return "expression"
+    r = store.resolved
+    if r.lognorm_how == "from_counts":
+        return "log-normalised expression, ln(1+CP10k) of the counts"
+    if r.lognorm_how == "log1p":
+        return f"ln(1 + x) of the file's {r.lognorm} values"
+    return f"log-normalised expression (file's {r.lognorm})"
+
+
+def expression_summary(frame: pl.DataFrame, *, value: str = "value",
+                       by: Sequence[str] = ("feature", "group")) -> pl.DataFrame:
+    """Per group of `by`: mean of `value`, fraction of cells above zero (for a gene: the
+    fraction expressing; for a score: the fraction above the study mean) and n_cells; the
+    frame behind a dot plot."""
+    return (frame.group_by(list(by)).agg(pl.col(value).mean().alias("mean"),
+                                         (pl.col(value) > 0).mean().alias("fraction"),
+                                         pl.len().cast(pl.Int64).alias("n_cells"))
+            .sort(list(by)))
 
 
 # ---- study level ---------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
-__all__ = ["embedding_scatter", "point_style", "category_colors", "composition_bars",
+__all__ = ["embedding_scatter", "embedding_label_positions", "volcano_figure",
+           "violin_figure", "dot_plot", "point_style", "category_colors", "composition_bars",
            "composition_by_window_figure", "cd7_change_figure", "car_vs_qpcr_figure",
            "LandscapeView", "landscape_view", "composition_view"]
 
@@ -41,11 +42,15 @@ def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: st
                       continuous: bool = False, colors: Mapping[str, str] | None = None,
                       facet: str | None = None, facet_order: Sequence[str] | None = None,
                       cell: str = "cell", basis: str = "UMAP",
+                      colorbar_title: str | None = None, labels: str | None = None,
                       title: str | None = None) -> go.Figure:
     """Scattergl of cells. `cell` (row number in the full data) goes into customdata so a
     box/lasso selection maps back to cells. Categorical colour: one trace per category;
-    continuous: one trace per facet with a colour scale. `facet` draws panels side by side.
-    Hover shows only the colour value: per-point text would double the payload."""
+    continuous: one trace per facet with a colour scale titled `colorbar_title` (say the
+    units), points sorted by value so expressing cells draw on top of the others (NaN
+    first). `labels` names a column (cell type, cluster) whose categories are written at the
+    median position of their cells. `facet` draws panels side by side. Hover shows only the
+    colour value: per-point text would double the payload."""
     facets = list(facet_order) if facet and facet_order else \
         (sorted(df.get_column(facet).unique().drop_nulls().to_list()) if facet else [None])
     n = df.height
@@ -62,6 +67,7 @@ def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: st
     for k, fval in enumerate(facets, start=1):
         part = df if fval is None else df.filter(pl.col(facet) == fval)
         if continuous:
+            part = part.sort(color, nulls_last=False, maintain_order=True)
             vals = part.get_column(color).to_numpy().astype(np.float32)
             fig.add_trace(go.Scattergl(
                 x=part.get_column(x).to_numpy().astype(np.float32),
@@ -72,7 +78,9 @@ def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: st
                         "colorscale": "Viridis", "showscale": k == 1,
                         "cmin": float(np.nanmin(vals)) if vals.size else 0.0,
                         "cmax": float(np.nanmax(vals)) if vals.size and np.nanmax(vals) > 0
-                        else 1.0, "colorbar": {"title": {"text": color}, "thickness": 12}},
+                        else 1.0, "colorbar": {"title": {"text": colorbar_title or color,
+                                                         "side": "right"},
+                                               "thickness": 12}},
                 hovertemplate=f"{color}: %{{marker.color:.2f}}<extra></extra>"), row=1, col=k)
             continue
         key = part.get_column(color).cast(pl.String).fill_null("NA")
@@ -87,6 +95,14 @@ def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: st
                 mode="markers", name=str(c), legendgroup=str(c), showlegend=k == 1,
                 marker={"size": size, "opacity": opacity, "color": colors[c]},
                 hovertemplate=f"{c}<extra></extra>"), row=1, col=k)
+    if labels is not None and labels in df.columns:
+        for k, fval in enumerate(facets, start=1):
+            part = df if fval is None else df.filter(pl.col(facet) == fval)
+            for row in embedding_label_positions(part, x=x, y=y, by=labels).iter_rows(
+                    named=True):
+                fig.add_annotation(x=row[x], y=row[y], text=str(row[labels]), showarrow=False,
+                                   font={"size": 11, "color": "#222222"},
+                                   bgcolor="rgba(255,255,255,0.6)", row=1, col=k)
     fig.update_xaxes(title_text=f"{basis} 1", showgrid=False, zeroline=False,
                      showticklabels=False)
     fig.update_yaxes(title_text=f"{basis} 2", showgrid=False, zeroline=False,
@@ -94,6 +110,119 @@ def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: st
     fig.update_layout(template="cart", title=title, height=560, uirevision="landscape",
                       legend={"itemsizing": "constant", "title": {"text": color}},
                       dragmode="zoom", hovermode="closest")
+    return fig
+
+
+def embedding_label_positions(df: pl.DataFrame, *, x: str = "x", y: str = "y",
+                              by: str = "cell_type") -> pl.DataFrame:
+    """Median x and y of the cells of each category of `by` (where its label is written)."""
+    return (df.filter(pl.col(by).is_not_null()).group_by(by)
+            .agg(pl.col(x).median(), pl.col(y).median()).sort(by))
+
+
+def volcano_figure(df: pl.DataFrame, *, x: str = "log2fc", y: str = "p_value",
+                   q: str = "q_value", label: str = "gene", q_threshold: float = 0.1,
+                   top_labels: int = 15, title: str | None = None,
+                   labels: Mapping[str, str] | None = None) -> go.Figure:
+    """Volcano plot: effect (`x`) against -log10 `y`; genes with `q` below `q_threshold` in
+    colour (up and down apart), the `top_labels` smallest p named."""
+    labels = dict(labels or {})
+    d = df.filter(pl.col(y).is_not_null() & pl.col(x).is_not_null()).with_columns(
+        (-pl.col(y).clip(lower_bound=1e-300).log10()).alias("_nlp"),
+        pl.when((pl.col(q) < q_threshold) & (pl.col(x) > 0)).then(pl.lit("up"))
+        .when((pl.col(q) < q_threshold) & (pl.col(x) < 0)).then(pl.lit("down"))
+        .otherwise(pl.lit("not significant")).alias("_cls"))
+    fig = go.Figure()
+    style = {"not significant": "#BBBBBB", "up": "#D55E00", "down": "#0072B2"}
+    for cls, colour in style.items():
+        sub = d.filter(pl.col("_cls") == cls)
+        name = cls if cls == "not significant" else f"{cls} (q < {q_threshold:g})"
+        fig.add_trace(go.Scattergl(
+            x=sub.get_column(x).to_list(), y=sub.get_column("_nlp").to_list(), mode="markers",
+            name=f"{name}: {sub.height}", text=sub.get_column(label).to_list(),
+            marker={"color": colour, "size": 6, "opacity": 0.8},
+            hovertemplate="%{text}: log2FC %{x:.2f}, -log10 p %{y:.1f}<extra></extra>"))
+    for row in d.sort(y).head(top_labels).iter_rows(named=True):
+        fig.add_annotation(x=row[x], y=row["_nlp"], text=str(row[label]), showarrow=False,
+                           yshift=9, font={"size": 10})
+    fig.update_layout(template="cart", title=title, height=480,
+                      xaxis={"title": labels.get(x, "log2 fold change")},
+                      yaxis={"title": labels.get(y, "-log10 p")},
+                      legend={"title": {"text": "genes"}})
+    return fig
+
+
+def violin_figure(df: pl.DataFrame, *, x: str = "cell_type", y: str = "value",
+                  color: str | None = "response_group", facet_col: str | None = None,
+                  colors: Mapping[str, str] | None = None,
+                  category_orders: Mapping[str, Sequence[str]] | None = None,
+                  labels: Mapping[str, str] | None = None,
+                  title: str | None = None) -> go.Figure:
+    """Violins of `y` (a gene or a score per cell) by `x`, split by `color` (response group or
+    timepoint) side by side; one panel per `facet_col` value (e.g. gene)."""
+    labels = dict(labels or {})
+    orders = dict(category_orders or {})
+    panels = list(orders.get(facet_col, [])) if facet_col else [None]
+    if facet_col and not panels:
+        panels = sorted(df.get_column(facet_col).unique().drop_nulls().to_list())
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True,
+                        subplot_titles=[str(p) for p in panels] if facet_col else None,
+                        vertical_spacing=0.08)
+    groups = [None]
+    if color:
+        groups = list(orders.get(color, [])) or sorted(
+            df.get_column(color).cast(pl.String).unique().drop_nulls().to_list())
+        palette = dict(colors or {})
+        palette = {**category_colors([g for g in groups if g not in palette]), **palette}
+    for r, p in enumerate(panels, start=1):
+        part = df if p is None else df.filter(pl.col(facet_col) == p)
+        for g in groups:
+            sub = part if g is None else part.filter(pl.col(color).cast(pl.String) == g)
+            if sub.height == 0:
+                continue
+            fig.add_trace(go.Violin(
+                x=sub.get_column(x).cast(pl.String).to_list(), y=sub.get_column(y).to_list(),
+                name=str(g) if g is not None else str(y), legendgroup=str(g),
+                showlegend=r == 1, offsetgroup=str(g), scalegroup=str(p),
+                line={"color": palette[g] if g is not None else "#555555", "width": 1},
+                points=False, spanmode="hard", meanline={"visible": True}), row=r, col=1)
+    fig.update_xaxes(categoryorder="array", categoryarray=list(orders.get(x, [])) or None)
+    fig.update_yaxes(title_text=labels.get(y, y))
+    fig.update_layout(template="cart", violinmode="group", title=title,
+                      height=max(320, 260 * len(panels) + 80),
+                      legend={"title": {"text": labels.get(color or "", color or "")}})
+    return fig
+
+
+def dot_plot(df: pl.DataFrame, *, x: str = "feature", y: str = "group",
+             size: str = "fraction", color: str = "mean",
+             category_orders: Mapping[str, Sequence[str]] | None = None,
+             colorbar_title: str | None = None, title: str | None = None) -> go.Figure:
+    """scanpy-style dot plot: one dot per feature (`x`) and group (`y`), area by the fraction
+    of cells expressing (`size`, 0-1), colour by the mean (`color`, units in
+    `colorbar_title`)."""
+    orders = dict(category_orders or {})
+    sizes = df.get_column(size).fill_null(0).to_numpy().astype(float)
+    fig = go.Figure(go.Scatter(
+        x=df.get_column(x).to_list(), y=df.get_column(y).cast(pl.String).to_list(),
+        mode="markers", customdata=np.c_[sizes * 100],
+        marker={"size": 4 + 20 * np.sqrt(np.clip(sizes, 0, 1)), "sizemode": "diameter",
+                "color": df.get_column(color).to_list(), "colorscale": "Reds",
+                "line": {"color": "#888888", "width": 0.5}, "showscale": True,
+                "colorbar": {"title": {"text": colorbar_title or color, "side": "right"},
+                             "thickness": 12}},
+        hovertemplate="%{x} in %{y}: mean %{marker.color:.2f}, %{customdata[0]:.0f}% of "
+                      "cells<extra></extra>", showlegend=False))
+    for pct in (0.25, 0.5, 1.0):   # size key
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{pct:.0%} of cells",
+                                 marker={"size": 4 + 20 * np.sqrt(pct), "color": "#999999"}))
+    fig.update_xaxes(categoryorder="array", categoryarray=list(orders.get(x, [])) or None,
+                     tickangle=-45)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(orders.get(y, [])) or None,
+                     autorange="reversed")
+    n_y = df.get_column(y).n_unique()
+    fig.update_layout(template="cart", title=title, height=max(300, 28 * n_y + 160),
+                      legend={"title": {"text": "fraction expressing"}})
     return fig
 
 
@@ -281,19 +410,29 @@ _FIXED_COLORS = {"response_group": GROUP_COLORS,
 def landscape_view(study: Any, *, basis: str, color: str = "cell_type", gene: str | None = None,
                    cohort: Any = None, facet: Sequence[Any] = (), focus: Any = None,
                    windows: Sequence[Any] = (), max_points: int = 150_000,
-                   flow: Any = None) -> LandscapeView:
+                   flow: Any = None, signature: Any = None, method: str = "mean_z",
+                   label_types: bool = False) -> LandscapeView:
     """Everything the page draws for one choice of options, built once and cached by the page
     (`filters.compute`): drawn points with colour columns and the figure. `flow` (a dict of
     `flow_landscape` options: markers, per_file, cofactor, params) switches to FCS events;
-    then `gene` names a marker whose intensity colours the points."""
+    then `gene` names a marker whose intensity colours the points. `signature` (a gene set)
+    colours cells by their `method` score (analysis.signatures); `label_types` writes the
+    cell-type (or cluster) names at their cells' median position. Continuous colourbars say
+    their units (the store's log-normalisation, or the score)."""
     from analysis.cohort import Cohort, apply_cohort, response_groups
     from analysis.embedding import annotate_points, drawn_cells, flow_landscape, gene_vector
+    from analysis.signatures import SCORE_UNITS, cell_scores, expression_units
     from data_loaders.formats.fcs import flow_events
 
     if flow is None:
         drawn = drawn_cells(study, basis=basis, cohort=cohort, max_points=max_points)
         points, n_total = drawn.frame, drawn.n_total
         values = gene_vector(study, gene=gene) if gene else None
+        unit = f"{gene}<br>{expression_units(study)}" if gene else None
+        if signature is not None:
+            got = cell_scores(study, gene_sets=[signature], method=method)  # type: ignore[arg-type]
+            values = got.cells.get_column(signature.name).to_numpy()
+            gene, unit = signature.name, f"{signature.name}<br>{SCORE_UNITS[method]}"
     else:
         events = flow_events(study, per_file=flow["per_file"], cofactor=flow["cofactor"])
         got = flow_landscape(study, **flow)
@@ -306,9 +445,11 @@ def landscape_view(study: Any, *, basis: str, color: str = "cell_type", gene: st
             points = apply_cohort(points, cohort, groups=response_groups(study))
         n_total, basis = events.n_total, got.basis
         values = events.frame.get_column(gene).to_numpy() if gene else None
+        unit = f"{gene}<br>arcsinh intensity" if gene else None
     points = annotate_points(points, windows=windows, facet_windows=facet, focus=focus)
     if values is not None:
-        color = "expression" if flow is None else str(gene)
+        color = ("score" if signature is not None else "expression") if flow is None \
+            else str(gene)
         points = points.with_columns(pl.Series(color, values[points.get_column("cell")
                                                            .to_numpy()]))
     colors = patient_colors(study.subject_ids) if color == "subject_id" else \
@@ -316,7 +457,10 @@ def landscape_view(study: Any, *, basis: str, color: str = "cell_type", gene: st
     fig = embedding_scatter(points, color=color, continuous=values is not None, colors=colors,
                             facet="facet" if facet else None,
                             facet_order=[w.label for w in facet],
-                            basis=basis.removeprefix("X_").split(" ")[0].upper())
+                            basis=basis.removeprefix("X_").split(" ")[0].upper(),
+                            colorbar_title=unit if values is not None else None,
+                            labels="cell_type" if label_types and "cell_type" in
+                            points.columns else None)
     keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type") if c in
             points.columns]
     return LandscapeView(fig, points.select(keep), n_total, basis)
