@@ -20,12 +20,15 @@ from components import access, filters, render
 from components.figures import landscape as figs
 from components.safe import md
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
+from data_loaders.gene_sets import parse_gmt, shipped_gene_sets, typed_gene_set
 from views import clones as vc
+from views import landscape as lv
 
 IN_APP_LIMIT = 50_000
 MAX_POINTS = 150_000
 PRESET_GENES = ("CD7", "CD3E", "NKG7", "GZMB", "IFNG")
-COLOR_BY = ("Cell type", "Patient", "Day window", "Response group", "CAR+ status", "Gene")
+COLOR_BY = ("Cell type", "Patient", "Day window", "Response group", "CAR+ status", "Gene",
+            "Signature score")
 COLUMNS = {"Cell type": "cell_type", "Patient": "subject_id", "Day window": "window",
            "Response group": "response_group", "CAR+ status": "car_status",
            "Shared focus": "focus"}
@@ -117,10 +120,16 @@ if source == "Single-cell RNA":
     gene = st.selectbox("Gene (type to search)", [g for g in PRESET_GENES if g in genes] +
                         sorted(set(genes) - set(PRESET_GENES)), key="il-gene") \
         if genes else None
-    params = LandscapeParams(source, basis, color_by, gene, tuple(facet))
+    shipped = {g.name: g for g in shipped_gene_sets()}
+    signature = shipped[st.selectbox("Signature (resources/gene_sets.gmt)", list(shipped),
+                                     key="il-sig-colour")] \
+        if color_by == "Signature score" else None
+    label_types = c2.toggle("Label cell types", key="il-labels")
+    params = LandscapeParams(source, basis, color_by, gene or (signature and signature.name),
+                             tuple(facet))
     view = filters.compute(figs.landscape_view, study, basis=basis, gene=gene,
                            color=COLUMNS.get(color_by, "cell_type"), max_points=MAX_POINTS,
-                           **common)
+                           signature=signature, label_types=label_types, **common)
     picked = _draw(view, params)
 else:
     n_files = flow_samples(study).height
@@ -197,13 +206,124 @@ if current and current[0] == source and current[1].size:
                            + (f" ({n_sel} patient(s) in the selection, "
                               f"{markers.get_column('n_patients_rest')[0]} in the rest)"
                               if n_sel is not None else "")
-                           + ". Patient-level comparisons are on the Compare page.")
+                           + ". For a patient-level test of these cells use "
+                           "'Pseudobulk by patient' below with 'the current selection'.")
                 render.show_table(markers, key="il-markers-table", name=f"{study.name}_markers")
 if sets:
     chosen = st.selectbox("Kept cell sets", ["-"] + list(sets), key="il-sets-pick")
     if chosen != "-" and st.button("Use as selection", key="il-set-use"):
         st.session_state["il-selection"] = sets[chosen]
         st.rerun()
+rna_sets = {k: v[1] for k, v in sets.items() if v[0] == "Single-cell RNA"}
+if source == "Single-cell RNA" and current and current[0] == source:
+    rna_sets.setdefault("current selection", current[1])
+if source == "Single-cell RNA" and len(rna_sets) >= 2:
+    with st.expander("Compare two selections (A vs B, not vs the rest)"):
+        ca, cb = st.columns(2)
+        a = ca.selectbox("A", list(rna_sets), key="il-two-a")
+        b = cb.selectbox("B", [k for k in rna_sets if k != a], key="il-two-b")
+        try:
+            spec = lv.two_selections(study, a=rna_sets[a], b=rna_sets[b], names=(a, b))
+            st.caption(spec.caption)
+            render.show_table(spec.data, key="il-two-table", name=f"{study.name}_{a}_vs_{b}")
+        except ValueError as exc:
+            st.warning(str(exc))
+
+# ---- single-cell depth: distributions, pseudobulk, signatures ----------------------------------
+if source == "Single-cell RNA":
+    _depth_cells = filters.compute(emb.cell_table, study)
+    _types = sorted(_depth_cells.get_column("cell_type").drop_nulls().unique().to_list()) \
+        if "cell_type" in _depth_cells.columns else []
+
+    def _show(spec, key: str) -> None:  # noqa: ANN001 - a FigureSpec
+        render.show_figure(spec.fig, key=key, name=f"{study.name}_{spec.key}", data=spec.data,
+                           params=spec.params)
+        st.caption(spec.caption)
+
+    st.header("Genes and scores by cell type")
+    d1, d2, d3 = st.columns([2, 1, 1])
+    kind = d2.segmented_control("Show", ["Genes", "Signatures"], default="Genes",
+                                key="il-dist-kind") or "Genes"
+    split = d3.selectbox("Split by", list(lv.SPLITS), key="il-dist-split")
+    shipped_sets = tuple(shipped_gene_sets())
+    names = [g.name for g in shipped_sets] if kind == "Signatures" else \
+        filters.compute(emb.var_names, study)
+    default = names[:2] if kind == "Signatures" else [g for g in PRESET_GENES if g in names][:3]
+    feats = d1.multiselect("Genes" if kind == "Genes" else "Signatures", names,
+                           default=default, key=f"il-dist-{kind}", max_selections=8)
+    if feats:
+        dparams = lv.DistributionParams(tuple(feats), "gene" if kind == "Genes" else "signature",
+                                        lv.SPLITS[split], gene_sets=shipped_sets)
+        violin, dots = filters.compute(lv.distribution, study, params=dparams,
+                                       cohort=ctx.cohort)
+        _show(violin, "il-violin")
+        _show(dots, "il-dots")
+
+    st.header("Pseudobulk by patient (DESeq2)")
+    st.caption("Raw counts summed per sample over the chosen cells; the patient is the "
+               "replicate. Lowly expressed genes dropped by edgeR's filterByExpr rule; "
+               "DESeq2 Wald test (pydeseq2), BH-FDR.")
+    p1, p2, p3, p4 = st.columns(4)
+    choices = ["cell type"] + (["the current selection"] if current and current[0] == source
+                               else []) + (["CAR status"] if "car_positive" in
+                                           _depth_cells.columns else [])
+    what = p1.selectbox("Cells", choices, key="il-pb-what")
+    if what == "cell type":
+        selection = lv.pb.CellSelection(cell_type=p2.selectbox("Cell type", _types,
+                                                                key="il-pb-type"))
+    elif what == "CAR status":
+        selection = lv.pb.CellSelection(car_status=p2.selectbox("CAR status", ["CAR+", "CAR-"],
+                                                                 key="il-pb-car"))
+    else:
+        selection = lv.pb.CellSelection(cells=tuple(int(c) for c in current[1]),
+                                        label=f"{current[1].size:,} selected cells")
+    design = p3.selectbox("Test", ["Responders vs non-responders", "Post vs pre (paired)"],
+                          key="il-pb-design")
+    window = p4.selectbox("Window", lv.WINDOW_NAMES, index=lv.WINDOW_NAMES.index("D28"),
+                          key="il-pb-window")
+    pparams = lv.pb.PseudobulkParams(selection=selection, window=window,
+                                     design="paired" if design.startswith("Post") else "groups")
+    result = lv.pb.cached_result(study, params=pparams)
+    if result is None and st.button("Run the pseudobulk test", key="il-pb-run",
+                                    help="Tens of seconds; the result is cached on disk."):
+        bar = st.progress(0.0, "starting")
+        try:
+            result = lv.pb.pseudobulk_de(study, params=pparams, progress=lambda f, m: bar
+                                         .progress(min(max(f, 0.0), 1.0), m))
+        except ValueError as exc:
+            st.warning(str(exc))
+        bar.empty()
+    if result is not None:
+        _show(lv.pseudobulk_volcano(result), "il-pb-volcano")
+        spec = lv.pseudobulk_result_table(result)
+        st.caption(spec.caption)
+        render.show_table(spec.data, key="il-pb-table", name=f"{study.name}_pseudobulk")
+
+    st.header("Signatures per patient")
+    s1, s2, s3 = st.columns(3)
+    method = s1.selectbox("Score", ["mean_z", "aucell", "pseudobulk"], key="il-sig-method",
+                          format_func=lambda m: lv.sig.SCORE_UNITS[m])
+    sig_window = s2.selectbox("Test window", lv.WINDOW_NAMES,
+                              index=lv.WINDOW_NAMES.index("D28"), key="il-sig-window")
+    gene_sets = list(shipped_sets)
+    upload = s3.file_uploader("Your gene sets (GMT)", type=["gmt", "txt"], key="il-sig-gmt")
+    typed = st.text_input("Or type a gene list (commas or spaces)", key="il-sig-typed")
+    try:
+        if upload is not None:
+            gene_sets += parse_gmt(upload.getvalue().decode("utf-8-sig"), name=upload.name)
+        if typed.strip():
+            gene_sets.append(typed_gene_set(typed, name="typed genes"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        st.warning(str(exc))
+    try:
+        fig_spec, table_spec = filters.compute(lv.signature_comparison, study,
+                                               gene_sets=tuple(gene_sets), method=method,
+                                               window=sig_window)
+        _show(fig_spec, "il-sig-fig")
+        st.caption(table_spec.caption)
+        render.show_table(table_spec.data, key="il-sig-table", name=f"{study.name}_signatures")
+    except ValueError as exc:
+        st.warning(str(exc))
 
 # ---- composition ------------------------------------------------------------------------------
 st.header("Composition")

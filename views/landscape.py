@@ -21,6 +21,7 @@ from analysis import pseudobulk as pb
 from analysis import signatures as sig
 from analysis.cohort import Cohort, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS, assign_window
+from analysis.differential import WINDOWS
 from analysis.markers import rank_markers
 from components.figures import landscape as figs
 from components.theme import GROUP_COLORS
@@ -28,11 +29,12 @@ from views.spec import FigureSpec, TableSpec
 
 __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
            "distribution", "signature_comparison", "two_selections", "feature_values",
-           "EXPLORATORY_NOTE"]
+           "EXPLORATORY_NOTE", "WINDOW_NAMES"]
 
 Split = Literal["response_group", "timepoint", "window"]
 SPLITS: dict[str, str] = {"Response group": "response_group", "Timepoint": "timepoint",
                           "Day window": "window"}
+WINDOW_NAMES: tuple[str, ...] = tuple(WINDOWS)
 EXPLORATORY_NOTE = ("Exploratory: a cell-level test treats cells as independent, so p-values "
                     "are far smaller than the patients justify.")
 
