@@ -67,7 +67,8 @@ def embedding_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y", color: st
     for k, fval in enumerate(facets, start=1):
         part = df if fval is None else df.filter(pl.col(facet) == fval)
         if continuous:
-            part = part.sort(color, nulls_last=False, maintain_order=True)
+            part = part.sort(pl.col(color).cast(pl.Float64).fill_nan(None), nulls_last=False,
+                             maintain_order=True)
             vals = part.get_column(color).to_numpy().astype(np.float32)
             fig.add_trace(go.Scattergl(
                 x=part.get_column(x).to_numpy().astype(np.float32),

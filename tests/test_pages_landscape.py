@@ -1,0 +1,49 @@
+"""AppTest of the Immune landscape's single-cell depth: violin and dot plots, signature
+colouring with a colourbar in units, signatures per patient, and the pseudobulk test run on
+request (then read back from the disk cache)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+PAGE = "pages/immune_landscape.py"
+DEMO = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+
+
+def _charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_depth_sections_on_demo(app_page, tmp_path):
+    study = tmp_path / "demo"
+    shutil.copytree(DEMO, study, ignore=shutil.ignore_patterns(".cache"))
+    at = app_page(PAGE, study=study, timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [h.value for h in at.header]
+    assert {"Genes and scores by cell type", "Pseudobulk by patient (DESeq2)",
+            "Signatures per patient"} <= set(heads)
+    kinds = [{t.get("type") for t in c["data"]} for c in _charts(at)]
+    assert {"violin"} in kinds
+    sig_table = next(d.value for d in at.dataframe if "cliffs_delta" in d.value.columns)
+    assert "TYPE_I_IFN_SCORE_RICE2013" in set(sig_table["signature"])
+
+    at.selectbox(key="il-color").set_value("Signature score").run()
+    at.toggle(key="il-labels").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    emb = _charts(at)[0]
+    assert "mean z-score" in emb["data"][0]["marker"]["colorbar"]["title"]["text"]
+    assert {a["text"] for a in emb["layout"]["annotations"]} >= {"CD8 TEM", "NK"}
+
+    at.selectbox(key="il-pb-type").set_value("CD8 TEM").run()
+    at.button(key="il-pb-run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "log2fc" in d.value.columns)
+    assert list(table.columns[:6]) == ["gene", "n_a", "n_b", "base_mean", "log2fc", "lfc_se"]
+    assert table["n_a"].iloc[0] == 3 and table["n_b"].iloc[0] == 2
+    assert table["p_value"].is_monotonic_increasing
+    assert any(f.name.startswith("pseudobulk-") for f in (study / ".cache").iterdir())
+    at.run()                                  # read back from the cache: no button
+    assert not any(b.key == "il-pb-run" for b in at.button)
+    assert any("log2fc" in d.value.columns for d in at.dataframe)
