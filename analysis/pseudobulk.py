@@ -46,6 +46,7 @@ from analysis.registry import Option, derived_table
 
 __all__ = ["CellSelection", "PseudobulkParams", "PseudobulkCounts", "PseudobulkResult",
            "sum_by_group", "filter_by_expr", "deseq2_test", "pseudobulk_counts",
+           "selection_cells",
            "choose_samples", "pseudobulk_de", "cached_result", "pseudobulk_table",
            "RESULT_SCHEMA"]
 
@@ -253,17 +254,30 @@ def _store(study: Any) -> Any:
     return store
 
 
+def selection_cells(study: Any, *, selection: CellSelection) -> pl.DataFrame:
+    """The cell table a selection is applied to (sample_id made when the file has none);
+    with a CAR-status criterion, car_positive is the call of `analysis.car_status` (the
+    study's cut on the CAR transcript or ADT counts), not the file's own column."""
+    from analysis.embedding import cell_table
+
+    if selection.car_status is not None:
+        from analysis.car_status import car_cells
+
+        cells = car_cells(study)
+    else:
+        cells = cell_table(study)
+    if "sample_id" not in cells.columns:
+        cells = cells.with_columns(pl.format("{}_D{}", "subject_id", "day").alias("sample_id"))
+    return cells
+
+
 def pseudobulk_counts(study: Any, *, selection: CellSelection = CellSelection(),
                       progress: Progress | None = None) -> PseudobulkCounts:
     """Raw counts of the selected cells summed per sample (every sample with at least one
     selected cell), read block by block from the single-cell store's count matrix."""
-    from analysis.embedding import cell_table
-
     store = _store(study)
     report = progress or (lambda f, m: None)
-    cells = cell_table(study)
-    if "sample_id" not in cells.columns:
-        cells = cells.with_columns(pl.format("{}_D{}", "subject_id", "day").alias("sample_id"))
+    cells = selection_cells(study, selection=selection)
     keep = selection.mask(cells)
     sub = cells.filter(pl.Series(keep))
     samples = (sub.group_by("sample_id").agg(pl.col("subject_id").first(),

@@ -244,12 +244,10 @@ def sample_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
     """Per sample and set, the mean per-cell score of the selected cells: sample_id,
     subject_id, day, signature, score, n_cells, n_used, method (samples with fewer than
     `min_cells` selected cells are left out)."""
-    from analysis.embedding import cell_table
+    from analysis.pseudobulk import selection_cells
 
     scores = scores or cell_scores(study, gene_sets=gene_sets, method=method)
-    cells = cell_table(study)
-    if "sample_id" not in cells.columns:
-        cells = cells.with_columns(pl.format("{}_D{}", "subject_id", "day").alias("sample_id"))
+    cells = selection_cells(study, selection=selection)
     keep = pl.Series(selection.mask(cells))
     names = scores.sets.get_column("signature").to_list()
     joined = cells.select("cell", "sample_id", "subject_id", "day").filter(keep).join(

@@ -223,7 +223,9 @@ if source == "Single-cell RNA" and len(rna_sets) >= 2:
         a = ca.selectbox("A", list(rna_sets), key="il-two-a")
         b = cb.selectbox("B", [k for k in rna_sets if k != a], key="il-two-b")
         try:
-            spec = lv.two_selections(study, a=rna_sets[a], b=rna_sets[b], names=(a, b))
+            spec = lv.two_selections(study, cohort=ctx.cohort, params=lv.SelectionPair(
+                tuple(int(c) for c in rna_sets[a]), tuple(int(c) for c in rna_sets[b]),
+                (a, b)))
             st.caption(spec.caption)
             render.show_table(spec.data, key="il-two-table", name=f"{study.name}_{a}_vs_{b}")
         except ValueError as exc:
@@ -294,8 +296,8 @@ if source == "Single-cell RNA":
             st.warning(str(exc))
         bar.empty()
     if result is not None:
-        _show(lv.pseudobulk_volcano(result), "il-pb-volcano")
-        spec = lv.pseudobulk_result_table(result)
+        _show(lv.pseudobulk_volcano(study, cohort=ctx.cohort, params=pparams), "il-pb-volcano")
+        spec = lv.pseudobulk_result_table(study, cohort=ctx.cohort, params=pparams)
         st.caption(spec.caption)
         render.show_table(spec.data, key="il-pb-table", name=f"{study.name}_pseudobulk")
 

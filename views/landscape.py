@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -27,8 +27,11 @@ from components.figures import landscape as figs
 from components.theme import GROUP_COLORS
 from views.spec import FigureSpec, TableSpec
 
+if TYPE_CHECKING:
+    from data_loaders import Study
+
 __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
-           "distribution", "signature_comparison", "two_selections", "feature_values",
+           "distribution", "signature_comparison", "two_selections", "SelectionPair", "feature_values",
            "EXPLORATORY_NOTE", "WINDOW_NAMES"]
 
 Split = Literal["response_group", "timepoint", "window"]
@@ -40,9 +43,13 @@ EXPLORATORY_NOTE = ("Exploratory: a cell-level test treats cells as independent,
 
 
 # ---- pseudobulk ----------------------------------------------------------------------------
-def pseudobulk_volcano(result: pb.PseudobulkResult, *, q_threshold: float = 0.1
-                       ) -> FigureSpec:
-    """Volcano of a pseudobulk DESeq2 result, titled with its contrast and n patients."""
+def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
+                       params: pb.PseudobulkParams, focus: Any = None,
+                       q_threshold: float = 0.1) -> FigureSpec:
+    """Volcano of the pseudobulk DESeq2 test of `params` (from the disk cache when it was run
+    before, else run now), titled with its contrast and n patients. The test takes every
+    patient of the two groups: a patient-level test is not narrowed by the cohort filter."""
+    result = pb.pseudobulk_de(study, params=params)
     p = result.params
     t = result.table
     n_a = int(t.get_column("n_a")[0]) if t.height else 0
@@ -58,7 +65,10 @@ def pseudobulk_volcano(result: pb.PseudobulkResult, *, q_threshold: float = 0.1
                       "as the replicate; BH-FDR). " + "; ".join(result.notes))
 
 
-def pseudobulk_result_table(result: pb.PseudobulkResult) -> TableSpec:
+def pseudobulk_result_table(study: Study, *, cohort: Cohort | None = None,
+                            params: pb.PseudobulkParams, focus: Any = None) -> TableSpec:
+    """The per-gene table of the pseudobulk test of `params` (cached as the volcano)."""
+    result = pb.pseudobulk_de(study, params=params)
     return TableSpec("pseudobulk_table", "Pseudobulk DESeq2 per gene", result.table,
                      result.params, f"{result.params.contrast()}; samples: "
                      + ", ".join(f"{r['sample_id']} ({r['n_cells']} cells)"
@@ -194,12 +204,24 @@ def signature_comparison(study: Any, *, gene_sets: Sequence[Any], method: str,
 
 
 # ---- two selections ----------------------------------------------------------------------------
-def two_selections(study: Any, *, a: np.ndarray, b: np.ndarray, top: int = 25,
-                   names: tuple[str, str] = ("A", "B")) -> TableSpec:
-    """Marker genes of selection `a` against selection `b` (cell rows; cells in both are left
-    out): Wilcoxon rank-sum on the cells of the two selections only, BH-FDR; exploratory."""
-    a = np.unique(np.asarray(a, dtype=np.int64))
-    b = np.unique(np.asarray(b, dtype=np.int64))
+@dataclass(frozen=True)
+class SelectionPair:
+    """Two cell selections (row numbers) compared, their names and how many genes to list."""
+
+    a: tuple[int, ...]
+    b: tuple[int, ...]
+    names: tuple[str, str] = ("A", "B")
+    top: int = 25
+
+
+def two_selections(study: Study, *, cohort: Cohort | None = None, params: SelectionPair,
+                   focus: Any = None) -> TableSpec:
+    """Marker genes of selection a against selection b (cells in both are left out):
+    Wilcoxon rank-sum on the cells of the two selections only, BH-FDR; exploratory. The
+    selections are cells already chosen on screen, so the cohort does not narrow them."""
+    names, top = params.names, params.top
+    a = np.unique(np.asarray(params.a, dtype=np.int64))
+    b = np.unique(np.asarray(params.b, dtype=np.int64))
     both = np.intersect1d(a, b)
     a, b = np.setdiff1d(a, both), np.setdiff1d(b, both)
     if a.size == 0 or b.size == 0:
@@ -217,7 +239,8 @@ def two_selections(study: Any, *, a: np.ndarray, b: np.ndarray, top: int = 25,
                                              "mean_selected": f"mean_{names[0]}",
                                              "pct_selected": f"pct_{names[0]}"})
     return TableSpec("two_selections", f"{names[0]} vs {names[1]}", out,
-                     {"a": int(a.size), "b": int(b.size), "left_out_in_both": int(both.size)},
+                     {"a": int(a.size), "b": int(b.size), "left_out_in_both": int(both.size),
+                      "names": list(names), "top": top},
                      f"Top {top} genes higher in {names[0]} ({a.size:,} cells) than in "
                      f"{names[1]} ({b.size:,} cells); {both.size:,} cells in both left out. "
                      + EXPLORATORY_NOTE)
