@@ -144,9 +144,10 @@ def _orr_row(name: str, day: int | None, status: pl.Series, *, not_reached: int)
 ORR_CAPTION = ("Intent-to-treat: n is every infused patient in the cohort who reached the "
                "landmark; NE (not assessed, or not evaluable) and failures (death, HSCT or "
                "progression first) count in n as not responding and are shown; patients whose "
-               "follow-up ended before the landmark without such an event have not reached it "
-               "and are left out (column not_reached). Landmarks use the assessment within "
-               "+/-{tol} d. 95% CI: exact Clopper-Pearson.")
+               "follow-up ended before the landmark without such an event and without an "
+               "assessment in its window have not reached it and are left out (column "
+               "not_reached). Landmarks use the assessment within +/-{tol} d; two assessments "
+               "on one day count as the worse. 95% CI: exact Clopper-Pearson.")
 
 
 @derived_table("orr", "Overall response rate (CR+PR) at D28, M3, M6, M12 and best, "

@@ -154,3 +154,61 @@ def test_compare_recorded_takes_the_record_of_the_same_criteria_on_a_shared_day(
         rec = pl.DataFrame({"subject_id": ["P1", "P1"], "day": [28, 28], "response": order,
                             "criteria": ["local", "local"]})
         assert compare_recorded(der, rec).row(0, named=True)["recorded"] == "NR"
+
+
+# ---- the CAR-T's account after an HSCT, a study without events, a patient without counts ---
+def test_hsct_on_day_60_then_death_on_day_200(write_study):
+    """HSCT day 60, death day 200, PR-level counts on day 28 (ANC 0.6, PLT 25, RETIC 70),
+    graft-level counts on day 90. OS: event on day 200 (every death). OS censored at HSCT:
+    censored on day 60. EFS: event on day 60 (HSCT). PFS: death on day 200 (HSCT neither ends
+    nor censors PFS). Responses: D28 PR; M3 and M6 NE "after HSCT on day 60" (the day-90
+    counts are the graft's). ORR: D28 1/1; M3, M6, M12 failures (0/1). Swimmer: died after
+    HSCT."""
+    from analysis.outcomes import orr, swimmer_lanes
+    from analysis.response import derived_responses
+    from analysis.survival import survival_data
+
+    rows = [("P1", -10, SEVERE), ("P1", 28, {"ANC": 0.6, "PLT": 25, "RETIC": 70, "HGB": 90}),
+            ("P1", 90, {"ANC": 2, "PLT": 200, "RETIC": 80, "HGB": 130})]
+    study = _study(write_study, "P1,M,SAA,,60,200\n", rows)
+    got = {e: survival_data(study, endpoint=e).select("time", "event", "reason").row(0)
+           for e in ("OS", "OS_HSCT_CENSORED", "EFS", "PFS")}
+    assert got == {"OS": (200.0, 1, "death"), "OS_HSCT_CENSORED": (60.0, 0, "censored at HSCT"),
+                   "EFS": (60.0, 1, "HSCT"), "PFS": (200.0, 1, "death")}
+    d = derived_responses(study)
+    assert d.select("day", "category").rows() == [(28, "PR"), (90, "NE"), (180, "NE")]
+    assert d["rule"][1] == "NE: after HSCT on day 60"
+    o = orr(study)
+    assert o.select("landmark", "responders", "n", "failures").rows() == [
+        ("D28", 1, 1, 0), ("M3", 0, 1, 1), ("M6", 0, 1, 1), ("M12", 0, 1, 1), ("Best", 1, 1, 0)]
+    groups = pl.DataFrame({"subject_id": ["P1"], "best_response": ["PR"],
+                           "response_group": ["Responder"]})
+    assert swimmer_lanes(study, groups=groups)["status"].to_list() == ["died after HSCT"]
+
+
+def test_study_without_events_and_patient_without_counts(write_study):
+    """No events table: transfusions are unknown, not "none". P1 (PR-level counts on day 28)
+    is NIH PR with "transfusions not recorded"; BSH needs transfusion independence, so BSH is
+    NE with that reason. P2 has no counts at all: baseline NE, every assessment NE "no ANC,
+    HGB, PLT or RETIC", best response NE, ICAHT NE "no ANC", recovery empty; nothing
+    crashes."""
+    from analysis.baseline import baseline
+    from analysis.haematotox import icaht_table
+    from analysis.recovery import recovery_table
+    from analysis.response import best_response, derived_responses
+
+    rows = [("P1", -10, SEVERE), ("P1", 28, {"ANC": 0.6, "PLT": 25, "RETIC": 70, "HGB": 90})]
+    study = _study(write_study, "P1,M,SAA,100,,\nP2,F,SAA,100,,\n", rows, events=None)
+    nih = derived_responses(study, days="28").sort("subject_id")
+    assert nih["category"].to_list() == ["PR", "NE"]
+    assert nih["rule"][0].endswith("transfusions not recorded")
+    assert nih["rule"][1] == "NE: no ANC, HGB, PLT or RETIC within +/-7 d of day 28"
+    bsh = derived_responses(study, days="28", criteria="BSH").sort("subject_id")
+    assert bsh["category"].to_list() == ["NE", "NE"]
+    assert "transfusions are not recorded" in bsh["rule"][0]
+    assert baseline(study).sort("subject_id")["severity"].to_list() == ["SAA", "NE"]
+    assert best_response(study).sort("subject_id")["best_response"].to_list() == ["PR", "NE"]
+    ic = icaht_table(study).sort("subject_id").row(1, named=True)
+    assert ic["early_grade"] is None and ic["early_rule"] == "NE: no ANC in days 0-30"
+    rec = recovery_table(study).sort("subject_id").row(1, named=True)
+    assert rec["anc_recovery_day"] is None and rec["plt_recovery_day"] is None
