@@ -137,7 +137,8 @@ def test_every_date_form_is_scrubbed(text):
 
 @pytest.mark.parametrize("text", ["CD7 CAR-T", "10^9/L", "copies/ug gDNA", "D28", "M12",
                                   "PIGA", "IL6", "2025", "1.5", "grade 3", "Cluster 12",
-                                  "e07dddfd3d2e4a1c85e3", "a4dec12f", "b1mar99"])
+                                  "e07dddfd3d2e4a1c85e3", "a4dec12f", "b1mar99",
+                                  '"0dec63d9cb3c4e95"'])
 def test_ordinary_values_are_left_alone(text):
     assert scrub_dates(text) == text
 
