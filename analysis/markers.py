@@ -181,7 +181,9 @@ def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None
         z = np.where(sigma > 0, (u - n1 * n2 / 2.0) / sigma, 0.0)
     p = np.clip(2 * norm.sf(np.abs(z)), 0.0, 1.0)
     fdr = bh(p)
-    mean_sel, mean_rest = sum_sel / n1, (index.total - sum_sel) / n2
+    # The rest's sum is a difference of two sums: rounding can leave it a hair below zero.
+    mean_sel = np.maximum(sum_sel / n1, 0.0)
+    mean_rest = np.maximum((index.total - sum_sel) / n2, 0.0)
     lfc = np.log2((np.expm1(mean_sel) + _EPS) / (np.expm1(mean_rest) + _EPS))
     out = pl.DataFrame({
         "gene": list(index.genes), "log2_fold_change": lfc, "mean_selected": mean_sel,

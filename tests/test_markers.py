@@ -92,3 +92,19 @@ def test_marker_p_values_are_labelled_exploratory_with_patients():
     assert plain["n_patients_selected"] is None and plain["evidence"] == EXPLORATORY
     with pytest.raises(ValueError, match="patients has"):
         rank_markers(x, selected=sel, genes=genes, patients=patients[:10])
+
+
+def test_gene_only_in_the_selection_has_a_finite_fold_change():
+    """A gene expressed only in the selected cells (1.911, 0.809, 0.123): the rest's sum is
+    total - selected, computed in single precision, and comes out -9.7e-08 (mean -3.2e-08).
+    The mean of the rest must be 0, not negative, so log2 fold change is finite (no NaN)."""
+    x = np.zeros((6, 2), dtype=np.float64)
+    x[:3, 0] = [1.911, 0.809, 0.123]
+    x[:, 1] = [1, 2, 3, 1, 2, 3]
+    sel = np.zeros(6, dtype=bool)
+    sel[:3] = True
+    res = rank_markers(sp.csr_matrix(x), selected=sel, genes=["ONLY_SEL", "FLAT"], top=0)
+    row = res.filter(res.get_column("gene") == "ONLY_SEL")
+    assert row.get_column("mean_rest").item() >= 0.0
+    assert np.isfinite(row.get_column("log2_fold_change").item())
+    assert row.get_column("log2_fold_change").item() > 5
