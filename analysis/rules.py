@@ -252,6 +252,19 @@ class Rules:
         50, "subsamplings per sample (seeded); the mean and the 2.5-97.5 % interval are shown",
         "project convention")
 
+    # ---- presentation: landmark survival and HSCT on plots (analysis/survival.py, views) ----
+    survival_landmark_day: int = _f(
+        90, "survival split by response: groups are the response reached on or before this "
+        "day, among patients still event-free and followed at it; time counts from it",
+        "landmark analysis against immortal-time bias (Anderson, Cain & Gelber, J Clin Oncol "
+        "1983;1:710-9); day 90 = the M3 assessment")
+    post_hsct_display: str = _f(
+        "distinct", "values on or after a patient's HSCT on time plots: 'distinct' (drawn "
+        "faded and dashed, apart from the CAR-T series) or 'stop' (the series ends at the "
+        "HSCT); group medians never include them",
+        "project convention: after an HSCT the counts and kinetics are no longer the CAR-T's "
+        "account (as responses, analysis/response.py)")
+
     # ---- helpers ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One row per setting: name, value, default, help, source (for 'Rules used')."""

@@ -26,7 +26,8 @@ import polars as pl
 from analysis.registry import Option, derived_table
 from analysis.response import _follow_up_end
 
-__all__ = ["ENDPOINTS", "survival_data", "survival_table", "KMResult", "kaplan_meier"]
+__all__ = ["ENDPOINTS", "survival_data", "survival_table", "KMResult", "kaplan_meier", "landmark",
+           "LANDMARK_RESPONDER", "LANDMARK_NON_RESPONDER"]
 
 
 ENDPOINTS: dict[str, tuple[str, str]] = {
@@ -204,6 +205,37 @@ def kaplan_meier(surv: pl.DataFrame, *, time: str = "time", event: str = "event"
                                         "median_ci_high": pl.Float64}),
         pl.concat(risks).with_columns(pl.col("at_risk").cast(pl.Int64)),
         pl.concat(cens))
+
+
+LANDMARK_RESPONDER = "Response by day {day}"
+LANDMARK_NON_RESPONDER = "No response by day {day}"
+
+
+def landmark(surv: pl.DataFrame, responses: pl.DataFrame, *, day: int,
+             time: str = "time", event: str = "event", category: str = "category"
+             ) -> pl.DataFrame:
+    """Landmark analysis (Anderson, Cain & Gelber, J Clin Oncol 1983;1:710-9): splitting OS or
+    PFS from infusion by best response over the whole follow-up credits responders with the
+    time they had to survive to respond (immortal-time bias). Here only patients still at risk
+    at `day` (time >= day) are kept, each is grouped by the response (CR or PR) reached on or
+    before `day` in `responses` (subject_id, day, category), and time counts from `day`.
+
+    Returns every patient of `surv` with `landmark_group` (null when left out) and
+    `landmark_note` (why left out), `time` reset to time - day for those kept."""
+    resp = (responses.filter((pl.col("day") <= day) & pl.col(category).is_in(["CR", "PR"]))
+            .select("subject_id").unique().with_columns(_resp=pl.lit(True)))
+    out = surv.join(resp, on="subject_id", how="left")
+    kept = pl.col(time) >= day
+    return out.with_columns(
+        pl.when(kept & pl.col("_resp").fill_null(False))
+        .then(pl.lit(LANDMARK_RESPONDER.format(day=day)))
+        .when(kept).then(pl.lit(LANDMARK_NON_RESPONDER.format(day=day)))
+        .otherwise(None).alias("landmark_group"),
+        pl.when(kept).then(None)
+        .when(pl.col(event) == 1).then(pl.lit(f"event before day {day}"))
+        .otherwise(pl.lit(f"follow-up ended before day {day}")).alias("landmark_note"),
+        pl.when(kept).then(pl.col(time) - day).otherwise(pl.col(time)).alias(time),
+    ).drop("_resp")
 
 
 def _finite(x: float) -> float | None:

@@ -8,14 +8,17 @@ import polars as pl
 import streamlit as st
 
 from analysis.outcomes import ENDPOINTS, ORR_CAPTION, kaplan_meier, orr, survival_data
+from analysis.response import derived_responses, recorded_responses
 from analysis.rules import rules_for
+from analysis.survival import landmark
 from components import filters, render
 from components.figures.clinical import km_plot, orr_plot
 from components.safe import md
 
 RULES_SHOWN = ("retic_threshold", "ti_window", "count_window", "count_tie", "nonsevere_pr",
                "plt_support_days", "rbc_support_days", "gcsf_support_days",
-               "screening_window", "baseline_on_ld_day", "landmark_tolerance")
+               "screening_window", "baseline_on_ld_day", "landmark_tolerance",
+               "survival_landmark_day")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class OutcomeParams:
     endpoint: str
     by_group: bool
     cohort: str
+    split: str = "landmark"
+    landmark_day: int | None = None
 
 
 ctx = filters.context()
@@ -67,19 +72,55 @@ endpoint = c1.radio("Endpoint", list(ENDPOINTS), horizontal=True, key="out-endpo
                     format_func=lambda e: {"OS_HSCT_CENSORED": "OS censored at HSCT"}.get(e, e),
                     help="OS: every death. OS censored at HSCT: sensitivity analysis. EFS: HSCT, "
                          "progression or death. PFS: progression or death.")
-by_group = c2.toggle("Split by response group", key="out-by-group")
-params = OutcomeParams(source, ti_window, endpoint, by_group, ctx.cohort.describe())
+by_group = c2.toggle("Split by response", key="out-by-group")
+split, lm_day = "landmark", None
+if by_group:
+    s1, s2 = st.columns([3, 1])
+    split = s1.radio("Groups", ("landmark", "best"), horizontal=True, key="out-split",
+                     format_func={"landmark": "response by a landmark day (time from it)",
+                                  "best": "best response over the whole follow-up"}.get,
+                     help="A patient must survive long enough to respond: splitting from "
+                          "infusion by best response favours responders (immortal-time "
+                          "bias). The landmark analysis groups patients still at risk at "
+                          "the landmark by their response up to it.")
+    lm_day = int(s2.number_input("Landmark day", 7, 730, rules.survival_landmark_day,
+                                 key="out-landmark", disabled=split != "landmark"))
+    rules = rules.with_(survival_landmark_day=lm_day)
+params = OutcomeParams(source, ti_window, endpoint, by_group, ctx.cohort.describe(), split,
+                       lm_day if split == "landmark" else None)
 
 surv = filters.compute(survival_data, study, endpoint=endpoint) \
     .filter(pl.col("subject_id").is_in(list(ids)))
-if by_group:
+group_col, x_note = None, None
+if by_group and split == "landmark":
+    resp = filters.compute(recorded_responses, study) if source == "recorded" else \
+        filters.compute(derived_responses, study, criteria=source, rules=rules)
+    lm = landmark(surv, resp, day=lm_day)
+    left_out = lm.filter(pl.col("landmark_group").is_null())
+    surv, group_col = lm.filter(pl.col("landmark_group").is_not_null()), "landmark_group"
+    x_note = f"days after the day-{lm_day} landmark"
+    st.caption(f"Landmark analysis at day {lm_day} ({source} responses): {surv.height} patients "
+               f"at risk at day {lm_day}, grouped by a CR or PR on or before it; time counts "
+               f"from day {lm_day}. Left out: {left_out.height}"
+               + (" (" + "; ".join(f"{r['subject_id']}: {r['landmark_note']}"
+                                   for r in left_out.iter_rows(named=True)) + ")"
+                  if left_out.height else "") + ".")
+elif by_group:
     surv = surv.join(ctx.groups.select("subject_id", "response_group"), on="subject_id")
-km = kaplan_meier(surv, group="response_group" if by_group else None)
+    group_col = "response_group"
+    st.warning("Immortal-time bias: best response over the whole follow-up is known only at "
+               "the end, and a patient must survive to respond, so this split favours "
+               "responders from day 0. Use the landmark analysis for a comparison.")
+km = kaplan_meier(surv, group=group_col)
 name, definition = ENDPOINTS[endpoint]
-render.show_figure(km_plot(km.curve, km.at_risk, censored=km.censored,
-                           note=definition.split(": ", 1)[1].split(";")[0],
-                           title=f"{name} (Kaplan-Meier, 95% CI)"),
-                   key="out-km", name=f"{study.name}_{endpoint}_km", data=surv, params=params)
+fig = km_plot(km.curve, km.at_risk, censored=km.censored,
+              note=definition.split(": ", 1)[1].split(";")[0],
+              title=f"{name} (Kaplan-Meier, 95% CI)"
+              + (f", landmark day {lm_day}" if group_col == "landmark_group" else ""))
+if x_note:
+    fig.update_xaxes(title_text=f"Time ({x_note})", row=2, col=1)
+render.show_figure(fig, key="out-km", name=f"{study.name}_{endpoint}_km", data=surv,
+                   params=params)
 st.caption(f"Definition. {definition}")
 medians = km.summary.with_columns(
     pl.format("{} ({}-{})", *[pl.col(c).round(0).cast(pl.Int64).cast(pl.String)

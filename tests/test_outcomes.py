@@ -283,3 +283,31 @@ def test_swimmer_marks_hsct_from_patients_table(write_study):
     ev = swimmer_events(study, responses=pl.DataFrame(
         schema={"subject_id": pl.String, "day": pl.Int64, "category": pl.String}))
     assert ev.filter(pl.col("kind") == "HSCT")["day"].to_list() == [100]
+
+
+def test_landmark_keeps_patients_at_risk_groups_by_response_before_it_and_resets_time():
+    from analysis.survival import landmark
+
+    surv = pl.DataFrame({"subject_id": ["A", "B", "C", "D", "E"],
+                         "time": [400.0, 60.0, 300.0, 80.0, 200.0],
+                         "event": [0, 1, 1, 0, 0]})
+    # C responds only at day 180: in a best-response split it is a responder from day 0
+    resp = pl.DataFrame({"subject_id": ["A", "C", "E", "E"], "day": [28, 180, 90, 28],
+                         "category": ["PR", "CR", "NR", "NR"]})
+    lm = landmark(surv, resp, day=90).sort("subject_id")
+    groups = dict(zip(lm["subject_id"], lm["landmark_group"], strict=True))
+    assert groups == {"A": "Response by day 90", "B": None, "C": "No response by day 90",
+                      "D": None, "E": "No response by day 90"}
+    notes = dict(zip(lm["subject_id"], lm["landmark_note"], strict=True))
+    assert notes["B"] == "event before day 90" and notes["D"] == "follow-up ended before day 90"
+    assert lm.filter(pl.col("subject_id") == "A")["time"][0] == 310.0
+
+
+def test_outcomes_page_landmark_by_default_and_warns_on_best_response(app_page):
+    at = app_page("pages/outcomes.py")
+    at.toggle(key="out-by-group").set_value(True).run()
+    assert not at.exception
+    assert any("Landmark analysis at day 90" in c.value for c in at.caption)
+    at.radio(key="out-split").set_value("best").run()
+    assert not at.exception
+    assert any("Immortal-time bias" in w.value for w in at.warning)
