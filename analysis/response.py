@@ -132,16 +132,27 @@ def reference_lines(*, criteria: str = "NIH", retic_threshold: float | None = No
 # ---- inputs from a study --------------------------------------------------------------------
 def transfusion_events(events: pl.DataFrame) -> pl.DataFrame | None:
     """subject_id, day, product (RBC, PLT or OTHER) of every transfusion; None when the events
-    table records no transfusion at all (transfusion status then is unknown, not "none")."""
+    table records no transfusion at all (transfusion status then is unknown, not "none").
+
+    The product is read from `product`, else from `term` when `product` names neither red
+    cells nor platelets: platelets (PLT, platelet, thrombocyte concentrate) and red cells
+    (RBC, PRBC, PRC, RCC, red cells, packed cells, erythrocytes, whole blood); anything else
+    (plasma, cryoprecipitate, albumin, granulocytes) is OTHER and does not break transfusion
+    independence."""
     tx = events.filter(pl.col("category").str.to_lowercase() == "transfusion")
     if tx.height == 0:
         return None
-    prod = pl.coalesce(pl.col("product"), pl.col("term")).str.to_uppercase()
+
+    def kind(col: str) -> pl.Expr:
+        text = (pl.col(col) if col in tx.columns else pl.lit(None, dtype=pl.String)) \
+            .cast(pl.String).str.to_uppercase()
+        return (pl.when(text.str.contains(r"PLT|PLATELET|THROMBOCYT")).then(pl.lit("PLT"))
+                .when(text.str.contains(r"RBC|RED|ERYTHRO|\bPRC\b|\bRCC\b|PACKED|WHOLE BLOOD"))
+                .then(pl.lit("RBC")))
+
     return tx.select(
         "subject_id", "day",
-        pl.when(prod.str.contains("PLT|PLATELET")).then(pl.lit("PLT"))
-        .when(prod.str.contains("RBC|RED|ERYTHRO|PRBC")).then(pl.lit("RBC"))
-        .otherwise(pl.lit("OTHER")).alias("product"),
+        pl.coalesce(kind("product"), kind("term"), pl.lit("OTHER")).alias("product"),
     )
 
 

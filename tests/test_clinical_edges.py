@@ -212,3 +212,22 @@ def test_study_without_events_and_patient_without_counts(write_study):
     assert ic["early_grade"] is None and ic["early_rule"] == "NE: no ANC in days 0-30"
     rec = recovery_table(study).sort("subject_id").row(1, named=True)
     assert rec["anc_recovery_day"] is None and rec["plt_recovery_day"] is None
+
+
+# ---- transfusion products as recorded ------------------------------------------------------
+def test_transfusion_products_as_clinics_write_them():
+    """A red-cell transfusion recorded as "Packed cells 2 units", "PRC" or "Whole blood", a
+    platelet one as "Thrombocyte concentrate", or product "blood product" with term
+    "platelets", breaks transfusion independence; the old reader saw OTHER (like plasma) and
+    called the patient transfusion independent. FFP and albumin stay OTHER."""
+    from analysis.response import transfusion_events
+
+    ev = pl.DataFrame({
+        "subject_id": ["P1"] * 7, "day": list(range(7)), "category": ["transfusion"] * 7,
+        "term": ["Packed cells 2 units", "PRC", "Whole blood", "Thrombocyte concentrate",
+                 "platelets", "FFP", "Albumin 20%"],
+        "product": [None, None, None, None, "blood product", None, None]},
+        schema={"subject_id": pl.String, "day": pl.Int64, "category": pl.String,
+                "term": pl.String, "product": pl.String})
+    assert transfusion_events(ev)["product"].to_list() == [
+        "RBC", "RBC", "RBC", "PLT", "PLT", "OTHER", "OTHER"]
