@@ -124,7 +124,9 @@ def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN
     if tx is None:
         df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias("transfusion_dependent"))
     else:
-        before = (tx.filter(pl.col("product").is_in(["RBC", "PLT"]))
+        from analysis.response import TI_PRODUCTS
+
+        before = (tx.filter(pl.col("product").is_in(list(TI_PRODUCTS)))
                   .join(refs.select("subject_id", "reference_day"), on="subject_id")
                   .filter((pl.col("day") < pl.col("reference_day"))
                           & (pl.col("day") >= pl.col("reference_day") - rules.ti_window))

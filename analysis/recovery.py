@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from analysis.registry import Option, derived_table
-from analysis.response import _follow_up_end, transfusion_events
+from analysis.response import TI_PRODUCTS, _follow_up_end, transfusion_events
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
 
 __all__ = ["CTCAE_TERMS", "GRADE_WINDOWS", "first_sustained", "recovery_days",
@@ -133,7 +133,7 @@ def recovery_days(measurements: pl.DataFrame, *, transfusions: pl.DataFrame | No
              ("transfusion_independence_day", "last_rbc_transfusion_day",
               "last_plt_transfusion_day")]).sort("subject_id")
     last = tx.group_by("subject_id").agg(
-        pl.col("day").filter(pl.col("product").is_in(["RBC", "PLT"])).max().alias("_last"),
+        pl.col("day").filter(pl.col("product").is_in(list(TI_PRODUCTS))).max().alias("_last"),
         pl.col("day").filter(pl.col("product") == "RBC").max().alias("last_rbc_transfusion_day"),
         pl.col("day").filter(pl.col("product") == "PLT").max().alias("last_plt_transfusion_day"))
     out = (out.join(last, on="subject_id", how="left")

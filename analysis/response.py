@@ -44,7 +44,7 @@ from analysis.registry import Option, derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
 from analysis.support import mark_supported
 
-__all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "assessment_days", "assess_responses",
+__all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "TI_PRODUCTS", "assessment_days", "assess_responses",
            "derived_responses", "best_of", "best_response", "compare_recorded",
            "response_comparison", "baseline_severity", "transfusion_events", "parse_days",
            "reference_lines", "label_timepoints", "recorded_responses", "counts_before_hsct"]
@@ -55,6 +55,8 @@ LANDMARKS: dict[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
 CATEGORIES = ("CR", "PR", "NR", "NE")
 _RANK = {"CR": 3, "PR": 2, "NR": 1, "NE": 0}
 _COUNTS = ("ANC", "HGB", "PLT", "RETIC")
+# transfusion products that break transfusion independence (analysis.response.transfusion_events)
+TI_PRODUCTS = ("RBC", "PLT", "UNSPECIFIED")
 
 # (analyte, operator, threshold); HGB for BSH is sex-specific (see _hgb_normal); the severity
 # thresholds and normal haemoglobin are rule settings (analysis/rules.py)
@@ -131,14 +133,17 @@ def reference_lines(*, criteria: str = "NIH", retic_threshold: float | None = No
 
 # ---- inputs from a study --------------------------------------------------------------------
 def transfusion_events(events: pl.DataFrame) -> pl.DataFrame | None:
-    """subject_id, day, product (RBC, PLT or OTHER) of every transfusion; None when the events
-    table records no transfusion at all (transfusion status then is unknown, not "none").
+    """subject_id, day, product (RBC, PLT, OTHER or UNSPECIFIED) of every transfusion; None when
+    the events table records no transfusion at all (transfusion status then is unknown, not
+    "none").
 
     The product is read from `product`, else from `term` when `product` names neither red
     cells nor platelets: platelets (PLT, platelet, thrombocyte concentrate) and red cells
     (RBC, PRBC, PRC, RCC, red cells, packed cells, erythrocytes, whole blood); anything else
     (plasma, cryoprecipitate, albumin, granulocytes) is OTHER and does not break transfusion
-    independence."""
+    independence. A transfusion whose product is not recorded at all ("Transfusion", or empty)
+    is UNSPECIFIED: it breaks transfusion independence (in aplastic anaemia it is red cells or
+    platelets) but supports no count."""
     tx = events.filter(pl.col("category").str.to_lowercase() == "transfusion")
     if tx.height == 0:
         return None
@@ -150,9 +155,15 @@ def transfusion_events(events: pl.DataFrame) -> pl.DataFrame | None:
                 .when(text.str.contains(r"RBC|RED|ERYTHRO|\bPRC\b|\bRCC\b|PACKED|WHOLE BLOOD"))
                 .then(pl.lit("RBC")))
 
+    named = pl.concat_str([pl.col(c).cast(pl.String) for c in ("product", "term")
+                           if c in tx.columns] or [pl.lit("")], separator=" ",
+                          ignore_nulls=True).str.to_uppercase() \
+        .str.replace_all(r"\b(BLOOD|TRANSFUSIONS?|UNITS?|PRODUCTS?|\d+)\b|[^A-Z]", "")
     return tx.select(
         "subject_id", "day",
-        pl.coalesce(kind("product"), kind("term"), pl.lit("OTHER")).alias("product"),
+        pl.coalesce(kind("product"), kind("term"),
+                    pl.when(named.fill_null("") == "").then(pl.lit("UNSPECIFIED")),
+                    pl.lit("OTHER")).alias("product"),
     )
 
 
@@ -244,7 +255,8 @@ def _transfusions_at(points: pl.DataFrame, tx: pl.DataFrame | None, window: int
     """Per point: RBC / PLT transfusions in (day - window, day] and the last one up to day."""
     keys = points.select("subject_id", "day").unique()
     schema = {"rbc_transfusions": pl.UInt32, "plt_transfusions": pl.UInt32,
-              "other_transfusions": pl.UInt32, "last_transfusion_day": pl.Int64}
+              "other_transfusions": pl.UInt32, "unspecified_transfusions": pl.UInt32,
+              "last_transfusion_day": pl.Int64}
     if tx is None:
         return keys.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
     t = tx.select("subject_id", pl.col("day").cast(pl.Int64).alias("_tx"), "product")
@@ -253,8 +265,8 @@ def _transfusions_at(points: pl.DataFrame, tx: pl.DataFrame | None, window: int
            .filter(pl.col("_tx") <= pl.col("day"))
            .group_by("subject_id", "day")
            .agg(*[(inside & (pl.col("product") == p)).sum().alias(f"{p.lower()}_transfusions")
-                  for p in ("RBC", "PLT", "OTHER")],
-                pl.col("_tx").filter(pl.col("product").is_in(["RBC", "PLT"])).max()
+                  for p in ("RBC", "PLT", "OTHER", "UNSPECIFIED")],
+                pl.col("_tx").filter(pl.col("product").is_in(list(TI_PRODUCTS))).max()
                 .alias("last_transfusion_day")))
     return keys.join(agg, on=["subject_id", "day"], how="left").with_columns(
         [pl.col(c).fill_null(0) for c in schema if c.endswith("_transfusions")])
@@ -369,13 +381,17 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
         pl.lit("; supported, so not counted as met: "), support_list)).otherwise(pl.lit(""))
 
     # transfusion independence is about red cells and platelets (plasma etc. do not count)
-    n_tx = pl.col("rbc_transfusions") + pl.col("plt_transfusions")
+    # (an unspecified product counts: in aplastic anaemia it is red cells or platelets)
+    n_tx = pl.col("rbc_transfusions") + pl.col("plt_transfusions") \
+        + pl.col("unspecified_transfusions")
     ti = n_tx == 0                               # null when transfusions are not recorded
+    unspec = pl.when(pl.col("unspecified_transfusions") > 0).then(pl.format(
+        ", product not recorded {}", "unspecified_transfusions")).otherwise(pl.lit(""))
     tx_text = (
         pl.when(n_tx.is_null()).then(pl.lit("; transfusions not recorded"))
         .when(n_tx > 0).then(pl.format(
-            "; {} transfusion(s) in the {}-d window (RBC {}, PLT {}; last on day {})",
-            n_tx, pl.lit(ti_window), "rbc_transfusions", "plt_transfusions",
+            "; {} transfusion(s) in the {}-d window (RBC {}, PLT {}{}; last on day {})",
+            n_tx, pl.lit(ti_window), "rbc_transfusions", "plt_transfusions", unspec,
             "last_transfusion_day"))
         .when(pl.col("last_transfusion_day").is_null())
         .then(pl.lit("; no transfusion up to this day"))

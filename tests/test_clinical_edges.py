@@ -231,3 +231,34 @@ def test_transfusion_products_as_clinics_write_them():
                 "term": pl.String, "product": pl.String})
     assert transfusion_events(ev)["product"].to_list() == [
         "RBC", "RBC", "RBC", "PLT", "PLT", "OTHER", "OTHER"]
+
+
+def test_a_transfusion_without_a_product_breaks_transfusion_independence():
+    """Day 80: an event "Blood transfusion 2 units" with no product. In aplastic anaemia that
+    is red cells or platelets, so BSH transfusion independence (no transfusion in the 56 d up
+    to day 90) is not met: day 90 with ANC 0.9, PLT 40, RETIC 70 (no longer severe) is NR "not
+    transfusion independent", and the rule names the unrecorded product. The old reader
+    filed it with plasma (OTHER) and gave PR. A plasma transfusion (FFP) still does not
+    count."""
+    from analysis.response import assess_responses, transfusion_events
+
+    ev = pl.DataFrame({"subject_id": ["P1", "P1", "P1"], "day": [80, 81, 82],
+                       "category": ["transfusion"] * 3,
+                       "term": ["Blood transfusion 2 units", "Transfusion", "FFP"],
+                       "product": [None, None, None]},
+                      schema={"subject_id": pl.String, "day": pl.Int64, "category": pl.String,
+                              "term": pl.String, "product": pl.String})
+    tx = transfusion_events(ev)
+    assert tx["product"].to_list() == ["UNSPECIFIED", "UNSPECIFIED", "OTHER"]
+    m = pl.DataFrame([("P1", 90, a, float(v)) for a, v in
+                      {"ANC": 0.9, "PLT": 40, "RETIC": 70, "HGB": 95}.items()],
+                     schema={"subject_id": pl.String, "day": pl.Int64, "analyte": pl.String,
+                             "value": pl.Float64}, orient="row")
+    pts = pl.DataFrame({"subject_id": ["P1"], "day": [90]})
+    r = assess_responses(m, pts, transfusions=tx, criteria="BSH").row(0, named=True)
+    assert r["category"] == "NR", r["rule"]
+    assert "not transfusion independent" in r["rule"]
+    assert "product not recorded 2" in r["rule"]
+    only_ffp = tx.filter(pl.col("product") == "OTHER")
+    assert assess_responses(m, pts, transfusions=only_ffp, criteria="BSH") \
+        .row(0, named=True)["category"] == "PR"
