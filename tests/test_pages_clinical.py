@@ -81,6 +81,11 @@ def test_outcomes_on_demo(app_page):
     at.toggle(key="out-by-group").set_value(True).run()
     at.radio(key="out-source").set_value("recorded").run()
     assert not at.exception, [e.value for e in at.exception]
+    # the default split is the landmark analysis (day 90): groups by response up to it
+    assert "Landmark analysis at day 90 (recorded responses)" in _texts(at, "caption")
+    assert "Response by day 90" in _frames(at)
+    at.radio(key="out-split").set_value("best").run()
+    assert not at.exception, [e.value for e in at.exception]
     assert "Responder" in _frames(at)
 
 
