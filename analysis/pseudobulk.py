@@ -43,11 +43,12 @@ import numpy as np
 import polars as pl
 
 from analysis.registry import Option, derived_table
+from analysis.rules import Rules
 
 __all__ = ["CellSelection", "PseudobulkParams", "PseudobulkCounts", "PseudobulkResult",
            "sum_by_group", "filter_by_expr", "deseq2_test", "pseudobulk_counts",
            "selection_cells",
-           "choose_samples", "pseudobulk_de", "cached_result", "pseudobulk_table",
+           "choose_samples", "pseudobulk_de", "params_for", "cached_result", "pseudobulk_table",
            "RESULT_SCHEMA"]
 
 Progress = Callable[[float, str], None]
@@ -467,14 +468,25 @@ def pseudobulk_de(study: Any, *, params: PseudobulkParams = PseudobulkParams(),
                         "group_b": Option(str, "Non-responder", "second group"),
                         "paired": Option(bool, False, "post (window) vs pre (baseline) in "
                                                       "the same patients, ~ subject + time"),
-                        "min_cells": Option(int, 10, "fewest selected cells for a sample")})
+                        "pseudobulk_min_cells": Option(int, 10, "fewest selected cells for "
+                                                                "a sample (rule setting)")})
 def pseudobulk_table(study: Any, *, cell_type: str = "", car_status: str = "",
                      window: str = "D28", groups: str = "response_group",
                      group_a: str = "Responder", group_b: str = "Non-responder",
-                     paired: bool = False, min_cells: int = 10) -> pl.DataFrame:
-    """`pseudobulk_de` as a table (cached)."""
-    params = PseudobulkParams(
-        selection=CellSelection(cell_type=cell_type or None, car_status=car_status or None),
-        design="paired" if paired else "groups", window=window, groups=groups,
-        group_a=group_a, group_b=group_b, min_cells=min_cells)
+                     paired: bool = False, rules: Rules | None = None) -> pl.DataFrame:
+    """`pseudobulk_de` as a table (cached); sample and gene filters from the rule settings
+    pseudobulk_min_cells, pseudobulk_min_count and pseudobulk_min_total_count."""
+    params = params_for(study, rules=rules, design="paired" if paired else "groups",
+                        selection=CellSelection(cell_type=cell_type or None,
+                                                car_status=car_status or None),
+                        window=window, groups=groups, group_a=group_a, group_b=group_b)
     return pseudobulk_de(study, params=params).table
+
+
+def params_for(study: Any, *, rules: Rules | None = None, **fields: Any) -> PseudobulkParams:
+    """PseudobulkParams with the study's rule settings for the sample and gene filters."""
+    from analysis.rules import rules_for
+
+    r = rules if rules is not None else rules_for(study)
+    return PseudobulkParams(min_cells=r.pseudobulk_min_cells, min_count=r.pseudobulk_min_count,
+                            min_total_count=r.pseudobulk_min_total_count, **fields)

@@ -252,6 +252,25 @@ class Rules:
         50, "subsamplings per sample (seeded); the mean and the 2.5-97.5 % interval are shown",
         "project convention")
 
+    # ---- single-cell pseudobulk and signatures (analysis/pseudobulk.py, signatures.py) ----
+    pseudobulk_min_cells: int = _f(
+        10, "a sample enters a pseudobulk test (and a per-sample signature score) only with at "
+        "least this many chosen cells",
+        "project convention (muscat/Crowell et al., Nat Commun 2020 drop samples with few "
+        "cells of a cluster)")
+    pseudobulk_min_count: int = _f(
+        10, "edgeR filterByExpr min.count: a gene is tested when its CPM reaches min_count / "
+        "median library size x 1e6 in at least the smaller group's number of samples",
+        "edgeR filterByExpr default (Chen, Lun & Smyth, F1000Research 2016)")
+    pseudobulk_min_total_count: int = _f(
+        15, "edgeR filterByExpr min.total.count: a tested gene has at least this many counts "
+        "over the samples of the test", "edgeR filterByExpr default")
+    signature_method: str = _f(
+        "mean_z", "default signature score: 'mean_z' (mean z-score of log-normalised "
+        "expression over the set's genes) or 'aucell' (AUCell rank score)",
+        "mean z as scanpy score_genes without control genes; AUCell: Aibar et al., Nat "
+        "Methods 2017", choices=("mean_z", "aucell"))
+
     # ---- presentation: landmark survival and HSCT on plots (analysis/survival.py, views) ----
     survival_landmark_day: int = _f(
         90, "survival split by response: groups are the response reached on or before this "

@@ -283,8 +283,8 @@ if source == "Single-cell RNA":
                           key="il-pb-design")
     window = p4.selectbox("Window", lv.WINDOW_NAMES, index=lv.WINDOW_NAMES.index("D28"),
                           key="il-pb-window")
-    pparams = lv.pb.PseudobulkParams(selection=selection, window=window,
-                                     design="paired" if design.startswith("Post") else "groups")
+    pparams = lv.pb.params_for(study, selection=selection, window=window,
+                               design="paired" if design.startswith("Post") else "groups")
     result = lv.pb.cached_result(study, params=pparams)
     if result is None and st.button("Run the pseudobulk test", key="il-pb-run",
                                     help="Tens of seconds; the result is cached on disk."):
@@ -297,13 +297,18 @@ if source == "Single-cell RNA":
         bar.empty()
     if result is not None:
         _show(lv.pseudobulk_volcano(study, cohort=ctx.cohort, params=pparams), "il-pb-volcano")
+        render.show_rules(rules_for(study), names=["pseudobulk_min_cells",
+                                                   "pseudobulk_min_count",
+                                                   "pseudobulk_min_total_count"], key="il-pb-rules")
         spec = lv.pseudobulk_result_table(study, cohort=ctx.cohort, params=pparams)
         st.caption(spec.caption)
         render.show_table(spec.data, key="il-pb-table", name=f"{study.name}_pseudobulk")
 
     st.header("Signatures per patient")
     s1, s2, s3 = st.columns(3)
-    method = s1.selectbox("Score", ["mean_z", "aucell", "pseudobulk"], key="il-sig-method",
+    methods = ["mean_z", "aucell", "pseudobulk"]
+    method = s1.selectbox("Score", methods, key="il-sig-method",
+                          index=methods.index(rules_for(study).signature_method),
                           format_func=lambda m: lv.sig.SCORE_UNITS[m])
     sig_window = s2.selectbox("Test window", lv.WINDOW_NAMES,
                               index=lv.WINDOW_NAMES.index("D28"), key="il-sig-window")

@@ -193,3 +193,15 @@ def test_selection_mask_combines_criteria():
                                                                         True]
     assert pb.CellSelection(cell_type="A", cells=(1, 2)).mask(cells).tolist() == [
         False, True, False, False]
+
+
+def test_filters_come_from_the_rule_settings(tiny):
+    from analysis.rules import rules_for
+
+    study = load_study(tiny)
+    p = pb.params_for(study, rules=rules_for(study).with_(pseudobulk_min_cells=45,
+                                                          pseudobulk_min_count=5),
+                      window="D28", selection=pb.CellSelection(cell_type="CD8 T"))
+    assert (p.min_cells, p.min_count, p.min_total_count) == (45, 5, 15)
+    with pytest.raises(ValueError, match="0 and 0 patient"):      # 40 CD8 T cells per sample
+        pb.pseudobulk_de(study, params=p)
