@@ -120,9 +120,10 @@ if source == "Single-cell RNA":
     gene = st.selectbox("Gene (type to search)", [g for g in PRESET_GENES if g in genes] +
                         sorted(set(genes) - set(PRESET_GENES)), key="il-gene") \
         if genes else None
-    shipped = {g.name: g for g in shipped_gene_sets()}
-    signature = shipped[st.selectbox("Signature (resources/gene_sets.gmt)", list(shipped),
-                                     key="il-sig-colour")] \
+    shipped = {g.name: g for g in (*shipped_gene_sets(),
+                                   *st.session_state.get("il-user-sets", ()))}
+    signature = shipped[st.selectbox("Signature (shipped, or yours from 'Signatures per "
+                                     "patient')", list(shipped), key="il-sig-colour")] \
         if color_by == "Signature score" else None
     label_types = c2.toggle("Label cell types", key="il-labels")
     params = LandscapeParams(source, basis, color_by, gene or (signature and signature.name),
@@ -322,6 +323,7 @@ if source == "Single-cell RNA":
             gene_sets.append(typed_gene_set(typed, name="typed genes"))
     except (ValueError, UnicodeDecodeError) as exc:
         st.warning(str(exc))
+    st.session_state["il-user-sets"] = tuple(gene_sets[len(shipped_sets):])
     try:
         fig_spec, table_spec = filters.compute(lv.signature_comparison, study,
                                                gene_sets=tuple(gene_sets), method=method,

@@ -29,11 +29,16 @@ def test_depth_sections_on_demo(app_page, tmp_path):
     sig_table = next(d.value for d in at.dataframe if "cliffs_delta" in d.value.columns)
     assert "TYPE_I_IFN_SCORE_RICE2013" in set(sig_table["signature"])
 
+    at.text_input(key="il-sig-typed").input("ISG15, MX1 IFIT3").run()
+    sig_table = next(d.value for d in at.dataframe if "cliffs_delta" in d.value.columns)
+    assert "typed genes" in set(sig_table["signature"])
     at.selectbox(key="il-color").set_value("Signature score").run()
+    at.selectbox(key="il-sig-colour").set_value("typed genes").run()
     at.toggle(key="il-labels").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     emb = _charts(at)[0]
-    assert "mean z-score" in emb["data"][0]["marker"]["colorbar"]["title"]["text"]
+    bar = emb["data"][0]["marker"]["colorbar"]["title"]["text"]
+    assert bar.startswith("typed genes") and "mean z-score" in bar
     assert {a["text"] for a in emb["layout"]["annotations"]} >= {"CD8 TEM", "NK"}
 
     at.selectbox(key="il-pb-type").set_value("CD8 TEM").run()
