@@ -217,7 +217,7 @@ def landmark(surv: pl.DataFrame, responses: pl.DataFrame, *, day: int,
     """Landmark analysis (Anderson, Cain & Gelber, J Clin Oncol 1983;1:710-9): splitting OS or
     PFS from infusion by best response over the whole follow-up credits responders with the
     time they had to survive to respond (immortal-time bias). Here only patients still at risk
-    at `day` (time >= day) are kept, each is grouped by the response (CR or PR) reached on or
+    at `day` (event-free after it; censored on it) are kept, each is grouped by the response (CR or PR) reached on or
     before `day` in `responses` (subject_id, day, category), and time counts from `day`.
 
     Returns every patient of `surv` with `landmark_group` (null when left out) and
@@ -225,14 +225,16 @@ def landmark(surv: pl.DataFrame, responses: pl.DataFrame, *, day: int,
     resp = (responses.filter((pl.col("day") <= day) & pl.col(category).is_in(["CR", "PR"]))
             .select("subject_id").unique().with_columns(_resp=pl.lit(True)))
     out = surv.join(resp, on="subject_id", how="left")
-    kept = pl.col(time) >= day
+    # at risk at the landmark: event-free past it (an event on the landmark day itself is
+    # before the at-risk set starts: it would be an event at time 0 of the landmark curve)
+    kept = (pl.col(time) > day) | ((pl.col(time) == day) & (pl.col(event) == 0))
     return out.with_columns(
         pl.when(kept & pl.col("_resp").fill_null(False))
         .then(pl.lit(LANDMARK_RESPONDER.format(day=day)))
         .when(kept).then(pl.lit(LANDMARK_NON_RESPONDER.format(day=day)))
         .otherwise(None).alias("landmark_group"),
         pl.when(kept).then(None)
-        .when(pl.col(event) == 1).then(pl.lit(f"event before day {day}"))
+        .when(pl.col(event) == 1).then(pl.lit(f"event on or before day {day}"))
         .otherwise(pl.lit(f"follow-up ended before day {day}")).alias("landmark_note"),
         pl.when(kept).then(pl.col(time) - day).otherwise(pl.col(time)).alias(time),
     ).drop("_resp")

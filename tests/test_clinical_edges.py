@@ -262,3 +262,22 @@ def test_a_transfusion_without_a_product_breaks_transfusion_independence():
     only_ffp = tx.filter(pl.col("product") == "OTHER")
     assert assess_responses(m, pts, transfusions=only_ffp, criteria="BSH") \
         .row(0, named=True)["category"] == "PR"
+
+
+# ---- landmark analysis: the landmark day itself --------------------------------------------
+def test_landmark_leaves_out_an_event_on_the_landmark_day():
+    """Landmark day 90. P1 dies on day 90 after a PR on day 28: not event-free past the
+    landmark, so not in the at-risk set (the old rule, time >= 90, kept it as a death at time
+    0 of the responders' curve, i.e. survival 0 from the start of the landmark curve). P2 is
+    censored on day 90: kept with time 0 (it adds nothing but is not an event). P3 dies on day
+    91: kept, event at time 1."""
+    from analysis.survival import landmark
+
+    surv = pl.DataFrame({"subject_id": ["P1", "P2", "P3"], "time": [90.0, 90.0, 91.0],
+                         "event": [1, 0, 1]})
+    resp = pl.DataFrame({"subject_id": ["P1", "P2", "P3"], "day": [28, 28, 28],
+                         "category": ["PR", "PR", "PR"]})
+    lm = landmark(surv, resp, day=90).sort("subject_id")
+    assert lm["landmark_group"].to_list() == [None, "Response by day 90", "Response by day 90"]
+    assert lm["landmark_note"][0] == "event on or before day 90"
+    assert lm["time"].to_list() == [90.0, 0.0, 1.0]

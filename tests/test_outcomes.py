@@ -299,7 +299,7 @@ def test_landmark_keeps_patients_at_risk_groups_by_response_before_it_and_resets
     assert groups == {"A": "Response by day 90", "B": None, "C": "No response by day 90",
                       "D": None, "E": "No response by day 90"}
     notes = dict(zip(lm["subject_id"], lm["landmark_note"], strict=True))
-    assert notes["B"] == "event before day 90" and notes["D"] == "follow-up ended before day 90"
+    assert notes["B"] == "event on or before day 90" and notes["D"] == "follow-up ended before day 90"
     assert lm.filter(pl.col("subject_id") == "A")["time"][0] == 310.0
 
 
