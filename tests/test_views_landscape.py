@@ -1,0 +1,53 @@
+"""views/landscape.py recipes on the demo: two selections compared with each other, violin and
+dot plots by cell type x response group, signatures per patient."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from analysis.embedding import cell_table
+from data_loaders.gene_sets import shipped_gene_sets
+from views import landscape as lv
+
+
+def test_two_selections_compare_a_with_b_not_with_the_rest(demo_study):
+    cells = cell_table(demo_study)
+    car = tuple(cells.filter(pl.col("cell_type") == "CAR-T")["cell"].to_list())
+    cd8 = tuple(cells.filter(pl.col("cell_type") == "CD8 TEM")["cell"].to_list())
+    spec = lv.two_selections(demo_study, params=lv.SelectionPair(car + cd8[:5], cd8,
+                                                                 ("CAR-T", "CD8 TEM")))
+    top = spec.data.get_column("gene").to_list()
+    assert top[0] == "CAR" and "CD7" not in top[:5]
+    assert spec.params["left_out_in_both"] == 5 and spec.params["a"] == len(car)
+    assert {"mean_CAR-T", "mean_CD8 TEM"} <= set(spec.data.columns)
+    assert spec.data["evidence"][0].startswith("exploratory")
+    # reversed: the CD8 TEM type markers lead and CAR is not among the genes higher in B
+    back = lv.two_selections(demo_study, params=lv.SelectionPair(cd8, car)).data
+    assert "CD8B" in back.get_column("gene").to_list()[:3]
+    assert "CAR" not in back.get_column("gene").to_list()
+    with pytest.raises(ValueError, match="both selections"):
+        lv.two_selections(demo_study, params=lv.SelectionPair(car, car))
+
+
+def test_distribution_violins_by_cell_type_and_group_and_dot_summary(demo_study):
+    violin, dots = lv.distribution(demo_study, params=lv.DistributionParams(("CD7", "CAR")))
+    names = {t.name for t in violin.fig.data}
+    assert names == {"Responder", "Non-responder"}
+    assert len(violin.fig.data) == 4                      # 2 genes x 2 groups
+    assert violin.fig.layout.yaxis.title.text.startswith("log-normalised")
+    summ = dots.data
+    car = summ.filter((pl.col("feature") == "CAR") & pl.col("group").str.starts_with("CAR-T"))
+    other = summ.filter((pl.col("feature") == "CAR") & pl.col("group").str.starts_with("B"))
+    assert car["fraction"].min() > 0.9 and other["fraction"].max() < 0.05
+    assert violin.data.group_by("feature", "cell_type", "response_group").len()["len"].max() \
+        <= 2_000
+
+
+def test_signature_comparison_view(demo_study):
+    fig, table = lv.signature_comparison(demo_study, gene_sets=shipped_gene_sets(),
+                                         method="mean_z")
+    row = table.data.filter(pl.col("signature") == "TYPE_I_IFN_SCORE_RICE2013").row(
+        0, named=True)
+    assert row["mean_a"] < row["mean_b"] and row["n_a"] == 3
+    assert {t.name for t in fig.fig.data} == {"Responder", "Non-responder"}
