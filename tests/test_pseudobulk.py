@@ -205,3 +205,21 @@ def test_filters_come_from_the_rule_settings(tiny):
     assert (p.min_cells, p.min_count, p.min_total_count) == (45, 5, 15)
     with pytest.raises(ValueError, match="0 and 0 patient"):      # 40 CD8 T cells per sample
         pb.pseudobulk_de(study, params=p)
+
+
+def test_real_h5mu_counts_in_x_are_summed_per_sample(shared_data, tmp_path):
+    """Wu et al. 2020 (200-cell cut): X holds the raw counts; every expressed cell's counts
+    land in its sample, and the colour units say they were normalised from counts."""
+    import shutil
+
+    from analysis.signatures import expression_units
+
+    folder = tmp_path / "wu"
+    folder.mkdir()
+    shutil.copy(shared_data / "scrna_tcr" / "wu2020_200.h5mu", folder)
+    study = load_study(folder)
+    got = pb.pseudobulk_counts(study)
+    total = sum(int(b.sum()) for _, _, b in study.single_cell.blocks("counts"))
+    assert got.counts.sum() == total and got.samples["n_cells"].sum() == study.single_cell.n_obs
+    assert np.array_equal(got.samples["library_size"].to_numpy(), got.counts.sum(axis=1))
+    assert "ln(1+CP10k)" in expression_units(study)
