@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
+from analysis import post_hsct
 from analysis.recovery import count_summary
 from analysis.response import (
     CRITERIA,
@@ -96,7 +97,10 @@ common = {"analytes": analytes, "log_y": log_y, "transfusions": tx, "marks": mar
           "ref_lines": reference_lines(criteria=criteria, rules=rules),
           "labels": {a: study.analyte_label(a) for a in analytes},
           "shade": (focus.day_min, focus.day_max) if focus else None}
-series = ctx.apply(study.series(analytes=analytes)) if analytes else None
+hsct = filters.compute(post_hsct.hsct_days, study)
+marks += post_hsct.hsct_marks(hsct, subjects=ctx.subjects)
+series = post_hsct.for_display(ctx.apply(study.series(analytes=analytes)), hsct=hsct,
+                               rules=rules) if analytes else None
 if not analytes:
     st.info("Choose at least one count.")
 elif view == "per patient":
@@ -105,9 +109,14 @@ elif view == "per patient":
     render.show_figure(fig, key="bc-counts", name=f"{study.name}_blood_counts", data=series,
                        params=params)
 else:
-    summary = count_summary(series, groups=ctx.groups, bin_days=bin_days)
+    summary = count_summary(post_hsct.for_summary(series), groups=ctx.groups,
+                            bin_days=bin_days)
     render.show_figure(filters.cached(counts_by_group, summary, **common), key="bc-counts",
                        name=f"{study.name}_blood_counts_by_group", data=summary, params=params)
+if analytes and hsct.height:
+    st.caption("A vertical line marks each HSCT; counts after it are the graft's: "
+               + ("not drawn" if rules.post_hsct_display == "stop" else "dashed and faded")
+               + " (setting post_hsct_display), and never in the group medians and IQRs.")
 if tx is None:
     st.info("No transfusions are recorded (events with category transfusion, product RBC or "
             "PLT): the transfusion rug is empty and BSH partial responses cannot be judged.")

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from analysis import kinetics as kin
+from analysis import post_hsct
 from analysis.cohort import NON_RESPONDER, NOT_EVALUABLE, RESPONDER
 from analysis.rules import rules_for
 from analysis.toxicity import crs_table
@@ -44,7 +45,7 @@ class KineticsParams:
     cohort: str
 
 
-KIN_RULES = ("auc_impute_day0", "kinetics_nonexpanders", "replicate_quantifiable_share",
+KIN_RULES = ("post_hsct_display", "auc_impute_day0", "kinetics_nonexpanders", "replicate_quantifiable_share",
              "exact_max_n")
 ctx = filters.context()
 study = ctx.study
@@ -52,6 +53,8 @@ st.title("Kinetics")
 rules = rules_for(study)
 series_all = kin.with_groups(filters.compute(kin.kinetic_series, study, analytes=kin.ASSAYS,
                                              rules=rules), groups=ctx.groups)
+hsct = filters.compute(post_hsct.hsct_days, study)
+series_all = post_hsct.for_display(series_all, hsct=hsct, rules=rules)
 present = [a for a in kin.ASSAYS if a in set(series_all.get_column("assay").to_list())]
 if not present:
     st.info("This study has no CAR-T measurements: add CAR_QPCR (copies/ug gDNA), CAR_PCT "
@@ -106,14 +109,17 @@ if view == VIEWS[0]:
                          y_title=label, highlight=highlight, shade=shade)
     data = series
 else:
-    data = kin.group_curve(series)
+    data = kin.group_curve(post_hsct.for_summary(series))
     fig = filters.cached(kinetics_curve, data, y="geo_mean", color="response_group", blq=None,
                          colors=GROUP_COLORS, title=f"{label}: geometric mean by group",
-                         y_title=label, shade=shade, hover="geo_mean")
+                         y_title=label, shade=shade, hover="geo_mean", n="n")
 render.show_figure(fig, key="kin-curve", name=f"{study.name}_kinetics_{assay}", data=data,
                    params=params)
 st.caption("Log10 axis. Open markers: below the LLOQ, drawn at LLOQ/2; dotted line: LLOQ. "
-           "Group curves are geometric means of the patients sampled on each day.")
+           "Group curves are geometric means of the patients sampled on each day (the number "
+           "over each point is n on that day). A dash-dot line marks each HSCT; values after it are "
+           + ("not drawn" if rules.post_hsct_display == "stop" else "dashed and faded")
+           + " (post_hsct_display) and never enter the group curves.")
 
 st.subheader("Parameters per patient")
 table = filters.compute(kin.kinetics_table, study, auc_end=auc_end, blq_leading=blq[0],

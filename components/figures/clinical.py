@@ -24,7 +24,7 @@ from components.theme import (
     patient_colors,
 )
 
-__all__ = ["swimmer_plot", "counts_by_patient", "counts_by_group", "response_heatmap",
+__all__ = ["swimmer_plot", "post_hsct_split", "POST_HSCT_NAME", "counts_by_patient", "counts_by_group", "response_heatmap",
            "km_plot", "orr_plot", "EVENT_STYLE"]
 
 # kind -> (marker symbol, colour, size); CRS/ICANS kinds carry their grade ("CRS G2").
@@ -111,6 +111,32 @@ def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame, *, subject: str = "s
     return fig
 
 
+# ---- values after an HSCT (analysis.post_hsct) -------------------------------------------
+POST_HSCT_NAME = "after HSCT (not the CAR-T's course)"
+
+
+def post_hsct_split(s: pl.DataFrame, *, x: str = "day") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One patient's rows sorted by `x` -> (CAR-T course, after HSCT). The second part starts
+    with the last value before the HSCT so its dashed line joins on; empty without a
+    `post_hsct` column or a transplant."""
+    if "post_hsct" not in s.columns or not s.get_column("post_hsct").fill_null(False).any():
+        return s, s.clear()
+    post = s.get_column("post_hsct").fill_null(False)
+    pre, after = s.filter(~post), s.filter(post)
+    return pre, pl.concat([pre.tail(1), after]) if pre.height else after
+
+
+def _post_hsct_trace(s: pl.DataFrame, *, x: str, y: str, color: str, first: bool,
+                     hover: str) -> go.Scatter:
+    return go.Scatter(
+        x=s.get_column(x).to_list(), y=s.get_column(y).to_list(), mode="lines+markers",
+        name=POST_HSCT_NAME, legendgroup="post_hsct", showlegend=first, opacity=0.45,
+        line={"color": color, "width": 1.4, "dash": "dash"},
+        marker={"size": 5, "symbol": "x-thin-open", "color": color,
+                "line": {"width": 1.2, "color": color}},
+        hovertemplate=hover + " (after HSCT)<extra></extra>")
+
+
 # ---- blood counts --------------------------------------------------------------------------
 def _count_rows(analytes: Sequence[str], with_rug: bool) -> go.Figure:
     n = len(analytes) + (1 if with_rug else 0)
@@ -189,8 +215,19 @@ def counts_by_patient(df: pl.DataFrame, *, analytes: Sequence[str], x: str = "da
     colors = dict(colors or patient_colors(ids))
     hl = set(highlight)
     traces, rows = [], []
+    post_shown = False
     for i, a in enumerate(analytes, start=1):
         sub = df.filter(pl.col("analyte") == a)
+        if is_many(ids) and "post_hsct" in sub.columns:
+            after = sub.filter(pl.col("post_hsct").fill_null(False))
+            if after.height:
+                g = gapped(after.sort(color, x), key=color, order=x)
+                traces.append(_post_hsct_trace(g, x=x, y=y, color="#777777",
+                                               first=not post_shown,
+                                               hover=f"day %{{x}} · {a} %{{y}}"))
+                rows.append(i)
+                post_shown = True
+            sub = sub.filter(~pl.col("post_hsct").fill_null(False))
         if is_many(ids):
             cmap = {sid: colors.get(sid, "#555555") for sid in ids}
             for c, state, ks in color_groups(ids, cmap, hl):
@@ -204,7 +241,13 @@ def counts_by_patient(df: pl.DataFrame, *, analytes: Sequence[str], x: str = "da
                     hovertemplate=f"%{{customdata}} · day %{{x}} · {a} %{{y}}<extra></extra>"))
                 rows.append(i)
         for sid in [] if is_many(ids) else ids:
-            s = sub.filter(pl.col(color) == sid).sort(x)
+            s, after = post_hsct_split(sub.filter(pl.col(color) == sid).sort(x), x=x)
+            if after.height:
+                traces.append(_post_hsct_trace(
+                    after, x=x, y=y, color=colors.get(sid, "#555555"), first=not post_shown,
+                    hover=f"{sid} · day %{{x}} · {a} %{{y}}"))
+                rows.append(i)
+                post_shown = True
             if s.height == 0:
                 continue
             faded = bool(hl) and sid not in hl
@@ -251,8 +294,12 @@ def counts_by_group(summary: pl.DataFrame, *, analytes: Sequence[str], x: str = 
                 hoverinfo="skip", showlegend=False, legendgroup=str(g), name=f"{g} IQR"),
                 row=i, col=1)
             fig.add_trace(go.Scatter(
-                x=xs, y=s.get_column(median).to_list(), mode="lines+markers", name=str(g),
-                legendgroup=str(g), showlegend=i == 1, line={"color": col, "width": 2.5},
+                x=xs, y=s.get_column(median).to_list(), mode="lines+markers+text",
+                name=str(g), legendgroup=str(g), showlegend=i == 1,
+                line={"color": col, "width": 2.5},
+                # n patients per time point on the figure: a median of 1 is not a median of 5
+                text=[f"{v}" for v in s.get_column(n).to_list()], textposition="top center",
+                textfont={"size": 9, "color": col},
                 marker={"size": 4}, customdata=s.select(q1, q3, n).rows(),
                 hovertemplate=f"{g} · day %{{x}} · {a} median %{{y}} (IQR %{{customdata[0]}}-"
                               "%{customdata[1]}, n=%{customdata[2]})<extra></extra>"),

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from analysis.cohort import apply_cohort
 from analysis.kinetics import ASSAYS, auc_column, group_curve, kinetic_series
+from components.figures.clinical import POST_HSCT_NAME, post_hsct_split
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import OKABE_ITO, label_decades, patient_colors
@@ -42,7 +43,8 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
                    lloq: str | None = "lloq", colors: Mapping[str, str] | None = None,
                    log_y: bool = True, title: str | None = None, y_title: str | None = None,
                    highlight: Iterable[str] = (), shade: tuple[float | None, float | None]
-                   | None = None, hover: str | None = "value") -> go.Figure:
+                   | None = None, hover: str | None = "value", n: str | None = None
+                   ) -> go.Figure:
     """One line per `color` value against `x` (log10 y by default). BLQ points (`blq` true) get
     open markers and one extra ringed trace; each distinct `lloq` is a dotted line.
     `highlight` fades every other line; `shade` is a (day_min, day_max) band."""
@@ -59,6 +61,24 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
         parts = [(cmap[k], bool(focus) and k not in focus, k in focus,
                   df.filter(pl.col(color) == k).sort(x), str(k)) for k in sorted(keys)]
     traces = []
+    post_shown = False
+    for c, _faded, _bold, sub, name in list(parts):
+        if name is None or "post_hsct" not in sub.columns:
+            continue
+        pre, after = post_hsct_split(sub, x=x)
+        if after.height:
+            traces.append(go.Scatter(
+                x=after.get_column(x).to_list(), y=after.get_column(y).to_list(),
+                mode="lines+markers", name=POST_HSCT_NAME, legendgroup="post_hsct",
+                showlegend=not post_shown, opacity=0.45,
+                line={"color": c, "width": 1.4, "dash": "dash"},
+                marker={"size": 6, "symbol": "x-thin-open", "color": c,
+                        "line": {"width": 1.2, "color": c}},
+                hovertemplate=f"{name} · day %{{x}}: %{{y:,.3g}} (after HSCT)<extra></extra>"))
+            post_shown = True
+    parts = [(c, faded, bold, sub.filter(~pl.col("post_hsct").fill_null(False))
+              if "post_hsct" in sub.columns else sub, name)
+             for c, faded, bold, sub, name in parts]
     for c, faded, bold, sub, name in parts:
         is_blq = sub.get_column(blq).fill_null(False).to_list() if blq else [False] * sub.height
         raw = sub.get_column(hover).to_list() if hover and hover in sub.columns else \
@@ -67,11 +87,19 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
                 if v is not None else f"{k} · day {d}"
                 for k, d, v, b in zip(sub.get_column(color), sub.get_column(x), raw, is_blq,
                                       strict=True)]
+        counts = {}
+        if n and n in sub.columns:
+            # n per time point on the figure (group curves): a mean of 1 is not a mean of 5
+            ns = sub.get_column(n).to_list()
+            text = [f"{t} (n = {k})" for t, k in zip(text, ns, strict=True)]
+            counts = {"text": text, "texttemplate": [f"{k}" for k in ns],
+                      "textposition": "top center", "textfont": {"size": 9, "color": c}}
         legend = {"name": name, "legendgroup": name} if name else \
             {"name": f"{sub.get_column(color).n_unique()} patients", "showlegend": False}
         traces.append(go.Scatter(
-            x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(), mode="lines+markers",
-            **legend, text=text, hoverinfo="text",
+            x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
+            mode="lines+markers+text" if counts else "lines+markers",
+            **legend, **({"text": text} | counts), hoverinfo="text",
             opacity=0.25 if faded else 1.0, line={"color": c, "width": 3.5 if bold else 1.8},
             marker={"color": c, "size": 7,
                     "symbol": ["circle-open" if b else "circle" for b in is_blq],
@@ -92,6 +120,13 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
                                y=math.log10(level) if log_y and level > 0 else level,
                                text=f"LLOQ {_fmt(level)}", showarrow=False,
                                font={"size": 11, "color": "#555555"})
+    if "hsct_day" in df.columns:
+        hs = (df.filter(pl.col("hsct_day").is_not_null()).group_by("hsct_day")
+              .agg(pl.col(color).unique().sort()).sort("hsct_day"))
+        for d, ids in hs.iter_rows():
+            fig.add_vline(x=d, line={"color": "#000000", "width": 1.2, "dash": "dashdot"})
+            fig.add_annotation(x=d, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                               text="HSCT " + ", ".join(map(str, ids)), font={"size": 10})
     if shade is not None and (shade[0] is not None or shade[1] is not None):
         xs = df.get_column(x) if df.height else pl.Series([0, 1])
         x0 = shade[0] if shade[0] is not None else xs.min()
