@@ -120,6 +120,7 @@ class PseudobulkParams:
     min_total_count: int = 15
     large_n: int = 10
     min_prop: float = 0.7
+    subjects: tuple[str, ...] = ()      # the cohort's patients; empty = every patient
 
     def __post_init__(self) -> None:
         if self.design not in ("groups", "paired"):
@@ -311,6 +312,8 @@ def choose_samples(samples: pl.DataFrame, *, params: PseudobulkParams,
 
     ok = samples.filter(pl.col("n_cells") >= params.min_cells).filter(
         pl.col("day").is_not_null())
+    if params.subjects:
+        ok = ok.filter(pl.col("subject_id").is_in(list(params.subjects)))
 
     def closest(window: str) -> pl.DataFrame:
         w = parse_window(window)

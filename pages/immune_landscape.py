@@ -284,7 +284,7 @@ if source == "Single-cell RNA":
                           key="il-pb-design")
     window = p4.selectbox("Window", lv.WINDOW_NAMES, index=lv.WINDOW_NAMES.index("D28"),
                           key="il-pb-window")
-    pparams = lv.pb.params_for(study, selection=selection, window=window,
+    pparams = lv.cohort_params(study, cohort=ctx.cohort, selection=selection, window=window,
                                design="paired" if design.startswith("Post") else "groups")
     result = lv.pb.cached_result(study, params=pparams)
     if result is None and st.button("Run the pseudobulk test", key="il-pb-run",

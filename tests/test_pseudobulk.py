@@ -223,3 +223,18 @@ def test_real_h5mu_counts_in_x_are_summed_per_sample(shared_data, tmp_path):
     assert got.counts.sum() == total and got.samples["n_cells"].sum() == study.single_cell.n_obs
     assert np.array_equal(got.samples["library_size"].to_numpy(), got.counts.sum(axis=1))
     assert "ln(1+CP10k)" in expression_units(study)
+
+
+def test_cohort_patients_limit_the_test(tiny):
+    from analysis.cohort import Cohort
+    from views.landscape import cohort_params
+
+    study = load_study(tiny)
+    p = cohort_params(study, cohort=Cohort(subjects=("P1", "P2", "P4", "P5")), window="D28")
+    assert p.subjects == ("P1", "P2", "P4", "P5")
+    counts = pb.pseudobulk_counts(study)
+    from analysis.cohort import response_groups
+
+    used = pb.choose_samples(counts.samples, params=p, groups=response_groups(study))
+    assert used.get_column("subject_id").to_list() == ["P1", "P2", "P4", "P5"]
+    assert cohort_params(study, cohort=Cohort(), window="D28").subjects == ()

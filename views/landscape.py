@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
            "distribution", "signature_comparison", "two_selections", "SelectionPair", "feature_values",
-           "EXPLORATORY_NOTE", "WINDOW_NAMES"]
+           "EXPLORATORY_NOTE", "WINDOW_NAMES", "cohort_params"]
 
 Split = Literal["response_group", "timepoint", "window"]
 SPLITS: dict[str, str] = {"Response group": "response_group", "Timepoint": "timepoint",
@@ -47,8 +47,8 @@ def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
                        params: pb.PseudobulkParams, focus: Any = None,
                        q_threshold: float = 0.1) -> FigureSpec:
     """Volcano of the pseudobulk DESeq2 test of `params` (from the disk cache when it was run
-    before, else run now), titled with its contrast and n patients. The test takes every
-    patient of the two groups: a patient-level test is not narrowed by the cohort filter."""
+    before, else run now), titled with its contrast and n patients. The patients are those of
+    `params.subjects` (the page fills it from the cohort with `cohort_params`)."""
     result = pb.pseudobulk_de(study, params=params)
     p = result.params
     t = result.table
@@ -63,6 +63,17 @@ def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
                       f"{hits} of {result.n_genes_tested:,} tested genes with q < "
                       f"{q_threshold:g} (DESeq2 Wald test on counts summed per sample, patient "
                       "as the replicate; BH-FDR). " + "; ".join(result.notes))
+
+
+def cohort_params(study: Study, *, cohort: Cohort | None, **fields: Any) -> pb.PseudobulkParams:
+    """PseudobulkParams (rule-setting filters) limited to the cohort's patients (all patients
+    when the cohort is the whole study)."""
+    from analysis.cohort import cohort_subjects
+
+    subjects: tuple[str, ...] = ()
+    if cohort is not None and (cohort.subjects or cohort.groups):
+        subjects = tuple(cohort_subjects(response_groups(study), cohort)) or ("",)
+    return pb.params_for(study, subjects=subjects, **fields)
 
 
 def pseudobulk_result_table(study: Study, *, cohort: Cohort | None = None,
