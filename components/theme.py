@@ -14,13 +14,21 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 __all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
-           "patient_colors", "TEMPLATE", "FONT", "label_decades"]
+           "patient_colors", "TEMPLATE", "FONT", "label_decades", "PLT_RUG_COLOR",
+           "PATIENT_PALETTE"]
 
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
              "#000000"]
 TOL_MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677",
              "#882255", "#AA4499"]
-_PATIENT_PALETTE = OKABE_ITO + TOL_MUTED
+# Patients: no yellow (unreadable on white, and the platelet transfusion rug is orange-yellow),
+# no orange (#E69F00 is the PLT rug), and the two blues far apart so that five patients (the
+# usual cohort) get five hues a colour-blind reader tells apart: blue, vermilion, green,
+# reddish purple, wine; then sky blue, olive and Tol's muted colours, black last.
+_PATIENT_PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#882255", "#56B4E9",
+                    "#999933", "#332288", "#44AA99", "#AA4499", "#117733", "#88CCEE",
+                    "#DDCC77", "#CC6677", "#661100", "#6699CC", "#000000"]
+PLT_RUG_COLOR = "#E69F00"
 
 GROUP_COLORS = {"Responder": "#0072B2", "Non-responder": "#D55E00", "Not evaluable": "#999999"}
 RESPONSE_COLORS = {"CR": "#009E73", "PR": "#56B4E9", "NR": "#D55E00", "NE": "#BBBBBB",
@@ -43,6 +51,9 @@ def label_decades(fig: go.Figure) -> go.Figure:
     fig.for_each_xaxis(fix)
     fig.for_each_yaxis(fix)
     return fig
+
+
+PATIENT_PALETTE = tuple(_PATIENT_PALETTE)
 
 
 def patient_colors(subject_ids: Iterable[str]) -> dict[str, str]:

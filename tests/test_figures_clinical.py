@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from components.figures.clinical import (
+    EVENT_STYLE,
     counts_by_group,
     counts_by_patient,
     km_plot,
@@ -149,3 +150,23 @@ def test_standard_figures_registered_and_build_on_demo(demo_study):
     for key in ("swimmer", "blood_counts", "orr", "survival"):
         spec = figs[key].build(demo_study, Cohort(), groups)
         assert spec is not None and isinstance(spec.fig, go.Figure) and spec.fig.data, key
+
+
+def test_patient_colours_avoid_the_rug_and_yellow_and_the_two_blues_are_apart():
+    from components.theme import PATIENT_PALETTE, PLT_RUG_COLOR, patient_colors
+
+    five = list(patient_colors([f"P{i}" for i in range(5)]).values())
+    assert len(set(five)) == 5
+    assert PLT_RUG_COLOR not in PATIENT_PALETTE and "#F0E442" not in PATIENT_PALETTE
+    assert EVENT_STYLE["PLT transfusion"][1] == PLT_RUG_COLOR
+    assert "#56B4E9" not in five                       # sky blue only from the sixth patient
+
+
+def test_count_labels_do_not_merge():
+    fig = counts_by_patient(SERIES, analytes=["ANC"], marks=[(-5, -2, "lymphodepletion"),
+                                                               (0, 0, "infusion")],
+                            ref_lines={"ANC": [(0.5, "severe"), (0.2, "very severe")]})
+    notes = {a.text: a for a in fig.layout.annotations}
+    assert notes["lymphodepletion"].xanchor == "right" and notes["infusion"].xanchor == "left"
+    sides = {a.text: a.xanchor for a in fig.layout.annotations if "severe" in (a.text or "")}
+    assert len(set(sides.values())) == 2, sides

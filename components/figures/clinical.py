@@ -156,9 +156,11 @@ def _decorate_counts(fig: go.Figure, analytes: Sequence[str], *, log_y: bool,
     for i, a in enumerate(analytes, start=1):
         fig.update_yaxes(type="log" if log_y else "linear",
                          title_text=(labels or {}).get(a, a), row=i, col=1)
-        for value, text in (ref_lines or {}).get(a, ()):
+        # labels alternate left / right so that close thresholds (0.5 and 0.2) do not merge
+        for k, (value, text) in enumerate(sorted((ref_lines or {}).get(a, ()))):
             fig.add_hline(y=value, line={"dash": "dot", "color": "#555555", "width": 1},
-                          annotation_text=text, annotation_position="top left",
+                          annotation_text=text,
+                          annotation_position="top left" if k % 2 == 0 else "top right",
                           annotation_font_size=10, row=i, col=1)
     if transfusions is not None:
         r = len(analytes) + 1
@@ -174,15 +176,19 @@ def _decorate_counts(fig: go.Figure, analytes: Sequence[str], *, log_y: bool,
                         "line": {"width": 1.5, "color": color}}), row=r, col=1)
         fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(_RUG_ROWS),
                          row=r, col=1, showgrid=False)
+    # one label per mark above the top panel: a span's label ends at its start (right
+    # aligned), a line's label starts at the line, so lymphodepletion and infusion never merge
     for x0, x1, text in marks:
         if x0 == x1:
-            fig.add_vline(x=x0, line={"color": "#333333", "width": 1.2})
+            fig.add_vline(x=x0, line={"color": "#333333", "width": 1.2,
+                                      "dash": "dashdot" if text.startswith("HSCT") else
+                                      "solid"})
             fig.add_annotation(x=x0, y=1.0, yref="paper", text=text, showarrow=False,
-                               yanchor="bottom", font={"size": 10})
+                               xanchor="left", yanchor="bottom", font={"size": 10})
         else:
-            fig.add_vrect(x0=x0, x1=x1, fillcolor="#999999", opacity=0.18, line_width=0,
-                          annotation_text=text, annotation_position="top left",
-                          annotation_font_size=10)
+            fig.add_vrect(x0=x0, x1=x1, fillcolor="#999999", opacity=0.18, line_width=0)
+            fig.add_annotation(x=x0, y=1.0, yref="paper", text=text, showarrow=False,
+                               xanchor="right", yanchor="bottom", font={"size": 10})
     if shade is not None and (shade[0] is not None or shade[1] is not None):
         fig.add_vrect(x0=shade[0] if shade[0] is not None else -30,
                       x1=shade[1] if shade[1] is not None else 1000,
