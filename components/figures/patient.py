@@ -382,7 +382,9 @@ def cohort_strip(df: pl.DataFrame, *, y: str = "subject_id", start: str = "start
                      showgrid=False)
     fig.update_xaxes(title_text="Day from CAR-T infusion")
     fig.update_layout(template="cart", title={"text": title or ""}, barmode="overlay",
-                      height=min(110 + 18 * df.height, 600), clickmode="event+select",
-                      margin={"l": 90, "r": 20, "t": 40, "b": 40},
-                      legend={"title": {"text": "Best response"}})
+                      height=min(150 + 18 * df.height, 640), clickmode="event+select",
+                      margin={"l": 90, "r": 20, "t": 40, "b": 80},
+                      # below the lanes in one row: beside a short strip it scrolls
+                      legend={"title": {"text": "Best response"}, "orientation": "h",
+                              "x": 0, "y": 0, "yanchor": "bottom", "yref": "container"})
     return fig
