@@ -79,6 +79,7 @@ table = pl.DataFrame(rows, schema={"include": pl.Boolean, "order": pl.Int64,
                                    "title": pl.String, "source": pl.String, "id": pl.String})
 edited = st.data_editor(
     table, key="slides-table", hide_index=True, disabled=["source"],
+    height=35 * (table.height + 1) + 3,        # every row visible: no grid that hides rows
     column_config={"include": st.column_config.CheckboxColumn("On a slide"),
                    "order": st.column_config.NumberColumn("Order", min_value=1, step=1),
                    "title": st.column_config.TextColumn("Slide title"), "id": None})
@@ -103,7 +104,16 @@ if chosen.height == 0:
     st.stop()
 
 blocker = render.export_blocker()
-n = chosen.height + (1 if with_title else 0)
+# count what the deck will hold, not what was ticked: a standard figure without data for
+# this cohort (e.g. responders vs non-responders with no non-responder) is left out, and said
+per_row = {fid: len(_slides(chosen.filter(pl.col("id") == fid), study, ctx.cohort, shown))
+           for fid in chosen.get_column("id").to_list()}
+skipped = [t for fid, t in chosen.select("id", "title").iter_rows() if per_row[fid] == 0]
+n = sum(per_row.values()) + (1 if with_title else 0)
+if skipped:
+    st.warning(f"{len(skipped)} ticked figure(s) cannot be built for this study and cohort "
+               "(their data is missing, e.g. a comparison needs both response groups) and "
+               "are left out of the deck: " + "; ".join(md(t) for t in skipped) + ".")
 st.download_button(
     f"Download {n} slides ({deck.DECK_FORMATS[fmt][0]})",
     data=b"" if blocker else render.audited(

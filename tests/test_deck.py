@@ -186,3 +186,18 @@ def test_pdf_progress_counts_figure_slides_only(export_ready):
     steps: list[int] = []
     deck.build_pdf(_slides(5), title=TITLE, progress=steps.append)
     assert sum(steps) == 5 and len(steps) >= 2  # reported per batch, not only at the end
+
+
+def test_slides_page_promises_what_it_delivers_and_names_what_it_skips(app_page):
+    """A cohort without non-responders: the comparison slide cannot be built; the button's
+    count is that of the slides the deck will hold, and a warning names the one left out."""
+    at = app_page("pages/slides.py", query={"patients": "SAA-001"})
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe(key="slides-table").value
+    warnings = [w.value for w in at.warning]
+    skipped = [w for w in warnings if "left out of the deck" in w]
+    assert skipped, warnings
+    n_skipped = int(skipped[0].split(" ticked figure")[0])
+    button = [b.proto for b in at.get("download_button") if b.proto.id.endswith("slides-download")]
+    assert button[0].label.startswith(
+        f"Download {int(table['include'].sum()) - n_skipped + 1} ")
