@@ -321,6 +321,9 @@ def presentation_figure(fig: go.Figure, *, footer: str | None = None, title: str
     study palette; `footer` adds a small grey line under the plot. A y-axis title too long for
     its subplot at `height` pixels is set smaller instead of larger. `fig` is not changed."""
     out = go.Figure(fig)
+    from components.theme import display_units
+
+    display_units(out)
     lay = out.layout
     out.update_layout(
         paper_bgcolor="white", plot_bgcolor="white", colorway=OKABE_ITO,

@@ -210,6 +210,9 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
     Slides page (unless `register=False`). Returns the selection state when
     `on_select="rerun"`, else None."""
     fig = unlink_figure(fig)   # no live links from data, on screen or in the files
+    from components.theme import display_units
+
+    display_units(fig)         # µg, µL on screen and in the files (the data keeps ASCII)
     kwargs: dict[str, Any] = {"key": key, "config": _CONFIG, "theme": None}
     if on_select:
         kwargs.update(on_select=on_select, selection_mode=tuple(selection_mode))
@@ -221,14 +224,26 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
     return event if on_select else None
 
 
+TABLE_FULL_ROWS = 60
+
+
 def show_table(df: pl.DataFrame, *, key: str, name: str, height: int | str = "auto",
                column_config: dict | None = None) -> None:
     """A result table with its CSV download. Decimal columns show 5 significant digits on
     screen (p-values, AUCs and VAFs alike); the CSV keeps full precision."""
-    shown = {c: st.column_config.NumberColumn(format="%.5g") for c, t in df.schema.items()
-             if t in (pl.Float32, pl.Float64)}
+    from components.theme import column_label
+
+    # labels with units on screen (the CSV keeps the column names); every row visible up to
+    # TABLE_FULL_ROWS rows (a grid that scrolls hides rows a reader does not know are there)
+    shown = {c: st.column_config.NumberColumn(column_label(c), format="%.5g")
+             if t in (pl.Float32, pl.Float64) else st.column_config.Column(column_label(c))
+             for c, t in df.schema.items()}
     shown.update(column_config or {})
-    st.dataframe(df, key=key, height=height, hide_index=True, column_config=shown)
+    if height == "auto" and df.height <= TABLE_FULL_ROWS:
+        height = 35 * (df.height + 1) + 3
+    # an empty text cell is empty, not "None"
+    view = df.with_columns(pl.col(pl.String).fill_null("")) if df.height else df
+    st.dataframe(view, key=key, height=height, hide_index=True, column_config=shown)
     st.download_button("Table (CSV)",
                        data=audited(partial(csv_bytes, df), file=f"{_file_stem(name)}.csv",
                                     format="csv"),
@@ -255,10 +270,12 @@ def show_rules(rules: Any, *, names: Iterable[str] | None = None, key: str = "ru
     changed = [r["setting"] for r in rows if r["value"] != r["default"]]
     label = "Rules used" + (f" ({len(changed)} changed from the defaults)" if changed else "")
     with st.expander(label):
-        st.dataframe(pl.DataFrame(rows, schema={"setting": pl.String, "value": pl.String,
-                                                "default": pl.String, "help": pl.String,
-                                                "source": pl.String}),
-                     hide_index=True, width="stretch", key=f"{key}-table")
+        # a static table wraps the help and source text instead of cutting it off
+        st.table(pl.DataFrame(rows, schema={"setting": pl.String, "value": pl.String,
+                                            "default": pl.String, "help": pl.String,
+                                            "source": pl.String}).rename(
+            {"setting": "Setting", "value": "Value", "default": "Default",
+             "help": "Meaning", "source": "Source"}))
         snippet = rules.toml_snippet(names=[r["setting"] for r in rows])
         st.caption("To make these the study's settings, put this in its study.toml:")
         st.code(snippet, language="toml")

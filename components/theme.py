@@ -15,7 +15,8 @@ import plotly.io as pio
 
 __all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
            "patient_colors", "TEMPLATE", "FONT", "label_decades", "PLT_RUG_COLOR",
-           "PATIENT_PALETTE"]
+           "PATIENT_PALETTE", "column_label", "display_unit",
+           "display_units"]
 
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
              "#000000"]
@@ -79,3 +80,63 @@ TEMPLATE = go.layout.Template(
     )
 )
 pio.templates["cart"] = TEMPLATE
+
+
+# ---- table headers and units on screen (CSV headers and file names stay ASCII) -------------
+_LABELS = {
+    "subject_id": "Patient", "response_group": "Response group", "best_response": "Best response",
+    "cmax": "Cmax", "tmax": "Tmax (day)", "tlast": "Tlast (day)", "clast": "Clast",
+    "p_value": "p", "q_value": "q (BH FDR)", "ci_low": "95% CI low", "ci_high": "95% CI high",
+    "geo_mean": "Geometric mean", "geo_cv_pct": "Geometric CV (%)", "n": "n",
+    "orr": "ORR", "hedges_g": "Hedges' g", "cliffs_delta": "Cliff's delta",
+    "log2fc": "log2 fold change", "crs_max_grade": "CRS max grade", "day": "Day",
+    "auc": "AUC", "fold_expansion": "Fold expansion", "n_at_risk": "n at risk",
+}
+_UNIT_WORDS = (("ug", "µg"), ("uL", "µL"), ("ul", "µL"), ("umol", "µmol"), ("um", "µm"))
+
+
+def display_unit(text: str) -> str:
+    """"copies/ug gDNA" -> "copies/µg gDNA", "cells/uL" -> "cells/µL": the micro sign on screen
+    and in figures (units are stored and exported in ASCII)."""
+    import re
+
+    for ascii_, micro in _UNIT_WORDS:
+        text = re.sub(rf"(?<![A-Za-z]){ascii_}(?=[/ )]|$|[A-Z])", micro, text)
+    return text
+
+
+def column_label(name: str) -> str:
+    """A table header for a snake_case column: known names spelled out ("p_value" -> "p",
+    "auc_0_28" -> "AUC0-28 (day 0-28)"), `_pct` as (%), `n_` as "n ", else words."""
+    import re
+
+    if name in _LABELS:
+        return _LABELS[name]
+    if name != name.lower():              # analyte codes (CAR_QPCR) and headers already set
+        return display_unit(name)
+    if m := re.fullmatch(r"auc_(\d+)_(\d+)", name):
+        return f"AUC{m[1]}-{m[2]}"
+    words = name.replace("_pct", " (%)").replace("_", " ").strip()
+    if words.startswith("n "):
+        return display_unit(words)
+    return display_unit(words[:1].upper() + words[1:]) if words else name
+
+
+def display_units(fig: go.Figure) -> go.Figure:
+    """`display_unit` on a figure's title, axis titles, legend names and annotations (units
+    arrive in ASCII from the data: "copies/ug gDNA"). Returns the same figure."""
+    if fig.layout.title and fig.layout.title.text:
+        fig.layout.title.text = display_unit(fig.layout.title.text)
+
+    def fix(axis) -> None:
+        if axis.title and axis.title.text:
+            axis.title.text = display_unit(axis.title.text)
+    fig.for_each_xaxis(fix)
+    fig.for_each_yaxis(fix)
+    for a in fig.layout.annotations or ():
+        if a.text:
+            a.text = display_unit(a.text)
+    for t in fig.data:
+        if getattr(t, "name", None):
+            t.name = display_unit(t.name)
+    return fig

@@ -170,3 +170,20 @@ def test_count_labels_do_not_merge():
     assert notes["lymphodepletion"].xanchor == "right" and notes["infusion"].xanchor == "left"
     sides = {a.text: a.xanchor for a in fig.layout.annotations if "severe" in (a.text or "")}
     assert len(set(sides.values())) == 2, sides
+
+
+def test_micro_sign_on_screen_and_labels_for_table_headers():
+    from components.theme import column_label, display_unit, display_units
+
+    assert display_unit("CAR transgene (copies/ug gDNA)") == "CAR transgene (copies/µg gDNA)"
+    assert display_unit("cells/uL") == "cells/µL" and display_unit("debug plug") == "debug plug"
+    fig = go.Figure(go.Scatter(x=[1], y=[1], name="Flow (cells/uL)"))
+    fig.update_layout(title="qPCR (copies/ug gDNA)")
+    fig.update_yaxes(title_text="copies/ug gDNA")
+    display_units(fig)
+    assert fig.layout.title.text == "qPCR (copies/µg gDNA)"
+    assert fig.layout.yaxis.title.text == "copies/µg gDNA" and fig.data[0].name.endswith("µL)")
+    assert column_label("subject_id") == "Patient" and column_label("auc_0_28") == "AUC0-28"
+    assert column_label("geo_cv_pct") == "Geometric CV (%)"
+    assert column_label("n_nonexpanders") == "n nonexpanders"
+    assert column_label("CAR_QPCR") == "CAR_QPCR"
