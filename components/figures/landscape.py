@@ -311,7 +311,15 @@ def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
                        y_qpcr: str = "value", qpcr_label: str = "CAR transgene (copies/ug gDNA)",
                        title: str | None = None) -> go.Figure:
     """Left: CAR+ cells as % of T cells per sample over time; right: the same patients' CAR
-    qPCR (log axis). One colour per patient on both panels."""
+    qPCR (log axis). One colour per patient on both panels. qPCR below the LLOQ is drawn as on
+    the Kinetics page (analysis.kinetics.prepare_series): at LLOQ/2, open markers, the LLOQ
+    dotted; never as a measured value."""
+    if "plot_value" not in qpcr.columns and qpcr.height:
+        from analysis.kinetics import prepare_series
+
+        qpcr = prepare_series(qpcr)
+    if "plot_value" in qpcr.columns:
+        y_qpcr = "plot_value"
     ids = sorted(set(car.get_column("subject_id").to_list())
                  | set(qpcr.get_column("subject_id").to_list()))
     colors = dict(colors or patient_colors(ids))
@@ -321,6 +329,8 @@ def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
         col = colors.get(sid, "#777777")
         a = car.filter(pl.col("subject_id") == sid).sort("day")
         b = qpcr.filter((pl.col("subject_id") == sid) & (pl.col(y_qpcr) > 0)).sort("day")
+        blq = b.get_column("blq").fill_null(False).to_list() if "blq" in b.columns else \
+            [False] * b.height
         if a.height:
             fig.add_trace(go.Scatter(x=a.get_column("day").to_list(),
                                      y=a.get_column(y_car).to_list(), mode="lines+markers",
@@ -332,7 +342,17 @@ def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
                                      y=b.get_column(y_qpcr).to_list(), mode="lines+markers",
                                      name=sid, legendgroup=sid, showlegend=a.height == 0,
                                      line={"color": col},
-                                     hovertemplate=f"{sid} day %{{x}}: %{{y:.3g}}<extra></extra>"),
+                                     marker={"color": col, "line": {"width": 1.5, "color": col},
+                                             "symbol": ["circle-open" if q else "circle"
+                                                        for q in blq]},
+                                     text=["below LLOQ (drawn at LLOQ/2)" if q else ""
+                                           for q in blq],
+                                     hovertemplate=f"{sid} day %{{x}}: %{{y:.3g}} %{{text}}"
+                                                   "<extra></extra>"),
+                          row=1, col=2)
+    if "lloq" in qpcr.columns:
+        for level in sorted(set(qpcr.get_column("lloq").drop_nulls().to_list())):
+            fig.add_hline(y=level, line={"dash": "dot", "color": "#666666", "width": 1.2},
                           row=1, col=2)
     fig.update_yaxes(title_text="% of T cells", row=1, col=1, rangemode="tozero")
     fig.update_yaxes(type="log", title_text="copies/ug gDNA", row=1, col=2)
