@@ -8,6 +8,7 @@ demo's FCS files, counts computed with numpy in tests/_flow_files.py.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,25 @@ def test_a_worker_that_dies_fails_only_its_file(shared_data, tmp_path):
     assert [r.label for r in res] == ["0.fcs", "1.fcs", "die.fcs", "2.fcs", "3.fcs"]
     assert "ended abruptly" in res[2].error
     assert all(r.ok and r.populations[0].count == 252 for i, r in enumerate(res) if i != 2)
+
+
+def test_workers_start_under_a_script_main_as_streamlit_sets_it(shared_data, tmp_path,
+                                                               monkeypatch):
+    """Streamlit (and AppTest) runs the app as a module named __main__ with the script's
+    __file__ and no __spec__. A multiprocessing child runs the parent's __main__ from that file
+    first, so with the app script as main every worker died before gating ("ended abruptly").
+    Here the stand-in script raises when run: both files must still gate (252 events each)."""
+    import types
+
+    script = tmp_path / "app_script.py"
+    script.write_text("raise SystemExit('the app script must not run in a gating worker')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    good = shared_data / "fcs" / "data1.fcs"
+    gml = str(shared_data / "gating" / "gml" / "gml_rect1_gate.xml")
+    jobs = [GateJob(str(good), gml, label=f"{i}.fcs") for i in range(2)]
+    res = gate_files(jobs, workers=2)
+    assert [r.error for r in res] == ["", ""]
+    assert [r.populations[0].count for r in res] == [252, 252]
+    assert sys.modules["__main__"] is fake_main

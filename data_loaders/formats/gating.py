@@ -27,11 +27,14 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import tempfile
+import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -384,6 +387,26 @@ def _atomic_write(path: Path, text: str) -> None:
 Progress = Callable[[int, int, str], None]
 
 
+@contextmanager
+def _script_main_hidden() -> Iterator[None]:
+    """While worker processes start, `__main__` is a bare module.
+
+    A new multiprocessing child first runs the parent's `__main__` from its file. Inside
+    Streamlit (and AppTest) `__main__` is the app script, so every gating worker would run
+    app.py and die before gating a file. A main module imported by name (python -m) is left
+    as it is: its child imports it by name, guarded by `if __name__ == "__main__"`."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None \
+            or not getattr(main, "__file__", None):
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | None = None,
                progress: Progress | None = None, force: bool = False,
                fn: Callable[[GateJob], GateResult] = gate_file) -> list[GateResult]:
@@ -449,7 +472,7 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
         # server process imports FlowKit once and is reused by every later pool
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["flowkit", "data_loaders.formats.gating"])
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+        with _script_main_hidden(), ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
             futures = {pool.submit(fn, jobs[i]): i for i in todo}
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -464,7 +487,7 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
         # A dead worker (out of memory, killed) breaks the whole pool. Each file it left is
         # gated again in a process of its own, so only the file that kills a worker fails.
         for i in [i for i in todo if results[i] is None]:
-            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as alone:
+            with _script_main_hidden(), ProcessPoolExecutor(max_workers=1, mp_context=ctx) as alone:
                 try:
                     res = alone.submit(fn, jobs[i]).result()
                 except BrokenProcessPool:
