@@ -29,9 +29,9 @@ import streamlit as st
 
 from components import access, export
 from components.export import csv_bytes
-from components.safe import unlink_figure
+from components.safe import md, unlink_figure
 
-__all__ = ["show_figure", "show_table", "show_params", "show_rules", "ShownFigure", "shown_figures",
+__all__ = ["show", "show_figure", "show_table", "show_params", "show_rules", "ShownFigure", "shown_figures",
            "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
            "audit", "audited", "current_viewer"]
 
@@ -279,3 +279,17 @@ def show_rules(rules: Any, *, names: Iterable[str] | None = None, key: str = "ru
         snippet = rules.toml_snippet(names=[r["setting"] for r in rows])
         st.caption("To make these the study's settings, put this in its study.toml:")
         st.code(snippet, language="toml")
+
+
+def show(spec: Any, *, key: str, name: str | None = None) -> None:
+    """Show a view's record: a FigureSpec (figure with its downloads) or a TableSpec (title,
+    table with its CSV), then its caption. `name` (the download file stem) defaults to
+    "<study>_<spec key>"."""
+    name = name or f"{_study_name() or 'study'}_{spec.key}"
+    if getattr(spec, "fig", None) is not None:
+        show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params)
+    else:
+        st.markdown(f"**{md(spec.title)}**")
+        show_table(spec.data, key=key, name=name)
+    if spec.caption:
+        st.caption(spec.caption)

@@ -25,9 +25,7 @@ from components.figures.clones import (
     repertoire_lines,
     vaf_lines,
 )
-from components.safe import md
 from views import clones as vc
-from views.spec import FigureSpec
 
 
 @dataclass(frozen=True)
@@ -40,15 +38,6 @@ class ClonesParams:
     cohort: str
 
 
-def _show(spec, *, key: str) -> None:  # noqa: ANN001 - FigureSpec or TableSpec
-    if isinstance(spec, FigureSpec):
-        render.show_figure(spec.fig, key=key, name=f"{study.name}_{spec.key}", data=spec.data,
-                           params=spec.params)
-    else:
-        st.markdown(f"**{md(spec.title)}**")
-        render.show_table(spec.data, key=key, name=f"{study.name}_{spec.key}")
-    if spec.caption:
-        st.caption(spec.caption)
 
 
 ctx = filters.context()
@@ -103,7 +92,7 @@ else:
                             help="Richness, Shannon and clonality grow with the number of "
                             "receptors sequenced; rarefaction makes samples comparable")
         if matched and metric in vc.RAREFIED_METRICS:
-            _show(filters.compute(vc.rarefied, study, cohort=ctx.cohort,
+            render.show(filters.compute(vc.rarefied, study, cohort=ctx.cohort,
                                   params=vc.ClonesParams(metric=metric)), key="cln-rarefied")
         else:
             render.show_figure(filters.cached(repertoire_lines, rep, metric=metric,
@@ -151,18 +140,18 @@ if study.has("tcr") or cells_ir:
                          reference=ref)
     alluvial, volcano, changes = filters.compute(vc.tracking, study, cohort=ctx.cohort,
                                                  params=cp)
-    _show(alluvial, key="cln-alluvial")
+    render.show(alluvial, key="cln-alluvial")
     if volcano is not None:
-        _show(volcano, key="cln-volcano")
-        _show(changes, key="cln-changes")
+        render.show(volcano, key="cln-volcano")
+        render.show(changes, key="cln-changes")
     for k, spec in enumerate(filters.compute(vc.fate, study, cohort=ctx.cohort, params=cp)):
-        _show(spec, key=f"cln-fate-{k}")
+        render.show(spec, key=f"cln-fate-{k}")
 if cells_ir:
     st.subheader("Receptors per cell")
     for k, spec in enumerate(filters.compute(vc.receptor_views, study, cohort=ctx.cohort,
                                              params=vc.ClonesParams())):
         if spec is not None:
-            _show(spec, key=f"cln-cells-{k}")
+            render.show(spec, key=f"cln-cells-{k}")
 
 render.show_params(ClonesParams(tuple(genes), "log" if log_vaf else "linear", metric, patient, top,
                                 ctx.cohort.describe()))

@@ -9,16 +9,6 @@ import streamlit as st
 from components import filters, render
 from components.safe import md
 from views import cytometry as cy
-from views.spec import FigureSpec
-
-
-def _show(spec, *, key: str, name: str) -> None:  # noqa: ANN001 - FigureSpec or TableSpec
-    if isinstance(spec, FigureSpec):
-        render.show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params)
-    else:
-        st.markdown(f"**{md(spec.title)}** ({md(spec.caption)})")
-        render.show_table(spec.data, key=key, name=name)
-
 
 ctx = filters.context()
 study = ctx.study
@@ -66,7 +56,7 @@ with tab_pop:
         params = cy.PopulationParams("" if ref == "(as study.toml)" else ref, pick)
         table = cy.populations(study, cohort=ctx.cohort, params=params, groups=ctx.groups)
         render.show_table(table.data, key="cy-pop-table", name=f"{study.name}_populations")
-        _show(cy.population_trend(study, cohort=ctx.cohort, params=params, groups=ctx.groups,
+        render.show(cy.population_trend(study, cohort=ctx.cohort, params=params, groups=ctx.groups,
                                   colors=ctx.colors), key="cy-trend",
               name=f"{study.name}_population_trend")
 
@@ -81,7 +71,7 @@ with tab_gates:
         cols = st.columns(2)
         for i, spec in enumerate(specs):
             with cols[i % 2]:
-                _show(spec, key=f"cy-gate-{i}", name=f"{gp.sample_id}_gate_{i}")
+                render.show(spec, key=f"cy-gate-{i}", name=f"{gp.sample_id}_gate_{i}")
 
 with tab_time:
     plottable = pops.filter(pops.get_column("gate_type") != "boolean").get_column(
@@ -93,7 +83,7 @@ with tab_time:
         subject = c1.selectbox("Patient", sorted(set(pops.get_column("subject_id").to_list())),
                                key="cy-subject")
         tp = cy.GateTimeParams(subject, c2.selectbox("Gate", plottable, key="cy-time-gate"))
-        _show(filters.cached(cy.gate_over_time, study, cohort=ctx.cohort, params=tp),
+        render.show(filters.cached(cy.gate_over_time, study, cohort=ctx.cohort, params=tp),
               key="cy-multiples", name=f"{study.name}_{subject}_gate")
 
 with tab_som:
@@ -122,5 +112,5 @@ with tab_som:
             specs = filters.cached(cy.flowsom, study, cohort=ctx.cohort, params=sp,
                                    groups=ctx.groups, events=events)
         for spec in specs:
-            _show(spec, key=spec.key, name=f"{study.name}_{spec.key}")
+            render.show(spec, key=spec.key, name=f"{study.name}_{spec.key}")
         render.show_params(sp)

@@ -238,11 +238,6 @@ if source == "Single-cell RNA":
     _types = sorted(_depth_cells.get_column("cell_type").drop_nulls().unique().to_list()) \
         if "cell_type" in _depth_cells.columns else []
 
-    def _show(spec, key: str) -> None:  # noqa: ANN001 - a FigureSpec
-        render.show_figure(spec.fig, key=key, name=f"{study.name}_{spec.key}", data=spec.data,
-                           params=spec.params)
-        st.caption(spec.caption)
-
     st.header("Genes and scores by cell type")
     d1, d2, d3 = st.columns([2, 1, 1])
     kind = d2.segmented_control("Show", ["Genes", "Signatures"], default="Genes",
@@ -259,8 +254,8 @@ if source == "Single-cell RNA":
                                         lv.SPLITS[split], gene_sets=shipped_sets)
         violin, dots = filters.compute(lv.distribution, study, params=dparams,
                                        cohort=ctx.cohort)
-        _show(violin, "il-violin")
-        _show(dots, "il-dots")
+        render.show(violin, key="il-violin")
+        render.show(dots, key="il-dots")
 
     st.header("Pseudobulk by patient (DESeq2)")
     st.caption("Raw counts summed per sample over the chosen cells; the patient is the "
@@ -297,7 +292,7 @@ if source == "Single-cell RNA":
             st.warning(str(exc))
         bar.empty()
     if result is not None:
-        _show(lv.pseudobulk_volcano(study, cohort=ctx.cohort, params=pparams), "il-pb-volcano")
+        render.show(lv.pseudobulk_volcano(study, cohort=ctx.cohort, params=pparams), key="il-pb-volcano")
         render.show_rules(rules_for(study), names=["pseudobulk_min_cells",
                                                    "pseudobulk_min_count",
                                                    "pseudobulk_min_total_count"], key="il-pb-rules")
@@ -328,7 +323,7 @@ if source == "Single-cell RNA":
         fig_spec, table_spec = filters.compute(lv.signature_comparison, study,
                                                gene_sets=tuple(gene_sets), method=method,
                                                window=sig_window)
-        _show(fig_spec, "il-sig-fig")
+        render.show(fig_spec, key="il-sig-fig")
         st.caption(table_spec.caption)
         render.show_table(table_spec.data, key="il-sig-table", name=f"{study.name}_signatures")
     except ValueError as exc:
@@ -372,15 +367,6 @@ else:
 
 
 # ---- CAR+ cells, CD7 groups, composition with uncertainty (views/clones.py) -------------------
-def _spec(spec, *, key: str) -> None:  # noqa: ANN001 - FigureSpec or TableSpec
-    if hasattr(spec, "fig"):
-        render.show_figure(spec.fig, key=key, name=f"{study.name}_{spec.key}", data=spec.data,
-                           params=spec.params)
-    else:
-        st.markdown(f"**{md(spec.title)}**")
-        render.show_table(spec.data, key=key, name=f"{study.name}_{spec.key}")
-    if spec.caption:
-        st.caption(spec.caption)
 
 
 st.header("CAR+ cells")
@@ -396,7 +382,7 @@ else:
     adjusted = abs(cut_at - round(base.threshold, 3)) > 1e-9
     car_params = vc.CarParams(threshold=cut_at if adjusted else None, window=window)
     _, hist = filters.compute(vc.car_cut, study, params=car_params)
-    _spec(hist, key="il-car-hist")
+    render.show(hist, key="il-car-hist")
     if adjusted:
         may_save = not os.environ.get("STUDIES_ROOT") or access.may_create_studies(
             render.current_viewer())
@@ -407,14 +393,14 @@ else:
             written = vc.save_car_threshold(study, cut_at)
             filters.reload_study()
             st.success(f"Saved in {written.name}.")
-    _spec(filters.compute(vc.car_fraction, study, cohort=ctx.cohort, params=car_params),
+    render.show(filters.compute(vc.car_fraction, study, cohort=ctx.cohort, params=car_params),
           key="il-car-qpcr")
     for k, spec in enumerate(filters.compute(vc.car_phenotype, study, cohort=ctx.cohort,
                                              params=car_params)):
-        _spec(spec, key=f"il-car-pheno-{k}")
+        render.show(spec, key=f"il-car-pheno-{k}")
     for k, spec in enumerate(filters.compute(vc.cd7_view, study, cohort=ctx.cohort,
                                              params=car_params)):
-        _spec(spec, key=f"il-car-cd7-{k}")
+        render.show(spec, key=f"il-car-cd7-{k}")
 
 st.header("Composition with uncertainty")
 c1, c2, c3 = st.columns(3)
@@ -429,4 +415,4 @@ comp_params = vc.CompositionParams(
     window_b=None if against.startswith("Responders") else against.removeprefix("with "))
 for k, spec in enumerate(filters.compute(vc.composition_test, study, cohort=ctx.cohort,
                                          params=comp_params)):
-    _spec(spec, key=f"il-ct-{k}")
+    render.show(spec, key=f"il-ct-{k}")
