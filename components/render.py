@@ -238,7 +238,11 @@ def show_table(df: pl.DataFrame, *, key: str, name: str, height: int | str = "au
     shown = {c: st.column_config.NumberColumn(column_label(c), format="%.5g")
              if t in (pl.Float32, pl.Float64) else st.column_config.Column(column_label(c))
              for c, t in df.schema.items()}
-    shown.update(column_config or {})
+    for c, cfg in (column_config or {}).items():
+        # a page's own format keeps the label with units unless it names one itself
+        if isinstance(cfg, dict) and not cfg.get("label"):
+            cfg = {**cfg, "label": column_label(c)}
+        shown[c] = cfg
     if height == "auto" and df.height <= TABLE_FULL_ROWS:
         height = 35 * (df.height + 1) + 3
     # an empty text cell is empty, not "None"

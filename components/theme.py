@@ -91,6 +91,8 @@ _LABELS = {
     "orr": "ORR", "hedges_g": "Hedges' g", "cliffs_delta": "Cliff's delta",
     "log2fc": "log2 fold change", "crs_max_grade": "CRS max grade", "day": "Day",
     "auc": "AUC", "fold_expansion": "Fold expansion", "n_at_risk": "n at risk",
+    # response categories keep their capitals (CR, not "Cr")
+    "cr": "CR", "pr": "PR", "nr": "NR", "ne": "NE",
 }
 _UNIT_WORDS = (("ug", "µg"), ("uL", "µL"), ("ul", "µL"), ("umol", "µmol"), ("um", "µm"))
 

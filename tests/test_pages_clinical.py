@@ -114,3 +114,16 @@ def test_blood_counts_rules_baseline_and_icaht(app_page):
     assert not at.exception, [e.value for e in at.exception]
     assert any(e.label == "Rules used (1 changed from the defaults)" for e in at.expander)
     assert "retic_threshold = 20.0" in " ".join(c.value for c in at.code)
+
+
+def test_orr_table_headers_are_labels_even_where_the_page_sets_a_format(app_page):
+    """The ORR table formats orr/ci_low/ci_high as percent through its own column config; the
+    header must still be the label ("95% CI low"), and response categories keep capitals (CR,
+    not "Cr"). The CSV keeps the column names."""
+    import json
+
+    at = app_page("pages/outcomes.py")
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["ci_low"]["label"] == "95% CI low"
+    assert columns["ci_low"]["type_config"]["format"] == "percent"
+    assert columns["cr"]["label"] == "CR" and columns["nr"]["label"] == "NR"
