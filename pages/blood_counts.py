@@ -8,18 +8,6 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from analysis import post_hsct
-from analysis.recovery import count_summary
-from analysis.response import (
-    CRITERIA,
-    best_of,
-    compare_recorded,
-    derived_responses,
-    label_timepoints,
-    reference_lines,
-    transfusion_events,
-)
-from analysis.rules import rules_for
 from components import filters, render
 from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
 from components.safe import md
@@ -64,10 +52,10 @@ analytes = c1.multiselect("Counts", present, key="bc-analytes",
                           default=[a for a in ("ANC", "PLT", "HGB") if a in present])
 view = c2.radio("Show", ["per patient", "group median + IQR"], key="bc-view")
 log_y = c2.toggle("Log axis", key="bc-log")
-criteria = c3.radio("Criteria", CRITERIA, key="bc-criteria", horizontal=True,
+criteria = c3.radio("Criteria", vbc.CRITERIA, key="bc-criteria", horizontal=True,
                     help="NIH: Townsley 2017. BSH: Killick 2016 (PR needs transfusion "
                          "independence).")
-study_rules = rules_for(study)
+study_rules = vbc.study_rules(study)
 ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
                                 key="bc-ti"))
 value_window = int(c4.number_input("Count window (± d)", 0, 30, study_rules.count_window,
@@ -86,21 +74,16 @@ bin_days = int(c4.selectbox("Median bin (d)", [1, 7, 14, 28], index=1, key="bc-b
 params = CountParams(tuple(analytes), view, log_y, bin_days, criteria, ti_window, value_window,
                      retic, ctx.cohort.describe())
 
-tx = transfusion_events(study.events)
+tx = vbc.transfusions(study)
 tx = ctx.apply(tx) if tx is not None else None
-ld = study.events.filter(pl.col("category") == "lymphodepletion")
-marks = [(0, 0, "infusion")]
-if ld.height:
-    marks.insert(0, (ld["day"].min(), ld.select(pl.coalesce("end_day", "day").max()).item(),
-                     "lymphodepletion"))
+hsct = filters.compute(vbc.hsct_days, study)
+marks = vbc.course_marks(study, hsct=hsct, subjects=ctx.subjects)
 common = {"analytes": analytes, "log_y": log_y, "transfusions": tx, "marks": marks,
-          "ref_lines": reference_lines(criteria=criteria, rules=rules),
+          "ref_lines": vbc.count_reference_lines(criteria=criteria, rules=rules),
           "labels": {a: study.analyte_label(a) for a in analytes},
           "shade": (focus.day_min, focus.day_max) if focus else None}
-hsct = filters.compute(post_hsct.hsct_days, study)
-marks += post_hsct.hsct_marks(hsct, subjects=ctx.subjects)
-series = post_hsct.for_display(ctx.apply(study.series(analytes=analytes)), hsct=hsct,
-                               rules=rules) if analytes else None
+series = vbc.display_series(ctx.apply(study.series(analytes=analytes)), hsct=hsct,
+                            rules=rules) if analytes else None
 if not analytes:
     st.info("Choose at least one count.")
 elif view == "per patient":
@@ -109,8 +92,7 @@ elif view == "per patient":
     render.show_figure(fig, key="bc-counts", name=f"{study.name}_blood_counts", data=series,
                        params=params)
 else:
-    summary = count_summary(post_hsct.for_summary(series), groups=ctx.groups,
-                            bin_days=bin_days)
+    summary = vbc.group_summary(series, groups=ctx.groups, bin_days=bin_days)
     render.show_figure(filters.cached(counts_by_group, summary, **common), key="bc-counts",
                        name=f"{study.name}_blood_counts_by_group", data=summary, params=params)
 if analytes and hsct.height:
@@ -131,20 +113,19 @@ with st.expander(f"G-CSF, TPO-RA, ciclosporin and steroids ({meds.data.height} c
     render.show_table(meds.data, key="bc-medications", name=f"{study.name}_count_medications")
 
 st.subheader("Response per assessment")
-derived = ctx.apply(filters.compute(derived_responses, study, criteria=criteria, rules=rules))
+derived = ctx.apply(filters.compute(vbc.derived, study, criteria=criteria, rules=rules))
 if derived.height == 0:
     st.info("No assessment days in this cohort and day window.")
 else:
-    cells = label_timepoints(derived)
+    cells, timepoints = vbc.heatmap_cells(derived)
     render.show_figure(
         filters.cached(response_heatmap, cells, subjects=list(ctx.subjects),
-                       timepoints=cells.sort("day")["timepoint"].unique(maintain_order=True)
-                       .to_list(), title=f"Response over time ({criteria}, derived)"),
+                       timepoints=timepoints, title=f"Response over time ({criteria}, derived)"),
         key="bc-heatmap", name=f"{study.name}_responses_{criteria}", data=derived)
     st.markdown("**Best response and why**")
-    render.show_table(best_of(derived), key="bc-best", name=f"{study.name}_best_{criteria}")
+    render.show_table(vbc.best(derived), key="bc-best", name=f"{study.name}_best_{criteria}")
     if study.has("responses"):
-        cmp = ctx.apply(compare_recorded(derived, study.responses))
+        cmp = ctx.apply(vbc.versus_recorded(derived, study.responses))
         n_dis = cmp.filter(pl.col("agree") == False).height  # noqa: E712 - null = not compared
         (st.warning if n_dis else st.success)(
             f"Derived vs recorded: {n_dis} disagreement(s) over "

@@ -5,12 +5,11 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from analysis.quality import sample_availability, table_inventory
 from components import filters, render
 from components.export import csv_bytes
 from components.figures.quality import availability_matrix
 from components.safe import md
-from data_loaders.schema import RNA_SPEC, TABLES, template_frame
+from views import data_quality as vdq
 
 ctx = filters.context()
 study = ctx.study
@@ -44,12 +43,12 @@ else:
     st.caption("Nothing to show for this selection.")
 
 st.subheader("What was loaded")
-inventory = filters.compute(table_inventory, study)
+inventory = filters.compute(vdq.inventory, study)
 render.show_table(inventory, key="dq-inventory", name=f"{study.name}_inventory",
                   column_config={"rows_read": "rows in files", "rows": "rows loaded"})
 
 st.subheader("Sample availability")
-avail = filters.compute(sample_availability, study)
+avail = filters.compute(vdq.availability, study)
 avail = ctx.apply(avail)
 if avail.height:
     render.show_figure(filters.cached(availability_matrix, avail), key="dq-availability",
@@ -63,8 +62,8 @@ st.subheader("Templates for your own data")
 st.caption("Empty CSV files with every column of each table (required columns first). "
            "See docs/data-format.md for units, aliases and an example.")
 cols = st.columns(5)
-for i, name in enumerate([*TABLES, "rna_counts"]):
-    spec = RNA_SPEC if name == "rna_counts" else TABLES[name]
-    cols[i % 5].download_button(f"{name}.csv", data=csv_bytes(template_frame(name)),
-                                file_name=f"{name}.csv", mime="text/csv", key=f"dq-tpl-{name}",
-                                help=spec.description, on_click="ignore")
+for i, tpl in enumerate(vdq.templates()):
+    cols[i % 5].download_button(f"{tpl.name}.csv", data=csv_bytes(tpl.frame),
+                                file_name=f"{tpl.name}.csv", mime="text/csv",
+                                key=f"dq-tpl-{tpl.name}", help=tpl.description,
+                                on_click="ignore")

@@ -74,7 +74,7 @@ def test_public_analysis_functions_take_keyword_only_options():
 
 # Pages that still read data_loaders directly; the views layer takes this over page by page.
 # New pages must not join this list.
-PAGES_READING_DATA_LOADERS = {"pages/data_quality.py", "pages/immune_landscape.py"}
+PAGES_READING_DATA_LOADERS = {"pages/immune_landscape.py"}
 
 
 def test_pages_do_not_import_data_loaders():

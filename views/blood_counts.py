@@ -9,16 +9,27 @@ tables were computed with, so what a page says is what it did.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from analysis import post_hsct
 from analysis.baseline import baseline
 from analysis.cohort import Cohort, cohort_subjects, response_groups
 from analysis.haematotox import icaht_table
-from analysis.recovery import cytopenia_grades, recovery_table
-from analysis.rules import Rules
+from analysis.recovery import count_summary, cytopenia_grades, recovery_table
+from analysis.response import (
+    CRITERIA,
+    best_of,
+    compare_recorded,
+    derived_responses,
+    label_timepoints,
+    reference_lines,
+    transfusion_events,
+)
+from analysis.rules import Rules, rules_for
 from views.spec import TableSpec
 
 if TYPE_CHECKING:
@@ -130,3 +141,68 @@ def icaht_view(study: Study, *, cohort: Cohort | None = None, params: TableParam
                  "In SAA these counts are both toxicity and efficacy: a patient neutropenic "
                  "before infusion (baseline_anc) who stays so is a non-responder and "
                  "high-grade ICAHT alike. Also: python cli.py table icaht."))
+
+
+# ---- the counts figure and the response tables (what the page composes) --------------------
+__all__ += ["CRITERIA", "study_rules", "transfusions", "course_marks", "hsct_days",
+            "display_series", "group_summary", "count_reference_lines", "derived",
+            "heatmap_cells", "best", "versus_recorded"]
+
+
+def study_rules(study: Study) -> Rules:
+    """The study's rule settings (study.toml [rules] over the defaults)."""
+    return rules_for(study)
+
+
+def transfusions(study: Study) -> pl.DataFrame | None:
+    """RBC and platelet transfusions (the rug under the counts), or None when none recorded."""
+    return transfusion_events(study.events)
+
+
+def hsct_days(study: Study) -> pl.DataFrame:
+    return post_hsct.hsct_days(study)
+
+
+def course_marks(study: Study, *, hsct: pl.DataFrame, subjects: Sequence[str]
+                 ) -> list[tuple[int, int, str]]:
+    """(start, end, label) spans on the time axis: lymphodepletion, infusion, each HSCT."""
+    ld = study.events.filter(pl.col("category") == "lymphodepletion")
+    marks: list[tuple[int, int, str]] = []
+    if ld.height:
+        marks.append((ld["day"].min(), ld.select(pl.coalesce("end_day", "day").max()).item(),
+                      "lymphodepletion"))
+    marks.append((0, 0, "infusion"))
+    return marks + post_hsct.hsct_marks(hsct, subjects=subjects)
+
+
+def display_series(series: pl.DataFrame, *, hsct: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """Counts as drawn: post-HSCT values marked or dropped per `post_hsct_display`."""
+    return post_hsct.for_display(series, hsct=hsct, rules=rules)
+
+
+def group_summary(series: pl.DataFrame, *, groups: pl.DataFrame, bin_days: int) -> pl.DataFrame:
+    """Median and IQR per response group and day bin, post-HSCT values left out."""
+    return count_summary(post_hsct.for_summary(series), groups=groups, bin_days=bin_days)
+
+
+def count_reference_lines(*, criteria: str, rules: Rules) -> Any:
+    return reference_lines(criteria=criteria, rules=rules)
+
+
+def derived(study: Study, *, criteria: str, rules: Rules) -> pl.DataFrame:
+    """Derived responses per assessment under `criteria` with the rule that decided each."""
+    return derived_responses(study, criteria=criteria, rules=rules)
+
+
+def heatmap_cells(derived: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Assessments labelled by timepoint, and the timepoints in day order."""
+    cells = label_timepoints(derived)
+    return cells, cells.sort("day")["timepoint"].unique(maintain_order=True).to_list()
+
+
+def best(derived: pl.DataFrame) -> pl.DataFrame:
+    return best_of(derived)
+
+
+def versus_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFrame:
+    return compare_recorded(derived, recorded)
