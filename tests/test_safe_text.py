@@ -82,6 +82,7 @@ def test_unlink_figure_without_links_is_the_same_object():
 def test_exported_svg_has_no_link(monkeypatch):
     """The file path (PNG/SVG/PDF) gets the same treatment as the screen."""
     from components import export
+    from components.export import server
 
     seen = {}
 
@@ -89,7 +90,7 @@ def test_exported_svg_has_no_link(monkeypatch):
         seen["spec"] = spec
         return b"<svg/>"
 
-    monkeypatch.setattr(export, "_call", fake_call)
+    monkeypatch.setattr(server, "call", fake_call)
     fig = go.Figure(go.Bar(x=[ANCHOR], y=[1]), layout={"title": {"text": ANCHOR}})
     export.export_figure(fig, "svg")
     assert "<a" not in json.dumps(seen["spec"], default=str).lower()
