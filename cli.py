@@ -437,7 +437,15 @@ def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
 def _export_args(p: argparse.ArgumentParser) -> None:
     _deid_args(p)
     p.add_argument("--study", required=True, help="study folder")
-    p.add_argument("--out", required=True, help="file to write (deck.pptx, deck.pdf, deck.zip)")
+    p.add_argument("--out", required=True,
+                   help="file to write (deck.pptx, deck.pdf, deck.zip; with --view: NAME.json "
+                   "(plotly JSON), .csv (the data), .html, .png, .svg or .pdf)")
+    p.add_argument("--view", default=None, metavar="NAME",
+                   help="instead of the deck: one view's figure or table, e.g. "
+                   "outcomes.survival (the app's 'Show the code' gives the whole command)")
+    p.add_argument("--params", default=None, metavar="JSON",
+                   help="with --view: the view's parameters as JSON, e.g. "
+                   "'{\"endpoint\": \"OS\"}' (fields left out take their defaults)")
     p.add_argument("--format", choices=["pptx", "pdf", "zip"], default=None,
                    help="pptx (16:9 PowerPoint), pdf (one page per figure) or zip (SVG "
                    "files); default: from the --out suffix, else pptx")
@@ -487,6 +495,58 @@ def _export_profiles(args: argparse.Namespace, study, cohort) -> int:  # noqa: A
     return 0
 
 
+_VIEW_FORMATS = (".json", ".csv", ".html", ".png", ".svg", ".pdf")
+
+
+def _export_view(args: argparse.Namespace) -> int:
+    """One view's figure or table, as the app's "Show the code" command writes it."""
+    from components import export
+    from views import code
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in _VIEW_FORMATS:
+        return fail(f"--out {args.out}: with --view write one of {', '.join(_VIEW_FORMATS)}")
+    try:
+        fn = code.resolve(args.view)
+        params = code.params_from(fn, args.params)
+    except code.CodeError as err:
+        return fail(f"--view {args.view}: {err}")
+    study = _open_study(args)
+    cohort = _export_cohort(args, study)
+    kwargs = {"cohort": cohort} if params is None else {"cohort": cohort, "params": params}
+    spec = fn(study, **kwargs)
+    if isinstance(spec, (list, tuple)):
+        spec = spec[0] if spec else None
+    if spec is None:
+        return fail(f"{study.study_id} has no data for the view {args.view} "
+                    f"(cohort {cohort.describe()})")
+    fig = getattr(spec, "fig", None)
+    if suffix == ".csv":
+        if spec.data is None:
+            return fail(f"{args.view} has no data table behind its figure")
+        out.write_bytes(export.csv_bytes(spec.data))
+    elif fig is None:
+        return fail(f"{args.view} makes a table: write it with --out NAME.csv")
+    elif suffix == ".json":
+        out.write_text(fig.to_json(), encoding="utf-8")
+    elif suffix == ".html":
+        fig.write_html(out, include_plotlyjs="cdn")
+    else:
+        started = not export.export_server_running()
+        try:
+            export.start_export_server(args.browser)
+            prov = export.Provenance.of(study, cohort, params=params, figure=spec.title)
+            out.write_bytes(export.export_figure(fig, suffix[1:], provenance=prov))
+        except export.ExportUnavailable as err:
+            return fail(str(err))
+        finally:
+            if started:
+                export.stop_export_server()
+    print(f"wrote {spec.title} ({args.view}) to {out}")
+    return 0
+
+
 def _export_cohort(args: argparse.Namespace, study):  # noqa: ANN001, ANN202 - Study, Cohort
     from analysis.cohort import GROUPS, Cohort
 
@@ -515,6 +575,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from components import deck, export
     from components.figures.registry import standard_figures
 
+    if args.view:
+        try:
+            return _export_view(args)
+        except ValueError as err:
+            return fail(str(err))
+    if args.params:
+        return fail("--params applies to --view")
     fmt = args.format or {".pdf": "pdf", ".zip": "zip"}.get(Path(args.out).suffix.lower(),
                                                              "pptx")
     started = not export.export_server_running()

@@ -31,7 +31,7 @@ from components import access, export
 from components.export import csv_bytes
 from components.safe import md, unlink_figure
 
-__all__ = ["show", "show_figure", "show_table", "show_params", "show_rules", "ShownFigure", "shown_figures",
+__all__ = ["show", "show_figure", "show_table", "show_params", "show_rules", "show_code", "ShownFigure", "shown_figures",
            "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
            "audit", "audited", "current_viewer"]
 
@@ -297,3 +297,22 @@ def show(spec: Any, *, key: str, name: str | None = None) -> None:
         show_table(spec.data, key=key, name=name)
     if spec.caption:
         st.caption(spec.caption)
+    show_code(spec)
+
+
+def show_code(spec: Any) -> None:
+    """"Show the code": the Python snippet and the `cli.py export --view` command that make
+    this record again from the study folder (views.code)."""
+    ctx = st.session_state.get("_page_context")
+    if not getattr(spec, "view", "") or ctx is None:
+        return
+    from views import code
+
+    with st.expander("Show the code", icon=":material/code:"):
+        st.caption("Python, run from the app's folder, writes the same "
+                   + ("figure (plotly JSON)" if getattr(spec, "fig", None) is not None
+                      else "table (CSV)") + ":")
+        st.code(code.snippet(spec, ctx.study.path), language="python")
+        st.caption("The same from the command line (.png, .svg, .pdf or .html for --out "
+                   "draw the figure):")
+        st.code(code.command(spec, ctx.study.path), language="bash")

@@ -30,7 +30,7 @@ from analysis.response import (
     transfusion_events,
 )
 from analysis.rules import Rules, rules_for
-from views.spec import TableSpec
+from views.spec import TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -75,6 +75,7 @@ def assessment_note(rules: Rules) -> str:
             f"rule (nonsevere_pr = {rules.nonsevere_pr!r}); unchanged counts are never PR.")
 
 
+@recipe
 def baseline_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
                   focus: Any = None) -> TableSpec:
     rules = params.rules
@@ -93,6 +94,7 @@ def baseline_view(study: Study, *, cohort: Cohort | None = None, params: TablePa
                  "table baseline."))
 
 
+@recipe
 def recovery_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
                   focus: Any = None) -> TableSpec:
     rules = params.rules
@@ -108,6 +110,7 @@ def recovery_view(study: Study, *, cohort: Cohort | None = None, params: TablePa
                  "an HSCT. Empty = not reached."))
 
 
+@recipe
 def ctcae_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
                focus: Any = None) -> TableSpec:
     rules = params.rules
@@ -124,6 +127,7 @@ def ctcae_view(study: Study, *, cohort: Cohort | None = None, params: TableParam
                  "baseline count (before lymphodepletion), shown apart."))
 
 
+@recipe
 def icaht_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
                focus: Any = None) -> TableSpec:
     rules = params.rules

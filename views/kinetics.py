@@ -18,7 +18,7 @@ from analysis import kinetics
 from analysis.cohort import Cohort, cohort_subjects, response_groups
 from components.figures.kinetic_model import model_overlay
 from components.theme import patient_colors
-from views.spec import FigureSpec, TableSpec
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -46,6 +46,7 @@ def _subjects(study: Study, cohort: Cohort | None) -> set[str]:
     return set(cohort_subjects(response_groups(study), cohort))
 
 
+@recipe
 def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticModelParams,
                  focus: Any = None, fitted: list[km.KineticFit] | None = None) -> FigureSpec:
     """Observed values and fitted curves of the cohort's patients."""
@@ -78,6 +79,7 @@ def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticM
                       params=params, caption=caption)
 
 
+@recipe
 def model_table(study: Study, *, cohort: Cohort | None = None, params: KineticModelParams,
                 focus: Any = None, fitted: list[km.KineticFit] | None = None) -> TableSpec:
     """The model's parameters with 95% intervals, one row per patient of the cohort."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from analysis.cohort import Cohort, cohort_subjects, response_groups
-from views.spec import TableSpec
+from views.spec import TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -33,6 +33,7 @@ class MedicationParams:
     day_max: int | None = None
 
 
+@recipe
 def medication_table(study: Study, *, cohort: Cohort | None = None,
                      params: MedicationParams, focus: Any = None) -> TableSpec:
     """subject_id, drug class, term, day, end_day, days (course length), one row per course;

@@ -28,7 +28,7 @@ from analysis import clones, kinetics, recovery, repertoire, response, toxicity
 from analysis.cohort import Cohort
 from analysis.rules import rules_for
 from components.figures.patient import cohort_strip, lanes_shown, patient_timeline
-from views.spec import FigureSpec, TableSpec
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -398,6 +398,7 @@ def _long_data(frames: dict[str, pl.DataFrame], subject_id: str) -> pl.DataFrame
                 "detail": pl.String})
 
 
+@recipe
 def slide(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
           focus: Any = None) -> FigureSpec:
     """The patient's view as one 16:9 slide: the lanes chosen in `params` (else SLIDE_LANES)
@@ -410,6 +411,7 @@ def slide(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
     return replace(spec, params=params, caption=caption)
 
 
+@recipe
 def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
              focus: Any = None, compact: bool = False) -> FigureSpec:
     """The stacked-lane figure of one patient. `focus` (a shared selection with `subjects`,
@@ -453,6 +455,7 @@ _TABLE1 = (("age", "Age", " y"), ("sex", "Sex", ""), ("diagnosis", "Diagnosis", 
            ("infusion_date", "Infusion date", ""))
 
 
+@recipe
 def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
            focus: Any = None, one: Study | None = None) -> TableSpec:
     """The patient's facts: Table-1 items, baseline severity, best response, recovery days,
@@ -546,6 +549,7 @@ def header_line(study: Study, *, params: PatientParams, one: Study | None = None
 
 
 # ---- laboratory listing ------------------------------------------------------------------------
+@recipe
 def laboratory(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
                focus: Any = None) -> TableSpec:
     """Laboratory listing (teal `tm_t_pp_laboratory` style): day, analyte, value, unit, CTCAE
@@ -593,6 +597,7 @@ def laboratory_wide(listing: pl.DataFrame) -> pl.DataFrame:
 
 
 # ---- picking a patient and opening samples -----------------------------------------------------
+@recipe
 def cohort_picker(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
                   subjects: Sequence[str] | None = None, groups: pl.DataFrame | None = None,
                   focus: Any = None) -> FigureSpec:
@@ -673,6 +678,7 @@ def selected_sample(event: Any) -> str | None:
 
 
 # ---- the patient profile (one page per patient) ------------------------------------------------
+@recipe
 def profile_slides(study: Study, *, cohort: Cohort | None = None,
                    params: PatientParams | None = None,
                    subjects: Sequence[str] | None = None) -> list[FigureSpec]:

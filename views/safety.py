@@ -19,7 +19,7 @@ from analysis import toxicity
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
 from components.theme import patient_colors
-from views.spec import FigureSpec, TableSpec
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -91,6 +91,7 @@ def cytokine_group_summary(aligned: pl.DataFrame) -> pl.DataFrame:
             .sort("analyte", "_o", "rel_day").drop("_o"))
 
 
+@recipe
 def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                      params: CohortCytokineParams, focus: Any = None) -> FigureSpec:
     """All patients per cytokine on one axis, or median/IQR per response group with n."""
@@ -125,6 +126,7 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                       data=data, params=params, caption=f"{n_pat} patient(s){left_out}.")
 
 
+@recipe
 def crs_treatments(study: Study, *, cohort: Cohort | None = None,
                    params: CohortCytokineParams | None = None, focus: Any = None) -> TableSpec:
     """Per CRS/ICANS episode: grade, days, and the tocilizumab and corticosteroids given during

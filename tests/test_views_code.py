@@ -1,0 +1,116 @@
+""""Show the code" (views.code): the Python snippet and the `cli.py export --view` command a
+record offers make the same figure or table again when run in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import polars as pl
+import pytest
+
+from analysis.cohort import Cohort
+from tests.conftest import ROOT
+from views import code
+from views import kinetics as kv
+from views.spec import FigureSpec, recipe
+
+
+def _run(args: list[str], cwd: object) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+def _same_figure(path: object, spec: FigureSpec) -> None:
+    written = json.loads(open(path, encoding="utf-8").read())  # noqa: PTH123
+    assert written == json.loads(spec.fig.to_json())
+
+
+@pytest.fixture(scope="module")
+def model_spec(demo_study):
+    cohort = Cohort(subjects=tuple(demo_study.subject_ids[:3]))
+    return kv.model_figure(demo_study, cohort=cohort,
+                           params=kv.KineticModelParams(min_quantified=4))
+
+
+def test_recipe_stamps_view_and_cohort(model_spec, demo_study):
+    assert model_spec.view == "views.kinetics.model_figure"
+    assert model_spec.cohort == Cohort(subjects=tuple(demo_study.subject_ids[:3]))
+
+
+def test_snippet_rebuilds_the_figure(model_spec, demo_dir, tmp_path):
+    text = code.snippet(model_spec, demo_dir)
+    assert "from views.kinetics import KineticModelParams, model_figure" in text
+    assert "params=KineticModelParams(min_quantified=4)" in text
+    script = tmp_path / "rebuild.py"
+    script.write_text(f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{text}")
+    done = _run([sys.executable, str(script)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    _same_figure(tmp_path / "kin-model.json", model_spec)
+
+
+def test_command_rebuilds_the_figure_and_its_data(model_spec, demo_dir, tmp_path):
+    line = code.command(model_spec, demo_dir)
+    assert "--view kinetics.model_figure" in line and "--patients" in line
+    args = shlex.split(line)
+    assert args[:3] == ["python", "cli.py", "export"]
+    done = _run([sys.executable, str(ROOT / "cli.py"), *args[2:]], tmp_path)
+    assert done.returncode == 0, done.stderr
+    _same_figure(tmp_path / "kin-model.json", model_spec)
+    csv = code.command(model_spec, demo_dir, out=str(tmp_path / "data.csv"))
+    done = _run([sys.executable, str(ROOT / "cli.py"), *shlex.split(csv)[2:]], tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = pl.read_csv(tmp_path / "data.csv")
+    assert written.height == model_spec.data.height
+    assert written.columns == model_spec.data.columns
+
+
+def test_command_rebuilds_a_table(demo_study, demo_dir, tmp_path):
+    spec = kv.model_table(demo_study, cohort=Cohort(day_min=0, day_max=90),
+                          params=kv.KineticModelParams())
+    line = code.command(spec, demo_dir)
+    assert "--days=0:90" in line and line.endswith(".csv")
+    done = _run([sys.executable, str(ROOT / "cli.py"), *shlex.split(line)[2:]], tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = pl.read_csv(tmp_path / "kin-model-table.csv")
+    assert written.height == spec.data.height
+
+
+@dataclass(frozen=True)
+class _Nested:
+    lo: float = 0.0
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Params:
+    gene: str = "IL6"
+    window: _Nested = _Nested()
+    shown: frozenset[str] = frozenset()
+    limit: float | None = None
+
+
+@recipe
+def _view(study: object, *, cohort: Cohort | None = None, params: _Params) -> None:
+    return None
+
+
+def test_params_round_trip_through_json():
+    params = _Params(gene="CD7", window=_Nested(lo=1.5, names=("a", "b")),
+                     shown=frozenset({"x", "y"}), limit=2)
+    assert code.params_from(_view, code.params_json(params)) == params
+    assert code.params_json(_Params()) == "{}"
+    with pytest.raises(code.CodeError, match="no field"):
+        code.params_from(_view, '{"genes": "x"}')
+    with pytest.raises(code.CodeError, match="not JSON"):
+        code.params_from(_view, "{gene")
+
+
+def test_unknown_views_say_which_exist():
+    with pytest.raises(code.CodeError, match="model_figure"):
+        code.resolve("kinetics.nothing")
+    with pytest.raises(code.CodeError, match="no view module"):
+        code.resolve("nowhere.at_all")
