@@ -416,9 +416,9 @@ def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
             cfg = tables_cfg.setdefault(table, {})
             files = list(cfg.get("files") or ([cfg["file"]] if cfg.get("file") else []))
             if not files:
-                from data_loaders.loader import _conventional
+                from data_loaders.discovery import conventional_files
 
-                files = [p.name for p in _conventional(out, table)]
+                files = [p.name for p in conventional_files(out, table)]
             cfg.pop("file", None)
             cfg["files"] = list(dict.fromkeys([*files, name]))
         config.setdefault("study", {}).setdefault("title", out.name)
@@ -735,13 +735,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from data_loaders.discovery import read_config
     from data_loaders.errors import ValidationReport
     from data_loaders.flow import gate_study, gating_jobs
-    from data_loaders.loader import _read_config
 
     root = Path(args.study)
     report = ValidationReport()
-    config = _read_config(root, report)
+    config = read_config(root, report)
     study = load_study(root)   # validated samples (and the first, possibly uncached, gating)
     _, jobs = gating_jobs(root, config, study.samples, ValidationReport())
     if not jobs:

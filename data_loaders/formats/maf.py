@@ -26,7 +26,7 @@ from data_loaders.formats._common import (
     read_delimited,
     require_columns,
 )
-from data_loaders.loader import RawTable
+from data_loaders.raw import RawTable
 
 __all__ = ["read_maf", "PERCENT_VAF_COLUMNS"]
 

@@ -36,7 +36,7 @@ from data_loaders.analytes import Analyte, canonical_analyte
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.formats import register_reader
 from data_loaders.formats._common import file_label, find_column, numeric_or_report, text_frame
-from data_loaders.loader import RawTable
+from data_loaders.raw import RawTable
 from data_loaders.readers import read_table
 from data_loaders.schema import medication_class_expr
 

@@ -319,7 +319,7 @@ def _grid_for(path: Path, options: dict[str, Any], name: str) -> pl.DataFrame:
 def read_sheet_source(path: Path, options: dict[str, Any], report: ValidationReport, *,
                       label: str | None = None, catalogue: dict | None = None) -> list[Any]:
     """The `sheet` reader: one worksheet or CSV -> one RawTable in canonical columns."""
-    from data_loaders.loader import RawTable
+    from data_loaders.raw import RawTable
 
     name = label or path.name
     sheet = options.get("sheet")
@@ -470,7 +470,7 @@ def _drop_conflicts(out: pl.DataFrame, report: ValidationReport, file: str) -> p
 def _long(frame: pl.DataFrame, table: str, columns: dict[str, str], report: ValidationReport, *,
           file: str, catalogue: dict | None, day_from: str, timepoints: dict[str, int]
           ) -> pl.DataFrame:
-    from data_loaders.loader import standardise_columns
+    from data_loaders.discovery import standardise_columns
 
     base = _base(frame, columns, report, table=table, file=file, day_from=day_from,
                  timepoints=timepoints)
