@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["APP_NAME", "APP_VERSION", "params_dict", "Provenance"]
 
@@ -44,7 +47,7 @@ def params_dict(params: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dict(params), default=str))
 
 
-def _study_rules(study: Any) -> dict[str, Any]:
+def _study_rules(study: Study | None) -> dict[str, Any]:
     """The rule settings a study runs with (defaults and its study.toml [rules]); empty for
     objects that are not studies."""
     if study is None or not hasattr(study, "config"):
@@ -76,7 +79,7 @@ class Provenance:
     rules: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, study: Any, cohort: Any = None, *, params: Any = None,
+    def of(cls, study: Study, cohort: Any = None, *, params: Any = None,
            figure: str = "") -> Provenance:
         """From a Study and a Cohort (or its description)."""
         described = cohort.describe() if hasattr(cohort, "describe") else \
