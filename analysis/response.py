@@ -46,7 +46,8 @@ from analysis.support import mark_supported
 
 __all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "TI_PRODUCTS", "assessment_days", "assess_responses",
            "derived_responses", "best_of", "best_response", "compare_recorded",
-           "response_comparison", "baseline_severity", "transfusion_events", "parse_days",
+           "response_comparison", "comparison_summary", "criteria_name", "CRITERIA_ALIASES",
+           "baseline_severity", "transfusion_events", "parse_days",
            "reference_lines", "label_timepoints", "recorded_responses", "counts_before_hsct"]
 
 CRITERIA = ("NIH", "BSH")
@@ -614,11 +615,33 @@ def best_response(study, *, criteria: str = "NIH",  # noqa: ANN001
                           pl.lit(criteria.upper()).alias("criteria")))
 
 
+# Names under which recorded responses state their criteria, for like-with-like comparison.
+CRITERIA_ALIASES: dict[str, str] = {
+    "NIH": "NIH", "TOWNSLEY": "NIH", "NIH (TOWNSLEY)": "NIH", "NIH/TOWNSLEY": "NIH",
+    "BSH": "BSH", "CAMITTA": "BSH", "MODIFIED CAMITTA": "BSH", "BSH/CAMITTA": "BSH",
+    "BSH 2016": "BSH", "BSH 2024": "BSH",
+}
+
+
+def criteria_name(expr: pl.Expr) -> pl.Expr:
+    """The canonical criteria (NIH/BSH) of a recorded `criteria` text; null when blank or
+    not one of CRITERIA_ALIASES (a local scheme the derived rules do not implement)."""
+    key = expr.cast(pl.String).str.strip_chars().str.to_uppercase()
+    return key.replace_strict(CRITERIA_ALIASES, default=None, return_dtype=pl.String)
+
+
 def compare_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFrame:
     """Derived next to recorded responses on the same patient and day:
-    subject_id, day, derived, recorded, recorded_criteria, agree (null when one side is
-    missing or NE), rule. Several records on one day: the one with the derived criteria
-    (`derived.criteria`), else the worse decided one (whatever the order of the rows)."""
+    subject_id, day, derived, recorded, recorded_criteria, agree, compared, rule.
+
+    Only like is compared with like (DESIGN.md section 3: NIH and BSH/Camitta define PR and CR
+    differently, so an NIH-recorded PR beside a BSH-derived NR is not a disagreement): `agree`
+    is True/False only when both sides are decided (CR/PR/NR) and the record names the
+    derived criteria (aliases: CRITERIA_ALIASES). It is null otherwise, and `compared` says
+    why: "same criteria (NIH)", "criteria not recorded", "different criteria (BSH recorded,
+    NIH derived)", "no derived assessment", "no recorded assessment", "not decided (NE)".
+    Several records on one day: the one with the derived criteria (`derived.criteria`), else
+    the worse decided one (whatever the order of the rows)."""
     rec = recorded
     if "criteria" not in rec.columns:
         rec = rec.with_columns(pl.lit(None, dtype=pl.String).alias("criteria"))
@@ -628,23 +651,52 @@ def compare_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFr
     resp = pl.col("response").cast(pl.String).str.strip_chars().str.to_uppercase()
     rank = resp.replace_strict({"CR": 3, "PR": 2, "NR": 1}, default=0, return_dtype=pl.Int8)
     rec = (rec.with_columns(
-               (pl.col("criteria").cast(pl.String).str.to_uppercase() == pl.lit(want))
+               (criteria_name(pl.col("criteria")) == pl.lit(want))
                .fill_null(False).alias("_same"),
                (rank > 0).alias("_decided"), rank.alias("_rank"))
            .sort("subject_id", "day", "_same", "_decided", "_rank",
                  descending=[False, False, True, True, False])
            .group_by("subject_id", "day", maintain_order=True)
            .agg(resp.first().alias("recorded"),
-                pl.col("criteria").first().alias("recorded_criteria"))
+                pl.col("criteria").cast(pl.String).first().alias("recorded_criteria"),
+                pl.col("_same").first().alias("_same"))
            .with_columns(pl.col("day").cast(pl.Int64)))
     der = derived.select("subject_id", "day", pl.col("category").alias("derived"), "rule")
     both = der.join(rec, on=["subject_id", "day"], how="full", coalesce=True)
     decided = pl.col("derived").is_in(["CR", "PR", "NR"]) & \
         pl.col("recorded").is_in(["CR", "PR", "NR"])
+    same = pl.col("_same").fill_null(False)
+    blank = pl.col("recorded_criteria").str.strip_chars().fill_null("") == ""
+    compared = (
+        pl.when(pl.col("recorded").is_null()).then(pl.lit("no recorded assessment"))
+        .when(pl.col("derived").is_null()).then(pl.lit("no derived assessment"))
+        .when(~decided).then(pl.lit("not decided (NE)"))
+        .when(same).then(pl.lit(f"same criteria ({want})"))
+        .when(blank).then(pl.lit("criteria not recorded: not compared"))
+        .otherwise(pl.format("different criteria ({} recorded, {} derived): not compared",
+                             pl.col("recorded_criteria"), pl.lit(want or "unknown"))))
     return both.select(
         "subject_id", "day", "derived", "recorded", "recorded_criteria",
-        pl.when(decided).then(pl.col("derived") == pl.col("recorded")).alias("agree"), "rule",
+        pl.when(decided & same).then(pl.col("derived") == pl.col("recorded")).alias("agree"),
+        compared.alias("compared"), "rule",
     ).sort("subject_id", "day")
+
+
+def comparison_summary(cmp: pl.DataFrame) -> str:
+    """One sentence over a compare_recorded frame: disagreements among the like-with-like
+    comparisons, and how many decided records were not compared because their criteria are
+    unknown or different."""
+    n_same = cmp.filter(pl.col("agree").is_not_null()).height
+    n_dis = cmp.filter(pl.col("agree").not_()).height
+    text = (f"Derived vs recorded: {n_dis} disagreement(s) over {n_same} assessment(s) "
+            "compared on the same criteria.")
+    other = cmp.filter(pl.col("compared").str.ends_with("not compared"))
+    if other.height:
+        n_blank = other.filter(pl.col("compared").str.starts_with("criteria not")).height
+        text += (f" {other.height} recorded assessment(s) not compared: "
+                 f"{n_blank} without recorded criteria, {other.height - n_blank} recorded with "
+                 "other criteria (a different rule is not a disagreement).")
+    return text
 
 
 @derived_table("response_comparison", "Derived vs recorded response per assessment",

@@ -126,10 +126,8 @@ else:
     render.show_table(vbc.best(derived), key="bc-best", name=f"{study.name}_best_{criteria}")
     if study.has("responses"):
         cmp = ctx.apply(vbc.versus_recorded(derived, study.responses))
-        n_dis = cmp.filter(pl.col("agree") == False).height  # noqa: E712 - null = not compared
-        (st.warning if n_dis else st.success)(
-            f"Derived vs recorded: {n_dis} disagreement(s) over "
-            f"{cmp.filter(pl.col('agree').is_not_null()).height} compared assessments.")
+        n_dis = cmp.filter(pl.col("agree").not_()).height  # null = not compared
+        (st.warning if n_dis else st.success)(vbc.versus_recorded_summary(cmp))
         render.show_table(cmp.sort(pl.col("agree").fill_null(True), "subject_id", "day"),
                           key="bc-compare", name=f"{study.name}_derived_vs_recorded",
                           column_config={"agree": "agrees"})

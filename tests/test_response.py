@@ -13,6 +13,7 @@ from analysis.response import (
     best_of,
     best_response,
     compare_recorded,
+    comparison_summary,
     derived_responses,
     label_timepoints,
     parse_days,
@@ -188,13 +189,43 @@ def test_best_of_and_compare_recorded():
                             "category": ["PR", "CR", "NR"], "rule": ["r1", "r2", "r3"]})
     best = best_of(derived)
     assert best.filter(pl.col("subject_id") == "A").row(0) == ("A", "CR", 90, "r2")
+    derived = derived.with_columns(criteria=pl.lit("NIH"))
     recorded = pl.DataFrame({"subject_id": ["A", "A", "B", "B"], "day": [28, 90, 28, 180],
-                             "response": ["PR", "PR", "NR", "PR"]})
+                             "response": ["PR", "PR", "NR", "PR"], "criteria": "NIH"})
     cmp = compare_recorded(derived, recorded)
     assert cmp.filter(pl.col("agree") == False).select("subject_id", "day").rows() == \
         [("A", 90)]  # noqa: E712
     assert cmp.filter((pl.col("subject_id") == "B") & (pl.col("day") == 180))["agree"][0] \
         is None
+
+
+def test_compare_recorded_compares_like_with_like():
+    """BSH-derived vs NIH-recorded is not a disagreement, nor is a record without criteria:
+    only records on the derived criteria (aliases such as "Townsley" included) are counted,
+    and the summary says how many were set apart and why."""
+    derived = pl.DataFrame({"subject_id": ["A", "A", "A", "B"], "day": [28, 90, 180, 28],
+                            "category": ["NR", "NR", "CR", "PR"], "rule": "r",
+                            "criteria": "BSH"})
+    recorded = pl.DataFrame({"subject_id": ["A", "A", "A", "B"], "day": [28, 90, 180, 28],
+                             "response": ["PR", "PR", "PR", "CR"],
+                             "criteria": ["NIH", None, "Camitta", "local scheme"]})
+    cmp = compare_recorded(derived, recorded)
+    rows = {(r["subject_id"], r["day"]): r for r in cmp.iter_rows(named=True)}
+    assert rows[("A", 28)]["agree"] is None
+    assert rows[("A", 28)]["compared"] == "different criteria (NIH recorded, BSH derived): not compared"
+    assert rows[("A", 90)]["agree"] is None
+    assert rows[("A", 90)]["compared"] == "criteria not recorded: not compared"
+    assert rows[("A", 180)]["agree"] is False          # Camitta is BSH: a real disagreement
+    assert rows[("A", 180)]["compared"] == "same criteria (BSH)"
+    assert rows[("B", 28)]["agree"] is None
+    text = comparison_summary(cmp)
+    assert text.startswith("Derived vs recorded: 1 disagreement(s) over 1 assessment(s)")
+    assert "3 recorded assessment(s) not compared: 1 without recorded criteria, 2 recorded " \
+        "with other criteria" in text
+    # NIH-derived against the same records: the NIH one is compared (NR vs PR: disagrees)
+    nih = compare_recorded(derived.with_columns(criteria=pl.lit("NIH")), recorded)
+    assert nih.filter(pl.col("agree").is_not_null()).select("subject_id", "day").rows() == \
+        [("A", 28)]
 
 
 def test_parse_days_and_labels():
@@ -221,6 +252,12 @@ def test_demo_best_responses_match_truth(demo_study):
 def test_demo_derived_agrees_with_recorded(demo_study):
     cmp = compare_recorded(derived_responses(demo_study), demo_study.responses)
     assert cmp.height >= 10 and cmp["agree"].drop_nulls().all()
+    assert cmp["agree"].drop_nulls().len() >= 10
+    # the demo records NIH responses: BSH-derived ones are set apart, none is a disagreement
+    bsh = compare_recorded(derived_responses(demo_study, criteria="BSH"), demo_study.responses)
+    assert bsh["agree"].drop_nulls().len() == 0
+    assert bsh.filter(pl.col("compared").str.starts_with("different criteria (NIH recorded, "
+                                                          "BSH derived)")).height >= 10
 
 
 def test_demo_response_groups_come_from_derived_nih(demo_study):

@@ -24,6 +24,7 @@ from analysis.response import (
     CRITERIA,
     best_of,
     compare_recorded,
+    comparison_summary,
     derived_responses,
     label_timepoints,
     reference_lines,
@@ -150,7 +151,8 @@ def icaht_view(study: Study, *, cohort: Cohort | None = None, params: TableParam
 # ---- the counts figure and the response tables (what the page composes) --------------------
 __all__ += ["CRITERIA", "study_rules", "transfusions", "course_marks", "hsct_days",
             "display_series", "group_summary", "count_reference_lines", "derived",
-            "heatmap_cells", "best", "versus_recorded"]
+            "heatmap_cells", "best", "versus_recorded",
+            "versus_recorded_summary"]
 
 
 def study_rules(study: Study) -> Rules:
@@ -210,3 +212,9 @@ def best(derived: pl.DataFrame) -> pl.DataFrame:
 
 def versus_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFrame:
     return compare_recorded(derived, recorded)
+
+
+def versus_recorded_summary(cmp: pl.DataFrame) -> str:
+    """The sentence above the derived-vs-recorded table: disagreements on the same criteria
+    only; records of other or unknown criteria are counted apart, not as disagreements."""
+    return comparison_summary(cmp)
