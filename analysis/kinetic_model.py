@@ -54,7 +54,8 @@ import polars as pl
 from scipy import optimize, special, stats
 from threadpoolctl import threadpool_limits
 
-from analysis.kinetics import kinetic_series
+from analysis.kinetics import before_hsct, kinetic_series
+from analysis.post_hsct import hsct_days
 from analysis.registry import Option, derived_table
 
 __all__ = ["KineticFit", "MODEL_COLUMNS", "MIN_QUANTIFIED", "SIGMA_START", "fit_kinetic_model",
@@ -441,8 +442,9 @@ def kinetic_model_table(study, *, assay: str = "CAR_QPCR",  # noqa: ANN001 - Stu
                         min_quantified: int = MIN_QUANTIFIED,
                         sigma: float | None = None) -> pl.DataFrame:
     """The model fitted to every patient's `assay` series in blood (columns MODEL_COLUMNS).
-    `sigma` is given on the log10 scale here (as reported in `sigma_log10`)."""
-    series = kinetic_series(study, analytes=[assay])
+    `sigma` is given on the log10 scale here (as reported in `sigma_log10`). Each series is
+    cut at the patient's HSCT (later samples are the graft's course, not the CAR-T's)."""
+    series, _ = before_hsct(kinetic_series(study, analytes=[assay]), hsct=hsct_days(study))
     ln_sigma = None if sigma is None else sigma * math.log(10)
     return fits_table(fit_all(series, assay=assay, min_quantified=min_quantified,
                           sigma=ln_sigma))

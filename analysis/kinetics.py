@@ -39,6 +39,7 @@ import polars as pl
 
 from analysis import stats as st
 from analysis.cohort import NON_RESPONDER, RESPONDER
+from analysis.post_hsct import hsct_days
 from analysis.registry import Option, derived_table
 from analysis.rules import Rules, rules_for
 from analysis.vocab import BLOOD, is_blood
@@ -46,7 +47,7 @@ from analysis.vocab import BLOOD, is_blood
 __all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLUMNS",
            "MWU_EXACT_MAX_N", "SPEARMAN_PERMUTATION_MAX_N",
            "Correlation", "auc_column", "kinetic_series", "prepare_series", "with_groups",
-           "kinetic_parameters", "kinetics_table", "group_summary", "group_curve",
+           "kinetic_parameters", "before_hsct", "kinetics_table", "group_summary", "group_curve",
            "geometric_summary", "NONEXPANDER_POLICIES", "concordance", "spearman",
            "repeated_correlation", "RepeatedConcordance",
            "exposure_response",
@@ -214,12 +215,19 @@ def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: 
                        blq_middle: str = "drop", blq_trailing: str = "zero",
                        landmark_tolerance: int = 7,
                        landmarks: Mapping[str, int] = LANDMARKS,
-                       auc_impute_day0: bool = False, replicate_share: float = 0.5
-                       ) -> pl.DataFrame:
+                       auc_impute_day0: bool = False, replicate_share: float = 0.5,
+                       hsct: pl.DataFrame | None = None) -> pl.DataFrame:
     """NCA parameters per patient and assay from a long frame (subject_id, analyte or assay,
     day, value, lloq). Columns: subject_id, assay, cmax, tmax, auc_0_<end>, tlast,
     fold_expansion, then clast, baseline, baseline_note, fold_note, unit, lloq, n_samples,
-    n_blq, auc_start, auc_stop, auc_note, detect_<landmark>..., reason (why Cmax is undefined).
+    n_blq, auc_start, auc_stop, auc_note, detect_<landmark>..., reason (why Cmax is undefined),
+    hsct_note.
+
+    `hsct` (subject_id, hsct_day; analysis.post_hsct.hsct_days) cuts each patient's series at
+    the HSCT day: samples on or after it are the graft's course, not the CAR-T's (the rule
+    that makes assessments after an HSCT NE, DESIGN.md section 3), so they never set Cmax,
+    Tlast, the AUC or a landmark's detectability. `hsct_note` says where a series was cut and
+    how many samples that left out.
 
     Cmax, Tmax, Tlast and Clast use samples from day 0 (the infusion) on: a quantifiable
     pre-infusion value is never Tlast. Fold expansion is Cmax over the baseline (the last
@@ -231,6 +239,7 @@ def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: 
     infusion)."""
     s = prepare_series(series, replicate_share=replicate_share) \
         if "blq" not in series.columns else series
+    s, cut = before_hsct(s, hsct=hsct)
     auc_name = auc_column(auc_end)
     s = _with_positions(s, blq_leading, blq_middle, blq_trailing)
     quant = ~pl.col("blq")
@@ -315,10 +324,35 @@ def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: 
     )
     cols = ["subject_id", "assay", "cmax", "tmax", auc_name, "tlast", "fold_expansion", "clast",
             "baseline", "baseline_note", "fold_note", "unit", "lloq", "n_samples", "n_blq", "auc_start",
-            "auc_stop", "auc_note", *[f"detect_{lab.lower()}" for lab in landmarks], "reason"]
+            "auc_stop", "auc_note", *[f"detect_{lab.lower()}" for lab in landmarks], "reason",
+            "hsct_note"]
+    out = out.join(cut, on=_KEY, how="left").with_columns(
+        pl.col("hsct_note").fill_null(""))
     return out.select(cols).with_columns(
         pl.col("tmax", "tlast").cast(pl.Int64), pl.col("n_samples", "n_blq").cast(pl.Int64),
     ).sort(_KEY)
+
+
+def before_hsct(series: pl.DataFrame, *, hsct: pl.DataFrame | None
+                ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`series` (subject_id, assay, day, ...) without the samples on or after each patient's
+    HSCT day, and per (subject_id, assay) cut at an HSCT: hsct_note ("cut at HSCT on day 121:
+    3 later sample(s) not used", or "HSCT on day 121: no later sample")."""
+    empty = pl.DataFrame(schema={"subject_id": pl.String, "assay": pl.String,
+                                 "hsct_note": pl.String})
+    if hsct is None or hsct.height == 0 or series.height == 0:
+        return series, empty
+    days = hsct.select("subject_id", pl.col("hsct_day").cast(pl.Int64).alias("_hsct"))
+    flagged = series.join(days, on="subject_id", how="left").with_columns(
+        _after=pl.col("_hsct").is_not_null() & (pl.col("day") >= pl.col("_hsct")))
+    notes = (flagged.filter(pl.col("_hsct").is_not_null())
+             .group_by(_KEY).agg(pl.col("_hsct").first(), pl.col("_after").sum().alias("_n"))
+             .select(*_KEY, pl.when(pl.col("_n") > 0)
+                     .then(pl.format("cut at HSCT on day {}: {} later sample(s) not used",
+                                     pl.col("_hsct"), pl.col("_n")))
+                     .otherwise(pl.format("HSCT on day {}: no later sample", pl.col("_hsct")))
+                     .alias("hsct_note")))
+    return flagged.filter(~pl.col("_after")).drop("_hsct", "_after"), notes
 
 
 @derived_table(
@@ -338,14 +372,16 @@ def kinetics_table(study, *, auc_end: int = 28, blq_leading: str = "zero",  # no
                    blq_middle: str = "drop", blq_trailing: str = "zero",
                    landmark_tolerance: int = 7, rules: Rules | None = None) -> pl.DataFrame:
     """kinetic_parameters of CAR_QPCR, CAR_PCT and CAR_ABS in blood for every patient (rule
-    settings auc_impute_day0 and replicate_quantifiable_share)."""
+    settings auc_impute_day0 and replicate_quantifiable_share), each series cut at the
+    patient's HSCT (hsct_note)."""
     rules = rules if rules is not None else rules_for(study)
     series = kinetic_series(study, analytes=ASSAYS, rules=rules)
     return kinetic_parameters(series, auc_end=auc_end, blq_leading=blq_leading,
                               blq_middle=blq_middle, blq_trailing=blq_trailing,
                               landmark_tolerance=landmark_tolerance,
                               auc_impute_day0=rules.auc_impute_day0,
-                              replicate_share=rules.replicate_quantifiable_share)
+                              replicate_share=rules.replicate_quantifiable_share,
+                              hsct=hsct_days(study))
 
 
 # ---- summaries -------------------------------------------------------------------------------

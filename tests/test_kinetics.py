@@ -374,3 +374,43 @@ def test_repeated_correlation_leaves_blq_out_and_counts_patients():
     text = corr.describe()
     assert "rmcorr" in text and "14 samples of 3 patients" in text and "left out" in text
     assert "Spearman" not in corr.short()
+
+
+# ---- HSCT cuts the CAR-T series ------------------------------------------------------------
+def test_samples_after_hsct_do_not_enter_nca():
+    """HSCT on day 60: the day-90 value (the graft's lymphocytes, 5000 > the CAR-T peak) and
+    the day-180 value are left out, so Cmax stays the day-7 peak, Tlast is day 28 (the last
+    quantifiable before the HSCT) and M3/M6 are not sampled; the note says what was cut."""
+    s = series((0, 0), (7, 1000), (14, 500), (28, 100), (60, 5), (90, 5000), (180, 300))
+    hsct = pl.DataFrame({"subject_id": ["P1"], "hsct_day": [60]})
+    r = one(s, hsct=hsct)
+    assert (r["cmax"], r["tmax"], r["tlast"]) == (1000.0, 7, 28)
+    assert (r["detect_m3"], r["detect_m6"]) == ("not sampled", "not sampled")
+    assert r["n_samples"] == 4
+    assert r["hsct_note"] == "cut at HSCT on day 60: 3 later sample(s) not used"
+    uncut = one(s)
+    assert (uncut["cmax"], uncut["tlast"], uncut["hsct_note"]) == (5000.0, 180, "")
+    # an HSCT after the last sample: nothing cut, and the note says so
+    late = one(s, hsct=hsct.with_columns(hsct_day=pl.lit(400)))
+    assert late["cmax"] == 5000.0 and late["hsct_note"] == "HSCT on day 400: no later sample"
+
+
+def test_kinetics_table_cuts_each_series_at_the_study_hsct(write_study):
+    """Through a study: patients.hsct_day cuts the NCA (table) and the kinetic model's input."""
+    from analysis.kinetic_model import kinetic_model_table
+    from data_loaders import load_study
+
+    rows = [(0, 0), (4, 200), (7, 3000), (10, 2000), (14, 900), (21, 500), (28, 300),
+            (60, 100), (90, 40000), (120, 20000)]
+    meas = "subject_id,day,analyte,value,unit,panel,lloq\n" + "".join(
+        f"P1,{d},CAR_QPCR,{v},copies/ug gDNA,car_t,50\n" for d, v in rows)
+    study = load_study(write_study(
+        patients="subject_id,sex,infusion_date,hsct_day\nP1,M,2025-01-10,75\n",
+        measurements=meas))
+    r = kin.kinetics_table(study).row(0, named=True)
+    assert (r["cmax"], r["tmax"], r["tlast"]) == (3000.0, 7, 60)
+    assert r["hsct_note"] == "cut at HSCT on day 75: 2 later sample(s) not used"
+    model = kinetic_model_table(study)
+    assert model.height == 1
+    m = model.row(0, named=True)
+    assert m["n_fitted"] == 7      # days 4..60 (not day 0, nor 90 and 120 after the HSCT)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from analysis import kinetic_model as km
-from analysis import kinetics
+from analysis import kinetics, post_hsct
 from analysis.cohort import Cohort, cohort_subjects, response_groups
 from components.figures.kinetic_model import model_overlay
 from components.theme import patient_colors
@@ -35,8 +35,10 @@ class KineticModelParams:
 
 
 def fits(study: Study, *, params: KineticModelParams) -> list[km.KineticFit]:
-    """One fit per patient of the study (pooled residual SD)."""
-    series = kinetics.kinetic_series(study, analytes=[params.assay])
+    """One fit per patient of the study (pooled residual SD), each series cut at the
+    patient's HSCT."""
+    series, _ = kinetics.before_hsct(kinetics.kinetic_series(study, analytes=[params.assay]),
+                                     hsct=post_hsct.hsct_days(study))
     return km.fit_all(series, assay=params.assay, min_quantified=params.min_quantified)
 
 

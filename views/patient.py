@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from analysis import clones, kinetics, recovery, repertoire, response, toxicity
+from analysis import clones, kinetics, post_hsct, recovery, repertoire, response, toxicity
 from analysis.cohort import Cohort
 from analysis.rules import rules_for
 from components.figures.patient import cohort_strip, lanes_shown, patient_timeline
@@ -505,7 +505,8 @@ def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
             rows.append(("Toxicity", f"{kind.upper()} max grade (ASTCT)",
                          "none" if not grade else
                          f"grade {grade}, onset day {onset}, {dur} day(s)"))
-    kin = kinetics.kinetic_parameters(kinetics.kinetic_series(one, analytes=["CAR_QPCR"]))
+    kin = kinetics.kinetic_parameters(kinetics.kinetic_series(one, analytes=["CAR_QPCR"]),
+                                      hsct=post_hsct.hsct_days(one))
     if kin.height:
         k = kin.row(0, named=True)
         auc = kinetics.auc_column()
