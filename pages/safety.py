@@ -62,12 +62,13 @@ elif patient is not None:
         pl.col("day").is_between(*days))
     render.show_figure(
         filters.cached(cytokine_panels, cyto, episodes, facet_order=present, colors=ctx.colors,
-                       x_range=days, titles={a: f"{a} ({study.catalogue[a].unit})"
+                       x_range=days, marks=sv.hsct_marks(study, subjects=[patient]),
+                       titles={a: f"{a} ({study.catalogue[a].unit})"
                                              if a in study.catalogue else a for a in present},
                        title=f"{patient}: cytokines, ferritin and CRP"),
         key="saf-cytokines", name=f"{study.name}_{patient}_cytokines", data=cyto)
     st.caption("Log10 axes. Shading: CRS episodes (full height) and ICANS (band along the top), "
-               "coloured by ASTCT grade.")
+               "coloured by ASTCT grade. Dash-dot line: an HSCT in the days shown.")
     peaks = filters.compute(tox.cytokine_peaks_table, study, to_day=peak_end)
     peaks = peaks.filter(pl.col("subject_id").is_in(list(ctx.subjects)))
     st.markdown(f"**Peak per patient, days 0-{peak_end}**")

@@ -85,3 +85,14 @@ def test_where_a_sample_opens(demo_study):
     assert page == "clones" and presets == {"cln-patient": "SAA-002"}
     assert vp.sample_view(demo_study, "SAA-002_D28_PROT")[0] == "compare"
     assert vp.sample_view(demo_study, "NOPE") is None
+
+
+def test_patient_log_lanes_label_decades_only(demo_study):
+    """Log lanes (counts, CAR-T, cytokines) label 1, 10, 100 ..., not "2" and "5" between."""
+    from views import patient as vp
+
+    fig = vp.timeline(demo_study, params=vp.PatientParams(subject_id="SAA-001")).fig
+    logs = [fig.layout[k] for k in fig.layout if k.startswith("yaxis")
+            and fig.layout[k].type == "log"]
+    assert len(logs) >= 4
+    assert all(a.dtick == 1 and a.exponentformat == "power" for a in logs)

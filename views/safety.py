@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from analysis import toxicity
+from analysis import post_hsct, toxicity
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
 from components.theme import patient_colors
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["CohortCytokineParams", "ALIGNMENTS", "aligned_cytokines", "cohort_cytokines",
-           "cytokine_group_summary", "crs_treatments"]
+           "cytokine_group_summary", "crs_treatments", "hsct_marks",
+           "hsct_marks_aligned"]
 
 Align = Literal["infusion", "crs_onset"]
 Show = Literal["patients", "groups"]
@@ -91,6 +92,24 @@ def cytokine_group_summary(aligned: pl.DataFrame) -> pl.DataFrame:
             .sort("analyte", "_o", "rel_day").drop("_o"))
 
 
+def hsct_marks(study: Study, *, subjects: list[str] | tuple[str, ...]
+               ) -> list[tuple[float, float, str]]:
+    """HSCT marks (study day) of `subjects`, for the per-patient cytokine panels."""
+    return post_hsct.hsct_marks(post_hsct.hsct_days(study), subjects=subjects)
+
+
+def hsct_marks_aligned(study: Study, aligned: pl.DataFrame) -> list[tuple[float, float, str]]:
+    """HSCT marks of the patients in `aligned` (aligned_cytokines) on its rel_day axis: the
+    HSCT day minus the patient's reference day (0, or the CRS onset)."""
+    if aligned.height == 0:
+        return []
+    ref = aligned.group_by("subject_id").agg((pl.col("day") - pl.col("rel_day")).first()
+                                             .alias("_ref"))
+    hsct = (post_hsct.hsct_days(study).join(ref, on="subject_id", how="inner")
+            .select("subject_id", (pl.col("hsct_day") - pl.col("_ref")).alias("hsct_day")))
+    return post_hsct.hsct_marks(hsct)
+
+
 @recipe
 def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                      params: CohortCytokineParams, focus: Any = None) -> FigureSpec:
@@ -105,25 +124,35 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
     n_all = len(_subjects(study, cohort))
     left_out = "" if params.align == "infusion" else \
         f"; {n_all - n_pat} of {n_all} patient(s) without a recorded CRS episode left out"
+    marks = hsct_marks_aligned(study, data)
+    hsct_text = (" Dash-dot line: an HSCT (later values are the graft's course, not the "
+                 "CAR-T's)." if any(params.days[0] <= m[0] <= params.days[1] for m in marks)
+                 else "")
     if params.show == "groups":
-        summary = cytokine_group_summary(data)
+        before = post_hsct.for_summary(data, hsct=post_hsct.hsct_days(study))
+        n_post = data.height - before.height
+        summary = cytokine_group_summary(before)
+        if n_post:
+            left_out += f"; {n_post} value(s) on or after an HSCT kept out of the medians"
         fig = group_cytokine_panels(summary, x="rel_day", facet_order=present, titles=titles,
                                     log_y=params.log_y, x_title=x_title,
-                                    range_x=params.days,
+                                    range_x=params.days, marks=marks,
                                     title="Cytokines by response group (median, IQR; numbers: "
                                           "patients at each time point)")
         return FigureSpec(key="saf-cohort-cytokines", title="Cytokines by response group",
                           fig=fig, data=summary, params=params,
                           caption=f"{n_pat} patient(s){left_out}. Median and interquartile "
-                                  "range across patients, one value per patient and day.")
+                                  "range across patients, one value per patient and day."
+                                  + hsct_text)
     colors = patient_colors(study.subject_ids)
     fig = cohort_cytokine_panels(data, x="rel_day", facet_order=present, titles=titles,
                                  colors=colors, log_y=params.log_y, x_title=x_title,
-                                 range_x=params.days,
+                                 range_x=params.days, marks=marks,
                                  title=f"Cytokines of {n_pat} patient(s), "
-                                       f"{x_title.lower()}")
+                                       f"{x_title[0].lower()}{x_title[1:]}")
     return FigureSpec(key="saf-cohort-cytokines", title="Cytokines across the cohort", fig=fig,
-                      data=data, params=params, caption=f"{n_pat} patient(s){left_out}.")
+                      data=data, params=params,
+                      caption=f"{n_pat} patient(s){left_out}.{hsct_text}")
 
 
 @recipe

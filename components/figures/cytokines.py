@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from components.figures.marks import add_day_marks
 from components.theme import GROUP_COLORS, OKABE_ITO, label_decades
 
 __all__ = ["cohort_cytokine_panels", "group_cytokine_panels"]
@@ -29,7 +30,8 @@ def _grid(facets: Sequence[str], cols: int, titles: Mapping[str, str] | None) ->
 
 
 def _finish(fig: go.Figure, n: int, cols: int, *, log_y: bool, x_title: str,
-            title: str | None, range_x: tuple[float, float] | None) -> go.Figure:
+            title: str | None, range_x: tuple[float, float] | None,
+            marks: Sequence[tuple[float, float, str]] = ()) -> go.Figure:
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
     if log_y:
@@ -39,6 +41,7 @@ def _finish(fig: go.Figure, n: int, cols: int, *, log_y: bool, x_title: str,
     if range_x is not None:
         fig.update_xaxes(range=list(range_x))
     fig.add_vline(x=0, line={"color": "#0072B2", "width": 1, "dash": "dot"})
+    add_day_marks(fig, marks, range_x=range_x)
     fig.update_layout(template="cart", title={"text": title or ""}, height=260 * rows + 90,
                       hovermode="closest")
     return label_decades(fig)
@@ -51,9 +54,11 @@ def cohort_cytokine_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value"
                            colors: Mapping[str, str] | None = None, log_y: bool = True,
                            cols: int = 3, x_title: str = "Day from CAR-T infusion",
                            title: str | None = None,
-                           range_x: tuple[float, float] | None = None) -> go.Figure:
+                           range_x: tuple[float, float] | None = None,
+                           marks: Sequence[tuple[float, float, str]] = ()) -> go.Figure:
     """Every patient's curve (one colour per `color` value, the same in every panel), one panel
-    per `facet` value; points carry the `color` value (the patient) in `customdata`."""
+    per `facet` value; points carry the `color` value (the patient) in `customdata`. `marks`
+    (HSCT days on the figure's axis) are drawn as dash-dot lines across the panels."""
     facets = list(facet_order or df.get_column(facet).unique(maintain_order=True).to_list())
     fig = _grid(facets, cols, titles)
     ncol = max(1, min(cols, len(facets)))
@@ -77,7 +82,7 @@ def cohort_cytokine_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value"
                 hovertemplate=f"{k}<br>{f}<br>day %{{x}}: %{{y:.4g}}<extra></extra>"),
                 row=r, col=c)
     return _finish(fig, len(facets), cols, log_y=log_y, x_title=x_title, title=title,
-                   range_x=range_x)
+                   range_x=range_x, marks=marks)
 
 
 def group_cytokine_panels(summary: pl.DataFrame, *, x: str = "day", facet: str = "analyte",
@@ -87,10 +92,11 @@ def group_cytokine_panels(summary: pl.DataFrame, *, x: str = "day", facet: str =
                           colors: Mapping[str, str] | None = None, log_y: bool = True,
                           cols: int = 3, x_title: str = "Day from CAR-T infusion",
                           title: str | None = None,
-                          range_x: tuple[float, float] | None = None) -> go.Figure:
+                          range_x: tuple[float, float] | None = None,
+                          marks: Sequence[tuple[float, float, str]] = ()) -> go.Figure:
     """Median (line) and interquartile range (band) per `group`, from a summary frame with
     columns x, facet, group, n, median, q1, q3; n is printed at each time point and shown on
-    hover."""
+    hover. `marks` as in cohort_cytokine_panels."""
     facets = list(facet_order or summary.get_column(facet).unique(maintain_order=True)
                   .to_list())
     fig = _grid(facets, cols, titles)
@@ -127,4 +133,4 @@ def group_cytokine_panels(summary: pl.DataFrame, *, x: str = "day", facet: str =
                               "<br>n = %{customdata[0]} patients<extra></extra>"),
                 row=r, col=c)
     return _finish(fig, len(facets), cols, log_y=log_y, x_title=x_title, title=title,
-                   range_x=range_x)
+                   range_x=range_x, marks=marks)

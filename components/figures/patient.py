@@ -19,7 +19,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from components.theme import GRADE_COLORS, OKABE_ITO, RESPONSE_COLORS, TOL_MUTED
+from components.figures.marks import add_day_marks
+from components.theme import GRADE_COLORS, OKABE_ITO, RESPONSE_COLORS, TOL_MUTED, label_decades
 
 __all__ = ["LANES", "LANE_TITLES", "patient_timeline", "cohort_strip", "lanes_shown"]
 
@@ -146,13 +147,17 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
     fig.update_layout(template="cart", height=total + 110, title={"text": title or ""},
                       margin={"l": 130, "r": 190, "t": 70, "b": 50}, hovermode="closest",
                       barmode="overlay", clickmode="event+select", dragmode="zoom")
+    if not compact and course is not None and course.height:
+        # the HSCT across every lane: later counts, CAR-T and cytokines are the graft's
+        hsct = course.filter(pl.col("kind") == "hsct").get_column("day").unique().sort()
+        add_day_marks(fig, [(float(d), float(d), "HSCT") for d in hsct.to_list()])
     if compact:
         fig.update_layout(showlegend=False, height=720, margin={"l": 120, "r": 30, "t": 70,
                                                                  "b": 50})
         fig.update_yaxes(tickfont={"size": 9})
         if course is not None and course.height:
             _course_lines(fig, course)
-    return fig
+    return label_decades(fig)
 
 
 def _course_lines(fig: go.Figure, course: pl.DataFrame) -> None:

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from analysis.cohort import apply_cohort
 from analysis.toxicity import adverse_event_summary, crs_summary, grade_incidence, toxicity_episodes
 from components.figures.many import color_groups, is_many
+from components.figures.marks import add_day_marks
 from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GRADE_COLORS, OKABE_ITO, label_decades, patient_colors
 
@@ -57,9 +58,11 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
                     titles: Mapping[str, str] | None = None,
                     colors: Mapping[str, str] | None = None, log_y: bool = True,
                     cols: int = 4, title: str | None = None,
-                    x_range: tuple[float, float] | None = None) -> go.Figure:
+                    x_range: tuple[float, float] | None = None,
+                    marks: Sequence[tuple[float, float, str]] = ()) -> go.Figure:
     """Small multiples (one per `facet` value) of `y` against `x`, a line per `color`, with the
-    CRS/ICANS episodes (analysis.toxicity.toxicity_episodes) of the panel's patients shaded."""
+    CRS/ICANS episodes (analysis.toxicity.toxicity_episodes) of the panel's patients shaded
+    and `marks` (HSCT: analysis.post_hsct.hsct_marks) as dash-dot lines across the panels."""
     present = set(df.get_column(facet).to_list()) if df.height else set()
     facets = [f for f in (facet_order or sorted(present)) if f in present]
     n = max(len(facets), 1)
@@ -106,6 +109,7 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))
     fig.update_xaxes(title_text="Study day", row=nrows)
+    add_day_marks(fig, marks, range_x=x_range)
     fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows))
     return label_decades(fig)
 
