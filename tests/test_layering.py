@@ -72,16 +72,11 @@ def test_public_analysis_functions_take_keyword_only_options():
     assert not bad, f"more than two positional parameters: {bad}"
 
 
-# Pages that still read data_loaders directly; the views layer takes this over page by page.
-# New pages must not join this list.
-PAGES_READING_DATA_LOADERS = {"pages/immune_landscape.py"}
-
-
 def test_pages_do_not_import_data_loaders():
     """DESIGN.md s.1: pages import views, components and analysis.vocab, not data_loaders."""
-    offenders = {str(f.relative_to(ROOT)) for f in _files("pages")
-                 if "data_loaders" in _imports(f)}
-    assert offenders <= PAGES_READING_DATA_LOADERS, sorted(offenders - PAGES_READING_DATA_LOADERS)
+    offenders = sorted(str(f.relative_to(ROOT)) for f in _files("pages")
+                       if "data_loaders" in _imports(f))
+    assert not offenders, offenders
 
 
 def test_views_join_analysis_and_figures_without_ui_or_files():

@@ -227,7 +227,7 @@ def test_real_h5mu_counts_in_x_are_summed_per_sample(shared_data, tmp_path):
 
 def test_cohort_patients_limit_the_test(tiny):
     from analysis.cohort import Cohort
-    from views.landscape import cohort_params
+    from views.landscape_depth import cohort_params
 
     study = load_study(tiny)
     p = cohort_params(study, cohort=Cohort(subjects=("P1", "P2", "P4", "P5")), window="D28")

@@ -1,257 +1,436 @@
-"""Recipes of the Immune landscape's single-cell depth: patient-level pseudobulk tests,
-signature scores, violin and dot plots of genes or scores, and two selections compared.
+"""Recipes of the Immune landscape page: cells (single-cell RNA or flow cytometry events) on an
+embedding, a box/lasso selection (where its cells come from, its marker genes), cell-type
+and cell-type composition. The single-cell depth (pseudobulk tests, signatures, violins, two
+selections compared) is in views/landscape_depth.py.
 
-Each takes the Study (and the cohort) plus a frozen Params and returns FigureSpec / TableSpec;
-pages/immune_landscape.py, the deck and `cli.py` call the same recipes. Computations are in
-analysis.pseudobulk, analysis.signatures and analysis.markers; figures in
+Each view takes the Study, the cohort and a frozen Params (the page's whole choice: basis,
+colour, gene or signature, facet windows, markers, cofactor, ...) and returns a FigureSpec or
+TableSpec; pages/immune_landscape.py, the deck and `cli.py` call the same recipes. The option
+lists and default rules the page offers (`sources`, `colour_options`, `gene_choices`,
+`flow_params`, ...) live here too, so the page only reads widgets. Computations are in
+analysis.embedding, analysis.composition, analysis.signatures and analysis.markers; figures in
 components.figures.landscape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 
+from analysis import composition as comp
 from analysis import embedding as emb
-from analysis import pseudobulk as pb
 from analysis import signatures as sig
 from analysis.cohort import Cohort, apply_cohort, response_groups
-from analysis.composition import DEFAULT_WINDOWS, assign_window
-from analysis.differential import WINDOWS
+from analysis.composition import DEFAULT_WINDOWS, DayWindow
 from analysis.markers import rank_markers
+from analysis.rules import Rules, rules_for
+from analysis.vocab import UNMAPPED
 from components.figures import landscape as figs
-from components.theme import GROUP_COLORS
+from components.theme import GROUP_COLORS, patient_colors
+from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
+from data_loaders.gene_sets import GeneSet, parse_gmt, shipped_gene_sets, typed_gene_set
 from views.spec import FigureSpec, TableSpec
 
 if TYPE_CHECKING:
     from data_loaders import Study
 
-__all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
-           "distribution", "signature_comparison", "two_selections", "SelectionPair", "feature_values",
-           "EXPLORATORY_NOTE", "WINDOW_NAMES", "cohort_params"]
+__all__ = ["LandscapeParams", "SelectionParams", "CompositionParams", "FlowSetup", "RNA", "FLOW",
+           "sources", "unit", "colour_options", "bases", "n_cells", "cell_type_note",
+           "gene_choices", "shipped_sets", "user_gene_sets", "flow_setup", "flow_params",
+           "per_file", "compute_umap", "embedding", "selected_cells", "selection_summary",
+           "selection_extent", "selection_markers", "composition", "composition_per_sample",
+           "COMPOSITION_VIEWS", "FACET_WINDOWS", "COFACTORS", "IN_APP_LIMIT", "NOTHING_TO_DRAW",
+           "FLOW_ONLY_NOTE", "rules"]
 
-Split = Literal["response_group", "timepoint", "window"]
-SPLITS: dict[str, str] = {"Response group": "response_group", "Timepoint": "timepoint",
-                          "Day window": "window"}
-WINDOW_NAMES: tuple[str, ...] = tuple(WINDOWS)
-EXPLORATORY_NOTE = ("Exploratory: a cell-level test treats cells as independent, so p-values "
-                    "are far smaller than the patients justify.")
-
-
-# ---- pseudobulk ----------------------------------------------------------------------------
-def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
-                       params: pb.PseudobulkParams, focus: Any = None,
-                       q_threshold: float = 0.1) -> FigureSpec:
-    """Volcano of the pseudobulk DESeq2 test of `params` (from the disk cache when it was run
-    before, else run now), titled with its contrast and n patients. The patients are those of
-    `params.subjects` (the page fills it from the cohort with `cohort_params`)."""
-    result = pb.pseudobulk_de(study, params=params)
-    p = result.params
-    t = result.table
-    n_a = int(t.get_column("n_a")[0]) if t.height else 0
-    n_b = int(t.get_column("n_b")[0]) if t.height else 0
-    title = (f"{p.selection.describe()}: {p.contrast()}, "
-             + (f"{n_a} patients" if p.design == "paired" else f"{n_a} vs {n_b} patients"))
-    fig = figs.volcano_figure(t, q_threshold=q_threshold, title=title,
-                              labels={"log2fc": f"log2 fold change ({'post / pre' if p.design == 'paired' else f'{p.group_a} / {p.group_b}'})"})
-    hits = t.filter(pl.col("q_value") < q_threshold).height
-    return FigureSpec("pseudobulk_volcano", "Pseudobulk DESeq2 volcano", fig, t, p,
-                      f"{hits} of {result.n_genes_tested:,} tested genes with q < "
-                      f"{q_threshold:g} (DESeq2 Wald test on counts summed per sample, patient "
-                      "as the replicate; BH-FDR). " + "; ".join(result.notes))
-
-
-def cohort_params(study: Study, *, cohort: Cohort | None, **fields: Any) -> pb.PseudobulkParams:
-    """PseudobulkParams (rule-setting filters) limited to the cohort's patients (all patients
-    when the cohort is the whole study)."""
-    from analysis.cohort import cohort_subjects
-
-    subjects: tuple[str, ...] = ()
-    if cohort is not None and (cohort.subjects or cohort.groups):
-        subjects = tuple(cohort_subjects(response_groups(study), cohort)) or ("",)
-    return pb.params_for(study, subjects=subjects, **fields)
+# ---- the embedding ---------------------------------------------------------------------------
+Source = Literal["Single-cell RNA", "Flow cytometry"]
+RNA: Source = "Single-cell RNA"
+FLOW: Source = "Flow cytometry"
+IN_APP_LIMIT = 50_000          # cells or events the app embeds itself; above: `cli.py embed`
+MAX_POINTS = 150_000
+PRESET_GENES = ("CD7", "CD3E", "NKG7", "GZMB", "IFNG")
+COLOR_BY_CELLS = ("Cell type", "Patient", "Day window", "Response group", "CAR+ status", "Gene",
+                  "Signature score")
+COLOR_BY_EVENTS = ("Marker", "Patient", "Day window", "Response group")
+FOCUS_COLOUR = "Shared focus"
+COLUMNS = {"Cell type": "cell_type", "Patient": "subject_id", "Day window": "window",
+           "Response group": "response_group", "CAR+ status": "car_status",
+           FOCUS_COLOUR: "focus"}
+FACET_WINDOWS: dict[str, DayWindow] = {w.label: w for w in (*DEFAULT_WINDOWS,
+                                                            DayWindow("Post-infusion", 1))}
+COFACTORS = (FLOW_COFACTOR, MASS_COFACTOR)
+NOTHING_TO_DRAW = ("Nothing to draw: this study has no single-cell file (.h5ad, .h5mu, .loom, "
+                   "AnnData .zarr or 10x output whose cells name their patient and sample or "
+                   "time; see docs/importing.md) and no flow cytometry samples (rows of the "
+                   "samples table with assay `flow_fcs` and a `file` column naming .fcs "
+                   "files). Add either to the study folder (see docs/data-format.md).")
+_FIXED_COLORS = {"response_group": GROUP_COLORS,
+                 "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
+                 "car_status": {"CAR+": "#D55E00", "CAR-": "#BBBBBB"}}
 
 
-def pseudobulk_result_table(study: Study, *, cohort: Cohort | None = None,
-                            params: pb.PseudobulkParams, focus: Any = None) -> TableSpec:
-    """The per-gene table of the pseudobulk test of `params` (cached as the volcano)."""
-    result = pb.pseudobulk_de(study, params=params)
-    return TableSpec("pseudobulk_table", "Pseudobulk DESeq2 per gene", result.table,
-                     result.params, f"{result.params.contrast()}; samples: "
-                     + ", ".join(f"{r['sample_id']} ({r['n_cells']} cells)"
-                                 for r in result.samples.iter_rows(named=True)))
+def sources(study: Study) -> tuple[Source, ...]:
+    """What the study can draw: single-cell RNA, flow cytometry events, both or none."""
+    return ((RNA,) if study.has("single_cell") else ()) + \
+        ((FLOW,) if flow_samples(study).height else ())
 
 
-# ---- genes or scores per cell ----------------------------------------------------------------
+def unit(source: Source) -> str:
+    """"cells" or "events"."""
+    return "cells" if source == RNA else "events"
+
+
+def colour_options(source: Source, *, focus: bool = False) -> tuple[str, ...]:
+    """What the points can be coloured by; "Shared focus" when another page set a focus."""
+    return (COLOR_BY_CELLS if source == RNA else COLOR_BY_EVENTS) + \
+        ((FOCUS_COLOUR,) if focus else ())
+
+
+def bases(study: Study) -> list[str]:
+    """Embeddings of the single-cell file (and the computed UMAP once cached)."""
+    return emb.available_bases(study)
+
+
+def n_cells(study: Study) -> int:
+    return emb.cell_table(study).height
+
+
+def cell_type_note(study: Study) -> str | None:
+    """Says so when the cells' types are the file's clusters (no annotation column)."""
+    source = emb.cell_type_source(study)
+    return (f"Cell types are the file's {source}: no annotation column was found (name one in "
+            "study.toml [single_cell.obs] cell_type).") if source.startswith("clusters") \
+        else None
+
+
+def gene_choices(study: Study) -> list[str]:
+    """Genes to colour by: the preset markers present first, then every other gene sorted."""
+    genes = emb.var_names(study)
+    present = set(genes)
+    return [g for g in PRESET_GENES if g in present] + sorted(present - set(PRESET_GENES))
+
+
+def shipped_sets() -> tuple[GeneSet, ...]:
+    """The curated gene sets shipped with the project."""
+    return shipped_gene_sets()
+
+
+def user_gene_sets(*, gmt: bytes | None = None, gmt_name: str = "gene sets",
+                   typed: str = "") -> tuple[GeneSet, ...]:
+    """Gene sets a user brought: those of an uploaded GMT file and a typed gene list ("typed
+    genes"). Raises ValueError (naming file and line) for a malformed file."""
+    out: list[GeneSet] = []
+    if gmt is not None:
+        try:
+            text = gmt.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{gmt_name}: not UTF-8 text ({exc.reason}); save it as "
+                             "UTF-8") from exc
+        out += parse_gmt(text, name=gmt_name)
+    if typed.strip():
+        out.append(typed_gene_set(typed, name="typed genes"))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
-class DistributionParams:
-    """Violin and dot plots of `features` (genes, or names of `gene_sets` when `kind` is
-    "signature") by cell type, split by `split` (response group, timepoint or day window)."""
+class LandscapeParams:
+    """One embedding as the page draws it. `gene` is a gene (single-cell) or a marker (flow)
+    whose values colour the points; `signature` a gene set whose per-cell score does;
+    `facet_windows` two FACET_WINDOWS labels drawn side by side. Flow events: `cofactor`,
+    `markers` embedded and `per_file` events read from each file (`flow_params` fills them);
+    `basis` is then "UMAP (flow)" (cached) or "PCA (flow)"."""
 
-    features: tuple[str, ...]
-    kind: Literal["gene", "signature"] = "gene"
-    split: Split = "response_group"
-    method: str = sig.DEFAULT_METHOD
-    gene_sets: tuple[Any, ...] = ()
-    cell_types: tuple[str, ...] = ()
-    max_cells_per_violin: int = 2_000
+    source: Source
+    basis: str
+    color_by: str = "Cell type"
+    gene: str | None = None
+    facet_windows: tuple[str, ...] = ()
+    max_points: int = MAX_POINTS
     seed: int = 0
+    cofactor: float | None = None
+    markers: tuple[str, ...] = ()
+    signature: GeneSet | None = None
+    label_types: bool = False
+    per_file: int = 0
+
+    @property
+    def facet(self) -> tuple[DayWindow, ...]:
+        return tuple(FACET_WINDOWS[f] for f in self.facet_windows) \
+            if len(self.facet_windows) == 2 else ()
 
 
-def feature_values(study: Any, *, params: DistributionParams,
-                   cohort: Cohort | None = None) -> pl.DataFrame:
-    """Long per-cell frame: cell, subject_id, day, cell_type, response_group, timepoint,
-    window, feature, value (every cell of the cohort)."""
-    cells = emb.cell_table(study)
-    groups = response_groups(study)
-    cells = cells.join(groups.select("subject_id", "response_group"), on="subject_id",
-                       how="left")
-    if cohort is not None and cohort != Cohort():
-        cells = apply_cohort(cells, cohort, groups=groups)
-    if params.cell_types and "cell_type" in cells.columns:
-        cells = cells.filter(pl.col("cell_type").is_in(list(params.cell_types)))
-    cells = assign_window(cells, windows=DEFAULT_WINDOWS)
-    if "timepoint" not in cells.columns:
-        cells = cells.with_columns(pl.format("D{}", "day").alias("timepoint"))
-    rows = cells.get_column("cell").to_numpy()
-    parts = []
-    if params.kind == "signature":
-        chosen = [g for g in params.gene_sets if g.name in params.features]
-        scores = sig.cell_scores(study, gene_sets=chosen, method=params.method)  # type: ignore[arg-type]
-        for g in chosen:
-            parts.append(cells.with_columns(pl.lit(g.name).alias("feature"), pl.Series(
-                "value", scores.cells.get_column(g.name).to_numpy()[rows])))
-    else:
-        for gene in params.features:
-            parts.append(cells.with_columns(pl.lit(gene).alias("feature"), pl.Series(
-                "value", emb.gene_vector(study, gene=gene)[rows])))
-    if not parts:
-        return cells.with_columns(pl.lit(None, pl.String).alias("feature"),
-                                  pl.lit(None, pl.Float32).alias("value")).head(0)
-    return pl.concat(parts)
+def _flow_umap() -> emb.EmbeddingParams:
+    return emb.EmbeddingParams()
 
 
-def _order(values: pl.Series) -> list[str]:
-    return sorted(values.cast(pl.String).drop_nulls().unique().to_list())
+def _flow_pca() -> emb.EmbeddingParams:
+    return emb.EmbeddingParams(method="pca")
 
 
-def distribution(study: Any, *, params: DistributionParams, cohort: Cohort | None = None
-                 ) -> tuple[FigureSpec, FigureSpec]:
-    """(violin FigureSpec, dot-plot FigureSpec) of the features by cell type x split. The
-    violins draw a seeded subsample of at most max_cells_per_violin cells per violin; the dot
-    plot summarises every cell."""
-    long = feature_values(study, params=params, cohort=cohort)
-    unit = sig.SCORE_UNITS[params.method] if params.kind == "signature" else \
-        sig.expression_units(study)
-    split = params.split
-    order = {"window": [w.label for w in DEFAULT_WINDOWS],
-             "response_group": [g for g in GROUP_COLORS if g in set(
-                 long.get_column("response_group").drop_nulls().to_list())]}
-    orders = {"feature": list(params.features), "cell_type": _order(long.get_column(
-        "cell_type")) if "cell_type" in long.columns else [],
-        split: order.get(split) or _order(long.get_column(split))}
-    if split == "timepoint":
-        tp = long.group_by("timepoint").agg(pl.col("day").median()).sort("day")
-        orders[split] = tp.get_column("timepoint").cast(pl.String).to_list()
-    shown = (long.with_columns(pl.int_range(pl.len()).shuffle(seed=params.seed)
-                               .over("feature", "cell_type", split).alias("_r"))
-             .filter(pl.col("_r") < params.max_cells_per_violin).drop("_r"))
-    colors = GROUP_COLORS if split == "response_group" else None
-    violin = figs.violin_figure(shown, x="cell_type", y="value", color=split,
-                                facet_col="feature", colors=colors, category_orders=orders,
-                                labels={"value": unit, split: split.replace("_", " ")},
-                                title=f"{', '.join(params.features)} by cell type and "
-                                f"{split.replace('_', ' ')}")
-    summ = sig.expression_summary(long.with_columns(
-        pl.concat_str([pl.col("cell_type"), pl.col(split).cast(pl.String)], separator=" | ")
-        .alias("group")), by=("feature", "group"))
-    dots = figs.dot_plot(summ, x="feature", y="group", category_orders={
-        "feature": list(params.features),
-        "group": [f"{c} | {s}" for c in orders["cell_type"] for s in orders[split]]},
-        colorbar_title=f"mean<br>{unit}",
-        title="Mean and fraction of cells above zero, by cell type and "
-              f"{split.replace('_', ' ')}")
-    n = long.get_column("cell").n_unique()
-    note = (f"{n:,} cells; violins draw at most {params.max_cells_per_violin:,} per violin "
-            "(seeded); cells, not patients, so these plots describe and do not test.")
-    return (FigureSpec("violins", "Violin plot", violin, shown, params, note),
-            FigureSpec("dot_plot", "Dot plot", dots, summ, params, note))
+def per_file(study: Study) -> int:
+    """Events read from each FCS file: MAX_POINTS over the files, between 200 and 5,000."""
+    return max(200, min(5000, MAX_POINTS // max(flow_samples(study).height, 1)))
 
 
-# ---- signatures at patient level -------------------------------------------------------------
-def signature_comparison(study: Any, *, gene_sets: Sequence[Any], method: str,
-                         window: str = "D28", selection: pb.CellSelection = pb.CellSelection()
-                         ) -> tuple[FigureSpec, TableSpec]:
-    """One score per patient (mean over the selected cells of the sample closest to the window
-    centre, or the pseudobulk score), responders vs non-responders: boxes of patients and the
-    test table (Mann-Whitney, Hedges' g, BH-FDR over the sets)."""
-    if method == "pseudobulk":
-        scores = sig.study_pseudobulk_scores(study, gene_sets=gene_sets, selection=selection)
-    else:
-        scores = sig.sample_scores(study, gene_sets=gene_sets, method=method,  # type: ignore[arg-type]
-                                   selection=selection)
-    groups = response_groups(study)
-    table = sig.compare_signatures(scores, groups=groups, window=window)
-    data = assign_window(scores, windows=DEFAULT_WINDOWS).join(
-        groups.select("subject_id", "response_group"), on="subject_id", how="left").drop_nulls(
-        "window")
-    fig = figs.composition_by_window_figure(
-        data.rename({"score": "fraction"}), facet="signature",
-        window_order=[w.label for w in DEFAULT_WINDOWS],
-        title=f"Signature scores per patient ({sig.SCORE_UNITS[method]})")
-    fig.update_yaxes(tickformat=None)
-    return (FigureSpec("signature_scores", "Signature scores per patient", fig, data,
-                       {"method": method, "window": window, "cells": selection.describe()},
-                       "One point per patient and day window (mean of the patient's samples "
-                       "in the window)."),
-            TableSpec("signature_comparison", "Signatures, responders vs non-responders",
-                      table, {"method": method, "window": window},
-                      f"{window}: one sample per patient (closest to the window centre); "
-                      "Mann-Whitney exact or permutation p; BH-FDR over the signatures."))
-
-
-# ---- two selections ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SelectionPair:
-    """Two cell selections (row numbers) compared, their names and how many genes to list."""
+class FlowSetup:
+    """What the flow files offer at a cofactor: marker channels, events read, notes."""
 
-    a: tuple[int, ...]
-    b: tuple[int, ...]
-    names: tuple[str, str] = ("A", "B")
+    markers: tuple[str, ...]
+    n_events: int
+    messages: tuple[str, ...]
+    per_file: int
+
+
+def flow_setup(study: Study, *, cofactor: float = FLOW_COFACTOR) -> FlowSetup:
+    """The markers common to the study's FCS files and what reading them noted."""
+    n = per_file(study)
+    events = flow_events(study, per_file=n, cofactor=cofactor)
+    return FlowSetup(events.markers, events.frame.height, (*events.notes, *events.errors), n)
+
+
+def flow_params(study: Study, *, color_by: str, marker: str | None, markers: Sequence[str],
+                cofactor: float, facet_windows: Sequence[str] = ()) -> LandscapeParams:
+    """LandscapeParams of a flow embedding: the cached UMAP of these markers when there is
+    one, else their PCA (fast; the page offers to compute the UMAP)."""
+    n = per_file(study)
+    events = flow_events(study, per_file=n, cofactor=cofactor)
+    umap = emb.cached_flow_embedding(study, digest=events.digest, markers=list(markers),
+                                     params=_flow_umap())
+    return LandscapeParams(FLOW, "UMAP (flow)" if umap is not None else "PCA (flow)", color_by,
+                           marker, tuple(facet_windows), cofactor=cofactor,
+                           markers=tuple(markers), per_file=n)
+
+
+def compute_umap(study: Study, *, params: LandscapeParams,
+                 progress: Callable[[float, str], None] | None = None) -> None:
+    """Compute the UMAP of the single-cell matrix, or of the flow events on `params.markers`,
+    and cache it on disk (the next `bases` / `flow_params` offer it)."""
+    if params.source == RNA:
+        emb.embed_study(study, progress=progress)
+        return
+    events = flow_events(study, per_file=params.per_file, cofactor=params.cofactor
+                         or FLOW_COFACTOR)
+    emb.embed_flow(study, events.frame, markers=list(params.markers), digest=events.digest,
+                   params=_flow_umap(), progress=progress)
+
+
+def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapeParams,
+              focus: Any = None) -> FigureSpec:
+    """The embedding scatter of the cohort's cells (or flow events): a stratified, seeded
+    subsample of at most `max_points` drawn, coloured as `params` say, with the drawn points
+    (cell, subject_id, sample_id, day, cell_type) as data. Continuous colourbars say their
+    units (the store's log-normalisation, the signature score, arcsinh intensity)."""
+    windows = DEFAULT_WINDOWS
+    color = COLUMNS.get(params.color_by, "cell_type" if params.source == RNA else "subject_id")
+    gene, signature = params.gene, params.signature if params.color_by == "Signature score" \
+        else None
+    if params.source == RNA:
+        drawn = emb.drawn_cells(study, basis=params.basis, cohort=cohort,
+                                max_points=params.max_points)
+        points, n_total, basis = drawn.frame, drawn.n_total, params.basis
+        values = emb.gene_vector(study, gene=gene) if gene else None
+        label = f"{gene}<br>{sig.expression_units(study)}" if gene else None
+        if signature is not None:
+            method = sig.DEFAULT_METHOD
+            got = sig.cell_scores(study, gene_sets=[signature], method=method)  # type: ignore[arg-type]
+            values = got.cells.get_column(signature.name).to_numpy()
+            gene, label = signature.name, f"{signature.name}<br>{sig.SCORE_UNITS[method]}"
+    else:
+        cofactor = params.cofactor or FLOW_COFACTOR
+        events = flow_events(study, per_file=params.per_file, cofactor=cofactor)
+        got = emb.flow_landscape(study, markers=params.markers, per_file=params.per_file,
+                                 cofactor=cofactor, params=_flow_umap()
+                                 if params.basis.startswith("UMAP") else _flow_pca())
+        groups = response_groups(study)
+        points = events.frame.with_row_index("cell").with_columns(
+            pl.col("cell").cast(pl.Int64), pl.Series("x", got.coords[:, 0]),
+            pl.Series("y", got.coords[:, 1])).join(
+            groups.select("subject_id", "response_group"), on="subject_id", how="left")
+        if cohort is not None and cohort != Cohort():
+            points = apply_cohort(points, cohort, groups=groups)
+        n_total, basis = events.n_total, got.basis
+        values = events.frame.get_column(gene).to_numpy() if gene else None
+        label = f"{gene}<br>arcsinh intensity" if gene else None
+    facet = params.facet
+    points = emb.annotate_points(points, windows=windows, facet_windows=facet, focus=focus)
+    if values is not None:
+        color = ("score" if signature is not None else "expression") \
+            if params.source == RNA else str(gene)
+        points = points.with_columns(pl.Series(color, values[points.get_column("cell")
+                                                           .to_numpy()]))
+    colors = patient_colors(study.subject_ids) if color == "subject_id" else \
+        _FIXED_COLORS.get(color, {})
+    fig = figs.embedding_scatter(points, color=color, continuous=values is not None,
+                                 colors=colors, facet="facet" if facet else None,
+                                 facet_order=[w.label for w in facet],
+                                 basis=basis.removeprefix("X_").split(" ")[0].upper(),
+                                 colorbar_title=label if values is not None else None,
+                                 labels="cell_type" if params.label_types and "cell_type" in
+                                 points.columns else None)
+    keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type") if c in
+            points.columns]
+    u = unit(params.source)
+    return FigureSpec("landscape", "Immune landscape", fig, points.select(keep), params,
+                      f"Showing {points.height:,} of {n_total:,} {u} (stratified by sample"
+                      f"{' and cell type' if u == 'cells' else ''}, seeded); composition and "
+                      "statistics use all of them.")
+
+
+def selected_cells(event: Any) -> tuple[int, ...]:
+    """Row numbers (`cell`) of the points a box or lasso selection on the embedding holds
+    (the chart's selection state; empty when nothing is selected)."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    ids = [p.get("customdata") for p in points]
+    ids = [i[0] if isinstance(i, list) else i for i in ids if i is not None]
+    return tuple(int(i) for i in np.unique(np.asarray(ids, dtype=np.int64)))
+
+
+# ---- a selection of cells ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SelectionParams:
+    """Cells picked on the embedding: their row numbers (`cell`) in the single-cell file, or
+    in the flow events `embedding` (whose cofactor and per_file read them) drew."""
+
+    source: Source
+    cells: tuple[int, ...]
+    embedding: LandscapeParams | None = None
     top: int = 25
 
 
-def two_selections(study: Study, *, cohort: Cohort | None = None, params: SelectionPair,
-                   focus: Any = None) -> TableSpec:
-    """Marker genes of selection a against selection b (cells in both are left out):
-    Wilcoxon rank-sum on the cells of the two selections only, BH-FDR; exploratory. The
-    selections are cells already chosen on screen, so the cohort does not narrow them."""
-    names, top = params.names, params.top
-    a = np.unique(np.asarray(params.a, dtype=np.int64))
-    b = np.unique(np.asarray(params.b, dtype=np.int64))
-    both = np.intersect1d(a, b)
-    a, b = np.setdiff1d(a, both), np.setdiff1d(b, both)
-    if a.size == 0 or b.size == 0:
-        raise ValueError("both selections need cells that are not in the other")
-    rows = np.concatenate([a, b])
-    matrix = emb.read_expression(study).tocsr()[rows]
+def _selection_cells(study: Study, params: SelectionParams) -> pl.DataFrame:
+    if params.source == RNA:
+        return emb.cell_table(study)
+    e = params.embedding
+    if e is None:
+        raise ValueError("a selection of flow events needs the embedding it was made on")
+    return flow_events(study, per_file=e.per_file, cofactor=e.cofactor or FLOW_COFACTOR
+                       ).frame.with_row_index("cell").with_columns(pl.col("cell")
+                                                                    .cast(pl.Int64))
+
+
+def selection_summary(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
+                      focus: Any = None) -> TableSpec:
+    """Where the selected cells come from: patient, day (and cell type), n and share of the
+    selection. The selection was made on screen, so the cohort does not narrow it."""
+    summary = comp.selection_summary(_selection_cells(study, params),
+                                     selected=np.asarray(params.cells, dtype=np.int64))
+    subjects, lo, hi = selection_extent(summary)
+    return TableSpec("selection", f"Selection: {len(params.cells):,} {unit(params.source)}",
+                     summary, params,
+                     f"From patients {', '.join(subjects)}; days {lo} to {hi}. Blood counts "
+                     "and kinetics highlight these patients and days.")
+
+
+def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], int | None, int | None]:
+    """(patients, first day, last day) of a selection summary: the focus it sets."""
+    days = summary.get_column("day").drop_nulls()
+    return (tuple(sorted(summary.get_column("subject_id").unique().to_list())),
+            days.min() if days.len() else None, days.max() if days.len() else None)
+
+
+def selection_markers(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
+                      focus: Any = None) -> TableSpec:
+    """Top marker genes of the selected cells against all other cells (Wilcoxon rank-sum over
+    all cells, BH-FDR): exploratory, cells are not independent replicates. Raises ValueError
+    when the selection holds no cell or every cell."""
+    index = emb.read_marker_index(study)
+    mask = np.zeros(index.n_cells, dtype=bool)
+    mask[np.asarray(params.cells, dtype=np.int64)] = True
+    if not 0 < mask.sum() < index.n_cells:
+        raise ValueError("marker genes need a selection that leaves other cells to compare "
+                         "with")
     cells = emb.cell_table(study)
-    who = cells.get_column("subject_id").to_numpy()[rows] if "subject_id" in cells.columns \
-        else None
-    mask = np.zeros(rows.size, dtype=bool)
-    mask[:a.size] = True
-    out = rank_markers(matrix, selected=mask, genes=emb.var_names(study), top=top,
-                       patients=who).rename({"mean_rest": f"mean_{names[1]}",
-                                             "pct_rest": f"pct_{names[1]}",
-                                             "mean_selected": f"mean_{names[0]}",
-                                             "pct_selected": f"pct_{names[0]}"})
-    return TableSpec("two_selections", f"{names[0]} vs {names[1]}", out,
-                     {"a": int(a.size), "b": int(b.size), "left_out_in_both": int(both.size),
-                      "names": list(names), "top": top},
-                     f"Top {top} genes higher in {names[0]} ({a.size:,} cells) than in "
-                     f"{names[1]} ({b.size:,} cells); {both.size:,} cells in both left out. "
-                     + EXPLORATORY_NOTE)
+    who = cells.get_column("subject_id").to_numpy() if cells.height == index.n_cells else None
+    out = rank_markers(index, selected=mask, top=params.top, patients=who)
+    n_sel = out.get_column("n_patients_selected")[0] if out.height else None
+    return TableSpec("markers", f"Top {params.top} marker genes, selection vs all other cells "
+                     "(Wilcoxon rank-sum, BH-FDR)", out, params,
+                     "Exploratory: a cell-level test treats cells as independent, so p-values "
+                     "are far smaller than the patients justify"
+                     + (f" ({n_sel} patient(s) in the selection, "
+                        f"{out.get_column('n_patients_rest')[0]} in the rest)"
+                        if n_sel is not None else "")
+                     + ". For a patient-level test of these cells use 'Pseudobulk by patient' "
+                     "below with 'the current selection'.")
+
+
+# ---- composition --------------------------------------------------------------------------------
+CompositionView = Literal["Per sample", "By response group", "CD7+ T and NK",
+                          "CAR+ T cells vs qPCR"]
+COMPOSITION_VIEWS: tuple[CompositionView, ...] = ("Per sample", "By response group",
+                                                  "CD7+ T and NK", "CAR+ T cells vs qPCR")
+FLOW_ONLY_NOTE = ("Composition needs annotated single cells (obs cell_type in an .h5ad); this "
+                  "study has flow cytometry events only.")
+
+
+@dataclass(frozen=True)
+class CompositionParams:
+    """Which composition view: stacked bars per sample, patient-level fractions by response
+    group and day window, CD7+ T and NK cells before and after infusion, or CAR+ T cells next
+    to the qPCR curve."""
+
+    view: CompositionView = "Per sample"
+
+
+def _in_cohort(frame: pl.DataFrame, cohort: Cohort | None, groups: pl.DataFrame,
+               day_col: str | None = "day") -> pl.DataFrame:
+    if cohort is None or cohort == Cohort():
+        return frame
+    return apply_cohort(frame, cohort, groups=groups, day_col=day_col)
+
+
+def composition_per_sample(study: Study, *, cohort: Cohort | None = None) -> pl.DataFrame:
+    """Cell-type fractions of the cohort's samples with a `sample_label` (timepoint, else
+    D<day>)."""
+    data = _in_cohort(comp.cell_type_composition(study), cohort, response_groups(study))
+    tp = study.samples.select("sample_id", "timepoint") if "timepoint" in study.samples.columns \
+        else pl.DataFrame(schema={"sample_id": pl.String, "timepoint": pl.String})
+    return data.join(tp, on="sample_id", how="left").with_columns(
+        pl.coalesce("timepoint", pl.format("D{}", "day")).alias("sample_label"))
+
+
+def composition(study: Study, *, cohort: Cohort | None = None,
+                params: CompositionParams = CompositionParams(), focus: Any = None
+                ) -> FigureSpec:
+    """The composition view `params.view` of the cohort (all cells counted, never the drawn
+    subsample; group comparisons one value per patient)."""
+    groups = response_groups(study)
+    data = composition_per_sample(study, cohort=cohort)
+    if params.view == "Per sample":
+        return FigureSpec("comp", "Cell-type composition per sample",
+                          figs.composition_bars(data), data, params)
+    if params.view == "By response group":
+        by_win = comp.composition_by_window(data, groups=groups)
+        fig = figs.composition_by_window_figure(by_win, window_order=[
+            w.label for w in DEFAULT_WINDOWS])
+        return FigureSpec("composition_by_group", "Composition by response group", fig,
+                          by_win, params)
+    rules = rules_for(study)
+    if params.view == "CD7+ T and NK":
+        change = comp.cd7_change(_in_cohort(comp.study_cd7_fractions(study), cohort, groups),
+                                 groups=groups)
+        lineages = comp.study_lineages(study)
+        unmapped = lineages.filter(pl.col("lineage") == UNMAPPED).get_column(
+            "cell_type").to_list()
+        return FigureSpec(
+            "cd7_change", "CD7+ T and NK cells", figs.cd7_change_figure(change), change,
+            params, f"Fraction of all cells that are CD7+ (CD7 expression > "
+            f"{rules.cd7_threshold:g}, rule cd7_threshold) T or NK cells; mean of each "
+            "patient's samples before (day <= 0) and after infusion. T and NK cells by their "
+            "cell-type names (docs/rules.md, Vocabulary)"
+            + (f"; not counted, lineage unknown: {', '.join(unmapped)} (add them to "
+               "cell_lineages in study.toml [rules])" if unmapped else "") + ".")
+    car = _in_cohort(comp.study_car_fraction(study), cohort, groups)
+    qpcr = _in_cohort(study.series(analytes=["CAR_QPCR"]), cohort, groups)
+    return FigureSpec("car_vs_qpcr", "CAR+ T cells vs qPCR", figs.car_vs_qpcr_figure(
+        car, qpcr, colors=patient_colors(study.subject_ids)), car, params)
+
+
+def rules(study: Study) -> Rules:
+    """The study's rule settings (for the page's 'Rules used')."""
+    return rules_for(study)

@@ -1,4 +1,4 @@
-"""views/landscape.py recipes on the demo: two selections compared with each other, violin and
+"""views/landscape_depth.py recipes on the demo: two selections compared with each other, violin and
 dot plots by cell type x response group, signatures per patient."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from analysis.embedding import cell_table
 from data_loaders.gene_sets import shipped_gene_sets
-from views import landscape as lv
+from views import landscape_depth as lv
 
 
 def test_two_selections_compare_a_with_b_not_with_the_rest(demo_study):
@@ -45,8 +45,8 @@ def test_distribution_violins_by_cell_type_and_group_and_dot_summary(demo_study)
 
 
 def test_signature_comparison_view(demo_study):
-    fig, table = lv.signature_comparison(demo_study, gene_sets=shipped_gene_sets(),
-                                         method="mean_z")
+    fig, table = lv.signature_comparison(demo_study, params=lv.SignatureParams(
+        shipped_gene_sets(), "mean_z"))
     row = table.data.filter(pl.col("signature") == "TYPE_I_IFN_SCORE_RICE2013").row(
         0, named=True)
     assert row["mean_a"] < row["mean_b"] and row["n_a"] == 3
