@@ -157,12 +157,12 @@ if rna:
                            [g for g in lv.PRESET_GENES if g in names][:3],
                            key=f"il-dist-{kind}", max_selections=8)
     if feats:
-        violin, dots = filters.compute(ld.distribution, study, cohort=cohort, params=ld.
-                                       DistributionParams(tuple(feats), "gene" if kind ==
-                                                          "Genes" else "signature",
-                                                          ld.SPLITS[split], gene_sets=shipped))
-        render.show(violin, key="il-violin")
-        render.show(dots, key="il-dots")
+        dparams = ld.DistributionParams(tuple(feats), "gene" if kind == "Genes" else
+                                        "signature", ld.SPLITS[split], gene_sets=shipped)
+        render.show(filters.compute(ld.violins, study, cohort=cohort, params=dparams),
+                    key="il-violin")
+        render.show(filters.compute(ld.dot_plot, study, cohort=cohort, params=dparams),
+                    key="il-dots")
 
     st.header("Pseudobulk by patient (DESeq2)")
     st.caption("Raw counts summed per sample over the chosen cells; the patient is the "
@@ -221,13 +221,12 @@ if rna:
         st.warning(str(exc))
         mine = ()
     st.session_state["il-user-sets"] = mine
+    sparams = ld.SignatureParams((*shipped, *mine), method, sig_window)
     try:
-        fig_spec, table_spec = filters.compute(ld.signature_comparison, study, params=ld.
-                                               SignatureParams((*shipped, *mine), method,
-                                                               sig_window))
-        render.show(fig_spec, key="il-sig-fig")
-        st.caption(table_spec.caption)
-        render.show_table(table_spec.data, key="il-sig-table", name=f"{study.name}_signatures")
+        render.show(filters.compute(ld.signature_scores, study, params=sparams), key="il-sig-fig")
+        table = filters.compute(ld.signature_table, study, params=sparams)
+        st.caption(table.caption)
+        render.show_table(table.data, key="il-sig-table", name=f"{study.name}_signatures")
     except ValueError as exc:
         st.warning(str(exc))
 

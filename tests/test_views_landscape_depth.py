@@ -31,7 +31,8 @@ def test_two_selections_compare_a_with_b_not_with_the_rest(demo_study):
 
 
 def test_distribution_violins_by_cell_type_and_group_and_dot_summary(demo_study):
-    violin, dots = lv.distribution(demo_study, params=lv.DistributionParams(("CD7", "CAR")))
+    params = lv.DistributionParams(("CD7", "CAR"))
+    violin, dots = lv.violins(demo_study, params=params), lv.dot_plot(demo_study, params=params)
     names = {t.name for t in violin.fig.data}
     assert names == {"Responder", "Non-responder"}
     assert len(violin.fig.data) == 4                      # 2 genes x 2 groups
@@ -45,8 +46,9 @@ def test_distribution_violins_by_cell_type_and_group_and_dot_summary(demo_study)
 
 
 def test_signature_comparison_view(demo_study):
-    fig, table = lv.signature_comparison(demo_study, params=lv.SignatureParams(
-        shipped_gene_sets(), "mean_z"))
+    params = lv.SignatureParams(shipped_gene_sets(), "mean_z")
+    fig = lv.signature_scores(demo_study, params=params)
+    table = lv.signature_table(demo_study, params=params)
     row = table.data.filter(pl.col("signature") == "TYPE_I_IFN_SCORE_RICE2013").row(
         0, named=True)
     assert row["mean_a"] < row["mean_b"] and row["n_a"] == 3

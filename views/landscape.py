@@ -33,7 +33,7 @@ from components.figures import landscape as figs
 from components.theme import GROUP_COLORS, patient_colors
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
 from data_loaders.gene_sets import GeneSet, parse_gmt, shipped_gene_sets, typed_gene_set
-from views.spec import FigureSpec, TableSpec
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -219,6 +219,7 @@ def compute_umap(study: Study, *, params: LandscapeParams,
                    params=_flow_umap(), progress=progress)
 
 
+@recipe
 def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapeParams,
               focus: Any = None) -> FigureSpec:
     """The embedding scatter of the cohort's cells (or flow events): a stratified, seeded
@@ -313,6 +314,7 @@ def _selection_cells(study: Study, params: SelectionParams) -> pl.DataFrame:
                                                                     .cast(pl.Int64))
 
 
+@recipe
 def selection_summary(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
                       focus: Any = None) -> TableSpec:
     """Where the selected cells come from: patient, day (and cell type), n and share of the
@@ -333,6 +335,7 @@ def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], int | None
             days.min() if days.len() else None, days.max() if days.len() else None)
 
 
+@recipe
 def selection_markers(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
                       focus: Any = None) -> TableSpec:
     """Top marker genes of the selected cells against all other cells (Wilcoxon rank-sum over
@@ -394,6 +397,7 @@ def composition_per_sample(study: Study, *, cohort: Cohort | None = None) -> pl.
         pl.coalesce("timepoint", pl.format("D{}", "day")).alias("sample_label"))
 
 
+@recipe
 def composition(study: Study, *, cohort: Cohort | None = None,
                 params: CompositionParams = CompositionParams(), focus: Any = None
                 ) -> FigureSpec:

@@ -2,9 +2,8 @@
 signature scores per patient, violin and dot plots of genes or scores, and two selections
 compared with each other.
 
-Each takes the Study, the cohort and a frozen Params and returns FigureSpec / TableSpec (a
-pair where the page shows two records of one computation); pages/immune_landscape.py, the deck
-and `cli.py` call the same recipes. The DESeq2 run itself is one function
+Each takes the Study, the cohort and a frozen Params and returns one FigureSpec or TableSpec;
+pages/immune_landscape.py, the deck and `cli.py` call the same recipes. The DESeq2 run itself is one function
 (`run_pseudobulk`), so it can be handed to a job runner. Computations are in
 analysis.pseudobulk, analysis.signatures and analysis.markers; figures in
 components.figures.landscape.
@@ -29,13 +28,13 @@ from analysis.markers import rank_markers
 from components.figures import landscape as figs
 from components.theme import GROUP_COLORS
 from data_loaders.gene_sets import GeneSet
-from views.spec import FigureSpec, TableSpec
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
-           "distribution", "signature_comparison", "SignatureParams", "two_selections",
+           "violins", "dot_plot", "signature_scores", "signature_table", "SignatureParams", "two_selections",
            "SelectionPair", "feature_values", "EXPLORATORY_NOTE", "WINDOW_NAMES",
            "cohort_params", "run_pseudobulk", "pseudobulk_cached", "pseudobulk_cells",
            "cell_types", "SIGNATURE_METHODS", "PSEUDOBULK_RULES", "CellSelection",
@@ -52,6 +51,7 @@ EXPLORATORY_NOTE = ("Exploratory: a cell-level test treats cells as independent,
 
 
 # ---- pseudobulk ----------------------------------------------------------------------------
+@recipe
 def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
                        params: pb.PseudobulkParams, focus: Any = None,
                        q_threshold: float = 0.1) -> FigureSpec:
@@ -118,6 +118,7 @@ def run_pseudobulk(study: Study, *, params: pb.PseudobulkParams,
     return pb.pseudobulk_de(study, params=params, progress=progress)
 
 
+@recipe
 def pseudobulk_result_table(study: Study, *, cohort: Cohort | None = None,
                             params: pb.PseudobulkParams, focus: Any = None) -> TableSpec:
     """The per-gene table of the pseudobulk test of `params` (cached as the volcano)."""
@@ -181,11 +182,8 @@ def _order(values: pl.Series) -> list[str]:
     return sorted(values.cast(pl.String).drop_nulls().unique().to_list())
 
 
-def distribution(study: Study, *, cohort: Cohort | None = None, params: DistributionParams,
-                 focus: Any = None) -> tuple[FigureSpec, FigureSpec]:
-    """(violin FigureSpec, dot-plot FigureSpec) of the features by cell type x split. The
-    violins draw a seeded subsample of at most max_cells_per_violin cells per violin; the dot
-    plot summarises every cell."""
+def _distribution(study: Study, cohort: Cohort | None, params: DistributionParams
+                  ) -> tuple[FigureSpec, FigureSpec]:
     long = feature_values(study, params=params, cohort=cohort)
     unit = sig.SCORE_UNITS[params.method] if params.kind == "signature" else \
         sig.expression_units(study)
@@ -224,6 +222,22 @@ def distribution(study: Study, *, cohort: Cohort | None = None, params: Distribu
             FigureSpec("dot_plot", "Dot plot", dots, summ, params, note))
 
 
+@recipe
+def violins(study: Study, *, cohort: Cohort | None = None, params: DistributionParams,
+            focus: Any = None) -> FigureSpec:
+    """Violins of the features by cell type x split; a seeded subsample of at most
+    max_cells_per_violin cells per violin is drawn (the data are those cells)."""
+    return _distribution(study, cohort, params)[0]
+
+
+@recipe
+def dot_plot(study: Study, *, cohort: Cohort | None = None, params: DistributionParams,
+             focus: Any = None) -> FigureSpec:
+    """Dot plot of the features by cell type x split: mean and fraction above zero over every
+    cell of the cohort."""
+    return _distribution(study, cohort, params)[1]
+
+
 # ---- signatures at patient level -------------------------------------------------------------
 SignatureMethod = Literal["mean_z", "aucell", "pseudobulk"]
 SIGNATURE_METHODS: tuple[SignatureMethod, ...] = ("mean_z", "aucell", "pseudobulk")
@@ -240,9 +254,7 @@ class SignatureParams:
     selection: pb.CellSelection = pb.CellSelection()
 
 
-def signature_comparison(study: Study, *, cohort: Cohort | None = None,
-                         params: SignatureParams, focus: Any = None
-                         ) -> tuple[FigureSpec, TableSpec]:
+def _signatures(study: Study, params: SignatureParams) -> tuple[FigureSpec, TableSpec]:
     """One score per patient (mean over the selected cells of the sample closest to the window
     centre, or the pseudobulk score), responders vs non-responders: boxes of patients and the
     test table (Mann-Whitney, Hedges' g, BH-FDR over the sets). Every patient of the study is
@@ -274,6 +286,21 @@ def signature_comparison(study: Study, *, cohort: Cohort | None = None,
                       "Mann-Whitney exact or permutation p; BH-FDR over the signatures."))
 
 
+@recipe
+def signature_scores(study: Study, *, cohort: Cohort | None = None, params: SignatureParams,
+                     focus: Any = None) -> FigureSpec:
+    """Signature scores per patient and day window, by response group (see `_signatures`)."""
+    return _signatures(study, params)[0]
+
+
+@recipe
+def signature_table(study: Study, *, cohort: Cohort | None = None, params: SignatureParams,
+                    focus: Any = None) -> TableSpec:
+    """Signatures, responders vs non-responders in the window: Mann-Whitney, Hedges' g,
+    BH-FDR over the sets (see `_signatures`)."""
+    return _signatures(study, params)[1]
+
+
 # ---- two selections ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SelectionPair:
@@ -285,6 +312,7 @@ class SelectionPair:
     top: int = 25
 
 
+@recipe
 def two_selections(study: Study, *, cohort: Cohort | None = None, params: SelectionPair,
                    focus: Any = None) -> TableSpec:
     """Marker genes of selection a against selection b (cells in both are left out):
