@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from analysis.car_status import car_cut  # noqa: E402
-from analysis.clone_tracking import clone_changes, dominant_trajectories  # noqa: E402
-from analysis.repertoire import rarefied_metrics  # noqa: E402
+from analysis.car_status import car_cut
+from analysis.clone_tracking import clone_changes, dominant_trajectories
+from analysis.repertoire import rarefied_metrics
 
 DAYS = (-7, 14, 28, 90, 180, 365)
 

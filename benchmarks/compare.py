@@ -20,14 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from _timing import best_time  # noqa: E402  (benchmarks/ is the script folder)
+from _timing import best_time
 
-from analysis.differential import WINDOWS, compare  # noqa: E402
-from analysis.rules import rules_for  # noqa: E402
-from data_loaders import load_study  # noqa: E402
-from sample_data.generate import generate_study  # noqa: E402
+from analysis.differential import WINDOWS, compare
+from analysis.rules import rules_for
+from data_loaders import load_study
+from sample_data.generate import generate_study
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def best(fn, repeat: int) -> tuple[float, object]:  # noqa: ANN001

@@ -15,18 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import numpy as np  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-from _timing import median_time  # noqa: E402  (benchmarks/ is the script folder)
+import numpy as np
+import plotly.graph_objects as go
+from _timing import median_time
 
-from components import deck, export  # noqa: E402
-from data_loaders import load_study  # noqa: E402
+from components import deck, export
+from data_loaders import load_study
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _median(fn, repeat: int) -> float:  # noqa: ANN001

@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from _timing import median_time  # noqa: E402  (benchmarks/ is the script folder)
+from _timing import median_time
 
-from cli import main as cli_main  # noqa: E402
-from data_loaders import load_study  # noqa: E402
-from data_loaders.errors import ValidationReport  # noqa: E402
-from data_loaders.formats.airr import read_10x_vdj, read_airr  # noqa: E402
-from data_loaders.formats.maf import read_maf  # noqa: E402
-from data_loaders.formats.olink import read_olink  # noqa: E402
-from data_loaders.formats.sdtm import read_sdtm  # noqa: E402
-from data_loaders.formats.tenx import to_anndata  # noqa: E402
+from cli import main as cli_main
+from data_loaders import load_study
+from data_loaders.errors import ValidationReport
+from data_loaders.formats.airr import read_10x_vdj, read_airr
+from data_loaders.formats.maf import read_maf
+from data_loaders.formats.olink import read_olink
+from data_loaders.formats.sdtm import read_sdtm
+from data_loaders.formats.tenx import to_anndata
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _median(fn, repeat: int) -> float:

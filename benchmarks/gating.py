@@ -23,9 +23,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from data_loaders.formats.gating import GateJob, gate_files  # noqa: E402
+from data_loaders.formats.gating import GateJob, gate_files
 
 CHANNELS = ["FSC-A", "SSC-A", "FITC-A", "PE-A", "PerCP-Cy5-5-A", "PE-Cy7-A", "APC-A",
             "APC-H7-A", "BV421-A", "BV510-A", "Time"]

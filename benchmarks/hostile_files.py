@@ -7,16 +7,17 @@ how long the limits take to refuse each hostile shape, plus the cost of loading 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _checkout import test_helper
+from _timing import best_time
 
-from benchmarks._timing import best_time  # noqa: E402
-from data_loaders import load_study  # noqa: E402
-from data_loaders.worker import WorkerSettings, load_isolated  # noqa: E402
-from tests.bad_inputs.make_corpus import gzip_bomb, wide_csv  # noqa: E402
+from data_loaders import load_study
+from data_loaders.worker import WorkerSettings, load_isolated
+
+_corpus = test_helper("tests/bad_inputs/make_corpus.py")
+gzip_bomb, wide_csv = _corpus.gzip_bomb, _corpus.wide_csv
 
 DEMO = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 

@@ -89,7 +89,6 @@ out = {"read_index_s": read, "rank_s": time.perf_counter() - t0, "genes": top.he
 _RUN = r"""
 import json, resource, sys, time
 from pathlib import Path
-sys.path.insert(0, {root!r})
 FILE, STUDY = Path({file!r}), Path({study!r})
 t_start = time.perf_counter()
 {body}

@@ -16,17 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _timing import median_time
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _timing import median_time  # noqa: E402  (benchmarks/ is the script folder)
-
-from analysis.kinetics import group_summary, kinetic_parameters, kinetics_table  # noqa: E402
+from analysis.kinetics import group_summary, kinetic_parameters, kinetics_table
 
 DAYS = np.array([-3, 0, 2, 4, 7, 10, 14, 17, 21, 28, 42, 60, 90, 180, 270, 365])
 

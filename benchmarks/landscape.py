@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _APPTEST = r"""
 import json, os, resource, sys, time
-sys.path.insert(0, {root!r})
 os.environ["STUDY_DIR"] = {study!r}
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({app!r}, default_timeout=600)
@@ -53,7 +52,6 @@ print(json.dumps({{"sel_first_s": sel_first, "sel_next_s": sel_next, "cold_s": c
 
 _PAYLOAD = r"""
 import json, sys, time
-sys.path.insert(0, {root!r})
 import plotly.io as pio
 from data_loaders import load_study
 from analysis import embedding as emb
@@ -76,15 +74,16 @@ def _python(code: str) -> dict:
 
 
 def _browser(study: Path) -> float:
-    sys.path.insert(0, str(ROOT))
+    from _checkout import test_helper
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, start_streamlit
+    conftest = test_helper("tests/conftest.py")
 
-    proc, url = start_streamlit(study)
+    proc, url = conftest.start_streamlit(study)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            browser = pw.chromium.launch(executable_path=conftest.CHROMIUM,
+                                        args=conftest.CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             # warm the server once (study load, obs read) as a returning user would find it
             page.goto(f"{url}/immune_landscape", wait_until="domcontentloaded")

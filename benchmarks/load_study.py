@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 _CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
 from data_loaders import load_study
 import anndata, polars  # imports are not part of the load
 t0 = time.perf_counter(); s = load_study({path!r}); cold = time.perf_counter() - t0
@@ -39,8 +37,8 @@ print(json.dumps({{"cold_s": cold, "warm_s": warm, "peak_rss_mb": rss,
 
 def measure(path: Path) -> dict:
     """Run one cold+warm load in a fresh interpreter and return its figures."""
-    out = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), path=str(path))],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", _CHILD.format(path=str(path))],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,12 +22,11 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from data_loaders import load_study
+from data_loaders.analytes import ALIASES, CATALOGUE
+from data_loaders.units import CONVERSIONS, unit_key
 
-from data_loaders import load_study  # noqa: E402
-from data_loaders.analytes import ALIASES, CATALOGUE  # noqa: E402
-from data_loaders.units import CONVERSIONS, unit_key  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_input(study: Path, out: Path, copies: int) -> int:

@@ -19,12 +19,10 @@ import ast
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _real_navigation() -> None:

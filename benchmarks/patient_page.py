@@ -23,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from pages import _clear_analysis_caches, _real_navigation
 
-from pages import _clear_analysis_caches, _real_navigation  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure(study: Path, *, repeat: int) -> dict:

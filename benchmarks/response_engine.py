@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from analysis.recovery import ctcae_grades, recovery_days, worst_grades  # noqa: E402
-from analysis.response import assess_responses  # noqa: E402
+from analysis.recovery import ctcae_grades, recovery_days, worst_grades
+from analysis.response import assess_responses
 
 ANALYTES = {"ANC": (0.3, 2.0), "PLT": (10.0, 150.0), "HGB": (75.0, 125.0),
             "RETIC": (15.0, 90.0), "WBC": (1.0, 5.0), "ALC": (0.5, 1.5), "CRP": (20.0, 3.0)}

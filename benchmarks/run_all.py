@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 FULL = [(5, 20_000), (50, 20_000), (200, 300_000), (200, 1_000_000)]
 QUICK = [(5, 20_000), (50, 20_000)]

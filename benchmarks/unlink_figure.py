@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+from _timing import median_time
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _timing import median_time  # noqa: E402
-
-from components.safe import unlink_figure  # noqa: E402
+from components.safe import unlink_figure
 
 
 def figure(points: int, *, link: bool) -> go.Figure:

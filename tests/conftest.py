@@ -23,9 +23,13 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
 
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
+
+def package_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python process that imports the project from this checkout
+    (an installed copy elsewhere must not answer instead)."""
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:

@@ -3,13 +3,11 @@ filter round-trips through the URL."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _pages() -> list[tuple[str, str]]:

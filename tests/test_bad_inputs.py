@@ -18,6 +18,7 @@ import pytest
 import cli
 from components.export import csv_bytes
 from data_loaders import load_study
+from tests.conftest import package_env
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))["case"]
@@ -200,7 +201,6 @@ def test_data_quality_page_renders(name, app_page, tmp_path):
 # ---- hostile shapes too big to commit: made here (tests/bad_inputs/make_corpus.py) ------------
 _PEAK = """
 import resource, sys
-sys.path.insert(0, {root!r})
 from data_loaders import load_study
 study = load_study({folder!r})
 for f in study.report.errors:
@@ -211,8 +211,8 @@ print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 
 def _load_measuring_peak(folder: Path) -> tuple[list[str], str, int]:
-    run = subprocess.run([sys.executable, "-c", _PEAK.format(root=str(ROOT), folder=str(folder))],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", _PEAK.format(folder=str(folder))],
+                         capture_output=True, text=True, timeout=300, env=package_env())
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     peak = int(next(v for v in lines if v.startswith("PEAK_MB")).split()[1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,7 +123,6 @@ def test_demo_exports_carry_no_date_or_exact_age(demo_study):
 
 # ---- every page of the app, de-identified -----------------------------------------------------
 def _pages() -> list[tuple[str, str]]:
-    sys.path.insert(0, str(ROOT))
     from tests.test_app_pages import PAGES
 
     return PAGES

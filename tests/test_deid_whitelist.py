@@ -6,7 +6,6 @@ in the CLI's output or in an exported deck, once de-identified."""
 from __future__ import annotations
 
 import re
-import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,7 +217,6 @@ def test_safe_obs_column_is_kept(leaky):
 # ---- every page, downloads, CLI and export ----------------------------------------------------
 def _rendered(at) -> tuple[str, str]:
     """(text of every element the run sent, CSV of every dataframe: what its download holds)."""
-    sys.path.insert(0, str(ROOT))
     from tests.test_deid import _rendered_text
 
     frames = "\n".join(df.value.to_csv(index=False) for df in at.dataframe)

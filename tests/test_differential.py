@@ -363,7 +363,6 @@ def test_derived_tables_registered(demo_study):
 
 
 def test_compare_command_prints_sorted_csv(demo_dir, capsys):
-    sys.path.insert(0, str(ROOT))
     import cli
 
     def run(*args):

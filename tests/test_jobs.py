@@ -245,8 +245,6 @@ def test_another_process_waits_instead_of_computing(cluster, fresh, tmp_path):
         time.sleep(0.05)
     script = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
-        sys.path.insert(0, {str(ROOT / 'tests')!r})
         import jobs
         from tests.test_jobs import square_slowly
         kw = dict(marker={str(marker)!r}, steps=40, pause=0.1, progress=jobs.progress)

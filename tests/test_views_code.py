@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from analysis.cohort import Cohort
-from tests.conftest import ROOT
+from tests.conftest import ROOT, package_env
 from views import code
 from views import kinetics as kv
 from views.spec import FigureSpec, recipe
@@ -21,7 +21,7 @@ from views.spec import FigureSpec, recipe
 
 def _run(args: list[str], cwd: object) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          check=False)
+                          check=False, env=package_env())
 
 
 def _same_figure(path: object, spec: FigureSpec) -> None:
@@ -46,7 +46,7 @@ def test_snippet_rebuilds_the_figure(model_spec, demo_dir, tmp_path):
     assert "from views.kinetics import KineticModelParams, model_figure" in text
     assert "params=KineticModelParams(min_quantified=4)" in text
     script = tmp_path / "rebuild.py"
-    script.write_text(f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{text}")
+    script.write_text(text)
     done = _run([sys.executable, str(script)], tmp_path)
     assert done.returncode == 0, done.stderr
     _same_figure(tmp_path / "kin-model.json", model_spec)
