@@ -13,7 +13,7 @@ import pytest
 
 from analysis.cohort import Cohort
 from analysis.embedding import cell_table
-from tests.conftest import ROOT
+from tests.conftest import package_env
 from views import code
 from views import landscape as lv
 
@@ -101,10 +101,9 @@ def test_snippet_rebuilds_the_embedding(demo_study, demo_dir, basis, tmp_path):
                         LandscapeParams(lv.RNA, basis, "Signature score", signature=ifn,
                                         facet_windows=("Pre-infusion", "Day 1-60")))
     script = tmp_path / "rebuild.py"
-    script.write_text(f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-                      + code.snippet(spec, demo_dir))
+    script.write_text(code.snippet(spec, demo_dir))
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=300, check=False, env=package_env())
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "landscape.json").read_text(encoding="utf-8"))
     assert written == json.loads(spec.fig.to_json())
