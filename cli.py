@@ -681,8 +681,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from analysis.embedding import EmbeddingParams, cache_location, embed_flow, embed_study
-    from data_loaders.formats.fcs import flow_events, flow_samples
+    import jobs
+    from analysis.embedding import EmbeddingParams, cache_location
+    from data_loaders.formats.fcs import flow_samples
+    from jobs import tasks
+    from jobs.cluster import describe
 
     study = load_study(args.study)
     params = EmbeddingParams(n_top_genes=args.n_top_genes, n_pcs=args.n_pcs,
@@ -694,27 +697,38 @@ def cmd_embed(args: argparse.Namespace) -> int:
     cache = cache_location(study.path)
     if cache.note:
         print(f"note: {cache.note}", file=sys.stderr)
-    jobs = (["single-cell"] if study.has("single_cell") else []) + (["flow"] if n_files else [])
-    for job in jobs:
+    kinds = (["single-cell"] if study.has("single_cell") else []) + \
+        (["flow"] if n_files else [])
+    print(f"jobs: {describe()}", file=sys.stderr)
+    for kind in kinds:
         start = time.perf_counter()
-        with tqdm(total=100, unit="%", desc=job, file=sys.stderr,
+        with tqdm(total=100, unit="%", desc=kind, file=sys.stderr,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
-            def step(frac: float, message: str, bar: tqdm = bar, job: str = job) -> None:
-                bar.set_description(f"{job}: {message}")
-                bar.update(max(0, round(frac * 100) - bar.n))
+            def step(p: jobs.JobProgress, bar: tqdm = bar, kind: str = kind) -> None:
+                bar.set_description(f"{kind}: {p.message}" if p.message else kind)
+                bar.update(max(0, round(p.fraction * 100) - bar.n))
 
-            if job == "single-cell":
-                emb = embed_study(study, params=params, force=args.force, progress=step)
+            # the same job (and the same progress) the Immune landscape page starts
+            if kind == "single-cell":
+                handle = jobs.submit(tasks.embedding, study, params=params, force=args.force,
+                                     study=study, rerun=args.force)
             else:
                 per_file = max(200, min(5000, 150_000 // n_files))
-                events = flow_events(study, per_file=per_file)
-                emb = embed_flow(study, events.frame, markers=events.markers,
-                                 digest=events.digest, params=params, force=args.force,
-                                 progress=step)
-                for msg in (*events.notes, *events.errors):
-                    print(f"note: {msg}", file=sys.stderr)
-            step(1.0, "done")
-        print(f"{job}: {emb.n:,} points, {emb.source} in {time.perf_counter() - start:.1f} s "
+                handle = jobs.submit(tasks.flow_embedding, study, per_file=per_file,
+                                     params=params, force=args.force, study=study,
+                                     rerun=args.force)
+            try:
+                got = jobs.wait(handle, on_progress=step)
+            except KeyboardInterrupt:
+                handle.cancel()
+                handle.wait(30)
+                return fail(f"{kind}: cancelled")
+            except jobs.JobFailed as exc:
+                return fail(str(exc))
+        emb, notes = (got, ()) if kind == "single-cell" else got
+        for msg in notes:
+            print(f"note: {msg}", file=sys.stderr)
+        print(f"{kind}: {emb.n:,} points, {emb.source} in {time.perf_counter() - start:.1f} s "
               f"-> {emb.cache_file}")
     return 0
 
@@ -723,7 +737,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def _gate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", required=True, help="study folder")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes (default: [flow] workers in study.toml, else the CPU cores)")
+                   help="worker processes of the local jobs cluster (default: server.toml "
+                   "[jobs] workers, 2); with CART_JOBS=inline, local processes (default: "
+                   "[flow] workers in study.toml, else the CPU cores)")
     p.add_argument("--force", action="store_true", help="gate again even when cached")
 
 
@@ -732,12 +748,15 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
          "cache)", _gate_args)
 def cmd_gate(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import replace
 
     from tqdm import tqdm
 
     from data_loaders.discovery import read_config
     from data_loaders.errors import ValidationReport
     from data_loaders.flow import gate_study, gating_jobs
+    from jobs.parallel import executor
+    from jobs.settings import job_settings
 
     root = Path(args.study)
     report = ValidationReport()
@@ -753,8 +772,14 @@ def cmd_gate(args: argparse.Namespace) -> int:
             bar.set_postfix_str(label[-40:])
             bar.update(done - bar.n)
 
-        pops = gate_study(root, config, study.samples, report, workers=args.workers,
-                          progress=step, force=args.force)
+        settings = job_settings(root)
+        if args.workers:
+            settings = replace(settings, workers=args.workers)
+        # one file per task on the jobs cluster (a local one of `--workers` processes, or the
+        # lab's scheduler); CART_JOBS=inline gates in local processes as before
+        with executor(settings) as pool:
+            pops = gate_study(root, config, study.samples, report, workers=args.workers,
+                              progress=step, force=args.force, executor=pool)
     for f in report.findings:
         if f.table == "flow" and f.severity != "note":
             print(f"{f.severity.upper():8s} {f.file}: {f.problem}", file=sys.stderr)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,8 +171,9 @@ def gating_jobs(root: Path, config: Mapping[str, Any], samples: pl.DataFrame,
 def gate_study(root: Path, config: Mapping[str, Any], samples: pl.DataFrame,
                report: ValidationReport, *, workers: int | None = None,
                progress: Callable[[int, int, str], None] | None = None,
-               force: bool = False) -> pl.DataFrame:
-    """Gate every gated sample of the study (cached, in parallel); errors and notes go to
+               force: bool = False, executor: Executor | None = None) -> pl.DataFrame:
+    """Gate every gated sample of the study (cached, in parallel: `executor`, a Dask
+    cluster's from jobs.parallel, else `workers` processes); errors and notes go to
     `report` naming the file; returns the populations table (POPULATION_SCHEMA)."""
     rows, jobs = gating_jobs(root, config, samples, report)
     if not jobs:
@@ -182,7 +184,8 @@ def gate_study(root: Path, config: Mapping[str, Any], samples: pl.DataFrame,
     except OSError:
         cache = None
     n = workers if workers is not None else (cfg.workers or default_workers())
-    results = gate_files(jobs, workers=n, cache_dir=cache, progress=progress, force=force)
+    results = gate_files(jobs, workers=n, cache_dir=cache, progress=progress, force=force,
+                         executor=executor)
     for job, res in zip(jobs, results, strict=True):
         if res.error:
             report.add("error", "flow", job.label, res.error.removeprefix(f"{job.label}: "),
@@ -362,13 +365,13 @@ def sample_gate_views(study: Any, sample_id: str, *, populations: list[str] | No
 
 
 def regate_study(study: Any, *, progress: Callable[[int, int, str], None] | None = None,
-                 workers: int | None = None, force: bool = False
-                 ) -> tuple[pl.DataFrame, ValidationReport]:
+                 workers: int | None = None, force: bool = False,
+                 executor: Executor | None = None) -> tuple[pl.DataFrame, ValidationReport]:
     """Gate a loaded study's files again (a job with progress; the results land in the cache
     the next load reads). Returns the populations and the findings of this run."""
     report = ValidationReport()
     pops = gate_study(Path(study.path), study.config, study.samples, report, workers=workers,
-                      progress=progress, force=force)
+                      progress=progress, force=force, executor=executor)
     return pops, report
 
 

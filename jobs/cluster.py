@@ -60,9 +60,11 @@ def describe() -> str:
         s = job_settings()
         if s.mode == "inline":
             return "jobs run inline (CART_JOBS=inline)"
+        memory = "the machine's memory shared among them" if s.memory_limit == "auto" \
+            else f"{s.memory_limit} each"
         return (f"Dask scheduler {s.scheduler} (not connected yet)" if s.scheduler else
-                f"a local Dask cluster of {s.workers} worker process(es), {s.memory_limit} "
-                "each (started on first use)")
+                f"a local Dask cluster of {s.workers} worker process(es), {memory} (started "
+                "on first use)")
     info = _CLIENT.scheduler_info(n_workers=-1)
     workers = info.get("workers", {})
     threads = sum(int(w.get("nthreads", 0)) for w in workers.values())

@@ -60,7 +60,6 @@ __all__ = ["submit", "find", "cached_result", "JobHandle", "JobProgress", "JobCa
 
 State = Literal["queued", "running", "waiting", "done", "error", "cancelled"]
 _FINISHED = ("done", "error", "cancelled")
-_MISSING = object()
 _TICK = 0.25                 # how often a running job is looked at (s)
 _REPORT_EVERY = 0.2          # a worker sends at most this many progress events per second
 
@@ -138,12 +137,17 @@ def _load_result(path: Path) -> Any:
             _LOADED.move_to_end(path)
             return _LOADED[path]
     with path.open("rb") as fh:
-        value = pickle.load(fh)  # noqa: S301 - written by this service into its own cache
+        value = pickle.load(fh)    # written by this service into its own cache only
+    _remember(path, value)
+    return value
+
+
+def _remember(path: Path, value: Any) -> None:
     with _LOADED_LOCK:
         _LOADED[path] = value
+        _LOADED.move_to_end(path)
         while len(_LOADED) > _KEEP_LOADED:
             _LOADED.popitem(last=False)
-    return value
 
 
 def _save_result(path: Path, value: Any) -> None:
@@ -278,10 +282,10 @@ class _Job:
             key, name, folder, call, settings
         self.state: State = "queued"
         self.fraction, self.message, self.error = 0.0, "", ""
-        self.value: Any = _MISSING
         self.cancel_requested = False
         self.finished = threading.Event()
         self.attempt = 0
+        self.fresh = False          # run even when a result is stored (rerun)
         self.started = time.time()
 
     @property
@@ -320,7 +324,7 @@ def _drive(job: _Job) -> None:
     fd: int | None = None
     try:
         while True:
-            if job.result_path.is_file():
+            if job.result_path.is_file() and not job.fresh:
                 job.finish("done")
                 return
             fd = _try_lock(job.lock_path)
@@ -335,14 +339,14 @@ def _drive(job: _Job) -> None:
                 job.finish("cancelled")
                 return
             time.sleep(_TICK)
-        if job.result_path.is_file():    # finished between the check and the lock
+        if job.result_path.is_file() and not job.fresh:    # finished since the check
             job.finish("done")
             return
         job.state, job.message = "running", "starting"
         job._status("running")
         value = _run_inline(job) if job.settings.mode == "inline" else _run_dask(job)
         _save_result(job.result_path, value)
-        job.value = value
+        _remember(job.result_path, value)
         job._status("done")
         job.finish("done")
     except JobCancelled:
@@ -354,6 +358,10 @@ def _drive(job: _Job) -> None:
         job.finish("error", error=text)
     finally:
         _unlock(fd)
+        if job.state == "done":    # the disk holds it now; failed jobs stay until a rerun
+            with _ACTIVE_LOCK:
+                if _ACTIVE.get(job.key) is job:
+                    del _ACTIVE[job.key]
 
 
 def _run_inline(job: _Job) -> Any:
@@ -415,10 +423,12 @@ def _is_processing(client: Any, key: str) -> bool:
 def _explain(exc: BaseException, job: _Job) -> str:
     kind = type(exc).__name__
     if kind == "KilledWorker":
+        limit = job.settings.memory_limit
+        limit = "the machine's memory divided by the workers" if limit == "auto" else limit
         return (f"{job.name}: the worker running it died each time it was tried (out of "
-                f"memory above the limit of {job.settings.memory_limit} per worker, or "
-                "killed); the server's administrator can raise [jobs] memory_limit in "
-                "server.toml")
+                f"memory above the limit per worker, {limit}, or killed); the server's "
+                "administrator can raise [jobs] memory_limit in server.toml or run fewer "
+                "workers")
     if isinstance(exc, JobFailed):
         return str(exc)
     return f"{job.name} failed: {kind}: {str(exc)[:400]}"
@@ -467,9 +477,7 @@ class JobHandle:
             raise JobCancelled(job.name)
         if job.state == "error":
             raise JobFailed(job.error)
-        if job.value is _MISSING:
-            return _load_result(job.result_path)
-        return job.value
+        return _load_result(job.result_path)
 
     def cancel(self) -> None:
         """Stop the job (for every session waiting for it); a job waited for in another
@@ -497,18 +505,20 @@ def submit(fn: Callable[..., Any], *args: Any, key_parts: Any = (), study: Study
     among the arguments is sent as its folder and fingerprint and loaded on the worker.
     `key_parts` add to the key what the arguments do not show. `study` chooses the cache
     folder. A job of this key that failed or was cancelled in this process is returned as it
-    is unless `rerun`."""
+    is unless `rerun`, which also computes again a result already stored (a running job of
+    this key is joined, never started twice)."""
     key = job_key(fn, args, kwargs, key_parts=key_parts)
     folder = job_folder(study)
     _FOLDERS[key] = folder
     with _ACTIVE_LOCK:
         job = _ACTIVE.get(key)
-        if job is not None and (job.state not in ("error", "cancelled") or not rerun):
+        if job is not None and (job.state not in _FINISHED or not rerun):
             return JobHandle(job)
         job = _Job(key, name or _describe(fn), folder, (fn, args, kwargs),
                    settings or job_settings(_study_dir(study)))
         _ATTEMPTS[key] = job.attempt = _ATTEMPTS.get(key, 0) + 1
-        if job.result_path.is_file():
+        job.fresh = rerun
+        if job.result_path.is_file() and not rerun:
             job.finish("done")
             return JobHandle(job)
         _ACTIVE[key] = job

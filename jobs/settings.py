@@ -8,9 +8,11 @@ Settings (`STUDIES_ROOT/server.toml` `[jobs]`, then the environment; defaults in
     mode          "dask"   CART_JOBS                "dask", or "inline" (run in the caller's
                                                     thread; for tests and one-off scripts)
     workers       2        CART_JOB_WORKERS         worker processes of the local cluster
-    memory_limit  "4GiB"   CART_JOB_MEMORY          memory of each local worker (Dask's nanny
-                                                    restarts a worker above it; its job is
-                                                    retried on another worker, then fails)
+    memory_limit  "auto"   CART_JOB_MEMORY          memory of each local worker ("6GiB"; "auto":
+                                                    the machine's memory divided by the
+                                                    workers). Dask's nanny restarts a worker
+                                                    above it; its job is retried on another
+                                                    worker, then fails with a message
     retries       0                                 re-runs of a job that raised an error (a
                                                     worker that died is always retried, up to
                                                     Dask's allowed-failures, 3)
@@ -42,7 +44,7 @@ class JobSettings:
     scheduler: str = ""
     mode: Mode = "dask"
     workers: int = 2
-    memory_limit: str = "4GiB"
+    memory_limit: str = "auto"
     retries: int = 0
     poll_seconds: float = 1.0
 

@@ -24,6 +24,10 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-
                   "--disable-sync", "--no-first-run"]
 
 
+# Jobs (jobs/) run in the caller's thread in tests, so AppTest pages and CLI calls need no
+# Dask cluster; tests/test_jobs.py starts a real one and exercises the cluster path.
+os.environ.setdefault("CART_JOBS", "inline")
+
 
 def package_env(**extra: str) -> dict[str, str]:
     """The environment for a child Python process that imports the project from this checkout

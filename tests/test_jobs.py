@@ -304,3 +304,112 @@ def test_job_whose_workers_always_die_fails_with_a_reason(cluster, fresh, tmp_pa
     assert "died each time" in h.error() and "memory_limit" in h.error()
     assert _runs(marker) >= 2
     cluster.wait_for_workers(2, timeout=120)
+
+
+def cube(x: int) -> int:
+    time.sleep(0.05)
+    return x ** 3
+
+
+def sum_of_cubes(n: int) -> int:
+    from jobs.parallel import parallel_map
+
+    return sum(parallel_map(cube, list(range(n)), label="cubes"))
+
+
+@pytest.mark.slow
+def test_a_job_fans_out_over_the_workers(cluster, fresh, tmp_path):
+    """A job splits its work into tasks on every worker (one thread each: the job steps out
+    of its thread while it waits) and reports the pieces done."""
+    h = jobs.submit(sum_of_cubes, 40, study=tmp_path)
+    seen = []
+    assert jobs.wait(h, on_progress=seen.append, every=0.05) == sum(i ** 3 for i in range(40))
+    assert any("of 40 cubes" in p.message for p in seen), seen
+
+
+@pytest.mark.slow
+def test_fcs_files_gated_one_per_task_match_gating_here(cluster, fresh, tmp_path):
+    from data_loaders.formats.gating import GateJob, gate_files
+    from jobs.parallel import executor
+    from tests import _flow_files as ff
+
+    demo_flow = ROOT / "sample_data" / "demo" / "flow"
+    gml = ff.write_gatingml(tmp_path / "gates.xml")
+    todo = [GateJob(str(p), str(gml), label=p.name) for p in sorted(demo_flow.glob("*.fcs"))]
+    todo.append(GateJob(str(tmp_path / "missing.fcs"), str(gml), label="missing.fcs"))
+    here = gate_files(todo)
+    with executor() as pool:
+        assert pool is not None
+        there = gate_files(todo, executor=pool)
+    assert [r.populations for r in there] == [r.populations for r in here]
+    assert there[-1].error and "missing.fcs" in there[-1].error
+    assert all(r.ok for r in there[:-1]) and len(there) == len(todo)
+
+
+def _panel_script(marker: str, folder: str, start: str | None) -> None:
+    import streamlit as st
+
+    import jobs
+    from components import jobs_panel
+    from tests.test_jobs import count_until_cancelled
+
+    got = jobs_panel.run(count_until_cancelled, marker=marker, progress=jobs.progress,
+                         study=folder, key="t", label="Counting", start=start)
+    st.write(f"result: {got}")
+
+
+@pytest.mark.slow
+def test_page_panel_shows_progress_and_cancels(cluster, fresh, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    marker = str(tmp_path / "beats")
+    at = AppTest.from_function(_panel_script, args=(marker, str(tmp_path), "Count"),
+                               default_timeout=30)
+    at.run()
+    assert [b.label for b in at.button] == ["Count"] and not Path(marker).exists()
+    at.button(key="t-start").click().run()
+    deadline = time.time() + 60
+    while _runs(Path(marker)) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    at.run()                                   # a later rerun joins the same job
+    assert "Cancel" in [b.label for b in at.button]
+    bar = at.get("progress")
+    assert bar and "Counting" in bar[0].proto.text
+    at.button(key="t-cancel").click().run()
+    assert any("was cancelled" in i.value for i in at.info)
+    assert "Run again" in [b.label for b in at.button]
+    assert at.markdown[-1].value == "result: None"
+    time.sleep(0.5)                            # the worker stops at its next report
+    stopped = _runs(Path(marker))
+    time.sleep(0.5)
+    assert _runs(Path(marker)) == stopped
+
+
+def test_page_panel_returns_a_finished_result_at_once(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CART_JOBS", "inline")
+
+    def script(marker: str, folder: str) -> None:
+        import streamlit as st
+
+        import jobs
+        from components import jobs_panel
+        from tests.test_jobs import square_slowly
+
+        got = jobs_panel.run(square_slowly, 6, marker=marker, progress=jobs.progress,
+                             study=folder, key="sq", label="Squaring", start="Square")
+        st.write(f"result: {got}")
+
+    marker = str(tmp_path / "runs")
+    with core._forget_all():
+        at = AppTest.from_function(script, args=(marker, str(tmp_path)), default_timeout=30)
+        at.run()
+        assert at.markdown[-1].value == "result: None"
+        at.button(key="sq-start").click().run()
+        assert at.markdown[-1].value == "result: 36"
+        fresh_session = AppTest.from_function(script, args=(marker, str(tmp_path)),
+                                              default_timeout=30)
+        fresh_session.run()                      # no button needed: the result is stored
+        assert fresh_session.markdown[-1].value == "result: 36" and not fresh_session.button
+    assert _runs(Path(marker)) == 1

@@ -32,7 +32,7 @@ import tempfile
 import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -409,8 +409,10 @@ def _script_main_hidden() -> Iterator[None]:
 
 def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | None = None,
                progress: Progress | None = None, force: bool = False,
-               fn: Callable[[GateJob], GateResult] = gate_file) -> list[GateResult]:
-    """Gate every job (results in job order). `workers` > 1 uses that many processes;
+               fn: Callable[[GateJob], GateResult] = gate_file,
+               executor: Executor | None = None) -> list[GateResult]:
+    """Gate every job (results in job order). `executor` (a Dask cluster's, jobs.parallel)
+    runs one file per task on it; else `workers` > 1 uses that many processes;
     `cache_dir` keeps one small JSON per (file, gate file, options), and the files' content
     hashes by name, size and modification time (digests.json) so that an unchanged study is
     not read again; `progress(done, total, label)` is called after each file. `fn` is the
@@ -463,7 +465,19 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
         if progress:
             progress(done, total, res.label)
 
-    if workers <= 1 or len(todo) <= 1:
+    if executor is not None and todo:
+        # a Dask worker that dies is replaced and its file gated again on another worker;
+        # a file that kills every worker it meets fails alone
+        futures = {executor.submit(fn, jobs[i]): i for i in todo}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed job is this file's error
+                res = GateResult(jobs[i].label, error=f"{jobs[i].label}: gating failed "
+                                 f"({type(exc).__name__}: {str(exc)[:200]})")
+            finish(i, res)
+    elif workers <= 1 or len(todo) <= 1:
         for i in todo:
             finish(i, fn(jobs[i]))
     else:
