@@ -8,6 +8,7 @@
     python cli.py compare --study DIR --layer LAYER --window WINDOW [--groups COLUMN] [--change-from-baseline]
     python cli.py embed --study DIR                 precompute embeddings for the Immune landscape
     python cli.py gate --study DIR [--workers N] [--force]   gate the FCS files (cached)
+    python cli.py convert --study DIR [--out FOLDER_OR_URL]  chunked single-cell store (zarr)
     python cli.py import SRC --out STUDY [--dry-run] [--day-first] [--analyte COL=NAME]
                                                     an export folder or file -> a new study
     python cli.py import --from sdtm DIR --out STUDY [--option KEY=VALUE]   convert once
@@ -730,6 +731,51 @@ def cmd_embed(args: argparse.Namespace) -> int:
             print(f"note: {msg}", file=sys.stderr)
         print(f"{kind}: {emb.n:,} points, {emb.source} in {time.perf_counter() - start:.1f} s "
               f"-> {emb.cache_file}")
+    return 0
+
+
+# ---- convert -------------------------------------------------------------------------------
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--out", default=None,
+                   help="where to write the store: a folder or an fsspec URL (default: "
+                   "[single_cell] store of study.toml, else <file>.store.zarr beside the file)")
+
+
+@command("convert", "write the study's single-cell data as a chunked AnnData zarr store with a "
+         "cell-major and a gene-major copy (read lazily by the app, locally or from a URL)",
+         _convert_args)
+def cmd_convert(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from data_loaders.single_cell.convert import write_store
+    from data_loaders.single_cell.zarr_store import ConvertedStore, store_location
+
+    study = load_study(args.study)
+    store = study.single_cell
+    if store is None:
+        return fail(f"{study.path}: no single-cell file to convert")
+    source = store.source if isinstance(store, ConvertedStore) else store
+    if source is None:
+        return fail(f"{study.path}: the study reads a converted store whose source file is "
+                    "not in the folder; nothing to convert")
+    out = args.out or store_location(source.path, source.config)
+    start = time.perf_counter()
+    with tqdm(total=100, unit="%", desc="convert", file=sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
+        def step(frac: float, message: str) -> None:
+            bar.set_description(f"convert: {message}")
+            bar.update(max(0, round(frac * 100) - bar.n))
+
+        got = write_store(source, out, progress=step)
+    print(f"{got.n_cells:,} cells x {got.n_genes:,} genes ({got.n_nonzero:,} non-zero values"
+          f"{', with counts' if got.counts else ''}) -> {got.location} in "
+          f"{time.perf_counter() - start:.1f} s")
+    if args.out and args.out != store_location(source.path, source.config):
+        print(f"note: the study reads it once study.toml has [single_cell] store = "
+              f"\"{args.out}\"", file=sys.stderr)
     return 0
 
 

@@ -22,8 +22,9 @@ so a rerun of the page never recomputes. An embedding already in the file (obsm 
 X_tsne, X_pca, ...) is used as it is. `stratified_subsample` picks the cells that are drawn
 (seeded, by sample and cell type); statistics elsewhere always use all cells.
 
-Every read and write of files goes through `data_loaders.single_cell` (the store and its
-cache); this module computes.
+Every read and write of files goes through `data_loaders.single_cell` (the study's
+single-cell store: obs, var, obsm, gene columns, rows of cells and the derived-data cache);
+this module computes and opens no file.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
-from analysis.markers import MarkerIndex, column_ranks, marker_index
+from analysis.markers import MarkerIndex, index_from_arrays
 from analysis.registry import derived_table
 from data_loaders.single_cell.cache import (
     CacheLocation,
@@ -47,18 +48,19 @@ from data_loaders.single_cell.cache import (
     cache_location,
     file_digest,
     load_array,
-    read_gene_column,
-    read_gene_store,
     save_array,
-    write_gene_store,
 )
 from data_loaders.single_cell.store import normalise_counts
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "file_digest",
            "cell_table", "obs_column", "var_names", "available_bases", "load_embedding",
            "embed_study", "embed_matrix", "embed_flow", "cached_flow_embedding", "drawn_cells",
            "DrawnCells", "flow_landscape", "annotate_points", "stratified_subsample",
            "gene_vector", "expression_store", "read_expression", "read_marker_index",
+           "expression_rows", "content_key",
            "embedding_key", "highly_variable_genes", "embedding_input", "receptor_chains",
            "cell_type_source",
            "CELL_COLUMNS",
@@ -124,12 +126,10 @@ def _store(study: Any) -> Any:
     return study.single_cell
 
 
-def _digest(study: Any) -> str:
-    """Content hash of the single-cell file and of the store's choice of matrices."""
-    store = _store(study)
-    raw = file_digest(store.path, cache=cache_location(study.path))
-    return hashlib.blake2b(f"{raw}|{store.matrix_signature}".encode(),
-                           digest_size=16).hexdigest()
+def content_key(study: Study) -> str:
+    """Content hash of the single-cell data and of the store's choice of matrices (the key
+    of everything derived from it)."""
+    return _store(study).content_key
 
 
 # ---- cells ---------------------------------------------------------------------------------------
@@ -208,14 +208,15 @@ def var_names(study: Any) -> list[str]:
 def available_bases(study: Any, *, params: EmbeddingParams | None = None) -> list[str]:
     """Embeddings that can be drawn now: those in the file (UMAP, t-SNE, PCA, others, under
     whatever obsm name), then the computed UMAP when it is in the cache."""
-    out = list(_store(study).embeddings)
-    if _cached_path(study, params or EmbeddingParams()).is_file():
+    store = _store(study)
+    out = list(store.embeddings)
+    if store.cache_path(_cache_name(study, params or EmbeddingParams())).is_file():
         out.append(COMPUTED_BASIS)
     return out
 
 
-def _cached_path(study: Any, params: EmbeddingParams) -> Path:
-    return cache_file(study.path, f"embedding-{embedding_key(_digest(study), params)}.npy")
+def _cache_name(study: Any, params: EmbeddingParams) -> str:
+    return f"embedding-{embedding_key(content_key(study), params)}.npy"
 
 
 def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = None
@@ -223,10 +224,11 @@ def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = N
     """The coordinates of `basis` (an embedding of the file, or COMPUTED_BASIS from the
     cache). Raises KeyError when that basis is not available (see `available_bases`)."""
     if basis == COMPUTED_BASIS:
-        path = _cached_path(study, params or EmbeddingParams())
-        if not path.is_file():
+        name = _cache_name(study, params or EmbeddingParams())
+        coords = _store(study).derived_array(name)
+        if coords is None:
             raise KeyError(basis)
-        return Embedding(load_array(path), basis, "cache", path)
+        return Embedding(coords, basis, "cache", _store(study).cache_path(name))
     return Embedding(_store(study).embedding(basis), basis, "file")
 
 
@@ -242,72 +244,38 @@ def receptor_chains(study: Any) -> pl.DataFrame:
     return _store(study).receptors
 
 
-# ---- gene-column store ---------------------------------------------------------------------------
-def _store_path(study: Any) -> Path:
-    return cache_file(study.path, f"genes-v4-{_digest(study)[:24]}.h5")
+# ---- genes (read through the single-cell store) ------------------------------------------------
+def expression_store(study: Study, *, progress: Progress | None = None) -> Path | None:
+    """Build (once) the store's gene-major copy when it has none of its own (the gene-column
+    cache of a file that was not converted) and return its path; None for a converted store,
+    which holds its gene-major copy."""
+    from data_loaders.single_cell.zarr_store import ConvertedStore
 
-
-def expression_store(study: Any, *, progress: Progress | None = None) -> Path:
-    """Build (once) the log-normalised CSC gene-column store of the study's single-cell
-    expression and return its path."""
-    import scipy.sparse as sp
-
-    path = _store_path(study)
-    if path.is_file():
-        return path
     store = _store(study)
-    report = progress or (lambda f, m: None)
-    report(0.0, "reading the expression matrix")
-    blocks = []
-    n = store.n_obs
-    for _, hi, block in store.blocks("lognorm"):
-        blocks.append(block)
-        report(0.6 * hi / max(n, 1), "reading the expression matrix")
-    g = len(store.gene_names)
-    matrix = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, g),
-                                                                          dtype=np.float32)
-    del blocks
-    report(0.6, "sorting by gene")
-    csc = matrix.tocsc()
-    del matrix
-    csc.eliminate_zeros()
-    csc.sort_indices()
-    report(0.7, "ranking each gene (for marker tests)")
-    ranks = column_ranks(csc)
-    report(0.9, "writing the gene-column store")
-    write_gene_store(path, csc, ranks=ranks.ranks, ties=ranks.ties,
-                     normalised_from_counts=store.resolved.lognorm_how == "from_counts",
-                     source=store.matrix_signature)
-    report(1.0, "gene-column store written")
-    return path
+    return None if isinstance(store, ConvertedStore) else store.gene_cache(progress=progress)
 
 
-def gene_vector(study: Any, *, gene: str) -> np.ndarray:
+def gene_vector(study: Study, *, gene: str) -> np.ndarray:
     """Log-normalised expression of one gene (symbol or file id) in every cell (float32),
-    read from the gene-column store (built on first use). KeyError for an unknown gene."""
-    store = _store(study)
-    names = store.gene_names
-    if gene in names:
-        j = names.index(gene)
-    elif gene in store.gene_ids:
-        j = store.gene_ids.index(gene)
-    else:
-        raise KeyError(gene)
-    return read_gene_column(expression_store(study), j)
+    read from the store's gene-major copy (built on first use). KeyError for an unknown
+    gene."""
+    return _store(study).gene_column(gene)
 
 
-def read_expression(study: Any, *, progress: Progress | None = None) -> Any:
-    """The whole log-normalised matrix as scipy CSC (cells x genes), from the store."""
-    return read_gene_store(expression_store(study, progress=progress)).matrix
+def read_expression(study: Study, *, progress: Progress | None = None) -> Any:
+    """The whole log-normalised matrix as scipy CSC (cells x genes). Small studies only."""
+    return _store(study).expression(progress=progress)
 
 
-def read_marker_index(study: Any, *, progress: Progress | None = None) -> MarkerIndex:
-    """The study's matrix prepared for repeated marker tests (ranks come from the store)."""
-    from analysis.markers import ColumnRanks
+def expression_rows(study: Study, *, rows: Sequence[int] | np.ndarray) -> Any:
+    """Log-normalised values of the cells `rows` (in that order) as CSR, read by rows."""
+    return _store(study).expression_rows(rows)
 
-    got = read_gene_store(expression_store(study, progress=progress), with_ranks=True)
-    return marker_index(got.matrix, genes=var_names(study),
-                        ranks=ColumnRanks(got.ranks, got.ties))
+
+def read_marker_index(study: Study, *, progress: Progress | None = None) -> MarkerIndex:
+    """The study's matrix prepared for repeated marker tests (values, within-gene ranks and
+    per-gene totals from the store; a converted store reads only the selected rows)."""
+    return index_from_arrays(_store(study).marker_arrays(progress=progress))
 
 
 def embedding_input(study: Any, *, progress: Progress | None = None) -> Any:
@@ -414,17 +382,18 @@ def embed_matrix(matrix: Any, *, params: EmbeddingParams = EmbeddingParams(),
 def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
                 force: bool = False, progress: Progress | None = None) -> Embedding:
     """Compute (or load from the cache) the embedding of the study's single-cell matrix."""
-    cache = cache_location(study.path)
-    path = _cached_path(study, params)
+    store = _store(study)
+    name = _cache_name(study, params)
     report = progress or (lambda f, m: None)
-    if path.is_file() and not force:
+    hit = None if force else store.derived_array(name)
+    if hit is not None:
         report(1.0, "already cached")
-        return Embedding(load_array(path), COMPUTED_BASIS, "cache", path, cache.note)
+        return Embedding(hit, COMPUTED_BASIS, "cache", store.cache_path(name), store.cache_note)
     matrix = embedding_input(study, progress=lambda f, m: report(0.6 * f, m))
     coords = embed_matrix(matrix, params=params, progress=report)
-    save_array(path, coords)
+    path = store.save_derived_array(name, coords)
     report(1.0, "done")
-    return Embedding(coords, COMPUTED_BASIS, "computed", path, cache.note)
+    return Embedding(coords, COMPUTED_BASIS, "computed", path, store.cache_note)
 
 
 def _flow_path(study: Any, digest: str, markers: Sequence[str], params: EmbeddingParams

@@ -25,9 +25,10 @@ import numpy as np
 import polars as pl
 
 from analysis.stats import bh
+from data_loaders.single_cell.ranks import ColumnRanks, MarkerArrays, clean_csc, column_ranks
 
 __all__ = ["rank_markers", "EXPLORATORY", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
-           "ColumnRanks", "MARKER_COLUMNS"]
+           "ColumnRanks", "MARKER_COLUMNS", "index_from_arrays"]
 
 MARKER_COLUMNS = ("rank", "gene", "log2_fold_change", "mean_selected", "mean_rest",
                   "pct_selected", "pct_rest", "u_statistic", "z_score", "p_value", "fdr",
@@ -45,65 +46,20 @@ def selection_mask(n: int, *, cells: Sequence[int] | np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ColumnRanks:
-    """Average ranks (1-based, ties averaged) of each column's non-zero entries, aligned with
-    the CSC `data` array, and each column's tie term sum(t^3 - t) over those entries. They do
-    not depend on the selection, so they are computed once per matrix."""
-
-    ranks: np.ndarray
-    ties: np.ndarray
-
-
-def column_ranks(matrix: Any) -> ColumnRanks:
-    """Ranks of the non-zero entries of a CSC matrix (explicit zeros removed), column by
-    column."""
-    csc = _clean_csc(matrix)
-    ranks = np.empty(csc.data.shape[0], dtype=np.float32)
-    ties = np.zeros(csc.shape[1])
-    for j in range(csc.shape[1]):
-        lo, hi = csc.indptr[j], csc.indptr[j + 1]
-        if hi == lo:
-            continue
-        vals = csc.data[lo:hi]
-        order = np.argsort(vals, kind="stable")
-        ordered = vals[order]
-        new = np.empty(ordered.size, dtype=bool)
-        new[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-        first = np.flatnonzero(new)
-        counts = np.diff(np.append(first, ordered.size)).astype(np.float64)
-        avg = first + (counts + 1) / 2.0          # average 1-based rank of each tie group
-        ranks[lo + order] = np.repeat(avg, counts.astype(np.int64))
-        ties[j] = float(np.sum(counts**3 - counts))
-    return ColumnRanks(ranks, ties)
-
-
-def _clean_csc(matrix: Any) -> Any:
-    import scipy.sparse as sp
-
-    csc = sp.csc_matrix(matrix, dtype=np.float32, copy=False)
-    if csc.data.size and (csc.data == 0).any():
-        csc = csc.copy()
-        csc.eliminate_zeros()
-    if csc.data.size and csc.data.min() < 0:
-        raise ValueError("rank_markers expects non-negative log-normalised expression")
-    if not csc.has_sorted_indices:
-        csc = csc.sorted_indices()
-    return csc
-
-
-@dataclass(frozen=True)
 class MarkerIndex:
-    """A matrix prepared for repeated marker tests: CSR rows with each entry's within-column
-    rank, and the per-gene totals that do not depend on the selection. A selection then costs
-    one pass over the non-zeros of the selected (or, if smaller, the unselected) cells."""
+    """A matrix prepared for repeated marker tests: rows of the values and of each entry's
+    within-column rank (`data[rows]`, `ranks[rows]` give CSR blocks: scipy CSR in memory, or
+    the single-cell store's lazy row readers), and the per-gene totals that do not depend on
+    the selection. A selection then costs one pass over the non-zeros of the selected (or, if
+    smaller, the unselected) cells."""
 
-    data: Any                   # scipy CSR, cells x genes, log-normalised
-    ranks: Any                  # scipy CSR with the same structure: rank within column
+    data: Any                   # cells x genes, log-normalised: `data[rows]` -> CSR
+    ranks: Any                  # same structure: rank within column
     genes: tuple[str, ...]
     nnz: np.ndarray             # non-zeros per gene
     total: np.ndarray           # sum per gene
     ties: np.ndarray            # tie term per gene, zeros included
+    rank_total: np.ndarray | None = None   # sum of the non-zeros' ranks per gene
 
     @property
     def n_cells(self) -> int:
@@ -115,7 +71,7 @@ def marker_index(matrix: Any, *, genes: Sequence[str], ranks: ColumnRanks | None
     """Prepare a cells x genes log-normalised matrix for `rank_markers`."""
     import scipy.sparse as sp
 
-    csc = _clean_csc(matrix)
+    csc = clean_csc(matrix)
     n, g = csc.shape
     if len(genes) != g:
         raise ValueError(f"{len(genes)} gene names for {g} columns")
@@ -128,6 +84,17 @@ def marker_index(matrix: Any, *, genes: Sequence[str], ranks: ColumnRanks | None
     data = csc.tocsr()
     rank_m = sp.csc_matrix((ranks.ranks, csc.indices, csc.indptr), shape=csc.shape).tocsr()
     return MarkerIndex(data, rank_m, tuple(str(x) for x in genes), nnz, total, ties)
+
+
+def index_from_arrays(arrays: MarkerArrays) -> MarkerIndex:
+    """A `MarkerIndex` over the arrays the single-cell store keeps for marker tests (row
+    readers of the values and ranks, per-gene totals): nothing is loaded whole."""
+    n = int(arrays.data.shape[0])
+    n0 = n - arrays.nnz
+    ties = arrays.ties_nonzero + np.where(n0 > 1, n0**3 - n0, 0.0)
+    return MarkerIndex(arrays.data, arrays.ranks, tuple(arrays.genes),
+                       np.asarray(arrays.nnz, np.float64), np.asarray(arrays.total, np.float64),
+                       ties, np.asarray(arrays.rank_total, np.float64))
 
 
 def _row_sums(index: MarkerIndex, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -169,7 +136,8 @@ def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None
         nz_sel, sum_sel, rank_nz_sel = _row_sums(index, np.flatnonzero(mask))
     else:   # fewer rows to read on the other side
         nz_rest, sum_rest, rank_rest = _row_sums(index, np.flatnonzero(~mask))
-        all_ranks = np.asarray(index.ranks.sum(axis=0), dtype=np.float64).ravel()
+        all_ranks = index.rank_total if index.rank_total is not None else \
+            np.asarray(index.ranks.sum(axis=0), dtype=np.float64).ravel()
         nz_sel, sum_sel = index.nnz - nz_rest, index.total - sum_rest
         rank_nz_sel = all_ranks - rank_rest
     n0 = n - index.nnz

@@ -367,27 +367,24 @@ def _group_frame(study: Any, column: str) -> pl.DataFrame:
 
 
 def _key(study: Any, params: PseudobulkParams) -> str:
-    from analysis.embedding import _digest
+    from analysis.embedding import content_key
 
-    text = json.dumps({"digest": _digest(study), "v": 1, **asdict(params)}, sort_keys=True,
+    text = json.dumps({"digest": content_key(study), "v": 1, **asdict(params)}, sort_keys=True,
                       default=str)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _cache_path(study: Any, params: PseudobulkParams) -> Any:
-    from data_loaders.single_cell.cache import cache_file
-
-    return cache_file(study.path, f"pseudobulk-{_key(study, params)}.zip")
+def _cache_name(study: Any, params: PseudobulkParams) -> str:
+    return f"pseudobulk-{_key(study, params)}.zip"
 
 
 def cached_result(study: Any, *, params: PseudobulkParams) -> PseudobulkResult | None:
     """The cached result of these parameters on this file, or None (nothing is computed)."""
-    from data_loaders.single_cell.cache import load_frames
-
-    path = _cache_path(study, params)
-    if not path.is_file():
+    store = getattr(study, "single_cell", None)
+    got = store.derived_frames(_cache_name(study, params)) if store is not None else None
+    if got is None:
         return None
-    frames, meta = load_frames(path)
+    frames, meta = got
     return PseudobulkResult(frames["table"], frames["samples"], params,
                             int(meta["n_genes_tested"]), int(meta["n_genes_total"]),
                             tuple(meta["notes"]), from_cache=True)
@@ -397,8 +394,6 @@ def pseudobulk_de(study: Any, *, params: PseudobulkParams = PseudobulkParams(),
                   progress: Progress | None = None, use_cache: bool = True
                   ) -> PseudobulkResult:
     """Pseudobulk DESeq2 test of `params` (see the module docstring), cached on disk."""
-    from data_loaders.single_cell.cache import save_frames
-
     if use_cache and (hit := cached_result(study, params=params)) is not None:
         return hit
     report = progress or (lambda f, m: None)
@@ -450,9 +445,10 @@ def pseudobulk_de(study: Any, *, params: PseudobulkParams = PseudobulkParams(),
         list(RESULT_SCHEMA)).cast(RESULT_SCHEMA)
     result = PseudobulkResult(table, used, params, int(keep.sum()), len(pb.genes),
                               tuple(notes))
-    save_frames(_cache_path(study, params), {"table": table, "samples": used},
-                {"n_genes_tested": result.n_genes_tested,
-                 "n_genes_total": result.n_genes_total, "notes": list(notes)})
+    study.single_cell.save_derived_frames(
+        _cache_name(study, params), {"table": table, "samples": used},
+        {"n_genes_tested": result.n_genes_tested, "n_genes_total": result.n_genes_total,
+         "notes": list(notes)})
     return result
 
 

@@ -194,9 +194,8 @@ def cell_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
     """Per-cell scores of `gene_sets` (default: the shipped curated sets) over every cell of
     the study's single-cell file, by `method` ("mean_z" reads only the sets' gene columns
     from the gene-column store; "aucell" streams blocks of cells)."""
-    import scipy.sparse as sp
 
-    from analysis.embedding import expression_store, var_names
+    from analysis.embedding import var_names
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -209,17 +208,11 @@ def cell_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
     idx, _ = _sets_frame(gene_sets, genes, None, method)
     n = store.n_obs
     if method == "mean_z":
-        from data_loaders.single_cell.cache import read_gene_column
-
-        path = expression_store(study, progress=lambda f, m: report(0.5 * f, m))
         wanted = np.unique(np.concatenate([c for c in idx if c.size] or [np.zeros(0, int)]))
-        cols = {}
-        for i, j in enumerate(wanted):
-            cols[int(j)] = sp.csc_matrix(read_gene_column(path, int(j))[:, None])
-            report(0.5 + 0.4 * (i + 1) / max(len(wanted), 1), "reading the set genes")
-        local = {j: i for i, j in enumerate(cols)}
-        sub = sp.hstack(list(cols.values()), format="csc") if cols else \
-            sp.csc_matrix((n, 0), dtype=np.float32)
+        sub = store.gene_columns([int(j) for j in wanted],
+                                 progress=lambda f, m: report(0.5 * f, m))
+        report(0.9, "read the set genes")
+        local = {int(j): i for i, j in enumerate(wanted)}
         scores, used = mean_z_scores(sub, sets=[np.asarray([local[int(j)] for j in c],
                                                            dtype=np.int64) for c in idx])
     else:

@@ -110,7 +110,11 @@ def _load(root: Path, config: dict[str, Any], report: ValidationReport) -> Study
                                                 report)
         sc_config = {**config, "single_cell": {}}   # the converted file uses canonical names
     store = None
-    if single_cell_file is not None:
+    sc_store = str((sc_config.get("single_cell") or {}).get("store") or "")
+    if single_cell_file is None and "://" in sc_store:
+        store = _open_remote_store(root, sc_store, sc_config, ctx, sources, tables)
+        single_cell_file = store.path if store is not None else None
+    elif single_cell_file is not None:
         store = _check_single_cell(root, single_cell_file, sc_config, ctx, sources, tables)
         single_cell_file = store.path if store is not None else None
 
@@ -186,6 +190,21 @@ def _without_gated(frame: pl.DataFrame, gated: pl.DataFrame, ctx: Context) -> pl
 
 
 
+def _open_remote_store(root: Path, url: str, config: dict[str, Any], ctx: Context,
+                       sources: list[SourceInfo], tables: dict[str, pl.DataFrame]) -> Any:
+    """`[single_cell] store = "<fsspec URL>"` without a local file: the converted store read
+    from the URL (shared by several app hosts)."""
+    from data_loaders.single_cell.check import open_single_cell
+
+    known = set(tables["patients"].get_column("subject_id").to_list()) \
+        if tables["patients"].height else None
+    store = open_single_cell(url, config, rel=url, known_subjects=known, report=ctx.report,
+                             cache_root=root)
+    if store is not None:
+        sources.append(SourceInfo("single_cell", url, store.format, store.n_obs, store.n_obs))
+    return store
+
+
 def _check_single_cell(root: Path, path: Path, config: dict[str, Any], ctx: Context,
                        sources: list[SourceInfo], tables: dict[str, pl.DataFrame]) -> Any:
     """Open the single-cell store and report on it. A study without a patients table takes
@@ -207,7 +226,8 @@ def _check_single_cell(root: Path, path: Path, config: dict[str, Any], ctx: Cont
         return None
     no_patients = not any(s.table == "patients" for s in sources)
     known = None if no_patients else set(tables["patients"].get_column("subject_id").to_list())
-    store = open_single_cell(path, config, rel=rel, known_subjects=known, report=ctx.report)
+    store = open_single_cell(path, config, rel=rel, known_subjects=known, report=ctx.report,
+                             cache_root=root)
     if store is None:
         return None
     if no_patients:

@@ -26,7 +26,6 @@ TABLE_NAMES = ("patients", "measurements", "events", "responses", "samples", "pr
                "rna_counts", "mutations", "tcr")
 
 # Above this size an .h5ad is opened backed (on disk) instead of read into memory.
-_BACKED_BYTES = 400 * 1024**2
 
 
 def empty_table(name: str) -> pl.DataFrame:
@@ -162,13 +161,6 @@ class Study:
         large). Prefer the store (`single_cell`): it reads one column or gene at a time."""
         if self.single_cell is None:
             return None
-        if self.single_cell.format == "h5ad" and not getattr(self.single_cell,
-                                                             "deidentified", False):
-            import anndata as ad
-
-            path = self.single_cell.path
-            backed = "r" if path.stat().st_size > _BACKED_BYTES else None
-            return ad.read_h5ad(path, backed=backed)
         return self.single_cell.to_anndata()
 
     @cached_property

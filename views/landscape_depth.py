@@ -326,7 +326,7 @@ def two_selections(study: Study, *, cohort: Cohort | None = None, params: Select
     if a.size == 0 or b.size == 0:
         raise ValueError("both selections need cells that are not in the other")
     rows = np.concatenate([a, b])
-    matrix = emb.read_expression(study).tocsr()[rows]
+    matrix = emb.expression_rows(study, rows=rows)
     cells = emb.cell_table(study)
     who = cells.get_column("subject_id").to_numpy()[rows] if "subject_id" in cells.columns \
         else None

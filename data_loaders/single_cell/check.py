@@ -29,29 +29,44 @@ def find_single_cell_file(root: Path, config: dict[str, Any]) -> Path | None:
     if (root / "single_cell.h5ad").is_file():
         return root / "single_cell.h5ad"
     found = candidates(root)
-    return found[0] if found else None
+    if found:
+        return found[0]
+    from data_loaders.single_cell.zarr_store import STORE_SUFFIX, read_manifest
+
+    # only a converted store (its source file moved away): it stands alone
+    return next((p for p in sorted(root.glob(f"*{STORE_SUFFIX}"))
+                 if read_manifest(p) is not None), None)
 
 
 def candidates(root: Path) -> list[Path]:
     """Every single-cell file or store directly in the study folder, in the order
     `find_single_cell_file` prefers them."""
+    from data_loaders.single_cell.zarr_store import STORE_SUFFIX
+
     return [p for fmt in FORMATS for p in sorted(root.iterdir())
-            if not p.name.startswith(".") and detect_format(p) == fmt]
+            if not p.name.startswith(".") and not p.name.endswith(STORE_SUFFIX)
+            and detect_format(p) == fmt]
 
 
-def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
-                     known_subjects: Collection[str] | None, report: ValidationReport
-                     ) -> SingleCellStore | None:
+def open_single_cell(path: Path | str, config: dict[str, Any], *, rel: str,
+                     known_subjects: Collection[str] | None, report: ValidationReport,
+                     cache_root: Path | None = None) -> SingleCellStore | None:
     """The store of `path` with its findings added to `report`, or None (and an error) when
-    the file cannot be used. `known_subjects` None: the study has no patients table."""
+    the file cannot be used. `known_subjects` None: the study has no patients table. When
+    the file has an up-to-date converted copy (`cli.py convert`), the store reads that."""
+    from data_loaders.single_cell.zarr_store import ConvertedStore, is_url, read_manifest
+
     cfg = SingleCellConfig.from_config(config.get("single_cell"))
+    standalone = is_url(path) or (Path(path).is_dir() and read_manifest(path) is not None)
     try:
-        store = SingleCellStore(path, cfg)
+        store = ConvertedStore(path, config=cfg, cache_root=cache_root) if standalone else \
+            SingleCellStore(path, cfg, cache_root=cache_root)
         store.n_obs     # noqa: B018 - opens the file: a broken one fails here
         findings = store.findings
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is a finding
         text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        kind = _NAMES.get(detect_format(path) or "", "single-cell data")
+        kind = "a converted store" if standalone else \
+            _NAMES.get(detect_format(Path(path)) or "", "single-cell data")
         report.add("error", "single_cell", rel, f"could not be opened as {kind}: {text}",
                    fix="re-write the file with anndata/mudata (write_h5ad, write_zarr, "
                    "write_h5mu) or loompy; it may be truncated")
@@ -73,9 +88,11 @@ def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
                        f"{', '.join(unknown[:6])}", column="obs.subject_id",
                        fix="add the patients or correct the patient column (study.toml "
                        "[single_cell.obs] subject_id); their cells show without patient data")
-    if not (config.get("single_cell") or {}).get("file") and path.parent.exists():
-        others = [p.name for p in candidates(path.parent) if p != path]
-        if others and path.parent.name != ".cache":
+    folder = Path(path).parent
+    if not standalone and not (config.get("single_cell") or {}).get("file") and \
+            folder.exists():
+        others = [p.name for p in candidates(folder) if p != path]
+        if others and folder.name != ".cache":
             report.add("warning", "single_cell", rel, f"the study holds other single-cell "
                        f"files, not read: {', '.join(others[:6])}",
                        fix="a study reads one; name it in study.toml [single_cell] file "
@@ -83,7 +100,50 @@ def open_single_cell(path: Path, config: dict[str, Any], *, rel: str,
     if not store.embeddings:
         report.add("note", "single_cell", rel, "no embedding in obsm (X_umap, umap, X_tsne, "
                    "X_pca, ...)", fix="precompute one with: python cli.py embed --study DIR")
-    return store
+    return store if standalone else converted_or_source(store, rel=rel, report=report)
+
+
+def converted_or_source(store: SingleCellStore, *, rel: str, report: ValidationReport
+                        ) -> SingleCellStore:
+    """The converted store of `store`'s file when one exists and was made from this version
+    of the file; else `store` (with a warning when the converted copy is out of date)."""
+    from data_loaders.single_cell.zarr_store import (
+        ConvertedStore,
+        read_manifest,
+        store_location,
+    )
+
+    location = store_location(store.path, store.config)
+    if store.path.is_dir() and Path(location).resolve() == store.path.resolve():
+        return store
+    manifest = read_manifest(location)
+    if manifest is None:
+        if store.config.store:
+            report.add("warning", "single_cell", rel, f"[single_cell] store {location} is not "
+                       "a converted store; reading the file itself",
+                       fix=f"python cli.py convert --study {store.cache_root}")
+        return store
+    stamp = manifest.get("source", {})
+    try:
+        same = stamp.get("name") == store.path.name and (
+            (stamp.get("size"), stamp.get("mtime_ns")) == _stamp(store.path)
+            or manifest.get("content_key") == store.content_key)
+    except OSError:
+        same = False
+    if not same:
+        report.add("warning", "single_cell", rel, f"the converted store {location} was made "
+                   "from another version of the file; reading the file itself (slower)",
+                   fix=f"convert again: python cli.py convert --study {store.cache_root}")
+        return store
+    report.add("note", "single_cell", rel, f"read through its converted store {location} "
+               "(cell-major and gene-major copies)")
+    return ConvertedStore(location, source=store)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    return (int(sum(p.stat().st_size for p in files)),
+            int(max((p.stat().st_mtime_ns for p in files), default=0)))
 
 
 def single_cell_from_10x(root: Path, table: dict[str, Any], samples: pl.DataFrame,

@@ -160,6 +160,8 @@ class SingleCellConfig:
     constants: Mapping[str, Any] = field(default_factory=dict)
     # 10x VDJ contig CSVs / AIRR TSVs with cell_id: (file, sample_id or None), see receptors.py
     receptor_files: tuple[tuple[str, str | None], ...] = ()
+    # the converted, chunked copy (`cli.py convert`): a folder or an fsspec URL
+    store: str | None = None
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> SingleCellConfig:
@@ -177,4 +179,5 @@ class SingleCellConfig:
         consts = {k: t[k] for k in CONSTANT_KEYS if t.get(k) not in (None, "")}
         return cls(opt("file"), opt("format"), opt("modality"), opt("receptors"),
                    opt("counts"), opt("lognorm"), opt("gene_symbols"), opt("cell_type_from"),
-                   obs, tps, consts, tuple(receptor_file_entries(t.get("receptor_files"))))
+                   obs, tps, consts, tuple(receptor_file_entries(t.get("receptor_files"))),
+                   store=opt("store"))

@@ -19,7 +19,8 @@ Each decision is a `Finding`, so the importer can print it and the loader can re
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,8 +44,10 @@ from data_loaders.timepoints import label_day
 
 __all__ = ["SingleCellStore", "Finding", "MatrixInfo", "TARGET_SUM"]
 
+Progress = Callable[[float, str], None]
 TARGET_SUM = 1e4
 _CHUNK = 20_000
+_BACKED_BYTES = 400 * 1024**2
 _TRUE = {"true", "t", "yes", "y", "1", "car+", "pos", "positive", "car_positive", "+"}
 _GEX_MODALITIES = ("gex", "rna", "expression", "gene_expression")
 
@@ -92,9 +95,12 @@ class _Resolved:
 class SingleCellStore:
     """Lazy reader of one single-cell file; see the module docstring."""
 
-    def __init__(self, path: str | Path, config: SingleCellConfig | None = None) -> None:
+    def __init__(self, path: str | Path, config: SingleCellConfig | None = None, *,
+                 cache_root: str | Path | None = None) -> None:
         self.path = Path(path)
         self.config = config or SingleCellConfig()
+        # the study folder whose .cache holds what is derived from this file
+        self.cache_root = Path(cache_root) if cache_root is not None else self.path.parent
         fmt = self.config.format or detect_format(self.path)
         if fmt is None:
             raise ValueError(f"{self.path.name}: not a single-cell file this reader knows "
@@ -322,6 +328,155 @@ class SingleCellStore:
         r = self.resolved
         return f"{self.modalities[0]}|{r.counts}|{r.lognorm}|{r.lognorm_how}"
 
+    # ---- derived data on disk (the study's cache) -----------------------------------------
+    @cached_property
+    def content_key(self) -> str:
+        """Content hash of the file and of the choice of matrices: the key of everything
+        derived from it (embeddings, the gene-column cache, pseudobulk results)."""
+        from data_loaders.single_cell.cache import cache_location, file_digest
+
+        raw = file_digest(self.path, cache=cache_location(self.cache_root))
+        return hashlib.blake2b(f"{raw}|{self.matrix_signature}".encode(),
+                               digest_size=16).hexdigest()
+
+    def cache_path(self, name: str) -> Path:
+        """Where derived file `name` lives (the study's .cache, or the per-user folder)."""
+        from data_loaders.single_cell.cache import cache_file
+
+        return cache_file(self.cache_root, name)
+
+    @property
+    def cache_note(self) -> str:
+        from data_loaders.single_cell.cache import cache_location
+
+        return cache_location(self.cache_root).note
+
+    def derived_array(self, name: str) -> np.ndarray | None:
+        """A cached float32 array (an embedding's coordinates), or None."""
+        from data_loaders.single_cell.cache import load_array
+
+        path = self.cache_path(name)
+        return load_array(path) if path.is_file() else None
+
+    def save_derived_array(self, name: str, values: np.ndarray) -> Path:
+        from data_loaders.single_cell.cache import save_array
+
+        path = self.cache_path(name)
+        save_array(path, values)
+        return path
+
+    def derived_frames(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Cached frames and metadata (`save_derived_frames`), or None."""
+        from data_loaders.single_cell.cache import load_frames
+
+        path = self.cache_path(name)
+        return load_frames(path) if path.is_file() else None
+
+    def save_derived_frames(self, name: str, frames: dict[str, Any], meta: dict[str, Any]
+                            ) -> Path:
+        from data_loaders.single_cell.cache import save_frames
+
+        path = self.cache_path(name)
+        save_frames(path, frames, meta)
+        return path
+
+    # ---- gene columns (the gene-column cache: CSC of the log-normalised values) -----------
+    def gene_index(self, gene: str) -> int:
+        """Matrix column of a gene label or file id (KeyError when unknown)."""
+        if gene in self._gene_positions:
+            return self._gene_positions[gene]
+        if gene in self.gene_ids:
+            return self.gene_ids.index(gene)
+        raise KeyError(gene)
+
+    @cached_property
+    def _gene_positions(self) -> dict[str, int]:
+        return {g: j for j, g in enumerate(self.gene_names)}
+
+    def gene_cache(self, *, progress: Progress | None = None) -> Path:
+        """Build (once) the log-normalised CSC gene-column cache with the marker ranks and
+        return its path."""
+        import scipy.sparse as sp
+
+        from data_loaders.single_cell.cache import write_gene_store
+        from data_loaders.single_cell.ranks import column_ranks
+
+        path = self.cache_path(f"genes-v4-{self.content_key[:24]}.h5")
+        if path.is_file():
+            return path
+        report = progress or (lambda f, m: None)
+        report(0.0, "reading the expression matrix")
+        blocks = []
+        n = self.n_obs
+        for _, hi, block in self.blocks("lognorm"):
+            blocks.append(block)
+            report(0.6 * hi / max(n, 1), "reading the expression matrix")
+        g = len(self.gene_names)
+        matrix = sp.vstack(blocks, format="csr") if blocks else \
+            sp.csr_matrix((0, g), dtype=np.float32)
+        del blocks
+        report(0.6, "sorting by gene")
+        csc = matrix.tocsc()
+        del matrix
+        csc.eliminate_zeros()
+        csc.sort_indices()
+        report(0.7, "ranking each gene (for marker tests)")
+        ranks = column_ranks(csc)
+        report(0.9, "writing the gene-column store")
+        write_gene_store(path, csc, ranks=ranks.ranks, ties=ranks.ties,
+                         normalised_from_counts=self.resolved.lognorm_how == "from_counts",
+                         source=self.matrix_signature)
+        report(1.0, "gene-column store written")
+        return path
+
+    def gene_column(self, gene: str) -> np.ndarray:
+        """Log-normalised values of one gene (label or file id) in every cell (float32).
+        KeyError for an unknown gene."""
+        from data_loaders.single_cell.cache import read_gene_column
+
+        j = self.gene_index(gene)
+        return read_gene_column(self.gene_cache(), j)
+
+    def gene_columns(self, columns: Sequence[int], *, progress: Progress | None = None
+                     ) -> Any:
+        """The log-normalised values of matrix columns `columns` as CSC (cells x len)."""
+        import scipy.sparse as sp
+
+        from data_loaders.single_cell.cache import read_gene_column
+
+        path = self.gene_cache(progress=progress)
+        cols = [sp.csc_matrix(read_gene_column(path, int(j))[:, None]) for j in columns]
+        return sp.hstack(cols, format="csc") if cols else \
+            sp.csc_matrix((self.n_obs, 0), dtype=np.float32)
+
+    def expression(self, *, progress: Progress | None = None) -> Any:
+        """The whole log-normalised matrix as scipy CSC (cells x genes). Small studies only:
+        prefer `gene_column`, `expression_rows` and `marker_arrays`."""
+        from data_loaders.single_cell.cache import read_gene_store
+
+        return read_gene_store(self.gene_cache(progress=progress)).matrix
+
+    def expression_rows(self, rows: Sequence[int] | np.ndarray) -> Any:
+        """Log-normalised values of the cells `rows` (in that order) as CSR."""
+        return self.expression().tocsr()[np.asarray(rows, dtype=np.int64)]
+
+    def marker_arrays(self, *, progress: Progress | None = None) -> Any:
+        """The values, within-gene ranks and per-gene totals the marker test reads
+        (`data_loaders.single_cell.ranks.MarkerArrays`; in memory for the gene-column cache,
+        read lazily by rows from a converted store)."""
+        import scipy.sparse as sp
+
+        from data_loaders.single_cell.cache import read_gene_store
+        from data_loaders.single_cell.ranks import ColumnRanks, MarkerArrays, gene_totals
+
+        got = read_gene_store(self.gene_cache(progress=progress), with_ranks=True)
+        csc = got.matrix
+        totals = gene_totals(csc, ColumnRanks(got.ranks, got.ties))
+        data = csc.tocsr()
+        ranks = sp.csc_matrix((got.ranks, csc.indices, csc.indptr), shape=csc.shape).tocsr()
+        return MarkerArrays(data, ranks, tuple(self.gene_names), totals["n_nonzero"],
+                            totals["sum"], totals["tie_term"], totals["rank_sum"])
+
     def blocks(self, which: Literal["lognorm", "counts"] = "lognorm", *,
                chunk: int = _CHUNK) -> Iterator[tuple[int, int, Any]]:
         """(lo, hi, CSR float32 block of cells lo..hi) over every cell. "lognorm": the values
@@ -495,14 +650,17 @@ class SingleCellStore:
         return out
 
     def to_anndata(self) -> Any:
-        """The expression data as an in-memory AnnData (X = the log-normalised values,
-        obs with canonical columns, obsm embeddings). For small files and tests."""
+        """The expression data as AnnData: an .h5ad as anndata reads it (opened backed on disk
+        above 400 MB), other formats in memory (X = the log-normalised values, obs with
+        canonical columns, obsm embeddings). For small files, exports and tests; the app
+        reads columns, genes and rows through the store."""
         import anndata as ad
         import pandas as pd
         import scipy.sparse as sp
 
         if self.format == "h5ad":
-            return ad.read_h5ad(self.path)
+            backed = "r" if self.path.stat().st_size > _BACKED_BYTES else None
+            return ad.read_h5ad(self.path, backed=backed)
         blocks = [b for _, _, b in self.blocks("lognorm")] if self.resolved.lognorm else []
         x = sp.vstack(blocks, format="csr") if blocks else None
         obs = self.obs_frame()
