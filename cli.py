@@ -227,15 +227,16 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 # ---- import --------------------------------------------------------------------------------
-_IMPORT_FORMATS = ("sdtm", "olink", "airr", "10xvdj", "10x_vdj", "maf", "10x")
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
+    from data_loaders.importers.from_format import IMPORT_FORMATS
+
     p.add_argument("source", help="export folder or file (lab sheets, SDTM, Olink, AIRR, MAF, "
                    "single-cell, ...)")
     p.add_argument("--out", required=True, help="new study folder (never overwritten); with "
                    "--from, a study folder to add the converted tables to")
-    p.add_argument("--from", dest="fmt", choices=_IMPORT_FORMATS,
+    p.add_argument("--from", dest="fmt", choices=IMPORT_FORMATS,
                    help="convert one file of this format only (see docs/formats.md); without "
                    "it every file is inspected and mapped (see docs/importing.md)")
     p.add_argument("--dry-run", action="store_true",
@@ -374,64 +375,19 @@ def _import_export(args: argparse.Namespace, src: Path, options: dict) -> int:
 
 def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
     """`--from FORMAT`: convert one file once into canonical Parquet in the study folder."""
-    import inspect
-    import tomllib
-
-    import tomli_w
-
-    from data_loaders.analytes import catalogue_with
-    from data_loaders.errors import ValidationReport
-    from data_loaders.formats import READERS, _load_readers
+    from data_loaders.importers.from_format import import_format
 
     out = Path(args.out).expanduser()
     if args.dry_run:
         return fail("--dry-run applies to the export import (without --from)")
-    out.mkdir(parents=True, exist_ok=True)
-    cfg_path = out / "study.toml"
-    config = tomllib.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
-    report = ValidationReport()
-    fmt = {"10xvdj": "10x_vdj"}.get(args.fmt, args.fmt)
-    written: list[str] = []
-    if fmt == "10x":
-        from data_loaders.formats.tenx import write_single_cell
-
-        samples = load_study(out).samples if any(out.iterdir()) else None
-        target = out / "single_cell.h5ad"
-        write_single_cell(src, target, options, samples, report, label=src.name)
-        written.append(target.name)
-    else:
-        _load_readers()
-        catalogue = catalogue_with(config.get("analytes", {}) or {})
-        reader = READERS[fmt]
-        wanted = inspect.signature(reader).parameters
-        extra = {k: v for k, v in (("label", src.name), ("catalogue", catalogue)) if k in wanted}
-        raws = reader(src, options, report, **extra)
-        by_table: dict[str, list[pl.DataFrame]] = {}
-        for raw in raws:
-            by_table.setdefault(raw.table, []).append(raw.frame.drop("_row", strict=False))
-        tables_cfg = config.setdefault("tables", {})
-        for table, frames in by_table.items():
-            name = f"{table}_{fmt}.parquet"
-            pl.concat(frames, how="diagonal_relaxed").write_parquet(out / name)
-            written.append(name)
-            cfg = tables_cfg.setdefault(table, {})
-            files = list(cfg.get("files") or ([cfg["file"]] if cfg.get("file") else []))
-            if not files:
-                from data_loaders.discovery import conventional_files
-
-                files = [p.name for p in conventional_files(out, table)]
-            cfg.pop("file", None)
-            cfg["files"] = list(dict.fromkeys([*files, name]))
-        config.setdefault("study", {}).setdefault("title", out.name)
-        cfg_path.write_text("# study.toml (tables written by python cli.py import)\n"
-                            + tomli_w.dumps(config), encoding="utf-8")
-    _print_findings(report.findings, f"read {src.name} as {fmt}")
+    done = import_format(src, out, fmt=args.fmt, options=options)
+    _print_findings(done.report.findings, f"read {src.name} as {done.fmt}")
     study = load_study(out)
-    print(f"wrote {', '.join(written) or 'nothing'} to {out}")
+    print(f"wrote {', '.join(done.written) or 'nothing'} to {out}")
     _print_findings([f for f in study.report.findings if f.severity != "note"],
                     f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
                     f"{', '.join(study.loaded_tables) or 'none'})")
-    return 0 if report.ok and study.report.ok else 1
+    return 0 if done.report.ok and study.report.ok else 1
 
 
 # ---- export --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from data_loaders.errors import StudyError, ValidationReport
 
-__all__ = ["READERS", "register_reader", "read_source"]
+__all__ = ["READERS", "register_reader", "read_source", "read_file"]
 
 Reader = Callable[[Path, dict[str, Any], ValidationReport], list[Any]]
 READERS: dict[str, Reader] = {}
@@ -67,10 +67,22 @@ def read_source(root: Path, source: dict[str, Any], report: ValidationReport, *,
                    fix="give a path relative to the study folder in [[sources]] path")
         return []
     try:
-        reader = READERS[fmt]
-        wanted = inspect.signature(reader).parameters
-        extra = {k: v for k, v in (("label", rel), ("catalogue", catalogue)) if k in wanted}
-        return reader(path, dict(source.get("options", {}) or {}), report, **extra)
+        return read_file(path, fmt, dict(source.get("options", {}) or {}), report, label=rel,
+                         catalogue=catalogue)
     except StudyError as err:
         report.add_error(err, table=fmt, file=rel)
         return []
+
+
+def read_file(path: Path, fmt: str, options: dict[str, Any], report: ValidationReport, *,
+              label: str, catalogue: dict[str, Any] | None = None) -> list[Any]:
+    """The `fmt` reader run on one file or folder: its RawTables (problems become findings;
+    a file the reader cannot use at all raises StudyError). `label` names the file in
+    findings; a reader that declares `catalogue` gets the study's analytes."""
+    _load_readers()
+    if fmt not in READERS:
+        raise ValueError(f"format {fmt!r} is not known; use one of: {', '.join(sorted(READERS))}")
+    reader = READERS[fmt]
+    wanted = inspect.signature(reader).parameters
+    extra = {k: v for k, v in (("label", label), ("catalogue", catalogue)) if k in wanted}
+    return reader(path, options, report, **extra)

@@ -7,5 +7,6 @@ data page). See docs/importing.md.
   sheets, units rows, title rows, cell clean-up);
 - `headers`, `dates`: units and analytes in headers, column roles; every date form;
 - `edits`, `uploads`: the Import page's editable mapping and uploaded files;
-- `single_cell`: the `[single_cell]` proposal for single-cell files.
+- `single_cell`: the `[single_cell]` proposal for single-cell files;
+- `from_format`: one file in a known format converted once (`cli.py import --from FORMAT`).
 """
