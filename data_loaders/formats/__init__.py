@@ -34,7 +34,7 @@ def register_reader(name: str) -> Callable[[Reader], Reader]:
     return deco
 
 
-def _load_readers() -> None:
+def load_readers() -> None:
     import importlib
     import pkgutil
 
@@ -49,7 +49,7 @@ def read_source(root: Path, source: dict[str, Any], report: ValidationReport, *,
     A reader that declares keyword-only `label` gets the source path as written in study.toml
     (to name files in findings); one that declares `catalogue` gets the study's analytes.
     """
-    _load_readers()
+    load_readers()
     fmt = str(source.get("format", "")).lower()
     rel = str(source.get("path", ""))
     path = root / rel
@@ -79,7 +79,7 @@ def read_file(path: Path, fmt: str, options: dict[str, Any], report: ValidationR
     """The `fmt` reader run on one file or folder: its RawTables (problems become findings;
     a file the reader cannot use at all raises StudyError). `label` names the file in
     findings; a reader that declares `catalogue` gets the study's analytes."""
-    _load_readers()
+    load_readers()
     if fmt not in READERS:
         raise ValueError(f"format {fmt!r} is not known; use one of: {', '.join(sorted(READERS))}")
     reader = READERS[fmt]
