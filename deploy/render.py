@@ -37,7 +37,7 @@ TEMPLATES = {
     "systemd/cart-explorer@.service": HERE / "systemd" / "cart-explorer@.service.template",
 }
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
-SECRET_HEADER = "X-Cart-Proxy-Secret"     # components/access.py PROXY_SECRET_HEADER
+SECRET_HEADER = "X-Cart-Proxy-Secret"     # components/access/login.py PROXY_SECRET_HEADER
 # Streamlit's index.html has one inline script (`window.prerenderReady = false`); its hash
 # lets the Content-Security-Policy forbid every other inline script. tests/deploy checks it
 # against the installed streamlit, so an upgrade that changes it fails loudly.
