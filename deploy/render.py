@@ -9,7 +9,13 @@ writes, into --out:
     nginx/cart-explorer.conf          the nginx site (http{} context)
     streamlit/.streamlit/config.toml  the app's settings (copy the .streamlit folder into
                                       --config-dir, next to secrets.toml for OIDC)
-    systemd/cart-explorer@.service    one app process per port (instance name = port)
+    systemd/cart-explorer@.service    one app process per port (instance name = port), with
+                                      MemoryHigh/MemoryMax
+    systemd/cart-explorer-scheduler.service, cart-explorer-worker@.service
+                                      the jobs' Dask scheduler and worker processes
+                                      (--jobs scheduler; deploy/README.md "Jobs")
+    systemd/cart-explorer-recycle.service, .timer
+                                      restart an app process above --recycle-mb, gently
   and (mode 0600, a new random secret on every run, never printed):
     nginx/cart-explorer-secret.conf   the header nginx adds to prove itself (to --secret-conf)
     streamlit/.streamlit/secrets.toml [proxy] secret: the app believes the user name (basic)
@@ -35,6 +41,14 @@ TEMPLATES = {
     "nginx/cart-explorer.conf": HERE / "nginx" / "cart-explorer.conf.template",
     "streamlit/.streamlit/config.toml": HERE / "streamlit" / "config.toml.template",
     "systemd/cart-explorer@.service": HERE / "systemd" / "cart-explorer@.service.template",
+    "systemd/cart-explorer-scheduler.service":
+        HERE / "systemd" / "cart-explorer-scheduler.service.template",
+    "systemd/cart-explorer-worker@.service":
+        HERE / "systemd" / "cart-explorer-worker@.service.template",
+    "systemd/cart-explorer-recycle.service":
+        HERE / "systemd" / "cart-explorer-recycle.service.template",
+    "systemd/cart-explorer-recycle.timer":
+        HERE / "systemd" / "cart-explorer-recycle.timer.template",
 }
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 SECRET_HEADER = "X-Cart-Proxy-Secret"     # components/access/login.py PROXY_SECRET_HEADER
@@ -77,6 +91,10 @@ def values_from(args: argparse.Namespace) -> dict[str, str]:
         identity = ('        proxy_set_header X-Remote-User "";\n'
                     f"        include {args.secret_conf};")
     hosts = args.allowed_host or [args.server_name]
+    host, _, port = args.scheduler.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"--scheduler {args.scheduler!r}: give HOST:PORT (127.0.0.1:8786)")
+    conns = f" max_conns={args.sessions_per_process}" if args.sessions_per_process else ""
     return {
         "SERVER_NAME": args.server_name,
         "HTTP_LISTEN": args.http_listen,
@@ -90,7 +108,7 @@ def values_from(args: argparse.Namespace) -> dict[str, str]:
         "ROOT_REDIRECT": (f"\n    location = / {{\n        return 302 {base}/;\n    }}"
                           if base else ""),
         "UPSTREAM_POLICY": policy,
-        "UPSTREAM_SERVERS": "\n".join(f"    server {u} max_fails=3 fail_timeout=10s;"
+        "UPSTREAM_SERVERS": "\n".join(f"    server {u} max_fails=3 fail_timeout=10s{conns};"
                                       for u in args.upstream),
         "AUTH": auth,
         "EXTRA": "\n".join(f"    {line.strip()}" for line in args.extra),
@@ -105,7 +123,26 @@ def values_from(args: argparse.Namespace) -> dict[str, str]:
         "STUDIES_ROOT": args.studies_root,
         "DEID": "1" if args.deid else "0",
         "MEMORY_MAX": args.memory_max,
+        "MEMORY_HIGH": args.memory_high,
+        "RECYCLE_MB": str(args.recycle_mb),
+        "JOBS_SCHEDULER": f"tcp://{args.scheduler}" if args.jobs == "scheduler" else "",
+        "LOCAL_WORKERS": str(args.local_workers),
+        "SCHEDULER_ADDRESS": f"tcp://{args.scheduler}",
+        "SCHEDULER_LISTEN": args.scheduler,
+        "SCHEDULER_HOST": host,
+        "SCHEDULER_PORT": port,
+        "WORKER_MEMORY": args.worker_memory,
+        "WORKER_MEMORY_MAX": _above(args.worker_memory),
     }
+
+
+def _above(limit: str) -> str:
+    """systemd MemoryMax a quarter above a Dask memory limit ("6GiB" -> "7680M")."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", limit, re.IGNORECASE)
+    if not m:
+        raise SystemExit(f"--worker-memory {limit!r}: give a size such as 6GiB or 4096MiB")
+    scale = {"": 1 / 1024**2, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
+    return f"{round(float(m.group(1)) * scale[m.group(2).upper()] * 1.25)}M"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,6 +178,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-deid", dest="deid", action="store_false",
                    help="show dates, exact ages and free text (identified data)")
     p.add_argument("--memory-max", default="6G", help="systemd MemoryMax per app process")
+    p.add_argument("--memory-high", default="5G",
+                   help="systemd MemoryHigh per app process (reclaim and slow down above it)")
+    p.add_argument("--recycle-mb", type=int, default=4096,
+                   help="cart-explorer-recycle.timer restarts an app process above this RSS")
+    p.add_argument("--sessions-per-process", type=int, default=0,
+                   help="nginx max_conns per app process (0: no cap): the sessions one "
+                   "process may hold, so MemoryMax / this bounds the memory of a session")
+    p.add_argument("--jobs", choices=["scheduler", "local"], default="scheduler",
+                   help="scheduler: app processes send long work to the scheduler and "
+                   "worker services; local: each app process starts its own local cluster")
+    p.add_argument("--scheduler", default="127.0.0.1:8786",
+                   help="address the jobs scheduler listens on (HOST:PORT)")
+    p.add_argument("--worker-memory", default="6GiB",
+                   help="Dask memory limit of one worker service (MemoryMax 25%% above)")
+    p.add_argument("--local-workers", type=int, default=1,
+                   help="--jobs local: worker processes of each app process's cluster")
     args = p.parse_args(argv)
     if not args.upstream:
         args.upstream = ["127.0.0.1:8501"]

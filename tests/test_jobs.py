@@ -413,3 +413,48 @@ def test_page_panel_returns_a_finished_result_at_once(tmp_path, monkeypatch):
         fresh_session.run()                      # no button needed: the result is stored
         assert fresh_session.markdown[-1].value == "result: 36" and not fresh_session.button
     assert _runs(Path(marker)) == 1
+
+
+@pytest.mark.slow
+def test_a_lab_scheduler_runs_the_same_jobs(tmp_path):
+    """`dask scheduler` and `dask worker` started as the systemd units start them; with
+    DASK_SCHEDULER_ADDRESS set, the same submit runs there (nothing else changed)."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CART_JOBS", None)
+    dask = str(Path(sys.executable).parent / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        procs.append(subprocess.Popen(
+            [dask, "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "1", "--nthreads", "1",
+             "--memory-limit", "1GiB", "--name", "lab-1", "--no-dashboard"], cwd=ROOT,
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        marker = tmp_path / "runs"
+        script = textwrap.dedent(f"""
+            import jobs
+            from jobs.cluster import client, describe
+            from tests.test_jobs import square_slowly
+            client().wait_for_workers(1, timeout=60)
+            h = jobs.submit(square_slowly, 11, marker={str(marker)!r}, study={str(tmp_path)!r})
+            print(h.result(timeout=60))
+            print(describe())
+        """)
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=180, cwd=ROOT,
+                             env={**env, "DASK_SCHEDULER_ADDRESS": f"tcp://127.0.0.1:{port}"})
+        assert out.returncode == 0, out.stderr[-2000:]
+        lines = out.stdout.split("\n")
+        assert lines[0] == "121"
+        assert f"Dask scheduler tcp://127.0.0.1:{port}: 1 worker(s), 1 thread(s)" in lines[1]
+        assert _runs(marker) == 1
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
