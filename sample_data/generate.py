@@ -2,7 +2,7 @@
 
 Every value written here is invented. The generator builds one study folder in the canonical data
 model of DESIGN.md section 2 (patients, measurements, events, responses, samples, proteomics,
-rna_counts, mutations, tcr, single_cell.h5ad, flow/*.fcs) with planted, documented effects so that
+rna_counts, mutations, tcr, single_cell.h5ad with cell_receptors.tsv, flow/*.fcs) with planted, documented effects so that
 the app's analyses have something true to find (sample_data/README.md lists them):
 
 - blood counts follow modified-Camitta SAA criteria at baseline and NIH (Townsley 2017) response
@@ -1094,9 +1094,11 @@ def _junctions(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray
     return junction, np.array(_TRBV)[rng.integers(0, len(_TRBV), n)], j_names[j]
 
 
-def _tcr(c: _Cohort, samples: pl.DataFrame, seed: int, pool: int = 2500) -> pl.DataFrame:
+def _tcr(c: _Cohort, samples: pl.DataFrame, seed: int, pool: int = 2500
+         ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """TRB repertoires. Oligoclonal CD8 expansions (top-10 ~30-50% at Screening) contract in
-    responders after infusion and persist in non-responders."""
+    responders after infusion and persist in non-responders. Also returns the expanded clones
+    (p, rank, junction_aa, v_call, j_call, weight), which the single T cells carry too."""
     rng = _rng(seed, 7)
     n = c.n
     junction, v, j = _junctions(rng, n * pool * 13 // 10)
@@ -1129,6 +1131,12 @@ def _tcr(c: _Cohort, samples: pl.DataFrame, seed: int, pool: int = 2500) -> pl.D
         cid.append(lo + nz)
         cnt.append(k[nz])
     sid_a, cid_a, cnt_a = (np.concatenate(x) for x in (sid, cid, cnt))
+    rows = (start[:, None] + np.arange(n_exp)[None, :]).ravel()
+    expanded = pl.DataFrame({
+        "p": np.repeat(np.arange(n), n_exp), "rank": np.tile(np.arange(1, n_exp + 1), n),
+        "junction_aa": clones["junction_aa"].to_numpy()[rows],
+        "v_call": clones["v_call"].to_numpy()[rows], "j_call": clones["j_call"].to_numpy()[rows],
+        "weight": exp_w.ravel()})
     return pl.DataFrame({
         "_s": sid_a,
         "sample_id": d["sample_id"][sid_a],
@@ -1138,7 +1146,129 @@ def _tcr(c: _Cohort, samples: pl.DataFrame, seed: int, pool: int = 2500) -> pl.D
         "j_call": clones["j_call"].to_numpy()[cid_a],
         "productive": np.ones(len(cid_a), dtype=bool),
         "locus": np.full(len(cid_a), "TRB"),
-    }).sort(["_s", "count", "junction_aa"], descending=[False, True, False]).drop("_s")
+    }).sort(["_s", "count", "junction_aa"], descending=[False, True, False]).drop("_s"), expanded
+
+
+_TRAV = ("TRAV1-2", "TRAV2", "TRAV3", "TRAV8-1", "TRAV8-4", "TRAV8-6", "TRAV9-2", "TRAV12-1",
+         "TRAV12-2", "TRAV12-3", "TRAV13-1", "TRAV14DV4", "TRAV17", "TRAV19", "TRAV20", "TRAV21",
+         "TRAV22", "TRAV24", "TRAV25", "TRAV26-1", "TRAV26-2", "TRAV27", "TRAV29DV5", "TRAV38-2DV8")
+# J gene -> germline-encoded end of the TRA junction (ends with the conserved F or W).
+_TRAJ = {"TRAJ3": "GSSASKIIF", "TRAJ9": "GNTGGFKTIF", "TRAJ13": "NSGGYQKVTF",
+         "TRAJ20": "SNDYKLSF", "TRAJ23": "NQGGKLIF", "TRAJ31": "NNARLMF", "TRAJ33": "DSNYQLIW",
+         "TRAJ37": "GSGNTGKLIF", "TRAJ42": "NYGGSQGNLIF", "TRAJ49": "NTGNQFYF",
+         "TRAJ52": "NAGGTSYGKLTF", "TRAJ53": "SGGSNYKLTF"}
+
+
+def _tra_junctions(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random TRA CDR3 (AIRR junction, C...F/W) with V and J calls, built as arrays."""
+    prefixes = np.array(["CAV", "CAVR", "CALS", "CAAS", "CAMRE", "CVVN", "CAS", "CAE"])
+    j_names = np.array(list(_TRAJ))
+    j = rng.integers(0, len(j_names), n)
+    length = rng.integers(1, 6, n)
+    codes = _AA[rng.integers(0, len(_AA), (n, 5))]
+    codes[np.arange(5)[None, :] >= length[:, None]] = 0
+    middle = codes.view("S5").ravel().astype(str)
+    junction = np.strings.add(np.strings.add(prefixes[rng.integers(0, len(prefixes), n)], middle),
+                              np.array(list(_TRAJ.values()))[j])
+    return junction, np.array(_TRAV)[rng.integers(0, len(_TRAV), n)], j_names[j]
+
+
+# Share of a patient's CD8 T cells in the expanded (dominant) clones by timepoint (Screening,
+# D14, D28, M3, M6, M12): stronger than in blood (tcr.csv), marrow being where the clones sit.
+_CELL_EXPANDED = {True: np.array([1.0, 0.6, 0.3, 0.15, 0.12, 0.1]),
+                  False: np.array([1.0, 1.0, 1.05, 1.05, 1.05, 1.1])}
+_T_TYPES = ("CD4 T", "CD8 TEM", "CAR-T")
+_AIRR_COLUMNS = ("cell_id", "sequence_id", "locus", "v_call", "j_call", "c_call", "junction_aa",
+                 "productive", "duplicate_count")
+
+
+def _cell_receptors(c: _Cohort, cells: pl.DataFrame, expanded: pl.DataFrame, seed: int,
+                    pools: tuple[int, int, int] = (3000, 5000, 400)) -> pl.DataFrame:
+    """Paired TRA/TRB chains per T cell of the single-cell data, as an AIRR rearrangement table
+    with cell_id (one row per chain).
+
+    - 85% of T cells (CD4 T, CD8 TEM, CAR-T) have receptors: 88% of those a TRA and a TRB
+      chain, 8% TRB only, 4% TRA only; 4% of the paired cells carry a second, weaker TRA.
+    - CD8 TEM cells draw from the patient's 12 expanded clones (the TRB clones expanded in
+      tcr.csv, with their weights, each given one TRA chain) with probability
+      0.45-0.6 x `_CELL_EXPANDED` (falls to 0.3 at D28 and 0.15 at M3 in responders, stays in
+      non-responders), else from a polyclonal CD8 pool; CD4 T cells from a CD4 pool; CAR-T
+      cells from the patient's infusion-product pool (absent at Screening, shared by D28 and
+      M3: "new" clones after infusion).
+    """
+    rng = _rng(seed, 10)
+    n = c.n
+    n_cd8, n_cd4, n_car = pools
+    cols = {k: [] for k in ("cell", "clone")}
+    # clone tables per patient: expanded (12), CD8 pool, CD4 pool, CAR-T product pool
+    n_exp = int(expanded.filter(pl.col("p") == 0).height)
+    per = n_exp + n_cd8 + n_cd4 + n_car
+    trb, trbv, trbj = _junctions(rng, n * per)
+    tra, trav, traj = _tra_junctions(rng, n * per)
+    exp_rows = (np.arange(n)[:, None] * per + np.arange(n_exp)[None, :]).ravel()
+    trb[exp_rows] = expanded["junction_aa"].to_numpy()
+    trbv[exp_rows] = expanded["v_call"].to_numpy()
+    trbj[exp_rows] = expanded["j_call"].to_numpy()
+    w_exp = expanded["weight"].to_numpy().reshape(n, n_exp)
+    w_cd8 = np.exp(rng.normal(0, 1.0, (n, n_cd8)))
+    w_cd4 = np.exp(rng.normal(0, 0.8, (n, n_cd4)))
+    w_car = np.exp(rng.normal(0, 1.2, (n, n_car)))
+    f0 = rng.uniform(0.45, 0.6, n)
+    ct = cells["cell_type"].to_numpy()
+    pi_all = cells["pi"].to_numpy()
+    tp_all = cells["tp"].to_numpy()
+    resp_all = cells["responder"].to_numpy()
+    samples = cells["s"].to_numpy()
+    t_type = {name: CELL_TYPES.index(name) for name in _T_TYPES}
+    for s in np.unique(samples):
+        idx = np.flatnonzero(samples == s)
+        pi, tp, resp = int(pi_all[idx[0]]), int(tp_all[idx[0]]), bool(resp_all[idx[0]])
+        base = pi * per
+        cd8 = idx[ct[idx] == t_type["CD8 TEM"]]
+        share = min(f0[pi] * _CELL_EXPANDED[resp][tp], 0.8)
+        prob = np.concatenate([w_exp[pi] / w_exp[pi].sum() * share,
+                               w_cd8[pi] / w_cd8[pi].sum() * (1 - share)])
+        cols["cell"].append(cd8)
+        cols["clone"].append(base + rng.choice(n_exp + n_cd8, size=len(cd8), p=prob))
+        cd4 = idx[ct[idx] == t_type["CD4 T"]]
+        cols["cell"].append(cd4)
+        cols["clone"].append(base + n_exp + n_cd8
+                             + rng.choice(n_cd4, size=len(cd4), p=w_cd4[pi] / w_cd4[pi].sum()))
+        car = idx[ct[idx] == t_type["CAR-T"]]
+        cols["cell"].append(car)
+        cols["clone"].append(base + n_exp + n_cd8 + n_cd4
+                             + rng.choice(n_car, size=len(car), p=w_car[pi] / w_car[pi].sum()))
+    cell = np.concatenate([np.zeros(0, np.int64), *cols["cell"]])
+    clone = np.concatenate([np.zeros(0, np.int64), *cols["clone"]])
+    order = np.argsort(cell, kind="stable")
+    cell, clone = cell[order], clone[order]
+    keep = rng.random(len(cell)) < 0.85
+    cell, clone = cell[keep], clone[keep]
+    kind = rng.choice(3, size=len(cell), p=[0.88, 0.08, 0.04])   # paired, TRB only, TRA only
+    extra = (kind == 0) & (rng.random(len(cell)) < 0.04)
+    extra_tra, extra_v, extra_j = _tra_junctions(rng, len(cell))
+    names = cells["cell_id"].to_numpy()
+    parts = []
+    for locus, on, junction, v, j, umis, c_call in (
+            ("TRA", kind != 1, tra[clone], trav[clone], traj[clone],
+             rng.integers(2, 12, len(cell)), np.full(len(cell), "TRAC")),
+            ("TRB", kind != 2, trb[clone], trbv[clone], trbj[clone],
+             rng.integers(3, 18, len(cell)),
+             np.where(rng.random(len(cell)) < 0.5, "TRBC1", "TRBC2")),
+            ("TRA", extra, extra_tra, extra_v, extra_j, np.ones(len(cell), np.int64),
+             np.full(len(cell), "TRAC"))):
+        k = np.flatnonzero(on)
+        parts.append(pl.DataFrame({
+            "_cell": cell[k], "_order": np.full(len(k), len(parts)),
+            "cell_id": names[cell[k]], "locus": np.full(len(k), locus), "v_call": v[k],
+            "j_call": j[k], "c_call": c_call[k], "junction_aa": junction[k],
+            "productive": np.full(len(k), "T"),
+            "duplicate_count": umis[k].astype(np.int64)}))
+    out = pl.concat(parts).sort("_cell", "_order")
+    return (out.with_columns(pl.format("{}_contig_{}", pl.col("cell_id"),
+                                       pl.int_range(1, pl.len() + 1).over("_cell"))
+                             .alias("sequence_id"))
+            .select(list(_AIRR_COLUMNS)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1197,7 +1327,9 @@ def _profiles(genes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _single_cell(c: _Cohort, samples: pl.DataFrame, cells: int, seed: int, path: Path,
-                 n_genes: int = 1500, chunk: int = 4000) -> None:
+                 n_genes: int = 1500, chunk: int = 4000) -> pl.DataFrame:
+    """Write the .h5ad; return its cells (cell_id, s, pi, tp, responder, cell_type index) for
+    the receptor table."""
     # Heavy imports stay here so `--help` and the CSV-only paths start fast.
     import anndata as ad
     import pandas as pd
@@ -1294,6 +1426,11 @@ def _single_cell(c: _Cohort, samples: pl.DataFrame, cells: int, seed: int, path:
     # gzip + shuffle: shuffle regroups bytes of int32/float32 arrays so gzip finds the runs.
     ad.io.write_h5ad(path, adata, dataset_kwargs={"compression": "gzip", "compression_opts": 6,
                                                  "shuffle": True})
+    return pl.DataFrame({"cell_id": names.astype(str), "s": cell_sample.astype(np.int64),
+                         "pi": d["pi"][cell_sample].astype(np.int64),
+                         "tp": d["tp"][cell_sample].astype(np.int64),
+                         "responder": d["responder"][cell_sample].astype(bool),
+                         "cell_type": ctype.astype(np.int64)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1377,6 +1514,9 @@ def _study_toml(patients: int, cells: int, seed: int) -> str:
         f'patients, {cells} cells. Not real patient data."\n'
         'registry = "NCT07139600"\n'
         "synthetic = true\n"
+        "\n"
+        "[single_cell]\n"
+        'receptor_files = ["cell_receptors.tsv"]\n'
     )
 
 
@@ -1404,9 +1544,12 @@ def generate_study(out: str | Path, *, patients: int = 5, cells: int = 20000, se
     _proteomics(c, samples, seed).write_csv(out / "proteomics.csv")
     _rna_counts(c, samples, seed).write_csv(out / "rna_counts.csv")
     _mutations(c, samples, seed).write_csv(out / "mutations.csv")
-    _tcr(c, samples, seed).write_csv(out / "tcr.csv")
+    tcr, expanded = _tcr(c, samples, seed)
+    tcr.write_csv(out / "tcr.csv")
     _flow(c, samples, seed, out)
-    _single_cell(c, samples, cells, seed, out / "single_cell.h5ad")
+    sc_cells = _single_cell(c, samples, cells, seed, out / "single_cell.h5ad")
+    _cell_receptors(c, sc_cells, expanded, seed).write_csv(out / "cell_receptors.tsv",
+                                                           separator="\t")
     return out
 
 

@@ -67,8 +67,8 @@ def test_fdr_setting_changes_the_call():
 
 
 def test_demo_dominant_clones_shrink_in_responders(demo_study):
-    counts, samples, source = tr.clone_counts(demo_study)
-    assert source == "tcr"                              # the demo has no receptors per cell
+    counts, samples, source = tr.clone_counts(demo_study, source="tcr")
+    assert source == "tcr"                              # the bulk repertoire (blood)
     traj = tr.dominant_trajectories(counts, samples)
     assert traj.filter(pl.col("class") == "reference").group_by("subject_id").len() \
         .get_column("len").to_list() == [10] * 5
@@ -84,6 +84,46 @@ def test_demo_dominant_clones_shrink_in_responders(demo_study):
     states = tr.clone_states(traj)
     assert states.filter(pl.col("step") == 1).get_column("class").unique().to_list() == \
         ["reference"]
+
+
+def test_demo_single_cd8_clones_contract_in_responders_and_persist_in_non_responders(
+        demo_study):
+    """Planted in the demo's per-cell receptors (sample_data/README.md): the dominant
+    Screening CD8 clones (the same TRB clones as the bulk expansions) fall to 0.3x at D28 and
+    0.15x at M3 of their share in responders and stay in non-responders."""
+    counts, samples, source = tr.clone_counts(demo_study)
+    assert source == "cells"                            # auto: cells carry receptors
+    counts, samples, source = tr.clone_counts(demo_study, source="cells_cd8")
+    assert source == "cells_cd8"
+    traj = tr.dominant_trajectories(counts, samples)
+    ref = traj.filter(pl.col("class") == "reference")
+    assert ref.get_column("timepoint").unique().to_list() == ["Screening"]
+    assert ref.group_by("subject_id").len().get_column("len").to_list() == [10] * 5
+    fate = tr.dominant_fate(traj, groups=response_groups(demo_study))
+    assert fate.get_column("share_reference").min() > 0.3      # oligoclonal at baseline
+    for tp in ("D28", "M3"):
+        at = fate.filter(pl.col("timepoint") == tp)
+        resp = at.filter(pl.col("response_group") == "Responder")
+        non = at.filter(pl.col("response_group") == "Non-responder")
+        assert resp.height == 3 and non.height == 2
+        assert resp.get_column("share_ratio").max() < 0.3 < 0.7 < \
+            non.get_column("share_ratio").min(), tp
+        assert resp.get_column("fraction_contracted_or_lost").min() >= 0.3
+        assert non.get_column("fraction_contracted_or_lost").max() == 0.0
+    row = tr.fate_comparison(fate).filter(pl.col("timepoint") == "M3").row(0, named=True)
+    assert (row["n_responders"], row["n_non_responders"], row["p_value"]) == (3, 2, 0.2)
+    # the dominant cell clones are the bulk expansions: their TRB CDR3s are in tcr.csv's top
+    from analysis.clonotypes import study_cell_clonotypes
+
+    cells = study_cell_clonotypes(demo_study)
+    top = (ref.filter(pl.col("subject_id") == "SAA-001").get_column("clonotype").to_list())
+    cdr3 = cells.filter(pl.col("clonotype").is_in(top)).get_column("cdr3_vdj").drop_nulls()
+    bulk = demo_study.tcr.join(demo_study.samples.select("sample_id", "subject_id",
+                                                           "timepoint"), on="sample_id")
+    bulk_top = (bulk.filter((pl.col("subject_id") == "SAA-001")
+                            & (pl.col("timepoint") == "Screening"))
+                .sort("count", descending=True).head(12).get_column("junction_aa"))
+    assert cdr3.n_unique() >= 8 and cdr3.is_in(bulk_top.implode()).all()
 
 
 def test_cli_table_clone_tracking(demo_dir, capsys):

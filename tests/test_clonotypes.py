@@ -129,9 +129,42 @@ def test_receptor_files_join_10x_contigs_to_cells(shared_data, tmp_path):
         assert tracked.get_column("dominant_rank").max() == 10
 
 
-def test_store_without_receptors_is_empty(demo_study):
-    assert ct.clonotype_table(demo_study).height == 0
+def test_demo_t_cells_carry_paired_receptors(demo_study, demo_dir, capsys):
+    """The demo's cell_receptors.tsv (AIRR with cell_id): T cells only, mostly paired
+    TRA+TRB, every chain on a cell of the h5ad; `table clonotypes` prints one row per cell."""
     assert isinstance(demo_study.single_cell, SingleCellStore)
+    table = ct.clonotype_table(demo_study)
+    assert {"cell_id", "sample_id", "clonotype", "clone_size"} <= set(table.columns)
+    chains = demo_study.single_cell.receptors
+    assert chains.filter(pl.col("cell").is_null()).height == 0
+    cells = ct.study_cell_clonotypes(demo_study)
+    types = demo_study.single_cell.obs_column("cell_type").cast(pl.String)
+    kinds = set(types.gather(cells.get_column("cell").to_numpy()).to_list())
+    assert kinds == {"CD4 T", "CD8 TEM", "CAR-T"}
+    pairing = cells.get_column("chain_pairing").value_counts(normalize=True)
+    share = dict(pairing.iter_rows())
+    assert share["single pair"] > 0.75 and share.get("multichain", 0) == 0
+    assert table.height == cells.filter(pl.col("clonotype").is_not_null()).height > 5000
+    assert cli.main(["table", "clonotypes", "--study", str(demo_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(",") == table.columns
+    assert len(lines) == table.height + 1
+
+
+def test_store_without_receptors_is_empty(tmp_path):
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sp
+
+    adata = ad.AnnData(X=sp.csr_matrix(np.ones((2, 2), dtype=np.float32)),
+                       obs=pd.DataFrame({"subject_id": ["P1", "P1"], "day": [0, 28]},
+                                        index=["c1", "c2"]),
+                       var=pd.DataFrame(index=["CD3E", "CD8A"]))
+    adata.write_h5ad(tmp_path / "single_cell.h5ad")
+    (tmp_path / "patients.csv").write_text("subject_id\nP1\n")
+    study = load_study(tmp_path)
+    assert isinstance(study.single_cell, SingleCellStore)
+    assert ct.clonotype_table(study).height == 0
 
 
 @pytest.mark.parametrize("size,label", [(1, "1"), (2, "2"), (4, "3-5"), (20, "6-20"),

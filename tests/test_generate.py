@@ -73,7 +73,8 @@ def _cbc_wide(folder: Path) -> pl.DataFrame:
 
 def test_same_seed_same_bytes(small: Path, tmp_path: Path) -> None:
     again = generate_study(tmp_path / "again", patients=8, cells=3000, seed=11)
-    names = [*CSV_FILES, "study.toml", *(f"flow/{p.name}" for p in (small / "flow").glob("*.fcs"))]
+    names = [*CSV_FILES, "study.toml", "cell_receptors.tsv",
+             *(f"flow/{p.name}" for p in (small / "flow").glob("*.fcs"))]
     assert len(names) > len(CSV_FILES) + 1
     for name in names:
         assert (small / name).read_bytes() == (again / name).read_bytes(), name
@@ -282,6 +283,59 @@ def test_demo_matches_generator(tmp_path: Path) -> None:
     fresh = generate_study(tmp_path / "demo", cells=200)  # cells do not touch the CSVs
     for name in (*CSV_FILES, "flow/SAA-001_D28.fcs"):
         assert (DEMO / name).read_bytes() == (fresh / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_demo_cell_receptors_match_generator(tmp_path: Path) -> None:
+    """cell_receptors.tsv follows the cells, so it needs the full default run (about 7 s);
+    the committed single_cell.h5ad holds the same cells (names and types) as a fresh one."""
+    import anndata as ad
+
+    fresh = generate_study(tmp_path / "demo")
+    for name in ("cell_receptors.tsv", "study.toml"):
+        assert (DEMO / name).read_bytes() == (fresh / name).read_bytes(), name
+    a = ad.read_h5ad(DEMO / "single_cell.h5ad", backed="r")
+    b = ad.read_h5ad(fresh / "single_cell.h5ad", backed="r")
+    assert list(a.obs_names) == list(b.obs_names)
+    assert (a.obs["cell_type"].to_numpy() == b.obs["cell_type"].to_numpy()).all()
+
+
+def test_demo_cell_receptors_are_t_cells_with_shrinking_cd8_clones() -> None:
+    """The per-cell receptors planted in the demo (sample_data/README.md): chains only on T
+    cells of the h5ad; the TRB CDR3s of each patient's dominant Screening CD8 clones shrink
+    in responders (SAA-001..003) by M3 and persist in non-responders (SAA-004, SAA-005)."""
+    import anndata as ad
+
+    rec = pl.read_csv(DEMO / "cell_receptors.tsv", separator="\t")
+    assert rec.columns == ["cell_id", "sequence_id", "locus", "v_call", "j_call", "c_call",
+                           "junction_aa", "productive", "duplicate_count"]
+    assert set(rec["locus"]) == {"TRA", "TRB"}
+    assert rec["junction_aa"].str.contains(r"^C[A-Z]+[FW]$").all()
+    obs = ad.read_h5ad(DEMO / "single_cell.h5ad", backed="r").obs
+    cells = pl.DataFrame({"cell_id": obs.index.to_numpy().astype(str),
+                          "subject_id": obs["subject_id"].astype(str).to_numpy(),
+                          "timepoint": obs["timepoint"].astype(str).to_numpy(),
+                          "cell_type": obs["cell_type"].astype(str).to_numpy()})
+    trb = rec.filter(pl.col("locus") == "TRB").join(cells, on="cell_id", how="left")
+    assert trb["cell_type"].null_count() == 0
+    assert set(trb["cell_type"]) == {"CD4 T", "CD8 TEM", "CAR-T"}
+    assert trb.filter((pl.col("cell_type") == "CAR-T")
+                      & (pl.col("timepoint") == "Screening")).height == 0
+    cd8 = trb.filter(pl.col("cell_type") == "CD8 TEM")
+    per = cd8.group_by("subject_id", "timepoint", "junction_aa").len()
+    top = (per.filter(pl.col("timepoint") == "Screening").sort("len", descending=True)
+           .group_by("subject_id", maintain_order=True).head(10).select("subject_id",
+                                                                        "junction_aa"))
+    totals = cd8.group_by("subject_id", "timepoint").len().rename({"len": "total"})
+    share = (per.join(top, on=["subject_id", "junction_aa"]).group_by("subject_id", "timepoint")
+             .agg(pl.col("len").sum()).join(totals, on=["subject_id", "timepoint"])
+             .with_columns(s=pl.col("len") / pl.col("total")))
+    s = {(a, t): v for a, t, v in share.select("subject_id", "timepoint", "s").iter_rows()}
+    for subject in ("SAA-001", "SAA-002", "SAA-003"):
+        assert s[(subject, "M3")] < 0.35 * s[(subject, "Screening")], subject
+    for subject in ("SAA-004", "SAA-005"):
+        assert s[(subject, "M3")] > 0.7 * s[(subject, "Screening")], subject
+    assert min(v for (_, t), v in s.items() if t == "Screening") > 0.3
 
 
 def test_demo_truth_table() -> None:

@@ -24,6 +24,17 @@ def test_clones_page_on_demo(app_page):
     at.toggle(key="cln-rarefy").set_value(False).run()
     assert not at.exception
     assert "not depth-matched" in _texts(at)
+    # the demo's T cells carry receptors: clones come from single CD8 cells by default
+    assert len(at.selectbox(key="cln-source").options) == 3
+    assert at.selectbox(key="cln-source").value == "cells_cd8"
+    assert at.selectbox(key="cln-track-tp").options == ["D28", "M3"]
+    assert "Receptors per cell" in _texts(at)
+    fate = next(d.value for d in at.dataframe if "median_responders" in d.value.columns)
+    m3 = fate[fate["timepoint"] == "M3"].iloc[0]
+    assert (m3["n_responders"], m3["n_non_responders"]) == (3, 2)
+    assert m3["median_responders"] < 0.3 < 0.7 < m3["median_non_responders"]
+    at.selectbox(key="cln-source").set_value("tcr").run()
+    assert not at.exception
     assert at.selectbox(key="cln-track-tp").options == ["D14", "D28", "M3", "M6", "M12"]
     assert at.selectbox(key="cln-track-tp").value == "D28"
     at.selectbox(key="cln-track-tp").set_value("M3").run()
