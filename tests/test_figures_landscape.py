@@ -77,3 +77,30 @@ def test_violin_one_trace_per_group_and_panel_and_dot_plot_sizes():
     sizes = list(dots.data[0].marker.size)
     assert sizes[0] > sizes[1] and dots.data[0].marker.colorbar.title.text.endswith("CP10k)")
     assert [t.name for t in dots.data[1:]] == ["25% of cells", "50% of cells", "100% of cells"]
+
+
+def test_composition_bars_label_each_sample_and_keep_the_legend_outside():
+    """Each bar names its patient and sample (no clipped two-level axis), patients are
+    separated by lines, and the legend sits right of the plot with room for every type."""
+    import polars as pl
+
+    from components.figures.landscape import composition_bars
+
+    rows = [(p, tp, d, ct, f) for p, base in (("SAA-001", 0), ("SAA-002", 1))
+            for tp, d in (("Screening", -12), ("D28", 28), ("M3", 90))
+            for ct, f in ((f"type {k}", 1 / 12) for k in range(12))]
+    comp = pl.DataFrame(rows, schema=["subject_id", "sample_label", "day", "cell_type",
+                                      "fraction"], orient="row").with_columns(n_cells=pl.lit(10))
+    fig = composition_bars(comp)
+    assert len(fig.data) == 12
+    assert list(fig.layout.xaxis.categoryarray) == [
+        "SAA-001<br>Screening", "SAA-001<br>D28", "SAA-001<br>M3",
+        "SAA-002<br>Screening", "SAA-002<br>D28", "SAA-002<br>M3"]
+    assert not isinstance(fig.data[0].x[0], (list, tuple))        # one level, not clipped
+    assert [s.x0 for s in fig.layout.shapes] == [2.5]              # between the patients
+    assert fig.layout.legend.x >= 1.0 and fig.layout.legend.xanchor == "left"
+    assert fig.layout.height >= 21 * 12 + 190                      # room for 12 entries
+    many = composition_bars(pl.concat([comp.with_columns(
+        subject_id=pl.lit(f"P{i:03d}")) for i in range(20)]))
+    assert many.layout.xaxis.tickangle == -90
+    assert many.layout.xaxis.categoryarray[0] == "P000 Screening"

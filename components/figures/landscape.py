@@ -231,21 +231,44 @@ def composition_bars(comp: pl.DataFrame, *, x: str = "sample_label", y: str = "f
                      color: str = "cell_type", patient: str = "subject_id",
                      colors: Mapping[str, str] | None = None,
                      title: str | None = None) -> go.Figure:
-    """Stacked bars of cell-type fractions per sample, grouped by patient in time order
-    (a two-level x axis: patient, then the sample's day label)."""
+    """Stacked bars of cell-type fractions per sample, grouped by patient in time order.
+
+    Each bar is labelled with its patient and sample label ("SAA-001<br>Screening"; one line,
+    turned upright, when there are many samples), thin lines separate the patients, and the
+    legend sits right of the plot with room for every category (no scroll box): a two-level
+    plotly axis clipped the patient level, and a fixed height hid legend entries."""
     df = comp.sort(patient, "day", x)
+    keys = df.select(patient, x).unique(maintain_order=True)
+    many = keys.height > 40
+    sep = " " if many else "<br>"
+    label = pl.format("{}" + sep + "{}", pl.col(patient), pl.col(x))
+    df = df.with_columns(label.alias("_bar"))
+    order = keys.select(label.alias("_bar")).get_column("_bar").to_list()
     colors = dict(colors or category_colors(df.get_column(color).unique().to_list()))
+    types = sorted(df.get_column(color).unique().to_list())
     fig = go.Figure()
-    for ct in sorted(df.get_column(color).unique().to_list()):
+    for ct in types:
         sub = df.filter(pl.col(color) == ct)
         fig.add_trace(go.Bar(
-            x=[sub.get_column(patient).to_list(), sub.get_column(x).to_list()],
+            x=sub.get_column("_bar").to_list(),
             y=sub.get_column(y).to_list(), name=str(ct), marker_color=colors.get(ct),
             customdata=sub.select("n_cells").to_numpy(),
-            hovertemplate=f"{ct}: %{{y:.1%}} (%{{customdata[0]}} cells)<extra></extra>"))
-    fig.update_layout(template="cart", barmode="stack", title=title, height=430,
+            hovertemplate=f"%{{x}}<br>{ct}: %{{y:.1%}} (%{{customdata[0]}} cells)"
+                          "<extra></extra>"))
+    pats = keys.get_column(patient).to_list()
+    for i in range(1, len(pats)):
+        if pats[i] != pats[i - 1]:
+            fig.add_vline(x=i - 0.5, line={"color": "#444444", "width": 1})
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order,
+                     tickangle=-90 if many else 0, tickfont={"size": 9 if many else 11},
+                     automargin=True)
+    fig.update_layout(template="cart", barmode="stack", bargap=0.15, title=title,
+                      height=max(430, 21 * len(types) + 190),
                       yaxis={"title": "fraction of cells", "tickformat": ".0%",
-                             "range": [0, 1]}, legend={"title": {"text": "cell type"}})
+                             "range": [0, 1]},
+                      legend={"title": {"text": "cell type"}, "x": 1.01, "xanchor": "left",
+                              "y": 1.0, "yanchor": "top", "orientation": "v"},
+                      margin={"r": 190, "b": 140 if many else 80})
     return fig
 
 
