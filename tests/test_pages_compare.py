@@ -3,6 +3,8 @@ differences on the demo, widget interactions, and studies that lack the omics.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 IFN = {"IFNG", "CXCL9", "CXCL10", "CXCL11"}
@@ -156,3 +158,35 @@ def test_compare_page_marks_group_defining_counts(app_page):
     assert not at.exception
     assert any("FDR: BH across" in c.value for c in at.caption)
     assert any(e.label.startswith("Rules used (1 changed") for e in at.expander)
+
+
+def test_compare_opened_from_a_patient_sample_honours_the_focus(app_page):
+    """What the Patient page does on a click on a bulk-RNA sample (pages/patient.py: the focus
+    from views.patient.sample_view, then switch_page): Compare opens on that sample's layer and
+    window and marks its patient."""
+    from components import filters
+    from views import patient as vp
+
+    at = app_page("pages/patient.py")
+    study = at.session_state["_page_context"].study
+    page, _, focus_fields, presets = vp.sample_view(study, "SAA-004_M3_RNA")
+    assert page == "compare"
+    at.session_state["_focus"] = filters.Focus(study_key=study.cache_key, **focus_fields)
+    for key, value in presets.items():
+        at.session_state[key] = value
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cmp-layer").value == "rna"
+    assert at.selectbox(key="cmp-window").value == "M3"
+    note = next(i.value for i in at.info if i.value.startswith("Focus"))
+    assert "SAA-004 is in group Non-responder" in note
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    heat = next(c for c in charts if "z-scored" in c["layout"]["title"]["text"])
+    assert [y for y in heat["data"][1]["y"] if y.startswith("<b>")] == [
+        y for y in heat["data"][1]["y"] if "SAA-004" in y]
+    course = next(c for c in charts if "every timepoint" in c["layout"]["title"]["text"])
+    assert any(t.get("name") == "focus: SAA-004" for t in course["data"])
+    # the focus is applied once: the user's own choice is kept afterwards
+    at.selectbox(key="cmp-window").set_value("D28").run()
+    assert at.selectbox(key="cmp-window").value == "D28"
+    assert any("does not hold the focus days" in i.value for i in at.info)
