@@ -1,5 +1,8 @@
 """A cellular-kinetics model of CAR-T expansion and contraction, fitted per patient (next to NCA).
 
+One job: fitting this one model per patient (likelihood with values below the LLOQ censored,
+bounds, the Tmax profile, the pooled residual error) and drawing its curves.
+
 The piecewise model used for CAR-T products (Stein et al., CPT Pharmacometrics Syst Pharmacol
 2019;8:285, tisagenlecleucel; also Mueller et al., Clin Cancer Res 2018), on the transgene level
 C(t) after infusion (day 0):

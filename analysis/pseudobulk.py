@@ -1,5 +1,8 @@
 """Pseudobulk differential expression with the patient as the replicate.
 
+One job: pseudobulk differential expression, from the cell selection to the per-gene result
+(with its cache).
+
 Cells are never the unit of a responder/non-responder comparison (DESIGN.md section 3): with
 five patients a cell-level test turns thousands of cells into thousands of "replicates" and its
 p-values say nothing about patients (Squair et al., Nat Commun 2021, "Confronting false

@@ -1,5 +1,8 @@
 """Every clinical rule setting of a study in one frozen record, with its default and its source.
 
+One job: the rule settings record and reading it from study.toml; it is long because every
+threshold of every clinical rule is declared here, each with its default, help and source.
+
 A study states its own settings in `study.toml`:
 
     [rules]

@@ -1,5 +1,7 @@
 """Small-cohort statistics, one implementation for every page (DESIGN.md section 1).
 
+One job: the small-cohort tests and FDR every page uses (two groups, paired, correlation).
+
 Two patient groups, one value per patient:
 
 - two-sided Mann-Whitney U (Mann & Whitney 1947). With `exact_max_n` patients or fewer (default

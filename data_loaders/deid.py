@@ -1,5 +1,8 @@
 """A de-identified copy of a `Study` for a shared server: a whitelist, not a blacklist.
 
+One job: the de-identified copy of a Study (columns, dates, ages, free text, pseudonyms and the
+validation report).
+
 Follows the HIPAA Safe Harbor method (45 CFR 164.514(b)(2)): no element of a date except the
 year is shown, ages are 5-year bands with every age of 90 or more pooled as "90+", and free
 text is not shown because it holds names, wards and dates. Study days relative to infusion

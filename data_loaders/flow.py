@@ -1,6 +1,9 @@
 """A study's gated flow cytometry: which FCS file is gated with which gate file, the
 population table, and the measurements it gives (DESIGN.md section 2, panel immunophenotype).
 
+One job: gating a study's FCS files with their gate files and turning the populations into
+measurements.
+
 study.toml:
 
     [flow]

@@ -1,5 +1,8 @@
 """Limits on what a study file may make the loader do, checked before the file is read.
 
+One job: the limits a study file is checked against before it is read (one check per file
+type, and the settings that raise them).
+
 A small file can ask for a great deal: an .xlsx of 1.6 KB whose sheet declares the whole grid
 (16,384 x 1,048,576 cells), a .csv.gz of 2.4 MB that unpacks to 1 GB, a CSV header of 10^6
 columns, an .h5ad whose obs declares 10^9 rows in a few unwritten HDF5 chunks. Each of these is

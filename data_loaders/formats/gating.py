@@ -1,5 +1,8 @@
 """Gate files (Gating-ML 2.0, FlowJo 10 .wsp) applied to FCS files with FlowKit.
 
+One job: applying gate files to FCS files (reading, compensation, gating, and the cache and
+worker processes for many files).
+
 FlowKit (White et al., Bioinformatics 2021) reads both formats and applies compensation,
 transforms and every gate type of the ISAC Gating-ML 2.0 standard (Spidlen et al., Cytometry A
 2015) exactly; its results match the standard's compliance files (tests/test_gating.py checks

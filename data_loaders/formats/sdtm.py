@@ -1,5 +1,7 @@
 """CDISC SDTM domains (SAS transport .xpt or .csv) -> patients, measurements, events, responses.
 
+One job: the SDTM reader (one mapping per domain: DM, LB and VS, AE, EX, CM, RS).
+
 Mapping (SDTM Implementation Guide 3.x variable names):
 
 - DM -> patients: USUBJID as subject_id, AGE, SEX, ACTARM (or ARM) as arm; the infusion date is

@@ -1,5 +1,7 @@
 """From an export (a folder or a file) to a study folder: propose, then write.
 
+One job: proposing a new study from an export and writing it.
+
 `propose(src, settings)` inspects every file and decides what each is; it reads and never
 writes. The proposal lists each decision (`rows()`, the mapping the CLI prints and the Import
 page edits), the notes that explain them and the questions that must be answered before a

@@ -1,5 +1,8 @@
 """Lab sheets as hospitals export them -> canonical tables (the `sheet` source format).
 
+One job: the `sheet` source format (grids, headers, units rows, dates and visits, wide and
+long sheets).
+
 A `[[sources]]` entry with `format = "sheet"` names one worksheet (or one CSV file) and the
 choices an import made for it; the loader applies them on every load, so a new export of the
 same sheet gives the same study:
