@@ -129,19 +129,6 @@ def _rule_changes(items: list[str]) -> dict:
     return changes
 
 
-def _table_rules(study, table, items: list[str]):  # noqa: ANN001, ANN202 - Study, DerivedTable
-    """The rule settings a derived table runs with: the study's, then --rule changes."""
-    from analysis.rules import rules_for
-
-    if not items:
-        return None
-    if table is None or not table.uses_rules:
-        name = getattr(table, "name", None) or "this table"
-        raise ValueError(f"{name} does not depend on rule settings; --rule applies to the "
-                         "derived tables listed with [rules] by: python cli.py tables")
-    return rules_for(study).with_(**_rule_changes(items))
-
-
 def _derived_options(parser: argparse.ArgumentParser, name: str) -> None:
     from analysis.registry import derived_tables
 
@@ -164,29 +151,14 @@ def _derived_options(parser: argparse.ArgumentParser, name: str) -> None:
 
 @command("table", "write a canonical or derived table as CSV or Parquet", _table_args)
 def cmd_table(args: argparse.Namespace) -> int:
-    from analysis.registry import derived_tables
+    from analysis.registry import study_table
 
     study = _open_study(args)
-    twin = derived_tables().get(f"derived_{args.name}") if args.name in TABLE_NAMES else None
-    if twin is not None and (args.rule or any(getattr(args, k, None) is not None
-                                              for k in twin.options)):
-        # e.g. `table responses --criteria NIH`: responses derived from the counts
-        rules = _table_rules(study, twin, args.rule)
-        frame = twin(study, rules=rules, **{k: getattr(args, k, None) for k in twin.options})
-    elif args.name in TABLE_NAMES:
-        if args.rule:
-            return fail(f"{args.name} is a recorded table and does not depend on rule "
-                        "settings; --rule applies to derived tables (python cli.py tables)")
-        frame = study.table(args.name)
-    else:
-        tables = derived_tables()
-        if args.name not in tables:
-            names = ", ".join([*TABLE_NAMES, *tables])
-            return fail(f"unknown table {args.name!r}; choose one of: {names}")
-        table = tables[args.name]
-        rules = _table_rules(study, table, args.rule)
-        opts = {k: getattr(args, k) for k in table.options if hasattr(args, k)}
-        frame = table(study, rules=rules, **opts)
+    try:
+        frame = study_table(study, args.name, options=vars(args),
+                            rule_changes=_rule_changes(args.rule))
+    except ValueError as err:
+        return fail(str(err))
     return _write(frame, args.format, args.out)
 
 

@@ -19,13 +19,17 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-__all__ = ["Option", "DerivedTable", "derived_table", "derived_tables", "get_derived"]
+if TYPE_CHECKING:
+    from data_loaders import Study
+
+__all__ = ["Option", "DerivedTable", "derived_table", "derived_tables", "get_derived",
+           "study_table"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +114,37 @@ def get_derived(name: str) -> DerivedTable:
     if name not in tables:
         raise KeyError(name)
     return tables[name]
+
+
+def study_table(study: Study, name: str, *, options: Mapping[str, Any] | None = None,
+                rule_changes: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    """A table by name, as `cli.py table NAME` writes it: a recorded table of the study, or a
+    derived table run with its `options` (keys it does not take are ignored, None means "not
+    given") and the study's rule settings with `rule_changes` applied. A recorded table that
+    has a derived twin (responses -> derived_responses) becomes the twin when an option or a
+    rule change is given. Raises ValueError naming what is wrong."""
+    from analysis.rules import rules_for
+    from data_loaders.study import TABLE_NAMES
+
+    options = dict(options or {})
+    changes = dict(rule_changes or {})
+    tables = derived_tables()
+    twin = tables.get(f"derived_{name}") if name in TABLE_NAMES else None
+    if name in TABLE_NAMES and not (twin is not None and (
+            changes or any(options.get(k) is not None for k in twin.options))):
+        if changes:
+            raise ValueError(f"{name} is a recorded table and does not depend on rule "
+                             "settings; --rule applies to derived tables (python cli.py tables)")
+        return study.table(name)
+    table = twin if twin is not None else tables.get(name)
+    if table is None:
+        names = ", ".join([*TABLE_NAMES, *tables])
+        raise ValueError(f"unknown table {name!r}; choose one of: {names}")
+    rules = None
+    if changes:
+        if not table.uses_rules:
+            raise ValueError(f"{table.name} does not depend on rule settings; --rule applies "
+                             "to the derived tables listed with [rules] by: python cli.py "
+                             "tables")
+        rules = rules_for(study).with_(**changes)
+    return table(study, rules=rules, **{k: options.get(k) for k in table.options})
