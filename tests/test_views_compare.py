@@ -117,15 +117,15 @@ def test_show_the_code_rebuilds_the_custom_split_volcano(demo_study, demo_dir, t
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, package_env
 
     spec = cv.volcano(demo_study, cohort=Cohort(day_min=0), params=SPLIT)
     text = code.snippet(spec, demo_dir)
     assert "patients_a=('SAA-001', 'SAA-004', 'SAA-005')" in text
     script = tmp_path / "rebuild.py"
-    script.write_text(f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{text}")
+    script.write_text(text)
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=300, check=False, env=package_env())
     assert done.returncode == 0, done.stderr
     want = json.loads(spec.fig.to_json())
     assert json.loads((tmp_path / "volcano.json").read_text(encoding="utf-8")) == want
