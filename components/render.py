@@ -19,7 +19,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -30,8 +30,9 @@ import streamlit as st
 from components import access, export
 from components.export import csv_bytes
 from components.safe import md, unlink_figure
+from views.spec import FigureSpec
 
-__all__ = ["show", "show_figure", "show_table", "show_params", "show_rules", "show_code", "ShownFigure", "shown_figures",
+__all__ = ["show", "show_figure", "show_table", "show_params", "show_rules", "show_code", "shown_figures", "as_shown",
            "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
            "audit", "audited", "current_viewer"]
 
@@ -115,31 +116,29 @@ def export_blocker() -> str | None:
     return export.export_unavailable_reason()
 
 
-@dataclass(frozen=True)
-class ShownFigure:
-    """A figure a page has shown in this session, for the Slides page."""
-
-    key: str
-    name: str
-    title: str
-    fig: go.Figure
-    data: pl.DataFrame | None
-    params: dict[str, Any]
-    cohort: str
-    study_key: str
-
-
 _REGISTRY_KEY = "_figure_registry"
+_REGISTRY_STUDY_KEY = "_figure_registry_study"
 _REGISTRY_MAX = 60
 
 
-def shown_figures(study: Any = None) -> list[ShownFigure]:
-    """Figures shown in this session (latest version of each key, in first-shown order);
-    only those of `study` when given."""
-    entries = list(st.session_state.get(_REGISTRY_KEY, {}).values())
-    if study is not None:
-        entries = [e for e in entries if e.study_key == study.cache_key]
-    return entries
+def shown_figures(study: Any = None) -> list[FigureSpec]:
+    """Figures shown in this session (latest version of each key, in first-shown order), as
+    the views made them (FigureSpec, with its view, Params and cohort); only those of `study`
+    when given."""
+    registry: dict[str, FigureSpec] = st.session_state.get(_REGISTRY_KEY, {})
+    if study is None:
+        return list(registry.values())
+    of_study = st.session_state.get(_REGISTRY_STUDY_KEY, {})
+    return [spec for key, spec in registry.items() if of_study.get(key) == study.cache_key]
+
+
+def as_shown(fig: go.Figure) -> go.Figure:
+    """`fig` as the page draws it: no live links from data, µg and µL in the units."""
+    from components.theme import display_units
+
+    shown = unlink_figure(fig)
+    display_units(shown)
+    return shown
 
 
 def _figure_title(fig: go.Figure, name: str) -> str:
@@ -148,17 +147,16 @@ def _figure_title(fig: go.Figure, name: str) -> str:
     return re.sub(r"\s+", " ", text) or name.replace("_", " ")
 
 
-def _register(fig: go.Figure, key: str, name: str, data: pl.DataFrame | None,
-              params: Any) -> None:
+def _register(spec: FigureSpec, key: str) -> None:
     ctx = st.session_state.get("_page_context")
-    registry: dict[str, ShownFigure] = st.session_state.setdefault(_REGISTRY_KEY, {})
-    registry[key] = ShownFigure(
-        key=key, name=name, title=_figure_title(fig, name), fig=fig, data=data,
-        params=export.params_dict(params),
-        cohort=ctx.cohort.describe() if ctx is not None else "all patients",
-        study_key=ctx.study.cache_key if ctx is not None else "")
+    registry: dict[str, FigureSpec] = st.session_state.setdefault(_REGISTRY_KEY, {})
+    of_study: dict[str, str] = st.session_state.setdefault(_REGISTRY_STUDY_KEY, {})
+    if spec.cohort is None and not spec.view and ctx is not None:
+        spec = replace(spec, cohort=ctx.cohort)
+    registry[key] = replace(spec, key=key)
+    of_study[key] = ctx.study.cache_key if ctx is not None else ""
     while len(registry) > _REGISTRY_MAX:
-        registry.pop(next(iter(registry)))
+        of_study.pop(registry.pop(next(iter(registry))).key, None)
 
 
 def figure_provenance(title: str, params: Any = None, ctx: Any = None) -> export.Provenance:
@@ -205,22 +203,20 @@ def _download_row(fig: go.Figure, *, key: str, stem: str, title: str, params: An
 def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | None = None,
                 params: Any = None, on_select: str | None = None,
                 selection_mode: Iterable[str] = ("box", "lasso"),
-                register: bool = True) -> Any:
+                register: bool = True, spec: FigureSpec | None = None) -> Any:
     """Draw `fig` with a download row (PNG, SVG, PDF; data as CSV) and remember it for the
-    Slides page (unless `register=False`). Returns the selection state when
-    `on_select="rerun"`, else None."""
-    fig = unlink_figure(fig)   # no live links from data, on screen or in the files
-    from components.theme import display_units
-
-    display_units(fig)         # µg, µL on screen and in the files (the data keeps ASCII)
+    Slides page (unless `register=False`; `spec` is the view's record it came from). Returns
+    the selection state when `on_select="rerun"`, else None."""
+    shown = as_shown(fig)   # no live links, µg and µL (the data keeps ASCII), here and in files
     kwargs: dict[str, Any] = {"key": key, "config": _CONFIG, "theme": None}
     if on_select:
         kwargs.update(on_select=on_select, selection_mode=tuple(selection_mode))
-    event = st.plotly_chart(fig, **kwargs)
-    title = _figure_title(fig, name)
-    _download_row(fig, key=key, stem=_file_stem(name), title=title, params=params, data=data)
+    event = st.plotly_chart(shown, **kwargs)
+    title = _figure_title(shown, name)
+    _download_row(shown, key=key, stem=_file_stem(name), title=title, params=params, data=data)
     if register:
-        _register(fig, key, name, data, params)
+        _register(spec if spec is not None else
+                  FigureSpec(key=key, title=title, fig=fig, data=data, params=params), key)
     return event if on_select else None
 
 
@@ -285,19 +281,26 @@ def show_rules(rules: Any, *, names: Iterable[str] | None = None, key: str = "ru
         st.code(snippet, language="toml")
 
 
-def show(spec: Any, *, key: str, name: str | None = None) -> None:
-    """Show a view's record: a FigureSpec (figure with its downloads) or a TableSpec (title,
-    table with its CSV), then its caption. `name` (the download file stem) defaults to
-    "<study>_<spec key>"."""
+def show(spec: Any, *, key: str, name: str | None = None, title: bool = True,
+         on_select: str | None = None, selection_mode: Iterable[str] = ("box", "lasso")
+         ) -> Any:
+    """Show a view's record: a FigureSpec (figure with its downloads) or a TableSpec (title
+    unless `title=False`, table with its CSV), then its caption and "Show the code". `name`
+    (the download file stem) defaults to "<study>_<spec key>". Returns the selection state of
+    a figure shown with `on_select="rerun"`."""
     name = name or f"{_study_name() or 'study'}_{spec.key}"
+    event = None
     if getattr(spec, "fig", None) is not None:
-        show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params)
+        event = show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params,
+                            on_select=on_select, selection_mode=selection_mode, spec=spec)
     else:
-        st.markdown(f"**{md(spec.title)}**")
+        if title:
+            st.markdown(f"**{md(spec.title)}**")
         show_table(spec.data, key=key, name=name)
     if spec.caption:
         st.caption(spec.caption)
     show_code(spec)
+    return event
 
 
 def show_code(spec: Any) -> None:

@@ -3,37 +3,19 @@ CTCAE grades and ICAHT."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 import streamlit as st
 
 from components import filters, render
-from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
+from components.figures.clinical import response_heatmap
 from components.safe import md
 from views import blood_counts as vbc
 from views import medications as vmed
 
-COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
-
-
-@dataclass(frozen=True)
-class CountParams:
-    analytes: tuple[str, ...]
-    view: str
-    log_y: bool
-    bin_days: int
-    criteria: str
-    ti_window: int
-    value_window: int
-    retic_threshold: float
-    cohort: str
-
-
 ctx = filters.context()
 study = ctx.study
 st.title("Blood counts")
-present = [a for a in COUNTS if a in study.analytes_present()]
+present = vbc.present_counts(study)
 if not present:
     st.info("This study has no blood counts: add measurements with analytes ANC, HGB, PLT, "
             "RETIC, WBC or ALC (panel cbc) to see counts, responses and recovery.")
@@ -67,39 +49,25 @@ retic = float(c4.selectbox(
         f"< {v:g}" + {20.0: " (manual, Camitta / Chinese consensus)",
                       60.0: " (automated, BSH)"}.get(v, "")),
     help="RETIC below this (x10^9/L) counts towards severe."))
-rules = study_rules.with_(ti_window=ti_window, count_window=value_window,
-                          retic_threshold=retic)
 bin_days = int(c4.selectbox("Median bin (d)", [1, 7, 14, 28], index=1, key="bc-bin",
                             disabled=view == "per patient"))
-params = CountParams(tuple(analytes), view, log_y, bin_days, criteria, ti_window, value_window,
-                     retic, ctx.cohort.describe())
+params = vbc.CountParams(
+    analytes=tuple(analytes), view=view, log_y=log_y, bin_days=bin_days, criteria=criteria,
+    ti_window=None if ti_window == study_rules.ti_window else ti_window,
+    count_window=None if value_window == study_rules.count_window else value_window,
+    retic_threshold=None if retic == study_rules.retic_threshold else retic,
+    highlight=focus.subjects if focus else (),
+    shade=(focus.day_min, focus.day_max) if focus else None)
+rules = vbc.rules_of(study, params)
 
-tx = vbc.transfusions(study)
-tx = ctx.apply(tx) if tx is not None else None
-hsct = filters.compute(vbc.hsct_days, study)
-marks = vbc.course_marks(study, hsct=hsct, subjects=ctx.subjects)
-common = {"analytes": analytes, "log_y": log_y, "transfusions": tx, "marks": marks,
-          "ref_lines": vbc.count_reference_lines(criteria=criteria, rules=rules),
-          "labels": {a: study.analyte_label(a) for a in analytes},
-          "shade": (focus.day_min, focus.day_max) if focus else None}
-series = vbc.display_series(ctx.apply(study.series(analytes=analytes)), hsct=hsct,
-                            rules=rules) if analytes else None
-if not analytes:
+spec = filters.compute(vbc.counts, study, cohort=ctx.cohort, params=params) \
+    if analytes else None
+if spec is None:
     st.info("Choose at least one count.")
-elif view == "per patient":
-    fig = filters.cached(counts_by_patient, series, colors=ctx.colors,
-                         highlight=focus.subjects if focus else (), **common)
-    render.show_figure(fig, key="bc-counts", name=f"{study.name}_blood_counts", data=series,
-                       params=params)
 else:
-    summary = vbc.group_summary(series, groups=ctx.groups, bin_days=bin_days)
-    render.show_figure(filters.cached(counts_by_group, summary, **common), key="bc-counts",
-                       name=f"{study.name}_blood_counts_by_group", data=summary, params=params)
-if analytes and hsct.height:
-    st.caption("A vertical line marks each HSCT; counts after it are the graft's: "
-               + ("not drawn" if rules.post_hsct_display == "stop" else "dashed and faded")
-               + " (setting post_hsct_display), and never in the group medians and IQRs.")
-if tx is None:
+    render.show(spec, key="bc-counts", name=f"{study.name}_blood_counts"
+                + ("" if view == "per patient" else "_by_group"))
+if vbc.transfusions(study) is None:
     st.info("No transfusions are recorded (events with category transfusion, product RBC or "
             "PLT): the transfusion rug is empty and BSH partial responses cannot be judged.")
 render.show_params(params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -31,7 +31,9 @@ from analysis.response import (
     transfusion_events,
 )
 from analysis.rules import Rules, rules_for
-from views.spec import TableSpec, recipe
+from components.figures.clinical import counts_by_group, counts_by_patient
+from views import common
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -218,3 +220,88 @@ def versus_recorded_summary(cmp: pl.DataFrame) -> str:
     """The sentence above the derived-vs-recorded table: disagreements on the same criteria
     only; records of other or unknown criteria are counted apart, not as disagreements."""
     return comparison_summary(cmp)
+
+
+# ---- the counts figure (page and deck) ------------------------------------------------------
+__all__ += ["COUNTS", "CountParams", "present_counts", "rules_of", "counts"]
+
+COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
+CountView = Literal["per patient", "group median + IQR"]
+_NAMES = {"ANC": "ANC", "PLT": "platelets", "HGB": "haemoglobin", "RETIC": "reticulocytes",
+          "WBC": "WBC", "ALC": "lymphocytes"}
+
+
+@dataclass(frozen=True)
+class CountParams:
+    """The counts drawn (empty: ANC, PLT and HGB where measured), per patient or as group
+    median + IQR in `bin_days` bins, the criteria of the reference lines and response rules
+    (None: the study's setting), and what a focus from another page highlights."""
+
+    analytes: tuple[str, ...] = ()
+    view: CountView = "per patient"
+    log_y: bool = False
+    bin_days: int = 7
+    criteria: Literal["NIH", "BSH"] = "NIH"
+    ti_window: int | None = None
+    count_window: int | None = None
+    retic_threshold: float | None = None
+    highlight: tuple[str, ...] = ()
+    shade: tuple[int | None, int | None] | None = None
+
+
+def present_counts(study: Study) -> list[str]:
+    """The blood counts this study measured, in display order."""
+    measured = set(study.analytes_present())
+    return [a for a in COUNTS if a in measured]
+
+
+def rules_of(study: Study, params: CountParams) -> Rules:
+    """The study's settings with the Params' overrides."""
+    changes = {k: getattr(params, k) for k in ("ti_window", "count_window", "retic_threshold")
+               if getattr(params, k) is not None}
+    return rules_for(study).with_(**changes) if changes else rules_for(study)
+
+
+def _analytes(study: Study, params: CountParams) -> list[str]:
+    present = present_counts(study)
+    if params.analytes:
+        return [a for a in params.analytes if a in present]
+    return [a for a in ("ANC", "PLT", "HGB") if a in present]
+
+
+@recipe
+def counts(study: Study, *, cohort: Cohort | None = None, params: CountParams = CountParams(),
+           focus: Any = None) -> FigureSpec | None:
+    """Counts over time with the course marked (lymphodepletion, infusion, each HSCT), the
+    transfusion rug and the criteria's reference lines; None when none of the counts is
+    measured."""
+    analytes = _analytes(study, params)
+    if not analytes:
+        return None
+    rules = rules_of(study, params)
+    hsct = post_hsct.hsct_days(study)
+    tx = transfusions(study)
+    tx = common.apply(study, tx, cohort) if tx is not None else None
+    ids = common.subjects(study, cohort)
+    common_args = {"analytes": analytes, "log_y": params.log_y, "transfusions": tx,
+                   "marks": course_marks(study, hsct=hsct, subjects=ids),
+                   "ref_lines": reference_lines(criteria=params.criteria, rules=rules),
+                   "labels": {a: study.analyte_label(a) for a in analytes},
+                   "shade": params.shade}
+    series = display_series(common.apply(study, study.series(analytes=analytes), cohort),
+                            hsct=hsct, rules=rules)
+    title = "Blood counts: " + ", ".join(_NAMES.get(a, a) for a in analytes)
+    caption = (f"Dotted lines: {params.criteria} severity and CR thresholds. "
+               + ("" if not hsct.height else
+                  "A vertical line marks each HSCT; counts after it are the graft's: "
+                  + ("not drawn" if rules.post_hsct_display == "stop" else "dashed and faded")
+                  + " (setting post_hsct_display), and never in the group medians and IQRs."))
+    if params.view == "per patient":
+        fig = counts_by_patient(series, colors=common.colors(study),
+                                highlight=params.highlight, **common_args)
+        return FigureSpec(key="bc-counts", title=title, fig=fig, data=series, params=params,
+                          caption=caption.strip())
+    summary = group_summary(series, groups=common.groups(study), bin_days=params.bin_days)
+    return FigureSpec(key="bc-counts", title=title + " (group median, IQR)",
+                      fig=counts_by_group(summary, **common_args), data=summary,
+                      params=params, caption=caption.strip())

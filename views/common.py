@@ -1,0 +1,49 @@
+"""What every view does with the cohort: the response groups, the cohort's patients, a frame
+cut to the cohort (patients and day window), the study's rule settings and patient colours."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from analysis.cohort import Cohort, apply_cohort, cohort_subjects, response_groups
+from analysis.rules import Rules, rules_for
+
+if TYPE_CHECKING:
+    from data_loaders import Study
+
+__all__ = ["cohort_or_all", "groups", "subjects", "apply", "rules", "colors"]
+
+
+def cohort_or_all(cohort: Cohort | None) -> Cohort:
+    """None means every patient and every day."""
+    return cohort if cohort is not None else Cohort()
+
+
+def groups(study: Study) -> pl.DataFrame:
+    """Response group per patient (analysis.cohort.response_groups)."""
+    return response_groups(study)
+
+
+def subjects(study: Study, cohort: Cohort | None) -> list[str]:
+    """The cohort's patients, in the study's order."""
+    return cohort_subjects(groups(study), cohort_or_all(cohort))
+
+
+def apply(study: Study, frame: pl.DataFrame, cohort: Cohort | None, *,
+          day_col: str | None = "day") -> pl.DataFrame:
+    """`frame` cut to the cohort's patients and day window."""
+    return apply_cohort(frame, cohort_or_all(cohort), groups=groups(study), day_col=day_col)
+
+
+def rules(study: Study) -> Rules:
+    """The study's rule settings (study.toml [rules] over the defaults)."""
+    return rules_for(study)
+
+
+def colors(study: Study) -> dict[str, str]:
+    """One colour per patient, the same on every page."""
+    from components.theme import patient_colors
+
+    return patient_colors(study.subject_ids)
