@@ -502,7 +502,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from components import deck, export
-    from components.figures.registry import standard_figures
+    from views.deck import DECK
 
     if args.view:
         try:
@@ -524,8 +524,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.patient_profiles:
             return _export_profiles(args, study, cohort)
         notes: list[str] = []
-        specs = standard_figures()
-        with tqdm(total=len(specs), desc="building figures", unit="fig") as bar:
+        with tqdm(total=len(DECK), desc="building figures", unit="fig") as bar:
             slides = deck.standard_slides(study, cohort, on_skip=notes.append,
                                           progress=bar.update)
         for note in notes:

@@ -8,23 +8,24 @@ the provenance (study id, content hash, cohort, parameters, app version, date): 
 the document properties and the speaker notes, PDF in the document information and a footer,
 SVG in each file and a `provenance.json` manifest.
 
-`standard_slides(study, cohort)` builds the standard deck headless from the builders registered
-with `@standard_figure` (components.figures.registry), as `python cli.py export` does.
+A slide is a view's record (`views.spec.FigureSpec`: title, figure, caption, Params, data).
+`standard_slides(study, cohort)` builds the standard deck headless from `views.DECK` (the same
+views the pages call), as `python cli.py export` does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
 import textwrap
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
-import polars as pl
 
 from components.export import (
     MIME,
@@ -34,10 +35,14 @@ from components.export import (
     params_dict,
     pdf_add_metadata,
 )
-from components.figures.registry import FigureSpec, standard_figures
 from components.theme import FONT
+from views.spec import FigureSpec
 
-__all__ = ["DECK_FORMATS", "Slide", "TitleSlide", "caption_from_params", "slide_from_spec",
+if TYPE_CHECKING:
+    from analysis.cohort import Cohort
+    from data_loaders import Study
+
+__all__ = ["DECK_FORMATS", "TitleSlide", "caption_from_params", "slide_from_spec",
            "standard_slides", "title_slide", "title_figure", "build_pptx", "build_pdf",
            "build_svg_zip", "build_deck", "deck_file_name"]
 
@@ -48,18 +53,6 @@ _PAGE = (1280, 720)          # PDF and SVG pages (16:9)
 _PICTURE = (1280, 570)       # the picture area of a PowerPoint slide below its title
 
 Progress = Callable[[int], Any]  # called with 1 after each slide (tqdm's `update` fits)
-
-
-@dataclass(frozen=True)
-class Slide:
-    """One figure on one slide."""
-
-    title: str
-    fig: go.Figure
-    caption: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-    key: str = ""
-    data: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -88,35 +81,36 @@ def caption_from_params(params: Any, *, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def slide_from_spec(spec: FigureSpec) -> Slide:
-    return Slide(title=spec.title, fig=spec.fig,
-                 caption=spec.caption or caption_from_params(spec.params),
-                 params=params_dict(spec.params), key=spec.key, data=spec.data)
+def slide_from_spec(spec: FigureSpec) -> FigureSpec:
+    """`spec` as a slide: its caption, else one built from its Params."""
+    if spec.caption:
+        return spec
+    return dataclasses.replace(spec, caption=caption_from_params(spec.params))
 
 
-def standard_slides(study: Any, cohort: Any = None, *, keys: Iterable[str] | None = None,
+def standard_slides(study: Study, cohort: Cohort | None = None, *,
+                    keys: Iterable[str] | None = None,
                     on_skip: Callable[[str], Any] | None = None,
-                    progress: Progress | None = None) -> list[Slide]:
-    """The standard figures for `study` and `cohort`, in deck order. A builder that returns
-    None (the study lacks its data) or fails is left out and reported through `on_skip`."""
-    from analysis.cohort import Cohort, response_groups
+                    progress: Progress | None = None) -> list[FigureSpec]:
+    """The standard figures (views.DECK) for `study` and `cohort`, in deck order. A view that
+    returns None (the study lacks its data) or fails is left out and reported through
+    `on_skip`."""
+    from views.deck import DECK
 
-    cohort = cohort if cohort is not None else Cohort()
-    groups = response_groups(study)
     wanted = set(keys) if keys is not None else None
     slides = []
-    for std in standard_figures():
-        if wanted is not None and std.key not in wanted:
+    for entry in DECK:
+        if wanted is not None and entry.key not in wanted:
             continue
         try:
-            spec = std.build(study, cohort, groups)
+            spec = entry.build(study, cohort)
         except Exception as err:  # noqa: BLE001 - one broken figure must not sink the deck
             spec = None
             if on_skip:
-                on_skip(f"skipped {std.title!r}: {type(err).__name__}: {err}")
+                on_skip(f"skipped {entry.title!r}: {type(err).__name__}: {err}")
         else:
             if spec is None and on_skip:
-                on_skip(f"skipped {std.title!r}: the study has no data for it")
+                on_skip(f"skipped {entry.title!r}: the study has no data for it")
         if spec is not None:
             slides.append(slide_from_spec(spec))
         if progress:
@@ -154,7 +148,7 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _page_figure(slide: Slide) -> go.Figure:
+def _page_figure(slide: FigureSpec) -> go.Figure:
     """The slide as one page: its title on top, its caption under the plot."""
     fig = go.Figure(slide.fig)
     # room above the plot for the page title (subplot titles sit just under it)
@@ -170,7 +164,7 @@ def _page_figure(slide: Slide) -> go.Figure:
     return fig
 
 
-def _slide_provenance(prov: Provenance | None, slide: Slide) -> Provenance:
+def _slide_provenance(prov: Provenance | None, slide: FigureSpec) -> Provenance:
     base = prov or Provenance()
     return base.for_figure(slide.title, slide.params)
 
@@ -182,7 +176,7 @@ def _untitled(fig: go.Figure) -> go.Figure:
     return out
 
 
-def _page_jobs(slides: Sequence[Slide], fmt: str, title: TitleSlide | None,
+def _page_jobs(slides: Sequence[FigureSpec], fmt: str, title: TitleSlide | None,
                provenance: Provenance | None, footer: bool) -> list[FigureJob]:
     """Full pages (PDF, SVG): the title page as drawn, then each slide in the template."""
     prov = provenance or Provenance()
@@ -207,11 +201,12 @@ def _minus_title(progress: Progress | None, title: TitleSlide | None) -> Progres
 
 
 # ---- PowerPoint -------------------------------------------------------------------------------
-def build_pptx(slides: Sequence[Slide], *, title: TitleSlide | None = None,
+def build_pptx(slides: Sequence[FigureSpec], *, title: TitleSlide | None = None,
                provenance: Provenance | None = None, progress: Progress | None = None,
                footer: bool = False) -> bytes:
     """A 16:9 PowerPoint deck: title slide, then one figure per slide (title, picture,
     caption; provenance in the speaker notes and document properties)."""
+    slides = [slide_from_spec(s) for s in slides]
     from pptx import Presentation
     from pptx.dml.color import RGBColor
     from pptx.util import Inches, Pt
@@ -265,10 +260,11 @@ def build_pptx(slides: Sequence[Slide], *, title: TitleSlide | None = None,
 
 
 # ---- PDF --------------------------------------------------------------------------------------
-def build_pdf(slides: Sequence[Slide], *, title: TitleSlide | None = None,
+def build_pdf(slides: Sequence[FigureSpec], *, title: TitleSlide | None = None,
               provenance: Provenance | None = None, progress: Progress | None = None,
               footer: bool = True) -> bytes:
     """One PDF: a title page, then one page per figure, with a bookmark per page."""
+    slides = [slide_from_spec(s) for s in slides]
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
@@ -289,10 +285,11 @@ def _safe(name: str) -> str:
     return stem[:60] or "figure"
 
 
-def build_svg_zip(slides: Sequence[Slide], *, title: TitleSlide | None = None,
+def build_svg_zip(slides: Sequence[FigureSpec], *, title: TitleSlide | None = None,
                   provenance: Provenance | None = None, progress: Progress | None = None,
                   footer: bool = True) -> bytes:
     """A ZIP with one SVG per slide (numbered in deck order) and provenance.json."""
+    slides = [slide_from_spec(s) for s in slides]
     prov = provenance or Provenance()
     manifest: dict[str, Any] = {"provenance": prov.as_dict(), "files": []}
     buf = io.BytesIO()
@@ -306,7 +303,8 @@ def build_svg_zip(slides: Sequence[Slide], *, title: TitleSlide | None = None,
             name = f"{n:02d}_{_safe(slide.key or slide.title)}.svg"
             zf.writestr(name, svg)
             manifest["files"].append({"file": name, "title": slide.title,
-                                      "caption": slide.caption, "params": slide.params})
+                                      "caption": slide.caption,
+                                      "params": params_dict(slide.params)})
         zf.writestr("provenance.json", json.dumps(manifest, indent=2, ensure_ascii=False,
                                                   default=str))
     return buf.getvalue()
@@ -315,7 +313,8 @@ def build_svg_zip(slides: Sequence[Slide], *, title: TitleSlide | None = None,
 _BUILDERS = {"pptx": build_pptx, "pdf": build_pdf, "zip": build_svg_zip}
 
 
-def build_deck(slides: Sequence[Slide], fmt: str = "pptx", *, title: TitleSlide | None = None,
+def build_deck(slides: Sequence[FigureSpec], fmt: str = "pptx", *,
+               title: TitleSlide | None = None,
                provenance: Provenance | None = None, progress: Progress | None = None
                ) -> bytes:
     """The deck as `fmt` ("pptx", "pdf" or "zip")."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from components import deck
 from components.export import FigureJob, Provenance, export_figures, pdf_add_metadata
+from views.spec import FigureSpec
 
 __all__ = ["PROFILE_PAGE", "build_patient_slide", "build_profiles_pdf"]
 
@@ -48,7 +49,7 @@ def build_profiles_pdf(specs: Sequence[Any], *, provenance: Provenance | None = 
     return pdf_add_metadata(buf.getvalue(), prov, title="Patient profiles")
 
 
-def _page(slide: deck.Slide) -> Any:
+def _page(slide: FigureSpec) -> Any:
     import textwrap
 
     import plotly.graph_objects as go

@@ -110,12 +110,10 @@ def test_repertoire_figures(demo_study):
 
 
 def test_clones_standard_figure(demo_study):
-    from analysis.cohort import Cohort, response_groups
-    from components.figures.registry import standard_figures
+    from analysis.cohort import Cohort
+    from views.deck import slide
 
-    spec = {s.key: s for s in standard_figures()}["clones"]
-    assert spec.order == 65
-    out = spec.build(demo_study, Cohort(), response_groups(demo_study))
+    out = slide("clones").build(demo_study, Cohort())
     assert out is not None and out.data.height > 0 and len(out.fig.data) > 0
 
 

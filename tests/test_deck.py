@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 import pytest
 
 from components import deck, export
-from components.figures import registry
+from views import deck as views_deck
+from views.spec import FigureSpec
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +21,12 @@ def prov() -> export.Provenance:
     return export.Provenance(study_id="DECK-1", content_hash="cd" * 32, cohort="all patients")
 
 
-def _slides(n: int = 3) -> list[deck.Slide]:
+def _slides(n: int = 3) -> list[FigureSpec]:
     out = []
     for i in range(n):
         fig = go.Figure(go.Bar(x=["R", "NR"], y=[i + 1, 2], marker_color=["#0072B2", "#D55E00"]),
                         layout={"template": "cart", "title": f"own title {i}"})
-        out.append(deck.Slide(title=f"Slide {i + 1}", fig=fig, key=f"t{i}",
+        out.append(FigureSpec(title=f"Slide {i + 1}", fig=fig, key=f"t{i}",
                               caption=deck.caption_from_params({"window": (0, 28), "n": i}),
                               params={"window": [0, 28], "n": i}))
     return out
@@ -98,25 +99,25 @@ def test_build_deck_refuses_unknown_format():
 
 
 @pytest.fixture
-def test_figures():
-    """Three standard figures of our own: one builds, one has no data, one fails."""
-    def ok(study, cohort, groups):
-        fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]), layout={"template": "cart"})
-        return registry.FigureSpec("zz-ok", "Test: patients", fig,
-                                   params={"patients": len(groups)})
+def test_figures(monkeypatch):
+    """Three standard slides of our own: one builds, one has no data, one fails."""
+    from analysis.cohort import Cohort, cohort_subjects, response_groups
 
-    def empty(study, cohort, groups):
+    def ok(study, *, cohort=None):
+        fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]), layout={"template": "cart"})
+        n = len(cohort_subjects(response_groups(study), cohort or Cohort()))
+        return FigureSpec("zz-ok", "Test: patients", fig, params={"patients": n})
+
+    def empty(study, *, cohort=None):
         return None
 
-    def broken(study, cohort, groups):
+    def broken(study, *, cohort=None):
         raise KeyError("no_such_column")
 
     added = {"zz-ok": ok, "zz-empty": empty, "zz-broken": broken}
-    for i, (key, fn) in enumerate(added.items()):
-        registry.standard_figure(key, title=f"Test {key}", order=10_000 + i)(fn)
-    yield list(added)
-    for key in added:
-        registry._REGISTRY.pop(key, None)
+    monkeypatch.setattr(views_deck, "DECK", views_deck.DECK + tuple(
+        views_deck.DeckSlide(key, f"Test {key}", fn) for key, fn in added.items()))
+    return list(added)
 
 
 def test_standard_slides_skip_missing_and_broken_builders(demo_study, test_figures):
@@ -175,7 +176,7 @@ def test_slides_page_lists_standard_and_shown_figures(app_page):
     ids = list(table["id"])
     assert "page:dq-availability" in ids
     assert [i for i in ids if i.startswith("std:")] == \
-        [f"std:{s.key}" for s in registry.standard_figures()]
+        [f"std:{s.key}" for s in views_deck.DECK]
     shown = table[table["id"] == "page:dq-availability"].iloc[0]
     assert not shown["include"] and shown["title"]
     button = [b.proto for b in at.get("download_button") if b.proto.id.endswith("slides-download")]

@@ -9,11 +9,11 @@ import pytest
 
 from analysis import kinetics as kin
 from analysis import toxicity as tox
-from analysis.cohort import Cohort, response_groups
+from analysis.cohort import Cohort
 from components.figures import kinetics as fk
 from components.figures import safety as fs
-from components.figures.registry import standard_figures
 from components.theme import GRADE_COLORS
+from views.deck import slide
 
 
 def _series() -> pl.DataFrame:
@@ -137,15 +137,11 @@ def test_peak_grade_incidence_ae_and_heatmap():
 
 
 def test_standard_figures_on_demo(demo_study):
-    groups = response_groups(demo_study)
-    registered = {s.key: s for s in standard_figures()}
-    assert (registered["kinetics"].order, registered["cytokines"].order,
-            registered["crs_ae"].order) == (30, 40, 45)
     for key in ("kinetics", "cytokines", "crs_ae"):
-        spec = registered[key].build(demo_study, Cohort(), groups)
+        spec = slide(key).build(demo_study, Cohort())
         assert spec is not None and spec.key == key and len(spec.fig.data) > 0
         assert spec.data is not None and spec.data.height > 0
-    spec = registered["kinetics"].build(demo_study, Cohort(subjects=("SAA-001",)), groups)
+    spec = slide("kinetics").build(demo_study, Cohort(subjects=("SAA-001",)))
     assert [t.name for t in spec.fig.data][0] == "SAA-001"
     assert spec.fig.layout.yaxis.type == "log"
 
@@ -155,10 +151,8 @@ def test_standard_figures_skip_missing_data(write_study):
 
     study = load_study(write_study(
         measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.2,10^9/L\n"))
-    groups = response_groups(study)
-    registered = {s.key: s for s in standard_figures()}
     for key in ("kinetics", "cytokines", "crs_ae"):
-        assert registered[key].build(study, Cohort(), groups) is None
+        assert slide(key).build(study, Cohort()) is None
 
 
 def test_car_vs_qpcr_draws_below_lloq_as_the_kinetics_page_does():

@@ -139,17 +139,15 @@ def test_orr_plot_error_bars():
     assert list(fig.data[0].text) == ["1/5", "3/5"]
 
 
-def test_standard_figures_registered_and_build_on_demo(demo_study):
-    from analysis.cohort import Cohort, response_groups
-    from components.figures.registry import standard_figures
+def test_standard_figures_build_on_demo(demo_study):
+    from analysis.cohort import Cohort
+    from views.deck import DECK
 
-    figs = {s.key: s for s in standard_figures()}
-    assert figs["swimmer"].order == 10 and figs["blood_counts"].order == 20
-    assert figs["orr"].order == 25 and figs["survival"].order == 25
-    groups = response_groups(demo_study)
-    for key in ("swimmer", "blood_counts", "orr", "survival"):
-        spec = figs[key].build(demo_study, Cohort(), groups)
-        assert spec is not None and isinstance(spec.fig, go.Figure) and spec.fig.data, key
+    keys = [s.key for s in DECK]
+    assert keys[:4] == ["swimmer", "blood_counts", "orr", "survival"]
+    for entry in DECK[:4]:
+        spec = entry.build(demo_study, Cohort())
+        assert spec is not None and isinstance(spec.fig, go.Figure) and spec.fig.data, entry.key
 
 
 def test_patient_colours_avoid_the_rug_and_yellow_and_the_two_blues_are_apart():

@@ -110,13 +110,11 @@ def test_feature_trajectory_lines_colours_and_window_tests():
 
 
 def test_compare_standard_figure_on_demo(demo_study):
-    from analysis.cohort import Cohort, response_groups
-    from components.figures.registry import standard_figures
+    from analysis.cohort import Cohort
+    from views.deck import slide
 
-    spec = {s.key: s for s in standard_figures()}["compare-volcano"]
-    assert spec.order == 60
-    out = spec.build(demo_study, Cohort(), response_groups(demo_study))
-    assert out is not None and out.params["layer"] == "proteomics"
+    out = slide("compare-volcano").build(demo_study, Cohort())
+    assert out is not None and "proteomics at D28" in out.title
     assert out.data.get_column("feature").head(4).sort().to_list() == sorted(
         ["IFNG", "CXCL9", "CXCL10", "CXCL11"])
     assert "n = 3 vs 2" in out.caption

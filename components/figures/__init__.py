@@ -1,2 +1,2 @@
 """Figure factories (plotly express manner): frame first, column names as keywords, return
-`go.Figure`; no streamlit. Standard deck figures register in `components.figures.registry`."""
+`go.Figure`; no streamlit. The standard deck is `views.DECK` (views/deck.py)."""

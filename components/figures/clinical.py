@@ -14,7 +14,6 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
-from components.figures.registry import FigureSpec, standard_figure
 from components.theme import (
     GRADE_COLORS,
     GROUP_COLORS,
@@ -449,90 +448,3 @@ def orr_plot(df: pl.DataFrame, *, landmark: str = "landmark", orr: str = "orr",
                       yaxis={"title": {"text": "ORR (%)"}, "range": [0, 105]},
                       xaxis={"type": "category", "title": {"text": ""}}, height=400)
     return fig
-
-
-# ---- standard figures (slide deck) ---------------------------------------------------------
-def _cohort_ids(study, cohort, groups) -> list[str]:  # noqa: ANN001
-    from analysis.cohort import cohort_subjects
-
-    return cohort_subjects(groups, cohort)
-
-
-@standard_figure("swimmer", title="Follow-up, responses and events per patient", order=10)
-def _swimmer_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.outcomes import swimmer_events, swimmer_lanes
-    from analysis.response import derived_responses
-
-    if not study.has("patients"):
-        return None
-    ids = _cohort_ids(study, cohort, groups)
-    lanes = swimmer_lanes(study, groups=groups).filter(pl.col("subject_id").is_in(ids))
-    events = swimmer_events(study, responses=derived_responses(study)) \
-        .filter(pl.col("subject_id").is_in(ids))
-    return FigureSpec("swimmer", "Follow-up, responses and events per patient",
-                      swimmer_plot(lanes, events), data=events,
-                      params={"criteria": "NIH", "sort_by": "follow-up"},
-                      caption="Lanes from infusion to last contact; squares are response "
-                              "assessments derived from blood counts (NIH); HSCT, progression "
-                              "and death are marked, and assessments on or after an HSCT are NE "
-                              "for the CAR-T.")
-
-
-@standard_figure("blood_counts", title="Blood counts: ANC, platelets, haemoglobin", order=20)
-def _counts_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.cohort import apply_cohort
-    from analysis.response import reference_lines, transfusion_events
-    from analysis.rules import rules_for
-
-    analytes = [a for a in ("ANC", "PLT", "HGB") if a in study.analytes_present()]
-    if not analytes:
-        return None
-    df = apply_cohort(study.series(analytes=analytes), cohort, groups=groups)
-    tx = transfusion_events(study.events)
-    if tx is not None:
-        tx = apply_cohort(tx, cohort, groups=groups)
-    fig = counts_by_patient(df, analytes=analytes, colors=patient_colors(study.subject_ids),
-                            ref_lines=reference_lines(criteria="NIH", rules=rules_for(study)),
-                            transfusions=tx,
-                            labels={a: study.analyte_label(a) for a in analytes},
-                            marks=[(0, 0, "infusion")])
-    return FigureSpec("blood_counts", "Blood counts: ANC, platelets, haemoglobin", fig,
-                      data=df.select("subject_id", "day", "analyte", "value", "unit"),
-                      params={"criteria": "NIH", "log_y": False},
-                      caption="Dotted lines: NIH severity and CR thresholds.")
-
-
-@standard_figure("orr", title="Overall response rate", order=25)
-def _orr_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.outcomes import ORR_CAPTION, orr
-    from analysis.rules import rules_for
-
-    if not study.has("measurements") and not study.has("responses"):
-        return None
-    table = orr(study, subjects=_cohort_ids(study, cohort, groups))
-    return FigureSpec("orr", "Overall response rate", orr_plot(table), data=table,
-                      params={"criteria": "NIH"},
-                      caption="NIH criteria from counts. " + ORR_CAPTION.format(
-                          tol=rules_for(study).landmark_tolerance))
-
-
-@standard_figure("survival", title="Overall and progression-free survival", order=25)
-def _km_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.outcomes import ENDPOINTS, kaplan_meier, survival_data
-
-    ids = _cohort_ids(study, cohort, groups)
-    if not ids:
-        return None
-    parts = [survival_data(study, endpoint=ep)
-             .filter(pl.col("subject_id").is_in(ids)).with_columns(pl.lit(ep).alias("endpoint"))
-             for ep in ("OS", "PFS")]
-    surv = pl.concat(parts)
-    km = kaplan_meier(surv, group="endpoint")
-    return FigureSpec("survival", "Overall and progression-free survival",
-                      km_plot(km.curve, km.at_risk, censored=km.censored,
-                              note="OS: every death counts (HSCT included); PFS: progression "
-                                   "or death",
-                              title="Overall (OS) and progression-free (PFS) survival"),
-                      data=surv, params={"endpoints": ["OS", "PFS"]},
-                      caption="Kaplan-Meier with 95% bands. " + ENDPOINTS["OS"][1] + " "
-                              + ENDPOINTS["PFS"][1])

@@ -14,7 +14,6 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from components.figures.many import color_groups, gapped, is_many
-from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
 __all__ = ["vaf_lines", "oncoprint", "repertoire_lines", "clone_area", "overlap_heatmap",
@@ -433,32 +432,3 @@ def effect_dots(df: pl.DataFrame, *, x: str = "effect", y: str = "cell_type",
                       yaxis={"type": "category"}, height=max(300, 30 * rows.height + 140),
                       showlegend=False)
     return fig
-
-
-@standard_figure("clones", title="Somatic clones and TCR repertoire", order=65)
-def _clones_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.clones import vaf_tracks
-    from analysis.cohort import apply_cohort
-    from analysis.repertoire import METRIC_LABELS, repertoire_table
-
-    colors = patient_colors(study.subject_ids)
-    tracks = apply_cohort(vaf_tracks(study), cohort, groups=groups) if groups is not None \
-        else vaf_tracks(study)
-    if tracks.height:
-        fig = vaf_lines(tracks, colors=colors, title="Variant allele fraction per gene")
-        return FigureSpec("clones", "Somatic clones: VAF over time", fig, data=tracks,
-                          params={"scale": "linear"},
-                          caption="Largest VAF of each gene per sequenced sample; open markers "
-                                  "= not detected.")
-    rep = repertoire_table(study)
-    if rep.height == 0:
-        return None
-    if groups is not None:
-        rep = apply_cohort(rep, cohort, groups=groups).join(
-            groups.select("subject_id", pl.col("response_group").alias("group")),
-            on="subject_id", how="left")
-    fig = repertoire_lines(rep, metric="clonality", y_title=METRIC_LABELS["clonality"],
-                           title="TCR clonality over time")
-    return FigureSpec("clones", "TCR repertoire clonality", fig, data=rep,
-                      params={"metric": "clonality"},
-                      caption="Clonality = 1 - Shannon entropy / ln(richness), per sample.")

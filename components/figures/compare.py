@@ -15,7 +15,6 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from components.figures.many import gapped, is_many
-from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, label_decades
 
 __all__ = ["volcano", "fdr_p_threshold", "ranked_table", "top_features", "zscore_heatmap",
@@ -228,36 +227,3 @@ def feature_trajectory(df: pl.DataFrame, *, x: str = "day", y: str = "value",
     if log_y:
         fig.update_yaxes(type="log")
     return label_decades(fig)
-
-
-@standard_figure("compare-volcano", title="Responders vs non-responders: top comparisons",
-                 order=60)
-def _volcano_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    from analysis.cohort import cohort_subjects
-    from analysis.differential import available_layers, compare
-
-    missing = available_layers(study)
-    choice = next(((layer, w) for layer, w in (("proteomics", "D28"), ("rna", "D28"),
-                                               ("measurements", "D28"), ("tcr", "D28"))
-                   if not missing[layer]), None)
-    if choice is None:
-        return None
-    layer, window = choice
-    subjects = cohort_subjects(groups, cohort) if groups is not None else None
-    try:
-        res = compare(study, layer=layer, window=window, subjects=subjects)
-    except ValueError:
-        return None
-    if res.filter(pl.col("p_value").is_not_null()).height == 0:
-        return None
-    ga, gb = res.get_column("group_a")[0], res.get_column("group_b")[0]
-    fig = volcano(res, group_a=ga, group_b=gb, x_title=res.get_column("effect_measure")[0],
-                  title=f"{layer.capitalize()} at {window}: {ga} vs {gb}")
-    top = res.head(1).row(0, named=True)
-    return FigureSpec(
-        "compare-volcano", f"{ga} vs {gb}: {layer} at {window}", fig,
-        data=ranked_table(res), params={"layer": layer, "window": window,
-                                        "groups": f"{ga} vs {gb}"},
-        caption=f"{res.get_column('window_rule')[0]}. n = {top['n_group_a']} vs "
-                f"{top['n_group_b']}; two-sided Mann-Whitney (exact/permutation), BH-FDR. "
-                f"Top: {top['feature']} (p = {top['p_value']:.2g}).")

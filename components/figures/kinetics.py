@@ -15,12 +15,9 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from analysis.cohort import apply_cohort
-from analysis.kinetics import ASSAYS, auc_column, group_curve, kinetic_series
 from components.figures.clinical import POST_HSCT_NAME, post_hsct_split
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
-from components.figures.registry import FigureSpec, standard_figure
-from components.theme import OKABE_ITO, label_decades, patient_colors
+from components.theme import OKABE_ITO, label_decades
 
 __all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip"]
 
@@ -276,28 +273,3 @@ def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cma
                      range=[-0.6, len(cats) - 0.4], title_text=x_title or x)
     fig.update_yaxes(type="log" if log_y else "linear", title_text=y_title or y)
     return label_decades(fig)
-
-
-@standard_figure("kinetics", title="CAR-T expansion and persistence", order=30)
-def _kinetics_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    series = kinetic_series(study, analytes=ASSAYS, groups=groups)
-    if series.height == 0:
-        return None
-    assay = next(a for a in ASSAYS if a in set(series.get_column("assay").to_list()))
-    data = apply_cohort(series.filter(pl.col("assay") == assay), cohort, groups=groups)
-    if data.height == 0:
-        return None
-    fig = kinetics_curve(data, colors=patient_colors(study.subject_ids),
-                         title=f"{study.analyte_label(assay)} by patient",
-                         y_title=study.analyte_label(assay))
-    curve = group_curve(data)
-    caption = (f"{assay}: one line per patient, log10 axis; open markers are below the LLOQ "
-               f"(drawn at LLOQ/2), dotted line = LLOQ. Peak days: "
-               + ", ".join(f"{r['response_group']} {r['day']}" for r in
-                           curve.sort("geo_mean", descending=True)
-                           .group_by("response_group", maintain_order=True).first()
-                           .iter_rows(named=True)))
-    return FigureSpec("kinetics", "CAR-T expansion and persistence", fig, data,
-                      {"assay": assay, "auc": auc_column(28), "cohort": cohort.describe()},
-                      caption)
-

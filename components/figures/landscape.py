@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from components.figures.registry import FigureSpec, standard_figure
 from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
 __all__ = ["embedding_scatter", "embedding_label_positions", "volcano_figure",
@@ -383,56 +382,6 @@ def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
     fig.update_layout(template="cart", title=title, height=400,
                       legend={"title": {"text": "patient"}})
     return fig
-
-
-# ---- standard deck figures --------------------------------------------------------------------
-def _cells_in_cohort(study: Any, cohort: Any, groups: pl.DataFrame) -> pl.DataFrame:
-    from analysis.cohort import apply_cohort
-    from analysis.embedding import cell_table
-
-    return apply_cohort(cell_table(study), cohort, groups=groups)
-
-
-@standard_figure("embedding", title="Immune landscape by cell type", order=50)
-def _embedding_slide(study: Any, cohort: Any, groups: pl.DataFrame) -> FigureSpec | None:
-    from analysis.embedding import available_bases, load_embedding, stratified_subsample
-
-    if not study.has("single_cell"):
-        return None
-    bases = available_bases(study)
-    if not bases:
-        return None
-    emb = load_embedding(study, basis=bases[0])
-    cells = _cells_in_cohort(study, cohort, groups)
-    if cells.height == 0:
-        return None
-    pick = stratified_subsample(cells, max_points=50_000, seed=0)
-    sub = cells[pick].with_columns(
-        pl.Series("x", emb.coords[cells.get_column("cell").to_numpy()[pick], 0]),
-        pl.Series("y", emb.coords[cells.get_column("cell").to_numpy()[pick], 1]))
-    fig = embedding_scatter(sub, color="cell_type", basis=bases[0].removeprefix("X_").upper(),
-                            title=f"Cells by type ({sub.height:,} of {cells.height:,} shown)")
-    data = sub.group_by("cell_type").agg(pl.len().alias("n_cells_shown")).sort("cell_type")
-    return FigureSpec("embedding", "Immune landscape by cell type", fig, data,
-                      {"basis": bases[0], "max_points": 50_000, "seed": 0},
-                      f"{cells.height:,} cells; {sub.height:,} drawn (stratified by sample "
-                      "and cell type)")
-
-
-@standard_figure("composition", title="Cell-type composition per sample", order=55)
-def _composition_slide(study: Any, cohort: Any, groups: pl.DataFrame) -> FigureSpec | None:
-    from analysis.cohort import apply_cohort
-    from analysis.composition import cell_type_composition
-
-    if not study.has("single_cell"):
-        return None
-    comp = apply_cohort(cell_type_composition(study), cohort, groups=groups)
-    if comp.height == 0:
-        return None
-    comp = comp.with_columns(pl.format("D{}", "day").alias("sample_label"))
-    fig = composition_bars(comp, title="Cell-type composition per sample")
-    return FigureSpec("composition", "Cell-type composition per sample", fig, comp, {},
-                      "Fractions over all cells of each sample (single-cell RNA)")
 
 
 # ---- cached, study-level views for the page ------------------------------------------------------

@@ -15,12 +15,9 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from analysis.cohort import apply_cohort
-from analysis.toxicity import adverse_event_summary, crs_summary, grade_incidence, toxicity_episodes
 from components.figures.many import color_groups, is_many
 from components.figures.marks import add_day_marks
-from components.figures.registry import FigureSpec, standard_figure
-from components.theme import GRADE_COLORS, OKABE_ITO, label_decades, patient_colors
+from components.theme import GRADE_COLORS, OKABE_ITO, label_decades
 
 __all__ = ["cytokine_panels", "peak_vs_grade", "grade_incidence_bars", "adverse_event_bars",
            "astct_heatmap", "safety_summary"]
@@ -263,47 +260,3 @@ def safety_summary(incidence: pl.DataFrame, ae: pl.DataFrame, *, top: int = 10,
     fig.update_layout(template="cart", barmode="stack", title=title,
                       height=max(360, 30 * len(terms) + 160))
     return fig
-
-
-def _cohort_ids(study, cohort, groups) -> list[str]:  # noqa: ANN001
-    ids = pl.DataFrame({"subject_id": study.subject_ids}, schema={"subject_id": pl.String})
-    return apply_cohort(ids, cohort, groups=groups).get_column("subject_id").to_list()
-
-
-@standard_figure("cytokines", title="IL-6 and CRS after infusion", order=40)
-def _cytokines_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    analyte = next((a for a in ("IL6", "IFNG", "CRP", "FERRITIN")
-                    if a in set(study.measurements.get_column("analyte").to_list())), None)
-    if analyte is None:
-        return None
-    data = apply_cohort(study.series(analytes=[analyte]), cohort, groups=groups) \
-        .filter((pl.col("day") >= -7) & (pl.col("day") <= 28))
-    if data.height == 0:
-        return None
-    eps = toxicity_episodes(study.events)
-    fig = cytokine_panels(data, eps, facet="subject_id", cols=min(5, data.get_column(
-        "subject_id").n_unique()), colors=patient_colors(study.subject_ids),
-        title=f"{study.analyte_label(analyte)}, days -7 to 28", x_range=(-7, 28))
-    return FigureSpec("cytokines", "IL-6 and CRS after infusion", fig,
-                      data.select("subject_id", "day", "analyte", "value", "unit"),
-                      {"analyte": analyte, "days": "-7..28", "cohort": cohort.describe()},
-                      "One panel per patient, log10 axis. Shading: CRS episodes (full height) "
-                      "and ICANS (top band), coloured by ASTCT grade.")
-
-
-@standard_figure("crs_ae", title="CRS, ICANS and adverse events", order=45)
-def _safety_slide(study, cohort, groups) -> FigureSpec | None:  # noqa: ANN001
-    if not study.has("events"):
-        return None
-    ids = _cohort_ids(study, cohort, groups)
-    events = study.events.filter(pl.col("subject_id").is_in(ids))
-    crs = crs_summary(events, subjects=ids)
-    inc = grade_incidence(crs)
-    ae = adverse_event_summary(events, n_patients=len(ids))
-    if ae.height == 0 and crs.height == 0:
-        return None
-    fig = safety_summary(inc, ae, title=f"Safety ({len(ids)} patients)")
-    return FigureSpec("crs_ae", "CRS, ICANS and adverse events", fig, ae,
-                      {"patients": len(ids), "cohort": cohort.describe()},
-                      "Patients by maximum grade (recorded). CRS/ICANS per ASTCT 2019; other "
-                      "events as recorded (CTCAE v5).")
