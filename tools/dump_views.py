@@ -60,8 +60,8 @@ def _write_json(path: Path, spec: Any) -> None:
 
 
 def dump_page(page: str, out: Path, study: Path) -> int:
-    from streamlit.testing.v1 import AppTest
     from streamlit.runtime.state.common import user_key_from_element_id
+    from streamlit.testing.v1 import AppTest
 
     os.environ["STUDY_DIR"] = str(study)
     os.environ.pop("STUDIES_ROOT", None)
