@@ -11,7 +11,7 @@ import streamlit as st
 
 from components import access, filters, render
 from components.safe import md
-from views import clones as vc
+from views import car_cells as car
 from views import landscape as lv
 from views import landscape_depth as ld
 
@@ -242,9 +242,9 @@ render.show(filters.compute(lv.composition, study, cohort=cohort,
             key={"Per sample": "il-comp", "By response group": "il-comp-win",
                  "CD7+ T and NK": "il-cd7"}.get(view_name, "il-car"))
 
-# ---- CAR+ cells, CD7 groups, composition with uncertainty (views/clones.py) -------------------
+# ---- CAR+ cells, CD7 groups, composition with uncertainty (views/car_cells.py) ----------------
 st.header("CAR+ cells")
-base, _ = filters.compute(vc.car_cut, study, params=vc.CarParams())
+base = filters.compute(car.car_cut, study, params=car.CarParams())
 if base.feature is None:
     st.info(base.note)
 else:
@@ -252,10 +252,10 @@ else:
     cut_at = c1.number_input("CAR+ above (CAR counts)", min_value=0.0, step=0.5,
                              value=float(round(base.threshold, 3)), key="il-car-cut",
                              help="Starts at the study's cut; change it to see the effect")
-    window = c2.selectbox("Window", list(vc.WINDOWS), index=1, key="il-car-window")
+    window = c2.selectbox("Window", list(car.WINDOWS), index=1, key="il-car-window")
     adjusted = abs(cut_at - round(base.threshold, 3)) > 1e-9
-    car_params = vc.CarParams(threshold=cut_at if adjusted else None, window=window)
-    render.show(filters.compute(vc.car_cut, study, params=car_params)[1], key="il-car-hist")
+    car_params = car.CarParams(threshold=cut_at if adjusted else None, window=window)
+    render.show(filters.compute(car.car_histogram, study, params=car_params), key="il-car-hist")
     if adjusted:
         may_save = not os.environ.get("STUDIES_ROOT") or access.may_create_studies(
             render.current_viewer())
@@ -263,29 +263,27 @@ else:
                      key="il-car-save", disabled=not may_save,
                      help="Writes car_threshold_method = \"fixed\" and car_threshold; "
                      "comments in study.toml are not kept"):
-            written = vc.save_car_threshold(study, cut_at)
+            written = car.save_car_threshold(study, cut_at)
             filters.reload_study()
             st.success(f"Saved in {written.name}.")
-    render.show(filters.compute(vc.car_fraction, study, cohort=cohort, params=car_params),
+    render.show(filters.compute(car.car_fraction, study, cohort=cohort, params=car_params),
                 key="il-car-qpcr")
-    for k, spec in enumerate(filters.compute(vc.car_phenotype, study, cohort=cohort,
-                                             params=car_params)):
-        render.show(spec, key=f"il-car-pheno-{k}")
-    for k, spec in enumerate(filters.compute(vc.cd7_view, study, cohort=cohort,
-                                             params=car_params)):
-        render.show(spec, key=f"il-car-cd7-{k}")
+    for k, view in enumerate((car.car_phenotype, car.car_markers)):
+        render.show(filters.compute(view, study, cohort=cohort, params=car_params),
+                    key=f"il-car-pheno-{k}")
+    for k, view in enumerate((car.cd7_groups, car.cd7_test)):
+        render.show(filters.compute(view, study, cohort=cohort, params=car_params),
+                    key=f"il-car-cd7-{k}")
 
 st.header("Composition with uncertainty")
 c1, c2, c3 = st.columns(3)
-comp_window = c1.selectbox("Window", list(vc.WINDOWS), index=1, key="il-ct-window")
-against = c2.selectbox("Compare", ["Responders vs non-responders"]
-                       + [f"with {w}" for w in vc.WINDOWS if w != comp_window],
-                       key="il-ct-against")
-transform = c3.selectbox("Transform", ["clr", "logit"], key="il-ct-transform",
-                         format_func={"clr": "centred log-ratio", "logit": "logit"}.get)
-comp_params = vc.CompositionParams(
+comp_window = c1.selectbox("Window", list(car.WINDOWS), index=1, key="il-ct-window")
+against = c2.selectbox("Compare", car.comparisons(comp_window), key="il-ct-against")
+transform = c3.selectbox("Transform", list(car.TRANSFORMS), key="il-ct-transform",
+                         format_func=car.TRANSFORMS.get)
+comp_params = car.CompositionParams(
     window=comp_window, transform=transform,
     window_b=None if against.startswith("Responders") else against.removeprefix("with "))
-for k, spec in enumerate(filters.compute(vc.composition_test, study, cohort=cohort,
-                                         params=comp_params)):
-    render.show(spec, key=f"il-ct-{k}")
+for k, view in enumerate((car.composition_test, car.composition_table)):
+    render.show(filters.compute(view, study, cohort=cohort, params=comp_params),
+                key=f"il-ct-{k}")

@@ -12,23 +12,23 @@ import pytest
 from analysis.cohort import Cohort
 from components import export
 from components.figures import clones as figs
+from views import car_cells as car
 from views import clones as vc
 from views.spec import FigureSpec
 
 
 def _specs(study, cohort):
     out = []
-    _, hist = vc.car_cut(study, params=vc.CarParams())
-    out.append(hist)
-    p = vc.CarParams()
-    out.append(vc.car_fraction(study, cohort=cohort, params=p))
-    out += list(vc.car_phenotype(study, cohort=cohort, params=p))
-    out += list(vc.cd7_view(study, cohort=cohort, params=p))
-    out += list(vc.composition_test(study, cohort=cohort, params=vc.CompositionParams()))
+    p = car.CarParams()
+    out = [view(study, cohort=cohort, params=p) for view in (
+        car.car_histogram, car.car_fraction, car.car_phenotype, car.car_markers,
+        car.cd7_groups, car.cd7_test)]
+    out += [view(study, cohort=cohort, params=car.CompositionParams())
+            for view in (car.composition_test, car.composition_table)]
+    out.append(vc.rarefied(study, cohort=cohort, params=vc.RepertoireParams()))
     cp = vc.ClonesParams(patient="SAA-001", source="tcr", timepoint="D28")
-    out.append(vc.rarefied(study, cohort=cohort, params=cp))
-    out += [s for s in vc.tracking(study, cohort=cohort, params=cp) if s is not None]
-    out += list(vc.fate(study, cohort=cohort, params=cp))
+    out += [view(study, cohort=cohort, params=cp) for view in (
+        vc.clone_alluvial, vc.clone_volcano, vc.clone_changes, vc.fate_figure, vc.fate_table)]
     return [s for s in out if isinstance(s, FigureSpec)]
 
 
@@ -78,7 +78,8 @@ def test_receptor_figures_export(export_ready, shared_data, tmp_path):
     folder.mkdir()
     shutil.copy(shared_data / "scrna_tcr" / "wu2020_200.h5mu", folder)
     study = load_study(folder)
-    table, emb, pheno = vc.receptor_views(study, cohort=Cohort(), params=vc.ClonesParams())
+    table, emb, pheno = (view(study, cohort=Cohort(), params=vc.ClonesParams()) for view in (
+        vc.clonotypes_table, vc.clone_embedding, vc.clone_phenotype))
     assert table.data.height == 99
     assert emb is not None and pheno.data.height == 0          # no clone of 2+ cells here
     kinds = {t.name for t in emb.fig.data}

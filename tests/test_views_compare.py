@@ -14,6 +14,7 @@ from components import export
 from data_loaders import load_study
 from views import code
 from views import compare as cv
+from views.shared import clear_shared
 
 SPLIT = cv.CompareParams(group_by=cv.CUSTOM_SPLIT, patients_a=("SAA-001", "SAA-004", "SAA-005"),
                          patients_b=("SAA-002", "SAA-003"))
@@ -31,7 +32,7 @@ class _Focus:
 
 
 def _fresh(demo_dir):
-    cv._RESULTS.clear()          # recompute: nothing shared with the first build
+    clear_shared()               # recompute: nothing shared with the first build
     return load_study(demo_dir)
 
 

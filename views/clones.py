@@ -1,238 +1,182 @@
-"""Recipes of the single-cell depth views (no streamlit): CAR+ cells (the cut, CAR+ fraction
-next to qPCR, CAR+ vs CAR- phenotype, CD7 groups of endogenous T and NK cells), composition
-with uncertainty, receptors joined to cells, clones across time and depth-matched repertoire
-metrics. pages/clones.py and the CAR block of pages/immune_landscape.py call them; each takes
-the Study, the cohort and a frozen Params and returns FigureSpec / TableSpec records.
+"""Recipes of the Clones & repertoire page (no streamlit): somatic clones (VAF over time, the
+oncoprint), the T-cell repertoire (a diversity metric over time, raw or depth-matched, the
+metrics table, one patient's baseline top clones and the overlap between their samples), clones
+across time (alluvial of the dominant clones, per-clone change, fate by response group) and
+receptors joined to cells. Each takes the Study, the cohort and a frozen Params and returns one
+FigureSpec or TableSpec (None when the study lacks what it draws); records of one computation
+share it (views.shared). The option lists the page offers (genes by recurrence, patients with
+a repertoire, later timepoints, clone sources) are here too.
 
-The analyses are those of analysis.car_status, analysis.clonotypes, analysis.clone_tracking,
-analysis.repertoire (rarefaction) and analysis.composition (compositional test); every
-comparison is patient-level. The shared focus (`focus`) is accepted for the common call
-shape; these views draw every patient of the cohort.
+The analyses are those of analysis.clones, analysis.repertoire (rarefaction, overlap),
+analysis.clone_tracking and analysis.clonotypes; every comparison is patient-level. The shared
+focus (`focus`) is accepted for the common call shape; these views draw every patient of the
+cohort. The CAR+ block of the Immune landscape is in views/car_cells.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 
-from analysis import car_status as cs
 from analysis import clone_tracking as ctr
 from analysis import clonotypes as ct
-from analysis import composition as comp
-from analysis.cohort import Cohort, apply_cohort, response_groups
-from analysis.repertoire import METRIC_LABELS, rarefied_table
+from analysis.clones import gene_recurrence, oncoprint_grid, vaf_tracks
+from analysis.cohort import Cohort, apply_cohort, cohort_subjects, response_groups
+from analysis.repertoire import (
+    METRIC_LABELS,
+    METRICS,
+    morisita_overlap,
+    rarefied_table,
+    repertoire_table,
+    top_clone_tracking,
+)
 from analysis.rules import rules_for
 from components.figures import clones as figs
-from components.figures.landscape import car_vs_qpcr_figure
-from views.spec import FigureSpec, TableSpec
+from components.theme import patient_colors
+from views.shared import shared
+from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
 
-__all__ = ["CarParams", "WINDOWS", "car_cut", "car_fraction", "car_phenotype", "cd7_view",
-           "CompositionParams", "composition_test", "save_car_threshold",
-           "has_cell_receptors",
-           "ClonesParams", "RAREFIED_METRICS", "rarefied", "later_timepoints", "tracking", "fate", "receptor_views", "SOURCES"]
+__all__ = ["SomaticParams", "RepertoireParams", "ClonesParams", "METRICS", "METRIC_LABELS",
+           "RAREFIED_METRICS", "SOURCES", "NO_MUTATIONS", "NO_TCR", "somatic_genes", "vaf",
+           "oncoprint", "repertoire_patients", "repertoire_metrics", "repertoire_metric",
+           "rarefied", "top_clones", "overlap", "has_cell_receptors", "clone_sources",
+           "later_timepoints", "clone_alluvial", "clone_volcano", "clone_changes",
+           "fate_figure", "fate_table", "clonotypes_table", "clone_embedding",
+           "clone_phenotype"]
 
-WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow("Post-infusion", 1))}
+Metric = Literal["richness", "shannon", "clonality", "simpson", "top10_share"]
 RAREFIED_METRICS = ("richness", "shannon", "clonality", "simpson")
 SOURCES = {"auto": "single cells with receptors when present, else bulk TCR",
            "tcr": "bulk TCR repertoire (tcr table)", "cells": "single cells with receptors",
            "cells_cd8": "single CD8 cells with receptors (CD8A or CD8B detected)"}
+NO_MUTATIONS = ("No somatic mutation data: add mutations.csv (sample_id, gene, vaf; optional "
+                "variant, depth, classification) or a MAF file, with samples.csv placing each "
+                "sample in time.")
+NO_TCR = ("No TCR repertoire data: add tcr.csv (sample_id, junction_aa, count), an AIRR "
+          "rearrangement TSV or 10x VDJ contigs, with samples.csv placing each sample in time.")
 
 
-def _groups(study: Study, groups: pl.DataFrame | None) -> pl.DataFrame:
-    return groups if groups is not None else response_groups(study)
+def _cohort(cohort: Cohort | None) -> Cohort:
+    return cohort if cohort is not None else Cohort()
 
 
-# ---- CAR+ cells ---------------------------------------------------------------------------------
+def _group_of(study: Study) -> pl.DataFrame:
+    return response_groups(study).select("subject_id", pl.col("response_group").alias("group"))
+
+
+# ---- somatic clones -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class CarParams:
-    threshold: float | None = None      # None: the study's rule (mixture or its fixed value)
-    window: str = "Day 1-60"
-    genes: tuple[str, ...] = cs.MARKER_GENES
+class SomaticParams:
+    """Genes drawn (None: the 9 most recurrent in the cohort) and the VAF axis."""
+
+    genes: tuple[str, ...] | None = None
+    log_vaf: bool = False
 
 
-def _rules(study: Study, params: CarParams):  # noqa: ANN202 - Rules
-    rules = rules_for(study)
-    if params.threshold is None:
-        return rules
-    return rules.with_(car_threshold_method="fixed", car_threshold=float(params.threshold))
+def _tracks(study: Study, cohort: Cohort | None) -> pl.DataFrame:
+    return apply_cohort(vaf_tracks(study), _cohort(cohort), groups=response_groups(study))
 
 
-def car_cut(study: Study, *, params: CarParams) -> tuple[cs.CarCut, FigureSpec | None]:
-    """The cut and the histogram of log1p(CAR counts) with it (None without a CAR feature)."""
-    rules = _rules(study, params)
-    values, feature, source = cs.car_values(study, rules=rules)
-    cut = cs.car_cut(values, feature=feature, source=source, rules=rules)
-    if values is None:
-        return cut, None
-    hist = cs.car_histogram(values)
-    n_pos = int(cs.call_car(values, cut).sum())
-    fig = figs.car_histogram(hist, cut=cut.log_cut if cut.threshold > 0 or
-                             cut.method == "mixture" else 0.0,
-                             cut_label=f"CAR+ above {cut.threshold:.3g} counts",
-                             title=f"{feature}: counts per cell ({n_pos:,} of {len(values):,} "
-                                   "cells CAR+)")
-    return cut, FigureSpec("car-cut", "CAR transcript counts and the CAR+ cut", fig, data=hist,
-                           params=params, caption=cut.describe())
+def somatic_genes(study: Study, *, cohort: Cohort | None = None) -> list[str]:
+    """Genes mutated in the cohort's patients, most recurrent first (a panel study has a
+    handful, an exome hundreds)."""
+    return gene_recurrence(_tracks(study, cohort)).get_column("gene").to_list()
 
 
-def _cells(study: Study, params: CarParams) -> pl.DataFrame:
-    return cs.car_cells(study, rules=_rules(study, params))
+@recipe
+def vaf(study: Study, *, cohort: Cohort | None = None, params: SomaticParams = SomaticParams(),
+        focus: Any = None) -> FigureSpec:
+    """VAF over time, one panel per gene, one line per patient. Raises ValueError when no
+    chosen gene has a sequenced sample in the cohort (the message says what to check)."""
+    genes = params.genes if params.genes is not None else         tuple(somatic_genes(study, cohort=cohort)[:9])
+    tracks = _tracks(study, cohort).filter(pl.col("gene").is_in(list(genes)))
+    if tracks.height == 0:
+        raise ValueError("No gene chosen, no sequenced sample of the selected patients falls "
+                         "in the day window, or samples.csv does not list the mutation "
+                         "samples.")
+    fig = figs.vaf_lines(tracks, colors=patient_colors(study.subject_ids),
+                         log_y=params.log_vaf)
+    return FigureSpec("vaf_over_time", "Somatic VAF over time", fig, tracks, params)
 
 
-def car_fraction(study: Study, *, cohort: Cohort, params: CarParams,
-                 focus: Any = None, groups: pl.DataFrame | None = None) -> FigureSpec:
-    """CAR+ cells as % of T cells per sample (the cut of `params`), next to CAR qPCR."""
-    g = _groups(study, groups)
-    car = apply_cohort(comp.car_fraction_of_t(_cells(study, params), rules=rules_for(study)),
-                       cohort, groups=g)
-    qpcr = apply_cohort(study.series(analytes=["CAR_QPCR"]), cohort, groups=g)
-    fig = car_vs_qpcr_figure(car, qpcr, title="CAR+ T cells (single-cell call) and CAR qPCR")
-    return FigureSpec("car-vs-qpcr", "CAR+ fraction per sample next to qPCR", fig, data=car,
-                      params=params, caption="CAR+ = the cut above; T cells by their "
-                      "cell-type names (docs/rules.md, Vocabulary).")
+@recipe
+def oncoprint(study: Study, *, cohort: Cohort | None = None,
+              params: SomaticParams = SomaticParams(), focus: Any = None) -> FigureSpec | None:
+    """Patients x the 40 most recurrent genes at baseline and last follow-up (None when the
+    cohort's patients have no sequenced sample)."""
+    subjects = cohort_subjects(response_groups(study), _cohort(cohort))
+    ranked = somatic_genes(study, cohort=cohort)[:40]
+    grid = oncoprint_grid(study).filter(pl.col("subject_id").is_in(subjects)
+                                        & pl.col("gene").is_in(ranked))
+    if grid.height == 0:
+        return None
+    return FigureSpec("oncoprint", "Oncoprint", figs.oncoprint(grid, subjects=subjects), grid,
+                      params)
 
 
-def car_phenotype(study: Study, *, cohort: Cohort, params: CarParams,
-                  focus: Any = None, groups: pl.DataFrame | None = None
-                  ) -> tuple[FigureSpec, TableSpec]:
-    """Cell types of CAR+ and CAR- T cells per patient in the window, and the patient-level
-    marker comparison (paired signed-rank, BH)."""
-    from analysis.embedding import gene_vector, var_names
-
-    g = _groups(study, groups)
-    w = WINDOWS[params.window]
-    cells = _cells(study, params)
-    keep = apply_cohort(cells, cohort, groups=g).get_column("cell").to_numpy()
-    cells = cells.filter(pl.col("cell").is_in(keep))
-    rules = rules_for(study)
-    shares = cs.car_phenotype(cells, lo=w.lo, hi=w.hi, rules=rules)
-    fig = figs.stacked_share(shares, x="subject_id", facet_col="car",
-                             title=f"Cell types of CAR+ and CAR- T cells, {w.label}",
-                             y_title="share of the patient's T cells")
-    names = set(var_names(study))
-    genes = [x for x in params.genes if x in names]
-    expr = {x: gene_vector(study, gene=x)[keep] for x in genes}
-    markers = cs.car_marker_comparison(cells, expression=expr, lo=w.lo, hi=w.hi, rules=rules)
-    return (FigureSpec("car-phenotype", "CAR+ vs CAR- T cells: cell types", fig, data=shares,
-                       params=params, caption=f"{w.label}; fraction of each patient's CAR+ "
-                       "(or CAR-) T cells."),
-            TableSpec("car-markers", "CAR+ vs CAR- T cells: markers, patient as the replicate",
-                      markers, params=params,
-                      caption="Per patient the mean log-normalised expression in CAR+ and "
-                      "in CAR- T cells; median over patients; two-sided Wilcoxon signed-rank "
-                      "(exact) of the paired differences; BH over the genes listed."))
-
-
-def cd7_view(study: Study, *, cohort: Cohort, params: CarParams,
-             focus: Any = None, groups: pl.DataFrame | None = None
-             ) -> tuple[FigureSpec, TableSpec]:
-    """CAR+ T, CD7+/CD7- endogenous T and NK cells as shares of T and NK cells per sample,
-    and their change from pre-infusion to the window (compositional test, same patients)."""
-    from analysis.embedding import gene_vector, var_names
-
-    g = _groups(study, groups)
-    rules = rules_for(study)
-    cells = _cells(study, params)
-    cd7 = gene_vector(study, gene="CD7") if "CD7" in var_names(study) else \
-        np.zeros(cells.height)
-    grouped = apply_cohort(cs.cd7_groups(cells, cd7=cd7, rules=rules), cohort, groups=g) \
-        .filter(pl.col("cd7_group").is_not_null())
-    per = comp.composition_of(grouped, cell_type="cd7_group")
-    lines = per.with_columns(pl.col("cell_type").alias("group"),
-                             pl.format("{} · {}", "subject_id", "cell_type").alias("subject_id"))
-    fig = figs.repertoire_lines(
-        lines, metric="fraction", group="group", colors=dict(zip(cs.CD7_GROUPS, [
-            "#D55E00", "#0072B2", "#56B4E9", "#009E73", "#E69F00"], strict=True)),
-        y_title="share of T and NK cells",
-        title="CAR+ T and endogenous CD7+ / CD7- T and NK cells per sample")
-    test = comp.compositional_test(per, groups=g, window=WINDOWS["Pre-infusion"],
-                                   window_b=WINDOWS[params.window])
-    cap = (f"CD7+ = CD7 expression above {rules.cd7_threshold:g} (rule cd7_threshold); "
-           "endogenous = not CAR+.")
-    return (FigureSpec("cd7-groups", "CD7+ vs CD7- endogenous T and NK cells", fig, data=per,
-                       params=params, caption=cap),
-            TableSpec("cd7-test", f"CD7 groups: {params.window} vs pre-infusion", test,
-                      params=params, caption=cap + " " + _COMPOSITION_METHOD))
-
-
-_COMPOSITION_METHOD = (
-    "Method: each patient's cells summed over their samples in the window, half a cell added "
-    "to every count, centred log-ratio per patient (Aitchison); one value per patient; "
-    "responders vs non-responders by the two-sided Mann-Whitney test, or the same patients in "
-    "two windows by the exact Wilcoxon signed-rank test (analysis/stats.py); BH over the "
-    "categories.")
-
-
-# ---- composition with uncertainty ---------------------------------------------------------------
+# ---- the T-cell repertoire ----------------------------------------------------------------------
 @dataclass(frozen=True)
-class CompositionParams:
-    window: str = "Day 1-60"
-    window_b: str | None = None        # None: responders vs non-responders in `window`
-    transform: str = "clr"
+class RepertoireParams:
+    """A repertoire metric over time (depth-matched by rarefaction when `depth_matched` and the
+    metric depends on depth), and one patient's `top` baseline clones (None: the first
+    patient with a repertoire)."""
 
-
-def composition_test(study: Study, *, cohort: Cohort, params: CompositionParams,
-                     focus: Any = None, groups: pl.DataFrame | None = None
-                  ) -> tuple[FigureSpec, TableSpec]:
-    from analysis.embedding import cell_table
-
-    g = _groups(study, groups)
-    per = comp.composition_of(apply_cohort(cell_table(study), cohort, groups=g))
-    res = comp.compositional_test(per, groups=g, window=WINDOWS[params.window],
-                                  window_b=WINDOWS[params.window_b] if params.window_b
-                                  else None, transform=params.transform)
-    what = res.get_column("comparison")[0] if res.height else params.window
-    label = "centred log-ratio" if params.transform == "clr" else "logit of the proportion"
-    fig = figs.effect_dots(res, x_title=f"difference in {label}",
-                           title=f"Cell-type composition: {what}")
-    method = _COMPOSITION_METHOD if params.transform == "clr" else \
-        _COMPOSITION_METHOD.replace("centred log-ratio per patient (Aitchison)",
-                                    "logit of each proportion per patient")
-    return (FigureSpec("composition-test", "Composition with uncertainty", fig, data=res,
-                       params=params, caption=method),
-            TableSpec("composition-test-table", f"Composition: {what}", res, params=params,
-                      caption=method))
-
-
-def save_car_threshold(study: Study, threshold: float) -> Path:
-    """Write the adjusted cut into study.toml [rules] (car_threshold_method = "fixed")."""
-    from data_loaders.rules_file import save_rule_settings
-
-    return save_rule_settings(study.path, {"car_threshold_method": "fixed",
-                                           "car_threshold": float(threshold)})
-
-
-# ---- receptors and clones -----------------------------------------------------------------------
-def has_cell_receptors(study: Study) -> bool:
-    return getattr(study, "single_cell", None) is not None and \
-        study.single_cell.receptors.filter(pl.col("cell").is_not_null()).height > 0
-
-
-@dataclass(frozen=True)
-class ClonesParams:
+    metric: Metric = "clonality"
+    depth_matched: bool = True
     patient: str | None = None
-    source: str = "auto"
-    timepoint: str | None = None       # the later sample compared with the reference
-    metric: str = "clonality"
-    value: str = "share_ratio"
-    reference: str = "auto"            # "baseline": never the infusion product
+    top: int = 10
 
 
-def rarefied(study: Study, *, cohort: Cohort, params: ClonesParams,
-             focus: Any = None, groups: pl.DataFrame | None = None) -> FigureSpec:
+def _repertoire(study: Study, cohort: Cohort | None) -> pl.DataFrame:
+    return apply_cohort(repertoire_table(study), _cohort(cohort),
+                        groups=response_groups(study)).join(_group_of(study), on="subject_id",
+                                                            how="left")
+
+
+def repertoire_patients(study: Study, *, cohort: Cohort | None = None) -> list[str]:
+    """Patients of the cohort with a TCR sample in the day window."""
+    return _repertoire(study, cohort).get_column("subject_id").unique().sort().to_list()
+
+
+@recipe
+def repertoire_metrics(study: Study, *, cohort: Cohort | None = None,
+                       params: RepertoireParams = RepertoireParams(), focus: Any = None
+                       ) -> TableSpec:
+    """Every repertoire metric of every TCR sample of the cohort (raw, all receptors)."""
+    return TableSpec("tcr_metrics", "Repertoire metrics per sample", _repertoire(study, cohort),
+                     params)
+
+
+@recipe
+def repertoire_metric(study: Study, *, cohort: Cohort | None = None,
+                      params: RepertoireParams = RepertoireParams(), focus: Any = None
+                      ) -> FigureSpec:
+    """The metric per patient over time: at a common depth (rarefied) when asked and the
+    metric depends on depth, else the raw metric of all receptors of each sample."""
+    if params.depth_matched and params.metric in RAREFIED_METRICS:
+        return rarefied(study, cohort=cohort, params=params)
+    rep = _repertoire(study, cohort)
+    label = METRIC_LABELS[params.metric]
+    fig = figs.repertoire_lines(rep, metric=params.metric, y_title=label,
+                                title=f"{label} over time")
+    return FigureSpec(f"tcr_{params.metric}", f"{label} over time", fig, rep, params,
+                      "Raw metric of all receptors of each sample (not depth-matched).")
+
+
+@recipe
+def rarefied(study: Study, *, cohort: Cohort | None = None,
+             params: RepertoireParams = RepertoireParams(), focus: Any = None) -> FigureSpec:
     """A repertoire metric at a common depth (rarefaction) per patient over time."""
-    g = _groups(study, groups)
+    g = response_groups(study)
     rules = rules_for(study)
-    rar = apply_cohort(rarefied_table(study, rules=rules), cohort, groups=g).join(
-        g.select("subject_id", pl.col("response_group").alias("group")), on="subject_id",
-        how="left")
+    rar = apply_cohort(rarefied_table(study, rules=rules), _cohort(cohort), groups=g).join(
+        _group_of(study), on="subject_id", how="left")
     sub = rar.filter((pl.col("metric") == params.metric) & pl.col("rarefied"))
     depth = int(rar.get_column("depth")[0]) if rar.height else 0
     left_out = rar.filter(~pl.col("rarefied")).get_column("sample_id").unique().to_list()
@@ -246,6 +190,65 @@ def rarefied(study: Study, *, cohort: Cohort, params: ClonesParams,
                       "2.5-97.5 % interval" + (f"; left out (fewer receptors): "
                                                f"{', '.join(left_out)}" if left_out else "")
                       + ".")
+
+
+def _patient(study: Study, cohort: Cohort | None, params: RepertoireParams) -> str:
+    if params.patient is not None:
+        return params.patient
+    patients = repertoire_patients(study, cohort=cohort)
+    if not patients:
+        raise ValueError("no patient of the cohort has a TCR sample in the day window")
+    return patients[0]
+
+
+@recipe
+def top_clones(study: Study, *, cohort: Cohort | None = None,
+               params: RepertoireParams = RepertoireParams(), focus: Any = None) -> FigureSpec:
+    """One patient's `top` baseline clonotypes over time (stacked area, the rest in grey)."""
+    patient = _patient(study, cohort, params)
+    tracked = top_clone_tracking(study, top=params.top, subjects=(patient,))
+    fig = figs.clone_area(tracked, title=f"{patient}: baseline top {params.top} clonotypes "
+                                         "over time")
+    return FigureSpec(f"{patient}_top_clones", "Baseline top clones over time", fig, tracked,
+                      params)
+
+
+@recipe
+def overlap(study: Study, *, cohort: Cohort | None = None,
+            params: RepertoireParams = RepertoireParams(), focus: Any = None) -> FigureSpec:
+    """Morisita-Horn overlap between one patient's samples."""
+    patient = _patient(study, cohort, params)
+    data = morisita_overlap(study, subjects=(patient,))
+    fig = figs.overlap_heatmap(data, title=f"{patient}: repertoire overlap (Morisita-Horn)")
+    return FigureSpec(f"{patient}_overlap", "Repertoire overlap", fig, data, params)
+
+
+# ---- receptors and clones -----------------------------------------------------------------------
+def has_cell_receptors(study: Study) -> bool:
+    """Whether the single-cell file's cells carry receptors (clonotypes per cell)."""
+    return getattr(study, "single_cell", None) is not None and \
+        study.single_cell.receptors.filter(pl.col("cell").is_not_null()).height > 0
+
+
+def clone_sources(study: Study) -> list[str]:
+    """Where clones can be followed from: single (CD8) cells with receptors, the bulk TCR
+    table."""
+    cells = ["cells_cd8", "cells"] if has_cell_receptors(study) else []
+    return cells + (["tcr"] if study.has("tcr") else [])
+
+
+@dataclass(frozen=True)
+class ClonesParams:
+    """Clones across time: one patient's dominant clones from `source`, the reference
+    ("auto": the infusion product when sequenced, else baseline) compared with `timepoint`;
+    the fate of every patient's top clones as `value`."""
+
+    patient: str | None = None
+    source: str = "auto"
+    timepoint: str | None = None       # the later sample compared with the reference
+    metric: str = "clonality"
+    value: str = "share_ratio"
+    reference: str = "auto"            # "baseline": never the infusion product
 
 
 def later_timepoints(study: Study, *, source: str = "auto") -> list[str]:
@@ -265,9 +268,9 @@ def _counts(study: Study, source: str) -> tuple[pl.DataFrame, pl.DataFrame, str]
     return ctr.clone_counts(study, source=source)  # type: ignore[arg-type]
 
 
-def tracking(study: Study, *, cohort: Cohort, params: ClonesParams,
-             focus: Any = None, groups: pl.DataFrame | None = None
-             ) -> tuple[FigureSpec, FigureSpec | None, TableSpec]:
+@shared
+def _tracking(study: Study, params: ClonesParams
+              ) -> tuple[FigureSpec, FigureSpec | None, TableSpec]:
     """One patient: alluvial of the dominant clones, the per-clone change between the
     reference and `params.timepoint` (volcano) and the table of those clones."""
     rules = rules_for(study)
@@ -302,12 +305,11 @@ def tracking(study: Study, *, cohort: Cohort, params: ClonesParams,
                                         top, params=params)
 
 
-def fate(study: Study, *, cohort: Cohort, params: ClonesParams,
-         focus: Any = None, groups: pl.DataFrame | None = None
-         ) -> tuple[FigureSpec, TableSpec]:
+@shared
+def _fate(study: Study, cohort: Cohort, params: ClonesParams) -> tuple[FigureSpec, TableSpec]:
     """Fate of each patient's dominant reference clones over time by response group, and
     responders vs non-responders per timepoint (Mann-Whitney, one value per patient)."""
-    g = _groups(study, groups)
+    g = response_groups(study)
     rules = rules_for(study)
     counts, samples, used = _counts(study, params.source)
     traj = apply_cohort(ctr.dominant_trajectories(
@@ -331,14 +333,14 @@ def fate(study: Study, *, cohort: Cohort, params: ClonesParams,
                       "timepoints."))
 
 
-def receptor_views(study: Study, *, cohort: Cohort, params: ClonesParams,
-                   focus: Any = None, groups: pl.DataFrame | None = None
-                   ) -> tuple[TableSpec, FigureSpec | None, TableSpec]:
+@shared
+def _receptors(study: Study, cohort: Cohort, params: ClonesParams
+               ) -> tuple[TableSpec, FigureSpec | None, TableSpec]:
     """Clonotypes per cell (table), clone size on the embedding (None without one) and the
     clone-by-phenotype table."""
     from analysis.embedding import available_bases, load_embedding
 
-    g = _groups(study, groups)
+    g = response_groups(study)
     clones = apply_cohort(ct.study_cell_clonotypes(study), cohort, groups=g)
     table = clones.filter(pl.col("clonotype").is_not_null()).select(
         "cell_id", "sample_id", "subject_id", "day", "cell_type", "clonotype", "clone_size",
@@ -365,3 +367,63 @@ def receptor_views(study: Study, *, cohort: Cohort, params: ClonesParams,
             emb_spec,
             TableSpec("clone-phenotype", "Clones by phenotype (clones of 2 or more cells)",
                       ct.clone_phenotype(clones), params=params))
+
+
+@recipe
+def clone_alluvial(study: Study, *, cohort: Cohort | None = None,
+                   params: ClonesParams = ClonesParams(), focus: Any = None) -> FigureSpec:
+    """One patient's dominant reference clones over time (alluvial, class against the
+    reference)."""
+    return _tracking(study, params)[0]
+
+
+@recipe
+def clone_volcano(study: Study, *, cohort: Cohort | None = None,
+                  params: ClonesParams = ClonesParams(), focus: Any = None
+                  ) -> FigureSpec | None:
+    """Every clone of the patient, reference vs `params.timepoint` (Fisher exact, BH); None
+    when the patient has no later sample."""
+    return _tracking(study, params)[1]
+
+
+@recipe
+def clone_changes(study: Study, *, cohort: Cohort | None = None,
+                  params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+    """The 50 largest reference clones and their change at `params.timepoint`."""
+    return _tracking(study, params)[2]
+
+
+@recipe
+def fate_figure(study: Study, *, cohort: Cohort | None = None,
+                params: ClonesParams = ClonesParams(), focus: Any = None) -> FigureSpec:
+    """The fate of each patient's top pre-infusion clones over time, by response group."""
+    return _fate(study, _cohort(cohort), params)[0]
+
+
+@recipe
+def fate_table(study: Study, *, cohort: Cohort | None = None,
+               params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+    """Responders vs non-responders per timepoint (one value per patient, Mann-Whitney)."""
+    return _fate(study, _cohort(cohort), params)[1]
+
+
+@recipe
+def clonotypes_table(study: Study, *, cohort: Cohort | None = None,
+                     params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+    """Clonotypes per cell of the cohort (cells with a clonotype)."""
+    return _receptors(study, _cohort(cohort), params)[0]
+
+
+@recipe
+def clone_embedding(study: Study, *, cohort: Cohort | None = None,
+                    params: ClonesParams = ClonesParams(), focus: Any = None
+                    ) -> FigureSpec | None:
+    """Clone size on the first embedding (None when the file holds none)."""
+    return _receptors(study, _cohort(cohort), params)[1]
+
+
+@recipe
+def clone_phenotype(study: Study, *, cohort: Cohort | None = None,
+                    params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+    """Clones of two or more cells by phenotype."""
+    return _receptors(study, _cohort(cohort), params)[2]

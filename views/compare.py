@@ -12,15 +12,13 @@ A focus set on another page (a sample clicked on the Patient page: one patient a
 day) is honoured: `focus_defaults` gives the layer and window that hold the sample, and the
 heatmap and the course mark the focus patients and days.
 
-The comparison itself runs in one function (`_comparison`, which is also where DESeq2 runs);
-the volcano, table, heatmap and summary of one Params share its result.
+The comparison itself runs in one function (`_run_comparison`, which is also where DESeq2
+runs); the volcano, table, heatmap and summary of one Params share its result (views.shared).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +28,7 @@ from analysis import differential as dif
 from analysis.cohort import Cohort, apply_cohort, cohort_subjects, response_groups
 from analysis.rules import Rules, rules_for
 from components.figures import compare as cf
+from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
@@ -156,35 +155,28 @@ def _subjects(study: Study, cohort: Cohort | None) -> tuple[str, ...]:
     return tuple(cohort_subjects(response_groups(study), cohort or Cohort()))
 
 
-_RESULTS: OrderedDict[tuple, tuple[pl.DataFrame, str, str]] = OrderedDict()
-_RESULTS_MAX = 8
-_LOCK = threading.Lock()
-
-
 def _comparison(study: Study, cohort: Cohort | None, params: CompareParams
                 ) -> tuple[pl.DataFrame, str, str]:
-    """(result table of analysis.differential.compare, label A, label B): the one place the
-    comparison (rank tests or DESeq2) runs. The views of one Params share the result (the last
-    few are kept per process), so a page showing four of them runs it once."""
-    core = replace(params, fdr=0.1, feature=None)
-    key = (study.cache_key, _subjects(study, cohort), core)
-    with _LOCK:
-        if key in _RESULTS:
-            _RESULTS.move_to_end(key)
-            return _RESULTS[key]
+    """(result table of analysis.differential.compare, label A, label B) of the comparison
+    (the FDR level and the followed feature do not change it)."""
+    return _run_comparison(study, _subjects(study, cohort),
+                           replace(params, fdr=0.1, feature=None))
+
+
+@shared
+def _run_comparison(study: Study, subjects: tuple[str, ...], params: CompareParams
+                    ) -> tuple[pl.DataFrame, str, str]:
+    """The one place the comparison (rank tests or DESeq2) runs; the views of one Params share
+    its result (views.shared), so a page showing four of them runs it once."""
     kw = _group_kwargs(params)
     _, label_a, label_b = dif.assign_groups(study, groups=kw["groups"],
                                             group_column=kw["group_column"],
                                             group_a=kw["group_a"], group_b=kw["group_b"])
     res = dif.compare(study, layer=params.layer, window=params.window,
                       change_from_baseline=params.change_from_baseline, panel=params.panel,
-                      subjects=key[1], rules=rules(study, params=params),
+                      subjects=subjects, rules=rules(study, params=params),
                       effect_measure=params.effect_measure, method=params.method,
                       min_n=int(params.min_n), **kw)
-    with _LOCK:
-        _RESULTS[key] = (res, label_a, label_b)
-        while len(_RESULTS) > _RESULTS_MAX:
-            _RESULTS.popitem(last=False)
     return res, label_a, label_b
 
 

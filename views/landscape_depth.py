@@ -28,6 +28,7 @@ from analysis.markers import rank_markers
 from components.figures import landscape as figs
 from components.theme import GROUP_COLORS
 from data_loaders.gene_sets import GeneSet
+from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
@@ -182,6 +183,7 @@ def _order(values: pl.Series) -> list[str]:
     return sorted(values.cast(pl.String).drop_nulls().unique().to_list())
 
 
+@shared
 def _distribution(study: Study, cohort: Cohort | None, params: DistributionParams
                   ) -> tuple[FigureSpec, FigureSpec]:
     long = feature_values(study, params=params, cohort=cohort)
@@ -254,6 +256,7 @@ class SignatureParams:
     selection: pb.CellSelection = pb.CellSelection()
 
 
+@shared
 def _signatures(study: Study, params: SignatureParams) -> tuple[FigureSpec, TableSpec]:
     """One score per patient (mean over the selected cells of the sample closest to the window
     centre, or the pseudobulk score), responders vs non-responders: boxes of patients and the
