@@ -34,6 +34,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "f
            "gene_vector", "expression_store", "read_expression", "read_marker_index",
            "expression_rows", "content_key",
            "embedding_key", "highly_variable_genes", "embedding_input", "receptor_chains",
-           "cell_type_source",
+           "cell_type_source", "in_window", "in_polygon", "extent", "cell_table_cached",
            "CELL_COLUMNS",
            "COMPUTED_BASIS", "OBSM_BASES"]
 
@@ -530,4 +531,60 @@ def annotate_points(points: pl.DataFrame, *, windows: Sequence[Any] = (),
     if facet_windows:
         out = out.with_columns(label(facet_windows, None).alias("facet")).filter(
             pl.col("facet").is_not_null())
+    return out
+
+
+# ---- regions of an embedding (selections against every cell, not only drawn ones) ---------------
+def cell_table_cached(study: Study) -> pl.DataFrame:
+    """`cell_table`, computed once per study and process (the raster view re-reads it on every
+    zoom; at ten million cells it takes seconds)."""
+    return _cell_table_memo(study)
+
+
+@lru_cache(maxsize=2)
+def _cell_table_memo(study: Study) -> pl.DataFrame:
+    return cell_table(study)
+
+
+def extent(coords: np.ndarray, *, pad: float = 0.02) -> tuple[tuple[float, float],
+                                                               tuple[float, float]]:
+    """(x range, y range) holding every finite point, padded by `pad` of each side's span."""
+    finite = coords[np.isfinite(coords).all(axis=1)]
+    if finite.shape[0] == 0:
+        return (0.0, 1.0), (0.0, 1.0)
+    lo, hi = finite.min(axis=0).astype(float), finite.max(axis=0).astype(float)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return ((lo[0] - pad * span[0], hi[0] + pad * span[0]),
+            (lo[1] - pad * span[1], hi[1] + pad * span[1]))
+
+
+def in_window(coords: np.ndarray, *, x_range: Sequence[float], y_range: Sequence[float]
+              ) -> np.ndarray:
+    """Boolean mask of the points inside the rectangle (edges included)."""
+    x, y = coords[:, 0], coords[:, 1]
+    x0, x1 = sorted(float(v) for v in x_range)
+    y0, y1 = sorted(float(v) for v in y_range)
+    return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+
+def in_polygon(coords: np.ndarray, *, xs: Sequence[float], ys: Sequence[float]
+               ) -> np.ndarray:
+    """Boolean mask of the points inside a polygon (a lasso; even-odd rule), tested against
+    every point. Points outside the polygon's bounding box are rejected first, so a lasso over
+    ten million cells costs about as much as the cells near it."""
+    px, py = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    out = np.zeros(coords.shape[0], dtype=bool)
+    if px.size < 3:
+        return out
+    near = np.flatnonzero(in_window(coords, x_range=(px.min(), px.max()),
+                                    y_range=(py.min(), py.max())))
+    x, y = coords[near, 0].astype(np.float64), coords[near, 1].astype(np.float64)
+    inside = np.zeros(near.size, dtype=bool)
+    for i in range(px.size):
+        xa, ya, xb, yb = px[i - 1], py[i - 1], px[i], py[i]
+        crosses = (ya > y) != (yb > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = xa + (y - ya) * (xb - xa) / (yb - ya)
+        inside ^= crosses & (x < at)
+    out[near] = inside
     return out

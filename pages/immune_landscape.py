@@ -14,6 +14,7 @@ from components.safe import md
 from views import car_cells as car
 from views import landscape as lv
 from views import landscape_depth as ld
+from views import landscape_raster as lr
 
 ctx = filters.context()
 study, cohort = ctx.study, ctx.cohort
@@ -79,16 +80,46 @@ else:
     if params.basis.startswith("PCA"):
         st.caption("Showing PCA of the markers; a UMAP separates populations better.")
         _compute_button(setup.n_events, params)
-spec = filters.compute(lv.embedding, study, cohort=cohort, params=params, focus=focus)
-st.caption(spec.caption)
-event = render.show_figure(spec.fig, key="il-embedding", name=f"{study.name}_landscape",
-                           data=spec.data, params=params, on_select="rerun",
-                           selection_mode=("box", "lasso"))
-render.show_params(params)
+
+def _raster_embedding() -> tuple[int, ...]:
+    """Above a million cells: the raster of every cell; a box zooms in or selects, a lasso
+    selects from every cell (views/landscape_raster.py)."""
+    r1, r2 = st.columns([2, 1])
+    box = r1.segmented_control("A box", ["selects cells", "zooms in"], default="selects cells",
+                               key="il-box-mode") or "selects cells"
+    window = st.session_state.get("il-window")
+    if window and r2.button("Show every cell", key="il-window-reset"):
+        st.session_state.pop("il-window", None)
+        st.rerun()
+    rparams = lr.RasterParams(params, *(window or (None, None)))
+    shown = filters.compute(lr.raster, study, cohort=cohort, params=rparams, focus=focus)
+    st.caption(shown.caption)
+    event = render.show_figure(shown.fig, key="il-embedding", name=f"{study.name}_landscape",
+                               data=shown.data, params=rparams, on_select="rerun",
+                               selection_mode=("box", "lasso"))
+    render.show_params(rparams)
+    if box == "zooms in":
+        if (zoom := lr.window_of(event)) and zoom != window:
+            st.session_state["il-window"] = zoom
+            st.rerun()
+        return ()
+    return lr.selected_in(study, cohort=cohort, params=rparams, event=event) if event else ()
+
+
+if rna and lr.use_raster(study):
+    picked = _raster_embedding()
+else:
+    spec = filters.compute(lv.embedding, study, cohort=cohort, params=params, focus=focus)
+    st.caption(spec.caption)
+    event = render.show_figure(spec.fig, key="il-embedding", name=f"{study.name}_landscape",
+                               data=spec.data, params=params, on_select="rerun",
+                               selection_mode=("box", "lasso"))
+    render.show_params(params)
+    picked = lv.selected_cells(event)
 
 # ---- selection ----------------------------------------------------------------------------
 sets = st.session_state.setdefault("il-sets", {})
-if picked := lv.selected_cells(event):
+if picked:
     st.session_state["il-selection"] = (source, picked)
 current = st.session_state.get("il-selection")
 current = current if current and current[0] == source and len(current[1]) else None

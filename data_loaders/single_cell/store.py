@@ -514,11 +514,18 @@ class SingleCellStore:
         return tuple(sorted(keys, key=rank))
 
     def embedding(self, key: str) -> np.ndarray:
-        """The first two dimensions of embedding `key` (float32, cells x 2)."""
+        """The first two dimensions of embedding `key` (float32, cells x 2; read once and
+        kept, read-only: every view of the landscape asks for it)."""
         if key not in self.embeddings:
             raise KeyError(key)
-        with self.open() as h:
-            return h.embedding(key)
+        kept = self.__dict__.setdefault("_embedding_memo", {})
+        if key not in kept:
+            with self.open() as h:
+                coords = np.asarray(h.embedding(key), dtype=np.float32)
+            coords.setflags(write=False)
+            kept.clear()            # one basis at a time: ten million cells are 80 MB
+            kept[key] = coords
+        return kept[key]
 
     # ---- receptors (MuData airr modality, 10x VDJ contigs, AIRR with cell_id) ----------------
     @cached_property

@@ -1,0 +1,121 @@
+"""The embedding of millions of cells as a server-side raster (views/landscape_raster.py,
+components/figures/raster.py): an image for a generated 2M-cell study, points with hover after
+zooming in, selections tested against every cell in data coordinates."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis import embedding as emb
+from data_loaders import load_study
+from data_loaders.study import Study
+from sample_data.many_cells import write_many_cells
+from views import landscape as lv
+from views import landscape_raster as lr
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Study:
+    folder = tmp_path_factory.mktemp("raster") / "syn"
+    write_many_cells(folder, cells=2_000_000, genes=40, nnz=5, patients=20)
+    return load_study(folder)
+
+
+def _image(spec: object) -> np.ndarray:
+    from PIL import Image
+
+    images = spec.fig.layout.images  # type: ignore[attr-defined]
+    assert len(images) == 1 and images[0].xref == "x" and images[0].yref == "y"
+    src = images[0].source
+    assert src.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+
+
+def _params(**kw: object) -> lr.RasterParams:
+    return lr.RasterParams(lv.LandscapeParams(lv.RNA, "X_umap", **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_two_million_cells_are_drawn_as_one_image_of_every_cell(big: Study) -> None:
+    assert lr.use_raster(big)
+    spec = lr.raster(big, params=_params())
+    rgba = _image(spec)
+    assert rgba.shape == (600, 900, 4)
+    drawn = rgba[..., 3] > 0
+    assert 0.1 < drawn.mean() < 0.9                 # the blobs, not an empty or full frame
+    colours = {tuple(c) for c in rgba[drawn][::50, :3]}
+    assert len(colours) > 12                        # twelve cell types mixed at the edges
+    assert spec.data.get_column("cells_in_window").sum() == 2_000_000
+    legend = [t.name for t in spec.fig.data if t.showlegend is not False and t.name]
+    assert len(legend) == 12 and "CD8 T" in legend
+    assert "2,000,000 cells" in spec.caption and spec.view.endswith("landscape_raster.raster")
+
+
+@pytest.mark.slow
+def test_colour_by_a_gene_draws_the_mean_per_pixel_with_its_units(big: Study) -> None:
+    spec = lr.raster(big, params=_params(color_by="Gene", gene="G0001"))
+    _image(spec)
+    bars = [t for t in spec.fig.data if getattr(t.marker, "showscale", False)]
+    assert len(bars) == 1 and "G0001" in bars[0].marker.colorbar.title.text
+    assert spec.data.get_column("cells_in_window")[0] == 2_000_000
+
+
+@pytest.mark.slow
+def test_zooming_in_gives_points_with_hover_and_their_cells(big: Study) -> None:
+    x_range, y_range = (9.0, 10.5), (-0.5, 0.5)
+    spec = lr.raster(big, params=lr.zoomed(_params(), x_range=x_range, y_range=y_range))
+    assert not spec.fig.layout.images
+    coords = emb.load_embedding(big, basis="X_umap").coords
+    expect = np.flatnonzero(emb.in_window(coords, x_range=x_range, y_range=y_range))
+    assert 0 < expect.size <= lr.POINTS_BELOW
+    cells = np.concatenate([np.asarray(t.customdata).ravel() for t in spec.fig.data
+                            if t.customdata is not None])
+    assert np.array_equal(np.sort(cells.astype(np.int64)), expect)
+    assert all(t.hovertemplate or t.hoverinfo != "skip" for t in spec.fig.data
+               if t.customdata is not None)
+    assert list(spec.fig.layout.xaxis.range) == list(x_range)
+    assert "as points" in spec.caption
+
+
+@pytest.mark.slow
+def test_a_lasso_selects_every_cell_inside_not_only_drawn_ones(big: Study) -> None:
+    from matplotlib.path import Path as MplPath
+
+    lasso = {"x": [8.0, 12.5, 11.0, 7.5], "y": [-2.0, -1.0, 2.5, 1.0]}
+    got = lr.selected_in(big, params=_params(), event={"selection": {"lasso": [lasso],
+                                                                     "box": []}})
+    coords = emb.load_embedding(big, basis="X_umap").coords
+    inside = MplPath(np.column_stack([lasso["x"], lasso["y"]])).contains_points(coords)
+    assert len(got) == int(inside.sum()) > 50_000
+    assert np.array_equal(np.asarray(got), np.flatnonzero(inside))
+    box = lr.selected_in(big, params=_params(), event={"selection": {
+        "box": [{"x": [9.0, 10.5], "y": [0.5, -0.5]}], "lasso": []}})
+    assert len(box) == int(emb.in_window(coords, x_range=(9, 10.5), y_range=(-0.5, 0.5)).sum())
+
+
+def test_a_box_on_the_chart_is_the_window_to_zoom_to() -> None:
+    assert lr.window_of({"selection": {"box": [{"x": [3, 1], "y": [0, 2]}]}}) == \
+        ((1.0, 3.0), (0.0, 2.0))
+    assert lr.window_of({"selection": {"box": [], "lasso": []}}) is None
+    assert lr.window_of(None) is None
+
+
+def test_in_polygon_agrees_with_matplotlib() -> None:
+    from matplotlib.path import Path as MplPath
+
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-1, 1, (20_000, 2)).astype(np.float32)
+    star = np.array([[np.cos(a) * r, np.sin(a) * r] for a, r in zip(
+        np.linspace(0, 2 * np.pi, 10, endpoint=False), [0.9, 0.3] * 5, strict=True)])
+    ours = emb.in_polygon(pts, xs=star[:, 0], ys=star[:, 1])
+    theirs = MplPath(star).contains_points(pts)
+    assert ours.sum() > 1000 and (ours != theirs).sum() <= 2     # points on an edge may differ
+
+
+def test_the_demo_is_drawn_as_points(demo_dir: Path) -> None:
+    assert not lr.use_raster(load_study(demo_dir))

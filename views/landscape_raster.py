@@ -1,0 +1,196 @@
+"""The Immune landscape's embedding above about a million cells: drawn server-side as a
+datashader raster of every cell of the cohort (coloured by category, gene or score), drawn
+again for each window the user zooms or pans to, and drawn as points with hover once the
+window holds few enough cells. Box and lasso selections are taken in data coordinates and
+tested against every cell, not against what was drawn.
+
+`raster` is the recipe (Study + cohort + RasterParams -> FigureSpec); `window_of` and
+`selected_in` turn the chart's selection state into a window or cells. The embedding of
+smaller studies is views/landscape.py's `embedding` (WebGL points of a stratified subsample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from analysis import embedding as emb
+from analysis import signatures as sig
+from analysis.cohort import Cohort, apply_cohort, response_groups
+from analysis.composition import DEFAULT_WINDOWS
+from components.figures import landscape as figs
+from components.figures import raster as rfig
+from components.theme import patient_colors
+from views.landscape import _FIXED_COLORS, COLUMNS, RNA, LandscapeParams
+from views.spec import FigureSpec, recipe
+
+if TYPE_CHECKING:
+    from data_loaders import Study
+
+__all__ = ["RasterParams", "RASTER_ABOVE", "POINTS_BELOW", "use_raster", "raster",
+           "window_of", "selected_in", "zoomed"]
+
+RASTER_ABOVE = 1_000_000      # cells above which the embedding is a raster
+POINTS_BELOW = 50_000         # cells in the window at or below which points are drawn
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RasterParams:
+    """The landscape's choice (`landscape`: basis, colour, gene, signature) and the window
+    shown: `x_range`/`y_range` in embedding units (None: every cell), the image size in
+    pixels, and the number of cells in the window at or below which points are drawn."""
+
+    landscape: LandscapeParams
+    x_range: Range | None = None
+    y_range: Range | None = None
+    width: int = 900
+    height: int = 600
+    points_below: int | None = None     # None: POINTS_BELOW
+
+
+def use_raster(study: Study, *, source: str = RNA) -> bool:
+    """True when the study's single-cell embedding has more than RASTER_ABOVE cells."""
+    return source == RNA and study.has("single_cell") and \
+        study.single_cell.n_obs > RASTER_ABOVE
+
+
+def zoomed(params: RasterParams, *, x_range: Range | None, y_range: Range | None
+           ) -> RasterParams:
+    """The same view on another window (None: every cell)."""
+    return replace(params, x_range=x_range, y_range=y_range)
+
+
+def _cells(study: Study, cohort: Cohort | None, basis: str) -> tuple[pl.DataFrame, np.ndarray]:
+    """The cohort's cells (cell table rows with response_group) and their coordinates."""
+    coords = emb.load_embedding(study, basis=basis).coords
+    cells = emb.cell_table_cached(study)
+    if cohort is not None and cohort != Cohort():
+        cells = apply_cohort(cells, cohort, groups=response_groups(study))
+    return cells, coords[cells.get_column("cell").to_numpy()]
+
+
+def _values(study: Study, p: LandscapeParams) -> tuple[np.ndarray | None, str | None]:
+    """Per-cell values that colour the cells (every cell of the file) and the colour bar's
+    title, or (None, None) for a categorical colour."""
+    if p.color_by == "Gene" and p.gene:
+        return emb.gene_vector(study, gene=p.gene), \
+            f"{p.gene}<br>{sig.expression_units(study)}"
+    if p.color_by == "Signature score" and p.signature is not None:
+        got = sig.cell_scores(study, gene_sets=[p.signature], method=sig.DEFAULT_METHOD)
+        return got.cells.get_column(p.signature.name).to_numpy(), \
+            f"{p.signature.name}<br>{sig.SCORE_UNITS[sig.DEFAULT_METHOD]}"
+    return None, None
+
+
+@recipe
+def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
+           focus: Any = None) -> FigureSpec:
+    """The cohort's cells in the window of `params`: a raster of all of them (count per
+    category, or mean value per pixel), or, when the window holds at most `points_below`
+    cells, those cells as points with hover and their row numbers for selection. The data is
+    the drawn points, or the number of cells per colour category in the window."""
+    p = params.landscape
+    cells, xy = _cells(study, cohort, p.basis)
+    full_x, full_y = emb.extent(xy)
+    x_range = params.x_range or full_x
+    y_range = params.y_range or full_y
+    inside = emb.in_window(xy, x_range=x_range, y_range=y_range)
+    n_in = int(inside.sum())
+    limit = POINTS_BELOW if params.points_below is None else params.points_below
+    values, bar = _values(study, p)
+    color = COLUMNS.get(p.color_by, "cell_type")
+    basis = p.basis.removeprefix("X_").split(" ")[0].upper()
+    windowed = params.x_range is not None or params.y_range is not None
+    where = f" in this window (of {cells.height:,})" if windowed else ""
+    if n_in <= limit:
+        pts = cells.filter(pl.Series(inside)).with_columns(
+            pl.Series("x", xy[inside, 0]), pl.Series("y", xy[inside, 1]))
+        pts = emb.annotate_points(pts, windows=DEFAULT_WINDOWS, focus=focus)
+        if values is not None:
+            color = "expression" if p.color_by == "Gene" else "score"
+            pts = pts.with_columns(pl.Series(color, values[pts.get_column("cell").to_numpy()]))
+        colors = patient_colors(study.subject_ids) if color == "subject_id" else \
+            _FIXED_COLORS.get(color, {})
+        fig = figs.embedding_scatter(pts, color=color, continuous=values is not None,
+                                     colors=colors, basis=basis, colorbar_title=bar,
+                                     labels="cell_type" if p.label_types else None)
+        fig.update_xaxes(range=list(x_range))
+        fig.update_yaxes(range=list(y_range))
+        keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type")
+                if c in pts.columns]
+        return FigureSpec("landscape_raster", "Immune landscape", fig, pts.select(keep),
+                          params, f"Showing all {n_in:,} cells{where} as points; zoom out to "
+                          "see the rest.")
+    sub = cells.filter(pl.Series(inside))
+    x, y = xy[inside, 0], xy[inside, 1]
+    size = {"x_range": x_range, "y_range": y_range, "width": params.width,
+            "height": params.height}
+    if values is not None:
+        v = values[sub.get_column("cell").to_numpy()]
+        hi = float(np.nanpercentile(v, 99.5)) if v.size else 1.0
+        span = (0.0, hi if hi > 0 else float(np.nanmax(v, initial=1.0)) or 1.0)
+        rgba = rfig.shade_values(x, y, v, span=span, **size)
+        fig = rfig.raster_figure(rgba, x_range=x_range, y_range=y_range,
+                                 colorbar=(bar or "", *span), basis=basis,
+                                 height=params.height)
+        data = pl.DataFrame({"cells_in_window": [n_in], "mean": [float(np.nanmean(v))],
+                             "fraction_above_zero": [float(np.mean(v > 0))]})
+    else:
+        labels = emb.annotate_points(sub.select("cell", "day", "subject_id",
+                                                *[c for c in ("car_positive",) if c in
+                                                  sub.columns]),
+                                     windows=DEFAULT_WINDOWS, focus=focus) \
+            if color in ("window", "car_status", "focus") else sub
+        cats = labels.get_column(color).cast(pl.String)
+        order = sorted(cats.drop_nulls().unique().to_list())
+        fixed = patient_colors(study.subject_ids) if color == "subject_id" else \
+            _FIXED_COLORS.get(color, {})
+        palette = {**figs.category_colors(order), **{k: v for k, v in fixed.items()
+                                                     if k in order}}
+        codes = cats.replace_strict(order, list(range(len(order))), default=-1,
+                                    return_dtype=pl.Int32).to_numpy()
+        rgba = rfig.shade_categories(x, y, codes, colors=[palette[c] for c in order], **size)
+        fig = rfig.raster_figure(rgba, x_range=x_range, y_range=y_range,
+                                 legend={c: palette[c] for c in order}, basis=basis,
+                                 height=params.height)
+        data = (pl.DataFrame({color: cats}).group_by(color).len("cells_in_window")
+                .sort(color))
+    return FigureSpec("landscape_raster", "Immune landscape", fig, data, params,
+                      f"All {n_in:,} cells{where} drawn as a raster (each pixel: "
+                      + ("the mean value of its cells" if values is not None else
+                         "the colours of its cells' categories, opacity by count")
+                      + f"); zoom in to at most {limit:,} cells for points "
+                      "with hover. Box and lasso select from every cell, drawn or not.")
+
+
+def window_of(event: Any) -> tuple[Range, Range] | None:
+    """The (x range, y range) of the last box drawn on the chart, or None."""
+    boxes = ((event or {}).get("selection") or {}).get("box") or []
+    if not boxes:
+        return None
+    box = boxes[-1]
+    xs, ys = [float(v) for v in box.get("x", [])], [float(v) for v in box.get("y", [])]
+    if len(xs) < 2 or len(ys) < 2 or min(xs) == max(xs) or min(ys) == max(ys):
+        return None
+    return (min(xs), max(xs)), (min(ys), max(ys))
+
+
+def selected_in(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
+                event: Any) -> tuple[int, ...]:
+    """Row numbers (`cell`) of every cell of the cohort inside the chart's box or lasso,
+    tested in data coordinates against all cells (not only those drawn)."""
+    sel = (event or {}).get("selection") or {}
+    boxes, lassos = sel.get("box") or [], sel.get("lasso") or []
+    if not boxes and not lassos:
+        return ()
+    cells, xy = _cells(study, cohort, params.landscape.basis)
+    mask = np.zeros(xy.shape[0], dtype=bool)
+    for b in boxes:
+        mask |= emb.in_window(xy, x_range=b.get("x", []), y_range=b.get("y", []))
+    for lasso in lassos:
+        mask |= emb.in_polygon(xy, xs=lasso.get("x", []), ys=lasso.get("y", []))
+    return tuple(int(c) for c in cells.get_column("cell").to_numpy()[mask])
