@@ -153,10 +153,18 @@ def test_a_study_reads_its_store_from_a_url_without_the_file(pair: tuple, demo_d
     folder = tmp_path / "host"
     shutil.copytree(demo_dir, folder, ignore=shutil.ignore_patterns(".cache",
                                                                     "single_cell.h5ad"))
+    import tomllib
+
+    import tomli_w
+
     toml = folder / "study.toml"
-    toml.write_text(toml.read_text() + f'\n[single_cell]\nstore = "{url}"\n')
+    config = tomllib.loads(toml.read_text())
+    config.setdefault("single_cell", {})["store"] = url
+    toml.write_text(tomli_w.dumps(config))
     study = load_study(folder)
     assert isinstance(study.single_cell, ConvertedStore) and study.single_cell.source is None
     assert not study.report.errors
     cells = emb.cell_table(study)
     assert cells.height == 20_000 and cells.get_column("subject_id").null_count() == 0
+    # receptor files named in study.toml are found in the study folder, not beside the URL
+    assert study.single_cell.receptors.height == load_study(demo_dir).single_cell.receptors.height

@@ -328,6 +328,11 @@ class SingleCellStore:
         r = self.resolved
         return f"{self.modalities[0]}|{r.counts}|{r.lognorm}|{r.lognorm_how}"
 
+    @property
+    def files_folder(self) -> Path:
+        """The folder that relative file names of the [single_cell] table start from."""
+        return self.path.parent
+
     # ---- derived data on disk (the study's cache) -----------------------------------------
     @cached_property
     def content_key(self) -> str:
@@ -556,7 +561,7 @@ class SingleCellStore:
             if s is not None:
                 cells = cells.with_columns(s.alias(c))
         for name, sample in self.config.receptor_files:
-            path = Path(name) if Path(name).is_absolute() else self.path.parent / name
+            path = Path(name) if Path(name).is_absolute() else self.files_folder / name
             if not path.is_file():
                 raise ValueError(f"[single_cell] receptor_files: {name} not found next to "
                                  f"{self.path.name}")

@@ -139,6 +139,10 @@ class ConvertedStore(SingleCellStore):
                                                 store=cfg.store), cache_root=root)
         self.format = "zarr"
 
+    @property
+    def files_folder(self) -> Path:
+        return self.cache_root if is_url(self.location) else self.path.parent
+
     # ---- opening (once) ---------------------------------------------------------------------
     @cached_property
     def _root(self) -> Any:
