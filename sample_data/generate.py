@@ -1196,6 +1196,9 @@ def _cell_receptors(c: _Cohort, cells: pl.DataFrame, expanded: pl.DataFrame, see
       cells from the patient's infusion-product pool (absent at Screening, shared by D28 and
       M3: "new" clones after infusion).
     """
+    if cells.height == 0:
+        return pl.DataFrame(schema={k: pl.Int64 if k == "duplicate_count" else pl.String
+                                    for k in _AIRR_COLUMNS})
     rng = _rng(seed, 10)
     n = c.n
     n_cd8, n_cd4, n_car = pools

@@ -388,3 +388,9 @@ def test_demo_planted_effects() -> None:
         one = dict(share.filter(pl.col("subject_id") == subject).select("timepoint", "s")
                    .iter_rows())
         assert one["M3"] < 0.7 * one["Screening"], subject
+
+
+def test_no_cells_gives_an_empty_receptor_table(tmp_path: Path) -> None:
+    out = generate_study(tmp_path / "s", patients=2, cells=0, seed=3)
+    rec = pl.read_csv(out / "cell_receptors.tsv", separator="\t")
+    assert rec.height == 0 and rec.columns[0] == "cell_id"
