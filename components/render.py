@@ -227,13 +227,15 @@ def show_table(df: pl.DataFrame, *, key: str, name: str, height: int | str = "au
                column_config: dict | None = None) -> None:
     """A result table with its CSV download. Decimal columns show 5 significant digits on
     screen (p-values, AUCs and VAFs alike); the CSV keeps full precision."""
-    from components.theme import column_label
+    from components.theme import column_label, display_frame
 
+    # empty cells blank (not "None"), units with the micro sign (theme.display_frame)
+    view = display_frame(df, keep=column_config or ())
     # labels with units on screen (the CSV keeps the column names); every row visible up to
     # TABLE_FULL_ROWS rows (a grid that scrolls hides rows a reader does not know are there)
     shown = {c: st.column_config.NumberColumn(column_label(c), format="%.5g")
              if t in (pl.Float32, pl.Float64) else st.column_config.Column(column_label(c))
-             for c, t in df.schema.items()}
+             for c, t in view.schema.items()}
     for c, cfg in (column_config or {}).items():
         # a page's own format keeps the label with units unless it names one itself
         if isinstance(cfg, dict) and not cfg.get("label"):
@@ -241,9 +243,9 @@ def show_table(df: pl.DataFrame, *, key: str, name: str, height: int | str = "au
         shown[c] = cfg
     if height == "auto" and df.height <= TABLE_FULL_ROWS:
         height = 35 * (df.height + 1) + 3
-    # an empty text cell is empty, not "None"
-    view = df.with_columns(pl.col(pl.String).fill_null("")) if df.height else df
-    st.dataframe(view, key=key, height=height, hide_index=True, column_config=shown)
+    # a missing number is a blank cell, not "None" (captions say "empty = not reached")
+    st.dataframe(view, key=key, height=height, hide_index=True, column_config=shown,
+                 placeholder="")
     st.download_button("Table (CSV)",
                        data=audited(partial(csv_bytes, df), file=f"{_file_stem(name)}.csv",
                                     format="csv"),

@@ -9,6 +9,7 @@ cohort filter shows.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -122,6 +123,27 @@ def column_label(name: str) -> str:
     if words.startswith("n "):
         return display_unit(words)
     return display_unit(words[:1].upper() + words[1:]) if words else name
+
+
+def display_frame(df: Any, *, keep: Iterable[str] = ()) -> Any:
+    """A result table (polars) as shown on screen: text columns filled with "" (an empty cell
+    is empty), unit columns with the micro sign ("copies/µg gDNA"; the CSV keeps ASCII).
+    Numbers stay numbers: the grid shows their missing values as blank through its
+    `placeholder` (components.render.show_table). Columns in `keep` are left as they are."""
+    import polars as pl
+
+    if df.height == 0:
+        return df
+    keep = set(keep)
+    exprs = []
+    for name, dtype in df.schema.items():
+        if name in keep or dtype != pl.String:
+            continue
+        col = pl.col(name)
+        if name == "unit" or name == "units" or name.endswith("_unit"):
+            col = col.map_elements(display_unit, return_dtype=pl.String)
+        exprs.append(col.fill_null("").alias(name))
+    return df.with_columns(exprs) if exprs else df
 
 
 def display_units(fig: go.Figure) -> go.Figure:

@@ -185,3 +185,24 @@ def test_micro_sign_on_screen_and_labels_for_table_headers():
     assert column_label("geo_cv_pct") == "Geometric CV (%)"
     assert column_label("n_nonexpanders") == "n nonexpanders"
     assert column_label("CAR_QPCR") == "CAR_QPCR"
+
+
+def test_km_at_risk_rows_show_whole_labels_and_numbers():
+    """Group names label the at-risk rows in full (automargin, not cut to "esponder"), the
+    numbers are not clipped at the row edge, and the row grows with the groups."""
+    import polars as pl
+
+    from components.figures.clinical import km_plot
+
+    curve = pl.DataFrame({"group": ["Responder", "Responder", "Non-responder", "Non-responder"],
+                          "time": [0, 400, 0, 421], "survival": [1.0, 1.0, 1.0, 0.5],
+                          "ci_low": [1.0, 1.0, 1.0, 0.1], "ci_high": [1.0, 1.0, 1.0, 0.9]})
+    risk = pl.DataFrame({"group": ["Responder", "Non-responder"] * 2, "time": [0, 0, 360, 360],
+                         "at_risk": [3, 2, 3, 2]})
+    fig = km_plot(curve, risk)
+    texts = [t for t in fig.data if t.mode == "text"]
+    assert len(texts) == 2 and all(t.cliponaxis is False for t in texts)
+    axis = fig.layout.yaxis2
+    assert list(axis.categoryarray) == ["Responder", "Non-responder"]
+    assert axis.automargin is True and list(axis.range) == [1.5, -0.5]
+    assert fig.layout.margin.l >= 120

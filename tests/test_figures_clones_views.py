@@ -85,3 +85,17 @@ def test_receptor_figures_export(export_ready, shared_data, tmp_path):
     kinds = {t.name for t in emb.fig.data}
     assert "no clonotype" in kinds and "clone size 1" in kinds
     assert len(export.export_figure(emb.fig, "svg", width=600, height=500, scale=1)) > 1000
+
+
+def test_overlap_heatmap_ticks_are_two_short_upright_lines():
+    import polars as pl
+
+    from components.figures.clones import overlap_heatmap
+
+    df = pl.DataFrame({"timepoint_a": ["Screening", "Screening", "D28", "D28"],
+                       "timepoint_b": ["Screening", "D28", "Screening", "D28"],
+                       "day_a": [-11, -11, 28, 28], "day_b": [-11, 28, -11, 28],
+                       "morisita_horn": [1.0, 0.8, 0.8, 1.0]})
+    fig = overlap_heatmap(df)
+    assert list(fig.data[0].x) == ["Screening<br>d-11", "D28<br>d28"]
+    assert fig.layout.xaxis.tickangle == 0 and fig.layout.xaxis.automargin is True

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["RULES_SHOWN", "TableParams", "assessment_note", "baseline_view", "recovery_view",
-           "ctcae_view", "icaht_view"]
+           "ctcae_view", "ctcae_grid", "icaht_view"]
 
 # the settings the Blood counts page depends on ("Rules used")
 RULES_SHOWN = ("retic_threshold", "severe_anc", "severe_plt", "very_severe_anc", "ti_window",
@@ -118,16 +118,46 @@ def ctcae_view(study: Study, *, cohort: Cohort | None = None, params: TableParam
                focus: Any = None) -> TableSpec:
     rules = params.rules
     grades = _of_cohort(study, cytopenia_grades(study, rules=rules), cohort)
-    wide = grades.pivot(on="window", index=["subject_id", "term"], values="worst_grade") \
-        if grades.height else grades
     return TableSpec(
-        "bc-grades", "CTCAE cytopenia grades", wide, params=params,
-        caption=("Worst CTCAE v5 grade per window (0 = within normal limits; LLN ANC "
+        "bc-grades", "CTCAE cytopenia grades", ctcae_grid(grades), params=params,
+        caption=("One row per patient, one column per window: the worst CTCAE v5 grade of each "
+                 "count in the window, highest first (G4 ANC, PLT = grade 4 neutrophil and "
+                 "platelet count decreased; Hb = anaemia, Lym = lymphocyte count decreased; "
+                 "none = every count within normal limits; LLN ANC "
                  f"{rules.lln_anc:g}, PLT {rules.lln_plt:g}, lymphocytes {rules.lln_alc:g}, "
                  f"HGB {rules.lln_hgb_female:g} women / {rules.lln_hgb_male:g} men), counted "
                  "from day 1 after infusion (the lymphodepletion nadir before infusion is not "
                  "the CAR-T's) and stopping the day before an HSCT; Baseline: the grade of the "
-                 "baseline count (before lymphodepletion), shown apart."))
+                 "baseline count (before lymphodepletion), shown apart. One row per patient, "
+                 "count and window with the day of the worst value: python cli.py table "
+                 "cytopenia_grades."))
+
+
+_CTCAE_SHORT = {"Neutrophil count decreased": "ANC", "Platelet count decreased": "PLT",
+                "Anemia": "Hb", "Lymphocyte count decreased": "Lym"}
+
+
+def ctcae_grid(grades: pl.DataFrame) -> pl.DataFrame:
+    """cytopenia_grades (subject_id, term, window, worst_grade) as a patient x window grid:
+    each cell "G4 ANC, PLT; G3 Hb; G1 Lym" (the counts by worst grade, highest first), "none"
+    when every count is grade 0, empty when the window has no count."""
+    if grades.height == 0:
+        return pl.DataFrame(schema={"subject_id": pl.String})
+    windows = grades.get_column("window").unique(maintain_order=True).to_list()
+    short = pl.col("term").replace(_CTCAE_SHORT)
+    by_grade = (grades.filter(pl.col("worst_grade").is_not_null())
+                .with_columns(short.alias("_t"))
+                .group_by("subject_id", "window", "worst_grade", maintain_order=True)
+                .agg(pl.col("_t").sort().str.join(", "))
+                .sort("subject_id", "window", "worst_grade", descending=[False, False, True]))
+    cells = (by_grade.group_by("subject_id", "window", maintain_order=True).agg(
+        pl.when(pl.col("worst_grade").max() == 0).then(pl.lit("none"))
+        .otherwise(pl.format("G{} {}", pl.col("worst_grade"), pl.col("_t"))
+                   .filter(pl.col("worst_grade") > 0).str.join("; "))
+        .first().alias("cell")))
+    wide = cells.pivot(on="window", index="subject_id", values="cell")
+    return wide.select("subject_id", *[w for w in windows if w in wide.columns]).sort(
+        "subject_id")
 
 
 @recipe

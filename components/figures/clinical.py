@@ -370,10 +370,11 @@ def km_plot(curve: pl.DataFrame, at_risk: pl.DataFrame, *, group: str = "group",
     """Kaplan-Meier step curves with 95% bands (top) and numbers at risk under the plot
     (bottom row, same time axis). `censored` (group, time, survival) draws censoring ticks;
     `note` (e.g. how HSCT was handled) is stated under the title."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2],
-                        vertical_spacing=0.08)
     groups = curve.get_column(group).unique(maintain_order=True).to_list() \
         if curve.height else []
+    risk_share = min(0.35, 0.08 + 0.06 * max(len(groups), 1))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True,
+                        row_heights=[1 - risk_share, risk_share], vertical_spacing=0.08)
     palette = dict(colors or {})
     for i, g in enumerate(groups):
         col = palette.get(g) or GROUP_COLORS.get(g) or OKABE_ITO[(i + 4) % len(OKABE_ITO)]
@@ -397,21 +398,28 @@ def km_plot(curve: pl.DataFrame, at_risk: pl.DataFrame, *, group: str = "group",
                 name=f"{g} censored", legendgroup=str(g), showlegend=False,
                 hovertemplate=f"{g} · censored on day %{{x}}<extra></extra>"), row=1, col=1)
         r = at_risk.filter(pl.col(group) == g)
+        # numbers drawn whole (cliponaxis off) in their own row of the at-risk table
         fig.add_trace(go.Scatter(
             x=r.get_column(time).to_list(), y=[str(g)] * r.height, mode="text",
             text=[str(v) for v in r.get_column("at_risk").to_list()],
-            textfont={"color": col, "size": 12}, showlegend=False, hoverinfo="skip",
+            textfont={"color": col, "size": 12}, textposition="middle center",
+            cliponaxis=False, showlegend=False, hoverinfo="skip",
             name=f"{g} at risk"), row=2, col=1)
     ticks = at_risk.get_column(time).unique().sort().to_list() if at_risk.height else None
     fig.update_yaxes(range=[0, 1.05], title_text="Probability", row=1, col=1)
+    # the group names label the at-risk rows in full (automargin), a half row of room above
+    # and below so no number is cut
     fig.update_yaxes(type="category", title_text="At risk", showgrid=False,
-                     autorange="reversed", row=2, col=1)
+                     categoryorder="array", categoryarray=[str(g) for g in groups],
+                     range=[len(groups) - 0.5, -0.5], automargin=True,
+                     tickfont={"size": 11}, row=2, col=1)
     fig.update_xaxes(tickvals=ticks, row=1, col=1)
     fig.update_xaxes(tickvals=ticks, title_text="Days since CAR-T infusion", row=2, col=1)
     heading = title or "Kaplan-Meier estimate"
     if note:
         heading += f"<br><sup>{note}</sup>"
-    fig.update_layout(template="cart", title=heading, height=520, hovermode="closest")
+    fig.update_layout(template="cart", title=heading, height=500 + 24 * max(len(groups), 1),
+                      hovermode="closest", margin={"l": 120})
     return fig
 
 

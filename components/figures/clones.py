@@ -208,7 +208,9 @@ def overlap_heatmap(df: pl.DataFrame, *, a: str = "timepoint_a", b: str = "timep
     """Morisita-Horn overlap between a patient's samples (ordered by day), 0 to 1."""
     meta = (df.select(pl.col(a).alias("lab"), pl.col(day_a).alias("d")).unique().sort("d")
             if df.height else pl.DataFrame(schema={"lab": pl.String, "d": pl.Int64}))
-    labels = [f"{lab or 'sample'} (d{d})" for lab, d in meta.iter_rows()]
+    # two short lines per tick ("Screening<br>d-11"), upright: slanted "Screening (d-11)"
+    # labels were cut off in a half-width column
+    labels = [f"{lab or 'sample'}<br>d{d}" for lab, d in meta.iter_rows()]
     days = meta.get_column("d").to_list()
     idx = {d: i for i, d in enumerate(days)}
     z = [[None] * len(days) for _ in days]
@@ -218,9 +220,11 @@ def overlap_heatmap(df: pl.DataFrame, *, a: str = "timepoint_a", b: str = "timep
                                texttemplate="%{z:.2f}", colorbar={"title": {"text": "M-H"}},
                                hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category", showgrid=False)
-    fig.update_xaxes(type="category", showgrid=False)
+    fig.update_xaxes(type="category", showgrid=False, tickangle=0, automargin=True,
+                     tickfont={"size": 10})
+    fig.update_yaxes(automargin=True, tickfont={"size": 10})
     fig.update_layout(template="cart", title=title or "Repertoire overlap (Morisita-Horn)",
-                      height=max(320, 40 * len(days) + 160))
+                      height=max(340, 44 * len(days) + 180))
     return fig
 
 

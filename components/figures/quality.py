@@ -18,7 +18,7 @@ def availability_matrix(df: pl.DataFrame, *, subject: str = "subject_id",
     subjects = sorted(df.get_column(subject).unique().to_list()) if df.height else []
     fig = go.Figure()
     n = max(len(assays), 1)
-    gap = 0.02
+    gap = 0.03
     width = (1 - gap * (n - 1)) / n
     for i, a in enumerate(assays):
         sub = df.filter(pl.col(assay) == a)
@@ -35,12 +35,19 @@ def availability_matrix(df: pl.DataFrame, *, subject: str = "subject_id",
             xaxis=f"x{axis}", yaxis=f"y{axis}"))
         x0 = i * (width + gap)
         fig.update_layout({
-            f"xaxis{axis}": {"domain": [x0, x0 + width], "title": {"text": a},
-                             "tickangle": -45, "showgrid": False, "type": "category",
+            # upright tick labels: slanted ones ran into the neighbouring panel
+            f"xaxis{axis}": {"domain": [x0, x0 + width],
+                             "tickangle": -90, "showgrid": False, "type": "category",
+                             "automargin": False, "tickfont": {"size": 11},
                              "categoryorder": "array", "categoryarray": tps},
             f"yaxis{axis}": {"showticklabels": i == 0, "showgrid": False, "anchor": f"x{axis}",
                              "autorange": "reversed", "type": "category"},
         })
+        # the assay above its panel (axis titles below were pushed apart by plotly)
+        fig.add_annotation(text=a, x=x0 + width / 2, xref="paper", y=1.0, yref="paper",
+                           xanchor="center", yanchor="bottom", showarrow=False,
+                           font={"size": 12})
     fig.update_layout(template="cart", title=title or "Sample availability",
-                      height=max(260, 28 * len(subjects) + 160))
+                      height=max(280, 28 * len(subjects) + 200),
+                      margin={"b": 90, "t": 90})
     return fig
