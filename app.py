@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner import RerunException, get_script_run_ctx
 
-from components import access, filters, render, safe
+from components import access, render, safe, session, sidebar
 
 _HERE = Path(__file__).resolve().parent
 
@@ -44,24 +44,18 @@ PAGES = [
 
 
 def _navigation() -> st.navigation:
-    _open_default_page_by_name()
     sections: dict[str, list] = {}
-    for section, file, title, icon in PAGES:
+    for i, (section, file, title, icon) in enumerate(PAGES):
+        stem = Path(file).stem
+        # the default page is served at the app root; its own path (/overview, the documented
+        # link) is a hidden second entry of the same file
         sections.setdefault(section, []).append(
-            st.Page(str(_HERE / file), title=title, icon=icon, url_path=Path(file).stem))
+            st.Page(str(_HERE / file), title=title, icon=icon,
+                    url_path=f"{stem}-home" if i == 0 else stem, default=i == 0))
+    sections[PAGES[0][0]].append(st.Page(str(_HERE / PAGES[0][1]), title=PAGES[0][2],
+                                         icon=PAGES[0][3], url_path=Path(PAGES[0][1]).stem,
+                                         visibility="hidden"))
     return st.navigation(sections)
-
-
-def _open_default_page_by_name() -> None:
-    """/overview opens the Overview page. st.navigation serves its default page at the app
-    root only, so a link naming it by its path would show "Page not found"; the request is
-    turned into one for the root (streamlit 1.67 PagesManager, pinned in requirements.txt)."""
-    ctx = get_script_run_ctx()
-    pages = getattr(ctx, "pages_manager", None)
-    if pages is None or pages.intended_page_script_hash:
-        return
-    if (pages.intended_page_name or "").strip("/") == Path(PAGES[0][1]).stem:
-        pages.set_script_intent("", "")
 
 
 # ---- login, allow-list and access log (docs/security.md) ------------------------------------
@@ -189,7 +183,7 @@ def _show_identity(login: access.LoginConfig, viewer: access.Viewer | None) -> N
             st.logout()
 
 
-def _open_report_if_broken(ctx: filters.PageContext, page) -> None:
+def _open_report_if_broken(ctx: session.PageContext, page: st.Page) -> None:
     """A study whose patients could not be read opens on its Data & quality report (once per
     study and session), not on an empty Overview."""
     study = ctx.study
@@ -212,8 +206,8 @@ page = _navigation()
 _show_identity(login, viewer)
 # allow-lists apply whenever someone is logged in or the app serves a studies root
 enforce = login.mode != "none" or bool(os.environ.get("STUDIES_ROOT"))
-ctx = filters.sidebar(may_open=(lambda folder: access.may_open(viewer, folder))
-                      if enforce else None)
+ctx = sidebar.sidebar(may_open=(lambda folder: access.may_open(viewer, folder))
+                      if enforce else None, page=page.url_path)
 if ctx is None:
     st.stop()
 _open_report_if_broken(ctx, page)
@@ -221,4 +215,14 @@ if st.session_state.get("_logged_view") != (ctx.study.name, page.title):
     # one line per page view (not per widget rerun), to stdout for the service's journal
     st.session_state["_logged_view"] = (ctx.study.name, page.title)
     render.audit("page_view", study=ctx.study.name, page=page.title)
-page.run()
+completed = False
+try:
+    page.run()
+    completed = True
+except RerunException:
+    raise     # cut short: options the page did not reach yet stay in the URL
+except BaseException:
+    completed = True    # st.stop() or an error: the page drew what it draws
+    raise
+finally:
+    sidebar.finish_url(completed=completed)

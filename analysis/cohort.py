@@ -16,7 +16,7 @@ import polars as pl
 
 from analysis.registry import derived_table
 
-__all__ = ["Cohort", "GROUPS", "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "response_groups",
+__all__ = ["Cohort", "Focus", "GROUPS", "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "response_groups",
            "cohort_subjects", "apply_cohort", "best_recorded_response"]
 
 RESPONDER, NON_RESPONDER, NOT_EVALUABLE = "Responder", "Non-responder", "Not evaluable"
@@ -119,3 +119,23 @@ def apply_cohort(frame: pl.DataFrame, cohort: Cohort, *, groups: pl.DataFrame,
         if cohort.day_max is not None:
             out = out.filter(pl.col(day_col) <= cohort.day_max)
     return out
+
+
+@dataclass(frozen=True)
+class Focus:
+    """A selection made on one page (cells lassoed on the immune landscape, a sample clicked
+    on the Patient page) that other pages highlight: these patients, in this day window.
+    `study_key` is the `Study.cache_key` it was made on (a focus never crosses studies). Views
+    take it as their `focus` argument; the app keeps it in the session."""
+
+    subjects: tuple[str, ...]
+    day_min: int | None = None
+    day_max: int | None = None
+    label: str = ""
+    study_key: str = ""
+
+    def describe(self) -> str:
+        days = "" if self.day_min is None and self.day_max is None else \
+            f", days {'' if self.day_min is None else self.day_min}.." \
+            f"{'' if self.day_max is None else self.day_max}"
+        return f"{self.label or 'focus'}: {', '.join(self.subjects)}{days}"

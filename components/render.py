@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from components import access, export
+from components import access, export, session
 from components.export import csv_bytes
 from components.safe import md, unlink_figure
 from views.spec import FigureSpec
@@ -85,7 +85,7 @@ def audit(event: str, **fields: Any) -> None:
 
 
 def _study_name() -> str | None:
-    ctx = st.session_state.get("_page_context")
+    ctx = session.current()
     return ctx.study.name if ctx is not None else None
 
 
@@ -148,7 +148,7 @@ def _figure_title(fig: go.Figure, name: str) -> str:
 
 
 def _register(spec: FigureSpec, key: str) -> None:
-    ctx = st.session_state.get("_page_context")
+    ctx = session.current()
     registry: dict[str, FigureSpec] = st.session_state.setdefault(_REGISTRY_KEY, {})
     of_study: dict[str, str] = st.session_state.setdefault(_REGISTRY_STUDY_KEY, {})
     if spec.cohort is None and not spec.view and ctx is not None:
@@ -161,7 +161,7 @@ def _register(spec: FigureSpec, key: str) -> None:
 
 def figure_provenance(title: str, params: Any = None, ctx: Any = None) -> export.Provenance:
     """Provenance of a figure made on the current page (study, cohort, parameters)."""
-    ctx = ctx if ctx is not None else st.session_state.get("_page_context")
+    ctx = ctx if ctx is not None else session.current()
     if ctx is None:
         return export.Provenance(params=export.params_dict(params), figure=title)
     return export.Provenance.of(ctx.study, ctx.cohort, params=params, figure=title)
@@ -177,7 +177,7 @@ def _download_row(fig: go.Figure, *, key: str, stem: str, title: str, params: An
                   data: pl.DataFrame | None) -> None:
     blocker = export_blocker()
     row = st.container(horizontal=True, gap="small", key=f"{key}-downloads")
-    ctx = st.session_state.get("_page_context")
+    ctx = session.current()
     for fmt in export.FIGURE_FORMATS:
         if blocker:
             row.download_button(fmt.upper(), data=b"", key=f"{key}-{fmt}", disabled=True,
@@ -203,10 +203,15 @@ def _download_row(fig: go.Figure, *, key: str, stem: str, title: str, params: An
 def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | None = None,
                 params: Any = None, on_select: str | None = None,
                 selection_mode: Iterable[str] = ("box", "lasso"),
-                register: bool = True, spec: FigureSpec | None = None) -> Any:
+                register: bool = True, spec: FigureSpec | None = None,
+                opens_patient: bool = False) -> Any:
     """Draw `fig` with a download row (PNG, SVG, PDF; data as CSV) and remember it for the
     Slides page (unless `register=False`; `spec` is the view's record it came from). Returns
-    the selection state when `on_select="rerun"`, else None."""
+    the selection state when `on_select="rerun"`, else None. `opens_patient=True` (a
+    per-patient figure whose traces carry the subject_id first in `customdata`): a click on a
+    patient's point opens the Patient page on that patient."""
+    if opens_patient and not on_select:
+        on_select, selection_mode = "rerun", ("points",)
     shown = as_shown(fig)   # no live links, µg and µL (the data keeps ASCII), here and in files
     kwargs: dict[str, Any] = {"key": key, "config": _CONFIG, "theme": None}
     if on_select:
@@ -217,6 +222,10 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
     if register:
         _register(spec if spec is not None else
                   FigureSpec(key=key, title=title, fig=fig, data=data, params=params), key)
+    if opens_patient:
+        ctx = session.current()
+        session.open_clicked_patient(event, subjects=tuple(ctx.study.subject_ids)
+                                     if ctx is not None else None)
     return event if on_select else None
 
 
@@ -284,17 +293,19 @@ def show_rules(rules: Any, *, names: Iterable[str] | None = None, key: str = "ru
 
 
 def show(spec: Any, *, key: str, name: str | None = None, title: bool = True,
-         on_select: str | None = None, selection_mode: Iterable[str] = ("box", "lasso")
-         ) -> Any:
+         on_select: str | None = None, selection_mode: Iterable[str] = ("box", "lasso"),
+         opens_patient: bool = False) -> Any:
     """Show a view's record: a FigureSpec (figure with its downloads) or a TableSpec (title
     unless `title=False`, table with its CSV), then its caption and "Show the code". `name`
     (the download file stem) defaults to "<study>_<spec key>". Returns the selection state of
-    a figure shown with `on_select="rerun"`."""
+    a figure shown with `on_select="rerun"`. `opens_patient=True` on a per-patient figure: a
+    click on a patient's point opens the Patient page on that patient (see `show_figure`)."""
     name = name or f"{_study_name() or 'study'}_{spec.key}"
     event = None
     if getattr(spec, "fig", None) is not None:
         event = show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params,
-                            on_select=on_select, selection_mode=selection_mode, spec=spec)
+                            on_select=on_select, selection_mode=selection_mode, spec=spec,
+                            opens_patient=opens_patient)
     else:
         if title:
             st.markdown(f"**{md(spec.title)}**")
@@ -308,7 +319,7 @@ def show(spec: Any, *, key: str, name: str | None = None, title: bool = True,
 def show_code(spec: Any) -> None:
     """"Show the code": the Python snippet and the `cli.py export --view` command that make
     this record again from the study folder (views.code)."""
-    ctx = st.session_state.get("_page_context")
+    ctx = session.current()
     if not getattr(spec, "view", "") or ctx is None:
         return
     from views import code

@@ -8,7 +8,7 @@ from functools import partial
 
 import streamlit as st
 
-from components import filters, profiles, render
+from components import filters, profiles, render, session, sidebar
 from components.figures.patient import LANE_TITLES, LANES
 from components.safe import md
 from views import patient as vp
@@ -22,16 +22,13 @@ if not order:
             "patients table is empty.")
     st.stop()
 
-# a patient picked by a click (last run) or named in the URL takes effect before the widgets
-pending = st.session_state.pop("_pt_pending", None)
+# a patient picked on another page (a click) takes effect before the widgets; one the cohort
+# no longer keeps gives way to the link's or the first
+pending = session.take_patient()
 if pending in order:
     st.session_state["pt-subject"] = pending
-elif st.session_state.get("pt-subject") not in order:
-    wanted = st.query_params.get("patient")
-    if wanted and wanted not in order:
-        st.warning(md(f"Patient {wanted!r} from the link is not in this study or cohort; "
-                      f"showing {order[0]}."))
-    st.session_state["pt-subject"] = wanted if wanted in order else order[0]
+elif "pt-subject" in st.session_state and st.session_state["pt-subject"] not in order:
+    del st.session_state["pt-subject"]
 
 
 def _go(subject: str | None) -> None:
@@ -39,18 +36,18 @@ def _go(subject: str | None) -> None:
         st.session_state["pt-subject"] = subject
 
 
-current = st.session_state["pt-subject"]
+subject_key = sidebar.linked("pt-subject", options=order, param="patient",
+                             label="the patient (of this study and cohort)")
+current = st.session_state.get(subject_key, order[0])
 prev, nxt = vp.neighbours(order, current)
 c1, c2, c3, c4 = st.columns([1, 3, 1, 2], vertical_alignment="bottom")
 c1.button("Previous", key="pt-prev", on_click=_go, args=(prev,), disabled=prev is None,
           icon=":material/arrow_back:", width="stretch")
-subject = c2.selectbox("Patient", order, key="pt-subject",
+subject = c2.selectbox("Patient", order, key=subject_key,
                        help="Patients of the sidebar cohort, in study order")
 c3.button("Next", key="pt-next", on_click=_go, args=(nxt,), disabled=nxt is None,
           icon=":material/arrow_forward:", width="stretch")
 criteria = c4.radio("Response criteria", ("NIH", "BSH"), horizontal=True, key="pt-criteria")
-if st.query_params.get("patient") != subject:
-    st.query_params["patient"] = subject
 with st.expander("Lanes"):
     lanes = st.multiselect("Draw these lanes (empty: every lane with data)", LANES,
                            format_func=LANE_TITLES.get, key="pt-lanes")
@@ -135,8 +132,7 @@ with st.expander("All patients (click one to open it)"):
     chosen = vp.selected_subject(pick)
     if chosen and chosen != subject and st.session_state.get("_pt_picked") != chosen:
         st.session_state["_pt_picked"] = chosen
-        st.session_state["_pt_pending"] = chosen
-        st.rerun()
+        session.open_patient(chosen)
 
 st.subheader("Laboratory listing")
 lab = filters.compute(vp.laboratory, study, params=params)

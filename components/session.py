@@ -1,0 +1,289 @@
+"""This run's study, its page context, the shared focus and the one cache of view results.
+
+- Study resolution: `available_studies()` (STUDIES_ROOT, `--study`, STUDY_DIR, else the demo),
+  `load_study(folder)` (loaded once per folder and file version, in a worker process, then
+  de-identified when the server says so), `reload_study()`.
+- The page context: `components.sidebar.sidebar()` builds it once per run; pages call
+  `context(applies=...)` first (the study, cohort, response groups, patient colours) and say
+  what on the page the cohort filter applies to; `current()` is the same context for modules
+  that run inside a page (render's provenance, file names).
+- The focus (`Focus`): a selection made on one page that other pages highlight; kept in the
+  session for the study it was made on (`get_focus`, `set_focus`).
+- `cached_view(view_fn, study, cohort=..., params=..., focus=...)`: calls a view at most once
+  per (view, study version, cohort, params, focus) and returns its FigureSpec / TableSpec,
+  shared between reruns and sessions (read-only: callers never change a spec).
+- A patient picked on any page (`open_patient(subject_id)`, or `open_clicked_patient(event)`
+  for a click on a per-patient figure) opens the Patient page on that patient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import polars as pl
+import streamlit as st
+
+from analysis.cohort import Cohort, Focus, apply_cohort
+from components import access
+from data_loaders import Study, fingerprint
+from data_loaders.deid import deid_default, deidentify
+from data_loaders.worker import load_failure, load_isolated
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+__all__ = ["PageContext", "Focus", "DEMO_STUDY", "available_studies", "deid_mode",
+           "load_study", "reload_study", "cached_view", "view_key", "clear_views", "context",
+           "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "open_patient",
+           "open_clicked_patient", "take_patient", "PATIENT_PAGE"]
+
+DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+PATIENT_PAGE = "pages/patient.py"
+FOCUS_KEY = "_focus"                # the session's Focus (tests set it to start from a focus)
+_CONTEXT_KEY = "_page_context"
+_PATIENT_KEY = "_pt_pending"
+
+Spec = TypeVar("Spec")
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every page starts from: the study, the sidebar's cohort, each patient's response
+    group, the patients the cohort keeps and one colour per patient."""
+
+    study: Study
+    cohort: Cohort
+    groups: pl.DataFrame          # subject_id, best_response, response_group, group_source
+    subjects: tuple[str, ...]     # patients the cohort keeps
+    colors: dict[str, str]        # subject_id -> colour (stable over the whole study)
+
+    def apply(self, frame: pl.DataFrame, *, day_col: str | None = "day") -> pl.DataFrame:
+        """Keep the cohort's patients and day window in `frame`."""
+        return apply_cohort(frame, self.cohort, groups=self.groups, day_col=day_col)
+
+    @property
+    def n_total(self) -> int:
+        return len(self.study.subject_ids)
+
+    def size(self) -> str:
+        """"3 of 5 patients" (the cohort's patients out of the study's)."""
+        return f"{len(self.subjects)} of {self.n_total} patients"
+
+
+# ---- study resolution ----------------------------------------------------------------------
+def _cli_study() -> str | None:
+    args = sys.argv[1:]
+    for i, a in enumerate(args):
+        if a == "--study" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--study="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def available_studies() -> dict[str, Path]:
+    """Name -> folder of every study this server may open."""
+    root = os.environ.get("STUDIES_ROOT")
+    if root:
+        # names only from the folders listed below the root; links leaving it are not listed
+        return access.list_studies(root)
+    path = Path(_cli_study() or os.environ.get("STUDY_DIR") or DEMO_STUDY).expanduser()
+    return {path.resolve().name: path.resolve()}
+
+
+def deid_mode() -> bool:
+    """De-identified mode (data_loaders/deid.py): `DEID=1`/`DEID=0`; else STUDIES_ROOT's
+    server.toml `[deid] enabled`; else on when STUDIES_ROOT is set (a shared server), off for
+    a local study. The CLI follows the same rule (`deid_default`)."""
+    return deid_default()
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading study ...")
+def _load(path: str, version: str, deid: bool) -> Study:
+    # `version` is hashed (no leading underscore) so a changed file loads afresh. Loaded in a
+    # worker process with memory and time limits: no file can take this server down
+    study = load_isolated(path)
+    return deidentify(study) if deid and load_failure(study) is None else study
+
+
+def load_study(folder: Path) -> Study:
+    """The study in `folder`, loaded once per version of its files (names, sizes, mtimes: a
+    changed file loads afresh, no restart); de-identified when the server says so, for every
+    page and export alike. Raises StudyError when the folder is not a study."""
+    return _load(str(folder), fingerprint(folder), deid_mode())
+
+
+def reload_study() -> None:
+    """Forget the loaded studies, so the next run reads them again (after a job that wrote
+    results the loader reads from the cache, e.g. gating many FCS files)."""
+    _load.clear()
+
+
+# ---- the one cache of view results -----------------------------------------------------------
+def _key_of(value: Any, where: str) -> Hashable:
+    """A stable, hashable key for a Params / Cohort / Focus value: dataclasses by type and
+    fields, containers by items, scalars by type and value (so 2 and 2.0 differ). Frames and
+    other objects without a stable value cannot be part of a view's input."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return (type(value).__name__, value)
+    if isinstance(value, enum.Enum):
+        return (type(value).__qualname__, value.name)
+    if isinstance(value, Path):
+        return ("Path", str(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__module__, type(value).__qualname__,
+                tuple((f.name, _key_of(getattr(value, f.name), f"{where}.{f.name}"))
+                      for f in dataclasses.fields(value)))
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__,
+                tuple(_key_of(v, f"{where}[{i}]") for i, v in enumerate(value)))
+    if isinstance(value, (set, frozenset)):
+        return ("set", tuple(sorted((_key_of(v, where) for v in value), key=repr)))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((repr(k), _key_of(v, f"{where}[{k!r}]"))
+                                      for k, v in value.items()), key=lambda kv: kv[0])))
+    import datetime as dt
+
+    if isinstance(value, (dt.date, dt.datetime, dt.timedelta)):
+        return (type(value).__name__, value.isoformat() if hasattr(value, "isoformat")
+                else str(value))
+    raise TypeError(f"{where} holds a {type(value).__name__}; a view's cohort, params and "
+                    "focus must be values (numbers, strings, tuples, frozen dataclasses), "
+                    "not frames or objects")
+
+
+def view_key(view_fn: Callable[..., Any], study: Study, *, cohort: Cohort | None,
+             params: Any, focus: Focus | None = None) -> str:
+    """The cache key of a view call: view, study version, cohort, params and focus."""
+    name = f"{view_fn.__module__}.{view_fn.__qualname__}"
+    parts = (_key_of(cohort, "cohort"), _key_of(params, "params"), _key_of(focus, "focus"))
+    return f"{name}|{study.cache_key}|{parts!r}"
+
+
+@st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
+def _view_result(key: str, _view_fn: Callable[..., Any], _study: Study, _cohort: Any,
+                 _params: Any, _focus: Any) -> Any:
+    # one computation per key across sessions: cache_resource holds a lock per key
+    if _focus is None:
+        return _view_fn(_study, cohort=_cohort, params=_params)
+    return _view_fn(_study, cohort=_cohort, params=_params, focus=_focus)
+
+
+def cached_view(view_fn: Callable[..., Spec], study: Study, *, cohort: Cohort | None,
+                params: Any, focus: Focus | None = None) -> Spec:
+    """`view_fn(study, cohort=cohort, params=params, focus=focus)` at most once per (view,
+    study version, cohort, params, focus); the result (a FigureSpec, a TableSpec or a tuple of
+    them) is shared between reruns and sessions, so callers must not change it.
+
+    The focus is passed only when there is one (a view that takes no focus is cached too).
+    Raises TypeError when the cohort, params or focus hold something without a stable value
+    (a frame, an open file): what makes a view must be written in its Params."""
+    key = view_key(view_fn, study, cohort=cohort, params=params, focus=focus)
+    return _view_result(key, view_fn, study, cohort, params, focus)
+
+
+def clear_views() -> None:
+    """Forget every cached view result (benchmarks measure cold pages with it)."""
+    _view_result.clear()
+
+
+# ---- page context --------------------------------------------------------------------------
+def set_context(ctx: PageContext | None) -> None:
+    """Record this run's page context (components.sidebar calls this once per run)."""
+    st.session_state[_CONTEXT_KEY] = ctx
+
+
+def current() -> PageContext | None:
+    """This run's page context, or None before the sidebar made one (e.g. a download thread)."""
+    try:
+        return st.session_state.get(_CONTEXT_KEY)
+    except Exception:  # outside a script run
+        return None
+
+
+def context(*, applies: str = "") -> PageContext:
+    """The page context of this run; pages call this first. `applies` says what on this page
+    the cohort filter applies to (patients and days), shown under the filter in the sidebar,
+    e.g. "patients and days: every figure" or "patients; days: not applied (survival needs
+    the whole follow-up)"."""
+    ctx = current()
+    if ctx is None:
+        _leave_pages_folder_mode()
+        st.error("No study is loaded; open the app through app.py.")
+        st.stop()
+    with st.sidebar:
+        if applies:
+            st.caption(f"On this page the cohort filter applies to {applies}.")
+    return ctx
+
+
+def _leave_pages_folder_mode() -> None:
+    """A deep link (/kinetics) that is the first request after a server start runs in
+    Streamlit's pages/-folder mode, which runs the page without app.py. Streamlit leaves that
+    mode for good as soon as any session calls `st.navigation` ("As soon as any session of
+    your app executes the st.navigation command, your app will ignore the pages/ directory
+    (across all sessions)", st.navigation docs); the same URL then runs again through app.py
+    (tests/test_browser_pages.py: test_deep_link_on_a_fresh_server_runs_through_app)."""
+    if st.session_state.get("_left_pages_folder"):
+        return     # already tried once in this session: app.py did not set a context
+    st.session_state["_left_pages_folder"] = True
+    page = _calling_page()
+    if page is None:
+        return
+    # the one page listed is the page that runs (same URL path, so the same page hash): the
+    # rerun below then opens it again, this time through app.py's navigation
+    st.navigation([st.Page(page)], position="hidden")
+    st.rerun()
+
+
+def _calling_page() -> Path | None:
+    """The pages/ script that is running (the frame that called `context()`)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__file__")
+        if name and Path(name).parent.name == "pages":
+            return Path(name)
+        frame = frame.f_back
+    return None
+
+
+# ---- focus ---------------------------------------------------------------------------------
+def get_focus(study: Study) -> Focus | None:
+    """The session's focus, if it was set for this study."""
+    focus = st.session_state.get(FOCUS_KEY)
+    return focus if focus is not None and focus.study_key == study.cache_key else None
+
+
+def set_focus(focus: Focus | None) -> None:
+    """Set (or clear, with None) the focus other pages highlight."""
+    st.session_state[FOCUS_KEY] = focus
+
+
+# ---- a patient picked on any page ------------------------------------------------------------
+def open_patient(subject_id: str) -> None:
+    """Open the Patient page on `subject_id` (a click on a per-patient figure, a table)."""
+    st.session_state[_PATIENT_KEY] = subject_id
+    st.switch_page(PATIENT_PAGE)
+
+
+def open_clicked_patient(event: Any, *, subjects: tuple[str, ...] | None = None) -> None:
+    """When a point of a per-patient figure was clicked (a plotly selection `event` whose
+    traces carry the subject_id as the first item of `customdata`), open the Patient page on
+    that patient; `subjects` limits it to patients the page shows."""
+    from views.patient import selected_subject
+
+    sid = selected_subject(event)
+    if sid is not None and (subjects is None or sid in subjects):
+        open_patient(sid)
+
+
+def take_patient() -> str | None:
+    """The patient another page asked the Patient page to open (once), or None."""
+    return st.session_state.pop(_PATIENT_KEY, None)

@@ -1,0 +1,491 @@
+"""The sidebar and the URL: study picker, cohort filter and every page option in the query
+string, so a link reproduces the exact view.
+
+Cohort parameters: `study` (a study's name under STUDIES_ROOT), `patients` (comma list),
+`groups` (comma list of response groups), `days` ("lo:hi", either side may be empty). Page
+options: each widget a page links with `linked(key, ...)` is written under its key (e.g.
+`kin-assay=CAR_QPCR`; lists as repeated parameters, ranges as "lo:hi"). A link naming
+something this study does not have (a patient, a group, a gene, a day outside the study) says
+so where it would have applied, instead of silently showing something else.
+
+`app.py` calls `sidebar(page=...)` before the page runs and `finish_url(...)` after it; pages
+call `components.session.context(applies=...)` and wrap their widget keys in `linked`:
+
+    assay = st.selectbox("Assay", assays, key=sidebar.linked("kin-assay", options=assays))
+    log_y = st.toggle("Log axis", value=True, key=sidebar.linked("kin-log", kind=bool))
+    window = st.slider("Days", -30, 365, (0, 28),
+                       key=sidebar.linked("kin-days", kind=int, shape="range",
+                                          bounds=(-30, 365)))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+import streamlit as st
+
+from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
+from components import access, render, session
+from components.safe import md
+from components.theme import patient_colors
+from data_loaders import Study, StudyError
+from data_loaders.worker import load_failure
+
+__all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS", "parse_days", "format_days",
+           "decode_option", "encode_option", "Shape"]
+
+COHORT_PARAMS = ("study", "patients", "groups", "days")
+Shape = Literal["one", "many", "range"]
+_RUN_KEY = "_url_run"          # this run's linked options (sidebar() starts it afresh)
+_NOTES_KEY = "_url_notes"      # what a link asked for and the study lacks, per widget key
+_LINK_KEY = "_url_link"        # the query string the session was opened with
+_COHORT_NOTE_KEY = "_f_link_note"
+_WIDGETS = ("f-patients", "f-groups", "f-days")
+
+
+@dataclass
+class _Option:
+    key: str
+    param: str
+    options: tuple[Any, ...] | None
+    kind: type
+    shape: Shape
+
+
+@dataclass
+class _Link:
+    page: str                     # the page the session was opened on
+    params: dict[str, str]        # the query string it was opened with
+    said: set[str] = field(default_factory=set)   # options already named as not applied
+
+
+@dataclass
+class _Run:
+    page: str
+    options: dict[str, _Option] = field(default_factory=dict)    # param -> option
+
+
+# ---- value codec ---------------------------------------------------------------------------
+def parse_days(text: str | None) -> tuple[int | None, int | None] | None:
+    """"lo:hi" -> (lo, hi), either side may be empty (None); None when `text` is empty;
+    raises ValueError when it is not of that form."""
+    if text is None or not text.strip():
+        return None
+    if ":" not in text:
+        raise ValueError(f"{text!r} is not a day window lo:hi")
+    lo, hi = text.split(":", 1)
+    return (int(lo) if lo.strip() else None, int(hi) if hi.strip() else None)
+
+
+def format_days(lo: int | None, hi: int | None) -> str:
+    return f"{'' if lo is None else lo}:{'' if hi is None else hi}"
+
+
+def _scalar(text: str, kind: type) -> Any:
+    if kind is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{text!r} is not yes/no")
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    return text
+
+
+def _text(value: Any, options: tuple[Any, ...] | None) -> str:
+    if options is None and isinstance(value, bool):
+        return "1" if value else "0"
+    return "" if value is None else str(value)
+
+
+def encode_option(value: Any, *, shape: Shape = "one",
+                  options: Sequence[Any] | None = None) -> str | list[str]:
+    """A widget value as query-string text: one value as text, lists as repeated values (an
+    empty list as one empty value), ranges as "lo:hi"."""
+    opts = tuple(options) if options is not None else None
+    if shape == "many":
+        items = [_text(v, opts) for v in (value or ())]
+        return items or [""]
+    if shape == "range":
+        lo, hi = value
+        return f"{_text(lo, opts)}:{_text(hi, opts)}"
+    return _text(value, opts)
+
+
+def decode_option(raw: list[str], *, shape: Shape = "one", options: Sequence[Any] | None = None,
+                  kind: type = str, bounds: tuple[Any, Any] | None = None
+                  ) -> tuple[Any, list[str]]:
+    """(value, problems) for the query-string values `raw` of one option. Values are matched
+    against `options` by their text (so ints, bools and strings alike), else parsed as `kind`
+    and clamped into `bounds`. `problems` names what the link asked for and cannot have; the
+    value is None when nothing usable is left (the widget keeps its default)."""
+    opts = tuple(options) if options is not None else None
+    by_text = {_text(o, opts): o for o in opts} if opts is not None else None
+
+    def one(text: str) -> tuple[Any, str | None]:
+        if by_text is not None:
+            if text in by_text:
+                return by_text[text], None
+            return None, f"{text!r} (not among the choices here)"
+        try:
+            value = _scalar(text, kind)
+        except ValueError:
+            return None, f"{text!r} (not a {kind.__name__})"
+        if bounds is not None and kind in (int, float):
+            lo, hi = bounds
+            if value < lo or value > hi:
+                clamped = min(max(value, lo), hi)
+                return clamped, f"{text} (outside {lo}..{hi}; {clamped} used)"
+        return value, None
+
+    if shape == "many":
+        texts = [t for t in raw if t != ""]
+        values, problems = [], []
+        for t in texts:
+            v, p = one(t)
+            if p is None or (v is not None and by_text is None):
+                values.append(v)
+            if p:
+                problems.append(p)
+        return values, problems
+    text = raw[-1] if raw else ""
+    if shape == "range":
+        if ":" not in text:
+            return None, [f"{text!r} (not a range lo:hi)"]
+        parts = [one(t) for t in text.split(":", 1)]
+        problems = [p for _, p in parts if p]
+        if any(v is None for v, _ in parts):
+            return None, problems
+        lo, hi = parts[0][0], parts[1][0]
+        if by_text is None and lo > hi:
+            return None, [*problems, f"{text!r} (start after end)"]
+        return (lo, hi), problems
+    if text == "" and by_text is not None and None in opts:
+        return None, []
+    value, problem = one(text)
+    return value, [problem] if problem else []
+
+
+# ---- page options <-> URL ------------------------------------------------------------------
+def _run() -> _Run:
+    run = st.session_state.get(_RUN_KEY)
+    if run is None:
+        run = _Run(page="")
+        st.session_state[_RUN_KEY] = run
+    return run
+
+
+def linked(key: str, *, options: Sequence[Any] | None = None, kind: type = str,
+           shape: Shape = "one", bounds: tuple[Any, Any] | None = None,
+           param: str | None = None, label: str | None = None) -> str:
+    """`key`, linked to the URL: pass it as the widget's `key=`. On a fresh session the
+    widget starts from the link's value (query parameter `param`, default the key); after the
+    page ran, the widget's value is written back, so the address bar always holds the view.
+
+    `options` are the widget's choices (values are matched by their text); without them the
+    value is parsed as `kind` (str, int, float, bool) and clamped into `bounds` (needed for
+    sliders). `shape`: "one" value, "many" (multiselect, pills), "range" (a two-ended slider).
+    A value the study lacks is named on the page (above the widget) while the widget still
+    shows what was used instead; `label` names the option in that note (default: the key)."""
+    param = param or key
+    opts = tuple(options) if options is not None else None
+    _run().options[param] = _Option(key, param, opts, kind, shape)
+    notes: dict[str, dict[str, Any]] = st.session_state.setdefault(_NOTES_KEY, {})
+    if key not in st.session_state:
+        raw = st.query_params.get_all(param)
+        if raw:
+            value, problems = decode_option(raw, shape=shape, options=opts, kind=kind,
+                                            bounds=bounds)
+            usable = value is not None and not (shape == "many" and not value and problems)
+            if usable or (shape == "one" and not problems):
+                st.session_state[key] = value
+            if problems:
+                notes[key] = {"text": f"The link sets {label or key} to "
+                                      f"{'; '.join(problems)}: this study or view does not "
+                                      "have that, so it is not applied.",
+                              "value": _UNSEEN}
+    note = notes.get(key)
+    if note is not None:
+        if note["value"] is _UNSEEN or st.session_state.get(key) == note["value"]:
+            st.warning(md(note["text"]), icon=":material/link_off:")
+        else:
+            notes.pop(key)   # the user chose something else: the note no longer applies
+    return key
+
+
+class _Unseen:
+    def __repr__(self) -> str:
+        return "<not yet shown>"
+
+
+_UNSEEN = _Unseen()
+
+
+def begin_url(*, page: str = "") -> None:
+    """Start a run's page options (`sidebar()` calls this first): `page` (its URL path) owns
+    the options linked until `finish_url`."""
+    st.session_state[_RUN_KEY] = _Run(page=page)
+    if _LINK_KEY not in st.session_state:
+        # what the session was opened with and on which page, to name a link's options that
+        # page does not have
+        st.session_state[_LINK_KEY] = _Link(page, {k: ",".join(st.query_params.get_all(k))
+                                                   for k in st.query_params})
+
+
+def finish_url(*, completed: bool) -> None:
+    """After the page ran: write every linked option's value into the query string and drop
+    options of other pages. When the run `completed` (it was not cut short by a rerun), also
+    drop options this page did not draw, and name those the opening link set but no page
+    has."""
+    run = st.session_state.get(_RUN_KEY)
+    if run is None:
+        return
+    notes: dict[str, dict[str, Any]] = st.session_state.get(_NOTES_KEY, {})
+    for param, opt in run.options.items():
+        if opt.key in notes and notes[opt.key]["value"] is _UNSEEN:
+            notes[opt.key]["value"] = st.session_state.get(opt.key)
+        if opt.key not in st.session_state:
+            continue
+        want = encode_option(st.session_state[opt.key], shape=opt.shape, options=opt.options)
+        have = st.query_params.get_all(param)
+        if (want if isinstance(want, list) else [want]) != have:
+            st.query_params[param] = want
+    if not completed:
+        return
+    link: _Link = st.session_state.get(_LINK_KEY) or _Link("", {})
+    unused = [p for p in st.query_params if p not in COHORT_PARAMS and p not in run.options]
+    named = [p for p in unused if p in link.params and p not in link.said]
+    if named:
+        with st.sidebar:
+            st.warning(md("The link sets " + ", ".join(f"{p}={link.params[p]!r}" for p in named)
+                          + ", which this page does not have; not applied."),
+                       icon=":material/link_off:")
+        link.said.update(named)
+    for p in unused:
+        # the link's own options stay while its page is open (the address still says what
+        # was asked for); options of pages left behind go
+        if p not in link.params or run.page != link.page:
+            del st.query_params[p]
+
+
+# ---- the sidebar ---------------------------------------------------------------------------
+def _groups_of(study: Study, *, cohort: Cohort | None, params: None) -> pl.DataFrame:
+    """Each patient's response group (analysis.cohort), through the view cache."""
+    return response_groups(study)
+
+
+def sidebar(*, may_open: Callable[[Path], bool] | None = None,
+            page: str = "") -> session.PageContext | None:
+    """Draw the study picker and cohort filter and record the page context of this run.
+    `may_open(folder)` (the per-study allow-list) hides studies the viewer may not open;
+    `page` (the page's URL path) owns the page options linked in this run."""
+    begin_url(page=page)
+    session.set_context(None)
+    listed = session.available_studies()
+    studies = {n: p for n, p in listed.items() if may_open is None or may_open(p)}
+    qp = st.query_params
+    with st.sidebar:
+        if not studies:
+            if listed and st.session_state.get("_refused_study") != "*":
+                st.session_state["_refused_study"] = "*"
+                render.audit("refusal", reason="no study on this server is open to the account")
+            st.error("Your account may not open any study on this server; ask a study's "
+                     "owner to add you to its [access] list." if listed else
+                     "No study folders found. Set STUDY_DIR, --study or STUDIES_ROOT.")
+            return None
+        names = list(studies)
+        wanted = qp.get("study")
+        index = names.index(wanted) if wanted in names else _first_loadable(names, studies)
+        if wanted and wanted not in names:
+            shown, reason = _refusal(wanted, listed)
+            if st.session_state.get("_refused_study") != wanted:
+                st.session_state["_refused_study"] = wanted
+                render.audit("refusal", study=wanted[:200], reason=reason)
+            st.warning(md(f"{shown}; showing {names[index]!r}."))
+        if len(names) > 1:
+            name = st.selectbox("Study", names, index=index, key="f-study")
+        else:
+            name = names[0]
+        try:
+            study = session.load_study(studies[name])
+        except StudyError as err:
+            st.error(md(f"Study {name!r} cannot be opened: {err}"))
+            return None
+        if (failure := load_failure(study)) is not None:
+            st.error(md(f"Study {name!r}: {failure.message}"))
+        st.caption(f"**{md(study.title)}**  \n{md(study.study_id)} · "
+                   f"{len(study.subject_ids)} patients")
+        groups = session.cached_view(_groups_of, study, cohort=None, params=None)
+        cohort = _cohort_widgets(study, groups)
+        subjects = tuple(cohort_subjects(groups, cohort))
+        ctx = session.PageContext(study, cohort, groups, subjects,
+                                  patient_colors(study.subject_ids))
+        st.caption(_size_line(ctx))
+    _write_cohort(name if len(names) > 1 or qp.get("study") else None, cohort)
+    _log_filter_change(name, cohort)
+    session.set_context(ctx)
+    return ctx
+
+
+def _size_line(ctx: session.PageContext) -> str:
+    """"**3 of 5 patients** · days 0..90" under the filter."""
+    c = ctx.cohort
+    days = "all days" if c.day_min is None and c.day_max is None else \
+        f"days {'' if c.day_min is None else c.day_min}..{'' if c.day_max is None else c.day_max}"
+    return f"**{ctx.size()}** · {days}"
+
+
+def _first_loadable(names: list[str], studies: dict[str, Path]) -> int:
+    """The default study: the first that loads. One that could not be loaded (a hostile or
+    broken file) is skipped, with a warning, so it does not break every new session."""
+    skipped = []
+    for i, name in enumerate(names):
+        try:
+            failed = load_failure(session.load_study(studies[name])) is not None
+        except StudyError:
+            failed = True
+        if not failed:
+            if skipped:
+                st.warning(md(f"Study {', '.join(map(repr, skipped))} could not be loaded (see "
+                           f"its report: choose it above); showing {name!r}."))
+            return i
+        skipped.append(name)
+    return 0
+
+
+def _refusal(wanted: str, listed: dict[str, Path]) -> tuple[str, str]:
+    """(what the user is told, what the log records) for a URL's study name that is not
+    opened. A name that is not a folder name says why; an unknown study and one the account
+    may not open read the same, so a refusal does not confirm that a restricted study
+    exists (the log keeps the real reason)."""
+    root = os.environ.get("STUDIES_ROOT")
+    unknown = f"Study refused: no study named {wanted!r} is open to your account"
+    if root:
+        try:
+            access.resolve_study(wanted, root)
+        except access.AccessError as err:
+            reason = str(err)
+            if reason.startswith(("no study named", f"study {repr(wanted)[:80]} is a link",
+                                  f"study {repr(wanted)[:80]} resolves")):
+                return unknown, reason
+            return f"Study refused: {reason}", reason
+    elif wanted not in listed:
+        return unknown, "no such study"
+    return unknown, "not on the study's [access] list"
+
+
+def _log_filter_change(study: str, cohort: Cohort) -> None:
+    """One access-log line when the study or the cohort filter changes (not on every rerun)."""
+    state = (study, cohort)
+    if st.session_state.get("_logged_filter") == state:
+        return
+    first = "_logged_filter" not in st.session_state
+    st.session_state["_logged_filter"] = state
+    if first and cohort == Cohort():
+        return   # the first view of a study with no filter is the page view itself
+    render.audit("filter_change", study=study, patients=list(cohort.subjects),
+                 groups=list(cohort.groups), day_min=cohort.day_min, day_max=cohort.day_max)
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _day_range(study: Study) -> tuple[int, int]:
+    """The slider's ends: the study's measured days (day 0 = infusion)."""
+    days = study.measurements.get_column("day") if study.has("measurements") else None
+    lo = int(days.min()) if days is not None and days.len() and days.min() is not None else -30
+    hi = int(days.max()) if days is not None and days.len() and days.max() is not None else 365
+    return lo, max(hi, lo + 1)
+
+
+def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
+    qp = st.query_params
+    all_ids = study.subject_ids
+    present_groups = [g for g in GROUPS if g in set(groups.get_column("response_group"))]
+    if st.session_state.get("_f_study") != str(study.path):
+        # another study: its patients and days differ, so the widgets start again from the URL
+        for key in _WIDGETS:
+            st.session_state.pop(key, None)
+        st.session_state["_f_study"] = str(study.path)
+    notes = []
+    if "f-patients" not in st.session_state:
+        asked = _split(qp.get("patients"))
+        st.session_state["f-patients"] = [s for s in asked if s in all_ids]
+        if missing := [s for s in asked if s not in all_ids]:
+            notes.append(f"patient{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)} (not in this study)")
+    if "f-groups" not in st.session_state:
+        asked = _split(qp.get("groups"))
+        st.session_state["f-groups"] = [g for g in asked if g in present_groups]
+        if missing := [g for g in asked if g not in present_groups]:
+            notes.append(f"response group{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)} (no patient of this study is in it)")
+    lo_all, hi_all = _day_range(study)
+    if "f-days" not in st.session_state:
+        try:
+            asked_days = parse_days(qp.get("days"))
+        except ValueError:
+            notes.append(f"days {qp.get('days')!r} (not a window lo:hi)")
+            asked_days = None
+        lo, hi = asked_days or (None, None)
+        # a link made on another study may name days outside this one's range: clamp both ends
+        new_lo = lo_all if lo is None else min(max(lo, lo_all), hi_all)
+        new_hi = hi_all if hi is None else max(min(hi, hi_all), new_lo)
+        if (lo is not None and lo != new_lo) or (hi is not None and hi != new_hi):
+            notes.append(f"days {format_days(lo, hi)} (this study has days {lo_all}..{hi_all}; "
+                         f"{new_lo}..{new_hi} used)")
+        st.session_state["f-days"] = (new_lo, new_hi)
+    if notes:
+        st.session_state[_COHORT_NOTE_KEY] = {"text": "The link names " + "; ".join(notes) + ".",
+                                              "state": None}
+    st.markdown("**Cohort**")
+    note = st.container()
+    subjects = st.multiselect("Patients", all_ids, key="f-patients",
+                              placeholder="All patients")
+    chosen_groups = st.multiselect("Response group", present_groups, key="f-groups",
+                                   placeholder="All groups")
+    lo, hi = st.slider("Study day window", lo_all, hi_all, key="f-days",
+                       help="Day 0 = CAR-T infusion")
+    if (said := st.session_state.get(_COHORT_NOTE_KEY)) is not None:
+        # said until the filter is changed: then the link's cohort no longer applies
+        state = (tuple(subjects), tuple(chosen_groups), (lo, hi), str(study.path))
+        if said["state"] is None:
+            said["state"] = state
+        if said["state"] == state:
+            note.warning(md(said["text"]), icon=":material/link_off:")
+        else:
+            st.session_state.pop(_COHORT_NOTE_KEY)
+    return Cohort(
+        subjects=tuple(subjects),
+        groups=tuple(chosen_groups),
+        day_min=None if lo <= lo_all else int(lo),
+        day_max=None if hi >= hi_all else int(hi),
+    )
+
+
+def _write_cohort(study_name: str | None, cohort: Cohort) -> None:
+    want = {}
+    if study_name:
+        want["study"] = study_name
+    if cohort.subjects:
+        want["patients"] = ",".join(cohort.subjects)
+    if cohort.groups:
+        want["groups"] = ",".join(cohort.groups)
+    if cohort.day_min is not None or cohort.day_max is not None:
+        want["days"] = format_days(cohort.day_min, cohort.day_max)
+    for k in COHORT_PARAMS:
+        if want.get(k) != st.query_params.get(k):
+            if k in want:
+                st.query_params[k] = want[k]
+            elif k in st.query_params:
+                del st.query_params[k]

@@ -1,0 +1,83 @@
+"""components.session: the one cache of view results (keyed by view, study version, cohort,
+params and focus), the page context and a patient opened from another page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import pytest
+
+from analysis.cohort import Cohort, Focus
+from components import session
+
+CALLS: list[tuple] = []
+
+
+@dataclass(frozen=True)
+class P:
+    n: float = 1
+    names: tuple[str, ...] = ()
+
+
+def view(study, *, cohort, params, focus=None):
+    CALLS.append((cohort, params, focus))
+    return {"n": params.n, "focus": focus}
+
+
+def view_without_focus(study, *, cohort, params):
+    CALLS.append((cohort, params))
+    return params.n
+
+
+@pytest.fixture(autouse=True)
+def fresh():
+    session.clear_views()
+    CALLS.clear()
+
+
+def test_cached_view_computes_once_per_input(demo_study):
+    first = session.cached_view(view, demo_study, cohort=Cohort(), params=P(2))
+    assert session.cached_view(view, demo_study, cohort=Cohort(), params=P(2)) is first
+    assert len(CALLS) == 1
+    session.cached_view(view, demo_study, cohort=Cohort(day_min=0), params=P(2))
+    session.cached_view(view, demo_study, cohort=Cohort(), params=P(3))
+    session.cached_view(view, demo_study, cohort=Cohort(), params=P(2.0))  # 2 and 2.0 differ
+    session.cached_view(view, demo_study, cohort=Cohort(), params=P(2, ("a",)))
+    assert len(CALLS) == 5
+
+
+def test_cached_view_keys_by_view_and_focus(demo_study):
+    focus = Focus(("SAA-001",), 0, 28, "cells", demo_study.cache_key)
+    got = session.cached_view(view, demo_study, cohort=Cohort(), params=P(), focus=focus)
+    assert got["focus"] == focus
+    assert session.cached_view(view, demo_study, cohort=Cohort(), params=P())["focus"] is None
+    # a view that takes no focus is called without one
+    assert session.cached_view(view_without_focus, demo_study, cohort=Cohort(), params=P(4)) == 4
+    assert len(CALLS) == 3
+
+
+def test_view_key_names_view_and_study_version(demo_study):
+    key = session.view_key(view, demo_study, cohort=Cohort(), params=P())
+    assert key.startswith(f"{__name__}.view|{demo_study.cache_key}|")
+    assert key != session.view_key(view_without_focus, demo_study, cohort=Cohort(), params=P())
+
+
+def test_params_holding_a_frame_are_refused(demo_study):
+    @dataclass(frozen=True)
+    class Bad:
+        table: pl.DataFrame
+
+    with pytest.raises(TypeError, match=r"params\.table holds a DataFrame"):
+        session.cached_view(view, demo_study, cohort=Cohort(), params=Bad(pl.DataFrame()))
+
+
+def test_page_context_says_n_of_n(demo_study):
+    groups = pl.DataFrame({"subject_id": demo_study.subject_ids})
+    ctx = session.PageContext(demo_study, Cohort(), groups, tuple(demo_study.subject_ids[:2]), {})
+    assert ctx.size() == f"2 of {len(demo_study.subject_ids)} patients"
+
+
+def test_focus_describes_itself():
+    assert Focus(("A", "B"), 7, None, "cells lassoed").describe() == \
+        "cells lassoed: A, B, days 7.."

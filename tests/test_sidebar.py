@@ -1,0 +1,141 @@
+"""components.sidebar: page options and the cohort in the query string. A value round-trips
+(widget -> URL -> a fresh session's widget); a link naming something the study lacks says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.sidebar import decode_option, encode_option, parse_days
+
+
+# ---- codec -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "shape", "options", "kind"), [
+    ("CAR_QPCR", "one", ("CAR_QPCR", "CAR_PCT"), str),
+    (28, "one", (7, 14, 28), int),
+    (True, "one", None, bool),
+    (False, "one", None, bool),
+    (0.05, "one", None, float),
+    (["IL6", "IFNG"], "many", ("IL6", "IFNG", "IL10"), str),
+    ([], "many", ("IL6", "IFNG"), str),
+    ((0, 28), "range", None, int),
+    ((-7, 90), "range", None, int),
+    (None, "one", (None, "CD7"), str),
+])
+def test_values_round_trip(value, shape, options, kind):
+    text = encode_option(value, shape=shape, options=options)
+    raw = text if isinstance(text, list) else [text]
+    got, problems = decode_option(raw, shape=shape, options=options, kind=kind)
+    assert problems == []
+    assert got == value and type(got) is type(value)
+
+
+def test_a_choice_the_study_lacks_is_named():
+    got, problems = decode_option(["NOPE"], options=("CD7", "CD3"))
+    assert got is None and "'NOPE'" in problems[0]
+    got, problems = decode_option(["IL6", "XYZ"], shape="many", options=("IL6", "IFNG"))
+    assert got == ["IL6"] and "'XYZ'" in problems[0]
+
+
+def test_numbers_are_parsed_and_clamped():
+    assert decode_option(["abc"], kind=int)[0] is None
+    got, problems = decode_option(["500"], kind=int, bounds=(0, 365))
+    assert got == 365 and "outside 0..365" in problems[0]
+    got, problems = decode_option(["-50:30"], shape="range", kind=int, bounds=(-30, 365))
+    assert got == (-30, 30) and problems
+    assert decode_option(["30:10"], shape="range", kind=int)[0] is None
+
+
+def test_days_parser():
+    assert parse_days("0:90") == (0, 90)
+    assert parse_days(":28") == (None, 28)
+    assert parse_days("") is None
+    with pytest.raises(ValueError):
+        parse_days("28")
+
+
+# ---- linked widgets in a run -------------------------------------------------------------------
+def _options_page():
+    import streamlit as st
+
+    from components import sidebar
+
+    sidebar.begin_url(page="t")
+    try:
+        genes = ["CD7", "CD3E", "GZMB"]
+        st.selectbox("Gene", genes, key=sidebar.linked("t-gene", options=genes))
+        st.toggle("Log", value=True, key=sidebar.linked("t-log", kind=bool))
+        st.slider("Days", -30, 365, (0, 28),
+                  key=sidebar.linked("t-days", kind=int, shape="range", bounds=(-30, 365)))
+        st.multiselect("Analytes", ["IL6", "IFNG", "IL10"], default=["IL6"],
+                       key=sidebar.linked("t-an", options=["IL6", "IFNG", "IL10"],
+                                          shape="many"))
+    finally:
+        sidebar.finish_url(completed=True)
+
+
+def _run(query: dict[str, str | list[str]] | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_options_page, default_timeout=30)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _qp(at, key):
+    value = at.query_params.get(key)
+    return value if isinstance(value, list) else [value]
+
+
+def test_page_options_are_written_and_read_back():
+    at = _run()
+    assert not at.exception
+    at.selectbox(key="t-gene").set_value("GZMB").run()
+    at.toggle(key="t-log").set_value(False).run()
+    at.slider(key="t-days").set_value((7, 90)).run()
+    at.multiselect(key="t-an").set_value(["IFNG", "IL10"]).run()
+    assert _qp(at, "t-gene") == ["GZMB"]
+    assert _qp(at, "t-log") == ["0"]
+    assert _qp(at, "t-days") == ["7:90"]
+    assert _qp(at, "t-an") == ["IFNG", "IL10"]
+    # a fresh session opened with that query string shows the same view
+    again = _run({k: at.query_params[k] for k in at.query_params})
+    assert not again.exception
+    assert again.selectbox(key="t-gene").value == "GZMB"
+    assert again.toggle(key="t-log").value is False
+    assert again.slider(key="t-days").value == (7, 90)
+    assert again.multiselect(key="t-an").value == ["IFNG", "IL10"]
+    assert not again.warning
+
+
+def test_a_link_naming_what_is_missing_says_so():
+    at = _run({"t-gene": "NOPE", "t-days": "0:900", "t-an": ["IFNG", "TNFA"],
+               "t-colour": "red"})
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "'NOPE'" in text and "900" in text and "'TNFA'" in text
+    assert "t-colour" in text            # an option no page has
+    assert at.selectbox(key="t-gene").value == "CD7"          # the default, said above
+    assert at.slider(key="t-days").value == (0, 365)          # clamped, said above
+    assert at.multiselect(key="t-an").value == ["IFNG"]
+    # once the user picks another gene, the gene's note goes; the unknown option is named once
+    at.selectbox(key="t-gene").set_value("CD3E").run()
+    text = " ".join(w.value for w in at.warning)
+    assert "'NOPE'" not in text and "t-colour" not in text and "900" in text
+
+
+# ---- the cohort ------------------------------------------------------------------------------
+def test_cohort_link_naming_unknown_patients_says_so(app_page, demo_study):
+    first = demo_study.subject_ids[0]
+    at = app_page("pages/data_quality.py", query={"patients": f"{first},NOPE-9",
+                                                   "groups": "Martians", "days": "-900:90"})
+    assert not at.exception
+    text = " ".join(w.value for w in at.sidebar.warning)
+    assert "NOPE-9" in text and "Martians" in text and "-900" in text
+    assert at.multiselect(key="f-patients").value == [first]
+    n = len(demo_study.subject_ids)
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert f"1 of {n} patients" in captions
+    at.multiselect(key="f-patients").set_value([]).run()
+    assert f"{n} of {n} patients" in " ".join(c.value for c in at.sidebar.caption)
+    assert "NOPE-9" not in " ".join(w.value for w in at.sidebar.warning)
