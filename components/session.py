@@ -237,10 +237,15 @@ def _leave_pages_folder_mode() -> None:
     page = _calling_page()
     if page is None:
         return
-    # the one page listed is the page that runs (same URL path, so the same page hash): the
-    # rerun below then opens it again, this time through app.py's navigation
-    st.navigation([st.Page(page)], position="hidden")
+    # the page that runs is listed under its own URL path (so the same page hash; a default
+    # page would be served at the root only): the rerun opens it again through app.py
+    st.navigation([st.Page(_leaving, title="Loading", url_path="loading", default=True),
+                   st.Page(page)], position="hidden")
     st.rerun()
+
+
+def _leaving() -> None:   # the default page of that one navigation call (never run)
+    st.caption("Loading ...")
 
 
 def _calling_page() -> Path | None:

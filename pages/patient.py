@@ -47,10 +47,12 @@ subject = c2.selectbox("Patient", order, key=subject_key,
                        help="Patients of the sidebar cohort, in study order")
 c3.button("Next", key="pt-next", on_click=_go, args=(nxt,), disabled=nxt is None,
           icon=":material/arrow_forward:", width="stretch")
-criteria = c4.radio("Response criteria", ("NIH", "BSH"), horizontal=True, key="pt-criteria")
+criteria = c4.radio("Response criteria", ("NIH", "BSH"), horizontal=True,
+                    key=sidebar.linked("pt-criteria", options=("NIH", "BSH")))
 with st.expander("Lanes"):
     lanes = st.multiselect("Draw these lanes (empty: every lane with data)", LANES,
-                           format_func=LANE_TITLES.get, key="pt-lanes")
+                           format_func=LANE_TITLES.get,
+                           key=sidebar.linked("pt-lanes", options=LANES, shape="many"))
 params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes))
 
 facts = filters.compute(vp.header, study, params=params).data

@@ -1,0 +1,89 @@
+"""Real browser: a link holds the whole view. The address a page shows after a user set its
+options (and the cohort) reopens the same view in a fresh browser session; the documented
+/overview link works as the first request to a fresh server."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def _settle(page) -> None:
+    """Wait until the script run is over (no running indicator) and the URL is written."""
+    page.locator(".js-plotly-plot .main-svg").filter(visible=True).first.wait_for(
+        timeout=45_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=45_000)
+    time.sleep(1.0)
+
+
+def _until_url(page, text: str) -> None:
+    page.wait_for_function(f"() => location.search.includes({text!r})", timeout=45_000)
+
+
+def _radio_checked(page, label: str) -> bool:
+    return page.get_by_role("radio", name=label).is_checked()
+
+
+def test_a_link_with_page_options_reopens_the_same_view(app_server, browser):
+    first = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = first.new_page()
+        page.goto(f"{app_server}/patient", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Patient").first.wait_for(timeout=45_000)
+        _settle(page)
+        _until_url(page, "patient=SAA-001")
+        page.get_by_role("button", name="Next").click()
+        _until_url(page, "patient=SAA-002")
+        page.get_by_text("BSH", exact=True).click()
+        _until_url(page, "pt-criteria=BSH")
+        # and a cohort day window through the sidebar slider's keyboard
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        slider.press("ArrowRight")
+        _until_url(page, "days=")
+        _settle(page)
+        url = page.url
+    finally:
+        first.close()
+    assert "patient=SAA-002" in url and "pt-criteria=BSH" in url, url
+    assert re.search(r"days=-?\d+(%3A|:)", url), url
+
+    second = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = second.new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Patient").first.wait_for(timeout=45_000)
+        _settle(page)
+        # the patient picker (a combobox) holds the linked patient
+        assert page.get_by_role("combobox", name="Patient", exact=True).input_value() == "SAA-002"
+        assert _radio_checked(page, "BSH") and not _radio_checked(page, "NIH")
+        assert page.get_by_text(re.compile(r"\d of \d patients")).count() >= 1
+        days = re.search(r"days=([^&]+)", url).group(1)
+        assert f"days={days}" in page.url      # the cohort came through too
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.get_by_text("not applied").count() == 0
+    finally:
+        second.close()
+
+
+def test_overview_by_its_path_on_a_fresh_server(page):
+    """/overview is the documented link; the default page is also served at the root."""
+    from tests.conftest import DEMO, start_streamlit
+
+    proc, url = start_streamlit(DEMO)
+    try:
+        page.goto(f"{url}/overview?days=0:90", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Overview").first.wait_for(timeout=45_000)
+        _settle(page)
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.get_by_text("No study is loaded").count() == 0
+        assert page.get_by_text("Responders vs non-responders").count() >= 1  # app navigation
+        assert "days=0%3A90" in page.url or "days=0:90" in page.url
+    finally:
+        proc.terminate()
+        proc.wait(10)
