@@ -8,9 +8,10 @@ tests/test_app_pages.py does) on the study (the demo unless --study), with the s
 defaults, and writes DIR/<page>/NN_<key>.json for each figure (the plotly JSON the browser gets)
 and DIR/<page>/NN_<key>.csv for each table, then DIR/deck/NN_<key>.json for each slide of the
 standard deck (`components.deck.standard_slides`). It works on the checkout it is run from
-(the current directory), so the same file dumps an older checkout:
+(the current directory, put first on the path with PYTHONPATH=.), so the same file dumps an
+older checkout:
 
-    cd /path/to/old && .venv/bin/python /path/to/new/tools/dump_views.py --out /tmp/dump-old
+    cd /path/to/old && PYTHONPATH=. .venv/bin/python /path/to/new/tools/dump_views.py --out /tmp/dump-old
 
 The second form lists, per file, what differs between two dumps: files only in one of them,
 and for figures the JSON paths whose values differ (trace count, names, axis titles, data).
@@ -185,7 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
-    sys.path.insert(0, str(ROOT))
+    import importlib.util
+
+    found = importlib.util.find_spec("components")
+    if found is None or not Path(str(found.origin)).resolve().is_relative_to(ROOT.resolve()):
+        print(f"error: the app imported here is not the checkout in {ROOT}; run this from the "
+              "checkout to dump with PYTHONPATH=. in front of the command", file=sys.stderr)
+        return 2
     _real_navigation()
     wanted = set(args.pages.split(",")) if args.pages else None
     for page in pages():
