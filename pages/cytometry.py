@@ -1,6 +1,7 @@
 """Cytometry: populations gated from the study's FCS files with its FlowJo workspace or
 Gating-ML file, gate plots of a sample, one gate over a patient's timepoints, and FlowSOM
-metaclusters with their abundances per sample and response group (recipes: views/cytometry)."""
+metaclusters with their abundances per sample and response group. The recipes are in
+views/cytometry.py; this page reads widgets into their Params."""
 
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ from components.safe import md
 from views import cytometry as cy
 
 ctx = filters.context()
-study = ctx.study
+study, cohort = ctx.study, ctx.cohort
 st.title("Cytometry")
 state = cy.status(study)
 if state.n_fcs == 0:
-    st.info("This study has no flow cytometry files: rows of the samples table with assay "
-            "`flow_fcs` and a `file` column naming .fcs files (see docs/formats.md, Flow "
-            "cytometry).")
+    st.info(cy.NO_FCS)
     st.stop()
 if not state.n_with_gates:
     st.info(f"{state.n_fcs} FCS file(s) but no gate file: name a FlowJo workspace (.wsp) or a "
@@ -38,9 +37,7 @@ if state.n_with_gates and st.button(
     filters.reload_study()
     st.rerun()
 
-pops = ctx.apply(study.populations)
-names = pops.get_column("population").unique(maintain_order=True).to_list() if pops.height \
-    else []
+names = cy.population_names(study, cohort=cohort)
 tab_pop, tab_gates, tab_time, tab_som = st.tabs(
     ["Populations", "Gate plots", "One gate over time", "FlowSOM clusters"])
 
@@ -54,51 +51,46 @@ with tab_pop:
         pick = st.selectbox("Population over time", names, index=len(names) - 1,
                             key="cy-pop-trend")
         params = cy.PopulationParams("" if ref == "(as study.toml)" else ref, pick)
-        table = cy.populations(study, cohort=ctx.cohort, params=params, groups=ctx.groups)
+        table = cy.populations(study, cohort=cohort, params=params)
         render.show_table(table.data, key="cy-pop-table", name=f"{study.name}_populations")
-        render.show(cy.population_trend(study, cohort=ctx.cohort, params=params, groups=ctx.groups,
-                                  colors=ctx.colors), key="cy-trend",
-              name=f"{study.name}_population_trend")
+        render.show(cy.population_trend(study, cohort=cohort, params=params), key="cy-trend",
+                    name=f"{study.name}_population_trend")
 
 with tab_gates:
-    ids = [s for s in state.sample_ids if s in set(pops.get_column("sample_id").to_list())] \
-        if pops.height else []
-    if not ids:
+    if not (ids := cy.gated_samples(study, cohort=cohort)):
         st.info("No gated sample to draw.")
     else:
-        gp = cy.GatePlotParams(st.selectbox("Sample", ids, key="cy-sample"))
-        specs = filters.cached(cy.gate_plots, study, cohort=ctx.cohort, params=gp)
+        sample = st.selectbox("Sample", ids, key="cy-sample")
         cols = st.columns(2)
-        for i, spec in enumerate(specs):
+        for i, gate in enumerate(filters.compute(cy.gate_names, study, sample_id=sample)):
             with cols[i % 2]:
-                render.show(spec, key=f"cy-gate-{i}", name=f"{gp.sample_id}_gate_{i}")
+                render.show(filters.compute(cy.gate_plot, study, cohort=cohort,
+                                            params=cy.GatePlotParams(sample, gate)),
+                            key=f"cy-gate-{i}", name=f"{sample}_gate_{i}")
 
 with tab_time:
-    plottable = pops.filter(pops.get_column("gate_type") != "boolean").get_column(
-        "population").unique(maintain_order=True).to_list() if pops.height else []
-    if not plottable:
+    if not (plottable := cy.timeline_gates(study, cohort=cohort)):
         st.info("No gated populations to compare over time.")
     else:
         c1, c2 = st.columns(2)
-        subject = c1.selectbox("Patient", sorted(set(pops.get_column("subject_id").to_list())),
+        subject = c1.selectbox("Patient", cy.gated_patients(study, cohort=cohort),
                                key="cy-subject")
         tp = cy.GateTimeParams(subject, c2.selectbox("Gate", plottable, key="cy-time-gate"))
-        render.show(filters.cached(cy.gate_over_time, study, cohort=ctx.cohort, params=tp),
-              key="cy-multiples", name=f"{study.name}_{subject}_gate")
+        render.show(filters.compute(cy.gate_over_time, study, cohort=cohort, params=tp),
+                    key="cy-multiples", name=f"{study.name}_{subject}_gate")
 
 with tab_som:
     c1, c2 = st.columns(2)
     within = c1.selectbox("Cluster the events of", ["all events", *names], key="cy-som-pop",
                           help="Only the events in a gated population, e.g. CD3+ T cells")
     within = "" if within == "all events" else within
-    per_sample = c2.select_slider("Events per sample", [500, 1000, 2000, 5000], value=1000,
+    per_sample = c2.select_slider("Events per sample", cy.EVENTS_PER_SAMPLE, value=1000,
                                   key="cy-som-events")
-    events = filters.compute(cy.flowsom_events, study, per_sample=per_sample,
-                             population=within)
-    for msg in events.errors:
+    setup = filters.compute(cy.flowsom_setup, study, per_sample=per_sample, population=within)
+    for msg in setup.errors:
         st.warning(md(msg))
     markers = st.multiselect("Markers to cluster on (asinh, cofactor 150)",
-                             list(events.markers), default=list(events.markers),
+                             list(setup.markers), default=list(setup.markers),
                              key="cy-som-markers")
     k = st.slider("Metaclusters", 3, 30, 10, key="cy-som-k")
     if len(markers) < 2:
@@ -109,8 +101,8 @@ with tab_som:
     if st.toggle("Run FlowSOM", value=True, key="cy-som-run",
                  help="A 10 x 10 self-organising map, then consensus metaclustering"):
         with st.spinner("FlowSOM ..."):
-            specs = filters.cached(cy.flowsom, study, cohort=ctx.cohort, params=sp,
-                                   groups=ctx.groups, events=events)
+            specs = [filters.compute(view, study, cohort=cohort, params=sp) for view in
+                     (cy.flowsom_medians, cy.flowsom_abundance, cy.flowsom_by_group)]
         for spec in specs:
             render.show(spec, key=spec.key, name=f"{study.name}_{spec.key}")
         render.show_params(sp)
