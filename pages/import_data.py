@@ -5,7 +5,6 @@ overwritten. On a shared server only users in STUDY_CREATORS may import, into ST
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,37 +41,33 @@ if how == "Upload files":
         key = tuple((f.name, f.size) for f in files)
         if st.session_state.get("_imp_upload_key") != key:
             try:
-                folder = imp.stage_uploads([(f.name, f.getvalue()) for f in files],
-                                               limit_mb=limit)
+                folder = imp.restage([(f.name, f.getvalue()) for f in files], limit_mb=limit,
+                                     previous=st.session_state.get("_imp_upload_dir"))
             except StudyError as err:
                 st.error(md(err))
                 st.stop()
-            old = st.session_state.get("_imp_upload_dir")
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
             st.session_state.update(_imp_upload_key=key, _imp_upload_dir=str(folder))
         source = Path(st.session_state["_imp_upload_dir"])
 else:
-    text = st.text_input("Folder or file", key="imp-path", placeholder="/data/lab_export")
-    source = Path(text).expanduser() if text.strip() else None
-    if source is not None and not source.exists():
-        st.error(md(f"{source} does not exist"))
+    try:
+        source = imp.source_folder(st.text_input("Folder or file", key="imp-path",
+                                                 placeholder="/data/lab_export"))
+    except StudyError as err:
+        st.error(md(err))
         st.stop()
 if source is None:
     st.stop()
 
 # ---- 2. choices ----------------------------------------------------------------------------
 left, right = st.columns(2)
-order = left.selectbox("Ambiguous dates such as 03/04/2025", ["ask", "day-first", "month-first"],
+order = left.selectbox("Ambiguous dates such as 03/04/2025", list(imp.DATE_ORDERS),
                        key="imp-order")
-tissue = right.selectbox("Tissue of the measurements", ["(as given)", "blood", "marrow"],
-                         key="imp-tissue")
+tissue = right.selectbox("Tissue of the measurements", imp.TISSUES, key="imp-tissue")
 base = st.session_state.get("_imp_settings") or ImportSettings()
 if st.session_state.get("_imp_source") != str(source):
     base = ImportSettings()
     st.session_state["_imp_source"] = str(source)
-settings = base.with_(day_first={"ask": None, "day-first": True, "month-first": False}[order],
-                      tissue=None if tissue == "(as given)" else tissue)
+settings = imp.with_choices(base, order=order, tissue=tissue)
 try:
     proposal = imp.propose(source, settings)
 except StudyError as err:
@@ -86,9 +81,7 @@ rows = proposal.rows()
 edited = st.data_editor(rows.to_pandas(), key="imp-map", hide_index=True, width="stretch",
                         disabled=["file", "sheet", "kind", "layout", "column", "unit"],
                         column_config={"table": st.column_config.SelectboxColumn(
-                            "table", options=list(imp.TABLE_CHOICES) + ["sdtm", "olink", "airr",
-                                                                        "10x_vdj", "maf", "fcs",
-                                                                        "single_cell"])})
+                            "table", options=imp.table_options())})
 labels = imp.timepoint_rows(proposal)
 edited_tp = None
 if labels.height:
@@ -96,9 +89,10 @@ if labels.height:
     edited_tp = st.data_editor(labels.to_pandas(), key="imp-tp", hide_index=True,
                                disabled=["label"])
 try:
-    new = imp.settings_from_edits(settings, rows, pl.from_pandas(edited))
-    if edited_tp is not None:
-        new = imp.settings_from_timepoints(new, labels, pl.from_pandas(edited_tp))
+    new = imp.edited_settings(settings, rows=rows, edited=pl.from_pandas(edited),
+                              labels=labels if edited_tp is not None else None,
+                              edited_labels=None if edited_tp is None else
+                              pl.from_pandas(edited_tp))
 except ValueError as err:
     st.error(md(err))
     st.stop()
@@ -120,28 +114,24 @@ st.subheader("Preview")
 st.caption(f"{len(study.subject_ids)} patients; tables: {md(', '.join(study.loaded_tables))}")
 if proposal.single_cell:
     st.caption("The single-cell file was checked (see the notes above); it is copied on save.")
-tabs = st.tabs(list(study.loaded_tables) or ["(none)"])
-for tab, name in zip(tabs, study.loaded_tables, strict=False):
+tables = imp.preview_tables(study)
+for tab, frame in zip(st.tabs(list(tables) or ["(none)"]), tables.values(), strict=False):
     with tab:
-        st.dataframe(getattr(study, name).head(200), hide_index=True)
-report = study.report
-st.subheader("Validation report")
-st.caption(report.summary())
-if report.findings:
-    st.dataframe(pl.DataFrame([{"severity": f.severity, "table": f.table, "file": f.file,
-                                "message": f.message} for f in report.findings]),
-                 hide_index=True, width="stretch")
+        st.dataframe(frame, hide_index=True)
+report = imp.validation(study)
+st.subheader(report.title)
+st.caption(report.caption)
+if report.data.height:
+    st.dataframe(report.data, hide_index=True, width="stretch")
 
 # ---- 4. save -------------------------------------------------------------------------------
 st.subheader("Save as a new study")
 name = st.text_input("Study name", key="imp-name", placeholder="my_study")
 target = None
-if name.strip():
-    try:
-        target = Path(root) / imp.safe_study_name(name) if root else \
-            Path(name).expanduser() if "/" in name else Path.home() / "cart-studies" / name
-    except StudyError as err:
-        st.error(md(err))
+try:
+    target = imp.target_folder(name, root=root)
+except StudyError as err:
+    st.error(md(err))
 if target is not None:
     st.caption(f"writes {md(target)}")
 if st.button("Save study", type="primary", disabled=target is None, key="imp-save"):
@@ -153,9 +143,8 @@ if st.button("Save study", type="primary", disabled=target is None, key="imp-sav
         st.error(md(err))
         st.stop()
     render.audit("study_created", study=target.name, files=len(proposal.items))
-    staged = st.session_state.pop("_imp_upload_dir", None)
-    if staged:       # the uploads now live in the study; the private copy goes
-        shutil.rmtree(staged, ignore_errors=True)
+    if staged := st.session_state.pop("_imp_upload_dir", None):
+        imp.discard(staged)      # the uploads now live in the study; the private copy goes
         st.session_state.pop("_imp_upload_key", None)
     st.success(md(f"Saved {saved.title}: {len(saved.subject_ids)} patients; "
                   f"{saved.report.summary()}"))
