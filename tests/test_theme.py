@@ -48,3 +48,20 @@ def test_a_page_format_is_left_alone():
 def test_display_unit_keeps_gene_names():
     assert display_unit("copies/ug gDNA") == "copies/µg gDNA"
     assert display_unit("LUM") == "LUM" and display_unit("ug") == "µg"
+
+
+def test_patient_lines_never_yellow_or_the_platelet_rug_orange():
+    """Patient and analyte lines use the patient palette: no yellow (unreadable on white) and
+    not the orange of the platelet-transfusion rug; the first five hues are distinct."""
+    from components.figures.cytokines import cohort_cytokine_panels
+    from components.figures.safety import cytokine_panels
+    from components.theme import OKABE_ITO, PATIENT_PALETTE, PLT_RUG_COLOR
+
+    yellow = OKABE_ITO[3]
+    assert yellow not in PATIENT_PALETTE and PLT_RUG_COLOR not in PATIENT_PALETTE
+    assert len(set(PATIENT_PALETTE[:5])) == 5
+    ids = [f"P{i}" for i in range(9)]
+    df = pl.DataFrame({"subject_id": ids, "analyte": "IL6", "day": 1, "value": 5.0})
+    for fig in (cohort_cytokine_panels(df), cytokine_panels(df)):
+        used = {t.line.color for t in fig.data}
+        assert len(used) == 9 and not used & {yellow, PLT_RUG_COLOR}

@@ -14,7 +14,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from components.figures.many import color_groups, gapped, is_many
-from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
+from components.theme import GROUP_COLORS, PATIENT_PALETTE, patient_colors
 
 __all__ = ["vaf_lines", "oncoprint", "repertoire_lines", "clone_area", "overlap_heatmap",
            "VAF_FLOOR", "car_histogram", "clone_alluvial", "clone_volcano", "rarefied_lines",
@@ -183,7 +183,7 @@ def clone_area(df: pl.DataFrame, *, x: str = "day", y: str = "frequency",
     the rest of the repertoire in grey on top."""
     order = (df.select(clone, rank).unique().sort(rank).get_column(clone).to_list()
              if df.height else [])
-    palette = OKABE_ITO[:7] + TOL_MUTED
+    palette = list(PATIENT_PALETTE)  # no yellow, no PLT-rug orange
     fig = go.Figure()
     for k, c in enumerate(order):
         sub = df.filter(pl.col(clone) == c).sort(x)
@@ -276,7 +276,7 @@ def clone_alluvial(df: pl.DataFrame, *, clone: str = "clonotype", step: str = "s
 
     src, dst, val, link_col = [], [], [], []
     labels = dict(df.select(step, label).unique(step).iter_rows()) if df.height else {}
-    palette = OKABE_ITO[:7] + TOL_MUTED
+    palette = list(PATIENT_PALETTE)  # no yellow, no PLT-rug orange
     for (cid,), one in df.sort(step).group_by([clone], maintain_order=True):
         one = one.sort(step)
         r = int(one.get_column(rank)[0])
@@ -403,7 +403,7 @@ def stacked_share(df: pl.DataFrame, *, x: str, y: str = "fraction", color: str =
     fig = make_subplots(rows=1, cols=len(facets), shared_yaxes=True,
                         subplot_titles=[str(f) for f in facets] if facet_col else None)
     keys = df.get_column(color).unique().sort().to_list() if df.height else []
-    palette = OKABE_ITO[:7] + TOL_MUTED
+    palette = list(PATIENT_PALETTE)  # no yellow, no PLT-rug orange
     for j, f in enumerate(facets):
         sub = df if f is None else df.filter(pl.col(facet_col) == f)
         for k, key in enumerate(keys):

@@ -16,7 +16,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from components.figures.marks import add_day_marks
-from components.theme import GROUP_COLORS, OKABE_ITO, label_decades
+from components.theme import GROUP_COLORS, PATIENT_PALETTE, label_decades
 
 __all__ = ["cohort_cytokine_panels", "group_cytokine_panels"]
 
@@ -65,7 +65,7 @@ def cohort_cytokine_panels(df: pl.DataFrame, *, x: str = "day", y: str = "value"
     keys = df.get_column(color).unique(maintain_order=True).to_list() if df.height else []
     cmap = dict(colors or {})
     for i, k in enumerate(k for k in keys if k not in cmap):
-        cmap[k] = OKABE_ITO[i % len(OKABE_ITO)]
+        cmap[k] = PATIENT_PALETTE[i % len(PATIENT_PALETTE)]
     data = df.filter(pl.col(y) > 0) if log_y else df
     for i, f in enumerate(facets):
         r, c = i // ncol + 1, i % ncol + 1

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import polars as pl
 
-from components.theme import OKABE_ITO, label_decades
+from components.theme import PATIENT_PALETTE, label_decades
 
 __all__ = ["model_overlay"]
 
@@ -26,7 +26,7 @@ def model_overlay(observed: pl.DataFrame, curves: pl.DataFrame, *, x: str = "day
     keys = sorted(observed.get_column(color).unique().to_list()) if observed.height else []
     cmap = dict(colors or {})
     for i, k in enumerate(k for k in keys if k not in cmap):
-        cmap[k] = OKABE_ITO[i % len(OKABE_ITO)]
+        cmap[k] = PATIENT_PALETTE[i % len(PATIENT_PALETTE)]
     fig = go.Figure()
     fitted = set(curves.get_column(color).unique().to_list()) if curves.height else set()
     for k in keys:

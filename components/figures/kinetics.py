@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from components.figures.clinical import POST_HSCT_NAME, post_hsct_split
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
-from components.theme import OKABE_ITO, label_decades
+from components.theme import PATIENT_PALETTE, label_decades
 
 __all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip"]
 
@@ -27,7 +27,7 @@ _BLQ_NAME = "below LLOQ (drawn at LLOQ/2)"
 def _color_map(values: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
     colors = dict(colors or {})
     for i, v in enumerate(v for v in values if v not in colors):
-        colors[v] = OKABE_ITO[i % len(OKABE_ITO)]
+        colors[v] = PATIENT_PALETTE[i % len(PATIENT_PALETTE)]
     return colors
 
 

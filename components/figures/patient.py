@@ -20,7 +20,12 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from components.figures.marks import add_day_marks
-from components.theme import GRADE_COLORS, OKABE_ITO, RESPONSE_COLORS, TOL_MUTED, label_decades
+from components.theme import (
+    GRADE_COLORS,
+    PATIENT_PALETTE,
+    RESPONSE_COLORS,
+    label_decades,
+)
 
 __all__ = ["LANES", "LANE_TITLES", "patient_timeline", "cohort_strip", "lanes_shown"]
 
@@ -45,7 +50,8 @@ _SUPPORT_COLORS = {"RBC": "#B2182B", "PLT": "#F4A582", "g_csf": "#009E73",
                    "growth_factor": "#009E73", "tpo_ra": "#56B4E9", "tocilizumab": "#0072B2",
                    "corticosteroid": "#E69F00", "ciclosporin": "#CC79A7",
                    "anti_infective": "#999933", "other": "#888888"}
-_PALETTE = OKABE_ITO[:7] + TOL_MUTED
+# lines of one patient (analytes): the patient palette, no yellow and no PLT-rug orange
+_PALETTE = list(PATIENT_PALETTE)
 
 
 def lanes_shown(lanes: Mapping[str, pl.DataFrame | None]) -> list[str]:

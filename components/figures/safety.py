@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from components.figures.many import color_groups, is_many
 from components.figures.marks import add_day_marks
-from components.theme import GRADE_COLORS, OKABE_ITO, label_decades
+from components.theme import GRADE_COLORS, PATIENT_PALETTE, label_decades
 
 __all__ = ["cytokine_panels", "peak_vs_grade", "grade_incidence_bars", "adverse_event_bars",
            "astct_heatmap", "safety_summary"]
@@ -28,7 +28,7 @@ _ICANS_BAND = (0.86, 1.0)
 def _color_map(keys: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
     out = dict(colors or {})
     for i, k in enumerate(k for k in keys if k not in out):
-        out[k] = OKABE_ITO[i % len(OKABE_ITO)]
+        out[k] = PATIENT_PALETTE[i % len(PATIENT_PALETTE)]
     return out
 
 
