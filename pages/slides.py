@@ -37,6 +37,9 @@ st.caption("Tick the figures for your deck and set their order. Standard figures
 # a figure shown on a page goes on a slide as it was drawn there (no live links, µg and µL)
 shown = {f"page:{f.key}": dataclasses.replace(f, fig=render.as_shown(f.fig))
          for f in render.shown_figures(study)}
+# the preview is filled in below but drawn here, above the table: the deck's figures are
+# seen without scrolling past the list of figures
+top = st.container()
 table = vs.rows(shown)
 edited = st.data_editor(
     table, key="slides-table", hide_index=True, disabled=["source"],
@@ -89,16 +92,19 @@ st.download_button(
 if blocker:
     st.warning(blocker)
 
-st.subheader("Preview")
-pick = st.selectbox("Slide", [fid for fid, _ in rows], key="slides-preview",
-                    format_func=dict(rows).get)
-if preview := built.get(pick):
-    slide = preview[0]
-    render.show_figure(export.presentation_figure(slide.fig, title=slide.title),
-                       key="slides-preview-fig", name=f"{study.name}_{slide.key or 'slide'}",
-                       data=slide.data, params=slide.params, register=False)
-    st.caption(md(slide.caption) or "No parameters recorded for this figure.")
-    render.show_code(slide)
-else:
-    st.info("This standard figure cannot be built for this study and cohort (its data is "
-            "missing); it will be left out of the deck.")
+with top:
+    st.subheader("Preview")
+    pick = st.selectbox("Slide", [fid for fid, _ in rows], key="slides-preview",
+                        format_func=dict(rows).get)
+    if preview := built.get(pick):
+        slide = preview[0]
+        render.show_figure(export.presentation_figure(slide.fig, title=slide.title),
+                           key="slides-preview-fig",
+                           name=f"{study.name}_{slide.key or 'slide'}",
+                           data=slide.data, params=slide.params, register=False)
+        st.caption(md(slide.caption) or "No parameters recorded for this figure.")
+    else:
+        st.info("This standard figure cannot be built for this study and cohort (its data "
+                "is missing); it will be left out of the deck.")
+if preview:
+    render.show_code(preview[0])

@@ -202,3 +202,21 @@ def test_slides_page_promises_what_it_delivers_and_names_what_it_skips(app_page)
     button = [b.proto for b in at.get("download_button") if b.proto.id.endswith("slides-download")]
     assert button[0].label.startswith(
         f"Download {int(table['include'].sum()) - n_skipped + 1} ")
+
+
+def test_slides_page_shows_the_preview_above_the_list_of_figures(app_page):
+    """The preview figure comes first in the main panel (above the fold), then the table."""
+    at = app_page("pages/slides.py")
+    assert not at.exception, [e.value for e in at.exception]
+    order = []
+
+    def walk(node) -> None:
+        kind = getattr(node, "type", None)
+        if kind in ("plotly_chart", "dataframe", "subheader"):
+            order.append(kind if kind != "subheader" else f"subheader:{node.value}")
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    assert order.index("subheader:Preview") < order.index("plotly_chart") \
+        < order.index("dataframe"), order
