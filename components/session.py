@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -167,26 +169,41 @@ def view_key(view_fn: Callable[..., Any], study: Study, *, cohort: Cohort | None
     return f"{name}|{study.cache_key}|{parts!r}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _takes(view_fn: Callable[..., Any]) -> frozenset[str]:
+    """The keyword arguments of (cohort, params, focus) that `view_fn` takes."""
+    try:
+        names = inspect.signature(view_fn).parameters
+    except (TypeError, ValueError):
+        return frozenset(("cohort", "params", "focus"))
+    return frozenset(n for n in ("cohort", "params", "focus") if n in names)
+
+
 @st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
-def _view_result(key: str, _view_fn: Callable[..., Any], _study: Study, _cohort: Any,
-                 _params: Any, _focus: Any) -> Any:
+def _view_result(key: str, _view_fn: Callable[..., Any], _study: Study,
+                 _kwargs: dict[str, Any]) -> Any:
     # one computation per key across sessions: cache_resource holds a lock per key
-    if _focus is None:
-        return _view_fn(_study, cohort=_cohort, params=_params)
-    return _view_fn(_study, cohort=_cohort, params=_params, focus=_focus)
+    return _view_fn(_study, **_kwargs)
 
 
-def cached_view(view_fn: Callable[..., Spec], study: Study, *, cohort: Cohort | None,
-                params: Any, focus: Focus | None = None) -> Spec:
+def cached_view(view_fn: Callable[..., Spec], study: Study, *, cohort: Cohort | None = None,
+                params: Any = None, focus: Focus | None = None) -> Spec:
     """`view_fn(study, cohort=cohort, params=params, focus=focus)` at most once per (view,
     study version, cohort, params, focus); the result (a FigureSpec, a TableSpec or a tuple of
     them) is shared between reruns and sessions, so callers must not change it.
 
-    The focus is passed only when there is one (a view that takes no focus is cached too).
-    Raises TypeError when the cohort, params or focus hold something without a stable value
-    (a frame, an open file): what makes a view must be written in its Params."""
-    key = view_key(view_fn, study, cohort=cohort, params=params, focus=focus)
-    return _view_result(key, view_fn, study, cohort, params, focus)
+    A view is given (and keyed by) only those of cohort, params and focus it takes, and the
+    focus only when there is one; so a study-level helper of a view module (`f(study)`, e.g.
+    the assays a study has) is cached the same way. Raises TypeError when the cohort, params
+    or focus hold something without a stable value (a frame, an open file): what makes a view
+    must be written in its Params."""
+    takes = _takes(view_fn)
+    kwargs = {name: value for name, value in
+              (("cohort", cohort), ("params", params), ("focus", focus))
+              if name in takes and not (name == "focus" and value is None)}
+    key = view_key(view_fn, study, cohort=kwargs.get("cohort"), params=kwargs.get("params"),
+                   focus=kwargs.get("focus"))
+    return _view_result(key, view_fn, study, kwargs)
 
 
 def clear_views() -> None:

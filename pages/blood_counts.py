@@ -6,13 +6,16 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from components import filters, render
+from components import filters, render, session, sidebar
 from components.figures.clinical import response_heatmap
 from components.safe import md
 from views import blood_counts as vbc
 from views import medications as vmed
 
-ctx = filters.context()
+ctx = session.context(applies="patients, and the day window to the counts, the "
+                      "medications and the responses per assessment; not to baseline, "
+                      "recovery, CTCAE and ICAHT (each is defined over its own days from "
+                      "infusion)")
 study = ctx.study
 st.title("Blood counts")
 present = vbc.present_counts(study)
@@ -21,35 +24,41 @@ if not present:
             "RETIC, WBC or ALC (panel cbc) to see counts, responses and recovery.")
     st.stop()
 
-focus = filters.get_focus(study)
+focus = session.get_focus(study)
 if focus is not None:
     c1, c2 = st.columns([5, 1])
     c1.info(f"Highlighting {md(focus.describe())} (chosen on another page).")
     if c2.button("Clear focus", key="bc-clear-focus"):
-        filters.set_focus(None)
+        session.set_focus(None)
         st.rerun()
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-analytes = c1.multiselect("Counts", present, key="bc-analytes",
+analytes = c1.multiselect("Counts", present,
+                          key=sidebar.linked("bc-analytes", options=present, shape="many"),
                           default=[a for a in ("ANC", "PLT", "HGB") if a in present])
-view = c2.radio("Show", ["per patient", "group median + IQR"], key="bc-view")
-log_y = c2.toggle("Log axis", key="bc-log")
-criteria = c3.radio("Criteria", vbc.CRITERIA, key="bc-criteria", horizontal=True,
+views_shown = ["per patient", "group median + IQR"]
+view = c2.radio("Show", views_shown, key=sidebar.linked("bc-view", options=views_shown))
+log_y = c2.toggle("Log axis", key=sidebar.linked("bc-log", kind=bool))
+criteria = c3.radio("Criteria", vbc.CRITERIA, horizontal=True,
+                    key=sidebar.linked("bc-criteria", options=vbc.CRITERIA),
                     help="NIH: Townsley 2017. BSH: Killick 2016 (PR needs transfusion "
                          "independence).")
 study_rules = vbc.study_rules(study)
 ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
-                                key="bc-ti"))
+                                key=sidebar.linked("bc-ti", kind=int, bounds=(7, 365))))
 value_window = int(c4.number_input("Count window (± d)", 0, 30, study_rules.count_window,
-                                   key="bc-vw"))
+                                   key=sidebar.linked("bc-vw", kind=int, bounds=(0, 30))))
 retic_options = sorted({20.0, 60.0, float(study_rules.retic_threshold)})
 retic = float(c4.selectbox(
-    "Reticulocyte cut-off", retic_options, key="bc-retic",
+    "Reticulocyte cut-off", retic_options,
+    key=sidebar.linked("bc-retic", options=retic_options),
     index=retic_options.index(float(study_rules.retic_threshold)), format_func=lambda v: (
         f"< {v:g}" + {20.0: " (manual, Camitta / Chinese consensus)",
                       60.0: " (automated, BSH)"}.get(v, "")),
     help="RETIC below this (x10^9/L) counts towards severe."))
-bin_days = int(c4.selectbox("Median bin (d)", [1, 7, 14, 28], index=1, key="bc-bin",
+bins = [1, 7, 14, 28]
+bin_days = int(c4.selectbox("Median bin (d)", bins, index=1,
+                            key=sidebar.linked("bc-bin", options=bins),
                             disabled=view == "per patient"))
 params = vbc.CountParams(
     analytes=tuple(analytes), view=view, log_y=log_y, bin_days=bin_days, criteria=criteria,
@@ -60,21 +69,22 @@ params = vbc.CountParams(
     shade=(focus.day_min, focus.day_max) if focus else None)
 rules = vbc.rules_of(study, params)
 
-spec = filters.compute(vbc.counts, study, cohort=ctx.cohort, params=params) \
+spec = session.cached_view(vbc.counts, study, cohort=ctx.cohort, params=params) \
     if analytes else None
 if spec is None:
     st.info("Choose at least one count.")
 else:
     render.show(spec, key="bc-counts", name=f"{study.name}_blood_counts"
-                + ("" if view == "per patient" else "_by_group"))
+                + ("" if view == "per patient" else "_by_group"),
+                opens_patient=view == "per patient")
 if vbc.transfusions(study) is None:
     st.info("No transfusions are recorded (events with category transfusion, product RBC or "
             "PLT): the transfusion rug is empty and BSH partial responses cannot be judged.")
 render.show_params(params)
 
 # ---- medications that act on the counts (views.medications) --------------------------------
-meds = filters.compute(vmed.medication_table, study, cohort=ctx.cohort,
-                       params=vmed.MedicationParams(classes=vmed.COUNT_DRUGS))
+meds = session.cached_view(vmed.medication_table, study, cohort=ctx.cohort,
+                           params=vmed.MedicationParams(classes=vmed.COUNT_DRUGS))
 with st.expander(f"G-CSF, TPO-RA, ciclosporin and steroids ({meds.data.height} course(s))"):
     st.caption(meds.caption + " G-CSF-supported neutrophil counts do not make a response "
                "criterion met (see the rules below).")
@@ -105,7 +115,7 @@ else:
 st.caption(vbc.assessment_note(rules))
 
 for view in (vbc.baseline_view, vbc.recovery_view, vbc.ctcae_view, vbc.icaht_view):
-    spec = filters.compute(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
+    spec = session.cached_view(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
     st.subheader(spec.title)
     render.show_table(spec.data, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}")
     st.caption(spec.caption)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from components import filters, render
+from components import filters, render, session, sidebar
 from components.export import csv_bytes
 from components.figures.quality import availability_matrix
 from components.safe import md
 from views import data_quality as vdq
 
-ctx = filters.context()
+ctx = session.context(applies="patients and the day window in sample availability; the "
+                      "validation report and the inventory cover every file")
 study = ctx.study
 st.title("Data & quality")
 st.caption(f"{md(study.title)} · folder {md(study.name)} · study id {md(study.study_id)}")
@@ -35,7 +36,9 @@ else:
 
 st.subheader("Validation report")
 severities = st.pills("Show", ["error", "warning", "note"], selection_mode="multi",
-                      default=["error", "warning", "note"], key="dq-severity")
+                      default=["error", "warning", "note"],
+                      key=sidebar.linked("dq-severity", options=["error", "warning", "note"],
+                                         shape="many"))
 shown = findings.filter(pl.col("severity").is_in(severities or []))
 if shown.height:
     render.show_table(shown, key="dq-report", name=f"{study.name}_validation_report")
@@ -43,12 +46,12 @@ else:
     st.caption("Nothing to show for this selection.")
 
 st.subheader("What was loaded")
-inventory = filters.compute(vdq.inventory, study)
+inventory = session.cached_view(vdq.inventory, study)
 render.show_table(inventory, key="dq-inventory", name=f"{study.name}_inventory",
                   column_config={"rows_read": "rows in files", "rows": "rows loaded"})
 
 st.subheader("Sample availability")
-avail = filters.compute(vdq.availability, study)
+avail = session.cached_view(vdq.availability, study)
 avail = ctx.apply(avail)
 if avail.height:
     render.show_figure(filters.cached(availability_matrix, avail), key="dq-availability",

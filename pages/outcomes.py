@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import filters, render
+from components import render, session, sidebar
 from components.safe import md
 from views import outcomes as vo
 
-ctx = filters.context()
+ctx = session.context(applies="patients; not the day window (response rates and "
+                      "survival need each patient's whole follow-up)")
 study = ctx.study
 st.title("Outcomes")
 st.caption(f"{md(study.title)} · cohort: {md(ctx.cohort.describe())} · "
@@ -18,13 +19,16 @@ if not ctx.subjects:
     st.stop()
 
 st.subheader("Overall response rate")
-study_rules = filters.compute(vo.common.rules, study)
+study_rules = session.cached_view(vo.common.rules, study)
 c1, c2 = st.columns([3, 2])
-source = c1.radio("Responses from", vo.sources(study), horizontal=True, key="out-source",
+sources = vo.sources(study)
+source = c1.radio("Responses from", sources, horizontal=True,
+                  key=sidebar.linked("out-source", options=sources),
                   help="NIH / BSH: derived from blood counts at each landmark. recorded: the "
                        "study's responses table (NE on or after an HSCT).")
 ti_window = int(c2.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
-                                key="out-ti", disabled=source == "recorded"))
+                                key=sidebar.linked("out-ti", kind=int, bounds=(7, 365)),
+                                disabled=source == "recorded"))
 ti = None if ti_window == study_rules.ti_window else ti_window
 if not study.has("responses"):
     st.info("No recorded responses (responses.csv): rates are derived from blood counts only.")
@@ -32,7 +36,7 @@ if source != "recorded" and not study.has("measurements"):
     st.info("No blood counts (measurements with ANC, HGB, PLT, RETIC): responses cannot be "
             "derived, so every patient is not evaluable.")
 orr_params = vo.ORRParams(criteria=source, ti_window=ti)
-orr = filters.compute(vo.orr_figure, study, cohort=ctx.cohort, params=orr_params)
+orr = session.cached_view(vo.orr_figure, study, cohort=ctx.cohort, params=orr_params)
 if orr is not None:
     render.show(orr, key="out-orr", name=f"{study.name}_orr_{source}")
     percent = {"orr": st.column_config.NumberColumn("ORR", format="percent"),
@@ -43,14 +47,16 @@ if orr is not None:
 
 st.subheader("Survival")
 c1, c2 = st.columns([3, 1])
-endpoint = c1.radio("Endpoint", list(vo.ENDPOINT_LABELS), horizontal=True, key="out-endpoint",
+endpoint = c1.radio("Endpoint", list(vo.ENDPOINT_LABELS), horizontal=True,
+                    key=sidebar.linked("out-endpoint", options=list(vo.ENDPOINT_LABELS)),
                     format_func=vo.ENDPOINT_LABELS.get,
                     help="OS: every death. OS censored at HSCT: sensitivity analysis. EFS: HSCT, "
                          "progression or death. PFS: progression or death.")
 split, lm_day = "none", None
-if c2.toggle("Split by response", key="out-by-group"):
+if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool)):
     s1, s2 = st.columns([3, 1])
-    split = s1.radio("Groups", ("landmark", "best"), horizontal=True, key="out-split",
+    split = s1.radio("Groups", ("landmark", "best"), horizontal=True,
+                     key=sidebar.linked("out-split", options=("landmark", "best")),
                      format_func={"landmark": "response by a landmark day (time from it)",
                                   "best": "best response over the whole follow-up"}.get,
                      help="A patient must survive long enough to respond: splitting from "
@@ -58,7 +64,8 @@ if c2.toggle("Split by response", key="out-by-group"):
                           "bias). The landmark analysis groups patients still at risk at "
                           "the landmark by their response up to it.")
     day = int(s2.number_input("Landmark day", 7, 730, study_rules.survival_landmark_day,
-                              key="out-landmark", disabled=split != "landmark"))
+                              key=sidebar.linked("out-landmark", kind=int, bounds=(7, 730)),
+                              disabled=split != "landmark"))
     lm_day = None if split != "landmark" or day == study_rules.survival_landmark_day else day
 landmark = split == "landmark"
 params = vo.SurvivalParams(endpoints=(endpoint,), split=split,
@@ -66,9 +73,9 @@ params = vo.SurvivalParams(endpoints=(endpoint,), split=split,
                            ti_window=ti if landmark else None)
 if note := vo.survival_note(study, cohort=ctx.cohort, params=params):
     (st.warning if split == "best" else st.caption)(note)
-render.show(filters.compute(vo.survival, study, cohort=ctx.cohort, params=params),
+render.show(session.cached_view(vo.survival, study, cohort=ctx.cohort, params=params),
             key="out-km", name=f"{study.name}_{endpoint}_km")
-render.show(filters.compute(vo.survival_medians, study, cohort=ctx.cohort, params=params),
+render.show(session.cached_view(vo.survival_medians, study, cohort=ctx.cohort, params=params),
             key="out-km-summary", name=f"{study.name}_{endpoint}_median", title=False)
 if study.patients.get_column("last_contact_day").drop_nulls().len() == 0:
     st.info("patients.csv has no last_contact_day: follow-up of surviving patients ends at "

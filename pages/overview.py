@@ -6,19 +6,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from components import filters, render
+from components import render, session, sidebar
 from components.safe import md
 from views import overview as vo
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ctx = filters.context()
+ctx = session.context(applies="patients, and the day window to sample availability; "
+                      "not to Table 1 and the swimmer plot (each patient's whole course)")
 study = ctx.study
 st.title("Overview")
 st.caption(f"{md(study.title)} · study id {md(study.study_id)} · "
            f"cohort: {md(ctx.cohort.describe())}")
 
-summary = filters.compute(vo.summary, study, cohort=ctx.cohort)
+summary = session.cached_view(vo.summary, study, cohort=ctx.cohort)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Patients", summary.patients)
 c2.metric("Median follow-up", "-" if summary.median_follow_up_days is None
@@ -34,13 +35,14 @@ st.caption("Response groups come from: " + vo.group_sources(study, cohort=ctx.co
            + ". Order: override, then derived from counts (NIH), then recorded.")
 
 st.subheader("Baseline characteristics")
-render.show(filters.compute(vo.table1, study, cohort=ctx.cohort), key="ov-table1",
+render.show(session.cached_view(vo.table1, study, cohort=ctx.cohort), key="ov-table1",
             name=f"{study.name}_table1", title=False)
 
 st.subheader("Swimmer plot")
-params = vo.SwimmerParams(sort_by=st.radio("Sort lanes by", ["follow-up", "response"],
-                                           horizontal=True, key="ov-sort"))
-swimmer = filters.compute(vo.swimmer, study, cohort=ctx.cohort, params=params)
+orders = ["follow-up", "response"]
+params = vo.SwimmerParams(sort_by=st.radio("Sort lanes by", orders, horizontal=True,
+                                           key=sidebar.linked("ov-sort", options=orders)))
+swimmer = session.cached_view(vo.swimmer, study, cohort=ctx.cohort, params=params)
 if swimmer is None:
     st.info("No patients in this cohort.")
 else:
@@ -50,11 +52,11 @@ else:
                 "events.csv (category transfusion/crs/icans) or patients.csv "
                 "(last_contact_day).")
 render.show_params(params)
-render.show_rules(filters.compute(vo.common.rules, study), names=vo.RULES_SHOWN,
+render.show_rules(session.cached_view(vo.common.rules, study), names=vo.RULES_SHOWN,
                   key="ov-rules")
 
 st.subheader("Sample availability")
-avail = filters.compute(vo.availability, study, cohort=ctx.cohort)
+avail = session.cached_view(vo.availability, study, cohort=ctx.cohort)
 if avail is None:
     st.info("No samples table and no blood-count, CAR-T or cytokine measurements at sample "
             "timepoints: nothing to show. Add samples.csv (sample_id, subject_id, day, "

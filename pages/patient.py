@@ -8,12 +8,13 @@ from functools import partial
 
 import streamlit as st
 
-from components import filters, profiles, render, session, sidebar
+from components import profiles, render, session, sidebar
 from components.figures.patient import LANE_TITLES, LANES
 from components.safe import md
 from views import patient as vp
 
-ctx = filters.context()
+ctx = session.context(applies="patients (those you can pick); not the day window (the "
+                      "timeline shows the patient's whole course)")
 study = ctx.study
 st.title("Patient")
 order = vp.patient_order(study, subjects=ctx.subjects)
@@ -55,7 +56,7 @@ with st.expander("Lanes"):
                            key=sidebar.linked("pt-lanes", options=LANES, shape="many"))
 params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes))
 
-facts = filters.compute(vp.header, study, params=params).data
+facts = session.cached_view(vp.header, study, params=params).data
 sections = facts.get_column("section").unique(maintain_order=True).to_list()
 cols = st.columns(min(len(sections), 4) or 1)
 for i, section in enumerate(sections):
@@ -64,10 +65,10 @@ for i, section in enumerate(sections):
         for r in facts.filter(facts["section"] == section).iter_rows(named=True):
             st.caption(f"{md(r['item'])}: **{md(r['value'])}**")
 
-focus = filters.get_focus(study)
-spec = (vp.timeline(study, cohort=ctx.cohort, params=params, focus=focus)
-        if focus is not None and subject in focus.subjects
-        else filters.compute(vp.timeline, study, cohort=ctx.cohort, params=params))
+focus = session.get_focus(study)
+spec = session.cached_view(vp.timeline, study, cohort=ctx.cohort, params=params,
+                           focus=focus if focus is not None and subject in focus.subjects
+                           else None)
 st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T values are "
            "drawn at LLOQ/2 as open circles. Click a sample to open it on its page.")
 # not offered to the Slides page as it is (twelve lanes do not fit 16:9): the slide button
@@ -83,7 +84,7 @@ if clicked:
         st.info(f"No page shows the assay of sample {md(clicked)}.")
     else:
         page, label, focus_fields, presets = target
-        filters.set_focus(filters.Focus(study_key=study.cache_key, **focus_fields))
+        session.set_focus(session.Focus(study_key=study.cache_key, **focus_fields))
         for key, value in presets.items():   # e.g. colour the embedding by the focus
             st.session_state[key] = value
         st.switch_page(f"pages/{page}.py")
@@ -137,7 +138,7 @@ with st.expander("All patients (click one to open it)"):
         session.open_patient(chosen)
 
 st.subheader("Laboratory listing")
-lab = filters.compute(vp.laboratory, study, params=params)
+lab = session.cached_view(vp.laboratory, study, params=params)
 st.caption(lab.caption)
 render.show_table(vp.laboratory_wide(lab.data), key="pt-lab",
                   name=f"{study.name}_{subject}_laboratory")

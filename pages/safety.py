@@ -6,26 +6,31 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis import toxicity as tox
-from components import filters, render
-from views import patient as vp
+from components import render, session, sidebar
 from views import safety as sv
 
 
 def show(view: object, params: object, key: str, name: str, **kw: object) -> object:
-    spec = filters.compute(view, study, cohort=ctx.cohort, params=params)
+    spec = session.cached_view(view, study, cohort=ctx.cohort, params=params)
     return None if spec is None else render.show(spec, key=key, name=f"{study.name}_{name}",
                                                  **kw)
 
 
-ctx = filters.context()
+ctx = session.context(applies="patients; not the day window: the cytokine figures show "
+                      "the days set by 'Days shown' around infusion, and CRS, ICANS and "
+                      "adverse events are counted over each patient's whole course")
 study = ctx.study
 st.title("Cytokines & safety")
 
 st.subheader("Cytokines")
 present = sv.present_panel(study)
 c1, c2 = st.columns([2, 3])
-patient = c1.selectbox("Patient", ctx.subjects, key="saf-patient") if ctx.subjects else None
-days = tuple(c2.slider("Days shown", -30, 120, (-7, 28), key="saf-days"))
+patient = c1.selectbox("Patient", ctx.subjects,
+                       key=sidebar.linked("saf-patient", options=ctx.subjects)) \
+    if ctx.subjects else None
+days = tuple(c2.slider("Days shown", -30, 120, (-7, 28),
+                       key=sidebar.linked("saf-days", kind=int, shape="range",
+                                          bounds=(-30, 120))))
 if not present:
     st.info("No cytokine measurements: add IL6, IFNG, IL10, IL2, TNFA, IL2RA (pg/mL, panel "
             "cytokine), FERRITIN (ng/mL) or CRP (mg/L) rows to measurements.")
@@ -41,40 +46,42 @@ st.subheader("Cytokines across the cohort")
 if present:
     k1, k2, k3 = st.columns([2, 2, 3])
     align = k1.radio("Align to", list(sv.ALIGNMENTS), format_func=sv.ALIGNMENTS.get,
-                     horizontal=True, key="saf-coh-align")
-    shown = k2.radio("Show", ("patients", "groups"), horizontal=True, key="saf-coh-show",
+                     horizontal=True,
+                     key=sidebar.linked("saf-coh-align", options=list(sv.ALIGNMENTS)))
+    shown = k2.radio("Show", ("patients", "groups"), horizontal=True,
+                     key=sidebar.linked("saf-coh-show", options=("patients", "groups")),
                      format_func={"patients": "Every patient",
                                   "groups": "By response group (n per day)"}.get)
-    chosen = k3.multiselect("Analytes", present, default=present[:4], key="saf-coh-analytes")
+    chosen = k3.multiselect("Analytes", present, default=present[:4],
+                            key=sidebar.linked("saf-coh-analytes", options=present,
+                                               shape="many"))
     coh_params = sv.CohortCytokineParams(analytes=tuple(chosen or present), align=align,
                                          show=shown, days=days)
-    picked = show(sv.cohort_cytokines, coh_params, "saf-coh-cytokines", "cohort_cytokines",
-                  on_select="rerun", selection_mode=("points",))
+    show(sv.cohort_cytokines, coh_params, "saf-coh-cytokines", "cohort_cytokines",
+         opens_patient=shown == "patients")
     st.caption("Days shown follow the slider above."
                + (" Click a patient's point to open the Patient page." if shown == "patients"
                   else ""))
-    if (sid := vp.selected_subject(picked)) is not None:
-        st.session_state["_pt_pending"] = sid
-        st.switch_page("pages/patient.py")
 else:
     st.info("No cytokine measurements to compare across patients.")
 
 st.subheader("CRS and ICANS (ASTCT 2019)")
-rules = filters.compute(sv.common.rules, study)
+rules = session.cached_view(sv.common.rules, study)
 crs_params = sv.CrsParams(days=days)
 if sv.has_vitals(study):
     r1, r2, r3 = st.columns(3)
     window_end = int(r1.number_input(
         "CRS window ends (day)", 1, 365, min(max(rules.crs_window_end, 1), 365),
-        key="saf-crs-window",
+        key=sidebar.linked("saf-crs-window", kind=int, bounds=(1, 365)),
         help="Vitals are graded from infusion to this day and around recorded CRS episodes; "
              "never on infection days without a CRS record."))
     masked = r2.checkbox("Masked fever carries after tocilizumab/steroids",
-                         rules.crs_masked_fever, key="saf-masked",
+                         rules.crs_masked_fever, key=sidebar.linked("saf-masked", kind=bool),
                          help="ASTCT 2019: after tocilizumab or steroids given for CRS, fever "
                               "is no longer required; hypotension and hypoxia still grade.")
     carry = int(r3.number_input("Fever counts for (days, antipyretics)", 0, 14,
-                                min(max(rules.crs_fever_carry_days, 0), 14), key="saf-carry",
+                                min(max(rules.crs_fever_carry_days, 0), 14),
+                                key=sidebar.linked("saf-carry", kind=int, bounds=(0, 14)),
                                 help="A febrile day also counts for this many following days."))
     crs_params = sv.CrsParams(
         crs_window_end=None if window_end == rules.crs_window_end else window_end,
@@ -99,7 +106,7 @@ if not sv.has_vitals(study):
     st.info("No vitals to grade from: ASTCT grading needs TEMP (C), and SBP (mmHg), "
             "VASOPRESSORS (count) and O2_LPM (L/min, 0 = room air) in measurements.")
 else:
-    comp = filters.compute(sv.astct_comparison, study, cohort=ctx.cohort, params=crs_params)
+    comp = session.cached_view(sv.astct_comparison, study, cohort=ctx.cohort, params=crs_params)
     if n_bad := comp.data.filter(~comp.data["crs_grade_agrees"].fill_null(True)).height:
         st.warning(f"{n_bad} of {comp.data.height} patient(s): the max grade derived from "
                    "vitals differs from the recorded one (see note).")
@@ -119,14 +126,17 @@ st.subheader("Adverse events")
 a1, a2, a3 = st.columns([3, 1, 1])
 ae_params = sv.AdverseEventParams(
     categories=tuple(a1.multiselect("Categories", tox.AE_CATEGORIES,
-                                    default=list(tox.AE_CATEGORIES), key="saf-ae-cats")),
-    min_grade=int(a2.selectbox("Worst grade at least", (0, 1, 2, 3, 4, 5), key="saf-ae-grade")),
-    term_contains=a3.text_input("Term contains", key="saf-ae-term"))
+                                    default=list(tox.AE_CATEGORIES),
+                                    key=sidebar.linked("saf-ae-cats", options=tox.AE_CATEGORIES,
+                                                       shape="many"))),
+    min_grade=int(a2.selectbox("Worst grade at least", (0, 1, 2, 3, 4, 5),
+                               key=sidebar.linked("saf-ae-grade", options=(0, 1, 2, 3, 4, 5)))),
+    term_contains=a3.text_input("Term contains", key=sidebar.linked("saf-ae-term")))
 if study.has("events"):
     show(sv.adverse_events, ae_params, "saf-ae", "adverse_events", title=False)
     show(sv.adverse_event_figure, ae_params, "saf-ae-bars", "adverse_events")
     st.markdown("**Infections**")
-    inf = filters.compute(sv.infections, study, cohort=ctx.cohort)
+    inf = session.cached_view(sv.infections, study, cohort=ctx.cohort)
     if inf.data.height:
         render.show(inf, key="saf-infections", name=f"{study.name}_infections", title=False)
     else:

@@ -9,7 +9,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from components import deck, export, filters, render
+from components import deck, export, filters, render, session, sidebar
 from components.safe import md
 from views import slides as vs
 
@@ -27,7 +27,7 @@ def _deck_bytes(study: object, cohort: object, chosen: list, shown: dict,
     return build[params.format](slides, title=title, provenance=prov, footer=params.footer)
 
 
-ctx = filters.context()
+ctx = session.context(applies="patients and days as each slide's page does")
 study = ctx.study
 st.title("Slides")
 st.caption("Tick the figures for your deck and set their order. Standard figures are built "
@@ -52,14 +52,15 @@ rows = list(chosen.select("id", "title").iter_rows())
 
 c1, c2, c3 = st.columns([2, 1, 1])
 deck_title = c1.text_input("Deck title", value=study.title or study.study_id,
-                           key="slides-deck-title")
-fmt = c2.radio("Format", list(deck.DECK_FORMATS), key="slides-format",
+                           key=sidebar.linked("slides-deck-title"))
+fmt = c2.radio("Format", list(deck.DECK_FORMATS),
+               key=sidebar.linked("slides-format", options=list(deck.DECK_FORMATS)),
                format_func=lambda f: deck.DECK_FORMATS[f][0])
 with c3:
     with_title = st.checkbox("Title slide (study, date, cohort)", value=True,
-                             key="slides-title-slide")
+                             key=sidebar.linked("slides-title-slide", kind=bool))
     footer = st.checkbox("Provenance footer on each figure", value=fmt != "pptx",
-                         key="slides-footer")
+                         key=sidebar.linked("slides-footer", kind=bool))
 params = vs.SlidesParams(tuple(chosen.get_column("id").to_list()), deck_title, with_title, fmt,
                          footer)
 render.show_params(params)

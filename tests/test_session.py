@@ -81,3 +81,16 @@ def test_page_context_says_n_of_n(demo_study):
 def test_focus_describes_itself():
     assert Focus(("A", "B"), 7, None, "cells lassoed").describe() == \
         "cells lassoed: A, B, days 7.."
+
+
+def study_helper(study):
+    CALLS.append("helper")
+    return len(study.subject_ids)
+
+
+def test_a_study_level_helper_is_cached_too(demo_study):
+    n = session.cached_view(study_helper, demo_study)
+    assert n == len(demo_study.subject_ids)
+    # cohort and params it does not take do not split its cache
+    assert session.cached_view(study_helper, demo_study, cohort=Cohort(day_min=3)) == n
+    assert CALLS == ["helper"]
