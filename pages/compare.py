@@ -111,9 +111,8 @@ if got.untested:
 name = f"{study.name}_{layer}_{window}".replace(":", "-")
 if got.n_tested:
     spec = filters.compute(cv.volcano, study, cohort=cohort, params=params)
-    event = render.show_figure(spec.fig, key="cmp-volcano", name=f"{name}_volcano",
-                               data=spec.data, params=params, on_select="rerun",
-                               selection_mode=("points",))
+    event = render.show(spec, key="cmp-volcano", name=f"{name}_volcano", on_select="rerun",
+                        selection_mode=("points",))
     clicked = cv.clicked_feature(event)
     if clicked and clicked != st.session_state.get("cmp-last-click"):
         st.session_state["cmp-last-click"] = clicked

@@ -110,10 +110,8 @@ if rna and lr.use_raster(study):
     picked = _raster_embedding()
 else:
     spec = filters.compute(lv.embedding, study, cohort=cohort, params=params, focus=focus)
-    st.caption(spec.caption)
-    event = render.show_figure(spec.fig, key="il-embedding", name=f"{study.name}_landscape",
-                               data=spec.data, params=params, on_select="rerun",
-                               selection_mode=("box", "lasso"))
+    event = render.show(spec, key="il-embedding", name=f"{study.name}_landscape",
+                        on_select="rerun", selection_mode=("box", "lasso"))
     render.show_params(params)
     picked = lv.selected_cells(event)
 
