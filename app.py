@@ -65,7 +65,7 @@ def _secrets_section(name: str) -> Mapping | None:
     try:
         if st.secrets.load_if_toml_exists() and name in st.secrets:
             return st.secrets[name]
-    except Exception:
+    except Exception:  # noqa: BLE001 - unreadable secrets: the app opens without them
         return {}
     return None
 
@@ -99,7 +99,7 @@ def _peer_address() -> str:
     return address if isinstance(address, str) and address else "127.0.0.1"
 
 
-def _refuse(title: str, reason: str, *, shown: str, **fields) -> None:
+def _refuse(title: str, reason: str, *, shown: str, **fields: object) -> None:
     """Log the refusal once per session and reason, show `shown` and nothing else, stop."""
     if st.session_state.get("_refused") != reason:
         st.session_state["_refused"] = reason

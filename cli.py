@@ -25,11 +25,16 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.rules import RuleError
 from data_loaders import TABLE_NAMES, StudyError, load_study
+
+if TYPE_CHECKING:
+    from analysis.cohort import Cohort
+    from data_loaders import Study
 
 # name -> (help, add_arguments(parser), run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
@@ -97,7 +102,7 @@ def _deid_args(p: argparse.ArgumentParser) -> None:
                    "STUDIES_ROOT that the server de-identifies; see data_loaders/deid.py)")
 
 
-def _open_study(args: argparse.Namespace):  # noqa: ANN202 - Study
+def _open_study(args: argparse.Namespace) -> Study:
     from data_loaders.deid import deid_default, deidentify
 
     study = load_study(args.study)
@@ -398,7 +403,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="response criteria of the patient profiles (default NIH)")
 
 
-def _export_profiles(args: argparse.Namespace, study, cohort) -> int:  # noqa: ANN001 - Study
+def _export_profiles(args: argparse.Namespace, study: Study, cohort: Cohort) -> int:
     from tqdm import tqdm
 
     from analysis.cohort import cohort_subjects, response_groups
@@ -476,8 +481,9 @@ def _export_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_cohort(args: argparse.Namespace, study):  # noqa: ANN001, ANN202 - Study, Cohort
-    from analysis.cohort import GROUPS, Cohort
+def _export_cohort(args: argparse.Namespace, study: Study) -> Cohort:
+    from analysis.cohort import Cohort
+    from analysis.vocab import RESPONSE_GROUPS, DayWindow
 
     patients = [p for item in args.patients for p in item.split(",") if p]
     unknown = [p for p in patients if p not in study.subject_ids]
@@ -485,15 +491,14 @@ def _export_cohort(args: argparse.Namespace, study):  # noqa: ANN001, ANN202 - S
         raise ValueError(f"unknown patient(s) {', '.join(unknown)}; the study has "
                          f"{', '.join(study.subject_ids)}")
     groups = [g for item in args.groups for g in item.split(",") if g]
-    if bad := [g for g in groups if g not in GROUPS]:
-        raise ValueError(f"unknown group(s) {', '.join(bad)}; choose from {', '.join(GROUPS)}")
-    lo = hi = None
-    if args.days:
-        if ":" not in args.days:
-            raise ValueError(f"--days {args.days!r}: use LO:HI, e.g. 0:90 or :28")
-        a, b = args.days.split(":", 1)
-        lo, hi = (int(a) if a.strip() else None), (int(b) if b.strip() else None)
-    return Cohort(subjects=tuple(patients), groups=tuple(groups), day_min=lo, day_max=hi)
+    if bad := [g for g in groups if g not in RESPONSE_GROUPS]:
+        raise ValueError(f"unknown group(s) {', '.join(bad)}; choose from "
+                         f"{', '.join(RESPONSE_GROUPS)}")
+    try:
+        days = DayWindow.parse(args.days)
+    except ValueError as err:
+        raise ValueError(f"--days {args.days!r}: {err}") from None
+    return Cohort.of(subjects=patients, groups=groups, days=days)
 
 
 @command("export", "build the standard slide deck (PPTX, PDF or ZIP of SVGs) headless",

@@ -25,10 +25,16 @@ reference day (null when transfusions are not recorded), for the BSH non-severe 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from analysis.registry import derived_table
 from analysis.rules import Rules, rules_for
+from analysis.vocab import is_blood
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["BASELINE_COUNTS", "reference_days", "baseline_values", "baseline",
            "severity_expr"]
@@ -41,7 +47,7 @@ def _fmt(x: pl.Expr) -> pl.Expr:
             .otherwise(x.round(2).cast(pl.String)))
 
 
-def reference_days(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def reference_days(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """subject_id, reference_day (first lymphodepletion day, else 0), first_day, last_day
     (the days baseline counts may come from), reference (text)."""
     rules = rules if rules is not None else rules_for(study)
@@ -68,7 +74,7 @@ def baseline_values(measurements: pl.DataFrame, refs: pl.DataFrame, *,
     m = measurements.filter(pl.col("analyte").is_in(list(analytes))
                             & pl.col("value").is_not_null())
     if "tissue" in m.columns:
-        m = m.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        m = m.filter(is_blood())
     m = (m.select("subject_id", "analyte", pl.col("day").cast(pl.Int64), "value")
          .join(refs.select("subject_id", "first_day", "last_day"), on="subject_id")
          .filter((pl.col("day") >= pl.col("first_day")) & (pl.col("day") <= pl.col("last_day"))))
@@ -92,7 +98,7 @@ def severity_expr(*, rules: Rules, anc: str = "anc", plt: str = "plt", retic: st
 
 @derived_table("baseline", "Baseline counts before lymphodepletion (with their days), marrow, "
                "derived severity vs recorded diagnosis, per patient")
-def baseline(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def baseline(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """One row per patient: subject_id, reference_day, anc, anc_day, plt, plt_day, retic,
     retic_day, hgb, hgb_day, cellularity, residual_pct, severity (vSAA/SAA/NSAA/NE),
     diagnosis, agrees, transfusion_dependent, anc_supported, plt_supported, hgb_supported,

@@ -32,7 +32,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -41,6 +41,9 @@ from analysis.registry import derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
 from analysis.stats import bh, signed_rank_rows
 from analysis.vocab import lineage_expr, lineage_table
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["CarCut", "find_car_feature", "mixture_cut", "car_cut", "call_car",
            "car_status_table", "car_histogram", "car_cells", "car_values",
@@ -156,7 +159,7 @@ def call_car(values: np.ndarray, cut: CarCut) -> np.ndarray:
 
 # ---- the study ---------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
-def _car_values(study: Any, pattern: tuple[str, ...]) -> tuple[np.ndarray | None, str | None, str]:
+def _car_values(study: Study, pattern: tuple[str, ...]) -> tuple[np.ndarray | None, str | None, str]:
     store = study.single_cell
     if store is None:
         return None, None, "none"
@@ -181,7 +184,7 @@ def _car_values(study: Any, pattern: tuple[str, ...]) -> tuple[np.ndarray | None
     return None, None, "none"
 
 
-def car_values(study: Any, *, rules: Rules | None = None
+def car_values(study: Study, *, rules: Rules | None = None
                ) -> tuple[np.ndarray | None, str | None, str]:
     """(CAR counts per cell or None, feature name, source "counts", "modality" (another MuData
     modality, feature named "<modality>:<feature>"), "obs", "lognorm" or "none")."""
@@ -189,13 +192,13 @@ def car_values(study: Any, *, rules: Rules | None = None
     return _car_values(study, rules.car_feature)
 
 
-def study_car_cut(study: Any, *, rules: Rules | None = None) -> CarCut:
+def study_car_cut(study: Study, *, rules: Rules | None = None) -> CarCut:
     rules = rules if rules is not None else rules_for(study)
     values, feature, source = car_values(study, rules=rules)
     return car_cut(values, feature=feature, source=source, rules=rules)
 
 
-def car_cells(study: Any, *, rules: Rules | None = None) -> pl.DataFrame:
+def car_cells(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """The cell table (analysis.embedding.cell_table) with car_counts and car_positive called
     by the cut (the file's own car_positive column is replaced; kept as car_positive_file)."""
     from analysis.embedding import cell_table
@@ -212,7 +215,7 @@ def car_cells(study: Any, *, rules: Rules | None = None) -> pl.DataFrame:
 
 @derived_table("car_status", "CAR status per cell: CAR transcript counts and the call against "
                "a cut from the data (two-component mixture) or the study's fixed threshold")
-def car_status_table(study: Any, *, rules: Rules | None = None) -> pl.DataFrame:
+def car_status_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """cell_id, sample_id, subject_id, day, cell_type, car_counts, car_positive, threshold,
     method, feature (one row per cell; empty without a single-cell file or a CAR feature)."""
     schema = {"cell_id": pl.String, "sample_id": pl.String, "subject_id": pl.String,

@@ -25,7 +25,7 @@ cells only = cells with a TCR and CD8A or CD8B detected). `clone_source` says wh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -33,6 +33,10 @@ import polars as pl
 from analysis.registry import Option, derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
 from analysis.stats import bh, fisher_counts, mann_whitney
+from analysis.vocab import NON_RESPONDER, NOT_EVALUABLE, RESPONDER
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["CLASSES", "PRODUCT_PATTERN", "reference_samples", "clone_changes",
            "dominant_trajectories", "dominant_fate", "fate_comparison", "clone_counts",
@@ -229,7 +233,7 @@ def dominant_fate(trajectories: pl.DataFrame, *, groups: pl.DataFrame) -> pl.Dat
                          ((pl.col("n_contracted") + pl.col("n_lost")) / pl.col("n_dominant"))
                          .alias("fraction_contracted_or_lost"))
            .join(groups.select("subject_id", "response_group"), on="subject_id", how="left")
-           .with_columns(pl.col("response_group").fill_null("Not evaluable")))
+           .with_columns(pl.col("response_group").fill_null(NOT_EVALUABLE)))
     return out.select(list(schema)).cast(schema).sort("subject_id", "day")
 
 
@@ -238,7 +242,6 @@ def fate_comparison(fate: pl.DataFrame, *, value: str = "share_ratio") -> pl.Dat
     patient's samples with that timepoint): timepoint, n_responders, n_non_responders,
     median_responders, median_non_responders, p_value, test (two-sided Mann-Whitney,
     analysis.stats)."""
-    from analysis.cohort import NON_RESPONDER, RESPONDER
 
     rows = []
     per = fate.group_by("subject_id", "response_group", "timepoint").agg(
@@ -260,12 +263,12 @@ def fate_comparison(fate: pl.DataFrame, *, value: str = "share_ratio") -> pl.Dat
 
 
 # ---- the study ---------------------------------------------------------------------------------
-def clone_counts(study: Any, *, source: Source = "auto") -> tuple[pl.DataFrame, pl.DataFrame,
+def clone_counts(study: Study, *, source: Source = "auto") -> tuple[pl.DataFrame, pl.DataFrame,
                                                                   str]:
     """(counts: sample_id, clonotype, count; samples: sample_id, subject_id, day, timepoint;
     the source used: "tcr" bulk repertoire, "cells" or "cells_cd8"). "auto": single cells
     when the study's cells carry receptors, else the tcr table."""
-    from analysis.repertoire import _study_clonotypes
+    from analysis.repertoire import study_clonotypes
 
     cells = None
     if source in ("auto", "cells", "cells_cd8") and getattr(study, "single_cell", None) \
@@ -286,11 +289,11 @@ def clone_counts(study: Any, *, source: Source = "auto") -> tuple[pl.DataFrame, 
     if source in ("cells", "cells_cd8"):
         raise ValueError("the study's single cells carry no receptor chains (an airr "
                          "modality or [single_cell] receptor_files)")
-    counts = _study_clonotypes(study, "TRB").select("sample_id", "clonotype", "count")
+    counts = study_clonotypes(study, "TRB").select("sample_id", "clonotype", "count")
     return counts, study.samples, "tcr"
 
 
-def _cd8(study: Any, clones: pl.DataFrame) -> np.ndarray:
+def _cd8(study: Study, clones: pl.DataFrame) -> np.ndarray:
     from analysis.embedding import gene_vector, var_names
 
     names = set(var_names(study))
@@ -312,7 +315,7 @@ def _cd8(study: Any, clones: pl.DataFrame) -> np.ndarray:
                                             "product when sequenced, else baseline; or "
                                             "always the baseline",
                                             choices=("auto", "baseline"))})
-def clone_tracking_table(study: Any, *, source: str = "auto", reference: str = "auto",
+def clone_tracking_table(study: Study, *, source: str = "auto", reference: str = "auto",
                          rules: Rules | None = None) -> pl.DataFrame:
     """`clone_changes` for the study with dominant_rank (rank at the reference among the
     `clone_top` dominant clones, else null) and the clone source."""

@@ -10,7 +10,12 @@ table lists it with a mutation assay; a gene absent from a sequenced sample is r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["sequenced_samples", "vaf_tracks", "oncoprint_grid", "gene_recurrence",
            "MUTATION_ASSAYS"]
@@ -20,7 +25,7 @@ MUTATION_ASSAYS = ("mutations", "mutation", "ngs", "panel", "dna", "wes", "wgs",
                    "myeloid_panel")
 
 
-def sequenced_samples(study) -> pl.DataFrame:  # noqa: ANN001 - Study
+def sequenced_samples(study: Study) -> pl.DataFrame:
     """sample_id, subject_id, day, timepoint of every sample sequenced for somatic variants."""
     samples = study.samples
     listed = samples.filter(pl.col("assay").str.to_lowercase().is_in(list(MUTATION_ASSAYS))) \
@@ -34,7 +39,7 @@ def sequenced_samples(study) -> pl.DataFrame:  # noqa: ANN001 - Study
     return out.unique("sample_id").sort("subject_id", "day")
 
 
-def vaf_tracks(study) -> pl.DataFrame:  # noqa: ANN001 - Study
+def vaf_tracks(study: Study) -> pl.DataFrame:
     """subject_id, gene, sample_id, day, timepoint, vaf, detected, variant, classification.
 
     One row per patient, gene (any gene ever mutated in that patient) and sequenced sample;
@@ -67,7 +72,7 @@ def vaf_tracks(study) -> pl.DataFrame:  # noqa: ANN001 - Study
     return out.select(list(schema)).cast(schema).sort("subject_id", "gene", "day")
 
 
-def oncoprint_grid(study) -> pl.DataFrame:  # noqa: ANN001 - Study
+def oncoprint_grid(study: Study) -> pl.DataFrame:
     """Patients x genes at baseline and at last follow-up: subject_id, gene, when
     ("Baseline" / "Last follow-up"), sample_id, day, vaf, detected, classification.
 

@@ -22,12 +22,15 @@ and the project runs on 3.11):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
 
 from analysis.registry import Option, derived_table
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["VJ_LOCI", "VDJ_LOCI", "EXPANSION_BINS", "cell_clonotypes", "study_cell_clonotypes",
            "clonotype_table", "expansion_label", "clone_phenotype", "cell_clone_counts"]
@@ -109,7 +112,7 @@ def cell_clonotypes(chains: pl.DataFrame, *, sequence: Sequence = "aa") -> pl.Da
     return out.select(list(_SCHEMA)).cast(_SCHEMA)
 
 
-def study_cell_clonotypes(study: Any, *, sequence: Sequence = "aa") -> pl.DataFrame:
+def study_cell_clonotypes(study: Study, *, sequence: Sequence = "aa") -> pl.DataFrame:
     """`cell_clonotypes` of the study's single-cell receptors (airr modality or the
     [single_cell] receptor_files), with cell_type and day from the cell table. Empty when the
     study has no receptor data per cell."""
@@ -128,7 +131,7 @@ def study_cell_clonotypes(study: Any, *, sequence: Sequence = "aa") -> pl.DataFr
                "of the primary chains, within a patient) and its clone size in the sample",
                options={"sequence": Option(str, "aa", "CDR3 identity on amino acids or "
                                            "nucleotides", choices=("aa", "nt"))})
-def clonotype_table(study: Any, *, sequence: str = "aa") -> pl.DataFrame:
+def clonotype_table(study: Study, *, sequence: str = "aa") -> pl.DataFrame:
     """cell_id, sample_id, subject_id, day, cell_type, clonotype, clone_size,
     clone_size_patient, chain_pairing, cdr3_vj, cdr3_vdj (cells whose receptors give a
     clonotype; see the module docstring)."""

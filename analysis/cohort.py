@@ -10,43 +10,67 @@ not the CAR-T's), else "Not evaluable". Pages apply the cohort with `apply_cohor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.registry import derived_table
+from analysis.vocab import (
+    ASSESSED,
+    NON_RESPONDER,
+    NOT_EVALUABLE,
+    NR,
+    RESPONDER,
+    RESPONDING,
+    RESPONSE_GROUPS,
+    RESPONSE_RANK,
+    DayWindow,
+)
+
+if TYPE_CHECKING:
+    from analysis.rules import Rules
+    from data_loaders import Study
 
 __all__ = ["Cohort", "Focus", "GROUPS", "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "response_groups",
            "cohort_subjects", "apply_cohort", "best_recorded_response"]
 
-RESPONDER, NON_RESPONDER, NOT_EVALUABLE = "Responder", "Non-responder", "Not evaluable"
-GROUPS = (RESPONDER, NON_RESPONDER, NOT_EVALUABLE)
-_RANK = {"CR": 3, "PR": 2, "NR": 1, "NE": 0}
+GROUPS = RESPONSE_GROUPS
 
 
 @dataclass(frozen=True)
 class Cohort:
-    """Who and when every page shows. Empty tuples mean "all"; None days mean "no limit"."""
+    """Who and when every page shows. Empty tuples mean "all"; None days mean "no limit".
+    `days` is the day window (analysis.vocab.DayWindow) of `day_min`..`day_max`."""
 
     subjects: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     day_min: int | None = None
     day_max: int | None = None
 
+    @classmethod
+    def of(cls, *, subjects: Iterable[str] = (), groups: Iterable[str] = (),
+           days: DayWindow | str | None = None) -> Cohort:
+        """A cohort from patients, groups and a day window (a DayWindow or its "lo:hi")."""
+        w = DayWindow.parse(days)
+        return cls(subjects=tuple(subjects), groups=tuple(groups), day_min=w.lo, day_max=w.hi)
+
+    @property
+    def days(self) -> DayWindow:
+        return DayWindow.of(self.day_min, self.day_max)
+
     def describe(self) -> str:
         parts = [f"patients {', '.join(self.subjects)}" if self.subjects else "all patients"]
         if self.groups:
             parts.append(f"groups {', '.join(self.groups)}")
-        if self.day_min is not None or self.day_max is not None:
-            lo = "" if self.day_min is None else self.day_min
-            hi = "" if self.day_max is None else self.day_max
-            parts.append(f"days {lo}..{hi}")
+        if not self.days.is_everything:
+            parts.append(f"days {self.days.text.replace(':', '..')}")
         return "; ".join(parts)
 
     @property
     def is_everything(self) -> bool:
-        return not self.subjects and not self.groups and self.day_min is None and \
-            self.day_max is None
+        return not self.subjects and not self.groups and self.days.is_everything
 
 
 def best_recorded_response(responses: pl.DataFrame) -> pl.DataFrame:
@@ -55,7 +79,7 @@ def best_recorded_response(responses: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema={"subject_id": pl.String, "best_response": pl.String,
                                     "best_response_day": pl.Int64})
     return (
-        responses.with_columns(pl.col("response").replace_strict(_RANK, default=0).alias("_r"))
+        responses.with_columns(pl.col("response").replace_strict(RESPONSE_RANK, default=0).alias("_r"))
         .sort("subject_id", "_r", "day", descending=[False, True, False])
         .group_by("subject_id", maintain_order=True)
         .first()
@@ -66,7 +90,7 @@ def best_recorded_response(responses: pl.DataFrame) -> pl.DataFrame:
 
 @derived_table("response_groups", "Response group per patient (override, else derived NIH "
                "best response, else best recorded)")
-def response_groups(study, *, rules=None) -> pl.DataFrame:  # noqa: ANN001 - Study, Rules (avoid an import cycle)
+def response_groups(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """subject_id, best_response, response_group, group_source for every patient.
 
     group_source: "override" (patients.response_override), "derived NIH" (best response derived
@@ -78,7 +102,7 @@ def response_groups(study, *, rules=None) -> pl.DataFrame:  # noqa: ANN001 - Stu
     best = best_recorded_response(recorded_responses(study).select(
         "subject_id", "day", pl.col("category").alias("response")))
     derived = best_of(derived_responses(study, criteria="NIH", rules=rules)) \
-        .filter(pl.col("best_response").is_in(["CR", "PR", "NR"])) \
+        .filter(pl.col("best_response").is_in(ASSESSED)) \
         .select("subject_id", pl.col("best_response").alias("_derived"))
     out = (pts.join(best, on="subject_id", how="left")
            .join(derived, on="subject_id", how="left")
@@ -87,8 +111,8 @@ def response_groups(study, *, rules=None) -> pl.DataFrame:  # noqa: ANN001 - Stu
     return out.select(
         "subject_id",
         pl.col("_resp").alias("best_response"),
-        pl.when(pl.col("_resp").is_in(["CR", "PR"])).then(pl.lit(RESPONDER))
-        .when(pl.col("_resp") == "NR").then(pl.lit(NON_RESPONDER))
+        pl.when(pl.col("_resp").is_in(RESPONDING)).then(pl.lit(RESPONDER))
+        .when(pl.col("_resp") == NR).then(pl.lit(NON_RESPONDER))
         .otherwise(pl.lit(NOT_EVALUABLE)).alias("response_group"),
         pl.when(pl.col("response_override").is_not_null()).then(pl.lit("override"))
         .when(pl.col("_derived").is_not_null()).then(pl.lit("derived NIH"))
@@ -113,11 +137,8 @@ def apply_cohort(frame: pl.DataFrame, cohort: Cohort, *, groups: pl.DataFrame,
     out = frame
     if "subject_id" in out.columns and (cohort.subjects or cohort.groups):
         out = out.filter(pl.col("subject_id").is_in(cohort_subjects(groups, cohort)))
-    if day_col and day_col in out.columns:
-        if cohort.day_min is not None:
-            out = out.filter(pl.col(day_col) >= cohort.day_min)
-        if cohort.day_max is not None:
-            out = out.filter(pl.col(day_col) <= cohort.day_max)
+    if day_col and day_col in out.columns and not cohort.days.is_everything:
+        out = out.filter(cohort.days.contains(day_col))
     return out
 
 

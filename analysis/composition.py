@@ -16,14 +16,24 @@ and never counted as T or NK (`lineage_summary` lists them).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
-from analysis.vocab import lineage_expr, lineage_table
+from analysis.vocab import (
+    NON_RESPONDER,
+    NOT_EVALUABLE,
+    RESPONDER,
+    DayWindow,
+    lineage_expr,
+    lineage_table,
+)
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "lineage_summary",
            "cell_type_composition", "composition_of", "assign_window", "composition_by_window",
@@ -32,23 +42,6 @@ __all__ = ["DayWindow", "DEFAULT_WINDOWS", "COMPOSITION_COLUMNS", "lineage_summa
            "compositional_test", "TRANSFORMS"]
 
 COMPOSITION_COLUMNS = ("sample_id", "subject_id", "day", "cell_type", "n_cells", "fraction")
-
-
-@dataclass(frozen=True)
-class DayWindow:
-    """A named study-day window; None means open-ended. Bounds are inclusive."""
-
-    label: str
-    lo: int | None = None
-    hi: int | None = None
-
-    def contains(self, day: pl.Expr) -> pl.Expr:
-        cond = pl.lit(True)
-        if self.lo is not None:
-            cond = cond & (day >= self.lo)
-        if self.hi is not None:
-            cond = cond & (day <= self.hi)
-        return cond
 
 
 # Day 0 samples are drawn before the infusion, so day 0 counts as pre-infusion.
@@ -87,7 +80,7 @@ def composition_of(cells: pl.DataFrame, *, cell_type: str = "cell_type") -> pl.D
 @derived_table("composition", "Cell-type counts and fractions per single-cell sample",
                options={"cell_type": Option(str, "cell_type",
                                             "obs column with the cell annotation")})
-def cell_type_composition(study, *, cell_type: str = "cell_type") -> pl.DataFrame:  # noqa: ANN001
+def cell_type_composition(study: Study, *, cell_type: str = "cell_type") -> pl.DataFrame:
     """sample_id, subject_id, day, cell_type, n_cells, fraction over all cells of the study's
     single-cell file (empty when the study has none)."""
     from analysis.embedding import cell_table, obs_column
@@ -124,7 +117,7 @@ def composition_by_window(composition: pl.DataFrame, *, groups: pl.DataFrame,
            .agg(pl.col("fraction").mean(), pl.col("sample_id").n_unique().cast(pl.Int64)
                 .alias("n_samples"))
            .join(groups.select("subject_id", "response_group"), on="subject_id", how="left")
-           .with_columns(pl.col("response_group").fill_null("Not evaluable"),
+           .with_columns(pl.col("response_group").fill_null(NOT_EVALUABLE),
                          pl.col("window").replace_strict(order, return_dtype=pl.Int64)
                          .alias("_o")))
     return out.sort("_o", "cell_type", "subject_id").select(
@@ -196,7 +189,7 @@ def cd7_change(fractions: pl.DataFrame, *, groups: pl.DataFrame,
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
     return (wide.join(groups.select("subject_id", "response_group"), on="subject_id",
                       how="left")
-            .with_columns(pl.col("response_group").fill_null("Not evaluable"),
+            .with_columns(pl.col("response_group").fill_null(NOT_EVALUABLE),
                           (pl.col("post") - pl.col("pre")).alias("change"))
             .select(*cols).sort("population", "subject_id"))
 
@@ -216,7 +209,7 @@ def car_fraction_of_t(cells: pl.DataFrame, *, rules: Rules | None = None) -> pl.
         .sort("subject_id", "day", "sample_id"))
 
 
-def study_cd7_fractions(study, *, gene: str = "CD7",  # noqa: ANN001 - Study
+def study_cd7_fractions(study: Study, *, gene: str = "CD7",
                         rules: Rules | None = None) -> pl.DataFrame:
     """`cd7_fractions` over all cells of the study (empty when the gene is absent), with the
     study's `cd7_threshold` and `cell_lineages`."""
@@ -231,7 +224,7 @@ def study_cd7_fractions(study, *, gene: str = "CD7",  # noqa: ANN001 - Study
     return cd7_fractions(cell_table(study), cd7=gene_vector(study, gene=gene), rules=rules)
 
 
-def study_lineages(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def study_lineages(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """`lineage_summary` over all cells of the study's single-cell file (empty without one)."""
     from analysis.embedding import cell_table
 
@@ -241,7 +234,7 @@ def study_lineages(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noq
                            rules=rules if rules is not None else rules_for(study))
 
 
-def study_car_fraction(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def study_car_fraction(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """`car_fraction_of_t` over all cells of the study (T cells by the study's lineages)."""
     from analysis.embedding import cell_table
 
@@ -300,7 +293,6 @@ def compositional_test(composition: pl.DataFrame, *, groups: pl.DataFrame,
     window a and b), effect (non-responders minus responders: difference of the median
     transformed values; paired: median per-patient change, window_b minus window), p_value,
     q_value, test, transform, comparison (says which groups or windows)."""
-    from analysis.cohort import NON_RESPONDER, RESPONDER
     from analysis.stats import bh, mann_whitney_rows, signed_rank_rows
 
     schema = {"cell_type": pl.String, "n_a": pl.Int64, "n_b": pl.Int64, "prop_a": pl.Float64,

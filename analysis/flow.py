@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from analysis.composition import composition_of
 from analysis.registry import Option, derived_table
+
+if TYPE_CHECKING:
+    from data_loaders import Study
+    from data_loaders.formats.gate_plots import GateView
 
 __all__ = ["POPULATION_COLUMNS", "populations_table", "with_reference", "population_names",
            "gate_over_time",
@@ -34,7 +39,7 @@ POPULATION_COLUMNS = ("sample_id", "subject_id", "day", "population", "parent", 
                "parent, % of the reference population)",
                options={"reference": Option(str, "", "population for pct_reference (gate "
                                              "name or path); default [flow] reference")})
-def populations_table(study, *, reference: str = "") -> pl.DataFrame:  # noqa: ANN001 - Study
+def populations_table(study: Study, *, reference: str = "") -> pl.DataFrame:
     """The study's populations, leading with sample_id, subject_id, day, population, parent,
     count, pct_parent; `reference` recomputes pct_reference against another population."""
     pops = study.populations
@@ -174,7 +179,7 @@ def metacluster_composition(result: FlowSomResult) -> pl.DataFrame:
 
 
 # ---- gate plot data ----------------------------------------------------------------------------
-def gate_points(view) -> pl.DataFrame:  # noqa: ANN001 - a data_loaders GateView
+def gate_points(view: GateView) -> pl.DataFrame:
     """The drawn events of a gate view: x, y (None for a histogram), inside."""
     cols = {"x": view.x_values, "inside": view.inside}
     if view.y_values is not None:

@@ -29,10 +29,16 @@ who stays neutropenic is both a non-responder and "grade 4" by these counts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from analysis.registry import derived_table
 from analysis.rules import Rules, rules_for
+from analysis.vocab import is_blood
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["EARLY_DAYS", "LATE_THRESHOLDS", "early_grade", "icaht_from_counts", "icaht_table"]
 
@@ -158,21 +164,21 @@ def icaht_from_counts(anc: pl.DataFrame, follow_up: pl.DataFrame, *,
 
 @derived_table("icaht", "EHA/EBMT ICAHT grade per patient: early (days 0-30) and late (after "
                "day 30), from neutrophil depth and duration, stopping at HSCT")
-def icaht_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def icaht_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """icaht_from_counts over a study, with the baseline ANC (analysis.baseline) beside it:
     subject_id, baseline_anc, early_grade, days_anc_le_0_5, days_anc_le_0_1, early_rule,
     late_grade, late_nadir, late_nadir_day, late_rule."""
     from analysis.baseline import baseline
-    from analysis.response import _follow_up_end, _hsct_days, counts_before_hsct
+    from analysis.response import counts_before_hsct, follow_up_end, hsct_per_patient
 
     rules = rules if rules is not None else rules_for(study)
     m = counts_before_hsct(study).filter((pl.col("analyte") == "ANC")
                                          & pl.col("value").is_not_null())
     if "tissue" in m.columns:
-        m = m.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        m = m.filter(is_blood())
     anc = (m.group_by("subject_id", pl.col("day").cast(pl.Int64)).agg(pl.col("value").mean())
            .sort("subject_id", "day"))
-    end = (_follow_up_end(study).join(_hsct_days(study), on="subject_id", how="left")
+    end = (follow_up_end(study).join(hsct_per_patient(study), on="subject_id", how="left")
            .select("subject_id", pl.min_horizontal("end", pl.col("_hsct") - 1).alias("end")))
     out = icaht_from_counts(anc, end, rules=rules)
     base = baseline(study, rules=rules).select("subject_id", pl.col("anc").alias("baseline_anc"))

@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -60,6 +61,9 @@ from threadpoolctl import threadpool_limits
 from analysis.kinetics import before_hsct, kinetic_series
 from analysis.post_hsct import hsct_days
 from analysis.registry import Option, derived_table
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["KineticFit", "MODEL_COLUMNS", "MIN_QUANTIFIED", "SIGMA_START", "fit_kinetic_model",
            "fit_all", "pooled_sigma", "fits_table",
@@ -441,7 +445,7 @@ def fits_table(fits: list[KineticFit]) -> pl.DataFrame:
                                                  "quantifiable values needed to fit"),
                         "sigma": Option(float, None, "residual SD on the log10 scale (default: "
                                         "pooled estimate over the patients)")})
-def kinetic_model_table(study, *, assay: str = "CAR_QPCR",  # noqa: ANN001 - Study
+def kinetic_model_table(study: Study, *, assay: str = "CAR_QPCR",
                         min_quantified: int = MIN_QUANTIFIED,
                         sigma: float | None = None) -> pl.DataFrame:
     """The model fitted to every patient's `assay` series in blood (columns MODEL_COLUMNS).

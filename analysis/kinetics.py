@@ -33,16 +33,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from analysis import stats as st
-from analysis.cohort import NON_RESPONDER, RESPONDER
 from analysis.post_hsct import hsct_days
 from analysis.registry import Option, derived_table
 from analysis.rules import Rules, rules_for
-from analysis.vocab import BLOOD, is_blood
+from analysis.vocab import BLOOD, LANDMARKS, NON_RESPONDER, NOT_EVALUABLE, RESPONDER, is_blood
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLUMNS",
            "MWU_EXACT_MAX_N", "SPEARMAN_PERMUTATION_MAX_N",
@@ -55,7 +58,6 @@ __all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLU
 
 ASSAYS = ("CAR_QPCR", "CAR_PCT", "CAR_ABS")
 CD7_READOUTS = ("CD7NEG_T_PCT", "NK_ABS")
-LANDMARKS: Mapping[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
 BLQ_POLICIES = ("zero", "drop", "half_lloq")
 KINETICS_COLUMNS = ("subject_id", "assay", "cmax", "tmax", "auc_0_28", "tlast", "fold_expansion")
 MWU_EXACT_MAX_N = st.EXACT_MAX_N   # patients in both groups (analysis.stats)
@@ -74,7 +76,7 @@ def auc_column(auc_end: int = 28) -> str:
 
 
 # ---- series ----------------------------------------------------------------------------------
-def kinetic_series(study, *, analytes: Iterable[str] = ASSAYS,  # noqa: ANN001 - Study
+def kinetic_series(study: Study, *, analytes: Iterable[str] = ASSAYS,
                    tissue: str | None = "blood", groups: pl.DataFrame | None = None,
                    rules: Rules | None = None) -> pl.DataFrame:
     """Long CAR-T (or any) readouts for plotting and NCA: subject_id, assay, day, value, lloq,
@@ -368,7 +370,7 @@ def before_hsct(series: pl.DataFrame, *, hsct: pl.DataFrame | None
                                BLQ_POLICIES),
         "landmark_tolerance": Option(int, 7, "days either side of a landmark a sample may fall"),
     })
-def kinetics_table(study, *, auc_end: int = 28, blq_leading: str = "zero",  # noqa: ANN001
+def kinetics_table(study: Study, *, auc_end: int = 28, blq_leading: str = "zero",
                    blq_middle: str = "drop", blq_trailing: str = "zero",
                    landmark_tolerance: int = 7, rules: Rules | None = None) -> pl.DataFrame:
     """kinetic_parameters of CAR_QPCR, CAR_PCT and CAR_ABS in blood for every patient (rule
@@ -427,7 +429,7 @@ def group_summary(params: pl.DataFrame, *, groups: pl.DataFrame,
     nonexp = pl.col("reason").fill_null("").str.starts_with("all ")
     unevaluable = pl.col("reason").fill_null("").str.starts_with("no samples")
     long = (p.join(groups.select("subject_id", by), on="subject_id", how="left")
-            .with_columns(pl.col(by).fill_null("Not evaluable"), _nonexp=nonexp,
+            .with_columns(pl.col(by).fill_null(NOT_EVALUABLE), _nonexp=nonexp,
                           _uneval=unevaluable, _lloq=pl.col("lloq").cast(pl.Float64))
             .unpivot(index=["subject_id", "assay", by, "_nonexp", "_uneval", "_lloq"],
                      on=params_present, variable_name="parameter", value_name="v")
@@ -470,7 +472,7 @@ def group_curve(series: pl.DataFrame, *, by: str = "response_group") -> pl.DataF
     df = series.filter(pl.col("plot_value").is_not_null() & (pl.col("plot_value") > 0))
     if df.height == 0 or by not in df.columns:
         return pl.DataFrame(schema=schema)
-    return (df.with_columns(pl.col(by).fill_null("Not evaluable"))
+    return (df.with_columns(pl.col(by).fill_null(NOT_EVALUABLE))
             .group_by([by, "assay", "day"])
             .agg(geo_mean=pl.col("plot_value").log().mean().exp(), n=pl.len(),
                  n_blq=pl.col("blq").sum(), lloq=pl.col("lloq").max())

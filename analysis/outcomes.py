@@ -16,21 +16,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.response import (
-    LANDMARKS,
-    _follow_up_end,
     best_of,
     derived_responses,
+    follow_up_end,
     transfusion_events,
 )
 from analysis.rules import Rules, rules_for
 from analysis.survival import ENDPOINTS, KMResult, kaplan_meier, survival_data, survival_table
+from analysis.vocab import (
+    ASSESSED,
+    CR,
+    LANDMARKS,
+    NON_RESPONDER,
+    NR,
+    PR,
+    RESPONDER,
+    RESPONSE_GROUPS,
+    RESPONSE_RANK,
+)
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["clopper_pearson", "orr_table", "orr", "failure_days", "survival_data",
            "KMResult", "kaplan_meier", "baseline_table", "swimmer_lanes", "swimmer_events",
@@ -49,7 +63,7 @@ def clopper_pearson(k: int, n: int, *, alpha: float = 0.05) -> tuple[float, floa
     return lo, hi
 
 
-def failure_days(study) -> pl.DataFrame:  # noqa: ANN001
+def failure_days(study: Study) -> pl.DataFrame:
     """subject_id, day: the first of death, HSCT or progression per patient (null when none)."""
     p = study.patients
     ev = study.events.filter(pl.col("category").is_in(["death", "hsct", "progression"])) \
@@ -79,10 +93,9 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
     ids = pl.DataFrame({"subject_id": list(subjects)}, schema={"subject_id": pl.String})
     # two assessments of one patient on one day that disagree: the worse counts (a disputed
     # assessment does not make a responder), whatever the order of the rows
-    rank = {"CR": 3, "PR": 2, "NR": 1}
     resp = (responses.filter(pl.col("subject_id").is_in(list(subjects)))
             .select("subject_id", pl.col("day").cast(pl.Int64), pl.col(category).alias("_c"))
-            .with_columns(pl.col("_c").replace_strict(rank, default=0, return_dtype=pl.Int8)
+            .with_columns(pl.col("_c").replace_strict(RESPONSE_RANK, default=0, return_dtype=pl.Int8)
                           .alias("_rank"))
             .with_columns((pl.col("_rank") > 0).alias("_decided"))
             .sort("subject_id", "day", "_decided", "_rank", descending=[False, False, True,
@@ -106,7 +119,7 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
                 .sort("subject_id", "_d", "day").group_by("subject_id", maintain_order=True)
                 .first().select("subject_id", "_c", pl.col("day").alias("_aday")))
         at = base.join(near, on="subject_id", how="left").with_columns(
-            pl.when(pl.col("_c").is_in(["CR", "PR", "NR"])).then(pl.col("_c"))
+            pl.when(pl.col("_c").is_in(ASSESSED)).then(pl.col("_c"))
             .when(pl.col("_fail").is_not_null() & (pl.col("_fail") <= day + tolerance))
             .then(pl.lit("failure"))
             # an NE dated after the end of follow-up is no assessment: the landmark decides
@@ -130,9 +143,9 @@ def orr_table(responses: pl.DataFrame, *, subjects: Sequence[str],
 
 def _orr_row(name: str, day: int | None, status: pl.Series, *, not_reached: int) -> dict:
     n = status.len()
-    cr = int((status == "CR").sum())
-    pr = int((status == "PR").sum())
-    nr = int((status == "NR").sum())
+    cr = int((status == CR).sum())
+    pr = int((status == PR).sum())
+    nr = int((status == NR).sum())
     lo, hi = clopper_pearson(cr + pr, n)
     return {"landmark": name, "day": day, "n": n, "responders": cr + pr, "cr": cr, "pr": pr,
             "orr": (cr + pr) / n if n else None, "ci_low": lo if n else None,
@@ -156,7 +169,7 @@ ORR_CAPTION = ("Intent-to-treat: n is every infused patient in the cohort who re
                                            ("NIH", "BSH", "recorded")),
                         "ti_window": Option(int, 56, "transfusion-independence window (days); "
                                                      "same as --rule ti_window=N")})
-def orr(study, *, criteria: str = "NIH", rules: Rules | None = None,  # noqa: ANN001
+def orr(study: Study, *, criteria: str = "NIH", rules: Rules | None = None,
         subjects: Iterable[str] | None = None) -> pl.DataFrame:
     """orr_table over a study: derived responses at the landmark days (NIH or BSH) or the
     recorded responses (`criteria="recorded"`, NE on or after an HSCT)."""
@@ -172,7 +185,7 @@ def orr(study, *, criteria: str = "NIH", rules: Rules | None = None,  # noqa: AN
         window = min(rules.count_window, rules.landmark_tolerance)
         resp = derived_responses(study, criteria=criteria, days=days,
                                  rules=rules.with_(count_window=window))
-    return orr_table(resp, subjects=ids, follow_up=_follow_up_end(study),
+    return orr_table(resp, subjects=ids, follow_up=follow_up_end(study),
                      failures=failure_days(study), tolerance=rules.landmark_tolerance)
 
 
@@ -191,7 +204,7 @@ def _count_pct(mask: pl.Series, n: int) -> str:
 
 def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
                    severity: pl.DataFrame | None = None,
-                   group_order: Sequence[str] = ("Responder", "Non-responder", "Not evaluable")
+                   group_order: Sequence[str] = RESPONSE_GROUPS
                    ) -> pl.DataFrame:
     """Table 1: characteristic, Overall (n=N), one column per response group present.
 
@@ -216,7 +229,7 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
 
     rows: list[tuple[str, list[str]]] = []
 
-    def add(label: str, fn) -> None:  # noqa: ANN001
+    def add(label: str, fn: Callable[[pl.DataFrame], str]) -> None:
         rows.append((label, [fn(d) for _, d in cols]))
 
     if "age_band" in df.columns and df.get_column("age").drop_nulls().len() == 0:
@@ -256,15 +269,15 @@ def baseline_table(patients: pl.DataFrame, *, groups: pl.DataFrame,
          **{n: [r[1][i] for r in rows] for i, n in enumerate(names)}})
 
 
-def swimmer_lanes(study, *, groups: pl.DataFrame) -> pl.DataFrame:  # noqa: ANN001
+def swimmer_lanes(study: Study, *, groups: pl.DataFrame) -> pl.DataFrame:
     """One lane per patient: subject_id, end (last day followed), status ("died", "died after
     HSCT", "alive after HSCT", "alive"), hsct_day, best_response, response_group."""
-    from analysis.response import _hsct_days
+    from analysis.response import hsct_per_patient
 
     p = study.patients.select("subject_id", "death_day").join(
-        _hsct_days(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
+        hsct_per_patient(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
     died, hsct = pl.col("death_day").is_not_null(), pl.col("hsct_day").is_not_null()
-    return (p.join(_follow_up_end(study), on="subject_id", how="left")
+    return (p.join(follow_up_end(study), on="subject_id", how="left")
             .join(groups.select("subject_id", "best_response", "response_group"),
                   on="subject_id", how="left")
             .select("subject_id", pl.col("end").fill_null(0),
@@ -279,7 +292,7 @@ _EVENT_KINDS = {"crs": "CRS", "icans": "ICANS", "hsct": "HSCT", "progression": "
                 "death": "Death"}
 
 
-def swimmer_events(study, *, responses: pl.DataFrame) -> pl.DataFrame:  # noqa: ANN001
+def swimmer_events(study: Study, *, responses: pl.DataFrame) -> pl.DataFrame:
     """Marks on the lanes: subject_id, day, kind (CR/PR/NR/NE, CRS, ICANS, RBC transfusion,
     PLT transfusion, HSCT, Progression, Death), label (hover text)."""
     parts = [responses.select(
@@ -332,16 +345,16 @@ class StudySummary:
     orr_ci: tuple[float, float] | None
 
 
-def study_summary(study, *, groups: pl.DataFrame,  # noqa: ANN001
+def study_summary(study: Study, *, groups: pl.DataFrame,
                   subjects: Sequence[str] | None = None) -> StudySummary:
     """Patients, median follow-up (days, infusion to last contact or death) and best ORR
     (responders / all patients) for the given subjects (default: all)."""
     ids = list(subjects) if subjects is not None else study.subject_ids
-    fu = _follow_up_end(study).filter(pl.col("subject_id").is_in(ids)).get_column("end")
+    fu = follow_up_end(study).filter(pl.col("subject_id").is_in(ids)).get_column("end")
     g = groups.filter(pl.col("subject_id").is_in(ids))
-    k = int(g.get_column("response_group").eq("Responder").sum())
+    k = int(g.get_column("response_group").eq(RESPONDER).sum())
     n = len(ids)
-    ev = int(g.get_column("response_group").is_in(["Responder", "Non-responder"]).sum())
+    ev = int(g.get_column("response_group").is_in([RESPONDER, NON_RESPONDER]).sum())
     return StudySummary(
         patients=n,
         median_follow_up_days=float(fu.median()) if fu.drop_nulls().len() else None,

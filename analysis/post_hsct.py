@@ -27,9 +27,9 @@ POST_HSCT_DISPLAY = ("distinct", "stop")
 def hsct_days(study: Study) -> pl.DataFrame:
     """subject_id, hsct_day: each transplanted patient's first HSCT day (patients.hsct_day or
     an event with category hsct)."""
-    from analysis.response import _hsct_days
+    from analysis.response import hsct_per_patient
 
-    return (_hsct_days(study).filter(pl.col("_hsct").is_not_null())
+    return (hsct_per_patient(study).filter(pl.col("_hsct").is_not_null())
             .select("subject_id", pl.col("_hsct").cast(pl.Int64).alias("hsct_day")))
 
 

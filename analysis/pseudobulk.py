@@ -40,13 +40,19 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.rules import Rules
+from analysis.vocab import NON_RESPONDER, RESPONDER
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+    from data_loaders import Study
 
 __all__ = ["CellSelection", "PseudobulkParams", "PseudobulkCounts", "PseudobulkResult",
            "sum_by_group", "filter_by_expr", "deseq2_test", "pseudobulk_counts",
@@ -116,8 +122,8 @@ class PseudobulkParams:
     window: str = "D28"
     baseline: str = "baseline"
     groups: str = "response_group"
-    group_a: str = "Responder"
-    group_b: str = "Non-responder"
+    group_a: str = RESPONDER
+    group_b: str = NON_RESPONDER
     min_cells: int = 10
     min_count: int = 10
     min_total_count: int = 15
@@ -138,7 +144,7 @@ class PseudobulkParams:
 
 
 # ---- pure array functions ------------------------------------------------------------------
-def sum_by_group(block: Any, *, codes: np.ndarray, n_groups: int) -> np.ndarray:
+def sum_by_group(block: np.ndarray | sparse.spmatrix, *, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Column sums of the rows of a cells x genes matrix (CSR or dense) per group code
     (0..n_groups-1; -1 = left out): an n_groups x genes int64 array. Values must be counts
     (non-negative integers): anything else raises ValueError."""
@@ -247,7 +253,7 @@ class PseudobulkCounts:
     genes: tuple[str, ...]
 
 
-def _store(study: Any) -> Any:
+def _store(study: Study) -> Any:
     store = getattr(study, "single_cell", None)
     if store is None:
         raise ValueError("the study has no single-cell file")
@@ -259,7 +265,7 @@ def _store(study: Any) -> Any:
     return store
 
 
-def selection_cells(study: Any, *, selection: CellSelection) -> pl.DataFrame:
+def selection_cells(study: Study, *, selection: CellSelection) -> pl.DataFrame:
     """The cell table a selection is applied to (sample_id made when the file has none);
     with a CAR-status criterion, car_positive is the call of `analysis.car_status` (the
     study's cut on the CAR transcript or ADT counts), not the file's own column."""
@@ -276,7 +282,7 @@ def selection_cells(study: Any, *, selection: CellSelection) -> pl.DataFrame:
     return cells
 
 
-def pseudobulk_counts(study: Any, *, selection: CellSelection = CellSelection(),
+def pseudobulk_counts(study: Study, *, selection: CellSelection = CellSelection(),
                       progress: Progress | None = None) -> PseudobulkCounts:
     """Raw counts of the selected cells summed per sample (every sample with at least one
     selected cell), read block by block from the single-cell store's count matrix."""
@@ -359,7 +365,7 @@ class PseudobulkResult:
     from_cache: bool = False
 
 
-def _group_frame(study: Any, column: str) -> pl.DataFrame:
+def _group_frame(study: Study, column: str) -> pl.DataFrame:
     from analysis.cohort import response_groups
 
     groups = response_groups(study)
@@ -369,7 +375,7 @@ def _group_frame(study: Any, column: str) -> pl.DataFrame:
     return groups
 
 
-def _key(study: Any, params: PseudobulkParams) -> str:
+def _key(study: Study, params: PseudobulkParams) -> str:
     from analysis.embedding import content_key
 
     text = json.dumps({"digest": content_key(study), "v": 1, **asdict(params)}, sort_keys=True,
@@ -377,11 +383,11 @@ def _key(study: Any, params: PseudobulkParams) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _cache_name(study: Any, params: PseudobulkParams) -> str:
+def _cache_name(study: Study, params: PseudobulkParams) -> str:
     return f"pseudobulk-{_key(study, params)}.zip"
 
 
-def cached_result(study: Any, *, params: PseudobulkParams) -> PseudobulkResult | None:
+def cached_result(study: Study, *, params: PseudobulkParams) -> PseudobulkResult | None:
     """The cached result of these parameters on this file, or None (nothing is computed)."""
     store = getattr(study, "single_cell", None)
     got = store.derived_frames(_cache_name(study, params)) if store is not None else None
@@ -393,7 +399,7 @@ def cached_result(study: Any, *, params: PseudobulkParams) -> PseudobulkResult |
                             tuple(meta["notes"]), from_cache=True)
 
 
-def pseudobulk_de(study: Any, *, params: PseudobulkParams = PseudobulkParams(),
+def pseudobulk_de(study: Study, *, params: PseudobulkParams = PseudobulkParams(),
                   progress: Progress | None = None, use_cache: bool = True
                   ) -> PseudobulkResult:
     """Pseudobulk DESeq2 test of `params` (see the module docstring), cached on disk."""
@@ -466,15 +472,15 @@ def pseudobulk_de(study: Any, *, params: PseudobulkParams = PseudobulkParams(),
                                                      "start:end (days)"),
                         "groups": Option(str, "response_group", "patient column defining "
                                                                 "the two groups"),
-                        "group_a": Option(str, "Responder", "first group (log2fc = a / b)"),
-                        "group_b": Option(str, "Non-responder", "second group"),
+                        "group_a": Option(str, RESPONDER, "first group (log2fc = a / b)"),
+                        "group_b": Option(str, NON_RESPONDER, "second group"),
                         "paired": Option(bool, False, "post (window) vs pre (baseline) in "
                                                       "the same patients, ~ subject + time"),
                         "pseudobulk_min_cells": Option(int, 10, "fewest selected cells for "
                                                                 "a sample (rule setting)")})
-def pseudobulk_table(study: Any, *, cell_type: str = "", car_status: str = "",
+def pseudobulk_table(study: Study, *, cell_type: str = "", car_status: str = "",
                      window: str = "D28", groups: str = "response_group",
-                     group_a: str = "Responder", group_b: str = "Non-responder",
+                     group_a: str = RESPONDER, group_b: str = NON_RESPONDER,
                      paired: bool = False, rules: Rules | None = None) -> pl.DataFrame:
     """`pseudobulk_de` as a table (cached); sample and gene filters from the rule settings
     pseudobulk_min_cells, pseudobulk_min_count and pseudobulk_min_total_count."""
@@ -485,7 +491,7 @@ def pseudobulk_table(study: Any, *, cell_type: str = "", car_status: str = "",
     return pseudobulk_de(study, params=params).table
 
 
-def params_for(study: Any, *, rules: Rules | None = None, **fields: Any) -> PseudobulkParams:
+def params_for(study: Study, *, rules: Rules | None = None, **fields: Any) -> PseudobulkParams:
     """PseudobulkParams with the study's rule settings for the sample and gene filters."""
     from analysis.rules import rules_for
 

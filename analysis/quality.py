@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from analysis.registry import derived_table
 from data_loaders.study import TABLE_NAMES
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["table_inventory", "sample_availability", "TIMEPOINT_ORDER", "ASSAY_PAGES"]
 
@@ -28,7 +33,7 @@ ASSAY_PAGES = {
 
 
 @derived_table("inventory", "What was loaded: rows, patients and days covered per table")
-def table_inventory(study) -> pl.DataFrame:  # noqa: ANN001
+def table_inventory(study: Study) -> pl.DataFrame:
     """One row per table: table, source files, format, rows, patients, first_day, last_day."""
     recs = []
     src = {}
@@ -74,7 +79,7 @@ def table_inventory(study) -> pl.DataFrame:  # noqa: ANN001
 
 
 @derived_table("availability", "Samples per patient, timepoint and assay")
-def sample_availability(study) -> pl.DataFrame:  # noqa: ANN001
+def sample_availability(study: Study) -> pl.DataFrame:
     """subject_id, timepoint, assay, n_samples, day (median), from samples plus measurement
     panels (cbc, car_t, cytokine) binned to the samples' timepoints when those exist."""
     parts = []

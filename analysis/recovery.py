@@ -29,12 +29,17 @@ baseline count (before lymphodepletion, analysis.baseline) is shown apart as "Ba
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.registry import Option, derived_table
-from analysis.response import TI_PRODUCTS, _follow_up_end, transfusion_events
+from analysis.response import TI_PRODUCTS, follow_up_end, transfusion_events
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
+from analysis.vocab import is_blood
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["CTCAE_TERMS", "GRADE_WINDOWS", "first_sustained", "recovery_days",
            "recovery_table", "ctcae_grades", "worst_grades", "cytopenia_grades",
@@ -54,7 +59,7 @@ GRADE_WINDOWS: tuple[tuple[str, int, int | None], ...] = (
 def _daily(measurements: pl.DataFrame, analyte: str) -> pl.DataFrame:
     df = measurements.filter((pl.col("analyte") == analyte) & pl.col("value").is_not_null())
     if "tissue" in df.columns:
-        df = df.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        df = df.filter(is_blood())
     return (df.group_by("subject_id", "day").agg(pl.col("value").mean())
             .with_columns(pl.col("day").cast(pl.Int64)).sort("subject_id", "day"))
 
@@ -154,20 +159,20 @@ def recovery_days(measurements: pl.DataFrame, *, transfusions: pl.DataFrame | No
                options={"ti_window": Option(int, 56, "transfusion-free days needed for "
                                                      "transfusion independence; same as "
                                                      "--rule ti_window=N")})
-def recovery_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def recovery_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """recovery_days for every patient of a study (empty where not reached). Follow-up for
     recovery stops at an HSCT: recovery after a transplant is the graft's, not the CAR-T's.
     The HSCT day is the first of patients.hsct_day and an `hsct` event."""
-    from analysis.response import _hsct_days
+    from analysis.response import hsct_per_patient
 
-    hsct = _hsct_days(study).rename({"_hsct": "hsct_day"})
+    hsct = hsct_per_patient(study).rename({"_hsct": "hsct_day"})
     before = pl.col("hsct_day").is_null() | (pl.col("day") < pl.col("hsct_day"))
     meas = (study.measurements.filter(pl.col("day") >= 0)
             .join(hsct, on="subject_id", how="left").filter(before).drop("hsct_day"))
     tx = transfusion_events(study.events)
     if tx is not None:
         tx = tx.join(hsct, on="subject_id", how="left").filter(before).drop("hsct_day")
-    end = _follow_up_end(study).join(hsct, on="subject_id", how="left").select(
+    end = follow_up_end(study).join(hsct, on="subject_id", how="left").select(
         "subject_id", pl.min_horizontal("end", pl.col("hsct_day") - 1).alias("end"))
     from analysis.support import support_intervals
 
@@ -200,7 +205,7 @@ def ctcae_grades(measurements: pl.DataFrame, *, lln: dict[str, float] | None = N
     df = measurements.filter(pl.col("analyte").is_in(list(CTCAE_TERMS))
                              & pl.col("value").is_not_null())
     if "tissue" in df.columns:
-        df = df.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        df = df.filter(is_blood())
     df = df.select("subject_id", pl.col("day").cast(pl.Int64), "analyte", "value") \
         .join(table, on="analyte", how="left")
     if sex is not None and "HGB" not in (lln or {}):
@@ -250,7 +255,7 @@ def worst_grades(graded: pl.DataFrame, *,
 
 @derived_table("cytopenia_grades", "Worst CTCAE v5 cytopenia grade per patient and window "
                "(Baseline, D1-28, D29-90, >D90; stopping at HSCT)")
-def cytopenia_grades(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def cytopenia_grades(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """worst_grades(ctcae_grades(...)) over a study's counts from day 1 after infusion up to
     the day before an HSCT, plus a "Baseline" window: the grade of the baseline count (the
     last before lymphodepletion, analysis.baseline), shown apart from the toxicity windows."""

@@ -59,7 +59,7 @@ class DerivedTable:
         params = inspect.signature(self.func).parameters
         return [k for k in self.options if k in rule_fields() and k not in params]
 
-    def rules_for(self, study: Any, rules: Any = None, **kwargs: Any) -> Any:
+    def rules_for(self, study: Study, rules: Any = None, **kwargs: Any) -> Any:
         """The settings this table runs with: `rules` (default the study's), with the
         rule-shorthand options in `kwargs` applied."""
         from analysis.rules import rules_for
@@ -68,7 +68,7 @@ class DerivedTable:
         changes = {k: kwargs[k] for k in self.rule_options() if kwargs.get(k) is not None}
         return base.with_(**changes) if changes else base
 
-    def __call__(self, study: Any, *, rules: Any = None, **kwargs: Any) -> pl.DataFrame:
+    def __call__(self, study: Study, *, rules: Any = None, **kwargs: Any) -> pl.DataFrame:
         shorthand = set(self.rule_options())
         opts = {k: v for k, v in kwargs.items()
                 if k in self.options and k not in shorthand and v is not None}

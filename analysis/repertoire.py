@@ -20,11 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from analysis.registry import derived_table
+
+if TYPE_CHECKING:
+    from analysis.rules import Rules
+    from data_loaders import Study
 
 __all__ = ["METRICS", "METRIC_LABELS", "clonotypes", "repertoire_metrics", "repertoire_table",
            "top_clone_tracking", "morisita_overlap", "rarefied_metrics", "rarefied_table"]
@@ -92,9 +97,9 @@ def _metrics(clones: pl.DataFrame, *, top: int = 10) -> pl.DataFrame:
 
 @derived_table("repertoire", "TCR repertoire metrics per sample (richness, Shannon, clonality, "
                "Simpson, top-10 share) with patient and day")
-def repertoire_table(study) -> pl.DataFrame:  # noqa: ANN001 - Study
+def repertoire_table(study: Study) -> pl.DataFrame:
     """repertoire_metrics of the study's TCR table, joined with the samples' patient and day."""
-    metrics = _metrics(_study_clonotypes(study, "TRB"))
+    metrics = _metrics(study_clonotypes(study, "TRB"))
     out = study.with_samples(metrics)
     lead = [c for c in ("sample_id", "subject_id", "day", "timepoint", "tissue")
             if c in out.columns]
@@ -107,17 +112,17 @@ def repertoire_table(study) -> pl.DataFrame:  # noqa: ANN001 - Study
 
 
 @lru_cache(maxsize=2)
-def _study_clonotypes(study, locus: str | None) -> pl.DataFrame:  # noqa: ANN001 - Study
+def study_clonotypes(study: Study, locus: str | None) -> pl.DataFrame:
     # the metrics, clone tracking and overlap of a study all start from its clonotypes
     # (a sort of every TCR row: about a second at 10^6 rows), so they are made once per Study
     # (hashed by its cache key, equal only to itself; frames are never changed in place)
     return clonotypes(study.tcr, locus=locus)
 
 
-def _sample_clones(data, samples: pl.DataFrame | None, *,  # noqa: ANN001
+def _sample_clones(data: Study | pl.DataFrame, samples: pl.DataFrame | None, *,
                    locus: str | None, subjects: Iterable[str] | None = None) -> pl.DataFrame:
     if samples is None:          # a Study: its tcr and samples tables
-        clones, samples = _study_clonotypes(data, locus), data.samples
+        clones, samples = study_clonotypes(data, locus), data.samples
     else:
         clones = clonotypes(data, locus=locus)
     meta = samples.select("sample_id", "subject_id", "day",
@@ -130,7 +135,8 @@ def _sample_clones(data, samples: pl.DataFrame | None, *,  # noqa: ANN001
     return out
 
 
-def top_clone_tracking(tcr, *, samples: pl.DataFrame | None = None, top: int = 10,  # noqa: ANN001
+def top_clone_tracking(tcr: Study | pl.DataFrame, *, samples: pl.DataFrame | None = None,
+                       top: int = 10,
                        locus: str | None = "TRB", subjects: Iterable[str] | None = None
                        ) -> pl.DataFrame:
     """The `top` largest clonotypes of each patient's baseline sample, followed over time
@@ -173,7 +179,7 @@ def top_clone_tracking(tcr, *, samples: pl.DataFrame | None = None, top: int = 1
             .cast(schema).sort("subject_id", "day", "rank"))
 
 
-def morisita_overlap(tcr, *, samples: pl.DataFrame | None = None,  # noqa: ANN001
+def morisita_overlap(tcr: Study | pl.DataFrame, *, samples: pl.DataFrame | None = None,
                      locus: str | None = "TRB", subjects: Iterable[str] | None = None
                      ) -> pl.DataFrame:
     """Morisita-Horn overlap between every pair of samples of the same patient (both orders,
@@ -256,14 +262,14 @@ def rarefied_metrics(clones: pl.DataFrame, *, depth: int = 0, min_depth: int = 1
 
 @derived_table("repertoire_rarefied", "TCR repertoire metrics per sample at a common depth "
                "(seeded repeated subsampling without replacement: mean and 95 % interval)")
-def rarefied_table(study, *, rules=None) -> pl.DataFrame:  # noqa: ANN001 - Study, Rules
+def rarefied_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """`rarefied_metrics` of the study's TRB clonotypes with the rule settings
     rarefaction_depth, rarefaction_min_depth and rarefaction_repeats, joined with patient
     and day."""
     from analysis.rules import rules_for
 
     rules = rules if rules is not None else rules_for(study)
-    out = rarefied_metrics(_study_clonotypes(study, "TRB"), depth=rules.rarefaction_depth,
+    out = rarefied_metrics(study_clonotypes(study, "TRB"), depth=rules.rarefaction_depth,
                            min_depth=rules.rarefaction_min_depth,
                            repeats=rules.rarefaction_repeats)
     meta = study.samples.select("sample_id", "subject_id", "day",

@@ -37,24 +37,36 @@ The engine is vectorised: one candidate join for the counts and one for the tran
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
 from analysis.support import mark_supported
+from analysis.vocab import (
+    ASSESSED,
+    CR,
+    LANDMARKS,
+    NR,
+    PR,
+    RESPONSE_CATEGORIES,
+    RESPONSE_RANK,
+    is_blood,
+)
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["CRITERIA", "LANDMARKS", "CATEGORIES", "TI_PRODUCTS", "assessment_days", "assess_responses",
            "derived_responses", "best_of", "best_response", "compare_recorded",
            "response_comparison", "comparison_summary", "criteria_name", "CRITERIA_ALIASES",
-           "baseline_severity", "transfusion_events", "parse_days",
+           "baseline_severity", "transfusion_events", "parse_days", "follow_up_end",
+           "hsct_per_patient",
            "reference_lines", "label_timepoints", "recorded_responses", "counts_before_hsct"]
 
 CRITERIA = ("NIH", "BSH")
-# Conventional landmarks: D28, M3, M6, M12 (days after infusion).
-LANDMARKS: dict[str, int] = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
-CATEGORIES = ("CR", "PR", "NR", "NE")
-_RANK = {"CR": 3, "PR": 2, "NR": 1, "NE": 0}
+CATEGORIES = RESPONSE_CATEGORIES
 _COUNTS = ("ANC", "HGB", "PLT", "RETIC")
 # transfusion products that break transfusion independence (analysis.response.transfusion_events)
 TI_PRODUCTS = ("RBC", "PLT", "UNSPECIFIED")
@@ -168,7 +180,7 @@ def transfusion_events(events: pl.DataFrame) -> pl.DataFrame | None:
     )
 
 
-def _follow_up_end(study) -> pl.DataFrame:  # noqa: ANN001
+def follow_up_end(study: Study) -> pl.DataFrame:
     """subject_id, end: min(death, last contact), else the patient's last measurement day."""
     pts = study.patients
     last_meas = study.measurements.group_by("subject_id").agg(pl.col("day").max().alias("_m"))
@@ -179,7 +191,7 @@ def _follow_up_end(study) -> pl.DataFrame:  # noqa: ANN001
     )
 
 
-def assessment_days(study, *, days: Iterable[int] | str | None = None,  # noqa: ANN001
+def assessment_days(study: Study, *, days: Iterable[int] | str | None = None,
                     window: int = 0) -> pl.DataFrame:
     """subject_id, day, sex, ne_reason: the days to assess each patient.
 
@@ -191,7 +203,7 @@ def assessment_days(study, *, days: Iterable[int] | str | None = None,  # noqa: 
     an HSCT get ne_reason "after HSCT on day N"."""
     chosen = parse_days(days)
     pts = study.patients.select("subject_id", "sex").join(
-        _hsct_days(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
+        hsct_per_patient(study).rename({"_hsct": "hsct_day"}), on="subject_id", how="left")
     landmark = pl.DataFrame({"day": list(chosen or LANDMARKS.values())}, schema={"day": pl.Int64})
     base = pts.select("subject_id").join(landmark, how="cross")
     if chosen is None and study.has("responses"):
@@ -202,7 +214,7 @@ def assessment_days(study, *, days: Iterable[int] | str | None = None,  # noqa: 
     death = study.patients.select("subject_id", pl.col("death_day").cast(pl.Int64)
                                   .alias("_death"))
     out = (base.join(pts, on="subject_id", how="left")
-           .join(_follow_up_end(study), on="subject_id", how="left")
+           .join(follow_up_end(study), on="subject_id", how="left")
            .join(death, on="subject_id", how="left")
            .filter(pl.col("end").is_null() | (pl.col("day") <= pl.col("end"))
                    | ((pl.col("day") - window <= pl.col("end"))
@@ -228,7 +240,7 @@ def _counts_at(measurements: pl.DataFrame, points: pl.DataFrame, window: int, *,
     cbc = measurements.filter(pl.col("analyte").is_in(_COUNTS) & pl.col("value").is_not_null()
                               & pl.col("day").is_in(near))
     if "tissue" in cbc.columns:
-        cbc = cbc.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        cbc = cbc.filter(is_blood())
     cbc = (cbc.group_by("subject_id", "analyte", "day")
            .agg(pl.col("value").mean())
            .with_columns(pl.col("day").cast(pl.Int64)))
@@ -444,16 +456,16 @@ def assess_responses(measurements: pl.DataFrame, assessments: pl.DataFrame, *,
     cat = (
         pl.when(pl.col("ne_reason").is_not_null()).then(pl.lit("NE"))
         .when(no_counts).then(pl.lit("NE"))
-        .when(cr_met).then(pl.lit("CR"))
-        .when(severe).then(pl.lit("NR"))
+        .when(cr_met).then(pl.lit(CR))
+        .when(severe).then(pl.lit(NR))
         .when(base_nonsevere & pl.lit(nonsevere_rule == "ne")).then(pl.lit("NE"))
-        .when(base_nonsevere & ns_any).then(pl.lit("PR"))
-        .when(base_nonsevere & ns_none).then(pl.lit("NR"))
+        .when(base_nonsevere & ns_any).then(pl.lit(PR))
+        .when(base_nonsevere & ns_none).then(pl.lit(NR))
         .when(base_nonsevere).then(pl.lit("NE"))
         .when(base_unknown & not_severe).then(pl.lit("NE"))
         .when(not_severe & pr_ok.is_null()).then(pl.lit("NE"))
-        .when(not_severe & ~pr_ok.fill_null(True)).then(pl.lit("NR"))
-        .when(not_severe & cr_failed).then(pl.lit("PR"))
+        .when(not_severe & ~pr_ok.fill_null(True)).then(pl.lit(NR))
+        .when(not_severe & cr_failed).then(pl.lit(PR))
         .otherwise(pl.lit("NE"))
     )
     rule = (
@@ -531,17 +543,18 @@ _OPTIONS = {
 }
 
 
-def counts_before_hsct(study) -> pl.DataFrame:  # noqa: ANN001
+def counts_before_hsct(study: Study) -> pl.DataFrame:
     """The study's measurements without anything from an HSCT day on: counts after a
     transplant are the graft's and never decide an assessment of the CAR-T."""
-    hsct = _hsct_days(study)
+    hsct = hsct_per_patient(study)
     return (study.measurements.join(hsct, on="subject_id", how="left")
             .filter(pl.col("_hsct").is_null() | (pl.col("day") < pl.col("_hsct")))
             .drop("_hsct"))
 
 
-def _hsct_days(study) -> pl.DataFrame:  # noqa: ANN001
-    """subject_id, _hsct: the first HSCT day (patients.hsct_day or an hsct event)."""
+def hsct_per_patient(study: Study) -> pl.DataFrame:
+    """subject_id, _hsct: every patient with the first HSCT day (patients.hsct_day or an hsct
+    event), null without one (analysis.post_hsct.hsct_days: the transplanted patients)."""
     ev = (study.events.filter(pl.col("category").str.to_lowercase() == "hsct")
           .group_by("subject_id").agg(pl.col("day").min().cast(pl.Int64).alias("_ev")))
     return (study.patients.select("subject_id", pl.col("hsct_day").cast(pl.Int64))
@@ -551,7 +564,7 @@ def _hsct_days(study) -> pl.DataFrame:  # noqa: ANN001
 
 @derived_table("derived_responses", "Response per assessment derived from blood counts "
                "(also: table responses --criteria NIH|BSH)", options=_OPTIONS)
-def derived_responses(study, *, criteria: str = "NIH",  # noqa: ANN001
+def derived_responses(study: Study, *, criteria: str = "NIH",
                       days: str | Iterable[int] | None = None,
                       rules: Rules | None = None) -> pl.DataFrame:
     """assess_responses over a study: subject_id, day, category, rule, then the details.
@@ -583,7 +596,7 @@ def best_of(responses: pl.DataFrame, *, category: str = "category") -> pl.DataFr
     `responses` has one)."""
     extra = ["rule"] if "rule" in responses.columns else []
     return (
-        responses.with_columns(pl.col(category).replace_strict(_RANK, default=0).alias("_r"))
+        responses.with_columns(pl.col(category).replace_strict(RESPONSE_RANK, default=0).alias("_r"))
         .sort("subject_id", "_r", "day", descending=[False, True, False])
         .group_by("subject_id", maintain_order=True).first()
         .select("subject_id", pl.col(category).alias("best_response"),
@@ -601,7 +614,7 @@ def label_timepoints(frame: pl.DataFrame, *, day: str = "day") -> pl.DataFrame:
 
 @derived_table("best_response", "Best derived response per patient (CR > PR > NR > NE)",
                options={k: _OPTIONS[k] for k in ("criteria", "ti_window")})
-def best_response(study, *, criteria: str = "NIH",  # noqa: ANN001
+def best_response(study: Study, *, criteria: str = "NIH",
                   rules: Rules | None = None) -> pl.DataFrame:
     """subject_id, best_response, best_response_day, criteria for every patient (NE and no day
     when the patient has no evaluable assessment)."""
@@ -649,7 +662,7 @@ def compare_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFr
             if "criteria" in derived.columns else [])
     want = str(crit[0]).upper() if len(crit) == 1 else None
     resp = pl.col("response").cast(pl.String).str.strip_chars().str.to_uppercase()
-    rank = resp.replace_strict({"CR": 3, "PR": 2, "NR": 1}, default=0, return_dtype=pl.Int8)
+    rank = resp.replace_strict(RESPONSE_RANK, default=0, return_dtype=pl.Int8)
     rec = (rec.with_columns(
                (criteria_name(pl.col("criteria")) == pl.lit(want))
                .fill_null(False).alias("_same"),
@@ -663,8 +676,8 @@ def compare_recorded(derived: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFr
            .with_columns(pl.col("day").cast(pl.Int64)))
     der = derived.select("subject_id", "day", pl.col("category").alias("derived"), "rule")
     both = der.join(rec, on=["subject_id", "day"], how="full", coalesce=True)
-    decided = pl.col("derived").is_in(["CR", "PR", "NR"]) & \
-        pl.col("recorded").is_in(["CR", "PR", "NR"])
+    decided = pl.col("derived").is_in(ASSESSED) & \
+        pl.col("recorded").is_in(ASSESSED)
     same = pl.col("_same").fill_null(False)
     blank = pl.col("recorded_criteria").str.strip_chars().fill_null("") == ""
     compared = (
@@ -701,14 +714,14 @@ def comparison_summary(cmp: pl.DataFrame) -> str:
 
 @derived_table("response_comparison", "Derived vs recorded response per assessment",
                options={k: _OPTIONS[k] for k in ("criteria", "ti_window")})
-def response_comparison(study, *, criteria: str = "NIH",  # noqa: ANN001
+def response_comparison(study: Study, *, criteria: str = "NIH",
                         rules: Rules | None = None) -> pl.DataFrame:
     """compare_recorded over a study's derived and recorded responses."""
     return compare_recorded(derived_responses(study, criteria=criteria, rules=rules),
                             study.responses)
 
 
-def baseline_severity(study, *, rules: Rules | None = None,  # noqa: ANN001
+def baseline_severity(study: Study, *, rules: Rules | None = None,
                       retic_threshold: float | None = None) -> pl.DataFrame:
     """Modified Camitta severity at baseline (analysis.baseline: the last counts before
     lymphodepletion): subject_id, anc, plt, retic, cellularity, severity (vSAA/SAA/NSAA/NE),
@@ -722,7 +735,7 @@ def baseline_severity(study, *, rules: Rules | None = None,  # noqa: ANN001
                                                "cellularity", "severity", "rule")
 
 
-def recorded_responses(study) -> pl.DataFrame:  # noqa: ANN001
+def recorded_responses(study: Study) -> pl.DataFrame:
     """The study's recorded responses as the CAR-T's account: subject_id, day, category
     (CR/PR/NR/NE), criteria, rule. A response recorded on or after an HSCT is NE for the CAR-T
     (the transplant's, not the CAR-T's), whatever the assessor wrote."""
@@ -733,7 +746,7 @@ def recorded_responses(study) -> pl.DataFrame:  # noqa: ANN001
     after = pl.col("_hsct").is_not_null() & (pl.col("day") >= pl.col("_hsct"))
     return (rec.select("subject_id", pl.col("day").cast(pl.Int64), resp.alias("_resp"),
                        pl.col("criteria").cast(pl.String))
-            .join(_hsct_days(study), on="subject_id", how="left")
+            .join(hsct_per_patient(study), on="subject_id", how="left")
             .select("subject_id", "day",
                     pl.when(after).then(pl.lit("NE")).otherwise(pl.col("_resp"))
                     .alias("category"), "criteria",

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["Rules", "RuleError", "DEFAULT_RULES", "rules_for", "rules_from_config", "rule_fields"]
 
@@ -402,7 +405,7 @@ def rules_from_config(config: Mapping[str, Any], *, source: str = "study.toml") 
 DEFAULT_RULES = Rules()
 
 
-def rules_for(study: Any) -> Rules:
+def rules_for(study: Study) -> Rules:
     """The study's rules: defaults overridden by study.toml `[rules]`. A bad table raises
     RuleError; the loader reports it as a finding when the study is opened."""
     config = getattr(study, "config", None) or {}

@@ -27,13 +27,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 
 from analysis.pseudobulk import CellSelection
 from analysis.registry import Option, derived_table
+from analysis.vocab import NON_RESPONDER, RESPONDER
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+    from data_loaders import Study
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHOD", "set_indices", "mean_z_scores",
            "aucell_scores", "pseudobulk_scores", "SignatureScores", "cell_scores",
@@ -60,7 +66,7 @@ def set_indices(genes: Sequence[str], members: Sequence[str]) -> tuple[np.ndarra
 
 
 # ---- pure array functions ------------------------------------------------------------------
-def mean_z_scores(matrix: Any, *, sets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def mean_z_scores(matrix: np.ndarray | sparse.spmatrix, *, sets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Mean z-score per cell (rows of a cells x genes sparse or dense matrix) for each set of
     column positions: (cells x sets float32 scores, genes used per set). Genes with zero SD
     are left out; a set with no usable gene scores NaN."""
@@ -86,7 +92,7 @@ def mean_z_scores(matrix: Any, *, sets: Sequence[np.ndarray]) -> tuple[np.ndarra
     return out.astype(np.float32), used
 
 
-def aucell_scores(block: Any, *, sets: Sequence[np.ndarray], max_rank: int) -> np.ndarray:
+def aucell_scores(block: np.ndarray | sparse.spmatrix, *, sets: Sequence[np.ndarray], max_rank: int) -> np.ndarray:
     """AUCell-style rank score per cell (rows of a CSR block) and set: sum over the set's
     genes ranked r < max_rank (0 = highest expression in the cell) of (max_rank - r), divided
     by max_rank x set size. Zero-valued genes are never recovered."""
@@ -130,7 +136,7 @@ def pseudobulk_scores(counts: np.ndarray, *, sets: Sequence[np.ndarray]) -> np.n
     return out
 
 
-def expression_units(study: Any) -> str:
+def expression_units(study: Study) -> str:
     """What the expression values that colour cells are, as the single-cell store decided:
     e.g. "log-normalised expression, ln(1+CP10k)" when computed from counts."""
     store = getattr(study, "single_cell", None)
@@ -188,7 +194,7 @@ def _gene_sets(gene_sets: Sequence[Any] | None) -> Sequence[Any]:
     return shipped_gene_sets()
 
 
-def cell_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
+def cell_scores(study: Study, *, gene_sets: Sequence[Any] | None = None,
                 method: Method = DEFAULT_METHOD, max_rank: int | None = None,
                 progress: Progress | None = None) -> SignatureScores:
     """Per-cell scores of `gene_sets` (default: the shipped curated sets) over every cell of
@@ -230,7 +236,7 @@ def cell_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
     return SignatureScores(frame, sets, method)
 
 
-def sample_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
+def sample_scores(study: Study, *, gene_sets: Sequence[Any] | None = None,
                   method: Method = DEFAULT_METHOD,
                   selection: CellSelection = CellSelection(), min_cells: int = 10,
                   scores: SignatureScores | None = None) -> pl.DataFrame:
@@ -256,7 +262,7 @@ def sample_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
             .sort("signature", "subject_id", "day", "sample_id"))
 
 
-def study_pseudobulk_scores(study: Any, *, gene_sets: Sequence[Any] | None = None,
+def study_pseudobulk_scores(study: Study, *, gene_sets: Sequence[Any] | None = None,
                             selection: CellSelection = CellSelection(), min_cells: int = 10
                             ) -> pl.DataFrame:
     """Per sample and set, the pseudobulk score (`pseudobulk_scores`) of the selected cells'
@@ -281,8 +287,8 @@ def study_pseudobulk_scores(study: Any, *, gene_sets: Sequence[Any] | None = Non
 
 
 def compare_signatures(scores: pl.DataFrame, *, groups: pl.DataFrame, window: str = "D28",
-                       column: str = "response_group", group_a: str = "Responder",
-                       group_b: str = "Non-responder") -> pl.DataFrame:
+                       column: str = "response_group", group_a: str = RESPONDER,
+                       group_b: str = NON_RESPONDER) -> pl.DataFrame:
     """Patient-level comparison of sample scores (`sample_scores` shape) between two patient
     groups in a day window: one sample per patient (closest to the window centre); per
     signature n_a, n_b, mean_a, mean_b, hedges_g, cliffs_delta, p_value, test, q_value (BH
@@ -318,7 +324,7 @@ def compare_signatures(scores: pl.DataFrame, *, groups: pl.DataFrame, window: st
     _, p, test = mann_whitney_rows(x, in_a=in_a, in_b=in_b)
     eff = effect_sizes(x, in_a=in_a, in_b=in_b)
     return pl.DataFrame({
-        "signature": wide.get_column("signature"), "window": [w.name] * wide.height,
+        "signature": wide.get_column("signature"), "window": [w.label] * wide.height,
         "n_a": eff["n_a"].astype(np.int64), "n_b": eff["n_b"].astype(np.int64),
         "mean_a": eff["mean_a"], "mean_b": eff["mean_b"], "hedges_g": eff["hedges_g"],
         "cliffs_delta": eff["cliffs_delta"], "p_value": p, "test": [str(t) for t in test],
@@ -342,7 +348,7 @@ _OPTIONS = {"method": Option(str, DEFAULT_METHOD, "per-cell score (mean_z, aucel
                                          "curated sets, resources/gene_sets.gmt)")}
 
 
-def _scores(study: Any, method: str, cell_type: str, car_status: str, gene_sets: str
+def _scores(study: Study, method: str, cell_type: str, car_status: str, gene_sets: str
             ) -> pl.DataFrame:
     sel = CellSelection(cell_type=cell_type or None, car_status=car_status or None)
     sets = _table_sets(gene_sets)
@@ -354,7 +360,7 @@ def _scores(study: Any, method: str, cell_type: str, car_status: str, gene_sets:
 @derived_table("signatures", "Gene-signature score per single-cell sample and set (mean z, "
                "AUCell or pseudobulk; curated sets of resources/gene_sets.gmt or a GMT file)",
                options=_OPTIONS)
-def signatures_table(study: Any, *, method: str = DEFAULT_METHOD, cell_type: str = "",
+def signatures_table(study: Study, *, method: str = DEFAULT_METHOD, cell_type: str = "",
                      car_status: str = "", gene_sets: str = "") -> pl.DataFrame:
     """`sample_scores` (or the pseudobulk scores) with each patient's response group."""
     from analysis.cohort import response_groups
@@ -368,7 +374,7 @@ def signatures_table(study: Any, *, method: str = DEFAULT_METHOD, cell_type: str
                "in a day window, one sample per patient (Mann-Whitney, Hedges' g, BH-FDR)",
                options={**_OPTIONS, "window": Option(str, "D28", "baseline, D14, D28, M3, M6, "
                                                                  "M12 or start:end (days)")})
-def signature_comparison_table(study: Any, *, method: str = DEFAULT_METHOD, cell_type: str = "",
+def signature_comparison_table(study: Study, *, method: str = DEFAULT_METHOD, cell_type: str = "",
                                car_status: str = "", gene_sets: str = "", window: str = "D28"
                                ) -> pl.DataFrame:
     """`compare_signatures` of the sample scores between the response groups."""

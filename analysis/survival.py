@@ -19,12 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from analysis.registry import Option, derived_table
-from analysis.response import _follow_up_end
+from analysis.response import follow_up_end
+from analysis.vocab import RESPONDING
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["ENDPOINTS", "survival_data", "survival_table", "KMResult", "kaplan_meier", "landmark",
            "LANDMARK_RESPONDER", "LANDMARK_NON_RESPONDER"]
@@ -47,7 +52,7 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 }
 
 
-def survival_data(study, *, endpoint: str = "OS") -> pl.DataFrame:  # noqa: ANN001
+def survival_data(study: Study, *, endpoint: str = "OS") -> pl.DataFrame:
     """subject_id, time (days from infusion), event (0/1), reason for one endpoint of
     `ENDPOINTS` (OS, OS_HSCT_CENSORED, EFS, PFS; definitions in `ENDPOINTS` and
     docs/rules.md). Progression comes only from patients.progression_day or events of
@@ -65,7 +70,7 @@ def survival_data(study, *, endpoint: str = "OS") -> pl.DataFrame:  # noqa: ANN0
     df = (p.join(first("hsct", "_hsct_ev"), on="subject_id", how="left")
           .join(first("death", "_death_ev"), on="subject_id", how="left")
           .join(first("progression", "_prog_ev"), on="subject_id", how="left")
-          .join(_follow_up_end(study), on="subject_id", how="left")
+          .join(follow_up_end(study), on="subject_id", how="left")
           .with_columns(pl.min_horizontal("death_day", "_death_ev").alias("_death"),
                         pl.min_horizontal("hsct_day", "_hsct_ev").alias("_hsct"),
                         pl.min_horizontal("progression_day", "_prog_ev").alias("_prog")))
@@ -106,7 +111,7 @@ def survival_data(study, *, endpoint: str = "OS") -> pl.DataFrame:  # noqa: ANN0
 @derived_table("survival", "Kaplan-Meier table of one endpoint (OS, OS_HSCT_CENSORED, EFS, "
                "PFS): one row per time with an event or a censoring",
                options={"endpoint": Option(str, "OS", "survival endpoint", tuple(ENDPOINTS))})
-def survival_table(study, *, endpoint: str = "OS",  # noqa: ANN001
+def survival_table(study: Study, *, endpoint: str = "OS",
                    subjects: Iterable[str] | None = None, alpha: float = 0.05
                    ) -> pl.DataFrame:
     """day, n_at_risk, events, censored, survival, ci_low, ci_high: the Kaplan-Meier estimate
@@ -222,7 +227,7 @@ def landmark(surv: pl.DataFrame, responses: pl.DataFrame, *, day: int,
 
     Returns every patient of `surv` with `landmark_group` (null when left out) and
     `landmark_note` (why left out), `time` reset to time - day for those kept."""
-    resp = (responses.filter((pl.col("day") <= day) & pl.col(category).is_in(["CR", "PR"]))
+    resp = (responses.filter((pl.col("day") <= day) & pl.col(category).is_in(RESPONDING))
             .select("subject_id").unique().with_columns(_resp=pl.lit(True)))
     out = surv.join(resp, on="subject_id", how="left")
     # at risk at the landmark: event-free past it (an event on the landmark day itself is

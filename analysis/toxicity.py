@@ -36,11 +36,16 @@ recorded), with counts and percentages of all patients in the study.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.registry import Option, derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
+from analysis.vocab import AE_CATEGORIES
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["CYTOKINES", "INFLAMMATION_MARKERS", "VITALS", "FEVER_C", "HYPOTENSION_SBP",
            "LOW_FLOW_MAX_LPM", "AE_CATEGORIES", "toxicity_episodes", "crs_summary",
@@ -55,7 +60,6 @@ VITALS = ("TEMP", "SBP", "O2_LPM", "VASOPRESSORS")
 FEVER_C = 38.0
 HYPOTENSION_SBP = 90.0
 LOW_FLOW_MAX_LPM = 6.0
-AE_CATEGORIES = ("adverse_event", "infection", "crs", "icans")
 _KIND = {"crs": "CRS", "icans": "ICANS"}
 
 
@@ -103,7 +107,7 @@ def crs_summary(events: pl.DataFrame, *, subjects: Iterable[str],
 
 @derived_table("crs", "CRS and ICANS per patient (recorded ASTCT 2019 grades): max grade, "
                "onset day, duration; with the grade derived from vitals where given")
-def crs_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001 - Study
+def crs_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """crs_summary of the study's events, plus crs_derived_max_grade and crs_grade_agrees when
     the study has vitals (graded per the CRS window rule settings)."""
     rules = rules if rules is not None else rules_for(study)
@@ -449,7 +453,7 @@ def cytokine_peaks(measurements: pl.DataFrame, *,
 
 @derived_table("cytokine_peaks", "Peak cytokine, ferritin and CRP per patient after infusion",
                options={"to_day": Option(int, 28, "last day of the peak window")})
-def cytokine_peaks_table(study, *, to_day: int = 28) -> pl.DataFrame:  # noqa: ANN001
+def cytokine_peaks_table(study: Study, *, to_day: int = 28) -> pl.DataFrame:
     """cytokine_peaks of the study's measurements, with crs_max_grade."""
     peaks = cytokine_peaks(study.measurements, to_day=to_day)
     crs = crs_summary(study.events, subjects=study.subject_ids,
@@ -498,7 +502,7 @@ def adverse_event_summary(events: pl.DataFrame, *, n_patients: int,
                "by worst grade, % of all patients",
                options={"min_grade": Option(int, 0, "keep patients whose worst grade is at "
                                                     "least this")})
-def adverse_events_table(study, *, min_grade: int = 0) -> pl.DataFrame:  # noqa: ANN001
+def adverse_events_table(study: Study, *, min_grade: int = 0) -> pl.DataFrame:
     """adverse_event_summary over every patient of the study."""
     return adverse_event_summary(study.events, n_patients=len(study.subject_ids),
                                  min_grade=min_grade)
@@ -516,7 +520,7 @@ def infections(events: pl.DataFrame) -> pl.DataFrame:
                "record (column reason says why), with the recorded grade covering the day",
                options={"crs_fever_carry_days": Option(
                    int, 0, "days a fever still counts when masked by antipyretics")})
-def crs_daily_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def crs_daily_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """astct_daily_grades of the study's vitals and events plus recorded_grade from its CRS
     events."""
     rules = rules if rules is not None else rules_for(study)
@@ -524,7 +528,7 @@ def crs_daily_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # no
     return _with_recorded_daily(daily, study.events)
 
 
-def astct_comparison_table(study, *, rules: Rules | None = None) -> pl.DataFrame:  # noqa: ANN001
+def astct_comparison_table(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
     """astct_comparison of the study's vitals and events."""
     rules = rules if rules is not None else rules_for(study)
     return astct_comparison(study.measurements, events=study.events, rules=rules)

@@ -16,22 +16,192 @@ are matched after folding case, "+" signs, hyphens, underscores, a trailing "cel
 fragments of names: a pattern that took "T" at the start of a word counted "Transitional B
 cells" and "Tumor cells" as T cells. A label that is in neither table has lineage "unmapped"
 and is reported by `unmapped_labels`, so a study can add it.
+
+Response. A patient's response group is Responder (best response CR or PR), Non-responder (NR)
+or Not evaluable (no assessment, or only NE); `RESPONSE_GROUPS` is their display order and
+`RESPONSE_CATEGORIES` the order of the per-assessment categories (NIH consensus criteria for
+aplastic anaemia, Camitta 2000; DESIGN.md section 2: responses are CR/PR/NR, NE when not
+evaluable). `LANDMARKS` are the conventional assessment days (D28, M3, M6, M12).
+
+Day windows. A span of study days is a `DayWindow` (inclusive bounds, None = open), written in
+text as "lo:hi" with either side empty (":28", "61:") or by a name of `WINDOWS` (baseline, D14,
+D28, M3, M6, M12); `DayWindow.parse` is the one parser of both forms, used by the URL, the CLI,
+the analysis options and the pages.
+
+Event categories. `EVENT_CATEGORIES` are the values of events.category (DESIGN.md section 2).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import polars as pl
 
-__all__ = ["BLOOD", "MARROW", "TISSUE_ALIASES", "fold_tissue", "fold_tissue_expr",
-           "is_blood", "LINEAGES", "LINEAGE_NAMES", "UNMAPPED", "normalise_label",
-           "lineage_table", "lineage_of", "lineage_expr", "unmapped_labels"]
+__all__ = ["BLOOD", "MARROW", "TISSUES", "Tissue", "TISSUE_ALIASES", "fold_tissue",
+           "fold_tissue_expr", "is_blood", "LINEAGES", "LINEAGE_NAMES", "UNMAPPED",
+           "normalise_label", "lineage_table", "lineage_of", "lineage_expr", "unmapped_labels",
+           "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "RESPONSE_GROUPS", "ResponseGroup",
+           "CR", "PR", "NR", "NE", "RESPONSE_CATEGORIES", "ResponseCategory", "RESPONDING",
+           "ASSESSED", "RESPONSE_RANK", "EVENT_CATEGORIES", "EventCategory", "AE_CATEGORIES",
+           "DayWindow", "WINDOWS", "WINDOW_NAMES", "LANDMARKS"]
 
-BLOOD = "blood"
-MARROW = "marrow"
+# ---- response groups and categories ----------------------------------------------------------
+ResponseGroup = Literal["Responder", "Non-responder", "Not evaluable"]
+RESPONDER: ResponseGroup = "Responder"
+NON_RESPONDER: ResponseGroup = "Non-responder"
+NOT_EVALUABLE: ResponseGroup = "Not evaluable"
+RESPONSE_GROUPS: tuple[ResponseGroup, ...] = get_args(ResponseGroup)   # display order
+
+ResponseCategory = Literal["CR", "PR", "NR", "NE"]
+CR: ResponseCategory = "CR"
+PR: ResponseCategory = "PR"
+NR: ResponseCategory = "NR"
+NE: ResponseCategory = "NE"
+RESPONSE_CATEGORIES: tuple[ResponseCategory, ...] = get_args(ResponseCategory)  # best first
+RESPONDING: tuple[ResponseCategory, ...] = (CR, PR)        # a responder's best response
+ASSESSED: tuple[ResponseCategory, ...] = (CR, PR, NR)      # an evaluable assessment
+RESPONSE_RANK: Mapping[str, int] = {CR: 3, PR: 2, NR: 1, NE: 0}   # higher is better
+
+# ---- event categories (events.category, DESIGN.md section 2) ----------------------------------
+EventCategory = Literal["infusion", "lymphodepletion", "transfusion", "crs", "icans",
+                        "infection", "adverse_event", "growth_factor", "hsct", "progression",
+                        "death", "medication"]
+EVENT_CATEGORIES: tuple[EventCategory, ...] = get_args(EventCategory)
+# the categories that are adverse events (toxicity tables and the safety page)
+AE_CATEGORIES: tuple[EventCategory, ...] = ("adverse_event", "infection", "crs", "icans")
+
+
+# ---- day windows -----------------------------------------------------------------------------
+def _centre(lo: int | None, hi: int | None) -> float:
+    if lo is not None and hi is not None:
+        return (lo + hi) / 2
+    if hi is not None:
+        return float(hi)
+    return float(lo) if lo is not None else 0.0
+
+
+def _bound_text(v: int | None) -> str:
+    return "" if v is None else str(v)
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """Study days lo <= day <= hi (None: open on that side; day 0 is the infusion).
+
+    `label` names the window on axes and in tables; `centre` is the day a window's
+    representative sample is closest to (default: the midpoint, or the closed bound of a
+    half-open window). `DayWindow.parse` reads "lo:hi" or a name of `WINDOWS`."""
+
+    label: str = ""
+    lo: int | None = None
+    hi: int | None = None
+    centre: float | None = None     # None: set from the bounds when the window is made
+
+    def __post_init__(self) -> None:
+        if self.lo is not None and self.hi is not None and self.lo > self.hi:
+            raise ValueError(f"day window {self.lo}:{self.hi}: the first day is after the "
+                             "last; write it as lo:hi with lo <= hi")
+        if self.centre is None:
+            object.__setattr__(self, "centre", _centre(self.lo, self.hi))
+        if not self.label:
+            object.__setattr__(self, "label", f"days {self.text}")
+
+    @classmethod
+    def parse(cls, text: str | DayWindow | None) -> DayWindow:
+        """A window from text: a name of `WINDOWS` (case-insensitive: baseline, D14, D28, M3,
+        M6, M12) or "lo:hi" in study days, either side may be empty (":28" = up to day 28,
+        "61:" = from day 61, ":" or "" = every day). A DayWindow is returned as it is.
+        Anything else is a ValueError saying what to write."""
+        if isinstance(text, DayWindow):
+            return text
+        raw = "" if text is None else str(text).strip()
+        if not raw or raw == ":":
+            return cls()
+        named = _WINDOW_BY_NAME.get(raw.lower())
+        if named is not None:
+            return named
+        if ":" in raw:
+            lo_s, hi_s = (part.strip() for part in raw.split(":", 1))
+            try:
+                lo = int(lo_s) if lo_s else None
+                hi = int(hi_s) if hi_s else None
+            except ValueError:
+                pass
+            else:
+                return cls(lo=lo, hi=hi)
+        raise ValueError(f"unknown window {raw!r}; use one of {', '.join(WINDOWS)} or lo:hi "
+                         "in study days (e.g. 21:35, :28, 61:)")
+
+    @classmethod
+    def of(cls, lo: int | None, hi: int | None, *, label: str = "") -> DayWindow:
+        """The window from two bounds (None: open)."""
+        return cls(label=label, lo=lo, hi=hi)
+
+    @property
+    def text(self) -> str:
+        """"lo:hi" (either side empty when open): what `parse` reads back."""
+        return f"{_bound_text(self.lo)}:{_bound_text(self.hi)}"
+
+    @property
+    def is_everything(self) -> bool:
+        """No limit on either side."""
+        return self.lo is None and self.hi is None
+
+    def contains(self, day: pl.Expr | str = "day") -> pl.Expr:
+        """An expression true for days inside the window (a column name or an expression);
+        a null day is outside a bounded window and inside the unbounded one."""
+        expr = pl.col(day) if isinstance(day, str) else day
+        cond = pl.lit(True)
+        if self.lo is not None:
+            cond = cond & (expr >= self.lo)
+        if self.hi is not None:
+            cond = cond & (expr <= self.hi)
+        return cond
+
+    def includes(self, day: float | None) -> bool:
+        """Whether one day is inside the window (None: only in the unbounded window)."""
+        if day is None:
+            return self.is_everything
+        return (self.lo is None or day >= self.lo) and (self.hi is None or day <= self.hi)
+
+    def describe(self) -> str:
+        """The window in words, with the sample each patient is represented by."""
+        if self.lo is None and self.hi is None:
+            span = "every day"
+        elif self.lo is None:
+            span = f"day <= {self.hi}"
+        elif self.hi is None:
+            span = f"day >= {self.lo}"
+        else:
+            span = f"days {self.lo} to {self.hi}"
+        return f"{self.label}: {span}, the sample closest to day {self.centre:g} per patient"
+
+
+# Named windows for "the sample at a visit": a patient's sample closest to the centre day.
+WINDOWS: Mapping[str, DayWindow] = {
+    "baseline": DayWindow("baseline", None, 0),
+    "D14": DayWindow("D14", 11, 17),
+    "D28": DayWindow("D28", 21, 35),
+    "M3": DayWindow("M3", 76, 104),
+    "M6": DayWindow("M6", 150, 210),
+    "M12": DayWindow("M12", 305, 425),
+}
+WINDOW_NAMES: tuple[str, ...] = tuple(WINDOWS)
+_WINDOW_BY_NAME = {name.lower(): w for name, w in WINDOWS.items()}
+# Conventional response landmarks, days after infusion: the centres of the named windows.
+LANDMARKS: Mapping[str, int] = {name: int(WINDOWS[name].centre)
+                                for name in ("D28", "M3", "M6", "M12")}
+
+
+# ---- tissue ----------------------------------------------------------------------------------
+
+Tissue = Literal["blood", "marrow"]
+BLOOD: Tissue = "blood"
+MARROW: Tissue = "marrow"
+TISSUES: tuple[Tissue, ...] = get_args(Tissue)
 
 # recorded tissue (folded: lower case, single spaces) -> canonical tissue
 TISSUE_ALIASES: Mapping[str, str] = {

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -22,6 +24,7 @@ from analysis.car_status import car_cut
 from analysis.clone_tracking import clone_changes, dominant_trajectories
 from analysis.repertoire import rarefied_metrics
 
+T = TypeVar("T")
 DAYS = (-7, 14, 28, 90, 180, 365)
 
 
@@ -45,7 +48,7 @@ def cohort(n_patients: int, n_clones: int, seed: int = 0) -> tuple[pl.DataFrame,
     return pl.concat(counts), samples
 
 
-def step(label: str, fn):  # noqa: ANN001, ANN201
+def step(label: str, fn: Callable[[], T]) -> T:
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

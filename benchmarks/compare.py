@@ -18,7 +18,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _timing import best_time
 
@@ -29,8 +31,11 @@ from sample_data.generate import generate_study
 
 ROOT = Path(__file__).resolve().parent.parent
 
+if TYPE_CHECKING:
+    import polars as pl
 
-def best(fn, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+
+def best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     return best_time(fn, repeat=repeat)
 
 
@@ -49,7 +54,7 @@ def main() -> int:
               f"{study.proteomics.get_column('sample_id').n_unique()} samples "
               f"(generated and loaded in {time.perf_counter() - t0:.1f} s)")
 
-        def rna_all_windows():
+        def rna_all_windows() -> list[pl.DataFrame]:
             return [compare(study, layer="rna", window=w) for w in WINDOWS]
 
         secs, results = best(rna_all_windows, args.repeat)

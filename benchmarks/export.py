@@ -16,6 +16,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from data_loaders import load_study
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _median(fn, repeat: int) -> float:  # noqa: ANN001
+def _median(fn: Callable[[], object], repeat: int) -> float:
     return median_time(fn, repeat=repeat)[0]
 
 

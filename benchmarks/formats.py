@@ -13,6 +13,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _timing import median_time
@@ -29,7 +30,7 @@ from data_loaders.formats.tenx import to_anndata
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _median(fn, repeat: int) -> float:
+def _median(fn: Callable[[], object], repeat: int) -> float:
     return median_time(fn, repeat=repeat)[0]
 
 

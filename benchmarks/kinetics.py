@@ -17,6 +17,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -52,11 +53,11 @@ def synthetic(patients: int, assays: int, seed: int = 7) -> pl.DataFrame:
     })
 
 
-def _median_time(fn, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+def _median_time(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     return median_time(fn, repeat=repeat)
 
 
-def _cpu_time(fn, repeat: int) -> float:
+def _cpu_time(fn: Callable[[], object], repeat: int) -> float:
     """Median process CPU time: less sensitive than wall time to other load on the machine."""
     times = []
     for _ in range(repeat):

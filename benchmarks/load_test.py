@@ -25,12 +25,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from deploy import local
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-shm-usage",
@@ -57,8 +61,8 @@ def _rss_mb(site: local.Site) -> float:
     return total / 2**20
 
 
-async def _session(browser, site: local.Site, pages: list[tuple[str, str]], index: int,
-                   latencies: list[float], errors: list[str], timeout_ms: int):
+async def _session(browser: Browser, site: local.Site, pages: list[tuple[str, str]], index: int,
+                   latencies: list[float], errors: list[str], timeout_ms: int) -> None:
     context = await browser.new_context(
         ignore_https_errors=True, viewport={"width": 1400, "height": 900},
         http_credentials={"username": local.USER, "password": local.PASSWORD})
@@ -80,7 +84,7 @@ async def _session(browser, site: local.Site, pages: list[tuple[str, str]], inde
             await page.locator('[data-testid="stStatusWidget"]').wait_for(
                 state="hidden", timeout=timeout_ms)
             latencies.append(time.perf_counter() - t0)
-        except Exception as exc:  # a timeout is an error of this visit; go on
+        except Exception as exc:  # noqa: BLE001 - a timeout is an error of this visit; go on
             errors.append(f"session {index}: {title}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:160]}")
             continue

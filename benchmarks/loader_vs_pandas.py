@@ -17,6 +17,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -76,7 +77,7 @@ def pandas_baseline(folder: Path) -> pd.DataFrame:
             .rename(columns={"count": "n"}).reset_index().sort_values("analyte"))
 
 
-def _best(fn, folder: Path, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+def _best(fn: Callable[[Path], object], folder: Path, repeat: int) -> tuple[float, object]:
     fn(folder)
     best, out = float("inf"), None
     for _ in range(repeat):

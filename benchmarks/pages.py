@@ -14,6 +14,11 @@ browser's drawing time are not included.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
+
 import argparse
 import ast
 import json
@@ -32,7 +37,7 @@ def _real_navigation() -> None:
 
     original = PagesManager.__init__
 
-    def init(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def init(self: PagesManager, *args: object, **kwargs: object) -> None:
         original(self, *args, **kwargs)
         PagesManager.uses_pages_directory = False
 
@@ -49,7 +54,7 @@ def app_pages() -> list[tuple[str, str, str, str]]:
     raise RuntimeError("app.py has no PAGES list")
 
 
-def _payload(at) -> tuple[int, int]:  # noqa: ANN001 - an AppTest
+def _payload(at: AppTest) -> tuple[int, int]:
     charts = at.get("plotly_chart")
     return len(charts), sum(len(c.proto.spec) for c in charts)
 
@@ -59,13 +64,14 @@ def _clear_analysis_caches() -> None:
 
     from components import filters
 
-    filters._compute.clear()
+    # cold pages: empty the app's own caches too
+    filters._compute.clear()  # noqa: SLF001
     if hasattr(filters, "_memo"):   # results and figures cached by their inputs' content
-        filters._memo.clear()
+        filters._memo.clear()  # noqa: SLF001
     from analysis import repertoire
 
-    if hasattr(repertoire, "_study_clonotypes"):   # a study's clonotypes, made once
-        repertoire._study_clonotypes.cache_clear()
+    if hasattr(repertoire, "study_clonotypes"):   # a study's clonotypes, made once
+        repertoire.study_clonotypes.cache_clear()
     st.cache_data.clear()
 
 

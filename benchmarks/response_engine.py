@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -56,7 +57,7 @@ def cohort(n: int, days: int, seed: int = 1) -> tuple[pl.DataFrame, pl.DataFrame
     return meas, tx
 
 
-def timed(label: str, fn, repeat: int = 3) -> object:  # noqa: ANN001
+def timed(label: str, fn: Callable[[], object], repeat: int = 3) -> object:
     best, out = float("inf"), None
     for _ in range(repeat):
         t0 = time.perf_counter()

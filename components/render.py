@@ -67,7 +67,7 @@ def current_viewer() -> access.Viewer | None:
 def _identity() -> tuple[str | None, str | None, str | None]:
     try:
         return st.session_state.get(_AUDIT_KEY, (None, None, None))
-    except Exception:  # outside a script run (a download callback thread)
+    except Exception:  # noqa: BLE001 - outside a script run (a download callback thread)
         return (None, None, None)
 
 

@@ -221,7 +221,7 @@ def current() -> PageContext | None:
     """This run's page context, or None before the sidebar made one (e.g. a download thread)."""
     try:
         return st.session_state.get(_CONTEXT_KEY)
-    except Exception:  # outside a script run
+    except Exception:  # noqa: BLE001 - outside a script run
         return None
 
 
@@ -267,7 +267,8 @@ def _leaving() -> None:   # the default page of that one navigation call (never 
 
 def _calling_page() -> Path | None:
     """The pages/ script that is running (the frame that called `context()`)."""
-    frame = sys._getframe(1)
+    here = inspect.currentframe()
+    frame = here.f_back if here is not None else None
     while frame is not None:
         name = frame.f_globals.get("__file__")
         if name and Path(name).parent.name == "pages":

@@ -14,6 +14,8 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analysis.vocab import CR, NE, NON_RESPONDER, NOT_EVALUABLE, NR, PR, RESPONDER
+
 __all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
            "patient_colors", "TEMPLATE", "FONT", "label_decades", "PLT_RUG_COLOR",
            "PATIENT_PALETTE", "column_label", "display_unit",
@@ -32,8 +34,8 @@ _PATIENT_PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#882255", "#56B
                     "#DDCC77", "#CC6677", "#661100", "#6699CC", "#000000"]
 PLT_RUG_COLOR = "#E69F00"
 
-GROUP_COLORS = {"Responder": "#0072B2", "Non-responder": "#D55E00", "Not evaluable": "#999999"}
-RESPONSE_COLORS = {"CR": "#009E73", "PR": "#56B4E9", "NR": "#D55E00", "NE": "#BBBBBB",
+GROUP_COLORS = {RESPONDER: "#0072B2", NON_RESPONDER: "#D55E00", NOT_EVALUABLE: "#999999"}
+RESPONSE_COLORS = {CR: "#009E73", PR: "#56B4E9", NR: "#D55E00", NE: "#BBBBBB",
                    "not assessed": "#EEEEEE"}
 # ASTCT / CTCAE grades 1-5: light to dark (sequential, colour-blind safe: Tol YlOrBr)
 GRADE_COLORS = {0: "#FFFFE5", 1: "#FEE391", 2: "#FB9A29", 3: "#CC4C02", 4: "#662506",
@@ -45,7 +47,7 @@ def label_decades(fig: go.Figure) -> go.Figure:
     """Every log axis of `fig` labelled at decades only (1, 10, 100 as powers of ten), with
     unlabelled minor ticks at 2-9: plotly's default labels "2" and "5" between decades read as
     values, and a short range can end with a lone "10k". Returns the same figure."""
-    def fix(axis) -> None:
+    def fix(axis: go.layout.XAxis | go.layout.YAxis) -> None:
         if axis.type == "log":
             axis.update(dtick=1, exponentformat="power", showexponent="all",
                         minor={"ticks": "outside", "ticklen": 3, "dtick": "D1",
@@ -152,7 +154,7 @@ def display_units(fig: go.Figure) -> go.Figure:
     if fig.layout.title and fig.layout.title.text:
         fig.layout.title.text = display_unit(fig.layout.title.text)
 
-    def fix(axis) -> None:
+    def fix(axis: go.layout.XAxis | go.layout.YAxis) -> None:
         if axis.title and axis.title.text:
             axis.title.text = display_unit(axis.title.text)
     fig.for_each_xaxis(fix)

@@ -95,7 +95,7 @@ _ROWS = [
 
 CATALOGUE: dict[str, Analyte] = {r[0]: Analyte(*r) for r in _ROWS}
 
-# Alias -> canonical name. Keys are folded by `_key` (NFKC, upper case, spaces, dashes,
+# Alias -> canonical name. Keys are folded by `analyte_key` (NFKC, upper case, spaces, dashes,
 # underscores and dots removed), so "Neut-Abs", "neut abs" and "NEUT_ABS" are one alias.
 # Groups: report labels; SDTM LBTESTCD / VSTESTCD (CDISC controlled terminology); analyser
 # codes (Sysmex XN, Beckman Coulter DxH, Abbott Alinity hq, Mindray BC: "#" absolute, "%"
@@ -164,7 +164,7 @@ _ALIAS_ROWS = {
 }
 
 
-def _key(name: str) -> str:
+def analyte_key(name: str) -> str:
     text = unicodedata.normalize("NFKC", name).upper()
     return "".join(ch for ch in text if ch not in " -_.")
 
@@ -172,7 +172,7 @@ def _key(name: str) -> str:
 ALIASES: dict[str, str] = {}
 for _canon, _names in _ALIAS_ROWS.items():
     for _n in _names:
-        ALIASES[_key(_n)] = _canon
+        ALIASES[analyte_key(_n)] = _canon
 
 
 def canonical_analyte(name: str, catalogue: dict[str, Analyte] | None = None) -> str | None:
@@ -183,9 +183,9 @@ def canonical_analyte(name: str, catalogue: dict[str, Analyte] | None = None) ->
     up = name.strip().upper()
     if up in cat:
         return up
-    key = _key(name)
+    key = analyte_key(name)
     for canon in cat:
-        if _key(canon) == key:
+        if analyte_key(canon) == key:
             return canon
     return ALIASES.get(key)
 

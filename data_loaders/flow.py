@@ -36,13 +36,16 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from data_loaders.errors import ValidationReport
 from data_loaders.formats.gate_plots import GateView, gate_views
 from data_loaders.formats.gating import GateJob, GateResult, gate_files
+
+if TYPE_CHECKING:
+    from data_loaders.study import Study
 
 __all__ = ["FlowConfig", "AnalyteMap", "flow_config", "gating_jobs", "gate_study",
            "populations_frame", "population_measurements", "match_population",
@@ -351,12 +354,12 @@ def _num(v: Any) -> float | None:
 
 
 # ---- a loaded study ----------------------------------------------------------------------------
-def study_jobs(study: Any) -> tuple[pl.DataFrame, list[GateJob]]:
+def study_jobs(study: Study) -> tuple[pl.DataFrame, list[GateJob]]:
     """The gated samples of a loaded study (rows of its samples table) and their jobs."""
     return gating_jobs(Path(study.path), study.config, study.samples, ValidationReport())
 
 
-def sample_gate_views(study: Any, sample_id: str, *, populations: list[str] | None = None,
+def sample_gate_views(study: Study, sample_id: str, *, populations: list[str] | None = None,
                       max_points: int = 20000, seed: int = 0) -> list[GateView]:
     """Gate plot data of one sample (every population by default); reads its FCS file."""
     rows, jobs = study_jobs(study)
@@ -367,7 +370,7 @@ def sample_gate_views(study: Any, sample_id: str, *, populations: list[str] | No
                       seed=seed)
 
 
-def regate_study(study: Any, *, progress: Callable[[int, int, str], None] | None = None,
+def regate_study(study: Study, *, progress: Callable[[int, int, str], None] | None = None,
                  workers: int | None = None, force: bool = False,
                  executor: Executor | None = None) -> tuple[pl.DataFrame, ValidationReport]:
     """Gate a loaded study's files again (a job with progress; the results land in the cache
@@ -378,7 +381,7 @@ def regate_study(study: Any, *, progress: Callable[[int, int, str], None] | None
     return pops, report
 
 
-def population_events(study: Any, *, population: str, per_file: int = 1000,
+def population_events(study: Study, *, population: str, per_file: int = 1000,
                       cofactor: float = 150.0, seed: int = 0) -> Any:
     """Events of one gated population of every gated sample, subsampled per file (seeded) and
     asinh-transformed, in the shape of `formats.fcs.flow_events` (for FlowSOM within a gate,
@@ -388,7 +391,7 @@ def population_events(study: Any, *, population: str, per_file: int = 1000,
     import numpy as np
 
     from data_loaders.errors import StudyError
-    from data_loaders.formats.fcs import FlowEvents, _common_markers, arcsinh, read_fcs
+    from data_loaders.formats.fcs import FlowEvents, arcsinh, common_markers, read_fcs
     from data_loaders.formats.gate_plots import gate_membership
 
     rows, jobs = study_jobs(study)
@@ -419,7 +422,7 @@ def population_events(study: Any, *, population: str, per_file: int = 1000,
     if not parts:
         return FlowEvents(pl.DataFrame(schema=schema), (), 0, cofactor, (), tuple(errors),
                           h.hexdigest())
-    markers = _common_markers([p[1] for p in parts])
+    markers = common_markers([p[1] for p in parts])
     frames = []
     for rec, fcs, take in parts:
         labels = list(fcs.labels)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from analysis.vocab import EVENT_CATEGORIES, RESPONSE_CATEGORIES
+
 __all__ = ["TableSpec", "TABLES", "EVENT_CATEGORIES", "RESPONSES", "COLUMN_ALIASES",
            "TABULAR_SUFFIXES", "MEDICATION_CLASSES", "medication_class", "medication_class_expr",
            "template_frame"]
@@ -113,8 +115,6 @@ RNA_SPEC = TableSpec(
     by_subject=False,
 )
 
-EVENT_CATEGORIES = ("infusion", "lymphodepletion", "transfusion", "crs", "icans", "infection",
-                    "adverse_event", "growth_factor", "hsct", "progression", "death", "medication")
 
 # Concomitant medications (category "medication"): `term` is the drug as recorded, `product` its
 # class, one of these. The class comes from the term when `product` is empty (patterns below,
@@ -161,7 +161,7 @@ def medication_class_expr(term: pl.Expr) -> pl.Expr:
     return expr
 
 
-RESPONSES = ("CR", "PR", "NR", "NE")
+RESPONSES = RESPONSE_CATEGORIES
 
 # Alternative column names (folded to lower case, spaces and dashes as underscores).
 COLUMN_ALIASES: dict[str, str] = {

@@ -31,10 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_loaders import guard
 from data_loaders.errors import Finding, StudyError, ValidationReport
+
+if TYPE_CHECKING:
+    from data_loaders.study import Study
 
 __all__ = ["WorkerSettings", "worker_settings", "load_isolated", "load_failure",
            "LOAD_FAILED"]
@@ -269,7 +272,7 @@ def _failed_study(root: Path, file: str | None, problem: str, fix: str,
                  fingerprint=fingerprint(resolved) if resolved.is_dir() else "")
 
 
-def load_failure(study: Any) -> Finding | None:
+def load_failure(study: Study) -> Finding | None:
     """The finding of a study that could not be loaded at all (None for a loaded study)."""
     for f in study.report.errors:
         if f.table == "study" and f.problem.startswith(f"the study {LOAD_FAILED}"):

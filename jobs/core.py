@@ -300,7 +300,7 @@ class _Job:
     def lock_path(self) -> Path:
         return self.folder / f"{self.key}.lock"
 
-    def _status(self, state: str, **extra: Any) -> None:
+    def write_status(self, state: str, **extra: Any) -> None:
         _write_json(self.status_path, {"state": state, "name": self.name, "pid": os.getpid(),
                                        "fraction": self.fraction, "message": self.message,
                                        "started": self.started, "updated": time.time(),
@@ -343,18 +343,18 @@ def _drive(job: _Job) -> None:
             job.finish("done")
             return
         job.state, job.message = "running", "starting"
-        job._status("running")
+        job.write_status("running")
         value = _run_inline(job) if job.settings.mode == "inline" else _run_dask(job)
         _save_result(job.result_path, value)
         _remember(job.result_path, value)
-        job._status("done")
+        job.write_status("done")
         job.finish("done")
     except JobCancelled:
-        job._status("cancelled")
+        job.write_status("cancelled")
         job.finish("cancelled")
     except Exception as exc:  # noqa: BLE001 - the job's error is shown to whoever waits for it
         text = _explain(exc, job)
-        job._status("error", error=text)
+        job.write_status("error", error=text)
         job.finish("error", error=text)
     finally:
         _unlock(fd)
@@ -403,7 +403,7 @@ def _run_dask(job: _Job) -> Any:
                     "queued on the cluster"
             if time.monotonic() - written > 1.0:
                 written = time.monotonic()
-                job._status("running")
+                job.write_status("running")
             if fut.done():
                 break
         if fut.status == "cancelled":

@@ -176,7 +176,7 @@ def expected_counts(fcs: Path, *, compensated: bool) -> dict[str, int]:
             "/Lymphocytes/CD3-/NK": int((cd3n & (v["PE-Cy7-A"] >= THRESH["CD56"])).sum())}
 
 
-def gate_or_die(job):  # noqa: ANN001, ANN201 - a GateJob -> GateResult worker function
+def gate_or_die(job):
     """gate_file, except that the process dies on a file named die.fcs (a killed worker)."""
     import os
 

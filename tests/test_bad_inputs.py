@@ -250,7 +250,7 @@ def test_hostile_study_does_not_break_other_sessions(tmp_path, monkeypatch, real
     from streamlit.testing.v1 import AppTest
 
     from tests.bad_inputs.make_corpus import wide_csv
-    from tests.test_auth_pages import AUTH
+    from tests.test_app_auth import AUTH
 
     root = tmp_path / "root"
     bad = build({"table": "measurements", "file": "measurements_header_only.csv",
@@ -266,7 +266,7 @@ def test_hostile_study_does_not_break_other_sessions(tmp_path, monkeypatch, real
 
     def session(query: dict[str, str] | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        # a shared server serves data only behind a login (tests/test_auth_pages.py)
+        # a shared server serves data only behind a login (tests/test_app_auth.py)
         at.secrets["auth"] = AUTH
         at.user = {"is_logged_in": True, "email": "ana@lab.org", "email_verified": True}
         for k, v in (query or {}).items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_import_export import make_export
+from tests.test_cli_import import make_export
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
+from analysis import stats as st
 from components.figures import compare as fc
 
 
@@ -29,12 +30,22 @@ def _result(n: int = 30) -> pl.DataFrame:
                          "log2fc": effect / 2})
 
 
-def test_fdr_threshold_is_largest_passing_p():
-    p = [0.001, 0.008, 0.039, 0.041, 0.5]
-    # BH steps at 5 %: 0.01, 0.02, 0.03, 0.04, 0.05 -> p 0.001, 0.008 pass; 0.039 > 0.03
-    assert fc.fdr_p_threshold(p, fdr=0.05) == 0.008
-    assert fc.fdr_p_threshold([0.5, 0.9], fdr=0.1) == pytest.approx(0.05)   # first BH step
-    assert fc.fdr_p_threshold([None, float("nan")], fdr=0.1) == 0.1
+def _hline(fig: go.Figure) -> float:
+    return next(s.y0 for s in fig.layout.shapes if s.y0 == s.y1)
+
+
+def test_fdr_line_is_where_the_analysis_q_crosses_fdr():
+    """p 0.001, 0.008, 0.039, 0.041, 0.5 with their BH q (analysis.stats.bh): at 5 % the q of
+    0.001 and 0.008 pass (0.005, 0.02), 0.039 does not (0.05125): the line is at p 0.008. With
+    nothing passing, at the first BH step fdr / m (0.1 / 2); a feature outside the family
+    (q missing, e.g. one that defines the groups) neither moves the line nor counts in m."""
+    p = np.array([0.001, 0.008, 0.039, 0.041, 0.5])
+    res = pl.DataFrame({"feature": [f"F{i}" for i in range(5)], "effect": [1.0] * 5,
+                        "p_value": p, "q_value": st.bh(p)})
+    assert _hline(fc.volcano(res, fdr=0.05)) == pytest.approx(-math.log10(0.008))
+    none = pl.DataFrame({"feature": ["A", "B", "C"], "effect": [1.0, -1.0, 1.0],
+                         "p_value": [0.5, 0.9, 0.0001], "q_value": [0.9, 0.9, None]})
+    assert _hline(fc.volcano(none, fdr=0.1)) == pytest.approx(-math.log10(0.05))
 
 
 def test_volcano_traces_line_labels_and_customdata():
@@ -48,8 +59,8 @@ def test_volcano_traces_line_labels_and_customdata():
     assert len(sig_a.x) + len(sig_b.x) + len(rest.x) == res.height
     assert sig_a.marker.color == "#0072B2" and sig_b.marker.color == "#D55E00"
     hline = [s for s in f.layout.shapes if s.y0 == s.y1]
-    want = -math.log10(fc.fdr_p_threshold(res.get_column("p_value"), fdr=0.1))
-    assert hline and hline[0].y0 == pytest.approx(want)
+    passing = res.filter(pl.col("q_value") <= 0.1).get_column("p_value").max()
+    assert hline and hline[0].y0 == pytest.approx(-math.log10(passing))
     labels = [a.text for a in f.layout.annotations if a.showarrow]
     assert labels == ["F0", "F1", "F2", "F3", "F4"]
     assert f.layout.xaxis.title.text == "Hedges' g"

@@ -131,12 +131,12 @@ def test_results_are_cached_by_content_and_gate_file(shared_data, tmp_path):
 
 
 def test_off_by_one_file_is_compensated_from_its_own_spill_keyword(shared_data, tmp_path):
-    from data_loaders.formats.gating import _compensation, read_sample
+    from data_loaders.formats.gating import compensation_matrix, read_sample
 
     fcs = shared_data / "fcs" / "test_comp_example.fcs"
     sample, notes = read_sample(fcs)
     assert any("off by one" in n for n in notes)
-    matrix, note = _compensation(sample, "fcs")
+    matrix, note = compensation_matrix(sample, "fcs")
     assert "SPILL" in note and len(matrix.detectors) == 14
     assert matrix.detectors[0] == "Ax488-A" and np.allclose(matrix.matrix, np.eye(14))
     gml = tmp_path / "cd3.xml"

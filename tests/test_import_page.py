@@ -13,7 +13,7 @@ from data_loaders import load_study
 from data_loaders.errors import StudyError
 from data_loaders.importers import edits, uploads
 from data_loaders.importers.plan import ImportSettings, propose
-from tests.test_import_export import make_export
+from tests.test_cli_import import make_export
 
 PAGE = "pages/import_data.py"
 
@@ -113,7 +113,7 @@ def test_server_page_refuses_users_who_may_not_create(app_page, tmp_path, monkey
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import DEMO, ROOT
-    from tests.test_auth_pages import AUTH
+    from tests.test_app_auth import AUTH
 
     root = tmp_path / "studies"
     root.mkdir()

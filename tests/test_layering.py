@@ -74,11 +74,313 @@ def test_public_analysis_functions_take_keyword_only_options():
     assert not bad, f"more than two positional parameters: {bad}"
 
 
+def _module_imports(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (function-level imports included), as dotted
+    names; `from analysis import vocab` counts as analysis.vocab."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            if node.module in ("analysis", "data_loaders"):
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _beyond_vocab(path: Path) -> list[str]:
+    """The analysis modules other than analysis.vocab and the data_loaders modules a file
+    imports (DESIGN.md s.1: pages and figure factories import views, components and
+    analysis.vocab only)."""
+    return sorted(m for m in _module_imports(path)
+                  if (m.startswith("analysis.") and m != "analysis.vocab")
+                  or m == "data_loaders" or m.startswith("data_loaders."))
+
+
 def test_pages_do_not_import_data_loaders():
     """DESIGN.md s.1: pages import views, components and analysis.vocab, not data_loaders."""
     offenders = sorted(str(f.relative_to(ROOT)) for f in _files("pages")
                        if "data_loaders" in _imports(f))
     assert not offenders, offenders
+
+
+# Pages that still call analysis themselves (their views modules are being written); no page
+# may join this list, and a page leaves it as soon as it reads everything through views.
+PAGES_CALLING_ANALYSIS = {"pages/clones.py", "pages/compare.py", "pages/immune_landscape.py",
+                          "pages/kinetics.py", "pages/outcomes.py", "pages/overview.py",
+                          "pages/safety.py"}
+
+
+def test_pages_import_only_vocab_from_analysis():
+    offenders = {str(f.relative_to(ROOT)): _beyond_vocab(f) for f in _files("pages")
+                 if _beyond_vocab(f)}
+    new = {k: v for k, v in offenders.items() if k not in PAGES_CALLING_ANALYSIS}
+    assert not new, f"pages importing analysis or data_loaders (use views/): {new}"
+
+
+# Figure modules whose standard-deck builders and `*_view` helpers still take a Study; the
+# views layer (views.DECK) replaces them. No figure module may join this list.
+FIGURES_CALLING_ANALYSIS = {"components/figures/clinical.py", "components/figures/clones.py",
+                            "components/figures/compare.py", "components/figures/kinetics.py",
+                            "components/figures/landscape.py", "components/figures/safety.py"}
+
+
+def test_figures_import_neither_analysis_nor_data_loaders():
+    """Figure factories take frames and return go.Figure (DESIGN.md s.1); the vocabulary is
+    the one analysis module they may read."""
+    offenders = {str(f.relative_to(ROOT)): _beyond_vocab(f)
+                 for f in _files("components/figures") if _beyond_vocab(f)}
+    new = {k: v for k, v in offenders.items() if k not in FIGURES_CALLING_ANALYSIS}
+    assert not new, f"figure modules importing analysis or data_loaders: {new}"
+
+
+# ---- analysis opens no file ------------------------------------------------------------------
+FILE_MODULES = {"h5py", "flowio", "flowkit", "anndata", "zarr", "tomllib", "pyarrow",
+                "fcsparser", "readfcs", "openpyxl", "xlsxwriter", "pydicom", "gzip", "zipfile",
+                "shutil", "tempfile", "pickle", "joblib"}
+# calls that read or write a file: open() and Path.open/read_*/write_*, polars/numpy/pandas
+# readers and writers
+FILE_CALLS = {"open", "read_text", "read_bytes", "write_text", "write_bytes", "read_csv",
+              "read_parquet", "read_ipc", "read_excel", "read_json", "read_ndjson",
+              "scan_csv", "scan_parquet", "scan_ipc", "write_csv", "write_parquet",
+              "write_ipc", "write_json", "sink_parquet", "load", "save", "savez", "loadtxt",
+              "savetxt", "genfromtxt", "read_h5ad", "read_zarr", "File", "mkdir", "unlink",
+              "touch", "glob", "rglob", "iterdir"}
+# Single-cell storage still read in the embedding module; the single-cell store in
+# data_loaders takes it over (then this exception goes).
+ANALYSIS_OPENING_FILES = {"analysis/embedding.py"}
+
+
+def _file_access(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""]
+            found += [f"import {m}" for m in mods if m.split(".")[0] in FILE_MODULES]
+        elif isinstance(node, ast.Call):
+            fn = node.func
+            name = fn.id if isinstance(fn, ast.Name) else \
+                fn.attr if isinstance(fn, ast.Attribute) else ""
+            if name in FILE_CALLS:
+                found.append(f"line {node.lineno}: {name}()")
+    return found
+
+
+@pytest.mark.parametrize("path", _files("analysis"), ids=lambda p: p.name)
+def test_analysis_opens_no_file(path):
+    """Analysis gets frames and arrays from the Study and its stores (DESIGN.md s.1): no file
+    library, no open(), no reader or writer calls."""
+    rel = str(path.relative_to(ROOT))
+    if rel in ANALYSIS_OPENING_FILES:
+        pytest.skip("known exception: single-cell storage moves to data_loaders")
+    assert not _file_access(path), f"{rel} opens files: {_file_access(path)}"
+
+
+def test_the_file_access_check_finds_file_access(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import h5py\nimport polars as pl\n\ndef f(p):\n"
+                     "    return pl.read_csv(p), open(p).read(), p.read_text()\n")
+    assert sorted(_file_access(probe)) == ["import h5py", "line 5: open()",
+                                           "line 5: read_csv()", "line 5: read_text()"]
+
+
+# ---- typed first parameters (scanpy's tests/test_package_structure.py) -----------------------
+# Views and analysis functions that still take an untyped or `Any` study (the modules are
+# being rewritten); none may join.
+UNTYPED_FIRST_PARAMETER = {"analysis.embedding", "analysis.markers", "views.landscape",
+                           "views.patient"}
+
+
+def _public_functions(package: str) -> list[tuple[str, object]]:
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    out = []
+    for mod in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
+        m = importlib.import_module(mod.name)
+        for name in getattr(m, "__all__", []):
+            fn = getattr(m, name, None)
+            if inspect.isfunction(fn) and fn.__module__ == m.__name__:
+                out.append((f"{mod.name}.{name}", fn))
+    return out
+
+
+@pytest.mark.parametrize("package", ["analysis", "views"])
+def test_public_functions_have_a_typed_first_parameter(package):
+    """Data first, typed (STYLE.md rule 4): the first parameter of every public analysis and
+    view function is annotated, and a study is always `Study` (never `Any`)."""
+    bad, checked = [], 0
+    for qual, fn in _public_functions(package):
+        if qual.rsplit(".", 1)[0] in UNTYPED_FIRST_PARAMETER:
+            continue
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if not params:
+            continue
+        first = params[0]
+        checked += 1
+        ann = first.annotation
+        if ann is inspect.Parameter.empty or ann in ("Any", "object"):
+            bad.append(f"{qual}({first.name})")
+        elif first.name == "study" and ann != "Study":
+            bad.append(f"{qual}(study: {ann})")
+    assert checked > 20 and not bad, f"untyped first parameter: {bad}"
+
+
+def test_no_study_typed_any_anywhere():
+    """A parameter named `study` is never `Any` or unannotated, in any module (ruff's ANN rules
+    see that an annotation exists, ANN401 is off: this sees that a study is not `Any`)."""
+    skip = {"analysis/embedding.py", "components/deck.py", "components/figures/landscape.py",
+            "components/render.py", "views/landscape.py", "components/figures/clinical.py",
+            "components/figures/clones.py", "components/figures/compare.py",
+            "components/figures/kinetics.py", "components/figures/safety.py", "pages/slides.py"}
+    bad = []
+    for f in [ROOT / "cli.py", ROOT / "app.py", *_files("analysis"), *_files("views"),
+              *_files("components"), *_files("data_loaders"), *_files("pages")]:
+        rel = str(f.relative_to(ROOT))
+        if rel in skip:
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = node.args
+                for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+                    if a.arg == "study":
+                        ann = ast.unparse(a.annotation) if a.annotation else ""
+                        if ann in ("", "Any", "object"):
+                            bad.append(f"{rel}:{node.lineno} {node.name}(study: {ann or '?'})")
+    assert not bad, bad
+
+
+# ---- the vocabulary is written once ----------------------------------------------------------
+VOCAB_STRINGS = {"Responder": "vocab.RESPONDER", "Non-responder": "vocab.NON_RESPONDER",
+                 "Not evaluable": "vocab.NOT_EVALUABLE"}
+VOCAB_CODE = {'.split(":", 1)': "vocab.DayWindow.parse (the one lo:hi parser)",
+              '== "blood"': "vocab.is_blood / vocab.fold_tissue"}
+# files still holding what the vocabulary defines (being rewritten by their owners)
+VOCAB_PENDING = {"analysis/embedding.py", "components/filters.py", "views/patient.py",
+                 "views/safety.py", "components/figures/compare.py"}
+
+
+def _retyped_vocabulary(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)
+                  and n.body and isinstance(n.body[0], ast.Expr)
+                  and isinstance(n.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                id(node) not in docstrings and node.value in VOCAB_STRINGS:
+            found.append(f"line {node.lineno}: {node.value!r} (use {VOCAB_STRINGS[node.value]})")
+        elif isinstance(node, ast.Dict):
+            keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+            if {"D28", "M3", "M6", "M12"} <= keys:
+                found.append(f"line {node.lineno}: landmarks (use vocab.LANDMARKS or "
+                             "vocab.WINDOWS)")
+        elif isinstance(node, ast.Tuple | ast.List):
+            items = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+            if items[:4] == ["CR", "PR", "NR", "NE"]:
+                found.append(f"line {node.lineno}: response categories (use "
+                             "vocab.RESPONSE_CATEGORIES)")
+    text = path.read_text(encoding="utf-8")
+    found += [f"{code} (use {use})" for code, use in VOCAB_CODE.items() if code in text]
+    return found
+
+
+def test_vocabulary_is_not_retyped():
+    """Group names, landmarks, response categories, the "lo:hi" parser and "which tissue is
+    blood" live in analysis/vocab.py (DESIGN.md s.1) and are imported, never retyped."""
+    bad = {}
+    for f in [ROOT / "cli.py", ROOT / "app.py", *_files("analysis"), *_files("views"),
+              *_files("components"), *_files("data_loaders"), *_files("pages")]:
+        rel = str(f.relative_to(ROOT))
+        if rel != "analysis/vocab.py" and rel not in VOCAB_PENDING and \
+                (found := _retyped_vocabulary(f)):
+            bad[rel] = found
+    assert not bad, bad
+
+
+def test_the_vocabulary_check_finds_retyped_names(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text('"""Responder vs Non-responder."""\nGROUPS = ("Responder", "x")\n'
+                     'L = {"D28": 28, "M3": 90, "M6": 180, "M12": 365}\n'
+                     'C = ["CR", "PR", "NR", "NE"]\nlo, hi = "1:2".split(":", 1)\n')
+    found = _retyped_vocabulary(probe)
+    assert len(found) == 4 and any("'Responder'" in f for f in found), found
+
+
+# ---- tests and markers -----------------------------------------------------------------------
+# Test files that test the application as a whole rather than one module.
+CROSS_CUTTING_TESTS = {
+    "test_layering.py": "these architecture rules", "test_docs.py": "the user documentation",
+    "test_fuzz.py": "every reader on generated hostile input",
+    "test_bad_inputs.py": "every reader on the corpus in tests/bad_inputs",
+    "test_real_study.py": "the real public files of ../shared/data",
+    "test_scale.py": "every layer at 200 patients and 300k cells",
+}
+# page test files named after several pages or an old page name (their pages are being
+# rewritten; they are renamed with them)
+TEST_NAMES_PENDING = {"test_pages_car_t.py", "test_pages_clinical.py",
+                      "test_pages_landscape.py", "test_import_page.py"}
+
+
+def _module_names() -> set[str]:
+    names = set()
+    for p in ROOT.rglob("*.py"):
+        rel = p.relative_to(ROOT)
+        if rel.parts[0] in (".venv", "tests") or "site-packages" in rel.parts:
+            continue
+        parts = [x for x in rel.with_suffix("").parts if x != "__init__"]
+        names.update("_".join(parts[i:]) for i in range(len(parts)))
+    return names
+
+
+def test_test_files_are_named_after_the_module_they_test():
+    """tests/test_<module>.py or test_<module>_<aspect>.py, the module named by its path from
+    any folder down (test_formats_sdtm.py: data_loaders/formats/sdtm.py); real-browser tests
+    are test_browser_<page or concern>.py (STYLE.md rule 13)."""
+    modules = _module_names()
+    bad = []
+    for t in sorted((ROOT / "tests").glob("test_*.py")):
+        name = t.stem.removeprefix("test_")
+        if t.name in CROSS_CUTTING_TESTS or t.name in TEST_NAMES_PENDING or \
+                name.startswith("browser_"):
+            continue
+        if name in modules or any(name.startswith(f"{m}_") for m in modules):
+            continue
+        bad.append(t.name)
+    assert not bad, f"test files not named after a module: {bad}"
+
+
+def _declared_markers() -> set[str]:
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return {m.split(":")[0].strip() for m in cfg["tool"]["pytest"]["ini_options"]["markers"]}
+
+
+def _used_markers() -> set[str]:
+    used = set()
+    for t in (ROOT / "tests").rglob("test_*.py"):
+        for node in ast.walk(ast.parse(t.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "mark" and isinstance(node.value.value, ast.Name) \
+                    and node.value.value.id == "pytest":
+                used.add(node.attr)
+    return used
+
+
+def test_declared_markers_are_used():
+    """Every marker declared in pyproject.toml marks tests (`-m "not slow"` must skip
+    something real), and no test uses an undeclared one (--strict-markers says so too)."""
+    declared, used = _declared_markers(), _used_markers()
+    builtin = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings"}
+    assert declared <= used, f"declared but unused markers: {sorted(declared - used)}"
+    assert used - builtin <= declared, sorted(used - builtin - declared)
 
 
 def test_views_join_analysis_and_figures_without_ui_or_files():

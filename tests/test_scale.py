@@ -157,8 +157,8 @@ def test_clone_tracking_and_overlap_of_some_patients_equal_the_full_tables(demo_
         full = fn(demo_study).filter(pl.col("subject_id") == one)
         assert full.height and fn(demo_study, subjects=(one,)).equals(full)
     # the study's clonotypes are made once and shared by the metrics, tracking and overlap
-    assert rep._study_clonotypes(demo_study, "TRB") is rep._study_clonotypes(demo_study, "TRB")
-    assert rep._study_clonotypes(demo_study, "TRB").equals(rep.clonotypes(demo_study.tcr))
+    assert rep.study_clonotypes(demo_study, "TRB") is rep.study_clonotypes(demo_study, "TRB")
+    assert rep.study_clonotypes(demo_study, "TRB").equals(rep.clonotypes(demo_study.tcr))
 
 
 def test_clone_figures_many_patients_bounded():

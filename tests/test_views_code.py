@@ -25,7 +25,7 @@ def _run(args: list[str], cwd: object) -> subprocess.CompletedProcess:
 
 
 def _same_figure(path: object, spec: FigureSpec) -> None:
-    written = json.loads(open(path, encoding="utf-8").read())  # noqa: PTH123
+    written = json.loads(open(path, encoding="utf-8").read())
     assert written == json.loads(spec.fig.to_json())
 
 

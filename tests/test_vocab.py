@@ -117,3 +117,47 @@ def test_serum_and_plasma_on_one_day_are_both_kept(write_study):
     study = load_study(write_study(measurements=meas))
     assert study.measurements.height == 2
     assert not [f for f in study.report.findings if f.severity == "error"]
+
+
+# ---- response groups, categories, landmarks, day windows ------------------------------------
+def test_response_vocabulary_is_ordered_and_typed():
+    assert vocab.RESPONSE_GROUPS == ("Responder", "Non-responder", "Not evaluable")
+    assert vocab.RESPONSE_CATEGORIES == ("CR", "PR", "NR", "NE")
+    assert vocab.RESPONDING == ("CR", "PR") and vocab.ASSESSED == ("CR", "PR", "NR")
+    ranked = sorted(vocab.RESPONSE_CATEGORIES, key=vocab.RESPONSE_RANK.get, reverse=True)
+    assert tuple(ranked) == vocab.RESPONSE_CATEGORIES
+    assert "medication" in vocab.EVENT_CATEGORIES
+    assert set(vocab.AE_CATEGORIES) <= set(vocab.EVENT_CATEGORIES)
+
+
+def test_landmarks_are_the_centres_of_the_named_windows():
+    assert vocab.LANDMARKS == {"D28": 28, "M3": 90, "M6": 180, "M12": 365}
+    assert all(vocab.WINDOWS[n].includes(d) for n, d in vocab.LANDMARKS.items())
+    assert vocab.WINDOW_NAMES[0] == "baseline" and vocab.WINDOWS["baseline"].centre == 0
+
+
+@pytest.mark.parametrize(("text", "lo", "hi", "centre"), [
+    ("21:35", 21, 35, 28), (" 0 : 90 ", 0, 90, 45), (":28", None, 28, 28), ("61:", 61, None, 61),
+    (":", None, None, 0), ("", None, None, 0), (None, None, None, 0), ("d28", 21, 35, 28),
+    ("Baseline", None, 0, 0), ("-7:-1", -7, -1, -4)])
+def test_day_window_parse(text, lo, hi, centre):
+    w = vocab.DayWindow.parse(text)
+    assert (w.lo, w.hi, w.centre) == (lo, hi, centre)
+    assert vocab.DayWindow.parse(w.text) == vocab.DayWindow.of(lo, hi) or w.label in vocab.WINDOWS
+    assert vocab.DayWindow.parse(w) is w
+
+
+@pytest.mark.parametrize("text", ["M7", "40:20", "a:b", "28", "1:x"])
+def test_day_window_parse_refuses_with_what_to_write(text):
+    with pytest.raises(ValueError, match="window"):
+        vocab.DayWindow.parse(text)
+
+
+def test_day_window_filters_days_inclusively():
+    days = pl.DataFrame({"day": [-3, 0, 1, 28, 29, None]}, schema={"day": pl.Int64})
+    kept = days.filter(vocab.DayWindow.parse("0:28").contains("day")).get_column("day")
+    assert kept.to_list() == [0, 1, 28]
+    assert days.filter(vocab.DayWindow.parse(":").contains()).height == 6
+    assert vocab.DayWindow.parse("0:28").includes(28) and not vocab.DayWindow.of(0, 28).includes(29)
+    assert vocab.DayWindow.parse("0:28").label == "days 0:28"
+    assert "closest to day 28" in vocab.WINDOWS["D28"].describe()

@@ -23,6 +23,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "sample_data" / "demo"
@@ -84,7 +88,7 @@ _MAIN = "document.querySelector('[data-testid=\"stMain\"]')"
 _BLOCK = "document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
 
 
-def settle(page, *, title: str, timeout: float = 120.0) -> None:
+def settle(page: Page, *, title: str, timeout: float = 120.0) -> None:
     """Wait for the page's title, then until Streamlit stops running and the content height
     has been the same for two seconds (figures and tables are drawn after the script ends)."""
     page.get_by_role("heading", name=title).first.wait_for(timeout=timeout * 1000)
@@ -102,7 +106,7 @@ def settle(page, *, title: str, timeout: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def fit_to_content(page, *, width: int) -> int:
+def fit_to_content(page: Page, *, width: int) -> int:
     """Set the viewport to `width` x the main block's scrollHeight; returns that height."""
     for _ in range(3):   # the layout can grow once more when the viewport changes
         h = int(page.evaluate(f"({_MAIN} || document.body).scrollHeight"))
@@ -150,13 +154,13 @@ _PROBLEMS_JS = """() => {
 }""".replace("__BLOCK__", _BLOCK).replace("__MAIN__", _MAIN)
 
 
-def layout_problems(page) -> list[str]:
+def layout_problems(page: Page) -> list[str]:
     """Elements wider than the main panel, a sideways-scrolling main panel, and figure legends
     in a scroll box (plotly's legend scrollbar, or a scrolling container around the figure)."""
     return list(page.evaluate(_PROBLEMS_JS))
 
 
-def visit(page, url: str, file: str, title: str, *, width: int) -> tuple[int, list[str]]:
+def visit(page: Page, url: str, file: str, title: str, *, width: int) -> tuple[int, list[str]]:
     page.set_viewport_size({"width": width, "height": 1000})
     page.goto(f"{url}/{Path(file).stem}", wait_until="domcontentloaded")
     settle(page, title=title)

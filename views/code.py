@@ -66,7 +66,7 @@ def params_class(fn: Callable[..., Any]) -> type | None:
     hint = ann.annotation
     if isinstance(hint, str):
         hint = hint.replace("| None", "").replace("None |", "").strip()
-        hint = eval(hint, target.__globals__)  # noqa: S307 - an annotation of our own module
+        hint = eval(hint, target.__globals__)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next((a for a in typing.get_args(hint) if a is not type(None)), None)
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
@@ -219,7 +219,7 @@ def _literal(value: Any, classes: dict[str, type]) -> str | None:
     """Python for `value` when it evaluates back to `value`, else None."""
     text = _code(value)
     try:
-        ok = eval(text, dict(classes)) == value  # noqa: S307 - our own repr, checked
+        ok = eval(text, dict(classes)) == value
     except Exception:  # noqa: BLE001 - not a literal: fall back to JSON
         ok = False
     return text if ok else None

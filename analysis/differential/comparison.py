@@ -104,9 +104,9 @@ def compare(study: Study, *, layer: str, window: str | Window,
     w = parse_window(window)
     if rules.fdr_across_windows and method == "rank":
         names = [n for n in WINDOWS if not (change_from_baseline and n == "baseline")]
-        wins: list[str | Window] = [*names] if w.name in WINDOWS else [*names, w]
+        wins: list[str | Window] = [*names] if w.label in WINDOWS else [*names, w]
         both = compare_windows(study, windows=wins, **{k: v for k, v in kw.items()})
-        return sort_results(both.filter(pl.col("window") == w.name))
+        return sort_results(both.filter(pl.col("window") == w.label))
     return _compare_window(study, window=w, **kw)
 
 
@@ -120,7 +120,7 @@ def compare_windows(study: Study, *, windows: Sequence[str | Window] = tuple(WIN
     frames = []
     for name in windows:
         w = parse_window(name)
-        if kwargs.get("change_from_baseline") and w.name == "baseline":
+        if kwargs.get("change_from_baseline") and w.label == "baseline":
             continue
         frames.append(_compare_window(study, window=w, rules=rules, **kwargs))
     frames = [f for f in frames if f.height]
@@ -162,7 +162,7 @@ def _compare_window(study: Study, *, layer: str, window: Window,
         return res.with_columns(
             defines_groups=pl.lit(False),
             fdr_family=pl.when(pl.col("q_value").is_not_null())
-            .then(pl.lit(f"DESeq2 adjusted p within {w.name}")).otherwise(None))
+            .then(pl.lit(f"DESeq2 adjusted p within {w.label}")).otherwise(None))
     if method != "rank":
         raise ValueError("method must be 'rank' or 'deseq2'")
     group_of = dict(assigned.iter_rows())
@@ -202,7 +202,7 @@ def _compare_window(study: Study, *, layer: str, window: Window,
     defines = np.array([f in defining for f in feats], dtype=bool)
     family = np.isfinite(res["p_value"]) & (~defines | rules.defining_in_fdr)
     q = st.bh(res["p_value"], family=family)
-    fam_label = f"BH within {w.name}: {int(family.sum())} tests"
+    fam_label = f"BH within {w.label}: {int(family.sum())} tests"
     with np.errstate(all="ignore"):
         if change_from_baseline:
             l2 = np.full(len(feats), np.nan)
@@ -241,7 +241,7 @@ def _compare_window(study: Study, *, layer: str, window: Window,
         "test": [t or None for t in res["test"]], "reason": [r or None for r in res["reason"]],
         "note": _notes(_power_note(res["n_a"], res["n_b"], min_n), binary, defines,
                        in_fdr=rules.defining_in_fdr),
-        "layer": layer, "window": w.name, "window_rule": rule,
+        "layer": layer, "window": w.label, "window_rule": rule,
         "change_from_baseline": change_from_baseline, "defines_groups": defines.tolist(),
         "fdr_family": [fam_label if f else None for f in family],
     }, strict=False)

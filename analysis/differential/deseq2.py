@@ -36,7 +36,7 @@ def deseq2_compare(study: Study, w: Window, assigned: pl.DataFrame, la: str, lb:
     long = meta.with_columns(pl.lit("rna").alias("feature"), pl.lit(0.0).alias("value"))
     post = window_values(long, window=w)
     if change_from_baseline:
-        if w.name == "baseline":
+        if w.label == "baseline":
             raise ValueError("change from baseline needs a window after baseline (e.g. D28)")
         base = window_values(long, window=WINDOWS["baseline"]).select(
             "subject_id", pl.col("sample_id").alias("base_id"))
@@ -47,7 +47,7 @@ def deseq2_compare(study: Study, w: Window, assigned: pl.DataFrame, la: str, lb:
     rule = w.describe() + ("; change from baseline, patients paired" if change_from_baseline
                            else "")
     base_cols = {"n_group_a": n_a, "n_group_b": n_b, "group_a": la, "group_b": lb,
-                 "layer": "rna", "window": w.name, "window_rule": rule,
+                 "layer": "rna", "window": w.label, "window_rule": rule,
                  "change_from_baseline": change_from_baseline}
     genes = counts.get_column("gene").to_list()
     if features is not None:

@@ -56,12 +56,12 @@ def feature_windows(study: Study, *, layer: str, feature: str,
                           min_n=min_n, min_count=10, subjects=subjects)
     if res.height == 0:
         return pl.DataFrame(schema=schema)
-    meta = pl.DataFrame({"window": [w.name for w in wins],
+    meta = pl.DataFrame({"window": [w.label for w in wins],
                          "centre": [float(w.centre) for w in wins],
                          "lo": [w.lo for w in wins], "hi": [w.hi for w in wins]},
                         schema={"window": pl.String, "centre": pl.Float64, "lo": pl.Int64,
                                 "hi": pl.Int64})
-    order = {w.name: i for i, w in enumerate(wins)}
+    order = {w.label: i for i, w in enumerate(wins)}
     return (res.filter(pl.col("feature") == feature).join(meta, on="window", how="left")
             .sort(pl.col("window").replace_strict(order, default=len(order)))
             .select(list(schema)).cast(schema))

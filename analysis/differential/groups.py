@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from analysis.cohort import NON_RESPONDER, NOT_EVALUABLE, RESPONDER, response_groups
+from analysis.cohort import response_groups
 from analysis.rules import Rules, rules_for
+from analysis.vocab import NON_RESPONDER, NOT_EVALUABLE, RESPONDER
 
 if TYPE_CHECKING:
     from data_loaders import Study

@@ -47,7 +47,7 @@ def patient_values(study: Study, *, layer: str, window: str | Window,
 def picked_values(study: Study, *, layer: str, window: Window, assigned: pl.DataFrame,
             change_from_baseline: bool, panel: str | None,
             features: Sequence[str] | None) -> pl.DataFrame:
-    if change_from_baseline and window.name == "baseline":
+    if change_from_baseline and window.label == "baseline":
         raise ValueError("change from baseline needs a window after baseline (e.g. D28)")
     if layer == "rna":
         # every gene is counted in every sample: choose the samples first, then expand

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from analysis.vocab import RESPONDER, RESPONSE_CATEGORIES
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.theme import (
     GRADE_COLORS,
@@ -41,7 +42,7 @@ EVENT_STYLE: dict[str, tuple[str, str, int]] = {
     "Progression": ("x", "#882255", 12),
     "Death": ("cross", "#000000", 12),
 }
-_RESP_RANK = {"CR": 0, "PR": 1, "NR": 2, "NE": 3}
+_RESP_RANK = {c: i for i, c in enumerate(RESPONSE_CATEGORIES)}   # best first
 _RUG_ROWS = ("PLT", "RBC")
 
 
@@ -321,7 +322,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 # ---- responses -----------------------------------------------------------------------------
-_HEAT_CATS = ("CR", "PR", "NR", "NE", "not assessed")
+_HEAT_CATS = (*RESPONSE_CATEGORIES, "not assessed")
 
 
 def response_heatmap(df: pl.DataFrame, *, subject: str = "subject_id",
@@ -448,7 +449,7 @@ def orr_plot(df: pl.DataFrame, *, landmark: str = "landmark", orr: str = "orr",
                                          d.get_column(n).to_list(), strict=True)]
     fig = go.Figure(go.Bar(
         x=d.get_column(landmark).to_list(), y=vals, text=labels, textposition="inside",
-        marker_color=GROUP_COLORS["Responder"], name="ORR",
+        marker_color=GROUP_COLORS[RESPONDER], name="ORR",
         error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo,
                  "color": "#333333"},
         hovertemplate="%{x}: ORR %{y:.0f}% (%{text})<extra></extra>"))

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from components.figures.many import gapped, is_many
 from components.theme import GROUP_COLORS, OKABE_ITO, label_decades
 
-__all__ = ["volcano", "fdr_p_threshold", "ranked_table", "top_features", "zscore_heatmap",
+__all__ = ["volcano", "ranked_table", "top_features", "zscore_heatmap",
            "feature_trajectory", "group_colors"]
 
 _GREY = "#BBBBBB"
@@ -33,15 +33,17 @@ def group_colors(group_a: str, group_b: str) -> dict[str, str]:
             group_b: GROUP_COLORS.get(group_b, OKABE_ITO[5])}
 
 
-def fdr_p_threshold(p: pl.Series | list, *, fdr: float = 0.1) -> float:
-    """The largest p-value whose Benjamini-Hochberg q is <= `fdr` (the volcano's FDR line);
-    when nothing passes, the first BH step fdr / m (what the smallest p would have to beat)."""
-    values = sorted(v for v in list(p) if v is not None and math.isfinite(v))
-    m = len(values)
-    if m == 0:
-        return fdr
-    passing = [v for i, v in enumerate(values, start=1) if v <= fdr * i / m]
-    return max(passing) if passing else fdr / m
+def _fdr_line(df: pl.DataFrame, *, p: str, q: str, fdr: float) -> float:
+    """The p-value where the analysis's q crosses `fdr`: the largest p with q <= fdr; when
+    nothing passes, the first Benjamini-Hochberg step fdr / m of the family of m tested
+    features (what the smallest p would have to beat). The q-values are the analysis's own
+    (analysis.stats.bh, over the family it states), so the line and the coloured points agree."""
+    qv = pl.col(q).cast(pl.Float64)
+    family = df.filter(qv.is_not_null() & qv.is_not_nan() & pl.col(p).is_not_null())
+    passing = family.filter(qv <= fdr)
+    if passing.height:
+        return float(passing.get_column(p).max())
+    return fdr / family.height if family.height else fdr
 
 
 def volcano(df: pl.DataFrame, *, x: str = "effect", p: str = "p_value", q: str = "q_value",
@@ -73,7 +75,7 @@ def volcano(df: pl.DataFrame, *, x: str = "effect", p: str = "p_value", q: str =
             text=[f"{f}<br>p = {pv:.3g}, q = {'' if qv is None else f'{qv:.3g}'}"
                   for f, pv, qv in sub.select(label, p, q).iter_rows()],
             hovertemplate="%{text}<br>" + (x_title or x) + " = %{x:.3g}<extra></extra>"))
-    line_p = fdr_p_threshold(tested.get_column(p), fdr=fdr) if tested.height else fdr
+    line_p = _fdr_line(tested, p=p, q=q, fdr=fdr)
     fig.add_hline(y=-math.log10(line_p), line={"dash": "dash", "color": "#555", "width": 1},
                   annotation_text=f"FDR {fdr:.0%}", annotation_position="top left")
     fig.add_vline(x=0, line={"color": "#999", "width": 1})

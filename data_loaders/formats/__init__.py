@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from data_loaders.errors import StudyError, ValidationReport
+from data_loaders.raw import RawTable
 
 __all__ = ["READERS", "register_reader", "read_source", "read_file"]
 
-Reader = Callable[[Path, dict[str, Any], ValidationReport], list[Any]]
+Reader = Callable[[Path, dict[str, Any], ValidationReport], list[RawTable]]
 READERS: dict[str, Reader] = {}
 
 
@@ -43,7 +44,7 @@ def load_readers() -> None:
 
 
 def read_source(root: Path, source: dict[str, Any], report: ValidationReport, *,
-                catalogue: dict[str, Any] | None = None) -> list[Any]:
+                catalogue: dict[str, Any] | None = None) -> list[RawTable]:
     """Run the reader a `[[sources]]` entry names; problems become findings, never raises.
 
     A reader that declares keyword-only `label` gets the source path as written in study.toml

@@ -20,12 +20,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from data_loaders.errors import StudyError
+
+if TYPE_CHECKING:
+    from data_loaders.study import Study
 
 __all__ = ["FcsData", "FlowEvents", "read_fcs", "arcsinh", "flow_events", "flow_samples",
            "FLOW_COFACTOR", "MASS_COFACTOR"]
@@ -84,7 +87,7 @@ def read_fcs(path: str | Path, *, name: str | None = None) -> FcsData:
     except FileNotFoundError as exc:
         raise StudyError("FCS file not found", file=label,
                          fix="correct the path in the samples table's file column") from exc
-    except Exception as exc:  # noqa: BLE001 - flowio raises many types for broken files
+    except Exception as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise StudyError(f"cannot be read as an FCS file ({first})", file=label,
                          fix="export the file again from the cytometer software; it may be "
@@ -126,7 +129,7 @@ class FlowEvents:
     digest: str = ""                   # hash of the files read and the options (cache key)
 
 
-def flow_samples(study: Any) -> pl.DataFrame:
+def flow_samples(study: Study) -> pl.DataFrame:
     """Rows of the samples table with assay flow_fcs and a file (sample_id, subject_id, day,
     timepoint, file)."""
     s = study.samples
@@ -139,7 +142,7 @@ def flow_samples(study: Any) -> pl.DataFrame:
             .sort("subject_id", "day", "sample_id"))
 
 
-def flow_events(study: Any, *, markers: Sequence[str] | None = None,
+def flow_events(study: Study, *, markers: Sequence[str] | None = None,
                 per_file: int = 5000, cofactor: float = FLOW_COFACTOR,
                 seed: int = 0) -> FlowEvents:
     """Read every flow_fcs sample of the study, subsample `per_file` events per file (seeded),
@@ -175,7 +178,7 @@ def flow_events(study: Any, *, markers: Sequence[str] | None = None,
                                      "day": pl.Int64, "timepoint": pl.String,
                                      "event": pl.Int64})
         return FlowEvents(empty, (), 0, cofactor, tuple(notes), tuple(errors), h.hexdigest())
-    common = _common_markers([p[1] for p in parts])
+    common = common_markers([p[1] for p in parts])
     chosen = [m for m in (markers or common) if m in common]
     dropped = sorted(set(markers or []) - set(chosen))
     if dropped:
@@ -193,7 +196,7 @@ def flow_events(study: Any, *, markers: Sequence[str] | None = None,
                       tuple(notes), tuple(errors), h.hexdigest())
 
 
-def _common_markers(files: list[FcsData]) -> list[str]:
+def common_markers(files: list[FcsData]) -> list[str]:
     first = files[0]
     order = [lab for i, lab in enumerate(first.labels) if first.is_marker(i)]
     common = set(order)

@@ -18,11 +18,11 @@ import numpy as np
 
 from data_loaders.formats.gating import (
     GateJob,
-    _compensation,
-    _with_compensation,
+    compensation_matrix,
     gate_tree,
     load_strategy,
     read_sample,
+    with_compensation,
 )
 
 __all__ = ["GateView", "gate_geometry", "gate_view", "gate_views", "gate_membership"]
@@ -85,7 +85,7 @@ def _gated(job: GateJob) -> tuple[Any, Any, dict[str, tuple[str, str]],
     sample, _ = read_sample(job.fcs, sample_id=job.sample_name or Path(job.fcs).name)
     strategy, _ = load_strategy(job.gates, sample_name=sample.id, group=job.group)
     if job.compensation:
-        strategy = _with_compensation(strategy, _compensation(sample, job.compensation)[0],
+        strategy = with_compensation(strategy, compensation_matrix(sample, job.compensation)[0],
                                       sample)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

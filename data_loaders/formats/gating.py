@@ -114,7 +114,7 @@ def read_sample(path: str | Path, *, sample_id: str | None = None) -> tuple[Any,
         warnings.simplefilter("ignore")
         try:
             sample = fk.Sample(path, sample_id=sample_id or path.name)
-        except Exception as exc:  # noqa: BLE001 - flowio raises many types for broken files
+        except Exception as exc:
             if "off by" not in str(exc):
                 raise
             sample = fk.Sample(path, sample_id=sample_id or path.name,
@@ -222,7 +222,7 @@ def _missing_channels(strategy: Any, sample: Any) -> list[tuple[str, str]]:
     return [(ch, gate) for ch, gate in _needed_channels(strategy).items() if ch not in known]
 
 
-def _compensation(sample: Any, spec: str, base: Path | None = None) -> tuple[Any, str]:
+def compensation_matrix(sample: Any, spec: str, base: Path | None = None) -> tuple[Any, str]:
     """The Matrix the option names for this sample, and a note saying where it came from."""
     import flowkit as fk
 
@@ -252,7 +252,7 @@ def _compensation(sample: Any, spec: str, base: Path | None = None) -> tuple[Any
     return m, f"compensated with the matrix file {path.name} ({len(m.detectors)} channels)"
 
 
-def _with_compensation(strategy: Any, matrix: Any, sample: Any) -> Any:
+def with_compensation(strategy: Any, matrix: Any, sample: Any) -> Any:
     """A copy of `strategy` whose fluorescence dimensions use `matrix`."""
     import copy
 
@@ -304,8 +304,8 @@ def gate_file(job: GateJob) -> GateResult:
             channel=ch)
     try:
         if job.compensation:
-            matrix, note = _compensation(sample, job.compensation)
-            strategy = _with_compensation(strategy, matrix, sample)
+            matrix, note = compensation_matrix(sample, job.compensation)
+            strategy = with_compensation(strategy, matrix, sample)
             notes.append(note)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -34,6 +34,7 @@ from typing import Any
 
 import polars as pl
 
+from analysis.vocab import BLOOD, fold_tissue_expr
 from data_loaders.analytes import Analyte, canonical_analyte
 from data_loaders.errors import StudyError, ValidationReport
 from data_loaders.formats import register_reader
@@ -72,8 +73,6 @@ _INFECTION_SOC = "INFECTIONS AND INFESTATIONS"
 _RESPONSES = {"CR": "CR", "COMPLETE RESPONSE": "CR", "PR": "PR", "PARTIAL RESPONSE": "PR",
               "NR": "NR", "NO RESPONSE": "NR", "SD": "NR", "STABLE DISEASE": "NR", "PD": "NR",
               "PROGRESSIVE DISEASE": "NR", "NE": "NE", "NOT EVALUABLE": "NE"}
-_TISSUE = {"BLOOD": "blood", "WHOLE BLOOD": "blood", "SERUM": "blood", "PLASMA": "blood",
-           "BONE MARROW": "marrow", "MARROW": "marrow"}
 _INFUSION_SOURCES = ("RFXSTDTC", "RFSTDTC", "EX")
 
 
@@ -417,11 +416,11 @@ def _findings(frame: pl.DataFrame, dom: str, ref: pl.DataFrame, report: Validati
                            fix=f"{value} holds the standardised numeric result")
     df = _with_days(df, ref, p, report, "measurements", name)
     # Labs are blood unless --SPEC says otherwise; vital signs have no specimen.
-    tissue = pl.lit("blood") if dom == "lb" else pl.lit(None, pl.String)
+    # The specimen is folded by analysis.vocab (serum and plasma are blood) like every tissue.
+    tissue = pl.lit(BLOOD) if dom == "lb" else pl.lit(None, pl.String)
     spec = f"{p}SPEC"
     if spec in df.columns:
-        tissue = pl.col(spec).str.to_uppercase().replace_strict(_TISSUE, default=None) \
-            .fill_null(pl.col(spec).str.to_lowercase()).fill_null(pl.lit("blood"))
+        tissue = fold_tissue_expr(spec).fill_null(pl.lit(BLOOD))
     dtc = f"{p}DTC"
     time = pl.col(dtc).str.slice(11, 5).replace("", None) if dtc in df.columns \
         else pl.lit(None, pl.String)

@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import polars as pl
@@ -108,7 +108,7 @@ def _find(folder: Path, stems: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _open(p: Path):  # noqa: ANN202 - a text or binary file object
+def _open(p: Path) -> BinaryIO:
     return gzip.open(p, "rb") if p.suffix == ".gz" else p.open("rb")
 
 

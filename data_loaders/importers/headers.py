@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from data_loaders.analytes import ALIASES, CATALOGUE, Analyte, _key, canonical_analyte
+from data_loaders.analytes import ALIASES, CATALOGUE, Analyte, analyte_key, canonical_analyte
 from data_loaders.units import CONVERSIONS, unit_key
 
 __all__ = ["split_header", "resolve_analyte", "column_role", "suggest", "is_unit", "unit_known",
@@ -70,10 +70,10 @@ def resolve_analyte(name: str, unit: str | None, catalogue: Mapping[str, Analyte
     `chosen` holds the study's explicit choices (header or name -> analyte) and wins.
     Returns (None, reason) for a column that cannot be placed."""
     cat = CATALOGUE if catalogue is None else catalogue
-    chosen = {_key(k): v for k, v in (chosen or {}).items()}
+    chosen = {analyte_key(k): v for k, v in (chosen or {}).items()}
     for text in (name,):
-        if _key(text) in chosen:
-            target = chosen[_key(text)]
+        if analyte_key(text) in chosen:
+            target = chosen[analyte_key(text)]
             canon = canonical_analyte(target, dict(cat))
             if canon is None:
                 return None, f"--analyte names {target!r}, which is not in the catalogue"
@@ -114,8 +114,8 @@ def suggest(name: str, catalogue: Mapping[str, Analyte] | None = None, *, n: int
             ) -> list[str]:
     """The closest canonical analytes for a name that could not be placed (difflib)."""
     cat = CATALOGUE if catalogue is None else catalogue
-    key = _key(split_header(name)[0])
-    pool = {_key(a): a for a in cat} | {k: v for k, v in ALIASES.items() if v in cat}
+    key = analyte_key(split_header(name)[0])
+    pool = {analyte_key(a): a for a in cat} | {k: v for k, v in ALIASES.items() if v in cat}
     hits = difflib.get_close_matches(key, list(pool), n=n * 3, cutoff=0.6)
     return list(dict.fromkeys(pool[h] for h in hits))[:n]
 

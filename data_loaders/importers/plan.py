@@ -21,13 +21,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from data_loaders.analytes import catalogue_with
 from data_loaders.errors import StudyError
 from data_loaders.importers.detect import Detected, detect_path, table_choice
+
+if TYPE_CHECKING:
+    from data_loaders.study import Study
 
 __all__ = ["ImportSettings", "Proposal", "propose", "write_study", "study_toml",
            "settings_from_config", "ImportError_"]
@@ -411,8 +414,8 @@ def build(prop: Proposal, folder: Path, *, title: str, access: list[str] | None 
                           "(assay flow_fcs, column file) to gate them")
 
 
-def write_study(prop: Proposal, out: str | Path, *, title: str | None = None,  # noqa: ANN201
-                access: list[str] | None = None):
+def write_study(prop: Proposal, out: str | Path, *, title: str | None = None,
+                access: list[str] | None = None) -> Study:
     """Write the proposal as a new study folder and load it once; returns the loaded Study.
     `access` (e-mails) becomes the study's `[access]` allow-list (a study made on a shared
     server is open to the one who made it until its owner lists others).
@@ -442,7 +445,7 @@ def write_study(prop: Proposal, out: str | Path, *, title: str | None = None,  #
     return load_study(out)
 
 
-def preview(prop: Proposal, *, title: str = "preview"):  # noqa: ANN201
+def preview(prop: Proposal, *, title: str = "preview") -> Study:
     """Load the tables the proposal would write, from a temporary folder that is removed again
     (nothing is written where the study will go). The single-cell file is not copied for a
     preview (it may be many gigabytes); its own proposal already checked it."""

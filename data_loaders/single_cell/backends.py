@@ -80,9 +80,9 @@ class AnnDataHandle:
         return int(obs[self._index_key(obs)].shape[0])
 
     def obs_column(self, name: str) -> pl.Series:
-        return self._column(self.root["obs"], name)
+        return self.read_column(self.root["obs"], name)
 
-    def _column(self, group: Any, name: str) -> pl.Series:
+    def read_column(self, group: Any, name: str) -> pl.Series:
         from anndata.io import read_elem
 
         elem = group[name]
@@ -115,7 +115,7 @@ class AnnDataHandle:
         return [k for k in g.keys() if k != self._index_key(g) and not k.startswith("__")]
 
     def var_column(self, loc: str, name: str) -> list[str | None]:
-        return self._column(self._var_group(loc), name).cast(pl.String).to_list()
+        return self.read_column(self._var_group(loc), name).cast(pl.String).to_list()
 
     def locations(self) -> list[str]:
         out = ["X"] if "X" in self.root else []

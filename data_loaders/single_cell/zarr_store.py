@@ -265,7 +265,7 @@ class ConvertedStore(SingleCellStore):
         from data_loaders.single_cell.ranks import MarkerArrays
 
         with self.open() as h:
-            cols = {c: h._column(self._root["var"], c).to_numpy()
+            cols = {c: h.read_column(self._root["var"], c).to_numpy()
                     for c in ("n_nonzero", "sum", "tie_term", "rank_sum")}
         return MarkerArrays(self._rows, RowReader(self._root["layers"]["marker_ranks"]),
                             tuple(self.gene_names), cols["n_nonzero"], cols["sum"],

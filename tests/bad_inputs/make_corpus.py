@@ -151,7 +151,7 @@ def _parquet() -> dict[str, bytes]:
 def _excel() -> dict[str, bytes]:
     import xlsxwriter
 
-    def book(write) -> bytes:  # noqa: ANN001 - a callback on a worksheet
+    def book(write) -> bytes:
         buf = io.BytesIO()
         wb = xlsxwriter.Workbook(buf, {"in_memory": True})
         ws = wb.add_worksheet("labs")
@@ -159,7 +159,7 @@ def _excel() -> dict[str, bytes]:
         wb.close()
         return buf.getvalue()
 
-    def merged(wb, ws) -> None:  # noqa: ANN001
+    def merged(wb, ws) -> None:
         fmt = wb.add_format({"bold": True, "align": "center"})
         ws.merge_range("A1:E1", "Site 3 laboratory export (2025)", fmt)
         for c, v in enumerate(["subject_id", "day", "analyte", "value", "unit"]):
@@ -167,7 +167,7 @@ def _excel() -> dict[str, bytes]:
         ws.write_row(2, 0, ["P1", 0, "ANC", 0.4, "10^9/L"])
         ws.write_row(3, 0, ["P2", 7, "PLT", 22, "10^9/L"])
 
-    def plain(wb, ws) -> None:  # noqa: ANN001
+    def plain(wb, ws) -> None:
         ws.write_row(0, 0, ["subject_id", "day", "response"])
         ws.write_row(1, 0, ["P1", 28, "PR"])
         ws.write_row(2, 0, ["P2", 28, "NR"])
