@@ -147,9 +147,6 @@ FILE_CALLS = {"open", "read_text", "read_bytes", "write_text", "write_bytes", "r
               "write_ipc", "write_json", "sink_parquet", "load", "save", "savez", "loadtxt",
               "savetxt", "genfromtxt", "read_h5ad", "read_zarr", "File", "mkdir", "unlink",
               "touch", "glob", "rglob", "iterdir"}
-# Single-cell storage still read in the embedding module; the single-cell store in
-# data_loaders takes it over (then this exception goes).
-ANALYSIS_OPENING_FILES = {"analysis/embedding.py"}
 
 
 def _file_access(path: Path) -> list[str]:
@@ -174,8 +171,6 @@ def test_analysis_opens_no_file(path):
     """Analysis gets frames and arrays from the Study and its stores (DESIGN.md s.1): no file
     library, no open(), no reader or writer calls."""
     rel = str(path.relative_to(ROOT))
-    if rel in ANALYSIS_OPENING_FILES:
-        pytest.skip("known exception: single-cell storage moves to data_loaders")
     assert not _file_access(path), f"{rel} opens files: {_file_access(path)}"
 
 
@@ -224,7 +219,7 @@ def test_public_functions_have_a_typed_first_parameter(package):
         first = params[0]
         checked += 1
         ann = first.annotation
-        if ann is inspect.Parameter.empty or ann in ("Any", "object"):
+        if ann is inspect.Parameter.empty or ann == "Any":
             bad.append(f"{qual}({first.name})")
         elif first.name == "study" and ann != "Study":
             bad.append(f"{qual}(study: {ann})")
@@ -321,6 +316,7 @@ CROSS_CUTTING_TESTS = {
     "test_bad_inputs.py": "every reader on the corpus in tests/bad_inputs",
     "test_real_study.py": "the real public files of ../shared/data",
     "test_scale.py": "every layer at 200 patients and 300k cells",
+    "test_pyproject.py": "the package metadata in pyproject.toml",
 }
 # page test files named after several pages or an old page name (their pages are being
 # rewritten; they are renamed with them)

@@ -23,7 +23,10 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from views.spec import FigureSpec, TableSpec
 
 __all__ = ["snippet", "command", "resolve", "params_class", "params_from", "params_json",
            "CodeError"]
@@ -86,7 +89,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def params_json(params: Any) -> str:
+def params_json(params: object) -> str:
     """The Params as compact JSON (only the fields that differ from their defaults)."""
     if params is None:
         return "{}"
@@ -257,7 +260,7 @@ def _study_line(study_dir: str | Path) -> list[str]:
     return lines
 
 
-def snippet(spec: Any, study_dir: str | Path) -> str:
+def snippet(spec: FigureSpec | TableSpec, study_dir: str | Path) -> str:
     """A short Python script that makes `spec` again from the study folder and writes it
     (plotly JSON for a figure, CSV for a table)."""
     if not spec.view:
@@ -300,7 +303,8 @@ def snippet(spec: Any, study_dir: str | Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def command(spec: Any, study_dir: str | Path, *, out: str | None = None) -> str:
+def command(spec: FigureSpec | TableSpec, study_dir: str | Path, *,
+            out: str | None = None) -> str:
     """The `cli.py export --view` command that writes `spec` again (plotly JSON or CSV; a
     .png/.svg/.pdf --out draws the figure in the presentation template)."""
     if not spec.view:
