@@ -43,6 +43,7 @@ import polars as pl
 
 from analysis.markers import MarkerIndex, index_from_arrays
 from analysis.registry import derived_table
+from analysis.vocab import NOT_EVALUABLE
 from data_loaders.single_cell.cache import (
     CacheLocation,
     cache_file,
@@ -54,6 +55,8 @@ from data_loaders.single_cell.cache import (
 from data_loaders.single_cell.store import normalise_counts
 
 if TYPE_CHECKING:
+    from scipy import sparse
+
     from data_loaders import Study
 
 __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "file_digest",
@@ -121,7 +124,7 @@ def embedding_key(digest: str, params: EmbeddingParams, *, kind: str = "rna") ->
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _store(study: Any) -> Any:
+def _store(study: Study) -> Any:
     if getattr(study, "single_cell", None) is None:
         raise ValueError("the study has no single-cell file")
     return study.single_cell
@@ -134,7 +137,7 @@ def content_key(study: Study) -> str:
 
 
 # ---- cells ---------------------------------------------------------------------------------------
-def cell_table(study: Any) -> pl.DataFrame:
+def cell_table(study: Study) -> pl.DataFrame:
     """One row per cell of the single-cell file (all cells, file order): cell (row number),
     subject_id, sample_id, day, timepoint, cell_type, car_positive, plus response_group.
 
@@ -177,10 +180,10 @@ def cell_table(study: Any) -> pl.DataFrame:
     groups = response_groups(study).select("subject_id", "response_group")
     return (df.select(*CELL_COLUMNS).join(groups, on="subject_id", how="left",
                                           maintain_order="left")
-            .with_columns(pl.col("response_group").fill_null("Not evaluable")))
+            .with_columns(pl.col("response_group").fill_null(NOT_EVALUABLE)))
 
 
-def obs_column(study: Any, *, column: str) -> pl.Series:
+def obs_column(study: Study, *, column: str) -> pl.Series:
     """One obs column of the single-cell file for every cell (a canonical name such as
     cell_type gives the column the study maps to it). KeyError when absent."""
     store = _store(study)
@@ -192,7 +195,7 @@ def obs_column(study: Any, *, column: str) -> pl.Series:
     return s
 
 
-def cell_type_source(study: Any) -> str:
+def cell_type_source(study: Study) -> str:
     """Where the cells' `cell_type` comes from, in words: "annotation (obs 'cell_type')",
     "clusters (obs 'leiden')" or "none" (every cell "unannotated")."""
     r = _store(study).resolved
@@ -200,13 +203,13 @@ def cell_type_source(study: Any) -> str:
     return f"{r.cell_type_kind} (obs {col!r})" if col else "none"
 
 
-def var_names(study: Any) -> list[str]:
+def var_names(study: Study) -> list[str]:
     """Gene labels of the single-cell expression (symbols when the file keys genes by
     Ensembl id), in matrix column order."""
     return list(_store(study).gene_names)
 
 
-def available_bases(study: Any, *, params: EmbeddingParams | None = None) -> list[str]:
+def available_bases(study: Study, *, params: EmbeddingParams | None = None) -> list[str]:
     """Embeddings that can be drawn now: those in the file (UMAP, t-SNE, PCA, others, under
     whatever obsm name), then the computed UMAP when it is in the cache."""
     store = _store(study)
@@ -216,11 +219,11 @@ def available_bases(study: Any, *, params: EmbeddingParams | None = None) -> lis
     return out
 
 
-def _cache_name(study: Any, params: EmbeddingParams) -> str:
+def _cache_name(study: Study, params: EmbeddingParams) -> str:
     return f"embedding-{embedding_key(content_key(study), params)}.npy"
 
 
-def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = None
+def load_embedding(study: Study, *, basis: str, params: EmbeddingParams | None = None
                    ) -> Embedding:
     """The coordinates of `basis` (an embedding of the file, or COMPUTED_BASIS from the
     cache). Raises KeyError when that basis is not available (see `available_bases`)."""
@@ -235,7 +238,7 @@ def load_embedding(study: Any, *, basis: str, params: EmbeddingParams | None = N
 
 @derived_table("receptors", "Receptor chains of the single-cell cells (MuData airr modality): "
                "one row per chain with the cell, patient and sample")
-def receptor_chains(study: Any) -> pl.DataFrame:
+def receptor_chains(study: Study) -> pl.DataFrame:
     """cell_id, chain, locus, junction_aa, junction, v_call, d_call, j_call, c_call,
     productive, duplicate_count, consensus_count, sequence_id, cell, subject_id, sample_id
     (empty when the study's single-cell file holds no receptor data)."""
@@ -279,7 +282,7 @@ def read_marker_index(study: Study, *, progress: Progress | None = None) -> Mark
     return index_from_arrays(_store(study).marker_arrays(progress=progress))
 
 
-def embedding_input(study: Any, *, progress: Progress | None = None) -> Any:
+def embedding_input(study: Study, *, progress: Progress | None = None) -> Any:
     """The cells x genes matrix an embedding is computed from (CSR float32): the raw counts
     normalised to log1p(counts per 10,000) when the file holds counts, else its
     log-normalised values (never scaled ones)."""
@@ -297,7 +300,7 @@ def embedding_input(study: Any, *, progress: Progress | None = None) -> Any:
 
 
 # ---- computing ---------------------------------------------------------------------------------
-def highly_variable_genes(matrix: Any, *, n_top: int = 2000, n_bins: int = 20) -> np.ndarray:
+def highly_variable_genes(matrix: np.ndarray | sparse.spmatrix, *, n_top: int = 2000, n_bins: int = 20) -> np.ndarray:
     """Column indices of the `n_top` most variable genes of a log-normalised cells x genes
     matrix, sorted. Seurat v1 flavour (as scanpy's flavor="seurat"): mean and variance on the
     linear scale (expm1), log dispersion var/mean, z-scored within `n_bins` equal-width bins
@@ -356,7 +359,7 @@ def _umap(pcs: np.ndarray, params: EmbeddingParams) -> np.ndarray:
         return umap.UMAP(**kw).fit_transform(pcs).astype(np.float32)
 
 
-def embed_matrix(matrix: Any, *, params: EmbeddingParams = EmbeddingParams(),
+def embed_matrix(matrix: np.ndarray | sparse.spmatrix, *, params: EmbeddingParams = EmbeddingParams(),
                  select_genes: bool = True, progress: Progress | None = None) -> np.ndarray:
     """Cells x features -> n x 2 float32 coordinates: HVG (when `select_genes`), PCA, UMAP."""
     import scipy.sparse as sp
@@ -380,7 +383,7 @@ def embed_matrix(matrix: Any, *, params: EmbeddingParams = EmbeddingParams(),
     return _umap(pcs, params)
 
 
-def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
+def embed_study(study: Study, *, params: EmbeddingParams = EmbeddingParams(),
                 force: bool = False, progress: Progress | None = None) -> Embedding:
     """Compute (or load from the cache) the embedding of the study's single-cell matrix."""
     store = _store(study)
@@ -397,13 +400,13 @@ def embed_study(study: Any, *, params: EmbeddingParams = EmbeddingParams(),
     return Embedding(coords, COMPUTED_BASIS, "computed", path, store.cache_note)
 
 
-def _flow_path(study: Any, digest: str, markers: Sequence[str], params: EmbeddingParams
+def _flow_path(study: Study, digest: str, markers: Sequence[str], params: EmbeddingParams
                ) -> Path:
     key = embedding_key(f"{digest}|{','.join(markers)}", params, kind="flow")
     return cache_file(study.path, f"flow-embedding-{key}.npy")
 
 
-def cached_flow_embedding(study: Any, *, digest: str, markers: Sequence[str],
+def cached_flow_embedding(study: Study, *, digest: str, markers: Sequence[str],
                           params: EmbeddingParams) -> Embedding | None:
     """The cached embedding of flow events (keyed by `FlowEvents.digest` and the markers),
     or None."""
@@ -412,7 +415,7 @@ def cached_flow_embedding(study: Any, *, digest: str, markers: Sequence[str],
         if path.is_file() else None
 
 
-def embed_flow(study: Any, events: pl.DataFrame, *, markers: Sequence[str], digest: str,
+def embed_flow(study: Study, events: pl.DataFrame, *, markers: Sequence[str], digest: str,
                params: EmbeddingParams = EmbeddingParams(), force: bool = False,
                progress: Progress | None = None) -> Embedding:
     """Embed transformed cytometry events on `markers` (no gene selection), cached on disk."""
@@ -437,7 +440,7 @@ class DrawnCells:
     n_total: int
 
 
-def drawn_cells(study: Any, *, basis: str, cohort: Any = None, max_points: int = 150_000,
+def drawn_cells(study: Study, *, basis: str, cohort: Any = None, max_points: int = 150_000,
                 seed: int = 0, params: EmbeddingParams | None = None) -> DrawnCells:
     """Cells of the cohort (all of them counted), a stratified subsample of at most
     `max_points` of them with their embedding coordinates x, y (float32)."""
@@ -493,7 +496,7 @@ def stratified_subsample(cells: pl.DataFrame, *, max_points: int = 150_000,
     return np.flatnonzero(pos_in_group < quota[codes])
 
 
-def flow_landscape(study: Any, *, markers: tuple[str, ...], per_file: int, cofactor: float,
+def flow_landscape(study: Study, *, markers: tuple[str, ...], per_file: int, cofactor: float,
                    params: EmbeddingParams = EmbeddingParams()) -> Embedding:
     """Embedding of the study's flow events (as `flow_events` reads them) on `markers`:
     from the cache, else computed and cached."""

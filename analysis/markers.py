@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from analysis.stats import bh
 from data_loaders.single_cell.ranks import ColumnRanks, MarkerArrays, clean_csc, column_ranks
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["rank_markers", "EXPLORATORY", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
            "ColumnRanks", "MARKER_COLUMNS", "index_from_arrays"]
@@ -66,7 +69,7 @@ class MarkerIndex:
         return int(self.data.shape[0])
 
 
-def marker_index(matrix: Any, *, genes: Sequence[str], ranks: ColumnRanks | None = None
+def marker_index(matrix: np.ndarray | sparse.spmatrix, *, genes: Sequence[str], ranks: ColumnRanks | None = None
                  ) -> MarkerIndex:
     """Prepare a cells x genes log-normalised matrix for `rank_markers`."""
     import scipy.sparse as sp
@@ -107,7 +110,7 @@ def _row_sums(index: MarkerIndex, rows: np.ndarray) -> tuple[np.ndarray, ...]:
     return nz, total, rank
 
 
-def rank_markers(data: Any, *, selected: np.ndarray, genes: Sequence[str] | None = None,
+def rank_markers(data: MarkerIndex | np.ndarray | sparse.spmatrix, *, selected: np.ndarray, genes: Sequence[str] | None = None,
                  top: int = 25, patients: Sequence[str] | np.ndarray | None = None
                  ) -> pl.DataFrame:
     """Genes ranked by how much higher they are in the `selected` cells (boolean mask) than in

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, is_dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -31,6 +31,9 @@ from components import access, export, session
 from components.export import csv_bytes
 from components.safe import md, unlink_figure
 from views.spec import FigureSpec
+
+if TYPE_CHECKING:
+    from data_loaders import Study
 
 __all__ = ["show", "show_figure", "show_table", "show_params", "show_rules", "show_code", "shown_figures", "as_shown",
            "export_server", "export_blocker", "figure_provenance", "set_audit_identity",
@@ -121,7 +124,7 @@ _REGISTRY_STUDY_KEY = "_figure_registry_study"
 _REGISTRY_MAX = 60
 
 
-def shown_figures(study: Any = None) -> list[FigureSpec]:
+def shown_figures(study: Study = None) -> list[FigureSpec]:
     """Figures shown in this session (latest version of each key, in first-shown order), as
     the views made them (FigureSpec, with its view, Params and cohort); only those of `study`
     when given."""

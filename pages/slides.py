@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from typing import TYPE_CHECKING
 
 import polars as pl
 import streamlit as st
@@ -13,8 +14,12 @@ from components import deck, export, filters, render, session, sidebar
 from components.safe import md
 from views import slides as vs
 
+if TYPE_CHECKING:
+    from analysis.cohort import Cohort
+    from data_loaders import Study
 
-def _deck_bytes(study: object, cohort: object, chosen: list, shown: dict,
+
+def _deck_bytes(study: Study, cohort: Cohort, chosen: list, shown: dict,
                 params: vs.SlidesParams) -> bytes:
     # runs on click, outside the script thread: everything it needs is passed in
     render.export_server()

@@ -19,6 +19,7 @@ runs); the volcano, table, heatmap and summary of one Params share its result (v
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -382,7 +383,7 @@ def window_tests(study: Study, *, cohort: Cohort | None = None, params: CompareP
         "q_value", "median_a", "median_b", "test", "reason"), replace(params, feature=feature))
 
 
-def clicked_feature(event: Any) -> str | None:
+def clicked_feature(event: Mapping[str, Any] | None) -> str | None:
     """The feature of the volcano point a click selected (its customdata), or None."""
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     clicked = points[0].get("customdata") if points else None

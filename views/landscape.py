@@ -14,7 +14,7 @@ components.figures.landscape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -282,7 +282,7 @@ def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapePa
                       "statistics use all of them.")
 
 
-def selected_cells(event: Any) -> tuple[int, ...]:
+def selected_cells(event: Mapping[str, Any] | None) -> tuple[int, ...]:
     """Row numbers (`cell`) of the points a box or lasso selection on the embedding holds
     (the chart's selection state; empty when nothing is selected)."""
     points = (event or {}).get("selection", {}).get("points", []) if event else []

@@ -18,7 +18,7 @@ each with its own frame (`lanes`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +27,7 @@ import polars as pl
 from analysis import clones, kinetics, post_hsct, recovery, repertoire, response, toxicity
 from analysis.cohort import Cohort
 from analysis.rules import rules_for
+from analysis.vocab import is_blood
 from components.figures.patient import cohort_strip, lanes_shown, patient_timeline
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -189,7 +190,7 @@ def _labelled(one: Study, frame: pl.DataFrame) -> pl.DataFrame:
 def _blood(one: Study, analytes: Sequence[str]) -> pl.DataFrame:
     m = one.series(analytes=list(analytes))
     if "tissue" in m.columns:
-        m = m.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        m = m.filter(is_blood())
     m = (m.group_by("analyte", "day").agg(pl.col("value").mean(), pl.col("unit").first())
          .sort("analyte", "day"))
     order = {a: i for i, a in enumerate(analytes)}
@@ -558,7 +559,7 @@ def laboratory(study: Study, *, cohort: Cohort | None = None, params: PatientPar
     one = patient_study(study, params.subject_id)
     m = one.series(analytes=list(LAB_ANALYTES))
     if "tissue" in m.columns:
-        m = m.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        m = m.filter(is_blood())
     m = m.group_by("analyte", "day").agg(pl.col("value").mean(), pl.col("unit").first())
     sex = one.patients.select("subject_id", "sex") if "sex" in one.patients.columns else None
     graded = recovery.ctcae_grades(one.measurements, sex=sex).group_by("analyte", "day").agg(
@@ -651,7 +652,7 @@ def sample_view(study: Study, sample_id: str
                                   "day_max": r["day"], "label": f"sample {sample_id}"}, presets
 
 
-def _points(event: Any) -> list[Any]:
+def _points(event: Mapping[str, Any] | None) -> list[Any]:
     if not event:
         return []
     sel = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection",
@@ -660,7 +661,7 @@ def _points(event: Any) -> list[Any]:
     return [p.get("customdata") for p in pts if isinstance(p, dict)]
 
 
-def selected_subject(event: Any) -> str | None:
+def selected_subject(event: Mapping[str, Any] | None) -> str | None:
     """The patient of the first clicked point of a plotly selection whose traces carry the
     subject_id as (the first item of) `customdata`; None when nothing is selected."""
     for cd in _points(event):
@@ -670,7 +671,7 @@ def selected_subject(event: Any) -> str | None:
     return None
 
 
-def selected_sample(event: Any) -> str | None:
+def selected_sample(event: Mapping[str, Any] | None) -> str | None:
     """The sample_id of the first clicked sample marker (customdata ["sample", id, assay])."""
     for cd in _points(event):
         if isinstance(cd, list) and len(cd) >= 2 and cd[0] == "sample":

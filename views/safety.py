@@ -20,6 +20,7 @@ import polars as pl
 
 from analysis import post_hsct, toxicity
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
+from analysis.vocab import is_blood
 from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
 from components.figures.safety import (
     adverse_event_bars,
@@ -74,7 +75,7 @@ def aligned_cytokines(study: Study, *, cohort: Cohort | None = None,
     subjects = _subjects(study, cohort)
     m = study.series(analytes=list(panel), subjects=subjects)
     if "tissue" in m.columns:
-        m = m.filter(pl.col("tissue").is_null() | (pl.col("tissue") == "blood"))
+        m = m.filter(is_blood())
     m = m.group_by("subject_id", "analyte", "day").agg(pl.col("value").mean())
     if params.align == "crs_onset":
         onset = (toxicity.toxicity_episodes(study.events).filter(pl.col("kind") == "CRS")
