@@ -30,6 +30,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
+from analysis.vocab import DayWindow
 from components import access, render, session
 from components.safe import md
 from components.theme import patient_colors
@@ -73,17 +74,15 @@ class _Run:
 # ---- value codec ---------------------------------------------------------------------------
 def parse_days(text: str | None) -> tuple[int | None, int | None] | None:
     """"lo:hi" -> (lo, hi), either side may be empty (None); None when `text` is empty;
-    raises ValueError when it is not of that form."""
+    raises ValueError when it is not a day window (analysis.vocab.DayWindow.parse)."""
     if text is None or not text.strip():
         return None
-    if ":" not in text:
-        raise ValueError(f"{text!r} is not a day window lo:hi")
-    lo, hi = text.split(":", 1)
-    return (int(lo) if lo.strip() else None, int(hi) if hi.strip() else None)
+    w = DayWindow.parse(text)
+    return w.lo, w.hi
 
 
 def format_days(lo: int | None, hi: int | None) -> str:
-    return f"{'' if lo is None else lo}:{'' if hi is None else hi}"
+    return DayWindow.of(lo, hi).text
 
 
 def _scalar(text: str, kind: type) -> Any:

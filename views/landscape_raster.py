@@ -11,6 +11,7 @@ smaller studies is views/landscape.py's `embedding` (WebGL points of a stratifie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +168,7 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
                       "with hover. Box and lasso select from every cell, drawn or not.")
 
 
-def window_of(event: Any) -> tuple[Range, Range] | None:
+def window_of(event: Mapping[str, Any] | None) -> tuple[Range, Range] | None:
     """The (x range, y range) of the last box drawn on the chart, or None."""
     boxes = ((event or {}).get("selection") or {}).get("box") or []
     if not boxes:
