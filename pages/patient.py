@@ -109,8 +109,8 @@ def _profiles(subjects: tuple[str, ...], criteria: str) -> bytes:
 b1, b2 = st.columns(2)
 blocker = render.export_blocker()
 b1.download_button("This patient as a slide (PPTX)", help=blocker or (
-                   "16:9, compact: the lanes chosen above, else counts, transfusions and "
-                   "medications, toxicity, CAR-T qPCR and cytokines, with the course as lines"),
+                   "16:9: the whole view (the lanes shown above) in two columns of lanes "
+                   "on one day axis, with the course as lines"),
                    data=b"" if blocker else render.audited(
                        partial(_slide, params),
                        file=f"{subject}.pptx", format="pptx"),

@@ -46,10 +46,17 @@ def test_patient_slide_is_one_slide(export_ready, demo_study):
     from components import profiles
 
     spec = vp.slide(demo_study, params=vp.PatientParams("SAA-001"))
-    # compact: the course as lines over the slide's lanes, no legends
+    # the whole view: every lane the page draws (the course as lines), in two columns of
+    # lanes on one day axis, no legends
+    page = vp.timeline(demo_study, params=vp.PatientParams("SAA-001"))
+    page_lanes = [a.text for a in page.fig.layout.annotations][:12]
     titles = [a.text for a in spec.fig.layout.annotations]
-    assert titles[:5] == ["Blood counts", "Transfusions and medications",
-                          "CRS, ICANS, infections", "CAR-T (qPCR)", "Cytokines"]
+    assert set(titles[:11]) == set(page_lanes) - {"Course"} and len(page_lanes) == 12
+    assert {a.x for a in spec.fig.layout.annotations[:11]} == {
+        spec.fig.layout.xaxis.domain[0], spec.fig.layout.xaxis2.domain[0]}
+    axes = [spec.fig.layout[k] for k in spec.fig.layout if k.startswith("xaxis")]
+    assert len({a.matches for a in axes if a.matches}) == 1        # one day axis for all
+    assert sum(a.matches is None for a in axes) == 1
     assert "Last contact" in titles and spec.fig.layout.showlegend is False
     assert "Best response (NIH): CR" in spec.caption
     prs = Presentation(io.BytesIO(profiles.build_patient_slide(spec)))

@@ -402,10 +402,10 @@ def _long_data(frames: dict[str, pl.DataFrame], subject_id: str) -> pl.DataFrame
 @recipe
 def slide(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
           focus: Any = None) -> FigureSpec:
-    """The patient's view as one 16:9 slide: the lanes chosen in `params` (else SLIDE_LANES)
-    drawn compact (course as lines, no legends), the header facts as caption."""
-    p = params if params.lanes else replace(params, lanes=SLIDE_LANES)
-    spec = timeline(study, cohort=cohort, params=p, focus=focus, compact=True)
+    """The patient's view as one 16:9 slide: the lanes the page shows (those chosen in
+    `params`, else every lane with data), drawn compact (two columns of lanes on one day
+    axis, the course as lines, no legends), the header facts as caption."""
+    spec = timeline(study, cohort=cohort, params=params, focus=focus, compact=True)
     facts = header(study, params=params).data
     caption = " · ".join(f"{r['item']}: {r['value']}" for r in facts.iter_rows(named=True)
                          if r["section"] in ("Response", "Recovery", "Toxicity"))

@@ -104,30 +104,41 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
                                         "showarrow": False, "xref": "paper", "yref": "paper",
                                         "x": 0.5, "y": 0.5}])
         return fig
-    heights = ([1] * len(shown) if compact else
+    # a slide (compact) holds every lane in two columns of lanes sharing one day axis; the
+    # page stacks them in one column, each lane as tall as its content needs
+    ncols = 2 if compact and len(shown) > 4 else 1
+    nrows = math.ceil(len(shown) / ncols)
+    place = {k: (i // nrows + 1, i % nrows + 1) for i, k in enumerate(shown)}  # col, row
+    heights = ([1] * nrows if compact else
                [_lane_height(k, lanes[k]) for k in shown])  # type: ignore[arg-type]
     total = sum(heights)
-    fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.012,
+    grid = [[None] * ncols for _ in range(nrows)]
+    for k, (c, r) in place.items():
+        grid[r - 1][c - 1] = LANE_TITLES[k]
+    fig = make_subplots(rows=nrows, cols=ncols, shared_xaxes="all" if ncols > 1 else True,
+                        vertical_spacing=0.04 if compact else 0.012, horizontal_spacing=0.1,
                         row_heights=[h / total for h in heights],
-                        subplot_titles=[LANE_TITLES[k] for k in shown])
+                        subplot_titles=[t or "" for row in grid for t in row])
     names = {}
     for key in ("counts", "cytokines", "inflammation"):
         if key in shown:
             names.update(_colors(lanes[key].get_column("analyte").unique(maintain_order=True)
                                  .to_list(), {**names, **(colors or {})}))
     legends: dict[str, dict] = {}
-    for i, key in enumerate(shown, start=1):
+    for key in shown:
         frame = lanes[key]
         assert frame is not None
+        c, r = place[key]
+        i = (r - 1) * ncols + c                 # the lane's subplot number
         legend = "legend" if i == 1 else f"legend{i}"
-        _DRAW[key](fig, frame, row=i, legend=legend, colors={**names, **(colors or {})},
-                   thresholds=thresholds)
+        _DRAW[key](fig, frame, row=r, col=c, axis=i, legend=legend,
+                   colors={**names, **(colors or {})}, thresholds=thresholds)
         curve = lanes.get(f"{key}_fit")
         if curve is not None and curve.height:
             fig.add_trace(go.Scatter(
                 x=curve.get_column("day").to_list(), y=curve.get_column("value").to_list(),
                 mode="lines", line={"color": "#333333", "width": 1.5, "dash": "dashdot"},
-                name="kinetic model", legend=legend, hoverinfo="skip"), row=i, col=1)
+                name="kinetic model", legend=legend, hoverinfo="skip"), row=r, col=c)
         # axes and legends set on the layout directly (update_yaxes(row=...) walks every
         # subplot on each call)
         axis = fig.layout[f"yaxis{'' if i == 1 else i}"]
@@ -141,15 +152,27 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
             axis.update(type="category", categoryorder="array", categoryarray=rows,
                         autorange="reversed", showgrid=False, tickfont={"size": 10})
     fig.update_layout(legends)
-    for ann in fig.layout.annotations[:len(shown)]:  # lane titles (made first): left, small
-        ann.update(x=0, xanchor="left", font={"size": 12, "color": "#333333"})
+    n_titles = sum(t is not None for row in grid for t in row)
+    starts = [fig.layout["xaxis" if c == 1 else f"xaxis{c}"].domain[0]
+              for c in range(1, ncols + 1)]
+    for ann in fig.layout.annotations[:n_titles]:  # lane titles (made first): left, small
+        left = starts[0] if ncols == 1 or ann.x < 0.5 else starts[1]
+        ann.update(x=left, xanchor="left", font={"size": 12, "color": "#333333"})
     fig.update_xaxes(zeroline=False)
-    fig.update_xaxes(title_text=x_title, row=len(shown), col=1)
+    for c in range(1, ncols + 1):
+        last = max(r for cc, r in place.values() if cc == c)
+        fig.update_xaxes(title_text=x_title, showticklabels=True, row=last, col=c)
+        for r in range(last + 1, nrows + 1):    # an empty cell under a shorter column
+            n = (r - 1) * ncols + c
+            fig.layout[f"xaxis{n}"].visible = False
+            fig.layout[f"yaxis{n}"].visible = False
     if range_x is not None:
         fig.update_xaxes(range=list(range_x))
-    # day 0 across every lane (one shape: the lanes share the x axis)
-    fig.add_shape(type="line", xref="x", x0=0, x1=0, yref="paper", y0=0, y1=1,
-                  line={"color": "#0072B2", "width": 1, "dash": "dot"}, layer="below")
+    # day 0 across every lane (one shape per column of lanes)
+    for c in range(1, ncols + 1):
+        fig.add_shape(type="line", xref="x" if c == 1 else f"x{c}", x0=0, x1=0, yref="paper",
+                      y0=0, y1=1, line={"color": "#0072B2", "width": 1, "dash": "dot"},
+                      layer="below")
     fig.update_layout(template="cart", height=total + 110, title={"text": title or ""},
                       margin={"l": 130, "r": 190, "t": 70, "b": 50}, hovermode="closest",
                       barmode="overlay", clickmode="event+select", dragmode="zoom")
@@ -162,35 +185,38 @@ def patient_timeline(lanes: Mapping[str, pl.DataFrame | None], *,
                                                                  "b": 50})
         fig.update_yaxes(tickfont={"size": 9})
         if course is not None and course.height:
-            _course_lines(fig, course)
+            for c in range(1, ncols + 1):
+                _course_lines(fig, course, xref="x" if c == 1 else f"x{c}")
     return label_decades(fig)
 
 
-def _course_lines(fig: go.Figure, course: pl.DataFrame) -> None:
-    """The course as vertical lines over every lane, labelled along the top."""
+def _course_lines(fig: go.Figure, course: pl.DataFrame, *, xref: str = "x") -> None:
+    """The course as vertical lines over every lane of the column whose x axis is `xref`,
+    labelled along the top."""
     for r in course.filter(pl.col("kind") != "infusion").iter_rows(named=True):
         color = _COURSE_STYLE.get(r["kind"], ("", "#444444"))[1]
         if r["kind"] == "lymphodepletion" and r["end_day"] is not None:
-            fig.add_shape(type="rect", xref="x", x0=r["day"] - 0.5, x1=r["end_day"] + 0.5,
+            fig.add_shape(type="rect", xref=xref, x0=r["day"] - 0.5, x1=r["end_day"] + 0.5,
                           yref="paper", y0=0, y1=1, fillcolor=color, opacity=0.15,
                           line={"width": 0}, layer="below")
             continue
-        fig.add_shape(type="line", xref="x", x0=r["day"], x1=r["day"], yref="paper", y0=0,
+        fig.add_shape(type="line", xref=xref, x0=r["day"], x1=r["day"], yref="paper", y0=0,
                       y1=1, line={"color": color, "width": 1.2, "dash": "dash"})
-        fig.add_annotation(x=r["day"], xref="x", y=1.0, yref="paper", yanchor="bottom",
+        fig.add_annotation(x=r["day"], xref=xref, y=1.0, yref="paper", yanchor="bottom",
                            text=str(r["row"]), showarrow=False,
                            font={"size": 10, "color": color})
 
 
 # ---- lanes ------------------------------------------------------------------------------------
-def _course(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: object) -> None:
+def _course(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
+            **_: object) -> None:
     spans = df.filter(pl.col("end_day").is_not_null() & (pl.col("end_day") > pl.col("day")))
     for r in spans.iter_rows(named=True):
         fig.add_trace(go.Bar(x=[r["end_day"] - r["day"] + 1], base=[r["day"] - 0.5],
                              y=[r["row"]], orientation="h", width=0.5,
                              marker={"color": _COURSE_STYLE.get(r["kind"], ("", "#777"))[1]},
                              name=r["row"], legend=legend, showlegend=False,
-                             hovertext=[r["text"]], hoverinfo="text"), row=row, col=1)
+                             hovertext=[r["text"]], hoverinfo="text"), row=row, col=col)
     points = df.filter(~pl.col("row").is_in(spans.get_column("row").implode()))
     for r in points.iter_rows(named=True):
         symbol, color = _COURSE_STYLE.get(r["kind"], ("circle", "#444444"))
@@ -198,10 +224,10 @@ def _course(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: obj
                                  marker={"symbol": symbol, "size": 13, "color": color,
                                          "line": {"width": 2, "color": color}},
                                  name=r["row"], legend=legend, showlegend=False,
-                                 hovertext=[r["text"]], hoverinfo="text"), row=row, col=1)
+                                 hovertext=[r["text"]], hoverinfo="text"), row=row, col=col)
 
 
-def _response(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
+def _response(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
               **_: object) -> None:
     seen: set[str] = set()
     for (resp,), g in df.group_by(["response"], maintain_order=True):
@@ -213,14 +239,14 @@ def _response(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
                     "color": RESPONSE_COLORS.get(str(resp), "#999999"),
                     "line": {"width": 1, "color": "#333333"}},
             name=str(resp), legend=legend, showlegend=str(resp) not in seen,
-            hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=1)
+            hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=col)
         seen.add(str(resp))
 
 
-def _series(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
+def _series(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
             colors: Mapping[str, str], thresholds: pl.DataFrame | None = None,
             color: str = "analyte", y: str = "value", log: bool = True, hover_unit: str = "",
-            **_: object) -> None:
+            axis: int = 0, **_: object) -> None:
     df = df.filter(pl.col(y).is_not_null() & ((pl.col(y) > 0) if log else pl.lit(True)))
     keys = df.get_column(color).unique(maintain_order=True).to_list()
     cmap = _colors(keys, colors)
@@ -232,22 +258,26 @@ def _series(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
             line={"color": cmap[key], "width": 1.6}, marker={"size": 5, "color": cmap[key]},
             name=str(label), legend=legend,
             hovertemplate=f"{label}<br>day %{{x}}: %{{y:.4g}}{hover_unit}<extra></extra>"),
-            row=row, col=1)
+            row=row, col=col)
     if thresholds is not None and thresholds.height:
-        for t in thresholds.filter(pl.col("analyte").is_in(keys)).iter_rows(named=True):
-            _hline(fig, t["value"], row=row, log=log, text=t["label"],
-                   color=cmap.get(t["analyte"], "#777777"), dash="dot")
+        # labels of neighbouring lines step left in turn (1.0, 0.8, 0.6 of the width), so
+        # "severe <0.5" and "very severe <0.2" never print over each other
+        lines = thresholds.filter(pl.col("analyte").is_in(keys)).sort("value")
+        for k, t in enumerate(lines.iter_rows(named=True)):
+            _hline(fig, t["value"], axis=axis or row, log=log, text=t["label"],
+                   color=cmap.get(t["analyte"], "#777777"), dash="dot", at=1.0 - 0.2 * (k % 3))
 
 
-def _hline(fig: go.Figure, y: float, *, row: int, log: bool, text: str, color: str,
-           dash: str) -> None:
-    """A labelled horizontal line on one lane. The label is placed by hand: annotations on a
-    log axis take log10 coordinates, which `add_hline` does not convert."""
-    suffix = "" if row == 1 else str(row)
+def _hline(fig: go.Figure, y: float, *, axis: int, log: bool, text: str, color: str,
+           dash: str, at: float = 1.0) -> None:
+    """A labelled horizontal line on one lane (`axis`: its subplot number). The label is
+    placed by hand: annotations on a log axis take log10 coordinates, which `add_hline` does
+    not convert."""
+    suffix = "" if axis == 1 else str(axis)
     # explicit axis references: add_hline(row=...) walks every subplot and is slow
     fig.add_shape(type="line", xref=f"x{suffix} domain", x0=0, x1=1, yref=f"y{suffix}",
                   y0=y, y1=y, line={"color": color, "width": 1, "dash": dash})
-    fig.add_annotation(x=1, xref=f"x{suffix} domain", y=math.log10(y) if log else y,
+    fig.add_annotation(x=at, xref=f"x{suffix} domain", y=math.log10(y) if log else y,
                        yref=f"y{suffix}", text=text, showarrow=False, xanchor="right",
                        yanchor="bottom", font={"size": 9, "color": color})
 
@@ -261,7 +291,8 @@ def _plain(fig: go.Figure, df: pl.DataFrame, **kw: object) -> None:
     _series(fig, df, **kw)  # type: ignore[arg-type]
 
 
-def _spans(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: object) -> None:
+def _spans(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
+           **_: object) -> None:
     bars = df.filter(pl.col("kind") != "dose") if "kind" in df.columns else df
     graded = "grade" in bars.columns
     bars = bars.with_columns(
@@ -280,7 +311,7 @@ def _spans(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: obje
             marker={"color": color, "line": {"width": 0.6, "color": "#444444"}},
             name=name, legend=legend, legendgroup=f"{legend}-{name}",
             showlegend=g_ is not None and name not in _legend_names(fig, legend),
-            hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=1)
+            hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=col)
     if "kind" in df.columns:
         doses = df.filter(pl.col("kind") == "dose")
         for (key,), g in doses.group_by(["key"], maintain_order=True):
@@ -291,7 +322,7 @@ def _spans(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: obje
                                         "line": {"width": 1, "color": "#222222"}},
                 name=str(g.get_column("label").first() if "label" in g.columns else key),
                 legend=legend, hovertext=g.get_column("text").to_list(), hoverinfo="text"),
-                row=row, col=1)
+                row=row, col=col)
 
 
 def _legend_names(fig: go.Figure, legend: str) -> set[str]:
@@ -299,7 +330,8 @@ def _legend_names(fig: go.Figure, legend: str) -> set[str]:
             is not False}
 
 
-def _car(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: object) -> None:
+def _car(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
+         axis: int = 0, **_: object) -> None:
     for i, ((assay,), g) in enumerate(df.group_by(["assay"], maintain_order=True)):
         g = g.sort("day")
         color = ("#0072B2", "#009E73", "#CC79A7")[i % 3]
@@ -310,12 +342,12 @@ def _car(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: object
             x=g.filter(pl.col("plot_value").is_not_null()).get_column("day").to_list(),
             y=g.filter(pl.col("plot_value").is_not_null()).get_column("plot_value").to_list(),
             mode="lines", line={"color": color, "width": 1.4}, name=f"{label}",
-            legend=legend, legendgroup=f"{legend}-{assay}", hoverinfo="skip"), row=row, col=1)
+            legend=legend, legendgroup=f"{legend}-{assay}", hoverinfo="skip"), row=row, col=col)
         fig.add_trace(go.Scatter(
             x=q.get_column("day").to_list(), y=q.get_column("value").to_list(), mode="markers",
             marker={"size": 7, "color": color}, name=f"{label} >= LLOQ", legend=legend,
             legendgroup=f"{legend}-{assay}", showlegend=False,
-            hovertemplate=f"{label}<br>day %{{x}}: %{{y:.4g}}<extra></extra>"), row=row, col=1)
+            hovertemplate=f"{label}<br>day %{{x}}: %{{y:.4g}}<extra></extra>"), row=row, col=col)
         if b.height:
             fig.add_trace(go.Scatter(
                 x=b.get_column("day").to_list(), y=b.get_column("plot_value").to_list(),
@@ -325,14 +357,14 @@ def _car(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str, **_: object
                 legendgroup=f"{legend}-{assay}-blq",
                 customdata=b.get_column("value").to_list(),
                 hovertemplate=f"{label}<br>day %{{x}}: below LLOQ (measured %{{customdata}})"
-                              "<extra></extra>"), row=row, col=1)
+                              "<extra></extra>"), row=row, col=col)
         lloq = g.get_column("lloq").drop_nulls()
         if lloq.len():
-            _hline(fig, float(lloq.max()), row=row, log=True,
+            _hline(fig, float(lloq.max()), axis=axis or row, log=True,
                    text=f"LLOQ {float(lloq.max()):g}", color=color, dash="dash")
 
 
-def _samples(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
+def _samples(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
              **_: object) -> None:
     for i, ((_assay,), g) in enumerate(df.group_by(["assay"], maintain_order=True)):
         fig.add_trace(go.Scatter(
@@ -342,25 +374,27 @@ def _samples(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
             name=str(g.get_column("row").first()), legend=legend, showlegend=False,
             customdata=[["sample", s, a] for s, a in zip(g.get_column("sample_id"),
                                                          g.get_column("assay"), strict=True)],
-            hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=1)
+            hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=col)
 
 
-def _vaf(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
+def _vaf(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
          colors: Mapping[str, str], **_: object) -> None:
     _series(fig, df.with_columns((pl.col("vaf") * 100).alias("vaf_pct"),
                                  pl.col("gene").alias("label")),
-            row=row, legend=legend, colors=colors, color="gene", y="vaf_pct", log=False,
+            row=row, col=col, legend=legend, colors=colors, color="gene", y="vaf_pct",
+            log=False,
             hover_unit=" %")
-    fig.update_yaxes(title_text="VAF %", rangemode="tozero", row=row, col=1)
+    fig.update_yaxes(title_text="VAF %", rangemode="tozero", row=row, col=col)
 
 
-def _clones(fig: go.Figure, df: pl.DataFrame, *, row: int, legend: str,
+def _clones(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
             colors: Mapping[str, str], **_: object) -> None:
     _series(fig, df.with_columns((pl.col("frequency") * 100).alias("pct"),
                                  pl.col("clonotype").alias("label")),
-            row=row, legend=legend, colors=colors, color="clonotype", y="pct", log=False,
+            row=row, col=col, legend=legend, colors=colors, color="clonotype", y="pct",
+            log=False,
             hover_unit=" %")
-    fig.update_yaxes(title_text="% of TCRs", rangemode="tozero", row=row, col=1)
+    fig.update_yaxes(title_text="% of TCRs", rangemode="tozero", row=row, col=col)
 
 
 _DRAW = {"course": _course, "response": _response, "counts": _counts, "support": _spans,
