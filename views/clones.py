@@ -11,6 +11,9 @@ The analyses are those of analysis.clones, analysis.repertoire (rarefaction, ove
 analysis.clone_tracking and analysis.clonotypes; every comparison is patient-level. The shared
 focus (`focus`) is accepted for the common call shape; these views draw every patient of the
 cohort. The CAR+ block of the Immune landscape is in views/car_cells.py.
+
+One job, over 400 lines: the records of the Clones & repertoire page and the option lists their
+Params come from.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ heatmap and the course mark the focus patients and days.
 
 The comparison itself runs in one function (`_run_comparison`, which is also where DESeq2
 runs); the volcano, table, heatmap and summary of one Params share its result (views.shared).
+
+One job, over 400 lines: the Compare page's records and the option lists and focus rules
+their Params come from.
 """
 
 from __future__ import annotations

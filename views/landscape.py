@@ -10,6 +10,10 @@ lists and default rules the page offers (`sources`, `colour_options`, `gene_choi
 `flow_params`, ...) live here too, so the page only reads widgets. Computations are in
 analysis.embedding, analysis.composition, analysis.signatures and analysis.markers; figures in
 components.figures.landscape.
+
+One job, over 400 lines: the records of the Immune landscape's embedding, selection and
+composition, with the option lists and defaults their Params come from (single-cell RNA and
+flow events alike).
 """
 
 from __future__ import annotations
