@@ -2,7 +2,7 @@
 
 After a transplant, blood counts are the graft's and CAR-T levels are no longer the CAR-T's own
 course (the same convention as responses: an assessment on or after an HSCT is NE for the
-CAR-T, analysis/response.py). Time plots mark each patient's HSCT day, draw later values apart
+CAR-T, analysis/response/). Time plots mark each patient's HSCT day, draw later values apart
 (faded, dashed) or stop the series there (`Rules.post_hsct_display`), and group medians,
 quartiles and geometric means never include them.
 """

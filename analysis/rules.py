@@ -41,7 +41,7 @@ def _f(default: Any, help: str, source: str, *, choices: tuple[Any, ...] | None 
 
 @dataclass(frozen=True)
 class Rules:
-    # ---- severity and response (analysis/response.py) ---------------------------------------
+    # ---- severity and response (analysis/response/) ---------------------------------------
     retic_threshold: float = _f(
         60.0, "RETIC below this (x10^9/L) counts towards severe (modified Camitta)",
         "BSH guideline (Killick et al., Br J Haematol 2016;172:187): < 60 automated count; "
@@ -55,7 +55,7 @@ class Rules:
 
     # Section marker: other rule groups add their fields below, each with help and source.
 
-    # ---- counts, severity and response (analysis/response.py, analysis/baseline.py) -------
+    # ---- counts, severity and response (analysis/response/, analysis/baseline.py) -------
     count_tie: str = _f(
         "earlier", "two counts equally near an assessment day: take the earlier or the later "
         "one", "project convention: the earlier count was known on the assessment day",
@@ -86,7 +86,7 @@ class Rules:
         14, "ORR at a landmark uses the assessment nearest the landmark within +/- this many "
         "days", "project convention (visit windows of +/- 2 weeks at M3 and later)")
 
-    # ---- transfusion and growth-factor support (analysis/response.py, recovery.py) --------
+    # ---- transfusion and growth-factor support (analysis/response/, recovery.py) --------
     plt_support_days: int = _f(
         7, "a platelet count up to this many days after a platelet transfusion (same day "
         "included) is transfusion-supported and cannot make a criterion met",
@@ -142,7 +142,7 @@ class Rules:
         "threshold after day 30 (non-transient neutropenia)",
         "Rejeski et al., Blood 2023;142:865: late ICAHT needs non-transient neutropenia")
 
-    # ---- toxicity: CRS grade from vitals (analysis/toxicity.py) -----------------------------
+    # ---- toxicity: CRS grade from vitals (analysis/toxicity/) -----------------------------
     crs_window_end: int = _f(
         14, "vitals are graded for CRS from infusion (day 0) to this day, and around recorded "
         "CRS episodes",
@@ -173,7 +173,7 @@ class Rules:
         "masked by antipyretics)", "ASTCT 2019 (Lee et al.) on antipyretics; 0 = the day's "
         "own temperature only")
 
-    # ---- kinetics: CAR-T cellular kinetics (analysis/kinetics.py) ---------------------------
+    # ---- kinetics: CAR-T cellular kinetics (analysis/kinetics/) ---------------------------
     auc_impute_day0: bool = _f(
         False, "with no day-0 sample, start the AUC at level 0 on day 0 (else the AUC is not "
         "computed)", "PKNCA (Denney et al., CPT Pharmacometrics Syst Pharmacol 2015) imputes "
@@ -288,7 +288,7 @@ class Rules:
         "faded and dashed, apart from the CAR-T series) or 'stop' (the series ends at the "
         "HSCT); group medians never include them",
         "project convention: after an HSCT the counts and kinetics are no longer the CAR-T's "
-        "account (as responses, analysis/response.py)")
+        "account (as responses, analysis/response/)")
 
     # ---- helpers ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
