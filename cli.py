@@ -80,6 +80,9 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cells", type=int, default=20000,
                    help="single-cell profiles in the .h5ad (default 20000)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--sc-timepoints", default="Screening,D28,M3",
+                   help="single-cell timepoints, comma-separated (default Screening,D28,M3; "
+                        "any of Screening,D14,D28,M3,M6,M12)")
 
 
 @command("sample", "write a seeded synthetic study shaped like NCT07139600", _sample_args)
@@ -88,7 +91,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if args.patients < 1 or args.cells < 0:
         return fail("--patients must be at least 1 and --cells not negative")
-    out = generate_study(args.out, patients=args.patients, cells=args.cells, seed=args.seed)
+    try:
+        out = generate_study(args.out, patients=args.patients, cells=args.cells, seed=args.seed,
+                             sc_timepoints=[t.strip() for t in args.sc_timepoints.split(",")
+                                            if t.strip()])
+    except ValueError as exc:
+        return fail(f"--sc-timepoints: {exc}")
     print(f"wrote {out}")
     return 0
 

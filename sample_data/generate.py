@@ -893,9 +893,16 @@ def _medications(c: _Cohort, ev: pl.DataFrame, seed: int) -> pl.DataFrame:
 # samples and omics
 
 
-def _samples(c: _Cohort) -> pl.DataFrame:
+SC_TIMEPOINTS = _ASSAYS["scrna"][2]
+# the composition a single-cell timepoint draws from (_COMPOSITION holds three of the six)
+_COMPOSITION_OF = {"Screening": "Screening", "D14": "D28", "D28": "D28", "M3": "M3", "M6": "M3",
+                   "M12": "M3"}
+
+
+def _samples(c: _Cohort, sc_timepoints: Sequence[str] = SC_TIMEPOINTS) -> pl.DataFrame:
     rows = []
-    for assay, (tissue, suffix, tps) in _ASSAYS.items():
+    assays = {**_ASSAYS, "scrna": (*_ASSAYS["scrna"][:2], tuple(sc_timepoints))}
+    for assay, (tissue, suffix, tps) in assays.items():
         for tp, day in TIMEPOINTS:
             if tp not in tps:
                 continue
@@ -1350,7 +1357,8 @@ def _single_cell(c: _Cohort, samples: pl.DataFrame, cells: int, seed: int, path:
     n_per = rng.multinomial(cells, share / share.sum())
     comp = np.zeros((S, len(CELL_TYPES)))
     for s in range(S):  # one Dirichlet per sample (hundreds at most)
-        base = np.asarray(_COMPOSITION[(tp_names[d["tp"][s]], bool(d["responder"][s]))])
+        base = np.asarray(_COMPOSITION[(_COMPOSITION_OF[tp_names[d["tp"][s]]],
+                                        bool(d["responder"][s]))])
         on = base > 0
         comp[s, on] = rng.dirichlet(300 * base[on])
     cell_sample = np.repeat(np.arange(S), n_per)
@@ -1523,12 +1531,20 @@ def _study_toml(patients: int, cells: int, seed: int) -> str:
     )
 
 
-def generate_study(out: str | Path, *, patients: int = 5, cells: int = 20000, seed: int = 7) -> Path:
+def generate_study(out: str | Path, *, patients: int = 5, cells: int = 20000, seed: int = 7,
+                   sc_timepoints: Sequence[str] = SC_TIMEPOINTS) -> Path:
     """Write a complete synthetic study folder to `out` and return its path.
 
     Same arguments give byte-identical CSV, TOML and FCS files (the .h5ad differs only in HDF5
-    internals). `patients` >= 1; the first five follow the fixed demo story.
+    internals). `patients` >= 1; the first five follow the fixed demo story. `sc_timepoints`
+    (default Screening, D28, M3) are the single-cell samples of each patient; any of the six
+    TIMEPOINTS (D14 draws the D28 composition, M6 and M12 that of M3), for scale tests.
     """
+    names = [t for t, _ in TIMEPOINTS]
+    bad = [t for t in sc_timepoints if t not in names]
+    if bad or not sc_timepoints:
+        raise ValueError(f"sc_timepoints must be some of {', '.join(names)}, got "
+                         f"{', '.join(bad) or 'none'}")
     if patients < 1:
         raise ValueError("patients must be at least 1")
     if cells < 0:
@@ -1537,7 +1553,7 @@ def generate_study(out: str | Path, *, patients: int = 5, cells: int = 20000, se
     out.mkdir(parents=True, exist_ok=True)
     c = _make_cohort(patients, seed)
     measurements, cbc = _measurements(c, seed)
-    samples = _samples(c)
+    samples = _samples(c, tuple(t for t in names if t in set(sc_timepoints)))
     (out / "study.toml").write_text(_study_toml(patients, cells, seed), encoding="utf-8")
     c.frame.write_csv(out / "patients.csv")
     measurements.write_csv(out / "measurements.csv")
@@ -1565,9 +1581,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cells", type=int, default=20000,
                     help="single-cell cells in total (default 20000)")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    ap.add_argument("--sc-timepoints", default=",".join(SC_TIMEPOINTS),
+                    help="single-cell timepoints, comma-separated (default "
+                         f"{','.join(SC_TIMEPOINTS)}; any of "
+                         f"{','.join(t for t, _ in TIMEPOINTS)})")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    path = generate_study(args.out, patients=args.patients, cells=args.cells, seed=args.seed)
+    path = generate_study(args.out, patients=args.patients, cells=args.cells, seed=args.seed,
+                          sc_timepoints=[t.strip() for t in args.sc_timepoints.split(",")
+                                         if t.strip()])
     print(f"wrote {path} ({args.patients} patients, {args.cells} cells, seed {args.seed}) "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0

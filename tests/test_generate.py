@@ -394,3 +394,18 @@ def test_no_cells_gives_an_empty_receptor_table(tmp_path: Path) -> None:
     out = generate_study(tmp_path / "s", patients=2, cells=0, seed=3)
     rec = pl.read_csv(out / "cell_receptors.tsv", separator="\t")
     assert rec.height == 0 and rec.columns[0] == "cell_id"
+
+
+def test_single_cells_at_all_six_timepoints(tmp_path: Path) -> None:
+    """For scale tests the single-cell samples can cover all six timepoints; the CSVs other
+    than samples.csv do not change, and a wrong name is refused."""
+    out = generate_study(tmp_path / "six", patients=3, cells=600, seed=11,
+                         sc_timepoints=("Screening", "D14", "D28", "M3", "M6", "M12"))
+    s = _read(out, "samples.csv").filter(pl.col("assay") == "scrna")
+    assert s.group_by("subject_id").len()["len"].max() == 6
+    import anndata as ad
+
+    obs = ad.read_h5ad(out / "single_cell.h5ad", backed="r").obs
+    assert set(obs["timepoint"].astype(str)) == {"Screening", "D14", "D28", "M3", "M6", "M12"}
+    with pytest.raises(ValueError, match="sc_timepoints"):
+        generate_study(tmp_path / "bad", patients=1, cells=10, sc_timepoints=("D7",))
