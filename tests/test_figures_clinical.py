@@ -166,8 +166,10 @@ def test_count_labels_do_not_merge():
                             ref_lines={"ANC": [(0.5, "severe"), (0.2, "very severe")]})
     notes = {a.text: a for a in fig.layout.annotations}
     assert notes["lymphodepletion"].xanchor == "right" and notes["infusion"].xanchor == "left"
-    sides = {a.text: a.xanchor for a in fig.layout.annotations if "severe" in (a.text or "")}
-    assert len(set(sides.values())) == 2, sides
+    # threshold labels at the right end, the neighbour stepped left: never on one spot
+    spots = {a.text: (a.x, a.xanchor) for a in fig.layout.annotations
+             if "severe" in (a.text or "")}
+    assert len(set(spots.values())) == 2, spots
 
 
 def test_micro_sign_on_screen_and_labels_for_table_headers():
@@ -206,3 +208,16 @@ def test_km_at_risk_rows_show_whole_labels_and_numbers():
     assert list(axis.categoryarray) == ["Responder", "Non-responder"]
     assert axis.automargin is True and list(axis.range) == [1.5, -0.5]
     assert fig.layout.margin.l >= 120
+
+
+def test_count_thresholds_labelled_at_the_right_and_stepped_apart(demo_study):
+    """Threshold labels sit at the right end (the early days are crowded), neighbouring ones
+    stepped apart so "severe <0.5" and "very severe <0.2" do not print over each other."""
+    from views import blood_counts as vbc
+
+    fig = vbc.counts(demo_study).fig
+    by_text = {a.text: a for a in fig.layout.annotations}
+    low, mid = by_text["very severe <0.2"], by_text["severe <0.5"]
+    assert low.xanchor == mid.xanchor == "right"
+    assert low.xref == mid.xref == "x domain" and low.x != mid.x
+    assert min(low.x, mid.x) > 0.5

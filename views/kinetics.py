@@ -46,8 +46,8 @@ __all__ = ["KineticModelParams", "fits", "model_figure", "model_table", "LABELS"
            "nca_table", "nca_by_group", "concordance", "cd7_readouts", "exposure",
            "exposure_tests", "flow_partner", "KIN_RULES"]
 
-LABELS = {"CAR_QPCR": "qPCR (copies/ug gDNA)", "CAR_PCT": "Flow (% of CD3+)",
-          "CAR_ABS": "Flow (cells/uL)"}
+LABELS = {"CAR_QPCR": "qPCR (copies/µg gDNA)", "CAR_PCT": "Flow (% of CD3+)",
+          "CAR_ABS": "Flow (cells/µL)"}   # on screen: the micro sign (files keep ASCII)
 VIEWS = ("Per patient", "Geometric mean by response group")
 KIN_RULES = ("post_hsct_display", "auc_impute_day0", "kinetics_nonexpanders",
              "replicate_quantifiable_share", "exact_max_n")

@@ -511,9 +511,9 @@ def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
     if kin.height:
         k = kin.row(0, named=True)
         auc = kinetics.auc_column()
-        rows.append(("CAR-T kinetics", "Cmax (qPCR)", _fmt(k["cmax"], " copies/ug")))
+        rows.append(("CAR-T kinetics", "Cmax (qPCR)", _fmt(k["cmax"], " copies/µg")))
         rows.append(("CAR-T kinetics", "Tmax", _fmt(k["tmax"], " d")))
-        rows.append(("CAR-T kinetics", "AUC0-28", _fmt(k.get(auc), " copies/ug x d")))
+        rows.append(("CAR-T kinetics", "AUC0-28", _fmt(k.get(auc), " copies/µg x d")))
         rows.append(("CAR-T kinetics", "Tlast (>= LLOQ)", _fmt(k["tlast"], " d")))
     course = []
     for col, label in (("hsct_day", "HSCT"), ("progression_day", "progression"),

@@ -7,6 +7,7 @@ Factories take frames first and column names as keywords and return a plotly Fig
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -156,12 +157,17 @@ def _decorate_counts(fig: go.Figure, analytes: Sequence[str], *, log_y: bool,
     for i, a in enumerate(analytes, start=1):
         fig.update_yaxes(type="log" if log_y else "linear",
                          title_text=(labels or {}).get(a, a), row=i, col=1)
-        # labels alternate left / right so that close thresholds (0.5 and 0.2) do not merge
+        # labels at the right end (the early days are crowded with data), neighbouring ones
+        # stepped left in turn so that close thresholds (0.5 and 0.2) do not merge
+        suffix = "" if i == 1 else str(i)
         for k, (value, text) in enumerate(sorted((ref_lines or {}).get(a, ()))):
             fig.add_hline(y=value, line={"dash": "dot", "color": "#555555", "width": 1},
-                          annotation_text=text,
-                          annotation_position="top left" if k % 2 == 0 else "top right",
-                          annotation_font_size=10, row=i, col=1)
+                          row=i, col=1)
+            fig.add_annotation(x=1.0 - 0.17 * (k % 2), xref=f"x{suffix} domain",
+                               y=math.log10(value) if log_y and value > 0 else value,
+                               yref=f"y{suffix}", text=text, showarrow=False,
+                               xanchor="right", yanchor="bottom", font={"size": 10},
+                               bgcolor="rgba(255,255,255,0.7)")
     if transfusions is not None:
         r = len(analytes) + 1
         for prod, color in (("PLT", EVENT_STYLE["PLT transfusion"][1]),
