@@ -8,11 +8,12 @@ from dataclasses import replace
 
 import streamlit as st
 
-from components import filters, render
+from components import render, session, sidebar
 from components.safe import md
 from views import compare as cv
 
-ctx = filters.context()
+ctx = session.context(applies="patients (the groups compared); the day window only to "
+                      "the feature's course over time (each comparison has its own window)")
 study, cohort = ctx.study, ctx.cohort
 st.title("Responders vs non-responders")
 st.caption("One value per patient per window (the sample closest to the window centre); "
@@ -26,11 +27,14 @@ if not (layers := cv.layers(study)):
     st.info("Nothing to compare: this study has no measurements, proteomics, bulk RNA, "
             "mutations, TCR or single-cell data. Add at least one of these tables.")
     st.stop()
+windows = [*cv.WINDOWS, "custom"]
+layer_key = sidebar.linked("cmp-layer", options=layers)       # a link's layer and window
+window_key = sidebar.linked("cmp-window", options=windows)    # come before the defaults
 if st.session_state.get("cmp-layer") not in layers:
     st.session_state["cmp-layer"] = cv.default_layer(study)
 st.session_state.setdefault("cmp-window", "D28")
 # a focus set elsewhere (a sample clicked on the Patient page) opens its layer and window once
-focus = filters.get_focus(study)
+focus = session.get_focus(study)
 if focus is not None and st.session_state.get("cmp-focus-seen") != focus:
     st.session_state["cmp-focus-seen"] = focus
     wanted = cv.focus_defaults(study, focus)
@@ -38,45 +42,56 @@ if focus is not None and st.session_state.get("cmp-focus-seen") != focus:
     st.session_state["cmp-window"] = wanted.get("window", st.session_state["cmp-window"])
 
 c1, c2, c3 = st.columns(3)
-layer = c1.selectbox("Layer", layers, format_func=cv.LAYER_LABELS.get, key="cmp-layer")
-window = c2.selectbox("Window", [*cv.WINDOWS, "custom"], key="cmp-window")
+layer = c1.selectbox("Layer", layers, format_func=cv.LAYER_LABELS.get, key=layer_key)
+window = c2.selectbox("Window", windows, key=window_key)
 if window == "custom":
-    window = c2.text_input("Days (start:end)", "21:35", key="cmp-days")
-group_by = c3.selectbox("Groups", filters.compute(cv.grouping_columns, study), key="cmp-groupby",
+    window = c2.text_input("Days (start:end)", "21:35", key=sidebar.linked("cmp-days"))
+groupings = session.cached_view(cv.grouping_columns, study)
+group_by = c3.selectbox("Groups", groupings, key=sidebar.linked("cmp-groupby", options=groupings),
                         format_func=lambda c: "Responders vs non-responders"
                         if c == "response_group" else c)
 ga = gb = None
 ids_a: list[str] = []
 ids_b: list[str] = []
 if group_by == cv.CUSTOM_SPLIT:
-    ids_a = c3.multiselect("Group A", study.subject_ids, key="cmp-split-a")
-    ids_b = c3.multiselect("Group B", [s for s in study.subject_ids if s not in ids_a],
-                           key="cmp-split-b")
-elif len(values := filters.compute(cv.group_values, study, column=group_by)) > 2:
-    ga = c3.selectbox("Group A", values, key="cmp-group-a")
-    gb = c3.selectbox("Group B", [v for v in values if v != ga], key="cmp-group-b")
+    ids_a = c3.multiselect("Group A", study.subject_ids,
+                           key=sidebar.linked("cmp-split-a", options=study.subject_ids,
+                                              shape="many"))
+    others = [s for s in study.subject_ids if s not in ids_a]
+    ids_b = c3.multiselect("Group B", others,
+                           key=sidebar.linked("cmp-split-b", options=others, shape="many"))
+elif len(values := session.cached_view(cv.group_values, study,
+                                       params={"column": group_by})) > 2:
+    ga = c3.selectbox("Group A", values, key=sidebar.linked("cmp-group-a", options=values))
+    rest = [v for v in values if v != ga]
+    gb = c3.selectbox("Group B", rest, key=sidebar.linked("cmp-group-b", options=rest))
 
 o1, o2, o3, o4 = st.columns(4)
-change = o1.checkbox("Change from baseline", key="cmp-change")
-effect = o2.radio("Effect size", ["hedges_g", "cliffs_delta"], key="cmp-effect",
+change = o1.checkbox("Change from baseline", key=sidebar.linked("cmp-change", kind=bool))
+effects = ["hedges_g", "cliffs_delta"]
+effect = o2.radio("Effect size", effects, key=sidebar.linked("cmp-effect", options=effects),
                   format_func={"hedges_g": "Hedges' g", "cliffs_delta": "Cliff's delta"}.get)
-method = o3.radio("RNA method", ["rank", "deseq2"], key="cmp-method",
+method = o3.radio("RNA method", ["rank", "deseq2"],
+                  key=sidebar.linked("cmp-method", options=["rank", "deseq2"]),
                   format_func={"rank": "Rank test on log-CPM",
                                "deseq2": "DESeq2 on raw counts (about a minute)"}.get) \
     if layer == "rna" else "rank"
-panel = o3.selectbox("Panel", [None, *cv.panels(study)], key="cmp-panel",
+panels = [None, *cv.panels(study)]
+panel = o3.selectbox("Panel", panels, key=sidebar.linked("cmp-panel", options=panels),
                      format_func=lambda p: "all panels" if p is None else p) \
     if layer == "measurements" else None
-fdr = o4.select_slider("FDR", cv.FDR_CHOICES, value=0.1, key="cmp-fdr")
-min_n = o4.number_input("Min. patients per group for a test", 2, 10, cv.MIN_N, key="cmp-min-n")
+fdr = o4.select_slider("FDR", cv.FDR_CHOICES, value=0.1,
+                       key=sidebar.linked("cmp-fdr", options=cv.FDR_CHOICES))
+min_n = o4.number_input("Min. patients per group for a test", 2, 10, cv.MIN_N,
+                        key=sidebar.linked("cmp-min-n", kind=int, bounds=(2, 10)))
 f1, f2 = st.columns(2)
 study_rules = cv.rules(study)
 across = f1.checkbox("BH-FDR across all windows", study_rules.fdr_across_windows,
-                     key="cmp-fdr-windows",
+                     key=sidebar.linked("cmp-fdr-windows", kind=bool),
                      help="One FDR family over every window (baseline, D14, D28, M3, M6, M12) "
                           "instead of one per window.")
 defining_in = f2.checkbox("Group-defining counts in the FDR family", study_rules.defining_in_fdr,
-                          key="cmp-defining-fdr",
+                          key=sidebar.linked("cmp-defining-fdr", kind=bool),
                           help="ANC, PLT, HGB and RETIC make the response groups; testing them "
                                "between those groups is circular, so by default they are "
                                "marked and left out of the FDR family.")
@@ -84,7 +99,7 @@ params = cv.CompareParams(layer, str(window), group_by, ga, gb, tuple(ids_a), tu
                           change, method, effect, panel, fdr, int(min_n), across, defining_in)
 try:
     with st.spinner("Comparing ..." if method == "rank" else "Running DESeq2 ..."):
-        got = filters.compute(cv.summary, study, cohort=cohort, params=params)
+        got = session.cached_view(cv.summary, study, cohort=cohort, params=params)
 except ValueError as err:
     st.warning(md(err))
     st.stop()
@@ -110,7 +125,7 @@ if got.untested:
 
 name = f"{study.name}_{layer}_{window}".replace(":", "-")
 if got.n_tested:
-    spec = filters.compute(cv.volcano, study, cohort=cohort, params=params)
+    spec = session.cached_view(cv.volcano, study, cohort=cohort, params=params)
     event = render.show(spec, key="cmp-volcano", name=f"{name}_volcano", on_select="rerun",
                         selection_mode=("points",))
     clicked = cv.clicked_feature(event)
@@ -118,20 +133,21 @@ if got.n_tested:
         st.session_state["cmp-last-click"] = clicked
         st.session_state["cmp-feature"] = clicked
 
-render.show(filters.compute(cv.ranked, study, cohort=cohort, params=params), key="cmp-table",
+render.show(session.cached_view(cv.ranked, study, cohort=cohort, params=params), key="cmp-table",
             name=f"{name}_ranked")
 st.subheader("Top features per patient")
-render.show(filters.compute(cv.heatmap, study, cohort=cohort, params=params, focus=focus),
+render.show(session.cached_view(cv.heatmap, study, cohort=cohort, params=params, focus=focus),
             key="cmp-heatmap", name=f"{name}_heatmap")
 
 st.subheader("One feature over time")
-features = filters.compute(cv.features, study, cohort=cohort, params=params)
+features = session.cached_view(cv.features, study, cohort=cohort, params=params)
+feature_key = sidebar.linked("cmp-feature", options=features)
 if st.session_state.get("cmp-feature") not in features:
     st.session_state["cmp-feature"] = features[0]
-feature = st.selectbox("Feature (or click a point in the volcano)", features, key="cmp-feature")
+feature = st.selectbox("Feature (or click a point in the volcano)", features, key=feature_key)
 one = replace(params, feature=feature)
-trajectory = filters.compute(cv.course, study, cohort=cohort, params=one, focus=focus)
+trajectory = session.cached_view(cv.course, study, cohort=cohort, params=one, focus=focus)
 render.show(trajectory, key="cmp-trajectory", name=f"{study.name}_{feature}_course")
-render.show(filters.compute(cv.window_tests, study, cohort=cohort, params=one),
+render.show(session.cached_view(cv.window_tests, study, cohort=cohort, params=one),
             key="cmp-windows", name=f"{study.name}_{feature}_by_window")
 render.show_rules(cv.rules(study, params=params), names=cv.CMP_RULES, key="cmp-rules")

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import filters, render
+from components import render, session, sidebar
 from components.safe import md
 from views import cytometry as cy
 
-ctx = filters.context()
+ctx = session.context(applies="patients and the day window: the samples gated, drawn "
+                      "and clustered")
 study, cohort = ctx.study, ctx.cohort
 st.title("Cytometry")
 state = cy.status(study)
@@ -34,7 +35,7 @@ if state.n_with_gates and st.button(
     bar = st.progress(0.0, "starting")
     cy.regate(study, progress=lambda d, t, label: bar.progress(d / max(t, 1),
                                                                 f"{d} of {t}: {label}"))
-    filters.reload_study()
+    session.reload_study()
     st.rerun()
 
 names = cy.population_names(study, cohort=cohort)
@@ -46,10 +47,11 @@ with tab_pop:
         st.info("No gated populations" + (" for the patients and days in the sidebar filter."
                                           if study.populations.height else "."))
     else:
-        ref = st.selectbox("% of reference population", ["(as study.toml)", *names],
-                           key="cy-ref")
+        refs = ["(as study.toml)", *names]
+        ref = st.selectbox("% of reference population", refs,
+                           key=sidebar.linked("cy-ref", options=refs))
         pick = st.selectbox("Population over time", names, index=len(names) - 1,
-                            key="cy-pop-trend")
+                            key=sidebar.linked("cy-pop-trend", options=names))
         params = cy.PopulationParams("" if ref == "(as study.toml)" else ref, pick)
         table = cy.populations(study, cohort=cohort, params=params)
         render.show_table(table.data, key="cy-pop-table", name=f"{study.name}_populations")
@@ -60,11 +62,12 @@ with tab_gates:
     if not (ids := cy.gated_samples(study, cohort=cohort)):
         st.info("No gated sample to draw.")
     else:
-        sample = st.selectbox("Sample", ids, key="cy-sample")
+        sample = st.selectbox("Sample", ids, key=sidebar.linked("cy-sample", options=ids))
         cols = st.columns(2)
-        for i, gate in enumerate(filters.compute(cy.gate_names, study, sample_id=sample)):
+        for i, gate in enumerate(session.cached_view(cy.gate_names, study,
+                                                     params={"sample_id": sample})):
             with cols[i % 2]:
-                render.show(filters.compute(cy.gate_plot, study, cohort=cohort,
+                render.show(session.cached_view(cy.gate_plot, study, cohort=cohort,
                                             params=cy.GatePlotParams(sample, gate)),
                             key=f"cy-gate-{i}", name=f"{sample}_gate_{i}")
 
@@ -73,35 +76,42 @@ with tab_time:
         st.info("No gated populations to compare over time.")
     else:
         c1, c2 = st.columns(2)
-        subject = c1.selectbox("Patient", cy.gated_patients(study, cohort=cohort),
-                               key="cy-subject")
-        tp = cy.GateTimeParams(subject, c2.selectbox("Gate", plottable, key="cy-time-gate"))
-        render.show(filters.compute(cy.gate_over_time, study, cohort=cohort, params=tp),
+        gated = cy.gated_patients(study, cohort=cohort)
+        subject = c1.selectbox("Patient", gated, key=sidebar.linked("cy-subject", options=gated))
+        tp = cy.GateTimeParams(subject, c2.selectbox(
+            "Gate", plottable, key=sidebar.linked("cy-time-gate", options=plottable)))
+        render.show(session.cached_view(cy.gate_over_time, study, cohort=cohort, params=tp),
                     key="cy-multiples", name=f"{study.name}_{subject}_gate")
 
 with tab_som:
     c1, c2 = st.columns(2)
-    within = c1.selectbox("Cluster the events of", ["all events", *names], key="cy-som-pop",
+    within_choices = ["all events", *names]
+    within = c1.selectbox("Cluster the events of", within_choices,
+                          key=sidebar.linked("cy-som-pop", options=within_choices),
                           help="Only the events in a gated population, e.g. CD3+ T cells")
     within = "" if within == "all events" else within
     per_sample = c2.select_slider("Events per sample", cy.EVENTS_PER_SAMPLE, value=1000,
-                                  key="cy-som-events")
-    setup = filters.compute(cy.flowsom_setup, study, per_sample=per_sample, population=within)
+                                  key=sidebar.linked("cy-som-events",
+                                                     options=cy.EVENTS_PER_SAMPLE))
+    setup = session.cached_view(cy.flowsom_setup, study,
+                                params={"per_sample": per_sample, "population": within})
     for msg in setup.errors:
         st.warning(md(msg))
     markers = st.multiselect("Markers to cluster on (asinh, cofactor 150)",
                              list(setup.markers), default=list(setup.markers),
-                             key="cy-som-markers")
-    k = st.slider("Metaclusters", 3, 30, 10, key="cy-som-k")
+                             key=sidebar.linked("cy-som-markers", options=list(setup.markers),
+                                                shape="many"))
+    k = st.slider("Metaclusters", 3, 30, 10,
+                  key=sidebar.linked("cy-som-k", kind=int, bounds=(3, 30)))
     if len(markers) < 2:
         st.info("Choose at least two markers.")
         st.stop()
     sp = cy.FlowSomViewParams(tuple(markers), n_metaclusters=k, per_sample=per_sample,
                               population=within)
-    if st.toggle("Run FlowSOM", value=True, key="cy-som-run",
+    if st.toggle("Run FlowSOM", value=True, key=sidebar.linked("cy-som-run", kind=bool),
                  help="A 10 x 10 self-organising map, then consensus metaclustering"):
         with st.spinner("FlowSOM ..."):
-            specs = [filters.compute(view, study, cohort=cohort, params=sp) for view in
+            specs = [session.cached_view(view, study, cohort=cohort, params=sp) for view in
                      (cy.flowsom_medians, cy.flowsom_abundance, cy.flowsom_by_group)]
         for spec in specs:
             render.show(spec, key=spec.key, name=f"{study.name}_{spec.key}")

@@ -9,28 +9,32 @@ import os
 
 import streamlit as st
 
-from components import access, filters, render
+from components import access, render, session, sidebar
 from components.safe import md
 from views import car_cells as car
 from views import landscape as lv
 from views import landscape_depth as ld
 from views import landscape_raster as lr
 
-ctx = filters.context()
+ctx = session.context(applies="patients and the day window: the cells drawn, selected, "
+                      "compared and counted")
 study, cohort = ctx.study, ctx.cohort
 st.title("Immune landscape")
 if not (sources := lv.sources(study)):
     st.info(lv.NOTHING_TO_DRAW)
     st.stop()
-source = st.segmented_control("Data", sources, default=sources[0], key="il-source") or \
+source = st.segmented_control("Data", sources, default=sources[0],
+                              key=sidebar.linked("il-source", options=sources)) or \
     sources[0]
 unit, rna = lv.unit(source), source == lv.RNA
-focus = filters.get_focus(study)
+focus = session.get_focus(study)
 c1, c2, c3 = st.columns([1, 1, 2])
-color_by = c1.selectbox("Colour by", lv.colour_options(source, focus=focus is not None),
-                        key="il-color")
+colours = lv.colour_options(source, focus=focus is not None)
+color_by = c1.selectbox("Colour by", colours, key=sidebar.linked("il-color", options=colours))
 facet = c3.multiselect("Side by side (two day windows)", list(lv.FACET_WINDOWS),
-                       max_selections=2, key="il-facet", placeholder="One panel")
+                       max_selections=2, placeholder="One panel",
+                       key=sidebar.linked("il-facet", options=list(lv.FACET_WINDOWS),
+                                          shape="many"))
 
 
 def _compute_button(n: int, params: lv.LandscapeParams) -> None:
@@ -51,31 +55,39 @@ if rna:
                 "...).")
         _compute_button(lv.n_cells(study), lv.LandscapeParams(source, ""))
         st.stop()
-    basis = c2.selectbox("Embedding", bases, key="il-basis")
+    basis = c2.selectbox("Embedding", bases, key=sidebar.linked("il-basis", options=bases))
     if note := lv.cell_type_note(study):
         st.caption(note)
-    gene = st.selectbox("Gene (type to search)", filters.compute(lv.gene_choices, study),
-                        key="il-gene") if color_by == "Gene" else None
+    gene_choices = session.cached_view(lv.gene_choices, study)
+    gene = st.selectbox("Gene (type to search)", gene_choices,
+                        key=sidebar.linked("il-gene", options=gene_choices)) \
+        if color_by == "Gene" else None
     sets = {g.name: g for g in (*lv.shipped_sets(), *st.session_state.get("il-user-sets", ()))}
     signature = sets[st.selectbox("Signature (shipped, or yours from 'Signatures per "
                                   "patient')", list(sets), key="il-sig-colour")] \
         if color_by == "Signature score" else None
     params = lv.LandscapeParams(source, basis, color_by, gene, tuple(facet), signature=signature,
-                                label_types=c2.toggle("Label cell types", key="il-labels"))
+                                label_types=c2.toggle(
+                                    "Label cell types",
+                                    key=sidebar.linked("il-labels", kind=bool)))
 else:
-    cofactor = c2.selectbox("arcsinh cofactor", lv.COFACTORS, key="il-cof",
+    cofactor = c2.selectbox("arcsinh cofactor", lv.COFACTORS,
+                            key=sidebar.linked("il-cof", options=lv.COFACTORS),
                             format_func=lambda c: f"{c:g} ({'flow' if c > 10 else 'mass'})")
-    setup = filters.compute(lv.flow_setup, study, cofactor=cofactor)
+    setup = session.cached_view(lv.flow_setup, study, params={"cofactor": cofactor})
     for msg in setup.messages:
         st.warning(md(msg))
     markers = st.multiselect("Markers to embed", list(setup.markers),
-                             default=list(setup.markers), key="il-markers")
+                             default=list(setup.markers),
+                             key=sidebar.linked("il-markers", options=list(setup.markers),
+                                                shape="many"))
     if len(markers) < 2:
         st.info("Choose at least two markers to embed.")
         st.stop()
     params = lv.flow_params(study, color_by=color_by, markers=markers, cofactor=cofactor,
                             facet_windows=facet, marker=st.selectbox(
-                                "Marker", markers, key="il-marker")
+                                "Marker", markers,
+                                key=sidebar.linked("il-marker", options=markers))
                             if color_by == "Marker" else None)
     if params.basis.startswith("PCA"):
         st.caption("Showing PCA of the markers; a UMAP separates populations better.")
@@ -85,14 +97,16 @@ def _raster_embedding() -> tuple[int, ...]:
     """Above a million cells: the raster of every cell; a box zooms in or selects, a lasso
     selects from every cell (views/landscape_raster.py)."""
     r1, r2 = st.columns([2, 1])
-    box = r1.segmented_control("A box", ["selects cells", "zooms in"], default="selects cells",
-                               key="il-box-mode") or "selects cells"
+    modes = ["selects cells", "zooms in"]
+    box = r1.segmented_control("A box", modes, default="selects cells",
+                               key=sidebar.linked("il-box-mode", options=modes)) \
+        or "selects cells"
     window = st.session_state.get("il-window")
     if window and r2.button("Show every cell", key="il-window-reset"):
         st.session_state.pop("il-window", None)
         st.rerun()
     rparams = lr.RasterParams(params, *(window or (None, None)))
-    shown = filters.compute(lr.raster, study, cohort=cohort, params=rparams, focus=focus)
+    shown = session.cached_view(lr.raster, study, cohort=cohort, params=rparams, focus=focus)
     st.caption(shown.caption)
     event = render.show_figure(shown.fig, key="il-embedding", name=f"{study.name}_landscape",
                                data=shown.data, params=rparams, on_select="rerun",
@@ -109,7 +123,7 @@ def _raster_embedding() -> tuple[int, ...]:
 if rna and lr.use_raster(study):
     picked = _raster_embedding()
 else:
-    spec = filters.compute(lv.embedding, study, cohort=cohort, params=params, focus=focus)
+    spec = session.cached_view(lv.embedding, study, cohort=cohort, params=params, focus=focus)
     event = render.show(spec, key="il-embedding", name=f"{study.name}_landscape",
                         on_select="rerun", selection_mode=("box", "lasso"))
     render.show_params(params)
@@ -124,15 +138,15 @@ current = current if current and current[0] == source and len(current[1]) else N
 if current:
     sel = lv.SelectionParams(source, tuple(int(c) for c in current[1]),
                              embedding=None if rna else params)
-    summary = filters.compute(lv.selection_summary, study, params=sel)
+    summary = session.cached_view(lv.selection_summary, study, params=sel)
     subjects, day_min, day_max = lv.selection_extent(summary.data)
-    filters.set_focus(filters.Focus(subjects=subjects, day_min=day_min, day_max=day_max,
+    session.set_focus(session.Focus(subjects=subjects, day_min=day_min, day_max=day_max,
                                     label=f"{len(sel.cells):,} selected {unit}",
                                     study_key=study.cache_key))
     st.subheader(summary.title)
     if st.button("Clear selection", key="il-clear"):
         st.session_state.pop("il-selection", None)
-        filters.set_focus(None)
+        session.set_focus(None)
         st.rerun()
     st.caption(summary.caption)
     left, right = st.columns(2)
@@ -145,7 +159,7 @@ if current:
     if rna:
         with right, st.spinner("Ranking marker genes over all cells ..."):
             try:
-                top = filters.compute(lv.selection_markers, study, params=sel)
+                top = session.cached_view(lv.selection_markers, study, params=sel)
                 st.markdown(f"**{top.title}**")
                 st.caption(top.caption)
                 render.show_table(top.data, key="il-markers-table", name=f"{study.name}_markers")
@@ -176,21 +190,24 @@ if rna and len(rna_sets) >= 2:
 if rna:
     st.header("Genes and scores by cell type")
     d1, d2, d3 = st.columns([2, 1, 1])
-    kind = d2.segmented_control("Show", ["Genes", "Signatures"], default="Genes",
-                                key="il-dist-kind") or "Genes"
-    split = d3.selectbox("Split by", list(ld.SPLITS), key="il-dist-split")
+    kinds = ["Genes", "Signatures"]
+    kind = d2.segmented_control("Show", kinds, default="Genes",
+                                key=sidebar.linked("il-dist-kind", options=kinds)) or "Genes"
+    split = d3.selectbox("Split by", list(ld.SPLITS),
+                         key=sidebar.linked("il-dist-split", options=list(ld.SPLITS)))
     shipped = lv.shipped_sets()
     names = [g.name for g in shipped] if kind == "Signatures" else \
-        filters.compute(lv.gene_choices, study)
+        session.cached_view(lv.gene_choices, study)
     feats = d1.multiselect(kind, names, default=names[:2] if kind == "Signatures" else
                            [g for g in lv.PRESET_GENES if g in names][:3],
-                           key=f"il-dist-{kind}", max_selections=8)
+                           key=sidebar.linked(f"il-dist-{kind}", options=names, shape="many"),
+                           max_selections=8)
     if feats:
         dparams = ld.DistributionParams(tuple(feats), "gene" if kind == "Genes" else
                                         "signature", ld.SPLITS[split], gene_sets=shipped)
-        render.show(filters.compute(ld.violins, study, cohort=cohort, params=dparams),
+        render.show(session.cached_view(ld.violins, study, cohort=cohort, params=dparams),
                     key="il-violin")
-        render.show(filters.compute(ld.dot_plot, study, cohort=cohort, params=dparams),
+        render.show(session.cached_view(ld.dot_plot, study, cohort=cohort, params=dparams),
                     key="il-dots")
 
     st.header("Pseudobulk by patient (DESeq2)")
@@ -198,21 +215,23 @@ if rna:
                "replicate. Lowly expressed genes dropped by edgeR's filterByExpr rule; "
                "DESeq2 Wald test (pydeseq2), BH-FDR.")
     p1, p2, p3, p4 = st.columns(4)
-    what = p1.selectbox("Cells", ld.pseudobulk_cells(study, has_selection=bool(current)),
-                        key="il-pb-what")
+    pb_cells = ld.pseudobulk_cells(study, has_selection=bool(current))
+    what = p1.selectbox("Cells", pb_cells, key=sidebar.linked("il-pb-what", options=pb_cells))
     if what == "cell type":
+        types = session.cached_view(ld.cell_types, study)
         selection = ld.CellSelection(cell_type=p2.selectbox(
-            "Cell type", filters.compute(ld.cell_types, study), key="il-pb-type"))
+            "Cell type", types, key=sidebar.linked("il-pb-type", options=types)))
     elif what == "CAR status":
-        selection = ld.CellSelection(car_status=p2.selectbox("CAR status", ["CAR+", "CAR-"],
-                                                                 key="il-pb-car"))
+        selection = ld.CellSelection(car_status=p2.selectbox(
+            "CAR status", ["CAR+", "CAR-"],
+            key=sidebar.linked("il-pb-car", options=["CAR+", "CAR-"])))
     else:
         selection = ld.CellSelection(cells=tuple(int(c) for c in current[1]),
                                         label=f"{len(current[1]):,} selected cells")
-    design = p3.selectbox("Test", ["Responders vs non-responders", "Post vs pre (paired)"],
-                          key="il-pb-design")
+    designs = ["Responders vs non-responders", "Post vs pre (paired)"]
+    design = p3.selectbox("Test", designs, key=sidebar.linked("il-pb-design", options=designs))
     window = p4.selectbox("Window", ld.WINDOW_NAMES, index=ld.WINDOW_NAMES.index("D28"),
-                          key="il-pb-window")
+                          key=sidebar.linked("il-pb-window", options=ld.WINDOW_NAMES))
     pparams = ld.cohort_params(study, cohort=cohort, selection=selection, window=window,
                                design="paired" if design.startswith("Post") else "groups")
     done = ld.pseudobulk_cached(study, params=pparams)
@@ -236,11 +255,13 @@ if rna:
 
     st.header("Signatures per patient")
     s1, s2, s3 = st.columns(3)
-    method = s1.selectbox("Score", ld.SIGNATURE_METHODS, key="il-sig-method",
+    method = s1.selectbox("Score", ld.SIGNATURE_METHODS,
+                          key=sidebar.linked("il-sig-method", options=ld.SIGNATURE_METHODS),
                           index=ld.SIGNATURE_METHODS.index(lv.rules(study).signature_method),
                           format_func=lambda m: ld.SCORE_UNITS[m])
     sig_window = s2.selectbox("Test window", ld.WINDOW_NAMES,
-                              index=ld.WINDOW_NAMES.index("D28"), key="il-sig-window")
+                              index=ld.WINDOW_NAMES.index("D28"),
+                              key=sidebar.linked("il-sig-window", options=ld.WINDOW_NAMES))
     upload = s3.file_uploader("Your gene sets (GMT)", type=["gmt", "txt"], key="il-sig-gmt")
     typed = st.text_input("Or type a gene list (commas or spaces)", key="il-sig-typed")
     try:
@@ -252,8 +273,9 @@ if rna:
     st.session_state["il-user-sets"] = mine
     sparams = ld.SignatureParams((*shipped, *mine), method, sig_window)
     try:
-        render.show(filters.compute(ld.signature_scores, study, params=sparams), key="il-sig-fig")
-        table = filters.compute(ld.signature_table, study, params=sparams)
+        render.show(session.cached_view(ld.signature_scores, study, params=sparams),
+                    key="il-sig-fig")
+        table = session.cached_view(ld.signature_table, study, params=sparams)
         st.caption(table.caption)
         render.show_table(table.data, key="il-sig-table", name=f"{study.name}_signatures")
     except ValueError as exc:
@@ -265,26 +287,30 @@ if not study.has("single_cell"):
     st.info(lv.FLOW_ONLY_NOTE)
     st.stop()
 view_name = st.segmented_control("View", lv.COMPOSITION_VIEWS, default="Per sample",
-                                 key="il-comp-view") or "Per sample"
-render.show(filters.compute(lv.composition, study, cohort=cohort,
+                                 key=sidebar.linked("il-comp-view",
+                                                    options=lv.COMPOSITION_VIEWS)) \
+    or "Per sample"
+render.show(session.cached_view(lv.composition, study, cohort=cohort,
                             params=lv.CompositionParams(view_name)),
             key={"Per sample": "il-comp", "By response group": "il-comp-win",
                  "CD7+ T and NK": "il-cd7"}.get(view_name, "il-car"))
 
 # ---- CAR+ cells, CD7 groups, composition with uncertainty (views/car_cells.py) ----------------
 st.header("CAR+ cells")
-base = filters.compute(car.car_cut, study, params=car.CarParams())
+base = session.cached_view(car.car_cut, study, params=car.CarParams())
 if base.feature is None:
     st.info(base.note)
 else:
     c1, c2 = st.columns(2)
     cut_at = c1.number_input("CAR+ above (CAR counts)", min_value=0.0, step=0.5,
-                             value=float(round(base.threshold, 3)), key="il-car-cut",
+                             value=float(round(base.threshold, 3)),
+                             key=sidebar.linked("il-car-cut", kind=float),
                              help="Starts at the study's cut; change it to see the effect")
-    window = c2.selectbox("Window", list(car.WINDOWS), index=1, key="il-car-window")
+    window = c2.selectbox("Window", list(car.WINDOWS), index=1,
+                          key=sidebar.linked("il-car-window", options=list(car.WINDOWS)))
     adjusted = abs(cut_at - round(base.threshold, 3)) > 1e-9
     car_params = car.CarParams(threshold=cut_at if adjusted else None, window=window)
-    render.show(filters.compute(car.car_histogram, study, params=car_params), key="il-car-hist")
+    render.show(session.cached_view(car.car_histogram, study, params=car_params), key="il-car-hist")
     if adjusted:
         may_save = not os.environ.get("STUDIES_ROOT") or access.may_create_studies(
             render.current_viewer())
@@ -293,26 +319,30 @@ else:
                      help="Writes car_threshold_method = \"fixed\" and car_threshold; "
                      "comments in study.toml are not kept"):
             written = car.save_car_threshold(study, cut_at)
-            filters.reload_study()
+            session.reload_study()
             st.success(f"Saved in {written.name}.")
-    render.show(filters.compute(car.car_fraction, study, cohort=cohort, params=car_params),
+    render.show(session.cached_view(car.car_fraction, study, cohort=cohort, params=car_params),
                 key="il-car-qpcr")
     for k, view in enumerate((car.car_phenotype, car.car_markers)):
-        render.show(filters.compute(view, study, cohort=cohort, params=car_params),
+        render.show(session.cached_view(view, study, cohort=cohort, params=car_params),
                     key=f"il-car-pheno-{k}")
     for k, view in enumerate((car.cd7_groups, car.cd7_test)):
-        render.show(filters.compute(view, study, cohort=cohort, params=car_params),
+        render.show(session.cached_view(view, study, cohort=cohort, params=car_params),
                     key=f"il-car-cd7-{k}")
 
 st.header("Composition with uncertainty")
 c1, c2, c3 = st.columns(3)
-comp_window = c1.selectbox("Window", list(car.WINDOWS), index=1, key="il-ct-window")
-against = c2.selectbox("Compare", car.comparisons(comp_window), key="il-ct-against")
-transform = c3.selectbox("Transform", list(car.TRANSFORMS), key="il-ct-transform",
+comp_window = c1.selectbox("Window", list(car.WINDOWS), index=1,
+                           key=sidebar.linked("il-ct-window", options=list(car.WINDOWS)))
+comparisons = car.comparisons(comp_window)
+against = c2.selectbox("Compare", comparisons,
+                       key=sidebar.linked("il-ct-against", options=comparisons))
+transform = c3.selectbox("Transform", list(car.TRANSFORMS),
+                         key=sidebar.linked("il-ct-transform", options=list(car.TRANSFORMS)),
                          format_func=car.TRANSFORMS.get)
 comp_params = car.CompositionParams(
     window=comp_window, transform=transform,
     window_b=None if against.startswith("Responders") else against.removeprefix("with "))
 for k, view in enumerate((car.composition_test, car.composition_table)):
-    render.show(filters.compute(view, study, cohort=cohort, params=comp_params),
+    render.show(session.cached_view(view, study, cohort=cohort, params=comp_params),
                 key=f"il-ct-{k}")

@@ -94,3 +94,15 @@ def test_a_study_level_helper_is_cached_too(demo_study):
     # cohort and params it does not take do not split its cache
     assert session.cached_view(study_helper, demo_study, cohort=Cohort(day_min=3)) == n
     assert CALLS == ["helper"]
+
+
+def with_options(study, *, per_sample, population=""):
+    CALLS.append((per_sample, population))
+    return per_sample
+
+
+def test_a_helper_with_keyword_options_takes_them_as_params(demo_study):
+    assert session.cached_view(with_options, demo_study, params={"per_sample": 5}) == 5
+    assert session.cached_view(with_options, demo_study, params={"per_sample": 5}) == 5
+    session.cached_view(with_options, demo_study, params={"per_sample": 5, "population": "T"})
+    assert CALLS == [(5, ""), (5, "T")]
