@@ -110,6 +110,11 @@ def _row_sums(index: MarkerIndex, rows: np.ndarray) -> tuple[np.ndarray, ...]:
     return nz, total, rank
 
 
+def _distinct(ids: np.ndarray) -> int:
+    """Distinct non-null patient ids (strings or None)."""
+    return pl.Series(ids.tolist(), dtype=pl.String, strict=False).drop_nulls().n_unique()
+
+
 def rank_markers(data: MarkerIndex | np.ndarray | sparse.spmatrix, *, selected: np.ndarray, genes: Sequence[str] | None = None,
                  top: int = 25, patients: Sequence[str] | np.ndarray | None = None
                  ) -> pl.DataFrame:
@@ -169,8 +174,7 @@ def rank_markers(data: MarkerIndex | np.ndarray | sparse.spmatrix, *, selected: 
         ids = np.asarray(patients, dtype=object)
         if ids.shape != (n,):
             raise ValueError(f"patients has {ids.shape[0]} entries for {n} cells")
-        n_sel = len({x for x in ids[mask] if x is not None})
-        n_rest = len({x for x in ids[~mask] if x is not None})
+        n_sel, n_rest = _distinct(ids[mask]), _distinct(ids[~mask])
     evidence = EXPLORATORY + ("" if n_sel is None else
                               f" ({n_sel} vs {n_rest} patients)")
     return out.with_row_index("rank", offset=1).with_columns(

@@ -351,7 +351,7 @@ def selection_markers(study: Study, *, cohort: Cohort | None = None, params: Sel
     if not 0 < mask.sum() < index.n_cells:
         raise ValueError("marker genes need a selection that leaves other cells to compare "
                          "with")
-    cells = emb.cell_table(study)
+    cells = emb.cell_table_cached(study)
     who = cells.get_column("subject_id").to_numpy() if cells.height == index.n_cells else None
     out = rank_markers(index, selected=mask, top=params.top, patients=who)
     n_sel = out.get_column("n_patients_selected")[0] if out.height else None

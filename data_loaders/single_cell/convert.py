@@ -102,7 +102,7 @@ class _Appender:
 
         if self.ds is None:
             write_elem(self.group, self.name, block,
-                       dataset_kwargs={"chunks": (CELL_CHUNK,)})
+                       dataset_kwargs={"chunks": (CELL_CHUNK,), "compressors": _codecs()})
             self.ds = sparse_dataset(self.group[self.name])
         elif block.shape[0]:
             self.ds.append(block)
@@ -159,9 +159,17 @@ def _gene_range(folder: Path, k: int, n_genes: int, n_blocks: int
     return indptr, out_rows, out_vals, out_pos
 
 
+def _codecs() -> list[Any]:
+    """Blosc LZ4 with byte shuffle: as small as zarr's default zstd on these arrays, and
+    three times cheaper to read (a selection decodes every chunk it touches)."""
+    from zarr.codecs import BloscCodec
+
+    return [BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")]
+
+
 def _array(group: Any, name: str, n: int, dtype: Any, chunk: int) -> Any:
     return group.create_array(name, shape=(n,), chunks=(max(1, min(chunk, max(n, 1))),),
-                              dtype=dtype)
+                              dtype=dtype, compressors=_codecs())
 
 
 def _sparse_group(parent: Any, name: str, encoding: str, shape: tuple[int, int]) -> Any:

@@ -468,7 +468,13 @@ class SingleCellStore:
     def marker_arrays(self, *, progress: Progress | None = None) -> Any:
         """The values, within-gene ranks and per-gene totals the marker test reads
         (`data_loaders.single_cell.ranks.MarkerArrays`; in memory for the gene-column cache,
-        read lazily by rows from a converted store)."""
+        read lazily by rows from a converted store); read once per store."""
+        kept = self.__dict__.get("_marker_memo")
+        if kept is None:
+            kept = self.__dict__["_marker_memo"] = self._marker_arrays(progress=progress)
+        return kept
+
+    def _marker_arrays(self, *, progress: Progress | None = None) -> Any:
         import scipy.sparse as sp
 
         from data_loaders.single_cell.cache import read_gene_store

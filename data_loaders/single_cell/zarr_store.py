@@ -48,6 +48,8 @@ BY_GENE = "layers/X_by_gene"
 RANKS = "layers/marker_ranks"
 COUNTS = "layers/counts"
 _CHUNK = 50_000
+# stored values up to which the marker test's arrays are held in memory (12 bytes each)
+MARKERS_IN_MEMORY = 150_000_000
 
 
 def is_url(location: str | Path) -> bool:
@@ -262,14 +264,35 @@ class ConvertedStore(SingleCellStore):
         return self._rows[np.asarray(rows, dtype=np.int64)]
 
     def marker_arrays(self, *, progress: Any = None) -> Any:
+        """The marker test's arrays, read once per store: in memory (values and ranks sharing
+        one index structure) up to MARKERS_IN_MEMORY stored values, above that read by rows
+        for each selection (only the chunks holding the selected cells)."""
+        kept = self.__dict__.get("_marker_memo")
+        if kept is None:
+            kept = self.__dict__["_marker_memo"] = self._marker_arrays()
+        return kept
+
+    def _marker_arrays(self) -> Any:
+        import scipy.sparse as sp
+
         from data_loaders.single_cell.ranks import MarkerArrays
 
         with self.open() as h:
             cols = {c: h.read_column(self._root["var"], c).to_numpy()
                     for c in ("n_nonzero", "sum", "tie_term", "rank_sum")}
-        return MarkerArrays(self._rows, RowReader(self._root["layers"]["marker_ranks"]),
-                            tuple(self.gene_names), cols["n_nonzero"], cols["sum"],
-                            cols["tie_term"], cols["rank_sum"])
+        x, ranks = self._root["X"], self._root["layers"]["marker_ranks"]
+        shape = (self.n_obs, len(self.gene_names))
+        if int(x["data"].shape[0]) <= MARKERS_IN_MEMORY:
+            indices = np.asarray(x["indices"][:])
+            indptr = np.asarray(x["indptr"][:])
+            data: Any = sp.csr_matrix((np.asarray(x["data"][:], dtype=np.float32), indices,
+                                       indptr), shape=shape)
+            rank_rows: Any = sp.csr_matrix((np.asarray(ranks["data"][:], dtype=np.float32),
+                                            indices, indptr), shape=shape)
+        else:
+            data, rank_rows = self._rows, RowReader(ranks)
+        return MarkerArrays(data, rank_rows, tuple(self.gene_names), cols["n_nonzero"],
+                            cols["sum"], cols["tie_term"], cols["rank_sum"])
 
     def blocks(self, which: Literal["lognorm", "counts"] = "lognorm", *,
                chunk: int = _CHUNK) -> Iterator[tuple[int, int, Any]]:
