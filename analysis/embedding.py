@@ -552,10 +552,16 @@ def _cell_table_memo(study: Study) -> pl.DataFrame:
 def extent(coords: np.ndarray, *, pad: float = 0.02) -> tuple[tuple[float, float],
                                                                tuple[float, float]]:
     """(x range, y range) holding every finite point, padded by `pad` of each side's span."""
-    finite = coords[np.isfinite(coords).all(axis=1)]
-    if finite.shape[0] == 0:
+    if coords.shape[0] == 0:
         return (0.0, 1.0), (0.0, 1.0)
-    lo, hi = finite.min(axis=0).astype(float), finite.max(axis=0).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN: handled below
+        lo = np.nanmin(np.where(np.isinf(coords), np.nan, coords), axis=0).astype(float) \
+            if not np.isfinite(coords).all() else coords.min(axis=0).astype(float)
+        hi = np.nanmax(np.where(np.isinf(coords), np.nan, coords), axis=0).astype(float) \
+            if not np.isfinite(coords).all() else coords.max(axis=0).astype(float)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return (0.0, 1.0), (0.0, 1.0)
     span = np.where(hi > lo, hi - lo, 1.0)
     return ((lo[0] - pad * span[0], hi[0] + pad * span[0]),
             (lo[1] - pad * span[1], hi[1] + pad * span[1]))

@@ -33,8 +33,10 @@ def write_many_cells(folder: Path, *, cells: int, genes: int = 2000, nnz: int = 
     if nnz >= genes:
         raise ValueError("nnz must be below genes")
     folder.mkdir(parents=True, exist_ok=True)
+    # a large generated file is expected here: the one-file size limit is raised for it
     (folder / "study.toml").write_text(f'[study]\nid = "SYN-{cells}"\ntitle = '
-                                       f'"Synthetic study, {cells:,} cells"\n')
+                                       f'"Synthetic study, {cells:,} cells"\n\n'
+                                       '[limits]\nmax_file_mb = 65536\n')
     rng = np.random.default_rng(seed)
     n_types = len(CELL_TYPES)
     ctype = rng.integers(0, n_types, cells).astype(np.int16)

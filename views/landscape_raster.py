@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,11 +68,22 @@ def zoomed(params: RasterParams, *, x_range: Range | None, y_range: Range | None
 
 def _cells(study: Study, cohort: Cohort | None, basis: str) -> tuple[pl.DataFrame, np.ndarray]:
     """The cohort's cells (cell table rows with response_group) and their coordinates."""
+    return _cohort_cells(study, None if cohort == Cohort() else cohort, basis)[:2]
+
+
+@lru_cache(maxsize=4)
+def _cohort_cells(study: Study, cohort: Cohort | None, basis: str
+                  ) -> tuple[pl.DataFrame, np.ndarray, tuple[Range, Range]]:
+    """`_cells` plus the extent of the coordinates, kept for the next zoom (a few per
+    process: each holds the cohort's cell table)."""
     coords = emb.load_embedding(study, basis=basis).coords
     cells = emb.cell_table_cached(study)
-    if cohort is not None and cohort != Cohort():
+    if cohort is not None:
         cells = apply_cohort(cells, cohort, groups=response_groups(study))
-    return cells, coords[cells.get_column("cell").to_numpy()]
+        xy = coords[cells.get_column("cell").to_numpy()]
+    else:
+        xy = coords      # every cell, in file order (the cell table's order)
+    return cells, xy, emb.extent(xy)
 
 
 def _values(study: Study, p: LandscapeParams) -> tuple[np.ndarray | None, str | None]:
@@ -95,12 +107,13 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
     cells, those cells as points with hover and their row numbers for selection. The data is
     the drawn points, or the number of cells per colour category in the window."""
     p = params.landscape
-    cells, xy = _cells(study, cohort, p.basis)
-    full_x, full_y = emb.extent(xy)
+    cells, xy, (full_x, full_y) = _cohort_cells(study, None if cohort == Cohort() else cohort,
+                                                p.basis)
     x_range = params.x_range or full_x
     y_range = params.y_range or full_y
     inside = emb.in_window(xy, x_range=x_range, y_range=y_range)
     n_in = int(inside.sum())
+    every = n_in == cells.height
     limit = POINTS_BELOW if params.points_below is None else params.points_below
     values, bar = _values(study, p)
     color = COLUMNS.get(p.color_by, "cell_type")
@@ -126,8 +139,8 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
         return FigureSpec("landscape_raster", "Immune landscape", fig, pts.select(keep),
                           params, f"Showing all {n_in:,} cells{where} as points; zoom out to "
                           "see the rest.")
-    sub = cells.filter(pl.Series(inside))
-    x, y = xy[inside, 0], xy[inside, 1]
+    sub = cells if every else cells.filter(pl.Series(inside))
+    x, y = (xy[:, 0], xy[:, 1]) if every else (xy[inside, 0], xy[inside, 1])
     size = {"x_range": x_range, "y_range": y_range, "width": params.width,
             "height": params.height}
     if values is not None:

@@ -89,7 +89,7 @@ def png_data_url(rgba: np.ndarray) -> str:
 
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA").save(buf, format="PNG",
-                                                                 optimize=False)
+                                                                 compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

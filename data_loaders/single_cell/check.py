@@ -58,9 +58,10 @@ def open_single_cell(path: Path | str, config: dict[str, Any], *, rel: str,
 
     cfg = SingleCellConfig.from_config(config.get("single_cell"))
     standalone = is_url(path) or (Path(path).is_dir() and read_manifest(path) is not None)
+    fresh = None if standalone else _fresh_copy(Path(path), cfg, cache_root)
     try:
-        store = ConvertedStore(path, config=cfg, cache_root=cache_root) if standalone else \
-            SingleCellStore(path, cfg, cache_root=cache_root)
+        store = fresh or (ConvertedStore(path, config=cfg, cache_root=cache_root)
+                          if standalone else SingleCellStore(path, cfg, cache_root=cache_root))
         store.n_obs     # noqa: B018 - opens the file: a broken one fails here
         findings = store.findings
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is a finding
@@ -100,7 +101,33 @@ def open_single_cell(path: Path | str, config: dict[str, Any], *, rel: str,
     if not store.embeddings:
         report.add("note", "single_cell", rel, "no embedding in obsm (X_umap, umap, X_tsne, "
                    "X_pca, ...)", fix="precompute one with: python cli.py embed --study DIR")
-    return store if standalone else converted_or_source(store, rel=rel, report=report)
+    if fresh is not None or standalone:
+        return store
+    return converted_or_source(store, rel=rel, report=report)
+
+
+def _fresh_copy(path: Path, cfg: SingleCellConfig, cache_root: Path | None) -> Any:
+    """The converted store of `path` when its manifest names this file with the same size and
+    modification time (no decision about the file is made again), else None."""
+    from data_loaders.single_cell.zarr_store import (
+        ConvertedStore,
+        read_manifest,
+        store_location,
+    )
+
+    location = store_location(path, cfg)
+    if path.is_dir() and Path(location).resolve() == path.resolve():
+        return None
+    manifest = read_manifest(location)
+    stamp = (manifest or {}).get("source", {})
+    try:
+        same = stamp.get("name") == path.name and \
+            (stamp.get("size"), stamp.get("mtime_ns")) == _stamp(path)
+    except OSError:
+        return None
+    if not same:
+        return None
+    return ConvertedStore(location, source=SingleCellStore(path, cfg, cache_root=cache_root))
 
 
 def converted_or_source(store: SingleCellStore, *, rel: str, report: ValidationReport
