@@ -140,6 +140,8 @@ def as_shown(fig: go.Figure) -> go.Figure:
     from components.theme import display_units
 
     shown = unlink_figure(fig)
+    if shown is fig:   # a copy: the view's figure may be cached and shared between sessions
+        shown = go.Figure(fig)
     display_units(shown)
     return shown
 

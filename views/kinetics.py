@@ -125,8 +125,9 @@ def model_table(study: Study, *, cohort: Cohort | None = None, params: KineticMo
 # ---- curves, NCA, concordance, CD7 readouts, exposure-response -------------------------------
 @dataclass(frozen=True)
 class CurveParams:
-    """`assay` (None: the first of qPCR, flow % and flow cells/uL the study has), per patient
-    or the geometric mean by response group, and what a focus highlights."""
+    """`assay` (None, or one the study lacks: the first of qPCR, flow % and flow cells/uL it
+    has), per patient or the geometric mean by response group, and what a focus
+    highlights."""
 
     assay: str | None = None
     view: Literal["Per patient", "Geometric mean by response group"] = "Per patient"
