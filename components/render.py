@@ -299,18 +299,19 @@ def show_rules(rules: Any, *, names: Iterable[str] | None = None, key: str = "ru
 
 def show(spec: Any, *, key: str, name: str | None = None, title: bool = True,
          on_select: str | None = None, selection_mode: Iterable[str] = ("box", "lasso"),
-         opens_patient: bool = False) -> Any:
+         opens_patient: bool = False, register: bool = True) -> Any:
     """Show a view's record: a FigureSpec (figure with its downloads) or a TableSpec (title
     unless `title=False`, table with its CSV), then its caption and "Show the code". `name`
     (the download file stem) defaults to "<study>_<spec key>". Returns the selection state of
     a figure shown with `on_select="rerun"`. `opens_patient=True` on a per-patient figure: a
-    click on a patient's point opens the Patient page on that patient (see `show_figure`)."""
+    click on a patient's point opens the Patient page on that patient (see `show_figure`);
+    `register=False` keeps a figure off the Slides page."""
     name = name or f"{_study_name() or 'study'}_{spec.key}"
     event = None
     if getattr(spec, "fig", None) is not None:
         event = show_figure(spec.fig, key=key, name=name, data=spec.data, params=spec.params,
                             on_select=on_select, selection_mode=selection_mode, spec=spec,
-                            opens_patient=opens_patient)
+                            opens_patient=opens_patient, register=register)
     else:
         if title:
             st.markdown(f"**{md(spec.title)}**")

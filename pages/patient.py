@@ -54,7 +54,11 @@ with st.expander("Lanes"):
     lanes = st.multiselect("Draw these lanes (empty: every lane with data)", LANES,
                            format_func=LANE_TITLES.get,
                            key=sidebar.linked("pt-lanes", options=LANES, shape="many"))
-params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes))
+focus = filters.get_focus(study)
+shade = (focus.day_min, focus.day_max) if focus is not None and subject in focus.subjects \
+    and (focus.day_min is not None or focus.day_max is not None) else None
+params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes),
+                          shade=shade)
 
 facts = session.cached_view(vp.header, study, params=params).data
 sections = facts.get_column("section").unique(maintain_order=True).to_list()
@@ -65,17 +69,13 @@ for i, section in enumerate(sections):
         for r in facts.filter(facts["section"] == section).iter_rows(named=True):
             st.caption(f"{md(r['item'])}: **{md(r['value'])}**")
 
-focus = session.get_focus(study)
-spec = session.cached_view(vp.timeline, study, cohort=ctx.cohort, params=params,
-                           focus=focus if focus is not None and subject in focus.subjects
-                           else None)
 st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T values are "
            "drawn at LLOQ/2 as open circles. Click a sample to open it on its page.")
 # not offered to the Slides page as it is (twelve lanes do not fit 16:9): the slide button
 # below draws the compact version
-event = render.show_figure(spec.fig, key="pt-timeline", name=f"{study.name}_{subject}",
-                           data=spec.data, params=params, on_select="rerun",
-                           selection_mode=("points",), register=False)
+event = render.show(filters.compute(vp.timeline, study, cohort=ctx.cohort, params=params),
+                    key="pt-timeline", name=f"{study.name}_{subject}", on_select="rerun",
+                    selection_mode=("points",), register=False)
 clicked = vp.selected_sample(event)
 if clicked:
     # (a chart's selection is forgotten once its page is left, so this does not repeat)
@@ -88,7 +88,6 @@ if clicked:
         for key, value in presets.items():   # e.g. colour the embedding by the focus
             st.session_state[key] = value
         st.switch_page(f"pages/{page}.py")
-
 
 
 def _slide(params: vp.PatientParams) -> bytes:
@@ -127,11 +126,9 @@ b2.download_button(f"Patient profiles of the cohort ({len(order)} pages, PDF)",
                    icon=":material/picture_as_pdf:", help=blocker)
 
 with st.expander("All patients (click one to open it)"):
-    picker = vp.cohort_picker(study, cohort=ctx.cohort, params=params, subjects=order,
-                              groups=ctx.groups)
-    pick = render.show_figure(picker.fig, key="pt-picker", name=f"{study.name}_patients",
-                              data=picker.data, params=params, on_select="rerun",
-                              selection_mode=("points",), register=False)
+    picker = filters.compute(vp.cohort_picker, study, cohort=ctx.cohort, params=params)
+    pick = render.show(picker, key="pt-picker", name=f"{study.name}_patients",
+                       on_select="rerun", selection_mode=("points",), register=False)
     chosen = vp.selected_subject(pick)
     if chosen and chosen != subject and st.session_state.get("_pt_picked") != chosen:
         st.session_state["_pt_picked"] = chosen
@@ -142,4 +139,5 @@ lab = session.cached_view(vp.laboratory, study, params=params)
 st.caption(lab.caption)
 render.show_table(vp.laboratory_wide(lab.data), key="pt-lab",
                   name=f"{study.name}_{subject}_laboratory")
+render.show_code(lab)
 render.show_params(params)

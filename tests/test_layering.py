@@ -410,7 +410,7 @@ def test_view_functions_take_study_then_keyword_only_options():
     for path in _files("views"):
         if path.name in ("__init__.py", "spec.py"):
             continue
-        m = importlib.import_module(f"views.{path.stem}")
+        m = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
         for name in getattr(m, "__all__", []):
             fn = getattr(m, name)
             if not inspect.isfunction(fn):

@@ -78,7 +78,9 @@ def recipe(fn: Callable[P, R]) -> Callable[P, R]:
         stamp = {"view": name, "cohort": kwargs.get("cohort"), "focus": kwargs.get("focus")}
 
         def mark(spec: Any) -> Any:
-            if isinstance(spec, (FigureSpec, TableSpec)) and not spec.view:
+            # the outermost view names the record: a view that builds on another (the patient
+            # slide on the timeline) is the one whose Params make it again
+            if isinstance(spec, (FigureSpec, TableSpec)):
                 return dataclasses.replace(spec, **stamp)
             return spec
 
