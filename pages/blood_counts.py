@@ -6,8 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from components import filters, render, session, sidebar
-from components.figures.clinical import response_heatmap
+from components import render, session, sidebar
 from components.safe import md
 from views import blood_counts as vbc
 from views import medications as vmed
@@ -91,32 +90,27 @@ with st.expander(f"G-CSF, TPO-RA, ciclosporin and steroids ({meds.data.height} c
     render.show_table(meds.data, key="bc-medications", name=f"{study.name}_count_medications")
 
 st.subheader("Response per assessment")
-derived = ctx.apply(filters.compute(vbc.derived, study, criteria=criteria, rules=rules))
-if derived.height == 0:
+heat = session.cached_view(vbc.responses_heatmap, study, cohort=ctx.cohort, params=params)
+if heat is None:
     st.info("No assessment days in this cohort and day window.")
 else:
-    cells, timepoints = vbc.heatmap_cells(derived)
-    render.show_figure(
-        filters.cached(response_heatmap, cells, subjects=list(ctx.subjects),
-                       timepoints=timepoints, title=f"Response over time ({criteria}, derived)"),
-        key="bc-heatmap", name=f"{study.name}_responses_{criteria}", data=derived)
-    st.markdown("**Best response and why**")
-    render.show_table(vbc.best(derived), key="bc-best", name=f"{study.name}_best_{criteria}")
-    if study.has("responses"):
-        cmp = ctx.apply(vbc.versus_recorded(derived, study.responses))
-        n_dis = cmp.filter(pl.col("agree").not_()).height  # null = not compared
-        (st.warning if n_dis else st.success)(vbc.versus_recorded_summary(cmp))
-        render.show_table(cmp.sort(pl.col("agree").fill_null(True), "subject_id", "day"),
-                          key="bc-compare", name=f"{study.name}_derived_vs_recorded",
-                          column_config={"agree": "agrees"})
-    else:
+    render.show(heat, key="bc-heatmap", name=f"{study.name}_responses_{criteria}")
+    render.show(session.cached_view(vbc.best_responses, study, cohort=ctx.cohort,
+                                    params=params),
+                key="bc-best", name=f"{study.name}_best_{criteria}")
+    cmp = session.cached_view(vbc.derived_vs_recorded, study, cohort=ctx.cohort, params=params)
+    if cmp is None:
         st.info("No recorded responses (responses.csv), so only derived responses are shown.")
-
-st.caption(vbc.assessment_note(rules))
+    else:
+        (st.warning if cmp.data.filter(pl.col("agree").not_()).height else st.success)(
+            cmp.caption)
+        render.show_table(cmp.data, key="bc-compare", name=f"{study.name}_derived_vs_recorded",
+                          column_config={"agree": "agrees"})
+        render.show_code(cmp)
 
 for view in (vbc.baseline_view, vbc.recovery_view, vbc.ctcae_view, vbc.icaht_view):
     spec = session.cached_view(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
     st.subheader(spec.title)
-    render.show_table(spec.data, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}")
-    st.caption(spec.caption)
+    render.show(spec, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}",
+                title=False)
 render.show_rules(rules, names=vbc.RULES_SHOWN, key="bc-rules")

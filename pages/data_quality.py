@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
-from components import filters, render, session, sidebar
+from components import render, session, sidebar
 from components.export import csv_bytes
-from components.figures.quality import availability_matrix
 from components.safe import md
 from views import data_quality as vdq
 
@@ -18,7 +16,6 @@ st.title("Data & quality")
 st.caption(f"{md(study.title)} · folder {md(study.name)} · study id {md(study.study_id)}")
 
 report = study.report
-findings = report.to_frame()
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Patients", len(study.subject_ids))
 c2.metric("Tables loaded", len(study.loaded_tables))
@@ -39,23 +36,23 @@ severities = st.pills("Show", ["error", "warning", "note"], selection_mode="mult
                       default=["error", "warning", "note"],
                       key=sidebar.linked("dq-severity", options=["error", "warning", "note"],
                                          shape="many"))
-shown = findings.filter(pl.col("severity").is_in(severities or []))
-if shown.height:
-    render.show_table(shown, key="dq-report", name=f"{study.name}_validation_report")
+shown = session.cached_view(vdq.report, study, cohort=None,
+                            params=vdq.ReportParams(tuple(severities or ())))
+if shown.data.height:
+    render.show(shown, key="dq-report", name=f"{study.name}_validation_report", title=False)
 else:
     st.caption("Nothing to show for this selection.")
 
 st.subheader("What was loaded")
-inventory = session.cached_view(vdq.inventory, study)
-render.show_table(inventory, key="dq-inventory", name=f"{study.name}_inventory",
+inventory = session.cached_view(vdq.inventory, study, cohort=None, params=None)
+render.show_table(inventory.data, key="dq-inventory", name=f"{study.name}_inventory",
                   column_config={"rows_read": "rows in files", "rows": "rows loaded"})
+render.show_code(inventory)
 
 st.subheader("Sample availability")
-avail = session.cached_view(vdq.availability, study)
-avail = ctx.apply(avail)
-if avail.height:
-    render.show_figure(filters.cached(availability_matrix, avail), key="dq-availability",
-                       name=f"{study.name}_sample_availability", data=avail)
+avail = session.cached_view(vdq.availability, study, cohort=ctx.cohort, params=None)
+if avail is not None:
+    render.show(avail, key="dq-availability", name=f"{study.name}_sample_availability")
 else:
     st.info("No samples table and no blood-count, CAR-T or cytokine measurements at sample "
             "timepoints: nothing to show. Add samples.csv (sample_id, subject_id, day, "

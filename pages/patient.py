@@ -54,13 +54,13 @@ with st.expander("Lanes"):
     lanes = st.multiselect("Draw these lanes (empty: every lane with data)", LANES,
                            format_func=LANE_TITLES.get,
                            key=sidebar.linked("pt-lanes", options=LANES, shape="many"))
-focus = filters.get_focus(study)
+focus = session.get_focus(study)
 shade = (focus.day_min, focus.day_max) if focus is not None and subject in focus.subjects \
     and (focus.day_min is not None or focus.day_max is not None) else None
 params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes),
                           shade=shade)
 
-facts = session.cached_view(vp.header, study, params=params).data
+facts = session.cached_view(vp.header, study, cohort=None, params=params).data
 sections = facts.get_column("section").unique(maintain_order=True).to_list()
 cols = st.columns(min(len(sections), 4) or 1)
 for i, section in enumerate(sections):
@@ -73,7 +73,7 @@ st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T 
            "drawn at LLOQ/2 as open circles. Click a sample to open it on its page.")
 # not offered to the Slides page as it is (twelve lanes do not fit 16:9): the slide button
 # below draws the compact version
-event = render.show(filters.compute(vp.timeline, study, cohort=ctx.cohort, params=params),
+event = render.show(session.cached_view(vp.timeline, study, cohort=ctx.cohort, params=params),
                     key="pt-timeline", name=f"{study.name}_{subject}", on_select="rerun",
                     selection_mode=("points",), register=False)
 clicked = vp.selected_sample(event)
@@ -126,7 +126,7 @@ b2.download_button(f"Patient profiles of the cohort ({len(order)} pages, PDF)",
                    icon=":material/picture_as_pdf:", help=blocker)
 
 with st.expander("All patients (click one to open it)"):
-    picker = filters.compute(vp.cohort_picker, study, cohort=ctx.cohort, params=params)
+    picker = session.cached_view(vp.cohort_picker, study, cohort=ctx.cohort, params=params)
     pick = render.show(picker, key="pt-picker", name=f"{study.name}_patients",
                        on_select="rerun", selection_mode=("points",), register=False)
     chosen = vp.selected_subject(pick)
@@ -135,7 +135,7 @@ with st.expander("All patients (click one to open it)"):
         session.open_patient(chosen)
 
 st.subheader("Laboratory listing")
-lab = session.cached_view(vp.laboratory, study, params=params)
+lab = session.cached_view(vp.laboratory, study, cohort=None, params=params)
 st.caption(lab.caption)
 render.show_table(vp.laboratory_wide(lab.data), key="pt-lab",
                   name=f"{study.name}_{subject}_laboratory")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import streamlit as st
 
-from components import deck, export, filters, render, session, sidebar
+from components import deck, export, render, session, sidebar
 from components.safe import md
 from views import slides as vs
 
@@ -77,10 +77,8 @@ if chosen.height == 0:
 blocker = render.export_blocker()
 # count what the deck will hold, not what was ticked: a standard figure without data for
 # this cohort (e.g. responders vs non-responders with no non-responder) is left out, and said
-built = {fid: filters.compute(vs.slides, study, cohort=ctx.cohort, chosen=((fid, t),),
-                              shown={}) if fid.startswith("std:") else
-         vs.slides(study, cohort=ctx.cohort, chosen=((fid, t),), shown=shown)
-         for fid, t in rows}
+built = {fid: vs.slides(study, cohort=ctx.cohort, chosen=((fid, t),), shown=shown,
+                       call=session.cached_view) for fid, t in rows}
 skipped = [t for fid, t in rows if not built[fid]]
 n = sum(len(b) for b in built.values()) + (1 if with_title else 0)
 if skipped:

@@ -31,7 +31,7 @@ from analysis.response import (
     transfusion_events,
 )
 from analysis.rules import Rules, rules_for
-from components.figures.clinical import counts_by_group, counts_by_patient
+from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -335,3 +335,52 @@ def counts(study: Study, *, cohort: Cohort | None = None, params: CountParams = 
     return FigureSpec(key="bc-counts", title=title + " (group median, IQR)",
                       fig=counts_by_group(summary, **common_args), data=summary,
                       params=params, caption=caption.strip())
+
+
+# ---- derived responses per assessment -------------------------------------------------------
+__all__ += ["responses_heatmap", "best_responses", "derived_vs_recorded"]
+
+
+def _derived(study: Study, cohort: Cohort | None, params: CountParams) -> pl.DataFrame:
+    return common.apply(study, derived(study, criteria=params.criteria,
+                                       rules=rules_of(study, params)), cohort)
+
+
+@recipe
+def responses_heatmap(study: Study, *, cohort: Cohort | None = None,
+                      params: CountParams = CountParams(), focus: Any = None
+                      ) -> FigureSpec | None:
+    """The response derived at each assessment (patients x timepoints), with the rule that
+    decided it on hover; None when the cohort and day window hold no assessment."""
+    table = _derived(study, cohort, params)
+    if table.height == 0:
+        return None
+    cells, timepoints = heatmap_cells(table)
+    fig = response_heatmap(cells, subjects=common.subjects(study, cohort),
+                           timepoints=timepoints,
+                           title=f"Response over time ({params.criteria}, derived)")
+    return FigureSpec(key="bc-heatmap", title="Response per assessment", fig=fig, data=table,
+                      params=params, caption=assessment_note(rules_of(study, params)))
+
+
+@recipe
+def best_responses(study: Study, *, cohort: Cohort | None = None,
+                   params: CountParams = CountParams(), focus: Any = None) -> TableSpec:
+    """Best derived response per patient and the assessment that decided it."""
+    return TableSpec(key="bc-best", title="Best response and why",
+                     data=best(_derived(study, cohort, params)), params=params)
+
+
+@recipe
+def derived_vs_recorded(study: Study, *, cohort: Cohort | None = None,
+                        params: CountParams = CountParams(), focus: Any = None
+                        ) -> TableSpec | None:
+    """Derived against recorded responses, assessment by assessment (disagreements first);
+    None without recorded responses."""
+    if not study.has("responses"):
+        return None
+    cmp = common.apply(study, versus_recorded(_derived(study, cohort, params),
+                                              study.responses), cohort)
+    return TableSpec(key="bc-compare", title="Derived vs recorded",
+                     data=cmp.sort(pl.col("agree").fill_null(True), "subject_id", "day"),
+                     params=params, caption=versus_recorded_summary(cmp))

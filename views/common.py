@@ -3,6 +3,7 @@ cut to the cohort (patients and day window), the study's rule settings and patie
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -21,8 +22,10 @@ def cohort_or_all(cohort: Cohort | None) -> Cohort:
     return cohort if cohort is not None else Cohort()
 
 
+@functools.lru_cache(maxsize=16)
 def groups(study: Study) -> pl.DataFrame:
-    """Response group per patient (analysis.cohort.response_groups)."""
+    """Response group per patient (analysis.cohort.response_groups), once per study version
+    (a Study hashes by its cache key; views of one page all need it)."""
     return response_groups(study)
 
 

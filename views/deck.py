@@ -32,14 +32,18 @@ class DeckSlide:
     view: Callable[..., Any]
     params: Any = None
 
-    def build(self, study: Study, cohort: Cohort | None = None) -> FigureSpec | None:
+    def build(self, study: Study, cohort: Cohort | None = None, *,
+              call: Callable[..., Any] | None = None) -> FigureSpec | None:
         """The slide's figure for `study` and `cohort`, or None when the study lacks its
-        data. The record keeps the view's name, Params and cohort; its key is the slide's."""
-        kwargs: dict[str, Any] = {"cohort": cohort}
-        if self.params is not None:
-            kwargs["params"] = self.params
-        spec = self.view(study, **kwargs)
-        if isinstance(spec, list):
+        data. The record keeps the view's name, Params and cohort; its key is the slide's.
+        `call(view, study, cohort=..., params=...)` runs the view (the app passes its view
+        cache, components.session.cached_view); by default it is called directly."""
+        if call is None:
+            spec = self.view(study, cohort=cohort, params=self.params) \
+                if self.params is not None else self.view(study, cohort=cohort)
+        else:
+            spec = call(self.view, study, cohort=cohort, params=self.params)
+        if isinstance(spec, (list, tuple)):
             spec = spec[0] if spec else None
         return None if spec is None else dataclasses.replace(spec, key=self.key)
 

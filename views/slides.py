@@ -5,9 +5,9 @@ ticked rows, each a `FigureSpec` as the view made it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -47,17 +47,19 @@ def rows(shown: Mapping[str, FigureSpec]) -> pl.DataFrame:
 
 
 def slides(study: Study, *, cohort: Cohort | None, chosen: Sequence[tuple[str, str | None]],
-           shown: Mapping[str, FigureSpec]) -> list[FigureSpec]:
+           shown: Mapping[str, FigureSpec], call: Callable[..., Any] | None = None
+           ) -> list[FigureSpec]:
     """The slides for (id, title) rows: a standard figure built for the cohort (left out
-    when the study lacks its data), a shown figure as it was drawn (its caption says so when
-    it was made for another cohort). A title given replaces the figure's."""
+    when the study lacks its data; `call` runs its view, see DeckSlide.build), a shown figure
+    as it was drawn (its caption says so when it was made for another cohort). A title given
+    replaces the figure's."""
     from components.deck import slide_from_spec
 
     described = cohort.describe() if cohort is not None else "all patients"
     out = []
     for fid, title in chosen:
         if fid.startswith("std:"):
-            spec = slide(fid[4:]).build(study, cohort)
+            spec = slide(fid[4:]).build(study, cohort, call=call)
             if spec is None:
                 continue
         elif fid in shown:
