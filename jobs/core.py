@@ -429,8 +429,10 @@ def _explain(exc: BaseException, job: _Job) -> str:
                 f"memory above the limit per worker, {limit}, or killed); the server's "
                 "administrator can raise [jobs] memory_limit in server.toml or run fewer "
                 "workers")
-    if isinstance(exc, JobFailed):
-        return str(exc)
+    if isinstance(exc, (JobFailed, ValueError)):
+        # ValueError is how the computations say their input does not allow them ("DESeq2
+        # needs at least 2 patients in each group"): the message is for the user as it is
+        return str(exc)[:600]
     return f"{job.name} failed: {kind}: {str(exc)[:400]}"
 
 

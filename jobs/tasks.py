@@ -60,10 +60,12 @@ def flow_embedding(study: Study, *, per_file: int, params: EmbeddingParams,
 
 
 def gene_store(study: Study) -> str:
-    """Build the gene-column store (log-normalised CSC, ranks for marker tests); its path."""
+    """Build the gene-major copy of the expression (for colouring by gene and marker tests)
+    when the store has none of its own; its path ("" for a converted store, which holds it)."""
     from analysis.embedding import expression_store
 
-    return str(expression_store(study, progress=progress))
+    path = expression_store(study, progress=progress)
+    return "" if path is None else str(path)
 
 
 def pseudobulk(study: Study, *, params: PseudobulkParams) -> PseudobulkResult:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from components import render, session, sidebar
+from components import jobs_panel, render, session, sidebar
 from components.safe import md
 from views import compare as cv
 
@@ -97,8 +97,12 @@ defining_in = f2.checkbox("Group-defining counts in the FDR family", study_rules
                                "marked and left out of the FDR family.")
 params = cv.CompareParams(layer, str(window), group_by, ga, gb, tuple(ids_a), tuple(ids_b),
                           change, method, effect, panel, fdr, int(min_n), across, defining_in)
+if method == "deseq2" and jobs_panel.run(
+        cv.run_comparison, study, cohort=cohort, params=cv.comparison_params(params),
+        study=study, key="cmp-deseq2", label="DESeq2 on raw counts") is None:
+    st.stop()     # a job on the jobs cluster: progress and Cancel above, the page reruns after
 try:
-    with st.spinner("Comparing ..." if method == "rank" else "Running DESeq2 ..."):
+    with st.spinner("Comparing ..."):
         got = session.cached_view(cv.summary, study, cohort=cohort, params=params)
 except ValueError as err:
     st.warning(md(err))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import render, session, sidebar
+from components import jobs_panel, render, session, sidebar
 from components.safe import md
 from views import cytometry as cy
 
@@ -28,13 +28,11 @@ else:
                f"{', '.join(state.gate_files)}.")
 for problem in state.problems:
     st.warning(problem)
-if state.n_with_gates and st.button(
-        f"Gate all {state.n_with_gates} files again", key="cy-regate",
-        help="Reads every FCS file again, in parallel processes; results are cached by file "
-        "content and gate file"):
-    bar = st.progress(0.0, "starting")
-    cy.regate(study, progress=lambda d, t, label: bar.progress(d / max(t, 1),
-                                                                f"{d} of {t}: {label}"))
+if state.n_with_gates and jobs_panel.action(
+        cy.regate, study, study=study, key="cy-regate", label="Gating", progress="steps",
+        button=f"Gate all {state.n_with_gates} files again",
+        button_help="Reads every FCS file again, one file per task on the jobs cluster; "
+        "results are cached by file content and gate file") is not None:
     session.reload_study()
     st.rerun()
 

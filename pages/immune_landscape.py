@@ -9,7 +9,7 @@ import os
 
 import streamlit as st
 
-from components import access, render, session, sidebar
+from components import access, jobs_panel, render, session, sidebar
 from components.safe import md
 from views import car_cells as car
 from views import landscape as lv
@@ -42,11 +42,9 @@ def _compute_button(n: int, params: lv.LandscapeParams) -> None:
         st.info(f"No embedding is stored for these {n:,} {unit}. Compute it once on the command "
                 f"line (the app then reads it instantly):\n\n"
                 f"`python cli.py embed --study {study.path}`")
-    elif st.button(f"Compute a UMAP for {n:,} {unit}", key="il-compute"):
-        bar = st.progress(0.0, "starting")
-        lv.compute_umap(study, params=params,
-                        progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
-        st.rerun()
+    else:   # a job on the jobs cluster; the page reruns when it is done
+        jobs_panel.run(lv.compute_umap, study, params=params, study=study, key="il-compute",
+                       label=f"UMAP of {n:,} {unit}", start=f"Compute a UMAP for {n:,} {unit}")
 
 
 if rna:
@@ -235,16 +233,12 @@ if rna:
     pparams = ld.cohort_params(study, cohort=cohort, selection=selection, window=window,
                                design="paired" if design.startswith("Post") else "groups")
     done = ld.pseudobulk_cached(study, params=pparams)
-    if not done and st.button("Run the pseudobulk test", key="il-pb-run",
-                              help="Tens of seconds; the result is cached on disk."):
-        bar = st.progress(0.0, "starting")
-        try:
-            ld.run_pseudobulk(study, params=pparams, progress=lambda f, m: bar.progress(
-                min(max(f, 0.0), 1.0), m))
-            done = True
-        except ValueError as exc:
-            st.warning(str(exc))
-        bar.empty()
+    if not done:
+        done = jobs_panel.run(ld.run_pseudobulk, study, params=pparams, study=study,
+                              key="il-pb", label="Pseudobulk test",
+                              start="Run the pseudobulk test",
+                              start_help="Tens of seconds; the result is cached on disk."
+                              ) is not None
     if done:
         render.show(ld.pseudobulk_volcano(study, cohort=cohort, params=pparams),
                     key="il-pb-volcano")

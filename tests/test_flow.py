@@ -171,7 +171,7 @@ def test_cytometry_page_on_gated_study(app_page, gated_demo):
     assert not at.exception, [e.value for e in at.exception]
     heat = json.loads(at.get("plotly_chart")[8].proto.spec)
     assert heat["layout"]["title"]["text"] == "Metacluster medians (/Lymphocytes/CD3+)"
-    at.button(key="cy-regate").click().run()         # the gating job with its progress bar
+    at.button(key="cy-regate-start").click().run()   # the gating job with its progress bar
     assert not at.exception, [e.value for e in at.exception]
     assert "10 of 10 FCS file(s) gated" in at.caption[0].value
 

@@ -42,7 +42,7 @@ def test_depth_sections_on_demo(app_page, tmp_path):
     assert {a["text"] for a in emb["layout"]["annotations"]} >= {"CD8 TEM", "NK"}
 
     at.selectbox(key="il-pb-type").set_value("CD8 TEM").run()
-    at.button(key="il-pb-run").click().run()
+    at.button(key="il-pb-start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     table = next(d.value for d in at.dataframe if "log2fc" in d.value.columns)
     assert list(table.columns[:6]) == ["gene", "n_a", "n_b", "base_mean", "log2fc", "lfc_se"]
@@ -50,7 +50,7 @@ def test_depth_sections_on_demo(app_page, tmp_path):
     assert table["p_value"].is_monotonic_increasing
     assert any(f.name.startswith("pseudobulk-") for f in (study / ".cache").iterdir())
     at.run()                                  # read back from the cache: no button
-    assert not any(b.key == "il-pb-run" for b in at.button)
+    assert not any(b.key == "il-pb-start" for b in at.button)
     assert any("log2fc" in d.value.columns for d in at.dataframe)
 
 

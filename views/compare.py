@@ -22,12 +22,13 @@ their Params come from.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+import jobs
 from analysis import differential as dif
 from analysis.cohort import Cohort, apply_cohort, cohort_subjects, response_groups
 from analysis.rules import Rules, rules_for
@@ -42,7 +43,8 @@ __all__ = ["CompareParams", "CompareSummary", "CUSTOM_SPLIT", "LAYER_LABELS", "W
            "CMP_RULES", "FDR_CHOICES", "MIN_N", "layers", "missing_layers", "default_layer",
            "grouping_columns", "group_values", "panels", "rules", "summary", "volcano",
            "ranked", "heatmap", "course", "window_tests", "features", "focus_defaults",
-           "focus_note", "clicked_feature", "window_of_day"]
+           "focus_note", "clicked_feature", "window_of_day",
+           "comparison_params", "run_comparison"]
 
 Layer = Literal["measurements", "proteomics", "rna", "mutations", "tcr", "composition"]
 Method = Literal["rank", "deseq2"]
@@ -159,28 +161,49 @@ def _subjects(study: Study, cohort: Cohort | None) -> tuple[str, ...]:
     return tuple(cohort_subjects(response_groups(study), cohort or Cohort()))
 
 
+def comparison_params(params: CompareParams) -> CompareParams:
+    """The part of `params` the comparison depends on (not the FDR level shown, not the
+    feature followed): the key of its result, and of the DESeq2 job the page runs."""
+    return replace(params, fdr=0.1, feature=None)
+
+
+def run_comparison(study: Study, *, cohort: Cohort | None, params: CompareParams,
+                   progress: Callable[[float, str], None] | None = None) -> pl.DataFrame:
+    """analysis.differential.compare for `params` (DESeq2 takes about a minute: the page runs
+    it as a job, keyed by `comparison_params(params)`, and the views read its result)."""
+    report = progress or (lambda f, m: None)
+    report(0.05, "DESeq2 on raw counts" if params.method == "deseq2" else "rank tests")
+    res = dif.compare(study, layer=params.layer, window=params.window,
+                      change_from_baseline=params.change_from_baseline, panel=params.panel,
+                      subjects=_subjects(study, cohort), rules=rules(study, params=params),
+                      effect_measure=params.effect_measure, method=params.method,
+                      min_n=int(params.min_n), **_group_kwargs(params))
+    report(1.0, "done")
+    return res
+
+
 def _comparison(study: Study, cohort: Cohort | None, params: CompareParams
                 ) -> tuple[pl.DataFrame, str, str]:
     """(result table of analysis.differential.compare, label A, label B) of the comparison
     (the FDR level and the followed feature do not change it)."""
-    return _run_comparison(study, _subjects(study, cohort),
-                           replace(params, fdr=0.1, feature=None))
+    return _run_comparison(study, cohort or Cohort(), comparison_params(params))
 
 
 @shared
-def _run_comparison(study: Study, subjects: tuple[str, ...], params: CompareParams
+def _run_comparison(study: Study, cohort: Cohort, params: CompareParams
                     ) -> tuple[pl.DataFrame, str, str]:
     """The one place the comparison (rank tests or DESeq2) runs; the views of one Params share
-    its result (views.shared), so a page showing four of them runs it once."""
+    its result (views.shared), so a page showing four of them runs it once. A DESeq2 result
+    the page's job computed is read from the jobs cache."""
     kw = _group_kwargs(params)
     _, label_a, label_b = dif.assign_groups(study, groups=kw["groups"],
                                             group_column=kw["group_column"],
                                             group_a=kw["group_a"], group_b=kw["group_b"])
-    res = dif.compare(study, layer=params.layer, window=params.window,
-                      change_from_baseline=params.change_from_baseline, panel=params.panel,
-                      subjects=subjects, rules=rules(study, params=params),
-                      effect_measure=params.effect_measure, method=params.method,
-                      min_n=int(params.min_n), **kw)
+    done = jobs.find(run_comparison, study, cohort=cohort, params=params,
+                     progress=jobs.progress, study=study) if params.method == "deseq2" \
+        else None
+    res = done.result() if done is not None and done.status() == "done" else \
+        run_comparison(study, cohort=cohort, params=params)
     return res, label_a, label_b
 
 

@@ -69,8 +69,12 @@ def status(study: Study) -> CytometryStatus:
 
 
 def regate(study: Study, *, progress: Callable[[int, int, str], None] | None = None) -> int:
-    """Gate every file again (a job; results land in the cache the next load reads)."""
-    pops, _ = regate_study(study, progress=progress, force=True)
+    """Gate every file again, one file per task on the jobs cluster (the page runs this as a
+    job; results land in the cache the next load reads)."""
+    from jobs.parallel import executor
+
+    with executor() as pool:
+        pops, _ = regate_study(study, progress=progress, force=True, executor=pool)
     return pops.get_column("sample_id").n_unique() if pops.height else 0
 
 

@@ -480,7 +480,8 @@ def gate_files(jobs: Sequence[GateJob], *, workers: int = 1, cache_dir: Path | N
                 res = GateResult(jobs[i].label, error=f"{jobs[i].label}: gating failed "
                                  f"({type(exc).__name__}: {str(exc)[:200]})")
             finish(i, res)
-    elif workers <= 1 or len(todo) <= 1:
+    elif workers <= 1 or len(todo) <= 1 or multiprocessing.current_process().daemon:
+        # (a daemonic process, such as a jobs worker, may not start processes of its own)
         for i in todo:
             finish(i, fn(jobs[i]))
     else:
