@@ -11,7 +11,10 @@ as a new visit (a new Streamlit session: app.py, the sidebar and the page script
 figures go out over the websocket). For every view the server's CPU time is read from the
 kernel (`psutil.Process(pid).cpu_times()`, user + system, of the Streamlit process only)
 just before the navigation and after the page has finished running (title shown, no
-"Running" status, then a settle of --settle seconds so the messages are sent); the idle CPU
+"Running" status, then a settle of --settle seconds so the messages are sent). Then the same
+pages are opened `--views` times each from the sidebar of one session (a click: a rerun of
+app.py and the page in the existing session, what a researcher clicking around costs). The
+idle CPU
 of the server over the same span (measured before the views) is subtracted. The browser runs
 in its own processes and is not counted; nor are the server's child processes (the study-load
 worker, a jobs cluster), whose CPU is printed apart.
@@ -108,6 +111,17 @@ def _view(page, url: str, title: str, timeout_ms: int) -> list[str]:  # noqa: AN
     return [f"{title}: {n} exception(s)"] if n else []
 
 
+def _switch(page, title: str, timeout_ms: int) -> list[str]:  # noqa: ANN001
+    """Open page `title` from the sidebar of the current session and wait for it."""
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name=title, exact=True).click(timeout=timeout_ms)
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=timeout_ms)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
+                                                           timeout=timeout_ms)
+    n = page.locator('[data-testid="stException"]').count()
+    return [f"{title} (sidebar): {n} exception(s)"] if n else []
+
+
 def measure(study: Path, *, views: int, settle: float, timeout_s: float) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -148,6 +162,23 @@ def measure(study: Path, *, views: int, settle: float, timeout_s: float) -> dict
                     per.append({"cpu_s": cpu_seconds(me) - c - idle * wall,
                                 "wall_s": wall - settle})
                 out["pages"][title] = per
+            # the same pages opened from the sidebar of one session (a click, no new session)
+            out["switch"] = {}
+            ms = int(timeout_s * 1000)
+            out["errors"] += _view(page, f"{base}/{pages[0][1]}", pages[0][0], ms)
+            for k, (title, _) in enumerate(pages):
+                other = pages[k - 1][0] if k else pages[1][0]
+                per = []
+                for _ in range(views):
+                    out["errors"] += _switch(page, other, ms)
+                    time.sleep(0.5)
+                    c, w = cpu_seconds(me), time.perf_counter()
+                    out["errors"] += _switch(page, title, ms)
+                    time.sleep(settle)
+                    wall = time.perf_counter() - w
+                    per.append({"cpu_s": cpu_seconds(me) - c - idle * wall,
+                                "wall_s": wall - settle})
+                out["switch"][title] = per
             out["children_cpu_s"] = children_cpu(me) - kids0
             out["rss_mb"] = me.memory_info().rss / 2**20
             browser.close()
@@ -182,19 +213,22 @@ def main(argv: list[str] | None = None) -> int:
           "subtracted")
     print(f"warm-up (first view of every page): {r['warm_up_cpu_s']:.1f} CPU s in "
           f"{r['warm_up_wall_s']:.1f} s")
-    print(f"{'page':34s} {'CPU s/view (median)':>20s} {'min':>7s} {'max':>7s} "
-          f"{'wall s':>7s}")
-    medians = []
-    for title, per in r["pages"].items():
-        cpu = [v["cpu_s"] for v in per]
-        med = statistics.median(cpu)
-        medians.append(med)
-        print(f"{title:34s} {med:20.3f} {min(cpu):7.3f} {max(cpu):7.3f} "
-              f"{statistics.median(v['wall_s'] for v in per):7.2f}")
-    mean = statistics.fmean(medians)
-    print(f"mean over pages: {mean:.3f} CPU s per warm page view")
-    print(f"sessions per core (one view every {args.think:g} s): {args.think / mean:.0f}; "
-          f"worst page alone: {args.think / max(medians):.0f}")
+    for label, part in (("new visit (a fresh session opens the page)", "pages"),
+                        ("from the sidebar (a click within a session)", "switch")):
+        print(f"\n{label}")
+        print(f"{'page':34s} {'CPU s/view (median)':>20s} {'min':>7s} {'max':>7s} "
+              f"{'wall s':>7s}")
+        medians = []
+        for title, per in r[part].items():
+            cpu = [v["cpu_s"] for v in per]
+            med = statistics.median(cpu)
+            medians.append(med)
+            print(f"{title:34s} {med:20.3f} {min(cpu):7.3f} {max(cpu):7.3f} "
+                  f"{statistics.median(v['wall_s'] for v in per):7.2f}")
+        mean = statistics.fmean(medians)
+        print(f"mean over pages: {mean:.3f} CPU s per warm page view")
+        print(f"sessions per core (one view every {args.think:g} s): {args.think / mean:.0f};"
+              f" if every view were the costliest page: {args.think / max(medians):.0f}")
     print(f"server child processes used {r['children_cpu_s']:.2f} CPU s during the views; "
           f"server RSS {r['rss_mb']:.0f} MB")
     print(f"errors: {len(r['errors'])}")

@@ -1,18 +1,19 @@
-"""The Dask client of this process: a `LocalCluster` started on first use, or the scheduler
-that `DASK_SCHEDULER_ADDRESS` / server.toml `[jobs] scheduler` names (jobs/settings.py).
-
-Workers are started with the forkserver method: the app process is threaded (Streamlit,
-polars' pool), and a forked child would inherit locks held mid-use; the fork server imports
-`distributed` once and never runs the app script (`__main__`), which under Streamlit is a page
-script a worker must not execute.
+"""The Dask client of this process: connected to the scheduler that
+`DASK_SCHEDULER_ADDRESS` / server.toml `[jobs] scheduler` names (jobs/settings.py), or to a
+local cluster started on first use in a child process (jobs/local_cluster.py, which says why
+it is a process of its own); the child ends when this process does.
 """
 
 from __future__ import annotations
 
 import atexit
-import logging
+import contextlib
+import os
+import subprocess
+import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobs.settings import JobSettings, job_settings
 
@@ -23,7 +24,8 @@ __all__ = ["client", "shutdown", "describe"]
 
 _LOCK = threading.Lock()
 _CLIENT: Client | None = None
-_CLUSTER: Any = None
+_CLUSTER: _LocalCluster | None = None
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def client(settings: JobSettings | None = None) -> Client:
@@ -32,11 +34,9 @@ def client(settings: JobSettings | None = None) -> Client:
     with _LOCK:
         if _CLIENT is not None and _CLIENT.status == "running":
             return _CLIENT
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         settings = settings or job_settings()
-        dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
         if settings.scheduler:
             try:
                 _CLIENT = Client(settings.scheduler, set_as_default=False, timeout="20s")
@@ -46,12 +46,54 @@ def client(settings: JobSettings | None = None) -> Client:
                     "check DASK_SCHEDULER_ADDRESS or server.toml [jobs] scheduler, or unset "
                     "it to use a local cluster") from exc
         else:
-            _CLUSTER = LocalCluster(
-                n_workers=settings.workers, threads_per_worker=1, processes=True,
-                memory_limit=settings.memory_limit, dashboard_address=None,
-                scheduler_port=0, silence_logs=logging.WARNING, host="127.0.0.1")
-            _CLIENT = Client(_CLUSTER, set_as_default=False)
+            _stop_local()
+            _CLUSTER = _start_local(settings)
+            _CLIENT = Client(_CLUSTER.address, set_as_default=False, timeout="60s")
         return _CLIENT
+
+
+class _LocalCluster:
+    """The child process running jobs/local_cluster.py and its scheduler's address."""
+
+    def __init__(self, proc: subprocess.Popen, address: str) -> None:
+        self.proc, self.address = proc, address
+
+    def close(self, timeout: float = 20) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def _start_local(settings: JobSettings) -> _LocalCluster:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.local_cluster", "--workers", str(settings.workers),
+         "--memory-limit", settings.memory_limit], cwd=_ROOT, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ready: list[str] = []
+    reader = threading.Thread(target=lambda: ready.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(120)
+    address = ready[0].strip() if ready else ""
+    if not address.startswith("tcp://"):
+        proc.kill()
+        raise RuntimeError("the local jobs cluster did not start within 120 s (python -m "
+                           "jobs.local_cluster); see the messages above")
+    return _LocalCluster(proc, address)
+
+
+def _stop_local() -> None:
+    global _CLUSTER
+    if _CLUSTER is not None:
+        _CLUSTER.close()
+        _CLUSTER = None
 
 
 def describe() -> str:
@@ -82,12 +124,8 @@ def shutdown() -> None:
                 _CLIENT.close(timeout=10)
             except Exception:  # noqa: BLE001 - closing at exit: nothing left to report to
                 pass
-        if _CLUSTER is not None:
-            try:
-                _CLUSTER.close(timeout=10)
-            except Exception:  # noqa: BLE001
-                pass
-        _CLIENT, _CLUSTER = None, None
+        _CLIENT = None
+        _stop_local()
 
 
 atexit.register(shutdown)

@@ -176,16 +176,30 @@ def test_inline_mode_runs_reports_and_caches(tmp_path, monkeypatch):
 
 # ---- a real LocalCluster ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
+    """Two workers. While they run, `__main__` is a script that must never run again (as
+    under Streamlit, where it is the page script): a worker started, or restarted after it
+    died, from this process would run it and fail."""
+    import types
+
     saved = {k: os.environ.pop(k, None) for k in ("CART_JOBS", "DASK_SCHEDULER_ADDRESS")}
+    script = tmp_path_factory.mktemp("main") / "page_script.py"
+    script.write_text('raise SystemExit("a worker ran the app script")\n')
+    real_main = sys.modules["__main__"]
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    sys.modules["__main__"] = fake
     shutdown()
-    c = client(JobSettings(workers=2, memory_limit="1GiB"))
-    c.wait_for_workers(2, timeout=120)
-    yield c
-    shutdown()
-    for k, v in saved.items():
-        if v is not None:
-            os.environ[k] = v
+    try:
+        c = client(JobSettings(workers=2, memory_limit="1GiB"))
+        c.wait_for_workers(2, timeout=120)
+        yield c
+    finally:
+        shutdown()
+        sys.modules["__main__"] = real_main
+        for k, v in saved.items():
+            if v is not None:
+                os.environ[k] = v
 
 
 @pytest.fixture
@@ -502,3 +516,51 @@ def replace_method(params: object, method: str) -> object:
     from dataclasses import replace
 
     return replace(params, method=method)
+
+
+# ---- stampedes: one computation per key across sessions ------------------------------------------
+_SLOW_CALLS: list[int] = []
+
+
+def _slow_view(study: object, *, cohort: object, params: object) -> str:
+    _SLOW_CALLS.append(1)
+    time.sleep(0.5)
+    return f"spec of {params}"
+
+
+def _many_sessions(fn: object, n: int = 6) -> list[object]:
+    out: list[object] = []
+    threads = [threading.Thread(target=lambda: out.append(fn())) for _ in range(n)]  # type: ignore[operator]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return out
+
+
+def test_the_view_cache_computes_once_for_sessions_asking_at_once(demo_study):
+    from analysis.cohort import Cohort
+    from components import session
+
+    _SLOW_CALLS.clear()
+    session.clear_views()
+    got = _many_sessions(lambda: session.cached_view(_slow_view, demo_study, cohort=Cohort(),
+                                                     params=("p", 1)))
+    assert got == ["spec of ('p', 1)"] * 6 and len(_SLOW_CALLS) == 1
+    session.clear_views()
+
+
+def test_sibling_views_share_one_computation_when_asked_at_once():
+    from views.shared import clear_shared, shared
+
+    calls = []
+
+    @shared
+    def common(study: object, x: int) -> int:
+        calls.append(x)
+        time.sleep(0.5)
+        return x * 2
+
+    clear_shared()
+    assert _many_sessions(lambda: common("study", 21)) == [42] * 6 and calls == [21]
+    clear_shared()

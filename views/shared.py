@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from jobs.locks import single_flight
+
 __all__ = ["shared", "clear_shared"]
 
 P = ParamSpec("P")
@@ -41,12 +43,21 @@ def shared(fn: Callable[P, R]) -> Callable[P, R]:
             if key in _RESULTS:
                 _RESULTS.move_to_end(key)
                 return _RESULTS[key]
-        out = fn(*args, **kwargs)
-        with _LOCK:
-            _RESULTS[key] = out
-            while len(_RESULTS) > _MAX:
-                _RESULTS.popitem(last=False)
-        return out
+
+        def compute() -> R:
+            with _LOCK:     # another session finished it while this one waited
+                if key in _RESULTS:
+                    return _RESULTS[key]
+            out = fn(*args, **kwargs)
+            with _LOCK:
+                _RESULTS[key] = out
+                while len(_RESULTS) > _MAX:
+                    _RESULTS.popitem(last=False)
+            return out
+
+        # sibling views asked for at once (two sessions, the volcano and the table) wait for
+        # one computation instead of each running it (jobs.locks)
+        return single_flight(repr(key), compute)
 
     return wrapper
 
