@@ -232,7 +232,8 @@ def _check_single_cell(root: Path, path: Path, config: dict[str, Any], ctx: Cont
         return None
     if no_patients:
         subjects = store.canonical("subject_id")
-        ids = sorted(set(subjects.drop_nulls().to_list())) if subjects is not None else []
+        ids = sorted(subjects.drop_nulls().unique().to_list()) if subjects is not None \
+            else []
         tables["patients"] = pl.concat([empty_table("patients"), pl.DataFrame(
             {"subject_id": ids}, schema={"subject_id": pl.String})], how="diagonal_relaxed")
         ctx.patients = tables["patients"]

@@ -190,6 +190,14 @@ class ConvertedStore(SingleCellStore):
 
     # ---- cells ------------------------------------------------------------------------------
     def canonical(self, name: str) -> pl.Series | None:
+        """A canonical column as written by the conversion (read once per store: validation,
+        the cell table and the samples all ask for the same columns)."""
+        kept = self.__dict__.setdefault("_canonical_memo", {})
+        if name not in kept:
+            kept[name] = self._canonical(name)
+        return kept[name]
+
+    def _canonical(self, name: str) -> pl.Series | None:
         col = self.resolved.obs.get(name)
         if col is None:
             return None
