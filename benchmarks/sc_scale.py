@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 _RUN = """
 import json, resource, sys, time
 t_start = time.perf_counter()
-sys.path.insert(0, {root!r})
 STUDY = {study!r}
 import os
 out = {{"load_average_start": os.getloadavg()[0]}}
@@ -94,7 +93,7 @@ for k, (cx, cy) in enumerate([(10.0, 0.0), (-10.0, 0.0)]):
 
 
 def _step(study: Path, body: str) -> dict:
-    code = _RUN.format(root=str(ROOT), study=str(study), body=body)
+    code = _RUN.format(study=str(study), body=body)
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=False)
     if got.returncode:
@@ -103,7 +102,6 @@ def _step(study: Path, body: str) -> dict:
 
 
 def _prepare(out: Path, *, cells: int, genes: int, nnz: int) -> Path:
-    sys.path.insert(0, str(ROOT))
     from sample_data.many_cells import write_many_cells
 
     study = out / f"cells_{cells}_{genes}_{nnz}"
