@@ -18,7 +18,8 @@ from analysis.vocab import CR, NE, NON_RESPONDER, NOT_EVALUABLE, NR, PR, RESPOND
 
 __all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
            "patient_colors", "TEMPLATE", "FONT", "label_decades", "PLT_RUG_COLOR",
-           "PATIENT_PALETTE", "column_label", "display_unit",
+           "PATIENT_PALETTE", "column_label", "display_unit", "COLOUR_BY",
+           "group_patient_colors", "display_frame",
            "display_units"]
 
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -64,6 +65,17 @@ def patient_colors(subject_ids: Iterable[str]) -> dict[str, str]:
     """subject_id -> colour, stable for the study's full patient list (sorted)."""
     ids = sorted(set(subject_ids))
     return {sid: _PATIENT_PALETTE[i % len(_PATIENT_PALETTE)] for i, sid in enumerate(ids)}
+
+
+COLOUR_BY = ("patient", "response_group")
+
+
+def group_patient_colors(groups: Any, *, group: str = "response_group") -> dict[str, str]:
+    """subject_id -> the colour of the patient's response group (GROUP_COLORS; grey for a
+    group without one): per-patient figures coloured by response group, one line per patient
+    still (a frame with subject_id and `group`, e.g. analysis.cohort.response_groups)."""
+    return {sid: GROUP_COLORS.get(g, "#999999")
+            for sid, g in groups.select("subject_id", group).iter_rows()}
 
 
 TEMPLATE = go.layout.Template(

@@ -65,3 +65,35 @@ def test_patient_lines_never_yellow_or_the_platelet_rug_orange():
     for fig in (cohort_cytokine_panels(df), cytokine_panels(df)):
         used = {t.line.color for t in fig.data}
         assert len(used) == 9 and not used & {yellow, PLT_RUG_COLOR}
+
+
+def test_colour_patients_by_response_group_is_one_study_setting(demo_dir, tmp_path):
+    """study.toml [display] colour_patients_by = "response_group": every per-patient figure
+    built through views.common.colors draws each patient in its group's colour."""
+    import shutil
+
+    import pytest
+
+    from components.theme import GROUP_COLORS
+    from data_loaders import load_study
+    from views import common
+    from views import kinetics as vk
+
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_dir, folder, ignore=shutil.ignore_patterns(".cache"))
+    with (folder / "study.toml").open("a") as fh:
+        fh.write('\n[display]\ncolour_patients_by = "response_group"\n')
+    study = load_study(folder)
+    assert common.colour_by(study) == "response_group"
+    colours = common.colors(study)
+    assert colours["SAA-001"] == colours["SAA-002"] == GROUP_COLORS["Responder"]
+    assert colours["SAA-004"] == colours["SAA-005"] == GROUP_COLORS["Non-responder"]
+    spec = vk.curve(study, params=vk.CurveParams())
+    lines = {t.name: t.line.color for t in spec.fig.data if t.name in colours}
+    assert len(lines) == 5 and all(c == colours[n] for n, c in lines.items())
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    text = (bad / "study.toml").read_text().replace('"response_group"', '"rainbow"')
+    (bad / "study.toml").write_text(text)
+    with pytest.raises(ValueError, match="colour_patients_by"):
+        common.colors(load_study(bad))

@@ -38,7 +38,7 @@ from analysis.repertoire import (
 )
 from analysis.rules import rules_for
 from components.figures import clones as figs
-from components.theme import patient_colors
+from views import common
 from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -103,7 +103,7 @@ def vaf(study: Study, *, cohort: Cohort | None = None, params: SomaticParams = S
         raise ValueError("No gene chosen, no sequenced sample of the selected patients falls "
                          "in the day window, or samples.csv does not list the mutation "
                          "samples.")
-    fig = figs.vaf_lines(tracks, colors=patient_colors(study.subject_ids),
+    fig = figs.vaf_lines(tracks, colors=common.colors(study),
                          log_y=params.log_vaf)
     return FigureSpec("vaf_over_time", "Somatic VAF over time", fig, tracks, params)
 

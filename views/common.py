@@ -14,7 +14,7 @@ from analysis.rules import Rules, rules_for
 if TYPE_CHECKING:
     from data_loaders import Study
 
-__all__ = ["cohort_or_all", "groups", "subjects", "apply", "rules", "colors"]
+__all__ = ["cohort_or_all", "groups", "subjects", "apply", "rules", "colors", "colour_by"]
 
 
 def cohort_or_all(cohort: Cohort | None) -> Cohort:
@@ -45,8 +45,26 @@ def rules(study: Study) -> Rules:
     return rules_for(study)
 
 
-def colors(study: Study) -> dict[str, str]:
-    """One colour per patient, the same on every page."""
-    from components.theme import patient_colors
+def colour_by(study: Study) -> str:
+    """How per-patient figures are coloured: study.toml `[display] colour_patients_by`,
+    "patient" (default: one colour per patient) or "response_group" (each patient's line in
+    the colour of its response group)."""
+    from components.theme import COLOUR_BY
 
+    config = getattr(study, "config", None) or {}
+    display = config.get("display", {}) or {}
+    mode = str(display.get("colour_patients_by", "patient"))
+    if mode not in COLOUR_BY:
+        raise ValueError(f"study.toml [display] colour_patients_by = {mode!r}: use one of "
+                         f"{', '.join(COLOUR_BY)}")
+    return mode
+
+
+def colors(study: Study) -> dict[str, str]:
+    """The colour of each patient, the same on every page: one per patient, or the patient's
+    response group (`colour_by`)."""
+    from components.theme import group_patient_colors, patient_colors
+
+    if colour_by(study) == "response_group":
+        return group_patient_colors(groups(study))
     return patient_colors(study.subject_ids)

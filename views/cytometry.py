@@ -23,9 +23,9 @@ from analysis import flow as fl
 from analysis.cohort import Cohort, apply_cohort, response_groups
 from components.figures import cytometry as figs
 from components.figures.landscape import composition_bars, composition_by_window_figure
-from components.theme import patient_colors
 from data_loaders.flow import population_events, regate_study, sample_gate_views, study_jobs
 from data_loaders.formats.fcs import FLOW_COFACTOR, flow_events, flow_samples
+from views import common
 from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -146,7 +146,7 @@ def population_trend(study: Study, *, cohort: Cohort | None = None,
     names = population_names(study, cohort=cohort)
     population = params.population or (names[-1] if names else "")
     trend = fl.gate_over_time(_pops(study, cohort), population=population)
-    fig = figs.population_lines(trend, colors=patient_colors(study.subject_ids),
+    fig = figs.population_lines(trend, colors=common.colors(study),
                                 title=f"{population}: % of parent")
     return FigureSpec("cy-trend", f"{population} over time", fig, trend, params)
 

@@ -34,7 +34,7 @@ from components.figures.kinetics import (
     kinetics_curve,
     readout_panels,
 )
-from components.theme import GROUP_COLORS, patient_colors
+from components.theme import GROUP_COLORS
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -92,7 +92,7 @@ def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticM
     n_ok = sum(f.converged for f in chosen)
     label = study.analyte_label(params.assay)
     fig = model_overlay(observed, curves, status={f.subject_id: f.status for f in chosen},
-                        colors=patient_colors(study.subject_ids), y_title=label,
+                        colors=common.colors(study), y_title=label,
                         title=f"{label}: kinetic model fitted for {n_ok} of {len(chosen)} "
                               "patient(s)")
     sigma = next((f.sigma for f in chosen if f.sigma is not None), None)

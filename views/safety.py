@@ -30,7 +30,6 @@ from components.figures.safety import (
     peak_vs_grade,
     safety_summary,
 )
-from components.theme import patient_colors
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -157,7 +156,7 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                           caption=f"{n_pat} patient(s){left_out}. Median and interquartile "
                                   "range across patients, one value per patient and day."
                                   + hsct_text)
-    colors = patient_colors(study.subject_ids)
+    colors = common.colors(study)
     fig = cohort_cytokine_panels(data, x="rel_day", facet_order=present, titles=titles,
                                  colors=colors, log_y=params.log_y, x_title=x_title,
                                  range_x=params.days, marks=marks,
