@@ -108,6 +108,19 @@ _LABELS = {
     "auc": "AUC", "fold_expansion": "Fold expansion", "n_at_risk": "n at risk",
     # response categories keep their capitals (CR, not "Cr")
     "cr": "CR", "pr": "PR", "nr": "NR", "ne": "NE",
+    # recovery and haematotoxicity (Blood counts)
+    "anc_recovery_day": "ANC recovery (day)", "plt_recovery_day": "PLT recovery (day)",
+    "transfusion_independence_day": "Transfusion independence (day)",
+    "last_rbc_transfusion_day": "Last RBC transfusion (day)",
+    "last_plt_transfusion_day": "Last PLT transfusion (day)",
+    "baseline_anc": "Baseline ANC (10⁹/L)", "days_anc_le_0_5": "Days ANC ≤ 0.5",
+    "days_anc_le_0_1": "Days ANC ≤ 0.1", "late_nadir": "Late ANC nadir (10⁹/L)",
+    "late_nadir_day": "Late nadir (day)", "early_grade": "Early ICAHT grade",
+    "late_grade": "Late ICAHT grade", "early_rule": "Early rule", "late_rule": "Late rule",
+    "anc": "ANC (10⁹/L)", "plt": "PLT (10⁹/L)", "retic": "RETIC (10⁹/L)", "hgb": "HGB (g/L)",
+    "anc_day": "ANC day", "plt_day": "PLT day", "retic_day": "RETIC day", "hgb_day": "HGB day",
+    "cellularity": "Cellularity (%)", "reference_day": "Reference day",
+    "recorded_criteria": "Recorded criteria", "compared": "Compared",
 }
 _UNIT_WORDS = (("ug", "µg"), ("uL", "µL"), ("ul", "µL"), ("umol", "µmol"), ("um", "µm"))
 

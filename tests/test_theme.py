@@ -97,3 +97,12 @@ def test_colour_patients_by_response_group_is_one_study_setting(demo_dir, tmp_pa
     (bad / "study.toml").write_text(text)
     with pytest.raises(ValueError, match="colour_patients_by"):
         common.colors(load_study(bad))
+
+
+def test_blood_count_table_headers_read_as_labels():
+    from components.theme import column_label
+
+    assert column_label("days_anc_le_0_5") == "Days ANC ≤ 0.5"
+    assert column_label("anc_recovery_day") == "ANC recovery (day)"
+    assert column_label("baseline_anc") == "Baseline ANC (10⁹/L)"
+    assert column_label("last_rbc_transfusion_day") == "Last RBC transfusion (day)"
