@@ -47,14 +47,46 @@ FONT = "Inter, Helvetica Neue, Arial, sans-serif"
 def label_decades(fig: go.Figure) -> go.Figure:
     """Every log axis of `fig` labelled at decades only (1, 10, 100 as powers of ten), with
     unlabelled minor ticks at 2-9: plotly's default labels "2" and "5" between decades read as
-    values, and a short range can end with a lone "10k". Returns the same figure."""
-    def fix(axis: go.layout.XAxis | go.layout.YAxis) -> None:
-        if axis.type == "log":
-            axis.update(dtick=1, exponentformat="power", showexponent="all",
-                        minor={"ticks": "outside", "ticklen": 3, "dtick": "D1",
-                               "showgrid": False})
-    fig.for_each_xaxis(fix)
-    fig.for_each_yaxis(fix)
+    values, and a short range can end with a lone "10k". An axis whose data lie within one
+    decade (no power of ten inside, e.g. TNF-alpha 2-9 pg/mL) would show no label at all, so it
+    is labelled at 1, 2, 3, 5 and 7 times its power of ten instead. Returns the same figure."""
+    import math
+
+    def span(letter: str, name: str) -> tuple[float, float] | None:
+        import numpy as np
+
+        ref = letter + name.removeprefix(f"{letter}axis")      # "yaxis3" -> "y3"
+        lo, hi = math.inf, -math.inf
+        for t in fig.data:
+            if (getattr(t, f"{letter}axis", None) or letter) != ref:
+                continue
+            raw = getattr(t, letter, None)
+            if raw is None:
+                continue
+            try:
+                v = np.asarray(raw, dtype=float)
+            except (TypeError, ValueError):
+                continue                                        # categories, text
+            v = v[np.isfinite(v) & (v > 0)]
+            if v.size:
+                lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+        return (lo, hi) if hi > 0 else None
+
+    def fix(axis: go.layout.XAxis | go.layout.YAxis, letter: str) -> None:
+        if axis.type != "log":
+            return
+        lo_hi = span(letter, axis.plotly_name)
+        minor = {"ticks": "outside", "ticklen": 3, "dtick": "D1", "showgrid": False}
+        if lo_hi is not None and math.floor(math.log10(lo_hi[1])) == \
+                math.floor(math.log10(lo_hi[0])) and axis.range is None:
+            decade = 10.0 ** math.floor(math.log10(lo_hi[0]))
+            ticks = [m * decade for m in (1, 2, 3, 5, 7, 10)]
+            axis.update(tickmode="array", tickvals=ticks,
+                        ticktext=[f"{v:g}" for v in ticks], minor=minor)
+            return
+        axis.update(dtick=1, exponentformat="power", showexponent="all", minor=minor)
+    fig.for_each_xaxis(lambda a: fix(a, "x"))
+    fig.for_each_yaxis(lambda a: fix(a, "y"))
     return fig
 
 

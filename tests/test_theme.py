@@ -106,3 +106,20 @@ def test_blood_count_table_headers_read_as_labels():
     assert column_label("anc_recovery_day") == "ANC recovery (day)"
     assert column_label("baseline_anc") == "Baseline ANC (10⁹/L)"
     assert column_label("last_rbc_transfusion_day") == "Last RBC transfusion (day)"
+
+
+def test_log_axis_within_one_decade_still_has_labels():
+    """TNF-alpha between 2.5 and 8.8 pg/mL: no power of ten in range, so 2, 3, 5, 7 label
+    the axis; a range across decades keeps decade labels only."""
+    import plotly.graph_objects as go
+
+    from components.theme import label_decades
+
+    narrow = go.Figure(go.Scatter(x=[1, 2], y=[2.5, 8.8]))
+    narrow.update_yaxes(type="log")
+    label_decades(narrow)
+    assert [v for v in narrow.layout.yaxis.tickvals if 2.5 <= v <= 8.8] == [3.0, 5.0, 7.0]
+    wide = go.Figure(go.Scatter(x=[1, 2], y=[2.5, 880]))
+    wide.update_yaxes(type="log")
+    label_decades(wide)
+    assert wide.layout.yaxis.dtick == 1 and wide.layout.yaxis.tickvals is None

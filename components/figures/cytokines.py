@@ -42,8 +42,8 @@ def _finish(fig: go.Figure, n: int, cols: int, *, log_y: bool, x_title: str,
         fig.update_xaxes(range=list(range_x))
     fig.add_vline(x=0, line={"color": "#0072B2", "width": 1, "dash": "dot"})
     add_day_marks(fig, marks, range_x=range_x)
-    fig.update_layout(template="cart", title={"text": title or ""}, height=260 * rows + 90,
-                      hovermode="closest")
+    fig.update_layout(template="cart", title={"text": title or ""}, height=260 * rows + 120,
+                      hovermode="closest", margin={"t": 110 if title else 60})
     return label_decades(fig)
 
 

@@ -107,7 +107,9 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
         fig.update_xaxes(range=list(x_range))
     fig.update_xaxes(title_text="Study day", row=nrows)
     add_day_marks(fig, marks, range_x=x_range)
-    fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows))
+    # room for the title above the panel titles (they collided at the default margin)
+    fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows) + 40,
+                      margin={"t": 100 if title else 60})
     return label_decades(fig)
 
 
