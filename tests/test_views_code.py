@@ -114,3 +114,16 @@ def test_unknown_views_say_which_exist():
         code.resolve("kinetics.nothing")
     with pytest.raises(code.CodeError, match="no view module"):
         code.resolve("nowhere.at_all")
+
+
+def test_every_page_figure_offers_the_code(app_page):
+    """render.show puts "Show the code" under each record: the snippet names the view and
+    the command is `cli.py export --view`."""
+    at = app_page("pages/outcomes.py")
+    assert not at.exception
+    expanders = [e for e in at.expander if e.label == "Show the code"]
+    assert len(expanders) >= 2
+    codes = [c.value for e in expanders for c in e.code]
+    assert any("from views.outcomes import" in c and "orr_figure(" in c for c in codes)
+    assert any(c.startswith("python cli.py export --study") and "--view outcomes.orr_figure"
+               in c for c in codes)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from views import blood_counts, kinetics, omics_slides, outcomes, overview, safety
+from views import blood_counts, kinetics, omics_slides, outcomes, overview, safety, toxicity
 from views.spec import FigureSpec
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ DECK: tuple[DeckSlide, ...] = (
               kinetics.CurveParams(assay="CAR_QPCR")),
     DeckSlide("cytokines", "IL-6 and CRS after infusion", safety.cytokine_slide,
               safety.CytokineSlideParams()),
-    DeckSlide("crs_ae", "CRS, ICANS and adverse events", safety.safety_overview),
+    DeckSlide("crs_ae", "CRS, ICANS and adverse events", toxicity.safety_overview),
     DeckSlide("embedding", "Immune landscape by cell type", omics_slides.embedding,
               omics_slides.EmbeddingSlideParams()),
     DeckSlide("composition", "Cell-type composition per sample", omics_slides.composition),

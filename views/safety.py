@@ -23,15 +23,32 @@ from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from analysis.vocab import is_blood
 from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
 from components.figures.safety import (
-    adverse_event_bars,
-    astct_heatmap,
     cytokine_panels,
-    grade_incidence_bars,
     peak_vs_grade,
-    safety_summary,
 )
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
+
+# CRS and ICANS, ASTCT grading from vitals and adverse events are views/toxicity.py; the page
+# reads them through this module
+from views.toxicity import (
+    CRS_RULES,
+    AdverseEventParams,
+    CrsParams,
+    adverse_event_figure,
+    adverse_events,
+    astct_comparison,
+    astct_daily,
+    astct_days,
+    crs_episodes,
+    crs_rules,
+    has_vitals,
+    incidence,
+    incidence_table,
+    infections,
+    onset,
+    safety_overview,
+)
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -203,17 +220,11 @@ def crs_treatments(study: Study, *, cohort: Cohort | None = None,
                              "each episode (first day to one day after the last).")
 
 
-# ---- one patient, peaks, CRS/ICANS, ASTCT from vitals, adverse events, deck slides -----------
-__all__ += ["PANEL", "CRS_RULES", "PatientCytokineParams", "CrsParams", "AdverseEventParams",
-            "CytokineSlideParams", "present_panel", "crs_rules", "patient_cytokines",
-            "peaks", "peak_figure", "incidence", "incidence_table", "onset", "crs_episodes",
-            "astct_comparison", "astct_daily", "astct_days", "adverse_events",
-            "adverse_event_figure", "infections", "cytokine_slide", "safety_overview"]
+# ---- one patient's cytokines, peaks, the deck's cytokine slide -------------------------------
+__all__ += ["PANEL", "PatientCytokineParams", "CytokineSlideParams", "present_panel",
+            "patient_cytokines", "peaks", "peak_figure", "cytokine_slide"]
 
 PANEL = (*toxicity.CYTOKINES, *toxicity.INFLAMMATION_MARKERS)
-CRS_RULES = ("crs_window_end", "crs_episode_margin", "crs_masked_fever",
-             "crs_fever_carry_days", "crs_fever_c", "crs_hypotension_sbp",
-             "crs_low_flow_max_lpm")
 
 
 @dataclass(frozen=True)
@@ -226,26 +237,6 @@ class PatientCytokineParams:
 
 
 @dataclass(frozen=True)
-class CrsParams:
-    """Rule overrides of ASTCT grading from vitals (None: the study's setting) and the days
-    of the daily map."""
-
-    crs_window_end: int | None = None
-    crs_masked_fever: bool | None = None
-    crs_fever_carry_days: int | None = None
-    days: tuple[int, int] = (-7, 28)
-
-
-@dataclass(frozen=True)
-class AdverseEventParams:
-    """Event categories, the lowest worst grade listed and a term filter."""
-
-    categories: tuple[str, ...] = tuple(toxicity.AE_CATEGORIES)
-    min_grade: int = 0
-    term_contains: str = ""
-
-
-@dataclass(frozen=True)
 class CytokineSlideParams:
     """The analyte (None: the first of IL6, IFNG, CRP, FERRITIN measured) and days."""
 
@@ -253,23 +244,14 @@ class CytokineSlideParams:
     days: tuple[int, int] = (-7, 28)
 
 
+def _events(study: Study, cohort: Cohort | None) -> pl.DataFrame:
+    return common.apply(study, study.events, cohort, day_col=None)
+
+
 def present_panel(study: Study) -> list[str]:
     """The cytokines and inflammation markers this study measured."""
     measured = set(study.analytes_present())
     return [a for a in PANEL if a in measured]
-
-
-def crs_rules(study: Study, params: CrsParams) -> Any:
-    """The study's settings with the Params' overrides."""
-    changes = {k: getattr(params, k) for k in ("crs_window_end", "crs_masked_fever",
-                                               "crs_fever_carry_days")
-               if getattr(params, k) is not None}
-    rules = common.rules(study)
-    return rules.with_(**changes) if changes else rules
-
-
-def _events(study: Study, cohort: Cohort | None) -> pl.DataFrame:
-    return common.apply(study, study.events, cohort, day_col=None)
 
 
 @recipe
@@ -321,127 +303,6 @@ def peak_figure(study: Study, *, cohort: Cohort | None = None, params: PatientCy
                       fig=fig, data=table, params=params)
 
 
-def _crs(study: Study, cohort: Cohort | None, params: CrsParams) -> pl.DataFrame:
-    return toxicity.crs_table(study, rules=crs_rules(study, params)) \
-        .filter(pl.col("subject_id").is_in(common.subjects(study, cohort)))
-
-
-@recipe
-def crs_episodes(study: Study, *, cohort: Cohort | None = None,
-                 params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
-    """CRS and ICANS per patient: max grade, onset and duration."""
-    return TableSpec(key="saf-crs", title="CRS and ICANS per patient",
-                     data=_crs(study, cohort, params), params=params)
-
-
-@recipe
-def incidence(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-              focus: Any = None) -> FigureSpec:
-    """Patients by maximum CRS and ICANS grade."""
-    table = toxicity.grade_incidence(_crs(study, cohort, params))
-    return FigureSpec(key="saf-incidence", title="Patients by max grade",
-                      fig=grade_incidence_bars(table, title="Patients by max grade"),
-                      data=table, params=params)
-
-
-@recipe
-def incidence_table(study: Study, *, cohort: Cohort | None = None,
-                    params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
-    return TableSpec(key="saf-incidence-table", title="Patients by max grade",
-                     data=toxicity.grade_incidence(_crs(study, cohort, params)), params=params)
-
-
-@recipe
-def onset(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-          focus: Any = None) -> TableSpec:
-    """Onset and duration of CRS and ICANS (median, range)."""
-    return TableSpec(key="saf-onset", title="Onset and duration",
-                     data=toxicity.onset_duration(_crs(study, cohort, params)), params=params)
-
-
-def has_vitals(study: Study) -> bool:
-    """ASTCT grading needs at least the temperature."""
-    return "TEMP" in set(study.analytes_present())
-
-
-@recipe
-def astct_comparison(study: Study, *, cohort: Cohort | None = None,
-                     params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
-    """Max CRS grade derived from vitals against the recorded one, per patient."""
-    table = toxicity.astct_comparison_table(study, rules=crs_rules(study, params)) \
-        .filter(pl.col("subject_id").is_in(common.subjects(study, cohort)))
-    return TableSpec(key="saf-astct", title="Grade derived from vitals", data=table,
-                     params=params)
-
-
-def astct_days(study: Study, *, cohort: Cohort | None = None,
-               params: CrsParams = CrsParams()) -> pl.DataFrame:
-    """Each day in the window: derived and recorded grade, graded or not, and why."""
-    return toxicity.crs_daily_table(study, rules=crs_rules(study, params)).filter(
-        pl.col("subject_id").is_in(common.subjects(study, cohort))
-        & pl.col("day").is_between(*params.days))
-
-
-@recipe
-def astct_daily(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-                focus: Any = None) -> FigureSpec:
-    """ASTCT grade from vitals per patient and day (text: the recorded grade)."""
-    rules = crs_rules(study, params)
-    daily = astct_days(study, cohort=cohort, params=params)
-    fig = astct_heatmap(daily, title="ASTCT grade from vitals per day (text: recorded grade)")
-    return FigureSpec(
-        key="saf-astct-map", title="ASTCT grade from vitals per day", fig=fig, data=daily,
-        params=params,
-        caption=f"Fever TEMP >= {rules.crs_fever_c:g}; hypotension SBP < "
-                f"{rules.crs_hypotension_sbp:g} = grade 2, 1 vasopressor = 3, >= 2 = 4; O2 <= "
-                f"{rules.crs_low_flow_max_lpm:g} L/min (low-flow) = 2, above (high-flow) = 3. "
-                f"Graded only from day 0 to day {rules.crs_window_end} and within "
-                f"{rules.crs_episode_margin} day(s) of recorded CRS episodes, never on days of "
-                "a documented infection without a CRS record"
-                + ("; after tocilizumab or a steroid given during CRS, fever is not required"
-                   if rules.crs_masked_fever else "") + ". Positive-pressure ventilation "
-                "(grade 4) and vasopressin are not in these vitals and are not derived.")
-
-
-def _ae(study: Study, cohort: Cohort | None, params: AdverseEventParams) -> pl.DataFrame:
-    return toxicity.adverse_event_summary(
-        _events(study, cohort), n_patients=len(common.subjects(study, cohort)),
-        categories=params.categories, min_grade=params.min_grade,
-        term_contains=params.term_contains)
-
-
-@recipe
-def adverse_events(study: Study, *, cohort: Cohort | None = None,
-                   params: AdverseEventParams = AdverseEventParams(), focus: Any = None
-                   ) -> TableSpec:
-    """Patients by worst grade per term, with % of the cohort's patients."""
-    n = len(common.subjects(study, cohort))
-    return TableSpec(key="saf-ae", title="Adverse events", data=_ae(study, cohort, params),
-                     params=params,
-                     caption=f"Patients by worst grade per term; % of {n} patients.")
-
-
-@recipe
-def adverse_event_figure(study: Study, *, cohort: Cohort | None = None,
-                         params: AdverseEventParams = AdverseEventParams(), focus: Any = None
-                         ) -> FigureSpec | None:
-    """The adverse-event table as bars by worst grade; None when nothing is listed."""
-    ae = _ae(study, cohort, params)
-    if ae.height == 0:
-        return None
-    return FigureSpec(key="saf-ae-bars", title="Adverse events by worst grade",
-                      fig=adverse_event_bars(ae, title="Adverse events by worst grade"),
-                      data=ae, params=params)
-
-
-@recipe
-def infections(study: Study, *, cohort: Cohort | None = None, params: None = None,
-               focus: Any = None) -> TableSpec:
-    """Documented infections of the cohort's patients."""
-    return TableSpec(key="saf-infections", title="Infections",
-                     data=toxicity.infections(_events(study, cohort)))
-
-
 @recipe
 def cytokine_slide(study: Study, *, cohort: Cohort | None = None,
                    params: CytokineSlideParams = CytokineSlideParams(), focus: Any = None
@@ -471,20 +332,7 @@ def cytokine_slide(study: Study, *, cohort: Cohort | None = None,
                               "height) and ICANS (top band), coloured by ASTCT grade.")
 
 
-@recipe
-def safety_overview(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                    focus: Any = None) -> FigureSpec | None:
-    """Patients by maximum CRS/ICANS grade next to the adverse events by worst grade (the
-    deck's safety slide); None without events."""
-    if not study.has("events"):
-        return None
-    ids = common.subjects(study, cohort)
-    events = study.events.filter(pl.col("subject_id").is_in(ids))
-    crs = toxicity.crs_summary(events, subjects=ids)
-    ae = toxicity.adverse_event_summary(events, n_patients=len(ids))
-    if ae.height == 0 and crs.height == 0:
-        return None
-    fig = safety_summary(toxicity.grade_incidence(crs), ae, title=f"Safety ({len(ids)} patients)")
-    return FigureSpec(key="crs_ae", title="CRS, ICANS and adverse events", fig=fig, data=ae,
-                      caption="Patients by maximum grade (recorded). CRS/ICANS per ASTCT 2019; "
-                              "other events as recorded (CTCAE v5).")
+__all__ += ["CRS_RULES", "AdverseEventParams", "CrsParams", "adverse_event_figure",
+            "adverse_events", "astct_comparison", "astct_daily", "astct_days", "crs_episodes",
+            "crs_rules", "has_vitals", "incidence", "incidence_table", "infections", "onset",
+            "safety_overview"]
