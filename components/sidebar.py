@@ -4,7 +4,7 @@ string, so a link reproduces the exact view.
 Cohort parameters: `study` (a study's name under STUDIES_ROOT), `patients` (comma list),
 `groups` (comma list of response groups), `days` ("lo:hi", either side may be empty). Page
 options: each widget a page links with `linked(key, ...)` is written under its key (e.g.
-`kin-assay=CAR_QPCR`; lists as repeated parameters, ranges as "lo:hi"). A link naming
+`kin-assay=CAR_QPCR`; lists and ranges as repeated parameters). A link naming
 something this study does not have (a patient, a group, a gene, a day outside the study) says
 so where it would have applied, instead of silently showing something else.
 
@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -32,16 +32,15 @@ import streamlit as st
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from analysis.vocab import DayWindow
 from components import access, render, session
+from components.links import Shape, decode_option, encode_option
 from components.safe import md
 from components.theme import patient_colors
 from data_loaders import Study, StudyError
 from data_loaders.worker import load_failure
 
-__all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS", "parse_days", "format_days",
-           "decode_option", "encode_option", "Shape"]
+__all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS"]
 
 COHORT_PARAMS = ("study", "patients", "groups", "days")
-Shape = Literal["one", "many", "range"]
 _RUN_KEY = "_url_run"          # this run's linked options (sidebar() starts it afresh)
 _NOTES_KEY = "_url_notes"      # what a link asked for and the study lacks, per widget key
 _LINK_KEY = "_url_link"        # the query string the session was opened with
@@ -69,109 +68,6 @@ class _Link:
 class _Run:
     page: str
     options: dict[str, _Option] = field(default_factory=dict)    # param -> option
-
-
-# ---- value codec ---------------------------------------------------------------------------
-def parse_days(text: str | None) -> tuple[int | None, int | None] | None:
-    """"lo:hi" -> (lo, hi), either side may be empty (None); None when `text` is empty;
-    raises ValueError when it is not a day window (analysis.vocab.DayWindow.parse)."""
-    if text is None or not text.strip():
-        return None
-    w = DayWindow.parse(text)
-    return w.lo, w.hi
-
-
-def format_days(lo: int | None, hi: int | None) -> str:
-    return DayWindow.of(lo, hi).text
-
-
-def _scalar(text: str, kind: type) -> Any:
-    if kind is bool:
-        low = text.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{text!r} is not yes/no")
-    if kind is int:
-        return int(text)
-    if kind is float:
-        return float(text)
-    return text
-
-
-def _text(value: Any, options: tuple[Any, ...] | None) -> str:
-    if options is None and isinstance(value, bool):
-        return "1" if value else "0"
-    return "" if value is None else str(value)
-
-
-def encode_option(value: Any, *, shape: Shape = "one",
-                  options: Sequence[Any] | None = None) -> str | list[str]:
-    """A widget value as query-string text: one value as text, lists as repeated values (an
-    empty list as one empty value), ranges as "lo:hi"."""
-    opts = tuple(options) if options is not None else None
-    if shape == "many":
-        items = [_text(v, opts) for v in (value or ())]
-        return items or [""]
-    if shape == "range":
-        lo, hi = value
-        return f"{_text(lo, opts)}:{_text(hi, opts)}"
-    return _text(value, opts)
-
-
-def decode_option(raw: list[str], *, shape: Shape = "one", options: Sequence[Any] | None = None,
-                  kind: type = str, bounds: tuple[Any, Any] | None = None
-                  ) -> tuple[Any, list[str]]:
-    """(value, problems) for the query-string values `raw` of one option. Values are matched
-    against `options` by their text (so ints, bools and strings alike), else parsed as `kind`
-    and clamped into `bounds`. `problems` names what the link asked for and cannot have; the
-    value is None when nothing usable is left (the widget keeps its default)."""
-    opts = tuple(options) if options is not None else None
-    by_text = {_text(o, opts): o for o in opts} if opts is not None else None
-
-    def one(text: str) -> tuple[Any, str | None]:
-        if by_text is not None:
-            if text in by_text:
-                return by_text[text], None
-            return None, f"{text!r} (not among the choices here)"
-        try:
-            value = _scalar(text, kind)
-        except ValueError:
-            return None, f"{text!r} (not a {kind.__name__})"
-        if bounds is not None and kind in (int, float):
-            lo, hi = bounds
-            if value < lo or value > hi:
-                clamped = min(max(value, lo), hi)
-                return clamped, f"{text} (outside {lo}..{hi}; {clamped} used)"
-        return value, None
-
-    if shape == "many":
-        texts = [t for t in raw if t != ""]
-        values, problems = [], []
-        for t in texts:
-            v, p = one(t)
-            if p is None or (v is not None and by_text is None):
-                values.append(v)
-            if p:
-                problems.append(p)
-        return values, problems
-    text = raw[-1] if raw else ""
-    if shape == "range":
-        if ":" not in text:
-            return None, [f"{text!r} (not a range lo:hi)"]
-        parts = [one(t) for t in text.split(":", 1)]
-        problems = [p for _, p in parts if p]
-        if any(v is None for v, _ in parts):
-            return None, problems
-        lo, hi = parts[0][0], parts[1][0]
-        if by_text is None and lo > hi:
-            return None, [*problems, f"{text!r} (start after end)"]
-        return (lo, hi), problems
-    if text == "" and by_text is not None and None in opts:
-        return None, []
-    value, problem = one(text)
-    return value, [problem] if problem else []
 
 
 # ---- page options <-> URL ------------------------------------------------------------------
@@ -432,16 +328,17 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
     lo_all, hi_all = _day_range(study)
     if "f-days" not in st.session_state:
         try:
-            asked_days = parse_days(qp.get("days"))
+            asked = DayWindow.parse(qp.get("days"))
         except ValueError:
             notes.append(f"days {qp.get('days')!r} (not a window lo:hi)")
-            asked_days = None
-        lo, hi = asked_days or (None, None)
+            asked = DayWindow()
+        lo, hi = asked.lo, asked.hi
         # a link made on another study may name days outside this one's range: clamp both ends
         new_lo = lo_all if lo is None else min(max(lo, lo_all), hi_all)
         new_hi = hi_all if hi is None else max(min(hi, hi_all), new_lo)
         if (lo is not None and lo != new_lo) or (hi is not None and hi != new_hi):
-            notes.append(f"days {format_days(lo, hi)} (this study has days {lo_all}..{hi_all}; "
+            notes.append(f"days {DayWindow.of(lo, hi).text} (this study has days "
+                         f"{lo_all}..{hi_all}; "
                          f"{new_lo}..{new_hi} used)")
         st.session_state["f-days"] = (new_lo, new_hi)
     if notes:
@@ -481,7 +378,7 @@ def _write_cohort(study_name: str | None, cohort: Cohort) -> None:
     if cohort.groups:
         want["groups"] = ",".join(cohort.groups)
     if cohort.day_min is not None or cohort.day_max is not None:
-        want["days"] = format_days(cohort.day_min, cohort.day_max)
+        want["days"] = DayWindow.of(cohort.day_min, cohort.day_max).text
     for k in COHORT_PARAMS:
         if want.get(k) != st.query_params.get(k):
             if k in want:
