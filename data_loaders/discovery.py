@@ -45,7 +45,6 @@ def conventional_files(root: Path, table: str) -> list[Path]:
     return out
 
 
-
 def collect_sources(root: Path, config: dict[str, Any], report: ValidationReport
                     ) -> tuple[list[RawTable], Path | None]:
     """Every table file of the study read as text (RawTable), and the single-cell file."""

@@ -189,7 +189,6 @@ def _without_gated(frame: pl.DataFrame, gated: pl.DataFrame, ctx: Context) -> pl
     return frame.join(gated.select(key).unique(), on=key, how="anti", nulls_equal=True)
 
 
-
 def _open_remote_store(root: Path, url: str, config: dict[str, Any], ctx: Context,
                        sources: list[SourceInfo], tables: dict[str, pl.DataFrame]) -> Any:
     """`[single_cell] store = "<fsspec URL>"` without a local file: the converted store read

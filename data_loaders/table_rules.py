@@ -40,7 +40,6 @@ _PRODUCTS = {"RBC": "RBC", "PRBC": "RBC", "RED CELLS": "RBC", "RED BLOOD CELLS":
              "PLATELETS": "PLT", "PLATELET": "PLT"}
 
 
-
 def _check_patients(df: pl.DataFrame, rows: Rows, ctx: Context) -> pl.DataFrame:
     rows.flag(df, pl.col("subject_id").is_null(), "subject_id is empty", column="subject_id",
               fix="every patient needs a subject_id")
@@ -254,7 +253,6 @@ TABLE_CHECKS: dict[str, TableCheck] = {
 }
 
 
-
 def validate_table(raw: RawTable, ctx: Context) -> pl.DataFrame | None:
     """`raw` typed and checked by the generic rules and its table's own (None when it cannot be
     read as that table at all)."""
@@ -303,7 +301,6 @@ def combine_files(name: str, frames: list[pl.DataFrame], ctx: Context) -> pl.Dat
                     "them apart)", rows=grp.get_column("_row").to_list())
             df = df.filter(~conflict)
     return df.drop("_row", "_file")
-
 
 
 def validate_rna(raw: RawTable, ctx: Context) -> pl.DataFrame:

@@ -36,7 +36,6 @@ class Context:
     samples: pl.DataFrame | None = None
 
 
-
 class Rows:
     """Collects row errors of one raw frame; bad rows are left out at the end."""
 
@@ -54,7 +53,6 @@ class Rows:
                             column=column, rows=rows)
         if severity == "error":
             self.bad.update(rows)
-
 
 
 # a table's own rules (data_loaders.table_rules): frame, rows, context -> checked frame

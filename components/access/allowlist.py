@@ -133,7 +133,6 @@ def may_open(viewer: Viewer | None, folder: str | Path) -> bool:
     return read_access(folder).allows(viewer)
 
 
-
 def study_creators(config: str | None = None) -> tuple[str, ...]:
     """The server's list of users allowed to create studies: `STUDY_CREATORS` in the service
     environment (deploy/README.md), comma-separated e-mails, `@domain` entries and

@@ -169,6 +169,5 @@ def call_many(items: list[tuple[dict, dict]]) -> list[bytes]:
             return [path.read_bytes() for path in paths]
 
 
-
 def _now_s() -> float:
     return time.monotonic()
