@@ -47,3 +47,11 @@ def test_kinetics_page_shows_the_model(app_page):
     assert not at.exception
     assert at.toggle(key="kin-model").value
     assert any("Tobit likelihood" in c.value for c in at.caption)
+
+
+def test_curve_names_the_unit_once_on_the_axis(demo_study):
+    from views import kinetics as vk
+
+    fig = vk.curve(demo_study, params=vk.CurveParams()).fig
+    assert "gDNA" in fig.layout.yaxis.title.text
+    assert "gDNA" not in fig.layout.title.text and fig.layout.title.text

@@ -91,9 +91,11 @@ def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticM
     curves = km.model_curves(chosen, day_max=day_max)
     n_ok = sum(f.converged for f in chosen)
     label = study.analyte_label(params.assay)
+    name = study.catalogue[params.assay].label if params.assay in study.catalogue \
+        else params.assay
     fig = model_overlay(observed, curves, status={f.subject_id: f.status for f in chosen},
                         colors=common.colors(study), y_title=label,
-                        title=f"{label}: kinetic model fitted for {n_ok} of {len(chosen)} "
+                        title=f"{name}: kinetic model fitted for {n_ok} of {len(chosen)} "
                               "patient(s)")
     sigma = next((f.sigma for f in chosen if f.sigma is not None), None)
     caption = ("Lines: expansion to Tmax, then bi-exponential contraction and persistence "
@@ -188,14 +190,16 @@ def curve(study: Study, *, cohort: Cohort | None = None, params: CurveParams = C
         return None
     data = common.apply(study, series(study).filter(pl.col("assay") == assay), cohort)
     label = study.analyte_label(assay)
+    # the unit once, on the axis (the title names the readout only)
+    name = study.catalogue[assay].label if assay in study.catalogue else assay
     rules = common.rules(study)
     if params.view == VIEWS[0]:
-        fig = kinetics_curve(data, colors=common.colors(study), title=label, y_title=label,
+        fig = kinetics_curve(data, colors=common.colors(study), title=name, y_title=label,
                              highlight=params.highlight, shade=params.shade)
     else:
         data = kinetics.group_curve(post_hsct.for_summary(data))
         fig = kinetics_curve(data, y="geo_mean", color="response_group", blq=None,
-                             colors=GROUP_COLORS, title=f"{label}: geometric mean by group",
+                             colors=GROUP_COLORS, title=f"{name}: geometric mean by group",
                              y_title=label, shade=params.shade, hover="geo_mean", n="n")
     return FigureSpec(
         key="kin-curve", title="CAR-T expansion and persistence", fig=fig, data=data,
