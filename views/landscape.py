@@ -34,9 +34,10 @@ from analysis.markers import rank_markers
 from analysis.rules import Rules, rules_for
 from analysis.vocab import UNMAPPED
 from components.figures import landscape as figs
-from components.theme import GROUP_COLORS, patient_colors
+from components.theme import GROUP_COLORS
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
 from data_loaders.gene_sets import GeneSet, parse_gmt, shipped_gene_sets, typed_gene_set
+from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapePa
             if params.source == RNA else str(gene)
         points = points.with_columns(pl.Series(color, values[points.get_column("cell")
                                                            .to_numpy()]))
-    colors = patient_colors(study.subject_ids) if color == "subject_id" else \
+    colors = common.colors(study) if color == "subject_id" else \
         _FIXED_COLORS.get(color, {})
     fig = figs.embedding_scatter(points, color=color, continuous=values is not None,
                                  colors=colors, facet="facet" if facet else None,
@@ -436,7 +437,7 @@ def composition(study: Study, *, cohort: Cohort | None = None,
     car = _in_cohort(comp.study_car_fraction(study), cohort, groups)
     qpcr = _in_cohort(study.series(analytes=["CAR_QPCR"]), cohort, groups)
     return FigureSpec("car_vs_qpcr", "CAR+ T cells vs qPCR", figs.car_vs_qpcr_figure(
-        car, qpcr, colors=patient_colors(study.subject_ids)), car, params)
+        car, qpcr, colors=common.colors(study)), car, params)
 
 
 def rules(study: Study) -> Rules:
