@@ -388,6 +388,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default=None, metavar="JSON",
                    help="with --view: the view's parameters as JSON, e.g. "
                    "'{\"endpoint\": \"OS\"}' (fields left out take their defaults)")
+    p.add_argument("--key", default=None, metavar="KEY",
+                   help="with --view: which record of a view that makes several (e.g. "
+                   "kin-er-crs_max_grade of kinetics.exposure)")
     p.add_argument("--format", choices=["pptx", "pdf", "zip"], default=None,
                    help="pptx (16:9 PowerPoint), pdf (one page per figure) or zip (SVG "
                    "files); default: from the --out suffix, else pptx")
@@ -457,9 +460,10 @@ def _export_view(args: argparse.Namespace) -> int:
     study = _open_study(args)
     cohort = _export_cohort(args, study)
     kwargs = {"cohort": cohort} if params is None else {"cohort": cohort, "params": params}
-    spec = fn(study, **kwargs)
-    if isinstance(spec, (list, tuple)):
-        spec = spec[0] if spec else None
+    try:
+        spec = code.pick(fn(study, **kwargs), args.key)
+    except code.CodeError as err:
+        return fail(f"--view {args.view}: {err}")
     if spec is None:
         return fail(f"{study.study_id} has no data for the view {args.view} "
                     f"(cohort {cohort.describe()})")

@@ -127,3 +127,50 @@ def test_every_page_figure_offers_the_code(app_page):
     assert any("from views.outcomes import" in c and "orr_figure(" in c for c in codes)
     assert any(c.startswith("python cli.py export --study") and "--view outcomes.orr_figure"
                in c for c in codes)
+
+
+def _specs(study):
+    from views import blood_counts as vbc
+    from views import patient as vp
+    from views import safety as sv
+
+    rules = vbc.study_rules(study).with_(ti_window=30)
+    return [
+        vbc.baseline_view(study, cohort=Cohort(groups=("Responder",)),
+                          params=vbc.TableParams(rules)),
+        sv.patient_cytokines(study, params=sv.PatientCytokineParams(patient="SAA-002",
+                                                                     days=(-5, 40))),
+        vp.timeline(study, params=vp.PatientParams(subject_id="SAA-003",
+                                                   lanes=("counts", "car_qpcr"), shade=(7, 28))),
+        vp.slide(study, params=vp.PatientParams(subject_id="SAA-003")),
+        kv.exposure(study, params=kv.ExposureParams(nca=kv.NcaParams(auc_end=14),
+                                                    parameter="auc_0_14"))[1],
+        sv.adverse_events(study, params=sv.AdverseEventParams(categories=("infection",),
+                                                              min_grade=2)),
+    ]
+
+
+def test_command_and_snippet_rebuild_records_of_many_views(demo_study, demo_dir, tmp_path,
+                                                          monkeypatch):
+    """Rule settings inside Params, a focus window, the slide layout, one record of a view
+    that makes several, a table: the command and the snippet make each again."""
+    from cli import main
+    from components.export import csv_bytes
+
+    monkeypatch.chdir(tmp_path)
+    for spec in _specs(demo_study):
+        is_fig = getattr(spec, "fig", None) is not None
+        out = tmp_path / ("out.json" if is_fig else "out.csv")
+        assert main(shlex.split(code.command(spec, demo_dir, out=str(out)))[2:]) == 0, spec.view
+        if is_fig:
+            _same_figure(out, spec)
+        else:
+            assert out.read_bytes() == csv_bytes(spec.data), spec.view
+        ns: dict = {}
+        exec(code.snippet(spec, demo_dir), ns)
+        again = ns["spec"]
+        assert again.key == spec.key and again.view == spec.view
+        if is_fig:
+            assert json.loads(again.fig.to_json()) == json.loads(spec.fig.to_json())
+        else:
+            assert again.data.equals(spec.data)

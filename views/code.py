@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from views.spec import FigureSpec, TableSpec
 
 __all__ = ["snippet", "command", "resolve", "params_class", "params_from", "params_json",
-           "CodeError"]
+           "returns_many", "pick", "CodeError"]
 
 
 class CodeError(ValueError):
@@ -73,6 +73,27 @@ def params_class(fn: Callable[..., Any]) -> type | None:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next((a for a in typing.get_args(hint) if a is not type(None)), None)
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def returns_many(fn: Callable[..., Any]) -> bool:
+    """Whether the view returns several records (a list or tuple of specs, e.g. one figure
+    per grouping), so a record is picked by its key."""
+    ann = inspect.signature(inspect.unwrap(fn)).return_annotation
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+    return text.startswith(("list", "tuple", "List", "Tuple"))
+
+
+def pick(out: Any, key: str | None) -> Any:
+    """The record named `key` of a view's result (the first when no key is given)."""
+    if not isinstance(out, (list, tuple)):
+        return out
+    if key is None:
+        return out[0] if out else None
+    found = next((s for s in out if getattr(s, "key", None) == key), None)
+    if found is None:
+        raise CodeError(f"no record {key!r}; this view makes "
+                        f"{', '.join(str(getattr(s, 'key', '?')) for s in out) or 'none'}")
+    return found
 
 
 # ---- Params <-> JSON --------------------------------------------------------------------------
@@ -299,7 +320,10 @@ def snippet(spec: FigureSpec | TableSpec, study_dir: str | Path) -> str:
               for m, names in sorted(imports.items())]
     lines.append("")
     lines += _study_line(study_dir)
-    lines += [f"spec = {_wrap_call(fn, args)}", write]
+    call = _wrap_call(fn, args)
+    if returns_many(resolve(spec.view)):
+        call = f"next(s for s in {call} if s.key == {spec.key!r})"
+    lines += [f"spec = {call}", write]
     return "\n".join(lines) + "\n"
 
 
@@ -323,5 +347,7 @@ def command(spec: FigureSpec | TableSpec, study_dir: str | Path, *,
             lo = "" if cohort.day_min is None else cohort.day_min
             hi = "" if cohort.day_max is None else cohort.day_max
             parts += [f"--days={lo}:{hi}"]
+    if returns_many(resolve(spec.view)):
+        parts += ["--key", spec.key]
     parts += ["--out", out or _out_name(spec)]
     return " ".join(shlex.quote(p) for p in parts)
