@@ -60,6 +60,10 @@ if rna:
     gene = st.selectbox("Gene (type to search)", gene_choices,
                         key=sidebar.linked("il-gene", options=gene_choices)) \
         if color_by == "Gene" else None
+    if gene is not None and not lv.gene_store_ready(study):
+        jobs_panel.run(lv.build_gene_store, study, study=study, key="il-genes",
+                       label="Gene-column store (built once per study)")
+        st.stop()
     sets = {g.name: g for g in (*lv.shipped_sets(), *st.session_state.get("il-user-sets", ()))}
     signature = sets[st.selectbox("Signature (shipped, or yours from 'Signatures per "
                                   "patient')", list(sets), key="il-sig-colour")] \
@@ -154,7 +158,11 @@ if current:
                              placeholder="e.g. expanded CAR-T")
         if st.button("Keep cell set", key="il-keep", disabled=not name):
             sets[name] = current
-    if rna:
+    if rna and not lv.gene_store_ready(study):
+        with right:
+            jobs_panel.run(lv.build_gene_store, study, study=study, key="il-genes",
+                           label="Gene-column store for marker genes (built once per study)")
+    elif rna:
         with right, st.spinner("Ranking marker genes over all cells ..."):
             try:
                 top = session.cached_view(lv.selection_markers, study, params=sel)

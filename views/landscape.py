@@ -49,7 +49,7 @@ __all__ = ["LandscapeParams", "SelectionParams", "CompositionParams", "FlowSetup
            "per_file", "compute_umap", "embedding", "selected_cells", "selection_summary",
            "selection_extent", "selection_markers", "composition", "composition_per_sample",
            "COMPOSITION_VIEWS", "FACET_WINDOWS", "COFACTORS", "IN_APP_LIMIT", "NOTHING_TO_DRAW",
-           "FLOW_ONLY_NOTE", "rules"]
+           "FLOW_ONLY_NOTE", "rules", "gene_store_ready", "build_gene_store"]
 
 # ---- the embedding ---------------------------------------------------------------------------
 Source = Literal["Single-cell RNA", "Flow cytometry"]
@@ -222,6 +222,21 @@ def compute_umap(study: Study, *, params: LandscapeParams,
                          or FLOW_COFACTOR)
     emb.embed_flow(study, events.frame, markers=list(params.markers), digest=events.digest,
                    params=_flow_umap(), progress=progress)
+
+
+def gene_store_ready(study: Study) -> bool:
+    """Whether one gene's values (colouring, violins) and the marker test over all cells read
+    at once: a converted store holds its gene-major copy; a plain file needs the gene-column
+    cache built once (`build_gene_store`, a job on the page)."""
+    store = getattr(study, "single_cell", None)
+    return store is None or bool(getattr(store, "gene_cache_ready", lambda: True)())
+
+
+def build_gene_store(study: Study, *, progress: Callable[[float, str], None] | None = None
+                     ) -> None:
+    """Build the gene-column cache of the study's single-cell file (once; tens of seconds to
+    minutes for a million cells)."""
+    emb.expression_store(study, progress=progress)
 
 
 @recipe

@@ -398,6 +398,11 @@ class SingleCellStore:
     def _gene_positions(self) -> dict[str, int]:
         return {g: j for j, g in enumerate(self.gene_names)}
 
+    def gene_cache_ready(self) -> bool:
+        """Whether the gene-column cache is built (one gene, and the marker test, then read
+        at once; building it is a job: views.landscape.build_gene_store)."""
+        return self.cache_path(f"genes-v4-{self.content_key[:24]}.h5").is_file()
+
     def gene_cache(self, *, progress: Progress | None = None) -> Path:
         """Build (once) the log-normalised CSC gene-column cache with the marker ranks and
         return its path."""

@@ -233,6 +233,9 @@ class ConvertedStore(SingleCellStore):
     def gene_cache(self, *, progress: Any = None) -> Path:
         raise NotImplementedError("a converted store keeps its gene-major copy inside it")
 
+    def gene_cache_ready(self) -> bool:
+        return True      # the gene-major copy is part of the store
+
     @cached_property
     def _by_gene(self) -> Any:
         return self._root["layers"]["X_by_gene"]
