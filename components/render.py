@@ -229,8 +229,8 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
                   FigureSpec(key=key, title=title, fig=fig, data=data, params=params), key)
     if opens_patient:
         ctx = session.current()
-        session.open_clicked_patient(event, subjects=tuple(ctx.study.subject_ids)
-                                     if ctx is not None else None)
+        if ctx is not None:
+            session.open_clicked_patient(event, subjects=ctx.subjects, fig=fig)
     return event if on_select else None
 
 

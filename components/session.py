@@ -24,7 +24,7 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["PageContext", "Focus", "DEMO_STUDY", "available_studies", "deid_mode",
            "load_study", "reload_study", "cached_view", "view_key", "clear_views", "context",
            "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "open_patient",
-           "open_clicked_patient", "take_patient", "PATIENT_PAGE"]
+           "open_clicked_patient", "clicked_patient", "take_patient", "PATIENT_PAGE"]
 
 DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 PATIENT_PAGE = "pages/patient.py"
@@ -301,14 +301,38 @@ def open_patient(subject_id: str) -> None:
     st.switch_page(PATIENT_PAGE)
 
 
-def open_clicked_patient(event: Any, *, subjects: tuple[str, ...] | None = None) -> None:
-    """When a point of a per-patient figure was clicked (a plotly selection `event` whose
-    traces carry the subject_id as the first item of `customdata`), open the Patient page on
-    that patient; `subjects` limits it to patients the page shows."""
+def clicked_patient(event: Any, *, subjects: Collection[str], fig: Any = None) -> str | None:
+    """The patient of the first clicked point of a plotly selection `event`: the first item of
+    the point's `customdata` when it is one of `subjects`, else the legend group or name of
+    the point's trace in `fig` (figures drawing one trace per patient); None otherwise."""
     from views.patient import selected_subject
 
     sid = selected_subject(event)
-    if sid is not None and (subjects is None or sid in subjects):
+    if sid in subjects:
+        return sid
+    selection = event.get("selection", {}) if isinstance(event, dict) else \
+        getattr(event, "selection", {})
+    points = selection.get("points", []) if isinstance(selection, dict) else \
+        getattr(selection, "points", [])
+    traces = list(getattr(fig, "data", ()) or ())
+    for point in points:
+        if not isinstance(point, dict):
+            continue
+        names = [point.get("legendgroup")]
+        k = point.get("curve_number")
+        if isinstance(k, int) and 0 <= k < len(traces):
+            names += [traces[k].legendgroup, traces[k].name]
+        for name in names:
+            if isinstance(name, str) and name in subjects:
+                return name
+    return None
+
+
+def open_clicked_patient(event: Any, *, subjects: Collection[str], fig: Any = None) -> None:
+    """When a patient's point of a per-patient figure was clicked (see `clicked_patient`),
+    open the Patient page on that patient; `subjects` are the patients it may open."""
+    sid = clicked_patient(event, subjects=subjects, fig=fig)
+    if sid is not None:
         open_patient(sid)
 
 

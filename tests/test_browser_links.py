@@ -87,3 +87,25 @@ def test_overview_by_its_path_on_a_fresh_server(page):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_click_on_a_patient_in_the_kinetics_curve_opens_the_patient_page(app_server, page,
+                                                                          demo_study):
+    """A per-patient figure on another page (the Kinetics curves, one trace per patient):
+    clicking a patient's point opens the Patient page on that patient (plotly picks the point
+    closest to the pointer, so the test reads which patient that was)."""
+    page.goto(f"{app_server}/kinetics", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Kinetics", exact=True).first.wait_for(timeout=45_000)
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for(timeout=60_000)
+    _settle(page)
+    chart.scroll_into_view_if_needed()
+    point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(3)
+    point.click(force=True)
+    page.get_by_role("heading", name="Patient", exact=True).first.wait_for(timeout=60_000)
+    page.wait_for_function("() => location.pathname.endsWith('/patient') && "
+                           "location.search.includes('patient=')", timeout=45_000)
+    opened = re.search(r"[?&]patient=([^&]+)", page.url).group(1)
+    assert opened in demo_study.subject_ids
+    assert page.get_by_role("combobox", name="Patient", exact=True).input_value() == opened
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -106,3 +106,22 @@ def test_a_helper_with_keyword_options_takes_them_as_params(demo_study):
     assert session.cached_view(with_options, demo_study, params={"per_sample": 5}) == 5
     session.cached_view(with_options, demo_study, params={"per_sample": 5, "population": "T"})
     assert CALLS == [(5, ""), (5, "T")]
+
+
+def test_clicked_patient_from_customdata_or_the_trace():
+    import plotly.graph_objects as go
+
+    fig = go.Figure([go.Scatter(x=[1], y=[1], name="SAA-001", legendgroup="SAA-001"),
+                     go.Scatter(x=[1], y=[2], name="SAA-002")])
+    ids = ("SAA-001", "SAA-002")
+
+    def event(**point):
+        return {"selection": {"points": [point]}}
+
+    assert session.clicked_patient(event(customdata=["SAA-002", "x"]), subjects=ids) == "SAA-002"
+    assert session.clicked_patient(event(curve_number=1), subjects=ids, fig=fig) == "SAA-002"
+    assert session.clicked_patient(event(legendgroup="SAA-001"), subjects=ids) == "SAA-001"
+    # a group's trace, a patient outside the cohort, nothing clicked
+    assert session.clicked_patient(event(customdata="Responder"), subjects=ids) is None
+    assert session.clicked_patient(event(customdata="SAA-009"), subjects=ids) is None
+    assert session.clicked_patient({"selection": {"points": []}}, subjects=ids) is None
