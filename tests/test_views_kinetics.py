@@ -55,3 +55,10 @@ def test_curve_names_the_unit_once_on_the_axis(demo_study):
     fig = vk.curve(demo_study, params=vk.CurveParams()).fig
     assert "gDNA" in fig.layout.yaxis.title.text
     assert "gDNA" not in fig.layout.title.text and fig.layout.title.text
+
+
+def test_curve_legend_is_titled_in_words(demo_study):
+    from views import kinetics as vk
+
+    fig = vk.curve(demo_study, params=vk.CurveParams()).fig
+    assert fig.layout.legend.title.text == "Patient"

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from components.figures.clinical import POST_HSCT_NAME, post_hsct_split
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
-from components.theme import PATIENT_PALETTE, label_decades
+from components.theme import PATIENT_PALETTE, column_label, label_decades
 
 __all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip"]
 
@@ -131,7 +131,7 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
         fig.add_vrect(x0=x0, x1=x1, fillcolor="#0072B2", opacity=0.08, line_width=0,
                       layer="below", annotation_text="focus", annotation_position="top left")
     fig.update_layout(template="cart", title=title, hovermode="closest",
-                      legend={"title": {"text": color.replace("_", " ")}})
+                      legend={"title": {"text": column_label(color)}})
     fig.update_xaxes(title_text="Study day (0 = infusion)")
     fig.update_yaxes(title_text=y_title or y, type="log" if log_y else "linear",
                      exponentformat="power" if log_y else None)
