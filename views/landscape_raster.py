@@ -25,8 +25,8 @@ from analysis.cohort import Cohort, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS
 from components.figures import landscape as figs
 from components.figures import raster as rfig
-from components.theme import patient_colors
-from views.landscape import _FIXED_COLORS, COLUMNS, RNA, LandscapeParams
+from components.theme import GROUP_COLORS, patient_colors
+from views.landscape import COLUMNS, RNA, LandscapeParams
 from views.spec import FigureSpec, recipe
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ __all__ = ["RasterParams", "RASTER_ABOVE", "POINTS_BELOW", "use_raster", "raster
 RASTER_ABOVE = 1_000_000      # cells above which the embedding is a raster
 POINTS_BELOW = 50_000         # cells in the window at or below which points are drawn
 Range = tuple[float, float]
+# fixed colours of the categorical colourings (as the point view draws them)
+_FIXED_COLORS = {"response_group": GROUP_COLORS,
+                 "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
+                 "car_status": {"CAR+": "#D55E00", "CAR-": "#BBBBBB"}}
 
 
 @dataclass(frozen=True)
