@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/pages.py --study DIR [--pages overview,kinetics] [--json OUT]
 
 One process per study. The study is loaded first (its time is reported as `load_s`); then for
-each page of app.PAGES whose file exists: the analysis caches (`filters.compute`,
-`filters.cached`, st.cache_data, a study's clonotypes) are cleared and the page is opened
+each page of app.PAGES whose file exists: the analysis caches (`session.cached_view`,
+st.cache_data, a study's clonotypes) are cleared and the page is opened
 ("cold": everything but the loaded Study is computed), then
 the same page is run again with nothing changed ("rerun": what a widget click costs at least).
 Payload is the summed size of the plotly figure JSON the page sends to the browser. Peak RSS is
@@ -62,12 +62,10 @@ def _payload(at: AppTest) -> tuple[int, int]:
 def _clear_analysis_caches() -> None:
     import streamlit as st
 
-    from components import filters
+    from components import session
 
-    # cold pages: empty the app's own caches too
-    filters._compute.clear()  # noqa: SLF001
-    if hasattr(filters, "_memo"):   # results and figures cached by their inputs' content
-        filters._memo.clear()  # noqa: SLF001
+    # cold pages: empty the app's own cache of view results too
+    session.clear_views()
     from analysis import repertoire
 
     if hasattr(repertoire, "study_clonotypes"):   # a study's clonotypes, made once

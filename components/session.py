@@ -43,13 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = ["PageContext", "Focus", "DEMO_STUDY", "available_studies", "deid_mode",
            "load_study", "reload_study", "cached_view", "view_key", "clear_views", "context",
-           "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "open_patient",
+           "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "CONTEXT_KEY", "open_patient",
            "open_clicked_patient", "clicked_patient", "take_patient", "PATIENT_PAGE"]
 
 DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 PATIENT_PAGE = "pages/patient.py"
-FOCUS_KEY = "_focus"                # the session's Focus (tests set it to start from a focus)
-_CONTEXT_KEY = "_page_context"
+# session-state keys tests read or set to start a page from a state
+FOCUS_KEY = "_focus"                # the session's Focus
+CONTEXT_KEY = "_page_context"       # this run's PageContext
 _PATIENT_KEY = "_pt_pending"
 
 Spec = TypeVar("Spec")
@@ -219,13 +220,13 @@ def clear_views() -> None:
 # ---- page context --------------------------------------------------------------------------
 def set_context(ctx: PageContext | None) -> None:
     """Record this run's page context (components.sidebar calls this once per run)."""
-    st.session_state[_CONTEXT_KEY] = ctx
+    st.session_state[CONTEXT_KEY] = ctx
 
 
 def current() -> PageContext | None:
     """This run's page context, or None before the sidebar made one (e.g. a download thread)."""
     try:
-        return st.session_state.get(_CONTEXT_KEY)
+        return st.session_state.get(CONTEXT_KEY)
     except Exception:  # noqa: BLE001 - outside a script run
         return None
 

@@ -331,16 +331,16 @@ def test_unknown_study_for_a_single_local_study(app):
 
 
 def test_server_default_is_deidentified(app, studies_root, monkeypatch):
-    from components import filters
+    from components import session
 
-    assert filters.deid_mode()
+    assert session.deid_mode()
     monkeypatch.setenv("DEID", "0")
-    assert not filters.deid_mode()
+    assert not session.deid_mode()
     monkeypatch.delenv("STUDIES_ROOT")
     monkeypatch.setenv("DEID", "1")
-    assert filters.deid_mode()
+    assert session.deid_mode()
     monkeypatch.delenv("DEID")
-    assert not filters.deid_mode()
+    assert not session.deid_mode()
 
 
 # ---- what the app opens on and what it logs -----------------------------------------------------------

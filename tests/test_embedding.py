@@ -175,7 +175,9 @@ def test_page_on_demo_with_selection_summary_and_markers(app_page):
     tables = [d.value for d in at.dataframe]
     markers = next(t for t in tables if "log2_fold_change" in t.columns)
     assert len(markers) == 25
-    focus = at.session_state["_focus"]
+    from components.session import FOCUS_KEY
+
+    focus = at.session_state[FOCUS_KEY]
     assert focus.subjects and focus.day_min is not None
     for view in ("By response group", "CD7+ T and NK", "CAR+ T cells vs qPCR"):
         at.button_group(key="il-comp-view").set_value(view).run()

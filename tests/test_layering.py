@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# DESIGN.md s.1: only pages/, app.py and components/{render,session,sidebar}.py (the old
-# import path components/filters.py while it remains, and the jobs panel)
-UI_COMPONENTS = ("render.py", "session.py", "sidebar.py", "filters.py", "jobs_panel.py")
+# DESIGN.md s.1: only pages/, app.py and components/{render,session,sidebar}.py (and the jobs
+# panel)
+UI_COMPONENTS = ("render.py", "session.py", "sidebar.py", "jobs_panel.py")
 NO_STREAMLIT = ["data_loaders", "analysis", "views", "jobs", "cli.py", "deploy", "sample_data",
                 *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "components").rglob("*.py")
                         if p.parent.name != "components" or p.name not in UI_COMPONENTS)]
@@ -264,10 +264,7 @@ VOCAB_STRINGS = {"Responder": "vocab.RESPONDER", "Non-responder": "vocab.NON_RES
 VOCAB_CODE = {'.split(":", 1)': "vocab.DayWindow.parse (the one lo:hi parser)",
               '== "blood"': "vocab.is_blood / vocab.fold_tissue"}
 # files still holding what the vocabulary defines (being rewritten by their owners)
-VOCAB_PENDING = {"components/filters.py",
-                 # its generic "range" option codec (any kind of value); days go through
-                 # DayWindow.parse
-                 "components/sidebar.py"}
+VOCAB_PENDING: set[str] = set()
 
 
 def _retyped_vocabulary(path: Path) -> list[str]:

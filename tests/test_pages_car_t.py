@@ -62,10 +62,10 @@ def test_kinetics_toggles_and_options(app_page):
 
 
 def test_kinetics_honours_focus(app_page, demo_study):
-    from components.filters import Focus
+    from components.session import FOCUS_KEY, Focus
 
     at = app_page(KIN)
-    at.session_state["_focus"] = Focus(("SAA-002",), 7, 28, "cells lassoed",
+    at.session_state[FOCUS_KEY] = Focus(("SAA-002",), 7, 28, "cells lassoed",
                                        demo_study.cache_key)
     at.run()
     assert not at.exception
@@ -76,7 +76,7 @@ def test_kinetics_honours_focus(app_page, demo_study):
     assert any(s.get("x0") == 7 and s.get("x1") == 28 for s in curve["layout"]["shapes"])
     at.button(key="kin-clear-focus").click().run()
     assert not at.exception
-    assert at.session_state["_focus"] is None
+    assert at.session_state[FOCUS_KEY] is None
     assert not any("cells lassoed" in i.value for i in at.info)
 
 

@@ -55,10 +55,10 @@ def test_blood_counts_on_demo_shows_why(app_page):
 
 
 def test_blood_counts_honours_focus(app_page, demo_study):
-    from components.filters import Focus
+    from components.session import FOCUS_KEY, Focus
 
     at = app_page("pages/blood_counts.py")
-    at.session_state["_focus"] = Focus(subjects=("SAA-002",), day_min=14, day_max=28,
+    at.session_state[FOCUS_KEY] = Focus(subjects=("SAA-002",), day_min=14, day_max=28,
                                        label="lassoed cells", study_key=demo_study.cache_key)
     at.run()
     assert not at.exception

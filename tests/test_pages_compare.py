@@ -164,14 +164,14 @@ def test_compare_opened_from_a_patient_sample_honours_the_focus(app_page):
     """What the Patient page does on a click on a bulk-RNA sample (pages/patient.py: the focus
     from views.patient.sample_view, then switch_page): Compare opens on that sample's layer and
     window and marks its patient."""
-    from components import filters
+    from components import session
     from views import patient as vp
 
     at = app_page("pages/patient.py")
-    study = at.session_state["_page_context"].study
+    study = at.session_state[session.CONTEXT_KEY].study
     page, _, focus_fields, presets = vp.sample_view(study, "SAA-004_M3_RNA")
     assert page == "compare"
-    at.session_state["_focus"] = filters.Focus(study_key=study.cache_key, **focus_fields)
+    at.session_state[session.FOCUS_KEY] = session.Focus(study_key=study.cache_key, **focus_fields)
     for key, value in presets.items():
         at.session_state[key] = value
     at.switch_page(f"pages/{page}.py").run()

@@ -1,6 +1,6 @@
 """Large cohorts stay cheap: figure factories draw a bounded number of traces above
-MANY_PATIENTS patients (and keep one trace per patient below it), tests switch to asymptotic p
-values for large samples, and `filters.cached` reuses results by the content of their inputs."""
+MANY_PATIENTS patients (and keep one trace per patient below it) and tests switch to
+asymptotic p values for large samples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from scipy import stats
 
 from analysis import kinetics as kin
-from components import filters
 from components.figures import kinetics as fk
 from components.figures.many import MANY_PATIENTS, gapped
 from components.theme import patient_colors
@@ -110,23 +109,6 @@ def test_large_samples_get_asymptotic_p_values():
     assert t["p_value"] == pytest.approx(stats.mannwhitneyu(a, b).pvalue)
     few = kin.exposure_tests(er.head(kin.MWU_EXACT_MAX_N), parameters=("cmax",)).row(0)
     assert "asymptotic" not in few[2]
-
-
-def test_cached_reuses_results_by_content():
-    calls = []
-
-    def double(frame: pl.DataFrame, *, by: int = 2) -> pl.DataFrame:
-        calls.append(1)
-        return frame.with_columns(pl.col("v") * by)
-
-    a = pl.DataFrame({"v": [1, 2, 3]})
-    first = filters.cached(double, a, by=2)
-    assert filters.cached(double, pl.DataFrame({"v": [1, 2, 3]}), by=2) is first
-    assert len(calls) == 1
-    assert filters.cached(double, pl.DataFrame({"v": [1, 2, 4]}), by=2) is not first
-    assert filters.cached(double, a, by=3).get_column("v").to_list() == [3, 6, 9]
-    assert filters.cached(double, a, by=2.0) is not first    # 2 and 2.0 are told apart
-    assert len(calls) == 4
 
 
 def test_counts_and_peaks_many_patients_bounded():

@@ -1,6 +1,6 @@
 """Who may open which study on a shared server, and which folder a study name may mean.
 
-No streamlit here: `app.py` and `components/filters.py` call these rules with the logged-in user
+No streamlit here: `app.py` and `components/sidebar.py` call these rules with the logged-in user
 and the URL's study name.
 
 - Study names come only from the folders listed directly below `STUDIES_ROOT`. A name from a URL

@@ -406,7 +406,7 @@ def landscape_view(study: Any, *, basis: str, color: str = "cell_type", gene: st
                    flow: Any = None, signature: Any = None, method: str = "mean_z",
                    label_types: bool = False) -> LandscapeView:
     """Everything the page draws for one choice of options, built once and cached by the page
-    (`filters.compute`): drawn points with colour columns and the figure. `flow` (a dict of
+    (`session.cached_view`): drawn points with colour columns and the figure. `flow` (a dict of
     `flow_landscape` options: markers, per_file, cofactor, params) switches to FCS events;
     then `gene` names a marker whose intensity colours the points. `signature` (a gene set)
     colours cells by their `method` score (analysis.signatures); `label_types` writes the
