@@ -253,10 +253,8 @@ def expression_store(study: Study, *, progress: Progress | None = None) -> Path 
     """Build (once) the store's gene-major copy when it has none of its own (the gene-column
     cache of a file that was not converted) and return its path; None for a converted store,
     which holds its gene-major copy."""
-    from data_loaders.single_cell.zarr_store import ConvertedStore
-
     store = _store(study)
-    return None if isinstance(store, ConvertedStore) else store.gene_cache(progress=progress)
+    return None if store.has_gene_major_copy else store.gene_cache(progress=progress)
 
 
 def gene_vector(study: Study, *, gene: str) -> np.ndarray:

@@ -168,3 +168,19 @@ def test_a_study_reads_its_store_from_a_url_without_the_file(pair: tuple, demo_d
     assert cells.height == 20_000 and cells.get_column("subject_id").null_count() == 0
     # receptor files named in study.toml are found in the study folder, not beside the URL
     assert study.single_cell.receptors.height == load_study(demo_dir).single_cell.receptors.height
+
+
+def test_the_gene_major_copy_is_ready_in_a_converted_store(pair: tuple, tmp_path: Path) -> None:
+    source, store = pair
+    assert store.has_gene_major_copy and store.gene_cache_ready()
+    assert not source.has_gene_major_copy
+    plain = load_study(_copy_without_store(pair, tmp_path))
+    assert not plain.single_cell.gene_cache_ready()
+    assert emb.expression_store(plain) is not None and plain.single_cell.gene_cache_ready()
+
+
+def _copy_without_store(pair: tuple, tmp_path: Path) -> Path:
+    folder = tmp_path / "plain"
+    shutil.copytree(pair[0].path.parent, folder,
+                    ignore=shutil.ignore_patterns(".cache", "*.store.zarr"))
+    return folder

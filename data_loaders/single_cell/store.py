@@ -403,6 +403,9 @@ class SingleCellStore:
         at once; building it is a job: views.landscape.build_gene_store)."""
         return self.cache_path(f"genes-v4-{self.content_key[:24]}.h5").is_file()
 
+    #: a converted store holds its own gene-major copy; a plain file gets a gene-column cache
+    has_gene_major_copy = False
+
     def gene_cache(self, *, progress: Progress | None = None) -> Path:
         """Build (once) the log-normalised CSC gene-column cache with the marker ranks and
         return its path."""

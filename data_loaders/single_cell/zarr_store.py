@@ -230,6 +230,8 @@ class ConvertedStore(SingleCellStore):
             return [], []
         return self.gene_ids, self.gene_names
 
+    has_gene_major_copy = True
+
     def gene_cache(self, *, progress: Any = None) -> Path:
         raise NotImplementedError("a converted store keeps its gene-major copy inside it")
 
