@@ -66,7 +66,8 @@ if rna:
         st.stop()
     sets = {g.name: g for g in (*lv.shipped_sets(), *st.session_state.get("il-user-sets", ()))}
     signature = sets[st.selectbox("Signature (shipped, or yours from 'Signatures per "
-                                  "patient')", list(sets), key="il-sig-colour")] \
+                                  "patient')", list(sets),
+                                  key=sidebar.linked("il-sig-colour", options=list(sets)))] \
         if color_by == "Signature score" else None
     params = lv.LandscapeParams(source, basis, color_by, gene, tuple(facet), signature=signature,
                                 label_types=c2.toggle(
@@ -265,7 +266,8 @@ if rna:
                               index=ld.WINDOW_NAMES.index("D28"),
                               key=sidebar.linked("il-sig-window", options=ld.WINDOW_NAMES))
     upload = s3.file_uploader("Your gene sets (GMT)", type=["gmt", "txt"], key="il-sig-gmt")
-    typed = st.text_input("Or type a gene list (commas or spaces)", key="il-sig-typed")
+    typed = st.text_input("Or type a gene list (commas or spaces)",
+                          key=sidebar.linked("il-sig-typed"))
     try:
         mine = lv.user_gene_sets(gmt=upload.getvalue() if upload else None,
                                  gmt_name=upload.name if upload else "", typed=typed)

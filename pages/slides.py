@@ -98,7 +98,8 @@ if blocker:
 
 with top:
     st.subheader("Preview")
-    pick = st.selectbox("Slide", [fid for fid, _ in rows], key="slides-preview",
+    ids = [fid for fid, _ in rows]
+    pick = st.selectbox("Slide", ids, key=sidebar.linked("slides-preview", options=ids),
                         format_func=dict(rows).get)
     if preview := built.get(pick):
         slide = preview[0]

@@ -90,3 +90,51 @@ def test_cohort_link_naming_unknown_patients_says_so(app_page, demo_study):
     at.multiselect(key="f-patients").set_value([]).run()
     assert f"{n} of {n} patients" in " ".join(c.value for c in at.sidebar.caption)
     assert "NOPE-9" not in " ".join(w.value for w in at.sidebar.warning)
+
+
+# ---- every page option is in the URL -----------------------------------------------------------
+WIDGETS = {"selectbox", "radio", "multiselect", "slider", "select_slider", "number_input",
+           "text_input", "text_area", "checkbox", "toggle", "segmented_control", "pills",
+           "data_editor", "date_input", "file_uploader"}
+# widgets whose value a link cannot carry, and why
+NOT_IN_URL = {
+    "pages/import_data.py": "files and folders being imported, not a view of a study",
+    "il-sig-gmt": "an uploaded file",
+    "il-set-name": "the name a selection of cells is kept under (session only)",
+    "il-sets-pick": "cell sets kept in this session",
+    "il-two-a": "cell sets kept in this session",
+    "il-two-b": "cell sets kept in this session",
+    "slides-table": "the figures of this session and the standard deck, ticked and ordered",
+}
+
+
+def test_every_page_option_is_linked():
+    """Each widget a page reads into its Params is linked to the URL (sidebar.linked), so a
+    shared link reopens the same view; the few that cannot be are listed with the reason."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    missing = []
+    for page in sorted((root / "pages").glob("*.py")):
+        rel = str(page.relative_to(root))
+        if rel in NOT_IN_URL:
+            continue
+        tree = ast.parse(page.read_text(encoding="utf-8"))
+
+        def is_linked(node: ast.AST) -> bool:
+            return isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "linked"
+
+        linked_names = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                        and is_linked(n.value) for t in n.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", "") in WIDGETS):
+                continue
+            key = next((k.value for k in node.keywords if k.arg == "key"), None)
+            if is_linked(key) or (isinstance(key, ast.Name) and key.id in linked_names):
+                continue
+            name = key.value if isinstance(key, ast.Constant) else ast.unparse(key) \
+                if key is not None else "(no key)"
+            if name not in NOT_IN_URL:
+                missing.append(f"{rel}:{node.lineno} {node.func.attr} {name}")
+    assert not missing, f"page options not in the URL (wrap the key in sidebar.linked): {missing}"
