@@ -61,9 +61,8 @@ bin_days = int(c4.selectbox("Median bin (d)", bins, index=1,
                             disabled=view == "per patient"))
 params = vbc.CountParams(
     analytes=tuple(analytes), view=view, log_y=log_y, bin_days=bin_days, criteria=criteria,
-    ti_window=None if ti_window == study_rules.ti_window else ti_window,
-    count_window=None if value_window == study_rules.count_window else value_window,
-    retic_threshold=None if retic == study_rules.retic_threshold else retic,
+    **vbc.common.overrides(study_rules, ti_window=ti_window, count_window=value_window,
+                           retic_threshold=retic),
     highlight=focus.subjects if focus else (),
     shade=(focus.day_min, focus.day_max) if focus else None)
 rules = vbc.rules_of(study, params)

@@ -83,10 +83,8 @@ if sv.has_vitals(study):
                                 min(max(rules.crs_fever_carry_days, 0), 14),
                                 key=sidebar.linked("saf-carry", kind=int, bounds=(0, 14)),
                                 help="A febrile day also counts for this many following days."))
-    crs_params = sv.CrsParams(
-        crs_window_end=None if window_end == rules.crs_window_end else window_end,
-        crs_masked_fever=None if masked == rules.crs_masked_fever else masked,
-        crs_fever_carry_days=None if carry == rules.crs_fever_carry_days else carry, days=days)
+    crs_params = sv.CrsParams(days=days, **sv.common.overrides(
+        rules, crs_window_end=window_end, crs_masked_fever=masked, crs_fever_carry_days=carry))
 if not study.has("events"):
     st.info("No events table: CRS and ICANS grades, adverse events and infections need "
             "events.csv with categories crs, icans, adverse_event, infection (day, end_day, "
@@ -115,12 +113,7 @@ else:
                    "patient(s) with vitals.")
     render.show(comp, key="saf-astct", name=f"{study.name}_astct_vs_recorded", title=False)
     show(sv.astct_daily, crs_params, "saf-astct-map", "astct_daily")
-    days_table = sv.astct_days(study, cohort=ctx.cohort, params=crs_params)
-    st.markdown(f"**Each day: graded or not, and why** "
-                f"({days_table.filter(~days_table['graded']).height} day(s) not graded)")
-    render.show_table(days_table.select("subject_id", "day", "derived_grade", "recorded_grade",
-                                        "graded", "fever_masked", "basis", "reason"),
-                      key="saf-crs-daily", name=f"{study.name}_crs_daily")
+    show(sv.astct_day_table, crs_params, "saf-crs-daily", "crs_daily")
 
 st.subheader("Adverse events")
 a1, a2, a3 = st.columns([3, 1, 1])

@@ -21,7 +21,7 @@ import json
 import shlex
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["snippet", "command", "resolve", "params_class", "params_from", "params_json",
            "returns_many", "pick", "CodeError"]
+
 
 
 class CodeError(ValueError):
@@ -83,7 +84,8 @@ def returns_many(fn: Callable[..., Any]) -> bool:
     return text.startswith(("list", "tuple", "List", "Tuple"))
 
 
-def pick(out: Any, key: str | None) -> Any:
+def pick(out: FigureSpec | TableSpec | Sequence[FigureSpec | TableSpec] | None,
+         key: str | None) -> FigureSpec | TableSpec | None:
     """The record named `key` of a view's result (the first when no key is given)."""
     if not isinstance(out, (list, tuple)):
         return out

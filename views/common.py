@@ -68,3 +68,9 @@ def colors(study: Study) -> dict[str, str]:
     if colour_by(study) == "response_group":
         return group_patient_colors(groups(study))
     return patient_colors(study.subject_ids)
+
+
+def overrides(rules: Rules, **values: object) -> dict[str, object]:
+    """The page's rule values as Params fields: None where a value is the study's setting
+    (so Params name only what the user changed, and a link or export carries only that)."""
+    return {k: (None if getattr(rules, k) == v else v) for k, v in values.items()}

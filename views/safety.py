@@ -39,6 +39,7 @@ from views.toxicity import (
     adverse_events,
     astct_comparison,
     astct_daily,
+    astct_day_table,
     astct_days,
     crs_episodes,
     crs_rules,
@@ -333,6 +334,6 @@ def cytokine_slide(study: Study, *, cohort: Cohort | None = None,
 
 
 __all__ += ["CRS_RULES", "AdverseEventParams", "CrsParams", "adverse_event_figure",
-            "adverse_events", "astct_comparison", "astct_daily", "astct_days", "crs_episodes",
-            "crs_rules", "has_vitals", "incidence", "incidence_table", "infections", "onset",
+            "adverse_events", "astct_comparison", "astct_daily", "astct_day_table",
+            "astct_days", "crs_episodes", "crs_rules", "has_vitals", "incidence", "incidence_table", "infections", "onset",
             "safety_overview"]

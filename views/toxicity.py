@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["CRS_RULES", "CrsParams", "AdverseEventParams", "crs_rules", "crs_episodes",
+           "astct_day_table",
            "incidence", "incidence_table", "onset", "has_vitals", "astct_comparison",
            "astct_days", "astct_daily", "adverse_events", "adverse_event_figure", "infections",
            "safety_overview"]
@@ -149,6 +150,19 @@ def astct_daily(study: Study, *, cohort: Cohort | None = None, params: CrsParams
                 + ("; after tocilizumab or a steroid given during CRS, fever is not required"
                    if rules.crs_masked_fever else "") + ". Positive-pressure ventilation "
                 "(grade 4) and vasopressin are not in these vitals and are not derived.")
+
+
+@recipe
+def astct_day_table(study: Study, *, cohort: Cohort | None = None,
+                    params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
+    """Each day of the window: graded from vitals or not, and why."""
+    daily = astct_days(study, cohort=cohort, params=params)
+    return TableSpec(
+        key="saf-crs-daily", params=params,
+        title=f"Each day: graded or not, and why ({daily.filter(~daily['graded']).height} "
+              "day(s) not graded)",
+        data=daily.select("subject_id", "day", "derived_grade", "recorded_grade", "graded",
+                          "fever_masked", "basis", "reason"))
 
 
 def _ae(study: Study, cohort: Cohort | None, params: AdverseEventParams) -> pl.DataFrame:
