@@ -138,3 +138,31 @@ def test_every_page_option_is_linked():
             if name not in NOT_IN_URL:
                 missing.append(f"{rel}:{node.lineno} {node.func.attr} {name}")
     assert not missing, f"page options not in the URL (wrap the key in sidebar.linked): {missing}"
+
+
+def test_every_page_says_what_the_cohort_filter_applies_to():
+    """Each page names what on it the cohort's patients and day window apply to (or why the
+    day window does not), in its `session.context(applies=...)` call."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    silent = []
+    for page in sorted((root / "pages").glob("*.py")):
+        tree = ast.parse(page.read_text(encoding="utf-8"))
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and getattr(n.func, "attr", "") == "context"]
+        if not calls:
+            continue    # a page that shows no study (the Import page)
+        said = [k.value for c in calls for k in c.keywords if k.arg == "applies"]
+        if not said or not all(isinstance(v, ast.Constant) and "day" in v.value for v in said):
+            silent.append(page.name)
+    assert not silent, f"pages that do not say what the cohort filter (and its days) apply to: " \
+        f"{silent}"
+
+
+def test_the_sidebar_shows_what_the_filter_applies_to_here(app_page):
+    at = app_page("pages/outcomes.py")
+    assert not at.exception
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert "On this page the cohort filter applies to patients; not the day window" in said
