@@ -16,7 +16,7 @@ and never counted as T or NK (`lineage_summary` lists them).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -262,10 +262,11 @@ def selection_summary(cells: pl.DataFrame, *, selected: np.ndarray) -> pl.DataFr
 
 
 # ---- compositional comparison, patient as the replicate ------------------------------------------
-TRANSFORMS = ("clr", "logit")
+Transform = Literal["clr", "logit"]
+TRANSFORMS: tuple[Transform, ...] = get_args(Transform)
 
 
-def _transformed(counts: np.ndarray, transform: str, pseudocount: float) -> np.ndarray:
+def _transformed(counts: np.ndarray, transform: Transform, pseudocount: float) -> np.ndarray:
     """Cell types x patients: centred log-ratio (Aitchison 1986) of counts + pseudocount, or
     the logit of the proportion (counts + pseudocount over the total + 2 pseudocounts)."""
     x = counts + pseudocount
@@ -279,7 +280,7 @@ def _transformed(counts: np.ndarray, transform: str, pseudocount: float) -> np.n
 
 def compositional_test(composition: pl.DataFrame, *, groups: pl.DataFrame,
                        window: DayWindow, window_b: DayWindow | None = None,
-                       transform: str = "clr", pseudocount: float = 0.5,
+                       transform: Transform = "clr", pseudocount: float = 0.5,
                        category: str = "cell_type") -> pl.DataFrame:
     """Cell-type proportions compared at patient level, respecting that they are a
     composition: each patient's cell counts summed over their samples in the window, then

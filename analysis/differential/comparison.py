@@ -6,7 +6,7 @@ per window or across windows; DESeq2 for bulk RNA through `deseq2`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -14,7 +14,7 @@ import polars as pl
 from analysis import stats as st
 from analysis.differential.deseq2 import deseq2_compare
 from analysis.differential.groups import DEFINES_GROUPS, assign_groups, defining_features
-from analysis.differential.layers import LAYERS, LOG2_LAYERS, PRESENT
+from analysis.differential.layers import LAYERS, LOG2_LAYERS, PRESENT, Layer
 from analysis.differential.picking import picked_values, rna_matrix
 from analysis.differential.results import (
     EXACT_MAX_N,
@@ -29,7 +29,11 @@ from analysis.rules import Rules, rules_for
 if TYPE_CHECKING:
     from data_loaders import Study
 
-__all__ = ["compare", "compare_windows", "compare_matrix", "comparison_table"]
+__all__ = ["compare", "compare_windows", "compare_matrix", "comparison_table", "EffectMeasure",
+           "Method"]
+
+EffectMeasure = Literal["hedges_g", "cliffs_delta"]
+Method = Literal["rank", "deseq2"]   # rank-based tests, or pydeseq2 on bulk RNA counts
 
 _VALUES_MAX_PATIENTS = 40   # values_a / values_b text only up to this many patients
 
@@ -70,12 +74,12 @@ def _fmt_values(df: pl.DataFrame) -> pl.DataFrame:
             .group_by("feature", "group").agg(pl.col("_v").str.join("; ")))
 
 
-def compare(study: Study, *, layer: str, window: str | Window,
+def compare(study: Study, *, layer: Layer, window: str | Window,
             groups: Any = None, group_column: str = "response_group",
             group_a: str | None = None, group_b: str | None = None,
             change_from_baseline: bool = False, panel: str | None = None,
             features: Sequence[str] | None = None, subjects: Sequence[str] | None = None,
-            effect_measure: str = "hedges_g", method: str = "rank",
+            effect_measure: EffectMeasure = "hedges_g", method: Method = "rank",
             min_n: int = MIN_N, min_count: int = 10, rules: Rules | None = None
             ) -> pl.DataFrame:
     """Group A vs group B for every feature of `layer` in `window`, sorted by p.
@@ -143,11 +147,11 @@ def compare_windows(study: Study, *, windows: Sequence[str | Window] = tuple(WIN
         .otherwise(pl.col("fdr_family")))
 
 
-def _compare_window(study: Study, *, layer: str, window: Window,
+def _compare_window(study: Study, *, layer: Layer, window: Window,
                     groups: Any, group_column: str, group_a: str | None, group_b: str | None,
                     change_from_baseline: bool, panel: str | None,
                     features: Sequence[str] | None, subjects: Sequence[str] | None,
-                    effect_measure: str, method: str, min_n: int, min_count: int,
+                    effect_measure: EffectMeasure, method: Method, min_n: int, min_count: int,
                     rules: Rules) -> pl.DataFrame:
     if effect_measure not in ("hedges_g", "cliffs_delta"):
         raise ValueError("effect_measure must be 'hedges_g' or 'cliffs_delta'")

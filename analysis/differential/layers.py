@@ -6,7 +6,7 @@ feature's values are labelled."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import polars as pl
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["LAYERS", "LAYER_LABELS", "LOG2_LAYERS", "LONG_SCHEMA", "PRESENT", "available_layers",
            "value_label", "layer_values"]
 
-LAYERS = ("measurements", "composition", "proteomics", "rna", "mutations", "tcr")
+Layer = Literal["measurements", "composition", "proteomics", "rna", "mutations", "tcr"]
+LAYERS: tuple[Layer, ...] = get_args(Layer)
 LAYER_LABELS = {"measurements": "Measurements (counts, chemistry, cytokines, CAR-T, flow)",
                 "composition": "Cell-type composition (single cell)",
                 "proteomics": "Proteomics (NPX)", "rna": "Bulk RNA (log-CPM / DESeq2)",
@@ -65,7 +66,7 @@ def available_layers(study: Study) -> dict[str, str]:
     return out
 
 
-def value_label(study: Study, *, layer: str, feature: str) -> str:
+def value_label(study: Study, *, layer: Layer, feature: str) -> str:
     """What a feature's values are, for an axis title: "IFNG (NPX)", "ANC: Absolute neutrophil
     count (10^9/L)", "STAT1 (log2 CPM + 1)"."""
     if layer == "measurements":
@@ -99,7 +100,7 @@ def _sample_long(study: Study, frame: pl.DataFrame) -> pl.DataFrame:
         .select(list(LONG_SCHEMA)).cast(LONG_SCHEMA)
 
 
-def layer_values(study: Study, *, layer: str, panel: str | None = None,
+def layer_values(study: Study, *, layer: Layer, panel: str | None = None,
                  features: Sequence[str] | None = None, drop_qc_warnings: bool = True,
                  sample_ids: Sequence[str] | None = None) -> pl.DataFrame:
     """Every value of a layer at every sample: subject_id, sample_id, day, timepoint, feature,

@@ -20,6 +20,7 @@ from analysis.kinetics.series import (
     ASSAYS,
     BLQ_POLICIES,
     SERIES_KEY,
+    BlqPolicy,
     auc_column,
     kinetic_series,
     prepare_series,
@@ -28,7 +29,7 @@ from analysis.kinetics.series import (
 __all__ = ["kinetic_parameters", "before_hsct", "kinetics_table"]
 
 
-def _policy_value(policy: str) -> pl.Expr:
+def _policy_value(policy: BlqPolicy) -> pl.Expr:
     if policy not in BLQ_POLICIES:
         raise ValueError(f"BLQ policy {policy!r} is not one of {', '.join(BLQ_POLICIES)}")
     if policy == "zero":
@@ -95,8 +96,8 @@ def _auc(s: pl.DataFrame, auc_end: int) -> pl.DataFrame:
                  auc_start=pl.col("day").min(), auc_stop=pl.col("day").max()))
 
 
-def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: str = "zero",
-                       blq_middle: str = "drop", blq_trailing: str = "zero",
+def kinetic_parameters(series: pl.DataFrame, *, auc_end: int = 28, blq_leading: BlqPolicy = "zero",
+                       blq_middle: BlqPolicy = "drop", blq_trailing: BlqPolicy = "zero",
                        landmark_tolerance: int = 7,
                        landmarks: Mapping[str, int] = LANDMARKS,
                        auc_impute_day0: bool = False, replicate_share: float = 0.5,
@@ -252,8 +253,8 @@ def before_hsct(series: pl.DataFrame, *, hsct: pl.DataFrame | None
                                BLQ_POLICIES),
         "landmark_tolerance": Option(int, 7, "days either side of a landmark a sample may fall"),
     })
-def kinetics_table(study: Study, *, auc_end: int = 28, blq_leading: str = "zero",
-                   blq_middle: str = "drop", blq_trailing: str = "zero",
+def kinetics_table(study: Study, *, auc_end: int = 28, blq_leading: BlqPolicy = "zero",
+                   blq_middle: BlqPolicy = "drop", blq_trailing: BlqPolicy = "zero",
                    landmark_tolerance: int = 7, rules: Rules | None = None) -> pl.DataFrame:
     """kinetic_parameters of CAR_QPCR, CAR_PCT and CAR_ABS in blood for every patient (rule
     settings auc_impute_day0 and replicate_quantifiable_share), each series cut at the

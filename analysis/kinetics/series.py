@@ -4,7 +4,7 @@ and day, with the response groups, replicates reduced per the quantifiable-share
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import polars as pl
 
@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ASSAYS", "CD7_READOUTS", "BLQ_POLICIES", "KINETICS_COLUMNS", "MWU_EXACT_MAX_N",
            "SPEARMAN_PERMUTATION_MAX_N", "auc_column", "kinetic_series", "prepare_series",
-           "with_groups", "NONEXPANDER_POLICIES"]
+           "with_groups", "NONEXPANDER_POLICIES", "BlqPolicy", "NonexpanderPolicy"]
 
 
 ASSAYS = ("CAR_QPCR", "CAR_PCT", "CAR_ABS")
 CD7_READOUTS = ("CD7NEG_T_PCT", "NK_ABS")
-BLQ_POLICIES = ("zero", "drop", "half_lloq")
+BlqPolicy = Literal["zero", "drop", "half_lloq"]
+BLQ_POLICIES: tuple[BlqPolicy, ...] = get_args(BlqPolicy)
 KINETICS_COLUMNS = ("subject_id", "assay", "cmax", "tmax", "auc_0_28", "tlast", "fold_expansion")
 MWU_EXACT_MAX_N = st.EXACT_MAX_N   # patients in both groups (analysis.stats)
 SPEARMAN_PERMUTATION_MAX_N = st.SPEARMAN_PERMUTATION_MAX_N   # pairs (analysis.stats)
@@ -109,4 +110,5 @@ def prepare_series(frame: pl.DataFrame, *, replicate_share: float = 0.5) -> pl.D
     return out.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)
 
 
-NONEXPANDER_POLICIES = ("exclude", "half_lloq")
+NonexpanderPolicy = Literal["exclude", "half_lloq"]
+NONEXPANDER_POLICIES: tuple[NonexpanderPolicy, ...] = get_args(NonexpanderPolicy)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from analysis.kinetics.series import NONEXPANDER_POLICIES
+from analysis.kinetics.series import NONEXPANDER_POLICIES, NonexpanderPolicy
 from analysis.vocab import NOT_EVALUABLE
 
 __all__ = ["group_summary", "group_curve", "geometric_summary"]
@@ -24,7 +24,7 @@ def geometric_summary(values: pl.Expr) -> list[pl.Expr]:
 
 def group_summary(params: pl.DataFrame, *, groups: pl.DataFrame,
                   parameters: Iterable[str] = ("cmax", "auc_0_28"),
-                  by: str = "response_group", nonexpanders: str = "exclude") -> pl.DataFrame:
+                  by: str = "response_group", nonexpanders: NonexpanderPolicy = "exclude") -> pl.DataFrame:
     """Per assay, group and parameter: n_patients (in the group with a kinetics row),
     n_nonexpanders (no quantifiable value after infusion), n (values in the geometric mean),
     geometric mean, geometric CV%, min, max and a note saying who is in the mean.
