@@ -99,3 +99,40 @@ def test_days_outside_the_study_are_clamped(app_page, days):
     assert not at.exception
     lo, hi = at.slider(key="f-days").value
     assert at.slider(key="f-days").min <= lo <= hi <= at.slider(key="f-days").max
+
+
+# ---- a study without transfusions or responses --------------------------------------------
+SPARSE_PATIENTS = """subject_id,age,sex
+P1,34,M
+P2,51,F
+"""
+
+
+SPARSE_MEASUREMENTS = """subject_id,day,analyte,value,unit
+P1,0,ANC,0.2,10^9/L
+P1,0,PLT,10,10^9/L
+P1,28,ANC,0.8,10^9/L
+P1,28,PLT,30,10^9/L
+P1,28,HGB,90,g/L
+P2,28,ANC,0.1,10^9/L
+P2,28,PLT,8,10^9/L
+"""
+
+
+def _texts_of(at, kind: str) -> str:
+    return " ".join(str(e.value) for e in getattr(at, kind))
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/blood_counts.py",
+                                  "pages/outcomes.py"])
+def test_pages_explain_missing_transfusions_and_responses(app_page, write_study, page):
+    folder = write_study(patients=SPARSE_PATIENTS, measurements=SPARSE_MEASUREMENTS)
+    at = app_page(page, study=folder)
+    assert not at.exception, [e.value for e in at.exception]
+    info = _texts_of(at, "info")
+    if page.endswith("overview.py"):
+        assert "transfusions" in info
+    elif page.endswith("blood_counts.py"):
+        assert "No transfusions are recorded" in info and "No recorded responses" in info
+    else:
+        assert "No recorded responses" in info

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.cohort import Cohort
 from views import code
-from views.deck import DECK, DeckSlide
+from views.deck import DECK, DeckSlide, slide
 from views.slides import slides as slides_for
 
 # the pages whose figures are deck slides, and the deck slide each one is
@@ -105,3 +105,23 @@ def test_survival_page_and_cli_agree_and_the_deck_draws_os_and_pfs(app_page, dem
     assert json.loads(out.read_text()) == _json(spec.fig)
     deck = next(s for s in DECK if s.key == "survival").build(demo_study)
     assert {t.legendgroup or t.name for t in deck.fig.data} >= {"OS", "PFS"}
+
+
+# ---- the kinetics and safety slides ----------------------------------------------------------
+def test_standard_figures_on_demo(demo_study):
+    for key in ("kinetics", "cytokines", "crs_ae"):
+        spec = slide(key).build(demo_study, Cohort())
+        assert spec is not None and spec.key == key and len(spec.fig.data) > 0
+        assert spec.data is not None and spec.data.height > 0
+    spec = slide("kinetics").build(demo_study, Cohort(subjects=("SAA-001",)))
+    assert [t.name for t in spec.fig.data][0] == "SAA-001"
+    assert spec.fig.layout.yaxis.type == "log"
+
+
+def test_standard_figures_skip_missing_data(write_study):
+    from data_loaders import load_study
+
+    study = load_study(write_study(
+        measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.2,10^9/L\n"))
+    for key in ("kinetics", "cytokines", "crs_ae"):
+        assert slide(key).build(study, Cohort()) is None

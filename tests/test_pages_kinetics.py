@@ -1,6 +1,6 @@
-"""AppTest runs of the Kinetics and Cytokines & safety pages: on the demo, with interactions by
-widget key, with a focus set by another page, and on studies that lack data (the page says
-what is missing)."""
+"""AppTest runs of the Kinetics page: on the demo, with interactions by widget key, with a focus
+set by another page, with the rule settings, and on studies that lack data (the page says what
+is missing)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-KIN, SAFETY = "pages/kinetics.py", "pages/safety.py"
+KIN = "pages/kinetics.py"
 
 NO_CYTOKINES = {
     "measurements": "subject_id,day,analyte,value,unit,lloq\n"
@@ -28,6 +28,11 @@ def _charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+@pytest.fixture
+def no_cytokine_study(write_study):
+    return write_study(**NO_CYTOKINES)
+
+
 def test_kinetics_page_on_demo(app_page):
     at = app_page(KIN)
     assert not at.exception, [e.value for e in at.exception]
@@ -42,7 +47,6 @@ def test_kinetics_page_on_demo(app_page):
                                         "tlast", "fold_expansion"]
     assert params["tmax"].between(7, 14).all()          # peaks around day 7-14
     assert "Spearman rho" in _text(at)
-
 
 def test_kinetics_toggles_and_options(app_page):
     at = app_page(KIN)
@@ -59,7 +63,6 @@ def test_kinetics_toggles_and_options(app_page):
     assert "auc_0_14" in at.dataframe[0].value.columns
     at.radio(key="kin-exposure").set_value("auc_0_14").run()
     assert not at.exception
-
 
 def test_kinetics_honours_focus(app_page, demo_study):
     from components.session import FOCUS_KEY, Focus
@@ -79,47 +82,6 @@ def test_kinetics_honours_focus(app_page, demo_study):
     assert at.session_state[FOCUS_KEY] is None
     assert not any("cells lassoed" in i.value for i in at.info)
 
-
-def test_safety_page_on_demo(app_page):
-    at = app_page(SAFETY)
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "Cytokines & safety"
-    cyto = _charts(at)[0]
-    assert cyto["layout"]["yaxis"]["type"] == "log"
-    assert any(s.get("name", "").startswith("CRS grade") for s in cyto["layout"]["shapes"])
-    assert any("agree" in s.value for s in at.success)
-
-    def ae_table():
-        return {tuple(df.value.columns[:2]): df.value for df in at.dataframe}[("category",
-                                                                               "term")]
-
-    before = ae_table()
-    assert before["pct"].max() <= 100 and before[[f"grade_{g}" for g in (1, 2)]].sum().sum() > 0
-    at.selectbox(key="saf-ae-grade").set_value(3).run()
-    assert not at.exception
-    after = ae_table()
-    assert after[[f"grade_{g}" for g in (1, 2)]].sum().sum() == 0
-    assert 0 < len(after) < len(before)
-    at.selectbox(key="saf-patient").set_value("SAA-003").run()
-    assert not at.exception
-    shapes = _charts(at)[0]["layout"]["shapes"]
-    assert any(s.get("name") == "ICANS grade 1" for s in shapes)
-
-
-@pytest.fixture
-def no_cytokine_study(write_study):
-    return write_study(**NO_CYTOKINES)
-
-
-def test_safety_page_says_what_is_missing(app_page, no_cytokine_study):
-    at = app_page(SAFETY, study=no_cytokine_study)
-    assert not at.exception, [e.value for e in at.exception]
-    info = " ".join(i.value for i in at.info)
-    assert "No cytokine measurements" in info and "IL6" in info
-    assert "No events table" in info
-    assert "No vitals" in info and "TEMP" in info
-
-
 def test_kinetics_page_on_sparse_study(app_page, no_cytokine_study):
     at = app_page(KIN, study=no_cytokine_study)
     assert not at.exception, [e.value for e in at.exception]
@@ -127,36 +89,11 @@ def test_kinetics_page_on_sparse_study(app_page, no_cytokine_study):
     assert "needs both qPCR" in info and "No CD7-specific readouts" in info
     assert len(at.dataframe[0].value) == 2
 
-
 def test_kinetics_page_without_car_t(app_page, write_study):
     at = app_page(KIN, study=write_study(
         measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.3,10^9/L\n"))
     assert not at.exception
     assert "no CAR-T measurements" in at.info[0].value
-
-
-def test_safety_page_crs_window_and_rules(app_page):
-    """The CRS rule widgets feed the derived grades: the daily table says why each day was or
-    was not graded; a window ending on day 1 leaves the demo's later febrile days ungraded."""
-    at = app_page(SAFETY)
-    assert not at.exception, [e.value for e in at.exception]
-
-    def daily():
-        return next(df.value for df in at.dataframe if "reason" in df.value.columns)
-
-    before = daily()       # the demo's vitals are all within days 0-14; tocilizumab masks fever
-    assert before["graded"].all() and before["fever_masked"].any()
-    assert any(e.label.startswith("Rules used") for e in at.expander)
-    at.number_input(key="saf-crs-window").set_value(1).run()
-    assert not at.exception
-    after = daily()
-    late = after[after["day"] > 1]
-    assert len(late) and (~late["graded"] | late["reason"].str.startswith("around")).all()
-    assert late[~late["graded"]]["derived_grade"].isna().all()
-    at.checkbox(key="saf-masked").uncheck().run()
-    assert not at.exception
-    assert not daily()["fever_masked"].any()
-
 
 def test_kinetics_page_rules_and_non_expanders(app_page):
     at = app_page(KIN)

@@ -1,0 +1,30 @@
+"""The cohort filter (analysis.cohort): its day window is a vocab.DayWindow, read from the same
+"lo:hi" text as everywhere, and applied to frames inclusively."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from analysis.cohort import GROUPS, Cohort, apply_cohort
+from analysis.vocab import RESPONSE_GROUPS, DayWindow
+
+
+def test_cohort_days_are_a_day_window():
+    c = Cohort.of(subjects=["P1"], days="0:28")
+    assert (c.day_min, c.day_max) == (0, 28) and c.days == DayWindow.of(0, 28)
+    assert Cohort.of(days=":90").days.text == ":90" and Cohort.of(days="D28").day_min == 21
+    assert Cohort().days.is_everything and Cohort().is_everything
+    assert not Cohort.of(days="61:").is_everything
+    assert c.describe() == "patients P1; days 0..28"
+    assert GROUPS == RESPONSE_GROUPS
+    with pytest.raises(ValueError, match="window"):
+        Cohort.of(days="28")
+
+
+def test_apply_cohort_keeps_the_window_days_inclusive():
+    frame = pl.DataFrame({"subject_id": ["P1"] * 5, "day": [-1, 0, 14, 28, 29]})
+    groups = pl.DataFrame({"subject_id": ["P1"], "response_group": ["Responder"]})
+    kept = apply_cohort(frame, Cohort.of(days="0:28"), groups=groups)
+    assert kept.get_column("day").to_list() == [0, 14, 28]
+    assert apply_cohort(frame, Cohort(), groups=groups).height == 5

@@ -1,0 +1,51 @@
+"""AppTest runs of the Blood counts page: on the demo (why each response is what it is), with a
+focus set elsewhere, and with the rule settings."""
+
+from __future__ import annotations
+
+
+def _texts(at, kind: str) -> str:
+    return " ".join(str(e.value) for e in getattr(at, kind))
+
+
+def _frames(at) -> str:
+    return " ".join(df.value.to_string() for df in at.dataframe)
+
+
+def test_blood_counts_on_demo_shows_why(app_page):
+    at = app_page("pages/blood_counts.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Blood counts"
+    text = _frames(at)
+    for sid in ("SAA-001", "SAA-002", "SAA-003", "SAA-004", "SAA-005"):
+        assert sid in text
+    assert "no longer severe" in text and "still severe" in text
+    assert "disagreement" in _texts(at, "success") + _texts(at, "warning")
+    at.radio(key="bc-criteria").set_value("BSH").run()
+    at.radio(key="bc-view").set_value("group median + IQR").run()
+    at.toggle(key="bc-log").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+def test_blood_counts_honours_focus(app_page, demo_study):
+    from components.session import FOCUS_KEY, Focus
+
+    at = app_page("pages/blood_counts.py")
+    at.session_state[FOCUS_KEY] = Focus(subjects=("SAA-002",), day_min=14, day_max=28,
+                                       label="lassoed cells", study_key=demo_study.cache_key)
+    at.run()
+    assert not at.exception
+    assert "lassoed cells: SAA-002, days 14..28" in _texts(at, "info")
+    at.button(key="bc-clear-focus").click().run()
+    assert not at.exception
+    assert "lassoed cells" not in _texts(at, "info")
+
+def test_blood_counts_rules_baseline_and_icaht(app_page):
+    at = app_page("pages/blood_counts.py")
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [h.value for h in at.subheader]
+    assert "Baseline" in heads and "Haematotoxicity (ICAHT)" in heads
+    assert any(e.label == "Rules used" for e in at.expander)
+    at.selectbox(key="bc-retic").set_value(20.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.label == "Rules used (1 changed from the defaults)" for e in at.expander)
+    assert "retic_threshold = 20.0" in " ".join(c.value for c in at.code)
