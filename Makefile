@@ -1,6 +1,7 @@
 # make run   - create .venv (Python 3.11), install, open the demo study at http://localhost:8501
 #              (this computer only; `make run OPEN=1` serves it to the network, without login)
 # make test  - install test dependencies and run the whole pytest suite
+# make test-quick - the same without the slow, real-browser and deployment tests
 # make screenshots [SCREENSHOTS_DIR=DIR] - a full-height PNG of every page at 1600 px width
 #              (default build/screenshots), with the layout problems of each page printed
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -19,7 +20,7 @@ RUN_ENV :=
 RUN_OPTS :=
 endif
 
-.PHONY: run test lint bench bench-quick clean screenshots
+.PHONY: run test test-quick lint bench bench-quick clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,9 @@ endif
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+test-quick: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not slow and not browser and not deploy"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -99,6 +99,7 @@ def test_cell_table_derives_days_and_car_status(tiny):
     assert cells.get_column("response_group").null_count() == 0
 
 
+@pytest.mark.slow
 def test_one_small_umap_fit():
     rng = np.random.default_rng(0)
     x = np.vstack([rng.normal(c, 0.3, (60, 6)) for c in (0.0, 4.0)]).astype(np.float32)
@@ -161,6 +162,7 @@ def _texts(at) -> str:
     return " ".join(str(p) for p in parts)
 
 
+@pytest.mark.slow
 def test_page_on_demo_with_selection_summary_and_markers(app_page):
     at = app_page(PAGE)
     assert not at.exception, [e.value for e in at.exception]
@@ -186,6 +188,7 @@ def test_page_on_demo_with_selection_summary_and_markers(app_page):
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.slow
 def test_page_on_flow_only_study(app_page, tmp_path, demo_dir):
     import shutil
 

@@ -74,6 +74,7 @@ def _study(folder: Path, measurements: pl.DataFrame, fmt: str) -> None:
         measurements.write_excel(folder / "measurements.xlsx")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(rows=_rows(draw_unit=True), fmt=st.sampled_from(["csv", "parquet", "xlsx"]))
 def test_valid_frames_round_trip_with_units_converted(rows, fmt):

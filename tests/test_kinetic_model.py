@@ -60,6 +60,7 @@ TRUTH = {"doubling_time": (math.log(2) / TRUE["rho"], 0.10),
          "cmax": (5e4, 0.20)}
 
 
+@pytest.mark.slow
 def test_recovers_known_parameters_within_tolerance(fits):
     # Tolerance: median relative error over 8 simulated patients (sigma 0.25 on the log scale,
     # 20 samples to day 730, 2-3 BLQ values each); Tmax within 1 day.
@@ -129,6 +130,7 @@ def test_too_few_values_say_so():
     assert model_curves([fit], day_max=28).height == 0
 
 
+@pytest.mark.slow
 def test_derived_table_on_the_demo(demo_study):
     table = get_derived("kinetic_model")(demo_study)
     assert tuple(table.columns) == MODEL_COLUMNS

@@ -386,6 +386,8 @@ def test_declared_markers_are_used():
     builtin = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings"}
     assert declared <= used, f"declared but unused markers: {sorted(declared - used)}"
     assert used - builtin <= declared, sorted(used - builtin - declared)
+    quick = (ROOT / "Makefile").read_text(encoding="utf-8").split("test-quick:", 1)[1]
+    assert '-m "not slow and not browser and not deploy"' in quick.split("\n\n", 1)[0]
 
 
 def test_views_join_analysis_and_figures_without_ui_or_files():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 PAGE = "pages/clones.py"
 
 
@@ -56,6 +58,7 @@ def test_clones_page_on_real_h5mu(shared_data, tmp_path, app_page):
     assert len(cells) == 99
 
 
+@pytest.mark.slow
 def test_car_section_of_the_landscape(app_page, demo_dir, tmp_path):
     study = tmp_path / "demo"
     shutil.copytree(demo_dir, study)

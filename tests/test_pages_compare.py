@@ -99,6 +99,7 @@ def test_compare_page_with_nothing_to_compare(app_page, write_study):
     assert any("Nothing to compare" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_clicking_a_volcano_point_opens_its_trajectory(app_server, page):
     """Selection is what AppTest cannot do: click one point, the drill-down follows it."""

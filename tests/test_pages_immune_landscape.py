@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 PAGE = "pages/immune_landscape.py"
 DEMO = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 
@@ -16,6 +18,7 @@ def _charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+@pytest.mark.slow
 def test_depth_sections_on_demo(app_page, tmp_path):
     study = tmp_path / "demo"
     shutil.copytree(DEMO, study, ignore=shutil.ignore_patterns(".cache"))
@@ -54,6 +57,7 @@ def test_depth_sections_on_demo(app_page, tmp_path):
     assert any("log2fc" in d.value.columns for d in at.dataframe)
 
 
+@pytest.mark.slow
 def test_raster_embedding_on_the_page_zooms_with_a_box(app_page, tmp_path, monkeypatch):
     """Above the raster threshold (lowered here to the demo's 20,000 cells) the page draws the
     raster, a box in "zooms in" mode narrows the window, and "Show every cell" resets it."""

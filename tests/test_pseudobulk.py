@@ -94,6 +94,7 @@ def test_demo_counts_sum_the_count_layer(demo_study):
     assert list(got.genes) == list(a.var_names)
 
 
+@pytest.mark.slow
 def test_demo_result_equals_pydeseq2_by_hand_and_permuted_labels_give_no_hits(demo_study):
     """The same summed matrix through pydeseq2 directly: identical log2FC and p. Then the
     responder labels permuted (each group mixes responders and non-responders): no gene
