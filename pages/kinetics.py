@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import kinetics as kin
 from components import render, session, sidebar
 from components.safe import md
 from views import kinetics as kv
@@ -31,9 +30,9 @@ with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks
     o = st.columns(5)
     auc_end = int(o[0].number_input("AUC window end (day)", 1, 365, 28,
                                  key=sidebar.linked("kin-auc-end", kind=int, bounds=(1, 365))))
-    blq = [o[i + 1].selectbox(f"BLQ {pos}", kin.BLQ_POLICIES, index=kin.BLQ_POLICIES.index(d),
+    blq = [o[i + 1].selectbox(f"BLQ {pos}", kv.BLQ_POLICIES, index=kv.BLQ_POLICIES.index(d),
                               key=sidebar.linked(f"kin-blq-{pos}",
-                                                 options=kin.BLQ_POLICIES))
+                                                 options=kv.BLQ_POLICIES))
            for i, (pos, d) in enumerate((("leading", "zero"), ("middle", "drop"),
                                          ("trailing", "zero")))]
     tol = int(o[4].number_input("Landmark tolerance (days)", 0, 60, 7,
@@ -44,10 +43,10 @@ with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks
                           help="Off: without a day-0 value the AUC is not computed (PKNCA "
                                "imputes a start level of 0 only when asked).")
     nonexp = p2.selectbox("Non-expanders in group geometric means",
-                          kin.NONEXPANDER_POLICIES,
-                          index=kin.NONEXPANDER_POLICIES.index(rules.kinetics_nonexpanders),
+                          kv.NONEXPANDER_POLICIES,
+                          index=kv.NONEXPANDER_POLICIES.index(rules.kinetics_nonexpanders),
                           key=sidebar.linked("kin-nonexp",
-                                             options=kin.NONEXPANDER_POLICIES),
+                                             options=kv.NONEXPANDER_POLICIES),
                           format_func={"exclude": "left out (counted and stated)",
                                        "half_lloq": "Cmax at LLOQ/2"}.get)
     st.caption("BLQ = value < LLOQ. Leading: before the first quantifiable value; middle: "
@@ -109,7 +108,7 @@ else:
     render.show(cd7, key="kin-cd7", name=f"{study.name}_cd7_readouts")
 
 st.subheader("Exposure-response")
-exposures = ("cmax", kin.auc_column(auc_end))
+exposures = ("cmax", kv.auc_column(auc_end))
 par = st.radio("Exposure", exposures, horizontal=True,
                key=sidebar.linked("kin-exposure", options=exposures),
                format_func=lambda p: "Cmax" if p == "cmax" else f"AUC0-{auc_end}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import toxicity as tox
+from analysis import vocab
 from components import render, session, sidebar
 from views import safety as sv
 
@@ -35,7 +35,7 @@ if not present:
     st.info("No cytokine measurements: add IL6, IFNG, IL10, IL2, TNFA, IL2RA (pg/mL, panel "
             "cytokine), FERRITIN (ng/mL) or CRP (mg/L) rows to measurements.")
 elif patient is not None:
-    if missing := [a for a in tox.CYTOKINES if a not in present]:
+    if missing := [a for a in sv.CYTOKINES if a not in present]:
         st.caption(f"Not measured in this study: {', '.join(missing)}.")
     pparams = sv.PatientCytokineParams(patient=patient, days=days)
     show(sv.patient_cytokines, pparams, "saf-cytokines", f"{patient}_cytokines")
@@ -118,9 +118,9 @@ else:
 st.subheader("Adverse events")
 a1, a2, a3 = st.columns([3, 1, 1])
 ae_params = sv.AdverseEventParams(
-    categories=tuple(a1.multiselect("Categories", tox.AE_CATEGORIES,
-                                    default=list(tox.AE_CATEGORIES),
-                                    key=sidebar.linked("saf-ae-cats", options=tox.AE_CATEGORIES,
+    categories=tuple(a1.multiselect("Categories", vocab.AE_CATEGORIES,
+                                    default=list(vocab.AE_CATEGORIES),
+                                    key=sidebar.linked("saf-ae-cats", options=vocab.AE_CATEGORIES,
                                                        shape="many"))),
     min_grade=int(a2.selectbox("Worst grade at least", (0, 1, 2, 3, 4, 5),
                                key=sidebar.linked("saf-ae-grade", options=(0, 1, 2, 3, 4, 5)))),

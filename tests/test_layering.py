@@ -121,16 +121,10 @@ def test_pages_do_not_import_data_loaders():
     assert not offenders, offenders
 
 
-# Pages that still call analysis themselves (their views modules are being written); no page
-# may join this list, and a page leaves it as soon as it reads everything through views.
-PAGES_CALLING_ANALYSIS = {"pages/clones.py", "pages/kinetics.py", "pages/safety.py"}
-
-
 def test_pages_import_only_vocab_from_analysis():
     offenders = {str(f.relative_to(ROOT)): _beyond_vocab(f) for f in _files("pages")
                  if _beyond_vocab(f)}
-    new = {k: v for k, v in offenders.items() if k not in PAGES_CALLING_ANALYSIS}
-    assert not new, f"pages importing analysis or data_loaders (use views/): {new}"
+    assert not offenders, f"pages importing analysis or data_loaders (use views/): {offenders}"
 
 
 # Figure modules whose standard-deck builders and `*_view` helpers still take a Study; the

@@ -44,7 +44,13 @@ if TYPE_CHECKING:
 __all__ = ["KineticModelParams", "fits", "model_figure", "model_table", "LABELS", "VIEWS",
            "CurveParams", "NcaParams", "ExposureParams", "series", "present_assays", "curve",
            "nca_table", "nca_by_group", "concordance", "cd7_readouts", "exposure",
-           "exposure_tests", "flow_partner", "KIN_RULES"]
+           "exposure_tests", "flow_partner", "KIN_RULES", "BLQ_POLICIES",
+           "NONEXPANDER_POLICIES", "auc_column"]
+
+# the options the page offers, from the analysis that defines them
+BLQ_POLICIES = kinetics.BLQ_POLICIES
+NONEXPANDER_POLICIES = kinetics.NONEXPANDER_POLICIES
+auc_column = kinetics.auc_column
 
 LABELS = {"CAR_QPCR": "qPCR (copies/µg gDNA)", "CAR_PCT": "Flow (% of CD3+)",
           "CAR_ABS": "Flow (cells/µL)"}   # on screen: the micro sign (files keep ASCII)

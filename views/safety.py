@@ -222,10 +222,11 @@ def crs_treatments(study: Study, *, cohort: Cohort | None = None,
 
 
 # ---- one patient's cytokines, peaks, the deck's cytokine slide -------------------------------
-__all__ += ["PANEL", "PatientCytokineParams", "CytokineSlideParams", "present_panel",
+__all__ += ["PANEL", "CYTOKINES", "PatientCytokineParams", "CytokineSlideParams", "present_panel",
             "patient_cytokines", "peaks", "peak_figure", "cytokine_slide"]
 
-PANEL = (*toxicity.CYTOKINES, *toxicity.INFLAMMATION_MARKERS)
+CYTOKINES = toxicity.CYTOKINES
+PANEL = (*CYTOKINES, *toxicity.INFLAMMATION_MARKERS)
 
 
 @dataclass(frozen=True)
