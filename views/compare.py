@@ -30,7 +30,7 @@ import polars as pl
 
 import jobs
 from analysis import differential as dif
-from analysis.cohort import Cohort, apply_cohort, cohort_subjects, response_groups
+from analysis.cohort import Cohort, Focus, apply_cohort, cohort_subjects, response_groups
 from analysis.rules import Rules, rules_for
 from components.figures import compare as cf
 from views.shared import shared
@@ -228,7 +228,7 @@ class CompareSummary:
 
 
 def summary(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-            focus: Any = None) -> CompareSummary:
+            focus: Focus | None = None) -> CompareSummary:
     """What the comparison found, for the page's metrics and captions. Raises ValueError when
     the groups cannot be made (the message says why)."""
     res, la, lb = _comparison(study, cohort, params)
@@ -259,7 +259,7 @@ def summary(study: Study, *, cohort: Cohort | None = None, params: CompareParams
 
 @recipe
 def volcano(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-            focus: Any = None) -> FigureSpec:
+            focus: Focus | None = None) -> FigureSpec:
     """Volcano of the tested features: effect (A vs B) against -log10 p, hits at the FDR
     marked; each point carries its feature (click to follow it over time). The data are the
     ranked features. Raises ValueError when no feature could be tested."""
@@ -280,14 +280,14 @@ def volcano(study: Study, *, cohort: Cohort | None = None, params: CompareParams
 
 @recipe
 def ranked(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-           focus: Any = None) -> TableSpec:
+           focus: Focus | None = None) -> TableSpec:
     """Every feature of the layer, ranked by p (untested ones last, with the reason)."""
     res, la, lb = _comparison(study, cohort, params)
     return TableSpec("ranked", "Ranked features", cf.ranked_table(res), params,
                      f"{la} vs {lb}, {params.layer} at {params.window}.")
 
 
-def _mark_focus_rows(fig: Any, focus: Any) -> int:
+def _mark_focus_rows(fig: Any, focus: Focus | None) -> int:
     """Bold the heatmap rows of the focus patients ("SAA-002 (D28)" -> "<b>SAA-002 ...</b>")."""
     subjects = set(getattr(focus, "subjects", ()) or ())
     if not subjects:
@@ -305,7 +305,7 @@ def _mark_focus_rows(fig: Any, focus: Any) -> int:
 
 @recipe
 def heatmap(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-            focus: Any = None, top: int = 20) -> FigureSpec:
+            focus: Focus | None = None, top: int = 20) -> FigureSpec:
     """The top features (smallest p) per patient, z-scored per feature, patients grouped;
     the focus patients' rows are marked."""
     res, la, lb = _comparison(study, cohort, params)
@@ -349,7 +349,7 @@ def _tests(study: Study, cohort: Cohort | None, params: CompareParams, feature: 
                                **_course_kwargs(study, cohort, params))
 
 
-def _mark_focus_course(fig: Any, data: pl.DataFrame, focus: Any) -> bool:
+def _mark_focus_course(fig: Any, data: pl.DataFrame, focus: Focus | None) -> bool:
     """The focus patients' values drawn over the groups' lines (black ring) and the focus days
     shaded; True when the focus touches this figure."""
     subjects = tuple(getattr(focus, "subjects", ()) or ())
@@ -380,7 +380,7 @@ def _mark_focus_course(fig: Any, data: pl.DataFrame, focus: Any) -> bool:
 
 @recipe
 def course(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-           focus: Any = None) -> FigureSpec:
+           focus: Focus | None = None) -> FigureSpec:
     """One feature (`params.feature`, else the top-ranked) for every patient at every
     timepoint, coloured by group, each window shaded with its test; the cohort's day window
     limits the days drawn; the focus patients and days are marked."""
@@ -400,7 +400,7 @@ def course(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
 
 @recipe
 def window_tests(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-                 focus: Any = None) -> TableSpec:
+                 focus: Focus | None = None) -> TableSpec:
     """The followed feature tested in every window (n, effect, p, q, medians)."""
     feature = _feature(study, cohort, params)
     tests = _tests(study, cohort, params, feature)
@@ -417,7 +417,7 @@ def clicked_feature(event: Mapping[str, Any] | None) -> str | None:
 
 
 # ---- the focus ----------------------------------------------------------------------------------
-def _focus_samples(study: Study, focus: Any) -> pl.DataFrame:
+def _focus_samples(study: Study, focus: Focus) -> pl.DataFrame:
     subjects = list(getattr(focus, "subjects", ()) or ())
     s = study.samples
     if not subjects or s.height == 0 or "assay" not in s.columns:
@@ -431,7 +431,7 @@ def _focus_samples(study: Study, focus: Any) -> pl.DataFrame:
     return s
 
 
-def focus_defaults(study: Study, focus: Any) -> dict[str, str]:
+def focus_defaults(study: Study, focus: Focus | None) -> dict[str, str]:
     """What the page should show for a focus (e.g. a sample clicked on the Patient page): the
     layer of the focus samples' assay (when this study can compare it) and the named window
     holding the focus days. Keys are CompareParams fields; empty when the focus says neither."""
@@ -461,7 +461,7 @@ def focus_defaults(study: Study, focus: Any) -> dict[str, str]:
 
 
 def focus_note(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-               focus: Any = None) -> str | None:
+               focus: Focus | None = None) -> str | None:
     """One line on the focus and this comparison: whether its patients are in the groups
     compared, and whether the window holds the focus days."""
     if focus is None:
