@@ -95,7 +95,7 @@ def test_car_vs_qpcr_draws_below_lloq_as_the_kinetics_page_does():
     car = pl.DataFrame({"subject_id": ["A"], "day": [28], "car_pct_of_t": [5.0]})
     qpcr = pl.DataFrame({"subject_id": ["A", "A"], "analyte": ["CAR_QPCR"] * 2,
                          "day": [28, 90], "value": [500.0, 20.0], "lloq": [50.0, 50.0]})
-    fig = car_vs_qpcr_figure(car, qpcr)
+    fig = car_vs_qpcr_figure(car, kin.prepare_series(qpcr))
     q = next(t for t in fig.data if t.xaxis == "x2")
     assert list(q.y) == [500.0, 25.0]                      # BLQ at LLOQ/2, not at 20
     assert list(q.marker.symbol) == ["circle", "circle-open"]

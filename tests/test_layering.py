@@ -127,18 +127,12 @@ def test_pages_import_only_vocab_from_analysis():
     assert not offenders, f"pages importing analysis or data_loaders (use views/): {offenders}"
 
 
-# Figure modules whose standard-deck builders and `*_view` helpers still take a Study; the
-# views layer (views.DECK) replaces them. No figure module may join this list.
-FIGURES_CALLING_ANALYSIS = {"components/figures/landscape.py"}
-
-
 def test_figures_import_neither_analysis_nor_data_loaders():
     """Figure factories take frames and return go.Figure (DESIGN.md s.1); the vocabulary is
     the one analysis module they may read."""
     offenders = {str(f.relative_to(ROOT)): _beyond_vocab(f)
                  for f in _files("components/figures") if _beyond_vocab(f)}
-    new = {k: v for k, v in offenders.items() if k not in FIGURES_CALLING_ANALYSIS}
-    assert not new, f"figure modules importing analysis or data_loaders: {new}"
+    assert not offenders, f"figure modules importing analysis or data_loaders: {offenders}"
 
 
 # ---- analysis opens no file ------------------------------------------------------------------
@@ -234,13 +228,10 @@ def test_public_functions_have_a_typed_first_parameter(package):
 def test_no_study_typed_any_anywhere():
     """A parameter named `study` is never `Any` or unannotated, in any module (ruff's ANN rules
     see that an annotation exists, ANN401 is off: this sees that a study is not `Any`)."""
-    skip = {"components/figures/landscape.py"}
     bad = []
     for f in [ROOT / "cli.py", ROOT / "app.py", *_files("analysis"), *_files("views"),
               *_files("components"), *_files("data_loaders"), *_files("pages")]:
         rel = str(f.relative_to(ROOT))
-        if rel in skip:
-            continue
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 args = node.args

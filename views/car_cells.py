@@ -21,6 +21,7 @@ import polars as pl
 from analysis import car_status as cs
 from analysis import composition as comp
 from analysis.cohort import Cohort, apply_cohort, response_groups
+from analysis.kinetics import prepare_series
 from analysis.rules import Rules, rules_for
 from components.figures import clones as figs
 from components.figures.landscape import car_vs_qpcr_figure
@@ -105,6 +106,8 @@ def car_fraction(study: Study, *, cohort: Cohort | None = None,
     car = apply_cohort(comp.car_fraction_of_t(_cells(study, params), rules=rules_for(study)),
                        _cohort(cohort), groups=g)
     qpcr = apply_cohort(study.series(analytes=["CAR_QPCR"]), _cohort(cohort), groups=g)
+    # below the LLOQ drawn as on the Kinetics page
+    qpcr = prepare_series(qpcr) if qpcr.height else qpcr
     fig = car_vs_qpcr_figure(car, qpcr, title="CAR+ T cells (single-cell call) and CAR qPCR")
     return FigureSpec("car-vs-qpcr", "CAR+ fraction per sample next to qPCR", fig, data=car,
                       params=params, caption="CAR+ = the cut above; T cells by their "

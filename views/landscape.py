@@ -30,6 +30,7 @@ from analysis import embedding as emb
 from analysis import signatures as sig
 from analysis.cohort import Cohort, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS, DayWindow
+from analysis.kinetics import prepare_series
 from analysis.markers import rank_markers
 from analysis.rules import Rules, rules_for
 from analysis.vocab import UNMAPPED
@@ -451,6 +452,7 @@ def composition(study: Study, *, cohort: Cohort | None = None,
                "cell_lineages in study.toml [rules])" if unmapped else "") + ".")
     car = _in_cohort(comp.study_car_fraction(study), cohort, groups)
     qpcr = _in_cohort(study.series(analytes=["CAR_QPCR"]), cohort, groups)
+    qpcr = prepare_series(qpcr) if qpcr.height else qpcr   # below the LLOQ as on Kinetics
     return FigureSpec("car_vs_qpcr", "CAR+ T cells vs qPCR", figs.car_vs_qpcr_figure(
         car, qpcr, colors=common.colors(study)), car, params)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,7 @@ from components.theme import GROUP_COLORS, OKABE_ITO, TOL_MUTED, patient_colors
 
 __all__ = ["embedding_scatter", "embedding_label_positions", "volcano_figure",
            "violin_figure", "dot_plot", "point_style", "category_colors", "composition_bars",
-           "composition_by_window_figure", "cd7_change_figure", "car_vs_qpcr_figure",
-           "LandscapeView", "landscape_view", "composition_view"]
+           "composition_by_window_figure", "cd7_change_figure", "car_vs_qpcr_figure"]
 
 _PALETTE = OKABE_ITO[:7] + TOL_MUTED + ["#777777"]
 
@@ -333,13 +331,9 @@ def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
                        y_qpcr: str = "value", qpcr_label: str = "CAR transgene (copies/ug gDNA)",
                        title: str | None = None) -> go.Figure:
     """Left: CAR+ cells as % of T cells per sample over time; right: the same patients' CAR
-    qPCR (log axis). One colour per patient on both panels. qPCR below the LLOQ is drawn as on
-    the Kinetics page (analysis.kinetics.prepare_series): at LLOQ/2, open markers, the LLOQ
-    dotted; never as a measured value."""
-    if "plot_value" not in qpcr.columns and qpcr.height:
-        from analysis.kinetics import prepare_series
-
-        qpcr = prepare_series(qpcr)
+    qPCR (log axis). One colour per patient on both panels. `qpcr` is the prepared series of
+    the Kinetics page (analysis.kinetics.prepare_series: plot_value, blq): a value below the
+    LLOQ is drawn at LLOQ/2 with an open marker, the LLOQ dotted; never as a measured value."""
     if "plot_value" in qpcr.columns:
         y_qpcr = "plot_value"
     ids = sorted(set(car.get_column("subject_id").to_list())
@@ -382,94 +376,3 @@ def car_vs_qpcr_figure(car: pl.DataFrame, qpcr: pl.DataFrame, *,
     fig.update_layout(template="cart", title=title, height=400,
                       legend={"title": {"text": "patient"}})
     return fig
-
-
-# ---- cached, study-level views for the page ------------------------------------------------------
-@dataclass(frozen=True)
-class LandscapeView:
-    """The embedding figure and the drawn points (cell, subject_id, day, ...) behind it."""
-
-    fig: go.Figure
-    points: pl.DataFrame
-    n_total: int
-    basis: str
-
-
-_FIXED_COLORS = {"response_group": GROUP_COLORS,
-                 "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
-                 "car_status": {"CAR+": "#D55E00", "CAR-": "#BBBBBB"}}
-
-
-def landscape_view(study: Any, *, basis: str, color: str = "cell_type", gene: str | None = None,
-                   cohort: Any = None, facet: Sequence[Any] = (), focus: Any = None,
-                   windows: Sequence[Any] = (), max_points: int = 150_000,
-                   flow: Any = None, signature: Any = None, method: str = "mean_z",
-                   label_types: bool = False) -> LandscapeView:
-    """Everything the page draws for one choice of options, built once and cached by the page
-    (`session.cached_view`): drawn points with colour columns and the figure. `flow` (a dict of
-    `flow_landscape` options: markers, per_file, cofactor, params) switches to FCS events;
-    then `gene` names a marker whose intensity colours the points. `signature` (a gene set)
-    colours cells by their `method` score (analysis.signatures); `label_types` writes the
-    cell-type (or cluster) names at their cells' median position. Continuous colourbars say
-    their units (the store's log-normalisation, or the score)."""
-    from analysis.cohort import Cohort, apply_cohort, response_groups
-    from analysis.embedding import annotate_points, drawn_cells, flow_landscape, gene_vector
-    from analysis.signatures import SCORE_UNITS, cell_scores, expression_units
-    from data_loaders.formats.fcs import flow_events
-
-    if flow is None:
-        drawn = drawn_cells(study, basis=basis, cohort=cohort, max_points=max_points)
-        points, n_total = drawn.frame, drawn.n_total
-        values = gene_vector(study, gene=gene) if gene else None
-        unit = f"{gene}<br>{expression_units(study)}" if gene else None
-        if signature is not None:
-            got = cell_scores(study, gene_sets=[signature], method=method)  # type: ignore[arg-type]
-            values = got.cells.get_column(signature.name).to_numpy()
-            gene, unit = signature.name, f"{signature.name}<br>{SCORE_UNITS[method]}"
-    else:
-        events = flow_events(study, per_file=flow["per_file"], cofactor=flow["cofactor"])
-        got = flow_landscape(study, **flow)
-        points = events.frame.with_row_index("cell").with_columns(
-            pl.col("cell").cast(pl.Int64), pl.Series("x", got.coords[:, 0]),
-            pl.Series("y", got.coords[:, 1])).join(
-            response_groups(study).select("subject_id", "response_group"), on="subject_id",
-            how="left")
-        if cohort is not None and cohort != Cohort():
-            points = apply_cohort(points, cohort, groups=response_groups(study))
-        n_total, basis = events.n_total, got.basis
-        values = events.frame.get_column(gene).to_numpy() if gene else None
-        unit = f"{gene}<br>arcsinh intensity" if gene else None
-    points = annotate_points(points, windows=windows, facet_windows=facet, focus=focus)
-    if values is not None:
-        color = ("score" if signature is not None else "expression") if flow is None \
-            else str(gene)
-        points = points.with_columns(pl.Series(color, values[points.get_column("cell")
-                                                           .to_numpy()]))
-    colors = patient_colors(study.subject_ids) if color == "subject_id" else \
-        _FIXED_COLORS.get(color, {})
-    fig = embedding_scatter(points, color=color, continuous=values is not None, colors=colors,
-                            facet="facet" if facet else None,
-                            facet_order=[w.label for w in facet],
-                            basis=basis.removeprefix("X_").split(" ")[0].upper(),
-                            colorbar_title=unit if values is not None else None,
-                            labels="cell_type" if label_types and "cell_type" in
-                            points.columns else None)
-    keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type") if c in
-            points.columns]
-    return LandscapeView(fig, points.select(keep), n_total, basis)
-
-
-def composition_view(study: Any, *, cohort: Any = None) -> tuple[go.Figure, pl.DataFrame]:
-    """Stacked composition bars of the cohort's samples and the frame behind them (cached by
-    the page: building thousands of bars is the slow part of a rerun)."""
-    from analysis.cohort import Cohort, apply_cohort, response_groups
-    from analysis.composition import cell_type_composition
-
-    data = cell_type_composition(study)
-    if cohort is not None and cohort != Cohort():
-        data = apply_cohort(data, cohort, groups=response_groups(study))
-    tp = study.samples.select("sample_id", "timepoint") if "timepoint" in study.samples.columns \
-        else pl.DataFrame(schema={"sample_id": pl.String, "timepoint": pl.String})
-    data = data.join(tp, on="sample_id", how="left").with_columns(
-        pl.coalesce("timepoint", pl.format("D{}", "day")).alias("sample_label"))
-    return composition_bars(data), data
