@@ -449,3 +449,30 @@ def test_long_modules_do_one_job():
         if not re.search(r"^One job\b", doc, re.MULTILINE) and rel not in SIZE_PENDING:
             bad.append(f"{rel} ({n} lines)")
     assert not bad, f"long modules that do not say their one job (split them): {bad}"
+
+
+# ---- one home for the small-cohort tests and FDR --------------------------------------------
+STATS_CALLS = {"mannwhitneyu", "ranksums", "wilcoxon", "fisher_exact", "multipletests",
+               "false_discovery_control", "permutation_test", "spearmanr"}
+
+
+def test_small_cohort_tests_and_fdr_live_in_analysis_stats():
+    """DESIGN.md s.1: analysis/stats.py holds the Mann-Whitney, Fisher, Spearman and
+    Benjamini-Hochberg code every page uses (one p for the same patients everywhere)."""
+    bad = []
+    for f in [ROOT / "cli.py", *_files("analysis"), *_files("views"), *_files("components"),
+              *_files("data_loaders"), *_files("jobs"), *_files("pages")]:
+        rel = str(f.relative_to(ROOT))
+        if rel == "analysis/stats.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.startswith("statsmodels.stats.multitest"):
+                bad.append(f"{rel}:{node.lineno} imports {node.module}")
+            elif isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else \
+                    fn.attr if isinstance(fn, ast.Attribute) else ""
+                if name in STATS_CALLS:
+                    bad.append(f"{rel}:{node.lineno} {name}()")
+    assert not bad, f"tests or FDR outside analysis/stats.py: {bad}"

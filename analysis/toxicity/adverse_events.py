@@ -6,13 +6,13 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from analysis.vocab import AE_CATEGORIES
+from analysis.vocab import AE_CATEGORIES, EventCategory
 
 __all__ = ["adverse_event_summary", "infections"]
 
 
 def adverse_event_summary(events: pl.DataFrame, *, n_patients: int,
-                          categories: Iterable[str] = AE_CATEGORIES,
+                          categories: Iterable[EventCategory] = AE_CATEGORIES,
                           min_grade: int = 0, term_contains: str = "") -> pl.DataFrame:
     """Per category and term, patients by their worst grade: category, term, n_patients (any
     grade), pct, grade_1..grade_5, grade_unknown, grade_3plus, grade_3plus_pct. Percentages are

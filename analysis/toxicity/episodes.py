@@ -7,13 +7,15 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from analysis.vocab import EventCategory
+
 __all__ = ["toxicity_episodes", "crs_summary", "grade_incidence", "onset_duration"]
 
 
 EPISODE_KIND = {"crs": "CRS", "icans": "ICANS"}
 
 
-def toxicity_episodes(events: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans")
+def toxicity_episodes(events: pl.DataFrame, *, kinds: Iterable[EventCategory] = ("crs", "icans")
                       ) -> pl.DataFrame:
     """CRS/ICANS episodes: subject_id, kind (CRS/ICANS), start, end (end_day, else start),
     grade, duration_days (inclusive; null when end_day is missing)."""
@@ -54,7 +56,7 @@ def crs_summary(events: pl.DataFrame, *, subjects: Iterable[str],
                       "crs_episodes", "icans_episodes")
 
 
-def grade_incidence(crs: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans")
+def grade_incidence(crs: pl.DataFrame, *, kinds: Iterable[EventCategory] = ("crs", "icans")
                     ) -> pl.DataFrame:
     """Incidence by max grade from a crs table: kind, grade (0-3 always, 4-5 when seen, then
     "any (>=1)" and ">=3"), n, n_patients (with a known grade), pct of those patients."""
@@ -81,7 +83,7 @@ def grade_incidence(crs: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans"
     return pl.DataFrame(rows, schema=schema)
 
 
-def onset_duration(crs: pl.DataFrame, *, kinds: Iterable[str] = ("crs", "icans")
+def onset_duration(crs: pl.DataFrame, *, kinds: Iterable[EventCategory] = ("crs", "icans")
                    ) -> pl.DataFrame:
     """Onset day and duration among patients with the syndrome (max grade >= 1): kind,
     n_with, onset_median, onset_min, onset_max, duration_median, duration_min, duration_max."""
