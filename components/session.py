@@ -305,7 +305,8 @@ def open_patient(subject_id: str) -> None:
 def clicked_patient(event: Any, *, subjects: Collection[str], fig: Any = None) -> str | None:
     """The patient of the first clicked point of a plotly selection `event`: the first item of
     the point's `customdata` when it is one of `subjects`, else the legend group or name of
-    the point's trace in `fig` (figures drawing one trace per patient); None otherwise."""
+    the point's trace in `fig` (figures drawing one trace per patient), else its category on
+    the y or x axis (one lane per patient, as in the swimmer plot); None otherwise."""
     from views.patient import selected_subject
 
     sid = selected_subject(event)
@@ -323,6 +324,7 @@ def clicked_patient(event: Any, *, subjects: Collection[str], fig: Any = None) -
         k = point.get("curve_number")
         if isinstance(k, int) and 0 <= k < len(traces):
             names += [traces[k].legendgroup, traces[k].name]
+        names += [point.get("y"), point.get("x")]
         for name in names:
             if isinstance(name, str) and name in subjects:
                 return name

@@ -46,7 +46,8 @@ swimmer = session.cached_view(vo.swimmer, study, cohort=ctx.cohort, params=param
 if swimmer is None:
     st.info("No patients in this cohort.")
 else:
-    render.show(swimmer, key="ov-swimmer", name=f"{study.name}_swimmer")
+    render.show(swimmer, key="ov-swimmer", name=f"{study.name}_swimmer", opens_patient=True)
+    st.caption("Click a patient's lane to open the Patient page.")
     if missing := vo.not_drawn(study, swimmer):
         st.info("Not in this study, so not drawn: " + ", ".join(missing) + ". Add them to "
                 "events.csv (category transfusion/crs/icans) or patients.csv "

@@ -89,19 +89,24 @@ def test_overview_by_its_path_on_a_fresh_server(page):
         proc.wait(10)
 
 
-def test_click_on_a_patient_in_the_kinetics_curve_opens_the_patient_page(app_server, page,
-                                                                          demo_study):
-    """A per-patient figure on another page (the Kinetics curves, one trace per patient):
-    clicking a patient's point opens the Patient page on that patient (plotly picks the point
-    closest to the pointer, so the test reads which patient that was)."""
-    page.goto(f"{app_server}/kinetics", wait_until="domcontentloaded")
-    page.get_by_role("heading", name="Kinetics", exact=True).first.wait_for(timeout=45_000)
-    chart = page.locator(".js-plotly-plot").first
-    chart.wait_for(timeout=60_000)
+@pytest.mark.parametrize(("path", "title", "mark"), [
+    ("kinetics", "Kinetics", ".scatterlayer .trace path.point"),
+    ("overview", "Overview", ".barlayer .trace path"),
+], ids=["kinetic curves", "swimmer lanes"])
+def test_click_on_a_patient_opens_the_patient_page(app_server, page, demo_study, path, title,
+                                                   mark):
+    """Per-patient figures on other pages (Kinetics: one trace per patient; Overview: one
+    swimmer lane per patient): clicking a patient's point or lane opens the Patient page on
+    that patient (plotly picks the point closest to the pointer, so the test reads which
+    patient that was)."""
+    page.goto(f"{app_server}/{path}", wait_until="domcontentloaded")
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=45_000)
+    # the first figure of the page drawn with such marks (the curves; the swimmer lanes)
+    figure = page.locator(".js-plotly-plot").filter(has=page.locator(mark)).first
+    figure.wait_for(timeout=60_000)
     _settle(page)
-    chart.scroll_into_view_if_needed()
-    point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(3)
-    point.click(force=True)
+    figure.scroll_into_view_if_needed()
+    figure.locator(mark).nth(3).click(force=True)
     page.get_by_role("heading", name="Patient", exact=True).first.wait_for(timeout=60_000)
     page.wait_for_function("() => location.pathname.endsWith('/patient') && "
                            "location.search.includes('patient=')", timeout=45_000)

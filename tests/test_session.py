@@ -121,6 +121,7 @@ def test_clicked_patient_from_customdata_or_the_trace():
     assert session.clicked_patient(event(customdata=["SAA-002", "x"]), subjects=ids) == "SAA-002"
     assert session.clicked_patient(event(curve_number=1), subjects=ids, fig=fig) == "SAA-002"
     assert session.clicked_patient(event(legendgroup="SAA-001"), subjects=ids) == "SAA-001"
+    assert session.clicked_patient(event(x=120, y="SAA-002"), subjects=ids) == "SAA-002"
     # a group's trace, a patient outside the cohort, nothing clicked
     assert session.clicked_patient(event(customdata="Responder"), subjects=ids) is None
     assert session.clicked_patient(event(customdata="SAA-009"), subjects=ids) is None
