@@ -40,7 +40,7 @@ import polars as pl
 from analysis.registry import derived_table
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
 from analysis.stats import bh, signed_rank_rows
-from analysis.vocab import lineage_expr, lineage_table
+from analysis.vocab import DayWindow, lineage_expr, lineage_table
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -290,12 +290,8 @@ def car_phenotype(cells: pl.DataFrame, *, lo: int | None, hi: int | None,
 
 
 def _in_window(lo: int | None, hi: int | None) -> pl.Expr:
-    cond = pl.col("day").is_not_null()
-    if lo is not None:
-        cond = cond & (pl.col("day") >= lo)
-    if hi is not None:
-        cond = cond & (pl.col("day") <= hi)
-    return cond
+    """Cells with a day inside lo..hi (a cell without a day is in no window)."""
+    return pl.col("day").is_not_null() & DayWindow.of(lo, hi).contains("day")
 
 
 def car_marker_comparison(cells: pl.DataFrame, *, expression: dict[str, np.ndarray],

@@ -36,7 +36,7 @@ import polars as pl
 from analysis.registry import Option, derived_table
 from analysis.response import TI_PRODUCTS, follow_up_end, transfusion_events
 from analysis.rules import DEFAULT_RULES, Rules, rules_for
-from analysis.vocab import is_blood
+from analysis.vocab import DayWindow, is_blood
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -52,8 +52,8 @@ CTCAE_TERMS: dict[str, tuple[str, float, tuple[float | None, ...]]] = {
     "HGB": ("Anemia", 120.0, (100.0, 80.0, None)),
     "ALC": ("Lymphocyte count decreased", 1.0, (0.8, 0.5, 0.2)),
 }
-GRADE_WINDOWS: tuple[tuple[str, int, int | None], ...] = (
-    ("D1-28", 1, 28), ("D29-90", 29, 90), (">D90", 91, None))
+GRADE_WINDOWS: tuple[DayWindow, ...] = (
+    DayWindow("D1-28", 1, 28), DayWindow("D29-90", 29, 90), DayWindow(">D90", 91, None))
 
 
 def _daily(measurements: pl.DataFrame, analyte: str) -> pl.DataFrame:
@@ -225,27 +225,24 @@ def ctcae_grades(measurements: pl.DataFrame, *, lln: dict[str, float] | None = N
 
 
 def worst_grades(graded: pl.DataFrame, *,
-                 windows: Sequence[tuple[str, int, int | None]] = GRADE_WINDOWS
+                 windows: Sequence[DayWindow] = GRADE_WINDOWS
                  ) -> pl.DataFrame:
     """Worst grade per patient, term and window: subject_id, term, window, worst_grade,
     worst_day, n_measurements."""
     parts = []
-    for label, lo, hi in windows:
-        sel = pl.col("day") >= lo
-        if hi is not None:
-            sel = sel & (pl.col("day") <= hi)
+    for w in windows:
         parts.append(
-            graded.filter(sel).sort("grade", "day", descending=[True, False])
+            graded.filter(w.contains("day")).sort("grade", "day", descending=[True, False])
             .group_by("subject_id", "term", maintain_order=True)
             .agg(pl.col("grade").first().alias("worst_grade"),
                  pl.col("day").first().alias("worst_day"),
                  pl.len().alias("n_measurements"))
-            .with_columns(pl.lit(label).alias("window")))
+            .with_columns(pl.lit(w.label).alias("window")))
     if not parts:
         return pl.DataFrame(schema={"subject_id": pl.String, "term": pl.String,
                                     "window": pl.String, "worst_grade": pl.Int64,
                                     "worst_day": pl.Int64, "n_measurements": pl.UInt32})
-    order = {w[0]: i for i, w in enumerate(windows)}
+    order = {w.label: i for i, w in enumerate(windows)}
     return (pl.concat(parts)
             .select("subject_id", "term", "window", "worst_grade", "worst_day", "n_measurements")
             .with_columns(pl.col("window").replace_strict(order, return_dtype=pl.Int32)
@@ -273,7 +270,7 @@ def cytopenia_grades(study: Study, *, rules: Rules | None = None) -> pl.DataFram
     base_rows = bg.select("subject_id", "term", pl.lit("Baseline").alias("window"),
                           pl.col("grade").alias("worst_grade"), pl.col("day").alias("worst_day"),
                           pl.lit(1, dtype=pl.UInt32).alias("n_measurements"))
-    order = {"Baseline": 0} | {w[0]: i + 1 for i, w in enumerate(GRADE_WINDOWS)}
+    order = {"Baseline": 0} | {w.label: i + 1 for i, w in enumerate(GRADE_WINDOWS)}
     return (pl.concat([base_rows, worst.cast(base_rows.schema)])
             .with_columns(pl.col("window").replace_strict(order, return_dtype=pl.Int32)
                           .alias("_o"))
