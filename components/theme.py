@@ -154,17 +154,20 @@ _LABELS = {
     "cellularity": "Cellularity (%)", "reference_day": "Reference day",
     "recorded_criteria": "Recorded criteria", "compared": "Compared",
 }
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _UNIT_WORDS = (("ug", "µg"), ("uL", "µL"), ("ul", "µL"), ("umol", "µmol"), ("um", "µm"))
 
 
 def display_unit(text: str) -> str:
-    """"copies/ug gDNA" -> "copies/µg gDNA", "cells/uL" -> "cells/µL": the micro sign on screen
-    and in figures (units are stored and exported in ASCII)."""
+    """"copies/ug gDNA" -> "copies/µg gDNA", "cells/uL" -> "cells/µL", "10^9/L" -> "10⁹/L": the
+    micro sign and superscripts on screen and in figures (units are stored and exported in
+    ASCII)."""
     import re
 
     for ascii_, micro in _UNIT_WORDS:
         text = re.sub(rf"(?<![A-Za-z]){ascii_}(?=[/ )]|$|[A-Z])", micro, text)
-    return text
+    # 10^9/L as written in print (10⁹/L); the files keep the ASCII caret
+    return re.sub(r"10\^(\d+)", lambda m: "10" + m[1].translate(_SUPERSCRIPT), text)
 
 
 def column_label(name: str) -> str:

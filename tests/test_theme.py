@@ -123,3 +123,11 @@ def test_log_axis_within_one_decade_still_has_labels():
     wide.update_yaxes(type="log")
     label_decades(wide)
     assert wide.layout.yaxis.dtick == 1 and wide.layout.yaxis.tickvals is None
+
+
+def test_powers_of_ten_in_units_are_superscripts_on_screen():
+    from components.theme import column_label
+
+    assert display_unit("Absolute neutrophil count (10^9/L)") == \
+        "Absolute neutrophil count (10⁹/L)"
+    assert column_label("WBC (10^9/L)") == "WBC (10⁹/L)"
