@@ -114,7 +114,11 @@ def _view(page, url: str, title: str, timeout_ms: int) -> list[str]:  # noqa: AN
 def _switch(page, title: str, timeout_ms: int) -> list[str]:  # noqa: ANN001
     """Open page `title` from the sidebar of the current session and wait for it."""
     nav = page.locator('[data-testid="stSidebarNav"]')
-    nav.get_by_role("link", name=title, exact=True).click(timeout=timeout_ms)
+    link = nav.get_by_role("link", name=title, exact=True)
+    more = page.locator('[data-testid="stSidebarNavViewButton"]')
+    if not link.count() and more.count():     # the sidebar shows ten pages, then "View more"
+        more.first.click(timeout=timeout_ms)
+    link.click(timeout=timeout_ms)
     page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=timeout_ms)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
                                                            timeout=timeout_ms)
@@ -170,15 +174,22 @@ def measure(study: Path, *, views: int, settle: float, timeout_s: float) -> dict
                 other = pages[k - 1][0] if k else pages[1][0]
                 per = []
                 for _ in range(views):
-                    out["errors"] += _switch(page, other, ms)
-                    time.sleep(0.5)
-                    c, w = cpu_seconds(me), time.perf_counter()
-                    out["errors"] += _switch(page, title, ms)
+                    try:
+                        out["errors"] += _switch(page, other, ms)
+                        time.sleep(0.5)
+                        c, w = cpu_seconds(me), time.perf_counter()
+                        out["errors"] += _switch(page, title, ms)
+                    except Exception as exc:  # noqa: BLE001 - this view is an error; go on
+                        out["errors"].append(f"{title} (sidebar): {type(exc).__name__}: "
+                                             f"{str(exc).splitlines()[0][:120]}")
+                        out["errors"] += _view(page, f"{base}/{pages[0][1]}", pages[0][0], ms)
+                        continue
                     time.sleep(settle)
                     wall = time.perf_counter() - w
                     per.append({"cpu_s": cpu_seconds(me) - c - idle * wall,
                                 "wall_s": wall - settle})
-                out["switch"][title] = per
+                if per:
+                    out["switch"][title] = per
             out["children_cpu_s"] = children_cpu(me) - kids0
             out["rss_mb"] = me.memory_info().rss / 2**20
             browser.close()

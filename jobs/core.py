@@ -24,8 +24,8 @@ else.
 Inside a job, `progress(fraction, message)` reports how far it got (0 to 1; pass it as the
 computation's progress callback, `step_progress` for (done, total, label) callbacks) and
 raises `JobCancelled` once the job was cancelled, so a cancelled job stops at its next
-report. On Dask the report is a worker event (`log_event`), the cancellation the task's own
-state on its worker; a job that never reports cannot be stopped before it ends, and its
+report. On Dask the report is a worker event (`log_event`, pushed to the requesting process
+through `subscribe_topic`), the cancellation the task's own state on its worker; a job that never reports cannot be stopped before it ends, and its
 result is then thrown away.
 
 A worker that dies (out of memory above its limit, killed) is restarted by its nanny and the
@@ -380,6 +380,16 @@ def _run_dask(job: _Job) -> Any:
     assert job.call is not None
     fn, args, kwargs = job.call
     client = dask_client(job.settings)
+    topic = _topic(job.key)
+
+    def on_progress(event: tuple[float, Any]) -> None:   # pushed by the scheduler
+        msg = event[1] if isinstance(event, tuple) and len(event) == 2 else {}
+        if isinstance(msg, dict):
+            job.fraction = float(msg.get("fraction", job.fraction))
+            job.message = str(msg.get("message", job.message))
+
+    client.subscribe_topic(topic, on_progress)
+    seen = False
     fut = client.submit(_execute, job.key, fn, _reference(args),
                         {k: _reference(v) for k, v in kwargs.items()},
                         key=f"{job.name.rsplit('.', 1)[-1]}-{job.key}-{job.attempt}",
@@ -393,14 +403,10 @@ def _run_dask(job: _Job) -> Any:
             if job.cancel_requested:
                 fut.cancel()
                 raise JobCancelled(job.name)
-            events = client.get_events(_topic(job.key))
-            if events:
-                last = events[-1][1]
-                job.fraction = float(last.get("fraction", 0.0))
-                job.message = str(last.get("message", ""))
-            elif fut.status == "pending":
-                job.message = "running" if _is_processing(client, fut.key) else \
-                    "queued on the cluster"
+            seen = seen or job.fraction > 0 or job.message not in ("queued on the cluster",
+                                                                    "starting")
+            if not seen and fut.status == "pending" and _is_processing(client, fut.key):
+                job.message, seen = "running", True
             if time.monotonic() - written > 1.0:
                 written = time.monotonic()
                 job.write_status("running")
@@ -411,6 +417,8 @@ def _run_dask(job: _Job) -> Any:
         return fut.result()
     finally:
         fut.release()
+        with contextlib.suppress(ValueError, KeyError):
+            client.unsubscribe_topic(topic)
 
 
 def _is_processing(client: Any, key: str) -> bool:
