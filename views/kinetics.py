@@ -150,12 +150,12 @@ class NcaParams:
 
     assay: str | None = None
     auc_end: int = 28
-    blq_leading: str = "zero"
-    blq_middle: str = "drop"
-    blq_trailing: str = "zero"
+    blq_leading: kinetics.BlqPolicy = "zero"
+    blq_middle: kinetics.BlqPolicy = "drop"
+    blq_trailing: kinetics.BlqPolicy = "zero"
     landmark_tolerance: int = 7
     auc_impute_day0: bool | None = None
-    nonexpanders: str | None = None
+    nonexpanders: kinetics.NonexpanderPolicy | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ from analysis.kinetics.series import (
     MWU_EXACT_MAX_N,
     NONEXPANDER_POLICIES,
     SPEARMAN_PERMUTATION_MAX_N,
+    BlqPolicy,
+    NonexpanderPolicy,
     auc_column,
     kinetic_series,
     prepare_series,
@@ -63,4 +65,5 @@ __all__ = ["ASSAYS", "CD7_READOUTS", "LANDMARKS", "BLQ_POLICIES", "KINETICS_COLU
            "kinetic_series", "prepare_series", "with_groups", "kinetic_parameters", "before_hsct",
            "kinetics_table", "group_summary", "group_curve", "geometric_summary",
            "NONEXPANDER_POLICIES", "concordance", "spearman", "repeated_correlation",
-           "RepeatedConcordance", "exposure_response", "exposure_tests"]
+           "RepeatedConcordance", "exposure_response", "exposure_tests", "BlqPolicy",
+           "NonexpanderPolicy"]
