@@ -57,6 +57,7 @@ from data_loaders.single_cell.store import normalise_counts
 if TYPE_CHECKING:
     from scipy import sparse
 
+    from analysis.cohort import Cohort, Focus
     from data_loaders import Study
 
 __all__ = ["EmbeddingParams", "Embedding", "CacheLocation", "cache_location", "file_digest",
@@ -438,8 +439,9 @@ class DrawnCells:
     n_total: int
 
 
-def drawn_cells(study: Study, *, basis: str, cohort: Any = None, max_points: int = 150_000,
-                seed: int = 0, params: EmbeddingParams | None = None) -> DrawnCells:
+def drawn_cells(study: Study, *, basis: str, cohort: Cohort | None = None,
+                max_points: int = 150_000, seed: int = 0,
+                params: EmbeddingParams | None = None) -> DrawnCells:
     """Cells of the cohort (all of them counted), a stratified subsample of at most
     `max_points` of them with their embedding coordinates x, y (float32)."""
     from analysis.cohort import Cohort, apply_cohort, response_groups
@@ -506,7 +508,7 @@ def flow_landscape(study: Study, *, markers: tuple[str, ...], per_file: int, cof
 
 
 def annotate_points(points: pl.DataFrame, *, windows: Sequence[Any] = (),
-                    facet_windows: Sequence[Any] = (), focus: Any = None) -> pl.DataFrame:
+                    facet_windows: Sequence[Any] = (), focus: Focus | None = None) -> pl.DataFrame:
     """Colour and panel columns for drawn cells: `window` (first of `windows` holding the day,
     else "other"), `car_status` (CAR+/CAR-), `focus` ("in focus"/"other" for a Focus with
     subjects and a day window) and `facet` (label of the facet window holding the day; rows

@@ -118,7 +118,7 @@ def standard_slides(study: Study, cohort: Cohort | None = None, *,
     return slides
 
 
-def title_slide(study: Study, cohort: Any = None, *, title: str | None = None,
+def title_slide(study: Study, cohort: Cohort | None = None, *, title: str | None = None,
                 when: dt.date | None = None) -> TitleSlide:
     """Study title, id, date and cohort."""
     described = cohort.describe() if hasattr(cohort, "describe") else (cohort or "all patients")

@@ -226,8 +226,9 @@ def test_public_functions_have_a_typed_first_parameter(package):
 
 
 def test_no_study_typed_any_anywhere():
-    """A parameter named `study` is never `Any` or unannotated, in any module (ruff's ANN rules
-    see that an annotation exists, ANN401 is off: this sees that a study is not `Any`)."""
+    """A parameter named `study`, `cohort` or `focus` is never `Any` or unannotated, in any
+    module (ruff's ANN rules see that an annotation exists, ANN401 is off: this sees that a
+    study is a Study, a cohort a Cohort and a focus a Focus, not `Any`)."""
     bad = []
     for f in [ROOT / "cli.py", ROOT / "app.py", *_files("analysis"), *_files("views"),
               *_files("components"), *_files("data_loaders"), *_files("pages")]:
@@ -236,10 +237,10 @@ def test_no_study_typed_any_anywhere():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 args = node.args
                 for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
-                    if a.arg == "study":
+                    if a.arg in ("study", "cohort", "focus"):
                         ann = ast.unparse(a.annotation) if a.annotation else ""
                         if ann in ("", "Any", "object"):
-                            bad.append(f"{rel}:{node.lineno} {node.name}(study: {ann or '?'})")
+                            bad.append(f"{rel}:{node.lineno} {node.name}({a.arg}: {ann or '?'})")
     assert not bad, bad
 
 

@@ -36,6 +36,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["RULES_SHOWN", "TableParams", "assessment_note", "baseline_view", "recovery_view",
@@ -80,7 +81,7 @@ def assessment_note(rules: Rules) -> str:
 
 @recipe
 def baseline_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
-                  focus: Any = None) -> TableSpec:
+                  focus: Focus | None = None) -> TableSpec:
     rules = params.rules
     return TableSpec(
         "bc-baseline", "Baseline", _of_cohort(study, baseline(study, rules=rules), cohort),
@@ -99,7 +100,7 @@ def baseline_view(study: Study, *, cohort: Cohort | None = None, params: TablePa
 
 @recipe
 def recovery_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
-                  focus: Any = None) -> TableSpec:
+                  focus: Focus | None = None) -> TableSpec:
     rules = params.rules
     return TableSpec(
         "bc-recovery", "Recovery",
@@ -115,7 +116,7 @@ def recovery_view(study: Study, *, cohort: Cohort | None = None, params: TablePa
 
 @recipe
 def ctcae_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
-               focus: Any = None) -> TableSpec:
+               focus: Focus | None = None) -> TableSpec:
     rules = params.rules
     grades = _of_cohort(study, cytopenia_grades(study, rules=rules), cohort)
     return TableSpec(
@@ -162,7 +163,7 @@ def ctcae_grid(grades: pl.DataFrame) -> pl.DataFrame:
 
 @recipe
 def icaht_view(study: Study, *, cohort: Cohort | None = None, params: TableParams,
-               focus: Any = None) -> TableSpec:
+               focus: Focus | None = None) -> TableSpec:
     rules = params.rules
     return TableSpec(
         "bc-icaht", "Haematotoxicity (ICAHT)",
@@ -301,7 +302,7 @@ def _analytes(study: Study, params: CountParams) -> list[str]:
 
 @recipe
 def counts(study: Study, *, cohort: Cohort | None = None, params: CountParams = CountParams(),
-           focus: Any = None) -> FigureSpec | None:
+           focus: Focus | None = None) -> FigureSpec | None:
     """Counts over time with the course marked (lymphodepletion, infusion, each HSCT), the
     transfusion rug and the criteria's reference lines; None when none of the counts is
     measured."""
@@ -348,7 +349,7 @@ def _derived(study: Study, cohort: Cohort | None, params: CountParams) -> pl.Dat
 
 @recipe
 def responses_heatmap(study: Study, *, cohort: Cohort | None = None,
-                      params: CountParams = CountParams(), focus: Any = None
+                      params: CountParams = CountParams(), focus: Focus | None = None
                       ) -> FigureSpec | None:
     """The response derived at each assessment (patients x timepoints), with the rule that
     decided it on hover; None when the cohort and day window hold no assessment."""
@@ -365,7 +366,7 @@ def responses_heatmap(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def best_responses(study: Study, *, cohort: Cohort | None = None,
-                   params: CountParams = CountParams(), focus: Any = None) -> TableSpec:
+                   params: CountParams = CountParams(), focus: Focus | None = None) -> TableSpec:
     """Best derived response per patient and the assessment that decided it."""
     return TableSpec(key="bc-best", title="Best response and why",
                      data=best(_derived(study, cohort, params)), params=params)
@@ -373,7 +374,7 @@ def best_responses(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def derived_vs_recorded(study: Study, *, cohort: Cohort | None = None,
-                        params: CountParams = CountParams(), focus: Any = None
+                        params: CountParams = CountParams(), focus: Focus | None = None
                         ) -> TableSpec | None:
     """Derived against recorded responses, assessment by assessment (disagreements first);
     None without recorded responses."""

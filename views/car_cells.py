@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -30,6 +30,7 @@ from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["CarParams", "WINDOWS", "car_cut", "car_histogram", "car_fraction", "car_phenotype",
@@ -89,7 +90,7 @@ def car_cut(study: Study, *, params: CarParams = CarParams()) -> cs.CarCut:
 
 @recipe
 def car_histogram(study: Study, *, cohort: Cohort | None = None,
-                  params: CarParams = CarParams(), focus: Any = None) -> FigureSpec | None:
+                  params: CarParams = CarParams(), focus: Focus | None = None) -> FigureSpec | None:
     """Histogram of log1p(CAR counts) per cell with the cut (None without a CAR feature)."""
     return _cut(study, params)[1]
 
@@ -100,7 +101,7 @@ def _cells(study: Study, params: CarParams) -> pl.DataFrame:
 
 @recipe
 def car_fraction(study: Study, *, cohort: Cohort | None = None,
-                 params: CarParams = CarParams(), focus: Any = None) -> FigureSpec:
+                 params: CarParams = CarParams(), focus: Focus | None = None) -> FigureSpec:
     """CAR+ cells as % of T cells per sample (the cut of `params`), next to CAR qPCR."""
     g = response_groups(study)
     car = apply_cohort(comp.car_fraction_of_t(_cells(study, params), rules=rules_for(study)),
@@ -145,14 +146,14 @@ def _phenotype(study: Study, cohort: Cohort, params: CarParams
 
 @recipe
 def car_phenotype(study: Study, *, cohort: Cohort | None = None,
-                  params: CarParams = CarParams(), focus: Any = None) -> FigureSpec:
+                  params: CarParams = CarParams(), focus: Focus | None = None) -> FigureSpec:
     """Cell types of CAR+ and CAR- T cells per patient in the window."""
     return _phenotype(study, _cohort(cohort), params)[0]
 
 
 @recipe
 def car_markers(study: Study, *, cohort: Cohort | None = None,
-                params: CarParams = CarParams(), focus: Any = None) -> TableSpec:
+                params: CarParams = CarParams(), focus: Focus | None = None) -> TableSpec:
     """Marker genes of CAR+ vs CAR- T cells, patient as the replicate (paired signed-rank,
     BH)."""
     return _phenotype(study, _cohort(cohort), params)[1]
@@ -197,14 +198,14 @@ def _cd7(study: Study, cohort: Cohort, params: CarParams) -> tuple[FigureSpec, T
 
 @recipe
 def cd7_groups(study: Study, *, cohort: Cohort | None = None,
-               params: CarParams = CarParams(), focus: Any = None) -> FigureSpec:
+               params: CarParams = CarParams(), focus: Focus | None = None) -> FigureSpec:
     """CAR+ T, CD7+/CD7- endogenous T and NK cells as shares of T and NK cells per sample."""
     return _cd7(study, _cohort(cohort), params)[0]
 
 
 @recipe
 def cd7_test(study: Study, *, cohort: Cohort | None = None,
-             params: CarParams = CarParams(), focus: Any = None) -> TableSpec:
+             params: CarParams = CarParams(), focus: Focus | None = None) -> TableSpec:
     """The CD7 groups' change from pre-infusion to the window (compositional test, same
     patients)."""
     return _cd7(study, _cohort(cohort), params)[1]
@@ -258,7 +259,7 @@ def _composition(study: Study, cohort: Cohort, params: CompositionParams
 
 @recipe
 def composition_test(study: Study, *, cohort: Cohort | None = None,
-                     params: CompositionParams = CompositionParams(), focus: Any = None
+                     params: CompositionParams = CompositionParams(), focus: Focus | None = None
                      ) -> FigureSpec:
     """Differences in cell-type composition (transformed proportions, one value per patient)
     with their intervals."""
@@ -267,7 +268,7 @@ def composition_test(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def composition_table(study: Study, *, cohort: Cohort | None = None,
-                      params: CompositionParams = CompositionParams(), focus: Any = None
+                      params: CompositionParams = CompositionParams(), focus: Focus | None = None
                       ) -> TableSpec:
     """The compositional test per cell type (BH over the categories)."""
     return _composition(study, _cohort(cohort), params)[1]

@@ -19,7 +19,7 @@ Params come from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -43,6 +43,7 @@ from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["SomaticParams", "RepertoireParams", "ClonesParams", "METRICS", "METRIC_LABELS",
@@ -94,7 +95,7 @@ def somatic_genes(study: Study, *, cohort: Cohort | None = None) -> list[str]:
 
 @recipe
 def vaf(study: Study, *, cohort: Cohort | None = None, params: SomaticParams = SomaticParams(),
-        focus: Any = None) -> FigureSpec:
+        focus: Focus | None = None) -> FigureSpec:
     """VAF over time, one panel per gene, one line per patient. Raises ValueError when no
     chosen gene has a sequenced sample in the cohort (the message says what to check)."""
     genes = params.genes if params.genes is not None else         tuple(somatic_genes(study, cohort=cohort)[:9])
@@ -110,7 +111,8 @@ def vaf(study: Study, *, cohort: Cohort | None = None, params: SomaticParams = S
 
 @recipe
 def oncoprint(study: Study, *, cohort: Cohort | None = None,
-              params: SomaticParams = SomaticParams(), focus: Any = None) -> FigureSpec | None:
+              params: SomaticParams = SomaticParams(),
+              focus: Focus | None = None) -> FigureSpec | None:
     """Patients x the 40 most recurrent genes at baseline and last follow-up (None when the
     cohort's patients have no sequenced sample)."""
     subjects = cohort_subjects(response_groups(study), _cohort(cohort))
@@ -149,7 +151,7 @@ def repertoire_patients(study: Study, *, cohort: Cohort | None = None) -> list[s
 
 @recipe
 def repertoire_metrics(study: Study, *, cohort: Cohort | None = None,
-                       params: RepertoireParams = RepertoireParams(), focus: Any = None
+                       params: RepertoireParams = RepertoireParams(), focus: Focus | None = None
                        ) -> TableSpec:
     """Every repertoire metric of every TCR sample of the cohort (raw, all receptors)."""
     return TableSpec("tcr_metrics", "Repertoire metrics per sample", _repertoire(study, cohort),
@@ -158,7 +160,7 @@ def repertoire_metrics(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def repertoire_metric(study: Study, *, cohort: Cohort | None = None,
-                      params: RepertoireParams = RepertoireParams(), focus: Any = None
+                      params: RepertoireParams = RepertoireParams(), focus: Focus | None = None
                       ) -> FigureSpec:
     """The metric per patient over time: at a common depth (rarefied) when asked and the
     metric depends on depth, else the raw metric of all receptors of each sample."""
@@ -174,7 +176,8 @@ def repertoire_metric(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def rarefied(study: Study, *, cohort: Cohort | None = None,
-             params: RepertoireParams = RepertoireParams(), focus: Any = None) -> FigureSpec:
+             params: RepertoireParams = RepertoireParams(),
+             focus: Focus | None = None) -> FigureSpec:
     """A repertoire metric at a common depth (rarefaction) per patient over time."""
     g = response_groups(study)
     rules = rules_for(study)
@@ -206,7 +209,8 @@ def _patient(study: Study, cohort: Cohort | None, params: RepertoireParams) -> s
 
 @recipe
 def top_clones(study: Study, *, cohort: Cohort | None = None,
-               params: RepertoireParams = RepertoireParams(), focus: Any = None) -> FigureSpec:
+               params: RepertoireParams = RepertoireParams(),
+               focus: Focus | None = None) -> FigureSpec:
     """One patient's `top` baseline clonotypes over time (stacked area, the rest in grey)."""
     patient = _patient(study, cohort, params)
     tracked = top_clone_tracking(study, top=params.top, subjects=(patient,))
@@ -218,7 +222,8 @@ def top_clones(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def overlap(study: Study, *, cohort: Cohort | None = None,
-            params: RepertoireParams = RepertoireParams(), focus: Any = None) -> FigureSpec:
+            params: RepertoireParams = RepertoireParams(),
+            focus: Focus | None = None) -> FigureSpec:
     """Morisita-Horn overlap between one patient's samples."""
     patient = _patient(study, cohort, params)
     data = morisita_overlap(study, subjects=(patient,))
@@ -374,7 +379,7 @@ def _receptors(study: Study, cohort: Cohort, params: ClonesParams
 
 @recipe
 def clone_alluvial(study: Study, *, cohort: Cohort | None = None,
-                   params: ClonesParams = ClonesParams(), focus: Any = None) -> FigureSpec:
+                   params: ClonesParams = ClonesParams(), focus: Focus | None = None) -> FigureSpec:
     """One patient's dominant reference clones over time (alluvial, class against the
     reference)."""
     return _tracking(study, params)[0]
@@ -382,7 +387,7 @@ def clone_alluvial(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def clone_volcano(study: Study, *, cohort: Cohort | None = None,
-                  params: ClonesParams = ClonesParams(), focus: Any = None
+                  params: ClonesParams = ClonesParams(), focus: Focus | None = None
                   ) -> FigureSpec | None:
     """Every clone of the patient, reference vs `params.timepoint` (Fisher exact, BH); None
     when the patient has no later sample."""
@@ -391,35 +396,36 @@ def clone_volcano(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def clone_changes(study: Study, *, cohort: Cohort | None = None,
-                  params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+                  params: ClonesParams = ClonesParams(), focus: Focus | None = None) -> TableSpec:
     """The 50 largest reference clones and their change at `params.timepoint`."""
     return _tracking(study, params)[2]
 
 
 @recipe
 def fate_figure(study: Study, *, cohort: Cohort | None = None,
-                params: ClonesParams = ClonesParams(), focus: Any = None) -> FigureSpec:
+                params: ClonesParams = ClonesParams(), focus: Focus | None = None) -> FigureSpec:
     """The fate of each patient's top pre-infusion clones over time, by response group."""
     return _fate(study, _cohort(cohort), params)[0]
 
 
 @recipe
 def fate_table(study: Study, *, cohort: Cohort | None = None,
-               params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+               params: ClonesParams = ClonesParams(), focus: Focus | None = None) -> TableSpec:
     """Responders vs non-responders per timepoint (one value per patient, Mann-Whitney)."""
     return _fate(study, _cohort(cohort), params)[1]
 
 
 @recipe
 def clonotypes_table(study: Study, *, cohort: Cohort | None = None,
-                     params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+                     params: ClonesParams = ClonesParams(),
+                     focus: Focus | None = None) -> TableSpec:
     """Clonotypes per cell of the cohort (cells with a clonotype)."""
     return _receptors(study, _cohort(cohort), params)[0]
 
 
 @recipe
 def clone_embedding(study: Study, *, cohort: Cohort | None = None,
-                    params: ClonesParams = ClonesParams(), focus: Any = None
+                    params: ClonesParams = ClonesParams(), focus: Focus | None = None
                     ) -> FigureSpec | None:
     """Clone size on the first embedding (None when the file holds none)."""
     return _receptors(study, _cohort(cohort), params)[1]
@@ -427,6 +433,6 @@ def clone_embedding(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def clone_phenotype(study: Study, *, cohort: Cohort | None = None,
-                    params: ClonesParams = ClonesParams(), focus: Any = None) -> TableSpec:
+                    params: ClonesParams = ClonesParams(), focus: Focus | None = None) -> TableSpec:
     """Clones of two or more cells by phenotype."""
     return _receptors(study, _cohort(cohort), params)[2]

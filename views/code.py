@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from analysis.cohort import Cohort
     from views.spec import FigureSpec, TableSpec
 
 __all__ = ["snippet", "command", "resolve", "params_class", "params_from", "params_json",
@@ -258,7 +259,7 @@ def _wrap_call(head: str, args: list[str], width: int = 92) -> str:
     return f"{head}(\n" + "".join(f"    {a},\n" for a in args) + ")"
 
 
-def _cohort_code(cohort: Any) -> str:
+def _cohort_code(cohort: Cohort) -> str:
     if cohort is None or getattr(cohort, "is_everything", False):
         return "Cohort()"
     parts = []

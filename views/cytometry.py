@@ -30,6 +30,7 @@ from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["CytometryStatus", "status", "regate", "population_names", "gated_samples",
@@ -129,7 +130,8 @@ class PopulationParams:
 
 @recipe
 def populations(study: Study, *, cohort: Cohort | None = None,
-                params: PopulationParams = PopulationParams(), focus: Any = None) -> TableSpec:
+                params: PopulationParams = PopulationParams(),
+                focus: Focus | None = None) -> TableSpec:
     """One row per sample and gate of the cohort: count and percentages."""
     table = fl.populations_table(study, reference=params.reference)
     shown = apply_cohort(table, _cohort(cohort), groups=response_groups(study))
@@ -140,7 +142,7 @@ def populations(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def population_trend(study: Study, *, cohort: Cohort | None = None,
-                     params: PopulationParams = PopulationParams(), focus: Any = None
+                     params: PopulationParams = PopulationParams(), focus: Focus | None = None
                      ) -> FigureSpec:
     """One population's % of parent per patient over time."""
     names = population_names(study, cohort=cohort)
@@ -176,7 +178,7 @@ def gate_names(study: Study, *, sample_id: str) -> list[str]:
 
 @recipe
 def gate_plot(study: Study, *, cohort: Cohort | None = None, params: GatePlotParams,
-              focus: Any = None) -> FigureSpec | TableSpec:
+              focus: Focus | None = None) -> FigureSpec | TableSpec:
     """The gate on its parent's events (a TableSpec for a boolean gate: it has no axes).
     Raises KeyError for a sample without a gate file or a gate it does not have."""
     views = _gate_views(study, params.sample_id, params.max_points, params.seed)
@@ -213,7 +215,7 @@ class GateTimeParams:
 
 @recipe
 def gate_over_time(study: Study, *, cohort: Cohort | None = None, params: GateTimeParams,
-                   focus: Any = None) -> FigureSpec:
+                   focus: Focus | None = None) -> FigureSpec:
     """Small multiples: the gate on each of the patient's gated samples, in day order."""
     mine = study.populations.filter(pl.col("subject_id") == params.subject_id).sort("day")
     by_panel = {}
@@ -297,20 +299,20 @@ def _flowsom(study: Study, cohort: Cohort, params: FlowSomViewParams
 
 @recipe
 def flowsom_medians(study: Study, *, cohort: Cohort | None = None, params: FlowSomViewParams,
-                    focus: Any = None) -> FigureSpec:
+                    focus: Focus | None = None) -> FigureSpec:
     """FlowSOM metacluster medians per marker (heatmap)."""
     return _flowsom(study, _cohort(cohort), params)[0]
 
 
 @recipe
 def flowsom_abundance(study: Study, *, cohort: Cohort | None = None,
-                      params: FlowSomViewParams, focus: Any = None) -> FigureSpec:
+                      params: FlowSomViewParams, focus: Focus | None = None) -> FigureSpec:
     """Metacluster abundance per sample (stacked bars)."""
     return _flowsom(study, _cohort(cohort), params)[1]
 
 
 @recipe
 def flowsom_by_group(study: Study, *, cohort: Cohort | None = None,
-                     params: FlowSomViewParams, focus: Any = None) -> FigureSpec:
+                     params: FlowSomViewParams, focus: Focus | None = None) -> FigureSpec:
     """Metacluster abundance by response group and day window (one point per patient)."""
     return _flowsom(study, _cohort(cohort), params)[2]

@@ -4,7 +4,7 @@ the empty CSV templates a lab fills in (one per canonical table, required column
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -16,6 +16,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders.study import Study
 
 __all__ = ["Template", "ReportParams", "templates", "report", "inventory", "availability"]
@@ -45,7 +46,7 @@ def templates() -> list[Template]:
 
 @recipe
 def report(study: Study, *, cohort: Cohort | None = None,
-           params: ReportParams = ReportParams(), focus: Any = None) -> TableSpec:
+           params: ReportParams = ReportParams(), focus: Focus | None = None) -> TableSpec:
     """The loader's findings (file, row, column, what to do) of the chosen severities; the
     whole study's, whatever the cohort (a broken row may belong to no patient)."""
     findings = study.report.to_frame()
@@ -55,14 +56,14 @@ def report(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def inventory(study: Study, *, cohort: Cohort | None = None, params: None = None,
-              focus: Any = None) -> TableSpec:
+              focus: Focus | None = None) -> TableSpec:
     """Each table: the files it came from, rows read and rows loaded."""
     return TableSpec(key="dq-inventory", title="What was loaded", data=table_inventory(study))
 
 
 @recipe
 def availability(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                 focus: Any = None) -> FigureSpec | None:
+                 focus: Focus | None = None) -> FigureSpec | None:
     """Samples per patient, timepoint and assay for the cohort; None when nothing was
     sampled."""
     avail = common.apply(study, sample_availability(study), cohort)

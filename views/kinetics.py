@@ -39,6 +39,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["KineticModelParams", "fits", "model_figure", "model_table", "LABELS", "VIEWS",
@@ -86,7 +87,8 @@ def _subjects(study: Study, cohort: Cohort | None) -> set[str]:
 
 @recipe
 def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticModelParams,
-                 focus: Any = None, fitted: list[km.KineticFit] | None = None) -> FigureSpec:
+                 focus: Focus | None = None,
+                 fitted: list[km.KineticFit] | None = None) -> FigureSpec:
     """Observed values and fitted curves of the cohort's patients."""
     keep = _subjects(study, cohort)
     all_fits = fitted if fitted is not None else fits(study, params=params)
@@ -121,7 +123,7 @@ def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticM
 
 @recipe
 def model_table(study: Study, *, cohort: Cohort | None = None, params: KineticModelParams,
-                focus: Any = None, fitted: list[km.KineticFit] | None = None) -> TableSpec:
+                focus: Focus | None = None, fitted: list[km.KineticFit] | None = None) -> TableSpec:
     """The model's parameters with 95% intervals, one row per patient of the cohort."""
     keep = _subjects(study, cohort)
     all_fits = fitted if fitted is not None else fits(study, params=params)
@@ -189,7 +191,7 @@ def _assay(study: Study, assay: str | None) -> str | None:
 
 @recipe
 def curve(study: Study, *, cohort: Cohort | None = None, params: CurveParams = CurveParams(),
-          focus: Any = None) -> FigureSpec | None:
+          focus: Focus | None = None) -> FigureSpec | None:
     """CAR-T levels over time on a log10 axis; None when the study has no CAR-T values."""
     assay = _assay(study, params.assay)
     if assay is None:
@@ -237,7 +239,7 @@ def _nca(study: Study, cohort: Cohort | None, params: NcaParams) -> pl.DataFrame
 
 @recipe
 def nca_table(study: Study, *, cohort: Cohort | None = None, params: NcaParams = NcaParams(),
-              focus: Any = None) -> TableSpec:
+              focus: Focus | None = None) -> TableSpec:
     """Cmax, Tmax, AUC, Tlast and persistence at the landmarks, one row per patient."""
     assay = _assay(study, params.assay)
     table = _nca(study, cohort, params)
@@ -247,7 +249,7 @@ def nca_table(study: Study, *, cohort: Cohort | None = None, params: NcaParams =
 
 @recipe
 def nca_by_group(study: Study, *, cohort: Cohort | None = None,
-                 params: NcaParams = NcaParams(), focus: Any = None) -> TableSpec:
+                 params: NcaParams = NcaParams(), focus: Focus | None = None) -> TableSpec:
     """Geometric mean and CV% of Cmax and AUC per response group."""
     assay = _assay(study, params.assay)
     summary = kinetics.group_summary(
@@ -269,7 +271,8 @@ def flow_partner(study: Study, assay: str | None) -> str | None:
 
 @recipe
 def concordance(study: Study, *, cohort: Cohort | None = None,
-                params: CurveParams = CurveParams(), focus: Any = None) -> FigureSpec | None:
+                params: CurveParams = CurveParams(),
+                focus: Focus | None = None) -> FigureSpec | None:
     """qPCR against flow on paired samples, with the repeated-measures correlation; None
     without both assays."""
     flow = flow_partner(study, _assay(study, params.assay))
@@ -292,7 +295,8 @@ def concordance(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def cd7_readouts(study: Study, *, cohort: Cohort | None = None,
-                 params: CurveParams = CurveParams(), focus: Any = None) -> FigureSpec | None:
+                 params: CurveParams = CurveParams(),
+                 focus: Focus | None = None) -> FigureSpec | None:
     """CD7+ NK cells and CD7-negative T cells on the curves' time axis; None without them."""
     cd7 = common.apply(study, kinetics.kinetic_series(study, analytes=kinetics.CD7_READOUTS),
                        cohort)
@@ -328,7 +332,7 @@ def _exposure(study: Study, cohort: Cohort | None, params: ExposureParams
 
 @recipe
 def exposure(study: Study, *, cohort: Cohort | None = None,
-             params: ExposureParams = ExposureParams(), focus: Any = None
+             params: ExposureParams = ExposureParams(), focus: Focus | None = None
              ) -> list[FigureSpec]:
     """One point per patient: exposure by best response group and by CRS max grade."""
     er, tests, par = _exposure(study, cohort, params)
@@ -350,7 +354,8 @@ def exposure(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def exposure_tests(study: Study, *, cohort: Cohort | None = None,
-                   params: ExposureParams = ExposureParams(), focus: Any = None) -> TableSpec:
+                   params: ExposureParams = ExposureParams(),
+                   focus: Focus | None = None) -> TableSpec:
     """The tests behind the exposure strips, with n and the kind of p."""
     _, tests, _ = _exposure(study, cohort, params)
     asymptotic = tests.get_column("test").str.contains("asymptotic").any()

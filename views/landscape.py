@@ -42,6 +42,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["LandscapeParams", "SelectionParams", "CompositionParams", "FlowSetup", "RNA", "FLOW",
@@ -242,7 +243,7 @@ def build_gene_store(study: Study, *, progress: Callable[[float, str], None] | N
 
 @recipe
 def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapeParams,
-              focus: Any = None) -> FigureSpec:
+              focus: Focus | None = None) -> FigureSpec:
     """The embedding scatter of the cohort's cells (or flow events): a stratified, seeded
     subsample of at most `max_points` drawn, coloured as `params` say, with the drawn points
     (cell, subject_id, sample_id, day, cell_type) as data. Continuous colourbars say their
@@ -337,7 +338,7 @@ def _selection_cells(study: Study, params: SelectionParams) -> pl.DataFrame:
 
 @recipe
 def selection_summary(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
-                      focus: Any = None) -> TableSpec:
+                      focus: Focus | None = None) -> TableSpec:
     """Where the selected cells come from: patient, day (and cell type), n and share of the
     selection. The selection was made on screen, so the cohort does not narrow it."""
     summary = comp.selection_summary(_selection_cells(study, params),
@@ -358,7 +359,7 @@ def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], int | None
 
 @recipe
 def selection_markers(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
-                      focus: Any = None) -> TableSpec:
+                      focus: Focus | None = None) -> TableSpec:
     """Top marker genes of the selected cells against all other cells (Wilcoxon rank-sum over
     all cells, BH-FDR): exploratory, cells are not independent replicates. Raises ValueError
     when the selection holds no cell or every cell."""
@@ -420,7 +421,7 @@ def composition_per_sample(study: Study, *, cohort: Cohort | None = None) -> pl.
 
 @recipe
 def composition(study: Study, *, cohort: Cohort | None = None,
-                params: CompositionParams = CompositionParams(), focus: Any = None
+                params: CompositionParams = CompositionParams(), focus: Focus | None = None
                 ) -> FigureSpec:
     """The composition view `params.view` of the cohort (all cells counted, never the drawn
     subsample; group comparisons one value per patient)."""

@@ -32,6 +32,7 @@ from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
@@ -54,7 +55,7 @@ EXPLORATORY_NOTE = ("Exploratory: a cell-level test treats cells as independent,
 # ---- pseudobulk ----------------------------------------------------------------------------
 @recipe
 def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
-                       params: pb.PseudobulkParams, focus: Any = None,
+                       params: pb.PseudobulkParams, focus: Focus | None = None,
                        q_threshold: float = 0.1) -> FigureSpec:
     """Volcano of the pseudobulk DESeq2 test of `params` (from the disk cache when it was run
     before, else run now), titled with its contrast and n patients. The patients are those of
@@ -121,7 +122,7 @@ def run_pseudobulk(study: Study, *, params: pb.PseudobulkParams,
 
 @recipe
 def pseudobulk_result_table(study: Study, *, cohort: Cohort | None = None,
-                            params: pb.PseudobulkParams, focus: Any = None) -> TableSpec:
+                            params: pb.PseudobulkParams, focus: Focus | None = None) -> TableSpec:
     """The per-gene table of the pseudobulk test of `params` (cached as the volcano)."""
     result = pb.pseudobulk_de(study, params=params)
     return TableSpec("pseudobulk_table", "Pseudobulk DESeq2 per gene", result.table,
@@ -226,7 +227,7 @@ def _distribution(study: Study, cohort: Cohort | None, params: DistributionParam
 
 @recipe
 def violins(study: Study, *, cohort: Cohort | None = None, params: DistributionParams,
-            focus: Any = None) -> FigureSpec:
+            focus: Focus | None = None) -> FigureSpec:
     """Violins of the features by cell type x split; a seeded subsample of at most
     max_cells_per_violin cells per violin is drawn (the data are those cells)."""
     return _distribution(study, cohort, params)[0]
@@ -234,7 +235,7 @@ def violins(study: Study, *, cohort: Cohort | None = None, params: DistributionP
 
 @recipe
 def dot_plot(study: Study, *, cohort: Cohort | None = None, params: DistributionParams,
-             focus: Any = None) -> FigureSpec:
+             focus: Focus | None = None) -> FigureSpec:
     """Dot plot of the features by cell type x split: mean and fraction above zero over every
     cell of the cohort."""
     return _distribution(study, cohort, params)[1]
@@ -291,14 +292,14 @@ def _signatures(study: Study, params: SignatureParams) -> tuple[FigureSpec, Tabl
 
 @recipe
 def signature_scores(study: Study, *, cohort: Cohort | None = None, params: SignatureParams,
-                     focus: Any = None) -> FigureSpec:
+                     focus: Focus | None = None) -> FigureSpec:
     """Signature scores per patient and day window, by response group (see `_signatures`)."""
     return _signatures(study, params)[0]
 
 
 @recipe
 def signature_table(study: Study, *, cohort: Cohort | None = None, params: SignatureParams,
-                    focus: Any = None) -> TableSpec:
+                    focus: Focus | None = None) -> TableSpec:
     """Signatures, responders vs non-responders in the window: Mann-Whitney, Hedges' g,
     BH-FDR over the sets (see `_signatures`)."""
     return _signatures(study, params)[1]
@@ -317,7 +318,7 @@ class SelectionPair:
 
 @recipe
 def two_selections(study: Study, *, cohort: Cohort | None = None, params: SelectionPair,
-                   focus: Any = None) -> TableSpec:
+                   focus: Focus | None = None) -> TableSpec:
     """Marker genes of selection a against selection b (cells in both are left out):
     Wilcoxon rank-sum on the cells of the two selections only, BH-FDR; exploratory. The
     selections are cells already chosen on screen, so the cohort does not narrow them."""

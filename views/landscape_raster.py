@@ -30,6 +30,7 @@ from views.landscape import COLUMNS, RNA, LandscapeParams
 from views.spec import FigureSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["RasterParams", "RASTER_ABOVE", "POINTS_BELOW", "use_raster", "raster",
@@ -105,7 +106,7 @@ def _values(study: Study, p: LandscapeParams) -> tuple[np.ndarray | None, str | 
 
 @recipe
 def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
-           focus: Any = None) -> FigureSpec:
+           focus: Focus | None = None) -> FigureSpec:
     """The cohort's cells in the window of `params`: a raster of all of them (count per
     category, or mean value per pixel), or, when the window holds at most `points_below`
     cells, those cells as points with hover and their row numbers for selection. The data is

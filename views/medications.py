@@ -6,7 +6,7 @@ Medications)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -14,6 +14,7 @@ from analysis.cohort import Cohort, cohort_subjects, response_groups
 from views.spec import TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["MedicationParams", "COUNT_DRUGS", "medication_table"]
@@ -35,7 +36,7 @@ class MedicationParams:
 
 @recipe
 def medication_table(study: Study, *, cohort: Cohort | None = None,
-                     params: MedicationParams, focus: Any = None) -> TableSpec:
+                     params: MedicationParams, focus: Focus | None = None) -> TableSpec:
     """subject_id, drug class, term, day, end_day, days (course length), one row per course;
     G-CSF recorded as category growth_factor is listed as class g_csf."""
     ev = study.events

@@ -7,7 +7,7 @@ the deck, the Slides page and `cli.py export --view omics_slides.NAME` draw the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -23,7 +23,7 @@ from views import common
 from views.spec import FigureSpec, recipe
 
 if TYPE_CHECKING:
-    from analysis.cohort import Cohort
+    from analysis.cohort import Cohort, Focus
     from data_loaders import Study
 
 __all__ = ["EmbeddingSlideParams", "embedding", "composition", "comparison", "clones"]
@@ -41,7 +41,7 @@ class EmbeddingSlideParams:
 
 @recipe
 def embedding(study: Study, *, cohort: Cohort | None = None,
-              params: EmbeddingSlideParams = EmbeddingSlideParams(), focus: Any = None
+              params: EmbeddingSlideParams = EmbeddingSlideParams(), focus: Focus | None = None
               ) -> FigureSpec | None:
     """Cells on the embedding coloured by cell type; None without single-cell data."""
     if not study.has("single_cell"):
@@ -68,7 +68,7 @@ def embedding(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def composition(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                focus: Any = None) -> FigureSpec | None:
+                focus: Focus | None = None) -> FigureSpec | None:
     """Cell-type fractions per sample; None without single-cell data."""
     if not study.has("single_cell"):
         return None
@@ -83,7 +83,7 @@ def composition(study: Study, *, cohort: Cohort | None = None, params: None = No
 
 @recipe
 def comparison(study: Study, *, cohort: Cohort | None = None, params: None = None,
-               focus: Any = None) -> FigureSpec | None:
+               focus: Focus | None = None) -> FigureSpec | None:
     """Responders vs non-responders on the first layer the study has (proteomics, RNA,
     measurements, TCR) at D28; None when no layer or no two groups can be compared."""
     missing = available_layers(study)
@@ -113,7 +113,7 @@ def comparison(study: Study, *, cohort: Cohort | None = None, params: None = Non
 
 @recipe
 def clones(study: Study, *, cohort: Cohort | None = None, params: None = None,
-           focus: Any = None) -> FigureSpec | None:
+           focus: Focus | None = None) -> FigureSpec | None:
     """VAF per gene over time; without mutations, TCR clonality over time; None without
     either."""
     tracks = common.apply(study, vaf_tracks(study), cohort)

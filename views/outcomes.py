@@ -8,7 +8,7 @@ Rule settings a Params field leaves at None are the study's (study.toml [rules])
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -22,6 +22,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["ORRParams", "SurvivalParams", "RULES_SHOWN", "ENDPOINT_LABELS", "sources",
@@ -95,7 +96,7 @@ def _orr(study: Study, cohort: Cohort | None, params: ORRParams) -> pl.DataFrame
 
 @recipe
 def orr_figure(study: Study, *, cohort: Cohort | None = None, params: ORRParams = ORRParams(),
-               focus: Any = None) -> FigureSpec | None:
+               focus: Focus | None = None) -> FigureSpec | None:
     """ORR per landmark with exact 95% CI; None when the study has neither counts nor
     recorded responses."""
     if not study.has("measurements") and not study.has("responses"):
@@ -114,7 +115,7 @@ def orr_figure(study: Study, *, cohort: Cohort | None = None, params: ORRParams 
 
 @recipe
 def orr_table(study: Study, *, cohort: Cohort | None = None, params: ORRParams = ORRParams(),
-              focus: Any = None) -> TableSpec:
+              focus: Focus | None = None) -> TableSpec:
     """The ORR table behind the figure (n, responders, exact CI per landmark)."""
     return TableSpec(key="out-orr-table", title="Overall response rate per landmark",
                      data=_orr(study, cohort, params), params=params)
@@ -159,7 +160,8 @@ def _survival(study: Study, cohort: Cohort | None, params: SurvivalParams
 
 @recipe
 def survival(study: Study, *, cohort: Cohort | None = None,
-             params: SurvivalParams = SurvivalParams(), focus: Any = None) -> FigureSpec | None:
+             params: SurvivalParams = SurvivalParams(),
+             focus: Focus | None = None) -> FigureSpec | None:
     """Kaplan-Meier curves with 95% bands and numbers at risk; None when the cohort has no
     patient."""
     if not common.subjects(study, cohort):
@@ -196,7 +198,8 @@ def survival_note(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def survival_medians(study: Study, *, cohort: Cohort | None = None,
-                     params: SurvivalParams = SurvivalParams(), focus: Any = None) -> TableSpec:
+                     params: SurvivalParams = SurvivalParams(),
+                     focus: Focus | None = None) -> TableSpec:
     """Median survival (days, 95% CI; NR = not reached) per group."""
     _, km, _, _ = _survival(study, cohort, params)
     medians = km.summary.with_columns(

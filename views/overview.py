@@ -4,7 +4,7 @@ plot and the sample-availability matrix. `swimmer` is also the deck's first slid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -25,6 +25,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["SwimmerParams", "RULES_SHOWN", "summary", "group_sources", "table1", "swimmer",
@@ -60,7 +61,7 @@ def group_sources(study: Study, *, cohort: Cohort | None = None) -> str:
 
 @recipe
 def table1(study: Study, *, cohort: Cohort | None = None, params: None = None,
-           focus: Any = None) -> TableSpec:
+           focus: Focus | None = None) -> TableSpec:
     """Baseline characteristics by response group, with the derived severity."""
     rules = common.rules(study)
     ids = common.subjects(study, cohort)
@@ -78,7 +79,8 @@ def table1(study: Study, *, cohort: Cohort | None = None, params: None = None,
 
 @recipe
 def swimmer(study: Study, *, cohort: Cohort | None = None,
-            params: SwimmerParams = SwimmerParams(), focus: Any = None) -> FigureSpec | None:
+            params: SwimmerParams = SwimmerParams(),
+            focus: Focus | None = None) -> FigureSpec | None:
     """One lane per patient from infusion to last contact, with responses and events; None
     when the cohort has no patient."""
     ids = common.subjects(study, cohort)
@@ -110,7 +112,7 @@ def not_drawn(study: Study, spec: FigureSpec) -> list[str]:
 
 @recipe
 def availability(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                 focus: Any = None) -> FigureSpec | None:
+                 focus: Focus | None = None) -> FigureSpec | None:
     """Samples per patient, timepoint and assay; None when nothing was sampled."""
     avail = common.apply(study, sample_availability(study), cohort)
     if avail.height == 0:

@@ -14,7 +14,7 @@ point (replicates on a day averaged), then median and interquartile range across
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -52,6 +52,7 @@ from views.toxicity import (
 )
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["CohortCytokineParams", "ALIGNMENTS", "aligned_cytokines", "cohort_cytokines",
@@ -142,7 +143,7 @@ def hsct_marks_aligned(study: Study, aligned: pl.DataFrame) -> list[tuple[float,
 
 @recipe
 def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
-                     params: CohortCytokineParams, focus: Any = None) -> FigureSpec:
+                     params: CohortCytokineParams, focus: Focus | None = None) -> FigureSpec:
     """All patients per cytokine on one axis, or median/IQR per response group with n."""
     data = aligned_cytokines(study, cohort=cohort, params=params)
     present = [a for a in (params.analytes or (*toxicity.CYTOKINES,
@@ -187,7 +188,8 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def crs_treatments(study: Study, *, cohort: Cohort | None = None,
-                   params: CohortCytokineParams | None = None, focus: Any = None) -> TableSpec:
+                   params: CohortCytokineParams | None = None,
+                   focus: Focus | None = None) -> TableSpec:
     """Per CRS/ICANS episode: grade, days, and the tocilizumab and corticosteroids given during
     it (medication events of those classes from the episode's first day to one day after its
     last; docs/data-format.md, Medications)."""
@@ -258,7 +260,8 @@ def present_panel(study: Study) -> list[str]:
 
 @recipe
 def patient_cytokines(study: Study, *, cohort: Cohort | None = None,
-                      params: PatientCytokineParams, focus: Any = None) -> FigureSpec | None:
+                      params: PatientCytokineParams,
+                      focus: Focus | None = None) -> FigureSpec | None:
     """One patient's cytokines, ferritin and CRP (log10) with the CRS/ICANS episodes shaded;
     None when none is measured."""
     present = present_panel(study)
@@ -285,7 +288,7 @@ def peak_end(params: PatientCytokineParams) -> int:
 
 @recipe
 def peaks(study: Study, *, cohort: Cohort | None = None, params: PatientCytokineParams,
-          focus: Any = None) -> TableSpec:
+          focus: Focus | None = None) -> TableSpec:
     """Each patient's peak per cytokine from day 0 to the window's end, with CRS max grade."""
     end = peak_end(params)
     table = toxicity.cytokine_peaks_table(study, to_day=end) \
@@ -296,7 +299,7 @@ def peaks(study: Study, *, cohort: Cohort | None = None, params: PatientCytokine
 
 @recipe
 def peak_figure(study: Study, *, cohort: Cohort | None = None, params: PatientCytokineParams,
-                focus: Any = None) -> FigureSpec:
+                focus: Focus | None = None) -> FigureSpec:
     """Peak value against CRS max grade, one point per patient."""
     table = peaks(study, cohort=cohort, params=params).data
     fig = peak_vs_grade(table, facet_order=present_panel(study), colors=common.colors(study),
@@ -307,7 +310,7 @@ def peak_figure(study: Study, *, cohort: Cohort | None = None, params: PatientCy
 
 @recipe
 def cytokine_slide(study: Study, *, cohort: Cohort | None = None,
-                   params: CytokineSlideParams = CytokineSlideParams(), focus: Any = None
+                   params: CytokineSlideParams = CytokineSlideParams(), focus: Focus | None = None
                    ) -> FigureSpec | None:
     """One analyte, one panel per patient, CRS and ICANS episodes shaded (the deck's cytokine
     slide); None when the study measured none of IL6, IFNG, CRP, FERRITIN."""

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 if TYPE_CHECKING:
-    from analysis.cohort import Cohort
+    from analysis.cohort import Cohort, Focus
 
 __all__ = ["FigureSpec", "TableSpec", "recipe", "view_name"]
 
@@ -39,7 +39,7 @@ class FigureSpec:
     caption: str = ""
     view: str = ""
     cohort: Cohort | None = None
-    focus: Any = None
+    focus: Focus | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class TableSpec:
     caption: str = ""
     view: str = ""
     cohort: Cohort | None = None
-    focus: Any = None
+    focus: Focus | None = None
 
 
 P = ParamSpec("P")

@@ -24,6 +24,7 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["CRS_RULES", "CrsParams", "AdverseEventParams", "crs_rules", "crs_episodes",
@@ -77,7 +78,7 @@ def _crs(study: Study, cohort: Cohort | None, params: CrsParams) -> pl.DataFrame
 
 @recipe
 def crs_episodes(study: Study, *, cohort: Cohort | None = None,
-                 params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
+                 params: CrsParams = CrsParams(), focus: Focus | None = None) -> TableSpec:
     """CRS and ICANS per patient: max grade, onset and duration."""
     return TableSpec(key="saf-crs", title="CRS and ICANS per patient",
                      data=_crs(study, cohort, params), params=params)
@@ -85,7 +86,7 @@ def crs_episodes(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def incidence(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-              focus: Any = None) -> FigureSpec:
+              focus: Focus | None = None) -> FigureSpec:
     """Patients by maximum CRS and ICANS grade."""
     table = toxicity.grade_incidence(_crs(study, cohort, params))
     return FigureSpec(key="saf-incidence", title="Patients by max grade",
@@ -95,14 +96,14 @@ def incidence(study: Study, *, cohort: Cohort | None = None, params: CrsParams =
 
 @recipe
 def incidence_table(study: Study, *, cohort: Cohort | None = None,
-                    params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
+                    params: CrsParams = CrsParams(), focus: Focus | None = None) -> TableSpec:
     return TableSpec(key="saf-incidence-table", title="Patients by max grade",
                      data=toxicity.grade_incidence(_crs(study, cohort, params)), params=params)
 
 
 @recipe
 def onset(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-          focus: Any = None) -> TableSpec:
+          focus: Focus | None = None) -> TableSpec:
     """Onset and duration of CRS and ICANS (median, range)."""
     return TableSpec(key="saf-onset", title="Onset and duration",
                      data=toxicity.onset_duration(_crs(study, cohort, params)), params=params)
@@ -115,7 +116,7 @@ def has_vitals(study: Study) -> bool:
 
 @recipe
 def astct_comparison(study: Study, *, cohort: Cohort | None = None,
-                     params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
+                     params: CrsParams = CrsParams(), focus: Focus | None = None) -> TableSpec:
     """Max CRS grade derived from vitals against the recorded one, per patient."""
     table = toxicity.astct_comparison_table(study, rules=crs_rules(study, params)) \
         .filter(pl.col("subject_id").is_in(common.subjects(study, cohort)))
@@ -133,7 +134,7 @@ def astct_days(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def astct_daily(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-                focus: Any = None) -> FigureSpec:
+                focus: Focus | None = None) -> FigureSpec:
     """ASTCT grade from vitals per patient and day (text: the recorded grade)."""
     rules = crs_rules(study, params)
     daily = astct_days(study, cohort=cohort, params=params)
@@ -154,7 +155,7 @@ def astct_daily(study: Study, *, cohort: Cohort | None = None, params: CrsParams
 
 @recipe
 def astct_day_table(study: Study, *, cohort: Cohort | None = None,
-                    params: CrsParams = CrsParams(), focus: Any = None) -> TableSpec:
+                    params: CrsParams = CrsParams(), focus: Focus | None = None) -> TableSpec:
     """Each day of the window: graded from vitals or not, and why."""
     daily = astct_days(study, cohort=cohort, params=params)
     return TableSpec(
@@ -174,7 +175,7 @@ def _ae(study: Study, cohort: Cohort | None, params: AdverseEventParams) -> pl.D
 
 @recipe
 def adverse_events(study: Study, *, cohort: Cohort | None = None,
-                   params: AdverseEventParams = AdverseEventParams(), focus: Any = None
+                   params: AdverseEventParams = AdverseEventParams(), focus: Focus | None = None
                    ) -> TableSpec:
     """Patients by worst grade per term, with % of the cohort's patients."""
     n = len(common.subjects(study, cohort))
@@ -185,7 +186,8 @@ def adverse_events(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def adverse_event_figure(study: Study, *, cohort: Cohort | None = None,
-                         params: AdverseEventParams = AdverseEventParams(), focus: Any = None
+                         params: AdverseEventParams = AdverseEventParams(),
+                         focus: Focus | None = None
                          ) -> FigureSpec | None:
     """The adverse-event table as bars by worst grade; None when nothing is listed."""
     ae = _ae(study, cohort, params)
@@ -198,7 +200,7 @@ def adverse_event_figure(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def infections(study: Study, *, cohort: Cohort | None = None, params: None = None,
-               focus: Any = None) -> TableSpec:
+               focus: Focus | None = None) -> TableSpec:
     """Documented infections of the cohort's patients."""
     return TableSpec(key="saf-infections", title="Infections",
                      data=toxicity.infections(_events(study, cohort)))
@@ -206,7 +208,7 @@ def infections(study: Study, *, cohort: Cohort | None = None, params: None = Non
 
 @recipe
 def safety_overview(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                    focus: Any = None) -> FigureSpec | None:
+                    focus: Focus | None = None) -> FigureSpec | None:
     """Patients by maximum CRS/ICANS grade next to the adverse events by worst grade (the
     deck's safety slide); None without events."""
     if not study.has("events"):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from analysis.cohort import Cohort
     from data_loaders import Study
 
 __all__ = ["APP_NAME", "APP_VERSION", "params_dict", "Provenance"]
@@ -79,7 +80,7 @@ class Provenance:
     rules: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, study: Study, cohort: Any = None, *, params: Any = None,
+    def of(cls, study: Study, cohort: Cohort | None = None, *, params: Any = None,
            figure: str = "") -> Provenance:
         """From a Study and a Cohort (or its description)."""
         described = cohort.describe() if hasattr(cohort, "describe") else \

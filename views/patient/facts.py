@@ -17,6 +17,7 @@ from views.patient.base import PatientParams, patient_study
 from views.spec import TableSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["LAB_ANALYTES", "header", "header_line", "laboratory", "laboratory_wide"]
@@ -43,7 +44,7 @@ _TABLE1 = (("age", "Age", " y"), ("sex", "Sex", ""), ("diagnosis", "Diagnosis", 
 
 @recipe
 def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-           focus: Any = None, one: Study | None = None) -> TableSpec:
+           focus: Focus | None = None, one: Study | None = None) -> TableSpec:
     """The patient's facts: Table-1 items, baseline severity, best response, recovery days,
     CRS/ICANS maxima, CAR-T kinetics (NCA) and the course (section, item, value). `one` is
     the patient's slice when the caller has made it already."""
@@ -138,7 +139,7 @@ def header_line(study: Study, *, params: PatientParams, one: Study | None = None
 # ---- laboratory listing ------------------------------------------------------------------------
 @recipe
 def laboratory(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-               focus: Any = None) -> TableSpec:
+               focus: Focus | None = None) -> TableSpec:
     """Laboratory listing (teal `tm_t_pp_laboratory` style): day, analyte, value, unit, CTCAE
     v5 term and grade (counts graded by analysis.recovery.ctcae_grades; 0 = within normal)."""
     one = patient_study(study, params.subject_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from analysis.cohort import Cohort
 from components.figures.patient import lanes_shown, patient_timeline
@@ -16,6 +16,7 @@ from views.patient.layers import lanes, long_data, thresholds, x_range
 from views.spec import FigureSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["SLIDE_LANES", "timeline", "slide", "profile_slides"]
@@ -26,7 +27,7 @@ SLIDE_LANES = ("course", "counts", "support", "toxicity", "car_qpcr", "cytokines
 
 @recipe
 def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-             focus: Any = None) -> FigureSpec:
+             focus: Focus | None = None) -> FigureSpec:
     """The stacked-lane figure of one patient. `params.shade` (a focus from another page
     that includes this patient) shades its day window; `params.compact` draws it for a slide
     (components.figures.patient.patient_timeline)."""
@@ -52,7 +53,7 @@ def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParam
 
 @recipe
 def slide(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
-          focus: Any = None) -> FigureSpec:
+          focus: Focus | None = None) -> FigureSpec:
     """The patient's view as one 16:9 slide: the lanes the page shows (those chosen in
     `params`, else every lane with data), drawn compact (two columns of lanes on one day
     axis, the course as lines, no legends), the header facts as caption."""

@@ -17,6 +17,7 @@ from views.patient.base import SAMPLE_VIEWS, PatientParams, patient_order
 from views.spec import FigureSpec, recipe
 
 if TYPE_CHECKING:
+    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["SAMPLE_VIEWS", "cohort_picker", "sample_view", "selected_subject",
@@ -27,7 +28,7 @@ __all__ = ["SAMPLE_VIEWS", "cohort_picker", "sample_view", "selected_subject",
 @recipe
 def cohort_picker(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
                   subjects: Sequence[str] | None = None, groups: pl.DataFrame | None = None,
-                  focus: Any = None) -> FigureSpec:
+                  focus: Focus | None = None) -> FigureSpec:
     """A strip of the cohort's patients (follow-up, coloured by best response); a click picks
     one (customdata holds the subject_id). `groups` (analysis.cohort.response_groups, as the
     sidebar has them, by default the study's) gives the best responses."""
