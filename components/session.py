@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PageContext", "Focus", "DEMO_STUDY", "available_studies", "deid_mode",
            "load_study", "reload_study", "cached_view", "view_key", "clear_views", "context",
-           "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "CONTEXT_KEY", "open_patient",
-           "open_clicked_patient", "clicked_patient", "take_patient", "PATIENT_PAGE"]
+           "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "CONTEXT_KEY",
+           "open_patient", "open_clicked_patient", "clicked_patient", "take_patient",
+           "PATIENT_PAGE"]
 
 DEMO_STUDY = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 PATIENT_PAGE = "pages/patient.py"
@@ -196,18 +197,20 @@ def cached_view(view_fn: Callable[..., Spec], study: Study, *, cohort: Cohort | 
     A view is given (and keyed by) only those of cohort, params and focus it takes, and the
     focus only when there is one; so a study-level helper of a view module (`f(study)`, e.g.
     the assays a study has) is cached the same way, and one with keyword options of its own
-    gets them from `params` as a dict (`params={"per_sample": 1000}`). Raises TypeError when the cohort, params
-    or focus hold something without a stable value (a frame, an open file): what makes a view
-    must be written in its Params."""
+    gets them from `params` as a dict (`params={"per_sample": 1000}`). Raises TypeError when
+    the cohort, params or focus hold something without a stable value (a frame, an open
+    file): what makes a view must be written in its Params."""
     takes = _takes(view_fn)
     kwargs = {name: value for name, value in
               (("cohort", cohort), ("params", params), ("focus", focus))
               if name in takes and not (name == "focus" and value is None)}
-    if "params" not in takes and isinstance(params, dict):
+    options = isinstance(params, dict) and "params" not in takes
+    if options:
         # a helper with keyword options of its own (e.g. events per sample): they are its
         # params, keyed the same way
         kwargs.update(params)
-    key = view_key(view_fn, study, cohort=kwargs.get("cohort"), params=params,
+    key = view_key(view_fn, study, cohort=kwargs.get("cohort"),
+                   params=params if options else kwargs.get("params"),
                    focus=kwargs.get("focus"))
     return _view_result(key, view_fn, study, kwargs)
 
