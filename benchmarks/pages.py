@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _real_navigation() -> None:
+def real_navigation() -> None:
     """AppTest re-runs app.py (sidebar + st.navigation) on every run, like a server does
     (tests/conftest.py `real_navigation` explains why this is needed in streamlit 1.67)."""
     from streamlit.runtime.pages_manager import PagesManager
@@ -59,7 +59,7 @@ def _payload(at: AppTest) -> tuple[int, int]:
     return len(charts), sum(len(c.proto.spec) for c in charts)
 
 
-def _clear_analysis_caches() -> None:
+def clear_analysis_caches() -> None:
     import streamlit as st
 
     from components import session
@@ -78,7 +78,7 @@ def measure_pages(study: Path, pages: list[str] | None = None, *, timeout: float
     """Load `study`, then time each existing page cold and on rerun; figures as a dict."""
     os.environ["STUDY_DIR"] = str(study)
     os.environ.pop("STUDIES_ROOT", None)
-    _real_navigation()
+    real_navigation()
     from streamlit.testing.v1 import AppTest
 
     t0 = time.perf_counter()
@@ -90,7 +90,7 @@ def measure_pages(study: Path, pages: list[str] | None = None, *, timeout: float
         stem = Path(file).stem
         if not (ROOT / file).exists() or (pages and stem not in pages):
             continue
-        _clear_analysis_caches()
+        clear_analysis_caches()
         t = time.perf_counter()
         at.switch_page(file).run()
         cold = time.perf_counter() - t

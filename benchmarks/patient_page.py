@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pages import _clear_analysis_caches, _real_navigation
+from pages import clear_analysis_caches, real_navigation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def measure(study: Path, *, repeat: int) -> dict:
     os.environ["STUDY_DIR"] = str(study)
     os.environ.pop("STUDIES_ROOT", None)
-    _real_navigation()
+    real_navigation()
     from streamlit.testing.v1 import AppTest
 
     t0 = time.perf_counter()
@@ -40,7 +40,7 @@ def measure(study: Path, *, repeat: int) -> dict:
     first = time.perf_counter() - t0
     cold, warm, step = [], [], []
     for _ in range(repeat):
-        _clear_analysis_caches()
+        clear_analysis_caches()
         t = time.perf_counter()
         at.switch_page("pages/patient.py").run()
         cold.append(time.perf_counter() - t)

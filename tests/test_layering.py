@@ -477,3 +477,24 @@ def test_small_cohort_tests_and_fdr_live_in_analysis_stats():
                 if name in STATS_CALLS:
                     bad.append(f"{rel}:{node.lineno} {name}()")
     assert not bad, f"tests or FDR outside analysis/stats.py: {bad}"
+
+
+def test_no_private_names_imported_across_modules():
+    """A helper another module needs is public (or moves): no `from x import _name` between
+    the project's modules (ruff's SLF001 catches `module._name`)."""
+    import subprocess
+
+    tops = {"analysis", "data_loaders", "components", "views", "pages", "jobs", "cli", "app",
+            "sample_data", "tools", "benchmarks", "deploy"}
+    bad = []
+    files = subprocess.run(["git", "ls-files", "*.py"], capture_output=True, text=True,
+                           cwd=ROOT, check=True).stdout.split()
+    for rel in files:
+        if rel.startswith("tests/"):
+            continue
+        for node in ast.walk(ast.parse((ROOT / rel).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and \
+                    node.module.split(".")[0] in tops:
+                bad += [f"{rel}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, bad

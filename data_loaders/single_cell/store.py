@@ -42,7 +42,7 @@ from data_loaders.single_cell.mapping import (
 )
 from data_loaders.timepoints import label_day
 
-__all__ = ["SingleCellStore", "Finding", "MatrixInfo", "TARGET_SUM"]
+__all__ = ["SingleCellStore", "Finding", "MatrixInfo", "Resolved", "TARGET_SUM"]
 
 Progress = Callable[[float, str], None]
 TARGET_SUM = 1e4
@@ -80,7 +80,10 @@ class MatrixInfo:
 
 
 @dataclass(frozen=True)
-class _Resolved:
+class Resolved:
+    """What a store decided about its file once: the obs columns, cell-type and day sources,
+    the matrices and gene symbols (a converted store reads it back instead of deciding again)."""
+
     obs: dict[str, str]                      # canonical -> obs column of the file
     cell_type_kind: str                      # "annotation", "clusters" or "none"
     day_from: str                            # "day", "timepoint" or "none"
@@ -179,7 +182,7 @@ class SingleCellStore:
 
     # ---- decisions ----------------------------------------------------------------------------
     @cached_property
-    def resolved(self) -> _Resolved:
+    def resolved(self) -> Resolved:
         from data_loaders.single_cell.decide import (
             resolve_matrices,
             resolve_obs,
@@ -191,7 +194,7 @@ class SingleCellStore:
         counts, lognorm, how = resolve_matrices(self, findings)
         symbols = resolve_symbols(self, lognorm or counts, findings) if (lognorm or counts) \
             else None
-        return _Resolved(obs, kind, day_from, counts, lognorm, how, symbols, tps,
+        return Resolved(obs, kind, day_from, counts, lognorm, how, symbols, tps,
                          tuple(findings))
 
     @property

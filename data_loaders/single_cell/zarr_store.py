@@ -36,7 +36,7 @@ import polars as pl
 
 from data_loaders.single_cell.backends import AnnDataHandle
 from data_loaders.single_cell.mapping import SingleCellConfig
-from data_loaders.single_cell.store import Finding, SingleCellStore, _Resolved
+from data_loaders.single_cell.store import Finding, Resolved, SingleCellStore
 
 __all__ = ["ConvertedStore", "MANIFEST_KEY", "STORE_VERSION", "STORE_SUFFIX", "RowReader",
            "is_url", "open_group", "read_manifest", "store_location"]
@@ -170,12 +170,12 @@ class ConvertedStore(SingleCellStore):
         return None, None
 
     @cached_property
-    def resolved(self) -> _Resolved:
+    def resolved(self) -> Resolved:
         m = self.manifest
         obs = {str(k): str(v) for k, v in dict(m["obs"]).items()}
         note = Finding("note", f"reading the converted store {self.location} (cell-major and "
                        f"gene-major copies, converted from {m['source']['name']})")
-        return _Resolved(obs, str(m.get("cell_type_kind", "none")),
+        return Resolved(obs, str(m.get("cell_type_kind", "none")),
                          "day" if "day" in obs else "none",
                          COUNTS if m.get("counts") else None, "X",
                          str(m.get("lognorm_how", "file")), None, {}, (note,))
