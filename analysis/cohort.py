@@ -58,6 +58,7 @@ class Cohort:
 
     @property
     def days(self) -> DayWindow:
+        """The cohort's day window (analysis.vocab.DayWindow of `day_min`..`day_max`)."""
         return DayWindow.of(self.day_min, self.day_max)
 
     def describe(self) -> str:
@@ -155,8 +156,11 @@ class Focus:
     label: str = ""
     study_key: str = ""
 
+    @property
+    def days(self) -> DayWindow:
+        """The focus's day window (analysis.vocab.DayWindow of `day_min`..`day_max`)."""
+        return DayWindow.of(self.day_min, self.day_max)
+
     def describe(self) -> str:
-        days = "" if self.day_min is None and self.day_max is None else \
-            f", days {'' if self.day_min is None else self.day_min}.." \
-            f"{'' if self.day_max is None else self.day_max}"
+        days = "" if self.days.is_everything else f", days {self.days.text.replace(':', '..')}"
         return f"{self.label or 'focus'}: {', '.join(self.subjects)}{days}"

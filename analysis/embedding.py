@@ -524,11 +524,7 @@ def annotate_points(points: pl.DataFrame, *, windows: Sequence[Any] = (),
         out = out.with_columns(pl.when(pl.col("car_positive")).then(pl.lit("CAR+"))
                                .otherwise(pl.lit("CAR-")).alias("car_status"))
     if focus is not None:
-        inside = pl.col("subject_id").is_in(list(focus.subjects))
-        if focus.day_min is not None:
-            inside = inside & (pl.col("day") >= focus.day_min)
-        if focus.day_max is not None:
-            inside = inside & (pl.col("day") <= focus.day_max)
+        inside = pl.col("subject_id").is_in(list(focus.subjects)) & focus.days.contains("day")
         out = out.with_columns(pl.when(inside).then(pl.lit("in focus"))
                                .otherwise(pl.lit("other")).alias("focus"))
     if facet_windows:

@@ -28,3 +28,12 @@ def test_apply_cohort_keeps_the_window_days_inclusive():
     kept = apply_cohort(frame, Cohort.of(days="0:28"), groups=groups)
     assert kept.get_column("day").to_list() == [0, 14, 28]
     assert apply_cohort(frame, Cohort(), groups=groups).height == 5
+
+
+def test_focus_days_are_a_day_window():
+    from analysis.cohort import Focus
+
+    f = Focus(("SAA-002",), 14, 28, "lassoed cells")
+    assert f.days == DayWindow.of(14, 28) and f.describe() == "lassoed cells: SAA-002, days 14..28"
+    assert Focus(("P1",), None, 90).describe() == "focus: P1, days ..90"
+    assert Focus(("P1",)).days.is_everything and Focus(("P1",)).describe() == "focus: P1"

@@ -346,10 +346,8 @@ def command(spec: FigureSpec | TableSpec, study_dir: str | Path, *,
             parts += ["--patients", *cohort.subjects]
         if cohort.groups:
             parts += ["--groups", *cohort.groups]
-        if cohort.day_min is not None or cohort.day_max is not None:
-            lo = "" if cohort.day_min is None else cohort.day_min
-            hi = "" if cohort.day_max is None else cohort.day_max
-            parts += [f"--days={lo}:{hi}"]
+        if not cohort.days.is_everything:
+            parts += [f"--days={cohort.days.text}"]
     if returns_many(resolve(spec.view)):
         parts += ["--key", spec.key]
     parts += ["--out", out or _out_name(spec)]
