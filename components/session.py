@@ -34,7 +34,8 @@ import streamlit as st
 
 from analysis.cohort import Cohort, Focus, apply_cohort
 from components import access
-from data_loaders import Study, fingerprint
+from components.safe import md
+from data_loaders import Study, StudyError, fingerprint
 from data_loaders.deid import deid_default, deidentify
 from data_loaders.worker import load_failure, load_isolated
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Hashable
 
 __all__ = ["PageContext", "Focus", "DEMO_STUDY", "available_studies", "deid_mode",
-           "load_study", "reload_study", "cached_view", "view_key", "clear_views", "context",
+           "load_study", "reload_study", "first_loadable", "refusal", "cached_view", "view_key", "clear_views", "context",
            "current", "set_context", "get_focus", "set_focus", "FOCUS_KEY", "CONTEXT_KEY",
            "open_patient", "open_clicked_patient", "clicked_patient", "take_patient",
            "PATIENT_PAGE"]
@@ -128,6 +129,45 @@ def reload_study() -> None:
     """Forget the loaded studies, so the next run reads them again (after a job that wrote
     results the loader reads from the cache, e.g. gating many FCS files)."""
     _load.clear()
+
+
+def first_loadable(names: list[str], studies: dict[str, Path]) -> int:
+    """The default study: the first that loads. One that could not be loaded (a hostile or
+    broken file) is skipped, with a warning, so it does not break every new session."""
+    skipped = []
+    for i, name in enumerate(names):
+        try:
+            failed = load_failure(load_study(studies[name])) is not None
+        except StudyError:
+            failed = True
+        if not failed:
+            if skipped:
+                st.warning(md(f"Study {', '.join(map(repr, skipped))} could not be loaded (see "
+                           f"its report: choose it above); showing {name!r}."))
+            return i
+        skipped.append(name)
+    return 0
+
+
+def refusal(wanted: str, listed: dict[str, Path]) -> tuple[str, str]:
+    """(what the user is told, what the log records) for a URL's study name that is not
+    opened. A name that is not a folder name says why; an unknown study and one the account
+    may not open read the same, so a refusal does not confirm that a restricted study
+    exists (the log keeps the real reason)."""
+    root = os.environ.get("STUDIES_ROOT")
+    unknown = f"Study refused: no study named {wanted!r} is open to your account"
+    if root:
+        try:
+            access.resolve_study(wanted, root)
+        except access.AccessError as err:
+            reason = str(err)
+            if reason.startswith(("no study named", f"study {repr(wanted)[:80]} is a link",
+                                  f"study {repr(wanted)[:80]} resolves")):
+                return unknown, reason
+            return f"Study refused: {reason}", reason
+    elif wanted not in listed:
+        return unknown, "no such study"
+    return unknown, "not on the study's [access] list"
 
 
 # ---- the one cache of view results -----------------------------------------------------------

@@ -20,7 +20,6 @@ call `components.session.context(applies=...)` and wrap their widget keys in `li
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import streamlit as st
 
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from analysis.vocab import DayWindow
-from components import access, render, session
+from components import render, session
 from components.links import Shape, decode_option, encode_option
 from components.safe import md
 from components.theme import patient_colors
@@ -41,6 +40,7 @@ from data_loaders.worker import load_failure
 __all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS"]
 
 COHORT_PARAMS = ("study", "patients", "groups", "days")
+FOCUS_PARAMS = ("focus", "focus-days", "focus-label")
 _RUN_KEY = "_url_run"          # this run's linked options (sidebar() starts it afresh)
 _NOTES_KEY = "_url_notes"      # what a link asked for and the study lacks, per widget key
 _LINK_KEY = "_url_link"        # the query string the session was opened with
@@ -67,6 +67,7 @@ class _Link:
 @dataclass
 class _Run:
     page: str
+    opened: bool = False          # the session's first run: the link's focus applies
     options: dict[str, _Option] = field(default_factory=dict)    # param -> option
 
 
@@ -128,7 +129,7 @@ _UNSEEN = _Unseen()
 def begin_url(*, page: str = "") -> None:
     """Start a run's page options (`sidebar()` calls this first): `page` (its URL path) owns
     the options linked until `finish_url`."""
-    st.session_state[_RUN_KEY] = _Run(page=page)
+    st.session_state[_RUN_KEY] = _Run(page=page, opened=_LINK_KEY not in st.session_state)
     if _LINK_KEY not in st.session_state:
         # what the session was opened with and on which page, to name a link's options that
         # page does not have
@@ -154,10 +155,12 @@ def finish_url(*, completed: bool) -> None:
         have = st.query_params.get_all(param)
         if (want if isinstance(want, list) else [want]) != have:
             st.query_params[param] = want
+    _write_focus()
     if not completed:
         return
     link: _Link = st.session_state.get(_LINK_KEY) or _Link("", {})
-    unused = [p for p in st.query_params if p not in COHORT_PARAMS and p not in run.options]
+    unused = [p for p in st.query_params if p not in COHORT_PARAMS + FOCUS_PARAMS
+              and p not in run.options]
     named = [p for p in unused if p in link.params and p not in link.said]
     if named:
         with st.sidebar:
@@ -199,9 +202,9 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None,
             return None
         names = list(studies)
         wanted = qp.get("study")
-        index = names.index(wanted) if wanted in names else _first_loadable(names, studies)
+        index = names.index(wanted) if wanted in names else session.first_loadable(names, studies)
         if wanted and wanted not in names:
-            shown, reason = _refusal(wanted, listed)
+            shown, reason = session.refusal(wanted, listed)
             if st.session_state.get("_refused_study") != wanted:
                 st.session_state["_refused_study"] = wanted
                 render.audit("refusal", study=wanted[:200], reason=reason)
@@ -227,6 +230,8 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None,
         st.caption(_size_line(ctx))
     _write_cohort(name if len(names) > 1 or qp.get("study") else None, cohort)
     _log_filter_change(name, cohort)
+    if st.session_state[_RUN_KEY].opened:
+        _focus_from_link(study)
     session.set_context(ctx)
     return ctx
 
@@ -237,45 +242,6 @@ def _size_line(ctx: session.PageContext) -> str:
     days = "all days" if c.day_min is None and c.day_max is None else \
         f"days {'' if c.day_min is None else c.day_min}..{'' if c.day_max is None else c.day_max}"
     return f"**{ctx.size()}** · {days}"
-
-
-def _first_loadable(names: list[str], studies: dict[str, Path]) -> int:
-    """The default study: the first that loads. One that could not be loaded (a hostile or
-    broken file) is skipped, with a warning, so it does not break every new session."""
-    skipped = []
-    for i, name in enumerate(names):
-        try:
-            failed = load_failure(session.load_study(studies[name])) is not None
-        except StudyError:
-            failed = True
-        if not failed:
-            if skipped:
-                st.warning(md(f"Study {', '.join(map(repr, skipped))} could not be loaded (see "
-                           f"its report: choose it above); showing {name!r}."))
-            return i
-        skipped.append(name)
-    return 0
-
-
-def _refusal(wanted: str, listed: dict[str, Path]) -> tuple[str, str]:
-    """(what the user is told, what the log records) for a URL's study name that is not
-    opened. A name that is not a folder name says why; an unknown study and one the account
-    may not open read the same, so a refusal does not confirm that a restricted study
-    exists (the log keeps the real reason)."""
-    root = os.environ.get("STUDIES_ROOT")
-    unknown = f"Study refused: no study named {wanted!r} is open to your account"
-    if root:
-        try:
-            access.resolve_study(wanted, root)
-        except access.AccessError as err:
-            reason = str(err)
-            if reason.startswith(("no study named", f"study {repr(wanted)[:80]} is a link",
-                                  f"study {repr(wanted)[:80]} resolves")):
-                return unknown, reason
-            return f"Study refused: {reason}", reason
-    elif wanted not in listed:
-        return unknown, "no such study"
-    return unknown, "not on the study's [access] list"
 
 
 def _log_filter_change(study: str, cohort: Cohort) -> None:
@@ -367,6 +333,47 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
         day_min=None if lo <= lo_all else int(lo),
         day_max=None if hi >= hi_all else int(hi),
     )
+
+
+def _focus_from_link(study: Study) -> None:
+    """The focus a link names (`focus` patients, `focus-days` lo:hi, `focus-label`), set when
+    the session opens; patients the study lacks are named and left out."""
+    asked = [s.strip() for s in (st.query_params.get("focus") or "").split(",") if s.strip()]
+    if not asked:
+        return
+    have = [s for s in asked if s in study.subject_ids]
+    problems = [f"patient{'s' if len(asked) - len(have) > 1 else ''} "
+                f"{', '.join(s for s in asked if s not in have)} (not in this study)"] \
+        if len(have) < len(asked) else []
+    try:
+        days = DayWindow.parse(st.query_params.get("focus-days"))
+    except ValueError:
+        problems.append(f"days {st.query_params.get('focus-days')!r} (not a window lo:hi)")
+        days = DayWindow()
+    if problems:
+        st.sidebar.warning(md("The link's focus names " + "; ".join(problems) + "."),
+                           icon=":material/link_off:")
+    if have:
+        session.set_focus(session.Focus(tuple(have), days.lo, days.hi,
+                                        st.query_params.get("focus-label") or "focus from a link",
+                                        study_key=study.cache_key))
+
+
+def _write_focus() -> None:
+    """The session's focus (made on another page) in the query string, so a link carries the
+    highlight it shows."""
+    ctx = session.current()
+    focus = session.get_focus(ctx.study) if ctx is not None else None
+    want = {} if focus is None else {"focus": ",".join(focus.subjects),
+                                     "focus-label": focus.label}
+    if focus is not None and (focus.day_min is not None or focus.day_max is not None):
+        want["focus-days"] = DayWindow.of(focus.day_min, focus.day_max).text
+    for k in FOCUS_PARAMS:
+        if want.get(k) != st.query_params.get(k):
+            if want.get(k):
+                st.query_params[k] = want[k]
+            elif k in st.query_params:
+                del st.query_params[k]
 
 
 def _write_cohort(study_name: str | None, cohort: Cohort) -> None:

@@ -166,3 +166,24 @@ def test_the_sidebar_shows_what_the_filter_applies_to_here(app_page):
     assert not at.exception
     said = " ".join(c.value for c in at.sidebar.caption)
     assert "On this page the cohort filter applies to patients; not the day window" in said
+
+
+def test_the_focus_travels_in_the_link(app_page):
+    """A focus made on one page (cells lassoed, a sample clicked) is written to the URL; a
+    fresh session opened with it highlights the same patients and days."""
+    at = app_page("pages/blood_counts.py", query={"focus": "SAA-002,NOPE-1",
+                                                   "focus-days": "14:28",
+                                                   "focus-label": "cells lassoed"})
+    assert not at.exception
+    from components.session import FOCUS_KEY
+
+    focus = at.session_state[FOCUS_KEY]
+    assert (focus.subjects, focus.day_min, focus.day_max, focus.label) == \
+        (("SAA-002",), 14, 28, "cells lassoed")
+    opened = app_page(query={"focus": "SAA-002,NOPE-1"})     # said on the page it opens
+    assert any("NOPE-1" in w.value for w in opened.sidebar.warning)
+    assert any("cells lassoed: SAA-002, days 14..28" in i.value for i in at.info)
+    assert _qp(at, "focus") == ["SAA-002"] and _qp(at, "focus-days") == ["14:28"]
+    at.button(key="bc-clear-focus").click().run()
+    assert at.session_state[FOCUS_KEY] is None
+    assert "focus" not in at.query_params
