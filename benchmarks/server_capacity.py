@@ -108,7 +108,7 @@ def _view(page, url: str, title: str, timeout_ms: int) -> list[str]:  # noqa: AN
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
                                                            timeout=timeout_ms)
     n = page.locator('[data-testid="stException"]').count()
-    return [f"{title}: {n} exception(s)"] if n else []
+    return [f"{title}: {n} exception(s): " + _first_line(page)] if n else []
 
 
 def _switch(page, title: str, timeout_ms: int) -> list[str]:  # noqa: ANN001
@@ -123,7 +123,12 @@ def _switch(page, title: str, timeout_ms: int) -> list[str]:  # noqa: ANN001
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden",
                                                            timeout=timeout_ms)
     n = page.locator('[data-testid="stException"]').count()
-    return [f"{title} (sidebar): {n} exception(s)"] if n else []
+    return [f"{title} (sidebar): {n} exception(s): " + _first_line(page)] if n else []
+
+
+def _first_line(page) -> str:  # noqa: ANN001
+    text = page.locator('[data-testid="stException"]').first.inner_text()
+    return " ".join(text.split())[:200]
 
 
 def measure(study: Path, *, views: int, settle: float, timeout_s: float) -> dict:

@@ -4,7 +4,7 @@ Settings (`STUDIES_ROOT/server.toml` `[jobs]`, then the environment; defaults in
 
     scheduler     ""       DASK_SCHEDULER_ADDRESS   address of a running Dask scheduler
                                                     ("tcp://10.0.0.5:8786"); empty: start a
-                                                    LocalCluster in this process on first use
+                                                    LocalCluster on first use (jobs/local_cluster.py)
     mode          "dask"   CART_JOBS                "dask", or "inline" (run in the caller's
                                                     thread; for tests and one-off scripts)
     workers       2        CART_JOB_WORKERS         worker processes of the local cluster
