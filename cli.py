@@ -377,6 +377,8 @@ def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
 
 # ---- export --------------------------------------------------------------------------------
 def _export_args(p: argparse.ArgumentParser) -> None:
+    from analysis.vocab import COLOUR_BY
+
     _deid_args(p)
     p.add_argument("--study", required=True, help="study folder")
     p.add_argument("--out", required=True,
@@ -400,6 +402,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="only these response groups (e.g. Responder)")
     p.add_argument("--days", default=None, metavar="LO:HI",
                    help="study day window, either side may be empty (e.g. 0:90)")
+    p.add_argument("--colour-by", choices=list(COLOUR_BY), default=None,
+                   help="colour per-patient figures by patient or by response group "
+                   "(default: the study's [display] colour_patients_by)")
     p.add_argument("--title", default=None, help="title slide heading (default: study title)")
     p.add_argument("--no-title-slide", action="store_true", help="leave out the title slide")
     p.add_argument("--footer", action=argparse.BooleanOptionalAction, default=None,
@@ -510,7 +515,8 @@ def _export_cohort(args: argparse.Namespace, study: Study) -> Cohort:
         days = DayWindow.parse(args.days)
     except ValueError as err:
         raise ValueError(f"--days {args.days!r}: {err}") from None
-    return Cohort.of(subjects=patients, groups=groups, days=days)
+    return Cohort.of(subjects=patients, groups=groups, days=days,
+                     colour_by=getattr(args, "colour_by", None))
 
 
 @command("export", "build the standard slide deck (PPTX, PDF or ZIP of SVGs) headless",

@@ -26,6 +26,7 @@ from analysis.vocab import (
     RESPONDING,
     RESPONSE_GROUPS,
     RESPONSE_RANK,
+    ColourBy,
     DayWindow,
 )
 
@@ -42,19 +43,24 @@ GROUPS = RESPONSE_GROUPS
 @dataclass(frozen=True)
 class Cohort:
     """Who and when every page shows. Empty tuples mean "all"; None days mean "no limit".
-    `days` is the day window (analysis.vocab.DayWindow) of `day_min`..`day_max`."""
+    `days` is the day window (analysis.vocab.DayWindow) of `day_min`..`day_max`.
+    `colour_by` is how per-patient figures colour the cohort's patients ("patient" or
+    "response_group"; None: the study's `[display] colour_patients_by`); it travels with the
+    cohort so a link, an export and a code snippet keep it."""
 
     subjects: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     day_min: int | None = None
     day_max: int | None = None
+    colour_by: ColourBy | None = None
 
     @classmethod
     def of(cls, *, subjects: Iterable[str] = (), groups: Iterable[str] = (),
-           days: DayWindow | str | None = None) -> Cohort:
+           days: DayWindow | str | None = None, colour_by: ColourBy | None = None) -> Cohort:
         """A cohort from patients, groups and a day window (a DayWindow or its "lo:hi")."""
         w = DayWindow.parse(days)
-        return cls(subjects=tuple(subjects), groups=tuple(groups), day_min=w.lo, day_max=w.hi)
+        return cls(subjects=tuple(subjects), groups=tuple(groups), day_min=w.lo, day_max=w.hi,
+                   colour_by=colour_by)
 
     @property
     def days(self) -> DayWindow:
@@ -67,6 +73,8 @@ class Cohort:
             parts.append(f"groups {', '.join(self.groups)}")
         if not self.days.is_everything:
             parts.append(f"days {self.days.text.replace(':', '..')}")
+        if self.colour_by is not None:
+            parts.append(f"coloured by {self.colour_by.replace('_', ' ')}")
         return "; ".join(parts)
 
     @property

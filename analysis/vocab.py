@@ -46,7 +46,7 @@ __all__ = ["BLOOD", "MARROW", "TISSUES", "Tissue", "TISSUE_ALIASES", "fold_tissu
            "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "RESPONSE_GROUPS", "ResponseGroup",
            "CR", "PR", "NR", "NE", "RESPONSE_CATEGORIES", "ResponseCategory", "RESPONDING",
            "ASSESSED", "RESPONSE_RANK", "EVENT_CATEGORIES", "EventCategory", "AE_CATEGORIES",
-           "DayWindow", "WINDOWS", "WINDOW_NAMES", "LANDMARKS"]
+           "DayWindow", "WINDOWS", "WINDOW_NAMES", "LANDMARKS", "ColourBy", "COLOUR_BY"]
 
 # ---- response groups and categories ----------------------------------------------------------
 ResponseGroup = Literal["Responder", "Non-responder", "Not evaluable"]
@@ -194,6 +194,11 @@ _WINDOW_BY_NAME = {name.lower(): w for name, w in WINDOWS.items()}
 # Conventional response landmarks, days after infusion: the centres of the named windows.
 LANDMARKS: Mapping[str, int] = {name: int(WINDOWS[name].centre)
                                 for name in ("D28", "M3", "M6", "M12")}
+
+
+# ---- how per-patient figures colour patients -------------------------------------------------
+ColourBy = Literal["patient", "response_group"]
+COLOUR_BY: tuple[ColourBy, ...] = get_args(ColourBy)
 
 
 # ---- tissue ----------------------------------------------------------------------------------

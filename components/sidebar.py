@@ -1,8 +1,11 @@
 """The sidebar and the URL: study picker, cohort filter and every page option in the query
 string, so a link reproduces the exact view.
 
+One job: the sidebar's widgets and the query string they read and write.
+
 Cohort parameters: `study` (a study's name under STUDIES_ROOT), `patients` (comma list),
-`groups` (comma list of response groups), `days` ("lo:hi", either side may be empty). Page
+`groups` (comma list of response groups), `days` ("lo:hi", either side may be empty), `colour`
+(`patient` or `response_group`: how per-patient figures colour the patients). Page
 options: each widget a page links with `linked(key, ...)` is written under its key (e.g.
 `kin-assay=CAR_QPCR`; lists and ranges as repeated parameters). A link naming
 something this study does not have (a patient, a group, a gene, a day outside the study) says
@@ -29,23 +32,23 @@ import polars as pl
 import streamlit as st
 
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
-from analysis.vocab import DayWindow
+from analysis.vocab import COLOUR_BY, DayWindow
 from components import render, session
 from components.links import Shape, decode_option, encode_option
 from components.safe import md
-from components.theme import patient_colors
+from components.theme import group_patient_colors, patient_colors
 from data_loaders import Study, StudyError
 from data_loaders.worker import load_failure
 
 __all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS"]
 
-COHORT_PARAMS = ("study", "patients", "groups", "days")
+COHORT_PARAMS = ("study", "patients", "groups", "days", "colour")
 FOCUS_PARAMS = ("focus", "focus-days", "focus-label")
 _RUN_KEY = "_url_run"          # this run's linked options (sidebar() starts it afresh)
 _NOTES_KEY = "_url_notes"      # what a link asked for and the study lacks, per widget key
 _LINK_KEY = "_url_link"        # the query string the session was opened with
 _COHORT_NOTE_KEY = "_f_link_note"
-_WIDGETS = ("f-patients", "f-groups", "f-days")
+_WIDGETS = ("f-patients", "f-groups", "f-days", "f-colour")
 
 
 @dataclass
@@ -225,8 +228,10 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None,
         groups = session.cached_view(_groups_of, study, cohort=None, params=None)
         cohort = _cohort_widgets(study, groups)
         subjects = tuple(cohort_subjects(groups, cohort))
+        by_group = (cohort.colour_by or _study_colour_by(study)) == "response_group"
         ctx = session.PageContext(study, cohort, groups, subjects,
-                                  patient_colors(study.subject_ids))
+                                  group_patient_colors(groups) if by_group
+                                  else patient_colors(study.subject_ids))
         st.caption(_size_line(ctx))
     _write_cohort(name if len(names) > 1 or qp.get("study") else None, cohort)
     _log_filter_change(name, cohort)
@@ -269,6 +274,14 @@ def _day_range(study: Study) -> tuple[int, int]:
     return lo, max(hi, lo + 1)
 
 
+def _study_colour_by(study: Study) -> str:
+    """The study's `[display] colour_patients_by` ("patient" when unset or not understood: the
+    views say what is wrong with it)."""
+    display = (getattr(study, "config", None) or {}).get("display", {}) or {}
+    mode = display.get("colour_patients_by", "patient")
+    return mode if mode in COLOUR_BY else "patient"
+
+
 def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
     qp = st.query_params
     all_ids = study.subject_ids
@@ -307,6 +320,12 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
                          f"{lo_all}..{hi_all}; "
                          f"{new_lo}..{new_hi} used)")
         st.session_state["f-days"] = (new_lo, new_hi)
+    study_colour = _study_colour_by(study)
+    if "f-colour" not in st.session_state:
+        asked = qp.get("colour")
+        if asked is not None and asked not in COLOUR_BY:
+            notes.append(f"colour {asked!r} (use {' or '.join(COLOUR_BY)})")
+        st.session_state["f-colour"] = asked if asked in COLOUR_BY else study_colour
     if notes:
         st.session_state[_COHORT_NOTE_KEY] = {"text": "The link names " + "; ".join(notes) + ".",
                                               "state": None}
@@ -318,6 +337,12 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
                                    placeholder="All groups")
     lo, hi = st.slider("Study day window", lo_all, hi_all, key="f-days",
                        help="Day 0 = CAR-T infusion")
+    colour = st.radio("Colour patients by", COLOUR_BY, key="f-colour", horizontal=True,
+                      format_func=lambda c: c.replace("_", " ").capitalize(),
+                      help="Per-patient figures (counts, kinetics, cytokines, clones, "
+                      "populations): one colour per patient, or the colour of the patient's "
+                      "response group. The study's default is set in study.toml [display] "
+                      "colour_patients_by.")
     if (said := st.session_state.get(_COHORT_NOTE_KEY)) is not None:
         # said until the filter is changed: then the link's cohort no longer applies
         state = (tuple(subjects), tuple(chosen_groups), (lo, hi), str(study.path))
@@ -332,6 +357,7 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
         groups=tuple(chosen_groups),
         day_min=None if lo <= lo_all else int(lo),
         day_max=None if hi >= hi_all else int(hi),
+        colour_by=None if colour == study_colour else colour,
     )
 
 
@@ -386,6 +412,8 @@ def _write_cohort(study_name: str | None, cohort: Cohort) -> None:
         want["groups"] = ",".join(cohort.groups)
     if cohort.day_min is not None or cohort.day_max is not None:
         want["days"] = DayWindow.of(cohort.day_min, cohort.day_max).text
+    if cohort.colour_by is not None:
+        want["colour"] = cohort.colour_by
     for k in COHORT_PARAMS:
         if want.get(k) != st.query_params.get(k):
             if k in want:

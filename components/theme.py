@@ -14,7 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from analysis.vocab import CR, NE, NON_RESPONDER, NOT_EVALUABLE, NR, PR, RESPONDER
+from analysis.vocab import COLOUR_BY, CR, NE, NON_RESPONDER, NOT_EVALUABLE, NR, PR, RESPONDER
 
 __all__ = ["OKABE_ITO", "TOL_MUTED", "GROUP_COLORS", "RESPONSE_COLORS", "GRADE_COLORS",
            "patient_colors", "TEMPLATE", "FONT", "label_decades", "PLT_RUG_COLOR",
@@ -98,8 +98,6 @@ def patient_colors(subject_ids: Iterable[str]) -> dict[str, str]:
     ids = sorted(set(subject_ids))
     return {sid: _PATIENT_PALETTE[i % len(_PATIENT_PALETTE)] for i, sid in enumerate(ids)}
 
-
-COLOUR_BY = ("patient", "response_group")
 
 
 def group_patient_colors(groups: Any, *, group: str = "response_group") -> dict[str, str]:

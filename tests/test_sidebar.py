@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 # ---- linked widgets in a run -------------------------------------------------------------------
 def _options_page():
@@ -187,3 +189,25 @@ def test_the_focus_travels_in_the_link(app_page):
     at.button(key="bc-clear-focus").click().run()
     assert at.session_state[FOCUS_KEY] is None
     assert "focus" not in at.query_params
+
+
+def test_colour_by_response_group_from_the_link(app_page):
+    from components.theme import GROUP_COLORS
+
+    at = app_page("pages/kinetics.py", query={"colour": "response_group"})
+    assert not at.exception
+    assert at.radio(key="f-colour").value == "response_group"
+    assert at.query_params.get("colour") in ("response_group", ["response_group"])
+    colours = {t.get("line", {}).get("color") for chart in at.get("plotly_chart")
+               for t in json.loads(chart.proto.spec)["data"] if t.get("name", "").startswith("SAA")}
+    colours.discard(None)
+    assert colours and colours <= set(GROUP_COLORS.values())
+    at.radio(key="f-colour").set_value("patient").run()
+    assert "colour" not in at.query_params
+
+
+def test_a_link_with_an_unknown_colour_choice_says_so(app_page):
+    at = app_page("pages/kinetics.py", query={"colour": "rainbow"})
+    assert not at.exception
+    assert "rainbow" in " ".join(w.value for w in at.sidebar.warning)
+    assert at.radio(key="f-colour").value == "patient"

@@ -62,3 +62,37 @@ def test_curve_legend_is_titled_in_words(demo_study):
 
     fig = vk.curve(demo_study, params=vk.CurveParams()).fig
     assert fig.layout.legend.title.text == "Patient"
+
+
+def _line_colours(fig) -> dict[str, str]:
+    return {t.name: t.line.color for t in fig.data
+            if getattr(t, "line", None) is not None and t.line.color and t.name}
+
+
+def test_curve_coloured_by_response_group_when_the_cohort_says_so(demo_study):
+    from analysis.cohort import Cohort, response_groups
+    from components.theme import GROUP_COLORS, patient_colors
+    from views import kinetics as vk
+
+    groups = dict(response_groups(demo_study).select("subject_id", "response_group").iter_rows())
+    by_patient = _line_colours(vk.curve(demo_study, params=vk.CurveParams()).fig)
+    spec = vk.curve(demo_study, cohort=Cohort(colour_by="response_group"),
+                    params=vk.CurveParams())
+    by_group = _line_colours(spec.fig)
+    shown = [sid for sid in by_group if sid in groups]
+    assert len(shown) >= 2
+    assert all(by_group[sid] == GROUP_COLORS[groups[sid]] for sid in shown)
+    assert all(by_patient[sid] == patient_colors(demo_study.subject_ids)[sid] for sid in shown)
+    assert len({by_group[sid] for sid in shown}) < len({by_patient[sid] for sid in shown})
+    assert spec.cohort.colour_by == "response_group"   # the record keeps the choice
+
+
+def test_colour_choice_travels_in_the_code(demo_study):
+    from analysis.cohort import Cohort
+    from views import code
+    from views import kinetics as vk
+
+    spec = vk.curve(demo_study, cohort=Cohort(colour_by="response_group"),
+                    params=vk.CurveParams())
+    assert "colour_by='response_group'" in code.snippet(spec, demo_study.path)
+    assert "--colour-by response_group" in code.command(spec, demo_study.path)

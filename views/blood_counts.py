@@ -328,7 +328,7 @@ def counts(study: Study, *, cohort: Cohort | None = None, params: CountParams = 
                   + ("not drawn" if rules.post_hsct_display == "stop" else "dashed and faded")
                   + " (setting post_hsct_display), and never in the group medians and IQRs."))
     if params.view == "per patient":
-        fig = counts_by_patient(series, colors=common.colors(study),
+        fig = counts_by_patient(series, colors=common.colors(study, cohort),
                                 highlight=params.highlight, **common_args)
         return FigureSpec(key="bc-counts", title=title, fig=fig, data=series, params=params,
                           caption=caption.strip())

@@ -104,7 +104,7 @@ def vaf(study: Study, *, cohort: Cohort | None = None, params: SomaticParams = S
         raise ValueError("No gene chosen, no sequenced sample of the selected patients falls "
                          "in the day window, or samples.csv does not list the mutation "
                          "samples.")
-    fig = figs.vaf_lines(tracks, colors=common.colors(study),
+    fig = figs.vaf_lines(tracks, colors=common.colors(study, cohort),
                          log_y=params.log_vaf)
     return FigureSpec("vaf_over_time", "Somatic VAF over time", fig, tracks, params)
 

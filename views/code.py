@@ -260,7 +260,8 @@ def _wrap_call(head: str, args: list[str], width: int = 92) -> str:
 
 
 def _cohort_code(cohort: Cohort) -> str:
-    if cohort is None or getattr(cohort, "is_everything", False):
+    if cohort is None or (getattr(cohort, "is_everything", False)
+                          and getattr(cohort, "colour_by", None) is None):
         return "Cohort()"
     parts = []
     for f in dataclasses.fields(cohort):
@@ -341,13 +342,15 @@ def command(spec: FigureSpec | TableSpec, study_dir: str | Path, *,
     if spec.params is not None and params_json(spec.params) != "{}":
         parts += ["--params", params_json(spec.params)]
     cohort = spec.cohort
-    if cohort is not None and not cohort.is_everything:
+    if cohort is not None:
         if cohort.subjects:
             parts += ["--patients", *cohort.subjects]
         if cohort.groups:
             parts += ["--groups", *cohort.groups]
         if not cohort.days.is_everything:
             parts += [f"--days={cohort.days.text}"]
+        if cohort.colour_by is not None:
+            parts += ["--colour-by", cohort.colour_by]
     if returns_many(resolve(spec.view)):
         parts += ["--key", spec.key]
     parts += ["--out", out or _out_name(spec)]

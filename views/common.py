@@ -60,12 +60,14 @@ def colour_by(study: Study) -> str:
     return mode
 
 
-def colors(study: Study) -> dict[str, str]:
+def colors(study: Study, cohort: Cohort | None = None) -> dict[str, str]:
     """The colour of each patient, the same on every page: one per patient, or the patient's
-    response group (`colour_by`)."""
+    response group. The cohort's `colour_by` (the sidebar's choice) wins over the study's
+    setting (`colour_by`)."""
     from components.theme import group_patient_colors, patient_colors
 
-    if colour_by(study) == "response_group":
+    mode = (cohort.colour_by if cohort is not None else None) or colour_by(study)
+    if mode == "response_group":
         return group_patient_colors(groups(study))
     return patient_colors(study.subject_ids)
 

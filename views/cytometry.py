@@ -148,7 +148,7 @@ def population_trend(study: Study, *, cohort: Cohort | None = None,
     names = population_names(study, cohort=cohort)
     population = params.population or (names[-1] if names else "")
     trend = fl.gate_over_time(_pops(study, cohort), population=population)
-    fig = figs.population_lines(trend, colors=common.colors(study),
+    fig = figs.population_lines(trend, colors=common.colors(study, cohort),
                                 title=f"{population}: % of parent")
     return FigureSpec("cy-trend", f"{population} over time", fig, trend, params)
 

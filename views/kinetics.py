@@ -102,7 +102,7 @@ def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticM
     name = study.catalogue[params.assay].label if params.assay in study.catalogue \
         else params.assay
     fig = model_overlay(observed, curves, status={f.subject_id: f.status for f in chosen},
-                        colors=common.colors(study), y_title=label,
+                        colors=common.colors(study, cohort), y_title=label,
                         title=f"{name}: kinetic model fitted for {n_ok} of {len(chosen)} "
                               "patient(s)")
     sigma = next((f.sigma for f in chosen if f.sigma is not None), None)
@@ -202,7 +202,7 @@ def curve(study: Study, *, cohort: Cohort | None = None, params: CurveParams = C
     name = study.catalogue[assay].label if assay in study.catalogue else assay
     rules = common.rules(study)
     if params.view == VIEWS[0]:
-        fig = kinetics_curve(data, colors=common.colors(study), title=name, y_title=label,
+        fig = kinetics_curve(data, colors=common.colors(study, cohort), title=name, y_title=label,
                              highlight=params.highlight, shade=params.shade)
     else:
         data = kinetics.group_curve(post_hsct.for_summary(data))
@@ -281,7 +281,7 @@ def concordance(study: Study, *, cohort: Cohort | None = None,
     pairs = kinetics.concordance(common.apply(study, series(study), cohort), x="CAR_QPCR",
                                  y=flow)
     corr = kinetics.repeated_correlation(pairs)
-    fig = concordance_scatter(pairs, colors=common.colors(study), x_title=LABELS["CAR_QPCR"],
+    fig = concordance_scatter(pairs, colors=common.colors(study, cohort), x_title=LABELS["CAR_QPCR"],
                               y_title=LABELS[flow], title=corr.short())
     return FigureSpec(
         key="kin-concordance", title="qPCR vs flow", fig=fig, data=pairs, params=params,
@@ -307,7 +307,7 @@ def cd7_readouts(study: Study, *, cohort: Cohort | None = None,
                         cohort).get_column("day")
     xr = (float(days.min()) - 5, float(days.max()) + 5) if days.len() else None
     fig = readout_panels(cd7, facet_order=kinetics.CD7_READOUTS, log_facets=("NK_ABS",),
-                         colors=common.colors(study),
+                         colors=common.colors(study, cohort),
                          titles={a: study.analyte_label(a) for a in kinetics.CD7_READOUTS},
                          x_range=xr, highlight=params.highlight)
     return FigureSpec(key="kin-cd7", title="CD7-specific readouts", fig=fig, data=cd7,
@@ -344,7 +344,7 @@ def exposure(study: Study, *, cohort: Cohort | None = None,
         row = tests.filter(pl.col("versus") == by)
         note = row.get_column("detail")[0] if row.height else ""
         fig = exposure_strip(er.with_columns(pl.col(by).cast(pl.String)), x=by, y=par,
-                             colors=common.colors(study), category_order=order, x_title=name,
+                             colors=common.colors(study, cohort), category_order=order, x_title=name,
                              y_title=f"Cmax ({unit})" if par == "cmax" else
                              f"AUC0-{params.nca.auc_end} ({unit} x day)", title=note)
         out.append(FigureSpec(key=f"kin-er-{by}", title=f"Exposure vs {name.lower()}",

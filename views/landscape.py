@@ -286,7 +286,7 @@ def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapePa
             if params.source == RNA else str(gene)
         points = points.with_columns(pl.Series(color, values[points.get_column("cell")
                                                            .to_numpy()]))
-    colors = common.colors(study) if color == "subject_id" else \
+    colors = common.colors(study, cohort) if color == "subject_id" else \
         _FIXED_COLORS.get(color, {})
     fig = figs.embedding_scatter(points, color=color, continuous=values is not None,
                                  colors=colors, facet="facet" if facet else None,
@@ -455,7 +455,7 @@ def composition(study: Study, *, cohort: Cohort | None = None,
     qpcr = _in_cohort(study.series(analytes=["CAR_QPCR"]), cohort, groups)
     qpcr = prepare_series(qpcr) if qpcr.height else qpcr   # below the LLOQ as on Kinetics
     return FigureSpec("car_vs_qpcr", "CAR+ T cells vs qPCR", figs.car_vs_qpcr_figure(
-        car, qpcr, colors=common.colors(study)), car, params)
+        car, qpcr, colors=common.colors(study, cohort)), car, params)
 
 
 def rules(study: Study) -> Rules:

@@ -118,7 +118,7 @@ def clones(study: Study, *, cohort: Cohort | None = None, params: None = None,
     either."""
     tracks = common.apply(study, vaf_tracks(study), cohort)
     if tracks.height:
-        fig = vaf_lines(tracks, colors=common.colors(study),
+        fig = vaf_lines(tracks, colors=common.colors(study, cohort),
                         title="Variant allele fraction per gene")
         return FigureSpec("clones", "Somatic clones: VAF over time", fig, data=tracks,
                           caption="Largest VAF of each gene per sequenced sample; open markers "

@@ -175,7 +175,7 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                           caption=f"{n_pat} patient(s){left_out}. Median and interquartile "
                                   "range across patients, one value per patient and day."
                                   + hsct_text)
-    colors = common.colors(study)
+    colors = common.colors(study, cohort)
     fig = cohort_cytokine_panels(data, x="rel_day", facet_order=present, titles=titles,
                                  colors=colors, log_y=params.log_y, x_title=x_title,
                                  range_x=params.days, marks=marks,
@@ -272,7 +272,7 @@ def patient_cytokines(study: Study, *, cohort: Cohort | None = None,
         pl.col("day").is_between(*params.days))
     titles = {a: f"{a} ({study.catalogue[a].unit})" if a in study.catalogue else a
               for a in present}
-    fig = cytokine_panels(data, episodes, facet_order=present, colors=common.colors(study),
+    fig = cytokine_panels(data, episodes, facet_order=present, colors=common.colors(study, cohort),
                           x_range=params.days, marks=hsct_marks(study, subjects=[params.patient]),
                           titles=titles, title=f"{params.patient}: cytokines, ferritin and CRP")
     return FigureSpec(key="saf-cytokines", title=f"{params.patient}: cytokines", fig=fig,
@@ -302,7 +302,7 @@ def peak_figure(study: Study, *, cohort: Cohort | None = None, params: PatientCy
                 focus: Focus | None = None) -> FigureSpec:
     """Peak value against CRS max grade, one point per patient."""
     table = peaks(study, cohort=cohort, params=params).data
-    fig = peak_vs_grade(table, facet_order=present_panel(study), colors=common.colors(study),
+    fig = peak_vs_grade(table, facet_order=present_panel(study), colors=common.colors(study, cohort),
                         title="Peak value against CRS max grade")
     return FigureSpec(key="saf-peak-grade", title="Peak value against CRS max grade",
                       fig=fig, data=table, params=params)
@@ -327,7 +327,7 @@ def cytokine_slide(study: Study, *, cohort: Cohort | None = None,
     eps = toxicity.toxicity_episodes(study.events)
     fig = cytokine_panels(data, eps, facet="subject_id",
                           cols=min(5, data.get_column("subject_id").n_unique()),
-                          colors=common.colors(study),
+                          colors=common.colors(study, cohort),
                           title=f"{study.analyte_label(analyte)}, days {lo} to {hi}",
                           x_range=(lo, hi))
     return FigureSpec(key="cytokines", title=f"{ {'IL6': 'IL-6'}.get(analyte, analyte)} and CRS after infusion", fig=fig,
