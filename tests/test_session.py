@@ -126,3 +126,17 @@ def test_clicked_patient_from_customdata_or_the_trace():
     assert session.clicked_patient(event(customdata="Responder"), subjects=ids) is None
     assert session.clicked_patient(event(customdata="SAA-009"), subjects=ids) is None
     assert session.clicked_patient({"selection": {"points": []}}, subjects=ids) is None
+
+
+def test_a_long_selection_is_keyed_by_a_digest_that_still_tells_selections_apart(demo_study):
+    cells = tuple(f"cell-{i}" for i in range(150_000))
+    key = session.view_key(view, demo_study, cohort=Cohort(), params=P(1, cells))
+    assert len(key) < 2_000                      # one digest, not 150,000 item keys
+    assert key == session.view_key(view, demo_study, cohort=Cohort(), params=P(1, cells))
+    other = cells[:-1] + ("cell-x",)
+    assert key != session.view_key(view, demo_study, cohort=Cohort(), params=P(1, other))
+    assert key != session.view_key(view, demo_study, cohort=Cohort(), params=P(1, cells[:-1]))
+    session.cached_view(view, demo_study, cohort=Cohort(), params=P(1, cells))
+    session.cached_view(view, demo_study, cohort=Cohort(), params=P(1, cells))
+    session.cached_view(view, demo_study, cohort=Cohort(), params=P(1, other))
+    assert len(CALLS) == 2
