@@ -175,14 +175,6 @@ def refusal(wanted: str, listed: dict[str, Path]) -> tuple[str, str]:
 _DIGEST_OVER = 64   # tuples longer than this, of one scalar type, are keyed by a digest
 
 
-def _one_scalar_type(values: tuple | list) -> type | None:
-    """The one type (str, int, float or bool) of every item, else None."""
-    kind = type(values[0])
-    if kind not in (str, int, float, bool):
-        return None
-    return kind if all(type(v) is kind for v in values) else None
-
-
 def _key_of(value: Any, where: str) -> Hashable:
     """A stable, hashable key for a Params / Cohort / Focus value: dataclasses by type and
     fields, containers by items, scalars by type and value (so 2 and 2.0 differ). Frames and
@@ -198,7 +190,8 @@ def _key_of(value: Any, where: str) -> Hashable:
                 tuple((f.name, _key_of(getattr(value, f.name), f"{where}.{f.name}"))
                       for f in dataclasses.fields(value)))
     if isinstance(value, (tuple, list)):
-        if len(value) > _DIGEST_OVER and (kind := _one_scalar_type(value)) is not None:
+        kinds = {type(v) for v in value} if len(value) > _DIGEST_OVER else set()
+        if len(kinds) == 1 and (kind := kinds.pop()) in (str, int, float, bool):
             # a long list of ids (e.g. the cells of a lasso): one digest, not one key per item
             text = "\x1f".join(map(repr, value)).encode("utf-8")
             return (type(value).__name__, kind.__name__, len(value),

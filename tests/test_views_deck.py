@@ -19,6 +19,7 @@ PAGE_SLIDES = {
     "pages/blood_counts.py": ("bc-counts", "blood_counts"),
     "pages/outcomes.py": ("out-orr", "orr"),
     "pages/kinetics.py": ("kin-curve", "kinetics"),
+    "pages/immune_landscape.py": ("il-comp", "composition"),
 }
 
 

@@ -13,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from views import blood_counts, kinetics, omics_slides, outcomes, overview, safety, toxicity
+from views import (
+    blood_counts,
+    kinetics,
+    landscape,
+    omics_slides,
+    outcomes,
+    overview,
+    safety,
+    toxicity,
+)
 from views.spec import FigureSpec
 
 if TYPE_CHECKING:
@@ -63,7 +72,8 @@ DECK: tuple[DeckSlide, ...] = (
     DeckSlide("crs_ae", "CRS, ICANS and adverse events", toxicity.safety_overview),
     DeckSlide("embedding", "Immune landscape by cell type", omics_slides.embedding,
               omics_slides.EmbeddingSlideParams()),
-    DeckSlide("composition", "Cell-type composition per sample", omics_slides.composition),
+    DeckSlide("composition", "Cell-type composition per sample", landscape.composition,
+              landscape.CompositionParams()),
     DeckSlide("compare-volcano", "Responders vs non-responders: top comparisons",
               omics_slides.comparison),
     DeckSlide("clones", "Somatic clones and TCR repertoire", omics_slides.clones),

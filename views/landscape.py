@@ -422,9 +422,12 @@ def composition_per_sample(study: Study, *, cohort: Cohort | None = None) -> pl.
 @recipe
 def composition(study: Study, *, cohort: Cohort | None = None,
                 params: CompositionParams = CompositionParams(), focus: Focus | None = None
-                ) -> FigureSpec:
+                ) -> FigureSpec | None:
     """The composition view `params.view` of the cohort (all cells counted, never the drawn
-    subsample; group comparisons one value per patient)."""
+    subsample; group comparisons one value per patient); None without single-cell data (the
+    standard deck's composition slide is this view)."""
+    if not study.has("single_cell"):
+        return None
     groups = response_groups(study)
     data = composition_per_sample(study, cohort=cohort)
     if params.view == "Per sample":

@@ -1,7 +1,8 @@
-"""The standard deck's slides of the omics pages: the immune landscape by cell type, the
-cell-type composition per sample, the top responder-vs-non-responder comparison and the
-somatic clones (or, without mutations, TCR clonality). Each is a view like the pages' own, so
+"""The standard deck's slides of the omics pages that no page draws at the deck's fixed
+Params: the immune landscape by cell type, the top responder-vs-non-responder comparison and
+the somatic clones (or, without mutations, TCR clonality). Each is a view like the pages' own, so
 the deck, the Slides page and `cli.py export --view omics_slides.NAME` draw the same figure.
+(The composition slide is the Immune landscape page's own view, views.landscape.composition.)
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from analysis.clones import vaf_tracks
-from analysis.composition import cell_type_composition
 from analysis.differential import available_layers, compare
 from analysis.embedding import available_bases, cell_table, load_embedding, stratified_subsample
 from analysis.repertoire import METRIC_LABELS, repertoire_table
 from components.figures.clones import repertoire_lines, vaf_lines
 from components.figures.compare import ranked_table, volcano
-from components.figures.landscape import composition_bars, embedding_scatter
+from components.figures.landscape import embedding_scatter
 from views import common
 from views.spec import FigureSpec, recipe
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from analysis.cohort import Cohort, Focus
     from data_loaders import Study
 
-__all__ = ["EmbeddingSlideParams", "embedding", "composition", "comparison", "clones"]
+__all__ = ["EmbeddingSlideParams", "embedding", "comparison", "clones"]
 
 
 @dataclass(frozen=True)
@@ -64,21 +64,6 @@ def embedding(study: Study, *, cohort: Cohort | None = None,
     return FigureSpec("embedding", "Immune landscape by cell type", fig, data, params,
                       f"{cells.height:,} cells; {sub.height:,} drawn (stratified by sample "
                       "and cell type)")
-
-
-@recipe
-def composition(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                focus: Focus | None = None) -> FigureSpec | None:
-    """Cell-type fractions per sample; None without single-cell data."""
-    if not study.has("single_cell"):
-        return None
-    comp = common.apply(study, cell_type_composition(study), cohort)
-    if comp.height == 0:
-        return None
-    comp = comp.with_columns(pl.format("D{}", "day").alias("sample_label"))
-    fig = composition_bars(comp, title="Cell-type composition per sample")
-    return FigureSpec("composition", "Cell-type composition per sample", fig, comp, None,
-                      "Fractions over all cells of each sample (single-cell RNA)")
 
 
 @recipe
