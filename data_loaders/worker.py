@@ -94,9 +94,11 @@ def _child_main() -> None:
     conn = Connection(int(sys.argv[1]))
     path, skip, memory_bytes = conn.recv()
     try:
-        # address space a little above the watched resident limit: the watchdog names the
-        # file; this stops a single huge allocation (a sheet "of 549 GB") at once
-        cap = memory_bytes + 1024**3
+        # address space well above the watched resident limit: the watchdog names the file;
+        # this stops a single huge allocation (a sheet "of 549 GB") at once. The headroom is
+        # for what the libraries reserve without using (thread stacks, allocator arenas:
+        # about 1.75 GB of address space for a 260 MB resident load of the demo)
+        cap = memory_bytes + 2 * 1024**3
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (ValueError, OSError):
         pass
