@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
-from typing import TYPE_CHECKING
 
 import polars as pl
 import streamlit as st
@@ -14,23 +13,13 @@ from components import deck, export, render, session, sidebar
 from components.safe import md
 from views import slides as vs
 
-if TYPE_CHECKING:
-    from analysis.cohort import Cohort
-    from data_loaders import Study
 
-
-def _deck_bytes(study: Study, cohort: Cohort, chosen: list, shown: dict,
+def _deck_bytes(ctx: session.PageContext, chosen: list, shown: dict,
                 params: vs.SlidesParams) -> bytes:
     # runs on click, outside the script thread: everything it needs is passed in
     render.export_server()
-    slides = vs.slides(study, cohort=cohort, chosen=chosen, shown=shown)
-    prov = export.Provenance.of(study, cohort, params=dataclasses.asdict(params),
-                                figure=params.deck_title)
-    title = deck.title_slide(study, cohort, title=params.deck_title) \
-        if params.title_slide else None
-    build = {"pptx": deck.build_pptx, "pdf": deck.build_pdf, "zip": deck.build_svg_zip}
-    return build[params.format](slides, title=title, provenance=prov, footer=params.footer)
-
+    return vs.deck_bytes(ctx.study, cohort=ctx.cohort, chosen=chosen, shown=shown,
+                         params=params)
 
 ctx = session.context(applies="patients and days as each slide's page does")
 study = ctx.study
@@ -88,7 +77,7 @@ if skipped:
 st.download_button(
     f"Download {n} slides ({deck.DECK_FORMATS[fmt][0]})",
     data=b"" if blocker else render.audited(
-        partial(_deck_bytes, study, ctx.cohort, rows, shown, params), event="export",
+        partial(_deck_bytes, ctx, rows, shown, params), event="export",
         file=deck.deck_file_name(study.study_id, fmt), format=fmt, slides=n),
     file_name=deck.deck_file_name(study.study_id, fmt), mime=deck.DECK_FORMATS[fmt][1],
     key="slides-download", on_click="ignore", type="primary", disabled=bool(blocker),

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from analysis.cohort import Cohort
     from data_loaders import Study
 
-__all__ = ["SlidesParams", "ROW_SCHEMA", "rows", "slides"]
+__all__ = ["SlidesParams", "ROW_SCHEMA", "rows", "slides", "deck_bytes"]
 
 ROW_SCHEMA = {"include": pl.Boolean, "order": pl.Int64, "title": pl.String, "source": pl.String,
               "id": pl.String}
@@ -72,3 +72,20 @@ def slides(study: Study, *, cohort: Cohort | None, chosen: Sequence[tuple[str, s
             continue
         out.append(dataclasses.replace(slide_from_spec(spec), title=title or spec.title))
     return out
+
+
+def deck_bytes(study: Study, *, cohort: Cohort | None, chosen: Sequence[tuple[str, str | None]],
+               shown: Mapping[str, FigureSpec], params: SlidesParams) -> bytes:
+    """The deck file (`params.format`: pptx, pdf or zip of SVGs) of the chosen slides, with
+    the title slide and provenance `params` ask for. The figures are drawn by the export
+    server, which the caller starts (components.render.export_server)."""
+    from components import deck, export
+
+    chosen_slides = slides(study, cohort=cohort, chosen=chosen, shown=shown)
+    prov = export.Provenance.of(study, cohort, params=dataclasses.asdict(params),
+                                figure=params.deck_title)
+    title = deck.title_slide(study, cohort, title=params.deck_title) \
+        if params.title_slide else None
+    build = {"pptx": deck.build_pptx, "pdf": deck.build_pdf, "zip": deck.build_svg_zip}
+    return build[params.format](chosen_slides, title=title, provenance=prov,
+                                footer=params.footer)
