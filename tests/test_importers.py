@@ -152,3 +152,40 @@ def test_a_workbook_declaring_a_huge_sheet_is_refused_before_reading(tmp_path):
     prop = propose(tmp_path)
     assert prop.questions[0].startswith("big.xlsx: sheet sheet1 declares 1,048,576 rows")
     assert "max_sheet_cells" in prop.questions[0]
+
+
+def test_stale_upload_folders_are_swept_and_nothing_else(tmp_path):
+    """An import never saved leaves its staging folder; the next staging removes this
+    user's folders untouched for longer than the setting, and nothing else."""
+    import os
+
+    from data_loaders.importers import uploads
+
+    now = 1_800_000_000.0
+    old, fresh, other = (tmp_path / f"{uploads.PREFIX}{n}" for n in ("old", "fresh", "x"))
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "labs.csv").write_text("a,b\n")
+    not_ours = tmp_path / "labs-backup"
+    not_ours.mkdir()
+    day = 24 * 3600
+    for path, age in ((old, 2 * day), (old / "labs.csv", 2 * day), (fresh, 2 * day),
+                      (fresh / "labs.csv", 3600), (not_ours, 9 * day)):
+        os.utime(path, (now - age, now - age))
+    other.write_text("a file, not a folder")
+    os.utime(other, (now - 9 * day, now - 9 * day))
+
+    removed = uploads.sweep_stale(hours=24, root=tmp_path, now=now)
+    assert removed == [old]
+    assert not old.exists() and fresh.exists() and not_ours.exists() and other.exists()
+    # a shorter setting reaches the folder whose newest file is an hour old
+    assert uploads.sweep_stale(hours=0.5, root=tmp_path, now=now) == [fresh]
+
+
+def test_staging_hours_setting(monkeypatch):
+    from data_loaders.importers import uploads
+
+    monkeypatch.setenv("IMPORT_STAGING_HOURS", "6")
+    assert uploads.staging_hours() == 6.0
+    monkeypatch.setenv("IMPORT_STAGING_HOURS", "soon")
+    assert uploads.staging_hours() == uploads.DEFAULT_STAGING_HOURS

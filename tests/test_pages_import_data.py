@@ -103,6 +103,7 @@ def test_uploads_have_a_size_limit_and_safe_names():
         uploads.stage_uploads([("..", b"1")], limit_mb=1)
     folder = uploads.stage_uploads([("../../etc/labs.csv", b"a,b\n")], limit_mb=1)
     assert [p.name for p in folder.iterdir()] == ["labs.csv"]
+    shutil.rmtree(folder)
     for bad in ("../x", "a/b", ".hidden", "", "x" * 65):
         with pytest.raises(StudyError):
             uploads.safe_study_name(bad)

@@ -1,22 +1,30 @@
 """Uploaded files for an import: size limit, safe names, and a private staging folder.
 
 Uploads are held in a temporary folder outside every study (the importer reads files from
-disk); nothing is written where the study will go before the user saves it.
+disk); nothing is written where the study will go before the user saves it. A session that
+ends without saving leaves its folder behind (Streamlit tells the app nothing when a browser
+tab closes), so each new staging removes this user's staging folders untouched for
+`IMPORT_STAGING_HOURS` (default 24).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from data_loaders.errors import StudyError
 
-__all__ = ["DEFAULT_LIMIT_MB", "upload_limit_mb", "stage_uploads", "safe_study_name"]
+__all__ = ["DEFAULT_LIMIT_MB", "DEFAULT_STAGING_HOURS", "upload_limit_mb", "staging_hours",
+           "stage_uploads", "sweep_stale", "safe_study_name"]
 
 DEFAULT_LIMIT_MB = 200
+DEFAULT_STAGING_HOURS = 24.0
+PREFIX = "cart-import-upload-"
 
 
 def upload_limit_mb() -> int:
@@ -25,6 +33,37 @@ def upload_limit_mb() -> int:
         return max(1, int(os.environ.get("IMPORT_MAX_MB", DEFAULT_LIMIT_MB)))
     except ValueError:
         return DEFAULT_LIMIT_MB
+
+
+def staging_hours() -> float:
+    """How long an unsaved import's uploads are kept: `IMPORT_STAGING_HOURS` (default 24)."""
+    try:
+        return max(0.0, float(os.environ.get("IMPORT_STAGING_HOURS", DEFAULT_STAGING_HOURS)))
+    except ValueError:
+        return DEFAULT_STAGING_HOURS
+
+
+def sweep_stale(*, hours: float | None = None, root: Path | None = None,
+                now: float | None = None) -> list[Path]:
+    """Remove this user's staging folders (in `root`, default the temporary folder) whose
+    newest file is older than `hours`; return what was removed. Folders of other users and
+    anything not named like a staging folder are never touched."""
+    limit = (staging_hours() if hours is None else hours) * 3600
+    base = Path(root or tempfile.gettempdir())
+    clock = time.time() if now is None else now
+    removed = []
+    for folder in base.glob(f"{PREFIX}*"):
+        try:
+            if not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            newest = max([folder.stat().st_mtime,
+                          *(f.stat().st_mtime for f in folder.iterdir())])
+        except OSError:
+            continue
+        if clock - newest > limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _safe_name(name: str) -> str:
@@ -51,7 +90,8 @@ def stage_uploads(files: Iterable[tuple[str, bytes]], *, limit_mb: int | None = 
     if len(set(names)) != len(names):
         raise StudyError("two uploads have the same name", file="upload",
                          fix="rename one of them")
-    folder = Path(tempfile.mkdtemp(prefix="cart-import-upload-"))
+    sweep_stale()
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     for name, data in items:
         (folder / name).write_bytes(data)
     return folder
