@@ -310,6 +310,8 @@ CROSS_CUTTING_TESTS = {
     "test_real_study.py": "the real public files of ../shared/data",
     "test_scale.py": "every layer at 200 patients and 300k cells",
     "test_pyproject.py": "the package metadata in pyproject.toml",
+    "test_clinical_edges.py": "the clinical rules (baseline, response, recovery, ICAHT, "
+                              "survival) together on hand-made edge-case studies",
 }
 
 
@@ -426,9 +428,7 @@ def test_readers_do_not_import_the_loader():
 # ---- module size (STYLE.md rule 3) -----------------------------------------------------------
 MODULE_LINES = 400
 # modules over the size that their owners are still splitting; none may join
-SIZE_PENDING = {"analysis/embedding.py", "data_loaders/single_cell/store.py",
-                "components/figures/clinical.py", "components/figures/clones.py",
-                "components/figures/patient.py"}
+SIZE_PENDING = {"analysis/embedding.py", "data_loaders/single_cell/store.py"}
 
 
 def _long_modules() -> dict[str, int]:
