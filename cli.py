@@ -25,7 +25,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -601,12 +601,104 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from analysis.differential import RESULT_COLUMNS, compare
 
     study = _open_study(args)
-    res = compare(study, layer=args.layer, window=args.window, group_column=args.groups,
-                  group_a=args.group_a, group_b=args.group_b,
-                  change_from_baseline=args.change_from_baseline, method=args.method)
+    if args.method == "deseq2":     # about a minute: the Compare page's DESeq2 job
+        from analysis.cohort import Cohort
+        from views import compare as cv
+
+        res = _job(cv.run_comparison, study, cohort=Cohort(), desc="DESeq2", study=study,
+                   params=cv.comparison_params(cv.CompareParams(
+                       args.layer, args.window, args.groups, args.group_a, args.group_b,
+                       change_from_baseline=args.change_from_baseline, method="deseq2")))
+        if res is None:
+            return 2
+    else:
+        res = compare(study, layer=args.layer, window=args.window, group_column=args.groups,
+                      group_a=args.group_a, group_b=args.group_b,
+                      change_from_baseline=args.change_from_baseline, method=args.method)
     if res.height == 0:
         return fail(f"no {args.layer} values for the two groups in window {args.window}")
     return _write(res if args.all_columns else res.select(RESULT_COLUMNS), "csv", None)
+
+
+# ---- long computations as the pages' jobs (jobs/console.py: same key, same progress) ------
+def _job(fn: Callable[..., Any], *args: Any, desc: str, **kwargs: Any) -> Any:
+    """`fn` as the page's job (jobs.console.run); None after printing why it did not finish."""
+    import jobs
+    from jobs import console
+
+    try:
+        return console.run(fn, *args, desc=desc, **kwargs)
+    except (jobs.JobFailed, jobs.JobCancelled) as exc:
+        fail(str(exc))
+        return None
+
+
+def _markers_args(p: argparse.ArgumentParser) -> None:
+    _deid_args(p)
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--by", default="cell_type", metavar="COLUMN",
+                   help="cell grouping: cell_type (default) or a cluster column of the "
+                   "single-cell file's obs (leiden, seurat_clusters, ...)")
+    p.add_argument("--top", type=int, default=25, help="genes per group (25)")
+    p.add_argument("--out", help="CSV file to write (default: standard output)")
+    p.add_argument("--force", action="store_true", help="recompute even when cached")
+
+
+@command("markers", "marker genes of every cell type (or cluster) against all other cells over "
+         "the whole single-cell store, as the Immune landscape's job (CSV)", _markers_args)
+def cmd_markers(args: argparse.Namespace) -> int:
+    from views import markers as mk
+
+    study = _open_study(args)
+    table = _job(mk.run_group_markers, study, params=mk.GroupMarkersParams(args.by, args.top),
+                 study=study, desc="markers", rerun=args.force)
+    return 2 if table is None else _write(table, "csv", args.out)
+
+
+def _pseudobulk_args(p: argparse.ArgumentParser) -> None:
+    from analysis.differential import WINDOWS
+
+    p.add_argument("--study", required=True, help="study folder")
+    p.add_argument("--cell-type", help="sum the cells of this cell type (or cluster label)")
+    p.add_argument("--car-status", choices=["CAR+", "CAR-"], help="sum CAR+ or CAR- cells")
+    p.add_argument("--design", choices=["groups", "paired"], default="groups",
+                   help="groups: responders vs non-responders (default); paired: the window "
+                   "vs baseline in patients with both")
+    p.add_argument("--window", default="D28", choices=list(WINDOWS), help="day window (D28)")
+    p.add_argument("--out", help="CSV file to write (default: standard output)")
+
+
+@command("pseudobulk", "pseudobulk DESeq2 of the single-cell counts summed per sample (patient "
+         "as the replicate), as the Immune landscape's job (CSV per gene)", _pseudobulk_args)
+def cmd_pseudobulk(args: argparse.Namespace) -> int:
+    from analysis.pseudobulk import CellSelection
+    from views import landscape_depth as ld
+
+    study = load_study(args.study)
+    params = ld.cohort_params(study, cohort=None, window=args.window, design=args.design,
+                              selection=CellSelection(args.cell_type, args.car_status))
+    got = _job(ld.run_pseudobulk, study, params=params, study=study, desc="pseudobulk")
+    return 2 if got is None else _write(got.table, "csv", args.out)
+
+
+def _gene_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, help="study folder")
+
+
+@command("gene-store", "build the gene-column copy of the single-cell expression (colouring by "
+         "gene, marker tests), as the Immune landscape's job; a converted store has its own",
+         _gene_store_args)
+def cmd_gene_store(args: argparse.Namespace) -> int:
+    from views import landscape as lv
+
+    study = load_study(args.study)
+    if not study.has("single_cell"):
+        return fail(f"{study.path}: no single-cell file")
+    if lv.gene_store_ready(study):
+        print(f"{study.path}: the gene-major copy is there already")
+        return 0
+    _job(lv.build_gene_store, study, study=study, desc="gene store")
+    return 0 if lv.gene_store_ready(study) else 2
 
 
 # ---- embed ---------------------------------------------------------------------------------

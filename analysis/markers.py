@@ -17,7 +17,7 @@ patient-level comparisons (pseudobulk per patient) are the Compare page's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from scipy import sparse
 
 __all__ = ["rank_markers", "EXPLORATORY", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
-           "ColumnRanks", "MARKER_COLUMNS", "index_from_arrays"]
+           "ColumnRanks", "MARKER_COLUMNS", "index_from_arrays", "rank_groups",
+           "GROUP_COLUMNS"]
 
 MARKER_COLUMNS = ("rank", "gene", "log2_fold_change", "mean_selected", "mean_rest",
                   "pct_selected", "pct_rest", "u_statistic", "z_score", "p_value", "fdr",
@@ -115,39 +116,14 @@ def _distinct(ids: np.ndarray) -> int:
     return pl.Series(ids.tolist(), dtype=pl.String, strict=False).drop_nulls().n_unique()
 
 
-def rank_markers(data: MarkerIndex | np.ndarray | sparse.spmatrix, *, selected: np.ndarray, genes: Sequence[str] | None = None,
-                 top: int = 25, patients: Sequence[str] | np.ndarray | None = None
-                 ) -> pl.DataFrame:
-    """Genes ranked by how much higher they are in the `selected` cells (boolean mask) than in
-    the rest: the `top` genes with the largest positive z-score (all genes when top <= 0).
-
-    `data`: a `MarkerIndex` (fast for repeated selections) or a cells x genes log-normalised
-    matrix (scipy sparse or numpy) with `genes`. Columns: rank, gene, log2_fold_change,
-    mean_selected, mean_rest, pct_selected, pct_rest, u_statistic, z_score, p_value, fdr
-    (Benjamini-Hochberg over every gene tested), n_cells_selected, n_patients_selected and
-    n_patients_rest (the distinct `patients`, one subject_id per cell, when given) and evidence
-    (the p-values are exploratory: cell-level).
-    """
+def _statistics(index: MarkerIndex, *, n1: int, nz_sel: np.ndarray, sum_sel: np.ndarray,
+                rank_nz_sel: np.ndarray, top: int) -> pl.DataFrame:
+    """The Wilcoxon statistics, fold changes and FDR of one selection of `n1` cells from its
+    per-gene non-zero counts, sums and non-zero rank sums (the module docstring)."""
     from scipy.stats import norm
 
-    index = data if isinstance(data, MarkerIndex) else marker_index(
-        data, genes=list(genes) if genes is not None else [f"gene{i}" for i in
-                                                          range(data.shape[1])])
     n = index.n_cells
-    mask = np.asarray(selected, dtype=bool)
-    if mask.shape != (n,):
-        raise ValueError(f"selected has {mask.shape[0]} entries for {n} cells")
-    n1, n2 = int(mask.sum()), int(n - mask.sum())
-    if n1 == 0 or n2 == 0:
-        raise ValueError("the selection and the rest must both hold at least one cell")
-    if n1 <= n2:
-        nz_sel, sum_sel, rank_nz_sel = _row_sums(index, np.flatnonzero(mask))
-    else:   # fewer rows to read on the other side
-        nz_rest, sum_rest, rank_rest = _row_sums(index, np.flatnonzero(~mask))
-        all_ranks = index.rank_total if index.rank_total is not None else \
-            np.asarray(index.ranks.sum(axis=0), dtype=np.float64).ravel()
-        nz_sel, sum_sel = index.nnz - nz_rest, index.total - sum_rest
-        rank_nz_sel = all_ranks - rank_rest
+    n2 = n - n1
     n0 = n - index.nnz
     rank_sums = (n1 - nz_sel) * (n0 + 1) / 2.0 + rank_nz_sel + n0 * nz_sel
     u = rank_sums - n1 * (n1 + 1) / 2.0
@@ -167,17 +143,152 @@ def rank_markers(data: MarkerIndex | np.ndarray | sparse.spmatrix, *, selected: 
         "pct_rest": 100 * (index.nnz - nz_sel) / n2, "u_statistic": u, "z_score": z,
         "p_value": p, "fdr": fdr,
     }).sort(["z_score", "log2_fold_change"], descending=True)
-    if top > 0:
-        out = out.head(top)
+    return out.head(top) if top > 0 else out
+
+
+def rank_markers(data: MarkerIndex | np.ndarray | sparse.spmatrix, *, selected: np.ndarray, genes: Sequence[str] | None = None,
+                 top: int = 25, patients: Sequence[str] | np.ndarray | None = None
+                 ) -> pl.DataFrame:
+    """Genes ranked by how much higher they are in the `selected` cells (boolean mask) than in
+    the rest: the `top` genes with the largest positive z-score (all genes when top <= 0).
+
+    `data`: a `MarkerIndex` (fast for repeated selections) or a cells x genes log-normalised
+    matrix (scipy sparse or numpy) with `genes`. Columns: rank, gene, log2_fold_change,
+    mean_selected, mean_rest, pct_selected, pct_rest, u_statistic, z_score, p_value, fdr
+    (Benjamini-Hochberg over every gene tested), n_cells_selected, n_patients_selected and
+    n_patients_rest (the distinct `patients`, one subject_id per cell, when given) and evidence
+    (the p-values are exploratory: cell-level).
+    """
+    index = data if isinstance(data, MarkerIndex) else marker_index(
+        data, genes=list(genes) if genes is not None else [f"gene{i}" for i in
+                                                          range(data.shape[1])])
+    n = index.n_cells
+    mask = np.asarray(selected, dtype=bool)
+    if mask.shape != (n,):
+        raise ValueError(f"selected has {mask.shape[0]} entries for {n} cells")
+    n1, n2 = int(mask.sum()), int(n - mask.sum())
+    if n1 == 0 or n2 == 0:
+        raise ValueError("the selection and the rest must both hold at least one cell")
+    if n1 <= n2:
+        nz_sel, sum_sel, rank_nz_sel = _row_sums(index, np.flatnonzero(mask))
+    else:   # fewer rows to read on the other side
+        nz_rest, sum_rest, rank_rest = _row_sums(index, np.flatnonzero(~mask))
+        all_ranks = index.rank_total if index.rank_total is not None else \
+            np.asarray(index.ranks.sum(axis=0), dtype=np.float64).ravel()
+        nz_sel, sum_sel = index.nnz - nz_rest, index.total - sum_rest
+        rank_nz_sel = all_ranks - rank_rest
+    out = _statistics(index, n1=n1, nz_sel=nz_sel, sum_sel=sum_sel,
+                      rank_nz_sel=rank_nz_sel, top=top)
     n_sel = n_rest = None
     if patients is not None:
         ids = np.asarray(patients, dtype=object)
         if ids.shape != (n,):
             raise ValueError(f"patients has {ids.shape[0]} entries for {n} cells")
         n_sel, n_rest = _distinct(ids[mask]), _distinct(ids[~mask])
+    return _labelled(out, n1=n1, n_sel=n_sel, n_rest=n_rest)
+
+
+def _labelled(out: pl.DataFrame, *, n1: int, n_sel: int | None, n_rest: int | None
+              ) -> pl.DataFrame:
     evidence = EXPLORATORY + ("" if n_sel is None else
                               f" ({n_sel} vs {n_rest} patients)")
     return out.with_row_index("rank", offset=1).with_columns(
         pl.col("rank").cast(pl.Int64), pl.lit(n1, pl.Int64).alias("n_cells_selected"),
         pl.lit(n_sel, pl.Int64).alias("n_patients_selected"),
         pl.lit(n_rest, pl.Int64).alias("n_patients_rest"), pl.lit(evidence).alias("evidence"))
+
+
+GROUP_COLUMNS = ("group", "n_cells_group", *MARKER_COLUMNS)
+_BLOCK_ROWS = 50_000        # cells read per pass step: bounded memory at any store size
+
+
+def rank_groups(index: MarkerIndex, *, labels: Sequence[str | None] | np.ndarray,
+                top: int = 25, patients: Sequence[str] | np.ndarray | None = None,
+                progress: Callable[[float, str], None] | None = None) -> pl.DataFrame:
+    """Marker genes of every group of cells (cell type, cluster) against all other cells:
+    for each distinct non-null label, the `rank_markers` table of its cells vs the rest (the
+    same Wilcoxon rank-sum, fold change, BH-FDR over the genes of that group, exploratory),
+    its `top` genes (all when top <= 0), stacked with `group` and `n_cells_group` in front.
+
+    One pass over the matrix in blocks of cells serves every group (per group and gene: the
+    non-zero count, the sum and the sum of within-gene ranks), so it costs one read of the
+    store however many groups there are. Cells without a label count in every group's rest.
+    A label held by every cell has no rest and is left out. `progress(fraction, message)` is
+    called after each block."""
+    n, g = index.n_cells, len(index.genes)
+    names = pl.Series("label", np.asarray(labels, dtype=object).tolist(), dtype=pl.String,
+                      strict=False)
+    if names.len() != n:
+        raise ValueError(f"labels has {names.len()} entries for {n} cells")
+    groups = sorted(names.drop_nulls().unique().to_list())
+    code_of = {name: k for k, name in enumerate(groups)}
+    codes = names.replace_strict(code_of, default=-1, return_dtype=pl.Int64).to_numpy()
+    k = len(groups)
+    nz = np.zeros(k * g)
+    total = np.zeros(k * g)
+    rank = np.zeros(k * g)
+    report = progress or (lambda f, m: None)
+    for lo in range(0, n, _BLOCK_ROWS):
+        hi = min(n, lo + _BLOCK_ROWS)
+        rows = np.arange(lo, hi)
+        block = index.data[rows]
+        flat, keep = _entries(block, codes[lo:hi], g)
+        nz += np.bincount(flat, minlength=k * g)
+        total += np.bincount(flat, weights=block.data[keep], minlength=k * g)
+        block = index.ranks[rows]
+        flat, keep = _entries(block, codes[lo:hi], g)
+        rank += np.bincount(flat, weights=block.data[keep], minlength=k * g)
+        report(hi / max(n, 1) * 0.95, f"{hi:,} of {n:,} cells read")
+    with_patients = _patients_per_group(patients, codes, k) if patients is not None else None
+    sizes = np.bincount(codes[codes >= 0], minlength=k)
+    tables = []
+    for j, name in enumerate(groups):
+        n1 = int(sizes[j])
+        if n1 >= n:
+            continue
+        part = slice(j * g, (j + 1) * g)
+        out = _statistics(index, n1=n1, nz_sel=nz[part], sum_sel=total[part],
+                          rank_nz_sel=rank[part], top=top)
+        n_sel, n_rest = (None, None) if with_patients is None else \
+            (int(with_patients[0][j]), int(with_patients[1][j]))
+        tables.append(_labelled(out, n1=n1, n_sel=n_sel, n_rest=n_rest).select(
+            pl.lit(name, pl.String).alias("group"), pl.lit(n1, pl.Int64).alias("n_cells_group"),
+            *MARKER_COLUMNS))
+    report(1.0, f"markers of {len(tables)} groups")
+    if not tables:
+        return pl.DataFrame(schema={"group": pl.String, "n_cells_group": pl.Int64,
+                                    **_empty_marker_schema()})
+    return pl.concat(tables)
+
+
+def _entries(block: Any, codes: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group x gene position of each stored entry of a CSR block of labelled cells, which
+    entries belong to a labelled cell)."""
+    per_entry = codes[np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))]
+    keep = per_entry >= 0
+    return per_entry[keep] * g + block.indices[keep], keep
+
+
+def _patients_per_group(patients: Sequence[str] | np.ndarray, codes: np.ndarray, k: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct patients among each group's cells, distinct patients among the rest): a
+    patient is in group j's rest unless every one of its cells is in group j."""
+    ids = pl.Series("p", np.asarray(patients, dtype=object).tolist(), dtype=pl.String,
+                    strict=False)
+    if ids.len() != codes.shape[0]:
+        raise ValueError(f"patients has {ids.len()} entries for {codes.shape[0]} cells")
+    pairs = pl.DataFrame({"p": ids, "code": codes}).drop_nulls("p").unique()
+    inside = np.bincount(pairs.filter(pl.col("code") >= 0).get_column("code").to_numpy(),
+                         minlength=k)
+    only = (pairs.group_by("p").agg(pl.col("code").first(), pl.len().alias("n"))
+            .filter((pl.col("n") == 1) & (pl.col("code") >= 0)).get_column("code").to_numpy())
+    n_patients = pairs.get_column("p").n_unique()
+    return inside, n_patients - np.bincount(only, minlength=k)
+
+
+def _empty_marker_schema() -> dict[str, pl.DataType]:
+    kinds: dict[str, pl.DataType] = {c: pl.Float64() for c in MARKER_COLUMNS}
+    for c in ("rank", "n_cells_selected", "n_patients_selected", "n_patients_rest"):
+        kinds[c] = pl.Int64()
+    kinds["gene"] = kinds["evidence"] = pl.String()
+    return kinds

@@ -12,6 +12,7 @@
 - `cached_view(view_fn, study, cohort=..., params=..., focus=...)`: calls a view at most once
   per (view, study version, cohort, params, focus) and returns its FigureSpec / TableSpec,
   shared between reruns and sessions (read-only: callers never change a spec).
+- The per-session memory cap: `context()` applies it (components/session_memory.py).
 - A patient picked on any page (`open_patient(subject_id)`, or `open_clicked_patient(event)`
   for a click on a per-patient figure) opens the Patient page on that patient.
 """
@@ -34,7 +35,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.cohort import Cohort, Focus, apply_cohort
-from components import access
+from components import access, session_memory
 from components.safe import md
 from data_loaders import Study, StudyError, fingerprint
 from data_loaders.deid import deid_default, deidentify
@@ -297,6 +298,7 @@ def context(*, applies: str = "") -> PageContext:
     with st.sidebar:
         if applies:
             st.caption(f"On this page the cohort filter applies to {applies}.")
+    session_memory.enforce_cap(ctx.study.path)
     return ctx
 
 

@@ -9,12 +9,13 @@ import os
 
 import streamlit as st
 
-from components import access, jobs_panel, render, session, sidebar
+from components import access, jobs_panel, render, session, session_memory, sidebar
 from components.safe import md
 from views import car_cells as car
 from views import landscape as lv
 from views import landscape_depth as ld
 from views import landscape_raster as lr
+from views import markers as mk
 
 ctx = session.context(applies="patients and the day window: the cells drawn, selected, "
                       "compared and counted")
@@ -134,8 +135,9 @@ else:
 
 # ---- selection ----------------------------------------------------------------------------
 sets = st.session_state.setdefault("il-sets", {})
-if picked:
-    st.session_state["il-selection"] = (source, picked)
+if picked:      # within the session's memory cap (a selection can hold millions of cells)
+    session_memory.keep("il-selection", (source, picked), droppable=True, study_dir=study.path,
+                        what=f"the selection of {len(picked):,} {unit}")
 current = st.session_state.get("il-selection")
 current = current if current and current[0] == source and len(current[1]) else None
 if current:
@@ -157,7 +159,8 @@ if current:
         render.show_table(summary.data, key="il-sel-summary", name=f"{study.name}_selection")
         name = st.text_input("Keep this selection as", key="il-set-name",
                              placeholder="e.g. expanded CAR-T")
-        if st.button("Keep cell set", key="il-keep", disabled=not name):
+        if st.button("Keep cell set", key="il-keep", disabled=not name) and \
+                session_memory.room_for(current, what=f"cell set '{name}'", study_dir=study.path):
             sets[name] = current
     if rna and not lv.gene_store_ready(study):
         with right:
@@ -192,6 +195,21 @@ if rna and len(rna_sets) >= 2:
             render.show_table(two.data, key="il-two-table", name=f"{study.name}_{a}_vs_{b}")
         except ValueError as exc:
             st.warning(str(exc))
+
+# ---- marker genes of every group over all cells: a job (views/markers.py) ----------------------
+if rna and (groupings := mk.groupings(study)):
+    st.header("Marker genes of every cell type")
+    mparams = mk.GroupMarkersParams(st.selectbox(
+        "Group cells by", groupings, key=sidebar.linked("il-gm-by", options=groupings)))
+    if jobs_panel.run(mk.run_group_markers, study, params=mparams, study=study, key="il-gm",
+                      label=f"Marker genes of every {mparams.group_by}",
+                      start=f"Rank the marker genes of every {mparams.group_by}",
+                      start_help="One pass over every cell (minutes at millions of cells); "
+                      "the table is stored for every session") is not None:
+        table = session.cached_view(mk.group_markers, study, params=mparams)
+        st.caption(table.caption)
+        render.show_table(table.data, key="il-gm-table",
+                          name=f"{study.name}_markers_{mparams.group_by}")
 
 # ---- single-cell depth: distributions, pseudobulk, signatures ----------------------------------
 if rna:

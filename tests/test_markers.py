@@ -108,3 +108,49 @@ def test_gene_only_in_the_selection_has_a_finite_fold_change():
     assert row.get_column("mean_rest").item() >= 0.0
     assert np.isfinite(row.get_column("log2_fold_change").item())
     assert row.get_column("log2_fold_change").item() > 5
+
+
+def test_every_group_against_the_rest_matches_one_selection_at_a_time(monkeypatch):
+    """rank_groups reads the matrix once for all groups (in blocks: 250 cells here, so the
+    600 cells take three passes); each group's table is rank_markers of its own mask, with
+    patients counted the same way. Unlabelled cells stay in every rest; a group is ordered
+    by name."""
+    import analysis.markers as markers
+    from analysis.markers import GROUP_COLUMNS, rank_groups
+
+    monkeypatch.setattr(markers, "_BLOCK_ROWS", 250)
+    x, sel, genes = _planted(3)
+    index = marker_index(x, genes=genes)
+    labels = np.array(["T"] * 90 + ["B"] * 300 + ["NK"] * 200 + [None] * 10, dtype=object)
+    patients = np.array([f"P{i % 3}" for i in range(x.shape[0])])
+    patients[90:390] = "P9"                       # every B cell from one patient, only B
+    seen: list[float] = []
+    res = rank_groups(index, labels=labels, top=10, patients=patients,
+                      progress=lambda f, m: seen.append(f))
+    assert tuple(res.columns) == GROUP_COLUMNS
+    assert res.get_column("group").unique(maintain_order=True).to_list() == ["B", "NK", "T"]
+    assert len(seen) == 4 and seen == sorted(seen) and seen[-1] == 1.0
+    for name in ("B", "NK", "T"):
+        mask = labels == name
+        want = rank_markers(index, selected=mask, top=10, patients=patients)
+        got = res.filter(res.get_column("group") == name)
+        assert got.get_column("gene").to_list() == want.get_column("gene").to_list()
+        assert got.get_column("n_cells_group").unique().to_list() == [int(mask.sum())]
+        for col in ("u_statistic", "p_value", "fdr", "mean_rest", "pct_selected"):
+            assert np.allclose(got.get_column(col).to_numpy(), want.get_column(col).to_numpy())
+        for col in ("n_patients_selected", "n_patients_rest", "evidence"):
+            assert got.get_column(col).to_list() == want.get_column(col).to_list()
+    t = res.filter(res.get_column("group") == "T")
+    assert set(t.get_column("gene").head(3)) == {"G5", "G17", "G42"}
+    b = res.filter(res.get_column("group") == "B").row(0, named=True)
+    assert (b["n_patients_selected"], b["n_patients_rest"]) == (1, 3)   # P9 not in B's rest
+
+
+def test_a_label_on_every_cell_has_no_rest_and_is_left_out():
+    from analysis.markers import rank_groups
+
+    x, _, genes = _planted()
+    res = rank_groups(marker_index(x, genes=genes), labels=["all"] * x.shape[0])
+    assert res.height == 0 and "group" in res.columns
+    with pytest.raises(ValueError, match="labels has 3 entries"):
+        rank_groups(marker_index(x, genes=genes), labels=["a", "b", "c"])
