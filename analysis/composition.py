@@ -248,7 +248,7 @@ def study_car_fraction(study: Study, *, rules: Rules | None = None) -> pl.DataFr
 
 def selection_summary(cells: pl.DataFrame, *, selected: np.ndarray) -> pl.DataFrame:
     """Where selected cells come from: subject_id, day, cell_type, n_cells and the share of
-    the selection, largest first (cell_type only when `cells` has it, e.g. not for flow
+    the selection, largest first, ties in key order (cell_type only when `cells` has it, e.g. not for flow
     events). `selected` holds row numbers (`cell`) of the full data."""
     keys = [c for c in ("subject_id", "day", "cell_type") if c in cells.columns]
     sel = cells.filter(pl.Series(np.isin(cells.get_column("cell").to_numpy(),
@@ -258,7 +258,7 @@ def selection_summary(cells: pl.DataFrame, *, selected: np.ndarray) -> pl.DataFr
                                     "n_cells": pl.Int64, "share": pl.Float64})
     return (sel.group_by(*keys).agg(pl.len().cast(pl.Int64).alias("n_cells"))
             .with_columns((pl.col("n_cells") / sel.height).alias("share"))
-            .sort(["n_cells", "subject_id", "day"], descending=[True, False, False]))
+            .sort(["n_cells", *keys], descending=[True] + [False] * len(keys)))
 
 
 # ---- compositional comparison, patient as the replicate ------------------------------------------

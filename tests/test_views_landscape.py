@@ -107,3 +107,46 @@ def test_snippet_rebuilds_the_embedding(demo_study, demo_dir, basis, tmp_path):
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "landscape.json").read_text(encoding="utf-8"))
     assert written == json.loads(spec.fig.to_json())
+
+
+def test_current_selection_and_the_focus_it_sets(demo_study, basis):
+    rna = lv.LandscapeParams(lv.RNA, basis)
+    flow = lv.LandscapeParams(lv.FLOW, "PCA (flow)", cofactor=150.0, per_file=200)
+    assert lv.current_selection(None, rna) is None
+    assert lv.current_selection((lv.RNA, ()), rna) is None            # nothing selected
+    assert lv.current_selection((lv.FLOW, (1, 2)), rna) is None       # another source
+    sel = lv.current_selection((lv.RNA, (5, 9)), rna)
+    assert sel == lv.SelectionParams(lv.RNA, (5, 9)) and sel.embedding is None
+    assert lv.current_selection((lv.FLOW, (1, 2)), flow).embedding == flow
+    cells = cell_table(demo_study)
+    car = tuple(cells.filter(pl.col("cell_type") == "CAR-T")["cell"].to_list())
+    summary = lv.selection_summary(demo_study, params=lv.SelectionParams(lv.RNA, car))
+    focus = lv.selection_focus(demo_study, summary)
+    subjects, lo, hi = lv.selection_extent(summary.data)
+    assert (focus.subjects, focus.day_min, focus.day_max) == (subjects, lo, hi)
+    assert focus.label == f"{len(car):,} selected cells"
+    assert focus.study_key == demo_study.cache_key
+
+
+def test_comparable_sets_are_single_cell_sets_and_the_current_selection():
+    kept = {"a": (lv.RNA, (1, 2)), "events": (lv.FLOW, (3,)), "b": (lv.RNA, (4,))}
+    assert lv.comparable_sets(kept) == {"a": (1, 2), "b": (4,)}
+    now = lv.SelectionParams(lv.RNA, (7, 8))
+    assert list(lv.comparable_sets(kept, now)) == ["a", "b", "current selection"]
+    assert "current selection" not in lv.comparable_sets(kept, lv.SelectionParams(lv.FLOW, (1,)))
+
+
+def test_colour_sets_and_brought_gene_sets():
+    class Upload:
+        name = "mine.gmt"
+
+        def getvalue(self) -> bytes:
+            return b"MY_SET\tdesc\tCD7\tCD3E\n"
+
+    mine = lv.brought_gene_sets(Upload(), typed="ISG15 MX1")
+    assert [g.name for g in mine] == ["MY_SET", "typed genes"]
+    assert lv.brought_gene_sets(None) == ()
+    sets = lv.colour_sets(mine)
+    assert list(sets)[-2:] == ["MY_SET", "typed genes"]
+    assert set(g.name for g in lv.shipped_sets()) <= set(sets)
+    assert set(lv.COMPOSITION_KEYS) == set(lv.COMPOSITION_VIEWS)

@@ -53,3 +53,23 @@ def test_signature_comparison_view(demo_study):
         0, named=True)
     assert row["mean_a"] < row["mean_b"] and row["n_a"] == 3
     assert {t.name for t in fig.fig.data} == {"Responder", "Non-responder"}
+
+
+def test_page_options_become_params(demo_study):
+    names, first = lv.feature_choices(demo_study, kind="Genes")
+    assert first == [g for g in ("CD7", "CD3E", "NKG7", "GZMB", "IFNG") if g in names][:3]
+    sig_names, sig_first = lv.feature_choices(demo_study, kind="Signatures")
+    assert sig_first == sig_names[:2] == [g.name for g in shipped_gene_sets()][:2]
+    p = lv.distribution_params(first, kind="Genes", split="Day window")
+    assert (p.features, p.kind, p.split) == (tuple(first), "gene", "window")
+    assert lv.distribution_params(sig_first, kind="Signatures").kind == "signature"
+    assert lv.cell_selection("cell type", "NK") == lv.CellSelection(cell_type="NK")
+    assert lv.cell_selection("CAR status", "CAR+") == lv.CellSelection(car_status="CAR+")
+    sel = lv.cell_selection("the current selection", None, cells=[3, 1])
+    assert sel.cells == (3, 1) and sel.label == "2 selected cells"
+    assert set(lv.DESIGNS.values()) == {"groups", "paired"}
+    assert lv.DEFAULT_WINDOW in lv.WINDOW_NAMES
+    assert lv.signature_method(demo_study) in lv.SIGNATURE_METHODS
+    assert lv.other_names(["a", "b", "c"], "b") == ["a", "c"]
+    pair = lv.selection_pair({"x": [1, 2], "y": (3,)}, "y", "x")
+    assert pair == lv.SelectionPair((3,), (1, 2), ("y", "x"))

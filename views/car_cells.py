@@ -35,11 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = ["CarParams", "WINDOWS", "car_cut", "car_histogram", "car_fraction", "car_phenotype",
            "car_markers", "cd7_groups", "cd7_test", "CompositionParams", "composition_test",
-           "composition_table", "save_car_threshold", "TRANSFORMS", "comparisons"]
+           "composition_table", "save_car_threshold", "TRANSFORMS", "comparisons",
+           "WINDOW_LABELS", "SAVE_HELP", "DEFAULT_WINDOW", "cut_value", "car_params", "composition_params"]
 
 WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow("Post-infusion", 1))}
 Transform = Literal["clr", "logit"]
 TRANSFORMS: dict[str, str] = {"clr": "centred log-ratio", "logit": "logit"}
+WINDOW_LABELS: tuple[str, ...] = tuple(WINDOWS)
+DEFAULT_WINDOW = "Day 1-60"     # the window the CAR+ and composition views open on
 
 
 def _cohort(cohort: Cohort | None) -> Cohort:
@@ -53,7 +56,7 @@ class CarParams:
     phenotype and CD7 views look at, and the marker genes compared."""
 
     threshold: float | None = None
-    window: str = "Day 1-60"
+    window: str = DEFAULT_WINDOW
     genes: tuple[str, ...] = cs.MARKER_GENES
 
 
@@ -211,6 +214,22 @@ def cd7_test(study: Study, *, cohort: Cohort | None = None,
     return _cd7(study, _cohort(cohort), params)[1]
 
 
+def cut_value(cut: cs.CarCut) -> float:
+    """The study's cut as the page offers it to adjust (rounded to 3 decimals)."""
+    return float(round(cut.threshold, 3))
+
+
+def car_params(cut: cs.CarCut, *, cut_at: float, window: str = DEFAULT_WINDOW) -> CarParams:
+    """CarParams of the page: `cut_at` becomes a fixed cut only when it differs from the
+    study's own (`cut`, as `cut_value` rounds it); else the study's rule decides."""
+    adjusted = abs(cut_at - cut_value(cut)) > 1e-9
+    return CarParams(threshold=cut_at if adjusted else None, window=window)
+
+
+SAVE_HELP = ("Writes car_threshold_method = \"fixed\" and car_threshold; comments in "
+             "study.toml are not kept")
+
+
 def save_car_threshold(study: Study, threshold: float) -> Path:
     """Write the adjusted cut into study.toml [rules] (car_threshold_method = "fixed")."""
     return save_rule_settings(study.path, {"car_threshold_method": "fixed",
@@ -223,7 +242,7 @@ class CompositionParams:
     """Cell-type composition in `window`: responders vs non-responders, or (with `window_b`)
     the same patients in two windows; `transform` clr or logit."""
 
-    window: str = "Day 1-60"
+    window: str = DEFAULT_WINDOW
     window_b: str | None = None
     transform: Transform = "clr"
 
@@ -231,7 +250,19 @@ class CompositionParams:
 def comparisons(window: str) -> list[str]:
     """What a window's composition can be compared with: the response groups, or another
     window ("with Day 61+")."""
-    return ["Responders vs non-responders"] + [f"with {w}" for w in WINDOWS if w != window]
+    return [_BY_RESPONSE] + [f"with {w}" for w in WINDOWS if w != window]
+
+
+_BY_RESPONSE = "Responders vs non-responders"
+
+
+def composition_params(*, window: str = DEFAULT_WINDOW, against: str = _BY_RESPONSE,
+                       transform: Transform = "clr") -> CompositionParams:
+    """CompositionParams from the page's choices: `against` is one of `comparisons(window)`
+    (the response groups, or "with <another window>")."""
+    return CompositionParams(window=window, transform=transform,
+                             window_b=None if against == _BY_RESPONSE
+                             else against.removeprefix("with "))
 
 
 @shared
@@ -272,3 +303,4 @@ def composition_table(study: Study, *, cohort: Cohort | None = None,
                       ) -> TableSpec:
     """The compositional test per cell type (BH over the categories)."""
     return _composition(study, _cohort(cohort), params)[1]
+

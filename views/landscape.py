@@ -1,7 +1,8 @@
 """Recipes of the Immune landscape page: cells (single-cell RNA or flow cytometry events) on an
 embedding, a box/lasso selection (where its cells come from, its marker genes), cell-type
 and cell-type composition. The single-cell depth (pseudobulk tests, signatures, violins, two
-selections compared) is in views/landscape_depth.py.
+selections compared) is in views/landscape_depth.py, the pseudobulk test in
+views/landscape_pseudobulk.py.
 
 Each view takes the Study, the cohort and a frozen Params (the page's whole choice: basis,
 colour, gene or signature, facet windows, markers, cofactor, ...) and returns a FigureSpec or
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -28,7 +29,7 @@ import polars as pl
 from analysis import composition as comp
 from analysis import embedding as emb
 from analysis import signatures as sig
-from analysis.cohort import Cohort, apply_cohort, response_groups
+from analysis.cohort import Cohort, Focus, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS, DayWindow
 from analysis.kinetics import prepare_series
 from analysis.markers import rank_markers
@@ -42,7 +43,6 @@ from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
-    from analysis.cohort import Focus
     from data_loaders import Study
 
 __all__ = ["LandscapeParams", "SelectionParams", "CompositionParams", "FlowSetup", "RNA", "FLOW",
@@ -51,7 +51,9 @@ __all__ = ["LandscapeParams", "SelectionParams", "CompositionParams", "FlowSetup
            "per_file", "compute_umap", "embedding", "selected_cells", "selection_summary",
            "selection_extent", "selection_markers", "composition", "composition_per_sample",
            "COMPOSITION_VIEWS", "FACET_WINDOWS", "COFACTORS", "IN_APP_LIMIT", "NOTHING_TO_DRAW",
-           "FLOW_ONLY_NOTE", "rules", "gene_store_ready", "build_gene_store"]
+           "FLOW_ONLY_NOTE", "rules", "gene_store_ready", "build_gene_store", "NO_EMBEDDING",
+           "colour_sets", "brought_gene_sets", "current_selection", "selection_focus",
+           "comparable_sets", "COMPOSITION_KEYS"]
 
 # ---- the embedding ---------------------------------------------------------------------------
 Source = Literal["Single-cell RNA", "Flow cytometry"]
@@ -75,6 +77,8 @@ NOTHING_TO_DRAW = ("Nothing to draw: this study has no single-cell file (.h5ad, 
                    "time; see docs/importing.md) and no flow cytometry samples (rows of the "
                    "samples table with assay `flow_fcs` and a `file` column naming .fcs "
                    "files). Add either to the study folder (see docs/data-format.md).")
+NO_EMBEDDING = ("The single-cell file holds no embedding (obsm X_umap, umap, X_tsne, X_pca, "
+                "...).")
 _FIXED_COLORS = {"response_group": GROUP_COLORS,
                  "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
                  "car_status": {"CAR+": "#D55E00", "CAR-": "#BBBBBB"}}
@@ -141,6 +145,26 @@ def user_gene_sets(*, gmt: bytes | None = None, gmt_name: str = "gene sets",
     if typed.strip():
         out.append(typed_gene_set(typed, name="typed genes"))
     return tuple(out)
+
+
+class Upload(Protocol):
+    """A file a user uploaded (streamlit's UploadedFile has this shape)."""
+
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+def brought_gene_sets(upload: Upload | None = None, *, typed: str = "") -> tuple[GeneSet, ...]:
+    """`user_gene_sets` of an uploaded GMT file (or none) and a typed gene list."""
+    return user_gene_sets(gmt=upload.getvalue() if upload is not None else None,
+                          gmt_name=upload.name if upload is not None else "", typed=typed)
+
+
+def colour_sets(brought: Sequence[GeneSet] = ()) -> dict[str, GeneSet]:
+    """The gene sets whose score can colour the cells, by name: the shipped ones, then those a
+    user brought (a brought set of the same name replaces a shipped one)."""
+    return {g.name: g for g in (*shipped_sets(), *brought)}
 
 
 @dataclass(frozen=True)
@@ -350,6 +374,38 @@ def selection_summary(study: Study, *, cohort: Cohort | None = None, params: Sel
                      "and kinetics highlight these patients and days.")
 
 
+Kept = tuple[str, tuple[int, ...]]       # (source, cells) of a selection the session keeps
+
+
+def current_selection(kept: Kept | None, params: LandscapeParams) -> SelectionParams | None:
+    """The session's selection as SelectionParams when it was made on this source's embedding
+    and holds cells (None otherwise); flow events carry the embedding that read them."""
+    if not kept or kept[0] != params.source or not len(kept[1]):
+        return None
+    return SelectionParams(params.source, tuple(int(c) for c in kept[1]),
+                           embedding=None if params.source == RNA else params)
+
+
+def selection_focus(study: Study, summary: TableSpec) -> Focus:
+    """The shared focus a selection sets (its patients and days), from its
+    `selection_summary`: Blood counts and Kinetics highlight them."""
+    sel: SelectionParams = summary.params
+    subjects, lo, hi = selection_extent(summary.data)
+    return Focus(subjects=subjects, day_min=lo, day_max=hi,
+                 label=f"{len(sel.cells):,} selected {unit(sel.source)}",
+                 study_key=study.cache_key)
+
+
+def comparable_sets(kept: Mapping[str, Kept], current: SelectionParams | None = None
+                    ) -> dict[str, tuple[int, ...]]:
+    """Single-cell selections that can be compared with each other, by name: the kept cell
+    sets of single cells, and the current selection when it is one."""
+    out = {name: cells for name, (source, cells) in kept.items() if source == RNA}
+    if current is not None and current.source == RNA:
+        out.setdefault("current selection", current.cells)
+    return out
+
+
 def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], int | None, int | None]:
     """(patients, first day, last day) of a selection summary: the focus it sets."""
     days = summary.get_column("day").drop_nulls()
@@ -389,6 +445,9 @@ CompositionView = Literal["Per sample", "By response group", "CD7+ T and NK",
                           "CAR+ T cells vs qPCR"]
 COMPOSITION_VIEWS: tuple[CompositionView, ...] = ("Per sample", "By response group",
                                                   "CD7+ T and NK", "CAR+ T cells vs qPCR")
+COMPOSITION_KEYS: dict[CompositionView, str] = {   # the page's chart key of each view
+    "Per sample": "il-comp", "By response group": "il-comp-win", "CD7+ T and NK": "il-cd7",
+    "CAR+ T cells vs qPCR": "il-car"}
 FLOW_ONLY_NOTE = ("Composition needs annotated single cells (obs cell_type in an .h5ad); this "
                   "study has flow cytometry events only.")
 

@@ -1,19 +1,18 @@
-"""Recipes of the Immune landscape's single-cell depth: patient-level pseudobulk tests (DESeq2),
-signature scores per patient, violin and dot plots of genes or scores, and two selections
-compared with each other.
+"""Recipes of the Immune landscape's single-cell depth: signature scores per patient, violin and
+dot plots of genes or scores, and two selections compared with each other. The patient-level
+pseudobulk test (DESeq2) is in views/landscape_pseudobulk.py (its names are importable from
+here too).
 
 Each takes the Study, the cohort and a frozen Params and returns one FigureSpec or TableSpec;
-pages/immune_landscape.py, the deck and `cli.py` call the same recipes. The DESeq2 run itself is one function
-(`run_pseudobulk`), so it can be handed to a job runner. Computations are in
-analysis.pseudobulk, analysis.signatures and analysis.markers; figures in
-components.figures.landscape.
+pages/immune_landscape.py, the deck and `cli.py` call the same recipes. Computations are in
+analysis.signatures and analysis.markers; figures in components.figures.landscape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -21,13 +20,31 @@ import polars as pl
 from analysis import embedding as emb
 from analysis import pseudobulk as pb
 from analysis import signatures as sig
-from analysis.cohort import Cohort, apply_cohort, cohort_subjects, response_groups
+from analysis.cohort import Cohort, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS, assign_window
-from analysis.differential import WINDOWS
 from analysis.markers import rank_markers
+from analysis.rules import rules_for
 from components.figures import landscape as figs
 from components.theme import GROUP_COLORS
-from data_loaders.gene_sets import GeneSet
+from data_loaders.gene_sets import GeneSet, shipped_gene_sets
+from views.landscape import PRESET_GENES, gene_choices
+from views.landscape_pseudobulk import (  # the pseudobulk recipes' old home
+    CAR_STATUSES,
+    DEFAULT_WINDOW,
+    DESIGNS,
+    PSEUDOBULK_NOTE,
+    PSEUDOBULK_RULES,
+    WINDOW_NAMES,
+    CellSelection,
+    cell_selection,
+    cell_types,
+    cohort_params,
+    pseudobulk_cached,
+    pseudobulk_cells,
+    pseudobulk_result_table,
+    pseudobulk_volcano,
+    run_pseudobulk,
+)
 from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -40,95 +57,16 @@ __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_res
            "SelectionPair", "feature_values", "EXPLORATORY_NOTE", "WINDOW_NAMES",
            "cohort_params", "run_pseudobulk", "pseudobulk_cached", "pseudobulk_cells",
            "cell_types", "SIGNATURE_METHODS", "PSEUDOBULK_RULES", "CellSelection",
-           "SCORE_UNITS"]
+           "SCORE_UNITS", "DISTRIBUTION_KINDS", "PSEUDOBULK_NOTE", "feature_choices", "distribution_params",
+           "CAR_STATUSES", "cell_selection", "DESIGNS", "DEFAULT_WINDOW", "signature_method",
+           "other_names", "selection_pair"]
 
 Split = Literal["response_group", "timepoint", "window"]
 SPLITS: dict[str, str] = {"Response group": "response_group", "Timepoint": "timepoint",
                           "Day window": "window"}
-WINDOW_NAMES: tuple[str, ...] = tuple(WINDOWS)
-CellSelection = pb.CellSelection
 SCORE_UNITS = sig.SCORE_UNITS
 EXPLORATORY_NOTE = ("Exploratory: a cell-level test treats cells as independent, so p-values "
                     "are far smaller than the patients justify.")
-
-
-# ---- pseudobulk ----------------------------------------------------------------------------
-@recipe
-def pseudobulk_volcano(study: Study, *, cohort: Cohort | None = None,
-                       params: pb.PseudobulkParams, focus: Focus | None = None,
-                       q_threshold: float = 0.1) -> FigureSpec:
-    """Volcano of the pseudobulk DESeq2 test of `params` (from the disk cache when it was run
-    before, else run now), titled with its contrast and n patients. The patients are those of
-    `params.subjects` (the page fills it from the cohort with `cohort_params`)."""
-    result = pb.pseudobulk_de(study, params=params)
-    p = result.params
-    t = result.table
-    n_a = int(t.get_column("n_a")[0]) if t.height else 0
-    n_b = int(t.get_column("n_b")[0]) if t.height else 0
-    title = (f"{p.selection.describe()}: {p.contrast()}, "
-             + (f"{n_a} patients" if p.design == "paired" else f"{n_a} vs {n_b} patients"))
-    fig = figs.volcano_figure(t, q_threshold=q_threshold, title=title,
-                              labels={"log2fc": f"log2 fold change ({'post / pre' if p.design == 'paired' else f'{p.group_a} / {p.group_b}'})"})
-    hits = t.filter(pl.col("q_value") < q_threshold).height
-    return FigureSpec("pseudobulk_volcano", "Pseudobulk DESeq2 volcano", fig, t, p,
-                      f"{hits} of {result.n_genes_tested:,} tested genes with q < "
-                      f"{q_threshold:g} (DESeq2 Wald test on counts summed per sample, patient "
-                      "as the replicate; BH-FDR). " + "; ".join(result.notes))
-
-
-def cohort_params(study: Study, *, cohort: Cohort | None, **fields: Any) -> pb.PseudobulkParams:
-    """PseudobulkParams (rule-setting filters) limited to the cohort's patients (all patients
-    when the cohort is the whole study)."""
-    subjects: tuple[str, ...] = ()
-    if cohort is not None and (cohort.subjects or cohort.groups):
-        subjects = tuple(cohort_subjects(response_groups(study), cohort)) or ("",)
-    return pb.params_for(study, subjects=subjects, **fields)
-
-
-PSEUDOBULK_RULES = ("pseudobulk_min_cells", "pseudobulk_min_count", "pseudobulk_min_total_count")
-PseudobulkCells = Literal["cell type", "the current selection", "CAR status"]
-
-
-def cell_types(study: Study) -> list[str]:
-    """The cell-type (or cluster) labels of the single-cell file, sorted."""
-    cells = emb.cell_table(study)
-    return sorted(cells.get_column("cell_type").drop_nulls().unique().to_list()) \
-        if "cell_type" in cells.columns else []
-
-
-def pseudobulk_cells(study: Study, *, has_selection: bool = False) -> list[PseudobulkCells]:
-    """Which cells a pseudobulk test can sum: a cell type, the current selection (when there
-    is one), CAR+ or CAR- cells (when the file says which cells carry the CAR)."""
-    out: list[PseudobulkCells] = ["cell type"]
-    if has_selection:
-        out.append("the current selection")
-    if "car_positive" in emb.cell_table(study).columns:
-        out.append("CAR status")
-    return out
-
-
-def pseudobulk_cached(study: Study, *, params: pb.PseudobulkParams) -> bool:
-    """Whether the test of `params` is in the disk cache (then the views read it at once)."""
-    return pb.cached_result(study, params=params) is not None
-
-
-def run_pseudobulk(study: Study, *, params: pb.PseudobulkParams,
-                   progress: Callable[[float, str], None] | None = None) -> pb.PseudobulkResult:
-    """Run the pseudobulk DESeq2 test of `params` (tens of seconds) and cache it on disk; the
-    volcano and table views then read the cached result. Raises ValueError when the cells or
-    groups do not allow the test (the message says why)."""
-    return pb.pseudobulk_de(study, params=params, progress=progress)
-
-
-@recipe
-def pseudobulk_result_table(study: Study, *, cohort: Cohort | None = None,
-                            params: pb.PseudobulkParams, focus: Focus | None = None) -> TableSpec:
-    """The per-gene table of the pseudobulk test of `params` (cached as the volcano)."""
-    result = pb.pseudobulk_de(study, params=params)
-    return TableSpec("pseudobulk_table", "Pseudobulk DESeq2 per gene", result.table,
-                     result.params, f"{result.params.contrast()}; samples: "
-                     + ", ".join(f"{r['sample_id']} ({r['n_cells']} cells)"
-                                 for r in result.samples.iter_rows(named=True)))
 
 
 # ---- genes or scores per cell ----------------------------------------------------------------
@@ -145,6 +83,30 @@ class DistributionParams:
     cell_types: tuple[str, ...] = ()
     max_cells_per_violin: int = 2_000
     seed: int = 0
+
+
+DistributionKind = Literal["Genes", "Signatures"]
+DISTRIBUTION_KINDS: tuple[DistributionKind, ...] = ("Genes", "Signatures")
+
+
+def feature_choices(study: Study, *, kind: DistributionKind = "Genes"
+                    ) -> tuple[list[str], list[str]]:
+    """(what can be drawn, what is drawn first) for the violins and dot plot: the genes with
+    the first three preset markers present, or the shipped signatures with the first two."""
+    if kind == "Signatures":
+        names = [g.name for g in shipped_gene_sets()]
+        return names, names[:2]
+    names = gene_choices(study)
+    return names, [g for g in PRESET_GENES if g in names][:3]
+
+
+def distribution_params(features: Sequence[str], *, kind: DistributionKind = "Genes",
+                        split: str = "Response group") -> DistributionParams:
+    """DistributionParams from the page's choices: `split` is a label of SPLITS; signatures
+    are the shipped gene sets."""
+    return DistributionParams(tuple(features), "gene" if kind == "Genes" else "signature",
+                              SPLITS[split],  # type: ignore[arg-type]
+                              gene_sets=shipped_gene_sets())
 
 
 def feature_values(study: Study, *, params: DistributionParams,
@@ -246,6 +208,11 @@ SignatureMethod = Literal["mean_z", "aucell", "pseudobulk"]
 SIGNATURE_METHODS: tuple[SignatureMethod, ...] = ("mean_z", "aucell", "pseudobulk")
 
 
+def signature_method(study: Study) -> SignatureMethod:
+    """The study's score method (rule signature_method), the page's first choice."""
+    return rules_for(study).signature_method  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class SignatureParams:
     """Signature scores per patient: `gene_sets` scored with `method` over the cells of
@@ -314,6 +281,16 @@ class SelectionPair:
     b: tuple[int, ...]
     names: tuple[str, str] = ("A", "B")
     top: int = 25
+
+
+def other_names(names: Sequence[str], a: str) -> list[str]:
+    """The selections B can be, once A is chosen."""
+    return [n for n in names if n != a]
+
+
+def selection_pair(sets: Mapping[str, Sequence[int]], a: str, b: str) -> SelectionPair:
+    """SelectionPair of the named selections `a` and `b` of `sets`."""
+    return SelectionPair(tuple(int(c) for c in sets[a]), tuple(int(c) for c in sets[b]), (a, b))
 
 
 @recipe
