@@ -51,15 +51,25 @@ def units() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def unit_rss_mb(unit: str) -> float:
-    """Resident memory of every process in the unit's cgroup, in MB."""
+CGROUP_ROOT = Path("/sys/fs/cgroup")       # the unified (v2) hierarchy systemd mounts
+
+
+def unit_pids(unit: str) -> list[int]:
+    """The processes of the unit's cgroup (the unit's main process and all it started)."""
     group = _systemctl("show", "-p", "ControlGroup", "--value", unit).strip()
-    procs = Path("/sys/fs/cgroup") / group.lstrip("/") / "cgroup.procs"
-    total = 0
+    if not group:
+        return []
     try:
-        pids = procs.read_text().split()
+        text = (CGROUP_ROOT / group.lstrip("/") / "cgroup.procs").read_text()
     except OSError:
-        return 0.0
+        return []
+    return [int(p) for p in text.split() if p.isdigit()]
+
+
+def rss_mb(pids: list[int]) -> float:
+    """The summed resident memory (VmRSS of /proc/PID/status) of `pids`, in MB; a process
+    that ended meanwhile counts nothing."""
+    total = 0
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -68,6 +78,11 @@ def unit_rss_mb(unit: str) -> float:
         except OSError:
             continue                                   # the process just ended
     return total / 1024
+
+
+def unit_rss_mb(unit: str) -> float:
+    """Resident memory of every process in the unit's cgroup, in MB."""
+    return rss_mb(unit_pids(unit))
 
 
 def port_of(unit: str) -> str:

@@ -16,6 +16,8 @@ writes, into --out:
                                       (--jobs scheduler; deploy/README.md "Jobs")
     systemd/cart-explorer-recycle.service, .timer
                                       restart an app process above --recycle-mb, gently
+    systemd/cart-explorer.target      the group the app and jobs units are PartOf (restart
+                                      or stop them together)
   and (mode 0600, a new random secret on every run, never printed):
     nginx/cart-explorer-secret.conf   the header nginx adds to prove itself (to --secret-conf)
     streamlit/.streamlit/secrets.toml [proxy] secret: the app believes the user name (basic)
@@ -49,6 +51,7 @@ TEMPLATES = {
         HERE / "systemd" / "cart-explorer-recycle.service.template",
     "systemd/cart-explorer-recycle.timer":
         HERE / "systemd" / "cart-explorer-recycle.timer.template",
+    "systemd/cart-explorer.target": HERE / "systemd" / "cart-explorer.target.template",
 }
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 SECRET_HEADER = "X-Cart-Proxy-Secret"     # components/access/login.py PROXY_SECRET_HEADER
