@@ -47,13 +47,17 @@ if orr is not None:
 
 st.subheader("Survival")
 c1, c2 = st.columns([3, 1])
-endpoint = c1.radio("Endpoint", list(vo.ENDPOINT_LABELS), horizontal=True,
-                    key=sidebar.linked("out-endpoint", options=list(vo.ENDPOINT_LABELS)),
-                    format_func=vo.ENDPOINT_LABELS.get,
-                    help="OS: every death. OS censored at HSCT: sensitivity analysis. EFS: HSCT, "
-                         "progression or death. PFS: progression or death.")
+endpoints = c1.multiselect("Endpoints", list(vo.ENDPOINT_LABELS), default=["OS"],
+                          format_func=vo.ENDPOINT_LABELS.get,
+                          key=sidebar.linked("out-endpoint", options=list(vo.ENDPOINT_LABELS),
+                                             shape="many"),
+                          help="OS: every death. OS censored at HSCT: sensitivity analysis. "
+                               "EFS: HSCT, progression or death. PFS: progression or death. "
+                               "Several: one curve each (e.g. OS and PFS).") or ["OS"]
+endpoint = "_".join(endpoints)
 split, lm_day = "none", None
-if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool)):
+if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool),
+             disabled=len(endpoints) > 1, help="One endpoint at a time") and len(endpoints) == 1:
     s1, s2 = st.columns([3, 1])
     split = s1.radio("Groups", ("landmark", "best"), horizontal=True,
                      key=sidebar.linked("out-split", options=("landmark", "best")),
@@ -68,7 +72,7 @@ if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool))
                               disabled=split != "landmark"))
     lm_day = None if split != "landmark" or day == study_rules.survival_landmark_day else day
 landmark = split == "landmark"
-params = vo.SurvivalParams(endpoints=(endpoint,), split=split,
+params = vo.SurvivalParams(endpoints=tuple(endpoints), split=split,
                            criteria=source if landmark else "NIH", landmark_day=lm_day,
                            ti_window=ti if landmark else None)
 if note := vo.survival_note(study, cohort=ctx.cohort, params=params):

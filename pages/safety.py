@@ -1,5 +1,6 @@
 """Cytokines & safety: cytokines with CRS/ICANS episodes, ASTCT 2019 grading from vitals,
-adverse events and infections (rules: analysis.toxicity)."""
+adverse events and infections. The recipes are in views/safety.py and views/toxicity.py (rules:
+analysis.toxicity); this page reads widgets into their Params."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from views import safety as sv
 
 
 def show(view: object, params: object, key: str, name: str, **kw: object) -> object:
+    """Show the view's record for `params` (nothing when it returns None); returns it."""
     spec = session.cached_view(view, study, cohort=ctx.cohort, params=params)
-    return None if spec is None else render.show(spec, key=key, name=f"{study.name}_{name}",
-                                                 **kw)
+    if spec is not None:
+        render.show(spec, key=key, name=f"{study.name}_{name}", **kw)
+    return spec
 
 
 ctx = session.context(applies="patients; not the day window: the cytokine figures show "
@@ -35,8 +38,8 @@ if not present:
     st.info("No cytokine measurements: add IL6, IFNG, IL10, IL2, TNFA, IL2RA (pg/mL, panel "
             "cytokine), FERRITIN (ng/mL) or CRP (mg/L) rows to measurements.")
 elif patient is not None:
-    if missing := [a for a in sv.CYTOKINES if a not in present]:
-        st.caption(f"Not measured in this study: {', '.join(missing)}.")
+    if note := sv.not_measured_note(study):
+        st.caption(note)
     pparams = sv.PatientCytokineParams(patient=patient, days=days)
     show(sv.patient_cytokines, pparams, "saf-cytokines", f"{patient}_cytokines")
     show(sv.peaks, pparams, "saf-peaks", "cytokine_peaks")
@@ -44,47 +47,45 @@ elif patient is not None:
 
 st.subheader("Cytokines across the cohort")
 if present:
-    k1, k2, k3 = st.columns([2, 2, 3])
+    k1, k2, k3 = st.columns([2, 3, 3])
     align = k1.radio("Align to", list(sv.ALIGNMENTS), format_func=sv.ALIGNMENTS.get,
-                     horizontal=True,
-                     key=sidebar.linked("saf-coh-align", options=list(sv.ALIGNMENTS)))
-    shown = k2.radio("Show", ("patients", "groups"), horizontal=True,
-                     key=sidebar.linked("saf-coh-show", options=("patients", "groups")),
-                     format_func={"patients": "Every patient",
-                                  "groups": "By response group (n per day)"}.get)
+                     horizontal=True, key=sidebar.linked("saf-coh-align", options=list(sv.ALIGNMENTS)))
+    shown = k2.radio("Show", list(sv.SHOW), format_func=sv.SHOW.get,
+                     key=sidebar.linked("saf-coh-show", options=list(sv.SHOW)))
     chosen = k3.multiselect("Analytes", present, default=present[:4],
                             key=sidebar.linked("saf-coh-analytes", options=present,
                                                shape="many"))
     coh_params = sv.CohortCytokineParams(analytes=tuple(chosen or present), align=align,
                                          show=shown, days=days)
     show(sv.cohort_cytokines, coh_params, "saf-coh-cytokines", "cohort_cytokines",
-         opens_patient=shown == "patients")
+         opens_patient=shown != "groups")
     st.caption("Days shown follow the slider above."
-               + (" Click a patient's point to open the Patient page." if shown == "patients"
+               + (" Click a patient's point to open the Patient page." if shown != "groups"
                   else ""))
 else:
     st.info("No cytokine measurements to compare across patients.")
 
 st.subheader("CRS and ICANS (ASTCT 2019)")
-rules = session.cached_view(sv.common.rules, study)
 crs_params = sv.CrsParams(days=days)
 if sv.has_vitals(study):
+    start = session.cached_view(sv.crs_defaults, study)
     r1, r2, r3 = st.columns(3)
-    window_end = int(r1.number_input(
-        "CRS window ends (day)", 1, 365, min(max(rules.crs_window_end, 1), 365),
-        key=sidebar.linked("saf-crs-window", kind=int, bounds=(1, 365)),
-        help="Vitals are graded from infusion to this day and around recorded CRS episodes; "
-             "never on infection days without a CRS record."))
-    masked = r2.checkbox("Masked fever carries after tocilizumab/steroids",
-                         rules.crs_masked_fever, key=sidebar.linked("saf-masked", kind=bool),
-                         help="ASTCT 2019: after tocilizumab or steroids given for CRS, fever "
-                              "is no longer required; hypotension and hypoxia still grade.")
-    carry = int(r3.number_input("Fever counts for (days, antipyretics)", 0, 14,
-                                min(max(rules.crs_fever_carry_days, 0), 14),
-                                key=sidebar.linked("saf-carry", kind=int, bounds=(0, 14)),
-                                help="A febrile day also counts for this many following days."))
-    crs_params = sv.CrsParams(days=days, **sv.common.overrides(
-        rules, crs_window_end=window_end, crs_masked_fever=masked, crs_fever_carry_days=carry))
+    crs_params = sv.crs_params(
+        study, days=days,
+        window_end=int(r1.number_input(
+            "CRS window ends (day)", 1, 365, start.window_end,
+            key=sidebar.linked("saf-crs-window", kind=int, bounds=(1, 365)),
+            help="Vitals are graded from infusion to this day and around recorded CRS "
+                 "episodes; never on infection days without a CRS record.")),
+        masked_fever=r2.checkbox(
+            "Masked fever carries after tocilizumab/steroids", start.masked_fever,
+            key=sidebar.linked("saf-masked", kind=bool),
+            help="ASTCT 2019: after tocilizumab or steroids given for CRS, fever is no longer "
+                 "required; hypotension and hypoxia still grade."),
+        fever_carry_days=int(r3.number_input(
+            "Fever counts for (days, antipyretics)", 0, 14, start.fever_carry_days,
+            key=sidebar.linked("saf-carry", kind=int, bounds=(0, 14)),
+            help="A febrile day also counts for this many following days.")))
 if not study.has("events"):
     st.info("No events table: CRS and ICANS grades, adverse events and infections need "
             "events.csv with categories crs, icans, adverse_event, infection (day, end_day, "
@@ -104,14 +105,10 @@ if not sv.has_vitals(study):
     st.info("No vitals to grade from: ASTCT grading needs TEMP (C), and SBP (mmHg), "
             "VASOPRESSORS (count) and O2_LPM (L/min, 0 = room air) in measurements.")
 else:
-    comp = session.cached_view(sv.astct_comparison, study, cohort=ctx.cohort, params=crs_params)
-    if n_bad := comp.data.filter(~comp.data["crs_grade_agrees"].fill_null(True)).height:
-        st.warning(f"{n_bad} of {comp.data.height} patient(s): the max grade derived from "
-                   "vitals differs from the recorded one (see note).")
-    else:
-        st.success(f"Derived and recorded max grades agree for all {comp.data.height} "
-                   "patient(s) with vitals.")
-    render.show(comp, key="saf-astct", name=f"{study.name}_astct_vs_recorded", title=False)
+    agree, message = session.cached_view(sv.astct_agreement, study, cohort=ctx.cohort,
+                                         params=crs_params)
+    (st.success if agree else st.warning)(message)
+    show(sv.astct_comparison, crs_params, "saf-astct", "astct_vs_recorded", title=False)
     show(sv.astct_daily, crs_params, "saf-astct-map", "astct_daily")
     show(sv.astct_day_table, crs_params, "saf-crs-daily", "crs_daily")
 
@@ -129,10 +126,7 @@ if study.has("events"):
     show(sv.adverse_events, ae_params, "saf-ae", "adverse_events", title=False)
     show(sv.adverse_event_figure, ae_params, "saf-ae-bars", "adverse_events")
     st.markdown("**Infections**")
-    inf = session.cached_view(sv.infections, study, cohort=ctx.cohort)
-    if inf.data.height:
-        render.show(inf, key="saf-infections", name=f"{study.name}_infections", title=False)
-    else:
+    if show(sv.infections, None, "saf-infections", "infections", title=False) is None:
         st.caption("No infections recorded.")
 render.show_rules(sv.crs_rules(study, crs_params), names=sv.CRS_RULES, key="saf-rules")
 render.show_params(crs_params)

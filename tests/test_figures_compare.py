@@ -125,7 +125,7 @@ def test_compare_standard_figure_on_demo(demo_study):
     from views.deck import slide
 
     out = slide("compare-volcano").build(demo_study, Cohort())
-    assert out is not None and "proteomics at D28" in out.title
+    assert out is not None and "proteomics at D28" in out.fig.layout.title.text
     assert out.data.get_column("feature").head(4).sort().to_list() == sorted(
         ["IFNG", "CXCL9", "CXCL10", "CXCL11"])
-    assert "n = 3 vs 2" in out.caption
+    assert out.data.select("n_group_a", "n_group_b").row(0) == (3, 2)

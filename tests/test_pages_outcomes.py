@@ -16,10 +16,18 @@ def test_outcomes_on_demo(app_page):
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Outcomes"
     assert "Best" in _frames(at)
-    at.radio(key="out-endpoint").set_value("OS_HSCT_CENSORED").run()
+    at.multiselect(key="out-endpoint").set_value(["OS_HSCT_CENSORED"]).run()
     assert "sensitivity analysis" in _texts(at, "caption")
-    at.radio(key="out-endpoint").set_value("PFS").run()
+    at.multiselect(key="out-endpoint").set_value(["PFS"]).run()
     assert "Definition. PFS: the first of progression" in _texts(at, "caption")
+    # two endpoints: one curve each; the split by response needs one endpoint
+    at.multiselect(key="out-endpoint").set_value(["OS", "PFS"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="out-by-group").disabled
+    km = at.session_state["_figure_registry"]["out-km"]
+    assert km.params.endpoints == ("OS", "PFS")
+    assert {t.legendgroup or t.name for t in km.fig.data} >= {"OS", "PFS"}
+    at.multiselect(key="out-endpoint").set_value(["PFS"]).run()
     assert any("Rules used" in e.label for e in at.expander)
     at.toggle(key="out-by-group").set_value(True).run()
     at.radio(key="out-source").set_value("recorded").run()

@@ -1,10 +1,13 @@
-"""The page, the Slides page, the standard deck (views.DECK) and `cli.py export --view` draw
-the same figure for the same Params: each page's figure, as recorded when it was shown, is
-rebuilt through the other three and compared as plotly JSON."""
+"""Every slide of the standard deck (views.DECK) is a figure a page draws: the page, the
+Slides page, the deck and `cli.py export --view` draw the same figure for the same Params. Each
+page's figure, as recorded when it was shown, is rebuilt through the other three and compared
+as plotly JSON; a deck entry without a page (or whose page does not draw it) fails."""
 
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -12,15 +15,9 @@ from analysis.cohort import Cohort
 from views import code
 from views.deck import DECK, DeckSlide, slide
 from views.slides import slides as slides_for
+from views.spec import view_name
 
-# the pages whose figures are deck slides, and the deck slide each one is
-PAGE_SLIDES = {
-    "pages/overview.py": ("ov-swimmer", "swimmer"),
-    "pages/blood_counts.py": ("bc-counts", "blood_counts"),
-    "pages/outcomes.py": ("out-orr", "orr"),
-    "pages/kinetics.py": ("kin-curve", "kinetics"),
-    "pages/immune_landscape.py": ("il-comp", "composition"),
-}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _json(fig: object) -> dict:
@@ -31,47 +28,81 @@ def _shown(at: object, key: str) -> object:
     return at.session_state["_figure_registry"][key]
 
 
+# the sidebar cohort of the comparison: four of the demo's patients; the volcano needs both
+# groups of at least two (the demo's five are three responders and two non-responders)
+WHOLE_COHORT = {"compare-volcano"}
+
+
 @pytest.fixture(scope="module")
 def cohort(demo_study) -> Cohort:
     return Cohort(subjects=tuple(demo_study.subject_ids[:4]), day_min=-10, day_max=200)
 
 
-@pytest.mark.parametrize("page", list(PAGE_SLIDES))
-def test_page_deck_slides_page_and_cli_draw_the_same_figure(app_page, demo_study, demo_dir,
-                                                            cohort, tmp_path, page):
-    from cli import main
+def test_every_deck_slide_names_a_page_of_the_app():
+    import ast
 
-    key, deck_key = PAGE_SLIDES[page]
-    query = {"patients": ",".join(cohort.subjects), "days": f"{cohort.day_min}:{cohort.day_max}"}
-    at = app_page(page, query=query)
+    tree = ast.parse((ROOT / "app.py").read_text())
+    pages = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], "id", "") == "PAGES")
+    files = {row[1] for row in pages} - {"pages/slides.py"}
+    keys = [s.key for s in DECK]
+    assert len(set(keys)) == len(keys), "deck keys are unique"
+    for entry in DECK:
+        assert entry.page in files, f"deck slide {entry.key!r} names no page of the app"
+        assert entry.page_key, f"deck slide {entry.key!r} names no figure key on its page"
+        assert getattr(entry.view, "__recipe__", False), f"{entry.key}: not a view"
+
+
+@pytest.mark.parametrize("entry", DECK, ids=[s.key for s in DECK])
+def test_page_deck_slides_page_and_cli_draw_the_same_figure(app_page, demo_study, demo_dir,
+                                                            cohort, tmp_path, entry):
+    from cli import main
+    from components import export, render
+
+    if entry.key in WHOLE_COHORT:
+        cohort = Cohort(subjects=tuple(demo_study.subject_ids), day_min=-10, day_max=200)
+    query = {"patients": ",".join(cohort.subjects),
+             "days": f"{cohort.day_min}:{cohort.day_max}",
+             **{k: list(v) if isinstance(v, tuple) else v
+                for k, v in entry.options_for(demo_study, cohort).items()}}
+    at = app_page(entry.page, query=query)
     assert not at.exception, [e.value for e in at.exception]
-    spec = _shown(at, key)
+    registry = at.session_state["_figure_registry"]
+    assert entry.page_key in registry, \
+        f"{entry.page} does not draw {entry.page_key!r} (deck slide {entry.key!r})"
+    spec = registry[entry.page_key]
     assert spec.cohort == cohort, "the page's record carries the sidebar cohort"
-    entry = next(s for s in DECK if s.key == deck_key)
-    assert spec.view == f"{entry.view.__module__}.{entry.view.__name__}"
-    # at its defaults the page shows the deck's slide: same view, same Params
-    assert spec.params == entry.params
-    # the deck, for the page's Params
-    deck_spec = DeckSlide(deck_key, entry.title, entry.view, spec.params).build(demo_study,
-                                                                               cohort)
-    assert _json(deck_spec.fig) == _json(spec.fig)
-    # the Slides page's slide for the standard figure
-    (slide,) = slides_for(demo_study, cohort=cohort, chosen=[(f"std:{deck_key}", None)],
-                          shown={})
-    assert _json(slide.fig) == _json(spec.fig)
+    assert spec.view == view_name(entry.view), "the slide is drawn by the view the page calls"
+    # with the slide's options the page makes the slide's Params
+    assert spec.params == entry.params_for(demo_study, cohort)
+    page_fig = _json(spec.fig)
+    # the deck, for the study and cohort
+    deck_spec = entry.build(demo_study, cohort)
+    assert deck_spec is not None and deck_spec.key == entry.key
+    assert _json(deck_spec.fig) == page_fig
+    # ... and for the page's Params, whatever they are
+    assert _json(entry.build(demo_study, cohort, params=spec.params).fig) == page_fig
+    # the Slides page's recipe for the standard figure
+    (one,) = slides_for(demo_study, cohort=cohort, chosen=[(f"std:{entry.key}", None)],
+                        shown={})
+    assert _json(one.fig) == page_fig and one.title == entry.title
     # cli.py export --view, from the command "Show the code" offers
     out = tmp_path / "fig.json"
     args = code.command(spec, demo_dir, out=str(out)).split(" ", 2)[2]
-    import shlex
-
     assert main(shlex.split(args)) == 0
-    assert json.loads(out.read_text()) == _json(spec.fig)
+    assert json.loads(out.read_text()) == page_fig
+    # the Slides page itself: its preview of the slide is the page's figure in the template
+    at = app_page("pages/slides.py", query={k: query[k] for k in ("patients", "days")})
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="slides-preview").set_value(f"std:{entry.key}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (chart,) = [c for c in at.get("plotly_chart") if "slides-preview-fig" in c.proto.id]
+    expected = render.as_shown(export.presentation_figure(spec.fig, title=entry.title))
+    assert json.loads(chart.proto.spec) == _json(expected)
 
 
 def test_changed_page_options_reach_deck_and_cli_through_params(app_page, demo_study,
                                                                 demo_dir, tmp_path):
-    import shlex
-
     from cli import main
 
     at = app_page("pages/blood_counts.py")
@@ -92,8 +123,6 @@ def test_changed_page_options_reach_deck_and_cli_through_params(app_page, demo_s
 
 def test_survival_page_and_cli_agree_and_the_deck_draws_os_and_pfs(app_page, demo_study,
                                                                    demo_dir, tmp_path):
-    import shlex
-
     from cli import main
 
     at = app_page("pages/outcomes.py")
@@ -110,7 +139,7 @@ def test_survival_page_and_cli_agree_and_the_deck_draws_os_and_pfs(app_page, dem
 
 # ---- the kinetics and safety slides ----------------------------------------------------------
 def test_standard_figures_on_demo(demo_study):
-    for key in ("kinetics", "cytokines", "crs_ae"):
+    for key in ("kinetics", "cytokines", "crs_icans", "adverse_events"):
         spec = slide(key).build(demo_study, Cohort())
         assert spec is not None and spec.key == key and len(spec.fig.data) > 0
         assert spec.data is not None and spec.data.height > 0
@@ -124,5 +153,6 @@ def test_standard_figures_skip_missing_data(write_study):
 
     study = load_study(write_study(
         measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.2,10^9/L\n"))
-    for key in ("kinetics", "cytokines", "crs_ae"):
-        assert slide(key).build(study, Cohort()) is None
+    for key in ("kinetics", "cytokines", "crs_icans", "adverse_events", "embedding",
+                "composition", "compare-volcano", "clones", "repertoire"):
+        assert slide(key).build(study, Cohort()) is None, key

@@ -58,3 +58,37 @@ def test_safety_page_cohort_block(app_page):
     at.radio(key="saf-coh-align").set_value("crs_onset").run()
     assert not at.exception
     assert any("without a recorded CRS episode" in c.value for c in at.caption)
+
+
+def test_a_panel_per_patient_shades_that_patients_crs(demo_study):
+    p = sv.CohortCytokineParams(analytes=("IL6",), show="panels")
+    spec = sv.cohort_cytokines(demo_study, params=p)
+    titles = [a.text for a in spec.fig.layout.annotations if a.text.startswith("SAA-")]
+    assert titles == [f"SAA-00{i}" for i in range(1, 6)]          # one panel per patient
+    assert {t.name for t in spec.fig.data} == set(titles)          # one curve in each
+    crs = [s for s in spec.fig.layout.shapes if (s.name or "").startswith("CRS grade")]
+    # SAA-005 has no CRS (sample_data/README.md): four patients' episodes shaded, each in its
+    # own panel (SAA-003's grade-3 CRS among them)
+    assert len({s.xref for s in crs}) == 4 and any(s.name == "CRS grade 3" for s in crs)
+    assert spec.fig.layout.yaxis.type == "log" and "CRS episodes" in spec.caption
+    # aligned to CRS onset the episodes move with the curves: each starts at rel_day 0
+    onset = sv.cohort_cytokines(demo_study, params=sv.CohortCytokineParams(
+        analytes=("IL6",), show="panels", align="crs_onset"))
+    starts = {s.xref: s.x0 for s in onset.fig.layout.shapes if (s.name or "").startswith("CRS")}
+    assert len(starts) == 4 and set(starts.values()) == {-0.5}
+    # several analytes: a row per patient, a panel per analyte
+    two = sv.cohort_cytokines(demo_study, params=sv.CohortCytokineParams(
+        analytes=("IL6", "CRP"), show="panels"))
+    assert sum(a.text.startswith("SAA-001 · ") for a in two.fig.layout.annotations) == 2
+
+
+def test_the_deck_cytokine_analyte_is_the_first_measured(demo_study, write_study):
+    from data_loaders import load_study
+
+    assert sv.slide_analyte(demo_study) == "IL6"
+    crp_only = load_study(write_study(
+        measurements="subject_id,day,analyte,value,unit\nP1,0,CRP,12,mg/L\n"))
+    assert sv.slide_analyte(crp_only) == "CRP"
+    none = load_study(write_study(
+        measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.2,10^9/L\n"))
+    assert sv.slide_analyte(none) is None

@@ -1,9 +1,9 @@
 """Views of the Cytokines & safety page: one patient's cytokines with the CRS/ICANS episodes,
 peaks against the CRS grade, CRS and ICANS (recorded, and graded from vitals per ASTCT 2019),
-adverse events and infections; the deck's cytokine and safety slides. The cohort views: every
-patient's cytokines on one time axis
-(days from infusion, or from CRS onset), by response group with the number of patients at each
-time point, and the medications given for CRS and ICANS.
+adverse events and infections. The cohort views: every patient's cytokines on one time axis
+(days from infusion, or from CRS onset), one panel per patient with the CRS and ICANS episodes
+shaded (the standard deck's cytokine slide), by response group with the number of patients at
+each time point, and the medications given for CRS and ICANS.
 
 Alignment to CRS onset uses the first recorded CRS episode of each patient
 (analysis.toxicity.toxicity_episodes); patients without CRS are left out of that view and
@@ -13,6 +13,7 @@ point (replicates on a day averaged), then median and interquartile range across
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -22,10 +23,7 @@ from analysis import post_hsct, toxicity
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from analysis.vocab import is_blood
 from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
-from components.figures.safety import (
-    cytokine_panels,
-    peak_vs_grade,
-)
+from components.figures.safety import cytokine_panels, peak_vs_grade
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
 
@@ -34,21 +32,24 @@ from views.spec import FigureSpec, TableSpec, recipe
 from views.toxicity import (
     CRS_RULES,
     AdverseEventParams,
+    CrsDefaults,
     CrsParams,
     adverse_event_figure,
     adverse_events,
+    astct_agreement,
     astct_comparison,
     astct_daily,
     astct_day_table,
     astct_days,
+    crs_defaults,
     crs_episodes,
+    crs_params,
     crs_rules,
     has_vitals,
     incidence,
     incidence_table,
     infections,
     onset,
-    safety_overview,
 )
 
 if TYPE_CHECKING:
@@ -57,19 +58,24 @@ if TYPE_CHECKING:
 
 __all__ = ["CohortCytokineParams", "ALIGNMENTS", "aligned_cytokines", "cohort_cytokines",
            "cytokine_group_summary", "crs_treatments", "hsct_marks",
-           "hsct_marks_aligned"]
+           "hsct_marks_aligned", "SHOW", "PANEL_PATIENTS", "slide_analyte"]
 
 Align = Literal["infusion", "crs_onset"]
-Show = Literal["patients", "groups"]
+Show = Literal["patients", "panels", "groups"]
 ALIGNMENTS: dict[str, str] = {"infusion": "Day from CAR-T infusion",
                               "crs_onset": "Day from CRS onset"}
+SHOW: dict[str, str] = {"patients": "Every patient", "panels": "A panel per patient (CRS shaded)",
+                        "groups": "By response group (n per day)"}
+PANEL_PATIENTS = 20            # panels per patient drawn at most (then: narrow the cohort)
+SLIDE_ANALYTES = ("IL6", "IFNG", "CRP", "FERRITIN")
 
 
 @dataclass(frozen=True)
 class CohortCytokineParams:
     """`analytes` to draw (default: the cytokines and CRP/ferritin the study has), `align` the
-    time axis, `show` every patient ("patients") or median/IQR per response group ("groups"),
-    `days` the window on the aligned axis, `log_y` the scale."""
+    time axis, `show` every patient on one panel per analyte ("patients"), a panel per
+    patient (and analyte) with its CRS and ICANS episodes shaded ("panels"), or median/IQR per
+    response group ("groups"), `days` the window on the aligned axis, `log_y` the scale."""
 
     analytes: tuple[str, ...] = ()
     align: Align = "infusion"
@@ -176,6 +182,9 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                                   "range across patients, one value per patient and day."
                                   + hsct_text)
     colors = common.colors(study, cohort)
+    if params.show == "panels":
+        return _patient_panels(study, data, cohort=cohort, params=params, present=present,
+                               marks=marks, note=f"{n_pat} patient(s){left_out}")
     fig = cohort_cytokine_panels(data, x="rel_day", facet_order=present, titles=titles,
                                  colors=colors, log_y=params.log_y, x_title=x_title,
                                  range_x=params.days, marks=marks,
@@ -184,6 +193,54 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
     return FigureSpec(key="saf-cohort-cytokines", title="Cytokines across the cohort", fig=fig,
                       data=data, params=params,
                       caption=f"{n_pat} patient(s){left_out}.{hsct_text}")
+
+
+def slide_analyte(study: Study) -> str | None:
+    """The analyte of the deck's cytokine slide: the first of IL-6, IFN-gamma, CRP and
+    ferritin the study measured (None: none)."""
+    measured = set(study.analytes_present())
+    return next((a for a in SLIDE_ANALYTES if a in measured), None)
+
+
+def _patient_panels(study: Study, data: pl.DataFrame, *, cohort: Cohort | None,
+                    params: CohortCytokineParams, present: list[str],
+                    marks: list[tuple[float, float, str]], note: str) -> FigureSpec:
+    """A panel per patient (one analyte) or per patient and analyte (a row per patient), the
+    patient's CRS and ICANS episodes shaded on the aligned axis."""
+    patients = sorted(data.get_column("subject_id").unique().to_list())
+    shown = patients[:PANEL_PATIENTS]
+    data = data.filter(pl.col("subject_id").is_in(shown))
+    ref = data.group_by("subject_id").agg((pl.col("day") - pl.col("rel_day")).first()
+                                          .alias("_ref"))
+    episodes = (toxicity.toxicity_episodes(_events(study, cohort)).join(ref, on="subject_id")
+                .with_columns(pl.col("start") - pl.col("_ref"), pl.col("end") - pl.col("_ref"))
+                .drop("_ref"))
+    one = len(present) == 1
+    labels = {a: study.analyte_label(a) for a in present}
+    panels = data.with_columns(
+        (pl.col("subject_id") if one else pl.format("{} · {}", "subject_id", "analyte"))
+        .alias("panel"))
+    order = shown if one else [f"{p} · {a}" for p in shown for a in present]
+    titles = {p: p for p in shown} if one else         {f"{p} · {a}": f"{p} · {labels[a]}" for p in shown for a in present}
+    x_title = ALIGNMENTS[params.align]
+    what = labels[present[0]] if one else "Cytokines"
+    fig = cytokine_panels(panels, episodes, x="rel_day", facet="panel", facet_order=order,
+                          titles=titles, colors=common.colors(study, cohort),
+                          cols=min(5, len(shown)) if one else len(present),
+                          log_y=params.log_y, x_range=params.days, marks=marks,
+                          title=f"{what}, {x_title[0].lower()}{x_title[1:]} "
+                                f"{params.days[0]} to {params.days[1]}")
+    fig.update_xaxes(title_text=x_title, row=math.ceil(len(order) / (
+        min(5, len(shown)) if one else len(present))))
+    more = f" Panels for the first {PANEL_PATIENTS} of {len(patients)} patients: narrow " \
+        "the cohort to see the others." if len(patients) > len(shown) else ""
+    return FigureSpec(key="saf-cohort-cytokines", title=f"{what} and CRS per patient",
+                      fig=fig, data=data.select("subject_id", "analyte", "day", "rel_day",
+                                                "value", "response_group"),
+                      params=params,
+                      caption=f"{note}. {'Log10' if params.log_y else 'Linear'} axis. "
+                              "Shading: CRS episodes (full height) and ICANS (band along the "
+                              "top), coloured by ASTCT grade." + more)
 
 
 @recipe
@@ -223,9 +280,9 @@ def crs_treatments(study: Study, *, cohort: Cohort | None = None,
                              "each episode (first day to one day after the last).")
 
 
-# ---- one patient's cytokines, peaks, the deck's cytokine slide -------------------------------
-__all__ += ["PANEL", "CYTOKINES", "PatientCytokineParams", "CytokineSlideParams", "present_panel",
-            "patient_cytokines", "peaks", "peak_figure", "cytokine_slide"]
+# ---- one patient's cytokines and peaks -------------------------------
+__all__ += ["PANEL", "CYTOKINES", "PatientCytokineParams", "present_panel", "not_measured_note",
+            "patient_cytokines", "peaks", "peak_figure"]
 
 CYTOKINES = toxicity.CYTOKINES
 PANEL = (*CYTOKINES, *toxicity.INFLAMMATION_MARKERS)
@@ -240,14 +297,6 @@ class PatientCytokineParams:
     days: tuple[int, int] = (-7, 28)
 
 
-@dataclass(frozen=True)
-class CytokineSlideParams:
-    """The analyte (None: the first of IL6, IFNG, CRP, FERRITIN measured) and days."""
-
-    analyte: str | None = None
-    days: tuple[int, int] = (-7, 28)
-
-
 def _events(study: Study, cohort: Cohort | None) -> pl.DataFrame:
     return common.apply(study, study.events, cohort, day_col=None)
 
@@ -256,6 +305,14 @@ def present_panel(study: Study) -> list[str]:
     """The cytokines and inflammation markers this study measured."""
     measured = set(study.analytes_present())
     return [a for a in PANEL if a in measured]
+
+
+def not_measured_note(study: Study) -> str | None:
+    """"Not measured in this study: IL2, TNFA." for the cytokines the study lacks (None when
+    it has them all)."""
+    present = set(present_panel(study))
+    missing = [a for a in CYTOKINES if a not in present]
+    return f"Not measured in this study: {', '.join(missing)}." if missing else None
 
 
 @recipe
@@ -308,36 +365,8 @@ def peak_figure(study: Study, *, cohort: Cohort | None = None, params: PatientCy
                       fig=fig, data=table, params=params)
 
 
-@recipe
-def cytokine_slide(study: Study, *, cohort: Cohort | None = None,
-                   params: CytokineSlideParams = CytokineSlideParams(), focus: Focus | None = None
-                   ) -> FigureSpec | None:
-    """One analyte, one panel per patient, CRS and ICANS episodes shaded (the deck's cytokine
-    slide); None when the study measured none of IL6, IFNG, CRP, FERRITIN."""
-    measured = set(study.measurements.get_column("analyte").to_list())
-    analyte = params.analyte if params.analyte in measured else next(
-        (a for a in ("IL6", "IFNG", "CRP", "FERRITIN") if a in measured), None)
-    if analyte is None:
-        return None
-    lo, hi = params.days
-    data = common.apply(study, study.series(analytes=[analyte]), cohort) \
-        .filter((pl.col("day") >= lo) & (pl.col("day") <= hi))
-    if data.height == 0:
-        return None
-    eps = toxicity.toxicity_episodes(study.events)
-    fig = cytokine_panels(data, eps, facet="subject_id",
-                          cols=min(5, data.get_column("subject_id").n_unique()),
-                          colors=common.colors(study, cohort),
-                          title=f"{study.analyte_label(analyte)}, days {lo} to {hi}",
-                          x_range=(lo, hi))
-    return FigureSpec(key="cytokines", title=f"{ {'IL6': 'IL-6'}.get(analyte, analyte)} and CRS after infusion", fig=fig,
-                      data=data.select("subject_id", "day", "analyte", "value", "unit"),
-                      params=params,
-                      caption="One panel per patient, log10 axis. Shading: CRS episodes (full "
-                              "height) and ICANS (top band), coloured by ASTCT grade.")
-
-
-__all__ += ["CRS_RULES", "AdverseEventParams", "CrsParams", "adverse_event_figure",
+__all__ += ["CRS_RULES", "AdverseEventParams", "CrsDefaults", "CrsParams", "crs_defaults",
+            "crs_params", "astct_agreement", "adverse_event_figure",
             "adverse_events", "astct_comparison", "astct_daily", "astct_day_table",
-            "astct_days", "crs_episodes", "crs_rules", "has_vitals", "incidence", "incidence_table", "infections", "onset",
-            "safety_overview"]
+            "astct_days", "crs_episodes", "crs_rules", "has_vitals", "incidence",
+            "incidence_table", "infections", "onset"]

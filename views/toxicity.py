@@ -2,8 +2,9 @@
 patient (recorded; ASTCT 2019 consensus, Lee et al., Biol Blood Marrow Transplant
 2019;25:625), patients by maximum grade, onset and duration, the grade derived from vitals
 within the CRS window (analysis.toxicity; never on a documented infection without a CRS
-record), adverse events by worst grade (CTCAE v5 as recorded), infections, and the deck's
-safety slide."""
+record), adverse events by worst grade (CTCAE v5 as recorded) and infections. Patients by
+maximum grade and the adverse events by worst grade are also the standard deck's safety
+slides (views.deck)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from components.figures.safety import (
     adverse_event_bars,
     astct_heatmap,
     grade_incidence_bars,
-    safety_summary,
 )
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
@@ -27,11 +27,11 @@ if TYPE_CHECKING:
     from analysis.cohort import Focus
     from data_loaders import Study
 
-__all__ = ["CRS_RULES", "CrsParams", "AdverseEventParams", "crs_rules", "crs_episodes",
+__all__ = ["CRS_RULES", "CrsParams", "AdverseEventParams", "CrsDefaults", "crs_defaults",
+           "crs_params", "astct_agreement", "crs_rules", "crs_episodes",
            "astct_day_table",
            "incidence", "incidence_table", "onset", "has_vitals", "astct_comparison",
-           "astct_days", "astct_daily", "adverse_events", "adverse_event_figure", "infections",
-           "safety_overview"]
+           "astct_days", "astct_daily", "adverse_events", "adverse_event_figure", "infections"]
 
 CRS_RULES = ("crs_window_end", "crs_episode_margin", "crs_masked_fever",
              "crs_fever_carry_days", "crs_fever_c", "crs_hypotension_sbp",
@@ -56,6 +56,48 @@ class AdverseEventParams:
     categories: tuple[str, ...] = tuple(toxicity.AE_CATEGORIES)
     min_grade: int = 0
     term_contains: str = ""
+
+
+@dataclass(frozen=True)
+class CrsDefaults:
+    """The CRS rule widgets' starting values: the study's settings, within the widgets'
+    bounds (window end 1-365 days, fever carry 0-14 days)."""
+
+    window_end: int
+    masked_fever: bool
+    fever_carry_days: int
+
+
+def crs_defaults(study: Study) -> CrsDefaults:
+    """The starting values of the page's CRS rule widgets (see CrsDefaults)."""
+    rules = common.rules(study)
+    return CrsDefaults(min(max(int(rules.crs_window_end), 1), 365), bool(rules.crs_masked_fever),
+                       min(max(int(rules.crs_fever_carry_days), 0), 14))
+
+
+def crs_params(study: Study, *, days: tuple[int, int], window_end: int | None = None,
+               masked_fever: bool | None = None, fever_carry_days: int | None = None
+               ) -> CrsParams:
+    """The Params of the page's CRS choices: a rule value equal to the study's setting is
+    left as None (so a link or an export names only what was changed)."""
+    given = {"crs_window_end": window_end, "crs_masked_fever": masked_fever,
+             "crs_fever_carry_days": fever_carry_days}
+    changed = common.overrides(common.rules(study),
+                               **{k: v for k, v in given.items() if v is not None})
+    return CrsParams(days=days, **changed)
+
+
+def astct_agreement(study: Study, *, cohort: Cohort | None = None,
+                    params: CrsParams = CrsParams()) -> tuple[bool, str]:
+    """(agree, message): whether the max CRS grade derived from vitals matches the recorded
+    one for every patient with vitals, said as the page shows it."""
+    table = astct_comparison(study, cohort=cohort, params=params).data
+    n_bad = table.filter(~table["crs_grade_agrees"].fill_null(True)).height
+    if n_bad:
+        return False, (f"{n_bad} of {table.height} patient(s): the max grade derived from "
+                       "vitals differs from the recorded one (see note).")
+    return True, (f"Derived and recorded max grades agree for all {table.height} patient(s) "
+                  "with vitals.")
 
 
 def crs_rules(study: Study, params: CrsParams) -> Any:
@@ -86,8 +128,10 @@ def crs_episodes(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def incidence(study: Study, *, cohort: Cohort | None = None, params: CrsParams = CrsParams(),
-              focus: Focus | None = None) -> FigureSpec:
-    """Patients by maximum CRS and ICANS grade."""
+              focus: Focus | None = None) -> FigureSpec | None:
+    """Patients by maximum CRS and ICANS grade; None without an events table."""
+    if not study.has("events"):
+        return None
     table = toxicity.grade_incidence(_crs(study, cohort, params))
     return FigureSpec(key="saf-incidence", title="Patients by max grade",
                       fig=grade_incidence_bars(table, title="Patients by max grade"),
@@ -200,26 +244,8 @@ def adverse_event_figure(study: Study, *, cohort: Cohort | None = None,
 
 @recipe
 def infections(study: Study, *, cohort: Cohort | None = None, params: None = None,
-               focus: Focus | None = None) -> TableSpec:
-    """Documented infections of the cohort's patients."""
-    return TableSpec(key="saf-infections", title="Infections",
-                     data=toxicity.infections(_events(study, cohort)))
-
-
-@recipe
-def safety_overview(study: Study, *, cohort: Cohort | None = None, params: None = None,
-                    focus: Focus | None = None) -> FigureSpec | None:
-    """Patients by maximum CRS/ICANS grade next to the adverse events by worst grade (the
-    deck's safety slide); None without events."""
-    if not study.has("events"):
-        return None
-    ids = common.subjects(study, cohort)
-    events = study.events.filter(pl.col("subject_id").is_in(ids))
-    crs = toxicity.crs_summary(events, subjects=ids)
-    ae = toxicity.adverse_event_summary(events, n_patients=len(ids))
-    if ae.height == 0 and crs.height == 0:
-        return None
-    fig = safety_summary(toxicity.grade_incidence(crs), ae, title=f"Safety ({len(ids)} patients)")
-    return FigureSpec(key="crs_ae", title="CRS, ICANS and adverse events", fig=fig, data=ae,
-                      caption="Patients by maximum grade (recorded). CRS/ICANS per ASTCT 2019; "
-                              "other events as recorded (CTCAE v5).")
+               focus: Focus | None = None) -> TableSpec | None:
+    """Documented infections of the cohort's patients; None when none is recorded."""
+    data = toxicity.infections(_events(study, cohort))
+    return TableSpec(key="saf-infections", title="Infections", data=data) if data.height \
+        else None

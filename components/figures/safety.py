@@ -20,7 +20,7 @@ from components.figures.marks import add_day_marks
 from components.theme import GRADE_COLORS, PATIENT_PALETTE, label_decades
 
 __all__ = ["cytokine_panels", "peak_vs_grade", "grade_incidence_bars", "adverse_event_bars",
-           "astct_heatmap", "safety_summary"]
+           "astct_heatmap"]
 
 _ICANS_BAND = (0.86, 1.0)
 
@@ -237,28 +237,4 @@ def astct_heatmap(daily: pl.DataFrame, *, x: str = "day", y: str = "subject_id",
     fig.update_layout(template="cart", title=title, height=max(260, 40 * len(subjects) + 140))
     fig.update_xaxes(title_text="Study day", showgrid=False)
     fig.update_yaxes(autorange="reversed", showgrid=False, type="category")
-    return fig
-
-
-def safety_summary(incidence: pl.DataFrame, ae: pl.DataFrame, *, top: int = 10,
-                   title: str | None = None) -> go.Figure:
-    """Two panels: CRS/ICANS patients by max grade, and the `top` adverse-event terms by worst
-    grade (the deck's safety slide)."""
-    left, right = grade_incidence_bars(incidence), adverse_event_bars(ae, top=top)
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.3, 0.7], horizontal_spacing=0.28,
-                        subplot_titles=["CRS and ICANS (ASTCT 2019)",
-                                        f"Adverse events, top {top} terms"])
-    for tr in left.data:
-        fig.add_trace(tr.update(legendgroup=tr.name), row=1, col=1)
-    names = {tr.name for tr in left.data}
-    for tr in right.data:
-        fig.add_trace(tr.update(legendgroup=tr.name, showlegend=tr.name not in names),
-                      row=1, col=2)
-    terms = ae.head(top).get_column("term").to_list() if ae.height else []
-    fig.update_yaxes(title_text="Patients", dtick=1, row=1, col=1)
-    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=terms,
-                     automargin=True, row=1, col=2)
-    fig.update_xaxes(title_text="Patients (worst grade)", dtick=1, row=1, col=2)
-    fig.update_layout(template="cart", barmode="stack", title=title,
-                      height=max(360, 30 * len(terms) + 160))
     return fig
