@@ -27,21 +27,15 @@ import resource
 import time
 from pathlib import Path
 
+from _checkout import test_helper
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def real_navigation() -> None:
     """AppTest re-runs app.py (sidebar + st.navigation) on every run, like a server does
-    (tests/conftest.py `real_navigation` explains why this is needed in streamlit 1.67)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
+    (tools/apptest.py explains why this is needed in streamlit 1.67)."""
+    test_helper("tools/apptest.py").real_navigation()
 
 
 def app_pages() -> list[tuple[str, str, str, str]]:

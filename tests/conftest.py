@@ -85,20 +85,13 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
 
 # ---- AppTest ---------------------------------------------------------------------------------
 @pytest.fixture
-def real_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make AppTest reruns execute app.py like a server does. AppTest (streamlit 1.67) resets
-    PagesManager.uses_pages_directory before each run; with a pages/ folder every run after the
-    first then executes the page script alone (no sidebar, no login check). A server sets the
-    flag to False once app.py calls st.navigation; this does the same for each run."""
-    from streamlit.runtime.pages_manager import PagesManager
+def real_navigation() -> Iterator[None]:
+    """Make AppTest reruns execute app.py like a server does (tools/apptest.py says why)."""
+    from tools.apptest import real_navigation as patch
 
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+    undo = patch()
+    yield
+    undo()
 
 
 @pytest.fixture

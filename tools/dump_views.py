@@ -44,16 +44,17 @@ def _stem(text: str) -> str:
 
 
 def _real_navigation() -> None:
-    # as tests/conftest.py: AppTest reruns execute app.py like a server does
-    from streamlit.runtime.pages_manager import PagesManager
+    # the one AppTest patch (tools/apptest.py), loaded from beside this file: an older
+    # checkout being dumped may not have it
+    import importlib.util
 
-    original = PagesManager.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init  # type: ignore[method-assign]
+    spec = importlib.util.spec_from_file_location("_apptest", Path(__file__).with_name(
+        "apptest.py"))
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{Path(__file__).with_name('apptest.py')} is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.real_navigation()
 
 
 def _write_json(path: Path, spec: Any) -> None:
