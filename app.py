@@ -52,10 +52,17 @@ def _navigation() -> st.navigation:
         sections.setdefault(section, []).append(
             st.Page(str(_HERE / file), title=title, icon=icon,
                     url_path=f"{stem}-home" if i == 0 else stem, default=i == 0))
-    sections[PAGES[0][0]].append(st.Page(str(_HERE / PAGES[0][1]), title=PAGES[0][2],
-                                         icon=PAGES[0][3], url_path=Path(PAGES[0][1]).stem,
-                                         visibility="hidden"))
-    return st.navigation(sections)
+    alias = st.Page(str(_HERE / PAGES[0][1]), title=PAGES[0][2], icon=PAGES[0][3],
+                    url_path=Path(PAGES[0][1]).stem, visibility="hidden")
+    sections[PAGES[0][0]].append(alias)
+    page = st.navigation(sections)
+    if page.url_path == alias.url_path:
+        # the navigation highlights the page it shows, and the hidden entry has no link to
+        # highlight: open the default page at the root, with the link's query string
+        qp = st.query_params
+        st.switch_page(sections[PAGES[0][0]][0],
+                       query_params=[(k, v) for k in qp for v in qp.get_all(k)])
+    return page
 
 
 # ---- login, allow-list and access log (docs/security.md) ------------------------------------

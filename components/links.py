@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-__all__ = ["Shape", "encode_option", "decode_option"]
+__all__ = ["Shape", "encode_option", "decode_option", "same_text"]
 
 Shape = Literal["one", "many", "range"]
 
@@ -101,3 +101,11 @@ def decode_option(raw: list[str], *, shape: Shape = "one", options: Sequence[Any
         return None, []
     value, problem = one(text)
     return value, [problem] if problem else []
+
+
+def same_text(a: Any, b: Any, *, shape: Shape = "one",
+              options: Sequence[Any] | None = None) -> bool:
+    """Whether two widget values are written the same in a link (a link that leaves out an
+    option at its default reopens the same view only if the default reads back as it)."""
+    return encode_option(a, shape=shape, options=options) == \
+        encode_option(b, shape=shape, options=options)

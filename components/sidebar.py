@@ -26,19 +26,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from analysis.vocab import COLOUR_BY, DayWindow
 from components import render, session
-from components.links import Shape, decode_option, encode_option
+from components.links import Shape, decode_option, encode_option, same_text
 from components.safe import md
 from components.theme import group_patient_colors, patient_colors
 from data_loaders import Study, StudyError
 from data_loaders.worker import load_failure
+
+if TYPE_CHECKING:
+    from streamlit.runtime.state.common import WidgetMetadata
 
 __all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS"]
 
@@ -48,6 +52,7 @@ _RUN_KEY = "_url_run"          # this run's linked options (sidebar() starts it 
 _NOTES_KEY = "_url_notes"      # what a link asked for and the study lacks, per widget key
 _LINK_KEY = "_url_link"        # the query string the session was opened with
 _COHORT_NOTE_KEY = "_f_link_note"
+_PRESET_KEY = "_url_kept"      # linked keys always written (their default is not known)
 _WIDGETS = ("f-patients", "f-groups", "f-days", "f-colour")
 
 
@@ -58,6 +63,8 @@ class _Option:
     options: tuple[Any, ...] | None
     kind: type
     shape: Shape
+    first: bool = False           # its widget shows for the first time in this session
+    from_link: bool = False       # the session's link set it
 
 
 @dataclass
@@ -97,10 +104,12 @@ def linked(key: str, *, options: Sequence[Any] | None = None, kind: type = str,
     shows what was used instead; `label` names the option in that note (default: the key)."""
     param = param or key
     opts = tuple(options) if options is not None else None
-    _run().options[param] = _Option(key, param, opts, kind, shape)
     notes: dict[str, dict[str, Any]] = st.session_state.setdefault(_NOTES_KEY, {})
+    option = _Option(key, param, opts, kind, shape, first=_widget_meta(key) is None)
+    _run().options[param] = option
     if key not in st.session_state:
         raw = st.query_params.get_all(param)
+        option.from_link = bool(raw)
         if raw:
             value, problems = decode_option(raw, shape=shape, options=opts, kind=kind,
                                             bounds=bounds)
@@ -119,6 +128,41 @@ def linked(key: str, *, options: Sequence[Any] | None = None, kind: type = str,
         else:
             notes.pop(key)   # the user chose something else: the note no longer applies
     return key
+
+
+def _widget_meta(key: str) -> WidgetMetadata | None:
+    """The registration of the widget keyed `key` in this session (None before it first
+    showed). Streamlit keeps it in its SessionState, which `st.session_state` wraps; its own
+    query-parameter binding (`bind="query-params"`, which cannot say what a link lacks) reads
+    the widget's default from it the same way."""
+    ctx = get_script_run_ctx()
+    state = vars(ctx.session_state).get("_state") if ctx is not None else None
+    try:
+        widget_id = state.get_widget_id_from_key(key)
+        return state.get_widget_metadata(widget_id) if widget_id is not None else None
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _at_default(opt: _Option, value: Any) -> bool:
+    """Whether `value` is what option `opt`'s widget shows without a value of its own, so a
+    link may leave it out and still reopen the same view: the widget's default in this run
+    (what `deserializer(None)` gives). Never for an option whose value the page chooses
+    itself (a default computed from the study, set before the widget first shows: then its
+    first value is not the widget's default) or whose first value came from a link (the
+    page's own default was never seen): those stay in links."""
+    kept: set[str] = st.session_state.setdefault(_PRESET_KEY, set())
+    meta = _widget_meta(opt.key)
+    if meta is None:
+        return False
+    try:
+        default = meta.deserializer(None)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return False
+    at_default = same_text(value, default, shape=opt.shape, options=opt.options)
+    if opt.from_link or (opt.first and not at_default):
+        kept.add(opt.key)
+    return at_default and opt.key not in kept
 
 
 class _Unseen:
@@ -153,6 +197,11 @@ def finish_url(*, completed: bool) -> None:
         if opt.key in notes and notes[opt.key]["value"] is _UNSEEN:
             notes[opt.key]["value"] = st.session_state.get(opt.key)
         if opt.key not in st.session_state:
+            continue
+        if _at_default(opt, st.session_state[opt.key]):
+            # short links: an option at its default is left out (a fresh session shows it)
+            if param in st.query_params:
+                del st.query_params[param]
             continue
         want = encode_option(st.session_state[opt.key], shape=opt.shape, options=opt.options)
         have = st.query_params.get_all(param)

@@ -36,7 +36,11 @@ def test_a_link_with_page_options_reopens_the_same_view(app_server, browser):
         page.goto(f"{app_server}/patient", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Patient").first.wait_for(timeout=45_000)
         _settle(page)
-        _until_url(page, "patient=SAA-001")
+        # short links: options at their defaults (the first patient, NIH, every lane) are
+        # left out; a fresh session shows them anyway
+        assert page.get_by_role("combobox", name="Patient", exact=True).input_value() == \
+            "SAA-001"
+        assert not re.search(r"patient=|pt-criteria=|pt-lanes=", page.url), page.url
         page.get_by_role("button", name="Next").click()
         _until_url(page, "patient=SAA-002")
         page.get_by_text("BSH", exact=True).click()
@@ -52,6 +56,7 @@ def test_a_link_with_page_options_reopens_the_same_view(app_server, browser):
         first.close()
     assert "patient=SAA-002" in url and "pt-criteria=BSH" in url, url
     assert re.search(r"days=-?\d+(%3A|:)", url), url
+    assert "pt-lanes" not in url, url
 
     second = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
@@ -71,8 +76,16 @@ def test_a_link_with_page_options_reopens_the_same_view(app_server, browser):
         second.close()
 
 
+def _current_nav(page) -> list[str]:
+    """The navigation entries marked as the page shown (their titles)."""
+    links = page.locator("[data-testid='stSidebarNavLink'][aria-current='page']")
+    return [links.nth(i).inner_text().splitlines()[-1].strip() for i in range(links.count())]
+
+
 def test_overview_by_its_path_on_a_fresh_server(page):
-    """/overview is the documented link; the default page is also served at the root."""
+    """/overview is the documented link; the default page is also served at the root. Both
+    open with Overview marked in the navigation, and leave its options at their defaults out
+    of the address."""
     from tests.conftest import DEMO, start_streamlit
 
     proc, url = start_streamlit(DEMO)
@@ -84,6 +97,17 @@ def test_overview_by_its_path_on_a_fresh_server(page):
         assert page.get_by_text("No study is loaded").count() == 0
         assert page.get_by_text("Responders vs non-responders").count() >= 1  # app navigation
         assert "days=0%3A90" in page.url or "days=0:90" in page.url
+        assert _current_nav(page) == ["Overview"]
+        assert "ov-" not in page.url, page.url
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Overview").first.wait_for(timeout=45_000)
+        _settle(page)
+        assert _current_nav(page) == ["Overview"]
+        page.goto(f"{url}/kinetics", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Kinetics").first.wait_for(timeout=45_000)
+        _settle(page)
+        assert _current_nav(page) == ["Kinetics"]
+        assert "kin-" not in page.url, page.url
     finally:
         proc.terminate()
         proc.wait(10)
@@ -108,9 +132,11 @@ def test_click_on_a_patient_opens_the_patient_page(app_server, page, demo_study,
     figure.scroll_into_view_if_needed()
     figure.locator(mark).nth(3).click(force=True)
     page.get_by_role("heading", name="Patient", exact=True).first.wait_for(timeout=60_000)
-    page.wait_for_function("() => location.pathname.endsWith('/patient') && "
-                           "location.search.includes('patient=')", timeout=45_000)
-    opened = re.search(r"[?&]patient=([^&]+)", page.url).group(1)
+    page.wait_for_function("() => location.pathname.endsWith('/patient')", timeout=45_000)
+    _settle(page)
+    # the link names the patient, unless it is the page's default (the first in study order)
+    named = re.search(r"[?&]patient=([^&]+)", page.url)
+    opened = named.group(1) if named else demo_study.subject_ids[0]
     assert opened in demo_study.subject_ids
     assert page.get_by_role("combobox", name="Patient", exact=True).input_value() == opened
     assert page.locator("[data-testid='stException']").count() == 0

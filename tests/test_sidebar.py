@@ -61,6 +61,62 @@ def test_page_options_are_written_and_read_back():
     assert not again.warning
 
 
+def test_options_at_their_default_stay_out_of_the_link():
+    """A link holds only what differs from the page's defaults (short), and still reopens the
+    same view; an option set back to its default leaves the link again."""
+    at = _run()
+    assert not at.exception
+    assert not any(k.startswith("t-") for k in at.query_params), dict(at.query_params)
+    at.selectbox(key="t-gene").set_value("GZMB").run()
+    at.multiselect(key="t-an").set_value(["IL6", "IL10"]).run()
+    assert set(at.query_params) == {"t-gene", "t-an"}
+    again = _run({k: at.query_params.get_all(k) if hasattr(at.query_params, "get_all")
+                  else at.query_params[k] for k in at.query_params})
+    assert again.selectbox(key="t-gene").value == "GZMB"
+    assert again.multiselect(key="t-an").value == ["IL6", "IL10"]
+    assert again.toggle(key="t-log").value is True and again.slider(key="t-days").value == (0, 28)
+    at.selectbox(key="t-gene").set_value("CD7").run()      # back to the default
+    assert "t-gene" not in at.query_params and "t-an" in at.query_params
+    # a link that spells out a default opens the same view; what a link set stays in the
+    # links made from it (the page's own default for it was never seen in that session)
+    spelled = _run({"t-log": "1", "t-days": ["0", "28"]})
+    assert not spelled.exception and not spelled.warning
+    assert spelled.toggle(key="t-log").value is True
+    assert set(spelled.query_params) == {"t-log", "t-days"}
+    spelled.selectbox(key="t-gene").set_value("CD3E").run()
+    spelled.selectbox(key="t-gene").set_value("CD7").run()
+    assert "t-gene" not in spelled.query_params
+
+
+def _preset_page():
+    import streamlit as st
+
+    from components import sidebar
+
+    sidebar.begin_url(page="t")
+    try:
+        layers = ["rna", "proteomics", "cytokines"]
+        key = sidebar.linked("t-layer", options=layers)     # a link's layer first, then
+        st.session_state.setdefault(key, "proteomics")      # the page's own default
+        st.selectbox("Layer", layers, key=key)
+    finally:
+        sidebar.finish_url(completed=True)
+
+
+def test_a_value_the_page_chose_itself_stays_in_the_link():
+    """The widget's default (its first choice here) is not the page's: a link that left out
+    "rna" would reopen on "proteomics", so values of such options always stay in the link."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_preset_page, default_timeout=30).run()
+    assert at.selectbox(key="t-layer").value == "proteomics"
+    at.selectbox(key="t-layer").set_value("rna").run()
+    assert at.query_params.get("t-layer") in ("rna", ["rna"])
+    again = AppTest.from_function(_preset_page, default_timeout=30)
+    again.query_params["t-layer"] = "rna"
+    assert again.run().selectbox(key="t-layer").value == "rna"
+
+
 def test_a_link_naming_what_is_missing_says_so():
     at = _run({"t-gene": "NOPE", "t-days": ["0", "900"], "t-an": ["IFNG", "TNFA"],
                "t-colour": "red"})
