@@ -605,10 +605,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from analysis.cohort import Cohort
         from views import compare as cv
 
+        rules = cv.rules(study)     # the Compare page's defaults: the same job, the same key
         res = _job(cv.run_comparison, study, cohort=Cohort(), desc="DESeq2", study=study,
                    params=cv.comparison_params(cv.CompareParams(
                        args.layer, args.window, args.groups, args.group_a, args.group_b,
-                       change_from_baseline=args.change_from_baseline, method="deseq2")))
+                       change_from_baseline=args.change_from_baseline, method="deseq2",
+                       fdr_across_windows=rules.fdr_across_windows,
+                       defining_in_fdr=rules.defining_in_fdr)))
         if res is None:
             return 2
     else:
@@ -672,12 +675,12 @@ def _pseudobulk_args(p: argparse.ArgumentParser) -> None:
          "as the replicate), as the Immune landscape's job (CSV per gene)", _pseudobulk_args)
 def cmd_pseudobulk(args: argparse.Namespace) -> int:
     from analysis.pseudobulk import CellSelection
-    from views import landscape_depth as ld
+    from views import landscape_pseudobulk as lp
 
     study = load_study(args.study)
-    params = ld.cohort_params(study, cohort=None, window=args.window, design=args.design,
+    params = lp.cohort_params(study, cohort=None, window=args.window, design=args.design,
                               selection=CellSelection(args.cell_type, args.car_status))
-    got = _job(ld.run_pseudobulk, study, params=params, study=study, desc="pseudobulk")
+    got = _job(lp.run_pseudobulk, study, params=params, study=study, desc="pseudobulk")
     return 2 if got is None else _write(got.table, "csv", args.out)
 
 
