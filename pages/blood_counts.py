@@ -3,7 +3,6 @@ CTCAE grades and ICAHT."""
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from components import render, session, sidebar
@@ -34,7 +33,7 @@ if focus is not None:
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 analytes = c1.multiselect("Counts", present,
                           key=sidebar.linked("bc-analytes", options=present, shape="many"),
-                          default=[a for a in ("ANC", "PLT", "HGB") if a in present])
+                          default=vbc.default_counts(present))
 views_shown = ["per patient", "group median + IQR"]
 view = c2.radio("Show", views_shown, key=sidebar.linked("bc-view", options=views_shown))
 log_y = c2.toggle("Log axis", key=sidebar.linked("bc-log", kind=bool))
@@ -47,14 +46,12 @@ ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, study_rul
                                 key=sidebar.linked("bc-ti", kind=int, bounds=(7, 365))))
 value_window = int(c4.number_input("Count window (± d)", 0, 30, study_rules.count_window,
                                    key=sidebar.linked("bc-vw", kind=int, bounds=(0, 30))))
-retic_options = sorted({20.0, 60.0, float(study_rules.retic_threshold)})
+retic_options = vbc.retic_options(study_rules)
 retic = float(c4.selectbox(
     "Reticulocyte cut-off", retic_options,
     key=sidebar.linked("bc-retic", options=retic_options),
-    index=retic_options.index(float(study_rules.retic_threshold)), format_func=lambda v: (
-        f"< {v:g}" + {20.0: " (manual, Camitta / Chinese consensus)",
-                      60.0: " (automated, BSH)"}.get(v, "")),
-    help="RETIC below this (x10^9/L) counts towards severe."))
+    index=retic_options.index(float(study_rules.retic_threshold)),
+    format_func=vbc.retic_label, help="RETIC below this (x10^9/L) counts towards severe."))
 bins = [1, 7, 14, 28]
 bin_days = int(c4.selectbox("Median bin (d)", bins, index=1,
                             key=sidebar.linked("bc-bin", options=bins),
@@ -83,7 +80,7 @@ render.show_params(params)
 # ---- medications that act on the counts (views.medications) --------------------------------
 meds = session.cached_view(vmed.medication_table, study, cohort=ctx.cohort,
                            params=vmed.MedicationParams(classes=vmed.COUNT_DRUGS))
-with st.expander(f"G-CSF, TPO-RA, ciclosporin and steroids ({meds.data.height} course(s))"):
+with st.expander(vbc.medications_heading(meds)):
     st.caption(meds.caption + " G-CSF-supported neutrophil counts do not make a response "
                "criterion met (see the rules below).")
     render.show_table(meds.data, key="bc-medications", name=f"{study.name}_count_medications")
@@ -101,8 +98,7 @@ else:
     if cmp is None:
         st.info("No recorded responses (responses.csv), so only derived responses are shown.")
     else:
-        (st.warning if cmp.data.filter(pl.col("agree").not_()).height else st.success)(
-            cmp.caption)
+        (st.success if vbc.all_agree(cmp) else st.warning)(cmp.caption)
         render.show_table(cmp.data, key="bc-compare", name=f"{study.name}_derived_vs_recorded",
                           column_config={"agree": "agrees"})
         render.show_code(cmp)

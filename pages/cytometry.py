@@ -19,13 +19,7 @@ state = cy.status(study)
 if state.n_fcs == 0:
     st.info(cy.NO_FCS)
     st.stop()
-if not state.n_with_gates:
-    st.info(f"{state.n_fcs} FCS file(s) but no gate file: name a FlowJo workspace (.wsp) or a "
-            "Gating-ML 2.0 file in study.toml `[flow] gating = \"...\"` or in a `gating` "
-            "column of samples.csv. FlowSOM clustering works without gates.")
-else:
-    st.caption(f"{state.n_gated_files} of {state.n_with_gates} FCS file(s) gated with "
-               f"{', '.join(state.gate_files)}.")
+(st.caption if state.n_with_gates else st.info)(state.gating_note)
 for problem in state.problems:
     st.warning(problem)
 if state.n_with_gates and jobs_panel.action(
@@ -42,8 +36,7 @@ tab_pop, tab_gates, tab_time, tab_som = st.tabs(
 
 with tab_pop:
     if not names:
-        st.info("No gated populations" + (" for the patients and days in the sidebar filter."
-                                          if study.populations.height else "."))
+        st.info(state.no_populations)
     else:
         refs = ["(as study.toml)", *names]
         ref = st.selectbox("% of reference population", refs,
@@ -108,9 +101,8 @@ with tab_som:
                               population=within)
     if st.toggle("Run FlowSOM", value=True, key=sidebar.linked("cy-som-run", kind=bool),
                  help="A 10 x 10 self-organising map, then consensus metaclustering"):
-        with st.spinner("FlowSOM ..."):
-            specs = [session.cached_view(view, study, cohort=cohort, params=sp) for view in
-                     (cy.flowsom_medians, cy.flowsom_abundance, cy.flowsom_by_group)]
-        for spec in specs:
+        for view in (cy.flowsom_medians, cy.flowsom_abundance, cy.flowsom_by_group):
+            with st.spinner("FlowSOM ..."):   # the first computes the clustering
+                spec = session.cached_view(view, study, cohort=cohort, params=sp)
             render.show(spec, key=spec.key, name=f"{study.name}_{spec.key}")
         render.show_params(sp)

@@ -15,21 +15,13 @@ study = ctx.study
 st.title("Data & quality")
 st.caption(f"{md(study.title)} · folder {md(study.name)} · study id {md(study.study_id)}")
 
-report = study.report
+loaded = vdq.summary(study)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Patients", len(study.subject_ids))
-c2.metric("Tables loaded", len(study.loaded_tables))
-c3.metric("Errors", len(report.errors))
-c4.metric("Warnings", len(report.warnings))
-
-if report.errors:
-    st.error(f"{len(report.errors)} problem(s) need fixing. Rows with errors were left out; "
-             "everything else loaded. Each line names the file, row (header = row 1), column "
-             "and what to do.")
-elif report.warnings:
-    st.warning("The study loaded; some rows were adjusted or dropped (see warnings).")
-else:
-    st.success("Every file passed validation.")
+c1.metric("Patients", loaded.patients)
+c2.metric("Tables loaded", loaded.tables)
+c3.metric("Errors", loaded.errors)
+c4.metric("Warnings", loaded.warnings)
+{"error": st.error, "warning": st.warning, "success": st.success}[loaded.level](loaded.verdict)
 
 st.subheader("Validation report")
 severities = st.pills("Show", ["error", "warning", "note"], selection_mode="multi",
@@ -38,7 +30,7 @@ severities = st.pills("Show", ["error", "warning", "note"], selection_mode="mult
                                          shape="many"))
 shown = session.cached_view(vdq.report, study, cohort=None,
                             params=vdq.ReportParams(tuple(severities or ())))
-if shown.data.height:
+if shown is not None:
     render.show(shown, key="dq-report", name=f"{study.name}_validation_report", title=False)
 else:
     st.caption("Nothing to show for this selection.")

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-import polars as pl
 import streamlit as st
 
 from components import access, render
@@ -38,11 +37,11 @@ if how == "Upload files":
     files = st.file_uploader(f"Files (at most {limit} MB together)", accept_multiple_files=True,
                              key="imp-files")
     if files:
-        key = tuple((f.name, f.size) for f in files)
+        key = imp.upload_key(files)
         if st.session_state.get("_imp_upload_key") != key:
             try:
-                folder = imp.restage([(f.name, f.getvalue()) for f in files], limit_mb=limit,
-                                     previous=st.session_state.get("_imp_upload_dir"))
+                folder = imp.restage_uploads(files, limit_mb=limit,
+                                             previous=st.session_state.get("_imp_upload_dir"))
             except StudyError as err:
                 st.error(md(err))
                 st.stop()
@@ -77,22 +76,19 @@ except StudyError as err:
 st.subheader("Detected mapping")
 st.caption("Change a table (patients, measurements, events, ..., or skip) or what a column maps "
            "to (a canonical analyte such as ANC, a role such as subject_id or date, or skip).")
-rows = proposal.rows()
-edited = st.data_editor(rows.to_pandas(), key="imp-map", hide_index=True, width="stretch",
+rows = imp.mapping_rows(proposal)
+edited = st.data_editor(rows, key="imp-map", hide_index=True, width="stretch",
                         disabled=["file", "sheet", "kind", "layout", "column", "unit"],
                         column_config={"table": st.column_config.SelectboxColumn(
                             "table", options=imp.table_options())})
-labels = imp.timepoint_rows(proposal)
+labels = imp.visit_labels(proposal)
 edited_tp = None
-if labels.height:
+if labels is not None:
     st.caption("Visit labels -> study day (day 0 = infusion)")
-    edited_tp = st.data_editor(labels.to_pandas(), key="imp-tp", hide_index=True,
-                               disabled=["label"])
+    edited_tp = st.data_editor(labels, key="imp-tp", hide_index=True, disabled=["label"])
 try:
-    new = imp.edited_settings(settings, rows=rows, edited=pl.from_pandas(edited),
-                              labels=labels if edited_tp is not None else None,
-                              edited_labels=None if edited_tp is None else
-                              pl.from_pandas(edited_tp))
+    new = imp.edited_settings(settings, rows=rows, edited=edited, labels=labels,
+                              edited_labels=edited_tp)
 except ValueError as err:
     st.error(md(err))
     st.stop()
@@ -111,7 +107,7 @@ if not proposal.ready:
 # ---- 3. preview and validation -------------------------------------------------------------
 study = imp.preview(proposal)
 st.subheader("Preview")
-st.caption(f"{len(study.subject_ids)} patients; tables: {md(', '.join(study.loaded_tables))}")
+st.caption(md(imp.preview_caption(study)))
 if proposal.single_cell:
     st.caption("The single-cell file was checked (see the notes above); it is copied on save.")
 tables = imp.preview_tables(study)
@@ -121,7 +117,7 @@ for tab, frame in zip(st.tabs(list(tables) or ["(none)"]), tables.values(), stri
 report = imp.validation(study)
 st.subheader(report.title)
 st.caption(report.caption)
-if report.data.height:
+if not report.empty:
     st.dataframe(report.data, hide_index=True, width="stretch")
 
 # ---- 4. save -------------------------------------------------------------------------------

@@ -30,11 +30,12 @@ with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks
     o = st.columns(5)
     auc_end = int(o[0].number_input("AUC window end (day)", 1, 365, 28,
                                  key=sidebar.linked("kin-auc-end", kind=int, bounds=(1, 365))))
-    blq = [o[i + 1].selectbox(f"BLQ {pos}", kv.BLQ_POLICIES, index=kv.BLQ_POLICIES.index(d),
-                              key=sidebar.linked(f"kin-blq-{pos}",
-                                                 options=kv.BLQ_POLICIES))
-           for i, (pos, d) in enumerate((("leading", "zero"), ("middle", "drop"),
-                                         ("trailing", "zero")))]
+    blq = []
+    for col, (pos, default) in zip(o[1:4], kv.BLQ_DEFAULTS, strict=True):
+        blq.append(col.selectbox(f"BLQ {pos}", kv.BLQ_POLICIES,
+                                 index=kv.BLQ_POLICIES.index(default),
+                                 key=sidebar.linked(f"kin-blq-{pos}",
+                                                    options=kv.BLQ_POLICIES)))
     tol = int(o[4].number_input("Landmark tolerance (days)", 0, 60, 7,
                             key=sidebar.linked("kin-tol", kind=int, bounds=(0, 60))))
     p1, p2 = st.columns(2)
@@ -47,8 +48,7 @@ with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks
                           index=kv.NONEXPANDER_POLICIES.index(rules.kinetics_nonexpanders),
                           key=sidebar.linked("kin-nonexp",
                                              options=kv.NONEXPANDER_POLICIES),
-                          format_func={"exclude": "left out (counted and stated)",
-                                       "half_lloq": "Cmax at LLOQ/2"}.get)
+                          format_func=kv.NONEXPANDER_LABELS.get)
     st.caption("BLQ = value < LLOQ. Leading: before the first quantifiable value; middle: "
                "between quantifiable values; trailing: after the last one. AUC by linear-up/"
                "log-down trapezoids. Landmarks D28, M3 (day 90), M6 (180), M12 (365): the "
@@ -94,8 +94,7 @@ elif st.toggle("Fit the model", value=len(ctx.subjects) <= 30,
 st.subheader("qPCR vs flow")
 conc = session.cached_view(kv.concordance, study, cohort=ctx.cohort, params=params)
 if conc is None:
-    st.info("Concordance needs both qPCR (CAR_QPCR) and flow (CAR_PCT or CAR_ABS) "
-            "measurements; this study has only " + ", ".join(present) + ".")
+    st.info(kv.no_concordance(present))
 else:
     render.show(conc, key="kin-concordance", name=f"{study.name}_qpcr_vs_flow")
 

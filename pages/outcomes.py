@@ -29,13 +29,12 @@ source = c1.radio("Responses from", sources, horizontal=True,
 ti_window = int(c2.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
                                 key=sidebar.linked("out-ti", kind=int, bounds=(7, 365)),
                                 disabled=source == "recorded"))
-ti = None if ti_window == study_rules.ti_window else ti_window
 if not study.has("responses"):
     st.info("No recorded responses (responses.csv): rates are derived from blood counts only.")
 if source != "recorded" and not study.has("measurements"):
     st.info("No blood counts (measurements with ANC, HGB, PLT, RETIC): responses cannot be "
             "derived, so every patient is not evaluable.")
-orr_params = vo.ORRParams(criteria=source, ti_window=ti)
+orr_params = vo.orr_params(study_rules, source=source, ti_window=ti_window)
 orr = session.cached_view(vo.orr_figure, study, cohort=ctx.cohort, params=orr_params)
 if orr is not None:
     render.show(orr, key="out-orr", name=f"{study.name}_orr_{source}")
@@ -54,8 +53,8 @@ endpoints = c1.multiselect("Endpoints", list(vo.ENDPOINT_LABELS), default=["OS"]
                           help="OS: every death. OS censored at HSCT: sensitivity analysis. "
                                "EFS: HSCT, progression or death. PFS: progression or death. "
                                "Several: one curve each (e.g. OS and PFS).") or ["OS"]
-endpoint = "_".join(endpoints)
-split, lm_day = "none", None
+endpoint = vo.endpoint_stem(endpoints)
+split, day = "none", study_rules.survival_landmark_day
 if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool),
              disabled=len(endpoints) > 1, help="One endpoint at a time") and len(endpoints) == 1:
     s1, s2 = st.columns([3, 1])
@@ -70,20 +69,17 @@ if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool),
     day = int(s2.number_input("Landmark day", 7, 730, study_rules.survival_landmark_day,
                               key=sidebar.linked("out-landmark", kind=int, bounds=(7, 730)),
                               disabled=split != "landmark"))
-    lm_day = None if split != "landmark" or day == study_rules.survival_landmark_day else day
-landmark = split == "landmark"
-params = vo.SurvivalParams(endpoints=tuple(endpoints), split=split,
-                           criteria=source if landmark else "NIH", landmark_day=lm_day,
-                           ti_window=ti if landmark else None)
+params = vo.survival_params(study_rules, endpoints=endpoints, split=split, source=source,
+                            landmark_day=day, ti_window=ti_window)
 if note := vo.survival_note(study, cohort=ctx.cohort, params=params):
     (st.warning if split == "best" else st.caption)(note)
 render.show(session.cached_view(vo.survival, study, cohort=ctx.cohort, params=params),
             key="out-km", name=f"{study.name}_{endpoint}_km")
 render.show(session.cached_view(vo.survival_medians, study, cohort=ctx.cohort, params=params),
             key="out-km-summary", name=f"{study.name}_{endpoint}_median", title=False)
-if study.patients.get_column("last_contact_day").drop_nulls().len() == 0:
-    st.info("patients.csv has no last_contact_day: follow-up of surviving patients ends at "
-            "their last recorded measurement or event.")
+if note := vo.follow_up_note(study):
+    st.info(note)
 render.show_params(params)
-render.show_rules(vo.rules_of(study, vo.SurvivalParams(landmark_day=lm_day, ti_window=ti)),
+render.show_rules(vo.rules_of(study, vo.SurvivalParams(landmark_day=params.landmark_day,
+                                                       ti_window=orr_params.ti_window)),
                   names=vo.RULES_SHOWN, key="out-rules")

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from components import render, session, sidebar
 from components.safe import md
 from views import overview as vo
-
-ROOT = Path(__file__).resolve().parent.parent
 
 ctx = session.context(applies="patients, and the day window to sample availability; "
                       "not to Table 1 and the swimmer plot (each patient's whole course)")
@@ -48,10 +44,8 @@ if swimmer is None:
 else:
     render.show(swimmer, key="ov-swimmer", name=f"{study.name}_swimmer", opens_patient=True)
     st.caption("Click a patient's lane to open the Patient page.")
-    if missing := vo.not_drawn(study, swimmer):
-        st.info("Not in this study, so not drawn: " + ", ".join(missing) + ". Add them to "
-                "events.csv (category transfusion/crs/icans) or patients.csv "
-                "(last_contact_day).")
+    if missing := vo.not_drawn_note(study, swimmer):
+        st.info(missing)
 render.show_params(params)
 render.show_rules(session.cached_view(vo.common.rules, study), names=vo.RULES_SHOWN,
                   key="ov-rules")
@@ -64,8 +58,7 @@ if avail is None:
             "timepoint, assay).")
 else:
     render.show(avail, key="ov-availability", name=f"{study.name}_sample_availability")
-    links = {a: p for a, p in vo.assay_pages(avail).items() if (ROOT / p).exists()}
-    if links:
+    if links := vo.assay_pages(avail):
         cols = st.columns(min(len(links), 5))
         for i, (assay, page) in enumerate(links.items()):
             cols[i % len(cols)].page_link(page, label=f"{assay} →",

@@ -60,14 +60,14 @@ shade = (focus.day_min, focus.day_max) if focus is not None and subject in focus
 params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes),
                           shade=shade)
 
-facts = session.cached_view(vp.header, study, cohort=None, params=params).data
-sections = facts.get_column("section").unique(maintain_order=True).to_list()
+sections = vp.fact_sections(session.cached_view(vp.header, study, cohort=None,
+                                                 params=params).data)
 cols = st.columns(min(len(sections), 4) or 1)
-for i, section in enumerate(sections):
+for i, (section, items) in enumerate(sections):
     with cols[i % len(cols)]:
         st.markdown(f"**{md(section)}**")
-        for r in facts.filter(facts["section"] == section).iter_rows(named=True):
-            st.caption(f"{md(r['item'])}: **{md(r['value'])}**")
+        for item, value in items:
+            st.caption(f"{md(item)}: **{md(value)}**")
 
 st.caption("One axis for every lane: days from CAR-T infusion. Below-LLOQ CAR-T values are "
            "drawn at LLOQ/2 as open circles. Click a sample to open it on its page.")
@@ -85,8 +85,7 @@ if clicked:
     else:
         page, label, focus_fields, presets = target
         session.set_focus(session.Focus(study_key=study.cache_key, **focus_fields))
-        for key, value in presets.items():   # e.g. colour the embedding by the focus
-            st.session_state[key] = value
+        st.session_state.update(presets)   # e.g. colour the embedding by the focus
         st.switch_page(f"pages/{page}.py")
 
 

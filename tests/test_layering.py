@@ -127,6 +127,132 @@ def test_pages_import_only_vocab_from_analysis():
     assert not offenders, f"pages importing analysis or data_loaders (use views/): {offenders}"
 
 
+# ---- pages only read widgets into Params, call views and render (STYLE.md rule 1) -------------
+# A page's data work (frame methods, loops that compute, comprehensions, reductions, reading the
+# Study's tables) belongs in its views module. Exceptions, each with its reason; a page that is
+# still being moved is listed whole (key "*").
+PAGE_DATA_WORK_ALLOWED: dict[tuple[str, str], str] = {
+    ("pages/safety.py", "*"): "pending: the page's logic is moving to views/safety.py",
+    ("pages/immune_landscape.py", "*"): "pending: the page's logic is moving to "
+                                        "views/landscape.py",
+    ("pages/compare.py", "*"): "pending: the page's logic is moving to views/compare.py",
+    ("pages/slides.py", "*"): "pending: the deck's listing and choices are moving to "
+                              "views/slides.py and views/deck.py",
+}
+# what a frame or series does (polars and pandas); a page calling one does data work
+DATA_METHODS = frozenset({
+    "agg", "alias", "cast", "collect", "concat", "count", "drop", "drop_nulls", "explode",
+    "fill_null", "filter", "from_pandas", "get_column", "group_by", "groupby", "head", "is_in",
+    "item", "iter_rows", "iterrows", "join", "lazy", "max", "mean", "median", "melt", "min",
+    "n_unique", "not_", "over", "pivot", "rename", "row", "rows", "sample", "select", "sort",
+    "sort_values", "sum", "tail", "to_dict", "to_dicts", "to_list", "to_numpy", "to_pandas",
+    "unique", "unpivot", "value_counts", "with_columns"})
+DATA_ATTRIBUTES = frozenset({"height", "shape", "schema", "dtypes"})
+DATA_LIBRARIES = frozenset({"polars", "pandas", "numpy", "pyarrow"})
+REDUCTIONS = frozenset({"sorted", "sum", "set", "any", "all", "map", "filter", "frozenset"})
+# what a page may ask of the Study itself: its identity and which tables it has
+STUDY_ATTRIBUTES = frozenset({"name", "title", "study_id", "cache_key", "path", "has"})
+
+
+def _draws(body: list[ast.stmt]) -> bool:
+    """Whether statements call streamlit or components.render, or a widget method of a
+    container (a column, a tab), or enter a container (`with col:`)."""
+    import streamlit
+
+    elements = set(dir(streamlit)) - DATA_METHODS
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.With):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            root = node.func.value
+            while isinstance(root, ast.Attribute | ast.Subscript | ast.Call):
+                root = root.value if not isinstance(root, ast.Call) else root.func
+            if isinstance(root, ast.Name) and root.id in ("st", "render") or \
+                    node.func.attr in elements:
+                return True
+    return False
+
+
+def _page_data_work(path: Path) -> list[tuple[int, str]]:
+    """(line, what) for each piece of data work in a page file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""]
+            found += [(node.lineno, f"import {m}") for m in mods
+                      if m.split(".")[0] in DATA_LIBRARIES]
+        elif isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            found.append((node.lineno, "comprehension"))
+        elif isinstance(node, ast.While):
+            found.append((node.lineno, "while loop"))
+        elif isinstance(node, ast.For) and not _draws(node.body):
+            found.append((node.lineno, "loop that draws nothing"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id in REDUCTIONS:
+            found.append((node.lineno, f"{node.func.id}()"))
+        elif isinstance(node, ast.Attribute):
+            if node.attr in DATA_ATTRIBUTES:
+                found.append((node.lineno, f".{node.attr}"))
+            base = node.value
+            is_study = isinstance(base, ast.Name) and base.id == "study" or \
+                isinstance(base, ast.Attribute) and base.attr == "study"
+            if is_study and node.attr not in STUDY_ATTRIBUTES:
+                found.append((node.lineno, f"study.{node.attr}"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in DATA_METHODS:
+            found.append((node.lineno, f".{node.func.attr}()"))
+    return sorted(set(found))
+
+
+def _unexcused_data_work(path: Path) -> list[str]:
+    rel = str(path.relative_to(ROOT))
+    if (rel, "*") in PAGE_DATA_WORK_ALLOWED:
+        return []
+    return [f"{rel}:{line}: {what}" for line, what in _page_data_work(path)
+            if (rel, what) not in PAGE_DATA_WORK_ALLOWED]
+
+
+@pytest.mark.parametrize("path", _files("pages"), ids=lambda p: p.name)
+def test_pages_do_no_data_work(path):
+    """A page reads widgets into Params, calls views and shows what they return (STYLE.md
+    rule 1): defaults, parsing, group-bys, table shaping and messages computed from data live
+    in views/. Exceptions are listed in PAGE_DATA_WORK_ALLOWED with their reason."""
+    assert not _unexcused_data_work(path), (
+        "data work in a page (move it to its views module, or list it with a reason in "
+        f"PAGE_DATA_WORK_ALLOWED): {_unexcused_data_work(path)}")
+
+
+def test_page_data_work_allowances_are_still_needed():
+    """An allowance whose page no longer does that work goes (an owner who finishes a pending
+    page removes its entry)."""
+    stale = []
+    for (rel, what), reason in PAGE_DATA_WORK_ALLOWED.items():
+        assert reason.strip(), f"{rel} {what}: an allowance names its reason"
+        found = {w for _, w in _page_data_work(ROOT / rel)} if (ROOT / rel).exists() else set()
+        if not found if what == "*" else what not in found:
+            stale.append((rel, what))
+    assert not stale, f"allowances no longer needed (remove them): {stale}"
+
+
+def test_the_page_check_finds_data_work(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import polars as pl\nimport streamlit as st\n"
+        "rows = [r for r in study.patients.iter_rows(named=True)]\n"
+        "n = study.measurements.filter(pl.col('day') > 0).height\n"
+        "for r in rows:\n    total = r['value']\n"
+        "for r in rows:\n    st.write(r)\n"
+        "best = sorted(rows)\n"
+        "st.title(study.title)\n")
+    assert _page_data_work(probe) == [
+        (1, "import polars"), (3, ".iter_rows()"), (3, "comprehension"),
+        (3, "study.patients"), (4, ".filter()"), (4, ".height"), (4, "study.measurements"),
+        (5, "loop that draws nothing"), (9, "sorted()")]
+
+
 def test_figures_import_neither_analysis_nor_data_loaders():
     """Figure factories take frames and return go.Figure (DESIGN.md s.1); the vocabulary is
     the one analysis module they may read."""

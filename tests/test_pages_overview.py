@@ -16,3 +16,19 @@ def test_overview_on_demo(app_page):
     assert "Responder (n=3)" in _frames(at)
     at.radio(key="ov-sort").set_value("response").run()
     assert not at.exception
+
+
+def test_every_assay_link_names_a_page_of_the_app():
+    """The availability matrix links each assay to its page (views.overview.assay_pages); a
+    link to a page the navigation lacks would raise on the page."""
+    import ast
+    from pathlib import Path
+
+    from analysis.quality import ASSAY_PAGES
+
+    root = Path(__file__).resolve().parent.parent
+    tree = ast.parse((root / "app.py").read_text(encoding="utf-8"))
+    pages = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], "id", "") == "PAGES")
+    files = {row[1] for row in pages}
+    assert set(ASSAY_PAGES.values()) <= files, set(ASSAY_PAGES.values()) - files

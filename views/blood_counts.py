@@ -1,10 +1,14 @@
-"""Table views of the Blood counts page: baseline, recovery, CTCAE cytopenia grades and ICAHT,
-each with the caption that states its rule under the study's settings (analysis/rules.py).
+"""The Blood counts page's recipes: the counts figure, the responses per assessment and the
+table views (baseline, recovery, CTCAE cytopenia grades and ICAHT), each table with the caption
+that states its rule under the study's settings (analysis/rules.py).
 
 Every view is `f(study, *, cohort, params, focus=None) -> TableSpec` with `TableParams` (the
 `Rules` in force); the table holds the cohort's patients (these are per-patient tables, so the
 cohort's day window does not cut them). The captions are built from the same settings the
 tables were computed with, so what a page says is what it did.
+
+One job, over 400 lines: the records of the Blood counts page and the option lists and
+defaults its Params come from.
 """
 
 from __future__ import annotations
@@ -254,7 +258,8 @@ def versus_recorded_summary(cmp: pl.DataFrame) -> str:
 
 
 # ---- the counts figure (page and deck) ------------------------------------------------------
-__all__ += ["COUNTS", "CountParams", "present_counts", "rules_of", "counts"]
+__all__ += ["COUNTS", "CountParams", "present_counts", "default_counts", "retic_options",
+            "retic_label", "medications_heading", "all_agree", "rules_of", "counts"]
 
 COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
 CountView = Literal["per patient", "group median + IQR"]
@@ -286,6 +291,35 @@ def present_counts(study: Study) -> list[str]:
     return [a for a in COUNTS if a in measured]
 
 
+def default_counts(present: Sequence[str]) -> list[str]:
+    """The counts drawn when none is chosen: ANC, PLT and HGB where measured."""
+    return [a for a in ("ANC", "PLT", "HGB") if a in present]
+
+
+_RETIC_SOURCES = {20.0: " (manual, Camitta / Chinese consensus)", 60.0: " (automated, BSH)"}
+
+
+def retic_options(rules: Rules) -> list[float]:
+    """The reticulocyte cut-offs offered: the manual (20) and automated (60) counts' and the
+    study's setting, ascending."""
+    return sorted({*_RETIC_SOURCES, float(rules.retic_threshold)})
+
+
+def retic_label(value: float) -> str:
+    """A reticulocyte cut-off with the count method it belongs to."""
+    return f"< {value:g}" + _RETIC_SOURCES.get(value, "")
+
+
+def medications_heading(meds: TableSpec) -> str:
+    """The Blood counts page's heading of the count-acting medications, with their number."""
+    return f"G-CSF, TPO-RA, ciclosporin and steroids ({meds.data.height} course(s))"
+
+
+def all_agree(cmp: TableSpec) -> bool:
+    """Whether every derived response agrees with the recorded one (`derived_vs_recorded`)."""
+    return cmp.data.filter(pl.col("agree").not_()).height == 0
+
+
 def rules_of(study: Study, params: CountParams) -> Rules:
     """The study's settings with the Params' overrides."""
     changes = {k: getattr(params, k) for k in ("ti_window", "count_window", "retic_threshold")
@@ -297,7 +331,7 @@ def _analytes(study: Study, params: CountParams) -> list[str]:
     present = present_counts(study)
     if params.analytes:
         return [a for a in params.analytes if a in present]
-    return [a for a in ("ANC", "PLT", "HGB") if a in present]
+    return default_counts(present)
 
 
 @recipe

@@ -55,6 +55,23 @@ class CytometryStatus:
     problems: tuple[str, ...]
     sample_ids: tuple[str, ...]      # gated samples, in samples-table order
 
+    @property
+    def gating_note(self) -> str:
+        """What the gating of the study's files came to, or how to give it a gate file."""
+        if not self.n_with_gates:
+            return (f"{self.n_fcs} FCS file(s) but no gate file: name a FlowJo workspace "
+                    "(.wsp) or a Gating-ML 2.0 file in study.toml `[flow] gating = \"...\"` "
+                    "or in a `gating` column of samples.csv. FlowSOM clustering works without "
+                    "gates.")
+        return (f"{self.n_gated_files} of {self.n_with_gates} FCS file(s) gated with "
+                f"{', '.join(self.gate_files)}.")
+
+    @property
+    def no_populations(self) -> str:
+        """Why the Populations tab has nothing to show for a cohort."""
+        return "No gated populations" + (" for the patients and days in the sidebar filter."
+                                         if self.n_gated_files else ".")
+
 
 def status(study: Study) -> CytometryStatus:
     rows, jobs = study_jobs(study)

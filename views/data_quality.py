@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from analysis.cohort import Focus
     from data_loaders.study import Study
 
-__all__ = ["Template", "ReportParams", "templates", "report", "inventory", "availability"]
+__all__ = ["Template", "ReportParams", "LoadSummary", "summary", "templates", "report",
+           "inventory", "availability"]
 
 Severity = Literal["error", "warning", "note"]
 
@@ -38,6 +39,38 @@ class ReportParams:
     severities: tuple[Severity, ...] = ("error", "warning", "note")
 
 
+@dataclass(frozen=True)
+class LoadSummary:
+    """What loading the study came to: counts for the page's metrics and its verdict, with
+    the level to show it at."""
+
+    patients: int
+    tables: int
+    errors: int
+    warnings: int
+    level: Literal["error", "warning", "success"]
+    verdict: str
+
+
+def summary(study: Study) -> LoadSummary:
+    """Patients, tables loaded, errors and warnings of the study's validation report, and
+    what they mean for the reader."""
+    rep = study.report
+    errors, warnings = len(rep.errors), len(rep.warnings)
+    if errors:
+        level, verdict = "error", (
+            f"{errors} problem(s) need fixing. Rows with errors were left out; everything "
+            "else loaded. Each line names the file, row (header = row 1), column and what "
+            "to do.")
+    elif warnings:
+        level, verdict = "warning", ("The study loaded; some rows were adjusted or dropped "
+                                     "(see warnings).")
+    else:
+        level, verdict = "success", "Every file passed validation."
+    return LoadSummary(len(study.subject_ids), len(study.loaded_tables), errors, warnings,
+                       level, verdict)
+
+
 def templates() -> list[Template]:
     """One empty frame per canonical table and the RNA count matrix, in table order."""
     return [Template(name, (RNA_SPEC if name == "rna_counts" else TABLES[name]).description,
@@ -46,12 +79,16 @@ def templates() -> list[Template]:
 
 @recipe
 def report(study: Study, *, cohort: Cohort | None = None,
-           params: ReportParams = ReportParams(), focus: Focus | None = None) -> TableSpec:
+           params: ReportParams = ReportParams(), focus: Focus | None = None
+           ) -> TableSpec | None:
     """The loader's findings (file, row, column, what to do) of the chosen severities; the
-    whole study's, whatever the cohort (a broken row may belong to no patient)."""
+    whole study's, whatever the cohort (a broken row may belong to no patient). None when
+    no finding has those severities."""
     findings = study.report.to_frame()
-    return TableSpec(key="dq-report", title="Validation report", params=params,
-                     data=findings.filter(pl.col("severity").is_in(list(params.severities))))
+    shown = findings.filter(pl.col("severity").is_in(list(params.severities)))
+    if shown.height == 0:
+        return None
+    return TableSpec(key="dq-report", title="Validation report", params=params, data=shown)
 
 
 @recipe

@@ -9,8 +9,9 @@ written (its default rule) are here, so the page only reads widgets.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import polars as pl
 
@@ -32,7 +33,9 @@ __all__ = ["TABLE_CHOICES", "ImportSettings", "Proposal", "StudyError", "propose
            "write_study", "settings_from_edits", "settings_from_timepoints", "timepoint_rows",
            "safe_study_name", "stage_uploads", "upload_limit_mb", "DATE_ORDERS", "TISSUES",
            "table_options", "with_choices", "edited_settings", "validation", "preview_tables",
-           "target_folder", "source_folder", "PREVIEW_ROWS", "restage", "discard"]
+           "target_folder", "source_folder", "PREVIEW_ROWS", "restage", "discard", "Upload",
+           "upload_key", "restage_uploads", "mapping_rows", "visit_labels",
+           "preview_caption"]
 
 DateOrder = Literal["ask", "day-first", "month-first"]
 DATE_ORDERS: dict[str, bool | None] = {"ask": None, "day-first": True, "month-first": False}
@@ -74,6 +77,45 @@ def restage(files: list[tuple[str, bytes]], *, previous: str | None, limit_mb: i
     folder = stage_uploads(files, limit_mb=limit_mb)
     discard(previous)
     return folder
+
+
+class Upload(Protocol):
+    """An uploaded file as the page gets it (streamlit's UploadedFile)."""
+
+    name: str
+    size: int
+
+    def getvalue(self) -> bytes: ...
+
+
+def upload_key(files: Sequence[Upload]) -> tuple[tuple[str, int], ...]:
+    """What identifies a set of uploads (names and sizes): the page stages them again only
+    when it changes."""
+    return tuple((f.name, f.size) for f in files)
+
+
+def restage_uploads(files: Sequence[Upload], *, previous: str | None, limit_mb: int) -> Path:
+    """`restage` for the uploaded files as the page gets them."""
+    return restage([(f.name, f.getvalue()) for f in files], previous=previous,
+                   limit_mb=limit_mb)
+
+
+def mapping_rows(proposal: Proposal) -> pl.DataFrame:
+    """The detected mapping as the page's editable table: one row per file, sheet and
+    column (`Proposal.rows`)."""
+    return proposal.rows()
+
+
+def visit_labels(proposal: Proposal) -> pl.DataFrame | None:
+    """The visit labels the files use, with the study day each maps to (editable); None
+    when the files name days, not visits."""
+    labels = timepoint_rows(proposal)
+    return labels if labels.height else None
+
+
+def preview_caption(study: Study) -> str:
+    """How many patients and which tables the previewed study holds."""
+    return f"{len(study.subject_ids)} patients; tables: {', '.join(study.loaded_tables)}"
 
 
 def discard(folder: str | None) -> None:

@@ -11,6 +11,7 @@ agrees); the cohort filter chooses which patients are drawn and listed.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,7 +47,8 @@ __all__ = ["KineticModelParams", "fits", "model_figure", "model_table", "LABELS"
            "CurveParams", "NcaParams", "ExposureParams", "series", "present_assays", "curve",
            "nca_table", "nca_by_group", "concordance", "cd7_readouts", "exposure",
            "exposure_tests", "flow_partner", "KIN_RULES", "BLQ_POLICIES",
-           "NONEXPANDER_POLICIES", "auc_column"]
+           "NONEXPANDER_POLICIES", "BLQ_DEFAULTS", "NONEXPANDER_LABELS", "auc_column",
+           "no_concordance"]
 
 # the options the page offers, from the analysis that defines them
 BLQ_POLICIES = kinetics.BLQ_POLICIES
@@ -160,6 +162,13 @@ class NcaParams:
     nonexpanders: kinetics.NonexpanderPolicy | None = None
 
 
+# the BLQ policy of each position, as NcaParams has them by default (the page's widgets)
+BLQ_DEFAULTS = tuple((pos, getattr(NcaParams(), f"blq_{pos}"))
+                     for pos in ("leading", "middle", "trailing"))
+NONEXPANDER_LABELS = {"exclude": "left out (counted and stated)",
+                      "half_lloq": "Cmax at LLOQ/2"}
+
+
 @dataclass(frozen=True)
 class ExposureParams:
     """Exposure ("cmax", or the AUC column of `nca`'s window, e.g. "auc_0_28") against
@@ -259,6 +268,12 @@ def nca_by_group(study: Study, *, cohort: Cohort | None = None,
     return TableSpec(key="kin-summary",
                      title="By response group (geometric mean, geometric CV%)",
                      data=summary.filter(pl.col("assay") == assay), params=params)
+
+
+def no_concordance(present: Sequence[str]) -> str:
+    """Why qPCR vs flow is not drawn, naming the CAR-T assays the study has."""
+    return ("Concordance needs both qPCR (CAR_QPCR) and flow (CAR_PCT or CAR_ABS) "
+            "measurements; this study has only " + ", ".join(present) + ".")
 
 
 def flow_partner(study: Study, assay: str | None) -> str | None:

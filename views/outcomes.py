@@ -7,6 +7,7 @@ Rule settings a Params field leaves at None are the study's (study.toml [rules])
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ORRParams", "SurvivalParams", "RULES_SHOWN", "ENDPOINT_LABELS", "sources",
            "rules_of", "orr_figure", "orr_table", "survival", "survival_medians",
-           "survival_note"]
+           "survival_note", "orr_params", "endpoint_stem", "survival_params",
+           "follow_up_note"]
 
 Source = Literal["NIH", "BSH", "recorded"]
 Split = Literal["none", "landmark", "best"]
@@ -58,6 +60,40 @@ class SurvivalParams:
     criteria: Source = "NIH"
     landmark_day: int | None = None
     ti_window: int | None = None
+
+
+def orr_params(rules: Rules, *, source: Source, ti_window: int) -> ORRParams:
+    """The ORR Params the page's widgets make (the window recorded only where it differs
+    from the study's setting)."""
+    return ORRParams(criteria=source,
+                     ti_window=None if ti_window == rules.ti_window else ti_window)
+
+
+def endpoint_stem(endpoints: Sequence[str]) -> str:
+    """The endpoints as they name a download file, e.g. "OS_PFS"."""
+    return "_".join(endpoints)
+
+
+def survival_params(rules: Rules, *, endpoints: Sequence[str], split: Split, source: Source,
+                    landmark_day: int, ti_window: int) -> SurvivalParams:
+    """The Survival Params the page's widgets make: the landmark day, the criteria and the
+    transfusion window count only for a landmark split, and each is recorded only where it
+    differs from the study's setting (so a link carries what the user changed)."""
+    landmark = split == "landmark"
+    return SurvivalParams(
+        endpoints=tuple(endpoints), split=split, criteria=source if landmark else "NIH",
+        landmark_day=landmark_day if landmark and landmark_day != rules.survival_landmark_day
+        else None,
+        ti_window=ti_window if landmark and ti_window != rules.ti_window else None)
+
+
+def follow_up_note(study: Study) -> str | None:
+    """What ends a surviving patient's follow-up when patients.csv gives no last contact;
+    None when it does."""
+    if study.patients.get_column("last_contact_day").drop_nulls().len():
+        return None
+    return ("patients.csv has no last_contact_day: follow-up of surviving patients ends at "
+            "their last recorded measurement or event.")
 
 
 _ADJECTIVE = {"OS": "overall", "OS_HSCT_CENSORED": "overall (censored at HSCT)",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["SwimmerParams", "RULES_SHOWN", "summary", "group_sources", "table1", "swimmer",
-           "not_drawn", "availability", "assay_pages"]
+           "not_drawn", "not_drawn_note", "availability", "assay_pages"]
 
 SortBy = Literal["follow-up", "response"]
 RULES_SHOWN = ("retic_threshold", "ti_window", "count_window", "nonsevere_pr",
@@ -108,6 +108,15 @@ def not_drawn(study: Study, spec: FigureSpec) -> list[str]:
               ("last contact days",
                study.patients.get_column("last_contact_day").drop_nulls().len() > 0))
     return [what for what, ok in checks if not ok]
+
+
+def not_drawn_note(study: Study, spec: FigureSpec) -> str | None:
+    """What the swimmer plot lacks and where to add it; None when it lacks nothing."""
+    missing = not_drawn(study, spec)
+    if not missing:
+        return None
+    return ("Not in this study, so not drawn: " + ", ".join(missing) + ". Add them to "
+            "events.csv (category transfusion/crs/icans) or patients.csv (last_contact_day).")
 
 
 @recipe

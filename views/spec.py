@@ -56,6 +56,11 @@ class TableSpec:
     cohort: Cohort | None = None
     focus: Focus | None = None
 
+    @property
+    def empty(self) -> bool:
+        """Whether the table has no row (a page says so instead of drawing an empty grid)."""
+        return self.data.height == 0
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -20,7 +20,14 @@ from views.patient.base import (
     patient_order,
     patient_study,
 )
-from views.patient.facts import LAB_ANALYTES, header, header_line, laboratory, laboratory_wide
+from views.patient.facts import (
+    LAB_ANALYTES,
+    fact_sections,
+    header,
+    header_line,
+    laboratory,
+    laboratory_wide,
+)
 from views.patient.figures import SLIDE_LANES, profile_slides, slide, timeline
 from views.patient.layers import CYTOKINES, INFLAMMATION, lanes
 from views.patient.picking import (
@@ -33,6 +40,6 @@ from views.patient.picking import (
 
 __all__ = ["PatientParams", "COUNTS", "Criteria", "SAMPLE_VIEWS", "SLIDE_LANES", "LAB_ANALYTES",
            "CYTOKINES", "INFLAMMATION", "patient_study", "patient_order", "neighbours",
-           "lanes", "timeline", "header", "header_line", "laboratory", "laboratory_wide",
+           "lanes", "timeline", "header", "fact_sections", "header_line", "laboratory", "laboratory_wide",
            "cohort_picker", "sample_view", "profile_slides", "slide", "selected_subject",
            "selected_sample"]

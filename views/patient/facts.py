@@ -116,6 +116,14 @@ def header(study: Study, *, cohort: Cohort | None = None, params: PatientParams,
                      title=f"Patient {params.subject_id}", data=data, params=params)
 
 
+def fact_sections(facts: pl.DataFrame) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The header's facts (`header(...).data`) as the page lays them out: each section, in
+    order, with its (item, value) pairs."""
+    return [(section, [(r["item"], r["value"]) for r in
+                       facts.filter(pl.col("section") == section).iter_rows(named=True)])
+            for section in facts.get_column("section").unique(maintain_order=True).to_list()]
+
+
 def header_line(study: Study, *, params: PatientParams, one: Study | None = None) -> str:
     """One line for titles: age/sex, diagnosis, best response, CRS/ICANS maxima."""
     facts = {(r["section"], r["item"]): r["value"] for r in
