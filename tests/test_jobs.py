@@ -232,6 +232,34 @@ def test_a_study_argument_is_loaded_on_the_worker(cluster, fresh, write_study):
 
 
 @pytest.mark.slow
+def test_marker_ranking_of_every_cell_type_runs_on_a_worker(cluster, fresh, demo_dir,
+                                                             tmp_path):
+    """The Immune landscape's marker job on a worker: the demo study loaded there, its
+    progress pushed back while it reads the store, the table stored and read by a second
+    session without a worker."""
+    import shutil
+
+    from data_loaders import load_study
+    from views import markers as mk
+
+    shutil.copytree(demo_dir, tmp_path / "demo", ignore=shutil.ignore_patterns(".cache"))
+    study = load_study(tmp_path / "demo")
+    params = mk.GroupMarkersParams(top=5)
+    h = jobs.submit(mk.run_group_markers, study, params=params, progress=jobs.progress,
+                    study=study)
+    messages = set()
+    while not h.done():
+        messages.add(h.progress().message)
+        time.sleep(0.05)
+    assert h.status() == "done", h.error()
+    table = h.result()
+    assert table.height == 5 * table.get_column("group").n_unique() >= 5 * 8
+    assert any("cells read" in m or "marker arrays" in m for m in messages), messages
+    with core._forget_all():
+        assert mk.group_markers(study, params=params).data.equals(table)
+
+
+@pytest.mark.slow
 def test_second_session_waits_for_the_first_and_reuses_the_result(cluster, fresh, tmp_path):
     marker = tmp_path / "runs"
     first = jobs.submit(square_slowly, 9, marker=str(marker), steps=20, pause=0.05,
