@@ -107,3 +107,37 @@ def test_page_runs_the_job_on_request_and_a_second_session_reads_it(app_page, de
         second = app_page(PAGE, study=demo_copy, timeout=300)
         assert not any(b.key == "il-gm-start" for b in second.button)
         assert any("n_cells_group" in d.value.columns for d in second.dataframe)
+
+
+def test_a_cluster_column_is_a_grouping_of_its_own(tmp_path):
+    """A file with an annotation and a leiden column offers both; the clusters' tables are the
+    types' tables when each cluster is one type. A file whose cell types are its clusters
+    offers them once."""
+    import anndata as ad
+    import pandas as pd
+
+    from data_loaders import load_study
+    from tests import sc_shapes
+    from views import markers as mk
+
+    folder = tmp_path / "annotated"
+    folder.mkdir()
+    path = sc_shapes.cellxgene(folder / "cells.h5ad")
+    adata = ad.read_h5ad(path)
+    cluster_of = {"CD8 T": "0", "NK": "1", "B": "2"}
+    adata.obs["leiden"] = pd.Categorical(adata.obs["cell_type"].astype(str).map(cluster_of))
+    adata.write_h5ad(path)
+    study = load_study(folder)
+    assert mk.groupings(study) == ["cell_type", "leiden"]
+    by_type = mk.run_group_markers(study, params=mk.GroupMarkersParams(top=5))
+    by_cluster = mk.run_group_markers(study, params=mk.GroupMarkersParams("leiden", top=5))
+    assert set(by_cluster.get_column("group")) == set(cluster_of.values())
+    for cell_type, cluster in cluster_of.items():
+        genes = [by.filter(pl.col("group") == g).get_column("gene").to_list()
+                 for by, g in ((by_type, cell_type), (by_cluster, cluster))]
+        assert genes[0] == genes[1] and len(genes[0]) == 5
+
+    plain = tmp_path / "clustered"
+    plain.mkdir()
+    sc_shapes.scanpy_processed(plain / "cells.h5ad")
+    assert mk.groupings(load_study(plain)) == ["cell_type"]      # leiden is the cell type

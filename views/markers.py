@@ -46,12 +46,15 @@ class GroupMarkersParams:
 
 def groupings(study: Study) -> list[str]:
     """The groupings to rank markers by: `cell_type` (the study's annotation, or clusters when
-    the file has no annotation), then every cluster column of the file's obs (leiden,
+    the file has no annotation), then every other cluster column of the file's obs (leiden,
     seurat_clusters, ..._snn_res.0.8, ...)."""
     store = getattr(study, "single_cell", None)
     if store is None:
         return []
-    clusters = [c for c in store.obs_columns if c in CLUSTER_COLUMNS or CLUSTER_PATTERN.search(c)]
+    resolved = getattr(store, "resolved", None)
+    as_cell_type = getattr(resolved, "obs", {}).get(CELL_TYPE) if resolved is not None else None
+    clusters = [c for c in store.obs_columns if c != as_cell_type and
+                (c in CLUSTER_COLUMNS or CLUSTER_PATTERN.search(c))]
     return [CELL_TYPE, *clusters]
 
 
