@@ -40,32 +40,37 @@ __all__ = ["Cohort", "Focus", "GROUPS", "RESPONDER", "NON_RESPONDER", "NOT_EVALU
 GROUPS = RESPONSE_GROUPS
 
 
+def _window(days: DayWindow | str | None) -> DayWindow:
+    # a cohort's or a focus's window keeps only its days (a named window such as "D28" and
+    # "21:35" are the same filter), so equal filters are equal values
+    if days is not None and not isinstance(days, (DayWindow, str)):
+        raise TypeError(f"days={days!r}: a cohort's or a focus's days are one DayWindow "
+                        "(e.g. DayWindow(0, 28)) or its text \"0:28\"")
+    return DayWindow.parse(days).unlabelled
+
+
 @dataclass(frozen=True)
 class Cohort:
-    """Who and when every page shows. Empty tuples mean "all"; None days mean "no limit".
-    `days` is the day window (analysis.vocab.DayWindow) of `day_min`..`day_max`.
+    """Who and when every page shows. Empty tuples mean "all"; `days` is the study-day
+    window (analysis.vocab.DayWindow; open sides mean "no limit"; "lo:hi" text is parsed).
     `colour_by` is how per-patient figures colour the cohort's patients ("patient" or
     "response_group"; None: the study's `[display] colour_patients_by`); it travels with the
     cohort so a link, an export and a code snippet keep it."""
 
     subjects: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
-    day_min: int | None = None
-    day_max: int | None = None
+    days: DayWindow = DayWindow()
     colour_by: ColourBy | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", _window(self.days))
 
     @classmethod
     def of(cls, *, subjects: Iterable[str] = (), groups: Iterable[str] = (),
            days: DayWindow | str | None = None, colour_by: ColourBy | None = None) -> Cohort:
         """A cohort from patients, groups and a day window (a DayWindow or its "lo:hi")."""
-        w = DayWindow.parse(days)
-        return cls(subjects=tuple(subjects), groups=tuple(groups), day_min=w.lo, day_max=w.hi,
+        return cls(subjects=tuple(subjects), groups=tuple(groups), days=_window(days),
                    colour_by=colour_by)
-
-    @property
-    def days(self) -> DayWindow:
-        """The cohort's day window (analysis.vocab.DayWindow of `day_min`..`day_max`)."""
-        return DayWindow.of(self.day_min, self.day_max)
 
     def describe(self) -> str:
         parts = [f"patients {', '.join(self.subjects)}" if self.subjects else "all patients"]
@@ -159,15 +164,12 @@ class Focus:
     take it as their `focus` argument; the app keeps it in the session."""
 
     subjects: tuple[str, ...]
-    day_min: int | None = None
-    day_max: int | None = None
+    days: DayWindow = DayWindow()
     label: str = ""
     study_key: str = ""
 
-    @property
-    def days(self) -> DayWindow:
-        """The focus's day window (analysis.vocab.DayWindow of `day_min`..`day_max`)."""
-        return DayWindow.of(self.day_min, self.day_max)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", _window(self.days))
 
     def describe(self) -> str:
         days = "" if self.days.is_everything else f", days {self.days.text.replace(':', '..')}"

@@ -45,8 +45,8 @@ COMPOSITION_COLUMNS = ("sample_id", "subject_id", "day", "cell_type", "n_cells",
 
 
 # Day 0 samples are drawn before the infusion, so day 0 counts as pre-infusion.
-DEFAULT_WINDOWS = (DayWindow("Pre-infusion", None, 0), DayWindow("Day 1-60", 1, 60),
-                   DayWindow("Day 61+", 61, None))
+DEFAULT_WINDOWS = (DayWindow(None, 0, "Pre-infusion"), DayWindow(1, 60, "Day 1-60"),
+                   DayWindow(61, None, "Day 61+"))
 
 
 def _empty() -> pl.DataFrame:
@@ -171,7 +171,7 @@ def cd7_fractions(cells: pl.DataFrame, *, cd7: np.ndarray, threshold: float | No
 
 def cd7_change(fractions: pl.DataFrame, *, groups: pl.DataFrame,
                pre: DayWindow = DEFAULT_WINDOWS[0], post: DayWindow = DayWindow(
-                   "Post-infusion", 1, None)) -> pl.DataFrame:
+                   1, None, "Post-infusion")) -> pl.DataFrame:
     """Per patient and population: mean fraction before and after infusion and the change
     (post - pre), with the response group. Patients lacking either window get null change."""
     cols = {"subject_id": pl.String, "response_group": pl.String, "population": pl.String,

@@ -61,6 +61,7 @@ from threadpoolctl import threadpool_limits
 from analysis.kinetics import before_hsct, kinetic_series
 from analysis.post_hsct import hsct_days
 from analysis.registry import Option, derived_table
+from analysis.vocab import DayWindow
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -457,24 +458,29 @@ def kinetic_model_table(study: Study, *, assay: str = "CAR_QPCR",
                           sigma=ln_sigma))
 
 
-def model_curve(fit: KineticFit, *, day_max: float, points: int = 200) -> pl.DataFrame:
-    """The fitted curve (subject_id, assay, day, value) from day 0 to `day_max`; empty when the
-    fit did not converge (no curve is drawn for such a fit)."""
+def model_curve(fit: KineticFit, *, days: DayWindow, points: int = 200) -> pl.DataFrame:
+    """The fitted curve (subject_id, assay, day, value) over the window `days` (an open start:
+    day 0, the infusion; the end must be given), with the fitted Tmax among the points; empty
+    when the fit did not converge (no curve is drawn for such a fit)."""
+    if days.hi is None:
+        raise ValueError(f"model_curve: the window {days.text} has no last day; give one, "
+                         "e.g. DayWindow(0, 28)")
     schema = {"subject_id": pl.String, "assay": pl.String, "day": pl.Float64,
               "value": pl.Float64}
     if not fit.converged:
         return pl.DataFrame(schema=schema)
     tmax = fit.estimates["tmax"][0]
-    days = np.unique(np.concatenate([np.linspace(0.0, float(day_max), points), [tmax]]))
-    return pl.DataFrame({"subject_id": fit.subject_id, "assay": fit.assay, "day": days,
-                         "value": predict(fit, days)}, schema=schema)
+    first = 0.0 if days.lo is None else float(days.lo)
+    grid = np.unique(np.concatenate([np.linspace(first, float(days.hi), points), [tmax]]))
+    return pl.DataFrame({"subject_id": fit.subject_id, "assay": fit.assay, "day": grid,
+                         "value": predict(fit, grid)}, schema=schema)
 
 
-def model_curves(fits: Iterable[KineticFit], *, day_max: float,
+def model_curves(fits: Iterable[KineticFit], *, days: DayWindow,
                  points: int = 200) -> pl.DataFrame:
     """`model_curve` of every converged fit, stacked."""
-    frames = [model_curve(f, day_max=day_max, points=points) for f in fits]
+    frames = [model_curve(f, days=days, points=points) for f in fits]
     frames = [f for f in frames if f.height]
     if not frames:
-        return model_curve(KineticFit("", "", "not converged", 0, 0), day_max=1)
+        return model_curve(KineticFit("", "", "not converged", 0, 0), days=DayWindow(0, 1))
     return pl.concat(frames)

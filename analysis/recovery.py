@@ -53,7 +53,7 @@ CTCAE_TERMS: dict[str, tuple[str, float, tuple[float | None, ...]]] = {
     "ALC": ("Lymphocyte count decreased", 1.0, (0.8, 0.5, 0.2)),
 }
 GRADE_WINDOWS: tuple[DayWindow, ...] = (
-    DayWindow("D1-28", 1, 28), DayWindow("D29-90", 29, 90), DayWindow(">D90", 91, None))
+    DayWindow(1, 28, "D1-28"), DayWindow(29, 90, "D29-90"), DayWindow(91, None, ">D90"))
 
 
 def _daily(measurements: pl.DataFrame, analyte: str) -> pl.DataFrame:

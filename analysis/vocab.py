@@ -1,5 +1,9 @@
 """One vocabulary for every layer: tissues and cell lineages, written once and imported.
 
+One job: the study's words and spans (response groups and categories, event categories, day
+windows, tissues, lineages), each defined once with its parser; long because the lineage
+table is.
+
 Tissue. A study's files name the same specimen many ways ("Blood", "PB", "serum", "plasma",
 "peripheral blood", "BM", "bone marrow aspirate", and in Chinese laboratory exports 外周血 /
 骨髓). The loader folds every `tissue` value once with `fold_tissue` (DESIGN.md section 2: tissue
@@ -21,7 +25,8 @@ Response. A patient's response group is Responder (best response CR or PR), Non-
 or Not evaluable (no assessment, or only NE); `RESPONSE_GROUPS` is their display order and
 `RESPONSE_CATEGORIES` the order of the per-assessment categories (NIH consensus criteria for
 aplastic anaemia, Camitta 2000; DESIGN.md section 2: responses are CR/PR/NR, NE when not
-evaluable). `LANDMARKS` are the conventional assessment days (D28, M3, M6, M12).
+evaluable); `RESPONSE_CRITERIA` are the count-based rules that derive them (NIH, BSH; DESIGN.md
+section 3). `LANDMARKS` are the conventional assessment days (D28, M3, M6, M12).
 
 Day windows. A span of study days is a `DayWindow` (inclusive bounds, None = open), written in
 text as "lo:hi" with either side empty (":28", "61:") or by a name of `WINDOWS` (baseline, D14,
@@ -33,6 +38,7 @@ Event categories. `EVENT_CATEGORIES` are the values of events.category (DESIGN.m
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,7 +51,7 @@ __all__ = ["BLOOD", "MARROW", "TISSUES", "Tissue", "TISSUE_ALIASES", "fold_tissu
            "normalise_label", "lineage_table", "lineage_of", "lineage_expr", "unmapped_labels",
            "RESPONDER", "NON_RESPONDER", "NOT_EVALUABLE", "RESPONSE_GROUPS", "ResponseGroup",
            "CR", "PR", "NR", "NE", "RESPONSE_CATEGORIES", "ResponseCategory", "RESPONDING",
-           "ASSESSED", "RESPONSE_RANK", "EVENT_CATEGORIES", "EventCategory", "AE_CATEGORIES",
+           "ASSESSED", "RESPONSE_RANK", "ResponseCriteria", "RESPONSE_CRITERIA", "EVENT_CATEGORIES", "EventCategory", "AE_CATEGORIES",
            "DayWindow", "WINDOWS", "WINDOW_NAMES", "LANDMARKS", "ColourBy", "COLOUR_BY"]
 
 # ---- response groups and categories ----------------------------------------------------------
@@ -64,6 +70,10 @@ RESPONSE_CATEGORIES: tuple[ResponseCategory, ...] = get_args(ResponseCategory)  
 RESPONDING: tuple[ResponseCategory, ...] = (CR, PR)        # a responder's best response
 ASSESSED: tuple[ResponseCategory, ...] = (CR, PR, NR)      # an evaluable assessment
 RESPONSE_RANK: Mapping[str, int] = {CR: 3, PR: 2, NR: 1, NE: 0}   # higher is better
+# the count-based response criteria the app derives (analysis.response): NIH (Townsley 2017)
+# and BSH/Camitta
+ResponseCriteria = Literal["NIH", "BSH"]
+RESPONSE_CRITERIA: tuple[ResponseCriteria, ...] = get_args(ResponseCriteria)
 
 # ---- event categories (events.category, DESIGN.md section 2) ----------------------------------
 EventCategory = Literal["infusion", "lymphodepletion", "transfusion", "crs", "icans",
@@ -91,16 +101,30 @@ def _bound_text(v: int | None) -> str:
 class DayWindow:
     """Study days lo <= day <= hi (None: open on that side; day 0 is the infusion).
 
-    `label` names the window on axes and in tables; `centre` is the day a window's
-    representative sample is closest to (default: the midpoint, or the closed bound of a
-    half-open window). `DayWindow.parse` reads "lo:hi" or a name of `WINDOWS`."""
+    The one type for a span of study days: the cohort's and a focus's window, a figure's
+    shaded band, a view's axis limits and the named visit windows. `DayWindow(0, 28)`;
+    `str()` and `text` give "lo:hi" (what `DayWindow.parse` reads back, and what links and the
+    CLI write). `label` names the window on axes and in tables; `centre` is the day a
+    window's representative sample is closest to (default: the midpoint, or the closed bound
+    of a half-open window). `DayWindow.parse` reads "lo:hi" or a name of `WINDOWS`."""
 
-    label: str = ""
     lo: int | None = None
     hi: int | None = None
+    label: str = ""
     centre: float | None = None     # None: set from the bounds when the window is made
 
     def __post_init__(self) -> None:
+        for name in ("lo", "hi"):
+            bound = getattr(self, name)
+            if bound is None or type(bound) is int:
+                continue
+            whole = (isinstance(bound, numbers.Integral) or
+                     (isinstance(bound, numbers.Real) and float(bound).is_integer()))
+            if isinstance(bound, bool) or not whole:
+                raise TypeError(f"DayWindow {name}={bound!r}: the bounds are whole study days "
+                                "(int or None); write DayWindow(lo, hi, label=...) or "
+                                "DayWindow.parse(\"lo:hi\")")
+            object.__setattr__(self, name, int(bound))   # numpy ints, 28.0
         if self.lo is not None and self.hi is not None and self.lo > self.hi:
             raise ValueError(f"day window {self.lo}:{self.hi}: the first day is after the "
                              "last; write it as lo:hi with lo <= hi")
@@ -108,6 +132,19 @@ class DayWindow:
             object.__setattr__(self, "centre", _centre(self.lo, self.hi))
         if not self.label:
             object.__setattr__(self, "label", f"days {self.text}")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        # Python that makes the window again ("Show the code"); label and centre only when
+        # they are not the ones the bounds give
+        args = [repr(self.lo), repr(self.hi)]
+        if self.label != f"days {self.text}":
+            args.append(f"label={self.label!r}")
+        if self.centre != _centre(self.lo, self.hi):
+            args.append(f"centre={self.centre!r}")
+        return f"DayWindow({', '.join(args)})"
 
     @classmethod
     def parse(cls, text: str | DayWindow | None) -> DayWindow:
@@ -138,12 +175,29 @@ class DayWindow:
     @classmethod
     def of(cls, lo: int | None, hi: int | None, *, label: str = "") -> DayWindow:
         """The window from two bounds (None: open)."""
-        return cls(label=label, lo=lo, hi=hi)
+        return cls(lo, hi, label=label)
 
     @property
     def text(self) -> str:
         """"lo:hi" (either side empty when open): what `parse` reads back."""
         return f"{_bound_text(self.lo)}:{_bound_text(self.hi)}"
+
+    @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        """(lo, hi), None where open."""
+        return self.lo, self.hi
+
+    @property
+    def unlabelled(self) -> DayWindow:
+        """The same days without a name or a chosen centre (what a cohort or a link keeps:
+        windows with the same days are equal)."""
+        plain = DayWindow(self.lo, self.hi)
+        return self if plain == self else plain
+
+    def within(self, lo: float, hi: float) -> tuple[float, float]:
+        """The window's ends with an open side closed at `lo` / `hi` (e.g. the axis range a
+        shaded band ends at)."""
+        return (lo if self.lo is None else self.lo, hi if self.hi is None else self.hi)
 
     @property
     def is_everything(self) -> bool:
@@ -160,6 +214,30 @@ class DayWindow:
         if self.hi is not None:
             cond = cond & (expr <= self.hi)
         return cond
+
+    def overlaps(self, start: pl.Expr | str = "day", end: pl.Expr | str = "end_day") -> pl.Expr:
+        """An expression true for spans (start..end, inclusive) that share a day with the
+        window (e.g. a medication course)."""
+        first = pl.col(start) if isinstance(start, str) else start
+        last = pl.col(end) if isinstance(end, str) else end
+        cond = pl.lit(True)
+        if self.lo is not None:
+            cond = cond & (last >= self.lo)
+        if self.hi is not None:
+            cond = cond & (first <= self.hi)
+        return cond
+
+    def filled(self, other: DayWindow | None) -> DayWindow:
+        """This window with each open side taken from `other` (e.g. a view's own window,
+        falling back side by side to the cohort's). A side of `other` that would end the
+        window before it starts is not taken (the window's own bound decides)."""
+        if other is None or (self.lo is not None and self.hi is not None):
+            return self
+        lo = other.lo if self.lo is None else self.lo
+        hi = other.hi if self.hi is None else self.hi
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = self.lo, self.hi
+        return DayWindow(lo, hi)
 
     def includes(self, day: float | None) -> bool:
         """Whether one day is inside the window (None: only in the unbounded window)."""
@@ -182,12 +260,12 @@ class DayWindow:
 
 # Named windows for "the sample at a visit": a patient's sample closest to the centre day.
 WINDOWS: Mapping[str, DayWindow] = {
-    "baseline": DayWindow("baseline", None, 0),
-    "D14": DayWindow("D14", 11, 17),
-    "D28": DayWindow("D28", 21, 35),
-    "M3": DayWindow("M3", 76, 104),
-    "M6": DayWindow("M6", 150, 210),
-    "M12": DayWindow("M12", 305, 425),
+    "baseline": DayWindow(None, 0, "baseline"),
+    "D14": DayWindow(11, 17, "D14"),
+    "D28": DayWindow(21, 35, "D28"),
+    "M3": DayWindow(76, 104, "M3"),
+    "M6": DayWindow(150, 210, "M6"),
+    "M12": DayWindow(305, 425, "M12"),
 }
 WINDOW_NAMES: tuple[str, ...] = tuple(WINDOWS)
 _WINDOW_BY_NAME = {name.lower(): w for name, w in WINDOWS.items()}

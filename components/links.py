@@ -2,16 +2,34 @@
 (components.sidebar.linked): one value as text, lists and ranges (start, end) as repeated values.
 Values are matched against a widget's choices by their text, so ints, bools and strings alike
 come back as the type they were; a value that is not among the choices, not a number or out
-of range is named, so the page can say what the link asked for and could not have."""
+of range is named, so the page can say what the link asked for and could not have.
+
+`options` may be a closed vocabulary written as a `typing.Literal` alias (e.g.
+`analysis.vocab.ResponseCriteria`): its values are the choices, so a link naming anything else
+is named as not among them, never taken as it is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import typing
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-__all__ = ["Shape", "encode_option", "decode_option", "same_text"]
+__all__ = ["Shape", "Options", "choices", "encode_option", "decode_option", "same_text"]
 
 Shape = Literal["one", "many", "range"]
+# a widget's choices: a sequence, or a Literal alias of a closed vocabulary
+Options = Sequence[Any] | Any
+
+
+def choices(options: Options | None) -> tuple[Any, ...] | None:
+    """The choices as a tuple (a Literal alias gives its values; None stays None)."""
+    if options is None:
+        return None
+    if typing.get_origin(options) is Literal:
+        return typing.get_args(options)
+    if isinstance(options, str | bytes) or not isinstance(options, Iterable):
+        raise TypeError(f"options must be the choices or a Literal alias, not {options!r}")
+    return tuple(options)
 
 
 def _scalar(text: str, kind: type) -> Any:
@@ -36,10 +54,10 @@ def _text(value: Any, options: tuple[Any, ...] | None) -> str:
 
 
 def encode_option(value: Any, *, shape: Shape = "one",
-                  options: Sequence[Any] | None = None) -> str | list[str]:
+                  options: Options | None = None) -> str | list[str]:
     """A widget value as query-string text: one value as text, lists as repeated values (an
     empty list as one empty value), a range as its start and end."""
-    opts = tuple(options) if options is not None else None
+    opts = choices(options)
     if shape == "many":
         items = [_text(v, opts) for v in (value or ())]
         return items or [""]
@@ -49,14 +67,14 @@ def encode_option(value: Any, *, shape: Shape = "one",
     return _text(value, opts)
 
 
-def decode_option(raw: list[str], *, shape: Shape = "one", options: Sequence[Any] | None = None,
+def decode_option(raw: list[str], *, shape: Shape = "one", options: Options | None = None,
                   kind: type = str, bounds: tuple[Any, Any] | None = None
                   ) -> tuple[Any, list[str]]:
     """(value, problems) for the query-string values `raw` of one option. Values are matched
     against `options` by their text (so ints, bools and strings alike), else parsed as `kind`
     and clamped into `bounds`. `problems` names what the link asked for and cannot have; the
     value is None when nothing usable is left (the widget keeps its default)."""
-    opts = tuple(options) if options is not None else None
+    opts = choices(options)
     by_text = {_text(o, opts): o for o in opts} if opts is not None else None
 
     def one(text: str) -> tuple[Any, str | None]:

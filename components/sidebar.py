@@ -23,7 +23,7 @@ call `components.session.context(applies=...)` and wrap their widget keys in `li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
 from analysis.vocab import COLOUR_BY, DayWindow
 from components import render, session
-from components.links import Shape, decode_option, encode_option, same_text
+from components.links import Options, Shape, choices, decode_option, encode_option, same_text
 from components.safe import md
 from components.theme import group_patient_colors, patient_colors
 from data_loaders import Study, StudyError
@@ -90,20 +90,21 @@ def _run() -> _Run:
     return run
 
 
-def linked(key: str, *, options: Sequence[Any] | None = None, kind: type = str,
+def linked(key: str, *, options: Options | None = None, kind: type = str,
            shape: Shape = "one", bounds: tuple[Any, Any] | None = None,
            param: str | None = None, label: str | None = None) -> str:
     """`key`, linked to the URL: pass it as the widget's `key=`. On a fresh session the
     widget starts from the link's value (query parameter `param`, default the key); after the
     page ran, the widget's value is written back, so the address bar always holds the view.
 
-    `options` are the widget's choices (values are matched by their text); without them the
-    value is parsed as `kind` (str, int, float, bool) and clamped into `bounds` (needed for
-    sliders). `shape`: "one" value, "many" (multiselect, pills), "range" (a two-ended slider).
+    `options` are the widget's choices (values are matched by their text; a Literal alias of
+    a closed vocabulary gives its values, so a link naming anything else is named and not
+    applied); without them the value is parsed as `kind` (str, int, float, bool) and clamped
+    into `bounds` (needed for sliders). `shape`: "one" value, "many" (multiselect, pills), "range" (a two-ended slider).
     A value the study lacks is named on the page (above the widget) while the widget still
     shows what was used instead; `label` names the option in that note (default: the key)."""
     param = param or key
-    opts = tuple(options) if options is not None else None
+    opts = choices(options)
     notes: dict[str, dict[str, Any]] = st.session_state.setdefault(_NOTES_KEY, {})
     option = _Option(key, param, opts, kind, shape, first=_widget_meta(key) is None)
     _run().options[param] = option
@@ -292,10 +293,9 @@ def sidebar(*, may_open: Callable[[Path], bool] | None = None,
 
 def _size_line(ctx: session.PageContext) -> str:
     """"**3 of 5 patients** · days 0..90" under the filter."""
-    c = ctx.cohort
-    days = "all days" if c.day_min is None and c.day_max is None else \
-        f"days {'' if c.day_min is None else c.day_min}..{'' if c.day_max is None else c.day_max}"
-    return f"**{ctx.size()}** · {days}"
+    days = ctx.cohort.days
+    return f"**{ctx.size()}** · " + \
+        ("all days" if days.is_everything else f"days {days.text.replace(':', '..')}")
 
 
 def _log_filter_change(study: str, cohort: Cohort) -> None:
@@ -308,7 +308,8 @@ def _log_filter_change(study: str, cohort: Cohort) -> None:
     if first and cohort == Cohort():
         return   # the first view of a study with no filter is the page view itself
     render.audit("filter_change", study=study, patients=list(cohort.subjects),
-                 groups=list(cohort.groups), day_min=cohort.day_min, day_max=cohort.day_max)
+                 groups=list(cohort.groups),
+                 days=None if cohort.days.is_everything else cohort.days.text)
 
 
 def _split(text: str | None) -> list[str]:
@@ -365,7 +366,7 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
         new_lo = lo_all if lo is None else min(max(lo, lo_all), hi_all)
         new_hi = hi_all if hi is None else max(min(hi, hi_all), new_lo)
         if (lo is not None and lo != new_lo) or (hi is not None and hi != new_hi):
-            notes.append(f"days {DayWindow.of(lo, hi).text} (this study has days "
+            notes.append(f"days {asked.text} (this study has days "
                          f"{lo_all}..{hi_all}; "
                          f"{new_lo}..{new_hi} used)")
         st.session_state["f-days"] = (new_lo, new_hi)
@@ -404,8 +405,7 @@ def _cohort_widgets(study: Study, groups: pl.DataFrame) -> Cohort:
     return Cohort(
         subjects=tuple(subjects),
         groups=tuple(chosen_groups),
-        day_min=None if lo <= lo_all else int(lo),
-        day_max=None if hi >= hi_all else int(hi),
+        days=DayWindow(None if lo <= lo_all else int(lo), None if hi >= hi_all else int(hi)),
         colour_by=None if colour == study_colour else colour,
     )
 
@@ -429,7 +429,7 @@ def _focus_from_link(study: Study) -> None:
         st.sidebar.warning(md("The link's focus names " + "; ".join(problems) + "."),
                            icon=":material/link_off:")
     if have:
-        session.set_focus(session.Focus(tuple(have), days.lo, days.hi,
+        session.set_focus(session.Focus(tuple(have), days,
                                         st.query_params.get("focus-label") or "focus from a link",
                                         study_key=study.cache_key))
 
@@ -441,8 +441,8 @@ def _write_focus() -> None:
     focus = session.get_focus(ctx.study) if ctx is not None else None
     want = {} if focus is None else {"focus": ",".join(focus.subjects),
                                      "focus-label": focus.label}
-    if focus is not None and (focus.day_min is not None or focus.day_max is not None):
-        want["focus-days"] = DayWindow.of(focus.day_min, focus.day_max).text
+    if focus is not None and not focus.days.is_everything:
+        want["focus-days"] = focus.days.text
     for k in FOCUS_PARAMS:
         if want.get(k) != st.query_params.get(k):
             if want.get(k):
@@ -459,8 +459,8 @@ def _write_cohort(study_name: str | None, cohort: Cohort) -> None:
         want["patients"] = ",".join(cohort.subjects)
     if cohort.groups:
         want["groups"] = ",".join(cohort.groups)
-    if cohort.day_min is not None or cohort.day_max is not None:
-        want["days"] = DayWindow.of(cohort.day_min, cohort.day_max).text
+    if not cohort.days.is_everything:
+        want["days"] = cohort.days.text
     if cohort.colour_by is not None:
         want["colour"] = cohort.colour_by
     for k in COHORT_PARAMS:

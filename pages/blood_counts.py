@@ -61,7 +61,7 @@ params = vbc.CountParams(
     **vbc.common.overrides(study_rules, ti_window=ti_window, count_window=value_window,
                            retic_threshold=retic),
     highlight=focus.subjects if focus else (),
-    shade=(focus.day_min, focus.day_max) if focus else None)
+    shade=focus.days if focus else None)
 rules = vbc.rules_of(study, params)
 
 spec = session.cached_view(vbc.counts, study, cohort=ctx.cohort, params=params) \

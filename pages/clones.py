@@ -80,8 +80,8 @@ if sources := session.cached_view(vc.clone_sources, study):
     c1, c2, c3, c4 = st.columns(4)
     source = c1.selectbox("Clones from", sources, format_func=vc.SOURCES.get,
                           key=sidebar.linked("cln-source", options=sources))
-    ref = c2.selectbox("Reference", ["auto", "baseline"],
-                       key=sidebar.linked("cln-reference", options=["auto", "baseline"]),
+    ref = c2.selectbox("Reference", vc.REFERENCES,
+                       key=sidebar.linked("cln-reference", options=vc.REFERENCES),
                        format_func={"auto": "infusion product when sequenced, else baseline",
                                     "baseline": "baseline"}.get)
     who = c3.selectbox("Patient", list(ctx.subjects),

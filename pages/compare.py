@@ -71,8 +71,8 @@ change = o1.checkbox("Change from baseline", key=sidebar.linked("cmp-change", ki
 effects = ["hedges_g", "cliffs_delta"]
 effect = o2.radio("Effect size", effects, key=sidebar.linked("cmp-effect", options=effects),
                   format_func={"hedges_g": "Hedges' g", "cliffs_delta": "Cliff's delta"}.get)
-method = o3.radio("RNA method", ["rank", "deseq2"],
-                  key=sidebar.linked("cmp-method", options=["rank", "deseq2"]),
+method = o3.radio("RNA method", cv.METHODS,
+                  key=sidebar.linked("cmp-method", options=cv.Method),
                   format_func={"rank": "Rank test on log-CPM",
                                "deseq2": "DESeq2 on raw counts (about a minute)"}.get) \
     if layer == "rna" else "rank"
@@ -107,7 +107,7 @@ try:
 except ValueError as err:
     st.warning(md(err))
     st.stop()
-if cohort.day_min is not None or cohort.day_max is not None:
+if not cohort.days.is_everything:
     st.caption("The comparison uses its own window above; the sidebar's day window limits the "
                "trajectory below.")
 if note := cv.focus_note(study, cohort=cohort, params=params, focus=focus):

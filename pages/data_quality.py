@@ -24,10 +24,9 @@ c4.metric("Warnings", loaded.warnings)
 {"error": st.error, "warning": st.warning, "success": st.success}[loaded.level](loaded.verdict)
 
 st.subheader("Validation report")
-severities = st.pills("Show", ["error", "warning", "note"], selection_mode="multi",
-                      default=["error", "warning", "note"],
-                      key=sidebar.linked("dq-severity", options=["error", "warning", "note"],
-                                         shape="many"))
+severities = st.pills("Show", vdq.SEVERITIES, selection_mode="multi",
+                      default=list(vdq.SEVERITIES),
+                      key=sidebar.linked("dq-severity", options=vdq.Severity, shape="many"))
 shown = session.cached_view(vdq.report, study, cohort=None,
                             params=vdq.ReportParams(tuple(severities or ())))
 if shown is not None:

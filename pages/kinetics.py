@@ -65,7 +65,7 @@ if focus is not None:
         session.set_focus(None)
         st.rerun()
 params = kv.CurveParams(assay=assay, view=view, highlight=focus.subjects if focus else (),
-                        shade=(focus.day_min, focus.day_max) if focus else None)
+                        shade=focus.days if focus else None)
 render.show(session.cached_view(kv.curve, study, cohort=ctx.cohort, params=params),
             key="kin-curve", name=f"{study.name}_kinetics_{assay}", opens_patient=True)
 

@@ -8,6 +8,7 @@ from functools import partial
 
 import streamlit as st
 
+from analysis import vocab
 from components import profiles, render, session, sidebar
 from components.figures.patient import LANE_TITLES, LANES
 from components.safe import md
@@ -48,15 +49,14 @@ subject = c2.selectbox("Patient", order, key=subject_key,
                        help="Patients of the sidebar cohort, in study order")
 c3.button("Next", key="pt-next", on_click=_go, args=(nxt,), disabled=nxt is None,
           icon=":material/arrow_forward:", width="stretch")
-criteria = c4.radio("Response criteria", ("NIH", "BSH"), horizontal=True,
-                    key=sidebar.linked("pt-criteria", options=("NIH", "BSH")))
+criteria = c4.radio("Response criteria", vocab.RESPONSE_CRITERIA, horizontal=True,
+                    key=sidebar.linked("pt-criteria", options=vocab.RESPONSE_CRITERIA))
 with st.expander("Lanes"):
     lanes = st.multiselect("Draw these lanes (empty: every lane with data)", LANES,
                            format_func=LANE_TITLES.get,
                            key=sidebar.linked("pt-lanes", options=LANES, shape="many"))
 focus = session.get_focus(study)
-shade = (focus.day_min, focus.day_max) if focus is not None and subject in focus.subjects \
-    and (focus.day_min is not None or focus.day_max is not None) else None
+shade = focus.days if focus is not None and subject in focus.subjects else None
 params = vp.PatientParams(subject_id=subject, criteria=criteria, lanes=tuple(lanes),
                           shade=shade)
 

@@ -364,6 +364,7 @@ def test_filter_changes_are_logged_once_each(app, capsys):
     changes = [r for r in _log(capsys) if r["event"] == "filter_change"]
     assert len(changes) == 1
     assert changes[0]["patients"] == [patient] and changes[0]["study"] == "demo"
+    assert changes[0]["days"] is None
     assert re.fullmatch(r"[0-9a-f]{12}", changes[0]["session"])
 
 

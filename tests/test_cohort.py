@@ -12,8 +12,10 @@ from analysis.vocab import RESPONSE_GROUPS, DayWindow
 
 def test_cohort_days_are_a_day_window():
     c = Cohort.of(subjects=["P1"], days="0:28")
-    assert (c.day_min, c.day_max) == (0, 28) and c.days == DayWindow.of(0, 28)
-    assert Cohort.of(days=":90").days.text == ":90" and Cohort.of(days="D28").day_min == 21
+    assert c.days == DayWindow(0, 28) == Cohort(subjects=("P1",), days="0:28").days
+    assert Cohort.of(days=":90").days.text == ":90"
+    # a named window keeps its days only: the same filter as its lo:hi
+    assert Cohort.of(days="D28") == Cohort(days=DayWindow(21, 35)) == Cohort(days="21:35")
     assert Cohort().days.is_everything and Cohort().is_everything
     assert not Cohort.of(days="61:").is_everything
     assert c.describe() == "patients P1; days 0..28"
@@ -33,7 +35,10 @@ def test_apply_cohort_keeps_the_window_days_inclusive():
 def test_focus_days_are_a_day_window():
     from analysis.cohort import Focus
 
-    f = Focus(("SAA-002",), 14, 28, "lassoed cells")
+    f = Focus(("SAA-002",), DayWindow(14, 28), "lassoed cells")
     assert f.days == DayWindow.of(14, 28) and f.describe() == "lassoed cells: SAA-002, days 14..28"
-    assert Focus(("P1",), None, 90).describe() == "focus: P1, days ..90"
+    assert Focus(("P1",), DayWindow(None, 90)).describe() == "focus: P1, days ..90"
+    assert Focus(("P1",), ":90") == Focus(("P1",), DayWindow(None, 90, "first three months"))
+    with pytest.raises(TypeError, match="one DayWindow"):
+        Focus(("P1",), 14, 28)               # two bounds where one window goes
     assert Focus(("P1",)).days.is_everything and Focus(("P1",)).describe() == "focus: P1"

@@ -66,7 +66,7 @@ def test_cli_table_composition_prints_documented_columns(demo_dir):
 def test_by_window_is_one_value_per_patient():
     groups = pl.DataFrame({"subject_id": ["P1", "P2"],
                            "response_group": ["Responder", "Non-responder"]})
-    windows = (DayWindow("pre", None, 0), DayWindow("post", 1, None))
+    windows = (DayWindow(None, 0, "pre"), DayWindow(1, None, "post"))
     out = composition_by_window(composition_of(_cells()), groups=groups, windows=windows)
     assert out.group_by("subject_id", "window", "cell_type").len().get_column("len").max() == 1
     p1 = out.filter((pl.col("subject_id") == "P1") & (pl.col("window") == "post"))

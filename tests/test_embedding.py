@@ -180,7 +180,7 @@ def test_page_on_demo_with_selection_summary_and_markers(app_page):
     from components.session import FOCUS_KEY
 
     focus = at.session_state[FOCUS_KEY]
-    assert focus.subjects and focus.day_min is not None
+    assert focus.subjects and focus.days.lo is not None
     for view in ("By response group", "CD7+ T and NK", "CAR+ T cells vs qPCR"):
         at.button_group(key="il-comp-view").set_value(view).run()
         assert not at.exception, (view, [e.value for e in at.exception])

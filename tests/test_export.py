@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
+from analysis.vocab import DayWindow
 from components import export
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -48,7 +49,7 @@ def test_csv_escapes_formula_cells_but_not_numbers():
 def test_provenance_of_study_names_hash_cohort_and_version(demo_study):
     from analysis.cohort import Cohort
 
-    cohort = Cohort(subjects=(demo_study.subject_ids[0],), day_min=0, day_max=28)
+    cohort = Cohort(subjects=(demo_study.subject_ids[0],), days=DayWindow(0, 28))
     p = export.Provenance.of(demo_study, cohort, params={"x": (1, 2)}, figure="F")
     assert p.study_id == demo_study.study_id
     assert p.content_hash == demo_study.content_hash and len(p.content_hash) == 64

@@ -19,6 +19,7 @@ from analysis.kinetic_model import (
     predict,
 )
 from analysis.registry import get_derived
+from analysis.vocab import DayWindow
 
 TRUE = {"cmax": 5e4, "tmax": 9.0, "rho": 0.6, "alpha": math.log(2) / 6,
         "beta": math.log(2) / 90, "b": 0.06}
@@ -102,7 +103,7 @@ def test_blq_values_are_censored_not_imputed():
 
 def test_curve_passes_through_the_peak(fits):
     f = fits[0]
-    curve = model_curve(f, day_max=730)
+    curve = model_curve(f, days=DayWindow(0, 730))
     assert curve.height > 100 and curve.get_column("day").max() == 730
     top = curve.sort("value").tail(1)
     assert top.get_column("day").item() == pytest.approx(f.estimates["tmax"][0])
@@ -117,7 +118,7 @@ def test_flat_series_reports_non_convergence_and_no_curve():
     assert not fit.converged
     assert fit.status.startswith("not converged: ")
     assert fit.estimates == {} and fit.row()["doubling_time"] is None
-    assert model_curve(fit, day_max=730).height == 0
+    assert model_curve(fit, days=DayWindow(0, 730)).height == 0
     assert np.isnan(predict(fit, [1.0, 10.0])).all()
 
 
@@ -127,7 +128,7 @@ def test_too_few_values_say_so():
     fit = fit_kinetic_model(short, sigma=SIGMA)
     assert fit.status == ("not converged: 3 quantifiable value(s) after infusion, at least 5 "
                           "are needed for the model")
-    assert model_curves([fit], day_max=28).height == 0
+    assert model_curves([fit], days=DayWindow(0, 28)).height == 0
 
 
 @pytest.mark.slow

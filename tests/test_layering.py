@@ -367,6 +367,61 @@ def test_no_study_typed_any_anywhere():
     assert not bad, bad
 
 
+# ---- a span of study days is one DayWindow ---------------------------------------------------
+DAY_BOUNDS = {"day_min", "day_max"}
+PROJECT_CODE = ["cli.py", "app.py", "analysis", "views", "components", "data_loaders", "pages",
+                "jobs", "deploy", "tools", "benchmarks", "sample_data", "tests"]
+
+
+def _day_bounds(path: Path) -> list[str]:
+    """Where a file holds a span of study days as two names instead of one
+    analysis.vocab.DayWindow: a field, parameter, keyword argument, attribute or dict key
+    named day_min / day_max."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and \
+                        item.target.id in DAY_BOUNDS:
+                    found.append(f"line {item.lineno}: field {node.name}.{item.target.id}")
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            a = node.args
+            found += [f"line {node.lineno}: parameter {arg.arg}"
+                      for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]
+                      if arg.arg in DAY_BOUNDS]
+        elif isinstance(node, ast.Call):
+            found += [f"line {node.lineno}: argument {k.arg}=" for k in node.keywords
+                      if k.arg in DAY_BOUNDS]
+        elif isinstance(node, ast.Attribute) and node.attr in DAY_BOUNDS:
+            found.append(f"line {node.lineno}: attribute .{node.attr}")
+        elif isinstance(node, ast.Dict):
+            found += [f"line {node.lineno}: key {k.value!r}" for k in node.keys
+                      if isinstance(k, ast.Constant) and k.value in DAY_BOUNDS]
+    return found
+
+
+def test_a_span_of_days_is_one_day_window():
+    """DESIGN.md s.1: a day window is defined once (analysis.vocab.DayWindow, with its one
+    "lo:hi" parser); no Params, Cohort, Focus, figure or function carries it as a
+    day_min/day_max pair."""
+    bad = {}
+    for f in [p for rel in PROJECT_CODE for p in _files(rel)]:
+        rel = str(f.relative_to(ROOT))
+        if rel != "analysis/vocab.py" and (found := _day_bounds(f)):
+            bad[rel] = found
+    assert not bad, bad
+
+
+def test_the_day_window_check_finds_day_bounds(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("class P:\n    day_min: int | None = None\n"
+                     "def f(x, *, day_max=None):\n    return x.day_min\n"
+                     "g(day_min=1)\nF = {'day_max': 2}\nday_max = 3  # a local name is fine\n")
+    found = _day_bounds(probe)
+    assert len(found) == 5, found
+    assert any("field P.day_min" in x for x in found) and any("key 'day_max'" in x for x in found)
+
+
 # ---- the vocabulary is written once ----------------------------------------------------------
 VOCAB_STRINGS = {"Responder": "vocab.RESPONDER", "Non-responder": "vocab.NON_RESPONDER",
                  "Not evaluable": "vocab.NOT_EVALUABLE"}

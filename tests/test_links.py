@@ -42,3 +42,21 @@ def test_numbers_are_parsed_and_clamped():
     assert got == (-30, 30) and problems
     assert decode_option(["30", "10"], shape="range", kind=int)[0] is None
     assert decode_option(["30"], shape="range", kind=int)[0] is None
+
+
+def test_a_closed_vocabulary_as_a_literal_names_what_is_outside_it():
+    from typing import Literal
+
+    from analysis.vocab import RESPONSE_CRITERIA, ResponseCriteria
+
+    got, problems = decode_option(["BSH"], options=ResponseCriteria)
+    assert got == "BSH" and problems == []
+    got, problems = decode_option(["Camitta"], options=ResponseCriteria)
+    assert got is None and "'Camitta' (not among the choices here)" in problems[0]
+    got, problems = decode_option(["NIH", "EBMT"], shape="many", options=ResponseCriteria)
+    assert got == ["NIH"] and "'EBMT'" in problems[0]
+    assert encode_option("NIH", options=ResponseCriteria) == "NIH"
+    assert decode_option(["1"], options=Literal[1, 2])[0] == 1      # matched by text
+    assert RESPONSE_CRITERIA == ("NIH", "BSH")
+    with pytest.raises(TypeError, match="choices or a Literal"):
+        decode_option(["NIH"], options="NIH")

@@ -3,6 +3,8 @@ focus set elsewhere, and with the rule settings."""
 
 from __future__ import annotations
 
+from analysis.vocab import DayWindow
+
 
 def _texts(at, kind: str) -> str:
     return " ".join(str(e.value) for e in getattr(at, kind))
@@ -30,7 +32,7 @@ def test_blood_counts_honours_focus(app_page, demo_study):
     from components.session import FOCUS_KEY, Focus
 
     at = app_page("pages/blood_counts.py")
-    at.session_state[FOCUS_KEY] = Focus(subjects=("SAA-002",), day_min=14, day_max=28,
+    at.session_state[FOCUS_KEY] = Focus(subjects=("SAA-002",), days=DayWindow(14, 28),
                                        label="lassoed cells", study_key=demo_study.cache_key)
     at.run()
     assert not at.exception

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from analysis.vocab import DayWindow
+
 KIN = "pages/kinetics.py"
 
 NO_CYTOKINES = {
@@ -68,7 +70,7 @@ def test_kinetics_honours_focus(app_page, demo_study):
     from components.session import FOCUS_KEY, Focus
 
     at = app_page(KIN)
-    at.session_state[FOCUS_KEY] = Focus(("SAA-002",), 7, 28, "cells lassoed",
+    at.session_state[FOCUS_KEY] = Focus(("SAA-002",), DayWindow(7, 28), "cells lassoed",
                                        demo_study.cache_key)
     at.run()
     assert not at.exception

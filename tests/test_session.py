@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from analysis.cohort import Cohort, Focus
+from analysis.vocab import DayWindow
 from components import session
 
 CALLS: list[tuple] = []
@@ -40,7 +41,7 @@ def test_cached_view_computes_once_per_input(demo_study):
     first = session.cached_view(view, demo_study, cohort=Cohort(), params=P(2))
     assert session.cached_view(view, demo_study, cohort=Cohort(), params=P(2)) is first
     assert len(CALLS) == 1
-    session.cached_view(view, demo_study, cohort=Cohort(day_min=0), params=P(2))
+    session.cached_view(view, demo_study, cohort=Cohort(days=DayWindow(0, None)), params=P(2))
     session.cached_view(view, demo_study, cohort=Cohort(), params=P(3))
     session.cached_view(view, demo_study, cohort=Cohort(), params=P(2.0))  # 2 and 2.0 differ
     session.cached_view(view, demo_study, cohort=Cohort(), params=P(2, ("a",)))
@@ -48,7 +49,7 @@ def test_cached_view_computes_once_per_input(demo_study):
 
 
 def test_cached_view_keys_by_view_and_focus(demo_study):
-    focus = Focus(("SAA-001",), 0, 28, "cells", demo_study.cache_key)
+    focus = Focus(("SAA-001",), DayWindow(0, 28), "cells", demo_study.cache_key)
     got = session.cached_view(view, demo_study, cohort=Cohort(), params=P(), focus=focus)
     assert got["focus"] == focus
     assert session.cached_view(view, demo_study, cohort=Cohort(), params=P())["focus"] is None
@@ -79,7 +80,7 @@ def test_page_context_says_n_of_n(demo_study):
 
 
 def test_focus_describes_itself():
-    assert Focus(("A", "B"), 7, None, "cells lassoed").describe() == \
+    assert Focus(("A", "B"), DayWindow(7, None), "cells lassoed").describe() == \
         "cells lassoed: A, B, days 7.."
 
 
@@ -92,7 +93,7 @@ def test_a_study_level_helper_is_cached_too(demo_study):
     n = session.cached_view(study_helper, demo_study)
     assert n == len(demo_study.subject_ids)
     # cohort and params it does not take do not split its cache
-    assert session.cached_view(study_helper, demo_study, cohort=Cohort(day_min=3)) == n
+    assert session.cached_view(study_helper, demo_study, cohort=Cohort(days="3:")) == n
     assert CALLS == ["helper"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from analysis.vocab import DayWindow
+
 
 # ---- linked widgets in a run -------------------------------------------------------------------
 def _options_page():
@@ -236,8 +238,8 @@ def test_the_focus_travels_in_the_link(app_page):
     from components.session import FOCUS_KEY
 
     focus = at.session_state[FOCUS_KEY]
-    assert (focus.subjects, focus.day_min, focus.day_max, focus.label) == \
-        (("SAA-002",), 14, 28, "cells lassoed")
+    assert (focus.subjects, focus.days, focus.label) == \
+        (("SAA-002",), DayWindow(14, 28), "cells lassoed")
     opened = app_page(query={"focus": "SAA-002,NOPE-1"})     # said on the page it opens
     assert any("NOPE-1" in w.value for w in opened.sidebar.warning)
     assert any("cells lassoed: SAA-002, days 14..28" in i.value for i in at.info)

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from analysis.cohort import Cohort
+from analysis.vocab import DayWindow
 from tests.conftest import ROOT, package_env
 from views import code
 from views import kinetics as kv
@@ -69,7 +70,7 @@ def test_command_rebuilds_the_figure_and_its_data(model_spec, demo_dir, tmp_path
 
 
 def test_command_rebuilds_a_table(demo_study, demo_dir, tmp_path):
-    spec = kv.model_table(demo_study, cohort=Cohort(day_min=0, day_max=90),
+    spec = kv.model_table(demo_study, cohort=Cohort(days=DayWindow(0, 90)),
                           params=kv.KineticModelParams())
     line = code.command(spec, demo_dir)
     assert "--days=0:90" in line and line.endswith(".csv")
@@ -109,6 +110,42 @@ def test_params_round_trip_through_json():
         code.params_from(_view, "{gene")
 
 
+def test_day_windows_and_closed_vocabularies_in_params_json():
+    from views import clones as vc
+    from views import patient as vp
+
+    p = vp.PatientParams("SAA-001", days=DayWindow(None, 60), shade=DayWindow(7, 28))
+    text = code.params_json(p)
+    assert json.loads(text) == {"subject_id": "SAA-001", "days": ":60", "shade": "7:28"}
+    assert code.params_from(vp.timeline, text) == p
+    # a window may be written by its name, as a link and --days take it
+    named = code.params_from(vp.timeline, '{"subject_id": "P", "shade": "D28"}')
+    assert named.shade == DayWindow(21, 35, label="D28")
+    assert json.loads(code.params_json(named))["shade"] == "D28"
+    with pytest.raises(code.CodeError, match="unknown window 'day 7'"):
+        code.params_from(vp.timeline, '{"subject_id": "P", "shade": "day 7"}')
+    # a value outside a Literal is named with the choices, never passed on as it is
+    with pytest.raises(code.CodeError, match="'Camitta' is not one of 'NIH', 'BSH'"):
+        code.params_from(vp.timeline, '{"subject_id": "P", "criteria": "Camitta"}')
+    with pytest.raises(code.CodeError, match="'hill' is not one of"):
+        code.params_from(vc.clone_alluvial, '{"reference": "hill"}')
+    assert code.params_from(vc.clone_alluvial, '{"reference": "baseline"}').reference == \
+        "baseline"
+
+
+def test_snippet_writes_day_windows_as_python(model_spec):
+    from views import patient as vp
+
+    spec = FigureSpec(key="k", title="t", fig=None, data=None,
+                      params=vp.PatientParams("SAA-001", shade=DayWindow(7, 28)),
+                      view="views.patient.timeline", cohort=Cohort(days=DayWindow(0, 90)))
+    text = code.snippet(spec, "sample_data/demo")
+    assert "cohort=Cohort(days=DayWindow(0, 90))" in text
+    assert "PatientParams(subject_id='SAA-001', shade=DayWindow(7, 28))" in text
+    assert "from analysis.vocab import DayWindow" in text
+    assert "--days=0:90" in code.command(spec, "sample_data/demo")
+
+
 def test_unknown_views_say_which_exist():
     with pytest.raises(code.CodeError, match="model_figure"):
         code.resolve("kinetics.nothing")
@@ -141,7 +178,8 @@ def _specs(study):
         sv.patient_cytokines(study, params=sv.PatientCytokineParams(patient="SAA-002",
                                                                      days=(-5, 40))),
         vp.timeline(study, params=vp.PatientParams(subject_id="SAA-003",
-                                                   lanes=("counts", "car_qpcr"), shade=(7, 28))),
+                                                   lanes=("counts", "car_qpcr"),
+                                                   shade=DayWindow(7, 28))),
         vp.slide(study, params=vp.PatientParams(subject_id="SAA-003")),
         kv.exposure(study, params=kv.ExposureParams(nca=kv.NcaParams(auc_end=14),
                                                     parameter="auc_0_14"))[1],

@@ -5,11 +5,12 @@ sample picks the layer and window and is marked in the heatmap and the course.""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 
-from analysis.cohort import Cohort
+from analysis.cohort import Cohort, Focus
+from analysis.vocab import DayWindow
 from components import export
 from data_loaders import load_study
 from views import code
@@ -18,17 +19,6 @@ from views.shared import clear_shared
 
 SPLIT = cv.CompareParams(group_by=cv.CUSTOM_SPLIT, patients_a=("SAA-001", "SAA-004", "SAA-005"),
                          patients_b=("SAA-002", "SAA-003"))
-
-
-@dataclass(frozen=True)
-class _Focus:
-    subjects: tuple[str, ...]
-    day_min: int | None = None
-    day_max: int | None = None
-    label: str = ""
-
-    def describe(self) -> str:
-        return f"{self.label}: {', '.join(self.subjects)}"
 
 
 def _fresh(demo_dir):
@@ -83,11 +73,11 @@ def test_summary_and_views_share_one_comparison(demo_study):
 
 
 def test_focus_from_a_clicked_sample(demo_study):
-    rna = _Focus(("SAA-002",), 90, 90, "sample SAA-002_M3_RNA")
+    rna = Focus(("SAA-002",), DayWindow(90, 90), "sample SAA-002_M3_RNA")
     assert cv.focus_defaults(demo_study, rna) == {"layer": "rna", "window": "M3"}
     prot = replace(rna, label="sample SAA-002_M3_PROT")
     assert cv.focus_defaults(demo_study, prot) == {"layer": "proteomics", "window": "M3"}
-    assert cv.focus_defaults(demo_study, _Focus(("SAA-002",), 20, 100)) == {
+    assert cv.focus_defaults(demo_study, Focus(("SAA-002",), DayWindow(20, 100))) == {
         "layer": "proteomics"}                      # days over two windows: no window
     assert cv.focus_defaults(demo_study, None) == {}
 
@@ -109,7 +99,7 @@ def test_focus_from_a_clicked_sample(demo_study):
     assert "SAA-002 is in group Responder" in note and "does not hold" not in note
     far = cv.focus_note(demo_study, params=replace(params, window="D28"), focus=rna)
     assert "does not hold the focus days" in far
-    split = cv.focus_note(demo_study, params=SPLIT, focus=_Focus(("SAA-003",), 28, 28))
+    split = cv.focus_note(demo_study, params=SPLIT, focus=Focus(("SAA-003",), DayWindow(28, 28)))
     assert "SAA-003 is in group Group B" in split
 
 
@@ -120,7 +110,7 @@ def test_show_the_code_rebuilds_the_custom_split_volcano(demo_study, demo_dir, t
 
     from tests.conftest import ROOT, package_env
 
-    spec = cv.volcano(demo_study, cohort=Cohort(day_min=0), params=SPLIT)
+    spec = cv.volcano(demo_study, cohort=Cohort(days="0:"), params=SPLIT)
     text = code.snippet(spec, demo_dir)
     assert "patients_a=('SAA-001', 'SAA-004', 'SAA-005')" in text
     script = tmp_path / "rebuild.py"

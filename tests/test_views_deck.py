@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis.cohort import Cohort
+from analysis.vocab import DayWindow
 from views import code
 from views.deck import DECK, DeckSlide, slide
 from views.slides import slides as slides_for
@@ -35,7 +36,7 @@ WHOLE_COHORT = {"compare-volcano"}
 
 @pytest.fixture(scope="module")
 def cohort(demo_study) -> Cohort:
-    return Cohort(subjects=tuple(demo_study.subject_ids[:4]), day_min=-10, day_max=200)
+    return Cohort(subjects=tuple(demo_study.subject_ids[:4]), days=DayWindow(-10, 200))
 
 
 def test_every_deck_slide_names_a_page_of_the_app():
@@ -60,9 +61,9 @@ def test_page_deck_slides_page_and_cli_draw_the_same_figure(app_page, demo_study
     from components import export, render
 
     if entry.key in WHOLE_COHORT:
-        cohort = Cohort(subjects=tuple(demo_study.subject_ids), day_min=-10, day_max=200)
+        cohort = Cohort(subjects=tuple(demo_study.subject_ids), days=DayWindow(-10, 200))
     query = {"patients": ",".join(cohort.subjects),
-             "days": f"{cohort.day_min}:{cohort.day_max}",
+             "days": str(cohort.days),
              **{k: list(v) if isinstance(v, tuple) else v
                 for k, v in entry.options_for(demo_study, cohort).items()}}
     at = app_page(entry.page, query=query)

@@ -24,7 +24,7 @@ def test_count_drugs_of_the_demo(demo_study):
 
 
 def test_cohort_and_window(demo_study):
-    t = vmed.medication_table(demo_study, cohort=Cohort(subjects=("SAA-004",), day_max=30),
+    t = vmed.medication_table(demo_study, cohort=Cohort(subjects=("SAA-004",), days=":30"),
                               params=vmed.MedicationParams()).data
     assert set(t.get_column("subject_id")) == {"SAA-004"}
     assert (t.get_column("day") <= 30).all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from analysis.vocab import DayWindow
 from views import patient as vp
 
 
@@ -67,7 +68,8 @@ def test_laboratory_listing_and_wide_view(demo_study):
 
 
 def test_lane_choice_and_day_window(demo_study):
-    p = vp.PatientParams("SAA-001", lanes=("counts", "car_qpcr"), day_min=-10, day_max=60)
+    p = vp.PatientParams("SAA-001", lanes=("counts", "car_qpcr"),
+                          days=DayWindow(-10, 60))
     spec = vp.timeline(demo_study, params=p)
     titles = [a.text for a in spec.fig.layout.annotations][:2]
     assert titles == ["Blood counts", "CAR-T (qPCR)"]
@@ -78,7 +80,7 @@ def test_lane_choice_and_day_window(demo_study):
 def test_where_a_sample_opens(demo_study):
     page, label, focus, presets = vp.sample_view(demo_study, "SAA-002_D28_SCRNA")
     assert page == "immune_landscape" and "single-cell" in label
-    assert focus == {"subjects": ("SAA-002",), "day_min": 28, "day_max": 28,
+    assert focus == {"subjects": ("SAA-002",), "days": DayWindow(28, 28),
                      "label": "sample SAA-002_D28_SCRNA"}
     assert presets == {"il-color": "Shared focus"}
     page, _, _, presets = vp.sample_view(demo_study, "SAA-002_M3_TCR")

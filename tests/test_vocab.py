@@ -161,3 +161,45 @@ def test_day_window_filters_days_inclusively():
     assert vocab.DayWindow.parse("0:28").includes(28) and not vocab.DayWindow.of(0, 28).includes(29)
     assert vocab.DayWindow.parse("0:28").label == "days 0:28"
     assert "closest to day 28" in vocab.WINDOWS["D28"].describe()
+
+
+def test_day_window_is_lo_hi_and_prints_as_a_link_writes_it():
+    w = vocab.DayWindow(0, 28)
+    assert (w.lo, w.hi, w.label, w.centre) == (0, 28, "days 0:28", 14)
+    assert str(w) == w.text == "0:28" and str(vocab.DayWindow(None, 28)) == ":28"
+    assert str(vocab.DayWindow()) == ":" and vocab.DayWindow.parse(str(w)) == w
+    # repr is Python that makes the window again (what "Show the code" writes)
+    named = vocab.WINDOWS["D28"]
+    for window in (w, vocab.DayWindow(61, None), named, vocab.DayWindow(0, 10, centre=3)):
+        assert eval(repr(window), {"DayWindow": vocab.DayWindow}) == window
+    assert repr(w) == "DayWindow(0, 28)" and repr(named) == "DayWindow(21, 35, label='D28')"
+    assert named.unlabelled == vocab.DayWindow(21, 35) and w.unlabelled is w
+
+
+@pytest.mark.parametrize("bad", [("D28", 21), (0.5, 3), (True, 3), (0, "28")])
+def test_day_window_refuses_bounds_that_are_not_days(bad):
+    # the old (label, lo, hi) order or text bounds fail loudly instead of shifting fields
+    with pytest.raises(TypeError, match="whole study days"):
+        vocab.DayWindow(*bad)
+
+
+def test_day_window_takes_whole_numbers_of_any_type():
+    import numpy as np
+
+    w = vocab.DayWindow(np.int64(3), 28.0)
+    assert (w.lo, w.hi) == (3, 28) and type(w.lo) is int and type(w.hi) is int
+
+
+def test_day_window_filled_overlaps_and_within():
+    cohort = vocab.DayWindow(0, 90)
+    assert vocab.DayWindow(None, 28).filled(cohort) == vocab.DayWindow(0, 28)
+    assert vocab.DayWindow().filled(cohort) == cohort
+    assert vocab.DayWindow(7, 14).filled(cohort) == vocab.DayWindow(7, 14)
+    assert vocab.DayWindow(100, None).filled(cohort) == vocab.DayWindow(100, None)  # not 100:90
+    assert vocab.DayWindow(None, 5).filled(None) == vocab.DayWindow(None, 5)
+    courses = pl.DataFrame({"day": [-10, 5, 40, 95], "end_day": [-2, 8, 120, 99]})
+    kept = courses.filter(vocab.DayWindow(0, 90).overlaps("day", "end_day"))
+    assert kept.get_column("day").to_list() == [5, 40]
+    assert courses.filter(vocab.DayWindow().overlaps()).height == 4
+    assert vocab.DayWindow(None, 28).within(-5.5, 100.0) == (-5.5, 28)
+    assert vocab.DayWindow(3, 4).bounds == (3, 4)

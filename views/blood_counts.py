@@ -35,6 +35,7 @@ from analysis.response import (
     transfusion_events,
 )
 from analysis.rules import Rules, rules_for
+from analysis.vocab import DayWindow, ResponseCriteria
 from components.figures.clinical import counts_by_group, counts_by_patient, response_heatmap
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
@@ -277,12 +278,12 @@ class CountParams:
     view: CountView = "per patient"
     log_y: bool = False
     bin_days: int = 7
-    criteria: Literal["NIH", "BSH"] = "NIH"
+    criteria: ResponseCriteria = "NIH"
     ti_window: int | None = None
     count_window: int | None = None
     retic_threshold: float | None = None
     highlight: tuple[str, ...] = ()
-    shade: tuple[int | None, int | None] | None = None
+    shade: DayWindow | None = None
 
 
 def present_counts(study: Study) -> list[str]:
@@ -352,7 +353,7 @@ def counts(study: Study, *, cohort: Cohort | None = None, params: CountParams = 
                    "marks": course_marks(study, hsct=hsct, subjects=ids),
                    "ref_lines": reference_lines(criteria=params.criteria, rules=rules),
                    "labels": {a: study.analyte_label(a) for a in analytes},
-                   "shade": params.shade}
+                   "shade": None if params.shade is None else params.shade.bounds}
     series = display_series(common.apply(study, study.series(analytes=analytes), cohort),
                             hsct=hsct, rules=rules)
     title = "Blood counts: " + ", ".join(_NAMES.get(a, a) for a in analytes)

@@ -38,7 +38,7 @@ __all__ = ["CarParams", "WINDOWS", "car_cut", "car_histogram", "car_fraction", "
            "composition_table", "save_car_threshold", "TRANSFORMS", "comparisons",
            "WINDOW_LABELS", "SAVE_HELP", "DEFAULT_WINDOW", "cut_value", "car_params", "composition_params"]
 
-WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow("Post-infusion", 1))}
+WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow(1, None, "Post-infusion"))}
 Transform = Literal["clr", "logit"]
 TRANSFORMS: dict[str, str] = {"clr": "centred log-ratio", "logit": "logit"}
 WINDOW_LABELS: tuple[str, ...] = tuple(WINDOWS)

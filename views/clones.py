@@ -19,7 +19,7 @@ Params come from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["SomaticParams", "RepertoireParams", "ClonesParams", "METRICS", "METRIC_LABELS",
-           "RAREFIED_METRICS", "SOURCES", "NO_MUTATIONS", "NO_TCR", "somatic_genes", "vaf",
+           "RAREFIED_METRICS", "FateValue", "FATE_VALUES", "REFERENCES", "SOURCES", "NO_MUTATIONS", "NO_TCR", "somatic_genes", "vaf",
            "oncoprint", "repertoire_patients", "repertoire_metrics", "repertoire_metric",
            "rarefied", "top_clones", "overlap", "has_cell_receptors", "clone_sources",
            "later_timepoints", "clone_alluvial", "clone_volcano", "clone_changes",
@@ -56,6 +56,10 @@ __all__ = ["SomaticParams", "RepertoireParams", "ClonesParams", "METRICS", "METR
 
 Metric = Literal["richness", "shannon", "clonality", "simpson", "top10_share"]
 RAREFIED_METRICS = ("richness", "shannon", "clonality", "simpson")
+# what the fate of each patient's top clones is drawn as
+FateValue = Literal["share_ratio", "fraction_contracted_or_lost"]
+FATE_VALUES: tuple[FateValue, ...] = get_args(FateValue)
+REFERENCES: tuple[ctr.Reference, ...] = get_args(ctr.Reference)
 SOURCES = {"auto": "single cells with receptors when present, else bulk TCR",
            "tcr": "bulk TCR repertoire (tcr table)", "cells": "single cells with receptors",
            "cells_cd8": "single CD8 cells with receptors (CD8A or CD8B detected)"}
@@ -252,11 +256,11 @@ class ClonesParams:
     the fate of every patient's top clones as `value`."""
 
     patient: str | None = None
-    source: str = "auto"
+    source: ctr.Source = "auto"
     timepoint: str | None = None       # the later sample compared with the reference
-    metric: str = "clonality"
-    value: str = "share_ratio"
-    reference: str = "auto"            # "baseline": never the infusion product
+    metric: Metric = "clonality"
+    value: FateValue = "share_ratio"
+    reference: ctr.Reference = "auto"  # "baseline": never the infusion product
 
 
 def later_timepoints(study: Study, *, source: str = "auto") -> list[str]:
@@ -284,7 +288,7 @@ def _tracking(study: Study, params: ClonesParams
     rules = rules_for(study)
     counts, samples, used = _counts(study, params.source)
     traj = ctr.dominant_trajectories(counts, samples, rules=rules, subjects=(params.patient,),
-                                     reference=params.reference)  # type: ignore[arg-type]
+                                     reference=params.reference)
     states = ctr.clone_states(traj)
     ref = traj.filter(pl.col("class") == "reference")
     what = ref.get_column("sample_id")[0] if ref.height else "no reference sample"
@@ -297,7 +301,7 @@ def _tracking(study: Study, params: ClonesParams
                 f"{rules.clone_fdr:g}).")
     changes = ctr.clone_changes(counts, samples.filter(
         pl.col("subject_id") == params.patient), rules=rules,
-        reference=params.reference)  # type: ignore[arg-type]
+        reference=params.reference)
     tps = changes.get_column("timepoint_b").unique(maintain_order=True).to_list()
     tp = params.timepoint if params.timepoint in tps else (tps[0] if tps else None)
     one = changes.filter(pl.col("timepoint_b") == tp) if tp else changes
@@ -321,7 +325,7 @@ def _fate(study: Study, cohort: Cohort, params: ClonesParams) -> tuple[FigureSpe
     rules = rules_for(study)
     counts, samples, used = _counts(study, params.source)
     traj = apply_cohort(ctr.dominant_trajectories(
-        counts, samples, rules=rules, reference=params.reference),  # type: ignore[arg-type]
+        counts, samples, rules=rules, reference=params.reference),
         cohort, groups=g)
     per = ctr.dominant_fate(traj, groups=g)
     labels = {"share_ratio": "share of the reference top clones, relative to the reference",

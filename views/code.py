@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.vocab import WINDOWS, DayWindow
+
 if TYPE_CHECKING:
     from analysis.cohort import Cohort
     from views.spec import FigureSpec, TableSpec
@@ -100,7 +102,19 @@ def pick(out: FigureSpec | TableSpec | Sequence[FigureSpec | TableSpec] | None,
 
 
 # ---- Params <-> JSON --------------------------------------------------------------------------
+def _window_json(window: DayWindow) -> Any:
+    # "lo:hi" (or the name of a named window), as a link and --days write it; a window with
+    # its own label or centre keeps them
+    if WINDOWS.get(window.label) == window:
+        return window.label
+    if window == DayWindow(window.lo, window.hi):
+        return window.text
+    return {f.name: getattr(window, f.name) for f in dataclasses.fields(window)}
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, DayWindow):
+        return _window_json(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -136,12 +150,29 @@ def _convert(hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
+        errors: list[Exception] = []
         for option in options:
             try:
                 return _convert(option, value)
-            except (TypeError, ValueError):
-                continue
+            except (TypeError, ValueError) as err:
+                errors.append(err)
+        if errors and len(errors) == len(options):
+            raise errors[0]
         return value
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise CodeError(f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+        return value
+    if hint is DayWindow:
+        if isinstance(value, DayWindow):
+            return value
+        if isinstance(value, Mapping):
+            return _build(DayWindow, value)
+        try:
+            return DayWindow.parse(value)
+        except ValueError as err:
+            raise CodeError(str(err)) from err
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
         return _build(hint, value)
     if origin is tuple or hint is tuple:
@@ -227,6 +258,8 @@ def _default(f: dataclasses.Field) -> Any:
 
 def _code(value: Any) -> str:
     """Python for `value`; a dataclass names only the fields that differ from the defaults."""
+    if isinstance(value, DayWindow):
+        return repr(value)          # DayWindow(0, 28)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         parts = [f"{f.name}={_code(getattr(value, f.name))}" for f in dataclasses.fields(value)
                  if f.init and getattr(value, f.name) != _default(f)]
@@ -266,7 +299,7 @@ def _cohort_code(cohort: Cohort) -> str:
     parts = []
     for f in dataclasses.fields(cohort):
         value = getattr(cohort, f.name)
-        if value not in ((), None):
+        if value not in ((), None, DayWindow()):
             parts.append(f"{f.name}={value!r}")
     return f"Cohort({', '.join(parts)})"
 
@@ -298,6 +331,8 @@ def snippet(spec: FigureSpec | TableSpec, study_dir: str | Path) -> str:
     args = ["study", f"cohort={_cohort_code(spec.cohort)}"]
     imports: dict[str, set[str]] = {"analysis.cohort": {"Cohort"},
                                     "data_loaders": {"load_study"}, module: {fn}}
+    if spec.cohort is not None and not spec.cohort.days.is_everything:
+        imports["analysis.vocab"] = {"DayWindow"}
     from data_loaders.deid import deid_default
 
     if deid_default(study_dir):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import polars as pl
 
@@ -32,6 +32,7 @@ import jobs
 from analysis import differential as dif
 from analysis.cohort import Cohort, Focus, apply_cohort, cohort_subjects, response_groups
 from analysis.rules import Rules, rules_for
+from analysis.vocab import DayWindow
 from components.figures import compare as cf
 from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
@@ -44,10 +45,12 @@ __all__ = ["CompareParams", "CompareSummary", "CUSTOM_SPLIT", "LAYER_LABELS", "W
            "grouping_columns", "group_values", "panels", "rules", "summary", "volcano",
            "ranked", "heatmap", "course", "window_tests", "features", "focus_defaults",
            "focus_note", "clicked_feature", "window_of_day",
-           "comparison_params", "run_comparison"]
+           "comparison_params", "run_comparison", "Layer", "Method", "METHODS",
+           "EffectMeasure"]
 
 Layer = Literal["measurements", "proteomics", "rna", "mutations", "tcr", "composition"]
 Method = Literal["rank", "deseq2"]
+METHODS: tuple[Method, ...] = get_args(Method)
 EffectMeasure = Literal["hedges_g", "cliffs_delta"]
 CUSTOM_SPLIT = "custom split"
 LAYER_LABELS = dif.LAYER_LABELS
@@ -367,11 +370,10 @@ def _mark_focus_course(fig: Any, data: pl.DataFrame, focus: Focus | None) -> boo
             marker={"size": 11, "symbol": "circle-open", "color": "#000000",
                     "line": {"width": 2}},
             hovertemplate=f"{sid} (focus)<br>day %{{x}}: %{{y:.3g}}<extra></extra>"))
-    lo, hi = getattr(focus, "day_min", None), getattr(focus, "day_max", None)
-    if lo is not None or hi is not None:
+    window = focus.days if focus is not None else DayWindow()
+    if not window.is_everything:
         days = mine.get_column("day")
-        lo = lo if lo is not None else days.min()
-        hi = hi if hi is not None else days.max()
+        lo, hi = window.within(days.min(), days.max())
         fig.add_vrect(x0=lo - 1.5, x1=hi + 1.5, fillcolor="#000000", opacity=0.12,
                       line_width=0, annotation_text=getattr(focus, "label", "") or "focus",
                       annotation_position="bottom left", annotation_font_size=10)
@@ -422,13 +424,8 @@ def _focus_samples(study: Study, focus: Focus) -> pl.DataFrame:
     s = study.samples
     if not subjects or s.height == 0 or "assay" not in s.columns:
         return s.head(0)
-    lo, hi = getattr(focus, "day_min", None), getattr(focus, "day_max", None)
     s = s.filter(pl.col("subject_id").is_in(subjects))
-    if lo is not None:
-        s = s.filter(pl.col("day") >= lo)
-    if hi is not None:
-        s = s.filter(pl.col("day") <= hi)
-    return s
+    return s if focus.days.is_everything else s.filter(focus.days.contains("day"))
 
 
 def focus_defaults(study: Study, focus: Focus | None) -> dict[str, str]:
@@ -452,9 +449,9 @@ def focus_defaults(study: Study, focus: Focus | None) -> dict[str, str]:
         if layer in available:
             out["layer"] = layer
             break
-    lo, hi = getattr(focus, "day_min", None), getattr(focus, "day_max", None)
+    lo, hi = focus.days.bounds
     if lo is not None and hi is not None:
-        a, b = window_of_day(int(lo)), window_of_day(int(hi))
+        a, b = window_of_day(lo), window_of_day(hi)
         if a is not None and a == b:
             out["window"] = a
     return out
@@ -479,7 +476,7 @@ def focus_note(study: Study, *, cohort: Cohort | None = None, params: ComparePar
     for sid in focus.subjects:
         parts.append(f"{sid} is in group {group_of[sid]}" if sid in group_of else
                      f"{sid} is in neither group compared")
-    lo, hi = focus.day_min, focus.day_max
+    lo, hi = focus.days.bounds
     w = dif.parse_window(params.window)
     if lo is not None and hi is not None and not (
             (w.lo is None or lo >= w.lo) and (w.hi is None or hi <= w.hi)):

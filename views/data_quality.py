@@ -4,7 +4,7 @@ the empty CSV templates a lab fills in (one per canonical table, required column
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import polars as pl
 
@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from analysis.cohort import Focus
     from data_loaders.study import Study
 
-__all__ = ["Template", "ReportParams", "LoadSummary", "summary", "templates", "report",
-           "inventory", "availability"]
+__all__ = ["Severity", "SEVERITIES", "Template", "ReportParams", "LoadSummary", "summary",
+           "templates", "report", "inventory", "availability"]
 
 Severity = Literal["error", "warning", "note"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Template:
 class ReportParams:
     """The severities of the validation findings listed."""
 
-    severities: tuple[Severity, ...] = ("error", "warning", "note")
+    severities: tuple[Severity, ...] = SEVERITIES
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ agrees); the cohort filter chooses which patients are drawn and listed.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +29,7 @@ from analysis.cohort import (
     response_groups,
 )
 from analysis.toxicity import crs_table
+from analysis.vocab import DayWindow
 from components.figures.kinetic_model import model_overlay
 from components.figures.kinetics import (
     concordance_scatter,
@@ -97,8 +99,8 @@ def model_figure(study: Study, *, cohort: Cohort | None = None, params: KineticM
     chosen = [f for f in all_fits if f.subject_id in keep]
     observed = kinetics.kinetic_series(study, analytes=[params.assay]).filter(
         pl.col("subject_id").is_in(list(keep)) & (pl.col("day") >= 0))
-    day_max = float(observed.get_column("day").max() or 28) if observed.height else 28.0
-    curves = km.model_curves(chosen, day_max=day_max)
+    last = observed.get_column("day").max() if observed.height else None
+    curves = km.model_curves(chosen, days=DayWindow(0, math.ceil(last or 28)))
     n_ok = sum(f.converged for f in chosen)
     label = study.analyte_label(params.assay)
     name = study.catalogue[params.assay].label if params.assay in study.catalogue \
@@ -144,7 +146,7 @@ class CurveParams:
     assay: str | None = None
     view: Literal["Per patient", "Geometric mean by response group"] = "Per patient"
     highlight: tuple[str, ...] = ()
-    shade: tuple[int | None, int | None] | None = None
+    shade: DayWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -210,14 +212,15 @@ def curve(study: Study, *, cohort: Cohort | None = None, params: CurveParams = C
     # the unit once, on the axis (the title names the readout only)
     name = study.catalogue[assay].label if assay in study.catalogue else assay
     rules = common.rules(study)
+    band = None if params.shade is None else params.shade.bounds
     if params.view == VIEWS[0]:
         fig = kinetics_curve(data, colors=common.colors(study, cohort), title=name, y_title=label,
-                             highlight=params.highlight, shade=params.shade)
+                             highlight=params.highlight, shade=band)
     else:
         data = kinetics.group_curve(post_hsct.for_summary(data))
         fig = kinetics_curve(data, y="geo_mean", color="response_group", blq=None,
                              colors=GROUP_COLORS, title=f"{name}: geometric mean by group",
-                             y_title=label, shade=params.shade, hover="geo_mean", n="n")
+                             y_title=label, shade=band, hover="geo_mean", n="n")
     return FigureSpec(
         key="kin-curve", title="CAR-T expansion and persistence", fig=fig, data=data,
         params=params,

@@ -70,7 +70,7 @@ COLUMNS = {"Cell type": "cell_type", "Patient": "subject_id", "Day window": "win
            "Response group": "response_group", "CAR+ status": "car_status",
            FOCUS_COLOUR: "focus"}
 FACET_WINDOWS: dict[str, DayWindow] = {w.label: w for w in (*DEFAULT_WINDOWS,
-                                                            DayWindow("Post-infusion", 1))}
+                                                            DayWindow(1, None, "Post-infusion"))}
 COFACTORS = (FLOW_COFACTOR, MASS_COFACTOR)
 NOTHING_TO_DRAW = ("Nothing to draw: this study has no single-cell file (.h5ad, .h5mu, .loom, "
                    "AnnData .zarr or 10x output whose cells name their patient and sample or "
@@ -367,11 +367,11 @@ def selection_summary(study: Study, *, cohort: Cohort | None = None, params: Sel
     selection. The selection was made on screen, so the cohort does not narrow it."""
     summary = comp.selection_summary(_selection_cells(study, params),
                                      selected=np.asarray(params.cells, dtype=np.int64))
-    subjects, lo, hi = selection_extent(summary)
+    subjects, days = selection_extent(summary)
     return TableSpec("selection", f"Selection: {len(params.cells):,} {unit(params.source)}",
                      summary, params,
-                     f"From patients {', '.join(subjects)}; days {lo} to {hi}. Blood counts "
-                     "and kinetics highlight these patients and days.")
+                     f"From patients {', '.join(subjects)}; days {days.lo} to {days.hi}. "
+                     "Blood counts and kinetics highlight these patients and days.")
 
 
 Kept = tuple[str, tuple[int, ...]]       # (source, cells) of a selection the session keeps
@@ -390,8 +390,8 @@ def selection_focus(study: Study, summary: TableSpec) -> Focus:
     """The shared focus a selection sets (its patients and days), from its
     `selection_summary`: Blood counts and Kinetics highlight them."""
     sel: SelectionParams = summary.params
-    subjects, lo, hi = selection_extent(summary.data)
-    return Focus(subjects=subjects, day_min=lo, day_max=hi,
+    subjects, days = selection_extent(summary.data)
+    return Focus(subjects=subjects, days=days,
                  label=f"{len(sel.cells):,} selected {unit(sel.source)}",
                  study_key=study.cache_key)
 
@@ -406,11 +406,11 @@ def comparable_sets(kept: Mapping[str, Kept], current: SelectionParams | None = 
     return out
 
 
-def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], int | None, int | None]:
-    """(patients, first day, last day) of a selection summary: the focus it sets."""
+def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], DayWindow]:
+    """(patients, their days from first to last) of a selection summary: the focus it sets."""
     days = summary.get_column("day").drop_nulls()
     return (tuple(sorted(summary.get_column("subject_id").unique().to_list())),
-            days.min() if days.len() else None, days.max() if days.len() else None)
+            DayWindow(days.min(), days.max()) if days.len() else DayWindow())
 
 
 @recipe

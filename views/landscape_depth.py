@@ -78,7 +78,7 @@ class DistributionParams:
     features: tuple[str, ...]
     kind: Literal["gene", "signature"] = "gene"
     split: Split = "response_group"
-    method: str = sig.DEFAULT_METHOD
+    method: sig.Method = sig.DEFAULT_METHOD
     gene_sets: tuple[GeneSet, ...] = ()
     cell_types: tuple[str, ...] = ()
     max_cells_per_violin: int = 2_000
@@ -128,7 +128,7 @@ def feature_values(study: Study, *, params: DistributionParams,
     parts = []
     if params.kind == "signature":
         chosen = [g for g in params.gene_sets if g.name in params.features]
-        scores = sig.cell_scores(study, gene_sets=chosen, method=params.method)  # type: ignore[arg-type]
+        scores = sig.cell_scores(study, gene_sets=chosen, method=params.method)
         for g in chosen:
             parts.append(cells.with_columns(pl.lit(g.name).alias("feature"), pl.Series(
                 "value", scores.cells.get_column(g.name).to_numpy()[rows])))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from analysis.cohort import Cohort, cohort_subjects, response_groups
+from analysis.vocab import DayWindow
 from views.spec import TableSpec, recipe
 
 if TYPE_CHECKING:
@@ -26,12 +27,11 @@ COUNT_DRUGS = ("g_csf", "tpo_ra", "ciclosporin", "corticosteroid")
 
 @dataclass(frozen=True)
 class MedicationParams:
-    """`classes`: the drug classes listed (empty: all); `day_min`/`day_max`: the window a
-    course must overlap."""
+    """`classes`: the drug classes listed (empty: all); `days`: the window a course must
+    overlap (an open side: the cohort's day window on that side)."""
 
     classes: tuple[str, ...] = ()
-    day_min: int | None = None
-    day_max: int | None = None
+    days: DayWindow = DayWindow()
 
 
 @recipe
@@ -49,14 +49,8 @@ def medication_table(study: Study, *, cohort: Cohort | None = None,
         pl.col("end_day").fill_null(pl.col("day")).alias("end_day"))
     if params.classes:
         med = med.filter(pl.col("drug_class").is_in(list(params.classes)))
-    lo = params.day_min if params.day_min is not None else \
-        (cohort.day_min if cohort is not None else None)
-    hi = params.day_max if params.day_max is not None else \
-        (cohort.day_max if cohort is not None else None)
-    if lo is not None:
-        med = med.filter(pl.col("end_day") >= lo)
-    if hi is not None:
-        med = med.filter(pl.col("day") <= hi)
+    window = params.days.filled(cohort.days if cohort is not None else None)
+    med = med.filter(window.overlaps("day", "end_day"))
     data = med.select("subject_id", "drug_class", "term", "day", "end_day",
                       (pl.col("end_day") - pl.col("day") + 1).alias("days")) \
         .sort("subject_id", "day", "drug_class")

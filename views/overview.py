@@ -19,6 +19,7 @@ from analysis.outcomes import (
 )
 from analysis.quality import ASSAY_PAGES, sample_availability
 from analysis.response import derived_responses
+from analysis.vocab import ResponseCriteria
 from components.figures.clinical import swimmer_plot
 from components.figures.quality import availability_matrix
 from views import common
@@ -42,7 +43,7 @@ class SwimmerParams:
     """Lane order and the criteria of the response marks (derived from the counts)."""
 
     sort_by: SortBy = "follow-up"
-    criteria: Literal["NIH", "BSH"] = "NIH"
+    criteria: ResponseCriteria = "NIH"
 
 
 def summary(study: Study, *, cohort: Cohort | None = None) -> StudySummary:

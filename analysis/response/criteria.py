@@ -8,13 +8,13 @@ from collections.abc import Iterable
 import polars as pl
 
 from analysis.rules import DEFAULT_RULES, Rules
-from analysis.vocab import RESPONSE_CATEGORIES
+from analysis.vocab import RESPONSE_CATEGORIES, RESPONSE_CRITERIA
 
 __all__ = ["CRITERIA", "CATEGORIES", "TI_PRODUCTS", "criteria_name", "CRITERIA_ALIASES",
            "parse_days", "reference_lines"]
 
 
-CRITERIA = ("NIH", "BSH")
+CRITERIA = RESPONSE_CRITERIA
 CATEGORIES = RESPONSE_CATEGORIES
 COUNT_ANALYTES = ("ANC", "HGB", "PLT", "RETIC")
 # transfusion products that break transfusion independence (analysis.response.transfusion_events)

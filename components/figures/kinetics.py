@@ -44,7 +44,7 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
                    ) -> go.Figure:
     """One line per `color` value against `x` (log10 y by default). BLQ points (`blq` true) get
     open markers and one extra ringed trace; each distinct `lloq` is a dotted line.
-    `highlight` fades every other line; `shade` is a (day_min, day_max) band."""
+    `highlight` fades every other line; `shade` is a day window (lo, hi) drawn as a band."""
     df = df.filter(pl.col(y).is_not_null() & (pl.col(y) > 0 if log_y else pl.lit(True)))
     keys = df.get_column(color).unique(maintain_order=True).to_list() if df.height else []
     cmap = _color_map(sorted(keys), colors)

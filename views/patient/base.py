@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.cohort import Cohort
+from analysis.vocab import DayWindow, ResponseCriteria
 
 if TYPE_CHECKING:
     from data_loaders import Study
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["PatientParams", "COUNTS", "Criteria", "SAMPLE_VIEWS", "patient_study", "patient_order",
            "neighbours"]
 
-Criteria = Literal["NIH", "BSH"]
+Criteria = ResponseCriteria
 COUNTS = ("ANC", "PLT", "HGB")
 # samples.assay -> (page file stem, what it shows) for "open this sample"
 SAMPLE_VIEWS: dict[str, tuple[str, str]] = {
@@ -35,22 +36,21 @@ SAMPLE_VIEWS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class PatientParams:
-    """What the Patient view draws. `day_min`/`day_max` limit the x axis (None: the whole
-    course); `criteria` is the response rule for the derived responses; `counts` the blood
+    """What the Patient view draws. `days` limits the x axis and the laboratory listing (an
+    open side: the cohort's window, else the whole course); `criteria` is the response rule for the derived responses; `counts` the blood
     counts drawn; `top_clones` how many baseline TCR clones are followed; `lanes` which lanes
     (components.figures.patient.LANES) are drawn, empty for every lane with data; `compact`
     draws the timeline for a slide; `shade` is a day window to highlight (a focus chosen on
-    another page that includes this patient)."""
+    another page that includes this patient; None or every day: no band)."""
 
     subject_id: str
     criteria: Criteria = "NIH"
     counts: tuple[str, ...] = COUNTS
     top_clones: int = 5
-    day_min: int | None = None
-    day_max: int | None = None
+    days: DayWindow = DayWindow()
     lanes: tuple[str, ...] = ()
     compact: bool = False
-    shade: tuple[int | None, int | None] | None = None
+    shade: DayWindow | None = None
 
 
 # ---- the patient's slice of the study ------------------------------------------------------

@@ -165,10 +165,8 @@ def laboratory(study: Study, *, cohort: Cohort | None = None, params: PatientPar
            .sort("_o", "day").drop("_o")
            .select("day", "analyte", "value", "unit", pl.col("term").alias("ctcae_term"),
                    pl.col("grade").alias("ctcae_grade")))
-    if params.day_min is not None:
-        out = out.filter(pl.col("day") >= params.day_min)
-    if params.day_max is not None:
-        out = out.filter(pl.col("day") <= params.day_max)
+    if not params.days.is_everything:
+        out = out.filter(params.days.contains("day"))
     return TableSpec(key=f"patient-lab-{params.subject_id}",
                      title=f"Laboratory listing {params.subject_id}", data=out, params=params,
                      caption="CTCAE v5 grades for ANC, PLT, HGB and ALC (0 = at or above the "

@@ -39,9 +39,8 @@ def timeline(study: Study, *, cohort: Cohort | None = None, params: PatientParam
     title = f"{params.subject_id}: {header_line(study, params=params, one=one)}"
     fig = patient_timeline(frames, thresholds=thresholds(params, one), title=title,
                            range_x=x_range(frames, params, cohort), compact=params.compact)
-    if params.shade is not None and any(d is not None for d in params.shade):
-        lo = params.shade[0] if params.shade[0] is not None else fig.layout.xaxis.range[0]
-        hi = params.shade[1] if params.shade[1] is not None else fig.layout.xaxis.range[1]
+    if params.shade is not None and not params.shade.is_everything:
+        lo, hi = params.shade.within(*fig.layout.xaxis.range)
         fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor="#F0E442", opacity=0.25,
                       line={"width": 0}, layer="below")
     shown = lanes_shown(frames)

@@ -276,10 +276,9 @@ def x_range(frames: dict[str, pl.DataFrame], params: PatientParams,
             for c in ("day", "end_day") if c in f.columns]
     allv = pl.concat([d.cast(pl.Int64) for d in days]).drop_nulls() if days else \
         pl.Series([0, 28])
-    lo = params.day_min if params.day_min is not None else (
-        cohort.day_min if cohort is not None and cohort.day_min is not None else int(allv.min()))
-    hi = params.day_max if params.day_max is not None else (
-        cohort.day_max if cohort is not None and cohort.day_max is not None else int(allv.max()))
+    window = params.days.filled(cohort.days if cohort is not None else None)
+    lo = window.lo if window.lo is not None else int(allv.min())
+    hi = window.hi if window.hi is not None else int(allv.max())
     pad = max(2.0, (hi - lo) * 0.01)
     return (lo - pad, hi + pad)
 

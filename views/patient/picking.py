@@ -11,6 +11,7 @@ import polars as pl
 
 from analysis import response
 from analysis.cohort import Cohort
+from analysis.vocab import DayWindow
 from components.figures.patient import cohort_strip
 from views import common
 from views.patient.base import SAMPLE_VIEWS, PatientParams, patient_order
@@ -42,9 +43,9 @@ def cohort_picker(study: Study, *, cohort: Cohort | None = None, params: Patient
     else:
         best = pts.select("subject_id").with_columns(pl.lit("NE").alias("best_response"))
     end = pl.col("last_contact_day") if "last_contact_day" in pts.columns else pl.lit(None)
-    day_max = study.measurements.group_by("subject_id").agg(pl.col("day").max().alias("_m"))
+    last_day = study.measurements.group_by("subject_id").agg(pl.col("day").max().alias("_m"))
     df = (pts.select("subject_id", end.alias("_end"))
-          .join(day_max, on="subject_id", how="left")
+          .join(last_day, on="subject_id", how="left")
           .join(best.select("subject_id", "best_response"), on="subject_id", how="left")
           .select("subject_id", pl.lit(0).alias("start"),
                   pl.coalesce("_end", "_m", pl.lit(0)).cast(pl.Int64).alias("end"),
@@ -56,8 +57,8 @@ def cohort_picker(study: Study, *, cohort: Cohort | None = None, params: Patient
 
 def sample_view(study: Study, sample_id: str
                 ) -> tuple[str, str, dict[str, Any], dict[str, Any]] | None:
-    """Where a sample opens: (page stem, label, focus fields: subjects, day_min, day_max,
-    label, widget presets of the target page), or None when no page shows that assay.
+    """Where a sample opens: (page stem, label, focus fields: subjects, days (the sample's
+    day), label, widget presets of the target page), or None when no page shows that assay.
 
     The focus (patient and day of the sample) is what the target page highlights; the presets
     are widget values of that page (its widget keys) that put the sample in view: the
@@ -75,8 +76,9 @@ def sample_view(study: Study, sample_id: str
         presets["il-color"] = "Shared focus"
     elif assay == "tcr":
         presets["cln-patient"] = r["subject_id"]
-    return target[0], target[1], {"subjects": (r["subject_id"],), "day_min": r["day"],
-                                  "day_max": r["day"], "label": f"sample {sample_id}"}, presets
+    return target[0], target[1], {"subjects": (r["subject_id"],),
+                                  "days": DayWindow(r["day"], r["day"]),
+                                  "label": f"sample {sample_id}"}, presets
 
 
 def _points(event: Mapping[str, Any] | None) -> list[Any]:
