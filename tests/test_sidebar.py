@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from analysis.vocab import DayWindow
 
 
@@ -150,6 +152,24 @@ def test_cohort_link_naming_unknown_patients_says_so(app_page, demo_study):
     at.multiselect(key="f-patients").set_value([]).run()
     assert f"{n} of {n} patients" in " ".join(c.value for c in at.sidebar.caption)
     assert "NOPE-9" not in " ".join(w.value for w in at.sidebar.warning)
+
+
+@pytest.mark.parametrize(("days", "slider", "shown"), [
+    ("0:28", (0, 28), "days 0..28"), (":90", None, "days ..90"), ("D28", (21, 35), "days 21..35"),
+    ("0-28", None, "all days")])
+def test_cohort_days_from_a_link(app_page, days, slider, shown):
+    """Links keep their days=lo:hi form (a window name also works); what is not a window is
+    named, not silently dropped."""
+    at = app_page("pages/data_quality.py", query={"days": days})
+    assert not at.exception
+    lo, hi = at.slider(key="f-days").value
+    if slider is not None:
+        assert (lo, hi) == slider
+    assert shown in " ".join(c.value for c in at.sidebar.caption)
+    if days == "0-28":
+        assert "'0-28' (not a window lo:hi)" in " ".join(w.value for w in at.sidebar.warning)
+    else:
+        assert _qp(at, "days") == [f"{'' if days == ':90' else lo}:{hi}"]
 
 
 # ---- every page option is in the URL -----------------------------------------------------------
