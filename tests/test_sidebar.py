@@ -167,7 +167,7 @@ def test_cohort_days_from_a_link(app_page, days, slider, shown):
         assert (lo, hi) == slider
     assert shown in " ".join(c.value for c in at.sidebar.caption)
     if days == "0-28":
-        assert "'0-28' (not a window lo:hi)" in " ".join(w.value for w in at.sidebar.warning)
+        assert "'0-28' (not a window lo\\:hi)" in " ".join(w.value for w in at.sidebar.warning)
     else:
         assert _qp(at, "days") == [f"{'' if days == ':90' else lo}:{hi}"]
 
