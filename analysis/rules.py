@@ -290,6 +290,18 @@ class Rules:
         "project convention: after an HSCT the counts and kinetics are no longer the CAR-T's "
         "account (as responses, analysis/response/)")
 
+    # ---- embedding raster (views/landscape_raster.py) --------------------------------------
+    raster_above: int = _f(
+        1_000_000, "single-cell embeddings with more cells than this are drawn server-side as "
+        "a raster of every cell (datashader), drawn again for each window zoomed or panned to",
+        "project convention: about a million WebGL points is where browsers slow down "
+        "(DESIGN.md section 5)")
+    raster_points_below: int = _f(
+        50_000, "a zoomed raster window holding at most this many cells is drawn as points "
+        "with hover (each cell's patient, day and type)",
+        "project convention: tens of thousands of WebGL points with hover stay responsive in "
+        "a browser")
+
     # ---- helpers ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One row per setting: name, value, default, help, source (for 'Rules used')."""

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from components import access, jobs_panel, render, session, session_memory, sidebar
+from components import access, chart_events, jobs_panel, render, session, session_memory, sidebar
 from components.safe import md
 from views import car_cells as car
 from views import landscape as lv
@@ -100,15 +100,18 @@ else:
         _compute_button(setup.n_events, params)
 
 def _raster_embedding() -> tuple[int, ...]:
-    """Above a million cells: the raster of every cell; a box zooms in or selects, a lasso
-    selects from every cell (views/landscape_raster.py)."""
-    r1, r2 = st.columns([2, 1])
-    modes = ["selects cells", "zooms in"]
-    box = r1.segmented_control("A box", modes, default="selects cells",
-                               key=sidebar.linked("il-box-mode", options=modes)) \
-        or "selects cells"
-    window = st.session_state.get("il-window")
-    if window and r2.button("Show every cell", key="il-window-reset"):
+    """Above a million cells (the study's raster_above): the raster of every cell, drawn
+    again for the window the user zooms or pans to (components/chart_events.py reports it);
+    double-click or "Show every cell" returns to all of them; box and lasso select from every
+    cell (views/landscape_raster.py)."""
+    moved = chart_events.axis_window("il-embedding", key="il-embedding-window")
+    window = lr.next_window(moved, current=st.session_state.get("il-window"))
+    if window is None:
+        st.session_state.pop("il-window", None)
+    else:
+        st.session_state["il-window"] = window
+    # always drawn (disabled at every cell), so zooming does not move the chart
+    if st.button("Show every cell", key="il-window-reset", disabled=window is None):
         st.session_state.pop("il-window", None)
         st.rerun()
     rparams = lr.RasterParams(params, *(window or (None, None)))
@@ -118,11 +121,6 @@ def _raster_embedding() -> tuple[int, ...]:
                                data=shown.data, params=rparams, on_select="rerun",
                                selection_mode=("box", "lasso"))
     render.show_params(rparams)
-    if box == "zooms in":
-        if (zoom := lr.window_of(event)) and zoom != window:
-            st.session_state["il-window"] = zoom
-            st.rerun()
-        return ()
     return lr.selected_in(study, cohort=cohort, params=rparams, event=event) if event else ()
 
 

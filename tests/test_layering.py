@@ -11,8 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # DESIGN.md s.1: only pages/, app.py and components/{render,session,sidebar}.py (and the jobs
-# panel and the session memory cap)
-UI_COMPONENTS = ("render.py", "session.py", "sidebar.py", "jobs_panel.py", "session_memory.py")
+# panel, the session memory cap and the chart zoom/pan events component)
+UI_COMPONENTS = ("render.py", "session.py", "sidebar.py", "jobs_panel.py", "session_memory.py",
+                 "chart_events.py")
 NO_STREAMLIT = ["data_loaders", "analysis", "views", "jobs", "cli.py", "deploy", "sample_data",
                 *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "components").rglob("*.py")
                         if p.parent.name != "components" or p.name not in UI_COMPONENTS)]

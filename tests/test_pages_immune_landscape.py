@@ -58,26 +58,30 @@ def test_depth_sections_on_demo(app_page, tmp_path):
 
 
 @pytest.mark.slow
-def test_raster_embedding_on_the_page_zooms_with_a_box(app_page, tmp_path, monkeypatch):
-    """Above the raster threshold (lowered here to the demo's 20,000 cells) the page draws the
-    raster, a box in "zooms in" mode narrows the window, and "Show every cell" resets it."""
-    from views import landscape_raster as lr
-
-    monkeypatch.setattr(lr, "RASTER_ABOVE", 1_000)
-    monkeypatch.setattr(lr, "POINTS_BELOW", 2_000)
+def test_raster_embedding_on_the_page_draws_the_window_zoomed_to(app_page, tmp_path):
+    """Above the study's raster_above (lowered in study.toml to below the demo's 20,000 cells)
+    the page draws the raster; a zoomed window with few cells (raster_points_below) is drawn as
+    points on those axes, and "Show every cell" returns to the raster of every cell."""
     study = tmp_path / "demo"
     shutil.copytree(DEMO, study, ignore=shutil.ignore_patterns(".cache"))
+    with (study / "study.toml").open("a", encoding="utf-8") as fh:
+        fh.write("\n[rules]\nraster_above = 1000\nraster_points_below = 2000\n")
     at = app_page(PAGE, study=study, timeout=300)
     assert not at.exception, [e.value for e in at.exception]
     first = _charts(at)[0]
     assert len(first["layout"]["images"]) == 1
     assert first["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    assert first["layout"]["dragmode"] == "zoom"
     assert any("drawn as a raster" in c.value for c in at.caption)
+    assert at.button(key="il-window-reset").disabled
     at.session_state["il-window"] = ((0.0, 1.0), (0.0, 1.0))
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     zoomed = _charts(at)[0]
     assert not zoomed["layout"].get("images")          # few cells in the window: points
     assert zoomed["layout"]["xaxis"]["range"] == [0.0, 1.0]
+    assert any("as points" in c.value for c in at.caption)
+    assert not at.button(key="il-window-reset").disabled
     at.button(key="il-window-reset").click().run()
     assert len(_charts(at)[0]["layout"]["images"]) == 1
+    assert "il-window" not in at.session_state

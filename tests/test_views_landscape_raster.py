@@ -76,10 +76,31 @@ def test_zooming_in_gives_points_with_hover_and_their_cells(big: Study) -> None:
     cells = np.concatenate([np.asarray(t.customdata).ravel() for t in spec.fig.data
                             if t.customdata is not None])
     assert np.array_equal(np.sort(cells.astype(np.int64)), expect)
-    assert all(t.hovertemplate or t.hoverinfo != "skip" for t in spec.fig.data
-               if t.customdata is not None)
+    drawn = [t for t in spec.fig.data if t.customdata is not None]
+    assert all("%{text}" in t.hovertemplate for t in drawn)
+    cell = int(np.asarray(drawn[0].customdata)[0])
+    row = lr._cells(big, None, "X_umap")[0].row(cell, named=True)
+    assert drawn[0].text[0].split("<br>")[:2] == [row["cell_type"], row["subject_id"]]
+    assert drawn[0].text[0].split("<br>")[2].startswith("day ")
     assert list(spec.fig.layout.xaxis.range) == list(x_range)
     assert "as points" in spec.caption
+
+
+@pytest.mark.slow
+def test_a_zoomed_raster_keeps_each_categorys_colour(big: Study) -> None:
+    def legend(spec: object) -> dict[str, str]:
+        return {t.name: t.marker.color for t in spec.fig.data  # type: ignore[attr-defined]
+                if t.showlegend is not False and t.name}
+
+    every = legend(lr.raster(big, params=_params()))
+    part = legend(lr.raster(big, params=lr.zoomed(_params(), x_range=(2.0, 15.0),
+                                                   y_range=(-6.5, 6.5))))
+    assert 2 <= len(part) < len(every)              # only the types in the window
+    assert all(every[name] == colour for name, colour in part.items())
+    points = lr.raster(big, params=lr.zoomed(_params(), x_range=(9.0, 10.5),
+                                             y_range=(-0.5, 0.5)))
+    drawn = {t.name: t.marker.color for t in points.fig.data if t.customdata is not None}
+    assert drawn and all(every[name] == colour for name, colour in drawn.items())
 
 
 @pytest.mark.slow
@@ -103,6 +124,28 @@ def test_a_box_on_the_chart_is_the_window_to_zoom_to() -> None:
         ((1.0, 3.0), (0.0, 2.0))
     assert lr.window_of({"selection": {"box": [], "lasso": []}}) is None
     assert lr.window_of(None) is None
+
+
+def test_a_zoom_pan_or_reset_of_the_chart_is_the_next_window() -> None:
+    here = ((0.0, 1.0), (0.0, 1.0))
+    assert lr.next_window({"x": [3, 1.5], "y": [-2, 2]}, current=here) == \
+        ((1.5, 3.0), (-2.0, 2.0))
+    assert lr.next_window({"reset": True}, current=here) is None
+    assert lr.next_window(None, current=here) == here
+    assert lr.next_window({}, current=None) is None
+    for bad in ({"x": [1, 1], "y": [0, 2]}, {"x": [0, "a"], "y": [0, 2]},
+                {"x": [0, float("nan")], "y": [0, 2]}, {"x": [0, 1]}, {"x": 3, "y": [0, 1]}):
+        assert lr.next_window(bad, current=here) == here, bad
+
+
+def test_the_thresholds_are_study_settings(write_study) -> None:
+    from analysis.rules import rules_for
+
+    folder = write_study(**{"study.toml": "[rules]\nraster_above = 10\n"
+                                          "raster_points_below = 5\n"})
+    rules = rules_for(load_study(folder))
+    assert (rules.raster_above, rules.raster_points_below) == (10, 5)
+    assert (lr.RASTER_ABOVE, lr.POINTS_BELOW) == (1_000_000, 50_000)
 
 
 def test_in_polygon_agrees_with_matplotlib() -> None:

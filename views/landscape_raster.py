@@ -4,13 +4,16 @@ again for each window the user zooms or pans to, and drawn as points with hover 
 window holds few enough cells. Box and lasso selections are taken in data coordinates and
 tested against every cell, not against what was drawn.
 
-`raster` is the recipe (Study + cohort + RasterParams -> FigureSpec); `window_of` and
-`selected_in` turn the chart's selection state into a window or cells. The embedding of
-smaller studies is views/landscape.py's `embedding` (WebGL points of a stratified subsample).
+`raster` is the recipe (Study + cohort + RasterParams -> FigureSpec); `next_window` turns
+the chart's zoom, pan or reset (components/chart_events.py) into the window to draw next,
+`selected_in` its box or lasso into cells. The thresholds are study settings
+(`raster_above`, `raster_points_below` in analysis/rules.py). The embedding of smaller studies
+is views/landscape.py's `embedding` (WebGL points of a stratified subsample).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -23,6 +26,7 @@ from analysis import embedding as emb
 from analysis import signatures as sig
 from analysis.cohort import Cohort, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS
+from analysis.rules import DEFAULT_RULES, rules_for
 from components.figures import landscape as figs
 from components.figures import raster as rfig
 from components.theme import GROUP_COLORS, patient_colors
@@ -34,11 +38,13 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["RasterParams", "RASTER_ABOVE", "POINTS_BELOW", "use_raster", "raster",
-           "window_of", "selected_in", "zoomed"]
+           "window_of", "next_window", "selected_in", "zoomed"]
 
-RASTER_ABOVE = 1_000_000      # cells above which the embedding is a raster
-POINTS_BELOW = 50_000         # cells in the window at or below which points are drawn
+# the defaults of the study settings raster_above / raster_points_below
+RASTER_ABOVE = DEFAULT_RULES.raster_above
+POINTS_BELOW = DEFAULT_RULES.raster_points_below
 Range = tuple[float, float]
+Window = tuple[Range, Range]
 # fixed colours of the categorical colourings (as the point view draws them)
 _FIXED_COLORS = {"response_group": GROUP_COLORS,
                  "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
@@ -49,20 +55,22 @@ _FIXED_COLORS = {"response_group": GROUP_COLORS,
 class RasterParams:
     """The landscape's choice (`landscape`: basis, colour, gene, signature) and the window
     shown: `x_range`/`y_range` in embedding units (None: every cell), the image size in
-    pixels, and the number of cells in the window at or below which points are drawn."""
+    pixels, and the number of cells in the window at or below which points are drawn (None:
+    the study's `raster_points_below`)."""
 
     landscape: LandscapeParams
     x_range: Range | None = None
     y_range: Range | None = None
     width: int = 900
     height: int = 600
-    points_below: int | None = None     # None: POINTS_BELOW
+    points_below: int | None = None     # None: the study's raster_points_below
 
 
 def use_raster(study: Study, *, source: str = RNA) -> bool:
-    """True when the study's single-cell embedding has more than RASTER_ABOVE cells."""
+    """True when the study's single-cell embedding has more cells than its `raster_above`
+    setting."""
     return source == RNA and study.has("single_cell") and \
-        study.single_cell.n_obs > RASTER_ABOVE
+        study.single_cell.n_obs > rules_for(study).raster_above
 
 
 def zoomed(params: RasterParams, *, x_range: Range | None, y_range: Range | None
@@ -89,6 +97,58 @@ def _cohort_cells(study: Study, cohort: Cohort | None, basis: str
     else:
         xy = coords      # every cell, in file order (the cell table's order)
     return cells, xy, emb.extent(xy)
+
+
+@lru_cache(maxsize=16)
+def _categories(study: Study, cohort: Cohort | None, basis: str, color: str) -> tuple[str, ...]:
+    """Every category of `color` among the cohort's cells (sorted): the raster's colours are
+    assigned over these, not over those in the window, so zooming keeps each one's colour."""
+    if color == "window":
+        return tuple(sorted([w.label for w in DEFAULT_WINDOWS] + ["other"]))
+    if color in _FIXED_COLORS and color != "response_group":
+        return tuple(sorted(_FIXED_COLORS[color]))
+    cells = _cohort_cells(study, cohort, basis)[0]
+    if color not in cells.columns:
+        return ()
+    return tuple(sorted(cells.get_column(color).cast(pl.String).drop_nulls().unique()
+                        .to_list()))
+
+
+def _palette(study: Study, cohort: Cohort | None, basis: str, color: str,
+             cats: pl.Series) -> dict[str, str]:
+    """Category -> colour over every category of the cohort (then any other in `cats`), the
+    fixed colours (patients, response groups, CAR status, focus) taking precedence: the same
+    colours for the raster of every cell, a zoomed raster and the points of a small window."""
+    order = list(_categories(study, None if cohort == Cohort() else cohort, basis, color))
+    order += sorted(set(cats.drop_nulls().unique().to_list()) - set(order))
+    fixed = patient_colors(study.subject_ids) if color == "subject_id" else \
+        _FIXED_COLORS.get(color, {})
+    return {**figs.category_colors(order), **{k: v for k, v in fixed.items() if k in order}}
+
+
+def _hover_details(fig: Any, pts: pl.DataFrame, *, value: str | None) -> None:
+    """Hover of each drawn cell: its type, patient, day and sample (and the colouring value),
+    matched to the traces through their cell numbers. Done here and not in the point view
+    (views/landscape.py), whose subsample can be far larger: a zoomed window has at most
+    `raster_points_below` cells."""
+    parts = [pl.col(c).cast(pl.String).fill_null("NA") for c in ("cell_type", "subject_id")
+             if c in pts.columns]
+    if "day" in pts.columns:
+        parts.append(pl.lit("day ") + pl.col("day").cast(pl.String).fill_null("NA"))
+    if "sample_id" in pts.columns:
+        parts.append(pl.lit("sample ") + pl.col("sample_id").cast(pl.String).fill_null("NA"))
+    if not parts:
+        return
+    labels = pts.select(pl.col("cell").cast(pl.Int64), pl.concat_str(parts, separator="<br>")
+                        .alias("hover"))
+    tail = f"<br>{value}: %{{marker.color:.2f}}" if value else ""
+    for trace in fig.data:
+        if trace.customdata is None:
+            continue
+        ids = pl.DataFrame({"cell": np.asarray(trace.customdata).astype(np.int64).ravel()})
+        trace.text = ids.join(labels, on="cell", how="left", maintain_order="left") \
+            .get_column("hover").to_list()
+        trace.hovertemplate = f"%{{text}}{tail}<extra></extra>"
 
 
 def _values(study: Study, p: LandscapeParams) -> tuple[np.ndarray | None, str | None]:
@@ -119,7 +179,8 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
     inside = emb.in_window(xy, x_range=x_range, y_range=y_range)
     n_in = int(inside.sum())
     every = n_in == cells.height
-    limit = POINTS_BELOW if params.points_below is None else params.points_below
+    limit = rules_for(study).raster_points_below if params.points_below is None else \
+        params.points_below
     values, bar = _values(study, p)
     color = COLUMNS.get(p.color_by, "cell_type")
     basis = p.basis.removeprefix("X_").split(" ")[0].upper()
@@ -132,18 +193,20 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
         if values is not None:
             color = "expression" if p.color_by == "Gene" else "score"
             pts = pts.with_columns(pl.Series(color, values[pts.get_column("cell").to_numpy()]))
-        colors = patient_colors(study.subject_ids) if color == "subject_id" else \
-            _FIXED_COLORS.get(color, {})
+        colors = {} if values is not None else \
+            _palette(study, cohort, p.basis, color, pts.get_column(color).cast(pl.String))
         fig = figs.embedding_scatter(pts, color=color, continuous=values is not None,
                                      colors=colors, basis=basis, colorbar_title=bar,
                                      labels="cell_type" if p.label_types else None)
-        fig.update_xaxes(range=list(x_range))
-        fig.update_yaxes(range=list(y_range))
+        _hover_details(fig, pts, value=color if values is not None else None)
+        # the window's coordinates, as on the raster it was zoomed from
+        fig.update_xaxes(range=list(x_range), showticklabels=True)
+        fig.update_yaxes(range=list(y_range), showticklabels=True)
         keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type")
                 if c in pts.columns]
         return FigureSpec("landscape_raster", "Immune landscape", fig, pts.select(keep),
-                          params, f"Showing all {n_in:,} cells{where} as points; zoom out to "
-                          "see the rest.")
+                          params, f"Showing all {n_in:,} cells{where} as points; double-click "
+                          "to see every cell.")
     sub = cells if every else cells.filter(pl.Series(inside))
     x, y = (xy[:, 0], xy[:, 1]) if every else (xy[inside, 0], xy[inside, 1])
     size = {"x_range": x_range, "y_range": y_range, "width": params.width,
@@ -165,16 +228,15 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
                                      windows=DEFAULT_WINDOWS, focus=focus) \
             if color in ("window", "car_status", "focus") else sub
         cats = labels.get_column(color).cast(pl.String)
-        order = sorted(cats.drop_nulls().unique().to_list())
-        fixed = patient_colors(study.subject_ids) if color == "subject_id" else \
-            _FIXED_COLORS.get(color, {})
-        palette = {**figs.category_colors(order), **{k: v for k, v in fixed.items()
-                                                     if k in order}}
+        palette = _palette(study, cohort, p.basis, color, cats)
+        order = list(palette)
+        present = set(cats.drop_nulls().unique().to_list())
         codes = cats.replace_strict(order, list(range(len(order))), default=-1,
                                     return_dtype=pl.Int32).to_numpy()
         rgba = rfig.shade_categories(x, y, codes, colors=[palette[c] for c in order], **size)
         fig = rfig.raster_figure(rgba, x_range=x_range, y_range=y_range,
-                                 legend={c: palette[c] for c in order}, basis=basis,
+                                 legend={c: palette[c] for c in order if c in present},
+                                 basis=basis,
                                  height=params.height)
         data = (pl.DataFrame({color: cats}).group_by(color).len("cells_in_window")
                 .sort(color))
@@ -182,8 +244,9 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
                       f"All {n_in:,} cells{where} drawn as a raster (each pixel: "
                       + ("the mean value of its cells" if values is not None else
                          "the colours of its cells' categories, opacity by count")
-                      + f"); zoom in to at most {limit:,} cells for points "
-                      "with hover. Box and lasso select from every cell, drawn or not.")
+                      + f"); drag to zoom in (double-click: every cell); a window of at "
+                      f"most {limit:,} cells is drawn as points with hover. Box and lasso "
+                      "select from every cell, drawn or not.")
 
 
 def window_of(event: Mapping[str, Any] | None) -> tuple[Range, Range] | None:
@@ -196,6 +259,31 @@ def window_of(event: Mapping[str, Any] | None) -> tuple[Range, Range] | None:
     if len(xs) < 2 or len(ys) < 2 or min(xs) == max(xs) or min(ys) == max(ys):
         return None
     return (min(xs), max(xs)), (min(ys), max(ys))
+
+
+def next_window(event: Mapping[str, Any] | None, *, current: Window | None
+                ) -> Window | None:
+    """The window to draw after the chart reported `event` (components/chart_events.py):
+    `{"x": [lo, hi], "y": [lo, hi]}` (a zoom or pan, in data units) -> that window, ordered;
+    `{"reset": True}` (double-click, autorange) -> None (every cell); no event, or ranges that
+    are not two distinct finite numbers per axis -> `current` unchanged."""
+    if not event:
+        return current
+    if event.get("reset"):
+        return None
+    out = []
+    for axis in ("x", "y"):
+        got = event.get(axis)
+        if not isinstance(got, list | tuple) or len(got) != 2:
+            return current
+        try:
+            lo, hi = sorted(float(v) for v in got)
+        except (TypeError, ValueError):
+            return current
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
+            return current
+        out.append((lo, hi))
+    return out[0], out[1]
 
 
 def selected_in(study: Study, *, cohort: Cohort | None = None, params: RasterParams,

@@ -122,6 +122,6 @@ def raster_figure(rgba: np.ndarray, *, x_range: Range, y_range: Range,
                          sizey=y_range[1] - y_range[0], sizing="stretch", layer="below")
     fig.update_xaxes(range=list(x_range), title=f"{basis} 1", showgrid=False, zeroline=False)
     fig.update_yaxes(range=list(y_range), title=f"{basis} 2", showgrid=False, zeroline=False)
-    fig.update_layout(template="cart", title=title, height=height, dragmode="lasso",
+    fig.update_layout(template="cart", title=title, height=height, dragmode="zoom",
                       legend={"itemsizing": "constant"}, plot_bgcolor="white")
     return fig
