@@ -28,6 +28,7 @@ import polars as pl
 import streamlit as st
 
 from components import access, export, session
+from components.clickable import clickable_cells
 from components.export import csv_bytes
 from components.safe import md, unlink_figure
 from views.spec import FigureSpec
@@ -221,16 +222,17 @@ def show_figure(fig: go.Figure, *, key: str, name: str, data: pl.DataFrame | Non
     kwargs: dict[str, Any] = {"key": key, "config": _CONFIG, "theme": None}
     if on_select:
         kwargs.update(on_select=on_select, selection_mode=tuple(selection_mode))
-    event = st.plotly_chart(shown, **kwargs)
+    ctx = session.current() if opens_patient else None
+    # a heatmap cell cannot be clicked: its patients' cells get click targets on screen only
+    drawn = clickable_cells(shown, subjects=ctx.subjects) if ctx is not None else shown
+    event = st.plotly_chart(drawn, **kwargs)
     title = _figure_title(shown, name)
     _download_row(shown, key=key, stem=_file_stem(name), title=title, params=params, data=data)
     if register:
         _register(spec if spec is not None else
                   FigureSpec(key=key, title=title, fig=fig, data=data, params=params), key)
-    if opens_patient:
-        ctx = session.current()
-        if ctx is not None:
-            session.open_clicked_patient(event, subjects=ctx.subjects, fig=fig)
+    if ctx is not None:
+        session.open_clicked_patient(event, subjects=ctx.subjects, fig=fig)
     return event if on_select else None
 
 

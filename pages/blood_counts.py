@@ -90,7 +90,9 @@ heat = session.cached_view(vbc.responses_heatmap, study, cohort=ctx.cohort, para
 if heat is None:
     st.info("No assessment days in this cohort and day window.")
 else:
-    render.show(heat, key="bc-heatmap", name=f"{study.name}_responses_{criteria}")
+    render.show(heat, key="bc-heatmap", name=f"{study.name}_responses_{criteria}",
+                opens_patient=True)
+    st.caption("Click a patient's row to open the Patient page.")
     render.show(session.cached_view(vbc.best_responses, study, cohort=ctx.cohort,
                                     params=params),
                 key="bc-best", name=f"{study.name}_best_{criteria}")

@@ -35,7 +35,7 @@ else:
     except ValueError as exc:
         st.info(str(exc))
     if grid := session.cached_view(vc.oncoprint, study, cohort=cohort, params=somatic):
-        render.show(grid, key="cln-oncoprint", name=f"{name}_oncoprint")
+        render.show(grid, key="cln-oncoprint", name=f"{name}_oncoprint", opens_patient=True)
 
 st.subheader("T-cell repertoire")
 repertoire = vc.RepertoireParams()

@@ -43,7 +43,8 @@ render.show_code(inventory)
 st.subheader("Sample availability")
 avail = session.cached_view(vdq.availability, study, cohort=ctx.cohort, params=None)
 if avail is not None:
-    render.show(avail, key="dq-availability", name=f"{study.name}_sample_availability")
+    render.show(avail, key="dq-availability", name=f"{study.name}_sample_availability",
+                opens_patient=True)
 else:
     st.info("No samples table and no blood-count, CAR-T or cytokine measurements at sample "
             "timepoints: nothing to show. Add samples.csv (sample_id, subject_id, day, "

@@ -57,7 +57,8 @@ if avail is None:
             "timepoints: nothing to show. Add samples.csv (sample_id, subject_id, day, "
             "timepoint, assay).")
 else:
-    render.show(avail, key="ov-availability", name=f"{study.name}_sample_availability")
+    render.show(avail, key="ov-availability", name=f"{study.name}_sample_availability",
+                opens_patient=True)
     if links := vo.assay_pages(avail):
         cols = st.columns(min(len(links), 5))
         for i, (assay, page) in enumerate(links.items()):

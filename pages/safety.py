@@ -109,7 +109,7 @@ else:
                                          params=crs_params)
     (st.success if agree else st.warning)(message)
     show(sv.astct_comparison, crs_params, "saf-astct", "astct_vs_recorded", title=False)
-    show(sv.astct_daily, crs_params, "saf-astct-map", "astct_daily")
+    show(sv.astct_daily, crs_params, "saf-astct-map", "astct_daily", opens_patient=True)
     show(sv.astct_day_table, crs_params, "saf-crs-daily", "crs_daily")
 
 st.subheader("Adverse events")
