@@ -66,6 +66,12 @@ def test_a_panel_per_patient_shades_that_patients_crs(demo_study):
     titles = [a.text for a in spec.fig.layout.annotations if a.text.startswith("SAA-")]
     assert titles == [f"SAA-00{i}" for i in range(1, 6)]          # one panel per patient
     assert {t.name for t in spec.fig.data} == set(titles)          # one curve in each
+    layout = spec.fig.layout
+    # one scale for the patients, one axis title under the middle panel, a legend of grades
+    assert {layout[f"yaxis{i}"].matches for i in range(2, 6)} == {"y"}
+    assert [layout[f"xaxis{i or ''}"].title.text for i in range(6) if i != 1] == \
+        ["", "", "Day from CAR-T infusion", "", ""]
+    assert not any(t.showlegend for t in spec.fig.data)
     crs = [s for s in spec.fig.layout.shapes if (s.name or "").startswith("CRS grade")]
     # SAA-005 has no CRS (sample_data/README.md): four patients' episodes shaded, each in its
     # own panel (SAA-003's grade-3 CRS among them)

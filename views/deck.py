@@ -74,7 +74,7 @@ class DeckSlide:
               call: Callable[..., Any] | None = None, params: Any = None
               ) -> FigureSpec | None:
         """The slide's figure for `study` and `cohort`, or None when the study lacks its
-        data. The record keeps the view's name, Params and cohort; its key and title are the
+        data (or the figure would be empty). The record keeps the view's name, Params and cohort; its key and title are the
         slide's.
         `params` replace the slide's own (a page's choice drawn on a slide). `call(view,
         study, cohort=..., params=...)` runs the view (the app passes its view cache,
@@ -94,7 +94,9 @@ class DeckSlide:
             return None
         if isinstance(spec, (list, tuple)):
             spec = spec[0] if spec else None
-        return None if spec is None else dataclasses.replace(spec, key=self.key, title=self.title)
+        if spec is None or not spec.fig.data:   # nothing drawn for this cohort: no slide
+            return None
+        return dataclasses.replace(spec, key=self.key, title=self.title)
 
 
 # ---- the Params the pages open with, where they depend on the study ------------------------

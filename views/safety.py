@@ -221,17 +221,25 @@ def _patient_panels(study: Study, data: pl.DataFrame, *, cohort: Cohort | None,
         (pl.col("subject_id") if one else pl.format("{} · {}", "subject_id", "analyte"))
         .alias("panel"))
     order = shown if one else [f"{p} · {a}" for p in shown for a in present]
-    titles = {p: p for p in shown} if one else         {f"{p} · {a}": f"{p} · {labels[a]}" for p in shown for a in present}
+    titles = {p: p for p in shown} if one else \
+        {f"{p} · {a}": f"{p} · {labels[a]}" for p in shown for a in present}
     x_title = ALIGNMENTS[params.align]
     what = labels[present[0]] if one else "Cytokines"
+    cols = max(1, min(5, len(shown)) if one else len(present))
     fig = cytokine_panels(panels, episodes, x="rel_day", facet="panel", facet_order=order,
-                          titles=titles, colors=common.colors(study, cohort),
-                          cols=min(5, len(shown)) if one else len(present),
+                          titles=titles, colors=common.colors(study, cohort), cols=cols,
                           log_y=params.log_y, x_range=params.days, marks=marks,
                           title=f"{what}, {x_title[0].lower()}{x_title[1:]} "
                                 f"{params.days[0]} to {params.days[1]}")
-    fig.update_xaxes(title_text=x_title, row=math.ceil(len(order) / (
-        min(5, len(shown)) if one else len(present))))
+    # one axis title, under the middle panel of the bottom row (five would run together)
+    rows = max(1, math.ceil(len(order) / cols))
+    in_last_row = max(1, len(order) - (rows - 1) * cols)
+    fig.update_xaxes(title_text="")
+    fig.update_xaxes(title_text=x_title, row=rows, col=(in_last_row + 1) // 2)
+    if one:     # one analyte: the patients' values on one scale, to compare them
+        fig.update_yaxes(matches="y")
+    # the panel titles name the patients: the legend keeps the CRS and ICANS grades
+    fig.update_traces(showlegend=False)
     more = f" Panels for the first {PANEL_PATIENTS} of {len(patients)} patients: narrow " \
         "the cohort to see the others." if len(patients) > len(shown) else ""
     return FigureSpec(key="saf-cohort-cytokines", title=f"{what} and CRS per patient",
