@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["rank_markers", "EXPLORATORY", "marker_index", "MarkerIndex", "selection_mask", "column_ranks",
            "ColumnRanks", "MARKER_COLUMNS", "index_from_arrays", "rank_groups",
-           "GROUP_COLUMNS"]
+           "GROUP_COLUMNS", "GroupCodes", "group_codes", "GroupSums", "group_sums",
+           "groups_table"]
 
 MARKER_COLUMNS = ("rank", "gene", "log2_fold_change", "mean_selected", "mean_rest",
                   "pct_selected", "pct_rest", "u_statistic", "z_score", "p_value", "fdr",
@@ -202,6 +203,89 @@ GROUP_COLUMNS = ("group", "n_cells_group", *MARKER_COLUMNS)
 _BLOCK_ROWS = 50_000        # cells read per pass step: bounded memory at any store size
 
 
+@dataclass(frozen=True)
+class GroupCodes:
+    """Each cell's group as a number: `groups` (sorted labels) and `codes` (the position of a
+    cell's label in `groups`, -1 for a cell without one)."""
+
+    groups: tuple[str, ...]
+    codes: np.ndarray
+
+
+def group_codes(labels: Sequence[str | None] | np.ndarray) -> GroupCodes:
+    """The `GroupCodes` of one label per cell (None: no group)."""
+    names = pl.Series("label", np.asarray(labels, dtype=object).tolist(), dtype=pl.String,
+                      strict=False)
+    groups = tuple(sorted(names.drop_nulls().unique().to_list()))
+    code_of = {name: k for k, name in enumerate(groups)}
+    return GroupCodes(groups, names.replace_strict(code_of, default=-1,
+                                                   return_dtype=pl.Int64).to_numpy())
+
+
+@dataclass(frozen=True)
+class GroupSums:
+    """Per group and gene (group-major, groups x genes flattened): the non-zero count, the sum
+    and the sum of within-gene ranks of the group's cells in a range of cells. Sums of
+    disjoint ranges add up (`+`)."""
+
+    nz: np.ndarray
+    total: np.ndarray
+    rank: np.ndarray
+
+    def __add__(self, other: GroupSums) -> GroupSums:
+        return GroupSums(self.nz + other.nz, self.total + other.total, self.rank + other.rank)
+
+
+def group_sums(index: MarkerIndex, *, codes: GroupCodes, lo: int = 0, hi: int | None = None,
+               progress: Callable[[float, str], None] | None = None) -> GroupSums:
+    """The `GroupSums` of cells lo..hi, read in blocks of cells (bounded memory at any store
+    size); `progress` after each block."""
+    n, g, k = index.n_cells, len(index.genes), len(codes.groups)
+    if codes.codes.shape != (n,):
+        raise ValueError(f"labels has {codes.codes.shape[0]} entries for {n} cells")
+    hi = n if hi is None else min(hi, n)
+    nz, total, rank = np.zeros(k * g), np.zeros(k * g), np.zeros(k * g)
+    report = progress or (lambda f, m: None)
+    for a in range(lo, hi, _BLOCK_ROWS):
+        b = min(hi, a + _BLOCK_ROWS)
+        rows = np.arange(a, b)
+        block = index.data[rows]
+        flat, keep = _entries(block, codes.codes[a:b], g)
+        nz += np.bincount(flat, minlength=k * g)
+        total += np.bincount(flat, weights=block.data[keep], minlength=k * g)
+        block = index.ranks[rows]
+        flat, keep = _entries(block, codes.codes[a:b], g)
+        rank += np.bincount(flat, weights=block.data[keep], minlength=k * g)
+        report((b - lo) / max(hi - lo, 1), f"{b:,} of {n:,} cells read")
+    return GroupSums(nz, total, rank)
+
+
+def groups_table(index: MarkerIndex, *, sums: GroupSums, codes: GroupCodes, top: int = 25,
+                 patients: Sequence[str] | np.ndarray | None = None) -> pl.DataFrame:
+    """The `rank_groups` table from the `GroupSums` of every cell."""
+    n, g, k = index.n_cells, len(index.genes), len(codes.groups)
+    with_patients = _patients_per_group(patients, codes.codes, k) if patients is not None \
+        else None
+    sizes = np.bincount(codes.codes[codes.codes >= 0], minlength=k)
+    tables = []
+    for j, name in enumerate(codes.groups):
+        n1 = int(sizes[j])
+        if n1 >= n:
+            continue
+        part = slice(j * g, (j + 1) * g)
+        out = _statistics(index, n1=n1, nz_sel=sums.nz[part], sum_sel=sums.total[part],
+                          rank_nz_sel=sums.rank[part], top=top)
+        n_sel, n_rest = (None, None) if with_patients is None else \
+            (int(with_patients[0][j]), int(with_patients[1][j]))
+        tables.append(_labelled(out, n1=n1, n_sel=n_sel, n_rest=n_rest).select(
+            pl.lit(name, pl.String).alias("group"), pl.lit(n1, pl.Int64).alias("n_cells_group"),
+            *MARKER_COLUMNS))
+    if not tables:
+        return pl.DataFrame(schema={"group": pl.String, "n_cells_group": pl.Int64,
+                                    **_empty_marker_schema()})
+    return pl.concat(tables)
+
+
 def rank_groups(index: MarkerIndex, *, labels: Sequence[str | None] | np.ndarray,
                 top: int = 25, patients: Sequence[str] | np.ndarray | None = None,
                 progress: Callable[[float, str], None] | None = None) -> pl.DataFrame:
@@ -210,55 +294,18 @@ def rank_groups(index: MarkerIndex, *, labels: Sequence[str | None] | np.ndarray
     same Wilcoxon rank-sum, fold change, BH-FDR over the genes of that group, exploratory),
     its `top` genes (all when top <= 0), stacked with `group` and `n_cells_group` in front.
 
-    One pass over the matrix in blocks of cells serves every group (per group and gene: the
-    non-zero count, the sum and the sum of within-gene ranks), so it costs one read of the
-    store however many groups there are. Cells without a label count in every group's rest.
-    A label held by every cell has no rest and is left out. `progress(fraction, message)` is
-    called after each block."""
-    n, g = index.n_cells, len(index.genes)
-    names = pl.Series("label", np.asarray(labels, dtype=object).tolist(), dtype=pl.String,
-                      strict=False)
-    if names.len() != n:
-        raise ValueError(f"labels has {names.len()} entries for {n} cells")
-    groups = sorted(names.drop_nulls().unique().to_list())
-    code_of = {name: k for k, name in enumerate(groups)}
-    codes = names.replace_strict(code_of, default=-1, return_dtype=pl.Int64).to_numpy()
-    k = len(groups)
-    nz = np.zeros(k * g)
-    total = np.zeros(k * g)
-    rank = np.zeros(k * g)
+    One pass over the matrix in blocks of cells serves every group (`group_sums`: per group
+    and gene the non-zero count, the sum and the sum of within-gene ranks), so it costs one
+    read of the store however many groups there are; ranges of cells can be summed apart (on
+    several workers) and added. Cells without a label count in every group's rest. A label
+    held by every cell has no rest and is left out. `progress(fraction, message)` is called
+    after each block."""
+    codes = group_codes(labels)
     report = progress or (lambda f, m: None)
-    for lo in range(0, n, _BLOCK_ROWS):
-        hi = min(n, lo + _BLOCK_ROWS)
-        rows = np.arange(lo, hi)
-        block = index.data[rows]
-        flat, keep = _entries(block, codes[lo:hi], g)
-        nz += np.bincount(flat, minlength=k * g)
-        total += np.bincount(flat, weights=block.data[keep], minlength=k * g)
-        block = index.ranks[rows]
-        flat, keep = _entries(block, codes[lo:hi], g)
-        rank += np.bincount(flat, weights=block.data[keep], minlength=k * g)
-        report(hi / max(n, 1) * 0.95, f"{hi:,} of {n:,} cells read")
-    with_patients = _patients_per_group(patients, codes, k) if patients is not None else None
-    sizes = np.bincount(codes[codes >= 0], minlength=k)
-    tables = []
-    for j, name in enumerate(groups):
-        n1 = int(sizes[j])
-        if n1 >= n:
-            continue
-        part = slice(j * g, (j + 1) * g)
-        out = _statistics(index, n1=n1, nz_sel=nz[part], sum_sel=total[part],
-                          rank_nz_sel=rank[part], top=top)
-        n_sel, n_rest = (None, None) if with_patients is None else \
-            (int(with_patients[0][j]), int(with_patients[1][j]))
-        tables.append(_labelled(out, n1=n1, n_sel=n_sel, n_rest=n_rest).select(
-            pl.lit(name, pl.String).alias("group"), pl.lit(n1, pl.Int64).alias("n_cells_group"),
-            *MARKER_COLUMNS))
-    report(1.0, f"markers of {len(tables)} groups")
-    if not tables:
-        return pl.DataFrame(schema={"group": pl.String, "n_cells_group": pl.Int64,
-                                    **_empty_marker_schema()})
-    return pl.concat(tables)
+    sums = group_sums(index, codes=codes, progress=lambda f, m: report(0.95 * f, m))
+    out = groups_table(index, sums=sums, codes=codes, top=top, patients=patients)
+    report(1.0, f"markers of {out.get_column('group').n_unique()} groups")
+    return out
 
 
 def _entries(block: Any, codes: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:

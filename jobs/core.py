@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["submit", "find", "cached_result", "JobHandle", "JobProgress", "JobCancelled",
            "JobFailed", "State", "progress", "step_progress", "wait", "job_folder",
-           "StudyRef"]
+           "StudyRef", "reference", "materialise"]
 
 State = Literal["queued", "running", "waiting", "done", "error", "cancelled"]
 _FINISHED = ("done", "error", "cancelled")
@@ -196,25 +196,29 @@ def _open_study(ref: StudyRef) -> Any:
     return study
 
 
-def _materialise(value: Any) -> Any:
+def materialise(value: Any) -> Any:
+    """`value` with each StudyRef in it (in tuples and lists too) replaced by its study,
+    loaded once per process."""
     if isinstance(value, StudyRef):
         return _open_study(value)
     if isinstance(value, tuple):
-        return tuple(_materialise(v) for v in value)
+        return tuple(materialise(v) for v in value)
     if isinstance(value, list):
-        return [_materialise(v) for v in value]
+        return [materialise(v) for v in value]
     return value
 
 
-def _reference(value: Any) -> Any:
+def reference(value: Any) -> Any:
+    """`value` with each Study in it (in tuples and lists too) replaced by its StudyRef: what
+    is sent to a worker."""
     from data_loaders.study import Study
 
     if isinstance(value, Study):
         return StudyRef(str(value.path), value.fingerprint)
     if isinstance(value, tuple):
-        return tuple(_reference(v) for v in value)
+        return tuple(reference(v) for v in value)
     if isinstance(value, list):
-        return [_reference(v) for v in value]
+        return [reference(v) for v in value]
     return value
 
 
@@ -231,8 +235,8 @@ def _execute(key: str, fn: Callable[..., Any], args: tuple, kwargs: dict[str, An
     _CURRENT.dask = (key, worker, task)
     _CURRENT.last = 0.0
     try:
-        args = _materialise(args)
-        kwargs = {k: _materialise(v) for k, v in kwargs.items()}
+        args = materialise(args)
+        kwargs = {k: materialise(v) for k, v in kwargs.items()}
         return fn(*args, **kwargs)
     finally:
         _CURRENT.dask = None
@@ -390,8 +394,8 @@ def _run_dask(job: _Job) -> Any:
 
     client.subscribe_topic(topic, on_progress)
     seen = False
-    fut = client.submit(_execute, job.key, fn, _reference(args),
-                        {k: _reference(v) for k, v in kwargs.items()},
+    fut = client.submit(_execute, job.key, fn, reference(args),
+                        {k: reference(v) for k, v in kwargs.items()},
                         key=f"{job.name.rsplit('.', 1)[-1]}-{job.key}-{job.attempt}",
                         pure=False, retries=job.settings.retries)
     job.message = "queued on the cluster"

@@ -6,18 +6,24 @@ steps out of its worker thread while it waits, so with one thread per worker the
 run); called from the app or the CLI, the process's client; in inline mode, a plain loop. The
 job's progress counts finished pieces, and a cancelled job cancels the pieces not yet run.
 
+A `Study` in an item (or in a tuple item) is sent to the workers as its reference and loaded
+there once per worker process, as a job's own arguments are (jobs/core.py); inline, the item
+is passed as it is.
+
 This is how a computation over millions of cells or hundreds of files uses every worker:
-pseudobulk counts summed per chunk of cells, one FCS file per piece (benchmarks/jobs_scale.py).
+pseudobulk counts summed per chunk of cells, one FCS file per piece (benchmarks/jobs_scale.py),
+marker sums per block of cells (views/markers.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-from jobs.core import JobCancelled, progress
+from jobs.core import JobCancelled, materialise, progress, reference
 from jobs.settings import JobSettings, job_settings
 
 __all__ = ["parallel_map", "executor"]
@@ -63,7 +69,8 @@ def parallel_map(fn: Callable[[Any], T], items: Sequence[Any], *, label: str = "
     from distributed import as_completed
 
     with _client(settings) as c:
-        futures = c.map(fn, list(items), pure=False)
+        futures = c.map(functools.partial(_piece, fn), [reference(i) for i in items],
+                        pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list[Any] = [None] * total
         done = 0
@@ -76,6 +83,10 @@ def parallel_map(fn: Callable[[Any], T], items: Sequence[Any], *, label: str = "
             c.cancel(futures)
             raise
         return results
+
+
+def _piece(fn: Callable[[Any], T], item: Any) -> T:
+    return fn(materialise(item))
 
 
 @contextlib.contextmanager

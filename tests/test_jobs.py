@@ -360,6 +360,28 @@ def sum_of_cubes(n: int) -> int:
     return sum(parallel_map(cube, list(range(n)), label="cubes"))
 
 
+def scaled_count(item: tuple) -> int:
+    study, k = item
+    return k * int(study.patients.height)
+
+
+def counts_over_pieces(study: object) -> list[int]:
+    from jobs.parallel import parallel_map
+
+    return parallel_map(scaled_count, [(study, k) for k in (1, 2, 3)], label="pieces")
+
+
+@pytest.mark.slow
+def test_pieces_of_a_job_get_the_study_by_reference(cluster, fresh, write_study):
+    """A Study inside a piece's item travels as its reference and is loaded on the worker
+    that runs the piece (views/markers.py sums blocks of cells this way)."""
+    from data_loaders import load_study
+
+    study = load_study(write_study())
+    h = jobs.submit(counts_over_pieces, study, study=study)
+    assert h.result(timeout=120) == [2, 4, 6]
+
+
 @pytest.mark.slow
 def test_a_job_fans_out_over_the_workers(cluster, fresh, tmp_path):
     """A job splits its work into tasks on every worker (one thread each: the job steps out

@@ -54,7 +54,7 @@ def test_cli_job_is_read_by_the_app_and_by_a_second_run(demo_copy, tmp_path, mon
     def never(*a: object, **k: object) -> None:
         raise AssertionError("the stored table was computed again")
 
-    monkeypatch.setattr(mk, "rank_groups", never)
+    monkeypatch.setattr(mk, "group_sums", never)
     study = load_study(demo_copy)
     params = mk.GroupMarkersParams(top=10)
     with core._forget_all():
@@ -141,3 +141,26 @@ def test_a_cluster_column_is_a_grouping_of_its_own(tmp_path):
     plain.mkdir()
     sc_shapes.scanpy_processed(plain / "cells.h5ad")
     assert mk.groupings(load_study(plain)) == ["cell_type"]      # leiden is the cell type
+
+
+def test_pieces_summed_apart_give_the_one_pass_table(demo_copy, monkeypatch):
+    """The job sums pieces of cells (one task each on a cluster; here one after the other)
+    and adds them: the table is rank_groups' over the whole store in one pass."""
+    from analysis import embedding as emb
+    from analysis.markers import rank_groups
+    from data_loaders import load_study
+    from views import markers as mk
+
+    study = load_study(demo_copy)
+    monkeypatch.setattr(mk, "PIECE_CELLS", 700)
+    steps: list[str] = []
+    with core._forget_all():
+        got = mk.run_group_markers(study, params=mk.GroupMarkersParams(top=50),
+                                   progress=lambda f, m: steps.append(m))
+    whole = rank_groups(emb.read_marker_index(study),
+                        labels=emb.cell_table(study).get_column("cell_type").to_numpy(),
+                        top=50, patients=emb.cell_table(study).get_column("subject_id").to_numpy())
+    assert emb.cell_table(study).height > 5 * 700            # several pieces
+    assert got.get_column("gene").to_list() == whole.get_column("gene").to_list()
+    assert np.allclose(got.get_column("z_score").to_numpy(), whole.get_column("z_score").to_numpy())
+    assert steps[-1].startswith("markers of ")
