@@ -31,6 +31,7 @@ import polars as pl
 
 from analysis.rules import RuleError
 from data_loaders import TABLE_NAMES, StudyError, load_study
+from data_loaders.rules_file import rule_changes
 
 if TYPE_CHECKING:
     from analysis.cohort import Cohort
@@ -63,14 +64,10 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
 @command("validate", "validate a study folder; exit 1 when there are errors", _validate_args)
 def cmd_validate(args: argparse.Namespace) -> int:
     study = load_study(args.study)
-    rep = study.report
-    for f in rep.findings:
-        if args.quiet and f.severity != "error":
-            continue
-        print(f"{f.severity.upper():8s} [{f.table}] {f.message}")
+    _echo(study.report.text(errors_only=args.quiet))
     print(f"{study.study_id}: {len(study.subject_ids)} patients; tables loaded: "
-          f"{', '.join(study.loaded_tables) or 'none'}; {rep.summary()}")
-    return 0 if rep.ok else 1
+          f"{', '.join(study.loaded_tables) or 'none'}; {study.report.summary()}")
+    return 0 if study.report.ok else 1
 
 
 # ---- sample --------------------------------------------------------------------------------
@@ -80,7 +77,7 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cells", type=int, default=20000,
                    help="single-cell profiles in the .h5ad (default 20000)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    p.add_argument("--sc-timepoints", default="Screening,D28,M3",
+    p.add_argument("--sc-timepoints", default="Screening,D28,M3", type=_comma_list,
                    help="single-cell timepoints, comma-separated (default Screening,D28,M3; "
                         "any of Screening,D14,D28,M3,M6,M12)")
 
@@ -93,8 +90,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return fail("--patients must be at least 1 and --cells not negative")
     try:
         out = generate_study(args.out, patients=args.patients, cells=args.cells, seed=args.seed,
-                             sc_timepoints=[t.strip() for t in args.sc_timepoints.split(",")
-                                            if t.strip()])
+                             sc_timepoints=args.sc_timepoints)
     except ValueError as exc:
         return fail(f"--sc-timepoints: {exc}")
     print(f"wrote {out}")
@@ -131,15 +127,30 @@ def _table_args(p: argparse.ArgumentParser) -> None:
                    "e.g. --rule retic_threshold=20; see docs/rules.md")
 
 
-def _rule_changes(items: list[str]) -> dict:
-    """--rule KEY=VALUE items -> {key: value}; VALUE is read as a TOML value."""
-    changes: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--rule {item!r}: write KEY=VALUE, e.g. retic_threshold=20")
-        changes[key.strip()] = _option_value(value.strip())
-    return changes
+def _named(*, last: bool = True, toml: bool = False, day: bool = False,
+           example: str = "NAME=VALUE") -> Callable[[str], tuple[str, object]]:
+    """The argparse type of a repeatable NAME=VALUE option: (name, value), VALUE read as TOML
+    when `toml`, as a whole study day when `day`; split at the last "=" (a column header may
+    hold one) unless not `last`, where VALUE may be empty."""
+    def parse(item: str) -> tuple[str, object]:
+        key, sep, value = item.rpartition("=") if last else item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or (last and not value):
+            raise argparse.ArgumentTypeError(f"{item!r}: write {example}")
+        if day:
+            try:
+                return key, int(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"{item!r}: the day must be a whole number (e.g. \"EOT=180\")") from None
+        return key, _option_value(value) if toml else value
+
+    return parse
+
+
+def _comma_list(text: str) -> list[str]:
+    """The argparse type of a comma-separated list."""
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _derived_options(parser: argparse.ArgumentParser, name: str) -> None:
@@ -169,7 +180,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     study = _open_study(args)
     try:
         frame = study_table(study, args.name, options=vars(args),
-                            rule_changes=_rule_changes(args.rule))
+                            rule_changes=rule_changes(args.rule))
     except ValueError as err:
         return fail(str(err))
     return _write(frame, args.format, args.out)
@@ -194,20 +205,9 @@ def _write(frame: pl.DataFrame, fmt: str, out: str | None) -> int:
 
 @command("tables", "list the canonical and derived tables", lambda p: None)
 def cmd_tables(args: argparse.Namespace) -> int:
-    from analysis.registry import derived_tables
-    from data_loaders.schema import RNA_SPEC, TABLES
+    from analysis.registry import table_listing
 
-    derived = derived_tables()
-    for name in TABLE_NAMES:
-        spec = RNA_SPEC if name == "rna_counts" else TABLES[name]
-        twin = derived.get(f"derived_{name}")
-        extra = "" if twin is None else "  [with " + " ".join(
-            f"--{o.replace('_', '-')}" for o in twin.options) + f": derived_{name}]"
-        print(f"{name:18s} {spec.description}{extra}")
-    for name, t in derived.items():
-        opts = " ".join([f"--{o.replace('_', '-')}" for o in t.options]
-                        + (["--rule KEY=VALUE"] if t.uses_rules else []))
-        print(f"{name:18s} {t.description}" + (f"  [{opts}]" if opts else ""))
+    _echo("\n".join(table_listing()))
     return 0
 
 
@@ -232,26 +232,32 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     order.add_argument("--month-first", dest="day_first", action="store_const", const=False,
                        help="read ambiguous slash dates as month/day/year")
     p.add_argument("--analyte", action="append", default=[], metavar="COLUMN=ANALYTE",
+                   type=_named(),
                    help="what a column holds, e.g. \"中性粒细胞#=ANC\"; ANALYTE skip leaves it "
                    "out (repeatable)")
     p.add_argument("--column", action="append", default=[], metavar="COLUMN=ROLE",
+                   type=_named(),
                    help="role of a column: subject_id, date, visit, day, time, tissue, "
                    "sample_id, infusion_date, or a canonical column; skip leaves it out")
     p.add_argument("--timepoint", action="append", default=[], metavar="LABEL=DAY",
+                   type=_named(day=True),
                    help="study day of a visit label, e.g. \"EOT=180\" (repeatable)")
     p.add_argument("--table", action="append", default=[], metavar="FILE[#SHEET]=TABLE",
+                   type=_named(),
                    help="table a file or sheet feeds (patients, measurements, events, ...) or "
                    "skip; FILE may be a pattern such as 'gating/*' (repeatable)")
     p.add_argument("--day-from", choices=("date", "visit", "day"),
                    help="where study days come from in every sheet that has several")
     p.add_argument("--tissue", help="tissue of every imported measurement (blood, marrow)")
     p.add_argument("--single-cell", action="append", default=[], metavar="KEY=VALUE",
+                   type=_named(toml=True),
                    help="an entry of study.toml [single_cell] the file does not say, e.g. "
                    "sample_id=S1 subject_id=P1 day=0 for a 10x matrix (VALUE is TOML)")
     p.add_argument("--mapping", metavar="STUDY_TOML",
                    help="reuse the choices of an earlier import (its study.toml); options "
                    "given here win")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   type=_named(last=False, toml=True, example="KEY=VALUE"),
                    help="format reader option; VALUE is a TOML value, e.g. sample_id=S1 or "
                    "'treatments={XANOMELINE=\"infusion\"}' (repeatable)")
 
@@ -265,21 +271,10 @@ def _option_value(text: str) -> object:
         return text
 
 
-def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
-    out = []
-    for item in items:
-        key, sep, value = item.rpartition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"{flag} {item!r}: write NAME=VALUE")
-        out.append((key.strip(), value.strip()))
-    return out
-
-
-def _print_findings(findings: list, label: str) -> None:
-    for f in findings:
-        print(f"{f.severity.upper():8s} [{f.table}] {f.message}")
-    n_err = sum(f.severity == "error" for f in findings)
-    print(f"{label}: {n_err} error(s), {len(findings) - n_err} other finding(s)")
+def _echo(text: str) -> None:
+    """`text` as lines on stdout; nothing when it is empty."""
+    if text:
+        print(text)
 
 
 @command("import", "make a study from an export folder or file: detect, map, write study.toml "
@@ -288,59 +283,27 @@ def cmd_import(args: argparse.Namespace) -> int:
     src = Path(args.source).expanduser()
     if not src.exists():
         return fail(f"{src}: does not exist")
-    options: dict = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            return fail(f"--option {item!r}: write KEY=VALUE")
-        options[key.strip()] = _option_value(value.strip())
     if args.fmt:
-        return _import_format(args, src, options)
-    return _import_export(args, src, options)
+        return _import_format(args, src)
+    return _import_export(args, src)
 
 
-def _import_export(args: argparse.Namespace, src: Path, options: dict) -> int:
-    import tomllib
-
+def _import_export(args: argparse.Namespace, src: Path) -> int:
+    from data_loaders.errors import findings_text
     from data_loaders.importers.plan import (
         ImportSettings,
+        new_study_folder,
         propose,
-        settings_from_config,
+        settings_from_file,
         write_study,
     )
 
-    out = Path(args.out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.dry_run:
-        return fail(f"{out}: exists already; an import never overwrites a study (choose a new "
-                    "folder)")
-    base = ImportSettings()
-    if args.mapping:
-        mapping = Path(args.mapping).expanduser()
-        if mapping.is_dir():
-            mapping = mapping / "study.toml"
-        try:
-            base = settings_from_config(tomllib.loads(mapping.read_text(encoding="utf-8")))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            return fail(f"--mapping {mapping}: {exc}")
-    try:
-        timepoints = [(k, int(v)) for k, v in _pairs(args.timepoint, "--timepoint")]
-    except ValueError as exc:
-        return fail(str(exc) if "--timepoint" in str(exc) else
-                    "--timepoint: the day must be a whole number (e.g. \"EOT=180\")")
-
-    def merged(old: tuple, new: list) -> tuple:
-        return tuple({**dict(old), **dict(new)}.items())
-
-    settings = base.with_(
-        day_first=base.day_first if args.day_first is None else args.day_first,
-        day_from=args.day_from or base.day_from, tissue=args.tissue or base.tissue,
-        analytes=merged(base.analytes, _pairs(args.analyte, "--analyte")),
-        columns=merged(base.columns, _pairs(args.column, "--column")),
-        timepoints=merged(base.timepoints, timepoints),
-        tables=merged(base.tables, _pairs(args.table, "--table")),
-        options=merged(base.options, list(options.items())),
-        single_cell=merged(base.single_cell, [(k, _option_value(v)) for k, v in
-                                              _pairs(args.single_cell, "--single-cell")]))
+    out = Path(args.out).expanduser() if args.dry_run else new_study_folder(args.out)
+    base = settings_from_file(args.mapping) if args.mapping else ImportSettings()
+    settings = base.merged(
+        day_first=args.day_first, day_from=args.day_from, tissue=args.tissue,
+        analytes=args.analyte, columns=args.column, timepoints=args.timepoint,
+        tables=args.table, options=args.option, single_cell=args.single_cell)
     proposal = propose(src, settings)
     print(proposal.text())
     if not proposal.ready:
@@ -352,26 +315,28 @@ def _import_export(args: argparse.Namespace, src: Path, options: dict) -> int:
         return 0
     study = write_study(proposal, out)
     print(f"wrote {out} (study.toml records every choice)")
-    _print_findings([f for f in study.report.findings if f.severity != "note"],
-                    f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
-                    f"{', '.join(study.loaded_tables) or 'none'})")
+    print(findings_text(study.report.findings, _validated(study), notes=False))
     return 0 if study.report.ok else 1
 
 
-def _import_format(args: argparse.Namespace, src: Path, options: dict) -> int:
+def _validated(study: Study) -> str:
+    return (f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
+            f"{', '.join(study.loaded_tables) or 'none'})")
+
+
+def _import_format(args: argparse.Namespace, src: Path) -> int:
     """`--from FORMAT`: convert one file once into canonical Parquet in the study folder."""
+    from data_loaders.errors import findings_text
     from data_loaders.importers.from_format import import_format
 
     out = Path(args.out).expanduser()
     if args.dry_run:
         return fail("--dry-run applies to the export import (without --from)")
-    done = import_format(src, out, fmt=args.fmt, options=options)
-    _print_findings(done.report.findings, f"read {src.name} as {done.fmt}")
+    done = import_format(src, out, fmt=args.fmt, options=dict(args.option))
+    print(findings_text(done.report.findings, f"read {src.name} as {done.fmt}"))
     study = load_study(out)
     print(f"wrote {', '.join(done.written) or 'nothing'} to {out}")
-    _print_findings([f for f in study.report.findings if f.severity != "note"],
-                    f"{study.study_id}: validation ({len(study.subject_ids)} patients; tables "
-                    f"{', '.join(study.loaded_tables) or 'none'})")
+    print(findings_text(study.report.findings, _validated(study), notes=False))
     return 0 if done.report.ok and study.report.ok else 1
 
 
@@ -723,59 +688,18 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
 @command("embed", "precompute the single-cell (and flow) embeddings and the gene store the "
          "Immune landscape page reads", _embed_args)
 def cmd_embed(args: argparse.Namespace) -> int:
-    import time
-
-    from tqdm import tqdm
-
     import jobs
-    from analysis.embedding import EmbeddingParams, cache_location
-    from data_loaders.formats.fcs import flow_samples
-    from jobs import tasks
-    from jobs.cluster import describe
+    from analysis.embedding import EmbeddingParams
+    from jobs import precompute
 
-    study = load_study(args.study)
     params = EmbeddingParams(n_top_genes=args.n_top_genes, n_pcs=args.n_pcs,
                              n_neighbors=args.n_neighbors, min_dist=args.min_dist,
                              method=args.method, seed=args.seed, threads=args.threads)
-    n_files = flow_samples(study).height if not args.no_flow else 0
-    if not study.has("single_cell") and not n_files:
-        return fail(f"{study.path}: no single-cell file and no flow_fcs samples to embed")
-    cache = cache_location(study.path)
-    if cache.note:
-        print(f"note: {cache.note}", file=sys.stderr)
-    kinds = (["single-cell"] if study.has("single_cell") else []) + \
-        (["flow"] if n_files else [])
-    print(f"jobs: {describe()}", file=sys.stderr)
-    for kind in kinds:
-        start = time.perf_counter()
-        with tqdm(total=100, unit="%", desc=kind, file=sys.stderr,
-                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
-            def step(p: jobs.JobProgress, bar: tqdm = bar, kind: str = kind) -> None:
-                bar.set_description(f"{kind}: {p.message}" if p.message else kind)
-                bar.update(max(0, round(p.fraction * 100) - bar.n))
-
-            # the same job (and the same progress) the Immune landscape page starts
-            if kind == "single-cell":
-                handle = jobs.submit(tasks.embedding, study, params=params, force=args.force,
-                                     study=study, rerun=args.force)
-            else:
-                per_file = max(200, min(5000, 150_000 // n_files))
-                handle = jobs.submit(tasks.flow_embedding, study, per_file=per_file,
-                                     params=params, force=args.force, study=study,
-                                     rerun=args.force)
-            try:
-                got = jobs.wait(handle, on_progress=step)
-            except KeyboardInterrupt:
-                handle.cancel()
-                handle.wait(30)
-                return fail(f"{kind}: cancelled")
-            except jobs.JobFailed as exc:
-                return fail(str(exc))
-        emb, notes = (got, ()) if kind == "single-cell" else got
-        for msg in notes:
-            print(f"note: {msg}", file=sys.stderr)
-        print(f"{kind}: {emb.n:,} points, {emb.source} in {time.perf_counter() - start:.1f} s "
-              f"-> {emb.cache_file}")
+    try:
+        precompute.embed(load_study(args.study), params=params, force=args.force,
+                         flow=not args.no_flow)
+    except (jobs.JobFailed, jobs.JobCancelled) as exc:
+        return fail(str(exc))
     return 0
 
 
@@ -791,36 +715,9 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
          "cell-major and a gene-major copy (read lazily by the app, locally or from a URL)",
          _convert_args)
 def cmd_convert(args: argparse.Namespace) -> int:
-    import time
+    from jobs import precompute
 
-    from tqdm import tqdm
-
-    from data_loaders.single_cell.convert import write_store
-    from data_loaders.single_cell.zarr_store import ConvertedStore, store_location
-
-    study = load_study(args.study)
-    store = study.single_cell
-    if store is None:
-        return fail(f"{study.path}: no single-cell file to convert")
-    source = store.source if isinstance(store, ConvertedStore) else store
-    if source is None:
-        return fail(f"{study.path}: the study reads a converted store whose source file is "
-                    "not in the folder; nothing to convert")
-    out = args.out or store_location(source.path, source.config)
-    start = time.perf_counter()
-    with tqdm(total=100, unit="%", desc="convert", file=sys.stderr,
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
-        def step(frac: float, message: str) -> None:
-            bar.set_description(f"convert: {message}")
-            bar.update(max(0, round(frac * 100) - bar.n))
-
-        got = write_store(source, out, progress=step)
-    print(f"{got.n_cells:,} cells x {got.n_genes:,} genes ({got.n_nonzero:,} non-zero values"
-          f"{', with counts' if got.counts else ''}) -> {got.location} in "
-          f"{time.perf_counter() - start:.1f} s")
-    if args.out and args.out != store_location(source.path, source.config):
-        print(f"note: the study reads it once study.toml has [single_cell] store = "
-              f"\"{args.out}\"", file=sys.stderr)
+    precompute.convert(load_study(args.study), args.out)
     return 0
 
 
@@ -838,47 +735,10 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
          "(in parallel, cached; the populations table and measurements then load from the "
          "cache)", _gate_args)
 def cmd_gate(args: argparse.Namespace) -> int:
-    import time
-    from dataclasses import replace
+    from jobs import precompute
 
-    from tqdm import tqdm
-
-    from data_loaders.discovery import read_config
-    from data_loaders.errors import ValidationReport
-    from data_loaders.flow import gate_study, gating_jobs
-    from jobs.parallel import executor
-    from jobs.settings import job_settings
-
-    root = Path(args.study)
-    report = ValidationReport()
-    config = read_config(root, report)
-    study = load_study(root)   # validated samples (and the first, possibly uncached, gating)
-    _, jobs = gating_jobs(root, config, study.samples, ValidationReport())
-    if not jobs:
-        return fail(f"{root}: no flow_fcs samples with a gate file; name one in study.toml "
-                    "[flow] gating or a samples.csv gating column")
-    start = time.perf_counter()
-    with tqdm(total=len(jobs), unit="file", desc="gating", file=sys.stderr) as bar:
-        def step(done: int, total: int, label: str) -> None:
-            bar.set_postfix_str(label[-40:])
-            bar.update(done - bar.n)
-
-        settings = job_settings(root)
-        if args.workers:
-            settings = replace(settings, workers=args.workers)
-        # one file per task on the jobs cluster (a local one of `--workers` processes, or the
-        # lab's scheduler); CART_JOBS=inline gates in local processes as before
-        with executor(settings) as pool:
-            pops = gate_study(root, config, study.samples, report, workers=args.workers,
-                              progress=step, force=args.force, executor=pool)
-    for f in report.findings:
-        if f.table == "flow" and f.severity != "note":
-            print(f"{f.severity.upper():8s} {f.file}: {f.problem}", file=sys.stderr)
-    n_ok = pops.get_column("sample_id").n_unique() if pops.height else 0
-    print(f"gated {n_ok} of {len(jobs)} files, {pops.height:,} sample x gate rows in "
-          f"{time.perf_counter() - start:.1f} s; see: python cli.py table populations "
-          f"--study {root}")
-    return 0 if n_ok == len(jobs) else 1
+    run = precompute.gate(Path(args.study), workers=args.workers, force=args.force)
+    return 0 if run.ok else 1
 
 
 # ---- main ----------------------------------------------------------------------------------

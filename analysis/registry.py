@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["Option", "DerivedTable", "derived_table", "derived_tables", "get_derived",
-           "study_table"]
+           "study_table", "table_listing"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,29 @@ def get_derived(name: str) -> DerivedTable:
     if name not in tables:
         raise KeyError(name)
     return tables[name]
+
+
+def table_listing() -> list[str]:
+    """One line per table `cli.py table` writes (canonical, then derived): its name, what it
+    holds and the options it takes (`cli.py tables`)."""
+    from data_loaders.schema import RNA_SPEC, TABLES
+    from data_loaders.study import TABLE_NAMES
+
+    def flags(names: Mapping[str, Option]) -> list[str]:
+        return [f"--{o.replace('_', '-')}" for o in names]
+
+    derived = derived_tables()
+    lines = []
+    for name in TABLE_NAMES:
+        spec = RNA_SPEC if name == "rna_counts" else TABLES[name]
+        twin = derived.get(f"derived_{name}")
+        extra = "" if twin is None else \
+            f"  [with {' '.join(flags(twin.options))}: derived_{name}]"
+        lines.append(f"{name:18s} {spec.description}{extra}")
+    for name, t in derived.items():
+        opts = " ".join(flags(t.options) + (["--rule KEY=VALUE"] if t.uses_rules else []))
+        lines.append(f"{name:18s} {t.description}" + (f"  [{opts}]" if opts else ""))
+    return lines
 
 
 def study_table(study: Study, name: str, *, options: Mapping[str, Any] | None = None,

@@ -13,7 +13,7 @@ from typing import Literal
 
 import polars as pl
 
-__all__ = ["Finding", "StudyError", "ValidationReport", "Severity"]
+__all__ = ["Finding", "StudyError", "ValidationReport", "Severity", "findings_text"]
 
 Severity = Literal["error", "warning", "note"]
 
@@ -127,3 +127,20 @@ class ValidationReport:
         e, w = len(self.errors), len(self.warnings)
         n = len(self.findings) - e - w
         return f"{e} error(s), {w} warning(s), {n} note(s)"
+
+    def text(self, *, errors_only: bool = False) -> str:
+        """One line per finding, "SEVERITY [table] where: problem; fix" (cli.py validate)."""
+        return _lines(f for f in self.findings if f.severity == "error" or not errors_only)
+
+
+def _lines(findings: Iterable[Finding]) -> str:
+    return "\n".join(f"{f.severity.upper():8s} [{f.table}] {f.message}" for f in findings)
+
+
+def findings_text(findings: Iterable[Finding], label: str, *, notes: bool = True) -> str:
+    """One line per finding (without notes unless `notes`), then "label: N error(s), M other
+    finding(s)" (what cli.py import prints after reading or writing a study)."""
+    shown = [f for f in findings if notes or f.severity != "note"]
+    n_err = sum(f.severity == "error" for f in shown)
+    tail = f"{label}: {n_err} error(s), {len(shown) - n_err} other finding(s)"
+    return "\n".join(x for x in (_lines(shown), tail) if x)

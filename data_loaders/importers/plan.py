@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from data_loaders.study import Study
 
 __all__ = ["ImportSettings", "Proposal", "propose", "write_study", "study_toml",
+           "settings_from_file", "new_study_folder",
            "settings_from_config", "ImportError_"]
 
 _FORMAT_SOURCES = ("sdtm", "olink", "airr", "10x_vdj", "maf")
@@ -59,6 +61,18 @@ class ImportSettings:
     def with_(self, **changes: Any) -> ImportSettings:
         return replace(self, **changes)
 
+    def merged(self, **given: Any) -> ImportSettings:
+        """These choices with `given` on top (cli.py import's options over an earlier
+        study.toml): pairs (analytes, columns, timepoints, tables, options, single_cell) are
+        merged by name, the given value winning; a single choice replaces when given."""
+        changes: dict[str, Any] = {}
+        for name, value in given.items():
+            if name in _PAIR_FIELDS:
+                changes[name] = tuple({**dict(getattr(self, name)), **dict(value)}.items())
+            elif value is not None and value != "":
+                changes[name] = value
+        return replace(self, **changes)
+
     def as_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.day_first is not None:
@@ -72,6 +86,30 @@ class ImportSettings:
             if value:
                 out[name] = dict(value)
         return out
+
+
+_PAIR_FIELDS = ("analytes", "columns", "timepoints", "tables", "options", "single_cell")
+
+
+def settings_from_file(path: str | Path) -> ImportSettings:
+    """The choices of an earlier import: its study.toml, or the study folder holding one."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / "study.toml"
+    try:
+        return settings_from_config(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise StudyError(f"cannot reuse its mapping: {exc}", file=str(path),
+                         fix="give the study.toml of an earlier import") from None
+
+
+def new_study_folder(out: str | Path) -> Path:
+    """`out` as the folder a new study goes to; an import never overwrites a study."""
+    path = Path(out).expanduser()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise StudyError(f"{path}: exists already; an import never overwrites a study "
+                         "(choose a new folder)")
+    return path
 
 
 def settings_from_config(config: dict[str, Any]) -> ImportSettings:
