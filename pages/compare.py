@@ -1,6 +1,7 @@
 """Responders vs non-responders: what differs, before and after infusion, between two groups of
 patients, for any feature layer (patient-level tests). The recipes are in views/compare.py; this
-page reads widgets into their CompareParams."""
+page reads widgets into their CompareParams (views/compare_options.py: the option lists,
+defaults and focus rules)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import streamlit as st
 from components import jobs_panel, render, session, sidebar
 from components.safe import md
 from views import compare as cv
+from views import compare_options as co
 
 ctx = session.context(applies="patients (the groups compared); the day window only to "
                       "the feature's course over time (each comparison has its own window)")
@@ -20,72 +22,64 @@ st.caption("One value per patient per window (the sample closest to the window c
            "two-sided Mann-Whitney, exact or by permutation for small groups (analysis.stats, "
            "the same test as the Kinetics page); BH-FDR across features. Positive effect = "
            "higher in group A.")
-for la, why in cv.missing_layers(study).items():
+for la, why in co.missing_layers(study).items():
     if why:
-        st.caption(f"Not available: {cv.LAYER_LABELS[la]} ({md(why)}).")
-if not (layers := cv.layers(study)):
+        st.caption(f"Not available: {co.LAYER_LABELS[la]} ({md(why)}).")
+if not (layers := co.layers(study)):
     st.info("Nothing to compare: this study has no measurements, proteomics, bulk RNA, "
             "mutations, TCR or single-cell data. Add at least one of these tables.")
     st.stop()
-windows = [*cv.WINDOWS, "custom"]
 layer_key = sidebar.linked("cmp-layer", options=layers)       # a link's layer and window
-window_key = sidebar.linked("cmp-window", options=windows)    # come before the defaults
-if st.session_state.get("cmp-layer") not in layers:
-    st.session_state["cmp-layer"] = cv.default_layer(study)
-st.session_state.setdefault("cmp-window", "D28")
+window_key = sidebar.linked("cmp-window", options=co.WINDOW_CHOICES)   # come before defaults
 # a focus set elsewhere (a sample clicked on the Patient page) opens its layer and window once
 focus = session.get_focus(study)
-if focus is not None and st.session_state.get("cmp-focus-seen") != focus:
-    st.session_state["cmp-focus-seen"] = focus
-    wanted = cv.focus_defaults(study, focus)
-    st.session_state["cmp-layer"] = wanted.get("layer", st.session_state["cmp-layer"])
-    st.session_state["cmp-window"] = wanted.get("window", st.session_state["cmp-window"])
+fresh = focus if focus is not None and st.session_state.get("cmp-focus-seen") != focus else None
+if fresh is not None:
+    st.session_state["cmp-focus-seen"] = fresh
+st.session_state["cmp-layer"], st.session_state["cmp-window"] = co.opening_choices(
+    study, layer=st.session_state.get("cmp-layer"), window=st.session_state.get("cmp-window"),
+    focus=fresh)
 
 c1, c2, c3 = st.columns(3)
-layer = c1.selectbox("Layer", layers, format_func=cv.LAYER_LABELS.get, key=layer_key)
-window = c2.selectbox("Window", windows, key=window_key)
-if window == "custom":
-    window = c2.text_input("Days (start:end)", "21:35", key=sidebar.linked("cmp-days"))
-groupings = session.cached_view(cv.grouping_columns, study)
+layer = c1.selectbox("Layer", layers, format_func=co.LAYER_LABELS.get, key=layer_key)
+window = c2.selectbox("Window", co.WINDOW_CHOICES, key=window_key)
+if window == co.CUSTOM_WINDOW:
+    window = c2.text_input("Days (start:end)", co.CUSTOM_DAYS, key=sidebar.linked("cmp-days"))
+groupings = session.cached_view(co.grouping_columns, study)
 group_by = c3.selectbox("Groups", groupings, key=sidebar.linked("cmp-groupby", options=groupings),
-                        format_func=lambda c: "Responders vs non-responders"
-                        if c == "response_group" else c)
+                        format_func=co.grouping_label)
 ga = gb = None
 ids_a: list[str] = []
 ids_b: list[str] = []
-if group_by == cv.CUSTOM_SPLIT:
+if group_by == co.CUSTOM_SPLIT:
     ids_a = c3.multiselect("Group A", study.subject_ids,
                            key=sidebar.linked("cmp-split-a", options=study.subject_ids,
                                               shape="many"))
-    others = [s for s in study.subject_ids if s not in ids_a]
+    others = co.other_patients(study, ids_a)
     ids_b = c3.multiselect("Group B", others,
                            key=sidebar.linked("cmp-split-b", options=others, shape="many"))
-elif len(values := session.cached_view(cv.group_values, study,
+elif len(values := session.cached_view(co.group_values, study,
                                        params={"column": group_by})) > 2:
     ga = c3.selectbox("Group A", values, key=sidebar.linked("cmp-group-a", options=values))
-    rest = [v for v in values if v != ga]
+    rest = co.other_values(values, ga)
     gb = c3.selectbox("Group B", rest, key=sidebar.linked("cmp-group-b", options=rest))
 
 o1, o2, o3, o4 = st.columns(4)
 change = o1.checkbox("Change from baseline", key=sidebar.linked("cmp-change", kind=bool))
-effects = ["hedges_g", "cliffs_delta"]
+effects = list(co.EFFECT_LABELS)
 effect = o2.radio("Effect size", effects, key=sidebar.linked("cmp-effect", options=effects),
-                  format_func={"hedges_g": "Hedges' g", "cliffs_delta": "Cliff's delta"}.get)
-method = o3.radio("RNA method", cv.METHODS,
-                  key=sidebar.linked("cmp-method", options=cv.Method),
-                  format_func={"rank": "Rank test on log-CPM",
-                               "deseq2": "DESeq2 on raw counts (about a minute)"}.get) \
-    if layer == "rna" else "rank"
-panels = [None, *cv.panels(study)]
+                  format_func=co.EFFECT_LABELS.get)
+method = o3.radio("RNA method", co.METHODS, key=sidebar.linked("cmp-method", options=co.Method),
+                  format_func=co.METHOD_LABELS.get) if layer == "rna" else "rank"
+panels = co.panel_choices(study)
 panel = o3.selectbox("Panel", panels, key=sidebar.linked("cmp-panel", options=panels),
-                     format_func=lambda p: "all panels" if p is None else p) \
-    if layer == "measurements" else None
-fdr = o4.select_slider("FDR", cv.FDR_CHOICES, value=0.1,
-                       key=sidebar.linked("cmp-fdr", options=cv.FDR_CHOICES))
-min_n = o4.number_input("Min. patients per group for a test", 2, 10, cv.MIN_N,
+                     format_func=co.panel_label) if layer == "measurements" else None
+fdr = o4.select_slider("FDR", co.FDR_CHOICES, value=0.1,
+                       key=sidebar.linked("cmp-fdr", options=co.FDR_CHOICES))
+min_n = o4.number_input("Min. patients per group for a test", 2, 10, co.MIN_N,
                         key=sidebar.linked("cmp-min-n", kind=int, bounds=(2, 10)))
 f1, f2 = st.columns(2)
-study_rules = cv.rules(study)
+study_rules = co.rules(study)
 across = f1.checkbox("BH-FDR across all windows", study_rules.fdr_across_windows,
                      key=sidebar.linked("cmp-fdr-windows", kind=bool),
                      help="One FDR family over every window (baseline, D14, D28, M3, M6, M12) "
@@ -95,7 +89,7 @@ defining_in = f2.checkbox("Group-defining counts in the FDR family", study_rules
                           help="ANC, PLT, HGB and RETIC make the response groups; testing them "
                                "between those groups is circular, so by default they are "
                                "marked and left out of the FDR family.")
-params = cv.CompareParams(layer, str(window), group_by, ga, gb, tuple(ids_a), tuple(ids_b),
+params = co.CompareParams(layer, str(window), group_by, ga, gb, tuple(ids_a), tuple(ids_b),
                           change, method, effect, panel, fdr, int(min_n), across, defining_in)
 if method == "deseq2" and jobs_panel.run(
         cv.run_comparison, study, cohort=cohort, params=cv.comparison_params(params),
@@ -107,10 +101,9 @@ try:
 except ValueError as err:
     st.warning(md(err))
     st.stop()
-if not cohort.days.is_everything:
-    st.caption("The comparison uses its own window above; the sidebar's day window limits the "
-               "trajectory below.")
-if note := cv.focus_note(study, cohort=cohort, params=params, focus=focus):
+if note := co.day_window_note(cohort):
+    st.caption(note)
+if note := co.focus_note(study, cohort=cohort, params=params, focus=focus):
     st.info(md(note))
 render.show_params(params)
 if got.empty:
@@ -127,12 +120,12 @@ for line in got.notes:
 if got.untested:
     st.info("No test is possible here: " + md(got.untested) + ". The values are shown below.")
 
-name = f"{study.name}_{layer}_{window}".replace(":", "-")
+name = co.file_stem(study, params)
 if got.n_tested:
     spec = session.cached_view(cv.volcano, study, cohort=cohort, params=params)
     event = render.show(spec, key="cmp-volcano", name=f"{name}_volcano", on_select="rerun",
                         selection_mode=("points",))
-    clicked = cv.clicked_feature(event)
+    clicked = co.clicked_feature(event)
     if clicked and clicked != st.session_state.get("cmp-last-click"):
         st.session_state["cmp-last-click"] = clicked
         st.session_state["cmp-feature"] = clicked
@@ -146,12 +139,11 @@ render.show(session.cached_view(cv.heatmap, study, cohort=cohort, params=params,
 st.subheader("One feature over time")
 features = session.cached_view(cv.features, study, cohort=cohort, params=params)
 feature_key = sidebar.linked("cmp-feature", options=features)
-if st.session_state.get("cmp-feature") not in features:
-    st.session_state["cmp-feature"] = features[0]
+st.session_state["cmp-feature"] = co.feature_choice(features, st.session_state.get("cmp-feature"))
 feature = st.selectbox("Feature (or click a point in the volcano)", features, key=feature_key)
 one = replace(params, feature=feature)
 trajectory = session.cached_view(cv.course, study, cohort=cohort, params=one, focus=focus)
 render.show(trajectory, key="cmp-trajectory", name=f"{study.name}_{feature}_course")
 render.show(session.cached_view(cv.window_tests, study, cohort=cohort, params=one),
             key="cmp-windows", name=f"{study.name}_{feature}_by_window")
-render.show_rules(cv.rules(study, params=params), names=cv.CMP_RULES, key="cmp-rules")
+render.show_rules(co.rules(study, params=params), names=co.CMP_RULES, key="cmp-rules")

@@ -2,168 +2,93 @@
 the volcano, the ranked features, the top features per patient, one feature over time and its
 tests per window, for any feature layer (patient-level tests; analysis.differential).
 
-`CompareParams` is the page's whole choice and the input of every view here: the layer, the day
-window, how the groups are made (the response groups, a patients-table column and two of its
+`CompareParams` (views/compare_options.py, with the option lists, defaults and focus rules the
+page's choices come from; their names are importable from here too) is the page's whole choice
+and the input of every view here: the layer, the day window, how the groups are made (the response groups, a patients-table column and two of its
 values, or a custom split with its two patient lists), the test and FDR options and the feature
 followed over time. The same Params therefore rebuild the same volcano, and an exported file
 carries them (custom patient lists included), so it can be made again from its provenance.
 
 A focus set on another page (a sample clicked on the Patient page: one patient and the sample's
-day) is honoured: `focus_defaults` gives the layer and window that hold the sample, and the
-heatmap and the course mark the focus patients and days.
+day) is honoured: the heatmap and the course mark the focus patients and days.
 
 The comparison itself runs in one function (`_run_comparison`, which is also where DESeq2
 runs); the volcano, table, heatmap and summary of one Params share its result (views.shared).
-
-One job, over 400 lines: the Compare page's records and the option lists and focus rules
-their Params come from.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 import jobs
 from analysis import differential as dif
-from analysis.cohort import Cohort, Focus, apply_cohort, cohort_subjects, response_groups
-from analysis.rules import Rules, rules_for
+from analysis.cohort import Cohort, Focus, apply_cohort, response_groups
 from analysis.vocab import DayWindow
 from components.figures import compare as cf
+from views.compare_options import (  # the page's options (their old home is here)
+    CMP_RULES,
+    CUSTOM_DAYS,
+    CUSTOM_SPLIT,
+    CUSTOM_WINDOW,
+    DEFAULT_WINDOW,
+    EFFECT_LABELS,
+    FDR_CHOICES,
+    LAYER_LABELS,
+    METHOD_LABELS,
+    METHODS,
+    MIN_N,
+    WINDOW_CHOICES,
+    WINDOWS,
+    CompareParams,
+    EffectMeasure,
+    Layer,
+    Method,
+    clicked_feature,
+    day_window_note,
+    default_layer,
+    feature_choice,
+    file_stem,
+    focus_defaults,
+    focus_note,
+    group_arguments,
+    group_values,
+    grouping_columns,
+    grouping_label,
+    layers,
+    missing_layers,
+    opening_choices,
+    other_patients,
+    other_values,
+    panel_choices,
+    panel_label,
+    panels,
+    patients_of,
+    rules,
+    window_of_day,
+)
 from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
 
-__all__ = ["CompareParams", "CompareSummary", "CUSTOM_SPLIT", "LAYER_LABELS", "WINDOWS",
-           "CMP_RULES", "FDR_CHOICES", "MIN_N", "layers", "missing_layers", "default_layer",
-           "grouping_columns", "group_values", "panels", "rules", "summary", "volcano",
-           "ranked", "heatmap", "course", "window_tests", "features", "focus_defaults",
-           "focus_note", "clicked_feature", "window_of_day",
-           "comparison_params", "run_comparison", "Layer", "Method", "METHODS",
-           "EffectMeasure"]
-
-Layer = Literal["measurements", "proteomics", "rna", "mutations", "tcr", "composition"]
-Method = Literal["rank", "deseq2"]
-METHODS: tuple[Method, ...] = get_args(Method)
-EffectMeasure = Literal["hedges_g", "cliffs_delta"]
-CUSTOM_SPLIT = "custom split"
-LAYER_LABELS = dif.LAYER_LABELS
-WINDOWS: tuple[str, ...] = tuple(dif.WINDOWS)
-MIN_N = dif.MIN_N
-FDR_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.25)
-CMP_RULES = ("group_defining_analytes", "defining_in_fdr", "fdr_across_windows", "exact_max_n")
-# samples.assay of a clicked sample -> the layer that holds its values
-_ASSAY_LAYERS = {"proteomics": "proteomics", "rna": "rna", "mutations": "mutations",
-                 "tcr": "tcr", "scrna": "composition", "single_cell": "composition"}
-
-
-@dataclass(frozen=True)
-class CompareParams:
-    """Two groups of patients compared in one day window on one feature layer.
-
-    Groups: `group_by` "response_group" (responders vs non-responders), a column of the
-    patients table (`group_a` / `group_b` pick two of its values when it has more than two; a
-    numeric column splits at its median), or "custom split": `patients_a` vs `patients_b`,
-    recorded here so the figure can be made again. `window` is a named window (baseline, D14,
-    D28, M3, M6, M12) or "start:end" days. `fdr_across_windows` / `defining_in_fdr` None take the
-    study's rule settings. `feature` is the one followed over time (None: the top-ranked)."""
-
-    layer: Layer = "proteomics"
-    window: str = "D28"
-    group_by: str = "response_group"
-    group_a: str | None = None
-    group_b: str | None = None
-    patients_a: tuple[str, ...] = ()
-    patients_b: tuple[str, ...] = ()
-    change_from_baseline: bool = False
-    method: Method = "rank"
-    effect_measure: EffectMeasure = "hedges_g"
-    panel: str | None = None
-    fdr: float = 0.1
-    min_n: int = MIN_N
-    fdr_across_windows: bool | None = None
-    defining_in_fdr: bool | None = None
-    feature: str | None = None
-
-    @property
-    def custom(self) -> bool:
-        return self.group_by == CUSTOM_SPLIT
-
-
-# ---- what the page offers ---------------------------------------------------------------------
-def missing_layers(study: Study) -> dict[str, str]:
-    """Layer -> why it is not available ("" when it is)."""
-    return dif.available_layers(study)
-
-
-def layers(study: Study) -> list[str]:
-    """The feature layers this study can compare, in the package's order."""
-    missing = missing_layers(study)
-    return [la for la in dif.LAYERS if not missing[la]]
-
-
-def default_layer(study: Study) -> str | None:
-    """Proteomics when the study has it, else its first layer (None: nothing to compare)."""
-    got = layers(study)
-    return "proteomics" if "proteomics" in got else (got[0] if got else None)
-
-
-def grouping_columns(study: Study) -> list[str]:
-    """How the patients can be split: response groups, the patients-table columns that make
-    two or more groups, or a custom split."""
-    return ["response_group", *dif.grouping_columns(study), CUSTOM_SPLIT]
-
-
-def group_values(study: Study, *, column: str) -> list[str]:
-    """The values of a patients-table column (a page offers two as groups A and B when there
-    are more than two); empty for the response groups, numeric columns and a custom split."""
-    if column in ("response_group", CUSTOM_SPLIT):
-        return []
-    return dif.group_values(study, column=column)
-
-
-def panels(study: Study) -> list[str]:
-    """The measurement panels (cbc, chemistry, cytokine, ...)."""
-    return sorted(study.measurements.get_column("panel").drop_nulls().unique().to_list())
-
-
-def rules(study: Study, *, params: CompareParams | None = None) -> Rules:
-    """The study's rule settings with the comparison's FDR choices applied."""
-    r = rules_for(study)
-    if params is None:
-        return r
-    changes = {k: v for k, v in (("fdr_across_windows", params.fdr_across_windows),
-                                 ("defining_in_fdr", params.defining_in_fdr)) if v is not None}
-    return r.with_(**changes) if changes else r
-
-
-def window_of_day(day: int) -> str | None:
-    """The named window holding `day` (baseline for day <= 0), or None between windows."""
-    for name, w in dif.WINDOWS.items():
-        if (w.lo is None or day >= w.lo) and (w.hi is None or day <= w.hi):
-            return name
-    return None
+__all__ = ["CompareSummary", "summary", "volcano", "ranked", "heatmap", "course",
+           "window_tests", "features", "comparison_params", "run_comparison", "CompareParams",
+           "CUSTOM_SPLIT", "LAYER_LABELS", "WINDOWS", "CMP_RULES", "FDR_CHOICES", "MIN_N",
+           "layers", "missing_layers", "default_layer", "grouping_columns", "group_values",
+           "panels", "rules", "focus_defaults", "focus_note", "clicked_feature",
+           "window_of_day", "group_arguments", "patients_of", "CUSTOM_WINDOW", "WINDOW_CHOICES",
+           "DEFAULT_WINDOW", "CUSTOM_DAYS", "opening_choices", "grouping_label",
+           "other_patients", "other_values", "EFFECT_LABELS", "METHOD_LABELS", "panel_choices",
+           "panel_label", "day_window_note", "file_stem", "feature_choice", "Layer", "Method",
+           "METHODS", "EffectMeasure"]
 
 
 # ---- the comparison -----------------------------------------------------------------------------
-def _group_kwargs(params: CompareParams) -> dict[str, Any]:
-    if params.custom:
-        return {"groups": (params.patients_a, params.patients_b),
-                "group_column": "response_group", "group_a": None, "group_b": None}
-    return {"groups": None, "group_column": params.group_by, "group_a": params.group_a,
-            "group_b": params.group_b}
-
-
-def _subjects(study: Study, cohort: Cohort | None) -> tuple[str, ...]:
-    return tuple(cohort_subjects(response_groups(study), cohort or Cohort()))
-
-
 def comparison_params(params: CompareParams) -> CompareParams:
     """The part of `params` the comparison depends on (not the FDR level shown, not the
     feature followed): the key of its result, and of the DESeq2 job the page runs."""
@@ -178,9 +103,9 @@ def run_comparison(study: Study, *, cohort: Cohort | None, params: CompareParams
     report(0.05, "DESeq2 on raw counts" if params.method == "deseq2" else "rank tests")
     res = dif.compare(study, layer=params.layer, window=params.window,
                       change_from_baseline=params.change_from_baseline, panel=params.panel,
-                      subjects=_subjects(study, cohort), rules=rules(study, params=params),
+                      subjects=patients_of(study, cohort), rules=rules(study, params=params),
                       effect_measure=params.effect_measure, method=params.method,
-                      min_n=int(params.min_n), **_group_kwargs(params))
+                      min_n=int(params.min_n), **group_arguments(params))
     report(1.0, "done")
     return res
 
@@ -198,7 +123,7 @@ def _run_comparison(study: Study, cohort: Cohort, params: CompareParams
     """The one place the comparison (rank tests or DESeq2) runs; the views of one Params share
     its result (views.shared), so a page showing four of them runs it once. A DESeq2 result
     the page's job computed is read from the jobs cache."""
-    kw = _group_kwargs(params)
+    kw = group_arguments(params)
     _, label_a, label_b = dif.assign_groups(study, groups=kw["groups"],
                                             group_column=kw["group_column"],
                                             group_a=kw["group_a"], group_b=kw["group_b"])
@@ -313,11 +238,11 @@ def heatmap(study: Study, *, cohort: Cohort | None = None, params: CompareParams
     the focus patients' rows are marked."""
     res, la, lb = _comparison(study, cohort, params)
     feats = cf.top_features(res, n=top)
-    kw = _group_kwargs(params)
+    kw = group_arguments(params)
     vals = dif.patient_values(study, layer=params.layer, window=params.window,
                               change_from_baseline=params.change_from_baseline,
                               panel=params.panel, features=tuple(feats),
-                              subjects=_subjects(study, cohort), **kw)
+                              subjects=patients_of(study, cohort), **kw)
     fig = cf.zscore_heatmap(vals, features=feats, group_order=[la, lb],
                             title=f"Top {len(feats)} features, z-scored ({params.window})")
     n = _mark_focus_rows(fig, focus)
@@ -340,7 +265,7 @@ def _feature(study: Study, cohort: Cohort | None, params: CompareParams) -> str:
 def _course_kwargs(study: Study, cohort: Cohort | None, params: CompareParams
                    ) -> dict[str, Any]:
     return {"layer": params.layer, "panel": params.panel,
-            "subjects": _subjects(study, cohort), **_group_kwargs(params)}
+            "subjects": patients_of(study, cohort), **group_arguments(params)}
 
 
 def _tests(study: Study, cohort: Cohort | None, params: CompareParams, feature: str
@@ -411,75 +336,4 @@ def window_tests(study: Study, *, cohort: Cohort | None = None, params: CompareP
         "q_value", "median_a", "median_b", "test", "reason"), replace(params, feature=feature))
 
 
-def clicked_feature(event: Mapping[str, Any] | None) -> str | None:
-    """The feature of the volcano point a click selected (its customdata), or None."""
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    clicked = points[0].get("customdata") if points else None
-    return clicked[0] if isinstance(clicked, list) else clicked
 
-
-# ---- the focus ----------------------------------------------------------------------------------
-def _focus_samples(study: Study, focus: Focus) -> pl.DataFrame:
-    subjects = list(getattr(focus, "subjects", ()) or ())
-    s = study.samples
-    if not subjects or s.height == 0 or "assay" not in s.columns:
-        return s.head(0)
-    s = s.filter(pl.col("subject_id").is_in(subjects))
-    return s if focus.days.is_everything else s.filter(focus.days.contains("day"))
-
-
-def focus_defaults(study: Study, focus: Focus | None) -> dict[str, str]:
-    """What the page should show for a focus (e.g. a sample clicked on the Patient page): the
-    layer of the focus samples' assay (when this study can compare it) and the named window
-    holding the focus days. Keys are CompareParams fields; empty when the focus says neither."""
-    if focus is None:
-        return {}
-    out: dict[str, str] = {}
-    available = layers(study)
-    samples = _focus_samples(study, focus)
-    label = str(getattr(focus, "label", "") or "")
-    # a focus made from one sample names it ("sample SAA-002_M3_RNA"): that sample's assay
-    # first, then the other samples of the focus patients and days
-    named = [re.search(rf"(?<![\w-]){re.escape(str(sid))}(?![\w-])", label) is not None
-             for sid in samples.get_column("sample_id").to_list()] if samples.height else []
-    ordered = samples.with_columns(pl.Series("_named", named, dtype=pl.Boolean)).sort(
-        "_named", descending=True, maintain_order=True) if samples.height else samples
-    for assay in ordered.get_column("assay").to_list() if "assay" in ordered.columns else []:
-        layer = _ASSAY_LAYERS.get(str(assay or "").lower())
-        if layer in available:
-            out["layer"] = layer
-            break
-    lo, hi = focus.days.bounds
-    if lo is not None and hi is not None:
-        a, b = window_of_day(lo), window_of_day(hi)
-        if a is not None and a == b:
-            out["window"] = a
-    return out
-
-
-def focus_note(study: Study, *, cohort: Cohort | None = None, params: CompareParams,
-               focus: Focus | None = None) -> str | None:
-    """One line on the focus and this comparison: whether its patients are in the groups
-    compared, and whether the window holds the focus days."""
-    if focus is None:
-        return None
-    kw = _group_kwargs(params)
-    try:
-        assigned, _, _ = dif.assign_groups(study, groups=kw["groups"],
-                                           group_column=kw["group_column"],
-                                           group_a=kw["group_a"], group_b=kw["group_b"],
-                                           subjects=_subjects(study, cohort))
-    except ValueError:
-        return None
-    group_of = dict(assigned.select("subject_id", "group").iter_rows())
-    parts = []
-    for sid in focus.subjects:
-        parts.append(f"{sid} is in group {group_of[sid]}" if sid in group_of else
-                     f"{sid} is in neither group compared")
-    lo, hi = focus.days.bounds
-    w = dif.parse_window(params.window)
-    if lo is not None and hi is not None and not (
-            (w.lo is None or lo >= w.lo) and (w.hi is None or hi <= w.hi)):
-        parts.append(f"the window {params.window} ({w.describe()}) does not hold the focus "
-                     "days")
-    return f"Focus: {focus.describe()}. " + "; ".join(parts) + "."

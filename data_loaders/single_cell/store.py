@@ -14,17 +14,21 @@ from the file itself:
 - the embeddings in obsm under any common name;
 - in a MuData file, the gene-expression modality and the receptor (airr) modality.
 Each decision is a `Finding`, so the importer can print it and the loader can report it.
+
+This module opens the file, reads its layout and cells and makes those decisions; the genes
+and matrix (store_genes), the derived-data cache (store_derived) and the embeddings,
+receptors and other modalities (store_other) are mixins of `SingleCellStore` in their own
+modules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -32,21 +36,18 @@ import polars as pl
 from data_loaders.single_cell.backends import detect_format, open_backend
 from data_loaders.single_cell.mapping import (
     CANONICAL_OBS,
-    EMBEDDING_ORDER,
-    OBS_ALIASES,
     MatrixKind,
     SingleCellConfig,
-    find_obs_column,
-    fold,
     matrix_kind,
 )
+from data_loaders.single_cell.store_derived import DerivedData
+from data_loaders.single_cell.store_genes import TARGET_SUM, GeneReading, normalise_counts
+from data_loaders.single_cell.store_other import OtherData
 from data_loaders.timepoints import label_day
 
-__all__ = ["SingleCellStore", "Finding", "MatrixInfo", "Resolved", "TARGET_SUM"]
+__all__ = ["SingleCellStore", "Finding", "MatrixInfo", "Resolved", "TARGET_SUM",
+           "normalise_counts"]
 
-Progress = Callable[[float, str], None]
-TARGET_SUM = 1e4
-_CHUNK = 20_000
 _BACKED_BYTES = 400 * 1024**2
 _TRUE = {"true", "t", "yes", "y", "1", "car+", "pos", "positive", "car_positive", "+"}
 _GEX_MODALITIES = ("gex", "rna", "expression", "gene_expression")
@@ -95,8 +96,11 @@ class Resolved:
     findings: tuple[Finding, ...] = field(default_factory=tuple)
 
 
-class SingleCellStore:
-    """Lazy reader of one single-cell file; see the module docstring."""
+class SingleCellStore(GeneReading, DerivedData, OtherData):
+    """Lazy reader of one single-cell file; see the module docstring. Its reads of genes and
+    the matrix (store_genes.GeneReading), its derived-data cache (store_derived.DerivedData)
+    and its embeddings, receptors and other modalities (store_other.OtherData) are in their
+    own modules."""
 
     def __init__(self, path: str | Path, config: SingleCellConfig | None = None, *,
                  cache_root: str | Path | None = None) -> None:
@@ -140,6 +144,11 @@ class SingleCellStore:
         """A handle on the expression data (the file is closed on exit)."""
         with open_backend(self.path, self.format, modality=self.modalities[0]) as h:
             yield h
+
+    @property
+    def files_folder(self) -> Path:
+        """The folder that relative file names of the [single_cell] table start from."""
+        return self.path.parent
 
     # ---- layout -------------------------------------------------------------------------------
     @cached_property
@@ -284,373 +293,6 @@ class SingleCellStore:
                      pl.len().cast(pl.Int64).alias("n_cells"))
                 .sort("subject_id", "day", "sample_id", nulls_last=True))
 
-    # ---- genes --------------------------------------------------------------------------------
-    def _genes(self, loc: str | None) -> tuple[list[str], list[str]]:
-        if loc is None:
-            return [], []
-        sym_col = self.resolved.gene_symbols
-        with self.open() as h:
-            ids = h.var_names(loc)
-            if sym_col is None:
-                symbols: list[str | None] = list(ids)
-            elif sym_col in h.var_columns(loc):
-                symbols = h.var_column(loc, sym_col)
-            else:   # symbols only in the main var: align by id
-                lookup = dict(zip(h.var_names("X"), h.var_column("X", sym_col), strict=True))
-                symbols = [lookup.get(i) for i in ids]
-        out, seen = [], set()
-        for i, s in zip(ids, symbols, strict=True):
-            label = str(s) if s and str(s).lower() not in ("nan", "none") else str(i)
-            if label in seen and label != i:
-                label = f"{label} ({i})"
-            base, k = label, 0
-            while label in seen:            # still taken: numbered as var_names_make_unique
-                k += 1
-                label = f"{base}-{k}"
-            seen.add(label)
-            out.append(label)
-        return ids, out
-
-    @cached_property
-    def gene_names(self) -> list[str]:
-        """Gene labels (symbols where known, unique) of the expression used for colouring
-        and markers, in matrix column order."""
-        return self._genes(self.resolved.lognorm)[1]
-
-    @cached_property
-    def gene_ids(self) -> list[str]:
-        return self._genes(self.resolved.lognorm)[0]
-
-    @cached_property
-    def counts_gene_names(self) -> list[str]:
-        return self._genes(self.resolved.counts)[1]
-
-    @property
-    def matrix_signature(self) -> str:
-        """What the derived caches depend on besides the file bytes."""
-        r = self.resolved
-        return f"{self.modalities[0]}|{r.counts}|{r.lognorm}|{r.lognorm_how}"
-
-    @property
-    def files_folder(self) -> Path:
-        """The folder that relative file names of the [single_cell] table start from."""
-        return self.path.parent
-
-    # ---- derived data on disk (the study's cache) -----------------------------------------
-    @cached_property
-    def content_key(self) -> str:
-        """Content hash of the file and of the choice of matrices: the key of everything
-        derived from it (embeddings, the gene-column cache, pseudobulk results)."""
-        from data_loaders.single_cell.cache import cache_location, file_digest
-
-        raw = file_digest(self.path, cache=cache_location(self.cache_root))
-        return hashlib.blake2b(f"{raw}|{self.matrix_signature}".encode(),
-                               digest_size=16).hexdigest()
-
-    def cache_path(self, name: str) -> Path:
-        """Where derived file `name` lives (the study's .cache, or the per-user folder)."""
-        from data_loaders.single_cell.cache import cache_file
-
-        return cache_file(self.cache_root, name)
-
-    @property
-    def cache_note(self) -> str:
-        from data_loaders.single_cell.cache import cache_location
-
-        return cache_location(self.cache_root).note
-
-    def derived_array(self, name: str) -> np.ndarray | None:
-        """A cached float32 array (an embedding's coordinates), or None."""
-        from data_loaders.single_cell.cache import load_array
-
-        path = self.cache_path(name)
-        return load_array(path) if path.is_file() else None
-
-    def save_derived_array(self, name: str, values: np.ndarray) -> Path:
-        from data_loaders.single_cell.cache import save_array
-
-        path = self.cache_path(name)
-        save_array(path, values)
-        return path
-
-    def derived_frames(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Cached frames and metadata (`save_derived_frames`), or None."""
-        from data_loaders.single_cell.cache import load_frames
-
-        path = self.cache_path(name)
-        return load_frames(path) if path.is_file() else None
-
-    def save_derived_frames(self, name: str, frames: dict[str, Any], meta: dict[str, Any]
-                            ) -> Path:
-        from data_loaders.single_cell.cache import save_frames
-
-        path = self.cache_path(name)
-        save_frames(path, frames, meta)
-        return path
-
-    # ---- gene columns (the gene-column cache: CSC of the log-normalised values) -----------
-    def gene_index(self, gene: str) -> int:
-        """Matrix column of a gene label or file id (KeyError when unknown)."""
-        if gene in self._gene_positions:
-            return self._gene_positions[gene]
-        if gene in self.gene_ids:
-            return self.gene_ids.index(gene)
-        raise KeyError(gene)
-
-    @cached_property
-    def _gene_positions(self) -> dict[str, int]:
-        return {g: j for j, g in enumerate(self.gene_names)}
-
-    def gene_cache_ready(self) -> bool:
-        """Whether the gene-column cache is built (one gene, and the marker test, then read
-        at once; building it is a job: views.landscape.build_gene_store)."""
-        return self.cache_path(f"genes-v4-{self.content_key[:24]}.h5").is_file()
-
-    #: a converted store holds its own gene-major copy; a plain file gets a gene-column cache
-    has_gene_major_copy = False
-
-    def gene_cache(self, *, progress: Progress | None = None) -> Path:
-        """Build (once) the log-normalised CSC gene-column cache with the marker ranks and
-        return its path."""
-        import scipy.sparse as sp
-
-        from data_loaders.single_cell.cache import write_gene_store
-        from data_loaders.single_cell.ranks import column_ranks
-
-        path = self.cache_path(f"genes-v4-{self.content_key[:24]}.h5")
-        if path.is_file():
-            return path
-        report = progress or (lambda f, m: None)
-        report(0.0, "reading the expression matrix")
-        blocks = []
-        n = self.n_obs
-        for _, hi, block in self.blocks("lognorm"):
-            blocks.append(block)
-            report(0.6 * hi / max(n, 1), "reading the expression matrix")
-        g = len(self.gene_names)
-        matrix = sp.vstack(blocks, format="csr") if blocks else \
-            sp.csr_matrix((0, g), dtype=np.float32)
-        del blocks
-        report(0.6, "sorting by gene")
-        csc = matrix.tocsc()
-        del matrix
-        csc.eliminate_zeros()
-        csc.sort_indices()
-        report(0.7, "ranking each gene (for marker tests)")
-        ranks = column_ranks(csc)
-        report(0.9, "writing the gene-column store")
-        write_gene_store(path, csc, ranks=ranks.ranks, ties=ranks.ties,
-                         normalised_from_counts=self.resolved.lognorm_how == "from_counts",
-                         source=self.matrix_signature)
-        report(1.0, "gene-column store written")
-        return path
-
-    def gene_column(self, gene: str) -> np.ndarray:
-        """Log-normalised values of one gene (label or file id) in every cell (float32).
-        KeyError for an unknown gene."""
-        from data_loaders.single_cell.cache import read_gene_column
-
-        j = self.gene_index(gene)
-        return read_gene_column(self.gene_cache(), j)
-
-    def gene_columns(self, columns: Sequence[int], *, progress: Progress | None = None
-                     ) -> Any:
-        """The log-normalised values of matrix columns `columns` as CSC (cells x len)."""
-        import scipy.sparse as sp
-
-        from data_loaders.single_cell.cache import read_gene_column
-
-        path = self.gene_cache(progress=progress)
-        cols = [sp.csc_matrix(read_gene_column(path, int(j))[:, None]) for j in columns]
-        return sp.hstack(cols, format="csc") if cols else \
-            sp.csc_matrix((self.n_obs, 0), dtype=np.float32)
-
-    def expression(self, *, progress: Progress | None = None) -> Any:
-        """The whole log-normalised matrix as scipy CSC (cells x genes). Small studies only:
-        prefer `gene_column`, `expression_rows` and `marker_arrays`."""
-        from data_loaders.single_cell.cache import read_gene_store
-
-        return read_gene_store(self.gene_cache(progress=progress)).matrix
-
-    def expression_rows(self, rows: Sequence[int] | np.ndarray) -> Any:
-        """Log-normalised values of the cells `rows` (in that order) as CSR."""
-        return self.expression().tocsr()[np.asarray(rows, dtype=np.int64)]
-
-    def marker_arrays(self, *, progress: Progress | None = None) -> Any:
-        """The values, within-gene ranks and per-gene totals the marker test reads
-        (`data_loaders.single_cell.ranks.MarkerArrays`; in memory for the gene-column cache,
-        read lazily by rows from a converted store); read once per store."""
-        kept = self.__dict__.get("_marker_memo")
-        if kept is None:
-            kept = self.__dict__["_marker_memo"] = self._marker_arrays(progress=progress)
-        return kept
-
-    def _marker_arrays(self, *, progress: Progress | None = None) -> Any:
-        import scipy.sparse as sp
-
-        from data_loaders.single_cell.cache import read_gene_store
-        from data_loaders.single_cell.ranks import ColumnRanks, MarkerArrays, gene_totals
-
-        got = read_gene_store(self.gene_cache(progress=progress), with_ranks=True)
-        csc = got.matrix
-        totals = gene_totals(csc, ColumnRanks(got.ranks, got.ties))
-        data = csc.tocsr()
-        ranks = sp.csc_matrix((got.ranks, csc.indices, csc.indptr), shape=csc.shape).tocsr()
-        return MarkerArrays(data, ranks, tuple(self.gene_names), totals["n_nonzero"],
-                            totals["sum"], totals["tie_term"], totals["rank_sum"])
-
-    def blocks(self, which: Literal["lognorm", "counts"] = "lognorm", *,
-               chunk: int = _CHUNK) -> Iterator[tuple[int, int, Any]]:
-        """(lo, hi, CSR float32 block of cells lo..hi) over every cell. "lognorm": the values
-        for colouring and markers (log-normalised; computed from counts when the file has
-        none); "counts": raw counts (ValueError when the file has none)."""
-        r = self.resolved
-        loc = r.lognorm if which == "lognorm" else r.counts
-        if loc is None:
-            raise ValueError(f"{self.path.name}: no {'log-normalised or count' if which == 'lognorm' else 'count'} "
-                             "matrix (scaled values are not used)")
-        how = r.lognorm_how if which == "lognorm" else "counts"
-        with self.open() as h:
-            read = h.rows(loc)
-            n = h.shape(loc)[0]
-            for lo in range(0, n, chunk):
-                hi = min(lo + chunk, n)
-                block = read(lo, hi)
-                if how == "from_counts":
-                    block = normalise_counts(block)
-                elif how == "log1p":
-                    block.data = np.log1p(block.data)
-                yield lo, hi, block
-
-    # ---- embeddings ---------------------------------------------------------------------------
-    @cached_property
-    def embeddings(self) -> tuple[str, ...]:
-        """obsm (loom: 2-D col_attrs) embeddings, UMAP first, then t-SNE, PCA, others."""
-        with self.open() as h:
-            keys = h.embeddings()
-
-        def rank(k: str) -> tuple[int, str]:
-            f = fold(k)
-            return next((i for i, n in enumerate(EMBEDDING_ORDER) if n in f),
-                        len(EMBEDDING_ORDER)), k
-        return tuple(sorted(keys, key=rank))
-
-    def embedding(self, key: str) -> np.ndarray:
-        """The first two dimensions of embedding `key` (float32, cells x 2; read once and
-        kept, read-only: every view of the landscape asks for it)."""
-        if key not in self.embeddings:
-            raise KeyError(key)
-        kept = self.__dict__.setdefault("_embedding_memo", {})
-        if key not in kept:
-            with self.open() as h:
-                coords = np.asarray(h.embedding(key), dtype=np.float32)
-            coords.setflags(write=False)
-            kept.clear()            # one basis at a time: ten million cells are 80 MB
-            kept[key] = coords
-        return kept[key]
-
-    # ---- receptors (MuData airr modality, 10x VDJ contigs, AIRR with cell_id) ----------------
-    @cached_property
-    def receptors(self) -> pl.DataFrame:
-        """One row per receptor chain (cell_id, chain, locus, junction_aa, v_call, ...,
-        productive, duplicate_count) of the airr modality and of the `receptor_files` of the
-        [single_cell] table, with the cell's row in the expression data (`cell`, null when it
-        has no expression profile), subject_id and sample_id. Empty without receptor data."""
-        from data_loaders.single_cell.receptors import (
-            CHAIN_SCHEMA,
-            match_cells,
-            read_receptor_file,
-        )
-
-        parts = []
-        mod = self.modalities[1]
-        if mod is not None:
-            from data_loaders.single_cell.airr import read_airr_chains
-
-            with open_backend(self.path, "h5mu", modality=mod) as h:
-                ids = h.obs_names()
-                if "obsm" in h.root and "airr" in h.root["obsm"]:
-                    parts.append(read_airr_chains(h.root["obsm"]["airr"], ids))
-        cells = pl.DataFrame({"cell_id": self.cell_names,
-                              "cell": np.arange(self.n_obs, dtype=np.int64)})
-        for c in ("subject_id", "sample_id"):
-            s = self.canonical(c)
-            if s is not None:
-                cells = cells.with_columns(s.alias(c))
-        for name, sample in self.config.receptor_files:
-            path = Path(name) if Path(name).is_absolute() else self.files_folder / name
-            if not path.is_file():
-                raise ValueError(f"[single_cell] receptor_files: {name} not found next to "
-                                 f"{self.path.name}")
-            chains = match_cells(read_receptor_file(path), cells, sample_id=sample)
-            parts.append(chains)
-        if not parts:
-            return pl.DataFrame(schema={**CHAIN_SCHEMA, "cell": pl.Int64,
-                                        "subject_id": pl.String, "sample_id": pl.String})
-        chains = pl.concat([p.select(list(CHAIN_SCHEMA)).cast(CHAIN_SCHEMA) for p in parts])
-        out = chains.join(cells, on="cell_id", how="left", maintain_order="left")
-        for c in ("subject_id", "sample_id"):
-            if c not in out.columns:
-                out = out.with_columns(pl.lit(None, dtype=pl.String).alias(c))
-        return out
-
-    @cached_property
-    def other_modalities(self) -> tuple[str, ...]:
-        """MuData modalities besides gene expression and receptors (e.g. CITE-seq "prot" /
-        "adt"); empty for other formats."""
-        if self.format != "h5mu":
-            return ()
-        import h5py
-
-        gex, rec = self.modalities
-        with h5py.File(self.path, "r") as f:
-            return tuple(m for m in (f["mod"].keys() if "mod" in f else ())
-                         if m not in (gex, rec))
-
-    def modality_features(self, modality: str) -> list[str]:
-        with open_backend(self.path, "h5mu", modality=modality) as h:
-            return list(h.var_names("X"))
-
-    def modality_column(self, modality: str, feature: str) -> np.ndarray:
-        """One feature of another MuData modality (X as stored, e.g. ADT counts) for every cell
-        of the expression data, matched by cell name (0 where the modality lacks the cell)."""
-        with open_backend(self.path, "h5mu", modality=modality) as h:
-            j = list(h.var_names("X")).index(feature)
-            names = h.obs_names()
-            read, n = h.rows("X"), h.shape("X")[0]
-            values = np.concatenate([np.asarray(read(lo, min(lo + _CHUNK, n))[:, j].todense())
-                                     .ravel() for lo in range(0, n, _CHUNK)]) if n else \
-                np.zeros(0)
-        lookup = dict(zip(names, values.tolist(), strict=True))
-        return np.array([lookup.get(c, 0.0) for c in self.cell_names], dtype=np.float64)
-
-    def counts_column(self, feature: str) -> np.ndarray:
-        """Raw counts of one feature in every cell (float64; read block by block from the
-        count matrix). KeyError for an unknown feature, ValueError without a count matrix."""
-        names = self.counts_gene_names
-        ids = self._genes(self.resolved.counts)[0]
-        if feature in names:
-            j = names.index(feature)
-        elif feature in ids:
-            j = ids.index(feature)
-        else:
-            raise KeyError(feature)
-        out = np.zeros(self.n_obs, dtype=np.float64)
-        for lo, hi, block in self.blocks("counts"):
-            out[lo:hi] = np.asarray(block[:, j].todense()).ravel()
-        return out
-
-    def _receptor_clonotypes(self) -> pl.Series | None:
-        mod = self.modalities[1]
-        with open_backend(self.path, "h5mu", modality=mod) as h:
-            col = find_obs_column(h.obs_columns(), OBS_ALIASES["clonotype"])
-            if col is None:
-                return None
-            table = pl.DataFrame({"cell_id": h.obs_names(),
-                                  "clonotype": h.obs_column(col).cast(pl.String)})
-        return pl.DataFrame({"cell_id": self.cell_names}).join(
-            table, on="cell_id", how="left", maintain_order="left").get_column("clonotype")
-
     # ---- study.toml ---------------------------------------------------------------------------
     def config_table(self, file: str | None = None) -> dict[str, Any]:
         """The `[single_cell]` table recording every choice (for study.toml)."""
@@ -700,13 +342,3 @@ class SingleCellStore:
         return ad.AnnData(X=x, obs=obs, var=var, obsm=obsm)
 
 
-def normalise_counts(block: Any, *, target_sum: float = TARGET_SUM) -> Any:
-    """log1p(counts / total counts of the cell * target_sum) of a CSR block (scanpy
-    `normalize_total` + `log1p`)."""
-    import scipy.sparse as sp
-
-    block = sp.csr_matrix(block, dtype=np.float32, copy=True)
-    totals = np.asarray(block.sum(axis=1)).ravel()
-    scale = np.repeat(target_sum / np.maximum(totals, 1), np.diff(block.indptr))
-    block.data = np.log1p(block.data * scale).astype(np.float32)
-    return block
