@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
+from analysis.vocab import DayWindow
 from components.figures.clinical import (
     EVENT_STYLE,
     counts_by_group,
@@ -88,7 +89,7 @@ def test_counts_by_patient_traces_axes_and_rug():
 
 
 def test_counts_highlight_and_shade():
-    fig = counts_by_patient(SERIES, analytes=["ANC"], highlight=["A"], shade=(10, 30))
+    fig = counts_by_patient(SERIES, analytes=["ANC"], highlight=["A"], shade=DayWindow(10, 30))
     widths = {t.name: (t.line.width, t.opacity) for t in fig.data}
     assert widths["A"][0] > widths["B"][0] and widths["B"][1] < 1
     assert any(s.type == "rect" and s.x0 == 10 and s.x1 == 30 for s in fig.layout.shapes)

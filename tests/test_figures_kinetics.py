@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from analysis import kinetics as kin
+from analysis.vocab import DayWindow
 from components.figures import kinetics as fk
 from components.figures import safety as fs
 
@@ -38,7 +39,7 @@ def test_kinetics_curve_traces_log_axis_blq_and_lloq():
     assert fig.layout.annotations[0].y == pytest.approx(1.69897, rel=1e-4)
 
 def test_kinetics_curve_highlight_shade_and_linear():
-    fig = fk.kinetics_curve(_series(), highlight=["B"], shade=(7, 14), log_y=False)
+    fig = fk.kinetics_curve(_series(), highlight=["B"], shade=DayWindow(7, 14), log_y=False)
     assert fig.layout.yaxis.type == "linear"
     assert fig.data[0].opacity == 0.25 and fig.data[1].opacity == 1.0
     assert fig.data[1].line.width > fig.data[0].line.width

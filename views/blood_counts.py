@@ -353,7 +353,7 @@ def counts(study: Study, *, cohort: Cohort | None = None, params: CountParams = 
                    "marks": course_marks(study, hsct=hsct, subjects=ids),
                    "ref_lines": reference_lines(criteria=params.criteria, rules=rules),
                    "labels": {a: study.analyte_label(a) for a in analytes},
-                   "shade": None if params.shade is None else params.shade.bounds}
+                   "shade": params.shade}
     series = display_series(common.apply(study, study.series(analytes=analytes), cohort),
                             hsct=hsct, rules=rules)
     title = "Blood counts: " + ", ".join(_NAMES.get(a, a) for a in analytes)

@@ -212,15 +212,14 @@ def curve(study: Study, *, cohort: Cohort | None = None, params: CurveParams = C
     # the unit once, on the axis (the title names the readout only)
     name = study.catalogue[assay].label if assay in study.catalogue else assay
     rules = common.rules(study)
-    band = None if params.shade is None else params.shade.bounds
     if params.view == VIEWS[0]:
         fig = kinetics_curve(data, colors=common.colors(study, cohort), title=name, y_title=label,
-                             highlight=params.highlight, shade=band)
+                             highlight=params.highlight, shade=params.shade)
     else:
         data = kinetics.group_curve(post_hsct.for_summary(data))
         fig = kinetics_curve(data, y="geo_mean", color="response_group", blq=None,
                              colors=GROUP_COLORS, title=f"{name}: geometric mean by group",
-                             y_title=label, shade=band, hover="geo_mean", n="n")
+                             y_title=label, shade=params.shade, hover="geo_mean", n="n")
     return FigureSpec(
         key="kin-curve", title="CAR-T expansion and persistence", fig=fig, data=data,
         params=params,

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from analysis.vocab import DayWindow
 from components.figures.clinical import POST_HSCT_NAME, post_hsct_split
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.theme import PATIENT_PALETTE, column_label, label_decades
@@ -39,12 +40,12 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
                    color: str = "subject_id", blq: str | None = "blq",
                    lloq: str | None = "lloq", colors: Mapping[str, str] | None = None,
                    log_y: bool = True, title: str | None = None, y_title: str | None = None,
-                   highlight: Iterable[str] = (), shade: tuple[float | None, float | None]
-                   | None = None, hover: str | None = "value", n: str | None = None
+                   highlight: Iterable[str] = (), shade: DayWindow | None = None,
+                   hover: str | None = "value", n: str | None = None
                    ) -> go.Figure:
     """One line per `color` value against `x` (log10 y by default). BLQ points (`blq` true) get
     open markers and one extra ringed trace; each distinct `lloq` is a dotted line.
-    `highlight` fades every other line; `shade` is a day window (lo, hi) drawn as a band."""
+    `highlight` fades every other line; `shade` is a day window drawn as a band (an open side ends at the data)."""
     df = df.filter(pl.col(y).is_not_null() & (pl.col(y) > 0 if log_y else pl.lit(True)))
     keys = df.get_column(color).unique(maintain_order=True).to_list() if df.height else []
     cmap = _color_map(sorted(keys), colors)
@@ -124,10 +125,9 @@ def kinetics_curve(df: pl.DataFrame, *, x: str = "day", y: str = "plot_value",
             fig.add_vline(x=d, line={"color": "#000000", "width": 1.2, "dash": "dashdot"})
             fig.add_annotation(x=d, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                                text="HSCT " + ", ".join(map(str, ids)), font={"size": 10})
-    if shade is not None and (shade[0] is not None or shade[1] is not None):
+    if shade is not None and not shade.is_everything:
         xs = df.get_column(x) if df.height else pl.Series([0, 1])
-        x0 = shade[0] if shade[0] is not None else xs.min()
-        x1 = shade[1] if shade[1] is not None else xs.max()
+        x0, x1 = shade.within(xs.min(), xs.max())
         fig.add_vrect(x0=x0, x1=x1, fillcolor="#0072B2", opacity=0.08, line_width=0,
                       layer="below", annotation_text="focus", annotation_position="top left")
     fig.update_layout(template="cart", title=title, hovermode="closest",

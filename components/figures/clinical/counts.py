@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from analysis.vocab import DayWindow
 from components.figures.clinical.style import EVENT_STYLE, rgba
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.theme import GROUP_COLORS, label_decades, patient_colors
@@ -61,7 +62,7 @@ def _decorate_counts(fig: go.Figure, analytes: Sequence[str], *, log_y: bool,
                      labels: Mapping[str, str] | None,
                      transfusions: pl.DataFrame | None,
                      marks: Sequence[tuple[float, float, str]],
-                     shade: tuple[float | None, float | None] | None,
+                     shade: DayWindow | None,
                      title: str | None) -> None:
     for i, a in enumerate(analytes, start=1):
         fig.update_yaxes(type="log" if log_y else "linear",
@@ -104,10 +105,9 @@ def _decorate_counts(fig: go.Figure, analytes: Sequence[str], *, log_y: bool,
             fig.add_vrect(x0=x0, x1=x1, fillcolor="#999999", opacity=0.18, line_width=0)
             fig.add_annotation(x=x0, y=1.0, yref="paper", text=text, showarrow=False,
                                xanchor="right", yanchor="bottom", font={"size": 10})
-    if shade is not None and (shade[0] is not None or shade[1] is not None):
-        fig.add_vrect(x0=shade[0] if shade[0] is not None else -30,
-                      x1=shade[1] if shade[1] is not None else 1000,
-                      fillcolor="#F0E442", opacity=0.25, line_width=0)
+    if shade is not None and not shade.is_everything:
+        x0, x1 = shade.within(-30, 1000)
+        fig.add_vrect(x0=x0, x1=x1, fillcolor="#F0E442", opacity=0.25, line_width=0)
     n_rows = len(analytes) + (1 if transfusions is not None else 0)
     fig.update_xaxes(title_text="Study day (0 = CAR-T infusion)", row=max(n_rows, 1), col=1)
     fig.update_layout(template="cart", title=title or "Blood counts",
@@ -124,7 +124,7 @@ def counts_by_patient(df: pl.DataFrame, *, analytes: Sequence[str], x: str = "da
                       transfusions: pl.DataFrame | None = None,
                       marks: Sequence[tuple[float, float, str]] = (),
                       highlight: Sequence[str] = (),
-                      shade: tuple[float | None, float | None] | None = None,
+                      shade: DayWindow | None = None,
                       title: str | None = None) -> go.Figure:
     """One row per analyte, one line per patient; reference lines at the criteria thresholds,
     a transfusion rug row (RBC and PLT distinct), vertical marks (lymphodepletion span,
@@ -193,7 +193,7 @@ def counts_by_group(summary: pl.DataFrame, *, analytes: Sequence[str], x: str = 
                     labels: Mapping[str, str] | None = None,
                     transfusions: pl.DataFrame | None = None,
                     marks: Sequence[tuple[float, float, str]] = (),
-                    shade: tuple[float | None, float | None] | None = None,
+                    shade: DayWindow | None = None,
                     title: str | None = None) -> go.Figure:
     """One row per analyte: the group median as a line and the interquartile range as a
     ribbon, one colour per response group."""
