@@ -31,9 +31,9 @@ c1, c2 = st.columns([2, 3])
 patient = c1.selectbox("Patient", ctx.subjects,
                        key=sidebar.linked("saf-patient", options=ctx.subjects)) \
     if ctx.subjects else None
-days = tuple(c2.slider("Days shown", -30, 120, (-7, 28),
-                       key=sidebar.linked("saf-days", kind=int, shape="range",
-                                          bounds=(-30, 120))))
+days = vocab.DayWindow(*c2.slider("Days shown", -30, 120, (-7, 28),
+                                  key=sidebar.linked("saf-days", kind=int, shape="range",
+                                                     bounds=(-30, 120))))
 if not present:
     st.info("No cytokine measurements: add IL6, IFNG, IL10, IL2, TNFA, IL2RA (pg/mL, panel "
             "cytokine), FERRITIN (ng/mL) or CRP (mg/L) rows to measurements.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from analysis.vocab import DayWindow
 from components.figures.cytokines import cohort_cytokine_panels
 from components.figures.marks import add_day_marks
 from components.figures.safety import cytokine_panels
@@ -53,7 +54,7 @@ def test_demo_patient_timeline_and_cohort_cytokines_mark_saa004_hsct(demo_study)
     assert len(lines) >= 4                       # across the lanes, not only the course lane
     none = vp.timeline(demo_study, params=vp.PatientParams(subject_id="SAA-001"))
     assert _hsct_lines(none.fig) == []
-    p = sv.CohortCytokineParams(analytes=("IL6",), days=(-7, 150))
+    p = sv.CohortCytokineParams(analytes=("IL6",), days=DayWindow(-7, 150))
     cyto = sv.cohort_cytokines(demo_study, params=p)
     assert {s.x0 for s in _hsct_lines(cyto.fig)} == {121.0}
     assert "Dash-dot line: an HSCT" in cyto.caption

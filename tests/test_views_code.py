@@ -176,7 +176,7 @@ def _specs(study):
         vbc.baseline_view(study, cohort=Cohort(groups=("Responder",)),
                           params=vbc.TableParams(rules)),
         sv.patient_cytokines(study, params=sv.PatientCytokineParams(patient="SAA-002",
-                                                                     days=(-5, 40))),
+                                                                     days=DayWindow(-5, 40))),
         vp.timeline(study, params=vp.PatientParams(subject_id="SAA-003",
                                                    lanes=("counts", "car_qpcr"),
                                                    shade=DayWindow(7, 28))),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from analysis.vocab import DayWindow
 from views import safety as sv
 
 
 def test_alignment_to_crs_onset(demo_study):
-    p = sv.CohortCytokineParams(analytes=("IL6",), align="crs_onset", days=(-3, 10))
+    p = sv.CohortCytokineParams(analytes=("IL6",), align="crs_onset", days=DayWindow(-3, 10))
     data = sv.aligned_cytokines(demo_study, params=p)
     # SAA-005 has no CRS (sample_data/README.md): left out of the onset-aligned view
     assert set(data.get_column("subject_id")) == {"SAA-001", "SAA-002", "SAA-003", "SAA-004"}
@@ -25,7 +26,7 @@ def test_alignment_to_crs_onset(demo_study):
 
 
 def test_group_summary_counts_patients_per_time_point(demo_study):
-    p = sv.CohortCytokineParams(analytes=("IL6", "CRP"), show="groups", days=(0, 28))
+    p = sv.CohortCytokineParams(analytes=("IL6", "CRP"), show="groups", days=DayWindow(0, 28))
     data = sv.aligned_cytokines(demo_study, params=p)
     summary = sv.cytokine_group_summary(data)
     d7 = summary.filter((pl.col("analyte") == "IL6") & (pl.col("rel_day") == 7))
@@ -98,3 +99,13 @@ def test_the_deck_cytokine_analyte_is_the_first_measured(demo_study, write_study
     none = load_study(write_study(
         measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.2,10^9/L\n"))
     assert sv.slide_analyte(none) is None
+
+
+def test_the_cytokine_window_needs_both_ends():
+    import pytest
+
+    with pytest.raises(ValueError, match="days :28: the cytokine figures need a first"):
+        sv.CohortCytokineParams(days=DayWindow(None, 28))
+    with pytest.raises(ValueError, match="need a first and a last day"):
+        sv.PatientCytokineParams(patient="SAA-001", days=DayWindow(0, None))
+    assert sv.PatientCytokineParams(patient="SAA-001").days == DayWindow(-7, 28)

@@ -21,7 +21,7 @@ import polars as pl
 
 from analysis import post_hsct, toxicity
 from analysis.cohort import GROUPS, Cohort, cohort_subjects, response_groups
-from analysis.vocab import is_blood
+from analysis.vocab import DayWindow, is_blood
 from components.figures.cytokines import cohort_cytokine_panels, group_cytokine_panels
 from components.figures.safety import cytokine_panels, peak_vs_grade
 from views import common
@@ -75,13 +75,24 @@ class CohortCytokineParams:
     """`analytes` to draw (default: the cytokines and CRP/ferritin the study has), `align` the
     time axis, `show` every patient on one panel per analyte ("patients"), a panel per
     patient (and analyte) with its CRS and ICANS episodes shaded ("panels"), or median/IQR per
-    response group ("groups"), `days` the window on the aligned axis, `log_y` the scale."""
+    response group ("groups"), `days` the window on the aligned axis (both ends given),
+    `log_y` the scale."""
 
     analytes: tuple[str, ...] = ()
     align: Align = "infusion"
     show: Show = "patients"
-    days: tuple[int, int] = (-7, 28)
+    days: DayWindow = DayWindow(-7, 28)
     log_y: bool = True
+
+    def __post_init__(self) -> None:
+        _closed(self.days)
+
+
+def _closed(days: DayWindow) -> None:
+    # the cytokine figures draw the window as their x axis: it needs both ends
+    if days.lo is None or days.hi is None:
+        raise ValueError(f"days {days.text}: the cytokine figures need a first and a last "
+                         "day, e.g. -7:28")
 
 
 def _subjects(study: Study, cohort: Cohort | None) -> list[str]:
@@ -108,9 +119,8 @@ def aligned_cytokines(study: Study, *, cohort: Cohort | None = None,
     else:
         m = m.with_columns(pl.lit(0).alias("_ref"))
     groups = response_groups(study).select("subject_id", "response_group")
-    lo, hi = params.days
     return (m.with_columns((pl.col("day") - pl.col("_ref")).alias("rel_day"))
-            .filter(pl.col("rel_day").is_between(lo, hi))
+            .filter(params.days.contains("rel_day"))
             .join(groups, on="subject_id", how="left")
             .select("subject_id", "analyte", "day", "rel_day", "value", "response_group")
             .sort("analyte", "subject_id", "rel_day"))
@@ -163,7 +173,7 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
         f"; {n_all - n_pat} of {n_all} patient(s) without a recorded CRS episode left out"
     marks = hsct_marks_aligned(study, data)
     hsct_text = (" Dash-dot line: an HSCT (later values are the graft's course, not the "
-                 "CAR-T's)." if any(params.days[0] <= m[0] <= params.days[1] for m in marks)
+                 "CAR-T's)." if any(params.days.includes(m[0]) for m in marks)
                  else "")
     if params.show == "groups":
         before = post_hsct.for_summary(data, hsct=post_hsct.hsct_days(study))
@@ -173,7 +183,7 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
             left_out += f"; {n_post} value(s) on or after an HSCT kept out of the medians"
         fig = group_cytokine_panels(summary, x="rel_day", facet_order=present, titles=titles,
                                     log_y=params.log_y, x_title=x_title,
-                                    range_x=params.days, marks=marks,
+                                    range_x=params.days.bounds, marks=marks,
                                     title="Cytokines by response group (median, IQR; numbers: "
                                           "patients at each time point)")
         return FigureSpec(key="saf-cohort-cytokines", title="Cytokines by response group",
@@ -187,7 +197,7 @@ def cohort_cytokines(study: Study, *, cohort: Cohort | None = None,
                                marks=marks, note=f"{n_pat} patient(s){left_out}")
     fig = cohort_cytokine_panels(data, x="rel_day", facet_order=present, titles=titles,
                                  colors=colors, log_y=params.log_y, x_title=x_title,
-                                 range_x=params.days, marks=marks,
+                                 range_x=params.days.bounds, marks=marks,
                                  title=f"Cytokines of {n_pat} patient(s), "
                                        f"{x_title[0].lower()}{x_title[1:]}")
     return FigureSpec(key="saf-cohort-cytokines", title="Cytokines across the cohort", fig=fig,
@@ -228,9 +238,9 @@ def _patient_panels(study: Study, data: pl.DataFrame, *, cohort: Cohort | None,
     cols = max(1, min(5, len(shown)) if one else len(present))
     fig = cytokine_panels(panels, episodes, x="rel_day", facet="panel", facet_order=order,
                           titles=titles, colors=common.colors(study, cohort), cols=cols,
-                          log_y=params.log_y, x_range=params.days, marks=marks,
+                          log_y=params.log_y, x_range=params.days.bounds, marks=marks,
                           title=f"{what}, {x_title[0].lower()}{x_title[1:]} "
-                                f"{params.days[0]} to {params.days[1]}")
+                                f"{params.days.lo} to {params.days.hi}")
     # one axis title, under the middle panel of the bottom row (five would run together)
     rows = max(1, math.ceil(len(order) / cols))
     in_last_row = max(1, len(order) - (rows - 1) * cols)
@@ -298,11 +308,14 @@ PANEL = (*CYTOKINES, *toxicity.INFLAMMATION_MARKERS)
 
 @dataclass(frozen=True)
 class PatientCytokineParams:
-    """The patient and the days shown (the peaks are taken from day 0 to the window's end,
-    day 28 when the window ends before day 1)."""
+    """The patient and the days shown (both ends given; the peaks are taken from day 0 to
+    the window's end, day 28 when the window ends before day 1)."""
 
     patient: str
-    days: tuple[int, int] = (-7, 28)
+    days: DayWindow = DayWindow(-7, 28)
+
+    def __post_init__(self) -> None:
+        _closed(self.days)
 
 
 def _events(study: Study, cohort: Cohort | None) -> pl.DataFrame:
@@ -334,11 +347,12 @@ def patient_cytokines(study: Study, *, cohort: Cohort | None = None,
         return None
     episodes = toxicity.toxicity_episodes(_events(study, cohort))
     data = study.series(analytes=present, subjects=[params.patient]).filter(
-        pl.col("day").is_between(*params.days))
+        params.days.contains("day"))
     titles = {a: f"{a} ({study.catalogue[a].unit})" if a in study.catalogue else a
               for a in present}
     fig = cytokine_panels(data, episodes, facet_order=present, colors=common.colors(study, cohort),
-                          x_range=params.days, marks=hsct_marks(study, subjects=[params.patient]),
+                          x_range=params.days.bounds,
+                          marks=hsct_marks(study, subjects=[params.patient]),
                           titles=titles, title=f"{params.patient}: cytokines, ferritin and CRP")
     return FigureSpec(key="saf-cytokines", title=f"{params.patient}: cytokines", fig=fig,
                       data=data, params=params,
@@ -348,7 +362,7 @@ def patient_cytokines(study: Study, *, cohort: Cohort | None = None,
 
 
 def peak_end(params: PatientCytokineParams) -> int:
-    return params.days[1] if params.days[1] > 0 else 28
+    return params.days.hi if params.days.hi is not None and params.days.hi > 0 else 28
 
 
 @recipe

@@ -15,6 +15,7 @@ import polars as pl
 
 from analysis import toxicity
 from analysis.cohort import Cohort
+from analysis.vocab import DayWindow
 from components.figures.safety import (
     adverse_event_bars,
     astct_heatmap,
@@ -46,7 +47,7 @@ class CrsParams:
     crs_window_end: int | None = None
     crs_masked_fever: bool | None = None
     crs_fever_carry_days: int | None = None
-    days: tuple[int, int] = (-7, 28)
+    days: DayWindow = DayWindow(-7, 28)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def crs_defaults(study: Study) -> CrsDefaults:
                        min(max(int(rules.crs_fever_carry_days), 0), 14))
 
 
-def crs_params(study: Study, *, days: tuple[int, int], window_end: int | None = None,
+def crs_params(study: Study, *, days: DayWindow, window_end: int | None = None,
                masked_fever: bool | None = None, fever_carry_days: int | None = None
                ) -> CrsParams:
     """The Params of the page's CRS choices: a rule value equal to the study's setting is
@@ -173,7 +174,7 @@ def astct_days(study: Study, *, cohort: Cohort | None = None,
     """Each day in the window: derived and recorded grade, graded or not, and why."""
     return toxicity.crs_daily_table(study, rules=crs_rules(study, params)).filter(
         pl.col("subject_id").is_in(common.subjects(study, cohort))
-        & pl.col("day").is_between(*params.days))
+        & params.days.contains("day"))
 
 
 @recipe
