@@ -105,9 +105,20 @@ else:
                           column_config={"agree": "agrees"})
         render.show_code(cmp)
 
-for view in (vbc.baseline_view, vbc.recovery_view, vbc.ctcae_view, vbc.icaht_view):
+for view in (vbc.baseline_view, vbc.recovery_view, vbc.ctcae_view):
     spec = session.cached_view(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
     st.subheader(spec.title)
     render.show(spec, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}",
                 title=False)
+# ICAHT: the grades and the counts behind them in the grid (the CSV keeps the rule columns),
+# the rule of each grade below it as wrapped text, so the table fits the page's width
+icaht = session.cached_view(vbc.icaht_view, study, cohort=ctx.cohort,
+                            params=vbc.TableParams(rules))
+st.subheader(icaht.title)
+render.show_table(icaht.data, key=icaht.key, name=f"{study.name}_icaht",
+                  column_config=vbc.ICAHT_GRID)
+if not icaht.empty:
+    st.table(vbc.icaht_rules(icaht))
+st.caption(icaht.caption)
+render.show_code(icaht)
 render.show_rules(rules, names=vbc.RULES_SHOWN, key="bc-rules")

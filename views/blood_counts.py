@@ -186,7 +186,22 @@ def icaht_view(study: Study, *, cohort: Cohort | None = None, params: TableParam
                  "high-grade ICAHT alike. Also: python cli.py table icaht."))
 
 
+# the ICAHT table on screen: the rule columns restate the counts beside them at length, so the
+# grid leaves them out (`icaht_rules` shows them as wrapped text; the CSV keeps them)
+ICAHT_RULE_COLUMNS = {"early_rule": "Early ICAHT (days 0-30): rule",
+                      "late_rule": "Late ICAHT (after day 30): rule"}
+ICAHT_GRID: dict[str, None] = dict.fromkeys(ICAHT_RULE_COLUMNS)
+
+
+def icaht_rules(spec: TableSpec) -> pl.DataFrame:
+    """The rule that decided each patient's early and late ICAHT grade (`icaht_view`), one
+    row per patient, with the column labels the page shows."""
+    return spec.data.select("subject_id", *ICAHT_RULE_COLUMNS).rename(
+        {"subject_id": "Patient", **ICAHT_RULE_COLUMNS})
+
+
 # ---- the counts figure and the response tables (what the page composes) --------------------
+__all__ += ["ICAHT_RULE_COLUMNS", "ICAHT_GRID", "icaht_rules"]
 __all__ += ["CRITERIA", "study_rules", "transfusions", "course_marks", "hsct_days",
             "display_series", "group_summary", "count_reference_lines", "derived",
             "heatmap_cells", "best", "versus_recorded",
