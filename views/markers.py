@@ -100,12 +100,17 @@ def run_group_markers(study: Study, *, params: GroupMarkersParams,
     index = emb.read_marker_index(study)
     codes = _codes(study, params.group_by)
     n = index.n_cells
+    if n < 2:
+        raise ValueError("marker genes need at least two cells")
     pieces = [(study, params.group_by, lo, min(n, lo + PIECE_CELLS))
               for lo in range(0, n, PIECE_CELLS)]
-    parts = parallel_map(piece_sums, pieces, label="blocks of cells")
-    sums = parts[0]
-    for part in parts[1:]:
-        sums = sums + part
+    if len(pieces) == 1:    # here, with progress per block of cells read
+        sums = group_sums(index, codes=codes, progress=lambda f, m: report(0.02 + 0.93 * f, m))
+    else:                   # one task per piece on every worker; progress per piece done
+        parts = parallel_map(piece_sums, pieces, label=f"pieces of {PIECE_CELLS:,} cells")
+        sums = parts[0]
+        for part in parts[1:]:
+            sums = sums + part
     cells = emb.cell_table_cached(study)
     who = cells.get_column("subject_id").to_numpy() if cells.height == n else None
     out = groups_table(index, sums=sums, codes=codes, top=params.top, patients=who)
