@@ -119,7 +119,7 @@ def _raster_embedding() -> tuple[int, ...]:
     st.caption(shown.caption)
     event = render.show_figure(shown.fig, key="il-embedding", name=f"{study.name}_landscape",
                                data=shown.data, params=rparams, on_select="rerun",
-                               selection_mode=("box", "lasso"))
+                               selection_mode=("box", "lasso"), spec=shown)
     render.show_params(rparams)
     return lr.selected_in(study, cohort=cohort, params=rparams, event=event) if event else ()
 

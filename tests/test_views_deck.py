@@ -157,3 +157,33 @@ def test_standard_figures_skip_missing_data(write_study):
     for key in ("kinetics", "cytokines", "crs_icans", "adverse_events", "embedding",
                 "composition", "compare-volcano", "clones", "repertoire"):
         assert slide(key).build(study, Cohort()) is None, key
+
+
+@pytest.mark.slow
+def test_above_raster_above_the_embedding_slide_is_the_pages_raster(app_page, demo_dir,
+                                                                     tmp_path):
+    """Above the study's raster_above the Immune landscape draws the raster of every cell
+    (views.landscape_raster.raster), and so do the deck and the CLI (raster_above lowered in
+    study.toml to below the demo's 20,000 cells)."""
+    import shutil
+
+    from cli import main
+    from data_loaders import load_study
+
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_dir, folder, ignore=shutil.ignore_patterns(".cache"))
+    with (folder / "study.toml").open("a", encoding="utf-8") as fh:
+        fh.write("\n[rules]\nraster_above = 1000\nraster_points_below = 2000\n")
+    entry = slide("embedding")
+    at = app_page(entry.page, study=folder, query=dict(entry.page_options), timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    spec = _shown(at, entry.page_key)
+    study = load_study(folder)
+    assert spec.view == "views.landscape_raster.raster" == view_name(entry.view_for(study))
+    assert spec.params == entry.params_for(study, spec.cohort)
+    page_fig = _json(spec.fig)
+    assert page_fig["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    assert _json(entry.build(study, spec.cohort).fig) == page_fig
+    out = tmp_path / "raster.json"
+    assert main(shlex.split(code.command(spec, folder, out=str(out)).split(" ", 2)[2])) == 0
+    assert json.loads(out.read_text()) == page_fig

@@ -22,6 +22,7 @@ from views import (
     compare,
     kinetics,
     landscape,
+    landscape_raster,
     outcomes,
     overview,
     safety,
@@ -47,7 +48,9 @@ class DeckSlide:
     layer, the most recurrent genes of the cohort), None when the study has nothing for it.
     `page_options` are the page's widget values (query parameters of a link) that give these
     Params, where they are not the page's defaults; `options_of(study, cohort)` adds those
-    that depend on the study."""
+    that depend on the study. `view_of(study)` names the view when the page calls another
+    for some studies (the Immune landscape draws a raster of every cell above the study's
+    raster_above)."""
 
     key: str
     title: str
@@ -59,6 +62,11 @@ class DeckSlide:
     page_options: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     options_of: Callable[[Study, Cohort | None], Mapping[str, str | tuple[str, ...]]] | None \
         = None
+    view_of: Callable[[Study], Callable[..., Any]] | None = None
+
+    def view_for(self, study: Study) -> Callable[..., Any]:
+        """The view the page calls for `study` (see the class docstring)."""
+        return self.view_of(study) if self.view_of is not None else self.view
 
     def params_for(self, study: Study, cohort: Cohort | None = None) -> Any:
         """The slide's Params for `study` and `cohort` (see the class docstring)."""
@@ -83,13 +91,14 @@ class DeckSlide:
             params = self.params_for(study, cohort)
             if params is None and self.params_of is not None:
                 return None
+        view = self.view_for(study)
         try:
             if call is not None:
-                spec = call(self.view, study, cohort=cohort, params=params)
+                spec = call(view, study, cohort=cohort, params=params)
             elif params is not None:
-                spec = self.view(study, cohort=cohort, params=params)
+                spec = view(study, cohort=cohort, params=params)
             else:
-                spec = self.view(study, cohort=cohort)
+                spec = view(study, cohort=cohort)
         except ValueError:  # the view's way of saying "nothing to draw here" (message: why)
             return None
         if isinstance(spec, (list, tuple)):
@@ -100,12 +109,21 @@ class DeckSlide:
 
 
 # ---- the Params the pages open with, where they depend on the study ------------------------
-def _embedding(study: Study, cohort: Cohort | None) -> landscape.LandscapeParams | None:
+def _embedding(study: Study, cohort: Cohort | None
+               ) -> landscape.LandscapeParams | landscape_raster.RasterParams | None:
     """Immune landscape: single-cell RNA on the study's first embedding, by cell type, cell
-    types labelled (the page's "Label cell types" on)."""
+    types labelled (the page's "Label cell types" on); every cell, as the raster the page
+    draws above the study's raster_above."""
     if landscape.RNA not in landscape.sources(study) or not (bases := landscape.bases(study)):
         return None
-    return landscape.LandscapeParams(landscape.RNA, bases[0], label_types=True)
+    params = landscape.LandscapeParams(landscape.RNA, bases[0], label_types=True)
+    return landscape_raster.RasterParams(params) if landscape_raster.use_raster(study) \
+        else params
+
+
+def _embedding_view(study: Study) -> Callable[..., Any]:
+    return landscape_raster.raster if landscape_raster.use_raster(study) else \
+        landscape.embedding
 
 
 def _comparison(study: Study, cohort: Cohort | None) -> compare.CompareParams | None:
@@ -168,7 +186,7 @@ DECK: tuple[DeckSlide, ...] = (
               safety.AdverseEventParams(), page="pages/safety.py", page_key="saf-ae-bars"),
     DeckSlide("embedding", "Immune landscape by cell type", landscape.embedding,
               params_of=_embedding, page="pages/immune_landscape.py", page_key="il-embedding",
-              page_options={"il-labels": "true"}),
+              page_options={"il-labels": "true"}, view_of=_embedding_view),
     DeckSlide("composition", "Cell-type composition per sample", landscape.composition,
               landscape.CompositionParams(), page="pages/immune_landscape.py",
               page_key="il-comp"),
