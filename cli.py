@@ -34,7 +34,6 @@ from data_loaders import TABLE_NAMES, StudyError, load_study
 from data_loaders.rules_file import rule_changes
 
 if TYPE_CHECKING:
-    from analysis.cohort import Cohort
     from data_loaders import Study
 
 # name -> (help, add_arguments(parser), run(args) -> exit code)
@@ -384,158 +383,30 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="response criteria of the patient profiles (default NIH)")
 
 
-def _export_profiles(args: argparse.Namespace, study: Study, cohort: Cohort) -> int:
-    from tqdm import tqdm
-
-    from analysis.cohort import cohort_subjects, response_groups
-    from components import export, profiles
-    from views import patient as vp
-
-    if Path(args.out).suffix.lower() != ".pdf" or (args.format not in (None, "pdf")):
-        return fail("--patient-profiles writes a PDF: give --out NAME.pdf")
-    subjects = cohort_subjects(response_groups(study), cohort)
-    if not subjects:
-        return fail(f"no patient of {study.study_id} is in the cohort {cohort.describe()}")
-    params = vp.PatientParams(subject_id="", criteria=args.criteria)
-    specs = []
-    for sid in tqdm(subjects, desc="building profiles", unit="patient"):
-        specs.extend(vp.profile_slides(study, cohort=cohort, params=params, subjects=[sid]))
-    prov = export.Provenance.of(study, cohort, figure="Patient profiles",
-                                params={"criteria": args.criteria, "patients": subjects})
-    with tqdm(total=len(specs), desc="drawing pdf", unit="page") as bar:
-        data = profiles.build_profiles_pdf(specs, provenance=prov, progress=bar.update)
-    Path(args.out).write_bytes(data)
-    print(f"wrote {len(specs)} patient profile pages (pdf, {len(data) / 1e6:.1f} MB) to "
-          f"{args.out}")
-    return 0
-
-
-_VIEW_FORMATS = (".json", ".csv", ".html", ".png", ".svg", ".pdf")
-
-
-def _export_view(args: argparse.Namespace) -> int:
-    """One view's figure or table, as the app's "Show the code" command writes it."""
-    from components import export
-    from views import code
-
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix not in _VIEW_FORMATS:
-        return fail(f"--out {args.out}: with --view write one of {', '.join(_VIEW_FORMATS)}")
-    try:
-        fn = code.resolve(args.view)
-        params = code.params_from(fn, args.params)
-    except code.CodeError as err:
-        return fail(f"--view {args.view}: {err}")
-    study = _open_study(args)
-    cohort = _export_cohort(args, study)
-    kwargs = {"cohort": cohort} if params is None else {"cohort": cohort, "params": params}
-    try:
-        spec = code.pick(fn(study, **kwargs), args.key)
-    except code.CodeError as err:
-        return fail(f"--view {args.view}: {err}")
-    if spec is None:
-        return fail(f"{study.study_id} has no data for the view {args.view} "
-                    f"(cohort {cohort.describe()})")
-    fig = getattr(spec, "fig", None)
-    if suffix == ".csv":
-        if spec.data is None:
-            return fail(f"{args.view} has no data table behind its figure")
-        out.write_bytes(export.csv_bytes(spec.data))
-    elif fig is None:
-        return fail(f"{args.view} makes a table: write it with --out NAME.csv")
-    elif suffix == ".json":
-        out.write_text(fig.to_json(), encoding="utf-8")
-    elif suffix == ".html":
-        fig.write_html(out, include_plotlyjs="cdn")
-    else:
-        started = not export.export_server_running()
-        try:
-            export.start_export_server(args.browser)
-            prov = export.Provenance.of(study, cohort, params=params, figure=spec.title)
-            out.write_bytes(export.export_figure(fig, suffix[1:], provenance=prov))
-        except export.ExportUnavailable as err:
-            return fail(str(err))
-        finally:
-            if started:
-                export.stop_export_server()
-    print(f"wrote {spec.title} ({args.view}) to {out}")
-    return 0
-
-
-def _export_cohort(args: argparse.Namespace, study: Study) -> Cohort:
-    from analysis.cohort import Cohort
-    from analysis.vocab import RESPONSE_GROUPS, DayWindow
-
-    patients = [p for item in args.patients for p in item.split(",") if p]
-    unknown = [p for p in patients if p not in study.subject_ids]
-    if unknown:
-        raise ValueError(f"unknown patient(s) {', '.join(unknown)}; the study has "
-                         f"{', '.join(study.subject_ids)}")
-    groups = [g for item in args.groups for g in item.split(",") if g]
-    if bad := [g for g in groups if g not in RESPONSE_GROUPS]:
-        raise ValueError(f"unknown group(s) {', '.join(bad)}; choose from "
-                         f"{', '.join(RESPONSE_GROUPS)}")
-    try:
-        days = DayWindow.parse(args.days)
-    except ValueError as err:
-        raise ValueError(f"--days {args.days!r}: {err}") from None
-    return Cohort.of(subjects=patients, groups=groups, days=days,
-                     colour_by=getattr(args, "colour_by", None))
-
-
 @command("export", "build the standard slide deck (PPTX, PDF or ZIP of SVGs) headless",
          _export_args)
 def cmd_export(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from components import export, headless
 
-    from components import deck, export
-    from views.deck import DECK
-
-    if args.view:
-        try:
-            return _export_view(args)
-        except ValueError as err:
-            return fail(str(err))
-    if args.params:
+    if args.params and not args.view:
         return fail("--params applies to --view")
-    fmt = args.format or {".pdf": "pdf", ".zip": "zip"}.get(Path(args.out).suffix.lower(),
-                                                             "pptx")
-    started = not export.export_server_running()
-    try:
-        export.start_export_server(args.browser)
-    except export.ExportUnavailable as err:
-        return fail(str(err))
+    out = Path(args.out)
     try:
         study = _open_study(args)
-        cohort = _export_cohort(args, study)
-        if args.patient_profiles:
-            return _export_profiles(args, study, cohort)
-        notes: list[str] = []
-        with tqdm(total=len(DECK), desc="building figures", unit="fig") as bar:
-            slides = deck.standard_slides(study, cohort, on_skip=notes.append,
-                                          progress=bar.update)
-        for note in notes:
-            print(f"note: {note}")
-        if not slides:
-            return fail(f"no standard figure could be built for {study.study_id}")
-        prov = export.Provenance.of(study, cohort, figure=args.title or study.title,
-                                    params={"format": fmt, "cohort": cohort.describe()})
-        title = None if args.no_title_slide else deck.title_slide(study, cohort,
-                                                                   title=args.title)
-        footer = args.footer if args.footer is not None else fmt != "pptx"
-        build = {"pptx": deck.build_pptx, "pdf": deck.build_pdf, "zip": deck.build_svg_zip}
-        with tqdm(total=len(slides), desc=f"drawing {fmt}", unit="slide") as bar:
-            data = build[fmt](slides, title=title, provenance=prov, progress=bar.update,
-                              footer=footer)
-        Path(args.out).write_bytes(data)
-    except export.ExportUnavailable as err:
+        cohort = headless.cohort_of(study, patients=args.patients, groups=args.groups,
+                                    days=args.days, colour_by=args.colour_by)
+        if args.view:
+            headless.write_view(study, cohort, out, view=args.view, params=args.params,
+                                key=args.key, browser=args.browser)
+        elif args.patient_profiles:
+            headless.write_profiles(study, cohort, out, criteria=args.criteria,
+                                    fmt=args.format, browser=args.browser)
+        else:
+            headless.write_deck(study, cohort, out, fmt=args.format, title=args.title,
+                                title_slide=not args.no_title_slide, footer=args.footer,
+                                browser=args.browser)
+    except (ValueError, export.ExportUnavailable) as err:
         return fail(str(err))
-    finally:
-        if started:  # one export server per run; leave a caller's server running
-            export.stop_export_server()
-    n = len(slides) + (0 if title is None else 1)
-    print(f"wrote {n} slides ({fmt}, {len(data) / 1e6:.1f} MB) to {args.out}")
     return 0
 
 

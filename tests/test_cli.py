@@ -68,3 +68,91 @@ def test_sample_writes_a_valid_study(tmp_path):
     r = cli("sample", "--out", str(out), "--patients", "6", "--cells", "2000", "--seed", "3")
     assert r.returncode == 0, r.stderr
     assert cli("validate", str(out)).returncode == 0
+
+
+# ---- cli.py parses and calls ---------------------------------------------------------------
+# calls that reshape or walk a table: data work, which lives in analysis, views, jobs or
+# data_loaders (a `.select(columns)` of what to print and an `.height` check are output)
+FRAME_WORK = {"filter", "with_columns", "group_by", "agg", "join", "pivot", "iter_rows", "rows",
+              "map_elements", "sort", "unique", "n_unique", "get_column", "to_list", "explode",
+              "concat", "unpivot", "partition_by"}
+COMMAND_LINES = 30     # a command: read args, call, print what came back, return a code
+
+
+def _cli_functions() -> dict:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "cli.py").read_text("utf-8"))
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def _commands_and_helpers(funcs: dict) -> list:
+    """The functions registered with @command and the cli.py functions they call."""
+    import ast
+
+    todo = [f for f in funcs.values() if any(
+        isinstance(d, ast.Call) and getattr(d.func, "id", "") == "command"
+        for d in f.decorator_list)]
+    seen: dict = {}
+    while todo:
+        fn = todo.pop()
+        if fn.name in seen:
+            continue
+        seen[fn.name] = fn
+        todo += [funcs[c.func.id] for c in ast.walk(fn) if isinstance(c, ast.Call)
+                 and isinstance(c.func, ast.Name) and c.func.id in funcs
+                 and c.func.id not in ("fail", "command")]
+    return list(seen.values())
+
+
+def _data_work(fn: object) -> list[str]:
+    """What in a cli.py function is more than parsing and calling: loops, comprehensions,
+    nested callbacks, table operations, a body longer than COMMAND_LINES."""
+    import ast
+
+    found = []
+    for node in (n for stmt in fn.body for n in ast.walk(stmt)):
+        if isinstance(node, ast.For | ast.AsyncFor | ast.While):
+            found.append(f"line {node.lineno}: a loop")
+        elif isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            found.append(f"line {node.lineno}: a comprehension")
+        elif isinstance(node, ast.FunctionDef | ast.Lambda) and node is not fn:
+            found.append(f"line {node.lineno}: a nested function")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in FRAME_WORK | {"join"} and \
+                not isinstance(node.func.value, ast.Constant):    # ", ".join(...) is text
+            found.append(f"line {node.lineno}: .{node.func.attr}()")
+    n = fn.end_lineno - fn.body[0].lineno + 1
+    if n > COMMAND_LINES:
+        found.append(f"{n} lines")
+    return found
+
+
+def test_cli_commands_only_parse_and_call():
+    """DESIGN.md s.1: cli.py is thin. Every command (and the cli.py helpers it calls) reads
+    its arguments, calls data_loaders / analysis / views / jobs / components and prints what
+    they return; the work itself (loops over data, progress wiring, table shaping) lives in
+    those modules, where the pages can call it too."""
+    helpers = _commands_and_helpers(_cli_functions())
+    assert len(helpers) >= 15      # every command is found
+    bad = {f.name: found for f in helpers if (found := _data_work(f))}
+    assert not bad, f"cli.py commands doing more than parsing and calling: {bad}"
+
+
+def test_the_check_sees_data_work():
+    import ast
+
+    probe = ast.parse('''
+def cmd_x(args):
+    study = load_study(args.study)
+    rows = [r for r in study.patients.iter_rows()]
+    for r in rows:
+        print(r)
+    def step(p):
+        pass
+    return study.measurements.filter(x).height
+''').body[0]
+    found = " ".join(_data_work(probe))
+    assert "a loop" in found and "a comprehension" in found and "nested function" in found
+    assert ".iter_rows()" in found and ".filter()" in found
