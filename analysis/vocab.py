@@ -182,6 +182,16 @@ class DayWindow:
         """"lo:hi" (either side empty when open): what `parse` reads back."""
         return f"{_bound_text(self.lo)}:{_bound_text(self.hi)}"
 
+    def as_json(self) -> str | dict[str, Any]:
+        """The window in JSON as links and the CLI write it: the name of a named window
+        ("D28"), else "lo:hi"; a window with its own label or centre as an object of its
+        fields (`DayWindow.parse` reads the first two, `DayWindow(**obj)` the last)."""
+        if _WINDOW_BY_NAME.get(self.label.lower()) == self:
+            return self.label
+        if self == DayWindow(self.lo, self.hi):
+            return self.text
+        return {"lo": self.lo, "hi": self.hi, "label": self.label, "centre": self.centre}
+
     @property
     def bounds(self) -> tuple[int | None, int | None]:
         """(lo, hi), None where open."""

@@ -71,6 +71,21 @@ def test_params_dict_accepts_dataclasses():
     assert export.params_dict(None) == {}
 
 
+def test_params_dict_writes_day_windows_as_links_do():
+    from analysis.vocab import WINDOWS
+    from views import code
+    from views import patient as vp
+
+    p = vp.PatientParams("SAA-001", days=DayWindow(None, 60), shade=WINDOWS["D28"])
+    written = export.params_dict(p)
+    assert written["days"] == ":60" and written["shade"] == "D28"
+    assert code.params_from(vp.timeline, written) == p     # the file alone makes it again
+    odd = DayWindow(0, 10, label="first ten days")
+    assert export.params_dict({"w": odd})["w"] == {"lo": 0, "hi": 10, "label": "first ten days",
+                                                   "centre": 5.0}
+    assert DayWindow(**export.params_dict({"w": odd})["w"]) == odd
+
+
 def test_png_text_chunks_round_trip_latin1_and_utf8():
     from PIL import Image
 

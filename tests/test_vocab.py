@@ -174,6 +174,10 @@ def test_day_window_is_lo_hi_and_prints_as_a_link_writes_it():
         assert eval(repr(window), {"DayWindow": vocab.DayWindow}) == window
     assert repr(w) == "DayWindow(0, 28)" and repr(named) == "DayWindow(21, 35, label='D28')"
     assert named.unlabelled == vocab.DayWindow(21, 35) and w.unlabelled is w
+    # JSON (exports, --params) as a link writes it; parse reads it back
+    assert (w.as_json(), named.as_json(), vocab.DayWindow(61, None).as_json()) == \
+        ("0:28", "D28", "61:")
+    assert vocab.DayWindow.parse(named.as_json()) == named
 
 
 @pytest.mark.parametrize("bad", [("D28", 21), (0.5, 3), (True, 3), (0, "28")])

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analysis.vocab import WINDOWS, DayWindow
+from analysis.vocab import DayWindow
 
 if TYPE_CHECKING:
     from analysis.cohort import Cohort
@@ -102,19 +102,9 @@ def pick(out: FigureSpec | TableSpec | Sequence[FigureSpec | TableSpec] | None,
 
 
 # ---- Params <-> JSON --------------------------------------------------------------------------
-def _window_json(window: DayWindow) -> Any:
-    # "lo:hi" (or the name of a named window), as a link and --days write it; a window with
-    # its own label or centre keeps them
-    if WINDOWS.get(window.label) == window:
-        return window.label
-    if window == DayWindow(window.lo, window.hi):
-        return window.text
-    return {f.name: getattr(window, f.name) for f in dataclasses.fields(window)}
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, DayWindow):
-        return _window_json(value)
+        return value.as_json()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):

@@ -7,10 +7,12 @@ import datetime as dt
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from analysis.vocab import DayWindow
 
 if TYPE_CHECKING:
     from analysis.cohort import Cohort
@@ -37,12 +39,24 @@ def _app_identity() -> tuple[str, str]:
 APP_NAME, APP_VERSION = _app_identity()
 
 
+def _plain(value: Any) -> Any:
+    # dataclasses as dicts of their fields, a day window as a link writes it ("0:28", "D28")
+    if isinstance(value, DayWindow):
+        return value.as_json()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def params_dict(params: Any) -> dict[str, Any]:
     """A page's parameters (frozen dataclass, mapping or None) as a JSON-friendly dict."""
     if params is None:
         return {}
-    if is_dataclass(params) and not isinstance(params, type):
-        params = asdict(params)
+    params = _plain(params)
     if not isinstance(params, Mapping):
         return {"value": str(params)}
     return json.loads(json.dumps(dict(params), default=str))
