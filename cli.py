@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from analysis.rules import RuleError
+from analysis.vocab import RESPONSE_CRITERIA
 from data_loaders import TABLE_NAMES, StudyError, load_study
 from data_loaders.rules_file import rule_changes
 
@@ -379,7 +380,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patient-profiles", action="store_true",
                    help="instead of the deck: a PDF patient profile, one page per patient "
                    "(the Patient page's lanes and facts; --patients/--groups choose them)")
-    p.add_argument("--criteria", choices=["NIH", "BSH"], default="NIH",
+    p.add_argument("--criteria", choices=RESPONSE_CRITERIA, default="NIH",
                    help="response criteria of the patient profiles (default NIH)")
 
 

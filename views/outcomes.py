@@ -18,6 +18,7 @@ from analysis.outcomes import ENDPOINTS, ORR_CAPTION, KMResult, kaplan_meier, or
 from analysis.response import derived_responses, recorded_responses
 from analysis.rules import Rules
 from analysis.survival import landmark
+from analysis.vocab import RESPONSE_CRITERIA
 from components.figures.clinical import km_plot, orr_plot
 from views import common
 from views.spec import FigureSpec, TableSpec, recipe
@@ -112,7 +113,7 @@ def _joined(words: list[str]) -> str:
 
 def sources(study: Study) -> list[str]:
     """Where responses can come from in this study."""
-    return ["NIH", "BSH"] + (["recorded"] if study.has("responses") else [])
+    return [*RESPONSE_CRITERIA, *(["recorded"] if study.has("responses") else [])]
 
 
 def rules_of(study: Study, params: ORRParams | SurvivalParams) -> Rules:

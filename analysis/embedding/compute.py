@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -28,13 +28,17 @@ if TYPE_CHECKING:
 
     from data_loaders import Study
 
-__all__ = ["EmbeddingParams", "Embedding", "OBSM_BASES", "COMPUTED_BASIS", "embedding_key",
+__all__ = ["EmbeddingParams", "EmbeddingMethod", "EMBEDDING_METHODS", "Embedding", "OBSM_BASES", "COMPUTED_BASIS", "embedding_key",
            "cache_name", "available_bases", "load_embedding", "highly_variable_genes",
            "embed_matrix", "embed_study", "cached_flow_embedding", "embed_flow",
            "flow_landscape"]
 
 OBSM_BASES = ("X_umap", "X_tsne", "X_pca")
 COMPUTED_BASIS = "UMAP (computed)"
+
+
+EmbeddingMethod = Literal["umap", "pca"]
+EMBEDDING_METHODS: tuple[EmbeddingMethod, ...] = get_args(EmbeddingMethod)
 
 
 @dataclass(frozen=True)
@@ -50,13 +54,13 @@ class EmbeddingParams:
     n_pcs: int = 30
     n_neighbors: int = 15
     min_dist: float = 0.3
-    method: str = "umap"
+    method: EmbeddingMethod = "umap"
     seed: int = 0
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in ("umap", "pca"):
-            raise ValueError("method must be 'umap' or 'pca'")
+        if self.method not in EMBEDDING_METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, EMBEDDING_METHODS))}")
         if self.n_pcs < 2 or self.n_top_genes < 2 or self.n_neighbors < 2:
             raise ValueError("n_pcs, n_top_genes and n_neighbors must be at least 2")
 
