@@ -2,7 +2,8 @@
 by type, patient, day window, response or expression; box/lasso selections with marker genes;
 cell-type composition over time and by response group (patient-level). The recipes, their
 option lists and default rules are in views/landscape.py, views/landscape_depth.py and
-views/car_cells.py; this page reads widgets into their Params and shows what they return."""
+views/car_cells.py (and the selection, composition and pseudobulk modules beside them); this page
+reads widgets into their Params and shows what they return."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from components import access, chart_events, jobs_panel, render, session, sessio
 from components.safe import md
 from views import car_cells as car
 from views import landscape as lv
+from views import landscape_composition as lc
 from views import landscape_depth as ld
 from views import landscape_pseudobulk as lp
 from views import landscape_raster as lr
+from views import landscape_selection as lsel
 from views import markers as mk
 
 
@@ -131,16 +134,16 @@ else:
     event = render.show(spec, key="il-embedding", name=f"{study.name}_landscape",
                         on_select="rerun", selection_mode=("box", "lasso"))
     render.show_params(params)
-    picked = lv.selected_cells(event)
+    picked = lsel.selected_cells(event)
 
 # ---- selection ----------------------------------------------------------------------------
 kept = st.session_state.setdefault("il-sets", {})
 if picked:      # within the session's memory cap (a selection can hold millions of cells)
     session_memory.keep("il-selection", (source, picked), droppable=True, study_dir=study.path,
                         what=f"the selection of {len(picked):,} {unit}")
-if sel := lv.current_selection(st.session_state.get("il-selection"), params):
-    summary = session.cached_view(lv.selection_summary, study, params=sel)
-    session.set_focus(lv.selection_focus(study, summary))
+if sel := lsel.current_selection(st.session_state.get("il-selection"), params):
+    summary = session.cached_view(lsel.selection_summary, study, params=sel)
+    session.set_focus(lsel.selection_focus(study, summary))
     st.subheader(summary.title)
     if st.button("Clear selection", key="il-clear"):
         st.session_state.pop("il-selection", None)
@@ -163,7 +166,7 @@ if sel := lv.current_selection(st.session_state.get("il-selection"), params):
     elif rna:
         with right, st.spinner("Ranking marker genes over all cells ..."):
             try:
-                top = session.cached_view(lv.selection_markers, study, params=sel)
+                top = session.cached_view(lsel.selection_markers, study, params=sel)
                 st.markdown(f"**{top.title}**")
                 st.caption(top.caption)
                 render.show_table(top.data, key="il-markers-table", name=f"{study.name}_markers")
@@ -174,7 +177,7 @@ if kept:
     if chosen != "-" and st.button("Use as selection", key="il-set-use"):
         st.session_state["il-selection"] = kept[chosen]
         st.rerun()
-if rna and len(two := lv.comparable_sets(kept, sel)) >= 2:
+if rna and len(two := lsel.comparable_sets(kept, sel)) >= 2:
     with st.expander("Compare two selections (A vs B, not vs the rest)"):
         ca, cb = st.columns(2)
         a = ca.selectbox("A", list(two), key="il-two-a")
@@ -271,15 +274,15 @@ if rna:
 # ---- composition ------------------------------------------------------------------------------
 st.header("Composition")
 if not study.has("single_cell"):
-    st.info(lv.FLOW_ONLY_NOTE)
+    st.info(lc.FLOW_ONLY_NOTE)
     st.stop()
-view_name = st.segmented_control("View", lv.COMPOSITION_VIEWS, default="Per sample",
+view_name = st.segmented_control("View", lc.COMPOSITION_VIEWS, default="Per sample",
                                  key=sidebar.linked("il-comp-view",
-                                                    options=lv.COMPOSITION_VIEWS)) \
+                                                    options=lc.COMPOSITION_VIEWS)) \
     or "Per sample"
-render.show(session.cached_view(lv.composition, study, cohort=cohort,
-                                params=lv.CompositionParams(view_name)),
-            key=lv.COMPOSITION_KEYS[view_name])
+render.show(session.cached_view(lc.composition, study, cohort=cohort,
+                                params=lc.CompositionParams(view_name)),
+            key=lc.COMPOSITION_KEYS[view_name])
 
 # ---- CAR+ cells, CD7 groups, composition with uncertainty (views/car_cells.py) ----------------
 st.header("CAR+ cells")

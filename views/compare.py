@@ -177,7 +177,7 @@ def summary(study: Study, *, cohort: Cohort | None = None, params: CompareParams
     untested = None
     if tested.height == 0:
         untested = (res.get_column("reason").drop_nulls().first() or "no values")
-    elif extra := res.get_column("note").drop_nulls().unique().to_list():
+    elif extra := res.get_column("note").drop_nulls().unique(maintain_order=True).to_list():
         notes.append("Note: " + extra[0])
     return CompareSummary(la, lb, int(res.get_column("n_group_a").max()),
                           int(res.get_column("n_group_b").max()), res.height, tested.height,

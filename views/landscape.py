@@ -1,59 +1,72 @@
-"""Recipes of the Immune landscape page: cells (single-cell RNA or flow cytometry events) on an
-embedding, a box/lasso selection (where its cells come from, its marker genes), cell-type
-and cell-type composition. The single-cell depth (pseudobulk tests, signatures, violins, two
-selections compared) is in views/landscape_depth.py, the pseudobulk test in
-views/landscape_pseudobulk.py.
+"""Recipes of the Immune landscape page's embedding: cells (single-cell RNA or flow cytometry
+events) drawn on an embedding, coloured by type, patient, day window, response, a gene, a marker
+or a signature score, side by side for two day windows. The rest of the page has its own
+modules: a box/lasso selection in views/landscape_selection.py, the composition in
+views/landscape_composition.py (both importable from here, as before), the single-cell depth
+(signatures, violins, two selections compared) in views/landscape_depth.py, the pseudobulk test
+in views/landscape_pseudobulk.py, the raster of millions of cells in views/landscape_raster.py.
 
 Each view takes the Study, the cohort and a frozen Params (the page's whole choice: basis,
 colour, gene or signature, facet windows, markers, cofactor, ...) and returns a FigureSpec or
 TableSpec; pages/immune_landscape.py, the deck and `cli.py` call the same recipes. The option
 lists and default rules the page offers (`sources`, `colour_options`, `gene_choices`,
 `flow_params`, ...) live here too, so the page only reads widgets. Computations are in
-analysis.embedding, analysis.composition, analysis.signatures and analysis.markers; figures in
-components.figures.landscape.
-
-One job, over 400 lines: the records of the Immune landscape's embedding, selection and
-composition, with the option lists and defaults their Params come from (single-cell RNA and
-flow events alike).
+analysis.embedding and analysis.signatures; figures in components.figures.landscape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
 import polars as pl
 
-from analysis import composition as comp
 from analysis import embedding as emb
 from analysis import signatures as sig
 from analysis.cohort import Cohort, Focus, apply_cohort, response_groups
 from analysis.composition import DEFAULT_WINDOWS, DayWindow
-from analysis.kinetics import prepare_series
-from analysis.markers import rank_markers
 from analysis.rules import Rules, rules_for
-from analysis.vocab import UNMAPPED
 from components.figures import landscape as figs
 from components.theme import GROUP_COLORS
 from data_loaders.formats.fcs import FLOW_COFACTOR, MASS_COFACTOR, flow_events, flow_samples
 from data_loaders.gene_sets import GeneSet, parse_gmt, shipped_gene_sets, typed_gene_set
 from views import common
-from views.spec import FigureSpec, TableSpec, recipe
+from views.landscape_composition import (  # the composition recipes' old home
+    COMPOSITION_KEYS,
+    COMPOSITION_VIEWS,
+    FLOW_ONLY_NOTE,
+    CompositionParams,
+    CompositionView,
+    composition,
+    composition_per_sample,
+)
+from views.spec import FigureSpec, recipe
 
 if TYPE_CHECKING:
     from data_loaders import Study
 
-__all__ = ["LandscapeParams", "SelectionParams", "CompositionParams", "FlowSetup", "RNA", "FLOW",
-           "sources", "unit", "colour_options", "bases", "n_cells", "cell_type_note",
-           "gene_choices", "shipped_sets", "user_gene_sets", "flow_setup", "flow_params",
-           "per_file", "compute_umap", "embedding", "selected_cells", "selection_summary",
-           "selection_extent", "selection_markers", "composition", "composition_per_sample",
+__all__ = ["LandscapeParams", "CompositionParams", "FlowSetup", "RNA", "FLOW", "sources",
+           "unit", "colour_options", "bases", "n_cells", "cell_type_note", "gene_choices",
+           "shipped_sets", "user_gene_sets", "flow_setup", "flow_params", "per_file",
+           "compute_umap", "embedding", "composition", "composition_per_sample",
            "COMPOSITION_VIEWS", "FACET_WINDOWS", "COFACTORS", "IN_APP_LIMIT", "NOTHING_TO_DRAW",
            "FLOW_ONLY_NOTE", "rules", "gene_store_ready", "build_gene_store", "NO_EMBEDDING",
-           "colour_sets", "brought_gene_sets", "current_selection", "selection_focus",
-           "comparable_sets", "COMPOSITION_KEYS"]
+           "colour_sets", "brought_gene_sets", "COMPOSITION_KEYS", "CompositionView"]
+
+# the selection's names (not in __all__), importable from here as before: views/landscape_selection.py builds
+# on this module, so they are looked up when first asked for (PEP 562)
+_SELECTION = frozenset({"SelectionParams", "selected_cells", "selection_summary",
+                        "selection_extent", "selection_markers", "Kept", "current_selection",
+                        "selection_focus", "comparable_sets"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SELECTION:
+        from views import landscape_selection
+
+        return getattr(landscape_selection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # ---- the embedding ---------------------------------------------------------------------------
 Source = Literal["Single-cell RNA", "Flow cytometry"]
@@ -326,198 +339,6 @@ def embedding(study: Study, *, cohort: Cohort | None = None, params: LandscapePa
                       f"Showing {points.height:,} of {n_total:,} {u} (stratified by sample"
                       f"{' and cell type' if u == 'cells' else ''}, seeded); composition and "
                       "statistics use all of them.")
-
-
-def selected_cells(event: Mapping[str, Any] | None) -> tuple[int, ...]:
-    """Row numbers (`cell`) of the points a box or lasso selection on the embedding holds
-    (the chart's selection state; empty when nothing is selected)."""
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    ids = [p.get("customdata") for p in points]
-    ids = [i[0] if isinstance(i, list) else i for i in ids if i is not None]
-    return tuple(int(i) for i in np.unique(np.asarray(ids, dtype=np.int64)))
-
-
-# ---- a selection of cells ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class SelectionParams:
-    """Cells picked on the embedding: their row numbers (`cell`) in the single-cell file, or
-    in the flow events `embedding` (whose cofactor and per_file read them) drew."""
-
-    source: Source
-    cells: tuple[int, ...]
-    embedding: LandscapeParams | None = None
-    top: int = 25
-
-
-def _selection_cells(study: Study, params: SelectionParams) -> pl.DataFrame:
-    if params.source == RNA:
-        return emb.cell_table(study)
-    e = params.embedding
-    if e is None:
-        raise ValueError("a selection of flow events needs the embedding it was made on")
-    return flow_events(study, per_file=e.per_file, cofactor=e.cofactor or FLOW_COFACTOR
-                       ).frame.with_row_index("cell").with_columns(pl.col("cell")
-                                                                    .cast(pl.Int64))
-
-
-@recipe
-def selection_summary(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
-                      focus: Focus | None = None) -> TableSpec:
-    """Where the selected cells come from: patient, day (and cell type), n and share of the
-    selection. The selection was made on screen, so the cohort does not narrow it."""
-    summary = comp.selection_summary(_selection_cells(study, params),
-                                     selected=np.asarray(params.cells, dtype=np.int64))
-    subjects, days = selection_extent(summary)
-    return TableSpec("selection", f"Selection: {len(params.cells):,} {unit(params.source)}",
-                     summary, params,
-                     f"From patients {', '.join(subjects)}; days {days.lo} to {days.hi}. "
-                     "Blood counts and kinetics highlight these patients and days.")
-
-
-Kept = tuple[str, tuple[int, ...]]       # (source, cells) of a selection the session keeps
-
-
-def current_selection(kept: Kept | None, params: LandscapeParams) -> SelectionParams | None:
-    """The session's selection as SelectionParams when it was made on this source's embedding
-    and holds cells (None otherwise); flow events carry the embedding that read them."""
-    if not kept or kept[0] != params.source or not len(kept[1]):
-        return None
-    return SelectionParams(params.source, tuple(int(c) for c in kept[1]),
-                           embedding=None if params.source == RNA else params)
-
-
-def selection_focus(study: Study, summary: TableSpec) -> Focus:
-    """The shared focus a selection sets (its patients and days), from its
-    `selection_summary`: Blood counts and Kinetics highlight them."""
-    sel: SelectionParams = summary.params
-    subjects, days = selection_extent(summary.data)
-    return Focus(subjects=subjects, days=days,
-                 label=f"{len(sel.cells):,} selected {unit(sel.source)}",
-                 study_key=study.cache_key)
-
-
-def comparable_sets(kept: Mapping[str, Kept], current: SelectionParams | None = None
-                    ) -> dict[str, tuple[int, ...]]:
-    """Single-cell selections that can be compared with each other, by name: the kept cell
-    sets of single cells, and the current selection when it is one."""
-    out = {name: cells for name, (source, cells) in kept.items() if source == RNA}
-    if current is not None and current.source == RNA:
-        out.setdefault("current selection", current.cells)
-    return out
-
-
-def selection_extent(summary: pl.DataFrame) -> tuple[tuple[str, ...], DayWindow]:
-    """(patients, their days from first to last) of a selection summary: the focus it sets."""
-    days = summary.get_column("day").drop_nulls()
-    return (tuple(sorted(summary.get_column("subject_id").unique().to_list())),
-            DayWindow(days.min(), days.max()) if days.len() else DayWindow())
-
-
-@recipe
-def selection_markers(study: Study, *, cohort: Cohort | None = None, params: SelectionParams,
-                      focus: Focus | None = None) -> TableSpec:
-    """Top marker genes of the selected cells against all other cells (Wilcoxon rank-sum over
-    all cells, BH-FDR): exploratory, cells are not independent replicates. Raises ValueError
-    when the selection holds no cell or every cell."""
-    index = emb.read_marker_index(study)
-    mask = np.zeros(index.n_cells, dtype=bool)
-    mask[np.asarray(params.cells, dtype=np.int64)] = True
-    if not 0 < mask.sum() < index.n_cells:
-        raise ValueError("marker genes need a selection that leaves other cells to compare "
-                         "with")
-    cells = emb.cell_table_cached(study)
-    who = cells.get_column("subject_id").to_numpy() if cells.height == index.n_cells else None
-    out = rank_markers(index, selected=mask, top=params.top, patients=who)
-    n_sel = out.get_column("n_patients_selected")[0] if out.height else None
-    return TableSpec("markers", f"Top {params.top} marker genes, selection vs all other cells "
-                     "(Wilcoxon rank-sum, BH-FDR)", out, params,
-                     "Exploratory: a cell-level test treats cells as independent, so p-values "
-                     "are far smaller than the patients justify"
-                     + (f" ({n_sel} patient(s) in the selection, "
-                        f"{out.get_column('n_patients_rest')[0]} in the rest)"
-                        if n_sel is not None else "")
-                     + ". For a patient-level test of these cells use 'Pseudobulk by patient' "
-                     "below with 'the current selection'.")
-
-
-# ---- composition --------------------------------------------------------------------------------
-CompositionView = Literal["Per sample", "By response group", "CD7+ T and NK",
-                          "CAR+ T cells vs qPCR"]
-COMPOSITION_VIEWS: tuple[CompositionView, ...] = ("Per sample", "By response group",
-                                                  "CD7+ T and NK", "CAR+ T cells vs qPCR")
-COMPOSITION_KEYS: dict[CompositionView, str] = {   # the page's chart key of each view
-    "Per sample": "il-comp", "By response group": "il-comp-win", "CD7+ T and NK": "il-cd7",
-    "CAR+ T cells vs qPCR": "il-car"}
-FLOW_ONLY_NOTE = ("Composition needs annotated single cells (obs cell_type in an .h5ad); this "
-                  "study has flow cytometry events only.")
-
-
-@dataclass(frozen=True)
-class CompositionParams:
-    """Which composition view: stacked bars per sample, patient-level fractions by response
-    group and day window, CD7+ T and NK cells before and after infusion, or CAR+ T cells next
-    to the qPCR curve."""
-
-    view: CompositionView = "Per sample"
-
-
-def _in_cohort(frame: pl.DataFrame, cohort: Cohort | None, groups: pl.DataFrame,
-               day_col: str | None = "day") -> pl.DataFrame:
-    if cohort is None or cohort == Cohort():
-        return frame
-    return apply_cohort(frame, cohort, groups=groups, day_col=day_col)
-
-
-def composition_per_sample(study: Study, *, cohort: Cohort | None = None) -> pl.DataFrame:
-    """Cell-type fractions of the cohort's samples with a `sample_label` (timepoint, else
-    D<day>)."""
-    data = _in_cohort(comp.cell_type_composition(study), cohort, response_groups(study))
-    tp = study.samples.select("sample_id", "timepoint") if "timepoint" in study.samples.columns \
-        else pl.DataFrame(schema={"sample_id": pl.String, "timepoint": pl.String})
-    return data.join(tp, on="sample_id", how="left").with_columns(
-        pl.coalesce("timepoint", pl.format("D{}", "day")).alias("sample_label"))
-
-
-@recipe
-def composition(study: Study, *, cohort: Cohort | None = None,
-                params: CompositionParams = CompositionParams(), focus: Focus | None = None
-                ) -> FigureSpec | None:
-    """The composition view `params.view` of the cohort (all cells counted, never the drawn
-    subsample; group comparisons one value per patient); None without single-cell data (the
-    standard deck's composition slide is this view)."""
-    if not study.has("single_cell"):
-        return None
-    groups = response_groups(study)
-    data = composition_per_sample(study, cohort=cohort)
-    if params.view == "Per sample":
-        return FigureSpec("comp", "Cell-type composition per sample",
-                          figs.composition_bars(data), data, params)
-    if params.view == "By response group":
-        by_win = comp.composition_by_window(data, groups=groups)
-        fig = figs.composition_by_window_figure(by_win, window_order=[
-            w.label for w in DEFAULT_WINDOWS])
-        return FigureSpec("composition_by_group", "Composition by response group", fig,
-                          by_win, params)
-    rules = rules_for(study)
-    if params.view == "CD7+ T and NK":
-        change = comp.cd7_change(_in_cohort(comp.study_cd7_fractions(study), cohort, groups),
-                                 groups=groups)
-        lineages = comp.study_lineages(study)
-        unmapped = lineages.filter(pl.col("lineage") == UNMAPPED).get_column(
-            "cell_type").to_list()
-        return FigureSpec(
-            "cd7_change", "CD7+ T and NK cells", figs.cd7_change_figure(change), change,
-            params, f"Fraction of all cells that are CD7+ (CD7 expression > "
-            f"{rules.cd7_threshold:g}, rule cd7_threshold) T or NK cells; mean of each "
-            "patient's samples before (day <= 0) and after infusion. T and NK cells by their "
-            "cell-type names (docs/rules.md, Vocabulary)"
-            + (f"; not counted, lineage unknown: {', '.join(unmapped)} (add them to "
-               "cell_lineages in study.toml [rules])" if unmapped else "") + ".")
-    car = _in_cohort(comp.study_car_fraction(study), cohort, groups)
-    qpcr = _in_cohort(study.series(analytes=["CAR_QPCR"]), cohort, groups)
-    qpcr = prepare_series(qpcr) if qpcr.height else qpcr   # below the LLOQ as on Kinetics
-    return FigureSpec("car_vs_qpcr", "CAR+ T cells vs qPCR", figs.car_vs_qpcr_figure(
-        car, qpcr, colors=common.colors(study, cohort)), car, params)
 
 
 def rules(study: Study) -> Rules:
