@@ -172,6 +172,15 @@ def test_cohort_days_from_a_link(app_page, days, slider, shown):
         assert _qp(at, "days") == [f"{'' if days == ':90' else lo}:{hi}"]
 
 
+def test_a_link_naming_a_value_outside_a_closed_vocabulary_says_so(app_page):
+    """A Literal option (the data-quality severities) rejects what it does not hold, by name."""
+    at = app_page("pages/data_quality.py", query={"dq-severity": ["error", "fatal"]})
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "'fatal' (not among the choices here)" in text and "not applied" in text
+    assert at.pills(key="dq-severity").value == ["error"]
+
+
 # ---- every page option is in the URL -----------------------------------------------------------
 WIDGETS = {"selectbox", "radio", "multiselect", "slider", "select_slider", "number_input",
            "text_input", "text_area", "checkbox", "toggle", "segmented_control", "pills",
