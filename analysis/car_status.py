@@ -270,12 +270,12 @@ def cd7_groups(cells: pl.DataFrame, *, cd7: np.ndarray, rules: Rules | None = No
     return df.with_columns(group.alias("cd7_group")).drop("_cd7", "_lin")
 
 
-def car_phenotype(cells: pl.DataFrame, *, lo: int | None, hi: int | None,
+def car_phenotype(cells: pl.DataFrame, *, days: DayWindow,
                   rules: Rules | None = None) -> pl.DataFrame:
-    """Cell-type composition of CAR+ and of CAR- T cells per patient within days lo..hi:
+    """Cell-type composition of CAR+ and of CAR- T cells per patient within the window `days`:
     subject_id, car ("CAR+" / "CAR-"), cell_type, n_cells, fraction (of that patient's CAR+ or
     CAR- T cells in the window)."""
-    df = cells.filter(_in_window(lo, hi)).with_columns(_lineages(cells, rules).alias("_lin"))
+    df = cells.filter(_in_window(days)).with_columns(_lineages(cells, rules).alias("_lin"))
     df = df.filter(pl.col("_lin") == "T").with_columns(
         pl.when(pl.col("car_positive")).then(pl.lit("CAR+")).otherwise(pl.lit("CAR-"))
         .alias("car"))
@@ -289,15 +289,15 @@ def car_phenotype(cells: pl.DataFrame, *, lo: int | None, hi: int | None,
         "subject_id", "car")).alias("fraction")).sort("subject_id", "car", "cell_type")
 
 
-def _in_window(lo: int | None, hi: int | None) -> pl.Expr:
-    """Cells with a day inside lo..hi (a cell without a day is in no window)."""
-    return pl.col("day").is_not_null() & DayWindow.of(lo, hi).contains("day")
+def _in_window(days: DayWindow) -> pl.Expr:
+    """Cells with a day inside the window (a cell without a day is in no window)."""
+    return pl.col("day").is_not_null() & days.contains("day")
 
 
 def car_marker_comparison(cells: pl.DataFrame, *, expression: dict[str, np.ndarray],
-                          lo: int | None, hi: int | None, group: str = "car_positive",
+                          days: DayWindow, group: str = "car_positive",
                           rules: Rules | None = None) -> pl.DataFrame:
-    """CAR+ vs CAR- T cells within days lo..hi, patient as the replicate: per gene, each
+    """CAR+ vs CAR- T cells within the window `days`, patient as the replicate: per gene, each
     patient's mean log-normalised expression in CAR+ and in CAR- T cells, the median over
     patients, the median paired difference and a two-sided signed-rank p (analysis.stats;
     patients with both groups), BH q over the genes shown. `expression` maps gene -> values
@@ -307,7 +307,7 @@ def car_marker_comparison(cells: pl.DataFrame, *, expression: dict[str, np.ndarr
               "mean_car_neg": pl.Float64, "difference": pl.Float64, "p_value": pl.Float64,
               "q_value": pl.Float64, "test": pl.String}
     keep = (cells.with_columns(_lineages(cells, rules).alias("_lin"))
-            .select((_in_window(lo, hi) & (pl.col("_lin") == "T")).alias("k"))
+            .select((_in_window(days) & (pl.col("_lin") == "T")).alias("k"))
             .get_column("k").to_numpy())
     if not keep.any() or not expression:
         return pl.DataFrame(schema=schema)

@@ -8,6 +8,7 @@ import polars as pl
 import cli
 from analysis import car_status as cs
 from analysis.rules import DEFAULT_RULES
+from analysis.vocab import DayWindow
 
 
 def test_mixture_cut_separates_two_populations():
@@ -75,7 +76,7 @@ def test_cd7_groups_and_car_markers(demo_study):
         "cd7_group").is_in(["CD7+ T", "CD7- T"]).sum()
     assert share(post) > share(pre)                   # CD7 falls after infusion (planted)
     genes = {g: gene_vector(demo_study, gene=g) for g in ("CAR", "IL7R")}
-    res = cs.car_marker_comparison(cells, expression=genes, lo=1, hi=None)
+    res = cs.car_marker_comparison(cells, expression=genes, days=DayWindow(1, None))
     car = res.filter(pl.col("gene") == "CAR").row(0, named=True)
     assert car["n_patients"] == 5 and car["difference"] > 0
     assert car["p_value"] == 0.0625                   # 5 of 5 patients, exact: 2 / 2^5

@@ -129,14 +129,14 @@ def _phenotype(study: Study, cohort: Cohort, params: CarParams
         "cell").to_numpy()
     cells = cells.filter(pl.col("cell").is_in(keep))
     rules = rules_for(study)
-    shares = cs.car_phenotype(cells, lo=w.lo, hi=w.hi, rules=rules)
+    shares = cs.car_phenotype(cells, days=w, rules=rules)
     fig = figs.stacked_share(shares, x="subject_id", facet_col="car",
                              title=f"Cell types of CAR+ and CAR- T cells, {w.label}",
                              y_title="share of the patient's T cells")
     names = set(var_names(study))
     genes = [x for x in params.genes if x in names]
     expr = {x: gene_vector(study, gene=x)[keep] for x in genes}
-    markers = cs.car_marker_comparison(cells, expression=expr, lo=w.lo, hi=w.hi, rules=rules)
+    markers = cs.car_marker_comparison(cells, expression=expr, days=w, rules=rules)
     return (FigureSpec("car-phenotype", "CAR+ vs CAR- T cells: cell types", fig, data=shares,
                        params=params, caption=f"{w.label}; fraction of each patient's CAR+ "
                        "(or CAR-) T cells."),
