@@ -19,19 +19,91 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["shade_categories", "shade_values", "raster_figure", "png_data_url", "VIRIDIS"]
+__all__ = ["shade_categories", "shade_values", "count_categories", "mean_values",
+           "raster_figure", "png_data_url", "VIRIDIS"]
 
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779",
            "#6ece58", "#b5de2b", "#fde725")
 Range = tuple[float, float]
 
 
-def _canvas(x_range: Range, y_range: Range, width: int, height: int) -> Any:
-    import datashader as ds
+def _pixels(x: np.ndarray, y: np.ndarray, *, x_range: Range, y_range: Range, width: int,
+            height: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(pixel number row * width + column as int32, mask of the points drawn or None when all
+    are) with datashader's own mapping (`Canvas.points`: points outside the closed ranges
+    dropped, pixel = int(value * scale + translate) in float64, the upper edge in the last
+    pixel; row 0 at y_range[0]). Done in numpy rather than by datashader's aggregation, which
+    compiles a numba kernel per process on first use (over a second of a cold page) for a
+    count numpy does about as fast."""
+    x0, x1 = float(x_range[0]), float(x_range[1])
+    y0, y1 = float(y_range[0]), float(y_range[1])
+    x, y = np.asarray(x), np.asarray(y)
+    inside: np.ndarray | None = None
+    # the whole embedding (the cold view): no mask to build (a NaN fails these tests)
+    if not (x.size and x.min() >= x0 and x.max() <= x1 and y.min() >= y0 and y.max() <= y1):
+        inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        x, y = x[inside], y[inside]
+    out = []
+    for v, lo, hi, n in ((y, y0, y1, height), (x, x0, x1, width)):
+        scale = n / (hi - lo)
+        f = np.multiply(v, scale, dtype=np.float64)
+        f += -lo * scale
+        i = f.astype(np.int32)
+        np.minimum(i, n - 1, out=i)
+        out.append(i)
+    yi, xi = out
+    yi *= np.int32(width)
+    yi += xi
+    return yi, inside
 
-    return ds.Canvas(plot_width=int(width), plot_height=int(height),
-                     x_range=(float(x_range[0]), float(x_range[1])),
-                     y_range=(float(y_range[0]), float(y_range[1])))
+
+def _grid(data: np.ndarray, *, x_range: Range, y_range: Range, width: int, height: int,
+          categories: Sequence[str] | None = None) -> Any:
+    """An aggregate as datashader's `Canvas.points` returns it (xarray, dims y, x[, c],
+    pixel-centre coordinates), for datashader's shading functions."""
+    import xarray as xr
+
+    x0, x1 = float(x_range[0]), float(x_range[1])
+    y0, y1 = float(y_range[0]), float(y_range[1])
+    coords: dict[str, Any] = {
+        "y": y0 + (np.arange(height) + 0.5) * (y1 - y0) / height,
+        "x": x0 + (np.arange(width) + 0.5) * (x1 - x0) / width}
+    dims = ["y", "x"]
+    if categories is not None:
+        coords["c"] = list(categories)
+        dims.append("c")
+    return xr.DataArray(data, coords=coords, dims=dims,
+                        attrs={"x_range": (x0, x1), "y_range": (y0, y1)})
+
+
+def count_categories(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *, n: int,
+                     x_range: Range, y_range: Range, width: int = 900, height: int = 600
+                     ) -> np.ndarray:
+    """(height, width, n) uint32: points per pixel and category code (0..n-1; other codes are
+    not counted), as datashader's `count_cat`."""
+    pix, inside = _pixels(x, y, x_range=x_range, y_range=y_range, width=width, height=height)
+    c = np.asarray(codes)
+    c = (c if inside is None else c[inside]).astype(np.int32, copy=False)
+    pix *= np.int32(n)
+    pix += c
+    ok = (c >= 0) & (c < n)
+    counts = np.bincount(pix if ok.all() else pix[ok], minlength=height * width * n)
+    return counts.astype(np.uint32).reshape(height, width, n)
+
+
+def mean_values(x: np.ndarray, y: np.ndarray, values: np.ndarray, *, x_range: Range,
+                y_range: Range, width: int = 900, height: int = 600) -> np.ndarray:
+    """(height, width) float64: mean of the non-NaN values per pixel, NaN where a pixel has
+    none, as datashader's `mean`."""
+    pix, inside = _pixels(x, y, x_range=x_range, y_range=y_range, width=width, height=height)
+    v = np.asarray(values, np.float64)
+    v = v if inside is None else v[inside]
+    ok = ~np.isnan(v)
+    total = np.bincount(pix[ok], weights=v[ok], minlength=height * width)
+    count = np.bincount(pix[ok], minlength=height * width)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 0, total / count, np.nan)
+    return out.reshape(height, width)
 
 
 def _rgba(img: object) -> np.ndarray:
@@ -46,17 +118,12 @@ def shade_categories(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     """RGBA image of points coloured by category code (0..len(colors)-1; -1 = no category,
     drawn grey)."""
     import datashader.transfer_functions as tf
-    import pandas as pd
 
     k = len(colors)
-    codes = np.where((codes < 0) | (codes >= k), k, codes).astype(np.int32)
+    codes = np.where((codes < 0) | (codes >= k), k, codes)
     names = [str(i) for i in range(k + 1)]
-    frame = pd.DataFrame({"x": np.asarray(x, np.float32), "y": np.asarray(y, np.float32),
-                          "c": pd.Categorical.from_codes(codes, names)})
-    import datashader as ds
-
-    agg = _canvas(x_range, y_range, width, height).points(frame, "x", "y",
-                                                          agg=ds.count_cat("c"))
+    size = {"x_range": x_range, "y_range": y_range, "width": int(width), "height": int(height)}
+    agg = _grid(count_categories(x, y, codes, n=k + 1, **size), categories=names, **size)
     key = dict(zip(names, [*colors, "#BBBBBB"], strict=True))
     img = tf.shade(agg, color_key=key, how="eq_hist", min_alpha=60)
     if spread:
@@ -69,13 +136,10 @@ def shade_values(x: np.ndarray, y: np.ndarray, values: np.ndarray, *, span: Rang
                  colorscale: Sequence[str] = VIRIDIS, spread: int = 1) -> np.ndarray:
     """RGBA image of the mean value of the points in each pixel on a linear colour scale over
     `span` (values outside it take the end colours)."""
-    import datashader as ds
     import datashader.transfer_functions as tf
-    import pandas as pd
 
-    frame = pd.DataFrame({"x": np.asarray(x, np.float32), "y": np.asarray(y, np.float32),
-                          "v": np.asarray(values, np.float32)})
-    agg = _canvas(x_range, y_range, width, height).points(frame, "x", "y", agg=ds.mean("v"))
+    size = {"x_range": x_range, "y_range": y_range, "width": int(width), "height": int(height)}
+    agg = _grid(mean_values(x, y, values, **size), **size)
     lo, hi = float(span[0]), float(span[1])
     img = tf.shade(agg.clip(lo, hi), cmap=list(colorscale), how="linear",
                    span=(lo, hi if hi > lo else lo + 1e-6), min_alpha=255)
