@@ -82,3 +82,22 @@ def test_images_are_shaded_from_the_numpy_aggregates() -> None:
     assert rgba.shape == (60, 90, 4)
     # the column of x near 0 is dark (low values), the edges bright
     assert rgba[30, 45, :3].astype(int).sum() < rgba[30, 2, :3].astype(int).sum()
+
+
+@pytest.mark.parametrize("n", [0, 30, 60_000])
+def test_spreading_is_datashaders(n: int) -> None:
+    """Sparse images are spread by one pixel, dense ones kept, as tf.dynspread decides."""
+    import datashader.transfer_functions as tf
+
+    x, y = _points(max(n, 10))
+    x, y = x[:n], y[:n]
+    agg = rfig._grid(rfig.count_categories(x, y, np.zeros(n, int), n=1, x_range=(-2, 2),
+                                           y_range=(-1.5, 1.5), width=90, height=60),
+                     categories=["0"], x_range=(-2, 2), y_range=(-1.5, 1.5), width=90,
+                     height=60)
+    img = tf.shade(agg, color_key={"0": "#ff0000"}, how="eq_hist", min_alpha=60)
+    ours = rfig._dynspread(img, threshold=0.5, max_px=1)
+    theirs = tf.dynspread(img, threshold=0.5, max_px=1)
+    assert np.array_equal(np.asarray(ours.data), np.asarray(theirs.data))
+    for px in (1, 2, 4):
+        assert rfig._density(img, px) == pytest.approx(tf._rgb_density(img.data, px))

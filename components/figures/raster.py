@@ -76,6 +76,36 @@ def _grid(data: np.ndarray, *, x_range: Range, y_range: Range, width: int, heigh
                         attrs={"x_range": (x0, x1), "y_range": (y0, y1)})
 
 
+def _density(img: Any, px: int) -> float:
+    """datashader's `_rgb_density` in numpy: of the pixels drawn (alpha > 0), the fraction with
+    another drawn pixel within `px` pixels (a square, clipped at the edges); inf when none."""
+    drawn = ((np.asarray(img.data, np.uint32) >> 24) & 255) > 0
+    if not drawn.any():
+        return float("inf")
+    h, w = drawn.shape
+    box = np.zeros((h + 1, w + 1), np.int64)
+    box[1:, 1:] = drawn.cumsum(0).cumsum(1)
+    r0, r1 = np.clip(np.arange(h) - px, 0, h), np.clip(np.arange(h) + px + 1, 0, h)
+    c0, c1 = np.clip(np.arange(w) - px, 0, w), np.clip(np.arange(w) + px + 1, 0, w)
+    near = (box[r1][:, c1] - box[r0][:, c1] - box[r1][:, c0] + box[r0][:, c0])
+    return float((drawn & (near > 1)).sum() / drawn.sum())
+
+
+def _dynspread(img: Any, *, threshold: float, max_px: int) -> Any:
+    """datashader's `tf.dynspread` (circle, 'over') with its density test in numpy: a dense
+    image (every cold view of many cells) is returned as it is without loading a numba
+    kernel; a sparse one is spread by datashader."""
+    import datashader.transfer_functions as tf
+
+    px_ = 0
+    for px in range(1, max_px + 1):
+        px_ = px
+        if _density(img, px * 2) > threshold:
+            px_ -= 1
+            break
+    return tf.spread(img, px_, shape="circle") if px_ >= 1 else img
+
+
 def count_categories(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *, n: int,
                      x_range: Range, y_range: Range, width: int = 900, height: int = 600
                      ) -> np.ndarray:
@@ -96,11 +126,12 @@ def mean_values(x: np.ndarray, y: np.ndarray, values: np.ndarray, *, x_range: Ra
     """(height, width) float64: mean of the non-NaN values per pixel, NaN where a pixel has
     none, as datashader's `mean`."""
     pix, inside = _pixels(x, y, x_range=x_range, y_range=y_range, width=width, height=height)
-    v = np.asarray(values, np.float64)
+    v = np.asarray(values)
     v = v if inside is None else v[inside]
-    ok = ~np.isnan(v)
-    total = np.bincount(pix[ok], weights=v[ok], minlength=height * width)
-    count = np.bincount(pix[ok], minlength=height * width)
+    if (nan := np.isnan(v)).any():
+        pix, v = pix[~nan], v[~nan]
+    total = np.bincount(pix, weights=v, minlength=height * width)
+    count = np.bincount(pix, minlength=height * width)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(count > 0, total / count, np.nan)
     return out.reshape(height, width)
@@ -127,7 +158,7 @@ def shade_categories(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     key = dict(zip(names, [*colors, "#BBBBBB"], strict=True))
     img = tf.shade(agg, color_key=key, how="eq_hist", min_alpha=60)
     if spread:
-        img = tf.dynspread(img, threshold=0.5, max_px=spread)
+        img = _dynspread(img, threshold=0.5, max_px=spread)
     return _rgba(img)
 
 
@@ -144,7 +175,7 @@ def shade_values(x: np.ndarray, y: np.ndarray, values: np.ndarray, *, span: Rang
     img = tf.shade(agg.clip(lo, hi), cmap=list(colorscale), how="linear",
                    span=(lo, hi if hi > lo else lo + 1e-6), min_alpha=255)
     if spread:
-        img = tf.dynspread(img, threshold=0.5, max_px=spread)
+        img = _dynspread(img, threshold=0.5, max_px=spread)
     return _rgba(img)
 
 
