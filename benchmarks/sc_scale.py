@@ -7,8 +7,8 @@ peak memory), and a lasso of 5,000 cells -> top-25 marker genes over 1 million c
 
 Studies are generated under --out once (sample_data/many_cells.py; never commit them) and
 converted with `python cli.py convert` (timed, in its own process). Each measured step runs in
-a fresh process, so "cold" includes imports, loading the study and datashader's compilation,
-and the peak RSS is that process's own. The study's .cache is emptied before the runs.
+a fresh process, so "cold" includes imports, loading the study and any compilation on first
+use, and the peak RSS is that process's own. The study's .cache is emptied before the runs.
 """
 
 from __future__ import annotations
