@@ -34,8 +34,7 @@ c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 analytes = c1.multiselect("Counts", present,
                           key=sidebar.linked("bc-analytes", options=present, shape="many"),
                           default=vbc.default_counts(present))
-views_shown = ["per patient", "group median + IQR"]
-view = c2.radio("Show", views_shown, key=sidebar.linked("bc-view", options=views_shown))
+view = c2.radio("Show", vbc.COUNT_VIEWS, key=sidebar.linked("bc-view", options=vbc.COUNT_VIEWS))
 log_y = c2.toggle("Log axis", key=sidebar.linked("bc-log", kind=bool))
 criteria = c3.radio("Criteria", vbc.CRITERIA, horizontal=True,
                     key=sidebar.linked("bc-criteria", options=vbc.CRITERIA),
@@ -52,9 +51,8 @@ retic = float(c4.selectbox(
     key=sidebar.linked("bc-retic", options=retic_options),
     index=retic_options.index(float(study_rules.retic_threshold)),
     format_func=vbc.retic_label, help="RETIC below this (x10^9/L) counts towards severe."))
-bins = [1, 7, 14, 28]
-bin_days = int(c4.selectbox("Median bin (d)", bins, index=1,
-                            key=sidebar.linked("bc-bin", options=bins),
+bin_days = int(c4.selectbox("Median bin (d)", vbc.BIN_DAYS, index=1,
+                            key=sidebar.linked("bc-bin", options=vbc.BIN_DAYS),
                             disabled=view == "per patient"))
 params = vbc.CountParams(
     analytes=tuple(analytes), view=view, log_y=log_y, bin_days=bin_days, criteria=criteria,

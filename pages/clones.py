@@ -82,14 +82,13 @@ if sources := session.cached_view(vc.clone_sources, study):
                           key=sidebar.linked("cln-source", options=sources))
     ref = c2.selectbox("Reference", vc.REFERENCES,
                        key=sidebar.linked("cln-reference", options=vc.REFERENCES),
-                       format_func={"auto": "infusion product when sequenced, else baseline",
-                                    "baseline": "baseline"}.get)
+                       format_func=vc.REFERENCE_LABELS.get)
     who = c3.selectbox("Patient", list(ctx.subjects),
                        key=sidebar.linked("cln-track-patient", options=ctx.subjects))
     later = session.cached_view(vc.later_timepoints, study, params={"source": source})
     when = c4.selectbox("Compare the reference with", later,
                         key=sidebar.linked("cln-track-tp", options=later),
-                        index=later.index("D28") if "D28" in later else 0)
+                        index=vc.first_compared(later))
     clones = vc.ClonesParams(patient=who, source=source, timepoint=when,
                              metric=repertoire.metric, reference=ref)
     render.show(session.cached_view(vc.clone_alluvial, study, params=clones), key="cln-alluvial")

@@ -38,12 +38,12 @@ with tab_pop:
     if not names:
         st.info(state.no_populations)
     else:
-        refs = ["(as study.toml)", *names]
+        refs = cy.reference_choices(names)
         ref = st.selectbox("% of reference population", refs,
                            key=sidebar.linked("cy-ref", options=refs))
         pick = st.selectbox("Population over time", names, index=len(names) - 1,
                             key=sidebar.linked("cy-pop-trend", options=names))
-        params = cy.PopulationParams("" if ref == "(as study.toml)" else ref, pick)
+        params = cy.PopulationParams(cy.chosen_population(ref), pick)
         table = cy.populations(study, cohort=cohort, params=params)
         render.show_table(table.data, key="cy-pop-table", name=f"{study.name}_populations")
         render.show(cy.population_trend(study, cohort=cohort, params=params), key="cy-trend",
@@ -76,11 +76,11 @@ with tab_time:
 
 with tab_som:
     c1, c2 = st.columns(2)
-    within_choices = ["all events", *names]
+    within_choices = cy.within_choices(names)
     within = c1.selectbox("Cluster the events of", within_choices,
                           key=sidebar.linked("cy-som-pop", options=within_choices),
                           help="Only the events in a gated population, e.g. CD3+ T cells")
-    within = "" if within == "all events" else within
+    within = cy.chosen_population(within)
     per_sample = c2.select_slider("Events per sample", cy.EVENTS_PER_SAMPLE, value=1000,
                                   key=sidebar.linked("cy-som-events",
                                                      options=cy.EVENTS_PER_SAMPLE))

@@ -35,9 +35,9 @@ render.show(session.cached_view(vo.table1, study, cohort=ctx.cohort), key="ov-ta
             name=f"{study.name}_table1", title=False)
 
 st.subheader("Swimmer plot")
-orders = ["follow-up", "response"]
-params = vo.SwimmerParams(sort_by=st.radio("Sort lanes by", orders, horizontal=True,
-                                           key=sidebar.linked("ov-sort", options=orders)))
+params = vo.SwimmerParams(sort_by=st.radio("Sort lanes by", vo.SORT_ORDERS, horizontal=True,
+                                           key=sidebar.linked("ov-sort",
+                                                              options=vo.SORT_ORDERS)))
 swimmer = session.cached_view(vo.swimmer, study, cohort=ctx.cohort, params=params)
 if swimmer is None:
     st.info("No patients in this cohort.")

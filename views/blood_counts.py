@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import polars as pl
 
@@ -274,11 +274,13 @@ def versus_recorded_summary(cmp: pl.DataFrame) -> str:
 
 
 # ---- the counts figure (page and deck) ------------------------------------------------------
-__all__ += ["COUNTS", "CountParams", "present_counts", "default_counts", "retic_options",
+__all__ += ["COUNTS", "COUNT_VIEWS", "BIN_DAYS", "CountParams", "present_counts", "default_counts", "retic_options",
             "retic_label", "medications_heading", "all_agree", "rules_of", "counts"]
 
 COUNTS = ("ANC", "HGB", "PLT", "RETIC", "WBC", "ALC")
 CountView = Literal["per patient", "group median + IQR"]
+COUNT_VIEWS: tuple[CountView, ...] = get_args(CountView)
+BIN_DAYS = (1, 7, 14, 28)         # the widths offered for the group medians' bins
 _NAMES = {"ANC": "ANC", "PLT": "platelets", "HGB": "haemoglobin", "RETIC": "reticulocytes",
           "WBC": "WBC", "ALC": "lymphocytes"}
 

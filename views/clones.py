@@ -18,6 +18,7 @@ Params come from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -37,6 +38,7 @@ from analysis.repertoire import (
     top_clone_tracking,
 )
 from analysis.rules import rules_for
+from analysis.vocab import LANDMARKS
 from components.figures import clones as figs
 from views import common
 from views.shared import shared
@@ -50,7 +52,7 @@ __all__ = ["SomaticParams", "RepertoireParams", "ClonesParams", "METRICS", "METR
            "RAREFIED_METRICS", "FateValue", "FATE_VALUES", "REFERENCES", "SOURCES", "NO_MUTATIONS", "NO_TCR", "somatic_genes", "vaf",
            "oncoprint", "repertoire_patients", "repertoire_metrics", "repertoire_metric",
            "rarefied", "top_clones", "overlap", "has_cell_receptors", "clone_sources",
-           "later_timepoints", "clone_alluvial", "clone_volcano", "clone_changes",
+           "later_timepoints", "REFERENCE_LABELS", "first_compared", "clone_alluvial", "clone_volcano", "clone_changes",
            "fate_figure", "fate_table", "clonotypes_table", "clone_embedding",
            "clone_phenotype"]
 
@@ -261,6 +263,17 @@ class ClonesParams:
     metric: Metric = "clonality"
     value: FateValue = "share_ratio"
     reference: ctr.Reference = "auto"  # "baseline": never the infusion product
+
+
+REFERENCE_LABELS = {"auto": "infusion product when sequenced, else baseline",
+                    "baseline": "baseline"}
+
+
+def first_compared(later: Sequence[str]) -> int:
+    """Which later timepoint the reference is compared with first: D28 (the first response
+    landmark) when sampled, else the earliest."""
+    first = next(iter(LANDMARKS))
+    return list(later).index(first) if first in later else 0
 
 
 def later_timepoints(study: Study, *, source: str = "auto") -> list[str]:

@@ -12,7 +12,7 @@ patients, gates to follow over time) are here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,8 @@ __all__ = ["CytometryStatus", "status", "regate", "population_names", "gated_sam
            "population_trend", "GatePlotParams", "gate_names", "gate_plot", "GateTimeParams",
            "gate_over_time", "FlowSomViewParams", "FlowSomSetup", "flowsom_setup",
            "flowsom_events", "flowsom_medians", "flowsom_abundance", "flowsom_by_group",
-           "NO_FCS", "EVENTS_PER_SAMPLE"]
+           "NO_FCS", "EVENTS_PER_SAMPLE", "AS_CONFIGURED", "ALL_EVENTS", "reference_choices",
+           "within_choices", "chosen_population"]
 
 NO_FCS = ("This study has no flow cytometry files: rows of the samples table with assay "
           "`flow_fcs` and a `file` column naming .fcs files (see docs/formats.md, Flow "
@@ -94,6 +95,25 @@ def regate(study: Study, *, progress: Callable[[int, int, str], None] | None = N
     with executor() as pool:
         pops, _ = regate_study(study, progress=progress, force=True, executor=pool)
     return pops.get_column("sample_id").n_unique() if pops.height else 0
+
+
+AS_CONFIGURED = "(as study.toml)"   # the reference population study.toml names
+ALL_EVENTS = "all events"           # FlowSOM over every event, gated or not
+
+
+def reference_choices(names: Sequence[str]) -> list[str]:
+    """The reference populations offered: the study's own, then each gated population."""
+    return [AS_CONFIGURED, *names]
+
+
+def within_choices(names: Sequence[str]) -> list[str]:
+    """The events FlowSOM may cluster: all of them, or those of one gated population."""
+    return [ALL_EVENTS, *names]
+
+
+def chosen_population(choice: str) -> str:
+    """A population choice as Params hold it: "" for the study's reference or all events."""
+    return "" if choice in (AS_CONFIGURED, ALL_EVENTS) else choice
 
 
 def _cohort(cohort: Cohort | None) -> Cohort:

@@ -4,7 +4,7 @@ plot and the sample-availability matrix. `swimmer` is also the deck's first slid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import polars as pl
 
@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from analysis.cohort import Focus
     from data_loaders import Study
 
-__all__ = ["SwimmerParams", "RULES_SHOWN", "summary", "group_sources", "table1", "swimmer",
+__all__ = ["SwimmerParams", "SORT_ORDERS", "RULES_SHOWN", "summary", "group_sources", "table1", "swimmer",
            "not_drawn", "not_drawn_note", "availability", "assay_pages"]
 
 SortBy = Literal["follow-up", "response"]
+SORT_ORDERS: tuple[SortBy, ...] = get_args(SortBy)
 RULES_SHOWN = ("retic_threshold", "ti_window", "count_window", "nonsevere_pr",
                "plt_support_days", "rbc_support_days", "gcsf_support_days",
                "screening_window", "baseline_on_ld_day")
