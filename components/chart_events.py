@@ -6,7 +6,7 @@ window (views/landscape_raster.py) could not be drawn again for the next.
 root and without anything to show: its script finds the page's plotly graph (the
 `.js-plotly-plot` inside the chart's `st-key-<chart_key>` container), listens to
 `plotly_relayout` and sends the new axis ranges as a trigger value (`{"x": [lo, hi],
-"y": [lo, hi]}`), or `{"reset": true}` when the axes return to autorange (double-click, the
+"y": [lo, hi], "dragmode": tool}`: the tool in use, so the redrawn chart keeps it), or `{"reset": true}` when the axes return to autorange (double-click, the
 "Reset axes" button). A relayout that changes no axis (drag mode, a selection, a resize) sends
 nothing. Mount it before the chart: the window it reports is read in the same script run that
 draws the chart for it.
@@ -35,7 +35,8 @@ export default function (component) {
     }
     const xr = gd.layout.xaxis.range, yr = gd.layout.yaxis.range;
     setTriggerValue("window", { x: [Number(xr[0]), Number(xr[1])],
-                                y: [Number(yr[0]), Number(yr[1])] });
+                                y: [Number(yr[0]), Number(yr[1])],
+                                dragmode: (gd._fullLayout || {}).dragmode || null });
   };
   const detach = () => { if (gd && gd.removeListener) gd.removeListener("plotly_relayout", onRelayout); };
   const attach = () => {
@@ -59,7 +60,7 @@ def _ignore() -> None:
 
 def axis_window(chart_key: str, *, key: str) -> dict[str, Any] | None:
     """The axis window the user just zoomed or panned the chart `chart_key` to (`{"x": [lo,
-    hi], "y": [lo, hi]}` in data units), `{"reset": True}` after a reset to autorange, or None
+    hi], "y": [lo, hi], "dragmode": tool}` in data units), `{"reset": True}` after a reset to autorange, or None
     when this run was not started by either."""
     if not _KEY.match(chart_key):
         raise ValueError(f"chart key {chart_key!r}: use letters, digits, '-' and '_' only "

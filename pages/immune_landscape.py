@@ -117,7 +117,9 @@ def _raster_embedding() -> tuple[int, ...]:
     if st.button("Show every cell", key="il-window-reset", disabled=window is None):
         st.session_state.pop("il-window", None)
         st.rerun()
-    rparams = lr.RasterParams(params, *(window or (None, None)))
+    tool = lr.dragmode_after(moved, current=st.session_state.get("il-dragmode", "zoom"))
+    st.session_state["il-dragmode"] = tool
+    rparams = lr.RasterParams(params, *(window or (None, None)), dragmode=tool)
     shown = session.cached_view(lr.raster, study, cohort=cohort, params=rparams, focus=focus)
     st.caption(shown.caption)
     event = render.show_figure(shown.fig, key="il-embedding", name=f"{study.name}_landscape",

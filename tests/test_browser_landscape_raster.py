@@ -1,7 +1,8 @@
 """Real browser on a generated study of 1.2 million cells: the Immune landscape draws the raster
-of every cell; a box-zoom dragged with the mouse comes back to the server (the chart's
+of every cell; a box-zoom and a pan dragged with the mouse come back to the server (the chart's
 `plotly_relayout`, components/chart_events.py) and the page draws a new raster for that
-window; zooming further gives points with hover; a double-click returns to every cell.
+window; zooming further gives points with hover; a double-click returns to every cell; a box
+selection takes cells from every cell.
 Screenshots of each step go to test-results/landscape-raster/."""
 
 from __future__ import annotations
@@ -102,8 +103,23 @@ def test_box_zoom_redraws_the_raster_then_points_then_resets(big_server: str, pa
     _idle(page)
     _shot(page, "2-zoomed-raster")
 
-    # 2. zoom further until the window holds few enough cells: points with hover
-    state = zoomed
+    # 2. pan (the pan tool, dragged left): the raster of the window moved right
+    plot.locator("[data-attr='dragmode'][data-val='pan']").first.click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    _drag(page, area, (0.6, 0.5, 0.4, 0.5))
+    panned = _wait_for(page, f"s.image !== null && s.image !== {zoomed['image']!r} && "
+                       f"s.image_x[0] > {zoomed['x'][0]!r}")
+    shift = panned["x"][0] - zoomed["x"][0]
+    assert shift > 0 and panned["x"][1] - zoomed["x"][1] == pytest.approx(shift, rel=1e-3)
+    assert panned["image_x"] == pytest.approx(panned["x"], rel=1e-6, abs=1e-6)
+    _idle(page)
+    _shot(page, "2b-panned-raster")
+    assert page.evaluate("() => document.querySelector('.st-key-il-embedding "
+                         ".js-plotly-plot')._fullLayout.dragmode") == "pan"   # kept
+    plot.locator("[data-attr='dragmode'][data-val='zoom']").first.click()
+    state = panned
+
+    # 3. zoom further until the window holds few enough cells: points with hover
     for _ in range(4):
         area = plot.locator(".nsewdrag").first.bounding_box()
         before = state["x"]
@@ -128,7 +144,7 @@ def test_box_zoom_redraws_the_raster_then_points_then_resets(big_server: str, pa
     assert re.search(r"P0\d\d", hover.text_content() or "")
     _shot(page, "3-points")
 
-    # 3. double-click: autorange, back to the raster of every cell
+    # 4. double-click: autorange, back to the raster of every cell
     area = plot.locator(".nsewdrag").first.bounding_box()
     page.mouse.dblclick(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
     reset = _wait_for(page, "s.image !== null && s.points === 0")
@@ -136,4 +152,15 @@ def test_box_zoom_redraws_the_raster_then_points_then_resets(big_server: str, pa
     page.get_by_text(f"All {CELLS:,} cells drawn as a raster").first.wait_for(timeout=30_000)
     assert page.get_by_role("button", name="Show every cell").is_disabled()
     _shot(page, "4-reset")
+    _idle(page)
+
+    # 5. a box selection on the raster: cells from every cell, in data coordinates
+    plot.locator("[data-attr='dragmode'][data-val='select']").first.click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    _drag(page, area, (0.62, 0.4, 0.9, 0.6))
+    heading = page.get_by_role("heading", name=re.compile(r"Selection: [\d,]+ cells"))
+    heading.first.wait_for(timeout=90_000)
+    n = int(re.sub(r"\D", "", heading.first.inner_text()))
+    assert 10_000 < n < CELLS / 2
+    assert page.evaluate(_STATE)["image"] is not None        # a selection does not zoom
     assert page.locator("[data-testid='stException']").count() == 0

@@ -84,6 +84,9 @@ def test_zooming_in_gives_points_with_hover_and_their_cells(big: Study) -> None:
     assert drawn[0].text[0].split("<br>")[2].startswith("day ")
     assert list(spec.fig.layout.xaxis.range) == list(x_range)
     assert "as points" in spec.caption
+    panned = lr.raster(big, params=lr.RasterParams(_params().landscape, x_range, y_range,
+                                                   dragmode="pan"))
+    assert panned.fig.layout.dragmode == "pan"
 
 
 @pytest.mark.slow
@@ -136,6 +139,14 @@ def test_a_zoom_pan_or_reset_of_the_chart_is_the_next_window() -> None:
     for bad in ({"x": [1, 1], "y": [0, 2]}, {"x": [0, "a"], "y": [0, 2]},
                 {"x": [0, float("nan")], "y": [0, 2]}, {"x": [0, 1]}, {"x": 3, "y": [0, 1]}):
         assert lr.next_window(bad, current=here) == here, bad
+
+
+def test_the_redrawn_chart_keeps_the_tool_in_use() -> None:
+    assert lr.dragmode_after({"x": [0, 1], "y": [0, 1], "dragmode": "pan"},
+                             current="zoom") == "pan"
+    assert lr.dragmode_after({"reset": True}, current="pan") == "pan"
+    assert lr.dragmode_after({"dragmode": "drawline"}, current="zoom") == "zoom"
+    assert lr.dragmode_after(None, current="lasso") == "lasso"
 
 
 def test_the_thresholds_are_study_settings(write_study) -> None:

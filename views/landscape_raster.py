@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -38,13 +38,15 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["RasterParams", "RASTER_ABOVE", "POINTS_BELOW", "use_raster", "raster",
-           "window_of", "next_window", "selected_in", "zoomed"]
+           "window_of", "next_window", "dragmode_after", "selected_in", "zoomed", "DragMode"]
 
 # the defaults of the study settings raster_above / raster_points_below
 RASTER_ABOVE = DEFAULT_RULES.raster_above
 POINTS_BELOW = DEFAULT_RULES.raster_points_below
 Range = tuple[float, float]
 Window = tuple[Range, Range]
+DragMode = Literal["zoom", "pan", "select", "lasso"]
+DRAG_MODES: tuple[DragMode, ...] = ("zoom", "pan", "select", "lasso")
 # fixed colours of the categorical colourings (as the point view draws them)
 _FIXED_COLORS = {"response_group": GROUP_COLORS,
                  "focus": {"in focus": "#D55E00", "other": "#CCCCCC"},
@@ -64,6 +66,7 @@ class RasterParams:
     width: int = 900
     height: int = 600
     points_below: int | None = None     # None: the study's raster_points_below
+    dragmode: DragMode = "zoom"         # the chart's tool, kept when a zoom or pan redraws it
 
 
 def use_raster(study: Study, *, source: str = RNA) -> bool:
@@ -204,6 +207,7 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
         fig.update_yaxes(range=list(y_range), showticklabels=True)
         keep = [c for c in ("cell", "subject_id", "sample_id", "day", "cell_type")
                 if c in pts.columns]
+        fig.update_layout(dragmode=params.dragmode)
         return FigureSpec("landscape_raster", "Immune landscape", fig, pts.select(keep),
                           params, f"Showing all {n_in:,} cells{where} as points; double-click "
                           "to see every cell.")
@@ -240,6 +244,7 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
                                  height=params.height)
         data = (pl.DataFrame({color: cats}).group_by(color).len("cells_in_window")
                 .sort(color))
+    fig.update_layout(dragmode=params.dragmode)
     return FigureSpec("landscape_raster", "Immune landscape", fig, data, params,
                       f"All {n_in:,} cells{where} drawn as a raster (each pixel: "
                       + ("the mean value of its cells" if values is not None else
@@ -284,6 +289,13 @@ def next_window(event: Mapping[str, Any] | None, *, current: Window | None
             return current
         out.append((lo, hi))
     return out[0], out[1]
+
+
+def dragmode_after(event: Mapping[str, Any] | None, *, current: DragMode) -> DragMode:
+    """The chart's tool as the last zoom or pan left it (`event["dragmode"]`), so the redrawn
+    chart keeps it; `current` when the event names none or an unknown one."""
+    got = (event or {}).get("dragmode")
+    return got if got in DRAG_MODES else current
 
 
 def selected_in(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
