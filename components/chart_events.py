@@ -6,8 +6,8 @@ window (views/landscape_raster.py) could not be drawn again for the next.
 root and without anything to show: its script finds the page's plotly graph (the
 `.js-plotly-plot` inside the chart's `st-key-<chart_key>` container), listens to
 `plotly_relayout` and sends the new axis ranges as a trigger value (`{"x": [lo, hi],
-"y": [lo, hi], "dragmode": tool}`: the tool in use, so the redrawn chart keeps it), or `{"reset": true}` when the axes return to autorange (double-click, the
-"Autoscale" button). A relayout that changes no axis (drag mode, a selection, a resize) sends
+"y": [lo, hi], "dragmode": tool}`: the tool in use, so the redrawn chart keeps it), or
+`{"reset": true}` when the axes return to autorange (double-click, the "Autoscale" button). A relayout that changes no axis (drag mode, a selection, a resize) sends
 nothing. Mount it before the chart: the window it reports is read in the same script run that
 draws the chart for it.
 """
