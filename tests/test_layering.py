@@ -370,6 +370,7 @@ def test_no_study_typed_any_anywhere():
 
 # ---- a span of study days is one DayWindow ---------------------------------------------------
 DAY_BOUNDS = {"day_min", "day_max"}
+DAY_SPANS = {"days", "shade", "day_window"}      # names that hold a span of study days
 PROJECT_CODE = ["cli.py", "app.py", "analysis", "views", "components", "data_loaders", "pages",
                 "jobs", "deploy", "tools", "benchmarks", "sample_data", "tests"]
 
@@ -377,14 +378,18 @@ PROJECT_CODE = ["cli.py", "app.py", "analysis", "views", "components", "data_loa
 def _day_bounds(path: Path) -> list[str]:
     """Where a file holds a span of study days as two names instead of one
     analysis.vocab.DayWindow: a field, parameter, keyword argument, attribute or dict key
-    named day_min / day_max."""
+    named day_min / day_max, or a `days` / `shade` field typed as a tuple."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ClassDef):
             for item in node.body:
-                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and \
-                        item.target.id in DAY_BOUNDS:
+                if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
+                    continue
+                if item.target.id in DAY_BOUNDS:
                     found.append(f"line {item.lineno}: field {node.name}.{item.target.id}")
+                elif item.target.id in DAY_SPANS and "tuple" in ast.unparse(item.annotation):
+                    found.append(f"line {item.lineno}: field {node.name}.{item.target.id} is a "
+                                 "tuple of days (use DayWindow)")
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             a = node.args
             found += [f"line {node.lineno}: parameter {arg.arg}"
@@ -417,9 +422,12 @@ def test_the_day_window_check_finds_day_bounds(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("class P:\n    day_min: int | None = None\n"
                      "def f(x, *, day_max=None):\n    return x.day_min\n"
-                     "g(day_min=1)\nF = {'day_max': 2}\nday_max = 3  # a local name is fine\n")
+                     "g(day_min=1)\nF = {'day_max': 2}\nday_max = 3  # a local name is fine\n"
+                     "class Q:\n    shade: tuple[int, int] | None = None\n"
+                     "    days: DayWindow = DayWindow()\n")
     found = _day_bounds(probe)
-    assert len(found) == 5, found
+    assert len(found) == 6, found
+    assert any("Q.shade is a tuple" in x for x in found)
     assert any("field P.day_min" in x for x in found) and any("key 'day_max'" in x for x in found)
 
 
