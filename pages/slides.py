@@ -3,10 +3,8 @@ download a 16:9 PowerPoint deck, one multi-page PDF or a ZIP of SVG files."""
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 
-import polars as pl
 import streamlit as st
 
 from components import deck, export, render, session, sidebar
@@ -14,7 +12,7 @@ from components.safe import md
 from views import slides as vs
 
 
-def _deck_bytes(ctx: session.PageContext, chosen: list, shown: dict,
+def _deck_bytes(ctx: session.PageContext, chosen: tuple, shown: dict,
                 params: vs.SlidesParams) -> bytes:
     # runs on click, outside the script thread: everything it needs is passed in
     render.export_server()
@@ -29,20 +27,18 @@ st.caption("Tick the figures for your deck and set their order. Standard figures
            "session are listed as you last saw them. Titles can be edited.")
 
 # a figure shown on a page goes on a slide as it was drawn there (no live links, µg and µL)
-shown = {f"page:{f.key}": dataclasses.replace(f, fig=render.as_shown(f.fig))
-         for f in render.shown_figures(study)}
+shown = vs.shown_specs(render.shown_figures(study), as_shown=render.as_shown)
 # the preview is filled in below but drawn here, above the table: the deck's figures are
 # seen without scrolling past the list of figures
 top = st.container()
-table = vs.rows(shown)
+table = vs.listing(shown)
 edited = st.data_editor(
     table, key="slides-table", hide_index=True, disabled=["source"],
-    height=35 * (table.height + 1) + 3,        # every row visible: no grid that hides rows
+    height=vs.editor_height(table),        # every row visible: no grid that hides rows
     column_config={"include": st.column_config.CheckboxColumn("On a slide"),
                    "order": st.column_config.NumberColumn("Order", min_value=1, step=1),
                    "title": st.column_config.TextColumn("Slide title"), "id": None})
-chosen = edited.filter(pl.col("include")).sort("order", nulls_last=True)
-rows = list(chosen.select("id", "title").iter_rows())
+choice = vs.choose(edited)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 deck_title = c1.text_input("Deck title", value=study.title or study.study_id,
@@ -55,29 +51,23 @@ with c3:
                              key=sidebar.linked("slides-title-slide", kind=bool))
     footer = st.checkbox("Provenance footer on each figure", value=fmt != "pptx",
                          key=sidebar.linked("slides-footer", kind=bool))
-params = vs.SlidesParams(tuple(chosen.get_column("id").to_list()), deck_title, with_title, fmt,
-                         footer)
+params = vs.SlidesParams(choice.ids, deck_title, with_title, fmt, footer)
 render.show_params(params)
 
-if chosen.height == 0:
+if not choice.rows:
     st.info("No figure is ticked: tick at least one row in the table above.")
     st.stop()
 
 blocker = render.export_blocker()
-# count what the deck will hold, not what was ticked: a standard figure without data for
-# this cohort (e.g. responders vs non-responders with no non-responder) is left out, and said
-built = {fid: vs.slides(study, cohort=ctx.cohort, chosen=((fid, t),), shown=shown,
-                       call=session.cached_view) for fid, t in rows}
-skipped = [t for fid, t in rows if not built[fid]]
-n = sum(len(b) for b in built.values()) + (1 if with_title else 0)
-if skipped:
-    st.warning(f"{len(skipped)} ticked figure(s) cannot be built for this study and cohort "
-               "(their data is missing, e.g. a comparison needs both response groups) and "
-               "are left out of the deck: " + "; ".join(md(t) for t in skipped) + ".")
+deck_plan = vs.plan(study, cohort=ctx.cohort, choice=choice, shown=shown,
+                    title_slide=with_title, call=session.cached_view)
+if warning := deck_plan.skipped_message(md):
+    st.warning(warning)
+n = deck_plan.n_slides
 st.download_button(
     f"Download {n} slides ({deck.DECK_FORMATS[fmt][0]})",
     data=b"" if blocker else render.audited(
-        partial(_deck_bytes, ctx, rows, shown, params), event="export",
+        partial(_deck_bytes, ctx, choice.rows, shown, params), event="export",
         file=deck.deck_file_name(study.study_id, fmt), format=fmt, slides=n),
     file_name=deck.deck_file_name(study.study_id, fmt), mime=deck.DECK_FORMATS[fmt][1],
     key="slides-download", on_click="ignore", type="primary", disabled=bool(blocker),
@@ -87,10 +77,10 @@ if blocker:
 
 with top:
     st.subheader("Preview")
-    ids = [fid for fid, _ in rows]
+    ids = list(choice.ids)
     pick = st.selectbox("Slide", ids, key=sidebar.linked("slides-preview", options=ids),
-                        format_func=dict(rows).get)
-    if preview := built.get(pick):
+                        format_func=choice.title_of)
+    if preview := deck_plan.built.get(pick):
         slide = preview[0]
         render.show_figure(export.presentation_figure(slide.fig, title=slide.title),
                            key="slides-preview-fig",

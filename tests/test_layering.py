@@ -134,8 +134,6 @@ def test_pages_import_only_vocab_from_analysis():
 # still being moved is listed whole (key "*").
 PAGE_DATA_WORK_ALLOWED: dict[tuple[str, str], str] = {
     ("pages/compare.py", "*"): "pending: the page's logic is moving to views/compare.py",
-    ("pages/slides.py", "*"): "pending: the deck's listing and choices are moving to "
-                              "views/slides.py and views/deck.py",
 }
 # what a frame or series does (polars and pandas); a page calling one does data work
 DATA_METHODS = frozenset({

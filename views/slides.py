@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from analysis.cohort import Cohort
     from data_loaders import Study
 
-__all__ = ["SlidesParams", "ROW_SCHEMA", "rows", "slides", "deck_bytes"]
+__all__ = ["SlidesParams", "ROW_SCHEMA", "listing", "shown_specs", "editor_height", "Choice",
+           "choose", "DeckPlan", "plan", "slides", "deck_bytes"]
 
 ROW_SCHEMA = {"include": pl.Boolean, "order": pl.Int64, "title": pl.String, "source": pl.String,
               "id": pl.String}
@@ -36,7 +37,7 @@ class SlidesParams:
     footer: bool = False
 
 
-def rows(shown: Mapping[str, FigureSpec]) -> pl.DataFrame:
+def listing(shown: Mapping[str, FigureSpec]) -> pl.DataFrame:
     """One row per figure: the standard deck ticked, then the shown figures unticked."""
     out = [{"include": True, "order": i + 1, "title": s.title, "source": "standard figure",
             "id": f"std:{s.key}"} for i, s in enumerate(DECK)]
@@ -44,6 +45,77 @@ def rows(shown: Mapping[str, FigureSpec]) -> pl.DataFrame:
              "source": f"shown on a page ({f.key})", "id": fid}
             for j, (fid, f) in enumerate(shown.items())]
     return pl.DataFrame(out, schema=ROW_SCHEMA)
+
+
+def shown_specs(figures: Sequence[FigureSpec], *,
+                as_shown: Callable[[Any], Any] | None = None) -> dict[str, FigureSpec]:
+    """The figures shown on pages as the Slides page lists them ("page:KEY" -> spec), each
+    figure as the page drew it (`as_shown`: no live links, display units) so that it goes on
+    a slide as it was seen."""
+    return {f"page:{f.key}": dataclasses.replace(f, fig=as_shown(f.fig)) if as_shown else f
+            for f in figures}
+
+
+def editor_height(table: pl.DataFrame, *, row_px: int = 35) -> int:
+    """Pixel height of the table editor that shows every row (no grid that hides rows)."""
+    return row_px * (table.height + 1) + 3
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The ticked rows of the Slides table in slide order: (id, title) pairs."""
+
+    rows: tuple[tuple[str, str | None], ...]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(fid for fid, _ in self.rows)
+
+    def title_of(self, fid: str) -> str | None:
+        """The title of the row `fid` (the preview picker shows titles)."""
+        return dict(self.rows).get(fid)
+
+
+def choose(edited: pl.DataFrame) -> Choice:
+    """The rows ticked "On a slide", ordered by their "Order" (rows without one last, in
+    table order)."""
+    chosen = edited.filter(pl.col("include").fill_null(False)).sort(
+        "order", nulls_last=True, maintain_order=True)
+    return Choice(tuple(chosen.select("id", "title").iter_rows()))
+
+
+@dataclass(frozen=True)
+class DeckPlan:
+    """What the deck will hold: the slides built per ticked id (empty when the figure cannot
+    be built for this study and cohort), the titles left out, the slide count (title slide
+    included)."""
+
+    built: Mapping[str, list[FigureSpec]]
+    skipped: tuple[str, ...]
+    n_slides: int
+
+    def skipped_message(self, escape: Callable[[str], str] = str) -> str | None:
+        """The warning for ticked figures left out, None when none is; `escape` makes each
+        title safe to show (components.safe.md on a page)."""
+        if not self.skipped:
+            return None
+        return (f"{len(self.skipped)} ticked figure(s) cannot be built for this study and "
+                "cohort (their data is missing, e.g. a comparison needs both response groups) "
+                "and are left out of the deck: "
+                + "; ".join(escape(t or "") for t in self.skipped) + ".")
+
+
+def plan(study: Study, *, cohort: Cohort | None, choice: Choice,
+         shown: Mapping[str, FigureSpec], title_slide: bool = True,
+         call: Callable[..., Any] | None = None) -> DeckPlan:
+    """Build each ticked figure once: the count is of what the deck will hold, not of what was
+    ticked (a standard figure without data for this cohort, e.g. responders vs non-responders
+    with no non-responder, is left out, and said)."""
+    built = {fid: slides(study, cohort=cohort, chosen=((fid, t),), shown=shown, call=call)
+             for fid, t in choice.rows}
+    skipped = tuple(t or fid for fid, t in choice.rows if not built[fid])
+    n = sum(len(b) for b in built.values()) + (1 if title_slide else 0)
+    return DeckPlan(built, skipped, n)
 
 
 def slides(study: Study, *, cohort: Cohort | None, chosen: Sequence[tuple[str, str | None]],
