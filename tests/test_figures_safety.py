@@ -28,6 +28,60 @@ def test_cytokine_panels_shade_episodes_by_grade():
     assert icans[0].y0 > 0.5                     # ICANS as a band along the top
     assert sum(bool(s.showlegend) for s in rects) == 2
 
+
+def _legend_order(fig: go.Figure) -> list[str]:
+    """Shaded episodes as the legend lists them: by legendrank, then in drawing order."""
+    shown = [s for s in fig.layout.shapes if s.showlegend]
+    return [s.name for s in sorted(shown, key=lambda s: s.legendrank or 1000)]
+
+
+def test_grade_legend_lists_grades_in_order_not_as_first_drawn():
+    df = pl.DataFrame({"subject_id": ["P1", "P2", "P3", "P4"] * 2, "day": [0] * 4 + [5] * 4,
+                       "analyte": "IL6", "value": [2.0, 3, 4, 5, 50, 60, 70, 80]})
+    eps = pl.DataFrame({"subject_id": ["P1", "P2", "P3", "P4"],
+                        "kind": ["CRS", "ICANS", "CRS", "CRS"], "start": [1, 2, 1, 2],
+                        "end": [3, 4, 3, 4], "grade": [2, 1, 1, 3]})
+    fig = fs.cytokine_panels(df, eps, facet="subject_id", facet_order=("P1", "P2", "P3", "P4"))
+    assert _legend_order(fig) == ["CRS grade 1", "CRS grade 2", "CRS grade 3", "ICANS grade 1"]
+    # after the patients' lines (plotly ranks traces at 1000)
+    assert all(s.legendrank > 1000 for s in fig.layout.shapes if s.showlegend)
+
+
+def test_within_decade_ticks_label_values_inside_the_data():
+    assert fs.within_decade_ticks(2.48, 7.88) == [3.0, 5.0, 7.0]
+    assert fs.within_decade_ticks(0.52, 1.51) == [0.5, 0.7, 1.0]
+    assert fs.within_decade_ticks(0.6, 1.0) == [0.6, 0.7, 0.8, 0.9, 1.0]
+    assert fs.within_decade_ticks(1583, 7094) == [2000.0, 3000.0, 5000.0, 7000.0]
+    assert fs.within_decade_ticks(3.75, 30.99) == [5.0, 10.0, 20.0]
+
+
+def test_a_log_panel_within_a_decade_gets_readable_ticks_without_minor_ones():
+    """A panel spanning under one decade (crossing a power of ten or not) is labelled inside
+    its data, minor ticks off; a panel over decades keeps the decade labels."""
+    df = pl.DataFrame({"subject_id": "P1", "day": [0, 5] * 3,
+                       "analyte": ["TNFA", "TNFA", "IL2", "IL2", "IL6", "IL6"],
+                       "value": [2.5, 7.9, 0.52, 1.51, 2.0, 900.0]})
+    fig = fs.cytokine_panels(df, facet_order=("TNFA", "IL2", "IL6"))
+    for axis, ticks in ((fig.layout.yaxis, [3.0, 5.0, 7.0]), (fig.layout.yaxis2, [0.5, 0.7, 1.0])):
+        assert axis.tickmode == "array" and list(axis.tickvals) == ticks
+        assert list(axis.ticktext) == [f"{v:g}" for v in ticks]
+        assert axis.minor.ticks == ""
+    assert fig.layout.yaxis3.tickmode is None and fig.layout.yaxis3.dtick == 1
+
+
+def test_matched_panels_share_one_tick_rule_from_all_their_values():
+    df = pl.DataFrame({"subject_id": ["P1", "P1", "P2", "P2"], "day": [0, 5] * 2,
+                       "analyte": "IL6", "value": [2.0, 4.0, 3.0, 9.0]})
+    fig = fs.cytokine_panels(df, facet="subject_id", facet_order=("P1", "P2"), match_y=True)
+    assert fig.layout.yaxis2.matches == "y"
+    assert list(fig.layout.yaxis.tickvals) == list(fig.layout.yaxis2.tickvals) == \
+        [2.0, 3.0, 5.0, 7.0]
+    wide = df.with_columns(pl.when(pl.col("value") == 9.0).then(90.0).otherwise(pl.col("value"))
+                           .alias("value"))
+    fig = fs.cytokine_panels(wide, facet="subject_id", facet_order=("P1", "P2"), match_y=True)
+    assert fig.layout.yaxis.tickvals is None and fig.layout.yaxis.dtick == 1
+
+
 def test_peak_grade_incidence_ae_and_heatmap():
     peaks = pl.DataFrame({"subject_id": ["A", "B"], "analyte": ["IL6", "IL6"],
                           "peak_value": [100.0, 10], "crs_max_grade": [2, 0]})

@@ -239,6 +239,8 @@ def _patient_panels(study: Study, data: pl.DataFrame, *, cohort: Cohort | None,
     fig = cytokine_panels(panels, episodes, x="rel_day", facet="panel", facet_order=order,
                           titles=titles, colors=common.colors(study, cohort), cols=cols,
                           log_y=params.log_y, x_range=params.days.bounds, marks=marks,
+                          # one analyte: the patients' values on one scale, to compare them
+                          match_y=one,
                           title=f"{what}, {x_title[0].lower()}{x_title[1:]} "
                                 f"{params.days.lo} to {params.days.hi}")
     # one axis title, under the middle panel of the bottom row (five would run together)
@@ -246,8 +248,6 @@ def _patient_panels(study: Study, data: pl.DataFrame, *, cohort: Cohort | None,
     in_last_row = max(1, len(order) - (rows - 1) * cols)
     fig.update_xaxes(title_text="")
     fig.update_xaxes(title_text=x_title, row=rows, col=(in_last_row + 1) // 2)
-    if one:     # one analyte: the patients' values on one scale, to compare them
-        fig.update_yaxes(matches="y")
     # the panel titles name the patients: the legend keeps the CRS and ICANS grades
     fig.update_traces(showlegend=False)
     more = f" Panels for the first {PANEL_PATIENTS} of {len(patients)} patients: narrow " \

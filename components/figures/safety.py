@@ -23,6 +23,50 @@ __all__ = ["cytokine_panels", "peak_vs_grade", "grade_incidence_bars", "adverse_
            "astct_heatmap"]
 
 _ICANS_BAND = (0.86, 1.0)
+_KINDS = ("CRS", "ICANS")
+# tick mantissas tried in turn for a log panel spanning under one decade: the coarsest set that
+# gives three labelled ticks inside the data
+_MANTISSAS = ((1, 2, 5), (1, 2, 3, 5, 7), (1, 2, 3, 4, 5, 6, 7, 8, 9),
+              (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+
+
+def _grade_rank(kind: str, grade: int) -> int:
+    """Legend rank of a shaded episode: after the patients (plotly's default rank is 1000),
+    CRS before ICANS, by grade."""
+    k = _KINDS.index(kind) if kind in _KINDS else len(_KINDS)
+    return 2000 + 10 * k + grade
+
+
+def within_decade_ticks(lo: float, hi: float) -> list[float]:
+    """Labelled ticks for a log axis whose data (`lo` to `hi`, both > 0) span under one decade:
+    the coarsest of 1-2-5, 1-2-3-5-7, every integer mantissa, then halves, that puts at least
+    three ticks within the data (a little margin kept, as plotly pads its autorange)."""
+    a, b = lo / 1.05, hi * 1.05
+    ticks: list[float] = []
+    for mantissas in _MANTISSAS:
+        ticks = [float(f"{m * 10.0 ** e:.6g}")
+                 for e in range(math.floor(math.log10(a)) - 1, math.floor(math.log10(b)) + 1)
+                 for m in mantissas if a <= m * 10.0 ** e <= b]
+        if len(ticks) >= 3:
+            break
+    return ticks
+
+
+def _readable_log_ticks(fig: go.Figure, spans: Mapping[str, tuple[float, float]]) -> None:
+    """A log panel whose data span under one decade is labelled at a few values inside its
+    data, without minor ticks (label_decades would label only its one power of ten, or a
+    power of ten outside the data, among 2-9 minor ticks)."""
+    for name, (lo, hi) in spans.items():
+        if not 0 < lo <= hi:
+            continue
+        if hi / lo >= 10:   # decades, as label_decades labels them (a shared scale's own)
+            fig.layout[name].update(tickmode=None, tickvals=None, ticktext=None, dtick=1,
+                                    exponentformat="power", showexponent="all")
+            continue
+        ticks = within_decade_ticks(lo, hi)
+        fig.layout[name].update(tickmode="array", tickvals=ticks,
+                                ticktext=[f"{v:g}" for v in ticks], dtick=None,
+                                minor={"ticks": "", "showgrid": False})
 
 
 def _color_map(keys: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
@@ -40,12 +84,14 @@ def _shade(fig: go.Figure, episodes: pl.DataFrame, *, row: int | None, col: int 
         y0, y1 = (0.0, 1.0) if kind == "CRS" else _ICANS_BAND
         name = f"{kind} grade {grade}"
         kw = {"row": row, "col": col} if row is not None else {}
+        # ranked by grade: the legend reads CRS 1, 2, 3, ICANS 1, ... whatever came first
         fig.add_vrect(x0=ep["start"] - 0.5, x1=ep["end"] + 0.5, y0=y0, y1=y1,
                       fillcolor=GRADE_COLORS.get(grade, "#999999"),
                       opacity=0.45 if kind == "CRS" else 0.75, layer="below",
                       line={"width": 0 if kind == "CRS" else 1, "color": "#444444",
                             "dash": "dot"},
-                      name=name, legendgroup=name, showlegend=name not in seen, **kw)
+                      name=name, legendgroup=name, showlegend=name not in seen,
+                      legendrank=_grade_rank(kind, grade), **kw)
         seen.add(name)
 
 
@@ -56,10 +102,14 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
                     colors: Mapping[str, str] | None = None, log_y: bool = True,
                     cols: int = 4, title: str | None = None,
                     x_range: tuple[float, float] | None = None,
-                    marks: Sequence[tuple[float, float, str]] = ()) -> go.Figure:
+                    marks: Sequence[tuple[float, float, str]] = (),
+                    match_y: bool = False) -> go.Figure:
     """Small multiples (one per `facet` value) of `y` against `x`, a line per `color`, with the
     CRS/ICANS episodes (analysis.toxicity.toxicity_episodes) of the panel's patients shaded
-    and `marks` (HSCT: analysis.post_hsct.hsct_marks) as dash-dot lines across the panels."""
+    (legend by kind, then grade) and `marks` (HSCT: analysis.post_hsct.hsct_marks) as
+    dash-dot lines across the panels. `match_y`: every panel on one y scale (one analyte, to
+    compare patients). On a log axis a panel whose values span under one decade is labelled
+    at a few values inside them (within_decade_ticks)."""
     present = set(df.get_column(facet).to_list()) if df.height else set()
     facets = [f for f in (facet_order or sorted(present)) if f in present]
     n = max(len(facets), 1)
@@ -72,6 +122,7 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
     keys = sorted(df.get_column(color).unique().to_list()) if df.height else []
     cmap = _color_map(keys, colors)
     seen: set = set()
+    spans: dict[str, tuple[float, float]] = {}
     eps = episodes if episodes is not None else pl.DataFrame(
         schema={"subject_id": pl.String, "kind": pl.String, "start": pl.Int64,
                 "end": pl.Int64, "grade": pl.Int64})
@@ -92,6 +143,11 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
                 sub = sub.filter(pl.col(y) > 0)
             if sub.height == 0:
                 continue
+            values = sub.get_column(y).drop_nulls()
+            if log_y and values.len():
+                axis = "yaxis" if match_y else f"yaxis{'' if i == 0 else i + 1}"
+                lo, hi = spans.get(axis, (math.inf, 0.0))
+                spans[axis] = (min(lo, float(values.min())), max(hi, float(values.max())))
             fig.add_trace(go.Scatter(
                 x=sub.get_column(x).to_list(), y=sub.get_column(y).to_list(),
                 mode="lines+markers", name=str(k), legendgroup=str(k),
@@ -107,10 +163,17 @@ def cytokine_panels(df: pl.DataFrame, episodes: pl.DataFrame | None = None, *,
         fig.update_xaxes(range=list(x_range))
     fig.update_xaxes(title_text="Study day", row=nrows)
     add_day_marks(fig, marks, range_x=x_range)
+    if match_y:
+        fig.update_yaxes(matches="y")
     # room for the title above the panel titles (they collided at the default margin)
     fig.update_layout(template="cart", title=title, height=max(320, 250 * nrows) + 40,
                       margin={"t": 100 if title else 60})
-    return label_decades(fig)
+    label_decades(fig)
+    if match_y:     # the shared scale is that of every panel's values (ticks on each axis)
+        spans = dict.fromkeys((a.plotly_name for a in fig.select_yaxes()), spans["yaxis"]) \
+            if "yaxis" in spans else {}
+    _readable_log_ticks(fig, spans)
+    return fig
 
 
 def peak_vs_grade(df: pl.DataFrame, *, x: str = "crs_max_grade", y: str = "peak_value",
