@@ -32,6 +32,31 @@ def test_somatic_defaults_and_cohort(demo_study):
     assert grid is not None and set(grid.data.get_column("subject_id")) == {"SAA-001"}
 
 
+def test_vaf_legend_lists_patients_in_study_order(demo_study):
+    """The first gene panel lacks some patients: the legend still reads in the study's order
+    (the sidebar's and every other per-patient figure's), not in order of first appearance."""
+    spec = vc.vaf(demo_study)
+    legend = [t.name for t in spec.fig.data if t.showlegend]
+    assert legend == [s for s in demo_study.subject_ids if s in set(legend)]
+    assert len(legend) == spec.data.get_column("subject_id").n_unique()
+
+
+def test_vaf_lines_orders_the_legend_by_category_orders():
+    import polars as pl
+
+    from components.figures.clones import vaf_lines
+
+    tracks = pl.DataFrame({"subject_id": ["P3", "P1", "P2", "P3"], "gene": ["A", "B", "B", "B"],
+                           "day": [0, 0, 0, 10], "vaf": [0.1, 0.2, 0.3, 0.05]})
+    by_default = vaf_lines(tracks)
+    assert [t.name for t in by_default.data if t.showlegend] == ["P1", "P2", "P3"]
+    given = vaf_lines(tracks, category_orders={"subject_id": ["P2", "P3"]})
+    assert [t.name for t in given.data if t.showlegend] == ["P2", "P3", "P1"]
+    # each line stays in its gene's panel
+    assert {(t.name, t.xaxis) for t in given.data} == {("P3", "x"), ("P1", "x2"), ("P2", "x2"),
+                                                        ("P3", "x2")}
+
+
 def test_repertoire_metric_raw_or_depth_matched(demo_study):
     matched = vc.repertoire_metric(demo_study, params=vc.RepertoireParams("shannon"))
     assert matched.key == "rarefied" and "Rarefaction" in matched.caption

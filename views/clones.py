@@ -104,14 +104,15 @@ def vaf(study: Study, *, cohort: Cohort | None = None, params: SomaticParams = S
         focus: Focus | None = None) -> FigureSpec:
     """VAF over time, one panel per gene, one line per patient. Raises ValueError when no
     chosen gene has a sequenced sample in the cohort (the message says what to check)."""
-    genes = params.genes if params.genes is not None else         tuple(somatic_genes(study, cohort=cohort)[:9])
+    genes = params.genes if params.genes is not None else \
+        tuple(somatic_genes(study, cohort=cohort)[:9])
     tracks = _tracks(study, cohort).filter(pl.col("gene").is_in(list(genes)))
     if tracks.height == 0:
         raise ValueError("No gene chosen, no sequenced sample of the selected patients falls "
                          "in the day window, or samples.csv does not list the mutation "
                          "samples.")
-    fig = figs.vaf_lines(tracks, colors=common.colors(study, cohort),
-                         log_y=params.log_vaf)
+    fig = figs.vaf_lines(tracks, colors=common.colors(study, cohort), log_y=params.log_vaf,
+                         category_orders={"subject_id": study.subject_ids})
     return FigureSpec("vaf_over_time", "Somatic VAF over time", fig, tracks, params)
 
 

@@ -4,6 +4,7 @@ last follow-up (frames of `analysis.clones`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 import polars as pl
@@ -21,9 +22,12 @@ VAF_FLOOR = 0.001   # where "not detected" is drawn on a log axis (0.1 %, panel-
 def vaf_lines(df: pl.DataFrame, *, x: str = "day", y: str = "vaf", gene: str = "gene",
               subject: str = "subject_id", detected: str = "detected",
               colors: dict[str, str] | None = None, log_y: bool = False, columns: int = 3,
+              category_orders: Mapping[str, Sequence[str]] | None = None,
               title: str | None = None) -> go.Figure:
     """One panel per gene, one line per patient (patient colours). Samples where the gene was
-    not detected are open markers at 0 (linear) or at VAF_FLOOR (log)."""
+    not detected are open markers at 0 (linear) or at VAF_FLOOR (log). The legend lists the
+    patients in `category_orders[subject]` order (the study's), others after them sorted;
+    by default sorted."""
     genes = sorted(df.get_column(gene).unique().to_list()) if df.height else []
     cols = max(1, min(columns, len(genes) or 1))
     rows = max(1, math.ceil(len(genes) / cols))
@@ -75,7 +79,14 @@ def vaf_lines(df: pl.DataFrame, *, x: str = "day", y: str = "vaf", gene: str = "
             at.append((r, c))
             shown.add(sid)
     if traces:
-        fig.add_traces(traces, rows=[r for r, _ in at], cols=[c for _, c in at])
+        # traces were made gene by gene, so a patient missing from the first genes would come
+        # late in the legend: draw them patient by patient (stable: genes in order within one)
+        given = list((category_orders or {}).get(subject, ()))
+        rank = {sid: i for i, sid in enumerate(given + sorted(set(ids) - set(given)))}
+        order = sorted(range(len(traces)),
+                       key=lambda i: rank.get(traces[i].legendgroup, -1))
+        fig.add_traces([traces[i] for i in order], rows=[at[i][0] for i in order],
+                       cols=[at[i][1] for i in order])
     fig.update_yaxes(type="log" if log_y else "linear", title_text="VAF", col=1)
     if log_y:
         fig.update_yaxes(type="log")
