@@ -52,9 +52,9 @@ ga = gb = None
 ids_a: list[str] = []
 ids_b: list[str] = []
 if group_by == co.CUSTOM_SPLIT:
-    ids_a = c3.multiselect("Group A", study.subject_ids,
-                           key=sidebar.linked("cmp-split-a", options=study.subject_ids,
-                                              shape="many"))
+    patients = co.patient_choices(study)
+    ids_a = c3.multiselect("Group A", patients,
+                           key=sidebar.linked("cmp-split-a", options=patients, shape="many"))
     others = co.other_patients(study, ids_a)
     ids_b = c3.multiselect("Group B", others,
                            key=sidebar.linked("cmp-split-b", options=others, shape="many"))

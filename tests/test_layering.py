@@ -132,9 +132,7 @@ def test_pages_import_only_vocab_from_analysis():
 # A page's data work (frame methods, loops that compute, comprehensions, reductions, reading the
 # Study's tables) belongs in its views module. Exceptions, each with its reason; a page that is
 # still being moved is listed whole (key "*").
-PAGE_DATA_WORK_ALLOWED: dict[tuple[str, str], str] = {
-    ("pages/compare.py", "*"): "pending: the page's logic is moving to views/compare.py",
-}
+PAGE_DATA_WORK_ALLOWED: dict[tuple[str, str], str] = {}
 # what a frame or series does (polars and pandas); a page calling one does data work
 DATA_METHODS = frozenset({
     "agg", "alias", "cast", "collect", "concat", "count", "drop", "drop_nulls", "explode",

@@ -25,6 +25,7 @@ def test_opening_choices(demo_study):
 
 def test_group_choices_and_labels(demo_study):
     ids = demo_study.subject_ids
+    assert co.patient_choices(demo_study) == list(ids)
     assert co.other_patients(demo_study, ids[:2]) == ids[2:]
     assert co.other_values(["a", "b", "c"], "b") == ["a", "c"]
     assert co.grouping_label("response_group") == "Responders vs non-responders"

@@ -65,4 +65,5 @@ def test_comparable_sets_are_single_cell_sets_and_the_current_selection():
     assert lsel.comparable_sets(kept) == {"a": (1, 2), "b": (4,)}
     now = lsel.SelectionParams(lv.RNA, (7, 8))
     assert list(lsel.comparable_sets(kept, now)) == ["a", "b", "current selection"]
-    assert "current selection" not in lsel.comparable_sets(kept, lsel.SelectionParams(lv.FLOW, (1,)))
+    events = lsel.SelectionParams(lv.FLOW, (1,))
+    assert "current selection" not in lsel.comparable_sets(kept, events)

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["CarParams", "WINDOWS", "car_cut", "car_histogram", "car_fraction", "car_phenotype",
            "car_markers", "cd7_groups", "cd7_test", "CompositionParams", "composition_test",
            "composition_table", "save_car_threshold", "TRANSFORMS", "comparisons",
-           "WINDOW_LABELS", "SAVE_HELP", "DEFAULT_WINDOW", "cut_value", "car_params", "composition_params"]
+           "WINDOW_LABELS", "SAVE_HELP", "DEFAULT_WINDOW", "cut_value", "car_params",
+           "composition_params"]
 
 WINDOWS = {w.label: w for w in (*comp.DEFAULT_WINDOWS, comp.DayWindow(1, None, "Post-infusion"))}
 Transform = Literal["clr", "logit"]

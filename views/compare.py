@@ -4,10 +4,11 @@ tests per window, for any feature layer (patient-level tests; analysis.different
 
 `CompareParams` (views/compare_options.py, with the option lists, defaults and focus rules the
 page's choices come from; their names are importable from here too) is the page's whole choice
-and the input of every view here: the layer, the day window, how the groups are made (the response groups, a patients-table column and two of its
-values, or a custom split with its two patient lists), the test and FDR options and the feature
-followed over time. The same Params therefore rebuild the same volcano, and an exported file
-carries them (custom patient lists included), so it can be made again from its provenance.
+and the input of every view here: the layer, the day window, how the groups are made (the
+response groups, a patients-table column and two of its values, or a custom split with its two
+patient lists), the test and FDR options and the feature followed over time. The same Params
+therefore rebuild the same volcano, and an exported file carries them (custom patient lists
+included), so it can be made again from its provenance.
 
 A focus set on another page (a sample clicked on the Patient page: one patient and the sample's
 day) is honoured: the heatmap and the course mark the focus patients and days.
@@ -66,6 +67,7 @@ from views.compare_options import (  # the page's options (their old home is her
     panel_choices,
     panel_label,
     panels,
+    patient_choices,
     patients_of,
     rules,
     window_of_day,
@@ -83,9 +85,9 @@ __all__ = ["CompareSummary", "summary", "volcano", "ranked", "heatmap", "course"
            "panels", "rules", "focus_defaults", "focus_note", "clicked_feature",
            "window_of_day", "group_arguments", "patients_of", "CUSTOM_WINDOW", "WINDOW_CHOICES",
            "DEFAULT_WINDOW", "CUSTOM_DAYS", "opening_choices", "grouping_label",
-           "other_patients", "other_values", "EFFECT_LABELS", "METHOD_LABELS", "panel_choices",
-           "panel_label", "day_window_note", "file_stem", "feature_choice", "Layer", "Method",
-           "METHODS", "EffectMeasure"]
+           "other_patients", "other_values", "patient_choices", "EFFECT_LABELS",
+           "METHOD_LABELS", "panel_choices", "panel_label", "day_window_note", "file_stem",
+           "feature_choice", "Layer", "Method", "METHODS", "EffectMeasure"]
 
 
 # ---- the comparison -----------------------------------------------------------------------------

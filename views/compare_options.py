@@ -26,10 +26,11 @@ __all__ = ["CompareParams", "CUSTOM_SPLIT", "LAYER_LABELS", "WINDOWS", "CMP_RULE
            "FDR_CHOICES", "MIN_N", "layers", "missing_layers", "default_layer",
            "grouping_columns", "group_values", "panels", "rules", "focus_defaults",
            "focus_note", "clicked_feature", "window_of_day", "group_arguments", "patients_of",
-           "CUSTOM_WINDOW", "WINDOW_CHOICES", "DEFAULT_WINDOW", "CUSTOM_DAYS", "opening_choices",
-           "grouping_label", "other_patients", "other_values", "EFFECT_LABELS", "METHOD_LABELS",
-           "panel_choices", "panel_label", "day_window_note", "file_stem", "feature_choice",
-           "Layer", "Method", "METHODS", "EffectMeasure"]
+           "CUSTOM_WINDOW", "WINDOW_CHOICES", "DEFAULT_WINDOW", "CUSTOM_DAYS",
+           "opening_choices", "grouping_label", "patient_choices", "other_patients",
+           "other_values", "EFFECT_LABELS", "METHOD_LABELS", "panel_choices", "panel_label",
+           "day_window_note", "file_stem", "feature_choice", "Layer", "Method", "METHODS",
+           "EffectMeasure"]
 
 Layer = Literal["measurements", "proteomics", "rna", "mutations", "tcr", "composition"]
 Method = Literal["rank", "deseq2"]
@@ -159,6 +160,11 @@ def opening_choices(study: Study, *, layer: str | None = None, window: str | Non
 def grouping_label(column: str) -> str:
     """How a grouping is named on the page."""
     return "Responders vs non-responders" if column == "response_group" else column
+
+
+def patient_choices(study: Study) -> list[str]:
+    """The patients group A of a custom split can take: every patient of the study."""
+    return list(study.subject_ids)
 
 
 def other_patients(study: Study, chosen: Sequence[str]) -> list[str]:

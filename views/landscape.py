@@ -54,8 +54,9 @@ __all__ = ["LandscapeParams", "CompositionParams", "FlowSetup", "RNA", "FLOW", "
            "FLOW_ONLY_NOTE", "rules", "gene_store_ready", "build_gene_store", "NO_EMBEDDING",
            "colour_sets", "brought_gene_sets", "COMPOSITION_KEYS", "CompositionView"]
 
-# the selection's names (not in __all__), importable from here as before: views/landscape_selection.py builds
-# on this module, so they are looked up when first asked for (PEP 562)
+# the selection's names (not in __all__), importable from here as before:
+# views/landscape_selection.py builds on this module, so they are looked up when first asked
+# for (PEP 562)
 _SELECTION = frozenset({"SelectionParams", "selected_cells", "selection_summary",
                         "selection_extent", "selection_markers", "Kept", "current_selection",
                         "selection_focus", "comparable_sets"})

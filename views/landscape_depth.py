@@ -53,13 +53,13 @@ if TYPE_CHECKING:
     from data_loaders import Study
 
 __all__ = ["DistributionParams", "SPLITS", "pseudobulk_volcano", "pseudobulk_result_table",
-           "violins", "dot_plot", "signature_scores", "signature_table", "SignatureParams", "two_selections",
-           "SelectionPair", "feature_values", "EXPLORATORY_NOTE", "WINDOW_NAMES",
-           "cohort_params", "run_pseudobulk", "pseudobulk_cached", "pseudobulk_cells",
-           "cell_types", "SIGNATURE_METHODS", "PSEUDOBULK_RULES", "CellSelection",
-           "SCORE_UNITS", "DISTRIBUTION_KINDS", "PSEUDOBULK_NOTE", "feature_choices", "distribution_params",
-           "CAR_STATUSES", "cell_selection", "DESIGNS", "DEFAULT_WINDOW", "signature_method",
-           "other_names", "selection_pair"]
+           "violins", "dot_plot", "signature_scores", "signature_table", "SignatureParams",
+           "two_selections", "SelectionPair", "feature_values", "EXPLORATORY_NOTE",
+           "WINDOW_NAMES", "cohort_params", "run_pseudobulk", "pseudobulk_cached",
+           "pseudobulk_cells", "cell_types", "SIGNATURE_METHODS", "PSEUDOBULK_RULES",
+           "CellSelection", "SCORE_UNITS", "DISTRIBUTION_KINDS", "PSEUDOBULK_NOTE",
+           "feature_choices", "distribution_params", "CAR_STATUSES", "cell_selection",
+           "DESIGNS", "DEFAULT_WINDOW", "signature_method", "other_names", "selection_pair"]
 
 Split = Literal["response_group", "timepoint", "window"]
 SPLITS: dict[str, str] = {"Response group": "response_group", "Timepoint": "timepoint",

@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 
     from data_loaders import Study
 
-__all__ = ["EmbeddingParams", "EmbeddingMethod", "EMBEDDING_METHODS", "Embedding", "OBSM_BASES", "COMPUTED_BASIS", "embedding_key",
-           "cache_name", "available_bases", "load_embedding", "highly_variable_genes",
-           "embed_matrix", "embed_study", "cached_flow_embedding", "embed_flow",
-           "flow_landscape"]
+__all__ = ["EmbeddingParams", "EmbeddingMethod", "EMBEDDING_METHODS", "Embedding", "OBSM_BASES",
+           "COMPUTED_BASIS", "embedding_key", "cache_name", "available_bases", "load_embedding",
+           "highly_variable_genes", "embed_matrix", "embed_study", "cached_flow_embedding",
+           "embed_flow", "flow_landscape"]
 
 OBSM_BASES = ("X_umap", "X_tsne", "X_pca")
 COMPUTED_BASIS = "UMAP (computed)"
