@@ -99,11 +99,25 @@ else:
         st.info("No recorded responses (responses.csv), so only derived responses are shown.")
     else:
         (st.success if vbc.all_agree(cmp) else st.warning)(cmp.caption)
+        # the rule of each derived response below the grid as wrapped text (CSV: every column)
         render.show_table(cmp.data, key="bc-compare", name=f"{study.name}_derived_vs_recorded",
-                          column_config={"agree": "agrees"})
+                          column_config={"agree": "agrees", **dict.fromkeys(
+                              vbc.COMPARE_RULE_COLUMNS)})
+        if not cmp.empty:
+            st.table(vbc.compare_rules(cmp))
         render.show_code(cmp)
 
-for view in (vbc.baseline_view, vbc.recovery_view, vbc.ctcae_view):
+# Baseline: the counts, their days and the severity in the grid, the rule below it
+base = session.cached_view(vbc.baseline_view, study, cohort=ctx.cohort,
+                           params=vbc.TableParams(rules))
+st.subheader(base.title)
+render.show_table(base.data, key=base.key, name=f"{study.name}_baseline",
+                  column_config=vbc.BASELINE_GRID)
+if not base.empty:
+    st.table(vbc.baseline_rules(base))
+st.caption(base.caption)
+render.show_code(base)
+for view in (vbc.recovery_view, vbc.ctcae_view):
     spec = session.cached_view(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
     st.subheader(spec.title)
     render.show(spec, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}",

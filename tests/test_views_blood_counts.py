@@ -35,3 +35,24 @@ def test_ctcae_is_a_patient_by_window_grid(demo_study):
         "term": ["Neutrophil count decreased", "Platelet count decreased", "Anemia",
                  "Lymphocyte count decreased"] * 2, "worst_grade": [4, 4, 2, 0, 0, 0, 0, 0]}))
     assert grid.rows() == [("P1", "G4 ANC, PLT; G2 Hb"), ("P2", "none")]
+
+
+def test_baseline_and_derived_vs_recorded_rules_are_shown_apart_from_their_grids(demo_study):
+    """The grids leave out the rule text (and, for baseline, what the rule restates); the
+    wrapped tables below them name each row's rule; the CSV (spec.data) keeps every column."""
+    params = vbc.TableParams(rules_for(demo_study))
+    base = vbc.baseline_view(demo_study, params=params)
+    assert set(vbc.BASELINE_GRID) <= set(base.data.columns)
+    shown = [c for c in base.data.columns if c not in vbc.BASELINE_GRID]
+    assert "rule" not in shown and {"anc", "plt", "retic", "hgb", "severity"} <= set(shown)
+    rules = vbc.baseline_rules(base)
+    assert rules.columns == ["Patient", "Baseline severity: rule"]
+    assert rules.get_column("Patient").to_list() == base.data.get_column("subject_id").to_list()
+    # what the grid leaves out is in the rule: each criterion count's day, the support
+    first = base.data.row(0, named=True)
+    assert f"ANC {first['anc']:g} (day {first['anc_day']}" in rules.item(0, 1)
+    cmp = vbc.derived_vs_recorded(demo_study)
+    text = vbc.compare_rules(cmp)
+    assert text.columns == ["Patient", "Day", "Derived response: rule"]
+    assert text.height == cmp.data.height and "rule" in cmp.data.columns
+    assert text.item(0, 2) == cmp.data.item(0, "rule")

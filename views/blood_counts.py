@@ -13,8 +13,9 @@ defaults its Params come from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import polars as pl
@@ -200,8 +201,40 @@ def icaht_rules(spec: TableSpec) -> pl.DataFrame:
         {"subject_id": "Patient", **ICAHT_RULE_COLUMNS})
 
 
+# the Baseline and Derived vs recorded tables on screen, as the ICAHT one: the rule text in a
+# wrapped table below the grid (the CSV keeps it). Baseline's grid also leaves out what its
+# rule text restates: the days of ANC, PLT and RETIC, the reference day (lymphodepletion
+# start) and the "supported" flags (named with the transfusion or G-CSF behind them); and the
+# day of HGB, which is not a severity criterion (the CSV keeps every column).
+BASELINE_RULE_COLUMNS = {"rule": "Baseline severity: rule"}
+BASELINE_GRID: dict[str, None] = dict.fromkeys(
+    (*BASELINE_RULE_COLUMNS, "reference_day", "anc_day", "plt_day", "retic_day", "hgb_day",
+     "anc_supported", "plt_supported", "hgb_supported"))
+COMPARE_RULE_COLUMNS = {"rule": "Derived response: rule"}
+
+
+def rule_text(spec: TableSpec, columns: Mapping[str, str],
+              keys: Mapping[str, str] = MappingProxyType({"subject_id": "Patient"})
+              ) -> pl.DataFrame:
+    """The rule text of a table (`columns`, its header on screen) with the `keys` that name
+    its rows (Patient; Patient and Day for one row per assessment)."""
+    return spec.data.select(*keys, *columns).rename({**keys, **columns})
+
+
+def compare_rules(spec: TableSpec) -> pl.DataFrame:
+    """The rule behind each derived response of `derived_vs_recorded`, by patient and day."""
+    return rule_text(spec, COMPARE_RULE_COLUMNS, {"subject_id": "Patient", "day": "Day"})
+
+
+def baseline_rules(spec: TableSpec) -> pl.DataFrame:
+    """The rule behind each patient's baseline severity (`baseline_view`)."""
+    return rule_text(spec, BASELINE_RULE_COLUMNS)
+
+
 # ---- the counts figure and the response tables (what the page composes) --------------------
-__all__ += ["ICAHT_RULE_COLUMNS", "ICAHT_GRID", "icaht_rules"]
+__all__ += ["ICAHT_RULE_COLUMNS", "ICAHT_GRID", "icaht_rules", "BASELINE_RULE_COLUMNS",
+            "BASELINE_GRID", "COMPARE_RULE_COLUMNS", "rule_text", "compare_rules",
+            "baseline_rules"]
 __all__ += ["CRITERIA", "study_rules", "transfusions", "course_marks", "hsct_days",
             "display_series", "group_summary", "count_reference_lines", "derived",
             "heatmap_cells", "best", "versus_recorded",
