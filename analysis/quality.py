@@ -18,14 +18,16 @@ __all__ = ["table_inventory", "sample_availability", "TIMEPOINT_ORDER", "ASSAY_P
 TIMEPOINT_ORDER = ("Screening", "Baseline", "D0", "D7", "D14", "D21", "D28", "M2", "M3", "M6",
                    "M9", "M12", "M18", "M24", "M36")
 
-# Which page shows each assay (for links from the availability matrix).
+# Which page shows each assay (for links from the availability matrix). FCS files are gated,
+# drawn gate by gate and clustered on the Cytometry page, one sample at a time as the matrix
+# lists them; the Immune landscape's flow embedding pools every file's events.
 ASSAY_PAGES = {
     "proteomics": "pages/compare.py",
     "rna": "pages/compare.py",
     "mutations": "pages/clones.py",
     "tcr": "pages/clones.py",
     "scrna": "pages/immune_landscape.py",
-    "flow_fcs": "pages/immune_landscape.py",
+    "flow_fcs": "pages/cytometry.py",
     "cbc": "pages/blood_counts.py",
     "car_t": "pages/kinetics.py",
     "cytokine": "pages/safety.py",

@@ -32,3 +32,19 @@ def test_every_assay_link_names_a_page_of_the_app():
                  and getattr(n.targets[0], "id", "") == "PAGES")
     files = {row[1] for row in pages}
     assert set(ASSAY_PAGES.values()) <= files, set(ASSAY_PAGES.values()) - files
+
+
+def test_fcs_samples_link_to_the_cytometry_page(demo_study):
+    """An FCS sample in the availability matrix opens the page that gates and shows FCS files
+    (Cytometry: populations, gate plots, FlowSOM), not the Immune landscape."""
+    from views import overview as vo
+
+    links = vo.assay_pages(vo.availability(demo_study))
+    assert links["flow_fcs"] == "pages/cytometry.py"
+
+
+def test_overview_links_fcs_to_cytometry_in_the_app(app_page):
+    at = app_page("pages/overview.py")
+    assert not at.exception
+    links = {p.proto.label: p.proto.page for p in at.get("page_link")}
+    assert links["flow_fcs →"].endswith("cytometry"), links
