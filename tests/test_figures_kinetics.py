@@ -88,6 +88,28 @@ def test_concordance_and_exposure_strip():
     assert list(fig.layout.xaxis.ticktext) == ["Responder", "Non-responder"]
     assert fig.layout.yaxis.type == "log"
 
+
+def test_exposure_strip_keeps_a_long_test_line_within_a_half_width_column():
+    """The test detail is a subtitle wrapped at SUBTITLE_WRAP characters, broken after its
+    colon and never inside "p = 0.2"; the title stays short; strips side by side get the same
+    top margin."""
+    import polars as pl
+
+    er = pl.DataFrame({"subject_id": ["A", "B"], "cmax": [10.0, 20],
+                       "response_group": ["Responder", "Non-responder"]})
+    long = "Responder n=3 vs Non-responder n=2: U = 6, p = 0.2"
+    fig = fk.exposure_strip(er, title="Cmax by best response group", subtitle=long)
+    assert fig.layout.title.text == "Cmax by best response group"
+    lines = fig.layout.title.subtitle.text.split("<br>")
+    assert lines == ["Responder n=3 vs Non-responder n=2:", "U = 6, p = 0.2"]
+    assert all(len(line) <= fk.SUBTITLE_WRAP for line in lines)
+    short = fk.exposure_strip(er, title="Cmax by CRS max grade", subtitle="rho = 0.46, p = 0.4")
+    assert short.layout.title.subtitle.text == "rho = 0.46, p = 0.4"
+    assert short.layout.margin.t == fig.layout.margin.t
+    plain = fk.exposure_strip(er, title="t")
+    assert plain.layout.title.text == "t" and not plain.layout.title.subtitle.text
+
+
 def test_car_vs_qpcr_draws_below_lloq_as_the_kinetics_page_does():
     import polars as pl
 

@@ -96,3 +96,20 @@ def test_colour_choice_travels_in_the_code(demo_study):
                     params=vk.CurveParams())
     assert "colour_by='response_group'" in code.snippet(spec, demo_study.path)
     assert "--colour-by response_group" in code.command(spec, demo_study.path)
+
+
+def test_exposure_titles_are_short_and_the_test_is_their_subtitle(demo_study):
+    """In the page's two columns the full test line as a title was cut off: each strip is
+    titled by what it plots, the test goes below it, wrapped."""
+    from components.figures.kinetics import SUBTITLE_WRAP
+    from views import kinetics as kv
+
+    for params, name in ((kv.ExposureParams(), "Cmax"),
+                         (kv.ExposureParams(parameter="auc_0_28"), "AUC0-28")):
+        by_group, by_grade = kv.exposure(demo_study, params=params)
+        assert by_group.fig.layout.title.text == f"{name} by best response group"
+        assert by_grade.fig.layout.title.text == f"{name} by CRS max grade"
+        for spec in (by_group, by_grade):
+            sub = spec.fig.layout.title.subtitle.text
+            assert "p = " in sub
+            assert all(len(line) <= SUBTITLE_WRAP for line in sub.split("<br>"))

@@ -356,14 +356,19 @@ def exposure(study: Study, *, cohort: Cohort | None = None,
     assay = _assay(study, params.nca.assay)
     unit = study.catalogue[assay].unit if assay in study.catalogue else ""
     out = []
-    for by, order, name in (("response_group", GROUP_ORDER, "Best response group"),
-                            ("crs_max_grade", None, "CRS max grade")):
+    exposure_name = "Cmax" if par == "cmax" else f"AUC0-{params.nca.auc_end}"
+    for by, order, name, in_title in (
+            ("response_group", GROUP_ORDER, "Best response group", "best response group"),
+            ("crs_max_grade", None, "CRS max grade", "CRS max grade")):
         row = tests.filter(pl.col("versus") == by)
         note = row.get_column("detail")[0] if row.height else ""
+        # the title names the plot; the test (its long text) goes below it, wrapped, so both
+        # fit the half-width column the page draws it in
         fig = exposure_strip(er.with_columns(pl.col(by).cast(pl.String)), x=by, y=par,
-                             colors=common.colors(study, cohort), category_order=order, x_title=name,
-                             y_title=f"Cmax ({unit})" if par == "cmax" else
-                             f"AUC0-{params.nca.auc_end} ({unit} x day)", title=note)
+                             colors=common.colors(study, cohort), category_order=order,
+                             x_title=name, y_title=f"{exposure_name} ({unit})" if par == "cmax"
+                             else f"{exposure_name} ({unit} x day)",
+                             title=f"{exposure_name} by {in_title}", subtitle=note or None)
         out.append(FigureSpec(key=f"kin-er-{by}", title=f"Exposure vs {name.lower()}",
                               fig=fig, data=er, params=params))
     return out

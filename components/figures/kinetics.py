@@ -8,6 +8,8 @@ ringed by one "below LLOQ" trace; the LLOQ itself is a dotted line (DESIGN.md se
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -20,7 +22,10 @@ from components.figures.clinical import POST_HSCT_NAME, post_hsct_split
 from components.figures.many import FADED, FOCUS, color_groups, gapped, is_many
 from components.theme import PATIENT_PALETTE, column_label, label_decades
 
-__all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip"]
+__all__ = ["kinetics_curve", "readout_panels", "concordance_scatter", "exposure_strip",
+           "SUBTITLE_WRAP"]
+
+SUBTITLE_WRAP = 48     # characters a subtitle line holds in a half-width column at 1400 px
 
 _BLQ_NAME = "below LLOQ (drawn at LLOQ/2)"
 
@@ -232,12 +237,27 @@ def concordance_scatter(df: pl.DataFrame, *, x: str = "x", y: str = "y",
     return label_decades(fig)
 
 
+def _wrapped(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters, broken after a colon first ("A vs B:" /
+    "U = 6, p = 0.2"), never inside "name = value"."""
+    if len(text) <= width:
+        return [text]
+    out: list[str] = []
+    for part in re.split(r"(?<=:) ", text):
+        out += textwrap.wrap(part.replace(" = ", "\u00a0=\u00a0"), width,
+                             break_on_hyphens=False)
+    return [line.replace("\u00a0", " ") for line in out]
+
+
 def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cmax",
                    color: str = "subject_id", colors: Mapping[str, str] | None = None,
                    category_order: Sequence[str] | None = None, log_y: bool = True,
                    title: str | None = None, x_title: str | None = None,
-                   y_title: str | None = None) -> go.Figure:
-    """Per-patient points of `y` by category `x` (one trace per patient, small fixed jitter)."""
+                   y_title: str | None = None, subtitle: str | None = None,
+                   wrap: int = SUBTITLE_WRAP) -> go.Figure:
+    """Per-patient points of `y` by category `x` (one trace per patient, small fixed jitter).
+    `subtitle` (e.g. the test and its p) goes under the title in smaller type, wrapped at
+    `wrap` characters a line, so that the figure keeps its text in a half-width column."""
     df = df.filter(pl.col(y).is_not_null() & pl.col(x).is_not_null())
     cats = list(category_order) if category_order else \
         sorted({str(v) for v in df.get_column(x).to_list()}) if df.height else []
@@ -268,7 +288,12 @@ def exposure_strip(df: pl.DataFrame, *, x: str = "response_group", y: str = "cma
             marker={"color": cmap[k], "size": 11, "line": {"width": 1, "color": "#333"}},
             hovertemplate=f"{k}: %{{y:,.3g}}<extra></extra>"))
     fig.add_traces(traces)
-    fig.update_layout(template="cart", title=title)
+    lines = _wrapped(subtitle, wrap) if subtitle else []
+    # room for two subtitle lines at least: strips side by side keep their plots level
+    fig.update_layout(template="cart", title={"text": title, "x": 0, "xanchor": "left",
+                                              "subtitle": {"text": "<br>".join(lines)}}
+                      if lines else title,
+                      **({"margin": {"t": 60 + 16 * max(2, len(lines))}} if lines else {}))
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(cats))), ticktext=cats,
                      range=[-0.6, len(cats) - 0.4], title_text=x_title or x)
     fig.update_yaxes(type="log" if log_y else "linear", title_text=y_title or y)
