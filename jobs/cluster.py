@@ -96,10 +96,11 @@ def _stop_local() -> None:
         _CLUSTER = None
 
 
-def describe() -> str:
-    """Where jobs run, in words (for the CLI and the Data & quality page)."""
+def describe(settings: JobSettings | None = None) -> str:
+    """Where jobs run (with `settings`, default the server's), in words (for the CLI and the
+    Data & quality page)."""
     if _CLIENT is None:
-        s = job_settings()
+        s = settings or job_settings()
         if s.mode == "inline":
             return "jobs run inline (CART_JOBS=inline)"
         memory = "the machine's memory shared among them" if s.memory_limit == "auto" \

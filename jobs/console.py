@@ -1,27 +1,72 @@
 """A job run from the command line: submitted exactly as a page submits it (the same function
-and arguments, so the same key: a result the app computed is read from the cache, and one
-computed here is there for every session), with the page's progress as a bar on stderr.
-Ctrl-C cancels the job.
+and arguments, so the same key: a result the app computed is read from the cache, one
+computed here is there for every session, and a run started while the page's job runs joins
+it), with the page's progress as a bar on stderr. Ctrl-C cancels the job.
 
     table = console.run(mk.run_group_markers, study, params=params, study=study,
                         desc="markers")
+
+`follow(handle, desc)` shows an already submitted job's progress the same way, and
+`percent_bar` is that bar for work that is not a job (conversion); every command's progress
+is drawn here.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from jobs.core import JobCancelled, JobProgress, find, progress, step_progress, submit, wait
+from jobs.core import (
+    JobCancelled,
+    JobHandle,
+    JobProgress,
+    find,
+    progress,
+    step_progress,
+    submit,
+    wait,
+)
 
 if TYPE_CHECKING:
     from data_loaders.study import Study
 
-__all__ = ["run", "Reporting"]
+__all__ = ["run", "follow", "percent_bar", "Reporting"]
 
 Reporting = Literal["fraction", "steps"]
+
+
+@contextmanager
+def percent_bar(desc: str, out: IO[str] | None = None
+                ) -> Iterator[Callable[[float, str], None]]:
+    """A 0-100 % bar on `out` (stderr) captioned `desc: <message>`; yields
+    `step(fraction, message)`."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, unit="%", desc=desc, file=out or sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
+        def step(fraction: float, message: str) -> None:
+            bar.set_description(f"{desc}: {message}" if message else desc)
+            bar.update(max(0, round(fraction * 100) - bar.n))
+
+        yield step
+
+
+def follow(handle: JobHandle, desc: str, out: IO[str] | None = None) -> Any:
+    """`handle`'s result after showing its progress as a bar on `out` (stderr); on Ctrl-C
+    the job is cancelled and JobCancelled raised."""
+    with percent_bar(desc, out) as step:
+        def on_progress(p: JobProgress) -> None:
+            step(p.fraction, p.message)
+
+        try:
+            return wait(handle, on_progress=on_progress)
+        except KeyboardInterrupt:
+            handle.cancel()
+            handle.wait(30)
+            raise JobCancelled(f"{desc}: cancelled") from None
 
 
 def run(fn: Callable[..., Any], *args: Any, study: Study | Path | str, desc: str,
@@ -31,8 +76,6 @@ def run(fn: Callable[..., Any], *args: Any, study: Study | Path | str, desc: str
     reporting="steps"), as components.jobs_panel passes it; its result, after a progress bar
     on `out` (stderr). `rerun` computes again a result already stored. Raises JobFailed
     with the job's reason, JobCancelled after Ctrl-C (the job is cancelled first)."""
-    from tqdm import tqdm
-
     from jobs.cluster import describe
 
     stream = out or sys.stderr
@@ -43,16 +86,4 @@ def run(fn: Callable[..., Any], *args: Any, study: Study | Path | str, desc: str
               file=stream)
         return known.result()
     print(f"{desc}: {describe()}", file=stream)
-    handle = submit(fn, *args, study=study, rerun=rerun, **kwargs)
-    with tqdm(total=100, unit="%", desc=desc, file=stream,
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
-        def step(p: JobProgress) -> None:
-            bar.set_description(f"{desc}: {p.message}" if p.message else desc)
-            bar.update(max(0, round(p.fraction * 100) - bar.n))
-
-        try:
-            return wait(handle, on_progress=step)
-        except KeyboardInterrupt:
-            handle.cancel()
-            handle.wait(30)
-            raise JobCancelled(f"{desc}: cancelled") from None
+    return follow(submit(fn, *args, study=study, rerun=rerun, **kwargs), desc, stream)

@@ -304,6 +304,15 @@ class _Job:
     def lock_path(self) -> Path:
         return self.folder / f"{self.key}.lock"
 
+    def stored(self) -> bool:
+        """Whether a result this job may use is on disk: any, or for a rerun one written
+        since it was asked for (by the process it waited for, which computed it afresh)."""
+        try:
+            written = self.result_path.stat().st_mtime
+        except OSError:
+            return False
+        return not self.fresh or written >= self.started
+
     def write_status(self, state: str, **extra: Any) -> None:
         _write_json(self.status_path, {"state": state, "name": self.name, "pid": os.getpid(),
                                        "fraction": self.fraction, "message": self.message,
@@ -328,7 +337,7 @@ def _drive(job: _Job) -> None:
     fd: int | None = None
     try:
         while True:
-            if job.result_path.is_file() and not job.fresh:
+            if job.stored():
                 job.finish("done")
                 return
             fd = _try_lock(job.lock_path)
@@ -343,7 +352,7 @@ def _drive(job: _Job) -> None:
                 job.finish("cancelled")
                 return
             time.sleep(_TICK)
-        if job.result_path.is_file() and not job.fresh:    # finished since the check
+        if job.stored():    # finished since the check (by the process it waited for)
             job.finish("done")
             return
         job.state, job.message = "running", "starting"
@@ -520,7 +529,9 @@ def submit(fn: Callable[..., Any], *args: Any, key_parts: Any = (), study: Study
     `key_parts` add to the key what the arguments do not show. `study` chooses the cache
     folder. A job of this key that failed or was cancelled in this process is returned as it
     is unless `rerun`, which also computes again a result already stored (a running job of
-    this key is joined, never started twice)."""
+    this key is joined, never started twice). `force=True` among the arguments (a
+    computation asked to ignore its own cache) is a rerun of the same key (jobs/keys.py)."""
+    rerun = rerun or kwargs.get("force") is True
     key = job_key(fn, args, kwargs, key_parts=key_parts)
     folder = job_folder(study)
     _FOLDERS[key] = folder

@@ -4,6 +4,12 @@ Frames are hashed by their schema and row hashes, arrays by their bytes, a `Stud
 `cache_key` (its folder and the fingerprint of its files, so a changed file gives a new key),
 dataclasses (Params, Cohort) by their fields. Two requests with the same key are the same
 computation; `JOBS_VERSION` changes when the meaning of a stored result changes.
+
+Some keyword arguments never enter the key: a progress callback, `force` (compute again what
+the computation cached itself) and `workers` (how many processes share it). They change how
+a result is made, not what it is, so a
+page's request and a command line's `--force` run of the same inputs are one job: the second
+joins the first while it runs (`submit` treats `force=True` as a rerun).
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["job_key", "digest", "JOBS_VERSION"]
+__all__ = ["job_key", "digest", "JOBS_VERSION", "NOT_IN_KEY"]
 
 JOBS_VERSION = "1"
+NOT_IN_KEY = ("force", "workers")     # say how, not what (module docstring)
 
 
 def _feed(value: Any, h: Any) -> None:
@@ -75,10 +82,11 @@ def digest(value: Any) -> str:
 def job_key(fn: Callable[..., Any], args: tuple = (), kwargs: Mapping[str, Any] | None = None,
             *, key_parts: Any = ()) -> str:
     """The key of `fn(*args, **kwargs)`; `key_parts` add what the arguments do not show (a
-    file's content hash, a code version). Progress callbacks are left out: they do not change
-    the result."""
+    file's content hash, a code version). Progress callbacks, `force` and `workers` are left
+    out: they do not change the result."""
     from jobs.core import progress, step_progress
 
-    kw = {k: v for k, v in (kwargs or {}).items() if v is not progress and v is not step_progress}
+    kw = {k: v for k, v in (kwargs or {}).items()
+          if k not in NOT_IN_KEY and v is not progress and v is not step_progress}
     name = f"{fn.__module__}.{fn.__qualname__}"
     return digest((JOBS_VERSION, name, args, kw, key_parts))

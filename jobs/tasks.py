@@ -10,6 +10,7 @@ Pages and the CLI submit these:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
     from analysis.pseudobulk import PseudobulkParams, PseudobulkResult
     from data_loaders.study import Study
 
-__all__ = ["EmbeddingDone", "embedding", "flow_embedding", "gene_store", "pseudobulk",
-           "regate", "compare"]
+__all__ = ["EmbeddingDone", "GatingDone", "embedding", "flow_embedding", "gene_store",
+           "pseudobulk", "regate", "compare"]
+
+Progress = Callable[[float, str], None]
+StepProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,11 @@ class EmbeddingDone:
     note: str = ""
 
 
-def embedding(study: Study, *, params: EmbeddingParams, force: bool = False) -> EmbeddingDone:
-    """The single-cell embedding (HVG, PCA, UMAP), computed once and cached on disk."""
+def embedding(study: Study, *, params: EmbeddingParams, force: bool = False,
+              progress: Progress = progress) -> EmbeddingDone:
+    """The single-cell embedding (HVG, PCA, UMAP), computed once and cached on disk: the job
+    of the Immune landscape's "Compute a UMAP" and of `cli.py embed` (one key for the same
+    study and `params`, so either joins the other while it runs)."""
     from analysis.embedding import embed_study
 
     emb = embed_study(study, params=params, force=force, progress=progress)
@@ -45,16 +52,20 @@ def embedding(study: Study, *, params: EmbeddingParams, force: bool = False) -> 
 
 
 def flow_embedding(study: Study, *, per_file: int, params: EmbeddingParams,
-                   force: bool = False) -> tuple[EmbeddingDone, tuple[str, ...]]:
-    """The embedding of the study's flow events (FCS files, subsampled per file) and the
-    notes about files that could not be read."""
+                   markers: tuple[str, ...] | None = None, cofactor: float = 150.0,
+                   force: bool = False, progress: Progress = progress
+                   ) -> tuple[EmbeddingDone, tuple[str, ...]]:
+    """The embedding of the study's flow events (FCS files, `per_file` events of each,
+    arcsinh at `cofactor`) on `markers` (None: every marker the files share), and the notes
+    about files that could not be read. The Immune landscape's flow UMAP and `cli.py embed`
+    submit this with the same arguments for the same choices."""
     from analysis.embedding import embed_flow
     from data_loaders.formats.fcs import flow_events
 
     progress(0.0, "reading the FCS events")
-    events = flow_events(study, per_file=per_file)
-    emb = embed_flow(study, events.frame, markers=events.markers, digest=events.digest,
-                     params=params, force=force, progress=progress)
+    events = flow_events(study, per_file=per_file, cofactor=cofactor)
+    emb = embed_flow(study, events.frame, markers=list(markers or events.markers),
+                     digest=events.digest, params=params, force=force, progress=progress)
     return (EmbeddingDone(emb.n, emb.basis, emb.source, str(emb.cache_file), emb.note),
             (*events.notes, *events.errors))
 
@@ -75,18 +86,39 @@ def pseudobulk(study: Study, *, params: PseudobulkParams) -> PseudobulkResult:
     return pseudobulk_de(study, params=params, progress=progress)
 
 
-def regate(study: Study, *, force: bool = True) -> tuple[int, tuple[str, ...]]:
-    """Gate every FCS file of the study again, one file per task on the cluster; the number of
-    samples gated and the problems found (each naming its file)."""
-    from data_loaders.flow import regate_study
+@dataclass(frozen=True)
+class GatingDone:
+    """What gating every FCS file left: files gated of those with a gate file, sample x gate
+    rows of the populations table (in the cache the next load reads) and the problems found,
+    each (severity, file, problem)."""
+
+    gated: int
+    files: int
+    rows: int
+    findings: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(f"{file}: {problem}" for _, file, problem in self.findings)
+
+
+def regate(study: Study, *, force: bool = True, workers: int | None = None,
+           progress: StepProgress = step_progress) -> GatingDone:
+    """Gate every FCS file of the study with its gate file, one file per task on the cluster
+    (`workers` local processes in inline mode), results cached by file content and gate file
+    (`force` reads every file again): the Cytometry page's "Gate all files again" and
+    `cli.py gate`, one job for both. Progress counts files."""
+    from data_loaders.flow import regate_study, study_jobs
     from jobs.parallel import executor
 
+    _, files = study_jobs(study)
     with executor() as pool:
-        pops, report = regate_study(study, progress=step_progress, force=force,
+        pops, report = regate_study(study, progress=progress, force=force, workers=workers,
                                     executor=pool)
-    problems = tuple(f"{f.file}: {f.problem}" for f in report.findings
-                     if f.severity != "note")
-    return (pops.get_column("sample_id").n_unique() if pops.height else 0), problems
+    findings = tuple((f.severity, f.file, f.problem) for f in report.findings
+                     if f.table == "flow" and f.severity != "note")
+    return GatingDone(pops.get_column("sample_id").n_unique() if pops.height else 0,
+                      len(files), pops.height, findings)
 
 
 def compare(study: Study, **options: Any) -> Any:

@@ -58,7 +58,8 @@ def _compute_button(n: int, params: lv.LandscapeParams) -> None:
                 f"line (the app then reads it instantly):\n\n"
                 f"`python cli.py embed --study {study.path}`")
     else:   # a job on the jobs cluster; the page reruns when it is done
-        jobs_panel.run(lv.compute_umap, study, params=params, study=study, key="il-compute",
+        job = lv.umap_job(study, params=params)     # the job `cli.py embed` submits
+        jobs_panel.run(job.fn, study, study=study, key="il-compute", **job.kwargs,
                        label=f"UMAP of {n:,} {unit}", start=f"Compute a UMAP for {n:,} {unit}")
 
 

@@ -12,7 +12,7 @@ patients, gates to follow over time) are here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,9 @@ from analysis import flow as fl
 from analysis.cohort import Cohort, apply_cohort, response_groups
 from components.figures import cytometry as figs
 from components.figures.landscape import composition_bars, composition_by_window_figure
-from data_loaders.flow import population_events, regate_study, sample_gate_views, study_jobs
+from data_loaders.flow import population_events, sample_gate_views, study_jobs
 from data_loaders.formats.fcs import FLOW_COFACTOR, flow_events, flow_samples
+from jobs.tasks import regate  # the page's "Gate all files again": the job `cli.py gate` runs
 from views import common
 from views.shared import shared
 from views.spec import FigureSpec, TableSpec, recipe
@@ -85,16 +86,6 @@ def status(study: Study) -> CytometryStatus:
     return CytometryStatus(flow_samples(study).height, len(gated), len(jobs),
                            tuple(sorted({j.gates.rsplit("/", 1)[-1] for j in jobs})),
                            problems, ids)
-
-
-def regate(study: Study, *, progress: Callable[[int, int, str], None] | None = None) -> int:
-    """Gate every file again, one file per task on the jobs cluster (the page runs this as a
-    job; results land in the cache the next load reads)."""
-    from jobs.parallel import executor
-
-    with executor() as pool:
-        pops, _ = regate_study(study, progress=progress, force=True, executor=pool)
-    return pops.get_column("sample_id").n_unique() if pops.height else 0
 
 
 AS_CONFIGURED = "(as study.toml)"   # the reference population study.toml names

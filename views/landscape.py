@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["LandscapeParams", "CompositionParams", "FlowSetup", "RNA", "FLOW", "sources",
            "unit", "colour_options", "bases", "n_cells", "cell_type_note", "gene_choices",
            "shipped_sets", "user_gene_sets", "flow_setup", "flow_params", "per_file",
-           "compute_umap", "embedding", "composition", "composition_per_sample",
+           "umap_job", "UmapJob", "embedding", "composition", "composition_per_sample",
            "COMPOSITION_VIEWS", "FACET_WINDOWS", "COFACTORS", "IN_APP_LIMIT", "NOTHING_TO_DRAW",
            "FLOW_ONLY_NOTE", "rules", "gene_store_ready", "build_gene_store", "NO_EMBEDDING",
            "colour_sets", "brought_gene_sets", "COMPOSITION_KEYS", "CompositionView"]
@@ -251,17 +251,28 @@ def flow_params(study: Study, *, color_by: str, marker: str | None, markers: Seq
                            markers=tuple(markers), per_file=n)
 
 
-def compute_umap(study: Study, *, params: LandscapeParams,
-                 progress: Callable[[float, str], None] | None = None) -> None:
-    """Compute the UMAP of the single-cell matrix, or of the flow events on `params.markers`,
-    and cache it on disk (the next `bases` / `flow_params` offer it)."""
+@dataclass(frozen=True)
+class UmapJob:
+    """The job that computes the UMAP the page offers: `jobs.tasks.embedding` (cells) or
+    `jobs.tasks.flow_embedding` (flow events) with `kwargs`. `cli.py embed` submits the same
+    function with the same arguments for the study's defaults, so the page and the command
+    line share one key: either joins the other's running job and reads its stored result."""
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+
+
+def umap_job(study: Study, *, params: LandscapeParams) -> UmapJob:
+    """The UMAP job of `params` (its source; for flow its markers, events per file and
+    cofactor; every other field, such as the colouring, leaves the key alone)."""
+    from jobs import tasks
+
     if params.source == RNA:
-        emb.embed_study(study, progress=progress)
-        return
-    events = flow_events(study, per_file=params.per_file, cofactor=params.cofactor
-                         or FLOW_COFACTOR)
-    emb.embed_flow(study, events.frame, markers=list(params.markers), digest=events.digest,
-                   params=_flow_umap(), progress=progress)
+        return UmapJob(tasks.embedding, {"params": emb.EmbeddingParams()})
+    cofactor = float(params.cofactor or FLOW_COFACTOR)
+    return UmapJob(tasks.flow_embedding, {"per_file": params.per_file, "params": _flow_umap(),
+                                          "markers": tuple(params.markers),
+                                          "cofactor": cofactor})
 
 
 def gene_store_ready(study: Study) -> bool:
