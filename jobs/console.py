@@ -6,7 +6,7 @@ it), with the page's progress as a bar on stderr. Ctrl-C cancels the job.
     table = console.run(mk.run_group_markers, study, params=params, study=study,
                         desc="markers")
 
-`follow(handle, desc)` shows an already submitted job's progress the same way, and
+`follow(start, desc)` shows the progress of the job `start()` submits the same way, and
 `percent_bar` is that bar for work that is not a job (conversion); every command's progress
 is drawn here.
 """
@@ -28,6 +28,7 @@ from jobs.core import (
     step_progress,
     submit,
     wait,
+    watching,
 )
 
 if TYPE_CHECKING:
@@ -54,18 +55,23 @@ def percent_bar(desc: str, out: IO[str] | None = None
         yield step
 
 
-def follow(handle: JobHandle, desc: str, out: IO[str] | None = None) -> Any:
-    """`handle`'s result after showing its progress as a bar on `out` (stderr); on Ctrl-C
-    the job is cancelled and JobCancelled raised."""
+def follow(start: Callable[[], JobHandle], desc: str, out: IO[str] | None = None) -> Any:
+    """The result of the job `start()` submits, after showing its progress as a bar on
+    `out` (stderr), whether it runs on the cluster, inline in this process, or in another
+    process this one waits for; on Ctrl-C the job is cancelled and JobCancelled raised."""
     with percent_bar(desc, out) as step:
         def on_progress(p: JobProgress) -> None:
             step(p.fraction, p.message)
 
+        handle: JobHandle | None = None
         try:
+            with watching(on_progress):
+                handle = start()
             return wait(handle, on_progress=on_progress)
         except KeyboardInterrupt:
-            handle.cancel()
-            handle.wait(30)
+            if handle is not None:
+                handle.cancel()
+                handle.wait(30)
             raise JobCancelled(f"{desc}: cancelled") from None
 
 
@@ -86,4 +92,4 @@ def run(fn: Callable[..., Any], *args: Any, study: Study | Path | str, desc: str
               file=stream)
         return known.result()
     print(f"{desc}: {describe()}", file=stream)
-    return follow(submit(fn, *args, study=study, rerun=rerun, **kwargs), desc, stream)
+    return follow(lambda: submit(fn, *args, study=study, rerun=rerun, **kwargs), desc, stream)

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["submit", "find", "cached_result", "JobHandle", "JobProgress", "JobCancelled",
            "JobFailed", "State", "progress", "step_progress", "wait", "job_folder",
-           "StudyRef", "reference", "materialise"]
+           "StudyRef", "reference", "materialise", "watching"]
 
 State = Literal["queued", "running", "waiting", "done", "error", "cancelled"]
 _FINISHED = ("done", "error", "cancelled")
@@ -256,6 +256,11 @@ def progress(fraction: float, message: str = "") -> None:
         if local.cancel_requested:
             raise JobCancelled(local.name)
         local.fraction, local.message = fraction, str(message)
+        _tell(local)
+        now = time.monotonic()
+        if now - getattr(_CURRENT, "last", 0.0) >= 1.0:     # for processes waiting for it
+            _CURRENT.last = now
+            local.write_status("running")
         return
     here = getattr(_CURRENT, "dask", None)
     if not here:
@@ -276,6 +281,25 @@ def step_progress(done: int, total: int, label: str = "") -> None:
     """`progress` for callbacks that count steps: (done, total, label)."""
     progress(done / total if total else 1.0,
              f"{done:,} of {total:,}" + (f": {label}" if label else ""))
+
+
+@contextlib.contextmanager
+def watching(on_progress: Callable[[JobProgress], None]) -> Iterator[None]:
+    """Call `on_progress` with the progress of the jobs this thread runs inline or waits
+    for inside `submit` (in inline mode `submit` returns only once the job ended, so the
+    command line's bar is fed from here; on a cluster `wait` feeds it)."""
+    before = getattr(_CURRENT, "watch", None)
+    _CURRENT.watch = on_progress
+    try:
+        yield
+    finally:
+        _CURRENT.watch = before
+
+
+def _tell(job: _Job) -> None:
+    watch = getattr(_CURRENT, "watch", None)
+    if watch is not None:
+        watch(JobProgress(job.fraction, job.message))
 
 
 # ---- the job in this process --------------------------------------------------------------------
@@ -348,6 +372,7 @@ def _drive(job: _Job) -> None:
             seen = _read_json(job.status_path)
             job.fraction = float(seen.get("fraction", job.fraction) or 0.0)
             job.message = str(seen.get("message", "") or "running in another app process")
+            _tell(job)
             if job.cancel_requested:
                 job.finish("cancelled")
                 return

@@ -81,7 +81,7 @@ def _embedded(kind: str, done: EmbeddingDone, start: float, out: IO[str]) -> Non
 def _run(desc: str, fn: Callable[..., object], *args: object, study: Study, rerun: bool,
          err: IO[str], **kwargs: object) -> object:
     """`fn` as a job with its progress as a bar; cancelled on Ctrl-C."""
-    return follow(submit(fn, *args, study=study, rerun=rerun, **kwargs), desc, err)
+    return follow(lambda: submit(fn, *args, study=study, rerun=rerun, **kwargs), desc, err)
 
 
 def convert(study: Study, location: str | None = None, *, out: IO[str] | None = None,
@@ -160,8 +160,8 @@ def gate(root: Path, *, workers: int | None = None, force: bool = False,
         done = known.result()
     else:
         print(f"gating: {describe(settings)}", file=err)
-        done = follow(submit(tasks.regate, study, study=study, settings=settings, **kwargs),
-                      "gating", err)
+        done = follow(lambda: submit(tasks.regate, study, study=study, settings=settings,
+                                     **kwargs), "gating", err)
     for severity, file, problem in done.findings:
         print(f"{severity.upper():8s} {file}: {problem}", file=err)
     run = GateRun(done.gated, done.files, done.rows, time.perf_counter() - start)

@@ -106,3 +106,108 @@ def test_a_failed_job_is_one_line_naming_the_reason(demo_copy, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.splitlines()[-1].startswith("error: ")
     assert "Traceback" not in err
+
+
+@dataclass(frozen=True)
+class FakeEmbedding:            # stands in for analysis.embedding.Embedding
+    n: int
+    basis: str
+    source: str
+    cache_file: str
+    note: str = ""
+
+
+def test_embed_submits_the_landscape_pages_umap_jobs(demo_copy, monkeypatch, capsys):
+    """`cli.py embed` and the Immune landscape's "Compute a UMAP" (cells and flow events, the
+    page's default choices) are one job function with one key: what one computed the other
+    finds, and `--force` computes that same key again."""
+    import analysis.embedding as emb
+    from data_loaders import load_study
+    from data_loaders.formats.fcs import FLOW_COFACTOR
+    from views import landscape as lv
+
+    cells, flow = [], []
+
+    def fake_embed(study: object, *, params: object, force: bool = False,
+                   progress: object = None) -> FakeEmbedding:
+        cells.append((params, force))
+        progress(0.5, "neighbours")
+        return FakeEmbedding(123, "X_umap", "computed", "/cache/emb.npy")
+
+    def fake_flow(study: object, events: pl.DataFrame, *, markers: list, digest: str,
+                  params: object, force: bool = False, progress: object = None
+                  ) -> FakeEmbedding:
+        flow.append((tuple(markers), events.height))
+        return FakeEmbedding(events.height, "UMAP (flow)", "computed", "/cache/flow.npy")
+
+    monkeypatch.setattr(emb, "embed_study", fake_embed)
+    monkeypatch.setattr(emb, "embed_flow", fake_flow)
+    with core._forget_all():
+        assert cli.main(["embed", "--study", str(demo_copy)]) == 0
+        out = capsys.readouterr()
+        assert out.out.splitlines()[0].startswith("single-cell: 123 points, computed in ")
+        assert out.out.splitlines()[1].startswith("flow: ")
+        assert len(cells) == 1 and len(flow) == 1
+        assert cells[0] == (emb.EmbeddingParams(), False)
+
+        study = load_study(demo_copy)
+        rna = lv.umap_job(study, params=lv.LandscapeParams(lv.RNA, ""))   # the page's call
+        found = jobs.find(rna.fn, study, study=study, progress=jobs.progress, **rna.kwargs)
+        assert found is not None and found.status() == "done" and found.result().n == 123
+        setup = lv.flow_setup(study)                   # the page's default flow choices
+        fparams = lv.flow_params(study, color_by="Patient", marker=None,
+                                 markers=setup.markers, cofactor=FLOW_COFACTOR)
+        fjob = lv.umap_job(study, params=fparams)
+        assert flow[0][0] == tuple(setup.markers)
+        found = jobs.find(fjob.fn, study, study=study, progress=jobs.progress, **fjob.kwargs)
+        assert found is not None and found.status() == "done"
+        # the page's colouring is not part of the job
+        other = lv.umap_job(study, params=lv.flow_params(
+            study, color_by="Day", marker=None, markers=setup.markers, cofactor=FLOW_COFACTOR))
+        assert jobs.job_key(other.fn, (study,), other.kwargs) == found.key
+
+        assert cli.main(["embed", "--study", str(demo_copy)]) == 0     # stored: no compute
+        assert len(cells) == 1 and len(flow) == 1
+        assert cli.main(["embed", "--study", str(demo_copy), "--force", "--no-flow"]) == 0
+        assert cells[-1] == (emb.EmbeddingParams(), True) and len(cells) == 2
+        capsys.readouterr()
+        again = jobs.find(rna.fn, study, study=study, progress=jobs.progress, **rna.kwargs)
+        assert again is not None and again.key == found_key_of(rna, study)
+
+
+def found_key_of(job: object, study: object) -> str:
+    return jobs.job_key(job.fn, (study,), job.kwargs)  # type: ignore[attr-defined]
+
+
+def test_gate_submits_the_cytometry_pages_gating_job(tmp_path, demo_dir, capsys):
+    """`cli.py gate` runs the Cytometry page's gating job (`cy.regate`, the key the page's
+    button looks up) with its progress per file on stderr; a second run reads the stored
+    result, `--force` gates again under the same key."""
+    from data_loaders import load_study
+    from tests import _flow_files as ff
+    from tests.test_flow import FLOW_TOML
+    from views import cytometry as cy
+
+    study_dir = tmp_path / "study"
+    shutil.copytree(demo_dir, study_dir, ignore=shutil.ignore_patterns(".cache", "*.h5ad"))
+    ff.write_workspace(study_dir / "flow" / "panel.wsp",
+                       [p.name for p in sorted((study_dir / "flow").glob("*.fcs"))])
+    (study_dir / "study.toml").write_text((study_dir / "study.toml").read_text() + FLOW_TOML)
+    with core._forget_all():
+        assert cli.main(["gate", "--study", str(study_dir), "--workers", "1"]) == 0
+        out = capsys.readouterr()
+        assert out.out.startswith("gated 10 of 10 files, 60 sample x gate rows in ")
+        assert "gating: jobs run inline" in out.err and "10 of 10" in out.err
+        study = load_study(study_dir)
+        page = jobs.find(cy.regate, study, study=study, progress=jobs.step_progress)
+        assert page is not None and page.status() == "done"
+        done = page.result()
+        assert (done.gated, done.files, done.rows, done.findings) == (10, 10, 60, ())
+
+        assert cli.main(["gate", "--study", str(study_dir)]) == 0
+        out = capsys.readouterr()
+        assert "gating: the stored result" in out.err and "gated 10 of 10" in out.out
+        assert cli.main(["gate", "--study", str(study_dir), "--force"]) == 0
+        out = capsys.readouterr()
+        assert "gating: jobs run inline" in out.err and "gated 10 of 10" in out.out
+        assert jobs.find(cy.regate, study, study=study).key == page.key

@@ -614,3 +614,54 @@ def test_sibling_views_share_one_computation_when_asked_at_once():
     clear_shared()
     assert _many_sessions(lambda: common("study", 21)) == [42] * 6 and calls == [21]
     clear_shared()
+
+
+@pytest.mark.slow
+def test_cli_embed_joins_the_landscape_pages_running_umap(cluster, fresh, demo_dir, tmp_path):
+    """The Immune landscape's UMAP job runs on the cluster; `cli.py embed`, started in
+    another process while it runs, waits for it (showing its progress) and prints its result:
+    the embedding is computed once, by the page's job."""
+    import json
+    import shutil
+
+    from data_loaders import load_study
+    from views import landscape as lv
+
+    shutil.copytree(demo_dir, tmp_path / "demo", ignore=shutil.ignore_patterns(".cache"))
+    folder, go = tmp_path / "demo", tmp_path / "go"
+    script = textwrap.dedent(f"""
+        import pathlib, time
+        import cli, jobs
+        from data_loaders import load_study
+        from views import landscape as lv
+        study = load_study({str(folder)!r})
+        job = lv.umap_job(study, params=lv.LandscapeParams(lv.RNA, ""))
+        while not pathlib.Path({str(go)!r}).exists():
+            time.sleep(0.02)
+        print("stored before:", jobs.find(job.fn, study, study=study, **job.kwargs))
+        raise SystemExit(cli.main(["embed", "--study", {str(folder)!r}, "--no-flow"]))
+    """)
+    cli_run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env={**os.environ, "CART_JOBS": "inline"})
+    try:
+        study = load_study(folder)
+        job = lv.umap_job(study, params=lv.LandscapeParams(lv.RNA, ""))
+        page = jobs.submit(job.fn, study, study=study, progress=jobs.progress, **job.kwargs)
+        deadline = time.time() + 120
+        while page.progress().fraction <= 0 and not page.done() and time.time() < deadline:
+            time.sleep(0.05)
+        assert not page.done(), "the embedding ended before the command line was started"
+        go.touch()
+        out, err = cli_run.communicate(timeout=300)
+    finally:
+        if cli_run.poll() is None:
+            cli_run.kill()
+    assert cli_run.returncode == 0, err
+    assert page.result().source == "computed"
+    lines = out.splitlines()
+    assert lines[0] == "stored before: None"           # the page's job was still running
+    assert lines[1].startswith(f"single-cell: {page.result().n:,} points, computed in ")
+    assert page.result().cache_file in lines[1]
+    status = json.loads((jobs.job_folder(folder) / f"{page.key}.json").read_text())
+    assert status["state"] == "done" and status["pid"] == os.getpid()   # run here, once
