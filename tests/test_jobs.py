@@ -67,6 +67,11 @@ def always_die(*, marker: str) -> str:
     os._exit(1)
 
 
+def square_cached(x: int, *, marker: str, force: bool = False) -> int:
+    _note(Path(marker))
+    return x * x
+
+
 def raise_error(*, n: int) -> int:
     raise ValueError(f"no such thing as {n}")
 
@@ -87,6 +92,36 @@ def test_key_follows_content_not_identity():
     assert k1 != jobs.job_key(count_until_cancelled, (a,), {"marker": "m"})
     # the progress callback does not change what is computed
     assert k1 == jobs.job_key(square_slowly, (a,), {"marker": "m", "progress": jobs.progress})
+    # nor do `force` and `workers` (how, not what): the CLI's --force joins the page's job
+    assert k1 == jobs.job_key(square_slowly, (a,), {"marker": "m", "force": True,
+                                                    "workers": 4})
+    assert k1 != jobs.job_key(square_slowly, (a,), {"marker": "m", "steps": 5})
+
+
+def test_a_rerun_takes_only_a_result_written_since_it_was_asked_for(tmp_path):
+    """A rerun that waited for another process takes that process's fresh result; a result
+    older than the request is computed again."""
+    job = core._Job("k", "name", tmp_path, None, JobSettings(mode="inline"))
+    assert not job.stored()
+    job.result_path.write_bytes(b"x")
+    assert job.stored()
+    job.fresh = True
+    old = job.started - 60
+    os.utime(job.result_path, (old, old))
+    assert not job.stored()
+    os.utime(job.result_path, None)                  # written now, after the request
+    assert job.stored()
+
+
+def test_force_submits_a_rerun_of_the_same_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("CART_JOBS", "inline")
+    marker = tmp_path / "runs"
+    with core._forget_all():
+        first = jobs.submit(square_cached, 2, marker=str(marker), study=tmp_path)
+        again = jobs.submit(square_cached, 2, marker=str(marker), force=False, study=tmp_path)
+        assert again.result() == first.result() == 4 and _runs(marker) == 1
+        forced = jobs.submit(square_cached, 2, marker=str(marker), force=True, study=tmp_path)
+        assert forced.key == first.key and forced.result() == 4 and _runs(marker) == 2
 
 
 def test_settings_from_environment_and_server_toml(tmp_path, monkeypatch):
