@@ -210,3 +210,19 @@ def test_page_explains_missing_single_cell_data(app_page, write_study):
     assert not at.exception, [e.value for e in at.exception]
     info = " ".join(i.value for i in at.info)
     assert "no single-cell file" in info and "flow_fcs" in info
+
+
+def test_extent_holds_every_finite_point_and_ignores_nan_and_infinity():
+    from analysis.embedding import extent
+
+    coords = np.array([[0.0, 10.0], [4.0, 20.0], [2.0, 15.0]], dtype=np.float32)
+    (x0, x1), (y0, y1) = extent(coords, pad=0.0)
+    assert (x0, x1, y0, y1) == (0.0, 4.0, 10.0, 20.0)
+    (x0, x1), (y0, y1) = extent(coords, pad=0.25)
+    assert (x0, x1, y0, y1) == (-1.0, 5.0, 7.5, 22.5)
+    bad = np.vstack([coords, [[np.nan, -np.inf], [np.inf, np.nan]]]).astype(np.float32)
+    assert extent(bad, pad=0.0) == ((0.0, 4.0), (10.0, 20.0))
+    # one value on an axis: a span of 1 is padded around it
+    assert extent(np.array([[3.0, 3.0]]), pad=0.5) == ((2.5, 3.5), (2.5, 3.5))
+    assert extent(np.full((4, 2), np.nan)) == ((0.0, 1.0), (0.0, 1.0))
+    assert extent(np.empty((0, 2))) == ((0.0, 1.0), (0.0, 1.0))
