@@ -211,3 +211,39 @@ def test_gate_submits_the_cytometry_pages_gating_job(tmp_path, demo_dir, capsys)
         out = capsys.readouterr()
         assert "gating: jobs run inline" in out.err and "gated 10 of 10" in out.out
         assert jobs.find(cy.regate, study, study=study).key == page.key
+
+
+def test_the_pages_flow_umap_is_what_cli_embed_finds(tmp_path, demo_dir, app_page,
+                                                     monkeypatch, capsys):
+    """The Immune landscape's "Compute a UMAP" of flow events, pressed on the page, stores
+    the job `cli.py embed` submits: the command line then reads it instead of computing."""
+    import analysis.embedding as emb
+    from analysis.embedding import compute
+    from data_loaders.single_cell.cache import save_array
+
+    computed = []
+
+    def fake_flow(study: object, events: pl.DataFrame, *, markers: list, digest: str,
+                  params: object, force: bool = False, progress: object = None
+                  ) -> FakeEmbedding:
+        computed.append(tuple(markers))
+        path = compute._flow_path(study, digest, markers, params)   # where the page looks
+        save_array(path, events.select(markers[:2]).to_numpy().astype("float32"))
+        return FakeEmbedding(events.height, "UMAP (flow)", "computed", str(path))
+
+    monkeypatch.setattr(emb, "embed_flow", fake_flow)
+    study = tmp_path / "flow-only"
+    shutil.copytree(demo_dir, study, ignore=shutil.ignore_patterns(".cache", "*.h5ad"))
+    with core._forget_all():
+        at = app_page("pages/immune_landscape.py", study=study, timeout=120)
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(b.key == "il-compute-start" for b in at.button)
+        at.button(key="il-compute-start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(computed) == 1 and not any(b.key == "il-compute-start" for b in at.button)
+        assert "Showing PCA" not in " ".join(c.value for c in at.caption)
+        capsys.readouterr()                    # the page's access log
+        assert cli.main(["embed", "--study", str(study)]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert len(out) == 1 and out[0].startswith("flow: ") and " computed in " in out[0]
+        assert len(computed) == 1                   # the page's result, not computed again

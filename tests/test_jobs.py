@@ -698,5 +698,7 @@ def test_cli_embed_joins_the_landscape_pages_running_umap(cluster, fresh, demo_d
     assert lines[0] == "stored before: None"           # the page's job was still running
     assert lines[1].startswith(f"single-cell: {page.result().n:,} points, computed in ")
     assert page.result().cache_file in lines[1]
+    # its bar showed the page's job's progress (read from the job's status beside its lock)
+    assert "single-cell: UMAP of" in err or "single-cell: PCA on" in err, err
     status = json.loads((jobs.job_folder(folder) / f"{page.key}.json").read_text())
     assert status["state"] == "done" and status["pid"] == os.getpid()   # run here, once
