@@ -52,18 +52,19 @@ def embedding(study: Study, *, params: EmbeddingParams, force: bool = False,
 
 
 def flow_embedding(study: Study, *, per_file: int, params: EmbeddingParams,
-                   markers: tuple[str, ...] | None = None, cofactor: float = 150.0,
+                   markers: tuple[str, ...] | None = None, cofactor: float | None = None,
                    force: bool = False, progress: Progress = progress
                    ) -> tuple[EmbeddingDone, tuple[str, ...]]:
     """The embedding of the study's flow events (FCS files, `per_file` events of each,
-    arcsinh at `cofactor`) on `markers` (None: every marker the files share), and the notes
-    about files that could not be read. The Immune landscape's flow UMAP and `cli.py embed`
-    submit this with the same arguments for the same choices."""
+    arcsinh at `cofactor`, default the flow one) on `markers` (None: every marker the files
+    share), and the notes about files that could not be read. The Immune landscape's flow
+    UMAP and `cli.py embed` submit this with the same arguments for the same choices."""
     from analysis.embedding import embed_flow
-    from data_loaders.formats.fcs import flow_events
+    from data_loaders.formats.fcs import FLOW_COFACTOR, flow_events
 
     progress(0.0, "reading the FCS events")
-    events = flow_events(study, per_file=per_file, cofactor=cofactor)
+    events = flow_events(study, per_file=per_file,
+                         cofactor=FLOW_COFACTOR if cofactor is None else cofactor)
     emb = embed_flow(study, events.frame, markers=list(markers or events.markers),
                      digest=events.digest, params=params, force=force, progress=progress)
     return (EmbeddingDone(emb.n, emb.basis, emb.source, str(emb.cache_file), emb.note),
