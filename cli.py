@@ -543,6 +543,7 @@ def cmd_gene_store(args: argparse.Namespace) -> int:
 
 # ---- embed ---------------------------------------------------------------------------------
 def _embed_args(p: argparse.ArgumentParser) -> None:
+    _deid_args(p)       # the study as the server shows it: the page's job key
     p.add_argument("--study", required=True, help="study folder")
     p.add_argument("--n-top-genes", type=int, default=2000, help="highly variable genes (2000)")
     p.add_argument("--n-pcs", type=int, default=30, help="principal components (30)")
@@ -568,7 +569,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
                              n_neighbors=args.n_neighbors, min_dist=args.min_dist,
                              method=args.method, seed=args.seed, threads=args.threads)
     try:
-        precompute.embed(load_study(args.study), params=params, force=args.force,
+        precompute.embed(_open_study(args), params=params, force=args.force,
                          flow=not args.no_flow)
     except (jobs.JobFailed, jobs.JobCancelled) as exc:
         return fail(str(exc))
@@ -595,6 +596,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 # ---- gate ----------------------------------------------------------------------------------
 def _gate_args(p: argparse.ArgumentParser) -> None:
+    _deid_args(p)       # the study as the server shows it: the page's job key
     p.add_argument("--study", required=True, help="study folder")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes of the local jobs cluster (default: server.toml "
@@ -609,7 +611,7 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
 def cmd_gate(args: argparse.Namespace) -> int:
     from jobs import precompute
 
-    run = precompute.gate(Path(args.study), workers=args.workers, force=args.force)
+    run = precompute.gate(_open_study(args), workers=args.workers, force=args.force)
     return 0 if run.ok else 1
 
 

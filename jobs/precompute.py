@@ -13,7 +13,7 @@ the command line), result lines go to `out` (stdout). A study that has nothing t
 
     precompute.embed(study, params=EmbeddingParams(), force=False, flow=True)
     precompute.convert(study, "cells.store.zarr")
-    run = precompute.gate(Path("study"), workers=2, force=False)
+    run = precompute.gate(study, workers=2, force=False)
 """
 
 from __future__ import annotations
@@ -127,15 +127,15 @@ class GateRun:
         return self.gated == self.files
 
 
-def gate(root: Path, *, workers: int | None = None, force: bool = False,
+def gate(study: Study, *, workers: int | None = None, force: bool = False,
          out: IO[str] | None = None, err: IO[str] | None = None) -> GateRun:
     """Apply the study's FlowJo workspace or Gating-ML file to each of its flow_fcs samples as
     the Cytometry page's gating job (`jobs.tasks.regate`, one file per task on the jobs
     cluster: a local one of `workers` processes, or the lab's scheduler; CART_JOBS=inline
     gates in `workers` local processes), cached; its progress counts files; problems per
     file go to `err`. A stored result of the same study files is shown as it is unless
-    `force`."""
-    from data_loaders import load_study
+    `force`. `study` is loaded as the page loads it (de-identified on a shared server), so
+    the key is the page's; loading it gated what was not cached yet."""
     from data_loaders.flow import study_jobs
     from jobs import tasks
     from jobs.cluster import describe
@@ -143,7 +143,7 @@ def gate(root: Path, *, workers: int | None = None, force: bool = False,
     from jobs.settings import job_settings
 
     out, err = out or sys.stdout, err or sys.stderr
-    study = load_study(root)   # validated samples (and the first, possibly uncached, gating)
+    root = Path(study.path)
     if not study_jobs(study)[1]:
         raise StudyError(f"{root}: no flow_fcs samples with a gate file; name one in "
                          "study.toml [flow] gating or a samples.csv gating column")
