@@ -173,3 +173,21 @@ def test_in_polygon_agrees_with_matplotlib() -> None:
 
 def test_the_demo_is_drawn_as_points(demo_dir: Path) -> None:
     assert not lr.use_raster(load_study(demo_dir))
+
+
+def test_cells_without_a_category_are_grey_as_points_too(demo_dir: Path) -> None:
+    import polars as pl
+
+    from components.figures import landscape as figs
+    from components.figures import raster as rfig
+
+    study = load_study(demo_dir)
+    cats = pl.Series(["B cell", "T cell", None], dtype=pl.String)
+    colors = lr._palette(study, None, "X_umap", "cell_type", cats)
+    assert colors["NA"] == rfig.NO_CATEGORY
+    pts = pl.DataFrame({"x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 2.0], "cell": [0, 1, 2],
+                        "cell_type": cats})
+    fig = figs.embedding_scatter(pts, colors=colors)
+    drawn = {t.name: t.marker.color for t in fig.data if t.customdata is not None}
+    assert drawn["NA"] == rfig.NO_CATEGORY
+    assert drawn["NA"] != drawn["B cell"]

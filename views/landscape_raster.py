@@ -126,7 +126,9 @@ def _palette(study: Study, cohort: Cohort | None, basis: str, color: str,
     order += sorted(set(cats.drop_nulls().unique().to_list()) - set(order))
     fixed = patient_colors(study.subject_ids) if color == "subject_id" else \
         _FIXED_COLORS.get(color, {})
-    return {**figs.category_colors(order), **{k: v for k, v in fixed.items() if k in order}}
+    # cells without a category: grey, as the raster draws them (not the first colour)
+    return {**figs.category_colors(order), **{k: v for k, v in fixed.items() if k in order},
+            **({} if "NA" in order else {"NA": rfig.NO_CATEGORY})}
 
 
 def _hover_details(fig: Any, pts: pl.DataFrame, *, value: str | None) -> None:
@@ -233,8 +235,8 @@ def raster(study: Study, *, cohort: Cohort | None = None, params: RasterParams,
             if color in ("window", "car_status", "focus") else sub
         cats = labels.get_column(color).cast(pl.String)
         palette = _palette(study, cohort, p.basis, color, cats)
-        order = list(palette)
         present = set(cats.drop_nulls().unique().to_list())
+        order = [c for c in palette if c != "NA" or c in present]   # no category: code -1
         codes = cats.replace_strict(order, list(range(len(order))), default=-1,
                                     return_dtype=pl.Int32).to_numpy()
         rgba = rfig.shade_categories(x, y, codes, colors=[palette[c] for c in order], **size)

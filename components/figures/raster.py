@@ -20,8 +20,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 __all__ = ["shade_categories", "shade_values", "count_categories", "mean_values",
-           "raster_figure", "png_data_url", "VIRIDIS"]
+           "raster_figure", "png_data_url", "VIRIDIS", "NO_CATEGORY"]
 
+NO_CATEGORY = "#BBBBBB"          # cells without a category (no cell type, say)
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779",
            "#6ece58", "#b5de2b", "#fde725")
 Range = tuple[float, float]
@@ -155,7 +156,7 @@ def shade_categories(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     names = [str(i) for i in range(k + 1)]
     size = {"x_range": x_range, "y_range": y_range, "width": int(width), "height": int(height)}
     agg = _grid(count_categories(x, y, codes, n=k + 1, **size), categories=names, **size)
-    key = dict(zip(names, [*colors, "#BBBBBB"], strict=True))
+    key = dict(zip(names, [*colors, NO_CATEGORY], strict=True))
     img = tf.shade(agg, color_key=key, how="eq_hist", min_alpha=60)
     if spread:
         img = _dynspread(img, threshold=0.5, max_px=spread)
