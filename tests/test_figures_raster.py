@@ -41,6 +41,48 @@ def test_category_counts_are_datashaders(x_range, y_range, width, height) -> Non
 
 
 @pytest.mark.parametrize(("x_range", "y_range", "width", "height"), WINDOWS)
+def test_category_counts_in_blocks_are_datashaders(x_range, y_range, width, height,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import datashader as ds
+
+    # two categories a block: blocks, a last short one and codes outside 0..n-1 not counted
+    monkeypatch.setattr(rfig, "_COUNT_BLOCK_BYTES", 8 * width * height * 2)
+    x, y = _points()
+    codes = np.random.default_rng(6).integers(-1, 8, x.size)
+    names = [str(i) for i in range(7)]
+    keep = (codes >= 0) & (codes < 7)
+    frame = pd.DataFrame({"x": x[keep], "y": y[keep],
+                          "c": pd.Categorical.from_codes(codes[keep], names)})
+    theirs = ds.Canvas(plot_width=width, plot_height=height, x_range=x_range,
+                       y_range=y_range).points(frame, "x", "y", agg=ds.count_cat("c"))
+    ours = rfig.count_categories(x, y, codes, n=7, x_range=x_range, y_range=y_range,
+                                 width=width, height=height)
+    assert ours.dtype == np.uint32 and ours.shape == theirs.shape and ours.sum() > 1000
+    assert np.array_equal(ours, theirs.values)
+
+
+def test_many_categories_are_counted_without_int64_copies_of_the_image() -> None:
+    import tracemalloc
+
+    x, y = _points(20_000)
+    n, width, height = 150, 300, 200                 # 150 patients
+    codes = np.random.default_rng(7).integers(0, n, x.size)
+    result = width * height * n * 4                  # the uint32 counts themselves
+    tracemalloc.start()
+    try:
+        counts = rfig.count_categories(x, y, codes, n=n, x_range=(-2, 2), y_range=(-1.5, 1.5),
+                                       width=width, height=height)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    every = rfig.count_categories(x, y, np.zeros(x.size, int), n=1, x_range=(-2, 2),
+                                  y_range=(-1.5, 1.5), width=width, height=height)
+    assert np.array_equal(counts.sum(axis=2), every[:, :, 0]) and every.sum() > 10_000
+    # one int64 count of the whole image and categories alone would be 2x the result
+    assert peak < result + rfig._COUNT_BLOCK_BYTES * 1.2 < 3 * result
+
+
+@pytest.mark.parametrize(("x_range", "y_range", "width", "height"), WINDOWS)
 def test_pixel_means_are_datashaders(x_range, y_range, width, height) -> None:
     import datashader as ds
 

@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 __all__ = ["shade_categories", "shade_values", "count_categories", "mean_values",
            "raster_figure", "png_data_url", "VIRIDIS", "NO_CATEGORY"]
 
+_COUNT_BLOCK_BYTES = 32 * 1024 * 1024   # int64 counts of one block of categories
 NO_CATEGORY = "#BBBBBB"          # cells without a category (no cell type, say)
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779",
            "#6ece58", "#b5de2b", "#fde725")
@@ -111,15 +112,24 @@ def count_categories(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *, n: int,
                      x_range: Range, y_range: Range, width: int = 900, height: int = 600
                      ) -> np.ndarray:
     """(height, width, n) uint32: points per pixel and category code (0..n-1; other codes are
-    not counted), as datashader's `count_cat`."""
+    not counted), as datashader's `count_cat`. Counted a block of categories at a time, so
+    the int64 counts of numpy's bincount never take more than about `_COUNT_BLOCK_BYTES`
+    next to the uint32 result (150 patients: 4 bytes per pixel and category, not 12)."""
     pix, inside = _pixels(x, y, x_range=x_range, y_range=y_range, width=width, height=height)
     c = np.asarray(codes)
-    c = (c if inside is None else c[inside]).astype(np.int32, copy=False)
-    pix *= np.int32(n)
-    pix += c
-    ok = (c >= 0) & (c < n)
-    counts = np.bincount(pix if ok.all() else pix[ok], minlength=height * width * n)
-    return counts.astype(np.uint32).reshape(height, width, n)
+    c = (c if inside is None else c[inside]).astype(np.int64, copy=False)
+    px = height * width
+    out = np.zeros((px, n), dtype=np.uint32)
+    block = max(1, _COUNT_BLOCK_BYTES // (8 * px))
+    for k0 in range(0, n, block):
+        k1 = min(n, k0 + block)
+        sel = (c >= k0) & (c < k1)
+        every = bool(sel.all())
+        key = (pix if every else pix[sel]).astype(np.int64)   # int64: no overflow for any n
+        key *= k1 - k0
+        key += (c if every else c[sel]) - k0
+        out[:, k0:k1] = np.bincount(key, minlength=px * (k1 - k0)).reshape(px, k1 - k0)
+    return out.reshape(height, width, n)
 
 
 def mean_values(x: np.ndarray, y: np.ndarray, values: np.ndarray, *, x_range: Range,
