@@ -188,5 +188,6 @@ def baseline(study: Study, *, rules: Rules | None = None) -> pl.DataFrame:
                                                             f", PLT < {rules.severe_plt:g}, "
                                                             f"RETIC < {rules.retic_threshold:g})"
                                                             "; "),
+                      shown("HGB"), pl.lit(" (not a criterion); "),
                       marrow_txt, pl.lit("; "), pl.col("reference")).alias("rule"),
     ).sort("subject_id")

@@ -56,3 +56,15 @@ def test_baseline_and_derived_vs_recorded_rules_are_shown_apart_from_their_grids
     assert text.columns == ["Patient", "Day", "Derived response: rule"]
     assert text.height == cmp.data.height and "rule" in cmp.data.columns
     assert text.item(0, 2) == cmp.data.item(0, "rule")
+
+
+def test_baseline_rule_names_the_haemoglobin_and_its_transfusion_the_grid_leaves_out(
+        demo_study):
+    base = vbc.baseline_view(demo_study, params=vbc.TableParams(rules_for(demo_study)))
+    assert {"hgb_day", "hgb_supported"} <= set(vbc.BASELINE_GRID)
+    rows = base.data.select("hgb", "hgb_day", "hgb_supported", "rule").rows(named=True)
+    assert any(r["hgb_supported"] for r in rows) and not all(r["hgb_supported"] for r in rows)
+    for r in rows:
+        hgb = r["rule"].split("HGB ", 1)[1].split(" (not a criterion)", 1)[0]
+        assert hgb.startswith(f"{r['hgb']:g} (day {r['hgb_day']}")
+        assert ("supported: RBC transfusion" in hgb) == r["hgb_supported"]

@@ -204,8 +204,8 @@ def icaht_rules(spec: TableSpec) -> pl.DataFrame:
 # the Baseline and Derived vs recorded tables on screen, as the ICAHT one: the rule text in a
 # wrapped table below the grid (the CSV keeps it). Baseline's grid also leaves out what its
 # rule text restates: the days of ANC, PLT and RETIC, the reference day (lymphodepletion
-# start) and the "supported" flags (named with the transfusion or G-CSF behind them); and the
-# day of HGB, which is not a severity criterion (the CSV keeps every column).
+# start) and the "supported" flags and day of HGB, which is not a severity criterion (each
+# named in the rule text with the transfusion or G-CSF behind it; the CSV keeps every column).
 BASELINE_RULE_COLUMNS = {"rule": "Baseline severity: rule"}
 BASELINE_GRID: dict[str, None] = dict.fromkeys(
     (*BASELINE_RULE_COLUMNS, "reference_day", "anc_day", "plt_day", "retic_day", "hgb_day",
