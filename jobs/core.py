@@ -12,6 +12,12 @@ first instead of computing again:
   (`<key>.json`); another process finding the lock taken waits, showing that progress, and
   reads the result when it appears. A lock dies with its process, so a crashed app never
   leaves a job marked as running for ever: the next request takes the lock and runs it;
+- a rerun (`rerun=True`, or `force=True` among the arguments) leaves a request
+  `<key>.rerun-<token>` while it waits; a forced run lists in its status record the requests
+  it found before computing, and a waiting rerun takes another process's result only when
+  that record lists its token (a result not forced, or forced before the request, is
+  computed again; no clocks are compared, so hosts sharing the cache need not agree on
+  the time);
 - on one Dask scheduler shared by several app hosts, the task key is deterministic
   (`<name>-<key>-<attempt>`), so the scheduler itself runs it once.
 
@@ -42,6 +48,7 @@ import os
 import pickle
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -126,26 +133,36 @@ def _unlock(fd: int | None) -> None:
         os.close(fd)
 
 
-_LOADED: OrderedDict[Path, Any] = OrderedDict()   # results read back from disk, newest last
+_LOADED: OrderedDict[tuple[Path, int, int, int], Any] = OrderedDict()
+"""Results read back from disk, newest last, keyed by the file's path, inode, modification
+time (ns) and size: a result another process wrote again (a rerun) is read again."""
 _LOADED_LOCK = threading.Lock()
 _KEEP_LOADED = 8
 
 
+def _file_id(path: Path) -> tuple[Path, int, int, int]:
+    st = path.stat()
+    return (path, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def _load_result(path: Path) -> Any:
+    ident = _file_id(path)
     with _LOADED_LOCK:
-        if path in _LOADED:
-            _LOADED.move_to_end(path)
-            return _LOADED[path]
+        if ident in _LOADED:
+            _LOADED.move_to_end(ident)
+            return _LOADED[ident]
     with path.open("rb") as fh:
         value = pickle.load(fh)    # written by this service into its own cache only
-    _remember(path, value)
+    _remember(ident, value)
     return value
 
 
-def _remember(path: Path, value: Any) -> None:
+def _remember(ident: tuple[Path, int, int, int], value: Any) -> None:
     with _LOADED_LOCK:
-        _LOADED[path] = value
-        _LOADED.move_to_end(path)
+        for old in [k for k in _LOADED if k[0] == ident[0] and k != ident]:
+            del _LOADED[old]           # an older version of the same result
+        _LOADED[ident] = value
+        _LOADED.move_to_end(ident)
         while len(_LOADED) > _KEEP_LOADED:
             _LOADED.popitem(last=False)
 
@@ -314,7 +331,9 @@ class _Job:
         self.finished = threading.Event()
         self.attempt = 0
         self.fresh = False          # run even when a result is stored (rerun)
-        self.started = time.time()
+        self.started = time.time()  # for people reading the status record, never compared
+        self.token = ""             # a rerun's request, left in the folder while it waits
+        self.answers: tuple[str, ...] = ()   # requests this run started after (when fresh)
 
     @property
     def result_path(self) -> Path:
@@ -328,18 +347,48 @@ class _Job:
     def lock_path(self) -> Path:
         return self.folder / f"{self.key}.lock"
 
-    def stored(self) -> bool:
-        """Whether a result this job may use is on disk: any, or for a rerun one written
-        since it was asked for (by the process it waited for, which computed it afresh)."""
+    def request_path(self, token: str) -> Path:
+        return self.folder / f"{self.key}.rerun-{token}"
+
+    def ask(self) -> None:
+        """A rerun: leave a request in the folder, which every forced run that starts later
+        (in any process) lists in its status record as answered."""
+        self.token = uuid.uuid4().hex
+        with contextlib.suppress(OSError):
+            self.request_path(self.token).touch()
+
+    def take_requests(self) -> None:
+        """Before a forced run computes: the reruns asked for so far, which it answers."""
         try:
-            written = self.result_path.stat().st_mtime
+            found = {p.name.rsplit(".rerun-", 1)[1]
+                     for p in self.folder.glob(f"{self.key}.rerun-*")}
         except OSError:
+            found = set()
+        self.answers = tuple(sorted(found | ({self.token} if self.token else set())))
+
+    def withdraw(self) -> None:
+        if self.token:
+            with contextlib.suppress(OSError):
+                self.request_path(self.token).unlink()
+
+    def stored(self) -> bool:
+        """Whether a result this job may use is on disk: any, or for a rerun only one whose
+        writer was itself forced and started computing after this rerun was asked for (its
+        status record lists this rerun's request). No clocks are compared: a cache shared
+        by several hosts over NFS has as many clocks."""
+        if not self.result_path.is_file():
             return False
-        return not self.fresh or written >= self.started
+        if not self.fresh:
+            return True
+        seen = _read_json(self.status_path)
+        answers = seen.get("answers")
+        return (seen.get("state") == "done" and seen.get("fresh") is True
+                and isinstance(answers, list) and self.token in answers)
 
     def write_status(self, state: str, **extra: Any) -> None:
         _write_json(self.status_path, {"state": state, "name": self.name, "pid": os.getpid(),
                                        "fraction": self.fraction, "message": self.message,
+                                       "fresh": self.fresh, "answers": list(self.answers),
                                        "started": self.started, "updated": time.time(),
                                        **extra})
 
@@ -359,6 +408,8 @@ _ATTEMPTS: dict[str, int] = {}      # jobs made per key in this process: the Das
 def _drive(job: _Job) -> None:
     """Run `job` (or wait for the process that runs it) to its end."""
     fd: int | None = None
+    if job.fresh:
+        job.ask()
     try:
         while True:
             if job.stored():
@@ -381,10 +432,13 @@ def _drive(job: _Job) -> None:
             job.finish("done")
             return
         job.state, job.message = "running", "starting"
+        if job.fresh:
+            job.take_requests()
         job.write_status("running")
         value = _run_inline(job) if job.settings.mode == "inline" else _run_dask(job)
         _save_result(job.result_path, value)
-        _remember(job.result_path, value)
+        with contextlib.suppress(OSError):
+            _remember(_file_id(job.result_path), value)
         job.write_status("done")
         job.finish("done")
     except JobCancelled:
@@ -396,6 +450,7 @@ def _drive(job: _Job) -> None:
         job.finish("error", error=text)
     finally:
         _unlock(fd)
+        job.withdraw()
         if job.state == "done":    # the disk holds it now; failed jobs stay until a rerun
             with _ACTIVE_LOCK:
                 if _ACTIVE.get(job.key) is job:

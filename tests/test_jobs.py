@@ -98,19 +98,91 @@ def test_key_follows_content_not_identity():
     assert k1 != jobs.job_key(square_slowly, (a,), {"marker": "m", "steps": 5})
 
 
-def test_a_rerun_takes_only_a_result_written_since_it_was_asked_for(tmp_path):
-    """A rerun that waited for another process takes that process's fresh result; a result
-    older than the request is computed again."""
+def test_a_rerun_takes_only_a_result_whose_writer_was_forced_after_it_was_asked(tmp_path):
+    """A rerun takes another process's result only when that process computed afresh and
+    started after the rerun was asked for (its status record answers the request); no
+    clock is read, so a writer's clock ahead of this machine's cannot pass an old result."""
     job = core._Job("k", "name", tmp_path, None, JobSettings(mode="inline"))
     assert not job.stored()
     job.result_path.write_bytes(b"x")
-    assert job.stored()
+    assert job.stored()                              # a plain request takes any result
     job.fresh = True
-    old = job.started - 60
-    os.utime(job.result_path, (old, old))
-    assert not job.stored()
-    os.utime(job.result_path, None)                  # written now, after the request
-    assert job.stored()
+    job.ask()
+    assert job.request_path(job.token).is_file()
+    future = time.time() + 3600                      # a writer whose clock runs ahead
+    os.utime(job.result_path, (future, future))
+    core._write_json(job.status_path, {"state": "done", "fresh": False, "answers": [],
+                                       "started": future})
+    assert not job.stored()                          # not forced: files were not re-read
+    core._write_json(job.status_path, {"state": "done", "fresh": True, "answers": ["other"],
+                                       "started": future})
+    assert not job.stored()                          # forced, but started before the request
+    writer = core._Job("k", "name", tmp_path, None, JobSettings(mode="inline"))
+    writer.fresh = True
+    writer.take_requests()                           # starts after the request: answers it
+    writer.write_status("done")
+    assert job.token in core._read_json(job.status_path)["answers"] and job.stored()
+    job.withdraw()
+    assert not job.request_path(job.token).exists()
+
+
+def _wait_for(cond: object, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():                                # type: ignore[operator]
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("writer_forced", [False, True])
+def test_a_forced_rerun_waiting_for_another_process_takes_only_its_forced_result(
+        tmp_path, monkeypatch, writer_forced):
+    """`cli.py gate` (not forced, reusing cached files) runs while the page asks "Gate all
+    files again": the page waits for its lock, then computes again itself. A forced run
+    that started after the request is taken as it is."""
+    monkeypatch.setenv("CART_JOBS", "inline")
+    marker = tmp_path / "runs"
+    with core._forget_all():
+        key = jobs.job_key(square_cached, (3,), {"marker": str(marker)})
+        folder = core.job_folder(tmp_path)
+        other = core._Job(key, "other", folder, None, JobSettings(mode="inline"))
+        fd = core._try_lock(other.lock_path)         # the other process runs the job
+        assert fd is not None
+        got: dict[str, object] = {}
+
+        def page() -> None:
+            handle = jobs.submit(square_cached, 3, marker=str(marker), force=True,
+                                 study=tmp_path)
+            got["value"] = handle.result(timeout=20)
+
+        t = threading.Thread(target=page)
+        t.start()
+        _wait_for(lambda: list(folder.glob(f"{key}.rerun-*")))     # the page asked
+        other.fresh = writer_forced
+        if writer_forced:
+            other.take_requests()
+        core._save_result(other.result_path, 9 if writer_forced else -1)
+        other.write_status("done")
+        core._unlock(fd)
+        t.join(20)
+        assert not t.is_alive()
+        if writer_forced:
+            assert got["value"] == 9 and _runs(marker) == 0
+        else:
+            assert got["value"] == 9 and _runs(marker) == 1       # computed afresh
+        assert not list(folder.glob(f"{key}.rerun-*"))            # the request is withdrawn
+
+
+def test_a_result_another_process_wrote_again_is_read_again(tmp_path, monkeypatch):
+    """The results read back are keyed by the file as it is now, not by its path only."""
+    monkeypatch.setenv("CART_JOBS", "inline")
+    marker = tmp_path / "runs"
+    with core._forget_all():
+        handle = jobs.submit(square_cached, 5, marker=str(marker), study=tmp_path)
+        assert handle.result() == 25 and jobs.cached_result(handle.key) == 25
+        path = core.job_folder(tmp_path) / f"{handle.key}.pkl"
+        core._save_result(path, "written again by another process")
+        assert jobs.cached_result(handle.key) == "written again by another process"
+        assert handle.result() == "written again by another process"
 
 
 def test_force_submits_a_rerun_of_the_same_key(tmp_path, monkeypatch):
