@@ -176,6 +176,8 @@ def to_evict(sizes: Mapping[str, int], order: Iterable[str], *, excess: int) -> 
 
 # ---- in a page run ------------------------------------------------------------------------------
 _DROPPABLE = "_droppable"            # keys that can be made again, first to go first
+# the figures shown, for export (components/render.py): specs from the shared view cache
+SHARED_KEYS = ("_figure_registry", "_figure_registry_study")
 LABELS = {"il-sets": "kept cell sets", "il-selection": "the current selection",
                  "il-user-sets": "your gene sets"}
 
@@ -190,12 +192,14 @@ def _cap(study_dir: Path | None) -> float:
 
 def memory_use(*, seen: set[int] | None = None) -> MemoryUse:
     """What this session holds (`session_memory.MemoryUse`); the shared study is not
-    counted."""
+    counted, nor the figures shown (`render`'s registry for export): those are the view
+    cache's objects, shared by every session (their data frames and the cell numbers in
+    their parameters), at most a fixed number of them, and nothing the user can remove."""
     from components.session import CONTEXT_KEY
     from data_loaders import Study
 
     return account(st.session_state.to_dict(), labels=LABELS,
-                   skip=(CONTEXT_KEY, _DROPPABLE), shared=(Study,), seen=seen)
+                   skip=(CONTEXT_KEY, _DROPPABLE, *SHARED_KEYS), shared=(Study,), seen=seen)
 
 
 def room_for(value: Any, *, what: str, study_dir: Path | None = None) -> bool:

@@ -118,3 +118,33 @@ def test_no_cap_when_set_to_zero(monkeypatch):
     monkeypatch.setenv("CART_SESSION_MEMORY_MB", "0")
     at = AppTest.from_function(_script).run()
     assert at.session_state["ok_second"] and not at.warning
+
+
+def _script_with_figures_shown():
+    import numpy as np
+    import polars as pl
+    import streamlit as st
+
+    from components import session_memory as session
+    from views.spec import FigureSpec
+
+    # a figure the view cache shares between sessions, 4 MB of data, shown on a page
+    if "_figure_registry" not in st.session_state:
+        big = pl.DataFrame({"v": np.zeros(500_000)})
+        st.session_state["_figure_registry"] = {"k": FigureSpec("v", "t", None, big, None)}
+        st.session_state["_figure_registry_study"] = {"k": "study"}
+    st.session_state["ok"] = session.keep("set-a", np.zeros(100_000, np.uint8),
+                                          what="cell set 'A'")
+    st.session_state["mb"] = session.memory_use().mb
+    session.enforce_cap()
+
+
+def test_figures_shown_are_shared_and_not_counted_for_the_session(monkeypatch):
+    from components import render
+
+    assert {render._REGISTRY_KEY, render._REGISTRY_STUDY_KEY} == set(sm.SHARED_KEYS)
+    monkeypatch.setenv("CART_SESSION_MEMORY_MB", "1")
+    monkeypatch.delenv("STUDIES_ROOT", raising=False)
+    at = AppTest.from_function(_script_with_figures_shown).run()
+    assert not at.exception
+    assert at.session_state["ok"] and at.session_state["mb"] < 0.2 and not at.warning
