@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -190,7 +190,8 @@ def _cap(study_dir: Path | None) -> float:
         return DEFAULT_CAP_MB
 
 
-def memory_use(*, seen: set[int] | None = None) -> MemoryUse:
+def memory_use(*, seen: set[int] | None = None,
+               replacing: tuple[str, Any] | None = None) -> MemoryUse:
     """What this session holds (`session_memory.MemoryUse`); the shared study is not
     counted, nor the figures shown (`render`'s registry for export): those are the view
     cache's objects, shared by every session (their data frames and the cell numbers in
@@ -198,18 +199,26 @@ def memory_use(*, seen: set[int] | None = None) -> MemoryUse:
     from components.session import CONTEXT_KEY
     from data_loaders import Study
 
-    return account(st.session_state.to_dict(), labels=LABELS,
-                   skip=(CONTEXT_KEY, _DROPPABLE, *SHARED_KEYS), shared=(Study,), seen=seen)
+    state = st.session_state.to_dict()
+    if replacing is not None and isinstance(state.get(replacing[0]), Mapping):
+        # (key, name): the entry `name` of the mapping at `key` (a kept cell set) is replaced
+        state[replacing[0]] = {k: v for k, v in state[replacing[0]].items()
+                               if k != replacing[1]}
+    return account(state, labels=LABELS, skip=(CONTEXT_KEY, _DROPPABLE, *SHARED_KEYS),
+                   shared=(Study,), seen=seen)
 
 
-def room_for(value: Any, *, what: str, study_dir: Path | None = None) -> bool:
+def room_for(value: Any, *, what: str, study_dir: Path | None = None,
+             replacing: tuple[str, Any] | None = None) -> bool:
     """Whether `value` fits under this session's memory cap next to what it holds (objects
-    it holds already count once); when not, a warning says what holds the memory."""
+    it holds already count once); when not, a warning says what holds the memory.
+    `replacing` (key, name): `value` replaces the entry `name` of the mapping at `key`
+    (`st.session_state["il-sets"]["CD8"]`), which then does not count."""
     cap = _cap(study_dir)
     if cap <= 0:
         return True
     seen: set[int] = set()
-    use = memory_use(seen=seen)
+    use = memory_use(seen=seen, replacing=replacing)
     adding = size_of(value, _seen=seen)
     if use.total + adding <= cap * 1024 * 1024:
         return True
@@ -218,14 +227,20 @@ def room_for(value: Any, *, what: str, study_dir: Path | None = None) -> bool:
 
 
 def keep(key: str, value: Any, *, what: str, droppable: bool = False,
-         study_dir: Path | None = None) -> bool:
+         study_dir: Path | None = None,
+         on_refusal: Literal["restore", "clear"] = "restore") -> bool:
     """`st.session_state[key] = value` when it fits under the session's memory cap (the entry
-    it replaces does not count); else a warning (`room_for`) and False. `droppable`: the
-    value can be made again (a selection), so a session past its cap loses it first."""
+    it replaces does not count); else a warning (`room_for`) and False, the entry it would
+    have replaced kept ("restore") or removed ("clear": a selection the chart no longer
+    shows must not stay active). `droppable`: the value can be made again (a selection), so
+    a session past its cap loses it first."""
     old = st.session_state.pop(key, None)
     if not room_for(value, what=what, study_dir=study_dir):
-        if old is not None:
+        if old is not None and on_refusal == "restore":
             st.session_state[key] = old
+        elif on_refusal == "clear":
+            st.session_state[_DROPPABLE] = [k for k in st.session_state.get(_DROPPABLE, [])
+                                            if k != key]
         return False
     st.session_state[key] = value
     order = [k for k in st.session_state.get(_DROPPABLE, []) if k != key]

@@ -141,9 +141,13 @@ else:
 
 # ---- selection ----------------------------------------------------------------------------
 kept = st.session_state.setdefault("il-sets", {})
-if picked:      # within the session's memory cap (a selection can hold millions of cells)
-    session_memory.keep("il-selection", (source, picked), droppable=True, study_dir=study.path,
-                        what=f"the selection of {len(picked):,} {unit}")
+if picked and not session_memory.keep(  # within the session's memory cap (a selection can
+        "il-selection", (source, picked), droppable=True, study_dir=study.path,  # hold millions)
+        what=f"the selection of {len(picked):,} {unit}", on_refusal="clear"):
+    session.set_focus(None)
+    st.info("No selection is active now: the previous one was cleared too, so no summary, "
+            "marker genes or focus on other pages describe cells other than those the chart "
+            "shows selected. Select fewer cells, or forget kept cell sets, and select again.")
 if sel := lsel.current_selection(st.session_state.get("il-selection"), params):
     summary = session.cached_view(lsel.selection_summary, study, params=sel)
     session.set_focus(lsel.selection_focus(study, summary))
@@ -160,7 +164,7 @@ if sel := lsel.current_selection(st.session_state.get("il-selection"), params):
                              placeholder="e.g. expanded CAR-T")
         if st.button("Keep cell set", key="il-keep", disabled=not name) and \
                 session_memory.room_for((sel.source, sel.cells), what=f"cell set '{name}'",
-                                        study_dir=study.path):
+                                        study_dir=study.path, replacing=("il-sets", name)):
             kept[name] = (sel.source, sel.cells)
     if rna and not lv.gene_store_ready(study):
         with right:
@@ -177,8 +181,16 @@ if sel := lsel.current_selection(st.session_state.get("il-selection"), params):
                 st.info(str(exc))
 if kept:
     chosen = st.selectbox("Kept cell sets", ["-", *kept], key="il-sets-pick")
-    if chosen != "-" and st.button("Use as selection", key="il-set-use"):
+    use, forget = st.columns(2)
+    if chosen != "-" and use.button("Use as selection", key="il-set-use"):
         st.session_state["il-selection"] = kept[chosen]
+        st.rerun()
+    if chosen != "-" and forget.button("Forget this set", key="il-set-forget",
+                                       help="Frees the memory it holds in this session"):
+        kept.pop(chosen, None)
+        for pick in ("il-sets-pick", "il-two-a", "il-two-b"):
+            if st.session_state.get(pick) == chosen:
+                del st.session_state[pick]
         st.rerun()
 if rna and len(two := lsel.comparable_sets(kept, sel)) >= 2:
     with st.expander("Compare two selections (A vs B, not vs the rest)"):

@@ -85,3 +85,42 @@ def test_raster_embedding_on_the_page_draws_the_window_zoomed_to(app_page, tmp_p
     at.button(key="il-window-reset").click().run()
     assert len(_charts(at)[0]["layout"]["images"]) == 1
     assert "il-window" not in at.session_state
+
+
+@pytest.mark.slow
+def test_a_kept_cell_set_can_be_forgotten(app_page):
+    from views import landscape as lv
+
+    at = app_page(PAGE, study=DEMO, timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    at.session_state["il-sets"] = {"A": (lv.RNA, (0, 1, 2)), "B": (lv.RNA, (3, 4))}
+    at.run()
+    assert not any(b.key == "il-set-forget" for b in at.button)     # none chosen yet
+    at.selectbox(key="il-sets-pick").set_value("A").run()
+    at.button(key="il-set-forget").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.session_state["il-sets"]) == ["B"]
+    assert at.selectbox(key="il-sets-pick").options == ["-", "B"]
+    assert at.selectbox(key="il-sets-pick").value == "-"
+
+
+@pytest.mark.slow
+def test_a_refused_selection_clears_the_previous_one_and_its_focus(app_page, monkeypatch):
+    from views import landscape as lv
+    from views import landscape_selection as lsel
+
+    at = app_page(PAGE, study=DEMO, timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    at.session_state["il-selection"] = (lv.RNA, (0, 1, 2))
+    at.run()
+    assert at.session_state["_focus"] is not None                  # the old selection's
+    # the chart reports a lasso of every cell, more than the session may hold
+    monkeypatch.setattr(lsel, "selected_cells", lambda event: tuple(range(20_000)))
+    monkeypatch.setenv("CART_SESSION_MEMORY_MB", "0.4")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(w.value.startswith("Not kept: the selection of 20,000") for w in at.warning)
+    assert any("No selection is active now" in i.value for i in at.info)
+    assert "il-selection" not in at.session_state
+    assert at.session_state["_focus"] is None
+    assert not any(b.key == "il-clear" for b in at.button)          # no old summary

@@ -148,3 +148,42 @@ def test_figures_shown_are_shared_and_not_counted_for_the_session(monkeypatch):
     at = AppTest.from_function(_script_with_figures_shown).run()
     assert not at.exception
     assert at.session_state["ok"] and at.session_state["mb"] < 0.2 and not at.warning
+
+
+def _script_refusals() -> None:
+    import numpy as np
+    import streamlit as st
+
+    from components import session_memory as session
+
+    mb = 1024 * 1024
+    st.session_state["il-sets"] = {"A": np.zeros(6 * mb // 10, np.uint8)}
+    ok = {}
+    # kept again under its own name: the set it replaces does not count
+    ok["same name"] = session.room_for(np.zeros(6 * mb // 10, np.uint8), what="cell set 'A'",
+                                       replacing=("il-sets", "A"))
+    ok["new name"] = session.room_for(np.zeros(6 * mb // 10, np.uint8), what="cell set 'B'",
+                                      replacing=("il-sets", "B"))
+    # a refused selection: the previous one is cleared, not left active
+    ok["first"] = session.keep("il-selection", np.zeros(mb // 4, np.uint8),
+                               what="the selection", droppable=True, on_refusal="clear")
+    ok["second"] = session.keep("il-selection", np.zeros(7 * mb // 10, np.uint8),
+                                what="the selection", droppable=True, on_refusal="clear")
+    st.session_state["ok"] = ok
+    st.session_state["droppable"] = list(st.session_state.get("_droppable", []))
+    # the default keeps what was there
+    st.session_state["other"] = np.zeros(mb // 4, np.uint8)
+    ok["other"] = session.keep("other", np.zeros(7 * mb // 10, np.uint8), what="B")
+
+
+def test_a_replaced_set_is_not_sized_and_a_refused_selection_is_cleared(monkeypatch):
+    monkeypatch.setenv("CART_SESSION_MEMORY_MB", "1")
+    monkeypatch.delenv("STUDIES_ROOT", raising=False)
+    at = AppTest.from_function(_script_refusals).run()
+    assert not at.exception
+    ok = at.session_state["ok"]
+    assert ok == {"same name": True, "new name": False, "first": True, "second": False,
+                  "other": False}
+    assert "il-selection" not in at.session_state
+    assert at.session_state["droppable"] == []
+    assert at.session_state["other"].nbytes == 1024 * 1024 // 4
