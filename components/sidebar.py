@@ -44,7 +44,7 @@ from data_loaders.worker import load_failure
 if TYPE_CHECKING:
     from streamlit.runtime.state.common import WidgetMetadata
 
-__all__ = ["sidebar", "linked", "begin_url", "finish_url", "COHORT_PARAMS"]
+__all__ = ["sidebar", "linked", "from_link", "begin_url", "finish_url", "COHORT_PARAMS"]
 
 COHORT_PARAMS = ("study", "patients", "groups", "days", "colour")
 FOCUS_PARAMS = ("focus", "focus-days", "focus-label")
@@ -92,7 +92,8 @@ def _run() -> _Run:
 
 def linked(key: str, *, options: Options | None = None, kind: type = str,
            shape: Shape = "one", bounds: tuple[Any, Any] | None = None,
-           param: str | None = None, label: str | None = None) -> str:
+           param: str | None = None, label: str | None = None,
+           study_default: bool = False) -> str:
     """`key`, linked to the URL: pass it as the widget's `key=`. On a fresh session the
     widget starts from the link's value (query parameter `param`, default the key); after the
     page ran, the widget's value is written back, so the address bar always holds the view.
@@ -102,8 +103,14 @@ def linked(key: str, *, options: Options | None = None, kind: type = str,
     applied); without them the value is parsed as `kind` (str, int, float, bool) and clamped
     into `bounds` (needed for sliders). `shape`: "one" value, "many" (multiselect, pills), "range" (a two-ended slider).
     A value the study lacks is named on the page (above the widget) while the widget still
-    shows what was used instead; `label` names the option in that note (default: the key)."""
+    shows what was used instead; `label` names the option in that note (default: the key).
+    `study_default`: the widget's default is computed from the study (its data or its
+    `[rules]` in study.toml), so the value always stays in the link: left out, the same link
+    would reopen on whatever the study's default is then (tests/test_sidebar.py checks that
+    every such option says so)."""
     param = param or key
+    if study_default:
+        st.session_state.setdefault(_PRESET_KEY, set()).add(key)
     opts = choices(options)
     notes: dict[str, dict[str, Any]] = st.session_state.setdefault(_NOTES_KEY, {})
     option = _Option(key, param, opts, kind, shape, first=_widget_meta(key) is None)
@@ -129,6 +136,12 @@ def linked(key: str, *, options: Options | None = None, kind: type = str,
         else:
             notes.pop(key)   # the user chose something else: the note no longer applies
     return key
+
+
+def from_link(key: str) -> bool:
+    """Whether linked option `key` took its value from the session's link in this run (its
+    widget had no value yet and the link named one)."""
+    return any(o.key == key and o.from_link for o in _run().options.values())
 
 
 def _widget_meta(key: str) -> WidgetMetadata | None:

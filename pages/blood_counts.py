@@ -32,7 +32,7 @@ if focus is not None:
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 analytes = c1.multiselect("Counts", present,
-                          key=sidebar.linked("bc-analytes", options=present, shape="many"),
+                          key=sidebar.linked("bc-analytes", study_default=True, options=present, shape="many"),
                           default=vbc.default_counts(present))
 view = c2.radio("Show", vbc.COUNT_VIEWS, key=sidebar.linked("bc-view", options=vbc.COUNT_VIEWS))
 log_y = c2.toggle("Log axis", key=sidebar.linked("bc-log", kind=bool))
@@ -42,13 +42,15 @@ criteria = c3.radio("Criteria", vbc.CRITERIA, horizontal=True,
                          "independence).")
 study_rules = vbc.study_rules(study)
 ti_window = int(c3.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
-                                key=sidebar.linked("bc-ti", kind=int, bounds=(7, 365))))
+                                key=sidebar.linked("bc-ti", kind=int, bounds=(7, 365),
+                                                   study_default=True)))
 value_window = int(c4.number_input("Count window (± d)", 0, 30, study_rules.count_window,
-                                   key=sidebar.linked("bc-vw", kind=int, bounds=(0, 30))))
+                                   key=sidebar.linked("bc-vw", kind=int, bounds=(0, 30),
+                                                   study_default=True)))
 retic_options = vbc.retic_options(study_rules)
 retic = float(c4.selectbox(
     "Reticulocyte cut-off", retic_options,
-    key=sidebar.linked("bc-retic", options=retic_options),
+    key=sidebar.linked("bc-retic", options=retic_options, study_default=True),
     index=retic_options.index(float(study_rules.retic_threshold)),
     format_func=vbc.retic_label, help="RETIC below this (x10^9/L) counts towards severe."))
 bin_days = int(c4.selectbox("Median bin (d)", vbc.BIN_DAYS, index=1,

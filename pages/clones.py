@@ -26,7 +26,7 @@ else:
     ranked = session.cached_view(vc.somatic_genes, study, cohort=cohort)
     genes = st.multiselect("Genes (most recurrent first)", ranked, default=ranked[:9],
                            max_selections=24,
-                           key=sidebar.linked("cln-genes", options=ranked, shape="many"))
+                           key=sidebar.linked("cln-genes", study_default=True, options=ranked, shape="many"))
     somatic = vc.SomaticParams(tuple(genes), st.toggle("Log VAF axis",
                                                           key=sidebar.linked("cln-log", kind=bool)))
     try:
@@ -87,7 +87,7 @@ if sources := session.cached_view(vc.clone_sources, study):
                        key=sidebar.linked("cln-track-patient", options=ctx.subjects))
     later = session.cached_view(vc.later_timepoints, study, params={"source": source})
     when = c4.selectbox("Compare the reference with", later,
-                        key=sidebar.linked("cln-track-tp", options=later),
+                        key=sidebar.linked("cln-track-tp", study_default=True, options=later),
                         index=vc.first_compared(later))
     clones = vc.ClonesParams(patient=who, source=source, timepoint=when,
                              metric=repertoire.metric, reference=ref)

@@ -29,10 +29,15 @@ if not (layers := co.layers(study)):
     st.info("Nothing to compare: this study has no measurements, proteomics, bulk RNA, "
             "mutations, TCR or single-cell data. Add at least one of these tables.")
     st.stop()
-layer_key = sidebar.linked("cmp-layer", options=layers)       # a link's layer and window
-window_key = sidebar.linked("cmp-window", options=co.WINDOW_CHOICES)   # come before defaults
-# a focus set elsewhere (a sample clicked on the Patient page) opens its layer and window once
+# a link's layer and window come before defaults; both defaults depend on the study (its
+# layers; a focus), so both always stay in the link
+layer_key = sidebar.linked("cmp-layer", options=layers, study_default=True)
+window_key = sidebar.linked("cmp-window", options=co.WINDOW_CHOICES, study_default=True)
+# a focus set elsewhere (a sample clicked on the Patient page) opens its layer and window once;
+# a link that names the layer or window shows those: its focus counts as seen
 focus = session.get_focus(study)
+if focus is not None and (sidebar.from_link(layer_key) or sidebar.from_link(window_key)):
+    st.session_state["cmp-focus-seen"] = focus
 fresh = focus if focus is not None and st.session_state.get("cmp-focus-seen") != focus else None
 if fresh is not None:
     st.session_state["cmp-focus-seen"] = fresh
@@ -81,11 +86,11 @@ min_n = o4.number_input("Min. patients per group for a test", 2, 10, co.MIN_N,
 f1, f2 = st.columns(2)
 study_rules = co.rules(study)
 across = f1.checkbox("BH-FDR across all windows", study_rules.fdr_across_windows,
-                     key=sidebar.linked("cmp-fdr-windows", kind=bool),
+                     key=sidebar.linked("cmp-fdr-windows", kind=bool, study_default=True),
                      help="One FDR family over every window (baseline, D14, D28, M3, M6, M12) "
                           "instead of one per window.")
 defining_in = f2.checkbox("Group-defining counts in the FDR family", study_rules.defining_in_fdr,
-                          key=sidebar.linked("cmp-defining-fdr", kind=bool),
+                          key=sidebar.linked("cmp-defining-fdr", kind=bool, study_default=True),
                           help="ANC, PLT, HGB and RETIC make the response groups; testing them "
                                "between those groups is circular, so by default they are "
                                "marked and left out of the FDR family.")

@@ -42,7 +42,7 @@ with tab_pop:
         ref = st.selectbox("% of reference population", refs,
                            key=sidebar.linked("cy-ref", options=refs))
         pick = st.selectbox("Population over time", names, index=len(names) - 1,
-                            key=sidebar.linked("cy-pop-trend", options=names))
+                            key=sidebar.linked("cy-pop-trend", study_default=True, options=names))
         params = cy.PopulationParams(cy.chosen_population(ref), pick)
         table = cy.populations(study, cohort=cohort, params=params)
         render.show_table(table.data, key="cy-pop-table", name=f"{study.name}_populations")
@@ -90,7 +90,7 @@ with tab_som:
         st.warning(md(msg))
     markers = st.multiselect("Markers to cluster on (asinh, cofactor 150)",
                              list(setup.markers), default=list(setup.markers),
-                             key=sidebar.linked("cy-som-markers", options=list(setup.markers),
+                             key=sidebar.linked("cy-som-markers", study_default=True, options=list(setup.markers),
                                                 shape="many"))
     k = st.slider("Metaclusters", 3, 30, 10,
                   key=sidebar.linked("cy-som-k", kind=int, bounds=(3, 30)))

@@ -27,9 +27,12 @@ from views import markers as mk
 
 
 def _choose(where: DeltaGenerator, label: str, options: Sequence[Any], key: str,
-            **kwargs: Any) -> Any:
-    """A selectbox whose choice is part of the page's link (sidebar.linked)."""
-    return where.selectbox(label, options, key=sidebar.linked(key, options=options), **kwargs)
+            study_default: bool = False, **kwargs: Any) -> Any:
+    """A selectbox whose choice is part of the page's link (sidebar.linked; `study_default`:
+    its default is computed from the study)."""
+    return where.selectbox(label, options, key=sidebar.linked(key, options=options,
+                                                               study_default=study_default),
+                           **kwargs)
 
 
 ctx = session.context(applies="patients and the day window: the cells drawn, selected, "
@@ -40,7 +43,7 @@ if not (sources := lv.sources(study)):
     st.info(lv.NOTHING_TO_DRAW)
     st.stop()
 source = st.segmented_control("Data", sources, default=sources[0],
-                              key=sidebar.linked("il-source", options=sources)) or sources[0]
+                              key=sidebar.linked("il-source", study_default=True, options=sources)) or sources[0]
 unit, rna = lv.unit(source), source == lv.RNA
 focus = session.get_focus(study)
 c1, c2, c3 = st.columns([1, 1, 2])
@@ -91,7 +94,7 @@ else:
     for msg in setup.messages:
         st.warning(md(msg))
     markers = st.multiselect("Markers to embed", setup.markers, default=setup.markers,
-                             key=sidebar.linked("il-markers", options=setup.markers,
+                             key=sidebar.linked("il-markers", study_default=True, options=setup.markers,
                                                 shape="many"))
     if len(markers) < 2:
         st.info("Choose at least two markers to embed.")
@@ -229,7 +232,7 @@ if rna:
     split = _choose(d3, "Split by", list(ld.SPLITS), "il-dist-split")
     names, first = session.cached_view(ld.feature_choices, study, params={"kind": kind})
     if feats := d1.multiselect(kind, names, default=first, max_selections=8,
-                               key=sidebar.linked(f"il-dist-{kind}", options=names,
+                               key=sidebar.linked(f"il-dist-{kind}", study_default=True, options=names,
                                                   shape="many")):
         dparams = ld.distribution_params(feats, kind=kind, split=split)
         for key, view in (("il-violin", ld.violins), ("il-dots", ld.dot_plot)):
@@ -262,7 +265,7 @@ if rna:
 
     st.header("Signatures per patient")
     s1, s2, s3 = st.columns(3)
-    method = _choose(s1, "Score", ld.SIGNATURE_METHODS, "il-sig-method",
+    method = _choose(s1, "Score", ld.SIGNATURE_METHODS, "il-sig-method", study_default=True,
                      index=ld.SIGNATURE_METHODS.index(ld.signature_method(study)),
                      format_func=lambda m: ld.SCORE_UNITS[m])
     sig_window = _choose(s2, "Test window", lp.WINDOW_NAMES, "il-sig-window",
@@ -307,8 +310,8 @@ if base.feature is None:
 else:
     c1, c2 = st.columns(2)
     cut_at = c1.number_input("CAR+ above (CAR counts)", min_value=0.0, step=0.5,
-                             value=car.cut_value(base), key=sidebar.linked("il-car-cut",
-                                                                           kind=float),
+                             value=car.cut_value(base),
+                             key=sidebar.linked("il-car-cut", kind=float, study_default=True),
                              help="Starts at the study's cut; change it to see the effect")
     window = _choose(c2, "Window", car.WINDOW_LABELS, "il-car-window",
                      index=car.WINDOW_LABELS.index(car.DEFAULT_WINDOW))

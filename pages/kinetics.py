@@ -40,13 +40,13 @@ with st.expander("Analysis options (AUC window, values below the LLOQ, landmarks
                             key=sidebar.linked("kin-tol", kind=int, bounds=(0, 60))))
     p1, p2 = st.columns(2)
     impute0 = p1.checkbox("No day-0 sample: start the AUC at 0 on day 0", rules.auc_impute_day0,
-                          key=sidebar.linked("kin-impute0", kind=bool),
+                          key=sidebar.linked("kin-impute0", kind=bool, study_default=True),
                           help="Off: without a day-0 value the AUC is not computed (PKNCA "
                                "imputes a start level of 0 only when asked).")
     nonexp = p2.selectbox("Non-expanders in group geometric means",
                           kv.NONEXPANDER_POLICIES,
                           index=kv.NONEXPANDER_POLICIES.index(rules.kinetics_nonexpanders),
-                          key=sidebar.linked("kin-nonexp",
+                          key=sidebar.linked("kin-nonexp", study_default=True,
                                              options=kv.NONEXPANDER_POLICIES),
                           format_func=kv.NONEXPANDER_LABELS.get)
     st.caption("BLQ = value < LLOQ. Leading: before the first quantifiable value; middle: "
@@ -81,7 +81,7 @@ if assay == "CAR_PCT":
     st.caption("The model is fitted to transgene levels (qPCR) or CAR+ cell counts; choose "
                "one of those assays above.")
 elif st.toggle("Fit the model", value=len(ctx.subjects) <= 30,
-               key=sidebar.linked("kin-model", kind=bool),
+               key=sidebar.linked("kin-model", study_default=True, kind=bool),
                help="Per patient, by maximum likelihood (seconds per patient on large "
                     "cohorts; the result is kept for the session)"):
     mparams = kv.KineticModelParams(assay=assay)

@@ -27,7 +27,7 @@ source = c1.radio("Responses from", sources, horizontal=True,
                   help="NIH / BSH: derived from blood counts at each landmark. recorded: the "
                        "study's responses table (NE on or after an HSCT).")
 ti_window = int(c2.number_input("Transfusion-free window (d)", 7, 365, study_rules.ti_window,
-                                key=sidebar.linked("out-ti", kind=int, bounds=(7, 365)),
+                                key=sidebar.linked("out-ti", study_default=True, kind=int, bounds=(7, 365)),
                                 disabled=source == "recorded"))
 if not study.has("responses"):
     st.info("No recorded responses (responses.csv): rates are derived from blood counts only.")
@@ -67,7 +67,7 @@ if c2.toggle("Split by response", key=sidebar.linked("out-by-group", kind=bool),
                           "bias). The landmark analysis groups patients still at risk at "
                           "the landmark by their response up to it.")
     day = int(s2.number_input("Landmark day", 7, 730, study_rules.survival_landmark_day,
-                              key=sidebar.linked("out-landmark", kind=int, bounds=(7, 730)),
+                              key=sidebar.linked("out-landmark", study_default=True, kind=int, bounds=(7, 730)),
                               disabled=split != "landmark"))
 params = vo.survival_params(study_rules, endpoints=endpoints, split=split, source=source,
                             landmark_day=day, ti_window=ti_window)

@@ -53,7 +53,7 @@ if present:
     shown = k2.radio("Show", list(sv.SHOW), format_func=sv.SHOW.get,
                      key=sidebar.linked("saf-coh-show", options=list(sv.SHOW)))
     chosen = k3.multiselect("Analytes", present, default=present[:4],
-                            key=sidebar.linked("saf-coh-analytes", options=present,
+                            key=sidebar.linked("saf-coh-analytes", study_default=True, options=present,
                                                shape="many"))
     coh_params = sv.CohortCytokineParams(analytes=tuple(chosen or present), align=align,
                                          show=shown, days=days)
@@ -74,17 +74,17 @@ if sv.has_vitals(study):
         study, days=days,
         window_end=int(r1.number_input(
             "CRS window ends (day)", 1, 365, start.window_end,
-            key=sidebar.linked("saf-crs-window", kind=int, bounds=(1, 365)),
+            key=sidebar.linked("saf-crs-window", study_default=True, kind=int, bounds=(1, 365)),
             help="Vitals are graded from infusion to this day and around recorded CRS "
                  "episodes; never on infection days without a CRS record.")),
         masked_fever=r2.checkbox(
             "Masked fever carries after tocilizumab/steroids", start.masked_fever,
-            key=sidebar.linked("saf-masked", kind=bool),
+            key=sidebar.linked("saf-masked", study_default=True, kind=bool),
             help="ASTCT 2019: after tocilizumab or steroids given for CRS, fever is no longer "
                  "required; hypotension and hypoxia still grade."),
         fever_carry_days=int(r3.number_input(
             "Fever counts for (days, antipyretics)", 0, 14, start.fever_carry_days,
-            key=sidebar.linked("saf-carry", kind=int, bounds=(0, 14)),
+            key=sidebar.linked("saf-carry", study_default=True, kind=int, bounds=(0, 14)),
             help="A febrile day also counts for this many following days.")))
 if not study.has("events"):
     st.info("No events table: CRS and ICANS grades, adverse events and infections need "

@@ -42,7 +42,7 @@ choice = vs.choose(edited)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 deck_title = c1.text_input("Deck title", value=study.title or study.study_id,
-                           key=sidebar.linked("slides-deck-title"))
+                           key=sidebar.linked("slides-deck-title", study_default=True))
 fmt = c2.radio("Format", list(deck.DECK_FORMATS),
                key=sidebar.linked("slides-format", options=list(deck.DECK_FORMATS)),
                format_func=lambda f: deck.DECK_FORMATS[f][0])
@@ -50,7 +50,7 @@ with c3:
     with_title = st.checkbox("Title slide (study, date, cohort)", value=True,
                              key=sidebar.linked("slides-title-slide", kind=bool))
     footer = st.checkbox("Provenance footer on each figure", value=fmt != "pptx",
-                         key=sidebar.linked("slides-footer", kind=bool))
+                         key=sidebar.linked("slides-footer", study_default=True, kind=bool))
 params = vs.SlidesParams(choice.ids, deck_title, with_title, fmt, footer)
 render.show_params(params)
 

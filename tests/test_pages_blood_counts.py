@@ -51,3 +51,35 @@ def test_blood_counts_rules_baseline_and_icaht(app_page):
     assert not at.exception, [e.value for e in at.exception]
     assert any(e.label == "Rules used (1 changed from the defaults)" for e in at.expander)
     assert "retic_threshold = 20.0" in " ".join(c.value for c in at.code)
+
+
+def test_a_link_keeps_the_study_rules_it_was_made_with(app_page, tmp_path):
+    """The transfusion-free window starts from study.toml's [rules]; a link always carries it
+    (also at that default), so the study's rule changing later does not change what the link
+    opens."""
+    import shutil
+    from pathlib import Path
+
+    from analysis.rules import Rules
+
+    demo = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+    study = tmp_path / "demo"
+    shutil.copytree(demo, study, ignore=shutil.ignore_patterns(".cache"))
+    at = app_page("pages/blood_counts.py", study=study)
+    assert not at.exception, [e.value for e in at.exception]
+    made_with = Rules().ti_window
+    assert at.number_input(key="bc-ti").value == made_with
+    link = {k: at.query_params[k] for k in at.query_params}
+    assert link.get("bc-ti") in (str(made_with), [str(made_with)])
+    for key in ("bc-vw", "bc-retic"):
+        assert key in link, key
+    responses = _frames(at)
+    other = 28 if made_with != 28 else 56
+    with (study / "study.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f"\n[rules]\nti_window = {other}\n")
+    assert app_page("pages/blood_counts.py", study=study).number_input(
+        key="bc-ti").value == other                      # a fresh view follows the rule
+    opened = app_page("pages/blood_counts.py", study=study, query=link)
+    assert not opened.exception, [e.value for e in opened.exception]
+    assert opened.number_input(key="bc-ti").value == made_with
+    assert _frames(opened) == responses

@@ -191,3 +191,24 @@ def test_compare_opened_from_a_patient_sample_honours_the_focus(app_page):
     at.selectbox(key="cmp-window").set_value("D28").run()
     assert at.selectbox(key="cmp-window").value == "D28"
     assert any("does not hold the focus days" in i.value for i in at.info)
+
+
+def test_a_link_with_a_focus_opens_the_linked_layer_and_window(app_page):
+    """A link made on this page carries its layer and window and the focus it highlights; the
+    recipient sees that layer and window, not the ones the focus alone would open."""
+    focus = {"focus": "SAA-004", "focus-days": "90:90", "focus-label": "sample SAA-004 M3"}
+    alone = app_page("pages/compare.py", query=focus)
+    assert not alone.exception, [e.value for e in alone.exception]
+    assert alone.selectbox(key="cmp-window").value == "M3"    # a focus alone opens its window
+    layer = alone.selectbox(key="cmp-layer").value
+    assert layer == "proteomics"
+    alone.selectbox(key="cmp-window").set_value("D28").run()
+    link = {k: alone.query_params[k] for k in alone.query_params}
+    assert link["cmp-window"] in ("D28", ["D28"]) and link["cmp-layer"] in (layer, [layer])
+    assert link["focus"] in ("SAA-004", ["SAA-004"])
+    opened = app_page("pages/compare.py", query=link)
+    assert not opened.exception, [e.value for e in opened.exception]
+    assert opened.selectbox(key="cmp-window").value == "D28"
+    assert opened.selectbox(key="cmp-layer").value == layer
+    assert app_page("pages/compare.py", query={**focus, "cmp-window": "D28"}).selectbox(
+        key="cmp-window").value == "D28"

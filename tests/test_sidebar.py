@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -227,6 +228,89 @@ def test_every_page_option_is_linked():
             if name not in NOT_IN_URL:
                 missing.append(f"{rel}:{node.lineno} {node.func.attr} {name}")
     assert not missing, f"page options not in the URL (wrap the key in sidebar.linked): {missing}"
+
+
+# where each widget takes its default: (position among the arguments, keyword)
+DEFAULT_ARG = {"selectbox": (2, "index"), "radio": (2, "index"), "multiselect": (2, "default"),
+               "slider": (3, "value"), "number_input": (3, "value"),
+               "select_slider": (2, "value"), "checkbox": (1, "value"), "toggle": (1, "value"),
+               "text_input": (1, "value"), "text_area": (1, "value"),
+               "segmented_control": (2, "default"), "pills": (2, "default"),
+               "date_input": (1, "value"), "_choose": (4, "index")}
+# linked options whose default is not written as a code constant but still is one, and why
+CODE_DEFAULTS = {
+    "f'kin-blq-{pos}'": "kv.BLQ_DEFAULTS, a code constant, unpacked in the loop",
+}
+
+
+def _is_code_constant(node: ast.AST) -> bool:
+    """Literals, UPPER_CASE names (module constants), `list(CONSTANT)` and
+    `CONSTANT.index(CONSTANT)`."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_is_code_constant(e) for e in node.elts)
+    if isinstance(node, ast.UnaryOp):
+        return _is_code_constant(node.operand)
+    if isinstance(node, ast.Name):
+        return node.id.isupper()
+    if isinstance(node, ast.Attribute):
+        return node.attr.isupper()
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in ("list", "tuple") and not node.keywords:
+        return all(map(_is_code_constant, node.args))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr == "index" and not node.keywords:
+        return _is_code_constant(node.func.value) and all(map(_is_code_constant, node.args))
+    return False
+
+
+def test_every_option_with_a_default_from_the_study_stays_in_the_link():
+    """A linked option whose default the page computes (from study.toml's [rules], the data)
+    is marked `study_default=True`, so links always carry it: left out, the same link would
+    reopen with whatever the study's default is by then (a Blood counts link made at a
+    transfusion-free window of 56 d would show responses at 28 d after the rule changed)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    unmarked = []
+    for page in sorted((root / "pages").glob("*.py")):
+        rel = str(page.relative_to(root))
+        if rel in NOT_IN_URL:
+            continue
+        tree = ast.parse(page.read_text(encoding="utf-8"))
+
+        def is_linked(node: ast.AST | None) -> bool:
+            return isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "linked"
+
+        linked_calls = {t.id: n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                        and is_linked(n.value) for t in n.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            if name not in DEFAULT_ARG:
+                continue
+            kw = {k.arg: k.value for k in node.keywords}
+            if name == "_choose":          # pages/immune_landscape.py: a linked selectbox
+                key = ast.unparse(node.args[3])
+                marked = kw.get("study_default")
+            else:
+                call = kw.get("key")
+                if isinstance(call, ast.Name):
+                    call = linked_calls.get(call.id)
+                if not is_linked(call):
+                    continue
+                key = ast.unparse(call.args[0])
+                marked = next((k.value for k in call.keywords if k.arg == "study_default"), None)
+            pos, word = DEFAULT_ARG[name]
+            default = kw.get(word, node.args[pos] if len(node.args) > pos else None)
+            if default is None or _is_code_constant(default) or key in CODE_DEFAULTS:
+                continue
+            if not (isinstance(marked, ast.Constant) and marked.value is True):
+                unmarked.append(f"{rel}:{node.lineno} {key} (default {ast.unparse(default)})")
+    assert not unmarked, ("linked options with a default from the study, not marked "
+                          f"sidebar.linked(..., study_default=True): {unmarked}")
 
 
 def test_every_page_says_what_the_cohort_filter_applies_to():
