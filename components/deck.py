@@ -93,9 +93,10 @@ def standard_slides(study: Study, cohort: Cohort | None = None, *,
                     on_skip: Callable[[str], Any] | None = None,
                     progress: Progress | None = None) -> list[FigureSpec]:
     """The standard figures (views.DECK) for `study` and `cohort`, in deck order. A view that
-    returns None (the study lacks its data) or fails is left out and reported through
+    returns None (the study lacks its data), says why it cannot draw the slide
+    (views.deck.SlideSkipped: its message) or fails is left out and reported through
     `on_skip`."""
-    from views.deck import DECK
+    from views.deck import DECK, SlideSkipped
 
     wanted = set(keys) if keys is not None else None
     slides = []
@@ -104,6 +105,10 @@ def standard_slides(study: Study, cohort: Cohort | None = None, *,
             continue
         try:
             spec = entry.build(study, cohort)
+        except SlideSkipped as why:
+            spec = None
+            if on_skip:
+                on_skip(f"skipped {entry.title!r}: {why}")
         except Exception as err:  # noqa: BLE001 - one broken figure must not sink the deck
             spec = None
             if on_skip:

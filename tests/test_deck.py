@@ -100,7 +100,8 @@ def test_build_deck_refuses_unknown_format():
 
 @pytest.fixture
 def test_figures(monkeypatch):
-    """Three standard slides of our own: one builds, one has no data, one fails."""
+    """Four standard slides of our own: one builds, one has no data, one says why it cannot
+    be drawn, one fails."""
     from analysis.cohort import Cohort, cohort_subjects, response_groups
 
     def ok(study, *, cohort=None):
@@ -111,10 +112,13 @@ def test_figures(monkeypatch):
     def empty(study, *, cohort=None):
         return None
 
+    def refused(study, *, cohort=None):
+        raise ValueError("DESeq2 needs at least 2 patients in each group")
+
     def broken(study, *, cohort=None):
         raise KeyError("no_such_column")
 
-    added = {"zz-ok": ok, "zz-empty": empty, "zz-broken": broken}
+    added = {"zz-ok": ok, "zz-empty": empty, "zz-refused": refused, "zz-broken": broken}
     monkeypatch.setattr(views_deck, "DECK", views_deck.DECK + tuple(
         views_deck.DeckSlide(key, f"Test {key}", fn) for key, fn in added.items()))
     return list(added)
@@ -125,8 +129,10 @@ def test_standard_slides_skip_missing_and_broken_builders(demo_study, test_figur
     slides = deck.standard_slides(demo_study, keys=test_figures, on_skip=notes.append)
     assert [s.key for s in slides] == ["zz-ok"]
     assert slides[0].caption == f"patients: {len(demo_study.subject_ids)}"
-    assert len(notes) == 2
+    assert len(notes) == 3
     assert any("no data" in n and "zz-empty" in n for n in notes)
+    # the view's reason, not "no data"
+    assert "skipped 'Test zz-refused': DESeq2 needs at least 2 patients in each group" in notes
     assert any("KeyError" in n and "zz-broken" in n for n in notes)
 
 

@@ -14,7 +14,9 @@ import pytest
 from analysis.cohort import Cohort
 from analysis.vocab import DayWindow
 from views import code
-from views.deck import DECK, DeckSlide, slide
+from views import deck as views_deck
+from views import slides as views_slides
+from views.deck import DECK, DeckSlide, SlideSkipped, slide
 from views.slides import slides as slides_for
 from views.spec import view_name
 
@@ -156,7 +158,36 @@ def test_standard_figures_skip_missing_data(write_study):
         measurements="subject_id,day,analyte,value,unit\nP1,0,ANC,0.2,10^9/L\n"))
     for key in ("kinetics", "cytokines", "crs_icans", "adverse_events", "embedding",
                 "composition", "compare-volcano", "clones", "repertoire"):
-        assert slide(key).build(study, Cohort()) is None, key
+        try:
+            assert slide(key).build(study, Cohort()) is None, key
+        except SlideSkipped as why:              # the view said why: the message is kept
+            assert str(why), key
+
+
+def test_a_view_that_says_why_it_cannot_draw_is_skipped_with_its_message(demo_study,
+                                                                        monkeypatch):
+    """A view's ValueError is a skip carrying the view's message (the Slides page shows
+    it); any other error is raised as it is; the deck leaves the skipped slide out."""
+    def refused(study, *, cohort=None):
+        raise ValueError("DESeq2 needs at least 2 patients in each group")
+
+    def broken(study, *, cohort=None):
+        raise KeyError("no_such_column")
+
+    extra = (DeckSlide("zz-refused", "Test refused", refused),
+             DeckSlide("zz-broken", "Test broken", broken))
+    monkeypatch.setattr(views_deck, "DECK", DECK + extra)
+    with pytest.raises(SlideSkipped, match="DESeq2 needs at least 2 patients in each group"):
+        slide("zz-refused").build(demo_study, Cohort())
+    with pytest.raises(KeyError, match="no_such_column"):
+        slide("zz-broken").build(demo_study, Cohort())
+    assert views_deck.build(demo_study, Cohort(), keys=("zz-refused", DECK[0].key)) \
+        and [s.key for s in views_deck.build(demo_study, Cohort(), keys=("zz-refused",))] == []
+    plan = views_slides.plan(demo_study, cohort=None, choice=views_slides.Choice(
+        (("std:zz-refused", "Refused"), (f"std:{DECK[0].key}", "First"))), shown={})
+    assert plan.skipped == ("Refused",) and len(plan.built[f"std:{DECK[0].key}"]) == 1
+    message = plan.skipped_message()
+    assert "Refused (DESeq2 needs at least 2 patients in each group)" in message
 
 
 @pytest.mark.slow

@@ -6,7 +6,9 @@ deck, the Slides page, `cli.py export` and the page cannot drift (tests/test_vie
 opens each page and compares). `cli.py export`, `components.deck.standard_slides` and the
 Slides page build the deck from this list. A view that returns None, or says through
 ValueError that it cannot be drawn (no data, a comparison without two groups), leaves its
-slide out; the deck says so.
+slide out; the deck says so: a view's ValueError comes out of `DeckSlide.build` as
+`SlideSkipped` with the view's message ("DESeq2 needs at least 2 patients in each group"),
+which the Slides page and `cli.py export` show; any other error is raised as it is.
 """
 
 from __future__ import annotations
@@ -33,9 +35,13 @@ if TYPE_CHECKING:
     from analysis.cohort import Cohort
     from data_loaders import Study
 
-__all__ = ["DeckSlide", "DECK", "slide", "build"]
+__all__ = ["DeckSlide", "DECK", "SlideSkipped", "slide", "build"]
 
 ParamsOf = Callable[["Study", "Cohort | None"], Any]
+
+
+class SlideSkipped(Exception):
+    """A slide the study and cohort cannot draw; the message says why (the view's own)."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,9 @@ class DeckSlide:
               call: Callable[..., Any] | None = None, params: Any = None
               ) -> FigureSpec | None:
         """The slide's figure for `study` and `cohort`, or None when the study lacks its
-        data (or the figure would be empty). The record keeps the view's name, Params and cohort; its key and title are the
-        slide's.
+        data (or the figure would be empty); `SlideSkipped` with the view's message when the
+        view says through ValueError why it cannot draw it. The record keeps the view's
+        name, Params and cohort; its key and title are the slide's.
         `params` replace the slide's own (a page's choice drawn on a slide). `call(view,
         study, cohort=..., params=...)` runs the view (the app passes its view cache,
         components.session.cached_view); by default it is called directly."""
@@ -99,8 +106,8 @@ class DeckSlide:
                 spec = view(study, cohort=cohort, params=params)
             else:
                 spec = view(study, cohort=cohort)
-        except ValueError:  # the view's way of saying "nothing to draw here" (message: why)
-            return None
+        except ValueError as err:  # the view's way of saying why it cannot draw this
+            raise SlideSkipped(str(err) or f"{type(err).__name__} in {self.key}") from err
         if isinstance(spec, (list, tuple)):
             spec = spec[0] if spec else None
         if spec is None or not spec.fig.data:   # nothing drawn for this cohort: no slide
@@ -208,12 +215,16 @@ def slide(key: str) -> DeckSlide:
 
 
 def build(study: Study, cohort: Cohort | None = None, *, keys: Any = None) -> list[FigureSpec]:
-    """Every slide the study has data for (or those named in `keys`), in deck order."""
+    """Every slide the study has data for (or those named in `keys`), in deck order; slides
+    the views say they cannot draw (`SlideSkipped`) are left out."""
     wanted = set(keys) if keys is not None else None
     out = []
     for s in DECK:
         if wanted is None or s.key in wanted:
-            spec = s.build(study, cohort)
+            try:
+                spec = s.build(study, cohort)
+            except SlideSkipped:
+                continue
             if spec is not None:
                 out.append(spec)
     return out

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from views.deck import DECK, slide
+from views.deck import DECK, SlideSkipped, slide
 from views.spec import FigureSpec
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ class DeckPlan:
     built: Mapping[str, list[FigureSpec]]
     skipped: tuple[str, ...]
     n_slides: int
+    reasons: Mapping[str, str] = field(default_factory=dict)   # title left out: why
 
     def skipped_message(self, escape: Callable[[str], str] = str) -> str | None:
         """The warning for ticked figures left out, None when none is; `escape` makes each
@@ -102,7 +103,9 @@ class DeckPlan:
         return (f"{len(self.skipped)} ticked figure(s) cannot be built for this study and "
                 "cohort (their data is missing, e.g. a comparison needs both response groups) "
                 "and are left out of the deck: "
-                + "; ".join(escape(t or "") for t in self.skipped) + ".")
+                + "; ".join(escape(t or "") + (f" ({escape(self.reasons[t])})"
+                                               if self.reasons.get(t) else "")
+                            for t in self.skipped) + ".")
 
 
 def plan(study: Study, *, cohort: Cohort | None, choice: Choice,
@@ -111,27 +114,36 @@ def plan(study: Study, *, cohort: Cohort | None, choice: Choice,
     """Build each ticked figure once: the count is of what the deck will hold, not of what was
     ticked (a standard figure without data for this cohort, e.g. responders vs non-responders
     with no non-responder, is left out, and said)."""
-    built = {fid: slides(study, cohort=cohort, chosen=((fid, t),), shown=shown, call=call)
+    why: dict[str, str] = {}
+    built = {fid: slides(study, cohort=cohort, chosen=((fid, t),), shown=shown, call=call,
+                         on_skip=why.__setitem__)
              for fid, t in choice.rows}
     skipped = tuple(t or fid for fid, t in choice.rows if not built[fid])
+    reasons = {t or fid: why[fid] for fid, t in choice.rows if not built[fid] and fid in why}
     n = sum(len(b) for b in built.values()) + (1 if title_slide else 0)
-    return DeckPlan(built, skipped, n)
+    return DeckPlan(built, skipped, n, reasons)
 
 
 def slides(study: Study, *, cohort: Cohort | None, chosen: Sequence[tuple[str, str | None]],
-           shown: Mapping[str, FigureSpec], call: Callable[..., Any] | None = None
-           ) -> list[FigureSpec]:
+           shown: Mapping[str, FigureSpec], call: Callable[..., Any] | None = None,
+           on_skip: Callable[[str, str], Any] | None = None) -> list[FigureSpec]:
     """The slides for (id, title) rows: a standard figure built for the cohort (left out
     when the study lacks its data; `call` runs its view, see DeckSlide.build), a shown figure
     as it was drawn (its caption says so when it was made for another cohort). A title given
-    replaces the figure's."""
+    replaces the figure's. `on_skip(id, why)` hears the views' reasons for standard figures
+    they cannot draw (views.deck.SlideSkipped)."""
     from components.deck import slide_from_spec
 
     described = cohort.describe() if cohort is not None else "all patients"
     out = []
     for fid, title in chosen:
         if fid.startswith("std:"):
-            spec = slide(fid[4:]).build(study, cohort, call=call)
+            try:
+                spec = slide(fid[4:]).build(study, cohort, call=call)
+            except SlideSkipped as why:
+                if on_skip is not None:
+                    on_skip(fid, str(why))
+                continue
             if spec is None:
                 continue
         elif fid in shown:
