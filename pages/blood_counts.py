@@ -3,12 +3,15 @@ CTCAE grades and ICAHT."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import streamlit as st
 
 from components import render, session, sidebar
 from components.safe import md
 from views import blood_counts as vbc
 from views import medications as vmed
+from views.spec import TableSpec
 
 ctx = session.context(applies="patients, and the day window to the counts, the "
                       "medications and the responses per assessment; not to baseline, "
@@ -109,30 +112,26 @@ else:
             st.table(vbc.compare_rules(cmp))
         render.show_code(cmp)
 
+def _grid_with_rules(view: Callable[..., TableSpec], grid: Mapping[str, object],
+                     rules_of: Callable[[TableSpec], object], name: str) -> None:
+    """A table whose rule text would widen it past the page: the grid (`grid` is its
+    column_config) with each row's rule below it as wrapped text; the CSV keeps every column."""
+    spec = session.cached_view(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
+    st.subheader(spec.title)
+    render.show_table(spec.data, key=spec.key, name=f"{study.name}_{name}", column_config=grid)
+    if not spec.empty:
+        st.table(rules_of(spec))
+    st.caption(spec.caption)
+    render.show_code(spec)
+
+
 # Baseline: the counts, their days and the severity in the grid, the rule below it
-base = session.cached_view(vbc.baseline_view, study, cohort=ctx.cohort,
-                           params=vbc.TableParams(rules))
-st.subheader(base.title)
-render.show_table(base.data, key=base.key, name=f"{study.name}_baseline",
-                  column_config=vbc.BASELINE_GRID)
-if not base.empty:
-    st.table(vbc.baseline_rules(base))
-st.caption(base.caption)
-render.show_code(base)
+_grid_with_rules(vbc.baseline_view, vbc.BASELINE_GRID, vbc.baseline_rules, "baseline")
 for view in (vbc.recovery_view, vbc.ctcae_view):
     spec = session.cached_view(view, study, cohort=ctx.cohort, params=vbc.TableParams(rules))
     st.subheader(spec.title)
     render.show(spec, key=spec.key, name=f"{study.name}_{spec.key.removeprefix('bc-')}",
                 title=False)
-# ICAHT: the grades and the counts behind them in the grid (the CSV keeps the rule columns),
-# the rule of each grade below it as wrapped text, so the table fits the page's width
-icaht = session.cached_view(vbc.icaht_view, study, cohort=ctx.cohort,
-                            params=vbc.TableParams(rules))
-st.subheader(icaht.title)
-render.show_table(icaht.data, key=icaht.key, name=f"{study.name}_icaht",
-                  column_config=vbc.ICAHT_GRID)
-if not icaht.empty:
-    st.table(vbc.icaht_rules(icaht))
-st.caption(icaht.caption)
-render.show_code(icaht)
+# ICAHT: the grades and the counts behind them in the grid, the rule of each grade below
+_grid_with_rules(vbc.icaht_view, vbc.ICAHT_GRID, vbc.icaht_rules, "icaht")
 render.show_rules(rules, names=vbc.RULES_SHOWN, key="bc-rules")

@@ -146,16 +146,21 @@ def start_streamlit(study: Path, *, port: int | None = None, env: dict | None = 
     raise RuntimeError(f"streamlit did not start on {url}:\n{out[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def app_server() -> Iterator[str]:
-    """One `streamlit run app.py` on the demo study for all browser tests."""
-    proc, url = start_streamlit(DEMO)
-    yield url
+def stop_streamlit(proc: subprocess.Popen) -> None:
+    """Stop a server `start_streamlit` started (killed when it does not stop in 10 s)."""
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server() -> Iterator[str]:
+    """One `streamlit run app.py` on the demo study for all browser tests."""
+    proc, url = start_streamlit(DEMO)
+    yield url
+    stop_streamlit(proc)
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,12 @@ Screenshots of each step go to test-results/landscape-raster/."""
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, start_streamlit
+from tests.conftest import ROOT, start_streamlit, stop_streamlit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,11 +38,7 @@ def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     write_many_cells(folder, cells=CELLS, genes=40, nnz=5, patients=20)
     proc, url = start_streamlit(folder)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_streamlit(proc)
 
 
 def _drag(page: object, box: dict, frac: tuple[float, float, float, float]) -> None:

@@ -219,24 +219,25 @@ def _samples(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend
             hovertext=g.get_column("text").to_list(), hoverinfo="text"), row=row, col=col)
 
 
+def _percent_lane(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int, legend: str,
+                  colors: Mapping[str, str], value: str, label: str, title: str) -> None:
+    """A lane of fractions (`value`, 0-1) drawn as percentages, one line per `label`."""
+    _series(fig, df.with_columns((pl.col(value) * 100).alias("pct"), pl.col(label).alias("label")),
+            row=row, col=col, legend=legend, colors=colors, color=label, y="pct", log=False,
+            hover_unit=" %")
+    fig.update_yaxes(title_text=title, rangemode="tozero", row=row, col=col)
+
+
 def _vaf(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
          colors: Mapping[str, str], **_: object) -> None:
-    _series(fig, df.with_columns((pl.col("vaf") * 100).alias("vaf_pct"),
-                                 pl.col("gene").alias("label")),
-            row=row, col=col, legend=legend, colors=colors, color="gene", y="vaf_pct",
-            log=False,
-            hover_unit=" %")
-    fig.update_yaxes(title_text="VAF %", rangemode="tozero", row=row, col=col)
+    _percent_lane(fig, df, row=row, col=col, legend=legend, colors=colors, value="vaf",
+                  label="gene", title="VAF %")
 
 
 def _clones(fig: go.Figure, df: pl.DataFrame, *, row: int, col: int = 1, legend: str,
             colors: Mapping[str, str], **_: object) -> None:
-    _series(fig, df.with_columns((pl.col("frequency") * 100).alias("pct"),
-                                 pl.col("clonotype").alias("label")),
-            row=row, col=col, legend=legend, colors=colors, color="clonotype", y="pct",
-            log=False,
-            hover_unit=" %")
-    fig.update_yaxes(title_text="% of TCRs", rangemode="tozero", row=row, col=col)
+    _percent_lane(fig, df, row=row, col=col, legend=legend, colors=colors, value="frequency",
+                  label="clonotype", title="% of TCRs")
 
 
 DRAW = {"course": _course, "response": _response, "counts": _counts, "support": _spans,
